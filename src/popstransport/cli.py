@@ -1,0 +1,133 @@
+"""Command line: parses arguments, calls the public API, prints. Errors are one line with a non-zero exit code
+(a traceback only with ``--debug``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from . import __version__
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _progress_printer(quiet: bool):
+    if quiet:
+        return None
+    state = {"last": -1.0}
+    interactive = sys.stderr.isatty()
+
+    def show(sim_s: float, total_s: float, wall_s: float) -> None:
+        now = time.perf_counter()
+        if not interactive and now - state["last"] < 10.0 and sim_s < total_s:
+            return
+        if interactive and now - state["last"] < 0.2 and sim_s < total_s:
+            return
+        state["last"] = now
+        frac = sim_s / total_s if total_s > 0 else 1.0
+        speed = sim_s / 86400.0 / wall_s if wall_s > 0 else 0.0
+        eta = (total_s - sim_s) / 86400.0 / speed if speed > 0 else 0.0
+        text = f"{100 * frac:5.1f}%  day {sim_s / 86400.0:8.1f} of {total_s / 86400.0:.1f}  {speed:7.1f} days/s  ETA {eta:6.0f} s"
+        if interactive:
+            bar = "#" * int(30 * frac)
+            sys.stderr.write(f"\r[{bar:<30}] {text}")
+            if sim_s >= total_s:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .run import run
+
+    cfg = load_config(args.config, args.set)
+    out = args.out or cfg.output.directory
+    path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet))
+    if not args.quiet:
+        import csv
+
+        with open(path / "budget.csv", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+        worst = max(float(r["relative_closure_error"]) for r in rows)
+        print(f"wrote {path}/fields.nc, budget.csv, budget.nc, config.toml ({len(rows)} periods); "
+              f"largest relative budget closure error {worst:.2e}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config, parse_time
+    from .run import build_model
+
+    cfg = load_config(args.config, args.set)
+    model = build_model(cfg)
+    start = parse_time(cfg.time.start)
+    model.update_forcing(start, 0)
+    e_air, e_surf = model.emissions.rates_kg_s(start)
+    print(f"configuration {args.config or '(built-in default)'} is valid")
+    print(f"  grid: {model.grid.describe()}")
+    print(f"  period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}")
+    print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
+    print(f"  met: {cfg.met.source}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
+    total = float(e_air.sum() + e_surf.sum()) * 365.0 * 86400.0
+    print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time; tags: {', '.join(model.tags)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``popstransport`` command."""
+    parser = argparse.ArgumentParser(
+        prog="popstransport",
+        description="Gridded multimedia fate and transport of persistent organic pollutants.",
+    )
+    parser.add_argument("--version", action="version", version=f"popstransport {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add_config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", nargs="?", default=None, help="TOML configuration (default: built-in)")
+        p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a configuration key (repeatable)")
+
+    p_run = sub.add_parser("run", help="run a simulation and write its outputs")
+    add_config_args(p_run)
+    p_run.add_argument("--out", default=None, help="run directory (default: output.directory)")
+    p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
+    p_run.add_argument("--quiet", action="store_true", help="no progress output")
+    p_run.set_defaults(func=_cmd_run)
+
+    p_val = sub.add_parser("validate", help="check the configuration and every input; runs nothing")
+    add_config_args(p_val)
+    p_val.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``popstransport`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("popstransport: interrupted; no partial outputs were kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"popstransport: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

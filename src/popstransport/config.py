@@ -1,0 +1,423 @@
+"""Configuration: one TOML file becomes a tree of frozen dataclasses, validated with errors that name the key path.
+
+Sections: ``[domain] [time] [chemical] [processes] [met] [emissions] [regions] [attribution] [output]``, optional
+``[spinup]`` and ``[[scenarios]]``. Every error names the key path (``domain.resolution_deg``), the offending value
+and what is allowed; an unknown key suggests the nearest valid name. ``--set section.key=value`` overrides any key
+from the command line; the value is parsed as a TOML value (``2``, ``1.5``, ``"text"``, ``[0, 1000]``) and falls
+back to a plain string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the file, the key path, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """Model domain and grid."""
+
+    kind: Literal["regional", "global", "box"] = "regional"
+    lon_min_deg: float = 60.0
+    lon_max_deg: float = 180.0
+    lat_min_deg: float = -15.0
+    lat_max_deg: float = 60.0
+    resolution_deg: float = 1.0
+    #: Air layer edges in metres above ground (first must be 0).
+    layer_edges_m: tuple[float, ...] = (0.0, 1000.0)
+    #: Box mode only: the cell's centre and land fraction.
+    box_lon_deg: float = 100.0
+    box_lat_deg: float = 30.0
+    box_land_fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class TimeConfig:
+    """Simulated period and time step. Dates are ISO 8601 (``2020-01-01`` or ``2020-01-01T06:00``)."""
+
+    start: str = "2010-01-01"
+    stop: str = "2011-01-01"
+    step_hours: float = 3.0
+    #: How often forcing-dependent quantities (met fields, rate matrices, mass fluxes) are refreshed.
+    met_update_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class ChemicalConfig:
+    """The simulated substance: a name from the built-in database, with optional property overrides."""
+
+    name: str = "PCB-153"
+    #: A CSV file of user substances (same columns as the built-in table).
+    file: str = ""
+    #: Property overrides, e.g. ``{ log_Koa_25C = 9.5 }``.
+    overrides: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessesConfig:
+    """Which process formulations are used."""
+
+    #: "simple": first-order air degradation and constant-velocity dry deposition to soil (reference chain);
+    #: "multimedia": the full partitioning / deposition / exchange / degradation system.
+    fate: Literal["simple", "multimedia"] = "simple"
+    advection_scheme: Literal["upwind", "ppm"] = "upwind"
+    #: Simple chain: dry deposition velocity of the chemical (m s-1) and its air half-life (days).
+    dry_deposition_velocity_m_s: float = 0.002
+    air_half_life_days: float = 60.0
+    soil_half_life_days: float = 3650.0
+    #: Courant number limit of the horizontal advection (sub-steps are added to stay below it).
+    max_courant: float = 0.9
+
+
+@dataclass(frozen=True)
+class MetConfig:
+    """Meteorology: "synthetic" (built-in climatology) or a NetCDF file / glob, with its layout."""
+
+    source: str = "synthetic"
+    kind: Literal["auto", "era5", "merra2", "cmip", "cf"] = "auto"
+    #: Uniform synthetic wind for tests and checks (used when source = "uniform"), m s-1.
+    uniform_u_m_s: float = 5.0
+    uniform_v_m_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EmissionsConfig:
+    """Emission inventory: "builtin" (PCB-153 Asia-Pacific national totals) or a file."""
+
+    source: str = "builtin"
+    kind: Literal["auto", "gridded", "national", "points"] = "auto"
+    year: int = 2010
+    #: Multiplies every emission (dimensionless).
+    scale: float = 1.0
+    #: Variable name in a gridded NetCDF file.
+    variable: str = ""
+    #: Unit of a file that does not declare one.
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class RegionsConfig:
+    """Region set for source tags and receptors."""
+
+    source: str = "natural_earth"
+    #: Attribute holding the region name in a user GeoJSON / shapefile.
+    name_attribute: str = ""
+    #: Region codes to keep (empty: every region in the domain).
+    codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    """Source tagging: "none", "countries" (every emitting region) or "list" (``regions``, rest in OTHER)."""
+
+    tags: Literal["none", "countries", "list"] = "none"
+    regions: tuple[str, ...] = ()
+    border_fluxes: bool = False
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Output periods and files."""
+
+    frequency: Literal["hourly", "daily", "monthly", "annual", "run"] = "monthly"
+    directory: str = "runs/asia_pacific"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class SpinupConfig:
+    """Spin-up before the simulated period."""
+
+    method: Literal["none", "repeat", "cyclostationary"] = "none"
+    years: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole run configuration."""
+
+    domain: DomainConfig = field(default_factory=DomainConfig)
+    time: TimeConfig = field(default_factory=TimeConfig)
+    chemical: ChemicalConfig = field(default_factory=ChemicalConfig)
+    processes: ProcessesConfig = field(default_factory=ProcessesConfig)
+    met: MetConfig = field(default_factory=MetConfig)
+    emissions: EmissionsConfig = field(default_factory=EmissionsConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    spinup: SpinupConfig = field(default_factory=SpinupConfig)
+    scenarios: tuple[dict[str, Any], ...] = ()
+    #: The file the configuration came from ("" for the built-in default).
+    source_path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain data (tuples as lists), suitable for TOML."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "source_path":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = _plain(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved configuration as TOML text."""
+        return dumps_toml(self.to_dict())
+
+    def with_overrides(self, overrides: list[str]) -> "Config":
+        """A copy with ``section.key=value`` overrides applied (validated like the file)."""
+        data = self.to_dict()
+        apply_overrides(data, overrides)
+        return config_from_dict(data, self.source_path)
+
+
+_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source_path",)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _nearest(name: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _coerce(path: str, value: Any, annotation: Any, where: str) -> Any:
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{where}{path} = {value!r}: allowed values are {', '.join(repr(a) for a in args)}"
+                + (_nearest(str(value), [str(a) for a in args]) if isinstance(value, str) else "")
+            )
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}{path} = {value!r}: expected true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}{path} = {value!r}: expected an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}{path} = {value!r}: expected a number")
+        if not np.isfinite(value):
+            raise ConfigError(f"{where}{path} = {value!r}: expected a finite number")
+        return float(value)
+    if annotation is str:
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            return value.isoformat()
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}{path} = {value!r}: expected a string (in quotes)")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}{path} = {value!r}: expected a list, e.g. [1, 2]")
+        item = args[0]
+        return tuple(_coerce(f"{path}[{k}]", v, item, where) for k, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{path} = {value!r}: expected a table, e.g. {{ key = 1.0 }}")
+        return {str(k): _coerce(f"{path}.{k}", v, args[1], where) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            try:
+                return _coerce(path, value, a, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}{path} = {value!r}: expected one of {args}")
+    return value
+
+
+def _build_section(name: str, cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}[{name}] must be a table of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in valid:
+            raise ConfigError(
+                f"{where}unknown key {name}.{key}{_nearest(key, valid)} (valid keys in [{name}]: {', '.join(valid)})"
+            )
+        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key], where)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], source_path: str = "") -> Config:
+    """Validate plain data (as parsed from TOML) into a :class:`Config`."""
+    where = f"{source_path}: " if source_path else ""
+    sections: dict[str, Any] = {}
+    for name, raw in data.items():
+        if name not in _SECTIONS and name != "scenarios":
+            raise ConfigError(
+                f"{where}unknown section [{name}]{_nearest(name, list(_SECTIONS))} "
+                f"(valid sections: {', '.join(_SECTIONS)})"
+            )
+        if name == "scenarios":
+            if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
+                raise ConfigError(f"{where}scenarios must be an array of tables ([[scenarios]] name = ..., scale = ...)")
+            sections[name] = tuple(raw)
+            continue
+        cls = typing.get_type_hints(Config)[name]
+        sections[name] = _build_section(name, cls, raw, where)
+    cfg = Config(**sections, source_path=source_path)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks; raises :class:`ConfigError` naming the key path and the fix."""
+    where = f"{cfg.source_path}: " if cfg.source_path else ""
+    d = cfg.domain
+    if not d.resolution_deg > 0:
+        raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: must be a positive number of degrees")
+    if d.kind == "regional":
+        if not d.lon_min_deg < d.lon_max_deg:
+            raise ConfigError(
+                f"{where}domain.lon_min_deg = {d.lon_min_deg} must be less than domain.lon_max_deg = {d.lon_max_deg}"
+            )
+        if not d.lat_min_deg < d.lat_max_deg:
+            raise ConfigError(
+                f"{where}domain.lat_min_deg = {d.lat_min_deg} must be less than domain.lat_max_deg = {d.lat_max_deg}"
+            )
+        if d.lat_min_deg < -90 or d.lat_max_deg > 90:
+            raise ConfigError(f"{where}domain.lat_min_deg/lat_max_deg: latitudes must lie within -90..90 degrees")
+        if d.lon_max_deg - d.lon_min_deg > 360:
+            raise ConfigError(f"{where}domain.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees")
+        for key, extent in (("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg)):
+            n = extent / d.resolution_deg
+            if abs(n - round(n)) > 1e-6:
+                raise ConfigError(
+                    f"{where}domain.resolution_deg = {d.resolution_deg}: the {key} extent {extent:g} degrees is not a "
+                    "whole number of cells; choose a resolution that divides the domain"
+                )
+    edges = d.layer_edges_m
+    if len(edges) < 2 or edges[0] != 0.0 or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
+        raise ConfigError(
+            f"{where}domain.layer_edges_m = {list(edges)}: need increasing heights in metres starting at 0, "
+            "e.g. [0, 1000, 10000]"
+        )
+    if not 0.0 <= d.box_land_fraction <= 1.0:
+        raise ConfigError(f"{where}domain.box_land_fraction = {d.box_land_fraction}: must lie within 0..1")
+    t = cfg.time
+    start, stop = parse_time(t.start, "time.start", where), parse_time(t.stop, "time.stop", where)
+    if not stop > start:
+        raise ConfigError(f"{where}time.stop = {t.stop!r} must be later than time.start = {t.start!r}")
+    if not t.step_hours > 0:
+        raise ConfigError(f"{where}time.step_hours = {t.step_hours!r}: must be a positive number of hours")
+    if not t.met_update_hours >= t.step_hours:
+        raise ConfigError(
+            f"{where}time.met_update_hours = {t.met_update_hours!r}: must be at least time.step_hours = {t.step_hours}"
+        )
+    p = cfg.processes
+    for key in ("dry_deposition_velocity_m_s", "air_half_life_days", "soil_half_life_days"):
+        value = getattr(p, key)
+        if value < 0 or (key.endswith("days") and value == 0):
+            raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")
+    if not 0 < p.max_courant <= 1:
+        raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")
+    if cfg.emissions.scale < 0:
+        raise ConfigError(f"{where}emissions.scale = {cfg.emissions.scale!r}: emissions cannot be scaled negative")
+
+
+def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:
+    """Parse an ISO 8601 date or date-time into ``numpy.datetime64[s]``, naming ``key`` on failure."""
+    try:
+        return np.datetime64(text, "s")
+    except ValueError:
+        raise ConfigError(f"{where}{key} = {text!r}: expected an ISO 8601 date such as '2020-01-01'") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read and validate a TOML configuration (``None``: the built-in default), applying ``overrides``."""
+    if path is None:
+        data: dict[str, Any] = {}
+        source = ""
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"configuration file {str(p)!r} does not exist; give the path of a .toml file")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML ({exc}); fix the syntax at that line") from None
+        source = str(p)
+    apply_overrides(data, overrides or [])
+    return config_from_dict(data, source)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    """Apply ``section.key=value`` strings to plain configuration data in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set time.stop=2020-02-01")
+        path, text = item.split("=", 1)
+        keys = path.strip().split(".")
+        if len(keys) < 2 or not all(keys):
+            raise ConfigError(f"--set {item!r}: the key must be section.key, e.g. domain.resolution_deg")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {k!r} is not a section")
+        node[keys[-1]] = value
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """Serialise plain configuration data (tables of scalars, lists and inline tables) as TOML."""
+    lines: list[str] = []
+    arrays = {k: v for k, v in data.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
+    for section, body in data.items():
+        if section in arrays:
+            continue
+        if isinstance(body, dict):
+            lines.append(f"[{section}]")
+            for key, value in body.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+    for section, items in arrays.items():
+        for body in items:
+            lines.append(f"[[{section}]]")
+            for key, value in body.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
+    raise ConfigError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,314 @@
+"""Output writers: CF NetCDF fields, budget tables, and the run directory they live in.
+
+Every file is written under a temporary name (``.NAME.partial``) and renamed when the run completes; a failed or
+interrupted run removes its partial files. Every file records the package version, the creation time and the
+resolved configuration it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from .. import __version__
+from ..diagnostics import PeriodBudget
+
+_TIME_UNITS = "days since 1970-01-01 00:00:00"
+
+
+class OutputExistsError(FileExistsError):
+    """The run directory already holds results and overwriting was not requested."""
+
+
+class RunDirectory:
+    """A run's output folder: refuses to overwrite existing results unless ``overwrite`` is set.
+
+    Parameters
+    ----------
+    path
+        The folder (created if missing).
+    overwrite
+        Replace result files of an earlier run.
+    """
+
+    RESULT_FILES = (
+        "fields.nc",
+        "budget.csv",
+        "budget.nc",
+        "attribution.nc",
+        "source_receptor_deposition.csv",
+        "border_flux.csv",
+        "config.toml",
+    )
+
+    def __init__(self, path: str | Path, overwrite: bool = False):
+        self.path = Path(path)
+        self.created = False
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputExistsError(f"output path {str(self.path)!r} exists and is not a directory; choose another --out")
+        existing = [f for f in self.RESULT_FILES if (self.path / f).exists()]
+        if existing and not overwrite:
+            raise OutputExistsError(
+                f"output directory {str(self.path)!r} already holds results ({', '.join(existing)}); "
+                "choose another --out or pass --overwrite"
+            )
+        if not self.path.exists():
+            self.path.mkdir(parents=True)
+            self.created = True
+
+    def partial(self, name: str) -> Path:
+        """Temporary path of result ``name`` while the run is in progress."""
+        return self.path / f".{name}.partial"
+
+    def commit(self, name: str) -> Path:
+        """Rename the partial file of ``name`` to its final name (atomic on one file system)."""
+        final = self.path / name
+        os.replace(self.partial(name), final)
+        return final
+
+    def discard(self, name: str) -> None:
+        """Remove the partial file of ``name`` if it exists."""
+        self.partial(name).unlink(missing_ok=True)
+
+    def cleanup_if_empty(self) -> None:
+        """Remove the directory if this run created it and nothing is in it."""
+        if self.created and self.path.exists() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
+
+def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
+    """Global attributes every output carries: version, creation time, resolved configuration."""
+    return {
+        "source": f"popstransport {__version__}",
+        "popstransport_version": __version__,
+        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "configuration": config_toml,
+    }
+
+
+def _days(t: np.datetime64) -> float:
+    return float((np.datetime64(t, "s") - np.datetime64("1970-01-01T00:00:00", "s")) / np.timedelta64(1, "D"))
+
+
+class FieldsWriter:
+    """Writes ``fields.nc`` (CF-1.10): period means of concentrations, burdens and fluxes.
+
+    Variables (dimensions ``time, layer, lat, lon``):
+
+    - ``air_concentration`` (kg m-3): gas + particle, time mean per layer;
+    - ``air_particle_fraction`` (1): particle-bound fraction in air;
+    - ``soil_burden``, ``vegetation_burden``, ``ocean_burden`` (kg m-2 of cell area), time mean;
+    - ``wet_deposition_flux``, ``dry_deposition_flux``, ``air_surface_exchange_flux`` (kg m-2 s-1, positive
+      downward), ``emission_flux`` (kg m-2 s-1), period means.
+    """
+
+    FILENAME = "fields.nc"
+
+    def __init__(self, run_dir: RunDirectory, grid: Any, attributes: dict[str, str], title: str = ""):
+        self.run_dir = run_dir
+        self.grid = grid
+        self.path = run_dir.partial(self.FILENAME)
+        self.ds = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        ds = self.ds
+        ds.Conventions = "CF-1.10"
+        ds.title = title or "popstransport concentration and deposition fields"
+        ds.institution = "popstransport user"
+        ds.history = f"{attributes['created']} popstransport {attributes['popstransport_version']} run"
+        for k, v in attributes.items():
+            ds.setncattr(k, v)
+        g = grid
+        ds.createDimension("time", None)
+        ds.createDimension("bnds", 2)
+        ds.createDimension("layer", g.nlayer)
+        ds.createDimension("lat", g.nlat)
+        ds.createDimension("lon", g.nlon)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
+        t.long_name = "middle of the averaging period"
+        ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+        lat = ds.createVariable("lat", "f8", ("lat",))
+        lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
+            "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
+        lat[:] = g.lat_deg
+        lon = ds.createVariable("lon", "f8", ("lon",))
+        lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
+            "degrees_east", "longitude", "longitude", "X", "lon_bnds")
+        lon[:] = g.lon_deg
+        ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
+            [g.lat_edges_deg[:-1], g.lat_edges_deg[1:]], axis=1)
+        ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
+            [g.lon_edges_deg[:-1], g.lon_edges_deg[1:]], axis=1)
+        lay = ds.createVariable("layer", "f8", ("layer",))
+        lay.units, lay.standard_name, lay.long_name, lay.positive, lay.axis, lay.bounds = (
+            "m", "height", "mid-height of the air layer above ground", "up", "Z", "layer_bnds")
+        lay[:] = g.layers.centres_m
+        edges = np.asarray(g.layers.edges_m)
+        ds.createVariable("layer_bnds", "f8", ("layer", "bnds"))[:] = np.stack([edges[:-1], edges[1:]], axis=1)
+        area = ds.createVariable("cell_area", "f8", ("lat", "lon"))
+        area.units, area.standard_name = "m2", "cell_area"
+        area[:] = g.cell_area_m2
+        self._vars: dict[str, netCDF4.Variable] = {}
+        spec = [
+            ("air_concentration", ("time", "layer", "lat", "lon"), "kg m-3",
+             "mass_concentration_of_persistent_organic_pollutant_in_air",
+             "time-mean mass concentration in air, gas plus particle phase"),
+            ("air_particle_fraction", ("time", "layer", "lat", "lon"), "1", None,
+             "particle-bound fraction of the mass in air"),
+            ("soil_burden", ("time", "lat", "lon"), "kg m-2", None, "time-mean mass in soil per unit cell area"),
+            ("vegetation_burden", ("time", "lat", "lon"), "kg m-2", None,
+             "time-mean mass in vegetation per unit cell area"),
+            ("ocean_burden", ("time", "lat", "lon"), "kg m-2", None,
+             "time-mean mass in the ocean mixed layer per unit cell area"),
+            ("wet_deposition_flux", ("time", "lat", "lon"), "kg m-2 s-1", None,
+             "period-mean wet deposition flux (positive downward)"),
+            ("dry_deposition_flux", ("time", "lat", "lon"), "kg m-2 s-1", None,
+             "period-mean dry particle and constant-velocity deposition flux (positive downward)"),
+            ("air_surface_exchange_flux", ("time", "lat", "lon"), "kg m-2 s-1", None,
+             "period-mean net diffusive air-surface exchange flux (positive downward)"),
+            ("emission_flux", ("time", "lat", "lon"), "kg m-2 s-1", None, "period-mean emission flux"),
+        ]
+        for name, dims, units, std, long_name in spec:
+            v = ds.createVariable(name, "f8", dims, zlib=True, complevel=1)
+            v.units = units
+            v.long_name = long_name
+            if std:
+                v.comment = f"no CF standard name exists; descriptive name {std}"
+            v.cell_methods = "time: mean area: mean"
+            self._vars[name] = v
+        self.n = 0
+
+    def write_period(self, period: Any, model: Any) -> None:
+        """Append one period's means."""
+        ds = self.ds
+        n = self.n
+        ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
+        ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
+        vol = model.grid.air_volume_m3()
+        area = model.grid.cell_area_m2
+        self._vars["air_concentration"][n] = period.mean_air_kg / vol
+        self._vars["air_particle_fraction"][n] = getattr(model, "particle_fraction", np.zeros_like(vol))
+        for comp in ("soil", "vegetation", "ocean"):
+            v = self._vars[f"{comp}_burden"]
+            if comp in model.surface_compartments:
+                v[n] = period.mean_surface_kg[model.surface_compartments.index(comp)] / area
+            else:
+                v[n] = np.zeros_like(area)
+                v.comment = "compartment not simulated in this configuration (always zero)"
+        sec = period.seconds
+        self._vars["wet_deposition_flux"][n] = period.wet_deposition_kg / (area * sec)
+        self._vars["dry_deposition_flux"][n] = period.dry_deposition_kg / (area * sec)
+        self._vars["air_surface_exchange_flux"][n] = period.air_surface_exchange_kg / (area * sec)
+        self._vars["emission_flux"][n] = period.emission_kg / (area * sec)
+        self.n += 1
+
+    def close(self, success: bool) -> None:
+        """Close the file; keep it under its final name on success, delete it otherwise."""
+        if self.ds.isopen():
+            self.ds.close()
+        if success:
+            self.run_dir.commit(self.FILENAME)
+        else:
+            self.run_dir.discard(self.FILENAME)
+
+
+class BudgetWriter:
+    """Writes ``budget.csv`` and ``budget.nc``: every budget term per period and compartment, and the closure error.
+
+    Budget identity (kg, summed over tags): burden at start + emitted + inflow = burden at end + degraded + buried +
+    leached + settled + outflow. ``relative_closure_error`` = |difference| / left-hand side.
+    """
+
+    def __init__(self, run_dir: RunDirectory, attributes: dict[str, str]):
+        self.run_dir = run_dir
+        self.attributes = attributes
+        self.rows: list[dict[str, Any]] = []
+
+    def write_period(self, period: Any, model: Any) -> None:
+        """Collect one period's row."""
+        b: PeriodBudget = period.budget
+        row: dict[str, Any] = {
+            "period_start": str(period.start),
+            "period_end": str(period.end),
+        }
+        row.update(b.rows())
+        self.rows.append(row)
+
+    def _columns(self) -> list[str]:
+        cols: list[str] = []
+        for r in self.rows:
+            for k in r:
+                if k not in cols:
+                    cols.append(k)
+        # closure columns last
+        for k in ("closure_error_kg", "relative_closure_error"):
+            if k in cols:
+                cols.remove(k)
+                cols.append(k)
+        return cols
+
+    def close(self, success: bool) -> None:
+        """Write both files (only on success)."""
+        if not success:
+            self.run_dir.discard("budget.csv")
+            self.run_dir.discard("budget.nc")
+            return
+        cols = self._columns()
+        csv_path = self.run_dir.partial("budget.csv")
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            fh.write(f"# popstransport {self.attributes['popstransport_version']} mass budget, "
+                     f"created {self.attributes['created']}; units kg; configuration in config.toml\n")
+            writer = csv.DictWriter(fh, fieldnames=cols)
+            writer.writeheader()
+            for r in self.rows:
+                writer.writerow({c: r.get(c, 0.0) for c in cols})
+        nc_path = self.run_dir.partial("budget.nc")
+        with netCDF4.Dataset(nc_path, "w") as ds:
+            ds.Conventions = "CF-1.10"
+            ds.title = "popstransport mass budget per output period"
+            for k, v in self.attributes.items():
+                ds.setncattr(k, v)
+            ds.createDimension("time", len(self.rows))
+            ds.createDimension("bnds", 2)
+            t = ds.createVariable("time", "f8", ("time",))
+            t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
+            tb = ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+            for n, r in enumerate(self.rows):
+                s, e = np.datetime64(r["period_start"]), np.datetime64(r["period_end"])
+                t[n] = 0.5 * (_days(s) + _days(e))
+                tb[n, :] = [_days(s), _days(e)]
+            for c in cols:
+                if c in ("period_start", "period_end"):
+                    continue
+                v = ds.createVariable(c, "f8", ("time",))
+                v.units = "1" if c == "relative_closure_error" else "kg"
+                v[:] = [float(r.get(c, 0.0)) for r in self.rows]
+        self.run_dir.commit("budget.csv")
+        self.run_dir.commit("budget.nc")
+
+
+class ConfigWriter:
+    """Writes the resolved configuration as ``config.toml`` next to the outputs."""
+
+    def __init__(self, run_dir: RunDirectory, config_toml: str, attributes: dict[str, str]):
+        self.run_dir = run_dir
+        text = (
+            f"# resolved configuration written by popstransport {attributes['popstransport_version']} "
+            f"at {attributes['created']}\n" + config_toml
+        )
+        self.run_dir.partial("config.toml").write_text(text, encoding="utf-8")
+
+    def write_period(self, period: Any, model: Any) -> None:
+        """Nothing per period."""
+
+    def close(self, success: bool) -> None:
+        """Keep the configuration on success."""
+        if success:
+            self.run_dir.commit("config.toml")
+        else:
+            self.run_dir.discard("config.toml")

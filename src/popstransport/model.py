@@ -1,0 +1,191 @@
+"""The model: grid, compartments, tags, an ordered list of processes, and ``time_step``.
+
+State (chemical mass, kg):
+
+- ``air_kg``: shape ``(tag, layer, lat, lon)``, gas plus particle phase of every air layer;
+- ``surface_kg``: shape ``(tag, surface compartment, lat, lon)``, e.g. soil, vegetation, ocean mixed layer.
+
+One step of length ``dt`` (operator splitting, see DESIGN): horizontal advection of every air layer (sub-stepped
+for the Courant limit), vertical exchange between layers, then the exact solve of the per-cell compartment system
+dX/dt = K X + E with the emissions of the step. Every stage reports the mass it moved, so the budget closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .grid import LatLonGrid
+from .processes.base import Forcing, ModelSetupError, Process
+from .processes.fate import FateSolver, Transfer
+
+
+class MetProvider(Protocol):
+    """Anything that gives forcing fields on the model grid at a time."""
+
+    def fields_at(self, time: np.datetime64) -> dict[str, np.ndarray]: ...
+
+
+class EmissionProvider(Protocol):
+    """Anything that gives emission rates (kg s-1) per tag at a time."""
+
+    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(air (T, L, J, I), surface (T, S, J, I))`` emission rates in kg s-1."""
+        ...
+
+
+#: Builds C-grid air-mass fluxes ``(mass_flux_u_kg_s, mass_flux_v_kg_s)`` from forcing on a grid.
+MassFluxBuilder = Callable[[LatLonGrid, np.ndarray, Forcing], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class StepReport:
+    """What one step moved: per-tag masses and per-cell fields summed over tags."""
+
+    emitted_air_kg: np.ndarray  # (T, L, J, I)
+    emitted_surface_kg: np.ndarray  # (T, S, J, I)
+    moved_kg: dict[tuple[str, str, str], np.ndarray]  # (T, J, I)
+    outflow_kg: np.ndarray  # (T,)
+    inflow_kg: np.ndarray  # (T,)
+    integral_air_kg_s: np.ndarray  # (T, L, J, I)
+    integral_surface_kg_s: np.ndarray  # (T, S, J, I)
+
+
+class Model:
+    """A gridded multimedia model of one chemical.
+
+    Parameters
+    ----------
+    grid
+        The model grid (its layers set the air compartments).
+    fate_processes
+        Processes with a ``transfers(model, forcing) -> list[Transfer]`` method, in order.
+    met
+        Forcing provider (``fields_at(time)``); fields are refreshed by :meth:`update_forcing`.
+    emissions
+        Emission provider (``rates_kg_s(time)``).
+    mass_flux_builder
+        Turns forcing into C-grid air-mass fluxes; ``None`` for box runs (no transport).
+    advection
+        Horizontal transport process with an ``advect`` method; ``None`` for box runs.
+    surface_compartments
+        Names of the surface compartments in state order.
+    tags
+        Names of the source tags (first axis of the state).
+    chemical
+        The chemical's properties (passed to processes through the model).
+    """
+
+    def __init__(
+        self,
+        grid: LatLonGrid,
+        *,
+        fate_processes: Sequence[Process],
+        met: MetProvider,
+        emissions: EmissionProvider,
+        mass_flux_builder: MassFluxBuilder | None = None,
+        advection: Process | None = None,
+        vertical: Process | None = None,
+        surface_compartments: tuple[str, ...] = ("soil",),
+        tags: tuple[str, ...] = ("ALL",),
+        chemical: Any = None,
+        surface_parameters: Any = None,
+    ):
+        self.grid = grid
+        self.tags = tuple(tags)
+        self.surface_compartments = tuple(surface_compartments)
+        self.air_compartments = tuple(f"air_{k}" for k in range(grid.nlayer))
+        self.compartments = self.air_compartments + self.surface_compartments
+        self.fate_processes = list(fate_processes)
+        self.met = met
+        self.emissions = emissions
+        self.mass_flux_builder = mass_flux_builder
+        self.advection = advection
+        self.vertical = vertical
+        self.chemical = chemical
+        self.surface_parameters = surface_parameters
+        if grid.topology != "box" and (advection is None or mass_flux_builder is None):
+            raise ModelSetupError("a gridded model needs an advection process and a mass-flux builder")
+        self.air_mass_kg = grid.air_mass_kg()
+        self.cell_area_m2 = grid.cell_area_m2
+        shape = (len(self.tags), grid.nlayer, grid.nlat, grid.nlon)
+        self.air_kg = np.zeros(shape)
+        self.surface_kg = np.zeros((len(self.tags), len(self.surface_compartments), grid.nlat, grid.nlon))
+        self.fate = FateSolver(self.compartments, grid.shape)
+        self.forcing: Forcing | None = None
+        self.mass_flux_u_kg_s: np.ndarray | None = None
+        self.mass_flux_v_kg_s: np.ndarray | None = None
+        self._record_key = -1
+        for process in [*self.fate_processes, advection, vertical]:
+            if process is not None:
+                process.setup(self)
+
+    @property
+    def land_fraction(self) -> np.ndarray:
+        """Land fraction of every cell (J, I), from the current forcing."""
+        if self.forcing is None or "land_fraction" not in self.forcing:
+            raise ModelSetupError("land_fraction is not available: call update_forcing first or add it to the met")
+        return self.forcing["land_fraction"]
+
+    def check_forcing(self, available: set[str]) -> None:
+        """Raise :class:`ModelSetupError` if a process reads a field the forcing lacks, naming all of them."""
+        for process in [*self.fate_processes, self.advection, self.vertical]:
+            if process is not None:
+                process.check_reads(available)
+
+    def update_forcing(self, time: np.datetime64, key: int) -> None:
+        """Refresh forcing, rate matrices and mass fluxes for the interval identified by ``key``."""
+        if key == self._record_key:
+            return
+        fields = self.met.fields_at(time)
+        for name, value in fields.items():
+            if not np.all(np.isfinite(value)):
+                bad = tuple(int(v) for v in np.argwhere(~np.isfinite(value))[0])
+                raise ModelSetupError(
+                    f"forcing field {name!r} is not finite at index {bad} for {time}; check the met input"
+                )
+        self.forcing = Forcing({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in fields.items()}, key)
+        self.check_forcing(set(fields))
+        transfers: list[Transfer] = []
+        for process in self.fate_processes:
+            transfers.extend(process.transfers(self, self.forcing))  # type: ignore[attr-defined]
+        self.fate.update(transfers, key)
+        if self.mass_flux_builder is not None:
+            self.mass_flux_u_kg_s, self.mass_flux_v_kg_s = self.mass_flux_builder(
+                self.grid, self.air_mass_kg, self.forcing
+            )
+        self._record_key = key
+
+    def burden_kg(self) -> dict[str, np.ndarray]:
+        """Mass per tag in every compartment (kg), each shape (T,)."""
+        out = {c: self.air_kg[:, k].sum(axis=(1, 2)) for k, c in enumerate(self.air_compartments)}
+        for k, c in enumerate(self.surface_compartments):
+            out[c] = self.surface_kg[:, k].sum(axis=(1, 2))
+        return out
+
+    def time_step(self, dt_s: float, time: np.datetime64) -> StepReport:
+        """Advance the state by ``dt_s`` seconds starting at ``time``; return what moved."""
+        if self.forcing is None:
+            raise ModelSetupError("update_forcing must be called before time_step")
+        ntag = len(self.tags)
+        outflow = np.zeros(ntag)
+        inflow = np.zeros(ntag)
+        if self.advection is not None:
+            res = self.advection.advect(  # type: ignore[attr-defined]
+                self.air_kg,
+                self.air_mass_kg,
+                self.mass_flux_u_kg_s,
+                self.mass_flux_v_kg_s,
+                dt_s,
+                self.grid.is_periodic,
+            )
+            outflow += res["outflow_kg"]
+            inflow += res["inflow_kg"]
+        if self.vertical is not None:
+            self.vertical.apply(self, dt_s)  # type: ignore[attr-defined]
+        e_air, e_surface = self.emissions.rates_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
+        int_air, int_surface, moved = self.fate.step(self.air_kg, self.surface_kg, e_air, e_surface, dt_s)
+        return StepReport(e_air * dt_s, e_surface * dt_s, moved, outflow, inflow, int_air, int_surface)

@@ -1,0 +1,164 @@
+"""Assembly of a run from a configuration: grid, forcing, emissions, processes, model, simulation, writers.
+
+This is the public entry point behind ``popstransport run``: :func:`build_model` turns a :class:`Config` into a
+ready :class:`Model`, :func:`run` executes it into a run directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, ConfigError, parse_time
+from .constants import SECONDS_PER_DAY
+from .grid import AirLayers, LatLonGrid
+from .model import Model
+from .processes.base import Forcing
+from .processes.emission import GriddedEmission
+from .processes.simple import (
+    ConstantVelocityDryDeposition,
+    FirstOrderDegradation,
+    UpwindAdvectionNumpy,
+    zonal_stream_function_fluxes,
+)
+from .simulation import Simulation
+
+
+def build_grid(cfg: Config) -> LatLonGrid:
+    """The model grid described by ``[domain]``."""
+    d = cfg.domain
+    layers = AirLayers(edges_m=tuple(float(e) for e in d.layer_edges_m))
+    if d.kind == "regional":
+        return LatLonGrid.regional(d.lon_min_deg, d.lon_max_deg, d.lat_min_deg, d.lat_max_deg, d.resolution_deg, layers)
+    if d.kind == "global":
+        return LatLonGrid.global_grid(d.resolution_deg, layers=layers)
+    return LatLonGrid.box(d.box_lon_deg, d.box_lat_deg, d.resolution_deg, layers)
+
+
+def build_met(cfg: Config, grid: LatLonGrid):
+    """The forcing provider described by ``[met]``."""
+    m = cfg.met
+    if m.source == "uniform" or grid.topology == "box":
+        from .io.met.simple import UniformMet
+
+        land = cfg.domain.box_land_fraction if grid.topology == "box" else 1.0
+        return UniformMet(grid, m.uniform_u_m_s, m.uniform_v_m_s, land_fraction=land)
+    if m.source == "synthetic":
+        from .io.met.synthetic import SyntheticClimatology
+
+        return SyntheticClimatology(grid)
+    from .io.met.readers import open_met
+
+    return open_met(m.source, grid, kind=m.kind)
+
+
+def zonal_mean_mass_fluxes(grid: LatLonGrid, air_mass_kg: np.ndarray, forcing: Forcing) -> tuple[np.ndarray, np.ndarray]:
+    """Non-divergent air-mass fluxes from the zonal-mean eastward wind of every layer (reference builder)."""
+    u = forcing["eastward_wind_m_s"].mean(axis=2)  # (L, J)
+    per_area = grid.layers.air_mass_per_area_kg_m2()
+    nl = grid.nlayer
+    fu = np.empty((nl, grid.nlat, grid.nlon + 1))
+    fv = np.zeros((nl, grid.nlat + 1, grid.nlon))
+    for k in range(nl):
+        a, b = zonal_stream_function_fluxes(grid, per_area[k : k + 1], u[k])
+        fu[k] = a[0]
+    return fu, fv
+
+
+@dataclass
+class EmissionField:
+    """Time-independent gridded emission rates (kg s-1 per cell)."""
+
+    rates_kg_s_field: np.ndarray
+
+    def __call__(self, time: np.datetime64) -> np.ndarray:
+        return self.rates_kg_s_field
+
+
+def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime64], np.ndarray]:
+    """The gridded emission rate provider described by ``[emissions]``: ``time -> (J, I) kg s-1``."""
+    e = cfg.emissions
+    if e.source == "none":
+        return EmissionField(np.zeros(grid.shape))
+    if e.source == "builtin" and grid.topology == "box":
+        raise ConfigError("emissions.source = 'builtin' needs a gridded domain; in box mode set emissions.box_rate")
+    from .io.emissions import open_emissions
+
+    inventory = open_emissions(e, grid)
+    return inventory.rates_kg_s
+
+
+def build_model(cfg: Config) -> Model:
+    """Assemble the model described by ``cfg``."""
+    grid = build_grid(cfg)
+    met = build_met(cfg, grid)
+    p = cfg.processes
+    surface = ("soil",)
+    if p.fate == "simple":
+        half = {f"air_{k}": p.air_half_life_days * SECONDS_PER_DAY for k in range(grid.nlayer)}
+        half["soil"] = p.soil_half_life_days * SECONDS_PER_DAY
+        fate = [FirstOrderDegradation(half), ConstantVelocityDryDeposition(p.dry_deposition_velocity_m_s, "soil")]
+        chemical = None
+    else:
+        raise ConfigError("processes.fate = 'multimedia' is not available in this build; use 'simple'")
+    emissions = GriddedEmission(
+        build_emission_field(cfg, grid), grid.nlayer, len(surface), tag_weights=None, scale=cfg.emissions.scale
+    )
+    box = grid.topology == "box"
+    return Model(
+        grid,
+        fate_processes=fate,
+        met=met,
+        emissions=emissions,
+        mass_flux_builder=None if box else zonal_mean_mass_fluxes,
+        advection=None if box else UpwindAdvectionNumpy(max_courant=p.max_courant),
+        surface_compartments=surface,
+        chemical=chemical,
+    )
+
+
+def build_simulation(cfg: Config, model: Model, writers=(), progress=None) -> Simulation:
+    """The simulation described by ``[time]`` and ``[output]``."""
+    t = cfg.time
+    return Simulation(
+        model,
+        parse_time(t.start, "time.start"),
+        parse_time(t.stop, "time.stop"),
+        t.step_hours * 3600.0,
+        met_update_s=t.met_update_hours * 3600.0,
+        frequency=cfg.output.frequency,
+        writers=writers,
+        progress=progress,
+    )
+
+
+def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None) -> Path:
+    """Run ``cfg`` and write its outputs to ``out_dir``; returns the run directory.
+
+    Nothing is left half-written: outputs are renamed into place only when the run completes.
+    """
+    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
+
+    model = build_model(cfg)
+    run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    attrs = run_attributes(cfg.to_toml())
+    writers = []
+    try:
+        writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
+        writers.append(FieldsWriter(run_dir, model.grid, attrs))
+        writers.append(BudgetWriter(run_dir, attrs))
+        sim = build_simulation(cfg, model, writers, progress)
+    except BaseException:
+        for w in writers:
+            w.close(False)
+        run_dir.cleanup_if_empty()
+        raise
+    try:
+        sim.run()
+    except BaseException:
+        run_dir.cleanup_if_empty()
+        raise
+    return run_dir.path

@@ -1,0 +1,258 @@
+"""Simulation: the clock, output periods, forcing refresh schedule, budget and writers around a :class:`Model`.
+
+Output periods (hourly, daily, monthly, annual, or the whole run) are hit exactly: a step that would cross a period
+boundary or a forcing refresh boundary is shortened to end on it. Forcing is refreshed every ``met_update_s``
+seconds from ``start`` and held constant over that interval (evaluated at its midpoint), so rate matrices and
+mass fluxes are computed once per interval, not every step.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from .diagnostics import PeriodBudget, check_state
+from .model import Model, StepReport
+
+Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
+_UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
+
+
+def period_boundaries(start: np.datetime64, stop: np.datetime64, frequency: Frequency) -> list[np.datetime64]:
+    """Boundaries of the output periods from ``start`` to ``stop`` (both included), on calendar boundaries.
+
+    Monthly periods end on the first of each month, daily at midnight, and so on; the first and last periods may
+    be partial when ``start`` or ``stop`` lie inside a period.
+    """
+    start = np.datetime64(start, "s")
+    stop = np.datetime64(stop, "s")
+    if frequency == "run":
+        return [start, stop]
+    unit = _UNIT[frequency]
+    edges = [start]
+    b = (np.datetime64(start, unit) + np.timedelta64(1, unit)).astype("datetime64[s]")
+    while b < stop:
+        edges.append(b)
+        b = (np.datetime64(b, unit) + np.timedelta64(1, unit)).astype("datetime64[s]")
+    edges.append(stop)
+    return edges
+
+
+@dataclass
+class PeriodResult:
+    """Everything accumulated over one output period (sums over tags unless stated)."""
+
+    start: np.datetime64
+    end: np.datetime64
+    seconds: float
+    #: (L, J, I) time-mean chemical mass in air per layer (kg)
+    mean_air_kg: np.ndarray
+    #: (S, J, I) time-mean mass in every surface compartment (kg)
+    mean_surface_kg: np.ndarray
+    #: (J, I) mass moved in the period (kg): wet and dry deposition, net air-surface exchange (downward positive)
+    wet_deposition_kg: np.ndarray
+    dry_deposition_kg: np.ndarray
+    air_surface_exchange_kg: np.ndarray
+    #: (J, I) emitted mass in the period (kg)
+    emission_kg: np.ndarray
+    budget: PeriodBudget
+    #: Per-tag accumulations for attribution: (T, L, J, I) mean air, (T, J, I) deposition of each kind, (T, J, I) emission
+    tag_mean_air_kg: np.ndarray | None = None
+    tag_deposition_kg: dict[str, np.ndarray] = field(default_factory=dict)
+    tag_emission_kg: np.ndarray | None = None
+
+
+class OutputWriter(Protocol):
+    """A writer receives every finished period and is closed once, with ``success`` telling whether to keep it."""
+
+    def write_period(self, period: PeriodResult, model: Model) -> None: ...
+
+    def close(self, success: bool) -> None: ...
+
+
+def classify_transfer(process: str, source: str, target: str, surface: tuple[str, ...]) -> tuple[str, float] | None:
+    """Map a transfer to an output flux kind and a sign (+1 downward), or ``None`` if it is not air-surface.
+
+    Processes whose name contains ``wet`` count as wet deposition, ``dry`` as dry (particle) deposition; every
+    other air-surface transfer (diffusive gas exchange in both directions) counts as net air-surface exchange.
+    """
+    down = source.startswith("air_") and target in surface
+    up = source in surface and target.startswith("air_")
+    if not (down or up):
+        return None
+    sign = 1.0 if down else -1.0
+    if "wet" in process:
+        return "wet_deposition", sign
+    if "dry" in process:
+        return "dry_deposition", sign
+    return "air_surface_exchange", sign
+
+
+class Simulation:
+    """Runs a model from ``start`` to ``stop`` with steps of ``dt_s`` and writes period outputs.
+
+    Parameters
+    ----------
+    model
+        The model to advance (its state is the initial state).
+    start, stop
+        Simulated interval (``numpy.datetime64``).
+    dt_s
+        Outer time step (s); shortened to land on output and forcing boundaries.
+    met_update_s
+        Forcing refresh interval (s).
+    frequency
+        Output period length.
+    writers
+        Output writers (see :class:`OutputWriter`).
+    check_every
+        Run NaN / negativity checks every this many steps (0: never).
+    per_tag
+        Keep per-tag period accumulations (for source attribution).
+    progress
+        Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        start: np.datetime64,
+        stop: np.datetime64,
+        dt_s: float,
+        met_update_s: float = 86400.0,
+        frequency: Frequency = "monthly",
+        writers: Sequence[OutputWriter] = (),
+        check_every: int = 1,
+        per_tag: bool = False,
+        progress: Callable[[float, float, float], None] | None = None,
+    ):
+        if not dt_s > 0:
+            raise ValueError(f"time step must be positive, got {dt_s!r} s")
+        self.model = model
+        self.start = np.datetime64(start, "s")
+        self.stop = np.datetime64(stop, "s")
+        self.dt_s = float(dt_s)
+        self.met_update_s = float(met_update_s)
+        self.boundaries = period_boundaries(self.start, self.stop, frequency)
+        self.writers = list(writers)
+        self.check_every = check_every
+        self.per_tag = per_tag
+        self.progress = progress
+        self.periods: list[PeriodResult] = []
+        self.steps_taken = 0
+        self.time = self.start
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _new_accumulators(self) -> dict[str, np.ndarray]:
+        m = self.model
+        g = m.grid
+        acc = {
+            "air": np.zeros((g.nlayer, g.nlat, g.nlon)),
+            "surface": np.zeros((len(m.surface_compartments), g.nlat, g.nlon)),
+            "wet_deposition": np.zeros(g.shape),
+            "dry_deposition": np.zeros(g.shape),
+            "air_surface_exchange": np.zeros(g.shape),
+            "emission": np.zeros(g.shape),
+        }
+        if self.per_tag:
+            nt = len(m.tags)
+            acc["tag_air"] = np.zeros((nt, g.nlayer, g.nlat, g.nlon))
+            acc["tag_emission"] = np.zeros((nt, g.nlat, g.nlon))
+            for kind in ("wet_deposition", "dry_deposition", "air_surface_exchange"):
+                acc[f"tag_{kind}"] = np.zeros((nt, g.nlat, g.nlon))
+        return acc
+
+    def _accumulate(self, acc: dict[str, np.ndarray], rep: StepReport, budget: PeriodBudget) -> None:
+        m = self.model
+        acc["air"] += rep.integral_air_kg_s.sum(axis=0)
+        acc["surface"] += rep.integral_surface_kg_s.sum(axis=0)
+        em_tag = rep.emitted_air_kg.sum(axis=1) + rep.emitted_surface_kg.sum(axis=1)
+        acc["emission"] += em_tag.sum(axis=0)
+        for k, c in enumerate(m.air_compartments):
+            budget.add_emission(c, rep.emitted_air_kg[:, k].sum(axis=(1, 2)))
+        for k, c in enumerate(m.surface_compartments):
+            budget.add_emission(c, rep.emitted_surface_kg[:, k].sum(axis=(1, 2)))
+        for (proc, src, dst), amount in rep.moved_kg.items():
+            budget.add_moved(proc, src, dst, amount.sum(axis=(1, 2)))
+            kind = classify_transfer(proc, src, dst, m.surface_compartments)
+            if kind is not None:
+                acc[kind[0]] += kind[1] * amount.sum(axis=0)
+                if self.per_tag:
+                    acc[f"tag_{kind[0]}"] += kind[1] * amount
+        budget.inflow += rep.inflow_kg
+        budget.outflow += rep.outflow_kg
+        if self.per_tag:
+            acc["tag_air"] += rep.integral_air_kg_s
+            acc["tag_emission"] += em_tag
+
+    def run(self) -> list[PeriodResult]:
+        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure)."""
+        success = False
+        try:
+            self._run()
+            success = True
+        finally:
+            for w in self.writers:
+                w.close(success)
+        return self.periods
+
+    def _run(self) -> None:
+        m = self.model
+        total_s = float((self.stop - self.start) / np.timedelta64(1, "s"))
+        wall0 = _time.perf_counter()
+        ref_kg = 1.0
+        for p0, p1 in zip(self.boundaries[:-1], self.boundaries[1:]):
+            acc = self._new_accumulators()
+            budget = PeriodBudget(m.compartments, len(m.tags))
+            budget.burden_start = m.burden_kg()
+            t = p0
+            while t < p1:
+                elapsed = float((t - self.start) / np.timedelta64(1, "s"))
+                key = int(elapsed // self.met_update_s)
+                met_end_s = (key + 1) * self.met_update_s
+                mid = self.start + np.timedelta64(int(round((key + 0.5) * self.met_update_s)), "s")
+                m.update_forcing(mid, key)
+                step_end = min(
+                    t + np.timedelta64(int(round(self.dt_s)), "s"),
+                    p1,
+                    self.start + np.timedelta64(int(round(met_end_s)), "s"),
+                )
+                dt = float((step_end - t) / np.timedelta64(1, "s"))
+                rep = m.time_step(dt, t)
+                self._accumulate(acc, rep, budget)
+                ref_kg = max(ref_kg, float(np.sum(rep.emitted_air_kg)) + float(np.sum(rep.emitted_surface_kg)))
+                t = step_end
+                self.time = t
+                self.steps_taken += 1
+                if self.check_every and self.steps_taken % self.check_every == 0:
+                    check_state("air_kg", m.air_kg, ref_kg, str(t))
+                    check_state("surface_kg", m.surface_kg, ref_kg, str(t))
+                if self.progress is not None:
+                    self.progress(float((t - self.start) / np.timedelta64(1, "s")), total_s, _time.perf_counter() - wall0)
+            budget.burden_end = m.burden_kg()
+            seconds = float((p1 - p0) / np.timedelta64(1, "s"))
+            period = PeriodResult(
+                start=p0,
+                end=p1,
+                seconds=seconds,
+                mean_air_kg=acc["air"] / seconds,
+                mean_surface_kg=acc["surface"] / seconds,
+                wet_deposition_kg=acc["wet_deposition"],
+                dry_deposition_kg=acc["dry_deposition"],
+                air_surface_exchange_kg=acc["air_surface_exchange"],
+                emission_kg=acc["emission"],
+                budget=budget,
+            )
+            if self.per_tag:
+                period.tag_mean_air_kg = acc["tag_air"] / seconds
+                period.tag_emission_kg = acc["tag_emission"]
+                period.tag_deposition_kg = {
+                    k: acc[f"tag_{k}"] for k in ("wet_deposition", "dry_deposition", "air_surface_exchange")
+                }
+            self.periods.append(period)
+            for w in self.writers:
+                w.write_period(period, m)

@@ -1,0 +1,105 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from popstransport.config import Config, ConfigError, config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_file_equals_builtin_default():
+    from_file = load_config(REPO / "configs" / "asia_pacific.toml")
+    builtin = load_config(None)
+    assert from_file.to_dict() == builtin.to_dict()
+    g = builtin.domain
+    assert (g.lon_min_deg, g.lon_max_deg, g.lat_min_deg, g.lat_max_deg, g.resolution_deg) == (60, 180, -15, 60, 1)
+
+
+def test_roundtrip_toml():
+    cfg = load_config(None, ["time.stop=2010-02-01", "domain.layer_edges_m=[0, 1000, 8000]"])
+    again = config_from_dict(tomllib.loads(cfg.to_toml()))
+    assert again == cfg
+    assert cfg.time.stop == "2010-02-01"
+    assert cfg.domain.layer_edges_m == (0.0, 1000.0, 8000.0)
+
+
+def test_overrides_types():
+    cfg = load_config(None, ["domain.resolution_deg=2.5", "output.frequency=daily", "chemical.name=HCB"])
+    assert cfg.domain.resolution_deg == 2.5 and isinstance(cfg.domain.resolution_deg, float)
+    assert cfg.output.frequency == "daily"
+    assert cfg.chemical.name == "HCB"
+    cfg2 = cfg.with_overrides(["time.step_hours=1"])
+    assert cfg2.time.step_hours == 1.0 and cfg2.output.frequency == "daily"
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[domain]\nresolutoin_deg = 1.0\n", r"unknown key domain\.resolutoin_deg; did you mean 'resolution_deg'"),
+        ("[domian]\nresolution_deg = 1.0\n", r"unknown section \[domian\]; did you mean 'domain'"),
+        ("[domain]\nresolution_deg = 'one'\n", r"domain\.resolution_deg = 'one': expected a number"),
+        ("[domain]\nresolution_deg = -1.0\n", r"domain\.resolution_deg = -1\.0: must be a positive"),
+        ("[domain]\nresolution_deg = 0.7\n", r"domain\.resolution_deg = 0\.7: the lon extent 120 degrees"),
+        ("[domain]\nkind = 'sphere'\n", r"domain\.kind = 'sphere': allowed values are 'regional', 'global', 'box'"),
+        ("[domain]\nlon_min_deg = 190.0\n", r"domain\.lon_min_deg = 190\.0 must be less than domain\.lon_max_deg"),
+        ("[domain]\nlat_min_deg = 70.0\n", r"domain\.lat_min_deg = 70\.0 must be less than"),
+        ("[domain]\nlat_min_deg = -95.0\n", r"within -90\.\.90"),
+        ("[domain]\nlayer_edges_m = [100.0, 1000.0]\n", r"domain\.layer_edges_m = \[100\.0, 1000\.0\]"),
+        ("[domain]\nlayer_edges_m = 1000.0\n", r"domain\.layer_edges_m = 1000\.0: expected a list"),
+        ("[domain]\nbox_land_fraction = 1.5\n", r"domain\.box_land_fraction = 1\.5: must lie within 0\.\.1"),
+        ("[time]\nstart = 'yesterday'\n", r"time\.start = 'yesterday': expected an ISO 8601 date"),
+        ("[time]\nstop = 2009-01-01\n", r"time\.stop = '2009-01-01' must be later than time\.start"),
+        ("[time]\nstep_hours = 0.0\n", r"time\.step_hours = 0\.0: must be a positive"),
+        ("[time]\nmet_update_hours = 1.0\n", r"time\.met_update_hours = 1\.0: must be at least time\.step_hours"),
+        ("[processes]\nfate = 'full'\n", r"processes\.fate = 'full': allowed values are 'simple', 'multimedia'"),
+        ("[processes]\nmax_courant = 2.0\n", r"processes\.max_courant = 2\.0: must lie in \(0, 1\]"),
+        ("[processes]\nair_half_life_days = 0.0\n", r"processes\.air_half_life_days = 0\.0: must be positive"),
+        ("[processes]\ndry_deposition_velocity_m_s = -1.0\n", r"processes\.dry_deposition_velocity_m_s"),
+        ("[emissions]\nscale = -1.0\n", r"emissions\.scale = -1\.0"),
+        ("[emissions]\nyear = 2010.5\n", r"emissions\.year = 2010\.5: expected an integer"),
+        ("[output]\noverwrite = 'yes'\n", r"output\.overwrite = 'yes': expected true or false"),
+        ("[output]\nfrequency = 'weekly'\n", r"output\.frequency = 'weekly': allowed values"),
+        ("[chemical]\noverrides = 3\n", r"chemical\.overrides = 3: expected a table"),
+        ("[chemical]\nname = 5\n", r"chemical\.name = 5: expected a string"),
+        ("domain = 3\n", r"\[domain\] must be a table"),
+        ("scenarios = 3\n", r"scenarios must be an array of tables"),
+        ("[domain\n", r"not valid TOML"),
+        ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
+    ],
+)
+def test_config_errors(tmp_path, text, match):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config(path)
+    assert str(path) in str(info.value) or "TOML" in str(info.value)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("/nonexistent/config.toml")
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("domain.resolution_deg", r"expected section\.key=value"),
+        ("resolution_deg=1", r"the key must be section\.key"),
+        ("domain.resolution_deg=abc", r"domain\.resolution_deg = 'abc': expected a number"),
+    ],
+)
+def test_override_errors(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_config_is_frozen():
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.domain.resolution_deg = 2.0  # type: ignore[misc]

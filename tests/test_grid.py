@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import pytest
+
+from popstransport.constants import EARTH_RADIUS_M
+from popstransport.grid import AirLayers, GridError, LatLonGrid
+
+
+@pytest.mark.parametrize("res", [0.5, 1.0, 2.8125, (2.5, 2.0)])
+def test_global_areas_sum_to_sphere(res):
+    g = LatLonGrid.global_grid(res)
+    total = g.cell_area_m2.sum()
+    assert abs(total / (4 * math.pi * EARTH_RADIUS_M**2) - 1) < 1e-12
+
+
+def test_regional_area_matches_spherical_zone():
+    g = LatLonGrid.regional(60, 180, -15, 60, 1.0)
+    assert g.shape == (75, 120)
+    expected = EARTH_RADIUS_M**2 * math.radians(120) * (math.sin(math.radians(60)) - math.sin(math.radians(-15)))
+    assert abs(g.cell_area_m2.sum() / expected - 1) < 1e-12
+    # a cell near the equator is about 111 km x 111 km
+    j = np.searchsorted(g.lat_deg, 0.5)
+    assert abs(g.cell_area_m2[j, 0] / (111.195e3**2) - 1) < 1e-3
+
+
+def test_face_lengths_and_pole_walls():
+    g = LatLonGrid.global_grid(10.0)
+    assert g.u_face_length_m.shape == (18, 37)
+    assert g.v_face_length_m.shape == (19, 36)
+    assert np.all(g.v_face_length_m[0] == 0) and np.all(g.v_face_length_m[-1] == 0)
+    eq = np.searchsorted(g.lat_edges_deg, 0.0)
+    assert g.v_face_length_m[eq, 0] == pytest.approx(EARTH_RADIUS_M * math.radians(10.0))
+    assert g.u_face_length_m[0, 0] == pytest.approx(EARTH_RADIUS_M * math.radians(10.0))
+
+
+def test_layers_air_mass():
+    layers = AirLayers((0.0, 1000.0, 10000.0))
+    assert layers.n == 2
+    per_area = layers.air_mass_per_area_kg_m2()
+    # isothermal column 0..10 km holds rho0 H (1 - exp(-10/8)) kg m-2
+    assert per_area.sum() == pytest.approx(1.225 * 8000 * (1 - math.exp(-10 / 8)), rel=1e-12)
+    g = LatLonGrid.regional(0, 10, 0, 10, 5.0, layers)
+    assert g.air_mass_kg().shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lon_min_deg=0, lon_max_deg=10, lat_min_deg=0, lat_max_deg=10, resolution_deg=3), "whole number"),
+        (dict(lon_min_deg=10, lon_max_deg=0, lat_min_deg=0, lat_max_deg=10, resolution_deg=1), "extent"),
+        (dict(lon_min_deg=0, lon_max_deg=10, lat_min_deg=0, lat_max_deg=10, resolution_deg=0), "positive"),
+        (dict(lon_min_deg=0, lon_max_deg=10, lat_min_deg=80, lat_max_deg=100, resolution_deg=1), "-90..90"),
+    ],
+)
+def test_grid_errors(kwargs, match):
+    with pytest.raises(GridError, match=match):
+        LatLonGrid.regional(**kwargs)
+
+
+@pytest.mark.parametrize("edges, match", [((0.0,), "two edges"), ((10.0, 20.0), "first edge"), ((0.0, 5.0, 5.0), "increasing")])
+def test_layer_errors(edges, match):
+    with pytest.raises(GridError, match=match):
+        AirLayers(edges)
+
+
+def test_box_grid():
+    g = LatLonGrid.box(100, 30)
+    assert g.shape == (1, 1) and g.topology == "box"
