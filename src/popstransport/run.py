@@ -58,14 +58,7 @@ def build_met(cfg: Config, grid: LatLonGrid):
 def zonal_mean_mass_fluxes(grid: LatLonGrid, air_mass_kg: np.ndarray, forcing: Forcing) -> tuple[np.ndarray, np.ndarray]:
     """Non-divergent air-mass fluxes from the zonal-mean eastward wind of every layer (reference builder)."""
     u = forcing["eastward_wind_m_s"].mean(axis=2)  # (L, J)
-    per_area = grid.layers.air_mass_per_area_kg_m2()
-    nl = grid.nlayer
-    fu = np.empty((nl, grid.nlat, grid.nlon + 1))
-    fv = np.zeros((nl, grid.nlat + 1, grid.nlon))
-    for k in range(nl):
-        a, b = zonal_stream_function_fluxes(grid, per_area[k : k + 1], u[k])
-        fu[k] = a[0]
-    return fu, fv
+    return zonal_stream_function_fluxes(grid, grid.layers.air_mass_per_area_kg_m2(), u)
 
 
 @dataclass

@@ -87,7 +87,7 @@ def run_attributes(config_toml: str, created: str | None = None) -> dict[str, st
     return {
         "source": f"popstransport {__version__}",
         "popstransport_version": __version__,
-        "created": created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "configuration": config_toml,
     }
 

@@ -57,7 +57,7 @@ class GriddedEmission:
             return self._cache
         if np.any(field < 0) or not np.all(np.isfinite(field)):
             bad = tuple(int(v) for v in np.argwhere(~(field >= 0))[0])
-            raise ValueError(f"emission rate {field[bad]!r} kg s-1 at cell {bad} (lat, lon): must be finite and >= 0")
+            raise ValueError(f"emission rate {float(field[bad])!r} kg s-1 at cell {bad} (lat, lon): must be finite and >= 0")
         weights = self.tag_weights if self.tag_weights is not None else np.ones((1,) + field.shape)
         ntag = weights.shape[0]
         e_air = np.zeros((ntag, self.nlayer) + field.shape)

@@ -52,21 +52,25 @@ class ConstantVelocityDryDeposition(Process):
 
 
 def zonal_stream_function_fluxes(
-    grid: "object", air_mass_per_area_kg_m2: np.ndarray, u_of_lat_m_s: np.ndarray
+    grid: "object", air_mass_per_area_kg_m2: np.ndarray, u_m_s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Discretely non-divergent C-grid air-mass fluxes of a purely zonal wind u(latitude) per layer.
+    """Discretely non-divergent C-grid air-mass fluxes of a purely zonal wind u(layer, latitude).
 
-    The flux through a meridional wall is ``(air mass per area / layer thickness) * u * wall area``, i.e.
-    ``sigma_k / dz_k * u(phi_j) * dz_k * R dphi_j = sigma_k u(phi_j) R dphi_j``; with no meridional flow every cell
-    receives what it passes on, so the divergence is zero to round-off.
+    The flux through a meridional wall is ``(sigma_k / dz_k) * u * dz_k * R dphi_j = sigma_k u R dphi_j`` with
+    ``sigma_k`` the air mass per unit area of layer k; with no meridional flow every cell passes on what it
+    receives, so the divergence is zero to round-off.
+
+    Parameters
+    ----------
+    air_mass_per_area_kg_m2 : (L,) air mass per unit area of every layer.
+    u_m_s : (L, J) zonal wind of every layer and latitude row.
 
     Returns ``(mass_flux_u_kg_s (L, J, I+1), mass_flux_v_kg_s (L, J+1, I))``.
     """
     nl, nj, ni = grid.nlayer, grid.nlat, grid.nlon  # type: ignore[attr-defined]
     wall = grid.u_face_length_m[:, 0]  # type: ignore[attr-defined]
-    fu = np.empty((nl, nj, ni + 1))
-    for k in range(nl):
-        fu[k] = (air_mass_per_area_kg_m2[k] * u_of_lat_m_s * wall)[:, None]
+    row = np.asarray(air_mass_per_area_kg_m2)[:, None] * np.asarray(u_m_s) * wall[None, :]
+    fu = np.ascontiguousarray(np.repeat(row[:, :, None], ni + 1, axis=2))
     fv = np.zeros((nl, nj + 1, ni))
     return fu, fv
 

@@ -1,0 +1,142 @@
+"""Budget closure, exact output times, analytic checks and outputs of the reference chain."""
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from popstransport.config import load_config
+from popstransport.grid import LatLonGrid
+from popstransport.io.met.simple import UniformMet
+from popstransport.io.writers import BudgetWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
+from popstransport.model import Model
+from popstransport.processes.emission import GriddedEmission
+from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, UpwindAdvectionNumpy
+from popstransport.run import zonal_mean_mass_fluxes
+from popstransport.simulation import Simulation, period_boundaries
+
+DAY = 86400.0
+
+
+def _model(grid, u=5.0, half_life_days=30.0, vd=0.003, emission=None):
+    met = UniformMet(grid, u_m_s=u)
+    rates = np.zeros(grid.shape) if emission is None else emission
+    em = GriddedEmission(lambda t: rates, grid.nlayer, 1)
+    fate = [
+        FirstOrderDegradation({"air_0": half_life_days * DAY, "soil": 1000 * DAY}),
+        ConstantVelocityDryDeposition(vd, "soil"),
+    ]
+    box = grid.topology == "box"
+    return Model(
+        grid,
+        fate_processes=fate,
+        met=met,
+        emissions=em,
+        mass_flux_builder=None if box else zonal_mean_mass_fluxes,
+        advection=None if box else UpwindAdvectionNumpy(),
+        surface_compartments=("soil",),
+    )
+
+
+def test_period_boundaries_are_calendar_exact():
+    b = period_boundaries(np.datetime64("2010-01-15"), np.datetime64("2010-04-01"), "monthly")
+    assert [str(x)[:10] for x in b] == ["2010-01-15", "2010-02-01", "2010-03-01", "2010-04-01"]
+    d = period_boundaries(np.datetime64("2010-01-01T06:00"), np.datetime64("2010-01-03"), "daily")
+    assert [str(x) for x in d] == ["2010-01-01T06:00:00", "2010-01-02T00:00:00", "2010-01-03T00:00:00"]
+    assert len(period_boundaries(np.datetime64("2010-01-01"), np.datetime64("2012-01-01"), "annual")) == 3
+
+
+def test_box_matches_analytic_solution():
+    """Constant emission E into air with loss k = k_deg + v_d/h: m(t) = E/k (1 - exp(-k t))."""
+    grid = LatLonGrid.box(100, 30)
+    e = 1e-3
+    model = _model(grid, emission=np.full((1, 1), e), half_life_days=10.0, vd=0.001)
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-21"), 7 * 3600.0, frequency="daily")
+    periods = sim.run()
+    k = math.log(2) / (10 * DAY) + 0.001 / 1000.0
+    t = 20 * DAY
+    assert model.air_kg[0, 0, 0, 0] == pytest.approx(e / k * (1 - math.exp(-k * t)), rel=1e-12)
+    # deposited mass is the time integral of v_d/h m: E v/h /k (t - (1-exp(-kt))/k)
+    kd = 0.001 / 1000.0
+    dep = sum(p.budget.transfers[("dry_deposition", "air_0", "soil")].sum() for p in periods)
+    assert dep == pytest.approx(e * kd / k * (t - (1 - math.exp(-k * t)) / k), rel=1e-11)
+    assert all(p.budget.relative_closure_error() < 1e-12 for p in periods)
+
+
+@pytest.mark.parametrize("topology", ["regional", "global"])
+def test_budget_closes_with_transport(topology):
+    if topology == "regional":
+        grid = LatLonGrid.regional(0, 40, -10, 20, 2.0)
+    else:
+        grid = LatLonGrid.global_grid(10.0)
+    rng = np.random.default_rng(1)
+    em = rng.uniform(0, 1e-4, grid.shape)
+    model = _model(grid, u=15.0, emission=em)
+    sim = Simulation(model, np.datetime64("2010-01-20"), np.datetime64("2010-03-03"), 6 * 3600.0, frequency="monthly")
+    periods = sim.run()
+    assert len(periods) == 3
+    for p in periods:
+        assert p.budget.relative_closure_error() < 1e-9
+    total_out = sum(float(p.budget.outflow.sum()) for p in periods)
+    if topology == "regional":
+        assert total_out > 0
+    else:
+        assert total_out == 0
+    # stepping hits the period ends exactly
+    assert sim.time == np.datetime64("2010-03-03T00:00:00")
+
+
+def test_writers_produce_cf_files_and_refuse_overwrite(tmp_path):
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    model = _model(grid, emission=np.full(grid.shape, 1e-5))
+    rd = RunDirectory(tmp_path / "run")
+    attrs = run_attributes(load_config(None).to_toml())
+    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
+    Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-04"), 3 * 3600.0, frequency="daily",
+               writers=writers).run()
+    ds = xr.open_dataset(tmp_path / "run" / "fields.nc")
+    for name in ("air_concentration", "air_particle_fraction", "soil_burden", "vegetation_burden", "ocean_burden",
+                 "wet_deposition_flux", "dry_deposition_flux", "air_surface_exchange_flux", "emission_flux"):
+        assert "units" in ds[name].attrs, name
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    assert "configuration" in ds.attrs and "popstransport_version" in ds.attrs
+    assert ds.sizes["time"] == 3
+    assert ds["time"].dt.day.values.tolist() == [1, 2, 3]
+    # emission flux times area times period length is the emitted mass
+    emitted = float((ds["emission_flux"] * ds["cell_area"]).sum()) * DAY
+    assert emitted == pytest.approx(3 * 1e-5 * grid.nlat * grid.nlon * DAY, rel=1e-12)
+    ds.close()
+    assert not list((tmp_path / "run").glob("*.partial"))
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        RunDirectory(tmp_path / "run")
+    RunDirectory(tmp_path / "run", overwrite=True)
+
+
+def test_failed_run_leaves_no_partial_files(tmp_path):
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+
+    def broken(t):
+        if t > np.datetime64("2010-01-02"):
+            return np.full(grid.shape, -1.0)
+        return np.zeros(grid.shape)
+
+    model = _model(grid)
+    model.emissions = GriddedEmission(broken, grid.nlayer, 1)
+    rd = RunDirectory(tmp_path / "run")
+    attrs = run_attributes("")
+    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-04"), 3 * 3600.0, frequency="daily",
+                     writers=writers)
+    with pytest.raises(ValueError, match="emission rate -1.0"):
+        sim.run()
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_nan_forcing_is_refused():
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    model = _model(grid)
+    model.met._fields["eastward_wind_m_s"][0, 1, 1] = np.nan
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0)
+    with pytest.raises(ValueError, match="eastward_wind_m_s.*not finite"):
+        sim.run()
