@@ -119,6 +119,8 @@ class Model:
         self.mass_flux_u_kg_s: np.ndarray | None = None
         self.mass_flux_v_kg_s: np.ndarray | None = None
         self._record_key = -1
+        #: When set (see :meth:`reset_face_mass`), advection adds the gross mass through every face here.
+        self.face_mass_kg: dict[str, np.ndarray] | None = None
         for process in [*self.fate_processes, advection, vertical]:
             if process is not None:
                 process.setup(self)
@@ -159,6 +161,21 @@ class Model:
             )
         self._record_key = key
 
+    def reset_face_mass(self) -> dict[str, np.ndarray]:
+        """Start (or restart) accumulating the gross chemical mass through every C-grid face, per tag and layer.
+
+        Arrays: ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I), kg.
+        """
+        g = self.grid
+        t, nl = len(self.tags), g.nlayer
+        self.face_mass_kg = {
+            "u_east": np.zeros((t, nl, g.nlat, g.nlon + 1)),
+            "u_west": np.zeros((t, nl, g.nlat, g.nlon + 1)),
+            "v_north": np.zeros((t, nl, g.nlat + 1, g.nlon)),
+            "v_south": np.zeros((t, nl, g.nlat + 1, g.nlon)),
+        }
+        return self.face_mass_kg
+
     def burden_kg(self) -> dict[str, np.ndarray]:
         """Mass per tag in every compartment (kg), each shape (T,)."""
         out = {c: self.air_kg[:, k].sum(axis=(1, 2)) for k, c in enumerate(self.air_compartments)}
@@ -181,6 +198,7 @@ class Model:
                 self.mass_flux_v_kg_s,
                 dt_s,
                 self.grid.is_periodic,
+                face_mass_kg=self.face_mass_kg,
             )
             outflow += res["outflow_kg"]
             inflow += res["inflow_kg"]

@@ -64,6 +64,8 @@ class PeriodResult:
     tag_mean_air_kg: np.ndarray | None = None
     tag_deposition_kg: dict[str, np.ndarray] = field(default_factory=dict)
     tag_emission_kg: np.ndarray | None = None
+    #: Gross chemical mass through every face per tag and layer (kg), when border fluxes are tracked
+    face_mass_kg: dict[str, np.ndarray] | None = None
 
 
 class OutputWriter(Protocol):
@@ -113,6 +115,8 @@ class Simulation:
         Run NaN / negativity checks every this many steps (0: never).
     per_tag
         Keep per-tag period accumulations (for source attribution).
+    track_faces
+        Accumulate the gross mass through every face per period (for border fluxes).
     progress
         Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
     """
@@ -128,6 +132,7 @@ class Simulation:
         writers: Sequence[OutputWriter] = (),
         check_every: int = 1,
         per_tag: bool = False,
+        track_faces: bool = False,
         progress: Callable[[float, float, float], None] | None = None,
     ):
         if not dt_s > 0:
@@ -141,6 +146,7 @@ class Simulation:
         self.writers = list(writers)
         self.check_every = check_every
         self.per_tag = per_tag
+        self.track_faces = track_faces
         self.progress = progress
         self.periods: list[PeriodResult] = []
         self.steps_taken = 0
@@ -209,6 +215,8 @@ class Simulation:
             acc = self._new_accumulators()
             budget = PeriodBudget(m.compartments, len(m.tags))
             budget.burden_start = m.burden_kg()
+            if self.track_faces:
+                m.reset_face_mass()
             t = p0
             while t < p1:
                 elapsed = float((t - self.start) / np.timedelta64(1, "s"))
@@ -253,6 +261,8 @@ class Simulation:
                 period.tag_deposition_kg = {
                     k: acc[f"tag_{k}"] for k in ("wet_deposition", "dry_deposition", "air_surface_exchange")
                 }
+            if self.track_faces:
+                period.face_mass_kg = m.face_mass_kg
             self.periods.append(period)
             for w in self.writers:
                 w.write_period(period, m)

@@ -97,8 +97,13 @@ class UpwindAdvectionNumpy(Process):
         mass_flux_v_kg_s: np.ndarray,
         dt_s: float,
         periodic: bool,
+        face_mass_kg: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Advance ``air_kg`` (T, L, J, I) in place; return per-tag ``outflow_kg`` and ``inflow_kg``."""
+        """Advance ``air_kg`` (T, L, J, I) in place; return per-tag ``outflow_kg`` and ``inflow_kg``.
+
+        If ``face_mass_kg`` is given, the gross chemical mass through every face is added to its arrays
+        ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I) (kg, >= 0).
+        """
         fu, fv = mass_flux_u_kg_s, mass_flux_v_kg_s
         out_air = (
             np.maximum(fu[:, :, 1:], 0) - np.minimum(fu[:, :, :-1], 0) + np.maximum(fv[:, 1:, :], 0)
@@ -110,14 +115,15 @@ class UpwindAdvectionNumpy(Process):
         ntag = air_kg.shape[0]
         outflow = np.zeros(ntag)
         inflow = np.zeros(ntag)
-        qb = self.boundary_mixing_ratio
+        qb_tag = np.broadcast_to(np.asarray(self.boundary_mixing_ratio, dtype=float), (ntag,))
+        qb = qb_tag[:, None, None, None]
         for _ in range(nsub):
             q = air_kg / air_mass_kg[None]
             # u faces
             if periodic:
                 q_w = np.roll(q, 1, axis=3)
             else:
-                q_w = np.concatenate([np.full_like(q[..., :1], qb), q[..., :-1]], axis=3)
+                q_w = np.concatenate([np.broadcast_to(qb, q[..., :1].shape), q[..., :-1]], axis=3)
             q_left = q_w  # value west of face i (for i = 0..I-1)
             q_right = q
             flux_u = np.where(fu[None, :, :, :-1] > 0, fu[None, :, :, :-1] * q_left, fu[None, :, :, :-1] * q_right)
@@ -125,18 +131,25 @@ class UpwindAdvectionNumpy(Process):
                 flux_u_east = np.roll(flux_u, -1, axis=3)
             else:
                 fe = fu[None, :, :, -1]
-                q_e = np.full_like(q[..., -1], qb)
+                q_e = np.broadcast_to(qb[..., 0], q[..., -1].shape)
                 last = np.where(fe > 0, fe * q[..., -1], fe * q_e)
                 flux_u_east = np.concatenate([flux_u[..., 1:], last[..., None]], axis=3)
                 inflow += h * (np.maximum(flux_u[..., 0], 0).sum(axis=(1, 2)) - np.minimum(last, 0).sum(axis=(1, 2)))
                 outflow += h * (np.maximum(last, 0).sum(axis=(1, 2)) - np.minimum(flux_u[..., 0], 0).sum(axis=(1, 2)))
             # v faces (pole walls carry zero air flux on global grids)
-            q_s = np.concatenate([np.full_like(q[:, :, :1, :], qb), q[:, :, :-1, :]], axis=2)
+            q_s = np.concatenate([np.broadcast_to(qb, q[:, :, :1, :].shape), q[:, :, :-1, :]], axis=2)
             flux_v = np.where(fv[None, :, :-1, :] > 0, fv[None, :, :-1, :] * q_s, fv[None, :, :-1, :] * q)
             fn = fv[None, :, -1, :]
-            last_v = np.where(fn > 0, fn * q[:, :, -1, :], fn * qb)
+            last_v = np.where(fn > 0, fn * q[:, :, -1, :], fn * qb[..., 0])
             flux_v_north = np.concatenate([flux_v[:, :, 1:, :], last_v[:, :, None, :]], axis=2)
             inflow += h * (np.maximum(flux_v[:, :, 0, :], 0).sum(axis=(1, 2)) - np.minimum(last_v, 0).sum(axis=(1, 2)))
             outflow += h * (np.maximum(last_v, 0).sum(axis=(1, 2)) - np.minimum(flux_v[:, :, 0, :], 0).sum(axis=(1, 2)))
             air_kg += h * (flux_u - flux_u_east + flux_v - flux_v_north)
+            if face_mass_kg is not None:
+                fu_all = np.concatenate([flux_u, flux_u_east[..., -1:]], axis=3)
+                fv_all = np.concatenate([flux_v, last_v[:, :, None, :]], axis=2)
+                face_mass_kg["u_east"] += h * np.maximum(fu_all, 0)
+                face_mass_kg["u_west"] -= h * np.minimum(fu_all, 0)
+                face_mass_kg["v_north"] += h * np.maximum(fv_all, 0)
+                face_mass_kg["v_south"] -= h * np.minimum(fv_all, 0)
         return {"outflow_kg": outflow, "inflow_kg": inflow, "substeps": np.array([nsub])}

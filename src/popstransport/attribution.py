@@ -1,0 +1,273 @@
+"""Source attribution: tags, receptor statistics, border fluxes and scenarios from tags.
+
+Because every process is first order in the chemical, the model is linear: the state is split into *tags* (one per
+source region, plus ``OTHER`` for emissions outside the named regions, ``BOUNDARY`` for inflow through open
+boundaries and ``INITIAL`` for the initial burden), each tag evolves under the same operators, and the tags add up
+exactly to the untagged run. Emissions in a cell are split among source regions by their area fraction in the cell.
+
+Receptor statistics (per output period):
+
+    deposition[s, r]        = sum_cells f_r(cell) * D_s(cell)                        (kg)
+    air_concentration[s, r] = sum_cells f_r A c_s / sum_cells f_r A                 (kg m-3, lowest layer)
+
+with ``f_r`` the area fraction of receptor region ``r`` in the cell, ``A`` the cell area and ``D_s`` the net
+deposition (wet + dry + net air-surface exchange) of source tag ``s``.
+
+Border fluxes: the gross chemical mass crossing every cell face in each direction is weighted by the fractions of
+the regions on both sides,
+
+    border_flux[a, b] += f_a(upwind cell) * f_b(downwind cell) * gross mass through the face,   a != b,
+
+with ``OUTSIDE`` standing for the far side of the open domain edge. Net fluxes are ``border_flux[a, b] -
+border_flux[b, a]``.
+
+Scenarios: scaling the emissions of source ``s`` by ``w_s`` changes every output by ``sum_s (w_s - 1) X_s``, so a
+scenario result is the weighted sum of tag results, with no model run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+OTHER = "OTHER"
+BOUNDARY = "BOUNDARY"
+INITIAL = "INITIAL"
+OUTSIDE = "OUTSIDE"
+
+
+class AttributionError(ValueError):
+    """Invalid tag or scenario specification."""
+
+
+@dataclass(frozen=True)
+class TagSet:
+    """Source tags and how emissions are shared among them.
+
+    Attributes
+    ----------
+    names
+        Tag names, the first axis of the model state.
+    emission_weights
+        ``(T, J, I)`` share of every tag in a cell's emission; sums to 1 over tags in every cell.
+    boundary_tag, initial_tag
+        Index of the ``BOUNDARY`` and ``INITIAL`` tags, or -1 when absent.
+    """
+
+    names: tuple[str, ...]
+    emission_weights: np.ndarray
+    boundary_tag: int = -1
+    initial_tag: int = -1
+
+    @property
+    def ntag(self) -> int:
+        return len(self.names)
+
+    def boundary_mixing_ratio(self, value: float) -> np.ndarray:
+        """Per-tag boundary mixing ratio: ``value`` for ``BOUNDARY`` (or the single untagged tag), 0 otherwise."""
+        out = np.zeros(self.ntag)
+        if self.boundary_tag >= 0:
+            out[self.boundary_tag] = value
+        elif self.ntag == 1:
+            out[0] = value
+        return out
+
+
+def untagged(shape: tuple[int, int]) -> TagSet:
+    """A single tag ``ALL`` carrying everything."""
+    return TagSet(("ALL",), np.ones((1,) + shape))
+
+
+def make_tags(
+    codes: list[str] | tuple[str, ...],
+    fraction: np.ndarray,
+    emission_kg_s: np.ndarray | None = None,
+    mode: str = "countries",
+    regions: tuple[str, ...] = (),
+    boundary: bool = False,
+    initial: bool = False,
+) -> TagSet:
+    """Tags for source attribution.
+
+    Parameters
+    ----------
+    codes, fraction
+        Region codes and their area fractions ``(R, J, I)`` in every cell.
+    emission_kg_s
+        ``(J, I)`` emission field used to find the emitting regions (``mode = "countries"``).
+    mode
+        ``"countries"``: one tag per region that emits anything, the rest in ``OTHER``; ``"list"``: one tag per
+        region in ``regions``, the rest in ``OTHER``.
+    boundary, initial
+        Add ``BOUNDARY`` / ``INITIAL`` tags (inflow through open boundaries; the initial burden).
+    """
+    codes = list(codes)
+    if mode == "countries":
+        if emission_kg_s is None:
+            raise AttributionError("attribution.tags = 'countries' needs the emission field to find emitting regions")
+        emitted = np.einsum("rji,ji->r", fraction, emission_kg_s)
+        chosen = [c for c, e in zip(codes, emitted) if e > 0]
+    elif mode == "list":
+        unknown = [r for r in regions if r not in codes]
+        if unknown:
+            raise AttributionError(
+                f"attribution.regions {unknown} are not regions of the domain; known: {', '.join(sorted(codes))}"
+            )
+        if not regions:
+            raise AttributionError("attribution.tags = 'list' needs attribution.regions, e.g. ['CHN', 'IND']")
+        chosen = list(regions)
+    else:
+        raise AttributionError(f"attribution.tags = {mode!r}: allowed are 'none', 'countries', 'list'")
+    weights = [fraction[codes.index(c)] for c in chosen]
+    rest = 1.0 - np.sum(weights, axis=0) if weights else np.ones(fraction.shape[1:])
+    rest = np.clip(rest, 0.0, 1.0)
+    names = chosen + [OTHER]
+    weights.append(rest)
+    total = np.sum(weights, axis=0)
+    weights = [w / total for w in weights]
+    b = i = -1
+    if boundary:
+        names.append(BOUNDARY)
+        weights.append(np.zeros_like(rest))
+        b = len(names) - 1
+    if initial:
+        names.append(INITIAL)
+        weights.append(np.zeros_like(rest))
+        i = len(names) - 1
+    return TagSet(tuple(names), np.ascontiguousarray(np.stack(weights)), b, i)
+
+
+def receptor_deposition_kg(tag_deposition_kg: np.ndarray, receptor_fraction: np.ndarray) -> np.ndarray:
+    """Deposition of every source tag onto every receptor, ``(T, R)`` kg, from ``(T, J, I)`` and ``(R, J, I)``."""
+    return np.einsum("tji,rji->tr", tag_deposition_kg, receptor_fraction)
+
+
+def receptor_mean_concentration(
+    tag_concentration: np.ndarray, receptor_fraction: np.ndarray, cell_area_m2: np.ndarray
+) -> np.ndarray:
+    """Area-weighted mean concentration over every receptor, ``(T, R)``, from ``(T, J, I)`` fields."""
+    w = receptor_fraction * cell_area_m2[None]
+    norm = w.sum(axis=(1, 2))
+    norm = np.where(norm > 0, norm, np.nan)
+    return np.einsum("tji,rji->tr", tag_concentration, w) / norm[None, :]
+
+
+def border_flux_matrix(
+    region_fraction: np.ndarray,
+    gross_u_east_kg: np.ndarray,
+    gross_u_west_kg: np.ndarray,
+    gross_v_north_kg: np.ndarray,
+    gross_v_south_kg: np.ndarray,
+    periodic: bool,
+) -> np.ndarray:
+    """Gross advective flux between regions, ``(R + 1, R + 1)`` kg, the last index being ``OUTSIDE``.
+
+    Parameters
+    ----------
+    region_fraction
+        ``(R, J, I)`` area fractions that sum to 1 in every cell (include the remainder as a region, e.g. OTHER).
+    gross_u_east_kg, gross_u_west_kg
+        ``(..., J, I + 1)`` gross eastward / westward mass through the u faces (face i is the west wall of cell i);
+        leading axes (layers, tags) are summed, unless there is one leading tag axis to keep (see
+        :func:`border_flux_by_tag`).
+    gross_v_north_kg, gross_v_south_kg
+        ``(..., J + 1, I)`` gross northward / southward mass through the v faces.
+    periodic
+        Longitude wraps (global grid): face I is face 0.
+    """
+    ue = _sum_leading(gross_u_east_kg, 2)
+    uw = _sum_leading(gross_u_west_kg, 2)
+    vn = _sum_leading(gross_v_north_kg, 2)
+    vs = _sum_leading(gross_v_south_kg, 2)
+    return _border(region_fraction, ue[None], uw[None], vn[None], vs[None], periodic)[0]
+
+
+def border_flux_by_tag(
+    region_fraction: np.ndarray,
+    gross_u_east_kg: np.ndarray,
+    gross_u_west_kg: np.ndarray,
+    gross_v_north_kg: np.ndarray,
+    gross_v_south_kg: np.ndarray,
+    periodic: bool,
+) -> np.ndarray:
+    """Like :func:`border_flux_matrix` per tag: inputs ``(T, L, ...)``, result ``(T, R + 1, R + 1)``."""
+    return _border(
+        region_fraction,
+        gross_u_east_kg.sum(axis=1),
+        gross_u_west_kg.sum(axis=1),
+        gross_v_north_kg.sum(axis=1),
+        gross_v_south_kg.sum(axis=1),
+        periodic,
+    )
+
+
+def _sum_leading(a: np.ndarray, keep: int) -> np.ndarray:
+    a = np.asarray(a)
+    return a.reshape((-1,) + a.shape[-keep:]).sum(axis=0)
+
+
+def _border(frac: np.ndarray, ue: np.ndarray, uw: np.ndarray, vn: np.ndarray, vs: np.ndarray, periodic: bool) -> np.ndarray:
+    nr, nj, ni = frac.shape
+    ext = np.zeros((nr + 1, nj, ni))
+    ext[:nr] = frac
+    outside = np.zeros((nr + 1,))
+    outside[nr] = 1.0
+    # u faces: west neighbour and east neighbour fractions, shape (R+1, J, I+1)
+    if periodic:
+        west = np.concatenate([ext[:, :, -1:], ext], axis=2)[:, :, : ni + 1]
+        east = np.concatenate([ext, ext[:, :, :1]], axis=2)
+        # face I duplicates face 0: count each physical face once
+        ue = ue.copy()
+        uw = uw.copy()
+        ue[..., -1] = 0.0
+        uw[..., -1] = 0.0
+    else:
+        west = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1)), ext], axis=2)
+        east = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1))], axis=2)
+    south = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni)), ext], axis=1)
+    north = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni))], axis=1)
+    out = np.einsum("aji,bji,tji->tab", west, east, ue)
+    out += np.einsum("aji,bji,tji->tab", east, west, uw)
+    out += np.einsum("aji,bji,tji->tab", south, north, vn)
+    out += np.einsum("aji,bji,tji->tab", north, south, vs)
+    idx = np.arange(nr + 1)
+    out[:, idx, idx] = 0.0
+    return out
+
+
+def parse_scale(text: str) -> dict[str, float]:
+    """Parse ``"CHN=0.5,IND=0.8"`` into ``{"CHN": 0.5, "IND": 0.8}`` with clear errors."""
+    out: dict[str, float] = {}
+    for part in [p for p in text.split(",") if p.strip()]:
+        if "=" not in part:
+            raise AttributionError(f"--scale {text!r}: expected SOURCE=FACTOR pairs such as CHN=0.5,IND=0.8")
+        key, value = part.split("=", 1)
+        try:
+            factor = float(value)
+        except ValueError:
+            raise AttributionError(f"--scale {text!r}: factor {value!r} of {key.strip()!r} is not a number") from None
+        if not np.isfinite(factor) or factor < 0:
+            raise AttributionError(f"--scale {text!r}: factor of {key.strip()!r} must be finite and >= 0")
+        out[key.strip()] = factor
+    if not out:
+        raise AttributionError("--scale is empty: give SOURCE=FACTOR pairs such as CHN=0.5")
+    return out
+
+
+def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, float]) -> np.ndarray:
+    """Per-tag weights of a scenario (1 for unscaled tags); unknown sources are errors listing the valid ones."""
+    sources = list(sources)
+    unknown = [s for s in scale if s not in sources]
+    if unknown:
+        raise AttributionError(
+            f"scenario scales unknown source(s) {unknown}; the run's source tags are: {', '.join(sources)}"
+        )
+    return np.array([float(scale.get(s, 1.0)) for s in sources])
+
+
+def apply_scenario(tag_values: np.ndarray, weights: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Scenario result: the tag results weighted and summed along ``axis``."""
+    tag_values = np.moveaxis(np.asarray(tag_values), axis, 0)
+    return np.tensordot(weights, tag_values, axes=(0, 0))

@@ -1,0 +1,374 @@
+"""Horizontal transport processes: flux-form advection on the C grid and optional horizontal diffusion.
+
+:class:`HorizontalAdvection` advances the chemical mass of every tag and air layer with the air-mass fluxes of
+the step, using the dimension-split finite-volume remap of :mod:`popstransport.kernels.advection` (PPM of
+Colella & Woodward 1984 by default, van Leer 1977 or first-order upwind as options) in the air-mass coordinate
+(Easter 1993) with flux-form semi-Lagrangian x sweeps (Lin & Rood 1996) so that polar rows need no sub-cycling.
+
+What is guaranteed (see the kernel module for the argument):
+
+- chemical mass is conserved to round-off; with open boundaries, initial = final + outflow - inflow;
+- a uniform mixing ratio stays uniform for any fluxes, divergent or not (the air mass is advected with the same
+  fluxes; the vertical exchange then returns every layer to its fixed air mass, see
+  :class:`popstransport.processes.vertical.VerticalExchange`);
+- with the default (and every) scheme, every 1-D sweep gives each cell a mixing ratio inside the range of the old
+  values around its departure interval, so no negative values and no new extrema of the mixing ratio ``q = m / M``
+  appear, also for divergent layer fluxes, as long as the intermediate air masses stay positive. Sub-steps are
+  chosen so that they stay above half of the smaller of the start and end air mass of every cell and so that the
+  meridional Courant number stays below ``max_courant``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit, prange
+
+from ..kernels.advection import (
+    STATUS_EMPTY_CELL,
+    STATUS_ROW_OVERRUN,
+    AdvectionKernelOptions,
+    horizontal_diffusion,
+    make_horizontal_advection,
+)
+from .base import Process
+
+Scheme = Literal["ppm", "vanleer", "upwind"]
+
+#: Reconstruction order of every scheme name.
+SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm": 2}
+
+
+class AdvectionError(RuntimeError):
+    """Horizontal transport cannot proceed with the given fluxes and time step."""
+
+
+@njit(cache=True, parallel=True)
+def _step_limits(M, U, V, dt):
+    """Per-layer maxima ``(courant_y, divergence_ratio, courant_x)`` and the smallest end-of-step air mass ratio.
+
+    ``courant_y``: air leaving a cell through its zonal walls over ``dt`` divided by the smaller of its start and
+    end air mass; ``divergence_ratio``: ``dt max(div_x, div_y, 0)`` over the same; ``courant_x``: air leaving
+    through meridional walls over the start air mass (informational: x sweeps accept any value).
+    """
+    nl, nj, ni = M.shape
+    out = np.zeros((nl * nj, 4))
+    for p in prange(nl * nj):
+        l = p // nj
+        j = p % nj
+        cy = 0.0
+        dr = 0.0
+        cx = 0.0
+        mr = np.inf
+        for i in range(ni):
+            m0 = M[l, j, i]
+            dx = U[l, j, i + 1] - U[l, j, i]
+            dy = V[l, j + 1, i] - V[l, j, i]
+            mh = m0 - dt * (dx + dy)
+            base = min(m0, mh)
+            mr = min(mr, mh / m0)
+            if base > 0.0:
+                cy = max(cy, dt * (max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)) / base)
+                dr = max(dr, dt * max(dx, dy, 0.0) / base)
+            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) / m0)
+        out[p, 0] = cy
+        out[p, 1] = dr
+        out[p, 2] = cx
+        out[p, 3] = mr
+    return out
+
+
+def _as_array(name: str, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.shape != shape:
+        got = getattr(a, "shape", type(a).__name__)
+        raise ValueError(f"{name} has shape {got}; expected {shape}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+class HorizontalAdvection(Process):
+    """Horizontal advection of all tags and air layers in flux form on the C grid.
+
+    Parameters
+    ----------
+    scheme
+        ``"ppm"`` (default; Colella & Woodward 1984 with their monotonicity limiter), ``"vanleer"``
+        (monotonised-central piecewise linear, van Leer 1977) or ``"upwind"`` (first order, for reference).
+    max_courant
+        Largest meridional Courant number of a sub-step (outgoing air over the cell's air); sub-steps are added
+        above it. Zonal sweeps accept any Courant number (flux-form semi-Lagrangian, Lin & Rood 1996).
+    boundary_mixing_ratio
+        Mixing ratio (kg chemical per kg air) of air entering a regional domain: a number, one value per tag
+        ``(T,)``, or a dict with arrays ``west``/``east`` ``(T, L, J)`` and ``south``/``north`` ``(T, L, I)``.
+    grid
+        The grid (set by :meth:`setup` when the process belongs to a model).
+    max_substeps
+        Upper limit of automatic sub-steps per call; above it an :class:`AdvectionError` is raised.
+    min_air_fraction
+        Intermediate air masses are kept above this fraction of the smaller of a cell's start and end air mass.
+    """
+
+    name = "advection"
+    reads = ("eastward_wind_m_s", "northward_wind_m_s")
+
+    def __init__(
+        self,
+        scheme: Scheme = "ppm",
+        max_courant: float = 1.0,
+        boundary_mixing_ratio: float | np.ndarray | dict[str, np.ndarray] = 0.0,
+        grid: object | None = None,
+        max_substeps: int = 1000,
+        min_air_fraction: float = 0.5,
+    ):
+        if scheme not in SCHEMES:
+            raise ValueError(f"advection scheme {scheme!r} is not known; valid schemes: {sorted(SCHEMES)}")
+        if not 0.0 < max_courant <= 1.0:
+            raise ValueError(f"max_courant must be in (0, 1], got {max_courant!r}")
+        if not 0.0 < min_air_fraction < 1.0:
+            raise ValueError(f"min_air_fraction must be in (0, 1), got {min_air_fraction!r}")
+        self.scheme = scheme
+        self.max_courant = float(max_courant)
+        self.boundary_mixing_ratio = boundary_mixing_ratio
+        self.grid = grid
+        self.max_substeps = int(max_substeps)
+        self.min_air_fraction = float(min_air_fraction)
+        self._pairs_done = 0
+        self.last_substeps = 0
+        self.last_courant = (0.0, 0.0)
+
+    def setup(self, model: object) -> None:
+        """Take the grid of ``model``."""
+        self.grid = model.grid  # type: ignore[attr-defined]
+
+    # ---------------------------------------------------------------------------------------------------------
+    def _topology(self, periodic: bool | None, V: np.ndarray) -> tuple[bool, bool]:
+        if self.grid is not None:
+            topo = self.grid.topology  # type: ignore[attr-defined]
+            is_periodic = topo == "global"
+            if periodic is not None and bool(periodic) != is_periodic:
+                raise ValueError(f"periodic={periodic} contradicts the {topo} grid of the advection process")
+            is_global = is_periodic
+        else:
+            is_periodic = bool(periodic)
+            is_global = is_periodic and not np.any(V[:, 0, :]) and not np.any(V[:, -1, :])
+        ni = V.shape[2]
+        return is_periodic, is_global and ni % 2 == 0
+
+    def _boundary(self, ntag: int, nl: int, nj: int, ni: int, value) -> tuple[np.ndarray, ...]:
+        if isinstance(value, dict):
+            want = {"west": (ntag, nl, nj), "east": (ntag, nl, nj), "south": (ntag, nl, ni), "north": (ntag, nl, ni)}
+            unknown = set(value) - set(want)
+            if unknown:
+                raise ValueError(f"boundary mixing ratio sides {sorted(unknown)} unknown; valid: {sorted(want)}")
+            out = []
+            for side, shape in want.items():
+                a = value.get(side, 0.0)
+                out.append(np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), shape)))
+            return tuple(out)
+        v = np.asarray(value, dtype=float)
+        if v.ndim == 0:
+            v = np.full(ntag, float(v))
+        if v.shape != (ntag,):
+            raise ValueError(
+                f"boundary_mixing_ratio has shape {v.shape}; expected a number, ({ntag},) per tag, or a dict of sides"
+            )
+        if np.any(v < 0) or not np.all(np.isfinite(v)):
+            raise ValueError(f"boundary_mixing_ratio must be finite and >= 0, got {v}")
+        we = np.ascontiguousarray(np.broadcast_to(v[:, None, None], (ntag, nl, nj)))
+        sn = np.ascontiguousarray(np.broadcast_to(v[:, None, None], (ntag, nl, ni)))
+        return we, we, sn, sn
+
+    def substeps(self, air_mass_kg: np.ndarray, mass_flux_u_kg_s: np.ndarray, mass_flux_v_kg_s: np.ndarray,
+                 dt_s: float) -> int:
+        """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits)."""
+        lim = _step_limits(air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, float(dt_s))
+        k = int(np.argmin(lim[:, 3]))
+        if not lim[k, 3] > 0.0:
+            nj = air_mass_kg.shape[1]
+            l, j = divmod(k, nj)
+            raise AdvectionError(
+                f"the horizontal air-mass fluxes remove all air from a cell of layer {l}, latitude row {j} within "
+                f"dt = {dt_s:g} s (end-of-step air mass ratio {lim[k, 3]:.3g}); balance the fluxes "
+                "(popstransport.massflux.balance_mass_fluxes) or reduce the time step"
+            )
+        cy = float(lim[:, 0].max())
+        dr = float(lim[:, 1].max())
+        self.last_courant = (float(lim[:, 2].max()), cy)
+        n = max(1, int(np.ceil(cy / self.max_courant - 1e-12)), int(np.ceil(dr / self.min_air_fraction - 1e-12)))
+        if n > self.max_substeps:
+            raise AdvectionError(
+                f"dt = {dt_s:g} s needs {n} advection sub-steps (meridional Courant number {cy:.3g}, divergence "
+                f"ratio {dr:.3g}), more than max_substeps = {self.max_substeps}; reduce the time step"
+            )
+        return n
+
+    def advect(
+        self,
+        air_kg: np.ndarray,
+        air_mass_kg: np.ndarray,
+        mass_flux_u_kg_s: np.ndarray,
+        mass_flux_v_kg_s: np.ndarray,
+        dt_s: float,
+        periodic: bool | None = None,
+        *,
+        face_mass_u_kg: np.ndarray | None = None,
+        face_mass_v_kg: np.ndarray | None = None,
+        boundary_mixing_ratio: float | np.ndarray | dict[str, np.ndarray] | None = None,
+        substeps: int | None = None,
+    ) -> dict[str, np.ndarray | int]:
+        """Advance ``air_kg`` in place by ``dt_s`` seconds.
+
+        Parameters
+        ----------
+        air_kg
+            Chemical mass (kg), shape ``(T, L, J, I)``, C-contiguous float64; updated in place.
+        air_mass_kg
+            Air mass per cell (kg), ``(L, J, I)``, at the start of the step.
+        mass_flux_u_kg_s, mass_flux_v_kg_s
+            Air-mass fluxes (kg s-1) through the meridional walls ``(L, J, I + 1)`` (positive eastward; on a
+            global grid face ``I`` must equal face ``0``) and the zonal walls ``(L, J + 1, I)`` (positive
+            northward; zero at the poles).
+        dt_s
+            Step (s).
+        periodic
+            Optional check of the topology (the model passes ``grid.is_periodic``); taken from the grid if None.
+        face_mass_u_kg, face_mass_v_kg
+            Optional accumulators, shapes ``(2, T, L, J, I + 1)`` and ``(2, T, L, J + 1, I)``: the chemical mass
+            (kg) crossing every face towards east/north ([0]) and towards west/south ([1]) is added to them, for
+            border-flux attribution.
+        boundary_mixing_ratio
+            Overrides the constructor's inflow mixing ratio for this call.
+        substeps
+            Force this many sub-steps instead of the automatic choice.
+
+        Returns
+        -------
+        dict
+            ``outflow_kg`` and ``inflow_kg`` per tag ``(T,)`` through open boundaries, ``substeps``.
+        """
+        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype == np.float64
+                and air_kg.flags.c_contiguous):
+            raise ValueError("air_kg must be a C-contiguous float64 array shaped (tag, layer, lat, lon)")
+        nt, nl, nj, ni = air_kg.shape
+        M = _as_array("air_mass_kg", air_mass_kg, (nl, nj, ni))
+        U = _as_array("mass_flux_u_kg_s", mass_flux_u_kg_s, (nl, nj, ni + 1))
+        V = _as_array("mass_flux_v_kg_s", mass_flux_v_kg_s, (nl, nj + 1, ni))
+        if not dt_s > 0:
+            raise ValueError(f"dt_s must be positive, got {dt_s!r}")
+        is_periodic, cross_pole = self._topology(periodic, V)
+        if is_periodic and not np.array_equal(U[:, :, 0], U[:, :, ni]):
+            raise ValueError(
+                "mass_flux_u_kg_s: on a periodic grid face I is face 0 and must carry the same flux; "
+                "set mass_flux_u_kg_s[:, :, -1] = mass_flux_u_kg_s[:, :, 0]"
+            )
+        if cross_pole and (np.any(V[:, 0, :]) or np.any(V[:, nj, :])):
+            raise ValueError("mass_flux_v_kg_s must be zero at the pole walls (faces 0 and J) of a global grid")
+        if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
+            raise ValueError("the air-mass fluxes contain NaN or infinite values")
+        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s)
+        bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
+        qbc = self._boundary(nt, nl, nj, ni, bmr)
+        accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None
+        if accumulate:
+            if face_mass_u_kg is None or face_mass_v_kg is None:
+                raise ValueError("give both face_mass_u_kg and face_mass_v_kg, or neither")
+            for name, a, shape in (
+                ("face_mass_u_kg", face_mass_u_kg, (2, nt, nl, nj, ni + 1)),
+                ("face_mass_v_kg", face_mass_v_kg, (2, nt, nl, nj + 1, ni)),
+            ):
+                if a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous:
+                    raise ValueError(f"{name} must be a C-contiguous float64 array of shape {shape}, got {a.shape}")
+            fu, fv = face_mass_u_kg, face_mass_v_kg
+        else:
+            fu = np.zeros((2, 1, 1, 1, 1))
+            fv = fu
+        kernel = make_horizontal_advection(
+            AdvectionKernelOptions(order=SCHEMES[self.scheme], periodic_x=is_periodic, cross_pole=cross_pole)
+        )
+        boundary = np.zeros((nt, nl, 2))
+        status = np.zeros((nt * nl, 4), dtype=np.int64)
+        x_first = self._pairs_done % 2 == 0
+        kernel(air_kg, M, U, V, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary, status)
+        self._pairs_done += nsub
+        self.last_substeps = nsub
+        bad = np.flatnonzero(status[:, 0])
+        if bad.size:
+            p = int(bad[0])
+            code, a, b, s = (int(x) for x in status[p])
+            t, l = divmod(p, nl)
+            if code == STATUS_EMPTY_CELL:
+                raise AdvectionError(
+                    f"advection emptied the air of cell (layer {l}, lat row {a}, lon column {b}) in sub-step {s} of "
+                    f"{nsub} (tag {t}); the fluxes diverge too strongly for dt = {dt_s:g} s: balance them or "
+                    "reduce the time step"
+                )
+            if code == STATUS_ROW_OVERRUN:
+                raise AdvectionError(
+                    f"the air swept through u face {b} of layer {l}, lat row {a} in one sub-step exceeds the air of "
+                    f"the whole latitude row (zonal Courant number {self.last_courant[0]:.3g}); reduce the time step"
+                )
+            raise AdvectionError(f"advection kernel returned unknown status {code} for tag {t}, layer {l}")
+        return {
+            "outflow_kg": boundary[:, :, 1].sum(axis=1),
+            "inflow_kg": boundary[:, :, 0].sum(axis=1),
+            "substeps": nsub,
+        }
+
+
+class HorizontalDiffusion(Process):
+    """Optional explicit horizontal diffusion of the mixing ratio with a constant eddy diffusivity.
+
+    The diffusive air-mass exchange rate of a wall is ``D = sigma K L / d`` (kg s-1) with ``sigma`` the layer's
+    air mass per unit area at the wall (mean of the two cells), ``K`` the diffusivity (m2 s-1), ``L`` the wall
+    length and ``d`` the distance between the cell centres; walls at open boundaries and poles exchange nothing.
+    The chemical mass moved is ``D (q_a - q_b)`` per second. Sub-steps keep each one a convex combination (no new
+    extrema, mass conserved to round-off).
+    """
+
+    name = "horizontal_diffusion"
+
+    def __init__(self, diffusivity_m2_s: float, grid: object | None = None):
+        if not diffusivity_m2_s >= 0:
+            raise ValueError(f"horizontal diffusivity must be >= 0, got {diffusivity_m2_s!r} m2 s-1")
+        self.diffusivity_m2_s = float(diffusivity_m2_s)
+        self.grid = grid
+
+    def setup(self, model: object) -> None:
+        """Take the grid of ``model``."""
+        self.grid = model.grid  # type: ignore[attr-defined]
+
+    def exchange_rates_kg_s(self, air_mass_kg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Diffusive air-mass exchange rates ``(Du (L, J, I + 1), Dv (L, J + 1, I))`` in kg s-1."""
+        g = self.grid
+        if g is None:
+            raise ValueError("HorizontalDiffusion needs a grid: pass grid= or add it to a model")
+        sigma = air_mass_kg / g.cell_area_m2[None]  # type: ignore[attr-defined]
+        K = self.diffusivity_m2_s
+        nl, nj, ni = air_mass_kg.shape
+        dx = g.dx_m  # type: ignore[attr-defined]
+        Du = np.zeros((nl, nj, ni + 1))
+        Lu = g.u_face_length_m  # type: ignore[attr-defined]
+        Du[:, :, 1:ni] = 0.5 * (sigma[:, :, 1:] + sigma[:, :, :-1]) * K * Lu[None, :, 1:ni] / dx[None, :, 1:]
+        if g.is_periodic:  # type: ignore[attr-defined]
+            Du[:, :, 0] = 0.5 * (sigma[:, :, 0] + sigma[:, :, -1]) * K * Lu[None, :, 0] / dx[None, :, 0]
+            Du[:, :, ni] = Du[:, :, 0]
+        Dv = np.zeros((nl, nj + 1, ni))
+        dy = g.radius_m * np.deg2rad(np.diff(g.lat_deg))  # type: ignore[attr-defined]
+        Lv = g.v_face_length_m  # type: ignore[attr-defined]
+        Dv[:, 1:nj, :] = 0.5 * (sigma[:, 1:] + sigma[:, :-1]) * K * Lv[None, 1:nj] / dy[None, :, None]
+        return Du, Dv
+
+    def diffuse(self, air_kg: np.ndarray, air_mass_kg: np.ndarray, dt_s: float) -> dict[str, int]:
+        """Advance ``air_kg (T, L, J, I)`` in place by ``dt_s``; returns the number of sub-steps used."""
+        M = np.ascontiguousarray(air_mass_kg, dtype=np.float64)
+        Du, Dv = self.exchange_rates_kg_s(M)
+        out = Du[:, :, 1:] + Du[:, :, :-1] + Dv[:, 1:] + Dv[:, :-1]
+        nsub = max(1, int(np.ceil(float(np.max(dt_s * out / M)) / 0.95)))
+        status = np.zeros(1, dtype=np.int64)
+        horizontal_diffusion(air_kg, M, Du, Dv, float(dt_s), nsub, bool(self.grid.is_periodic), status)  # type: ignore[attr-defined]
+        if status[0]:
+            raise AdvectionError("horizontal diffusion sub-step exceeded its stability limit (internal error)")
+        return {"substeps": nsub}
+
+
+__all__ = ["AdvectionError", "HorizontalAdvection", "HorizontalDiffusion", "SCHEMES", "Scheme"]
