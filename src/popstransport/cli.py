@@ -81,6 +81,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from .attribution import parse_scale
+    from .io.attribution_writer import write_scenario
+
+    scale = parse_scale(args.scale)
+    out = write_scenario(args.run_dir, scale, args.name or "", overwrite=args.overwrite)
+    import csv
+
+    with open(out / "source_receptor_deposition.csv", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
+    print(f"scenario {','.join(f'{k}={v:g}' for k, v in scale.items())} written to {out}")
+    for r in rows:
+        if r["receptor"] == "ALL_RECEPTORS":
+            print(f"  deposition onto all receptors: {float(r['total_kg']):.4g} kg")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``popstransport`` command."""
     parser = argparse.ArgumentParser(
@@ -106,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_val = sub.add_parser("validate", help="check the configuration and every input; runs nothing")
     add_config_args(p_val)
     p_val.set_defaults(func=_cmd_validate)
+
+    p_sc = sub.add_parser("scenario", help="scenario results from a tagged run, with no model run")
+    p_sc.add_argument("run_dir", help="directory of a tagged run")
+    p_sc.add_argument("--scale", required=True, metavar="SOURCE=FACTOR[,...]", help="e.g. CHN=0.5,IND=0.8")
+    p_sc.add_argument("--name", default=None, help="scenario name (default: from the factors)")
+    p_sc.add_argument("--overwrite", action="store_true", help="replace an existing scenario of the same name")
+    p_sc.set_defaults(func=_cmd_scenario)
     return parser
 
 

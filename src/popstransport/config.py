@@ -95,7 +95,8 @@ class MetConfig:
 
 @dataclass(frozen=True)
 class EmissionsConfig:
-    """Emission inventory: "builtin" (PCB-153 Asia-Pacific national totals) or a file."""
+    """Emission inventory: "builtin" (PCB-153 Asia-Pacific national totals), "uniform" (``uniform_total_kg_yr``
+    spread over the domain in proportion to cell area), "none", or a file."""
 
     source: str = "builtin"
     kind: Literal["auto", "gridded", "national", "points"] = "auto"
@@ -106,6 +107,8 @@ class EmissionsConfig:
     variable: str = ""
     #: Unit of a file that does not declare one.
     unit: str = ""
+    #: Total emission of ``source = "uniform"`` (kg per year).
+    uniform_total_kg_yr: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,11 @@ class AttributionConfig:
 
     tags: Literal["none", "countries", "list"] = "none"
     regions: tuple[str, ...] = ()
-    border_fluxes: bool = False
+    #: Receptor regions (empty: every region of the region set inside the domain).
+    receptors: tuple[str, ...] = ()
+    border_fluxes: bool = True
+    #: Also keep border fluxes per source tag (how much of A's emission crosses from B into C).
+    border_fluxes_by_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,7 +284,21 @@ def config_from_dict(data: dict[str, Any], source_path: str = "") -> Config:
         if name == "scenarios":
             if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
                 raise ConfigError(f"{where}scenarios must be an array of tables ([[scenarios]] name = ..., scale = ...)")
-            sections[name] = tuple(raw)
+            for k, sc in enumerate(raw):
+                for key in sc:
+                    if key not in ("name", "scale"):
+                        raise ConfigError(f"{where}unknown key scenarios[{k}].{key}{_nearest(key, ['name', 'scale'])} "
+                                          "(valid keys: name, scale)")
+                scale = sc.get("scale")
+                if not isinstance(scale, dict) or not scale:
+                    raise ConfigError(f"{where}scenarios[{k}].scale must be a table such as {{ CHN = 0.5, IND = 0.8 }}")
+                for code, factor in scale.items():
+                    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:
+                        raise ConfigError(f"{where}scenarios[{k}].scale.{code} = {factor!r}: expected a factor >= 0")
+                if not isinstance(sc.get("name", ""), str):
+                    raise ConfigError(f"{where}scenarios[{k}].name must be a string")
+            sections[name] = tuple({"name": sc.get("name", ""), "scale": {c: float(f) for c, f in sc["scale"].items()}}
+                                   for sc in raw)
             continue
         cls = typing.get_type_hints(Config)[name]
         sections[name] = _build_section(name, cls, raw, where)
@@ -337,6 +358,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")
     if not 0 < p.max_courant <= 1:
         raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")
+    if cfg.emissions.uniform_total_kg_yr < 0:
+        raise ConfigError(f"{where}emissions.uniform_total_kg_yr = {cfg.emissions.uniform_total_kg_yr!r}: must be >= 0")
     if cfg.emissions.scale < 0:
         raise ConfigError(f"{where}emissions.scale = {cfg.emissions.scale!r}: emissions cannot be scaled negative")
 

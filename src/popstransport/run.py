@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .attribution import AttributionError, TagSet, make_tags, untagged
 from .config import Config, ConfigError, parse_time
-from .constants import SECONDS_PER_DAY
+from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
 from .model import Model
 from .processes.base import Forcing
@@ -76,16 +77,51 @@ def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime
     e = cfg.emissions
     if e.source == "none":
         return EmissionField(np.zeros(grid.shape))
+    if e.source == "uniform":
+        area = grid.cell_area_m2
+        return EmissionField(e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum())
     if e.source == "builtin" and grid.topology == "box":
-        raise ConfigError("emissions.source = 'builtin' needs a gridded domain; in box mode set emissions.box_rate")
+        raise ConfigError(
+            "emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "
+            "with emissions.uniform_total_kg_yr"
+        )
     from .io.emissions import open_emissions
 
     inventory = open_emissions(e, grid)
     return inventory.rates_kg_s
 
 
+@dataclass
+class RunSetup:
+    """A model ready to run, with the source tags and region masks of its attribution (if any)."""
+
+    model: Model
+    tags: TagSet
+    region_codes: list[str]
+    region_fraction: np.ndarray | None
+
+
+def build_regions(cfg: Config, grid: LatLonGrid):
+    """Region masks described by ``[regions]`` (Natural Earth countries or a user file)."""
+    from .io.regions import RegionMasks
+
+    r = cfg.regions
+    codes = list(r.codes) or None
+    if r.source == "natural_earth":
+        return RegionMasks.for_countries(grid, codes=codes)
+    if not r.name_attribute:
+        raise ConfigError(f"regions.source = {r.source!r} needs regions.name_attribute (the attribute holding names)")
+    masks = RegionMasks.from_file(r.source, r.name_attribute, grid)
+    return masks.select(codes) if codes else masks
+
+
 def build_model(cfg: Config) -> Model:
     """Assemble the model described by ``cfg``."""
+    return build_run(cfg).model
+
+
+def build_run(cfg: Config) -> RunSetup:
+    """Assemble the model, tags and region masks described by ``cfg``."""
     grid = build_grid(cfg)
     met = build_met(cfg, grid)
     p = cfg.processes
@@ -97,11 +133,24 @@ def build_model(cfg: Config) -> Model:
         chemical = None
     else:
         raise ConfigError("processes.fate = 'multimedia' is not available in this build; use 'simple'")
-    emissions = GriddedEmission(
-        build_emission_field(cfg, grid), grid.nlayer, len(surface), tag_weights=None, scale=cfg.emissions.scale
-    )
+    field = build_emission_field(cfg, grid)
+    a = cfg.attribution
+    codes: list[str] = []
+    fraction = None
+    if a.tags == "none":
+        tags = untagged(grid.shape)
+    else:
+        masks = build_regions(cfg, grid)
+        codes, fraction = list(masks.codes), masks.fraction
+        start = parse_time(cfg.time.start, "time.start")
+        try:
+            tags = make_tags(codes, fraction, field(start), mode=a.tags, regions=a.regions)
+        except AttributionError as exc:
+            raise ConfigError(str(exc)) from None
+    emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,
+                                scale=cfg.emissions.scale)
     box = grid.topology == "box"
-    return Model(
+    model = Model(
         grid,
         fate_processes=fate,
         met=met,
@@ -109,11 +158,14 @@ def build_model(cfg: Config) -> Model:
         mass_flux_builder=None if box else zonal_mean_mass_fluxes,
         advection=None if box else UpwindAdvectionNumpy(max_courant=p.max_courant),
         surface_compartments=surface,
+        tags=tags.names,
         chemical=chemical,
     )
+    return RunSetup(model, tags, codes, fraction)
 
 
-def build_simulation(cfg: Config, model: Model, writers=(), progress=None) -> Simulation:
+def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
+                     track_faces: bool = False) -> Simulation:
     """The simulation described by ``[time]`` and ``[output]``."""
     t = cfg.time
     return Simulation(
@@ -125,17 +177,25 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None) -> Si
         frequency=cfg.output.frequency,
         writers=writers,
         progress=progress,
+        per_tag=per_tag,
+        track_faces=track_faces,
     )
 
 
 def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None) -> Path:
     """Run ``cfg`` and write its outputs to ``out_dir``; returns the run directory.
 
-    Nothing is left half-written: outputs are renamed into place only when the run completes.
+    Nothing is left half-written: outputs are renamed into place only when the run completes. Scenarios of the
+    ``[[scenarios]]`` section are written at the end from the tagged results.
     """
+    from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
 
-    model = build_model(cfg)
+    setup = build_run(cfg)
+    model = setup.model
+    tagged = cfg.attribution.tags != "none"
+    if cfg.scenarios and not tagged:
+        raise ConfigError("[[scenarios]] need a tagged run: set attribution.tags = 'countries' or 'list'")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     attrs = run_attributes(cfg.to_toml())
     writers = []
@@ -143,7 +203,20 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
         writers.append(FieldsWriter(run_dir, model.grid, attrs))
         writers.append(BudgetWriter(run_dir, attrs))
-        sim = build_simulation(cfg, model, writers, progress)
+        track = False
+        if tagged:
+            a = cfg.attribution
+            codes, fraction = setup.region_codes, setup.region_fraction
+            if a.receptors:
+                missing = [r for r in a.receptors if r not in codes]
+                if missing:
+                    raise ConfigError(f"attribution.receptors {missing} are not regions of the domain")
+                idx = [codes.index(r) for r in a.receptors]
+                codes, fraction = [codes[i] for i in idx], fraction[idx]
+            track = a.border_fluxes
+            writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
+                                             a.border_fluxes_by_source))
+        sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track)
     except BaseException:
         for w in writers:
             w.close(False)
@@ -154,4 +227,6 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     except BaseException:
         run_dir.cleanup_if_empty()
         raise
+    for k, sc in enumerate(cfg.scenarios):
+        write_scenario(run_dir.path, sc["scale"], sc.get("name") or f"scenario{k + 1}", overwrite=overwrite)
     return run_dir.path

@@ -44,6 +44,7 @@ class RunDirectory:
         "attribution.nc",
         "source_receptor_deposition.csv",
         "border_flux.csv",
+        "tag_fields.nc",
         "config.toml",
     )
 

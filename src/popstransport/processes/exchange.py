@@ -37,7 +37,7 @@ import numpy as np
 
 from ..chemicals import ChemicalProperties
 from .base import Process
-from .partitioning import GasParticlePartitioning, koc_l_kg, z_air, z_octanol, z_sorbent, z_water
+from .partitioning import GasParticlePartitioning, default_partitioning, koc_l_kg, z_air, z_octanol, z_sorbent, z_water
 
 _M_PER_H = 1.0 / 3600.0
 _SECONDS_PER_YEAR = 365.0 * 86400.0
@@ -192,10 +192,7 @@ def surface_parameters(context) -> SurfaceParameters:
     return p if p is not None else SurfaceParameters()
 
 
-def partitioning(context) -> GasParticlePartitioning:
-    """The context's gas-particle partitioning (attribute ``gas_particle_partitioning``) or the default."""
-    p = getattr(context, "gas_particle_partitioning", None)
-    return p if p is not None else GasParticlePartitioning()
+partitioning = default_partitioning
 
 
 def land_fraction(context, forcing) -> np.ndarray:
@@ -206,9 +203,7 @@ def land_fraction(context, forcing) -> np.ndarray:
     else:
         lf = getattr(context, "land_fraction", None)
         if lf is None:
-            raise ValueError(
-                "land fraction unknown: provide the forcing field 'land_fraction' (J, I) or context.land_fraction"
-            )
+            raise ValueError("land fraction unknown: provide the forcing field 'land_fraction' (J, I) or context.land_fraction")
     return np.clip(np.broadcast_to(np.asarray(lf, dtype=float), shape), 0.0, 1.0)
 
 
@@ -319,9 +314,7 @@ class DiffusiveExchange(Process):
 
     def __init__(self, surface: str):
         if surface not in ("soil", "vegetation", "ocean", "freshwater"):
-            raise ValueError(
-                f"diffusive exchange surface {surface!r}: allowed are 'soil', 'vegetation', 'ocean', 'freshwater'"
-            )
+            raise ValueError(f"diffusive exchange surface {surface!r}: allowed are 'soil', 'vegetation', 'ocean', 'freshwater'")
         self.surface = surface
         self.name = f"exchange_air_{surface}"
 
@@ -355,9 +348,7 @@ class DiffusiveExchange(Process):
         else:
             d = air_water_d_per_area(chem, ts, p)
             frac = freshwater_fraction(context, lf)
-            zb = z_water_bulk(
-                chem, ts, p.freshwater_particle_concentration_kg_m3, p.freshwater_particle_organic_carbon_fraction
-            )
+            zb = z_water_bulk(chem, ts, p.freshwater_particle_concentration_kg_m3, p.freshwater_particle_organic_carbon_fraction)
             up = _safe_ratio(d, p.freshwater_depth_m * zb) * (frac > 0)
         down = d * frac * (1.0 - phi0) / (h0 * za)
         shape = grid.shape
@@ -463,7 +454,7 @@ class FreshwaterSedimentExchange(Process):
         zw = z_water(chem, ts)
         kd_w = particle_water_partition_m3_kg(chem, ts, p.freshwater_particle_organic_carbon_fraction)
         z_wb = zw * (1.0 + kd_w * p.freshwater_particle_concentration_kg_m3)
-        solids_density = 2400.0
+        solids_density = p.soil_solids_density_kg_m3
         z_solid = z_sorbent(chem, ts, p.sediment_organic_carbon_fraction, solids_density)
         z_sed = p.sediment_solids_fraction * z_solid + (1.0 - p.sediment_solids_fraction) * zw
         flux = p.freshwater_particle_concentration_kg_m3 * p.freshwater_particle_settling_m_s  # kg m-2 s-1

@@ -26,7 +26,6 @@ exchange and degradation processes and reports it as the diagnostic ``air_partic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -76,8 +75,8 @@ def z_sorbent(
 
     ``Z = Z_water Koc f_oc rho / 1000`` (Mackay 2001, chapter 5; the 1000 converts L kg-1 to m3 kg-1).
     """
-    return z_water(chemical, temperature_k) * koc_l_kg(chemical, temperature_k) * organic_carbon_fraction * (
-        density_kg_m3 / 1000.0
+    return (
+        z_water(chemical, temperature_k) * koc_l_kg(chemical, temperature_k) * organic_carbon_fraction * (density_kg_m3 / 1000.0)
     )
 
 
@@ -132,9 +131,7 @@ class GasParticlePartitioning(Process):
         aerosol_scale_height_m: float = 1500.0,
     ):
         if scheme not in ("harner_bidleman", "junge_pankow"):
-            raise ValueError(
-                f"gas-particle scheme {scheme!r}: allowed are 'harner_bidleman' (Koa-based) and 'junge_pankow'"
-            )
+            raise ValueError(f"gas-particle scheme {scheme!r}: allowed are 'harner_bidleman' (Koa-based) and 'junge_pankow'")
         if not 0.0 < organic_matter_fraction <= 1.0:
             raise ValueError(f"organic_matter_fraction {organic_matter_fraction!r} must lie in (0, 1]")
         self.scheme = scheme
@@ -158,13 +155,13 @@ class GasParticlePartitioning(Process):
     def particle_fraction(self, chemical: ChemicalProperties, temperature_k, particle_concentration_ug_m3=None):
         """Particle-bound fraction for ``temperature_k`` (any shape); TSP broadcasts against it."""
         if self.scheme == "harner_bidleman":
-            tsp = self.surface_particle_concentration_ug_m3 if particle_concentration_ug_m3 is None else (
-                particle_concentration_ug_m3
+            tsp = (
+                self.surface_particle_concentration_ug_m3
+                if particle_concentration_ug_m3 is None
+                else (particle_concentration_ug_m3)
             )
             return particle_fraction_harner_bidleman(chemical.koa(temperature_k), tsp, self.organic_matter_fraction)
-        return particle_fraction_junge_pankow(
-            chemical.vapour_pressure_liquid_pa(temperature_k), self.aerosol_surface_cm2_cm3
-        )
+        return particle_fraction_junge_pankow(chemical.vapour_pressure_liquid_pa(temperature_k), self.aerosol_surface_cm2_cm3)
 
     def particle_fraction_field(self, context, forcing) -> np.ndarray:
         """Particle fraction in every air layer, shape ``(L, J, I)``, from ``air_temperature_k``."""

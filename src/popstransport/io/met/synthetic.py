@@ -36,8 +36,8 @@ pressure centres decay with an e-folding height of 5 km. Layer values are densit
 Other fields: surface temperature from a latitude profile plus a seasonal cycle whose amplitude grows with latitude
 and land fraction and lags the sun by 0.5 (land) to 1.5 (ocean) months; air temperature from the surface value with
 the standard lapse rate 6.5 K km-1 down to a 210 K tropopause floor; precipitation from the migrating ITCZ rain belt,
-the two monsoon rain areas, the mid-latitude storm tracks and a small background (global mean about 2.6 mm per day,
-against 2.7 observed: Adler et al. 2003, J. Hydrometeorol. 4:1147); boundary-layer height of 700 m over sea and
+the two monsoon rain areas, the mid-latitude storm tracks and a small background (global mean 2.7 mm per day, as
+observed: Adler et al. 2003, J. Hydrometeorol. 4:1147); boundary-layer height of 700 m over sea and
 300 m + 25 m K-1 above 263 K over land (200..1800 m); surface pressure of the standard atmosphere (101 325 Pa, no
 orography); the land fraction of Natural Earth countries (:func:`popstransport.io.regions.land_fraction`).
 
@@ -264,15 +264,15 @@ def surface_temperature_k(lat_deg: np.ndarray, land_fraction: np.ndarray, month:
 def precipitation_m_s(lon_deg: np.ndarray, lat_deg: np.ndarray, month: float) -> np.ndarray:
     """Synthetic monthly-mean precipitation (m s-1 of liquid water).
 
-    ITCZ rain belt 10 mm/day (Gaussian half-width 10 degrees) at the Hadley-inflow ITCZ latitude; Asian summer
+    ITCZ rain belt 8 mm/day (Gaussian half-width 10 degrees) at the Hadley-inflow ITCZ latitude; Asian summer
     monsoon rain 10 mm/day in July (centre 90E 20N, 30 x 12 degrees) and Maritime Continent - Australian monsoon rain
-    8 mm/day in January (125E 8S, 30 x 10 degrees); storm tracks 4 mm/day at 45N and 48S (15 degrees); background
-    0.8 mm/day.
+    8 mm/day in January (125E 8S, 30 x 10 degrees); storm tracks 3 mm/day at 45N and 48S (15 degrees); background
+    0.4 mm/day. Global mean 2.7 mm/day.
     """
     lon, lat = np.broadcast_arrays(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
     itcz = _seasonal(HADLEY_INFLOW["itcz_lat_jan_deg"], HADLEY_INFLOW["itcz_lat_jul_deg"], month)
-    p = 10.0 * np.exp(-(((lat - itcz) / 10.0) ** 2))
-    p = p + 4.0 * (np.exp(-(((lat - 45.0) / 15.0) ** 2)) + np.exp(-(((lat + 48.0) / 15.0) ** 2))) + 0.8
+    p = 8.0 * np.exp(-(((lat - itcz) / 10.0) ** 2))
+    p = p + 3.0 * (np.exp(-(((lat - 45.0) / 15.0) ** 2)) + np.exp(-(((lat + 48.0) / 15.0) ** 2))) + 0.4
     for lon_c, lat_c, rx, ry, jan, jul in ((90.0, 20.0, 30.0, 12.0, 0.0, 10.0), (125.0, -8.0, 30.0, 10.0, 8.0, 0.0)):
         dlon = (lon - lon_c + 180.0) % 360.0 - 180.0
         p = p + _seasonal(jan, jul, month) * np.exp(-((dlon / rx) ** 2) - ((lat - lat_c) / ry) ** 2)

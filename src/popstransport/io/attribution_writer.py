@@ -1,0 +1,314 @@
+"""Writers of source-attribution outputs and scenario results from a tagged run.
+
+Files in the run directory:
+
+- ``attribution.nc``: dimensions ``time``, ``source``, ``receptor``, ``region_from``, ``region_to``; variables
+  ``deposition`` (net: wet + dry + net air-surface exchange), ``wet_deposition``, ``dry_deposition``,
+  ``air_surface_exchange`` (kg per period, source x receptor), ``air_concentration`` (kg m-3, lowest layer,
+  area-weighted mean over the receptor), ``emission`` (kg per period per source), ``border_flux`` (kg per period,
+  gross, region_from x region_to) and ``net_border_flux``;
+- ``tag_fields.nc``: per-source maps (``deposition_flux``, ``air_concentration`` of the lowest layer) per period,
+  from which scenario fields are weighted sums;
+- ``source_receptor_deposition.csv``: the deposition matrix of the whole run for spreadsheets: receptors in rows,
+  the total, the kg from each source, the share of each source, and the foreign share (everything not from the
+  receptor's own tag nor from the initial burden);
+- ``border_flux.csv``: gross and net flux of every ordered region pair over the whole run.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import xarray as xr
+
+from ..attribution import (
+    INITIAL,
+    OTHER,
+    OUTSIDE,
+    AttributionError,
+    apply_scenario,
+    border_flux_by_tag,
+    border_flux_matrix,
+    receptor_deposition_kg,
+    receptor_mean_concentration,
+    scenario_weights,
+)
+from .writers import RunDirectory, _days
+
+KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
+
+
+class AttributionWriter:
+    """Collects receptor statistics and border fluxes per period and writes the attribution files on success.
+
+    Parameters
+    ----------
+    run_dir
+        The run directory.
+    sources
+        Tag names (first axis of the model state).
+    receptor_codes, receptor_fraction
+        Receptor regions and their area fractions ``(R, J, I)``.
+    attributes
+        Global attributes (version, configuration, creation time).
+    border_fluxes, border_fluxes_by_source
+        Track border fluxes (needs face accumulation in the simulation), and per source tag.
+    """
+
+    def __init__(
+        self,
+        run_dir: RunDirectory,
+        sources: tuple[str, ...],
+        receptor_codes: list[str],
+        receptor_fraction: np.ndarray,
+        attributes: dict[str, str],
+        border_fluxes: bool = True,
+        border_fluxes_by_source: bool = False,
+    ):
+        self.run_dir = run_dir
+        self.sources = tuple(sources)
+        self.receptors = list(receptor_codes)
+        self.receptor_fraction = receptor_fraction
+        rest = np.clip(1.0 - receptor_fraction.sum(axis=0), 0.0, 1.0)
+        self.border_regions = [*self.receptors, OTHER]
+        self.border_fraction = np.concatenate([receptor_fraction, rest[None]], axis=0)
+        self.attributes = attributes
+        self.border_fluxes = border_fluxes
+        self.by_source = border_fluxes_by_source
+        self.periods: list[dict[str, Any]] = []
+        self.tag_fields = None
+
+    def write_period(self, period: Any, model: Any) -> None:
+        """Reduce one period's per-tag fields to receptor tables and border fluxes."""
+        if period.tag_mean_air_kg is None:
+            raise AttributionError("attribution needs per-tag accumulations: run the simulation with per_tag=True")
+        grid = model.grid
+        area = grid.cell_area_m2
+        rec: dict[str, Any] = {"start": period.start, "end": period.end}
+        for kind in KINDS:
+            rec[kind] = receptor_deposition_kg(period.tag_deposition_kg[kind], self.receptor_fraction)
+        rec["deposition"] = sum(rec[k] for k in KINDS)
+        conc0 = period.tag_mean_air_kg[:, 0] / grid.air_volume_m3()[0][None]
+        rec["air_concentration"] = receptor_mean_concentration(conc0, self.receptor_fraction, area)
+        rec["emission"] = period.tag_emission_kg.sum(axis=(1, 2))
+        if self.border_fluxes:
+            if period.face_mass_kg is None:
+                raise AttributionError("border fluxes need face accumulation: run the simulation with track_faces=True")
+            fm = period.face_mass_kg
+            args = (fm["u_east"], fm["u_west"], fm["v_north"], fm["v_south"])
+            rec["border_flux"] = border_flux_matrix(self.border_fraction, *args, periodic=grid.is_periodic)
+            if self.by_source:
+                rec["border_flux_by_source"] = border_flux_by_tag(self.border_fraction, *args, periodic=grid.is_periodic)
+        dep_field = sum(period.tag_deposition_kg[k] for k in KINDS) / (area[None] * period.seconds)
+        self._append_tag_fields(period, grid, dep_field, conc0)
+        self.periods.append(rec)
+
+    def _append_tag_fields(self, period: Any, grid: Any, dep_field: np.ndarray, conc0: np.ndarray) -> None:
+        if self.tag_fields is None:
+            path = self.run_dir.partial("tag_fields.nc")
+            ds = netCDF4.Dataset(path, "w")
+            ds.Conventions = "CF-1.10"
+            ds.title = "popstransport per-source fields (lowest-layer air concentration and net deposition flux)"
+            for k, v in self.attributes.items():
+                ds.setncattr(k, v)
+            ds.createDimension("time", None)
+            ds.createDimension("bnds", 2)
+            ds.createDimension("source", len(self.sources))
+            ds.createDimension("lat", grid.nlat)
+            ds.createDimension("lon", grid.nlon)
+            t = ds.createVariable("time", "f8", ("time",))
+            t.units, t.calendar, t.standard_name, t.bounds = "days since 1970-01-01 00:00:00", "standard", "time", "time_bnds"
+            ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+            s = ds.createVariable("source", str, ("source",))
+            for k, name in enumerate(self.sources):
+                s[k] = name
+            lat = ds.createVariable("lat", "f8", ("lat",))
+            lat.units, lat.standard_name = "degrees_north", "latitude"
+            lat[:] = grid.lat_deg
+            lon = ds.createVariable("lon", "f8", ("lon",))
+            lon.units, lon.standard_name = "degrees_east", "longitude"
+            lon[:] = grid.lon_deg
+            v = ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
+            v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"
+            v = ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
+            v.units, v.long_name = "kg m-3", "time-mean air concentration of the lowest layer by source"
+            self.tag_fields = ds
+        ds = self.tag_fields
+        n = len(ds.dimensions["time"])
+        ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
+        ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
+        ds["deposition_flux"][n] = dep_field
+        ds["air_concentration"][n] = conc0
+
+    def dataset(self) -> xr.Dataset:
+        """The attribution results as an xarray Dataset."""
+        p = self.periods
+        time = np.array([np.datetime64(r["start"], "s") + (np.datetime64(r["end"], "s") - np.datetime64(r["start"], "s")) / 2
+                         for r in p])
+        bnds = np.array([[np.datetime64(r["start"], "s"), np.datetime64(r["end"], "s")] for r in p])
+        ds = xr.Dataset(coords={"time": time, "source": list(self.sources), "receptor": self.receptors})
+        ds["time_bnds"] = (("time", "bnds"), bnds)
+        ds["time"].attrs.update(bounds="time_bnds", standard_name="time")
+        for kind in ("deposition", *KINDS):
+            ds[kind] = (("time", "source", "receptor"), np.stack([r[kind] for r in p]))
+            ds[kind].attrs.update(units="kg", long_name=f"{kind.replace('_', ' ')} onto the receptor per period by source"
+                                  + (" (net: wet + dry + net air-surface exchange)" if kind == "deposition" else ""),
+                                  cell_methods="time: sum")
+        ds["air_concentration"] = (("time", "source", "receptor"), np.stack([r["air_concentration"] for r in p]))
+        ds["air_concentration"].attrs.update(units="kg m-3", long_name="area-weighted mean lowest-layer air "
+                                             "concentration over the receptor by source", cell_methods="time: mean")
+        ds["emission"] = (("time", "source"), np.stack([r["emission"] for r in p]))
+        ds["emission"].attrs.update(units="kg", long_name="emission per period by source", cell_methods="time: sum")
+        if self.border_fluxes:
+            regions = [*self.border_regions, OUTSIDE]
+            ds = ds.assign_coords(region_from=regions, region_to=regions)
+            gross = np.stack([r["border_flux"] for r in p])
+            ds["border_flux"] = (("time", "region_from", "region_to"), gross)
+            ds["border_flux"].attrs.update(units="kg", long_name="gross advective flux from region_from to region_to "
+                                           "per period", cell_methods="time: sum")
+            ds["net_border_flux"] = (("time", "region_from", "region_to"), gross - np.swapaxes(gross, 1, 2))
+            ds["net_border_flux"].attrs.update(units="kg", long_name="net advective flux from region_from to region_to")
+            if self.by_source:
+                ds["border_flux_by_source"] = (("time", "source", "region_from", "region_to"),
+                                               np.stack([r["border_flux_by_source"] for r in p]))
+                ds["border_flux_by_source"].attrs.update(units="kg", long_name="gross border flux by source tag")
+        ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
+                        **self.attributes)
+        return ds
+
+    def close(self, success: bool) -> None:
+        """Write all attribution files (only on success)."""
+        names = ("attribution.nc", "source_receptor_deposition.csv", "border_flux.csv", "tag_fields.nc")
+        if self.tag_fields is not None and self.tag_fields.isopen():
+            self.tag_fields.close()
+        if not success or not self.periods:
+            for n in names:
+                self.run_dir.discard(n)
+            return
+        ds = self.dataset()
+        ds.to_netcdf(self.run_dir.partial("attribution.nc"))
+        write_source_receptor_csv(self.run_dir.partial("source_receptor_deposition.csv"), ds, self.attributes)
+        if self.border_fluxes:
+            write_border_flux_csv(self.run_dir.partial("border_flux.csv"), ds, self.attributes)
+        for n in names:
+            if self.run_dir.partial(n).exists():
+                self.run_dir.commit(n)
+
+
+def foreign_share(receptor: str, sources: list[str], deposition_kg: np.ndarray) -> float:
+    """Share of a receptor's deposition that came from other sources than itself (and not from the initial burden)."""
+    total = float(np.sum(deposition_kg))
+    if total == 0:
+        return float("nan")
+    own = sum(float(deposition_kg[k]) for k, s in enumerate(sources) if s in (receptor, INITIAL))
+    return (total - own) / total
+
+
+def write_source_receptor_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
+    """Deposition matrix of the whole run: a row per receptor, kg and shares per source, foreign share."""
+    dep = ds["deposition"].sum("time")
+    sources = [str(s) for s in ds["source"].values]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(f"# popstransport {attributes.get('popstransport_version', '')} source-receptor deposition "
+                 f"(net deposition, kg over the whole run; shares of the receptor total); created "
+                 f"{attributes.get('created', '')}\n")
+        w = csv.writer(fh)
+        w.writerow(["receptor", "total_kg", *[f"from_{s}_kg" for s in sources], *[f"share_{s}" for s in sources],
+                    "foreign_share"])
+        for r in ds["receptor"].values:
+            row = dep.sel(receptor=r).values
+            total = float(row.sum())
+            shares = [float(v) / total if total else float("nan") for v in row]
+            w.writerow([str(r), f"{total:.6e}", *[f"{v:.6e}" for v in row], *[f"{s:.6f}" for s in shares],
+                        f"{foreign_share(str(r), sources, row):.6f}"])
+        totals = dep.sum("receptor").values
+        w.writerow(["ALL_RECEPTORS", f"{float(totals.sum()):.6e}", *[f"{v:.6e}" for v in totals],
+                    *[f"{float(v) / float(totals.sum()) if totals.sum() else float('nan'):.6f}" for v in totals], ""])
+
+
+def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
+    """Gross and net flux of every ordered region pair over the whole run, largest gross first."""
+    gross = ds["border_flux"].sum("time")
+    rows = []
+    regions = [str(v) for v in ds["region_from"].values]
+    for a_i, a in enumerate(regions):
+        for b_i, b in enumerate(regions):
+            g = float(gross.values[a_i, b_i])
+            if a != b and (g > 0 or float(gross.values[b_i, a_i]) > 0):
+                rows.append((a, b, g, g - float(gross.values[b_i, a_i])))
+    rows.sort(key=lambda r: -r[2])
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(f"# popstransport {attributes.get('popstransport_version', '')} border fluxes (kg over the whole run); "
+                 f"created {attributes.get('created', '')}\n")
+        w = csv.writer(fh)
+        w.writerow(["region_from", "region_to", "gross_kg", "net_kg"])
+        for a, b, g, n in rows:
+            w.writerow([a, b, f"{g:.6e}", f"{n:.6e}"])
+
+
+def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "", overwrite: bool = False) -> Path:
+    """Scenario results from a tagged run: tables and fields as weighted sums of the tag results; no model run.
+
+    Writes ``RUN_DIR/scenarios/NAME/`` with ``attribution.nc`` (scaled matrices), ``fields.nc`` (net deposition
+    flux and lowest-layer air concentration maps) and ``source_receptor_deposition.csv``.
+    """
+    run_dir = Path(run_dir)
+    att_path = run_dir / "attribution.nc"
+    if not att_path.exists():
+        raise AttributionError(
+            f"{att_path} not found: scenarios need a tagged run (set attribution.tags = 'countries' or 'list')"
+        )
+    with xr.open_dataset(att_path) as att:
+        att = att.load()
+    sources = [str(s) for s in att["source"].values]
+    w = scenario_weights(sources, scale)
+    label = name or "_".join(f"{k}{v:g}" for k, v in sorted(scale.items()))
+    out = RunDirectory(run_dir / "scenarios" / label, overwrite=overwrite)
+    wa = xr.DataArray(w, dims="source", coords={"source": att["source"]})
+    scen = att.copy()
+    for var in ("deposition", "wet_deposition", "dry_deposition", "air_surface_exchange", "air_concentration", "emission"):
+        scen[var] = att[var] * wa
+    if "border_flux_by_source" in att:
+        scen["border_flux_by_source"] = att["border_flux_by_source"] * wa
+        scen["border_flux"] = scen["border_flux_by_source"].sum("source")
+        scen["net_border_flux"] = scen["border_flux"] - scen["border_flux"].rename(
+            region_from="region_to", region_to="region_from").transpose(*scen["border_flux"].dims)
+    elif "border_flux" in att:
+        scen = scen.drop_vars(["border_flux", "net_border_flux"])
+        scen.attrs["note"] = "border fluxes need attribution.border_fluxes_by_source to be scaled by source"
+    scen.attrs["scenario_scale"] = ",".join(f"{k}={v:g}" for k, v in sorted(scale.items()))
+    try:
+        scen.to_netcdf(out.partial("attribution.nc"))
+        write_source_receptor_csv(out.partial("source_receptor_deposition.csv"), scen, dict(att.attrs))
+        tf_path = run_dir / "tag_fields.nc"
+        if tf_path.exists():
+            with xr.open_dataset(tf_path) as tf:
+                fields = xr.Dataset({
+                    "deposition_flux": apply_scenario_da(tf["deposition_flux"], wa),
+                    "air_concentration": apply_scenario_da(tf["air_concentration"], wa),
+                })
+                fields.attrs.update(dict(tf.attrs), scenario_scale=scen.attrs["scenario_scale"])
+                fields.to_netcdf(out.partial("fields.nc"))
+        for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
+            if out.partial(n).exists():
+                out.commit(n)
+    except BaseException:
+        for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
+            out.discard(n)
+        out.cleanup_if_empty()
+        raise
+    return out.path
+
+
+def apply_scenario_da(field: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
+    """Weighted sum over the ``source`` dimension, keeping attributes."""
+    out = (field * weights).sum("source")
+    out.attrs.update(field.attrs)
+    return out
+
+
+__all__ = ["AttributionWriter", "apply_scenario", "write_scenario"]

