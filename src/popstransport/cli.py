@@ -49,8 +49,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run import run
 
     cfg = load_config(args.config, args.set)
-    out = args.out or cfg.output.directory
-    path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet))
+    out = args.resume or args.out or cfg.output.directory
+    path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
+               resume=bool(args.resume))
     if not args.quiet:
         import csv
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None, help="run directory (default: output.directory)")
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
+    p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 
     p_val = sub.add_parser("validate", help="check the configuration and every input; runs nothing")

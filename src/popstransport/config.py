@@ -142,6 +142,8 @@ class OutputConfig:
     frequency: Literal["hourly", "daily", "monthly", "annual", "run"] = "monthly"
     directory: str = "runs/asia_pacific"
     overwrite: bool = False
+    #: Write a checkpoint every this many simulated months (0: never); ``popstransport run --resume DIR``.
+    checkpoint_every_months: int = 0
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")
     if not 0 < p.max_courant <= 1:
         raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")
+    if cfg.output.checkpoint_every_months < 0:
+        raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r}: must be >= 0")
     if cfg.emissions.uniform_total_kg_yr < 0:
         raise ConfigError(f"{where}emissions.uniform_total_kg_yr = {cfg.emissions.uniform_total_kg_yr!r}: must be >= 0")
     if cfg.emissions.scale < 0:

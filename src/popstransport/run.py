@@ -164,8 +164,17 @@ def build_run(cfg: Config) -> RunSetup:
     return RunSetup(model, tags, codes, fraction)
 
 
+def config_fingerprint(cfg: Config) -> str:
+    """Hash of everything in the configuration that changes results (not the output directory or overwrite flag)."""
+    import dataclasses
+    import hashlib
+
+    neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
+    return hashlib.sha256(neutral.to_toml().encode()).hexdigest()
+
+
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
-                     track_faces: bool = False) -> Simulation:
+                     track_faces: bool = False, checkpoint_path: Path | None = None) -> Simulation:
     """The simulation described by ``[time]`` and ``[output]``."""
     t = cfg.time
     return Simulation(
@@ -179,13 +188,17 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
         progress=progress,
         per_tag=per_tag,
         track_faces=track_faces,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every_months=cfg.output.checkpoint_every_months,
+        checkpoint_tag=config_fingerprint(cfg),
     )
 
 
-def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None) -> Path:
+def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None, resume: bool = False) -> Path:
     """Run ``cfg`` and write its outputs to ``out_dir``; returns the run directory.
 
-    Nothing is left half-written: outputs are renamed into place only when the run completes. Scenarios of the
+    With ``resume``, the run continues from the checkpoint in ``out_dir`` (``checkpoint.pkl``) and its result is
+    bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when the run completes. Scenarios of the
     ``[[scenarios]]`` section are written at the end from the tagged results.
     """
     from .io.attribution_writer import AttributionWriter, write_scenario
@@ -197,6 +210,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if cfg.scenarios and not tagged:
         raise ConfigError("[[scenarios]] need a tagged run: set attribution.tags = 'countries' or 'list'")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    checkpoint = run_dir.path / "checkpoint.pkl"
+    if resume and not checkpoint.is_file():
+        raise ConfigError(f"--resume {str(run_dir.path)!r}: no checkpoint.pkl there; the interrupted run must have "
+                          "had output.checkpoint_every_months > 0")
     attrs = run_attributes(cfg.to_toml())
     writers = []
     try:
@@ -216,7 +233,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
             track = a.border_fluxes
             writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
                                              a.border_fluxes_by_source))
-        sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track)
+        sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track,
+                               checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None)
+        if resume:
+            sim.resume(checkpoint)
     except BaseException:
         for w in writers:
             w.close(False)

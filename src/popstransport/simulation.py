@@ -8,9 +8,12 @@ mass fluxes are computed once per interval, not every step.
 
 from __future__ import annotations
 
+import os
+import pickle
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -20,6 +23,18 @@ from .model import Model, StepReport
 
 Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
+
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed (missing, from another configuration, other shapes)."""
+
+
+def _months(t: np.datetime64) -> int:
+    """Whole months since 1970-01 of ``t``."""
+    return int(np.datetime64(t, "M").astype(np.int64))
 
 
 def period_boundaries(start: np.datetime64, stop: np.datetime64, frequency: Frequency) -> list[np.datetime64]:
@@ -117,6 +132,11 @@ class Simulation:
         Keep per-tag period accumulations (for source attribution).
     track_faces
         Accumulate the gross mass through every face per period (for border fluxes).
+    checkpoint_path, checkpoint_every_months
+        Write a checkpoint (state, clock, finished periods) at the first period end after every
+        ``checkpoint_every_months`` simulated months; removed when the run completes.
+    checkpoint_tag
+        Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag.
     progress
         Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
     """
@@ -133,6 +153,9 @@ class Simulation:
         check_every: int = 1,
         per_tag: bool = False,
         track_faces: bool = False,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every_months: int = 0,
+        checkpoint_tag: str = "",
         progress: Callable[[float, float, float], None] | None = None,
     ):
         if not dt_s > 0:
@@ -147,6 +170,11 @@ class Simulation:
         self.check_every = check_every
         self.per_tag = per_tag
         self.track_faces = track_faces
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.checkpoint_every_months = int(checkpoint_every_months)
+        self.checkpoint_tag = checkpoint_tag
+        self._resume: dict | None = None
+        self._last_checkpoint_month = _months(self.start)
         self.progress = progress
         self.periods: list[PeriodResult] = []
         self.steps_taken = 0
@@ -195,6 +223,40 @@ class Simulation:
             acc["tag_air"] += rep.integral_air_kg_s
             acc["tag_emission"] += em_tag
 
+    def resume(self, path: str | Path) -> None:
+        """Continue from the checkpoint at ``path`` when :meth:`run` is called (finished periods are re-written)."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {str(path)!r} not found; a run writes one only with "
+                                  "output.checkpoint_every_months > 0")
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)
+        if data.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT}")
+        if data["tag"] != self.checkpoint_tag:
+            raise CheckpointError(f"{path}: the checkpoint was written by a different configuration; resume with the "
+                                  "configuration of the interrupted run (its config.toml is in the checkpoint)")
+        if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
+            raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
+        self._resume = data
+
+    def _write_checkpoint(self, period_index: int) -> None:
+        assert self.checkpoint_path is not None
+        data = {
+            "format": CHECKPOINT_FORMAT,
+            "tag": self.checkpoint_tag,
+            "period_index": period_index,
+            "time": self.time,
+            "steps_taken": self.steps_taken,
+            "air_kg": self.model.air_kg,
+            "surface_kg": self.model.surface_kg,
+            "periods": self.periods,
+        }
+        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.checkpoint_path)
+
     def run(self) -> list[PeriodResult]:
         """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure)."""
         success = False
@@ -204,6 +266,8 @@ class Simulation:
         finally:
             for w in self.writers:
                 w.close(success)
+        if self.checkpoint_path is not None:
+            self.checkpoint_path.unlink(missing_ok=True)
         return self.periods
 
     def _run(self) -> None:
@@ -211,7 +275,22 @@ class Simulation:
         total_s = float((self.stop - self.start) / np.timedelta64(1, "s"))
         wall0 = _time.perf_counter()
         ref_kg = 1.0
-        for p0, p1 in zip(self.boundaries[:-1], self.boundaries[1:]):
+        first = 0
+        if self._resume is not None:
+            r = self._resume
+            m.air_kg[...] = r["air_kg"]
+            m.surface_kg[...] = r["surface_kg"]
+            self.time = r["time"]
+            self.steps_taken = r["steps_taken"]
+            self.periods = list(r["periods"])
+            first = r["period_index"] + 1
+            self._last_checkpoint_month = _months(self.time)
+            for period in self.periods:
+                for w in self.writers:
+                    w.write_period(period, m)
+        for index, (p0, p1) in enumerate(zip(self.boundaries[:-1], self.boundaries[1:])):
+            if index < first:
+                continue
             acc = self._new_accumulators()
             budget = PeriodBudget(m.compartments, len(m.tags))
             budget.burden_start = m.burden_kg()
@@ -266,3 +345,11 @@ class Simulation:
             self.periods.append(period)
             for w in self.writers:
                 w.write_period(period, m)
+            if (
+                self.checkpoint_path is not None
+                and self.checkpoint_every_months > 0
+                and _months(p1) - self._last_checkpoint_month >= self.checkpoint_every_months
+                and p1 < self.stop
+            ):
+                self._write_checkpoint(index)
+                self._last_checkpoint_month = _months(p1)

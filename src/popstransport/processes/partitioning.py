@@ -108,10 +108,10 @@ class GasParticlePartitioning(Process):
     scheme
         ``"harner_bidleman"`` (Koa-based absorption, default) or ``"junge_pankow"`` (vapour-pressure adsorption).
     particle_concentration_ug_m3
-        Aerosol mass concentration (ug m-3) for Harner-Bidleman: a scalar or one value per air layer. Default
-        30 ug m-3 in the lowest layer, i.e. the aerosol volume fraction 2e-11 of Mackay's evaluative environment
-        (Mackay 2001) at a particle density of 1500 kg m-3, decreasing with a 1.5 km scale height above it
-        (assumed profile).
+        Aerosol mass concentration (ug m-3) for Harner-Bidleman: a scalar or one value per air layer. Default:
+        layer means of ``30 exp(-z / 1500 m)`` ug m-3; 30 ug m-3 is the aerosol volume fraction 2e-11 of Mackay's
+        evaluative environment (Mackay 2001) at a particle density of 1500 kg m-3, the 1.5 km scale height an
+        assumed profile.
     organic_matter_fraction
         Organic-matter mass fraction f_om of the aerosol (default 0.2, assumed typical value).
     aerosol_surface_cm2_cm3
@@ -149,8 +149,7 @@ class GasParticlePartitioning(Process):
         e = np.asarray(layers.edges_m, dtype=float)
         h = self.aerosol_scale_height_m
         mean_factor = h * (np.exp(-e[:-1] / h) - np.exp(-e[1:] / h)) / np.diff(e)
-        factor0 = mean_factor / mean_factor[0]
-        return self.surface_particle_concentration_ug_m3 * factor0
+        return self.surface_particle_concentration_ug_m3 * mean_factor
 
     def particle_fraction(self, chemical: ChemicalProperties, temperature_k, particle_concentration_ug_m3=None):
         """Particle-bound fraction for ``temperature_k`` (any shape); TSP broadcasts against it."""
