@@ -151,7 +151,10 @@ class SpinupConfig:
     """Spin-up before the simulated period."""
 
     method: Literal["none", "repeat", "cyclostationary"] = "none"
-    years: int = 0
+    #: Most model years spent on the spin-up.
+    years: int = 100
+    #: "repeat": stop when the relative annual change of the state is below this; "cyclostationary": GMRES tolerance.
+    tolerance: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")
     if not 0 < p.max_courant <= 1:
         raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")
+    if cfg.spinup.years < 1 or not 0 < cfg.spinup.tolerance < 1:
+        raise ConfigError(f"{where}spinup.years must be >= 1 and spinup.tolerance within (0, 1)")
     if cfg.output.checkpoint_every_months < 0:
         raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r}: must be >= 0")
     if cfg.emissions.uniform_total_kg_yr < 0:

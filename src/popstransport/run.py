@@ -194,12 +194,29 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
     )
 
 
+def spin_up(cfg: Config, model: Model):
+    """Spin the model up as ``[spinup]`` says; raises if it does not converge within ``spinup.years``."""
+    from .spinup import SpinupError, spinup_cyclostationary, spinup_repeat
+
+    sp = cfg.spinup
+    start = parse_time(cfg.time.start, "time.start")
+    dt, upd = cfg.time.step_hours * 3600.0, cfg.time.met_update_hours * 3600.0
+    if sp.method == "repeat":
+        res = spinup_repeat(model, start, dt, upd, sp.years, sp.tolerance)
+    else:
+        res = spinup_cyclostationary(model, start, dt, upd, sp.tolerance, sp.years)
+    if not res.converged:
+        raise SpinupError(f"spin-up ({sp.method}) did not converge in {res.model_years} model years (relative annual "
+                          f"change {res.relative_annual_change:.2e}); raise spinup.years or loosen spinup.tolerance")
+    return res
+
+
 def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None, resume: bool = False) -> Path:
     """Run ``cfg`` and write its outputs to ``out_dir``; returns the run directory.
 
     With ``resume``, the run continues from the checkpoint in ``out_dir`` (``checkpoint.pkl``) and its result is
-    bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when the run completes. Scenarios of the
-    ``[[scenarios]]`` section are written at the end from the tagged results.
+    bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when
+    the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
     """
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
@@ -209,12 +226,18 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     tagged = cfg.attribution.tags != "none"
     if cfg.scenarios and not tagged:
         raise ConfigError("[[scenarios]] need a tagged run: set attribution.tags = 'countries' or 'list'")
+    spin = None
+    if cfg.spinup.method != "none" and not resume:
+        spin = spin_up(cfg, model)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     checkpoint = run_dir.path / "checkpoint.pkl"
     if resume and not checkpoint.is_file():
         raise ConfigError(f"--resume {str(run_dir.path)!r}: no checkpoint.pkl there; the interrupted run must have "
                           "had output.checkpoint_every_months > 0")
     attrs = run_attributes(cfg.to_toml())
+    if spin is not None:
+        attrs["spinup"] = (f"{spin.method}: {spin.model_years} model years, relative annual change "
+                           f"{spin.relative_annual_change:.2e}, converged {spin.converged}")
     writers = []
     try:
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))

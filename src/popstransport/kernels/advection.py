@@ -19,16 +19,22 @@ time step the mid-latitudes allow.
 
 Reconstructions (chosen by ``order``):
 
+* ``3`` (default): flux-corrected transport (Zalesak 1979, J. Comput. Phys. 31:335) in mass form with the
+  unlimited PPM flux (edges by CW84 eq. 1.6 with unlimited slopes) as the high-order flux and the donor-cell flux
+  as the low-order one; it clips smooth peaks less than ``2`` while keeping the same kind of bounds;
 * ``2``: piecewise parabolic method (PPM) of Colella & Woodward (1984, J. Comput. Phys. 54:174), edge values by
   their eq. (1.6) for non-uniform cell widths (the widths are the cells' air masses), monotonised slopes (1.8),
   edges clipped to the two neighbours, and the monotonicity limiter (1.10);
 * ``1``: piecewise linear with the monotonised-central slope of van Leer (1977, J. Comput. Phys. 23:276);
 * ``0``: piecewise constant (first-order upwind).
 
-Bounds: every sweep gives each cell the mean of the reconstruction over an interval of the mass coordinate (its
-departure interval). The limited reconstructions stay inside the range of the cell and its two neighbours, so the
-new mixing ratio lies inside the old local range (no new extrema, no negatives) whenever the intermediate air masses
-stay positive, whether or not the fluxes of a layer are divergent. The kernel reports a non-positive intermediate air
+Bounds: with orders 0-2 every sweep gives each cell the mean of the reconstruction over an interval of the mass
+coordinate (its departure interval). The limited reconstructions stay inside the range of the cell and its two
+neighbours, so the new mixing ratio lies inside the old local range (no new extrema, no negatives) whenever the
+intermediate air masses stay positive, whether or not the fluxes of a layer are divergent. With order 3 the FCT
+limiter keeps each new mixing ratio inside the range of the old values of the cell and of the partial donor cells of
+its two faces and of the donor-cell solution of the cell and its neighbours (itself bounded in the same way), again
+for divergent fluxes too. The kernel reports a non-positive intermediate air
 mass through its status array; the caller chooses sub-steps so that this does not happen.
 
 Status codes written to ``status[p, :] = (code, index_1, index_2, substep)`` for work item ``p = tag * L + layer``:
@@ -60,7 +66,8 @@ class AdvectionKernelOptions:
     Attributes
     ----------
     order
-        Reconstruction: 0 piecewise constant (upwind), 1 piecewise linear (van Leer), 2 piecewise parabolic (PPM).
+        0 piecewise constant (upwind), 1 piecewise linear (van Leer), 2 PPM with the CW84 limiter, 3 unlimited
+        PPM fluxes limited by flux-corrected transport (default).
     periodic_x
         Longitude is periodic (global grids): face ``I`` is face ``0``.
     cross_pole
@@ -68,7 +75,7 @@ class AdvectionKernelOptions:
         needs a global grid with an even number of longitudes. Otherwise ghost cells copy the edge cell.
     """
 
-    order: int = 2
+    order: int = 3
     periodic_x: bool = True
     cross_pole: bool = True
 
@@ -101,7 +108,9 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
         dqr = qp[p + 1] - qp[p]
         dql = qp[p] - qp[p - 1]
         s = d0 / (dm + d0 + dp) * ((2.0 * dm + d0) / (dp + d0) * dqr + (d0 + 2.0 * dp) / (dm + d0) * dql)
-        if dqr * dql > 0.0:
+        if order == 3:
+            slope[p] = s
+        elif dqr * dql > 0.0:
             lim = min(abs(s), 2.0 * abs(dql), 2.0 * abs(dqr))
             slope[p] = lim if s > 0.0 else -lim
         else:
@@ -134,9 +143,18 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
             )
             / (d1 + d2 + d3 + d4)
         )
-        lo = min(a2, a3)
-        hi = max(a2, a3)
-        edge[f] = min(max(e, lo), hi)
+        if order == 3:
+            edge[f] = e
+        else:
+            edge[f] = min(max(e, min(a2, a3)), max(a2, a3))
+    if order == 3:
+        for i in range(n):
+            l = edge[i]
+            r = edge[i + 1]
+            aL[i] = l
+            aR[i] = r
+            a6[i] = 6.0 * (qp[i + g] - 0.5 * (l + r))
+        return
     # monotonicity limiter, CW84 eq. 1.10
     for i in range(n):
         q = qp[i + g]
@@ -169,26 +187,93 @@ def mean_left(l, r, c6, c):
     return l + 0.5 * c * ((r - l) + (1.0 - 2.0 / 3.0 * c) * c6)
 
 
+#: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
+QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS = range(16)
+N_SCRATCH = 16
+
+
 @njit(cache=True)
-def sweep_line(qp, wp, n, m, w, r, periodic, q_lo, q_hi, order, aL, aR, a6, flux, slope, edge):
+def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6):
+    """Chemical mass in the air ``rf`` swept through face ``f`` (signed like ``rf``), its low-order (donor-cell
+    constant) part, and the partial donor cell index (``-1`` outside the line; ``-2`` when the sweep overruns a
+    periodic line)."""
+    acc = 0.0
+    low = 0.0
+    if rf >= 0.0:
+        rem = rf
+        k = f - 1
+        count = 0
+        while True:
+            if k < 0:
+                if periodic:
+                    k += n
+                else:
+                    acc += rem * q_lo
+                    low += rem * q_lo
+                    return acc, low, -1
+            wk = w[k]
+            if rem <= wk:
+                acc += rem * mean_right(aL[k], aR[k], a6[k], rem / wk)
+                low += rem * (m[k] / wk)
+                return acc, low, k
+            acc += m[k]
+            low += m[k]
+            rem -= wk
+            k -= 1
+            count += 1
+            if count >= n:
+                return acc, low, -2
+    rem = -rf
+    k = f
+    count = 0
+    while True:
+        if k >= n:
+            if periodic:
+                k -= n
+            else:
+                acc += rem * q_hi
+                low += rem * q_hi
+                return -acc, -low, -1
+        wk = w[k]
+        if rem <= wk:
+            acc += rem * mean_left(aL[k], aR[k], a6[k], rem / wk)
+            low += rem * (m[k] / wk)
+            return -acc, -low, k
+        acc += m[k]
+        low += m[k]
+        rem -= wk
+        k += 1
+        count += 1
+        if count >= n:
+            return -acc, -low, -2
+
+
+@njit(cache=True)
+def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
 
     Parameters
     ----------
-    qp, wp
-        Padded mixing ratios and air masses of the line (see :func:`reconstruct_line`).
+    n
+        Number of cells.
     m, w
         Chemical mass (kg) and air mass (kg) of the ``n`` cells; replaced by their values after the sweep.
-    r
-        Air mass (kg) crossing each of the ``n + 1`` faces during the sweep, positive towards higher index.
     periodic
         The line is periodic (face ``n`` is face ``0``).
     q_lo, q_hi
         Mixing ratio of air entering through face 0 / face n of a non-periodic line.
-    flux
-        Output: chemical mass (kg) crossing each face, positive towards higher index.
-    aL, aR, a6, slope, edge
-        Scratch of length ``n + 2 * GHOST``.
+    order
+        0 upwind, 1 van Leer, 2 PPM with the CW84 limiter, 3 PPM limited by flux-corrected transport.
+    scr
+        Scratch ``(N_SCRATCH, >= n + 2 * GHOST + 1)``. On entry ``scr[QP]``, ``scr[WP]`` hold the padded mixing
+        ratios and air masses (see :func:`reconstruct_line`) and ``scr[R, :n + 1]`` the air mass (kg) crossing
+        every face during the sweep, positive towards higher index. On exit ``scr[FLUX, :n + 1]`` holds the
+        chemical mass (kg) that crossed every face.
+
+    Order 3 is the flux-corrected transport of Zalesak (1979, J. Comput. Phys. 31:335) in mass form: the
+    high-order flux (unlimited PPM) is the donor-cell flux plus an antidiffusive part that is scaled down so that
+    the new mixing ratio of a cell stays within the old values of the cell, of the partial donor cells of its
+    faces, and the low-order (donor-cell) values of it and its neighbours.
 
     Returns
     -------
@@ -196,75 +281,119 @@ def sweep_line(qp, wp, n, m, w, r, periodic, q_lo, q_hi, order, aL, aR, a6, flux
         ``-1`` on success; otherwise ``STATUS_EMPTY_CELL * 1_000_000 + cell`` for a non-positive new air mass or
         ``STATUS_ROW_OVERRUN * 1_000_000 + face`` when a periodic line is swept more than once around.
     """
-    reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge)
+    r = scr[R]
+    flux = scr[FLUX]
+    aL = scr[AL]
+    aR = scr[AR]
+    a6 = scr[A6]
+    reconstruct_line(scr[QP], scr[WP], n, order, aL, aR, a6, scr[SLOPE], scr[EDGE])
     nf = n if periodic else n + 1
+    fct = order == 3
+    flow = scr[FLOW]
+    anti = scr[ANTI]
+    donor = scr[DONOR]
     for f in range(nf):
-        rf = r[f]
-        acc = 0.0
-        if rf >= 0.0:
-            rem = rf
-            k = f - 1
-            count = 0
-            while True:
-                if k < 0:
-                    if periodic:
-                        k += n
-                    else:
-                        acc += rem * q_lo
-                        break
-                wk = w[k]
-                if rem <= wk:
-                    acc += rem * mean_right(aL[k], aR[k], a6[k], rem / wk)
-                    break
-                acc += m[k]
-                rem -= wk
-                k -= 1
-                count += 1
-                if count >= n:
-                    return STATUS_ROW_OVERRUN * 1_000_000 + f
-            flux[f] = acc
+        hi, lo, k = _donor_integral(f, r[f], n, m, w, periodic, q_lo, q_hi, aL, aR, a6)
+        if k == -2:
+            return STATUS_ROW_OVERRUN * 1_000_000 + f
+        if fct:
+            flow[f] = lo
+            anti[f] = hi - lo
+            donor[f] = k
         else:
-            rem = -rf
-            k = f
-            count = 0
-            while True:
-                if k >= n:
-                    if periodic:
-                        k -= n
-                    else:
-                        acc += rem * q_hi
-                        break
-                wk = w[k]
-                if rem <= wk:
-                    acc += rem * mean_left(aL[k], aR[k], a6[k], rem / wk)
-                    break
-                acc += m[k]
-                rem -= wk
-                k += 1
-                count += 1
-                if count >= n:
-                    return STATUS_ROW_OVERRUN * 1_000_000 + f
-            flux[f] = -acc
-    if periodic:
-        flux[n] = flux[0]
+            flux[f] = hi
     bad = -1
+    wnew = scr[WNEW]
     for i in range(n):
-        m[i] -= flux[i + 1] - flux[i]
         wn = w[i] - (r[i + 1] - r[i])
         if not wn > 0.0 and bad < 0:
             bad = i
-        w[i] = wn
+        wnew[i] = wn
     if bad >= 0:
         return STATUS_EMPTY_CELL * 1_000_000 + bad
+    if fct:
+        if periodic:
+            flow[n] = flow[0]
+            anti[n] = anti[0]
+            donor[n] = donor[0]
+        qtd = scr[QTD]
+        rp = scr[RPLUS]
+        rm = scr[RMINUS]
+        qp = scr[QP]
+        g = GHOST
+        for i in range(n):
+            qtd[i] = (m[i] - (flow[i + 1] - flow[i])) / wnew[i]
+        for i in range(n):
+            q = qp[i + g]
+            hi = max(q, qtd[i])
+            lo = min(q, qtd[i])
+            if i > 0:
+                hi = max(hi, qtd[i - 1])
+                lo = min(lo, qtd[i - 1])
+            elif periodic:
+                hi = max(hi, qtd[n - 1])
+                lo = min(lo, qtd[n - 1])
+            if i < n - 1:
+                hi = max(hi, qtd[i + 1])
+                lo = min(lo, qtd[i + 1])
+            elif periodic:
+                hi = max(hi, qtd[0])
+                lo = min(lo, qtd[0])
+            for f in (i, i + 1):
+                k = int(donor[f])
+                if k >= 0:
+                    qk = qp[k + g]
+                    hi = max(hi, qk)
+                    lo = min(lo, qk)
+                elif f == 0:
+                    hi = max(hi, q_lo)
+                    lo = min(lo, q_lo)
+                else:
+                    hi = max(hi, q_hi)
+                    lo = min(lo, q_hi)
+            ain = max(anti[i], 0.0) - min(anti[i + 1], 0.0)
+            aout = max(anti[i + 1], 0.0) - min(anti[i], 0.0)
+            room_up = (hi - qtd[i]) * wnew[i]
+            room_dn = (qtd[i] - lo) * wnew[i]
+            rp[i] = min(1.0, room_up / ain) if ain > 0.0 else 1.0
+            rm[i] = min(1.0, room_dn / aout) if aout > 0.0 else 1.0
+            if rp[i] < 0.0:
+                rp[i] = 0.0
+            if rm[i] < 0.0:
+                rm[i] = 0.0
+        for f in range(nf):
+            a = anti[f]
+            up = f - 1
+            dn = f
+            if a < 0.0:
+                up = f
+                dn = f - 1
+            if periodic:
+                up = up % n
+                dn = dn % n
+            c = 1.0
+            if 0 <= dn < n:
+                c = min(c, rp[dn])
+            if 0 <= up < n:
+                c = min(c, rm[up])
+            flux[f] = flow[f] + c * a
+    if periodic:
+        flux[n] = flux[0]
+    for i in range(n):
+        m[i] -= flux[i + 1] - flux[i]
+        w[i] = wnew[i]
     return -1
 
 
 @njit(cache=True)
-def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bnd, buf):
+def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bnd, scr):
     """x sweep of one (tag, layer) field ``m2 (J, I)`` with stage air mass ``w2 (J, I)``; returns a status or -1."""
     nj, ni = m2.shape
     g = GHOST
-    qp, wp, r, aL, aR, a6, flux = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6]
+    qp = scr[QP]
+    wp = scr[WP]
+    r = scr[R]
+    flux = scr[FLUX]
     for j in range(nj):
         mrow = m2[j]
         wrow = w2[j]
@@ -284,9 +413,7 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
                 wp[ni + g + k] = wp[ni + g - 1]
         for f in range(ni + 1):
             r[f] = h * u2[j, f]
-        code = sweep_line(
-            qp, wp, ni, mrow, wrow, r, periodic, qbc_w[j], qbc_e[j], order, aL, aR, a6, flux, buf[9], buf[10]
-        )
+        code = sweep_line(ni, mrow, wrow, periodic, qbc_w[j], qbc_e[j], order, scr)
         if code >= 0:
             return code, j
         if acc:
@@ -310,11 +437,16 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
 
 
 @njit(cache=True)
-def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, bnd, buf, pole):
+def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, bnd, scr, col, pole):
     """y sweep of one (tag, layer) field, column by column; returns a status or -1."""
     nj, ni = m2.shape
     g = GHOST
-    qp, wp, r, aL, aR, a6, flux, mc, wc = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7], buf[8]
+    qp = scr[QP]
+    wp = scr[WP]
+    r = scr[R]
+    flux = scr[FLUX]
+    mc = col[0]
+    wc = col[1]
     half = ni // 2
     if cross_pole:
         # rows next to the poles as they are before the sweep (columns are updated in place)
@@ -345,9 +477,7 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
                 wp[nj + g + k] = wp[nj + g - 1]
         for f in range(nj + 1):
             r[f] = h * v2[f, i]
-        code = sweep_line(
-            qp, wp, nj, mc, wc, r, False, qbc_s[i], qbc_n[i], order, aL, aR, a6, flux, buf[9], buf[10]
-        )
+        code = sweep_line(nj, mc, wc, False, qbc_s[i], qbc_n[i], order, scr)
         if code >= 0:
             return code, i
         for j in range(nj):
@@ -389,6 +519,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     open boundaries (kg, added); ``status (T * L, 4)`` int64 receives error codes (see module docstring).
     """
     order = int(options.order)
+    if order not in (0, 1, 2, 3):
+        raise ValueError(f"advection order {order} is not one of 0, 1, 2, 3")
     periodic = bool(options.periodic_x)
     cross_pole = bool(options.cross_pole)
 
@@ -401,7 +533,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
         for p in prange(nt * nl):
             t = p // nl
             l = p % nl
-            buf = np.empty((11, nmax))
+            scr = np.zeros((N_SCRATCH, nmax))
+            col = np.empty((2, nj))
             pole = np.empty((4, GHOST, ni))
             w2 = M[l].copy()
             m2 = m[t, l]
@@ -412,11 +545,11 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                 for stage in range(2):
                     if (stage == 0) == xf:
                         code, idx = _x_sweep(m2, w2, U[l], h, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
-                                             accumulate, face_u, bnd, buf)
+                                             accumulate, face_u, bnd, scr)
                         direction = 0
                     else:
                         code, idx = _y_sweep(m2, w2, V[l], h, cross_pole, order, qbc_s[t, l], qbc_n[t, l], t, l,
-                                             accumulate, face_v, bnd, buf, pole)
+                                             accumulate, face_v, bnd, scr, col, pole)
                         direction = 1
                     if code >= 0:
                         kind = code // 1_000_000

@@ -34,10 +34,10 @@ from ..kernels.advection import (
 )
 from .base import Process
 
-Scheme = Literal["ppm", "vanleer", "upwind"]
+Scheme = Literal["ppm", "ppm_cw84", "vanleer", "upwind"]
 
-#: Reconstruction order of every scheme name.
-SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm": 2}
+#: Kernel order of every scheme name (see :mod:`popstransport.kernels.advection`).
+SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3}
 
 
 class AdvectionError(RuntimeError):
@@ -92,8 +92,10 @@ class HorizontalAdvection(Process):
     Parameters
     ----------
     scheme
-        ``"ppm"`` (default; Colella & Woodward 1984 with their monotonicity limiter), ``"vanleer"``
-        (monotonised-central piecewise linear, van Leer 1977) or ``"upwind"`` (first order, for reference).
+        ``"ppm"`` (default: piecewise-parabolic fluxes of Colella & Woodward 1984 limited by flux-corrected
+        transport, Zalesak 1979), ``"ppm_cw84"`` (PPM with the Colella & Woodward monotonicity limiter),
+        ``"vanleer"`` (monotonised-central piecewise linear, van Leer 1977) or ``"upwind"`` (first order, for
+        reference).
     max_courant
         Largest meridional Courant number of a sub-step (outgoing air over the cell's air); sub-steps are added
         above it. Zonal sweeps accept any Courant number (flux-form semi-Lagrangian, Lin & Rood 1996).

@@ -111,12 +111,14 @@ def propagate(k_matrix: np.ndarray, x0: np.ndarray, emission: np.ndarray, t_s: f
     Returns ``(X(t), integral_0^t X dt)``.
     """
     n = k_matrix.shape[0]
+    # With A = K t and unit coupling blocks, exp([[A, I, 0], [0, 0, I], [0, 0, 0]]) holds Psi / t and Gamma / t^2;
+    # keeping the blocks O(1) instead of O(t) keeps the scaling-and-squaring accurate for long intervals.
     aug = np.zeros((3 * n, 3 * n))
     aug[:n, :n] = k_matrix * t_s
-    aug[:n, n : 2 * n] = np.eye(n) * t_s
-    aug[n : 2 * n, 2 * n :] = np.eye(n) * t_s
+    aug[:n, n : 2 * n] = np.eye(n)
+    aug[n : 2 * n, 2 * n :] = np.eye(n)
     ex = scipy.linalg.expm(aug)
-    phi, psi, gam = ex[:n, :n], ex[:n, n : 2 * n], ex[:n, 2 * n :]
+    phi, psi, gam = ex[:n, :n], ex[:n, n : 2 * n] * t_s, ex[:n, 2 * n :] * t_s**2
     x0 = np.asarray(x0, dtype=float)
     e = np.asarray(emission, dtype=float)
     return phi @ x0 + psi @ e, psi @ x0 + gam @ e
