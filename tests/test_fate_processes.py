@@ -116,7 +116,10 @@ def test_air_soil_exchange_alone_reaches_partition_equilibrium():
     box = box_model(chem, air_temperature_k=T, land_fraction=LF, surface_compartments=("soil", "ocean"),
                     processes=[DiffusiveExchange("soil")])  # fmt: skip
     za, zw = z_air(T), z_water(chem, T)
-    d = 1 / (1 / (sp.soil_boundary_layer_mass_transfer_m_s * za) + 1 / (sp.soil_air_diffusion_m_s * za + sp.soil_water_diffusion_m_s * zw))
+    d = 1 / (
+        1 / (sp.soil_boundary_layer_mass_transfer_m_s * za)
+        + 1 / (sp.soil_air_diffusion_m_s * za + sp.soil_water_diffusion_m_s * zw)
+    )
     f = phi("PCB-28")
     k_down = d * LF * (1 - f) / (H0 * za)
     k_up = d / (sp.soil_depth_m * z_soil(chem, T, sp))

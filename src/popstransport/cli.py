@@ -50,6 +50,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     out = args.resume or args.out or cfg.output.directory
+    if args.workers or args.scheduler:
+        if args.resume:
+            raise ValueError("--resume continues a serial run; it cannot be combined with --workers or --scheduler")
+        from .distributed import run_distributed
+
+        path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
+                               overwrite=args.overwrite or cfg.output.overwrite)
+        if not args.quiet:
+            print(f"wrote {path} (distributed over Dask workers)")
+        return 0
     path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                resume=bool(args.resume))
     if not args.quiet:
@@ -119,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None, help="run directory (default: output.directory)")
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
+    p_run.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="split source tags over N local Dask worker processes")
+    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler")
     p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 

@@ -120,8 +120,12 @@ def build_model(cfg: Config) -> Model:
     return build_run(cfg).model
 
 
-def build_run(cfg: Config) -> RunSetup:
-    """Assemble the model, tags and region masks described by ``cfg``."""
+def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
+    """Assemble the model, tags and region masks described by ``cfg``.
+
+    ``tag_subset`` keeps only these tag indices (a batch of a distributed run); the model is linear, so batches
+    of tags evolve independently and add up to the whole.
+    """
     grid = build_grid(cfg)
     met = build_met(cfg, grid)
     p = cfg.processes
@@ -147,6 +151,11 @@ def build_run(cfg: Config) -> RunSetup:
             tags = make_tags(codes, fraction, field(start), mode=a.tags, regions=a.regions)
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
+    if tag_subset is not None:
+        idx = list(tag_subset)
+        tags = TagSet(tuple(tags.names[i] for i in idx), np.ascontiguousarray(tags.emission_weights[idx]),
+                      idx.index(tags.boundary_tag) if tags.boundary_tag in idx else -1,
+                      idx.index(tags.initial_tag) if tags.initial_tag in idx else -1)
     emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,
                                 scale=cfg.emissions.scale)
     box = grid.topology == "box"

@@ -365,9 +365,7 @@ def _apply_overrides(raw: _Raw, overrides: dict[str, float] | None, name: str) -
         if par not in PARAMETERS:
             close = difflib.get_close_matches(key, list(PARAMETERS) + list(_FIELD_TO_PARAMETER), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ChemicalError(
-                f"override {key!r} for chemical {name!r} is not a property{hint} Valid: {sorted(PARAMETERS)}"
-            )
+            raise ChemicalError(f"override {key!r} for chemical {name!r} is not a property{hint} Valid: {sorted(PARAMETERS)}")
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -400,9 +398,7 @@ def _apply_overrides(raw: _Raw, overrides: dict[str, float] | None, name: str) -
             del raw[p]
 
 
-def _build(
-    name: str, cas: str, raw_in: _Raw, aliases: tuple[str, ...], triangle: str = "as_tabulated"
-) -> ChemicalProperties:
+def _build(name: str, cas: str, raw_in: _Raw, aliases: tuple[str, ...], triangle: str = "as_tabulated") -> ChemicalProperties:
     raw = dict(raw_in)
     who = f"chemical {name!r}"
     if triangle not in TRIANGLE_POLICIES:
@@ -411,9 +407,7 @@ def _build(
     # internal energies
     have = [p for p in ("du_aw", "du_ow", "du_oa") if p in raw]
     if len(have) < 2:
-        raise ChemicalError(
-            f"{who}: needs two of the internal energies du_aw, du_ow, du_oa (J/mol); has {have or 'none'}"
-        )
+        raise ChemicalError(f"{who}: needs two of the internal energies du_aw, du_ow, du_oa (J/mol); has {have or 'none'}")
     if len(have) == 2:
         if "du_aw" not in raw:
             raw["du_aw"] = (raw["du_ow"][0] - raw["du_oa"][0], "derived: du_aw = du_ow - du_oa")
@@ -479,9 +473,7 @@ def _build(
         if par in raw:
             kwargs[field_name] = float(raw[par][0]) * factor
     citations = tuple((p, raw[p][1]) for p in PARAMETERS if p in raw)
-    return ChemicalProperties(
-        name=name, cas=cas, aliases=tuple(aliases), citations=citations, triangle=triangle, **kwargs
-    )
+    return ChemicalProperties(name=name, cas=cas, aliases=tuple(aliases), citations=citations, triangle=triangle, **kwargs)
 
 
 def _raw_from_properties(props: ChemicalProperties) -> _Raw:
@@ -633,9 +625,7 @@ def format_chemical(props: ChemicalProperties, temperatures_k: tuple[float, ...]
     lines = [f"{props.name}  (CAS {props.cas or '-'})"]
     if props.aliases:
         lines.append(f"  aliases: {', '.join(props.aliases)}")
-    lines.append(
-        f"  triangle policy: {props.triangle}; log Koa + log Kaw - log Kow = {props.triangle_residual_log:+.2f}"
-    )
+    lines.append(f"  triangle policy: {props.triangle}; log Koa + log Kaw - log Kow = {props.triangle_residual_log:+.2f}")
     lines.append("")
     lines.append(f"  {'parameter':<24}{'value':>14}  {'unit':<18}citation")
     for par, (canon, field_name, factor) in PARAMETERS.items():

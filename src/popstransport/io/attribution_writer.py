@@ -178,6 +178,8 @@ class AttributionWriter:
                 ds["border_flux_by_source"].attrs.update(units="kg", long_name="gross border flux by source tag")
         ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
                         **self.attributes)
+        for v in ("time", "time_bnds"):
+            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard")
         return ds
 
     def close(self, success: bool) -> None:

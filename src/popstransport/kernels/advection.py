@@ -73,11 +73,16 @@ class AdvectionKernelOptions:
     cross_pole
         Ghost rows beyond a pole are the rows on the other side of the pole (longitude shifted by 180 degrees);
         needs a global grid with an even number of longitudes. Otherwise ghost cells copy the edge cell.
+    splitting
+        ``"alternating"``: each sub-step is x then y or y then x, the order alternating between sub-steps and
+        calls; ``"strang"``: each sub-step is a symmetric half-full-half sequence (Strang 1968), whose outer
+        direction alternates.
     """
 
     order: int = 3
     periodic_x: bool = True
     cross_pole: bool = True
+    splitting: str = "alternating"
 
 
 @njit(cache=True)
@@ -345,12 +350,10 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
                     qk = qp[k + g]
                     hi = max(hi, qk)
                     lo = min(lo, qk)
-                elif f == 0:
-                    hi = max(hi, q_lo)
-                    lo = min(lo, q_lo)
-                else:
-                    hi = max(hi, q_hi)
-                    lo = min(lo, q_hi)
+                elif r[f] != 0.0:
+                    qb = q_lo if r[f] > 0.0 else q_hi
+                    hi = max(hi, qb)
+                    lo = min(lo, qb)
             ain = max(anti[i], 0.0) - min(anti[i + 1], 0.0)
             aout = max(anti[i + 1], 0.0) - min(anti[i], 0.0)
             room_up = (hi - qtd[i]) * wnew[i]
@@ -523,6 +526,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
         raise ValueError(f"advection order {order} is not one of 0, 1, 2, 3")
     periodic = bool(options.periodic_x)
     cross_pole = bool(options.cross_pole)
+    strang = options.splitting == "strang"
+    nstage = 3 if strang else 2
 
     @njit(cache=True, parallel=True)
     def advect(m, M, U, V, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u, face_v, boundary,
@@ -542,13 +547,19 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
             done = False
             for s in range(nsub):
                 xf = x_first if s % 2 == 0 else not x_first
-                for stage in range(2):
-                    if (stage == 0) == xf:
-                        code, idx = _x_sweep(m2, w2, U[l], h, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
+                for stage in range(nstage):
+                    if strang:
+                        is_x = (stage != 1) == xf
+                        hs = h if stage == 1 else 0.5 * h
+                    else:
+                        is_x = (stage == 0) == xf
+                        hs = h
+                    if is_x:
+                        code, idx = _x_sweep(m2, w2, U[l], hs, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
                                              accumulate, face_u, bnd, scr)
                         direction = 0
                     else:
-                        code, idx = _y_sweep(m2, w2, V[l], h, cross_pole, order, qbc_s[t, l], qbc_n[t, l], t, l,
+                        code, idx = _y_sweep(m2, w2, V[l], hs, cross_pole, order, qbc_s[t, l], qbc_n[t, l], t, l,
                                              accumulate, face_v, bnd, scr, col, pole)
                         direction = 1
                     if code >= 0:

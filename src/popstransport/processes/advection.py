@@ -121,6 +121,7 @@ class HorizontalAdvection(Process):
         grid: object | None = None,
         max_substeps: int = 1000,
         min_air_fraction: float = 0.5,
+        splitting: str = "alternating",
     ):
         if scheme not in SCHEMES:
             raise ValueError(f"advection scheme {scheme!r} is not known; valid schemes: {sorted(SCHEMES)}")
@@ -129,6 +130,7 @@ class HorizontalAdvection(Process):
         if not 0.0 < min_air_fraction < 1.0:
             raise ValueError(f"min_air_fraction must be in (0, 1), got {min_air_fraction!r}")
         self.scheme = scheme
+        self.splitting = splitting
         self.max_courant = float(max_courant)
         self.boundary_mixing_ratio = boundary_mixing_ratio
         self.grid = grid
@@ -285,7 +287,9 @@ class HorizontalAdvection(Process):
             fu = np.zeros((2, 1, 1, 1, 1))
             fv = fu
         kernel = make_horizontal_advection(
-            AdvectionKernelOptions(order=SCHEMES[self.scheme], periodic_x=is_periodic, cross_pole=cross_pole)
+            AdvectionKernelOptions(
+                order=SCHEMES[self.scheme], periodic_x=is_periodic, cross_pole=cross_pole, splitting=self.splitting
+            )
         )
         boundary = np.zeros((nt, nl, 2))
         status = np.zeros((nt * nl, 4), dtype=np.int64)

@@ -1,18 +1,101 @@
-"""Meteorology readers (placeholder while the file readers are written): ``open_met("synthetic", grid)``."""
+"""Meteorology readers: NetCDF files (ERA5, MERRA-2, CMIP, generic CF) or xarray Datasets onto the model grid.
+
+:func:`open_met` returns a :class:`MetSource`; ``fields_at(time)`` gives every forcing field on the model grid as
+C-contiguous float64 arrays keyed by :data:`popstransport.processes.base.FORCING_FIELDS` (OH excepted: it comes from
+the chemistry inputs).
+
+Finding variables
+    By CF ``standard_name`` first, then by the short names of the product (:data:`SHORT_NAMES`, the product's own
+    names first), or by an explicit ``variables={"eastward_wind": "U850", ...}`` mapping. When the winds cannot be
+    found the error lists every variable of the input with its standard name and units, and what was looked for.
+
+Horizontal
+    Rectilinear longitude-latitude sources in any orientation (latitude descending, longitudes 0..360 or
+    -180..180). Winds, temperature, pressure and boundary-layer height are interpolated bilinearly (periodic in
+    longitude for global sources); precipitation and land fraction are remapped first-order conservatively
+    (:mod:`popstransport.io.regrid`). Only the window of the source that covers the model domain is read.
+
+Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights above ground)
+    Layer values are density-weighted means over six sample heights per layer (isothermal atmosphere, 8 km scale
+    height). A sample height ``z`` lies at pressure ``p = p_s exp(-z / H)`` with the surface pressure ``p_s`` of the
+    input (101 325 Pa when there is none) and ``H = 8000 m`` (as :func:`popstransport.grid.pressure_to_height_m`).
+
+    * pressure levels (ERA5 ``level``/``pressure_level``, MERRA-2 ``lev``, CMIP ``plev``): linear in ``ln p``;
+      below the lowest level the wind of the lowest level and the temperature of the lowest level extrapolated with
+      the standard lapse rate (``T (p / p_low)^(R Gamma / g)``, Gamma = 6.5 K/km) are used; below-ground gaps
+      (MERRA-2 fill values) are filled from the level above.
+    * model levels: CF hybrid sigma-pressure coordinates with ``formula_terms`` (``p = a p0 + b p_s`` or
+      ``ap + b p_s``), or heights above ground (``standard_name = height``).
+    * 10 m winds only (``u10``/``uas``/``U10M``): the neutral power-law profile ``u(z) = u10 (z / 10 m)^(1/7)`` up to
+      the boundary-layer height and constant above it (Hellmann exponent 1/7; Peterson & Hennessey 1978, J. Appl.
+      Meteorol. 17:390). Free-troposphere layers then carry the boundary-layer-top wind: a warning says so.
+    * air temperature from pressure-level temperature; else from the hydrostatic thickness of geopotential between
+      pressure levels (``T = g dZ / (R_d ln(p1 / p2))``); else from 2 m (or surface) temperature with the standard
+      lapse rate.
+
+Missing fields
+    Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
+    taken from the synthetic climatology (precipitation, boundary-layer height, surface pressure, temperature) or
+    Natural Earth (land fraction), each with a warning; with ``fill_missing="error"`` a missing field is an error.
+
+Time
+    Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
+    dimension, or a CF ``climatology`` attribute) repeat cyclically; CF calendars are mapped onto model time.
+    Records with time bounds are valid at the middle of their bounds; monthly means stamped at the first of the
+    month (ERA5 monthly means) are taken as valid at mid-month. Only a few records are held in memory.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import glob
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...constants import DRY_AIR_GAS_CONSTANT_J_KG_K, STANDARD_GRAVITY_M_S2, STANDARD_PRESSURE_PA
 from ...grid import LatLonGrid
-from .synthetic import SyntheticClimatology
+from ..errors import InputError
+from ..regrid import Bilinear, Conservative, SourceGrid
+from .synthetic import LAPSE_RATE_K_M, SyntheticClimatology, _layer_samples
+from .timeseries import (
+    RecordTimes,
+    RecordWindow,
+    TimeRule,
+    cf_times_to_datetime64,
+    decode_cf_time,
+    interpolate_records,
+    monthly_mid_times,
+    to_datetime64,
+)
+
+MetKind = Literal["era5", "merra2", "cmip", "cf"]
+KINDS: tuple[str, ...] = ("era5", "merra2", "cmip", "cf")
+
+#: Scale height (m) of the isothermal atmosphere that maps heights to pressures.
+SCALE_HEIGHT_M = 8000.0
+#: Power-law exponent of the neutral wind profile above 10 m.
+WIND_PROFILE_EXPONENT = 1.0 / 7.0
+#: Boundary-layer height (m) used by the 10 m wind profile when none is known.
+DEFAULT_BOUNDARY_LAYER_HEIGHT_M = 1000.0
+#: Largest plausible wind speed component (m s-1); larger values mean wrong units or unmasked fill values.
+MAX_WIND_M_S = 150.0
+#: Exponent of the standard-lapse-rate temperature extrapolation below the lowest level, R_d Gamma / g.
+_LAPSE_EXPONENT = DRY_AIR_GAS_CONSTANT_J_KG_K * LAPSE_RATE_K_M / STANDARD_GRAVITY_M_S2
 
 
 @runtime_checkable
 class MetSource(Protocol):
-    """Forcing fields on the model grid at any time of the run."""
+    """Forcing fields on the model grid at any time of a run.
+
+    ``fields_at(time)`` returns a dict of C-contiguous float64 arrays keyed by forcing field names (winds and air
+    temperature ``(L, J, I)``, the others ``(J, I)``); ``record_key(time)`` is an integer that changes when the
+    bracketing input records change; ``times`` are the valid times of the records; ``check_covers(start, stop)``
+    raises :class:`popstransport.io.errors.InputError` when the run is not covered.
+    """
 
     @property
     def times(self) -> np.ndarray: ...
@@ -24,8 +107,1193 @@ class MetSource(Protocol):
     def check_covers(self, start: np.datetime64, stop: np.datetime64) -> None: ...
 
 
-def open_met(spec: object, grid: LatLonGrid, kind: str | None = None, **options: object) -> MetSource:
-    """Open meteorology for ``grid``: ``"synthetic"`` (built-in climatology) or files (coming next)."""
-    if spec is None or (isinstance(spec, str) and spec == "synthetic"):
+# ------------------------------------------------------------------------------------------------------------------
+# what to look for
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Role:
+    """A quantity looked for in the input: CF standard names, short names per product, and its shape."""
+
+    name: str
+    description: str
+    standard_names: tuple[str, ...]
+    levels: Literal["3d", "2d"]
+    unit_kind: str
+
+
+ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        Role("eastward_wind", "eastward wind on levels", ("eastward_wind",), "3d", "wind"),
+        Role("northward_wind", "northward wind on levels", ("northward_wind",), "3d", "wind"),
+        Role("eastward_wind_10m", "10 m eastward wind", ("eastward_wind",), "2d", "wind"),
+        Role("northward_wind_10m", "10 m northward wind", ("northward_wind",), "2d", "wind"),
+        Role("air_temperature", "air temperature on levels", ("air_temperature",), "3d", "temperature"),
+        Role("air_temperature_2m", "2 m air temperature", ("air_temperature",), "2d", "temperature"),
+        Role("surface_temperature", "surface (skin) temperature", ("surface_temperature",), "2d", "temperature"),
+        Role(
+            "geopotential",
+            "geopotential (height) on levels",
+            ("geopotential", "geopotential_height"),
+            "3d",
+            "geopotential",
+        ),
+        Role(
+            "precipitation",
+            "precipitation",
+            (
+                "precipitation_flux",
+                "lwe_precipitation_rate",
+                "precipitation_amount",
+                "lwe_thickness_of_precipitation_amount",
+            ),
+            "2d",
+            "precipitation",
+        ),
+        Role("surface_pressure", "surface pressure", ("surface_air_pressure",), "2d", "pressure"),
+        Role(
+            "boundary_layer_height",
+            "boundary-layer height",
+            ("atmosphere_boundary_layer_thickness",),
+            "2d",
+            "length",
+        ),
+        Role("land_fraction", "land fraction", ("land_area_fraction", "land_binary_mask"), "2d", "fraction"),
+    )
+}
+
+#: Known short names per product, in priority order.
+SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "era5": {
+        "eastward_wind": ("u",),
+        "northward_wind": ("v",),
+        "eastward_wind_10m": ("u10",),
+        "northward_wind_10m": ("v10",),
+        "air_temperature": ("t",),
+        "air_temperature_2m": ("t2m",),
+        "surface_temperature": ("skt",),
+        "geopotential": ("z",),
+        "precipitation": ("tp", "mtpr"),
+        "surface_pressure": ("sp",),
+        "boundary_layer_height": ("blh",),
+        "land_fraction": ("lsm",),
+    },
+    "merra2": {
+        "eastward_wind": ("U",),
+        "northward_wind": ("V",),
+        "eastward_wind_10m": ("U10M",),
+        "northward_wind_10m": ("V10M",),
+        "air_temperature": ("T",),
+        "air_temperature_2m": ("T2M",),
+        "surface_temperature": ("TS",),
+        "geopotential": ("H",),
+        "precipitation": ("PRECTOTCORR", "PRECTOT"),
+        "surface_pressure": ("PS",),
+        "boundary_layer_height": ("PBLH",),
+        "land_fraction": ("FRLAND",),
+    },
+    "cmip": {
+        "eastward_wind": ("ua",),
+        "northward_wind": ("va",),
+        "eastward_wind_10m": ("uas",),
+        "northward_wind_10m": ("vas",),
+        "air_temperature": ("ta",),
+        "air_temperature_2m": ("tas",),
+        "surface_temperature": ("ts",),
+        "geopotential": ("zg",),
+        "precipitation": ("pr",),
+        "surface_pressure": ("ps",),
+        "boundary_layer_height": ("bldep", "zmla"),
+        "land_fraction": ("sftlf",),
+    },
+    "cf": {
+        "eastward_wind": ("U", "uwnd", "UGRD"),
+        "northward_wind": ("V", "vwnd", "VGRD"),
+        "eastward_wind_10m": ("u10m", "U10", "uwnd10m"),
+        "northward_wind_10m": ("v10m", "V10", "vwnd10m"),
+        "air_temperature": ("T", "air", "TMP"),
+        "air_temperature_2m": ("TREFHT", "t2", "T2", "air2m"),
+        "surface_temperature": ("TS", "tsurf", "skin_temperature"),
+        "geopotential": ("Z3", "hgt", "gh", "Z"),
+        "precipitation": ("PRECT", "prate", "precip", "precipitation", "PRECTOT"),
+        "surface_pressure": ("PS", "pres", "PSFC", "psurf"),
+        "boundary_layer_height": ("PBLH", "hpbl", "pblh"),
+        "land_fraction": ("LANDFRAC", "landfrac", "land", "LSMASK", "landmask", "lsmask"),
+    },
+}
+
+_TIME_NAMES = ("time", "valid_time", "Time", "t", "month")
+_LAT_NAMES = ("latitude", "lat", "nav_lat", "y")
+_LON_NAMES = ("longitude", "lon", "nav_lon", "x")
+_VERTICAL_NAMES = ("level", "pressure_level", "plev", "lev", "isobaricInhPa", "pressure", "lev1", "lev2", "height",
+                   "model_level", "hybrid", "z")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# units
+# ------------------------------------------------------------------------------------------------------------------
+def _norm_unit(u: object) -> str:
+    s = str(u).strip().replace("**", "").replace("^", "").replace("·", " ").replace("*", " ")
+    return " ".join(s.split())
+
+
+#: Accepted units per kind of quantity: normalised unit string -> (scale, offset) to SI.
+_UNITS: dict[str, dict[str, tuple[float, float]]] = {
+    "wind": {
+        **dict.fromkeys(
+            ["m s-1", "m/s", "ms-1", "m.s-1", "m sec-1", "meters/second", "metres/second", "meter second-1",
+             "meters per second", "m s -1", "m/sec"],
+            (1.0, 0.0),
+        ),
+        **dict.fromkeys(["knots", "knot", "kt", "kts"], (0.514444, 0.0)),
+        **dict.fromkeys(["km/h", "km h-1", "kph"], (1.0 / 3.6, 0.0)),
+        **dict.fromkeys(["cm s-1", "cm/s"], (0.01, 0.0)),
+    },
+    "temperature": {
+        **dict.fromkeys(["K", "kelvin", "Kelvin", "degK", "deg_K", "degrees_K", "degree_Kelvin", "k"], (1.0, 0.0)),
+        **dict.fromkeys(
+            ["degC", "°C", "C", "celsius", "Celsius", "deg_C", "degrees_C", "degrees_Celsius", "degree_Celsius",
+             "deg C"],
+            (1.0, 273.15),
+        ),
+    },
+    "pressure": {
+        **dict.fromkeys(["Pa", "pa", "pascal", "Pascal", "N m-2", "N/m2"], (1.0, 0.0)),
+        **dict.fromkeys(["hPa", "hpa", "mb", "mbar", "millibar", "millibars", "hectopascal", "hectopascals"],
+                        (100.0, 0.0)),
+        **dict.fromkeys(["kPa", "kpa"], (1000.0, 0.0)),
+    },
+    "precipitation": {
+        **dict.fromkeys(["kg m-2 s-1", "kg/m2/s", "kg m-2s-1", "kg/(m2 s)", "mm s-1", "mm/s"], (1e-3, 0.0)),
+        **dict.fromkeys(["m s-1", "m/s"], (1.0, 0.0)),
+        **dict.fromkeys(["mm/day", "mm d-1", "mm day-1", "mm/d", "kg m-2 d-1", "kg m-2 day-1", "mm per day"],
+                        (1e-3 / 86400.0, 0.0)),
+        **dict.fromkeys(["mm/h", "mm h-1", "mm/hr", "mm hr-1", "kg m-2 h-1"], (1e-3 / 3600.0, 0.0)),
+        **dict.fromkeys(["m/day", "m d-1", "m day-1"], (1.0 / 86400.0, 0.0)),
+        **dict.fromkeys(["cm/day", "cm d-1"], (1e-2 / 86400.0, 0.0)),
+    },
+    # accumulated amounts, divided by the accumulation period
+    "precipitation_amount": {
+        **dict.fromkeys(["m", "m of water equivalent", "metre", "meters"], (1.0, 0.0)),
+        **dict.fromkeys(["mm", "kg m-2", "kg/m2"], (1e-3, 0.0)),
+    },
+    "length": {
+        **dict.fromkeys(["m", "meters", "metres", "meter", "metre", "gpm"], (1.0, 0.0)),
+        **dict.fromkeys(["km", "kilometers", "kilometres"], (1000.0, 0.0)),
+    },
+    "geopotential": {
+        **dict.fromkeys(["m2 s-2", "m2/s2", "m2s-2", "m2 s -2", "J kg-1", "J/kg"],
+                        (1.0 / STANDARD_GRAVITY_M_S2, 0.0)),
+        **dict.fromkeys(["m", "gpm", "meters", "metres", "geopotential meters", "gp m"], (1.0, 0.0)),
+    },
+    "fraction": {
+        **dict.fromkeys(["1", "", "(0 - 1)", "0-1", "(0-1)", "fraction", "dimensionless", "~", "none", "None",
+                         "unitless", "0 - 1"], (1.0, 0.0)),
+        **dict.fromkeys(["%", "percent", "Percent", "per cent"], (0.01, 0.0)),
+    },
+}
+
+
+def _unit_conversion(units: object, unit_kind: str, source: object, var: str, role: Role) -> tuple[float, float]:
+    if units is None:
+        if unit_kind == "fraction":
+            return (1.0, 0.0)
+        raise InputError(
+            source,
+            f"variable {var!r} ({role.description})",
+            "has no units attribute",
+            f"set its units to one of {sorted(k for k in _UNITS[unit_kind] if k)[:8]}",
+        )
+    key = _norm_unit(units)
+    table = _UNITS[unit_kind]
+    if key in table:
+        return table[key]
+    raise InputError(
+        source,
+        f"variable {var!r} ({role.description})",
+        f"unit {units!r} is not known; known units: {sorted(k for k in table if k)}",
+        "set the variable's units attribute to one of these, or convert the data before reading",
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# inputs
+# ------------------------------------------------------------------------------------------------------------------
+def _open_one(path: Path) -> Any:
+    import xarray as xr
+
+    if not path.is_file():
+        raise InputError(path, "file", "does not exist", "check the path (globs like 'era5_*.nc' are expanded)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return xr.open_dataset(path, decode_times=False, mask_and_scale=True, cache=False)
+    except Exception as err:
+        raise InputError(
+            path,
+            "NetCDF",
+            f"cannot be opened ({type(err).__name__}: {str(err)[:200]})",
+            "the file is corrupt or not NetCDF; check its size and 'ncdump -h', and download it again",
+        ) from None
+
+
+def _expand_spec(spec: object) -> list[tuple[Any, str]]:
+    """``[(dataset, source name)]`` from a path, glob, dataset or a list of these."""
+    import xarray as xr
+
+    items = list(spec) if isinstance(spec, list | tuple) else [spec]
+    out: list[tuple[Any, str]] = []
+    for item in items:
+        if isinstance(item, xr.Dataset):
+            out.append((item, item.attrs.get("source_file", "xarray.Dataset")))
+        elif isinstance(item, xr.DataArray):
+            out.append((item.to_dataset(name=item.name or "data"), "xarray.DataArray"))
+        elif isinstance(item, str | os.PathLike):
+            s = str(item)
+            paths = sorted(glob.glob(s)) if any(c in s for c in "*?[") else [s]
+            if not paths:
+                raise InputError(s, "files", "the pattern matches no file", "check the folder and the pattern")
+            for p in paths:
+                out.append((_open_one(Path(p)), str(p)))
+        else:
+            raise InputError(
+                repr(item)[:60],
+                "met input",
+                f"cannot read a {type(item).__name__}",
+                "pass 'synthetic', a NetCDF path, a glob, an xarray Dataset, or a list of these",
+            )
+    if not out:
+        raise InputError("met input", "files", "no input given", "pass at least one file or dataset")
+    return out
+
+
+def detect_kind(ds: Any) -> str:
+    """Guess the product of a dataset: ``"era5"``, ``"merra2"``, ``"cmip"`` or ``"cf"``."""
+    names = set(ds.variables)
+    attrs = " ".join(str(v) for v in ds.attrs.values()).lower()
+    if "merra" in attrs or names & {"U10M", "V10M", "T2M", "PRECTOT", "PRECTOTCORR", "FRLAND"}:
+        return "merra2"
+    if "cmip" in attrs or "project_id" in ds.attrs or "mip_era" in ds.attrs or names & {
+        "uas",
+        "vas",
+        "tas",
+        "ua",
+        "va",
+        "sftlf",
+    }:
+        return "cmip"
+    if (
+        names & {"valid_time", "pressure_level", "u10", "v10", "t2m", "blh", "skt", "tp"}
+        or "ecmwf" in attrs
+        or "era" in attrs
+    ):
+        return "era5"
+    return "cf"
+
+
+def _find_dim(da: Any, candidates: tuple[str, ...], std: str | None = None, units_prefix: str | None = None):
+    for d in da.dims:
+        if d in candidates:
+            return d
+    for d in da.dims:
+        c = da[d] if d in da.coords else None
+        if c is None:
+            continue
+        if std and c.attrs.get("standard_name") == std:
+            return d
+        if units_prefix and str(c.attrs.get("units", "")).lower().startswith(units_prefix):
+            return d
+    return None
+
+
+@dataclass
+class _Part:
+    """One variable in one dataset."""
+
+    ds: Any
+    name: str
+    source: str
+    time_dim: str | None
+    lat_dim: str
+    lon_dim: str
+    level_dim: str | None
+    times: np.ndarray | None
+    climatology: bool = False
+    squeeze: dict = field(default_factory=dict)
+    expver_dim: str | None = None
+
+
+class _Variable:
+    """A variable found in the inputs, possibly split over several files in time."""
+
+    def __init__(self, role: Role, parts: list[_Part], kind: str, time_rule: TimeRule | None):
+        self.role = role
+        self.parts = parts
+        self.kind = kind
+        first = parts[0]
+        self.name = first.name
+        self.source = first.source if len(parts) == 1 else f"{first.source} (+{len(parts) - 1} more files)"
+        da = first.ds[first.name]
+        self.attrs = dict(da.attrs)
+        lat = np.asarray(first.ds[first.lat_dim].values if first.lat_dim in first.ds.variables else [], float)
+        lon = np.asarray(first.ds[first.lon_dim].values if first.lon_dim in first.ds.variables else [], float)
+        lat_b = _bounds(first.ds, first.lat_dim)
+        lon_b = _bounds(first.ds, first.lon_dim)
+        self.grid = SourceGrid.from_coords(lon, lat, lon_b, lat_b, source=self.source)
+        for p in parts[1:]:
+            if p.ds[p.lat_dim].size != lat.size or p.ds[p.lon_dim].size != lon.size:
+                raise InputError(p.source, f"variable {p.name!r}", "has a different grid than the other files",
+                                 "give files on one grid")
+        # time axis over all parts
+        self.index: list[tuple[int, int]] = []
+        if first.times is None:
+            self.times = None
+            self.record_times = None
+        else:
+            allt = []
+            for n, p in enumerate(parts):
+                for k, t in enumerate(p.times):
+                    allt.append((t, n, k))
+            allt.sort(key=lambda x: x[0])
+            times = np.array([a[0] for a in allt], dtype="datetime64[s]")
+            self.index = [(a[1], a[2]) for a in allt]
+            rule = time_rule or ("cyclic" if first.climatology else "linear")
+            if np.any(np.diff(times) <= np.timedelta64(0, "s")):
+                bad = int(np.argmax(np.diff(times) <= np.timedelta64(0, "s")))
+                raise InputError(
+                    self.source,
+                    f"variable {self.name!r} time",
+                    f"record {times[bad]} appears twice (overlapping files?)",
+                    "give each time once (remove overlapping files)",
+                )
+            self.times = times
+            self.record_times = RecordTimes(times, rule, self.source)
+        self.levels = None
+        if first.level_dim is not None:
+            self.levels = _LevelInfo.from_part(first, role)
+        units = self.attrs.get("units")
+        self.scale, self.offset = 1.0, 0.0
+        self.accumulation_s: float | None = None
+        if role.unit_kind == "precipitation":
+            key = _norm_unit(units) if units is not None else None
+            if key is not None and key in _UNITS["precipitation_amount"]:
+                self.scale, self.offset = _UNITS["precipitation_amount"][key]
+                self.accumulation_s = self._accumulation_period()
+                self.scale /= self.accumulation_s
+            else:
+                self.scale, self.offset = _unit_conversion(units, "precipitation", self.source, self.name, role)
+        else:
+            self.scale, self.offset = _unit_conversion(units, role.unit_kind, self.source, self.name, role)
+        self.is_mask_codes = role.name == "land_fraction" and (
+            self.name == "LSMASK" or "land_sea_mask" in str(self.attrs.get("long_name", "")).lower().replace(" ", "_")
+        ) and np.issubdtype(da.dtype, np.integer)
+        self._regrid: dict[str, Any] = {}
+
+    def _accumulation_period(self) -> float:
+        """Accumulation period (s) of precipitation given as an amount (ERA5 ``tp`` in m)."""
+        if self.times is None or self.times.size < 2:
+            step = None
+        else:
+            step = float(np.median(np.diff(self.times).astype(np.float64)))
+        if self.kind == "era5" and step is not None:
+            if step <= 3 * 3600:
+                return 3600.0  # hourly data: accumulation over the hour ending at the valid time
+            if step >= 27 * 86400:
+                return 86400.0  # monthly means of daily accumulations (ERA5 monthly means convention)
+        raise InputError(
+            self.source,
+            f"variable {self.name!r} (precipitation)",
+            f"is an accumulated amount (units {self.attrs.get('units')!r}) with an unknown accumulation period",
+            "convert it to a rate (kg m-2 s-1 or m s-1) or give ERA5 hourly or monthly-mean data",
+        )
+
+    def regridder(self, grid: LatLonGrid, method: str):
+        if method not in self._regrid:
+            self._regrid[method] = Bilinear(self.grid, grid) if method == "bilinear" else Conservative(self.grid, grid)
+        return self._regrid[method]
+
+    def read(self, k: int | None, rows: slice, cols: slice) -> np.ndarray:
+        """Record ``k`` (or the static field) of the window ``rows, cols`` as float64 ``([level], lat, lon)``, SI."""
+        if k is None or self.times is None:
+            part, local = self.parts[0], 0
+        else:
+            n, local = self.index[k]
+            part = self.parts[n]
+        da = part.ds[part.name]
+        sel: dict[str, Any] = {part.lat_dim: rows, part.lon_dim: cols}
+        if part.time_dim is not None:
+            sel[part.time_dim] = local
+        sel.update(part.squeeze)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sub = da.isel(sel)
+            if part.expver_dim is not None:
+                sub = sub.bfill(part.expver_dim).isel({part.expver_dim: 0})
+            order = [d for d in (part.level_dim, part.lat_dim, part.lon_dim) if d is not None]
+            a = np.asarray(sub.transpose(*order).values, dtype=np.float64)
+        if self.is_mask_codes:
+            # NCAR land-sea mask codes: 0 ocean, 1 land, 2 lake, 3 small island, 4 ice shelf
+            a = np.isin(a, (1, 3)).astype(np.float64)
+        return a * self.scale + self.offset
+
+    def describe(self) -> str:
+        return f"{self.name!r} in {self.source} (units {self.attrs.get('units')!r})"
+
+
+def _bounds(ds: Any, dim: str) -> np.ndarray | None:
+    if dim not in ds.variables:
+        return None
+    b = ds[dim].attrs.get("bounds")
+    if b and b in ds.variables and ds[b].ndim == 2 and ds[b].shape[1] == 2:
+        return np.asarray(ds[b].values, dtype=float)
+    return None
+
+
+@dataclass
+class _LevelInfo:
+    """Vertical coordinate of a 3-D variable: pressure levels, hybrid sigma-pressure, or heights above ground."""
+
+    kind: Literal["pressure", "hybrid", "height"]
+    values: np.ndarray  # pressure (Pa) or height (m); for hybrid: a*p0 or ap (Pa)
+    b: np.ndarray | None = None
+
+    @classmethod
+    def from_part(cls, part: _Part, role: Role) -> _LevelInfo:
+        ds, dim = part.ds, part.level_dim
+        coord = ds[dim] if dim in ds.variables else None
+        attrs = dict(coord.attrs) if coord is not None else {}
+        std = attrs.get("standard_name", "")
+        vals = np.asarray(coord.values, dtype=float) if coord is not None else None
+        if std in ("atmosphere_hybrid_sigma_pressure_coordinate",) and "formula_terms" in attrs:
+            terms = dict(zip(attrs["formula_terms"].split()[0::2], attrs["formula_terms"].split()[1::2]))
+            terms = {k.rstrip(":"): v for k, v in terms.items()}
+            try:
+                b = np.asarray(ds[terms["b"]].values, float)
+                if "ap" in terms:
+                    a = np.asarray(ds[terms["ap"]].values, float)
+                else:
+                    p0 = float(ds[terms["p0"]].values) if "p0" in terms else STANDARD_PRESSURE_PA
+                    a = np.asarray(ds[terms["a"]].values, float) * p0
+            except KeyError as err:
+                raise InputError(part.source, f"vertical coordinate {dim!r}", f"formula term {err} is missing",
+                                 "include the hybrid coefficients named in formula_terms") from None
+            return cls("hybrid", a, b)
+        units = attrs.get("units")
+        if units is not None and _norm_unit(units) in _UNITS["pressure"]:
+            s, _ = _UNITS["pressure"][_norm_unit(units)]
+            return cls("pressure", vals * s)
+        if units is not None and _norm_unit(units) in _UNITS["length"] and (
+            std in ("height", "altitude") or attrs.get("positive") == "up"
+        ):
+            s, _ = _UNITS["length"][_norm_unit(units)]
+            return cls("height", vals * s)
+        if vals is not None and units is None and dim in ("level", "pressure_level", "isobaricInhPa", "plev"):
+            if np.all((vals > 0) & (vals <= 1100)):
+                warnings.warn(
+                    f"{part.source}: vertical coordinate {dim!r} has no units; its values {vals.min():g}.."
+                    f"{vals.max():g} are taken as hPa",
+                    stacklevel=4,
+                )
+                return cls("pressure", vals * 100.0)
+        raise InputError(
+            part.source,
+            f"vertical coordinate {dim!r} of {part.name!r}",
+            f"is not a known vertical coordinate (units {units!r}, standard_name {std!r})",
+            "use pressure levels (units Pa or hPa), CF hybrid sigma-pressure levels with formula_terms, or heights "
+            "above ground (standard_name height, units m); ERA5 model levels without their a/b coefficients "
+            "cannot be used: request pressure levels instead",
+        )
+
+    def pressures(self, ps: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+        """Level pressures (Pa) ``(K,)`` or ``(K, ny, nx)``."""
+        if self.kind == "pressure":
+            return self.values
+        p_s = np.full(shape, STANDARD_PRESSURE_PA) if ps is None else ps
+        return self.values[:, None, None] + self.b[:, None, None] * p_s[None]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# vertical interpolation
+# ------------------------------------------------------------------------------------------------------------------
+def _fill_below_ground(values: np.ndarray, order_high_to_low_p: np.ndarray) -> np.ndarray:
+    v = values[order_high_to_low_p].copy()
+    for k in range(v.shape[0] - 2, -1, -1):
+        bad = ~np.isfinite(v[k])
+        if np.any(bad):
+            v[k][bad] = v[k + 1][bad]
+    return v
+
+
+def interpolate_to_pressures(
+    values: np.ndarray, level_p: np.ndarray, target_p: np.ndarray, below: Literal["hold", "lapse"] = "hold"
+) -> np.ndarray:
+    """Interpolate ``values`` ``(K, ny, nx)`` on levels at pressures ``level_p`` (``(K,)`` or ``(K, ny, nx)``, Pa)
+    to ``target_p`` ``(S, ny, nx)`` linearly in ``ln p``.
+
+    Above the top level the top value holds; below the lowest level the lowest value holds (``"hold"``) or, for
+    temperature, is extrapolated with the standard lapse rate (``"lapse"``). Non-finite values (below ground) are
+    filled from the level above first.
+    """
+    K = values.shape[0]
+    lp = np.broadcast_to(np.asarray(level_p, float).reshape((K,) + (1,) * (values.ndim - 1)), values.shape)
+    order = np.argsort(-lp.reshape(K, -1)[:, 0], kind="stable")
+    lp = np.log(lp[order])
+    v = _fill_below_ground(values, order)
+    x = np.log(target_p)
+    nb = np.sum(lp[None] >= x[:, None], axis=1)  # levels at or below each target (higher pressure)
+    k0 = np.clip(nb - 1, 0, K - 1)
+    k1 = np.clip(nb, 0, K - 1)
+    lp_b = np.broadcast_to(lp, (K,) + x.shape[1:])
+    l0 = np.take_along_axis(lp_b, k0, axis=0)
+    l1 = np.take_along_axis(lp_b, k1, axis=0)
+    v0 = np.take_along_axis(v, k0, axis=0)
+    v1 = np.take_along_axis(v, k1, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(k1 > k0, (x - l0) / (l1 - l0), 0.0)
+    out = (1.0 - w) * v0 + w * v1
+    below_mask = nb == 0
+    if np.any(below_mask):
+        if below == "lapse":
+            ext = v[0][None] * np.exp(_LAPSE_EXPONENT * (x - lp_b[0][None]))
+            out = np.where(below_mask, ext, out)
+        else:
+            out = np.where(below_mask, np.broadcast_to(v[0], out.shape), out)
+    return out
+
+
+def _layer_means_from_levels(
+    values: np.ndarray,
+    levels: _LevelInfo,
+    ps: np.ndarray | None,
+    edges_m: tuple[float, ...],
+    below: Literal["hold", "lapse"],
+) -> np.ndarray:
+    """Layer means ``(L, ny, nx)`` of a field on levels, on the source grid."""
+    shape = values.shape[1:]
+    samples = _layer_samples(edges_m)
+    out = np.zeros((len(samples),) + shape)
+    if levels.kind == "height":
+        z_lev = levels.values
+        order = np.argsort(z_lev)
+        vv = _fill_below_ground(values, order[::-1])[::-1]  # fill from above (higher z)
+        zs = z_lev[order]
+        for k, (z, w) in enumerate(samples):
+            for zz, ww in zip(z, w):
+                j = int(np.clip(np.searchsorted(zs, zz) - 1, 0, zs.size - 2)) if zs.size > 1 else 0
+                if zs.size == 1:
+                    out[k] += ww * vv[0]
+                    continue
+                f = float(np.clip((zz - zs[j]) / (zs[j + 1] - zs[j]), 0.0, 1.0))
+                out[k] += ww * ((1 - f) * vv[j] + f * vv[j + 1])
+        return out
+    p_s = np.full(shape, STANDARD_PRESSURE_PA) if ps is None else ps
+    level_p = levels.pressures(ps, shape)
+    for k, (z, w) in enumerate(samples):
+        target = p_s[None] * np.exp(-z[:, None, None] / SCALE_HEIGHT_M)
+        vals = interpolate_to_pressures(values, level_p, target, below)
+        out[k] = np.tensordot(w, vals, axes=(0, 0))
+    return out
+
+
+def wind_profile_factors(edges_m: tuple[float, ...], boundary_layer_height_m: np.ndarray) -> np.ndarray:
+    """Layer-mean ratio of the wind to the 10 m wind, ``(L, J, I)``: ``(z / 10 m)^(1/7)`` up to the boundary-layer
+    height, constant above, density-weighted over each layer."""
+    h = np.maximum(np.asarray(boundary_layer_height_m, float), 10.0)
+    out = np.zeros((len(edges_m) - 1,) + h.shape)
+    for k, (z, w) in enumerate(_layer_samples(edges_m)):
+        for zz, ww in zip(z, w):
+            out[k] += ww * (np.minimum(np.maximum(zz, 10.0), h) / 10.0) ** WIND_PROFILE_EXPONENT
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the reader
+# ------------------------------------------------------------------------------------------------------------------
+class FileMet:
+    """Meteorology from NetCDF files or xarray Datasets, on a model grid (see the module docstring).
+
+    Use :func:`open_met` to build one.
+    """
+
+    def __init__(
+        self,
+        inputs: list[tuple[Any, str]],
+        grid: LatLonGrid,
+        kind: str | None = None,
+        time_rule: TimeRule | None = None,
+        variables: dict[str, str] | None = None,
+        fill_missing: Literal["synthetic", "error"] = "synthetic",
+    ):
+        if kind is not None and kind not in KINDS:
+            raise InputError(inputs[0][1], "kind", f"{kind!r} is not a known product", f"use one of {KINDS}")
+        if fill_missing not in ("synthetic", "error"):
+            raise InputError(inputs[0][1], "fill_missing", f"{fill_missing!r}", "use 'synthetic' or 'error'")
+        self.grid = grid
+        self.inputs = inputs
+        self.kind = kind or detect_kind(inputs[0][0])
+        self.time_rule = time_rule
+        self.notes: list[str] = []
+        self._synthetic: SyntheticClimatology | None = None
+        self.vars: dict[str, _Variable] = {}
+        self._time_cache: dict[tuple[int, str], tuple[np.ndarray, bool]] = {}
+        for role in ROLES.values():
+            v = self._find(role, variables or {})
+            if v is not None:
+                self.vars[role.name] = v
+        self._plan(fill_missing)
+        self._windows: dict[str, RecordWindow] = {}
+
+    # finding --------------------------------------------------------------------------------------------------
+    def _candidates(self, role: Role) -> list[str]:
+        names = list(SHORT_NAMES[self.kind].get(role.name, ()))
+        for k in KINDS:
+            for n in SHORT_NAMES[k].get(role.name, ()):
+                if n not in names:
+                    names.append(n)
+        return names
+
+    def _is_3d(self, da: Any) -> str | None:
+        for d in da.dims:
+            if d in _TIME_NAMES or d in _LAT_NAMES or d in _LON_NAMES:
+                continue
+            if da.sizes[d] > 1 and (d in _VERTICAL_NAMES or self._looks_vertical(da, d)):
+                return d
+        return None
+
+    @staticmethod
+    def _looks_vertical(da: Any, d: str) -> bool:
+        if d not in da.coords:
+            return False
+        a = da[d].attrs
+        return a.get("axis") == "Z" or "positive" in a or a.get("standard_name", "") in (
+            "air_pressure",
+            "atmosphere_hybrid_sigma_pressure_coordinate",
+            "height",
+        )
+
+    def _find(self, role: Role, explicit: dict[str, str]) -> _Variable | None:
+        matches: list[_Part] = []
+        wanted = explicit.get(role.name)
+        for ds, src in self.inputs:
+            chosen = None
+            if wanted is not None:
+                if wanted in ds.data_vars:
+                    chosen = wanted
+            else:
+                for name, da in ds.data_vars.items():
+                    if da.attrs.get("standard_name") in role.standard_names and self._dims_ok(da, role):
+                        chosen = name
+                        break
+                if chosen is None:
+                    for name in self._candidates(role):
+                        if name in ds.data_vars and self._dims_ok(ds[name], role):
+                            chosen = name
+                            break
+            if chosen is not None:
+                matches.append(self._part(ds, src, chosen, role))
+        if wanted is not None and not matches:
+            raise InputError(
+                ", ".join(s for _, s in self.inputs),
+                f"variable {wanted!r} ({role.description})",
+                f"not found; the inputs hold {self._inventory()}",
+                "correct the name in variables={...}",
+            )
+        if not matches:
+            return None
+        names = {m.name for m in matches}
+        if len(names) > 1:
+            matches = [m for m in matches if m.name == matches[0].name]
+        return _Variable(role, matches, self.kind, self.time_rule)
+
+    def _dims_ok(self, da: Any, role: Role) -> bool:
+        if _find_dim(da, _LAT_NAMES, "latitude", "degrees_n") is None:
+            return False
+        if _find_dim(da, _LON_NAMES, "longitude", "degrees_e") is None:
+            return False
+        return (self._is_3d(da) is not None) == (role.levels == "3d")
+
+    def _part(self, ds: Any, src: str, name: str, role: Role) -> _Part:
+        da = ds[name]
+        lat = _find_dim(da, _LAT_NAMES, "latitude", "degrees_n")
+        lon = _find_dim(da, _LON_NAMES, "longitude", "degrees_e")
+        level = self._is_3d(da) if role.levels == "3d" else None
+        tdim = None
+        for d in da.dims:
+            if d in _TIME_NAMES or (d in ds.variables and " since " in str(ds[d].attrs.get("units", ""))):
+                tdim = d
+                break
+        squeeze: dict[str, int] = {}
+        expver = None
+        for d in da.dims:
+            if d in (lat, lon, level, tdim):
+                continue
+            if d == "expver":
+                expver = d
+            elif da.sizes[d] == 1:
+                squeeze[d] = 0
+            else:
+                raise InputError(
+                    src,
+                    f"variable {name!r}",
+                    f"has an extra dimension {d!r} of size {da.sizes[d]} (ensemble members or levels?)",
+                    f"select one before reading, e.g. ds.isel({d}=0), and pass the dataset",
+                )
+        if tdim is None:
+            times, clim = None, False
+        else:
+            key = (id(ds), tdim)
+            if key not in self._time_cache:
+                self._time_cache[key] = self._times(ds, src, tdim)
+            times, clim = self._time_cache[key]
+        return _Part(ds, name, src, tdim, lat, lon, level, times, clim, squeeze, expver)
+
+    def _times(self, ds: Any, src: str, tdim: str) -> tuple[np.ndarray, bool]:
+        if tdim == "month" or (tdim in ds.variables and ds[tdim].attrs.get("units") in (None, "")
+                               and tdim == "month"):
+            months = np.asarray(ds[tdim].values if tdim in ds.variables else np.arange(1, ds.sizes[tdim] + 1))
+            if not np.all((months >= 1) & (months <= 12)):
+                raise InputError(src, f"dimension {tdim!r}", f"values {months} are not months 1..12",
+                                 "number the months 1..12")
+            return monthly_mid_times(2001, months.astype(int)), True
+        if tdim not in ds.variables:
+            raise InputError(src, f"time dimension {tdim!r}", "has no coordinate values", "add the time coordinate")
+        c = ds[tdim]
+        vals = c.values
+        clim = "climatology" in c.attrs
+        if np.issubdtype(vals.dtype, np.datetime64):
+            t = vals.astype("datetime64[s]")
+        elif vals.dtype == object:
+            t = cf_times_to_datetime64(vals)
+        else:
+            units = c.attrs.get("units")
+            try:
+                t = decode_cf_time(vals, units, c.attrs.get("calendar"), src, tdim)
+            except InputError:
+                if np.size(vals) == 1 and self.time_rule == "clamped":
+                    warnings.warn(
+                        f"{src}: time {tdim!r} (units {units!r}) cannot be decoded; its single record is used "
+                        "for all times (time_rule='clamped')",
+                        stacklevel=5,
+                    )
+                    return np.array([np.datetime64("2000-01-01", "s")]), False
+                raise
+            bname = c.attrs.get("bounds") or c.attrs.get("climatology")
+            if bname and bname in ds.variables and ds[bname].ndim == 2:
+                b = ds[bname]
+                lo = decode_cf_time(b.values[:, 0], b.attrs.get("units", units), b.attrs.get(
+                    "calendar", c.attrs.get("calendar")), src, bname)
+                hi = decode_cf_time(b.values[:, 1], b.attrs.get("units", units), b.attrs.get(
+                    "calendar", c.attrs.get("calendar")), src, bname)
+                if not clim:
+                    t = lo + (hi - lo) // 2
+        t = np.asarray(t, dtype="datetime64[s]")
+        if t.size >= 2:
+            step_days = np.diff(t).astype(np.float64) / 86400.0
+            first_of_month = np.all(t.astype("datetime64[D]") == t.astype("datetime64[M]").astype("datetime64[D]"))
+            midnight = np.all(t == t.astype("datetime64[D]").astype("datetime64[s]"))
+            if first_of_month and midnight and np.all((step_days >= 28) & (step_days <= 31)):
+                m = t.astype("datetime64[M]")
+                t = m.astype("datetime64[s]") + ((m + 1).astype("datetime64[s]") - m.astype("datetime64[s]")) // 2
+        return t, clim
+
+    def _inventory(self) -> str:
+        items = []
+        for ds, _ in self.inputs:
+            for name, da in ds.data_vars.items():
+                sn = da.attrs.get("standard_name")
+                items.append(f"{name}{list(da.dims)}" + (f" ({sn})" if sn else "") + f" [{da.attrs.get('units')}]")
+        return "; ".join(items) if items else "no data variables"
+
+    # planning ---------------------------------------------------------------------------------------------------
+    def _plan(self, fill_missing: str) -> None:
+        v = self.vars
+        src = ", ".join(s for _, s in self.inputs)
+        if "eastward_wind" in v and "northward_wind" in v:
+            self.wind_mode = "levels"
+        elif "eastward_wind_10m" in v and "northward_wind_10m" in v:
+            self.wind_mode = "10m"
+            top = self.grid.layers.edges_m[-1]
+            self._note(
+                f"only 10 m winds were found ({v['eastward_wind_10m'].describe()}); layer winds follow the power-law "
+                f"profile (z/10 m)^(1/7) up to the boundary-layer height and are constant above"
+                + (f" (layers up to {top:g} m carry the boundary-layer-top wind)" if top > 2000 else "")
+            )
+        else:
+            looked = []
+            for r in ("eastward_wind", "northward_wind", "eastward_wind_10m", "northward_wind_10m"):
+                looked.append(f"{r}: standard_name {ROLES[r].standard_names[0]!r} or {self._candidates(ROLES[r])}")
+            raise InputError(
+                src,
+                "winds",
+                f"no eastward and northward wind found (looked for {'; '.join(looked)}); "
+                f"the inputs hold {self._inventory()}",
+                "add wind variables, give them CF standard names, or name them with variables={'eastward_wind': "
+                "..., 'northward_wind': ...}",
+            )
+        if self.wind_mode == "levels":
+            for a, b in (("eastward_wind", "northward_wind"),):
+                ta, tb = v[a].times, v[b].times
+                if (ta is None) != (tb is None) or (ta is not None and not np.array_equal(ta, tb)):
+                    raise InputError(src, "winds", "eastward and northward winds have different times",
+                                     "give both on the same records")
+        missing = []
+        if "air_temperature" in v:
+            self.temperature_mode = "levels"
+        elif "geopotential" in v and v["geopotential"].levels is not None and v["geopotential"].levels.kind == (
+            "pressure"
+        ) and v["geopotential"].levels.values.size >= 2:
+            self.temperature_mode = "thickness"
+            self._note(
+                f"air temperature derived from the hydrostatic thickness of {v['geopotential'].describe()} between "
+                "pressure levels (T = g dZ / (R_d ln(p1/p2)))"
+            )
+        elif "air_temperature_2m" in v:
+            self.temperature_mode = "2m"
+            self._note("air temperature from 2 m temperature with the standard lapse rate 6.5 K/km")
+        elif "surface_temperature" in v:
+            self.temperature_mode = "surface"
+            self._note("air temperature from surface temperature with the standard lapse rate 6.5 K/km")
+        else:
+            self.temperature_mode = "synthetic"
+            missing.append("air_temperature")
+        if "surface_temperature" in v:
+            self.surface_temperature_mode = "surface"
+        elif "air_temperature_2m" in v:
+            self.surface_temperature_mode = "2m"
+            self._note("surface temperature taken from 2 m air temperature")
+        elif self.temperature_mode != "synthetic":
+            self.surface_temperature_mode = "from_air"
+            self._note("surface temperature extrapolated from the lowest air layer with the lapse rate 6.5 K/km")
+        else:
+            self.surface_temperature_mode = "synthetic"
+            missing.append("surface_temperature")
+        for r in ("precipitation", "surface_pressure", "boundary_layer_height"):
+            if r not in v:
+                missing.append(r)
+        self.land_mode = "file" if "land_fraction" in v else "natural_earth"
+        if self.land_mode == "natural_earth":
+            if fill_missing == "error":
+                missing.append("land_fraction")
+            else:
+                self._note("land fraction not found; using the Natural Earth land fraction of the grid")
+        if missing and fill_missing == "error":
+            raise InputError(
+                src,
+                ", ".join(missing),
+                f"not found (looked for {[ROLES[m].standard_names for m in missing if m in ROLES]} and short names "
+                f"{[self._candidates(ROLES[m]) for m in missing if m in ROLES]}); the inputs hold {self._inventory()}",
+                "add these variables, or use fill_missing='synthetic' to take them from the synthetic climatology",
+            )
+        self.from_synthetic = [m for m in missing if m != "land_fraction"]
+        for m in self.from_synthetic:
+            self._note(f"{m.replace('_', ' ')} not found; using the synthetic climatology's illustrative values")
+        # time axes
+        timed = [x for x in self.vars.values() if x.record_times is not None and self._used(x.role.name)]
+        self._axes = {x.role.name: x.record_times for x in timed}
+        master = self.vars["eastward_wind" if self.wind_mode == "levels" else "eastward_wind_10m"]
+        self._master = master.record_times
+        self._same_axes = all(
+            np.array_equal(rt.times, self._master.times) and rt.rule == self._master.rule
+            for rt in self._axes.values()
+        ) if self._master is not None else not self._axes
+
+    def _used(self, role: str) -> bool:
+        tm, sm = getattr(self, "temperature_mode", ""), getattr(self, "surface_temperature_mode", "")
+        use = {
+            "eastward_wind": self.wind_mode == "levels",
+            "northward_wind": self.wind_mode == "levels",
+            "eastward_wind_10m": self.wind_mode == "10m",
+            "northward_wind_10m": self.wind_mode == "10m",
+            "air_temperature": tm == "levels",
+            "geopotential": tm == "thickness",
+            "air_temperature_2m": tm == "2m" or sm == "2m",
+            "surface_temperature": tm == "surface" or sm == "surface",
+        }
+        return use.get(role, True)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        warnings.warn(f"{', '.join(s for _, s in self.inputs)}: {text}", stacklevel=4)
+
+    # MetSource ------------------------------------------------------------------------------------------------
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return (
+            "eastward_wind_m_s",
+            "northward_wind_m_s",
+            "air_temperature_k",
+            "surface_temperature_k",
+            "precipitation_m_s",
+            "boundary_layer_height_m",
+            "surface_pressure_pa",
+            "land_fraction",
+        )
+
+    @property
+    def times(self) -> np.ndarray:
+        """Valid times of the wind records (empty for static input)."""
+        return self._master.times if self._master is not None else np.array([], dtype="datetime64[s]")
+
+    def check_covers(self, start: object, stop: object) -> None:
+        """Raise :class:`InputError` when any time-dependent input does not cover ``start..stop``."""
+        for rt in self._axes.values():
+            rt.check_covers(start, stop)
+
+    def record_key(self, time: object) -> int:
+        """Integer that changes whenever the bracketing records of any input change."""
+        if not self._axes:
+            return 0
+        if self._same_axes:
+            return self._master.bracket(time)[3]
+        return hash(tuple(rt.bracket(time)[3] for rt in self._axes.values())) & 0x7FFFFFFFFFFFFFFF
+
+    def fields_at(self, time: object) -> dict[str, np.ndarray]:
+        """Every forcing field except OH at ``time`` on the model grid (time-interpolated)."""
+        t = to_datetime64(time)
+        g = self.grid
+        out: dict[str, np.ndarray] = {}
+        synth = self._synthetic_fields(t) if self.from_synthetic else {}
+        out["land_fraction"] = self._static_land()
+        out["surface_pressure_pa"] = (
+            self._group("surface_pressure", t)["v"] if "surface_pressure" in self.vars else synth["surface_pressure_pa"]
+        )
+        out["boundary_layer_height_m"] = (
+            np.maximum(self._group("boundary_layer_height", t)["v"], 0.0)
+            if "boundary_layer_height" in self.vars
+            else synth["boundary_layer_height_m"]
+        )
+        out["precipitation_m_s"] = (
+            np.maximum(self._group("precipitation", t)["v"], 0.0)
+            if "precipitation" in self.vars
+            else synth["precipitation_m_s"]
+        )
+        if self.wind_mode == "levels":
+            w = self._group("winds", t)
+            out["eastward_wind_m_s"], out["northward_wind_m_s"] = w["u"], w["v"]
+        else:
+            w = self._group("winds10", t)
+            f = wind_profile_factors(g.layers.edges_m, out["boundary_layer_height_m"])
+            out["eastward_wind_m_s"] = f * w["u"][None]
+            out["northward_wind_m_s"] = f * w["v"][None]
+        tm = self.temperature_mode
+        centres = g.layers.centres_m
+        if tm in ("levels", "thickness"):
+            out["air_temperature_k"] = self._group("air_temperature", t)["v"]
+        elif tm in ("2m", "surface"):
+            base = self._group("air_temperature_2m" if tm == "2m" else "surface_temperature", t)["v"]
+            out["air_temperature_k"] = _lapse_layers(base, g.layers.edges_m)
+        else:
+            out["air_temperature_k"] = synth["air_temperature_k"]
+        sm = self.surface_temperature_mode
+        if sm == "surface":
+            out["surface_temperature_k"] = self._group("surface_temperature", t)["v"]
+        elif sm == "2m":
+            out["surface_temperature_k"] = self._group("air_temperature_2m", t)["v"]
+        elif sm == "from_air":
+            out["surface_temperature_k"] = out["air_temperature_k"][0] + LAPSE_RATE_K_M * centres[0]
+        else:
+            out["surface_temperature_k"] = synth["surface_temperature_k"]
+        return {k: np.ascontiguousarray(out[k], dtype=np.float64) for k in self.field_names}
+
+    # internals ----------------------------------------------------------------------------------------------
+    def _synthetic_fields(self, t: np.datetime64) -> dict[str, np.ndarray]:
+        if self._synthetic is None:
+            self._synthetic = SyntheticClimatology(self.grid, land_fraction=lambda: self._static_land())
+        return self._synthetic.fields_at(t)
+
+    def _static_land(self) -> np.ndarray:
+        if getattr(self, "_land", None) is None:
+            if self.land_mode == "file":
+                var = self.vars["land_fraction"]
+                rg = var.regridder(self.grid, "conservative")
+                a = var.read(0 if var.times is not None else None, rg.rows, rg.cols)
+                self._check_finite(a, var, None)
+                self._land = np.clip(rg(a, window=True), 0.0, 1.0)
+            else:
+                from ..regions import land_fraction
+
+                self._land = land_fraction(self.grid)
+        return self._land
+
+    def _group_vars(self, group: str) -> list[_Variable]:
+        v = self.vars
+        if group == "winds":
+            return [v["eastward_wind"], v["northward_wind"]]
+        if group == "winds10":
+            return [v["eastward_wind_10m"], v["northward_wind_10m"]]
+        if group == "air_temperature":
+            return [v["air_temperature" if self.temperature_mode == "levels" else "geopotential"]]
+        return [v[group]]
+
+    def _group(self, group: str, t: np.datetime64) -> dict[str, np.ndarray]:
+        main = self._group_vars(group)[0]
+        rt = main.record_times
+        if group not in self._windows:
+            self._windows[group] = RecordWindow(lambda k, g=group: self._load(g, k), capacity=3)
+        win = self._windows[group]
+        if rt is None:
+            return win.get(-1)
+        k0, k1, w, _ = rt.bracket(t)
+        return interpolate_records(win.get(k0), win.get(k1), w)
+
+    def _surface_pressure_window(self, var: _Variable, k: int | None, rows: slice, cols: slice) -> np.ndarray | None:
+        ps = self.vars.get("surface_pressure")
+        if ps is None or ps.grid.lat_deg.shape != var.grid.lat_deg.shape or not np.allclose(
+            ps.grid.lat_deg, var.grid.lat_deg
+        ) or ps.grid.lon_deg.shape != var.grid.lon_deg.shape:
+            return None
+        if ps.times is not None and (var.times is None or not np.array_equal(ps.times, var.times)):
+            return None
+        return ps.read(k if ps.times is not None else None, rows, cols)
+
+    def _load(self, group: str, k: int) -> dict[str, np.ndarray]:
+        kk = None if k < 0 else k
+        vars_ = self._group_vars(group)
+        edges = self.grid.layers.edges_m
+        if group in ("winds", "air_temperature"):
+            out = {}
+            for var, key in zip(vars_, ("u", "v") if group == "winds" else ("v",)):
+                rg = var.regridder(self.grid, "bilinear")
+                a = var.read(kk, rg.rows, rg.cols)
+                ps = self._surface_pressure_window(var, kk, rg.rows, rg.cols)
+                if group == "air_temperature" and self.temperature_mode == "thickness":
+                    a, levels = _thickness_temperature(a, var.levels)
+                    layers = _layer_means_from_levels(a, levels, ps, edges, "lapse")
+                else:
+                    layers = _layer_means_from_levels(
+                        a, var.levels, ps, edges, "lapse" if group == "air_temperature" else "hold"
+                    )
+                self._check_finite(layers, var, kk)
+                if group == "winds":
+                    self._check_wind(layers, var, kk)
+                out[key] = rg(layers, window=True)
+            return out
+        if group == "winds10":
+            out = {}
+            for var, key in zip(vars_, ("u", "v")):
+                rg = var.regridder(self.grid, "bilinear")
+                a = var.read(kk, rg.rows, rg.cols)
+                self._check_finite(a, var, kk)
+                self._check_wind(a, var, kk)
+                out[key] = rg(a, window=True)
+            return out
+        var = vars_[0]
+        method = "conservative" if group in ("precipitation",) else "bilinear"
+        rg = var.regridder(self.grid, method)
+        a = var.read(kk, rg.rows, rg.cols)
+        self._check_finite(a, var, kk)
+        return {"v": rg(a, window=True)}
+
+    def _where(self, var: _Variable, k: int | None) -> str:
+        return "" if k is None or var.times is None else f" at record {k} ({var.times[k]})"
+
+    def _check_finite(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
+        bad = ~np.isfinite(a)
+        if np.any(bad):
+            raise InputError(
+                var.source,
+                f"variable {var.name!r} ({var.role.description})",
+                f"{int(bad.sum())} of {a.size} values in the model domain are NaN or infinite{self._where(var, k)}",
+                "fill the gaps (or mask them with a valid _FillValue only where there is no data below ground), "
+                "or choose a domain where the input is complete",
+            )
+
+    def _check_wind(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
+        m = float(np.max(np.abs(a))) if a.size else 0.0
+        if m > MAX_WIND_M_S:
+            raise InputError(
+                var.source,
+                f"variable {var.name!r} ({var.role.description})",
+                f"|wind| reaches {m:.3g} m s-1{self._where(var, k)}, more than {MAX_WIND_M_S:g} m s-1",
+                "check the units attribute and that fill values are declared as _FillValue or missing_value",
+            )
+
+    def describe(self) -> str:
+        """Summary of what was found and how each field is made."""
+        lines = [f"met input ({self.kind}): " + ", ".join(s for _, s in self.inputs)]
+        for name, var in self.vars.items():
+            if self._used(name):
+                lines.append(f"  {name}: {var.describe()}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        """Close the files opened by the reader."""
+        for ds, _ in self.inputs:
+            try:
+                ds.close()
+            except Exception:
+                pass
+
+
+def _lapse_layers(base: np.ndarray, edges_m: tuple[float, ...]) -> np.ndarray:
+    out = np.zeros((len(edges_m) - 1,) + base.shape)
+    for k, (z, w) in enumerate(_layer_samples(edges_m)):
+        out[k] = sum(ww * (base - LAPSE_RATE_K_M * zz) for zz, ww in zip(z, w))
+    return np.maximum(out, 180.0)
+
+
+def _thickness_temperature(z: np.ndarray, levels: _LevelInfo) -> tuple[np.ndarray, _LevelInfo]:
+    """Layer-mean temperature between pressure levels from the thickness of geopotential height ``z`` (m)."""
+    order = np.argsort(-levels.values)
+    p = levels.values[order]
+    zz = z[order]
+    t = STANDARD_GRAVITY_M_S2 * (zz[1:] - zz[:-1]) / (DRY_AIR_GAS_CONSTANT_J_KG_K * np.log(p[:-1] / p[1:])[:, None, None])
+    return t, _LevelInfo("pressure", np.sqrt(p[:-1] * p[1:]))
+
+
+def open_met(
+    spec: object,
+    grid: LatLonGrid,
+    kind: MetKind | None = None,
+    *,
+    time_rule: TimeRule | None = None,
+    variables: dict[str, str] | None = None,
+    fill_missing: Literal["synthetic", "error"] = "synthetic",
+) -> MetSource:
+    """Open meteorology for a model grid.
+
+    Parameters
+    ----------
+    spec
+        ``"synthetic"`` (or ``None``) for the built-in illustrative climatology
+        (:class:`~popstransport.io.met.synthetic.SyntheticClimatology`); otherwise a NetCDF path, a glob pattern,
+        an open ``xarray.Dataset``, or a list of these (variables may be spread over files; a variable split in time
+        over several files is joined).
+    grid
+        The model grid; the input must cover it.
+    kind
+        ``"era5"``, ``"merra2"``, ``"cmip"`` or ``"cf"``: whose short names are tried first and how ERA5
+        accumulated precipitation is read. Detected from the file when omitted.
+    time_rule
+        ``"linear"`` (default for time series), ``"cyclic"`` (default for climatologies: a ``month`` dimension or a
+        CF ``climatology`` attribute) or ``"clamped"``.
+    variables
+        Explicit variable names by role (keys of :data:`ROLES`, e.g. ``{"eastward_wind": "U"}``).
+    fill_missing
+        ``"synthetic"``: take missing fields (other than winds) from the synthetic climatology with a warning;
+        ``"error"``: refuse.
+
+    Returns
+    -------
+    MetSource
+        ``fields_at(time)``, ``record_key(time)``, ``times``, ``check_covers(start, stop)``.
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "synthetic"):
         return SyntheticClimatology(grid)
-    raise NotImplementedError("file readers are being written")
+    inputs = _expand_spec(spec)
+    return FileMet(inputs, grid, kind=kind, time_rule=time_rule, variables=variables, fill_missing=fill_missing)
+
+
+__all__ = [
+    "FileMet",
+    "KINDS",
+    "MetKind",
+    "MetSource",
+    "ROLES",
+    "SHORT_NAMES",
+    "detect_kind",
+    "interpolate_to_pressures",
+    "open_met",
+    "wind_profile_factors",
+]

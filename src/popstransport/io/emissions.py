@@ -1,0 +1,830 @@
+"""Emission inventories on the model grid: gridded NetCDF, point sources, national totals with a spatial proxy.
+
+An :class:`EmissionInventory` holds annual-mean emission rates into the air layers of every cell (kg s-1), split
+into parts (sectors or sources), each with a monthly profile. ``rates_kg_s(time)`` gives the rate per cell at a
+time: the annual mean times the factor of the calendar month that contains ``time`` (a step in time, so that each
+month's total is exact). Monthly factors are normalised so that their day-weighted mean over a 365-day year is 1:
+the annual total of every part is kept.
+
+Every conversion keeps the total: units are converted by exact factors, regridding is first-order conservative
+(:class:`popstransport.io.regrid.Conservative`), and national totals are distributed over the cells of each country
+by normalised weights (its area fraction in each cell times the cell area, or times a user proxy such as
+population). What lies outside the model domain is reported (warning and :attr:`EmissionInventory.notes`), never
+silently dropped.
+
+Units (:func:`parse_emission_unit`): a mass (``kg g mg ug ng pg t Mg Gg kt``) or amount (``mol kmol mmol``, which
+needs the molar mass) per time (``s min h d yr``), per cell (``cell-1``, or nothing) or per area (``m-2``, ``km-2``),
+in CF (``kg m-2 s-1``) or slash (``kg/cell/yr``, ``g/yr``, ``mol/h``) notation. A year is 365 days.
+
+The built-in default (:meth:`EmissionInventory.from_default`) is the PCB-153 primary air emission of Asia-Pacific
+countries derived from the BETR-Research 3.0 "HIGH" gridded inventory (package data
+``emissions_pcb153_asia_pacific.csv``, copied with its source columns from the project's reference tables; see
+``data/README.md``). It is a modelling prior, not a reported inventory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..grid import LatLonGrid
+from .errors import InputError
+from .met.timeseries import to_datetime64
+from .regions import RegionMasks, iso2_to_iso3, natural_earth_countries
+from .regrid import Conservative, SourceGrid
+
+SECONDS_PER_YEAR = 365.0 * 86400.0
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
+
+#: Molar mass of PCB-153 (g mol-1), C12H4Cl6 (BETR-Research 3.0 chemical database; REFERENCES.md section 1).
+PCB153_MOLAR_MASS_G_MOL = 360.88
+
+DEFAULT_INVENTORY_FILE = "emissions_pcb153_asia_pacific.csv"
+
+_MASS = {"kg": 1.0, "g": 1e-3, "mg": 1e-6, "ug": 1e-9, "µg": 1e-9, "μg": 1e-9, "ng": 1e-12, "pg": 1e-15,
+         "fg": 1e-18, "t": 1e3, "tonne": 1e3, "tonnes": 1e3, "ton": 1e3, "Mg": 1e3, "Gg": 1e6, "kt": 1e6,
+         "Tg": 1e9, "Mt": 1e9}
+_MOLE = {"mol": 1.0, "kmol": 1e3, "mmol": 1e-3, "umol": 1e-6, "µmol": 1e-6, "nmol": 1e-9, "moles": 1.0}
+_TIME = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0,
+         "d": 86400.0, "day": 86400.0, "yr": SECONDS_PER_YEAR, "year": SECONDS_PER_YEAR, "a": SECONDS_PER_YEAR,
+         "y": SECONDS_PER_YEAR, "annum": SECONDS_PER_YEAR}
+_AREA_LENGTH = {"m": 1.0, "km": 1e3, "cm": 1e-2}
+_CELL = {"cell", "gridcell", "gridbox", "box", "grid_cell"}
+
+
+@dataclass(frozen=True)
+class EmissionUnit:
+    """A parsed emission unit: multiply a value by ``factor`` to get kg s-1 (per cell) or kg m-2 s-1 (per area).
+
+    ``per_mole`` means ``factor`` gives mol and the molar mass (kg mol-1) must still be applied.
+    """
+
+    text: str
+    factor: float
+    per_area: bool
+    per_mole: bool
+
+
+def parse_emission_unit(text: object, source: object = "emission input", field: str = "unit") -> EmissionUnit:
+    """Parse an emission rate unit (see the module docstring); unknown units are an :class:`InputError`."""
+    raw = str(text).strip()
+    s = raw.replace("**", "").replace("^", "").replace("·", " ").replace("*", " ").replace("(", " ").replace(")", " ")
+    s = re.sub(r"\bper\b", "/", s)
+    segments = s.split("/")
+    tokens: list[tuple[str, int]] = []
+    for n, seg in enumerate(segments):
+        for tok in seg.split():
+            m = re.fullmatch(r"([A-Za-zµμ_]+)(-?\d+)?", tok)
+            if m is None:
+                raise _unit_error(raw, source, field, f"cannot read {tok!r}")
+            exp = int(m.group(2)) if m.group(2) else 1
+            tokens.append((m.group(1), -exp if n > 0 else exp))
+    factor, mass, mole, time_seen, area, cell = 1.0, 0, 0, 0, False, False
+    for base, exp in tokens:
+        low = base.lower()
+        if base in _MASS or low in ("kg", "g", "mg", "ug", "ng", "pg", "tonne", "tonnes", "ton"):
+            if exp != 1:
+                raise _unit_error(raw, source, field, "the mass must be in the numerator")
+            factor *= _MASS.get(base, _MASS.get(low, 1.0))
+            mass += 1
+        elif low in _MOLE:
+            if exp != 1:
+                raise _unit_error(raw, source, field, "the amount must be in the numerator")
+            factor *= _MOLE[low]
+            mole += 1
+        elif low in _TIME:
+            if exp != -1:
+                raise _unit_error(raw, source, field, "time must appear once in the denominator")
+            factor /= _TIME[low]
+            time_seen += 1
+        elif low in _AREA_LENGTH and exp == -2:
+            factor /= _AREA_LENGTH[low] ** 2
+            area = True
+        elif low in ("m2", "km2", "cm2") and exp == -1:
+            factor /= _AREA_LENGTH[low[:-1]] ** 2
+            area = True
+        elif low in _CELL and exp == -1:
+            cell = True
+        else:
+            raise _unit_error(raw, source, field, f"unknown part {base!r}{'' if exp == 1 else exp}")
+    if mass + mole != 1 or time_seen != 1 or (area and cell):
+        raise _unit_error(raw, source, field, "need one mass or amount, one time, and per cell or per area")
+    return EmissionUnit(raw, factor, area, mole == 1)
+
+
+def _unit_error(raw: str, source: object, field: str, why: str) -> InputError:
+    return InputError(
+        source,
+        field,
+        f"unit {raw!r} is not a known emission unit ({why})",
+        "use e.g. 'kg m-2 s-1', 'kg/cell/yr', 'g/yr', 't/yr' or 'mol/h' (mol needs the molar mass)",
+    )
+
+
+def _to_kg(unit: EmissionUnit, molar_mass_g_mol: float | None, source: object) -> float:
+    if unit.per_mole:
+        if molar_mass_g_mol is None or not molar_mass_g_mol > 0:
+            raise InputError(
+                source,
+                f"unit {unit.text!r}",
+                "is an amount of substance (mol) but no molar mass was given",
+                "pass molar_mass_g_mol (e.g. 360.88 for PCB-153)",
+            )
+        return unit.factor * molar_mass_g_mol * 1e-3
+    return unit.factor
+
+
+def normalise_monthly(factors: Any, source: object = "monthly profile") -> np.ndarray:
+    """Monthly factors ``(12,)`` or ``(12, J, I)`` scaled so that their day-weighted mean over 365 days is 1."""
+    f = np.asarray(factors, dtype=np.float64)
+    if f.shape[0] != 12 or not np.all(np.isfinite(f)) or np.any(f < 0):
+        raise InputError(source, "monthly factors", f"need 12 finite non-negative values, got {f.shape}",
+                         "give one factor per calendar month")
+    mean = np.tensordot(_DAYS_IN_MONTH, f, axes=(0, 0)) / 365.0
+    if np.any(mean <= 0):
+        raise InputError(source, "monthly factors", "are all zero", "give positive factors")
+    return f / mean
+
+
+@dataclass(frozen=True)
+class EmissionPart:
+    """One sector or source of an inventory.
+
+    Attributes
+    ----------
+    name
+        Sector or source name.
+    rates_kg_s
+        Annual-mean emission rate into every air layer of every cell (kg s-1), ``(L, J, I)``.
+    monthly_factors
+        ``(12,)`` or ``(12, J, I)``: multiplier of each calendar month, day-weighted mean 1 over 365 days.
+    """
+
+    name: str
+    rates_kg_s: np.ndarray
+    monthly_factors: np.ndarray
+
+
+class EmissionInventory:
+    """Air emissions of one substance on a model grid.
+
+    Parameters
+    ----------
+    grid
+        Model grid.
+    parts
+        Sectors/sources (:class:`EmissionPart`).
+    substance
+        Name of the chemical.
+    description
+        Where the figures come from (written into outputs).
+    notes
+        Conversions, what fell outside the domain, and other remarks.
+    """
+
+    def __init__(
+        self,
+        grid: LatLonGrid,
+        parts: list[EmissionPart],
+        substance: str = "",
+        description: str = "",
+        notes: list[str] | None = None,
+    ):
+        shape = (grid.nlayer, grid.nlat, grid.nlon)
+        for p in parts:
+            if p.rates_kg_s.shape != shape:
+                raise ValueError(f"emission part {p.name!r}: rates {p.rates_kg_s.shape} must be {shape}")
+        self.grid = grid
+        self.parts = list(parts)
+        self.substance = substance
+        self.description = description
+        self.notes = list(notes or [])
+        #: Emission of the input that lies outside the grid (kg s-1; national totals only).
+        self.outside_kg_s = 0.0
+        #: Total of the input before distribution (kg s-1; national totals only).
+        self.requested_kg_s: float | None = None
+
+    # rates ------------------------------------------------------------------------------------------------------
+    def rates_by_layer_kg_s(self, time: object | None = None) -> np.ndarray:
+        """Emission rate into every layer of every cell (kg s-1), ``(L, J, I)``, in the month of ``time``
+        (``None``: the annual mean)."""
+        g = self.grid
+        out = np.zeros((g.nlayer, g.nlat, g.nlon))
+        m = None if time is None else int(str(to_datetime64(time).astype("datetime64[M]"))[5:7]) - 1
+        for p in self.parts:
+            out += p.rates_kg_s if m is None else p.rates_kg_s * p.monthly_factors[m]
+        return out
+
+    def rates_kg_s(self, time: object | None = None) -> np.ndarray:
+        """Emission rate into the air of every cell (kg s-1), ``(J, I)``, summed over layers."""
+        return np.ascontiguousarray(self.rates_by_layer_kg_s(time).sum(axis=0))
+
+    def layer_fractions(self, time: object | None = None) -> np.ndarray:
+        """Share of each cell's emission that goes into each layer, ``(L, J, I)`` (layer 0 where there is none)."""
+        r = self.rates_by_layer_kg_s(time)
+        tot = r.sum(axis=0)
+        out = np.zeros_like(r)
+        out[0] = 1.0
+        nz = tot > 0
+        out[:, nz] = r[:, nz] / tot[nz]
+        return out
+
+    @property
+    def total_kg_s(self) -> float:
+        """Annual-mean total emission rate over the grid (kg s-1)."""
+        return float(sum(p.rates_kg_s.sum() for p in self.parts))
+
+    @property
+    def annual_total_kg(self) -> float:
+        """Total emission of a 365-day year (kg)."""
+        return self.total_kg_s * SECONDS_PER_YEAR
+
+    def total_by_part_kg_s(self) -> dict[str, float]:
+        """Annual-mean total of every part (kg s-1)."""
+        out: dict[str, float] = {}
+        for p in self.parts:
+            out[p.name] = out.get(p.name, 0.0) + float(p.rates_kg_s.sum())
+        return out
+
+    def __add__(self, other: EmissionInventory) -> EmissionInventory:
+        if other.grid is not self.grid and not (
+            np.array_equal(other.grid.lon_edges_deg, self.grid.lon_edges_deg)
+            and np.array_equal(other.grid.lat_edges_deg, self.grid.lat_edges_deg)
+        ):
+            raise ValueError("emission inventories on different grids cannot be added")
+        return EmissionInventory(
+            self.grid,
+            self.parts + other.parts,
+            self.substance or other.substance,
+            "; ".join(d for d in (self.description, other.description) if d),
+            self.notes + other.notes,
+        )
+
+    def scaled(self, factor: float) -> EmissionInventory:
+        """The inventory times ``factor``."""
+        parts = [EmissionPart(p.name, p.rates_kg_s * factor, p.monthly_factors) for p in self.parts]
+        return EmissionInventory(self.grid, parts, self.substance, self.description, self.notes)
+
+    def describe(self) -> str:
+        lines = [
+            f"{self.substance or 'emissions'}: {self.annual_total_kg:.6g} kg/yr on {self.grid.describe()}",
+            f"  source: {self.description}",
+        ]
+        for name, r in self.total_by_part_kg_s().items():
+            lines.append(f"  {name}: {r * SECONDS_PER_YEAR:.6g} kg/yr")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    # construction ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_default(
+        cls, grid: LatLonGrid, year: float = 2000, substance: str = "PCB-153", masks: RegionMasks | None = None
+    ) -> EmissionInventory:
+        """The built-in PCB-153 air emission inventory of Asia-Pacific countries (kg/yr by country).
+
+        Parameters
+        ----------
+        grid
+            Model grid (the default domain is 60-180E, 15S-60N).
+        year
+            1970..2020; tabulated every 10 years, linear in between.
+        substance
+            Only ``"PCB-153"`` is shipped.
+        masks
+            Country masks of the grid (computed and cached when omitted).
+
+        Notes
+        -----
+        Each national total is spread over the country's land in proportion to area (whole-country area on the
+        sphere); the part of a country outside the grid (Russia west of 60E, southern Australia...) is outside the
+        model and is reported in :attr:`notes`.
+        """
+        if substance != "PCB-153":
+            raise InputError(
+                "built-in inventory",
+                f"substance {substance!r}",
+                "is not in the built-in inventory (only 'PCB-153')",
+                "give an emission file for other substances",
+            )
+        text = resources.files("popstransport").joinpath("data", DEFAULT_INVENTORY_FILE).read_text(encoding="utf-8")
+        inv = cls.from_national_csv(
+            io.StringIO(text),
+            grid,
+            year=year,
+            substance=substance,
+            masks=masks,
+            source_name=f"package data {DEFAULT_INVENTORY_FILE}",
+            interpolate_years=True,
+        )
+        inv.description = (
+            f"PCB-153 primary air emissions {year:g}, BETR-Research 3.0 'HIGH' inventory attributed to countries "
+            f"(popstransport package data {DEFAULT_INVENTORY_FILE}; derived figures, quality D/E)"
+        )
+        return inv
+
+    @classmethod
+    def from_netcdf(
+        cls,
+        spec: Any,
+        grid: LatLonGrid,
+        variable: str | None = None,
+        units: str | None = None,
+        molar_mass_g_mol: float | None = None,
+        year: int | None = None,
+        height_m: float = 0.0,
+        substance: str = "",
+        sector: str | None = None,
+    ) -> EmissionInventory:
+        """A gridded inventory from NetCDF (path or xarray Dataset), regridded conservatively.
+
+        Parameters
+        ----------
+        spec
+            Path or ``xarray.Dataset``.
+        variable
+            Variable name (default: the only variable on a longitude-latitude grid).
+        units
+            Overrides the variable's ``units`` attribute (e.g. ``"kg/cell/yr"``).
+        molar_mass_g_mol
+            Needed for amounts in mol.
+        year
+            With a time dimension of several years, the year to use; 12 monthly records of one year become the
+            monthly profile of every cell.
+        height_m
+            Emission height above ground; the emission goes into the layer containing it.
+        """
+        import xarray as xr
+
+        if isinstance(spec, xr.Dataset):
+            ds, src = spec, "xarray.Dataset"
+        else:
+            src = str(spec)
+            if not Path(src).is_file():
+                raise InputError(src, "emission file", "does not exist", "check the path")
+            try:
+                ds = xr.open_dataset(src, decode_times=True, use_cftime=True)
+            except Exception as err:
+                raise InputError(src, "NetCDF", f"cannot be opened ({type(err).__name__}: {str(err)[:150]})",
+                                 "the file is corrupt or not NetCDF; download it again") from None
+        try:
+            return cls._from_dataset(ds, src, grid, variable, units, molar_mass_g_mol, year, height_m, substance,
+                                     sector)
+        finally:
+            if not isinstance(spec, xr.Dataset):
+                ds.close()
+
+    @classmethod
+    def _from_dataset(cls, ds, src, grid, variable, units, molar_mass_g_mol, year, height_m, substance, sector):
+        lat_names, lon_names = ("lat", "latitude", "y"), ("lon", "longitude", "x")
+        cands = [
+            n for n, da in ds.data_vars.items() if any(d in lat_names for d in da.dims) and any(
+                d in lon_names for d in da.dims)
+        ]
+        if variable is None:
+            if len(cands) != 1:
+                raise InputError(src, "emission variable", f"found {cands or 'none'} on a lat/lon grid",
+                                 "name the variable with variable='...'")
+            variable = cands[0]
+        if variable not in ds.data_vars:
+            raise InputError(src, f"variable {variable!r}", f"not found; the file holds {list(ds.data_vars)}",
+                             "pass one of these")
+        da = ds[variable]
+        lat_d = next(d for d in da.dims if d in lat_names)
+        lon_d = next(d for d in da.dims if d in lon_names)
+        u = units if units is not None else da.attrs.get("units")
+        if u is None:
+            raise InputError(src, f"variable {variable!r}", "has no units attribute",
+                             "pass units='kg m-2 s-1' (or the right unit)")
+        unit = parse_emission_unit(u, src, f"variable {variable!r}")
+        factor = _to_kg(unit, molar_mass_g_mol, src)
+        tdim = next((d for d in da.dims if d not in (lat_d, lon_d)), None)
+        extra = [d for d in da.dims if d not in (lat_d, lon_d, tdim)]
+        if extra:
+            raise InputError(src, f"variable {variable!r}", f"has extra dimensions {extra}",
+                             "select one level/sector first")
+        monthly = None
+        if tdim is not None and da.sizes[tdim] > 1:
+            times = ds[tdim].values if tdim in ds.variables else None
+            years = np.array([getattr(t, "year", None) or int(str(t)[:4]) for t in times]) if times is not None else None
+            months = np.array([getattr(t, "month", None) or int(str(t)[5:7]) for t in times]) if times is not None \
+                else None
+            if years is not None and year is not None:
+                sel = years == year
+                if not np.any(sel):
+                    raise InputError(src, f"variable {variable!r}", f"has no records in {year}; years "
+                                     f"{sorted(set(years.tolist()))}", "choose one of these years")
+                da = da.isel({tdim: np.flatnonzero(sel)})
+                months = months[sel]
+            elif years is not None and len(set(years.tolist())) > 1:
+                raise InputError(src, f"variable {variable!r}", f"spans years {sorted(set(years.tolist()))}",
+                                 "choose one with year=...")
+            if da.sizes[tdim] == 12 and months is not None and sorted(months.tolist()) == list(range(1, 13)):
+                order = np.argsort(months)
+                data = np.asarray(da.transpose(tdim, lat_d, lon_d).values, dtype=np.float64)[order]
+                monthly = data
+            elif da.sizes[tdim] == 1:
+                da = da.isel({tdim: 0})
+            else:
+                raise InputError(src, f"variable {variable!r}", f"has {da.sizes[tdim]} time records",
+                                 "give one record, or 12 monthly records of one year")
+        elif tdim is not None:
+            da = da.isel({tdim: 0})
+        if monthly is None:
+            data = np.asarray(da.transpose(lat_d, lon_d).values, dtype=np.float64)[None]
+        else:
+            data = monthly
+        _check_values(data, src, variable)
+        lat = np.asarray(ds[lat_d].values, float)
+        lon = np.asarray(ds[lon_d].values, float)
+        srcgrid = SourceGrid.from_coords(lon, lat, _bnds(ds, lon_d), _bnds(ds, lat_d), source=src)
+        con = Conservative(srcgrid, grid, require_cover=False)
+        area_src = srcgrid.cell_area_m2(grid.radius_m)
+        # kg s-1 per source cell, then per target cell (amounts keep the total inside the domain)
+        per_cell = data * factor * (area_src[None] if unit.per_area else 1.0)
+        on_grid = np.stack([con.amounts(a) for a in per_cell])
+        total_src = float(per_cell.sum())
+        total_in = float(on_grid.sum())
+        notes = [f"{src}: variable {variable!r} in {unit.text!r}, conservative regridding from {srcgrid.describe()}"]
+        if total_src > 0 and total_in <= 0:
+            raise InputError(
+                src,
+                f"variable {variable!r}",
+                f"all emissions ({total_src * SECONDS_PER_YEAR / max(len(per_cell), 1):.4g} kg/yr) lie outside the "
+                f"model domain ({grid.describe()})",
+                "check the longitude convention and the domain, or give an inventory covering the domain",
+            )
+        if total_src > 0 and total_in < total_src * (1 - 1e-9):
+            msg = (
+                f"{src}: {100 * (1 - total_in / total_src):.3g}% of the emission of {variable!r} lies outside the "
+                "model domain and is not modelled"
+            )
+            warnings.warn(msg, stacklevel=3)
+            notes.append(msg)
+        annual = on_grid.mean(axis=0) if monthly is None else np.tensordot(_DAYS_IN_MONTH, on_grid, axes=(0, 0)) / 365.0
+        if monthly is None:
+            factors = np.ones(12)
+        else:
+            factors = np.divide(on_grid, annual[None], out=np.ones_like(on_grid), where=annual[None] > 0)
+        layer = _layer_of_height(grid, height_m, src)
+        rates = np.zeros((grid.nlayer, grid.nlat, grid.nlon))
+        rates[layer] = annual
+        part = EmissionPart(sector or variable, rates, factors)
+        return cls(grid, [part], substance, f"gridded inventory {src} ({variable})", notes)
+
+    @classmethod
+    def from_point_csv(
+        cls,
+        path: Any,
+        grid: LatLonGrid,
+        molar_mass_g_mol: float | None = None,
+        outside: Literal["error", "drop"] = "error",
+        substance: str = "",
+    ) -> EmissionInventory:
+        """Point sources from CSV with columns ``lon, lat, rate, unit`` and optional ``height_m`` (emission height
+        above ground, default 0), ``name``, ``sector``. ``outside="drop"`` ignores (with a warning) sources outside
+        the domain instead of refusing them."""
+        src, rows = _read_csv(path)
+        _require_columns(rows, src, ("lon", "lat", "rate", "unit"), {"longitude": "lon", "latitude": "lat"})
+        parts: dict[str, np.ndarray] = {}
+        dropped = []
+        for n, row in enumerate(rows, start=2):
+            lon, lat = _float(row, "lon", src, n), _float(row, "lat", src, n)
+            rate = _float(row, "rate", src, n)
+            if rate < 0 or not np.isfinite(rate):
+                raise InputError(src, f"line {n}, column 'rate'", f"{rate} is negative or not finite",
+                                 "emissions must be >= 0")
+            unit = parse_emission_unit(row["unit"], src, f"line {n}, column 'unit'")
+            if unit.per_area:
+                raise InputError(src, f"line {n}, column 'unit'", f"{unit.text!r} is per area",
+                                 "give a point source rate such as 'kg/yr' or 'g/h'")
+            h = float(row.get("height_m") or row.get("emission_height_m") or row.get("height") or 0.0)
+            j, i = _cell_of(grid, lon, lat)
+            if j is None:
+                if outside == "drop":
+                    dropped.append((row.get("name") or f"line {n}", lon, lat))
+                    continue
+                raise InputError(
+                    src,
+                    f"line {n} ({row.get('name') or 'point source'})",
+                    f"lies at lon {lon:g}, lat {lat:g}, outside the model domain ({grid.describe()})",
+                    "remove it, enlarge the domain, or pass outside='drop'",
+                )
+            k = _layer_of_height(grid, h, f"{src} line {n}")
+            sector = row.get("sector") or "point sources"
+            arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
+            arr[k, j, i] += rate * _to_kg(unit, molar_mass_g_mol, src)
+        notes = [f"{src}: {len(rows) - len(dropped)} point sources"]
+        if dropped:
+            msg = f"{src}: {len(dropped)} point sources outside the domain were dropped: {dropped[:5]}"
+            warnings.warn(msg, stacklevel=2)
+            notes.append(msg)
+        if not parts:
+            raise InputError(src, "point sources", "none lies inside the model domain", "check the coordinates")
+        return cls(grid, [EmissionPart(s, r, np.ones(12)) for s, r in parts.items()], substance,
+                   f"point sources {src}", notes)
+
+    @classmethod
+    def from_national_csv(
+        cls,
+        path: Any,
+        grid: LatLonGrid,
+        year: float | None = None,
+        substance: str | None = None,
+        proxy: np.ndarray | None = None,
+        masks: RegionMasks | None = None,
+        molar_mass_g_mol: float | None = None,
+        sector_profiles: Any = None,
+        emission_type_prefix: str | None = "air",
+        source_name: str | None = None,
+        interpolate_years: bool = False,
+    ) -> EmissionInventory:
+        """National totals from CSV, distributed inside each country by a spatial proxy.
+
+        Columns: a country code (``iso3``, or ``iso2``, or ``country`` holding a code or a Natural Earth name),
+        ``value``, ``unit`` (``kg/yr``...), and optionally ``year``, ``substance``, ``sector``, ``emission_type``.
+        Rows without a country code (world or box totals) are skipped.
+
+        Parameters
+        ----------
+        year
+            Year to use when the file has several (required then); with ``interpolate_years`` a year between two
+            tabulated years is interpolated linearly.
+        substance
+            Keep only rows of this substance.
+        proxy
+            Per-cell amounts of a proxy on the model grid, ``(J, I)`` (e.g. population per cell): a country's
+            emission in a cell is proportional to its area fraction there times the proxy. Default: land area.
+        masks
+            Country masks (computed and cached when omitted).
+        sector_profiles
+            Monthly profiles and emission heights per sector: a CSV path with columns ``sector, month, factor`` and
+            optionally ``height_m``, or a dict ``{sector: {"monthly": [12 factors], "height_m": h}}``.
+        emission_type_prefix
+            Keep only rows whose ``emission_type`` starts with this (``"air"``), when the column exists.
+        """
+        src, rows = _read_csv(path)
+        if source_name:
+            src = source_name
+        _require_columns(rows, src, ("value", "unit"), {})
+        cols = set(rows[0]) if rows else set()
+        code_col = next((c for c in ("iso3", "iso2", "country") if c in cols), None)
+        if code_col is None:
+            raise InputError(src, "columns", f"no country column among {sorted(cols)}",
+                             "add a column 'iso3' (ISO 3166 alpha-3), 'iso2' or 'country'")
+        if substance is not None and "substance" in cols:
+            rows = [r for r in rows if r["substance"].strip() == substance]
+            if not rows:
+                raise InputError(src, f"substance {substance!r}", "has no rows", "check the substance name")
+        if emission_type_prefix and "emission_type" in cols:
+            rows = [r for r in rows if r["emission_type"].strip().lower().startswith(emission_type_prefix)]
+        by_code, info = natural_earth_countries()
+        a2 = iso2_to_iso3()
+        names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
+        # resolve codes; keep rows that name a country
+        entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
+        for n, r in enumerate(rows, start=2):
+            raw = (r.get("iso3") or r.get("iso2") or "").strip() if code_col != "country" else r["country"].strip()
+            if code_col == "iso3" and not raw:
+                raw = (r.get("iso2") or "").strip()
+            if not raw:
+                continue
+            code = _resolve_country(raw, by_code, a2, names)
+            if code is None:
+                raise InputError(src, f"line {n}, country {raw!r}",
+                                 "is not a Natural Earth country code or name",
+                                 "use ISO 3166 alpha-3 codes (see popstransport.io.regions.country_codes())")
+            try:
+                value = float(r["value"])
+            except ValueError:
+                raise InputError(src, f"line {n}, column 'value'", f"{r['value']!r} is not a number",
+                                 "give one number per row (no ranges)") from None
+            if value < 0 or not np.isfinite(value):
+                raise InputError(src, f"line {n}, column 'value'", f"{value} is negative or not finite",
+                                 "emissions must be >= 0")
+            unit = parse_emission_unit(r["unit"], src, f"line {n}, column 'unit'")
+            if unit.per_area:
+                raise InputError(src, f"line {n}, column 'unit'", f"{unit.text!r} is per area",
+                                 "national totals are per country, e.g. 'kg/yr'")
+            yr = float(r["year"]) if r.get("year", "").strip() else np.nan
+            entries.append((code, r.get("sector") or "national totals", yr, value * _to_kg(unit, molar_mass_g_mol,
+                                                                                            src), raw))
+        if not entries:
+            raise InputError(src, "rows", "no country rows (after filtering by substance and emission type)",
+                             "check the file")
+        entries = _select_year(entries, year, src, interpolate_years)
+        profiles = _read_profiles(sector_profiles)
+        if masks is None:
+            masks = RegionMasks.for_countries(grid)
+        if proxy is not None:
+            proxy = np.asarray(proxy, dtype=np.float64)
+            if proxy.shape != grid.shape or np.any(~np.isfinite(proxy)) or np.any(proxy < 0):
+                raise InputError("proxy", "proxy grid", f"shape {proxy.shape}, needs {grid.shape} finite values >= 0",
+                                 "regrid the proxy to the model grid (amount per cell)")
+        area = grid.cell_area_m2
+        parts: dict[str, np.ndarray] = {}
+        notes: list[str] = []
+        total_in = 0.0
+        outside_kg_s = 0.0
+        for code, sector, _, rate, raw in entries:
+            if code not in masks.codes:
+                outside_kg_s += rate
+                notes.append(f"{raw} ({code}) lies outside the domain: {rate * SECONDS_PER_YEAR:.4g} kg/yr not modelled")
+                continue
+            r = masks.index(code)
+            frac = masks.fraction[r]
+            in_grid = float(np.sum(frac * area))
+            whole = float(masks.region_area_m2[r]) if masks.region_area_m2 is not None else in_grid
+            share = min(in_grid / whole, 1.0) if whole > 0 else 1.0
+            weights = frac * (area if proxy is None else proxy)
+            if weights.sum() <= 0:
+                warnings.warn(f"{src}: the proxy is zero everywhere in {code}; its emission follows land area",
+                              stacklevel=2)
+                weights = frac * area
+            w = weights / weights.sum()
+            kept = rate * share
+            if share < 1.0 - 1e-9:
+                outside_kg_s += rate - kept
+                notes.append(
+                    f"{raw} ({code}): {100 * share:.3g}% of its area lies in the domain; "
+                    f"{(rate - kept) * SECONDS_PER_YEAR:.4g} kg/yr of its emission is outside and not modelled"
+                )
+            prof = profiles.get(sector, {})
+            k = _layer_of_height(grid, float(prof.get("height_m", 0.0)), f"sector {sector!r}")
+            arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
+            arr[k] += kept * w
+            total_in += kept
+        if not parts:
+            raise InputError(src, "countries", f"none of {sorted({e[0] for e in entries})} lies in the model domain "
+                             f"({grid.describe()})", "check the domain or the country codes")
+        for n in notes:
+            warnings.warn(f"{src}: {n}", stacklevel=2)
+        out_parts = [
+            EmissionPart(s, a, normalise_monthly(profiles.get(s, {}).get("monthly", np.ones(12)), f"sector {s!r}"))
+            for s, a in parts.items()
+        ]
+        notes.insert(0, f"{src}: {len(entries)} national totals distributed by "
+                        f"{'land area' if proxy is None else 'the proxy'} within each country")
+        inv = cls(grid, out_parts, substance or "", f"national totals {src}", notes)
+        inv.outside_kg_s = outside_kg_s
+        inv.requested_kg_s = float(sum(e[3] for e in entries))
+        return inv
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------------------------
+def _check_values(data: np.ndarray, src: object, variable: str) -> None:
+    bad = ~np.isfinite(data)
+    if np.any(bad):
+        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are NaN or infinite",
+                         "replace missing values by 0 (no emission)")
+    if np.any(data < 0):
+        raise InputError(
+            src,
+            f"variable {variable!r}",
+            f"{int((data < 0).sum())} values are negative (min {data.min():.4g})",
+            "emissions must be >= 0; remove sinks or netted fluxes from the inventory",
+        )
+
+
+def _bnds(ds: Any, dim: str) -> np.ndarray | None:
+    b = ds[dim].attrs.get("bounds") if dim in ds.variables else None
+    if b and b in ds.variables:
+        return np.asarray(ds[b].values, float)
+    return None
+
+
+def _layer_of_height(grid: LatLonGrid, height_m: float, src: object) -> int:
+    edges = np.asarray(grid.layers.edges_m)
+    if not (0.0 <= height_m < edges[-1]):
+        raise InputError(src, "emission height", f"{height_m:g} m is outside the air layers 0..{edges[-1]:g} m",
+                         "give a height above ground inside the model atmosphere")
+    return int(np.searchsorted(edges, height_m, side="right") - 1)
+
+
+def _cell_of(grid: LatLonGrid, lon: float, lat: float) -> tuple[int | None, int | None]:
+    x0, x1 = grid.lon_edges_deg[0], grid.lon_edges_deg[-1]
+    lon = x0 + np.mod(lon - x0, 360.0) if grid.is_periodic else lon
+    if not grid.is_periodic and not (x0 <= lon <= x1):
+        for k in (-360.0, 360.0):
+            if x0 <= lon + k <= x1:
+                lon += k
+                break
+        else:
+            return None, None
+    if not (grid.lat_edges_deg[0] <= lat <= grid.lat_edges_deg[-1]):
+        return None, None
+    i = int(np.clip(np.searchsorted(grid.lon_edges_deg, lon, side="right") - 1, 0, grid.nlon - 1))
+    j = int(np.clip(np.searchsorted(grid.lat_edges_deg, lat, side="right") - 1, 0, grid.nlat - 1))
+    return j, i
+
+
+def _read_csv(path: Any) -> tuple[str, list[dict[str, str]]]:
+    if isinstance(path, io.StringIO | io.TextIOBase):
+        src, text = "CSV", path.read()
+    else:
+        src = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except OSError as err:
+            raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.DictReader(lines)
+    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in reader]
+    return src, rows
+
+
+def _require_columns(rows: list[dict[str, str]], src: str, required: tuple[str, ...], aliases: dict[str, str]) -> None:
+    if not rows:
+        raise InputError(src, "rows", "the file has no data rows", "add rows")
+    for r in rows:
+        for a, b in aliases.items():
+            if a in r and b not in r:
+                r[b] = r[a]
+    missing = [c for c in required if c not in rows[0]]
+    if missing:
+        raise InputError(src, f"columns {missing}", f"missing; the file has {sorted(rows[0])}",
+                         f"add the columns {list(required)}")
+
+
+def _float(row: dict[str, str], col: str, src: str, n: int) -> float:
+    try:
+        return float(row[col])
+    except ValueError:
+        raise InputError(src, f"line {n}, column {col!r}", f"{row[col]!r} is not a number", "fix the value") from None
+
+
+def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[str, str]) -> str | None:
+    u = raw.upper()
+    if u in by_code:
+        return u
+    if len(u) == 2 and u in a2:
+        return a2[u]
+    return names.get(raw.lower())
+
+
+def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> list:
+    years = sorted({e[2] for e in entries if np.isfinite(e[2])})
+    if not years:
+        return entries
+    if year is None:
+        if len(years) > 1:
+            raise InputError(src, "year", f"the file has several years {years}", "choose one with year=...")
+        year = years[0]
+    if year in years:
+        return [e for e in entries if e[2] == year]
+    if not interpolate or year < years[0] or year > years[-1]:
+        raise InputError(src, f"year {year:g}", f"is not in the file; available: {[f'{y:g}' for y in years]}",
+                         "choose one of these years" + (" (or a year in between)" if interpolate else ""))
+    y0 = max(y for y in years if y < year)
+    y1 = min(y for y in years if y > year)
+    w = (year - y0) / (y1 - y0)
+    a = {(e[0], e[1]): e for e in entries if e[2] == y0}
+    b = {(e[0], e[1]): e for e in entries if e[2] == y1}
+    out = []
+    for key in sorted(set(a) | set(b)):
+        ra = a[key][3] if key in a else 0.0
+        rb = b[key][3] if key in b else 0.0
+        label = (a.get(key) or b.get(key))[4]
+        out.append((key[0], key[1], year, (1 - w) * ra + w * rb, label))
+    return out
+
+
+def _read_profiles(spec: Any) -> dict[str, dict]:
+    if spec is None:
+        return {}
+    if isinstance(spec, dict):
+        return {str(k): dict(v) for k, v in spec.items()}
+    src, rows = _read_csv(spec)
+    _require_columns(rows, src, ("sector", "month", "factor"), {})
+    out: dict[str, dict] = {}
+    for n, r in enumerate(rows, start=2):
+        d = out.setdefault(r["sector"], {"monthly": np.full(12, np.nan)})
+        m = int(float(r["month"]))
+        if not 1 <= m <= 12:
+            raise InputError(src, f"line {n}, column 'month'", f"{m} is not 1..12", "number months 1..12")
+        d["monthly"][m - 1] = float(r["factor"])
+        if r.get("height_m"):
+            d["height_m"] = float(r["height_m"])
+    for s, d in out.items():
+        if np.any(np.isnan(d["monthly"])):
+            raise InputError(src, f"sector {s!r}", "does not give all 12 months", "add the missing months")
+    return out
+
+
+__all__ = [
+    "EmissionInventory",
+    "EmissionPart",
+    "EmissionUnit",
+    "PCB153_MOLAR_MASS_G_MOL",
+    "normalise_monthly",
+    "parse_emission_unit",
+]

@@ -1,0 +1,100 @@
+"""Screening indicators: CTD against the analytic 1-D plume, Pov definitions, TE bounds, the substance table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from popstransport.chemicals import get_chemical, list_chemicals
+from popstransport.processes.fate import Transfer
+from popstransport.processes.fate_box import rate_matrices, steady_state
+from popstransport.screening import (
+    CTD_WIND_SPEED_M_S,
+    format_screening,
+    net_deposition_kg_s,
+    screen,
+    screen_table,
+    unit_world,
+)
+
+
+def plume_efolding_length_m(u: float, k: float, dx: float, n: int = 400) -> float:
+    """Steady 1-D plume: a chain of boxes with upwind advection u/dx and loss k; e-folding length of the mass."""
+    comps = tuple(f"b{i}" for i in range(n))
+    tr = [Transfer("loss", c, "degraded", k) for c in comps]
+    tr += [Transfer("advection", comps[i], comps[i + 1], u / dx) for i in range(n - 1)]
+    tr += [Transfer("outflow", comps[-1], "degraded", u / dx)]
+    kk, _, _ = rate_matrices(tr, comps)
+    e = np.zeros(n)
+    e[0] = 1.0
+    m = steady_state(kk, e)
+    x = dx * np.arange(n)
+    slope = np.polyfit(x[: n // 2], np.log(m[: n // 2]), 1)[0]
+    return -1.0 / slope
+
+
+def test_ctd_of_an_advected_plume_is_u_over_k():
+    u, k = 4.0, 1.0 / (10 * 86400.0)
+    ctd_analytic = u / k  # 3456 km
+    # the steady air mass of a single box with loss k gives CTD = u M / E = u / k exactly
+    tr = [Transfer("loss", "air_0", "degraded", k)]
+    kk, _, _ = rate_matrices(tr, ("air_0",))
+    assert u * steady_state(kk, np.array([1.0]))[0] == pytest.approx(ctd_analytic, rel=1e-14)
+    # the discretised plume converges to the same distance (first-order upwind error k dx / 2u)
+    for dx, tol in ((100e3, 0.02), (10e3, 0.002)):
+        assert plume_efolding_length_m(u, k, dx) == pytest.approx(ctd_analytic, rel=tol)
+
+
+def test_screen_ctd_equals_u_times_air_mass_over_emission():
+    r = screen("PCB-28")
+    box = unit_world("PCB-28")
+    m = box.steady_state({"air_0": 1.0})
+    assert r.ctd_km == pytest.approx(CTD_WIND_SPEED_M_S * m[0] / 1e3, rel=1e-12)
+    # deposition and exchange only shorten the travel distance below that of air degradation alone
+    k_air = get_chemical("PCB-28").degradation_rate_s("air", 298.15)
+    assert r.ctd_km < CTD_WIND_SPEED_M_S / k_air / 1e3
+
+
+def test_gas_only_persistent_chemical_has_ctd_close_to_u_over_k_air():
+    # switch off every surface uptake: tiny rain, no particles, Kaw huge -> air is the only sink path
+    chem = get_chemical("HCB", overrides={"log_kaw": 3.0, "log_koa": 3.0, "log_kow": 6.0})
+    r = screen(chem, precipitation_m_s=0.0)
+    k_air = chem.degradation_rate_s("air", 298.15)
+    assert r.ctd_km == pytest.approx(CTD_WIND_SPEED_M_S / k_air / 1e3, rel=1e-3)
+    assert r.pov_days["air"] == pytest.approx(1 / k_air / 86400, rel=1e-3)
+
+
+def test_pov_definitions_and_steady_state_balance():
+    box = unit_world("PCB-153")
+    r = screen("PCB-153")
+    for medium, comp in (("air", "air_0"), ("water", "ocean"), ("soil", "soil")):
+        m = box.steady_state({comp: 1.0})
+        assert r.pov_days[medium] == pytest.approx(m.sum() / 86400, rel=1e-12)
+        sink_flux = sum(row @ m for row in box.sinks.values())
+        assert sink_flux == pytest.approx(1.0, rel=1e-10)  # emission = removal at steady state
+    assert r.pov_max_days == max(r.pov_days.values())
+    assert sum(r.mass_fractions["air"].values()) == pytest.approx(1.0)
+
+
+def test_transfer_efficiency_bounds_and_definition():
+    for name in ("PCB-28", "alpha-HCH", "benzo[a]pyrene"):
+        r = screen(name)
+        assert 0.0 <= r.te_percent <= 100.0
+        box = unit_world(name)
+        m = box.steady_state({"air_0": 1.0})
+        assert r.te_percent == pytest.approx(100 * net_deposition_kg_s(box, m), rel=1e-12)
+
+
+def test_cold_unit_world_is_more_persistent():
+    warm, cold = screen("PCB-153"), screen("PCB-153", temperature_k=273.15)
+    assert cold.pov_days["air"] > warm.pov_days["air"]
+
+
+def test_table_lists_every_substance():
+    text = screen_table(["PCB-28", "HCB"])
+    assert "PCB-28" in text and "HCB" in text and "CTD km" in text
+    assert len(list_chemicals()) >= 15
+    assert "Pov air d" in format_screening([screen("DDT")])
+    assert math.isfinite(screen("BDE-47").ctd_km)
