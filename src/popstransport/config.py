@@ -172,6 +172,8 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     spinup: SpinupConfig = field(default_factory=SpinupConfig)
     scenarios: tuple[dict[str, Any], ...] = ()
+    #: Ensemble of runs with varied parameters: ``members``, ``seed`` and ``parameters`` (key path -> distribution).
+    ensemble: dict[str, Any] = field(default_factory=dict)
     #: The file the configuration came from ("" for the built-in default).
     source_path: str = ""
 
@@ -286,6 +288,11 @@ def config_from_dict(data: dict[str, Any], source_path: str = "") -> Config:
                 f"{where}unknown section [{name}]{_nearest(name, list(_SECTIONS))} "
                 f"(valid sections: {', '.join(_SECTIONS)})"
             )
+        if name == "ensemble":
+            from .ensemble import validate_ensemble
+
+            sections[name] = validate_ensemble(raw, where) if raw != {} else {}
+            continue
         if name == "scenarios":
             if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
                 raise ConfigError(f"{where}scenarios must be an array of tables ([[scenarios]] name = ..., scale = ...)")

@@ -175,6 +175,7 @@ def add_map_furniture(ax, lon_edges: np.ndarray, lat_edges: np.ndarray) -> None:
     """Set the extent of a cartopy axis to the grid and draw borders, coastlines and labelled gridlines."""
     import cartopy.crs as ccrs
     from cartopy.feature import ShapelyFeature
+    from matplotlib import patheffects
 
     lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
     if is_global:
@@ -183,8 +184,12 @@ def add_map_furniture(ax, lon_edges: np.ndarray, lat_edges: np.ndarray) -> None:
         ax.set_extent([lon0, lon1, lat0, lat1], crs=ccrs.PlateCarree())
     borders, coast = natural_earth_lines(lon0, lon1, lat0, lat1)
     pc = ccrs.PlateCarree()
-    ax.add_feature(ShapelyFeature(borders, pc, facecolor="none", edgecolor="0.35", linewidth=0.4), zorder=3)
-    ax.add_feature(ShapelyFeature([coast], pc, facecolor="none", edgecolor="black", linewidth=0.7), zorder=4)
+    halo = [patheffects.Stroke(linewidth=1.6, foreground="white", alpha=0.6), patheffects.Normal()]
+    ax.add_feature(ShapelyFeature(borders, pc, facecolor="none", edgecolor="0.25", linewidth=0.45),
+                   zorder=3, path_effects=[patheffects.Stroke(linewidth=1.3, foreground="white", alpha=0.45),
+                                           patheffects.Normal()])
+    ax.add_feature(ShapelyFeature([coast], pc, facecolor="none", edgecolor="black", linewidth=0.7), zorder=4,
+                   path_effects=halo)
     gl = ax.gridlines(crs=pc, draw_labels=True, linewidth=0.3, color="0.4", alpha=0.6, linestyle=":")
     gl.top_labels = False
     gl.right_labels = False
@@ -460,8 +465,10 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
     ax = fig.add_subplot()
     x = np.arange(n, dtype=float)
     width = 0.38
-    in_colours = mpl.colormaps["Oranges"](np.linspace(0.45, 0.85, max(len(ins), 1)))
-    out_colours = mpl.colormaps["tab20"](np.arange(max(len(outs), 1)) % 20)
+    in_colours = mpl.colormaps["Reds"](np.linspace(0.75, 0.35, max(len(ins), 1)))
+    out_palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2",
+                   "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94"]
+    out_colours = [out_palette[k % len(out_palette)] for k in range(max(len(outs), 1))]
     bottom = np.zeros(n)
     for (name, vals), col in zip(ins.items(), in_colours):
         ax.bar(x - width / 2 - 0.01, vals, width, bottom=bottom, label=f"in: {name}", color=col, edgecolor="white",
@@ -472,6 +479,11 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
         ax.bar(x + width / 2 + 0.01, vals, width, bottom=bottom, label=f"out: {name}", color=col, edgecolor="white",
                linewidth=0.4)
         bottom += vals
+    if n <= 12:
+        top = max(float(sum(ins.values(), np.zeros(n)).max()), float(sum(outs.values(), np.zeros(n)).max()), 0.0)
+        for k in range(n):
+            for dx, word in ((-width / 2 - 0.01, "in"), (width / 2 + 0.01, "out")):
+                ax.text(x[k] + dx, top * 1.01, word, ha="center", va="bottom", fontsize=9, color="0.3")
     step = max(1, int(np.ceil(n / 24)))
     ax.set_xticks(x[::step], labels[::step], rotation=45 if n > 8 else 0, ha="right" if n > 8 else "center",
                   fontsize=10)
@@ -552,6 +564,7 @@ def plot_border_fluxes(
         raise PlotError("border_flux must have the same regions along region_from and region_to")
     m = np.nan_to_num(np.asarray(g.values, dtype=float))
     np.fill_diagonal(m, 0.0)
+    m[m < 1e-9 * max(float(m.max()), 0.0)] = 0.0
     net = m - m.T
     if anchors is None:
         anchors = region_anchor_points(regions, lon_edges, lat_edges)
@@ -601,7 +614,8 @@ def plot_border_fluxes(
         norm = LogNorm(vmin=max(float(pos.min()), float(pos.max()) * 1e-4), vmax=float(pos.max())) if pos.size else None
         cmap2 = mpl.colormaps["YlGnBu"].copy()
         cmap2.set_bad("white")
-        im = ax2.imshow(np.ma.masked_less_equal(sub, 0.0), cmap=cmap2, norm=norm, interpolation="nearest")
+        im = ax2.imshow(np.ma.masked_less_equal(sub, 0.0), cmap=cmap2, norm=norm, interpolation="nearest",
+                        aspect="auto")
         for i in range(len(order)):
             for j in range(len(order)):
                 if sub[i, j] > 0:

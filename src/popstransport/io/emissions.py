@@ -323,6 +323,7 @@ class EmissionInventory:
             masks=masks,
             source_name=f"package data {DEFAULT_INVENTORY_FILE}",
             interpolate_years=True,
+            warn_outside=False,
         )
         inv.description = (
             f"PCB-153 primary air emissions {year:g}, BETR-Research 3.0 'HIGH' inventory attributed to countries "
@@ -545,6 +546,7 @@ class EmissionInventory:
         emission_type_prefix: str | None = "air",
         source_name: str | None = None,
         interpolate_years: bool = False,
+        warn_outside: bool = True,
     ) -> EmissionInventory:
         """National totals from CSV, distributed inside each country by a spatial proxy.
 
@@ -569,6 +571,8 @@ class EmissionInventory:
             optionally ``height_m``, or a dict ``{sector: {"monthly": [12 factors], "height_m": h}}``.
         emission_type_prefix
             Keep only rows whose ``emission_type`` starts with this (``"air"``), when the column exists.
+        warn_outside
+            Warn about emissions of countries (partly) outside the grid; they are always listed in ``notes``.
         """
         src, rows = _read_csv(path)
         if source_name:
@@ -664,8 +668,9 @@ class EmissionInventory:
         if not parts:
             raise InputError(src, "countries", f"none of {sorted({e[0] for e in entries})} lies in the model domain "
                              f"({grid.describe()})", "check the domain or the country codes")
-        for n in notes:
-            warnings.warn(f"{src}: {n}", stacklevel=2)
+        if warn_outside:
+            for n in notes:
+                warnings.warn(f"{src}: {n}", stacklevel=2)
         out_parts = [
             EmissionPart(s, a, normalise_monthly(profiles.get(s, {}).get("monthly", np.ones(12)), f"sector {s!r}"))
             for s, a in parts.items()
