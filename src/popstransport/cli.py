@@ -109,6 +109,23 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chemicals(args: argparse.Namespace) -> int:
+    from .chemicals import format_chemical, format_table, get_chemical
+
+    if args.name:
+        print(format_chemical(get_chemical(args.name, files=tuple(args.file))))
+    else:
+        print(format_table())
+    return 0
+
+
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from .screening import format_screening, screen
+
+    print(format_screening([screen(name) for name in args.chemical]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``popstransport`` command."""
     parser = argparse.ArgumentParser(
@@ -138,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_val = sub.add_parser("validate", help="check the configuration and every input; runs nothing")
     add_config_args(p_val)
     p_val.set_defaults(func=_cmd_validate)
+
+    p_ch = sub.add_parser("chemicals", help="the chemical property database (one substance in full with NAME)")
+    p_ch.add_argument("name", nargs="?", default=None, help="substance name, alias or CAS number")
+    p_ch.add_argument("--file", action="append", default=[], help="also read substances from this CSV file")
+    p_ch.set_defaults(func=_cmd_chemicals)
+
+    p_scr = sub.add_parser("screen", help="overall persistence, travel distance and transfer efficiency (unit world)")
+    p_scr.add_argument("chemical", nargs="+", help="substance name(s)")
+    p_scr.set_defaults(func=_cmd_screen)
 
     p_sc = sub.add_parser("scenario", help="scenario results from a tagged run, with no model run")
     p_sc.add_argument("run_dir", help="directory of a tagged run")

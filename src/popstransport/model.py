@@ -107,6 +107,11 @@ class Model:
         self.vertical = vertical
         self.chemical = chemical
         self.surface_parameters = surface_parameters
+        self.gas_particle_partitioning = next(
+            (p for p in fate_processes if hasattr(p, "particle_fraction_field")), None
+        )
+        #: Particle-bound fraction of the mass in air (L, J, I), from the partitioning process (0 without one).
+        self.particle_fraction = np.zeros((grid.nlayer, grid.nlat, grid.nlon))
         if grid.topology != "box" and (advection is None or mass_flux_builder is None):
             raise ModelSetupError("a gridded model needs an advection process and a mass-flux builder")
         self.air_mass_kg = grid.air_mass_kg()
@@ -155,6 +160,10 @@ class Model:
         for process in self.fate_processes:
             transfers.extend(process.transfers(self, self.forcing))  # type: ignore[attr-defined]
         self.fate.update(transfers, key)
+        for process in self.fate_processes:
+            field_fn = getattr(process, "particle_fraction_field", None)
+            if field_fn is not None:
+                self.particle_fraction = field_fn(self, self.forcing)
         if self.mass_flux_builder is not None:
             self.mass_flux_u_kg_s, self.mass_flux_v_kg_s = self.mass_flux_builder(
                 self.grid, self.air_mass_kg, self.forcing

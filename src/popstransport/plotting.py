@@ -304,7 +304,7 @@ def plot_source_receptor(
     """Heatmap of the share of every source in every receptor's deposition (receptors in rows, sources in columns).
 
     Each cell is annotated with the share in percent; the row labels give the receptor's total deposition and the
-    right-hand labels its foreign share. Only the ``max_receptors`` receptors with the largest deposition and the
+    right-hand labels its foreign share (a range where the receptor's own emissions are inside ``OTHER``). Only the ``max_receptors`` receptors with the largest deposition and the
     ``max_sources`` sources contributing most to them are shown; the other sources are summed into "others".
 
     Parameters
@@ -335,6 +335,8 @@ def plot_source_receptor(
         share = np.where(row_total[:, None] != 0, values / row_total[:, None], np.nan) * 100.0
     receptors = [str(r) for r in dep["receptor"].values]
     fshare = source_receptor["foreign_share"].isel(receptor=rec_idx).values
+    flow = (source_receptor["foreign_share_lower"].isel(receptor=rec_idx).values
+            if "foreign_share_lower" in source_receptor else fshare)
 
     fig = _figure("source_receptor")
     ax = fig.add_subplot()
@@ -362,8 +364,7 @@ def plot_source_receptor(
     ax.set_ylabel("receptor and its total net deposition", fontsize=11)
     ax.xaxis.set_ticks_position("bottom")
     right = ax.secondary_yaxis("right")
-    right.set_yticks(range(nrow), [f"{100 * f:.0f}% foreign" if np.isfinite(f) else "n/a" for f in fshare],
-                     fontsize=9)
+    right.set_yticks(range(nrow), [foreign_label(lo, hi) for lo, hi in zip(flow, fshare)], fontsize=9)
     ax.set_xticks(np.arange(-0.5, ncol, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, nrow, 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.0)
@@ -375,6 +376,15 @@ def plot_source_receptor(
                  f"{note}; full table in source_receptor_deposition.csv", fontsize=10, loc="left")
     fig.suptitle(title, fontsize=14, fontweight="bold")
     return fig
+
+
+def foreign_label(lower: float, upper: float) -> str:
+    """``"44% foreign"``, or ``"0-100% foreign"`` when only bounds are known, ``"n/a"`` without deposition."""
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return "n/a"
+    if abs(upper - lower) < 5e-3:
+        return f"{100 * upper:.0f}% foreign"
+    return f"{100 * lower:.0f}-{100 * upper:.0f}% foreign"
 
 
 # ----------------------------------------------------------------------------------------------------------------

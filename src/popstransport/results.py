@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .attribution import INITIAL, OTHER
 from .constants import SECONDS_PER_YEAR
 
 
@@ -287,7 +288,10 @@ class RunResults:
         xarray.Dataset
             ``deposition`` (kg, ``receptor x source``: net deposition onto the receptor from each source),
             ``share`` (fraction of the receptor's total), ``total`` (kg per receptor), ``foreign_share`` (fraction
-            of the receptor's deposition from other sources than itself and the initial burden), ``emission``
+            of the receptor's deposition from other sources than itself and the initial burden),
+            ``foreign_share_lower`` (equal to ``foreign_share`` except for receptors that are not source tags in a
+            run with ``attribution.tags = "list"``: their own emissions are inside ``OTHER``, so the foreign share
+            lies between the share of the named sources and ``foreign_share``), ``emission``
             (kg per source), ``air_concentration`` (kg m-3, ``receptor x source``, duration-weighted mean).
         """
         from .io.attribution_writer import foreign_share
@@ -301,6 +305,13 @@ class RunResults:
         with np.errstate(invalid="ignore", divide="ignore"):
             share = xr.where(total != 0, dep / total, np.nan)
         fshare = [foreign_share(str(r), sources, dep.sel(receptor=r).values) for r in dep["receptor"].values]
+        lower = list(fshare)
+        if str(self.config.get("attribution", {}).get("tags", "")) != "countries" and OTHER in sources:
+            for k, r in enumerate(dep["receptor"].values):
+                row = dep.sel(receptor=r).values
+                if str(r) not in sources and float(row.sum()) != 0:
+                    named = sum(float(row[i]) for i, s in enumerate(sources) if s not in (str(r), OTHER, INITIAL))
+                    lower[k] = named / float(row.sum())
         out = xr.Dataset({
             "deposition": dep.assign_attrs(units="kg", long_name="net deposition onto the receptor by source"),
             "share": share.assign_attrs(units="1", long_name="share of the receptor's deposition"),
@@ -308,6 +319,10 @@ class RunResults:
             "foreign_share": xr.DataArray(fshare, dims="receptor", coords={"receptor": dep["receptor"]},
                                           attrs={"units": "1", "long_name": "share from other sources than the "
                                                  "receptor itself (and the initial burden)"}),
+            "foreign_share_lower": xr.DataArray(lower, dims="receptor", coords={"receptor": dep["receptor"]},
+                                                attrs={"units": "1", "long_name": "lower bound of the foreign share: "
+                                                       "for a receptor that is not a source tag its own emissions "
+                                                       "are in OTHER, so only named sources count as foreign"}),
             "emission": part["emission"].sum("time").assign_attrs(units="kg", long_name="emission by source"),
             "air_concentration": _weighted_mean(part["air_concentration"], select_periods(
                 part["time_bnds"].values, None)).transpose("receptor", "source"),

@@ -62,6 +62,27 @@ def zonal_mean_mass_fluxes(grid: LatLonGrid, air_mass_kg: np.ndarray, forcing: F
     return zonal_stream_function_fluxes(grid, grid.layers.air_mass_per_area_kg_m2(), u)
 
 
+class WithOH:
+    """Adds the built-in OH climatology (:mod:`popstransport.processes.oh`) to forcing that lacks OH."""
+
+    def __init__(self, met, grid: LatLonGrid):
+        self.met = met
+        self.grid = grid
+
+    def fields_at(self, time: np.datetime64) -> dict[str, np.ndarray]:
+        from .processes.oh import oh_concentration_field
+
+        fields = dict(self.met.fields_at(time))
+        if "oh_concentration_molec_cm3" not in fields:
+            t = np.datetime64(time, "s")
+            day = float((t - np.datetime64(t, "Y").astype("datetime64[s]")) / np.timedelta64(1, "D"))
+            fields["oh_concentration_molec_cm3"] = oh_concentration_field(self.grid, day)
+        return fields
+
+    def __getattr__(self, name: str):
+        return getattr(self.met, name)
+
+
 @dataclass
 class EmissionField:
     """Time-independent gridded emission rates (kg s-1 per cell)."""
@@ -136,7 +157,18 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         fate = [FirstOrderDegradation(half), ConstantVelocityDryDeposition(p.dry_deposition_velocity_m_s, "soil")]
         chemical = None
     else:
-        raise ConfigError("processes.fate = 'multimedia' is not available in this build; use 'simple'")
+        from .chemicals import ChemicalError, get_chemical
+        from .processes.exchange import SurfaceParameters
+        from .processes.fate_box import default_fate_processes
+
+        c = cfg.chemical
+        try:
+            chemical = get_chemical(c.name, dict(c.overrides) or None, files=(c.file,) if c.file else ())
+        except ChemicalError as exc:
+            raise ConfigError(f"chemical.name = {c.name!r}: {exc}") from None
+        surface = ("vegetation", "soil", "ocean")
+        fate = default_fate_processes()
+        met = WithOH(met, grid)
     field = build_emission_field(cfg, grid)
     a = cfg.attribution
     codes: list[str] = []
@@ -169,6 +201,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface_compartments=surface,
         tags=tags.names,
         chemical=chemical,
+        surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
     )
     return RunSetup(model, tags, codes, fraction)
 

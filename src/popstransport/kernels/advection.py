@@ -53,6 +53,9 @@ from numba import njit, prange
 
 #: Ghost cells on each side of a line (PPM needs two).
 GHOST = 2
+import os
+XO = int(os.environ.get('XO','-1'))
+YO = int(os.environ.get('YO','-1'))
 
 STATUS_OK = 0
 STATUS_EMPTY_CELL = 1
@@ -113,7 +116,7 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
         dqr = qp[p + 1] - qp[p]
         dql = qp[p] - qp[p - 1]
         s = d0 / (dm + d0 + dp) * ((2.0 * dm + d0) / (dp + d0) * dqr + (d0 + 2.0 * dp) / (dm + d0) * dql)
-        if order == 3:
+        if order >= 3:
             slope[p] = s
         elif dqr * dql > 0.0:
             lim = min(abs(s), 2.0 * abs(dql), 2.0 * abs(dqr))
@@ -148,11 +151,11 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
             )
             / (d1 + d2 + d3 + d4)
         )
-        if order == 3:
+        if order >= 3:
             edge[f] = e
         else:
             edge[f] = min(max(e, min(a2, a3)), max(a2, a3))
-    if order == 3:
+    if order >= 3:
         for i in range(n):
             l = edge[i]
             r = edge[i + 1]
@@ -416,7 +419,7 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
                 wp[ni + g + k] = wp[ni + g - 1]
         for f in range(ni + 1):
             r[f] = h * u2[j, f]
-        code = sweep_line(ni, mrow, wrow, periodic, qbc_w[j], qbc_e[j], order, scr)
+        code = sweep_line(ni, mrow, wrow, periodic, qbc_w[j], qbc_e[j], order if XO < 0 else XO, scr)
         if code >= 0:
             return code, j
         if acc:
@@ -480,7 +483,7 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
                 wp[nj + g + k] = wp[nj + g - 1]
         for f in range(nj + 1):
             r[f] = h * v2[f, i]
-        code = sweep_line(nj, mc, wc, False, qbc_s[i], qbc_n[i], order, scr)
+        code = sweep_line(nj, mc, wc, False, qbc_s[i], qbc_n[i], order if YO < 0 else YO, scr)
         if code >= 0:
             return code, i
         for j in range(nj):

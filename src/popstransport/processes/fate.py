@@ -80,8 +80,8 @@ def assemble_rate_matrix(
 def propagators(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact propagators Phi, Psi, Gamma of K over ``dt_s`` for every cell (Van Loan 1978, Theorem 1).
 
-    The exponential of the block matrix ``[[K, I, 0], [0, 0, I], [0, 0, 0]] * h`` is
-    ``[[Phi, Psi, Gamma], [0, I, h I], [0, 0, I]]``. Cells with identical K share one exponential.
+    The exponential of the block matrix ``[[K h, I, 0], [0, 0, I], [0, 0, 0]]`` is
+    ``[[Phi, Psi / h, Gamma / h^2], [0, I, I], [0, 0, I]]``. Cells with identical K share one exponential.
     """
     nlat, nlon, n, _ = k_matrix.shape
     flat = k_matrix.reshape(-1, n, n)
@@ -90,13 +90,15 @@ def propagators(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarr
     m = len(unique)
     aug = np.zeros((m, 3 * n, 3 * n))
     aug[:, :n, :n] = unique * dt_s
-    eye = np.eye(n) * dt_s
+    eye = np.eye(n)
     aug[:, :n, n : 2 * n] = eye
     aug[:, n : 2 * n, 2 * n :] = eye
+    # identity coupling blocks keep the augmented matrix balanced for long steps; with the dimensionless time
+    # s = t / h the blocks come out as Psi / h and Gamma / h^2
     expo = scipy.linalg.expm(aug)
     phi = expo[:, :n, :n][inverse].reshape(nlat, nlon, n, n)
-    psi = expo[:, :n, n : 2 * n][inverse].reshape(nlat, nlon, n, n)
-    gamma = expo[:, :n, 2 * n :][inverse].reshape(nlat, nlon, n, n)
+    psi = (expo[:, :n, n : 2 * n] * dt_s)[inverse].reshape(nlat, nlon, n, n)
+    gamma = (expo[:, :n, 2 * n :] * dt_s**2)[inverse].reshape(nlat, nlon, n, n)
     return np.ascontiguousarray(phi), np.ascontiguousarray(psi), np.ascontiguousarray(gamma)
 
 

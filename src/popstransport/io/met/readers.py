@@ -635,7 +635,10 @@ def interpolate_to_pressures(
     filled from the level above first.
     """
     K = values.shape[0]
-    lp = np.broadcast_to(np.asarray(level_p, float).reshape((K,) + (1,) * (values.ndim - 1)), values.shape)
+    level_p = np.asarray(level_p, float)
+    if level_p.ndim == 1:
+        level_p = level_p.reshape((K,) + (1,) * (values.ndim - 1))
+    lp = np.broadcast_to(level_p, values.shape)
     order = np.argsort(-lp.reshape(K, -1)[:, 0], kind="stable")
     lp = np.log(lp[order])
     v = _fill_below_ground(values, order)
@@ -868,7 +871,7 @@ class FileMet:
             units = c.attrs.get("units")
             try:
                 t = decode_cf_time(vals, units, c.attrs.get("calendar"), src, tdim)
-            except InputError:
+            except InputError as err:
                 if np.size(vals) == 1 and self.time_rule == "clamped":
                     warnings.warn(
                         f"{src}: time {tdim!r} (units {units!r}) cannot be decoded; its single record is used "
@@ -876,6 +879,13 @@ class FileMet:
                         stacklevel=5,
                     )
                     return np.array([np.datetime64("2000-01-01", "s")]), False
+                if np.size(vals) == 1:
+                    raise InputError(
+                        src,
+                        f"time variable {tdim!r}",
+                        f"{err.problem}; the file has a single record",
+                        "pass time_rule='clamped' to use that record for all times, or fix the time units",
+                    ) from None
                 raise
             bname = c.attrs.get("bounds") or c.attrs.get("climatology")
             if bname and bname in ds.variables and ds[bname].ndim == 2:
@@ -1134,6 +1144,10 @@ class FileMet:
         if rt is None:
             return win.get(-1)
         k0, k1, w, _ = rt.bracket(t)
+        if w == 0.0 or k0 == k1:
+            return interpolate_records(win.get(k0), {}, 0.0)
+        if w == 1.0:
+            return interpolate_records(win.get(k1), {}, 0.0)
         return interpolate_records(win.get(k0), win.get(k1), w)
 
     def _surface_pressure_window(self, var: _Variable, k: int | None, rows: slice, cols: slice) -> np.ndarray | None:

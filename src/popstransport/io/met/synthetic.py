@@ -336,6 +336,8 @@ class SyntheticClimatology:
     def fields_at(self, time: object) -> dict[str, np.ndarray]:
         """All fields at ``time``, linearly interpolated between the two bracketing mid-month records."""
         k0, k1, w, _ = self._record_times.bracket(time)
+        if w == 0.0:
+            return interpolate_records(self._window.get(k0), {}, 0.0)
         return interpolate_records(self._window.get(k0), self._window.get(k1), w)
 
     # fields -----------------------------------------------------------------------------------------------------

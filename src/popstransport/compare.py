@@ -1,0 +1,302 @@
+"""Differences between two runs (B minus A): fields, receptor tables and budgets, as NetCDF and CSV, with a summary.
+
+Files written to the output folder:
+
+- ``fields_difference.nc``: for every gridded variable ``X`` of ``fields.nc`` present in both runs, ``X_a``,
+  ``X_b``, ``X_difference`` (B - A, in the variable's units) and ``X_relative_difference`` ((B - A) / |A|,
+  dimensionless; NaN where A is zero, or below 1e-12 of the largest magnitude of A, where the ratio is noise);
+- ``receptor_difference.csv`` (both runs tagged): net deposition (kg) and lowest-layer air concentration
+  (kg m-3) per receptor and source, and per receptor in total (``source = ALL``), in A and B, with absolute and
+  relative differences;
+- ``budget_difference.csv``: every budget term summed over the compared periods (kg) in A and B, with differences;
+- ``summary.txt``: the printed summary.
+
+Periods: when both runs have the same output periods, fields are compared period by period; otherwise the periods
+present in both runs (same start and end) are compared; if there are none, the whole-run means are compared (and
+the summary says so). Both runs must be on the same grid.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .results import RunResults, open_run
+
+
+class CompareError(ValueError):
+    """Two runs that cannot be compared, or an output folder that already holds a comparison."""
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare_runs`.
+
+    Attributes
+    ----------
+    out_dir
+        Folder of the written files (``None`` if nothing was written).
+    fields
+        ``fields_difference.nc`` as a Dataset.
+    receptors
+        Rows of ``receptor_difference.csv`` (dicts), empty when a run is untagged.
+    budget
+        Rows of ``budget_difference.csv``.
+    summary
+        The summary text.
+    """
+
+    out_dir: Path | None
+    fields: xr.Dataset
+    receptors: list[dict]
+    budget: list[dict]
+    summary: str
+
+
+_RELATIVE_FLOOR = 1e-12
+
+
+def _relative(a: np.ndarray | float, b: np.ndarray | float, scale: float | None = None) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ref = float(np.nanmax(np.abs(a))) if scale is None and a.size else (scale or 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.abs(a) > _RELATIVE_FLOOR * ref, (b - a) / np.abs(a), np.nan)
+
+
+def _check_grid(a: RunResults, b: RunResults) -> None:
+    for coord in ("lat", "lon"):
+        va, vb = a.fields[coord].values, b.fields[coord].values
+        if va.shape != vb.shape or not np.allclose(va, vb, rtol=0, atol=1e-9):
+            raise CompareError(
+                f"{a.path} and {b.path} are on different grids ({a.fields.sizes['lon']} x {a.fields.sizes['lat']} "
+                f"cells from lon {a.lon_edges[0]:g}, lat {a.lat_edges[0]:g} against {b.fields.sizes['lon']} x "
+                f"{b.fields.sizes['lat']} from lon {b.lon_edges[0]:g}, lat {b.lat_edges[0]:g}); compare needs the "
+                "same domain and resolution: rerun one of them with the other's [domain] section"
+            )
+
+
+def _common_periods(a: RunResults, b: RunResults) -> tuple[list[int], list[int]]:
+    ba, bb = a.time_bnds, b.time_bnds
+    ia, ib = [], []
+    for i, (s, e) in enumerate(ba):
+        hits = np.flatnonzero((bb[:, 0] == s) & (bb[:, 1] == e))
+        if hits.size:
+            ia.append(i)
+            ib.append(int(hits[0]))
+    return ia, ib
+
+
+def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
+    ia, ib = _common_periods(a, b)
+    fa, fb = a.fields, b.fields
+    names = [str(v) for v in fa.data_vars if str(v) in fb.data_vars and {"lat", "lon"} <= set(fa[v].dims)
+             and "time" in fa[v].dims]
+    if ia:
+        sa, sb = fa.isel(time=ia), fb.isel(time=ib)
+        how = (f"{len(ia)} common output periods" if len(ia) < max(fa.sizes["time"], fb.sizes["time"])
+               else f"all {len(ia)} output periods")
+        out = xr.Dataset(coords={"time": sa["time"].values, "lat": fa["lat"].values, "lon": fa["lon"].values})
+        out["time_bnds"] = (("time", "bnds"), sa["time_bnds"].values)
+    else:
+        sa = xr.Dataset({n: a.field_mean(n) for n in names})
+        sb = xr.Dataset({n: b.field_mean(n) for n in names})
+        how = "whole-run means (the runs have no output period in common)"
+        out = xr.Dataset(coords={"lat": fa["lat"].values, "lon": fa["lon"].values})
+    for n in names:
+        va = sa[n].values
+        vb = sb[n].values
+        if va.shape != vb.shape:
+            continue
+        dims = sa[n].dims
+        units = str(fa[n].attrs.get("units", ""))
+        if "layer" in dims:
+            out = out.assign_coords(layer=fa["layer"].values)
+        out[f"{n}_a"] = (dims, va, {"units": units, "long_name": f"{n} in run A"})
+        out[f"{n}_b"] = (dims, vb, {"units": units, "long_name": f"{n} in run B"})
+        out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A"})
+        out[f"{n}_relative_difference"] = (dims, _relative(va, vb), {
+            "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero"})
+    out.attrs.update({
+        "Conventions": "CF-1.10",
+        "title": "popstransport comparison of two runs (B minus A)",
+        "run_a": str(a.path.resolve()),
+        "run_b": str(b.path.resolve()),
+        "compared": how,
+        "popstransport_version": __version__,
+        "source": f"popstransport {__version__}",
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "configuration_a": a.config_text,
+        "configuration_b": b.config_text,
+    })
+    return out, how
+
+
+def _receptor_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> list[dict]:
+    if a.attribution is None or b.attribution is None:
+        return []
+    rows: list[dict] = []
+    aa = a.attribution.isel(time=ia) if ia else a.attribution
+    ab = b.attribution.isel(time=ib) if ib else b.attribution
+    receptors = list(dict.fromkeys([str(r) for r in aa["receptor"].values] + [str(r) for r in ab["receptor"].values]))
+    sources = list(dict.fromkeys([str(s) for s in aa["source"].values] + [str(s) for s in ab["source"].values]))
+
+    def value(att: xr.Dataset, var: str, rec: str, src: str | None) -> float:
+        if rec not in att["receptor"].values or (src is not None and src not in att["source"].values):
+            return float("nan")
+        da = att[var].sel(receptor=rec)
+        da = da.sum("source") if src is None else da.sel(source=src)
+        if var == "deposition":
+            return float(da.sum("time"))
+        w = (att["time_bnds"].values[:, 1] - att["time_bnds"].values[:, 0]) / np.timedelta64(1, "s")
+        return float((da.values * w).sum() / w.sum())
+
+    for var, quantity in (("deposition", "net_deposition_kg"), ("air_concentration", "air_concentration_kg_m3")):
+        for rec in receptors:
+            for src in [None, *sources]:
+                va, vb = value(aa, var, rec, src), value(ab, var, rec, src)
+                if src is not None and va == 0 and vb == 0:
+                    continue
+                rows.append({"quantity": quantity, "receptor": rec, "source": "ALL" if src is None else src,
+                             "a": va, "b": vb, "difference": vb - va,
+                             "relative_difference": float(_relative(va, vb, abs(va)))})
+    return rows
+
+
+def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> list[dict]:
+    ba = a.budget.isel(time=ia) if ia else a.budget
+    bb = b.budget.isel(time=ib) if ib else b.budget
+    names = list(dict.fromkeys([str(v) for v in ba.data_vars if str(v).endswith("_kg")]
+                               + [str(v) for v in bb.data_vars if str(v).endswith("_kg")]))
+    rows = []
+    for n in names:
+        if n.startswith("burden_start_"):
+            pick = lambda ds: float(ds[n].values[0]) if n in ds else float("nan")  # noqa: E731
+        elif n.startswith("burden_end_"):
+            pick = lambda ds: float(ds[n].values[-1]) if n in ds else float("nan")  # noqa: E731
+        else:
+            pick = lambda ds: float(ds[n].sum()) if n in ds else float("nan")  # noqa: E731
+        va, vb = pick(ba), pick(bb)
+        rows.append({"term": n, "a": va, "b": vb, "difference": vb - va,
+                     "relative_difference": float(_relative(va, vb, abs(va)))})
+    return rows
+
+
+def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, receptors: list[dict],
+             budget: list[dict]) -> str:
+    lines = [f"comparison of run B {b.path} against run A {a.path} (B minus A), {how}"]
+    area = a.fields["cell_area"].values if "cell_area" in a.fields else None
+    for v in [str(k)[:-len("_difference")] for k in fields.data_vars if str(k).endswith("_difference")
+              and not str(k).endswith("_relative_difference")]:
+        d = fields[f"{v}_difference"]
+        units = d.attrs.get("units", "")
+        vals = np.asarray(d.values, dtype=float)
+        if not np.any(np.isfinite(vals)):
+            continue
+        k = int(np.nanargmax(np.abs(vals)))
+        idx = np.unravel_index(k, vals.shape)
+        where = dict(zip(d.dims, idx))
+        lat = float(fields["lat"].values[where["lat"]])
+        lon = float(fields["lon"].values[where["lon"]])
+        when = f", {str(fields['time'].values[where['time']])[:10]}" if "time" in where else ""
+        va = np.asarray(fields[f"{v}_a"].values, dtype=float)
+        vb = np.asarray(fields[f"{v}_b"].values, dtype=float)
+        if area is not None and v != "air_particle_fraction":
+            sa, sb = float((va * area).sum()), float((vb * area).sum())
+        else:
+            sa, sb = float(va.sum()), float(vb.sum())
+        total = f"{100 * (sb - sa) / abs(sa):+.3g}%" if sa != 0 else ("no change" if sb == 0 else "A is zero")
+        if np.all(vals == 0):
+            lines.append(f"  {v}: identical")
+        else:
+            lines.append(f"  {v}: largest |B - A| = {abs(vals[idx]):.3e} {units} at lat {lat:g}, lon {lon:g}{when}; "
+                         f"domain total change {total}")
+    dep = [r for r in receptors if r["quantity"] == "net_deposition_kg" and r["source"] == "ALL"
+           and np.isfinite(r["difference"])]
+    if dep:
+        dep.sort(key=lambda r: -abs(r["difference"]))
+        lines.append("  receptors with the largest change in net deposition:")
+        for r in dep[:5]:
+            rel = f"{100 * r['relative_difference']:+.3g}%" if np.isfinite(r["relative_difference"]) else "n/a"
+            lines.append(f"    {r['receptor']}: {r['a']:.4g} -> {r['b']:.4g} kg ({r['difference']:+.4g} kg, {rel})")
+    elif a.attribution is None or b.attribution is None:
+        lines.append("  receptor tables not compared: a run is untagged")
+    emitted = [r for r in budget if r["term"].startswith("emitted_")]
+    if emitted:
+        ea = sum(r["a"] for r in emitted)
+        eb = sum(r["b"] for r in emitted)
+        lines.append(f"  emitted: {ea:.4g} -> {eb:.4g} kg")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict], comment: str) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(f"# {comment}\n")
+        w = csv.writer(fh)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([f"{r[h]:.6e}" if isinstance(r[h], float) else r[h] for h in header])
+
+
+def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path, out_dir: str | Path | None = None,
+                 overwrite: bool = False) -> Comparison:
+    """Compare run B with run A (B minus A) and write the difference files to ``out_dir``.
+
+    Parameters
+    ----------
+    run_a, run_b
+        Run directories or :class:`RunResults`.
+    out_dir
+        Output folder (``None``: nothing is written). Existing comparison files are not replaced unless
+        ``overwrite``.
+
+    Returns
+    -------
+    Comparison
+        The differences as xarray / rows and the summary text.
+    """
+    a = run_a if isinstance(run_a, RunResults) else open_run(run_a)
+    b = run_b if isinstance(run_b, RunResults) else open_run(run_b)
+    _check_grid(a, b)
+    ia, ib = _common_periods(a, b)
+    fields, how = _field_differences(a, b)
+    receptors = _receptor_rows(a, b, ia, ib)
+    budget = _budget_rows(a, b, ia, ib)
+    summary = _summary(a, b, fields, how, receptors, budget)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        names = ("fields_difference.nc", "receptor_difference.csv", "budget_difference.csv", "summary.txt")
+        if out.exists() and not out.is_dir():
+            raise CompareError(f"output path {str(out)!r} exists and is not a directory; choose another --out")
+        existing = [n for n in names if (out / n).exists()]
+        if existing and not overwrite:
+            raise CompareError(f"output directory {str(out)!r} already holds a comparison ({', '.join(existing)}); "
+                               "choose another --out or pass --overwrite")
+        out.mkdir(parents=True, exist_ok=True)
+        comment = (f"popstransport {__version__} comparison, B minus A; A = {a.path}, B = {b.path}; "
+                   f"created {fields.attrs['created']}")
+        partial = {n: out / f".{n}.partial" for n in names}
+        try:
+            fields.to_netcdf(partial["fields_difference.nc"])
+            _write_csv(partial["receptor_difference.csv"],
+                       ["quantity", "receptor", "source", "a", "b", "difference", "relative_difference"], receptors,
+                       comment + "; net_deposition_kg summed, air_concentration_kg_m3 averaged over the periods")
+            _write_csv(partial["budget_difference.csv"], ["term", "a", "b", "difference", "relative_difference"],
+                       budget, comment + "; kg; burdens at the first start and last end, other terms summed")
+            partial["summary.txt"].write_text(summary + "\n", encoding="utf-8")
+            for n in names:
+                os.replace(partial[n], out / n)
+        finally:
+            for p in partial.values():
+                p.unlink(missing_ok=True)
+    return Comparison(out, fields, receptors, budget, summary)
+
+
+__all__ = ["CompareError", "Comparison", "compare_runs"]

@@ -1,0 +1,499 @@
+"""Meteorology readers on small files written here in every supported layout, and the errors for bad inputs.
+
+Fields are analytic (linear in latitude and in ln p), so that the expected layer means on the model grid are known
+exactly: u = A + B ln(p / 1 Pa) + C lat, v = D lat, T = 288 - 0.01 (1000 hPa - p in hPa) ...
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from popstransport.grid import LatLonGrid
+from popstransport.io.errors import InputError
+from popstransport.io.met import open_met
+from popstransport.io.met.readers import FileMet, detect_kind, interpolate_to_pressures, wind_profile_factors
+from popstransport.io.met.synthetic import _layer_samples
+
+A, B, C, D = -40.0, 4.0, 0.1, -0.05
+GRID = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 5.0)
+LEVELS_HPA = np.array([1000.0, 925.0, 850.0, 700.0, 500.0, 300.0, 200.0, 100.0])
+
+
+def u_field(p_pa, lat):
+    return A + B * np.log(p_pa) + C * lat
+
+
+def v_field(lat):
+    return D * lat + 0.0 * lat
+
+
+def t_field(p_pa):
+    return 200.0 + 10.0 * np.log(p_pa / 100.0) + 0.0 * p_pa
+
+
+def expected_layer_u(grid: LatLonGrid, ps_pa: float = 100_000.0, p_range=(10_000.0, 100_000.0)) -> np.ndarray:
+    """Layer means of u for the sampling used by the readers (pressure p = ps exp(-z / 8 km)); outside the levels'
+    pressure range the end level's value holds."""
+    out = np.zeros((grid.nlayer, grid.nlat, grid.nlon))
+    for k, (z, w) in enumerate(_layer_samples(grid.layers.edges_m)):
+        lnp = np.clip(np.log(ps_pa) - z / 8000.0, np.log(p_range[0]), np.log(p_range[1]))
+        out[k] = A + B * np.sum(w * lnp) + C * grid.lat_deg[:, None]
+    return out
+
+
+def _coords(lat_desc: bool, lon_180: bool, step: float = 2.5):
+    lat = np.arange(90.0, -90.0 - 1e-9, -step) if lat_desc else np.arange(-90.0, 90.0 + 1e-9, step)
+    lon = np.arange(-180.0, 180.0, step) if lon_180 else np.arange(0.0, 360.0, step)
+    return lat, lon
+
+
+def _pressure_level_fields(times, lat, lon, levels_hpa):
+    p = levels_hpa[None, :, None, None] * 100.0
+    la = lat[None, None, :, None]
+    shape = (len(times), len(levels_hpa), len(lat), len(lon))
+    u = np.broadcast_to(u_field(p, la), shape).astype(np.float64)
+    v = np.broadcast_to(v_field(la), shape).astype(np.float64)
+    t = np.broadcast_to(t_field(p), shape).astype(np.float64)
+    return u, v, t
+
+
+def write_era5_old(tmp_path, times):
+    """ERA5 as the old CDS delivered it: time, level (millibars), latitude descending, longitude 0..360, int16."""
+    lat, lon = _coords(lat_desc=True, lon_180=False)
+    u, v, t = _pressure_level_fields(times, lat, lon, LEVELS_HPA)
+    hours = (times - np.datetime64("1900-01-01T00:00")).astype("timedelta64[h]").astype(np.int32)
+    coords = {
+        "longitude": ("longitude", lon.astype(np.float32), {"units": "degrees_east", "long_name": "longitude"}),
+        "latitude": ("latitude", lat.astype(np.float32), {"units": "degrees_north", "long_name": "latitude"}),
+        "level": ("level", LEVELS_HPA.astype(np.int32), {"units": "millibars", "long_name": "pressure_level"}),
+        "time": ("time", hours, {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian"}),
+    }
+    dims = ("time", "level", "latitude", "longitude")
+    pl = xr.Dataset(
+        {
+            "u": (dims, u, {"units": "m s**-1", "long_name": "U component of wind", "standard_name": "eastward_wind"}),
+            "v": (dims, v, {"units": "m s**-1", "long_name": "V component of wind", "standard_name": "northward_wind"}),
+            "t": (dims, t, {"units": "K", "long_name": "Temperature", "standard_name": "air_temperature"}),
+        },
+        coords=coords,
+        attrs={"Conventions": "CF-1.6", "history": "grib_to_netcdf from MARS (ECMWF)"},
+    )
+    enc = {}
+    for name in ("u", "v", "t"):
+        a = pl[name].values
+        lo, hi = float(a.min()), float(a.max())
+        scale = (hi - lo) / 65000.0 or 1.0
+        enc[name] = {"dtype": "int16", "scale_factor": scale, "add_offset": (hi + lo) / 2, "_FillValue": -32767}
+    f1 = tmp_path / "era5_old_pl.nc"
+    pl.to_netcdf(f1, format="NETCDF3_64BIT", encoding=enc)
+    c2 = {k: coords[k] for k in ("longitude", "latitude", "time")}
+    dims2 = ("time", "latitude", "longitude")
+    shape2 = (len(times), lat.size, lon.size)
+    la = lat[None, :, None]
+    sl = xr.Dataset(
+        {
+            "sp": (dims2, np.full(shape2, 100_000.0), {"units": "Pa", "standard_name": "surface_air_pressure"}),
+            "t2m": (dims2, np.broadcast_to(290.0 - 0.2 * np.abs(la), shape2).copy(), {"units": "K"}),
+            "tp": (dims2, np.full(shape2, 3.6e-4), {"units": "m", "long_name": "Total precipitation"}),
+            "blh": (dims2, np.full(shape2, 800.0), {"units": "m", "long_name": "Boundary layer height"}),
+            "lsm": (dims2, np.broadcast_to((la > 0).astype(float), shape2).copy(),
+                    {"units": "(0 - 1)", "standard_name": "land_binary_mask"}),
+        },
+        coords=c2,
+    )
+    f2 = tmp_path / "era5_old_sl.nc"
+    sl.to_netcdf(f2, format="NETCDF3_64BIT")
+    return [f1, f2]
+
+
+def write_era5_new(tmp_path, times):
+    """ERA5 as the current CDS delivers it: valid_time, pressure_level (hPa), longitude -180..180, number/expver."""
+    lat, lon = _coords(lat_desc=True, lon_180=True)
+    u, v, t = _pressure_level_fields(times, lat, lon, LEVELS_HPA)
+    secs = (times - np.datetime64("1970-01-01T00:00")).astype("timedelta64[s]").astype(np.int64)
+    coords = {
+        "valid_time": ("valid_time", secs, {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian"}),
+        "pressure_level": ("pressure_level", LEVELS_HPA, {"units": "hPa"}),
+        "latitude": ("latitude", lat, {"units": "degrees_north"}),
+        "longitude": ("longitude", lon, {"units": "degrees_east"}),
+        "number": ((), 0),
+        "expver": ("valid_time", np.array(["0001"] * len(times))),
+    }
+    dims = ("valid_time", "pressure_level", "latitude", "longitude")
+    ds = xr.Dataset(
+        {
+            "u": (dims, u.astype(np.float32), {"units": "m s**-1", "standard_name": "eastward_wind"}),
+            "v": (dims, v.astype(np.float32), {"units": "m s**-1", "standard_name": "northward_wind"}),
+            "t": (dims, t.astype(np.float32), {"units": "K", "standard_name": "air_temperature"}),
+        },
+        coords=coords,
+        attrs={"GRIB_centre": "ecmf", "institution": "European Centre for Medium-Range Weather Forecasts"},
+    )
+    f = tmp_path / "era5_new.nc"
+    ds.to_netcdf(f, engine="netcdf4")
+    return f
+
+
+def write_merra2(tmp_path, times, fill_below_ground: bool = True):
+    """MERRA-2 M2I3NPASM-like: lev in hPa from 1000 upwards, lat/lon ascending -180..180, 1e15 fill values."""
+    lat, lon = _coords(lat_desc=False, lon_180=True)
+    u, v, t = _pressure_level_fields(times, lat, lon, LEVELS_HPA)
+    u, v, t = u.copy(), v.copy(), t.copy()
+    if fill_below_ground:
+        for a in (u, v, t):
+            a[:, 0, :4, :] = 1e15  # below ground near the south pole (Antarctic plateau)
+    mins = ((times - times[0]).astype("timedelta64[m]")).astype(np.int64)
+    coords = {
+        "time": ("time", mins, {"units": f"minutes since {str(times[0]).replace('T', ' ')}"}),
+        "lev": ("lev", LEVELS_HPA, {"units": "hPa", "positive": "down"}),
+        "lat": ("lat", lat, {"units": "degrees_north"}),
+        "lon": ("lon", lon, {"units": "degrees_east"}),
+    }
+    dims = ("time", "lev", "lat", "lon")
+    shape2 = (len(times), lat.size, lon.size)
+    dims2 = ("time", "lat", "lon")
+    ds = xr.Dataset(
+        {
+            "U": (dims, u.astype(np.float32), {"units": "m s-1", "_FillValue": np.float32(1e15)}),
+            "V": (dims, v.astype(np.float32), {"units": "m s-1", "_FillValue": np.float32(1e15)}),
+            "T": (dims, t.astype(np.float32), {"units": "K", "_FillValue": np.float32(1e15)}),
+            "PS": (dims2, np.full(shape2, 100_000.0, np.float32), {"units": "Pa"}),
+            "PRECTOT": (dims2, np.full(shape2, 2e-5, np.float32), {"units": "kg m-2 s-1"}),
+            "PBLH": (dims2, np.full(shape2, 650.0, np.float32), {"units": "m"}),
+        },
+        coords=coords,
+        attrs={"Title": "MERRA2 inst3_3d_asm_Np", "GranuleID": "MERRA2_400.inst3_3d_asm_Np.20050101.nc4"},
+    )
+    for n in ("U", "V", "T"):
+        ds[n].encoding["_FillValue"] = np.float32(1e15)
+        del ds[n].attrs["_FillValue"]
+    f = tmp_path / "merra2.nc4"
+    ds.to_netcdf(f)
+    return f
+
+
+def write_cmip(tmp_path, calendar: str = "360_day"):
+    """CMIP-style monthly uas, vas, tas, pr in separate files, time bounds, a non-Gregorian calendar; sftlf in %."""
+    lat = np.arange(-88.75, 90.0, 2.5)
+    lon = np.arange(1.25, 360.0, 2.5)
+    n = 12
+    days = 30 if calendar == "360_day" else None
+    if days:
+        bnds = np.stack([np.arange(n) * 30.0, np.arange(1, n + 1) * 30.0], axis=1)
+    else:
+        edges = np.concatenate([[0], np.cumsum([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])]).astype(float)
+        bnds = np.stack([edges[:-1], edges[1:]], axis=1)
+    tm = bnds.mean(axis=1)
+    tunits = "days since 2005-01-01 00:00:00"
+    files = []
+    la = lat[None, :, None]
+    month = np.arange(1, n + 1)[:, None, None]
+    fields = {
+        "uas": (np.broadcast_to(3.0 + 0.0 * la + 0.0 * month, (n, lat.size, lon.size)), "m s-1", "eastward_wind"),
+        "vas": (np.broadcast_to(-2.0 + 0.0 * la + 0.0 * month, (n, lat.size, lon.size)), "m s-1", "northward_wind"),
+        "tas": (np.broadcast_to(280.0 + month + 0.0 * la, (n, lat.size, lon.size)), "K", "air_temperature"),
+        "pr": (np.broadcast_to(1e-5 * month + 0.0 * la, (n, lat.size, lon.size)), "kg m-2 s-1", "precipitation_flux"),
+    }
+    for name, (data, units, std) in fields.items():
+        ds = xr.Dataset(
+            {
+                name: (("time", "lat", "lon"), data.astype(np.float32), {"units": units, "standard_name": std}),
+                "time_bnds": (("time", "bnds"), bnds),
+            },
+            coords={
+                "time": ("time", tm, {"units": tunits, "calendar": calendar, "bounds": "time_bnds"}),
+                "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+                "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
+            },
+            attrs={"project_id": "CMIP5", "experiment_id": "historical"},
+        )
+        ds["height"] = ((), 10.0 if name != "tas" else 2.0, {"units": "m"})
+        f = tmp_path / f"{name}_Amon_test_{calendar}.nc"
+        ds.to_netcdf(f)
+        files.append(f)
+    lf = xr.Dataset(
+        {"sftlf": (("lat", "lon"), np.where(lat[:, None] > 0, 100.0, 0.0) + 0.0 * lon, {"units": "%"})},
+        coords={"lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon, {"units": "degrees_east"})},
+    )
+    f = tmp_path / "sftlf_fx_test.nc"
+    lf.to_netcdf(f)
+    files.append(f)
+    return files
+
+
+def write_generic_cf_hybrid(tmp_path):
+    """Generic CF: odd variable names found by standard_name, hybrid sigma-pressure levels, a monthly climatology."""
+    lat = np.arange(-89.0, 90.0, 2.0)
+    lon = np.arange(0.0, 360.0, 2.0)
+    hyam = np.array([0.0, 5000.0, 20000.0, 15000.0, 5000.0])  # Pa
+    hybm = np.array([0.98, 0.85, 0.5, 0.15, 0.0])
+    ps = 98_000.0
+    p = hyam + hybm * ps
+    month = np.arange(12)
+    la = lat[None, None, :, None]
+    pp = p[None, :, None, None]
+    shape = (12, p.size, lat.size, lon.size)
+    u = np.broadcast_to(u_field(pp, la), shape)
+    ds = xr.Dataset(
+        {
+            "zonal": (("time", "lev", "lat", "lon"), u, {"units": "m/s", "standard_name": "eastward_wind"}),
+            "merid": (("time", "lev", "lat", "lon"), np.broadcast_to(v_field(la), shape),
+                      {"units": "m/s", "standard_name": "northward_wind"}),
+            "psurf": (("time", "lat", "lon"), np.full((12, lat.size, lon.size), ps),
+                      {"units": "hPa" if False else "Pa", "standard_name": "surface_air_pressure"}),
+            "rain": (("time", "lat", "lon"), np.broadcast_to((1.0 + month)[:, None, None], (12, lat.size, lon.size)),
+                     {"units": "mm/day", "standard_name": "lwe_precipitation_rate"}),
+            "hyam": (("lev",), hyam, {"units": "Pa"}),
+            "hybm": (("lev",), hybm, {"units": "1"}),
+            "clim_bnds": (("time", "nv"), np.stack([month * 30.4, (month + 1) * 30.4], axis=1)),
+        },
+        coords={
+            "time": ("time", month * 30.4 + 15.2, {"units": "days since 2001-01-01", "calendar": "standard",
+                                                  "climatology": "clim_bnds"}),
+            "lev": ("lev", np.arange(p.size, dtype=float), {
+                "standard_name": "atmosphere_hybrid_sigma_pressure_coordinate",
+                "formula_terms": "ap: hyam b: hybm ps: psurf", "positive": "down"}),
+            "lat": ("lat", lat, {"units": "degrees_north"}),
+            "lon": ("lon", lon, {"units": "degrees_east"}),
+        },
+    )
+    f = tmp_path / "generic_cf.nc"
+    ds.to_netcdf(f)
+    return f, p
+
+
+def _open(spec, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return open_met(spec, GRID, **kw)
+
+
+HOURS = np.array(["2005-01-01T00", "2005-01-01T01", "2005-01-01T02", "2005-01-01T03"], dtype="datetime64[s]")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# layouts
+# ----------------------------------------------------------------------------------------------------------------
+def test_era5_old_layout_packed_int16(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    met = _open(files)
+    assert isinstance(met, FileMet) and met.kind == "era5" and met.wind_mode == "levels"
+    f = met.fields_at(np.datetime64("2005-01-01T01:30"))
+    np.testing.assert_allclose(f["eastward_wind_m_s"], expected_layer_u(GRID), atol=5e-3)
+    np.testing.assert_allclose(f["northward_wind_m_s"][0], D * GRID.lat_deg[:, None] + 0 * GRID.lon_deg, atol=2e-3)
+    np.testing.assert_allclose(f["precipitation_m_s"], 3.6e-4 / 3600.0, rtol=1e-12)  # m per hour -> m s-1
+    np.testing.assert_allclose(f["surface_pressure_pa"], 100_000.0)
+    np.testing.assert_allclose(f["boundary_layer_height_m"], 800.0)
+    lat = GRID.lat_deg
+    np.testing.assert_allclose(f["land_fraction"][lat > 3], 1.0)
+    np.testing.assert_allclose(f["land_fraction"][lat < -3], 0.0)
+    np.testing.assert_allclose(f["surface_temperature_k"], 290.0 - 0.2 * np.abs(lat)[:, None] + 0 * GRID.lon_deg,
+                               atol=0.3)
+    assert np.all(np.diff(f["air_temperature_k"], axis=0) < 0)
+    for a in f.values():
+        assert a.dtype == np.float64 and a.flags.c_contiguous
+
+
+def test_era5_new_layout(tmp_path):
+    met = _open(write_era5_new(tmp_path, HOURS))
+    assert met.kind == "era5"
+    f = met.fields_at(np.datetime64("2005-01-01T02:00"))
+    # no surface pressure in the file: layers are placed above the standard 101325 Pa
+    np.testing.assert_allclose(f["eastward_wind_m_s"], expected_layer_u(GRID, 101_325.0), atol=1e-4)
+    assert "precipitation" in met.from_synthetic
+
+
+def test_merra2_layout_with_below_ground_fill(tmp_path):
+    times = np.array(["2005-01-01T00", "2005-01-01T03"], dtype="datetime64[s]")
+    met = _open(write_merra2(tmp_path, times))
+    assert met.kind == "merra2"
+    f = met.fields_at(np.datetime64("2005-01-01T01:00"))
+    np.testing.assert_allclose(f["eastward_wind_m_s"], expected_layer_u(GRID), atol=1e-4)
+    np.testing.assert_allclose(f["precipitation_m_s"], 2e-8, rtol=1e-6)  # kg m-2 s-1 -> m s-1
+    np.testing.assert_allclose(f["boundary_layer_height_m"], 650.0)
+    # a global grid reaches the filled (below-ground) columns: they are filled from the level above
+    g = LatLonGrid.global_grid(10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sub = tmp_path / "global"
+        sub.mkdir()
+        f = open_met(write_merra2(sub, times), g).fields_at(times[0])
+    assert np.all(np.isfinite(f["eastward_wind_m_s"]))
+
+
+def test_cmip_360_day_calendar_and_10m_profile(tmp_path):
+    met = _open(write_cmip(tmp_path, "360_day"))
+    assert met.kind == "cmip" and met.wind_mode == "10m"
+    # 360-day months map by year fraction: record k is valid at (k + 0.5) / 12 of the year
+    frac = (met.times - np.datetime64("2005-01-01")).astype(float) / (365 * 86400)
+    np.testing.assert_allclose(frac, (np.arange(12) + 0.5) / 12, atol=1e-5)
+    f = met.fields_at(met.times[3])
+    prof = wind_profile_factors(GRID.layers.edges_m, f["boundary_layer_height_m"])
+    np.testing.assert_allclose(f["eastward_wind_m_s"], 3.0 * prof, rtol=1e-6)
+    np.testing.assert_allclose(f["northward_wind_m_s"], -2.0 * prof, rtol=1e-6)
+    np.testing.assert_allclose(f["surface_temperature_k"], 284.0, rtol=1e-6)
+    np.testing.assert_allclose(f["precipitation_m_s"], 4e-8, rtol=1e-6)
+    lat = GRID.lat_deg
+    np.testing.assert_allclose(f["land_fraction"][lat > 3], 1.0)  # % -> fraction
+    # between mid-April and mid-May the temperature is interpolated linearly
+    t = met.times[3] + (met.times[4] - met.times[3]) // 4
+    np.testing.assert_allclose(met.fields_at(t)["surface_temperature_k"], 284.25, atol=1e-4)
+    # upper layers get the boundary-layer-top wind and the user is told
+    assert any("10 m winds" in n for n in met.notes)
+
+
+def test_cmip_noleap_calendar(tmp_path):
+    met = _open(write_cmip(tmp_path, "noleap"))
+    assert str(met.times[0]) == "2005-01-16T12:00:00" and str(met.times[1]) == "2005-02-15T00:00:00"
+
+
+def test_generic_cf_hybrid_levels_and_cyclic_climatology(tmp_path):
+    f_path, p = write_generic_cf_hybrid(tmp_path)
+    met = _open(f_path)
+    assert met.kind == "cf" and met.vars["eastward_wind"].name == "zonal"
+    assert met.vars["eastward_wind"].record_times.rule == "cyclic"
+    f = met.fields_at(np.datetime64("2031-06-01"))  # any year works for a climatology
+    # samples outside the hybrid levels' range hold the end values, so compare inside the covered range only
+    exp = expected_layer_u(GRID, 98_000.0, (p.min(), p.max()))
+    np.testing.assert_allclose(f["eastward_wind_m_s"], exp, atol=1e-9)
+    np.testing.assert_allclose(f["surface_pressure_pa"], 98_000.0)
+    # monthly precipitation 1..12 mm/day, cyclic: mid-December -> mid-January crosses the new year
+    dec = met.fields_at(np.datetime64("2031-12-16T12"))["precipitation_m_s"]
+    new_year = met.fields_at(np.datetime64("2032-01-01T00"))["precipitation_m_s"]
+    assert dec.mean() * 86400e3 == pytest.approx(12.0, rel=1e-3)
+    assert 1.0 < new_year.mean() * 86400e3 < 12.0
+
+
+def test_open_dataset_object_and_explicit_variable_names(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0])  # decoded times (datetime64)
+        met = open_met(ds, GRID, variables={"eastward_wind": "u", "northward_wind": "v"})
+    f = met.fields_at(np.datetime64("2005-01-01T00:30"))
+    np.testing.assert_allclose(f["eastward_wind_m_s"], expected_layer_u(GRID, 101_325.0), atol=5e-3)
+
+
+def test_only_a_window_of_records_is_loaded(tmp_path):
+    times = np.arange(np.datetime64("2005-01-01T00"), np.datetime64("2005-01-02T00"), np.timedelta64(1, "h"))
+    met = _open(write_era5_new(tmp_path, times.astype("datetime64[s]")))
+    t = np.datetime64("2005-01-01T00:30")
+    keys = []
+    for _ in range(20):
+        met.fields_at(t)
+        keys.append(met.record_key(t))
+        t = t + np.timedelta64(30, "m")
+    win = met._windows["winds"]
+    assert len(win) <= 3 and win.loads <= 12  # each hourly record is read once, never the whole file
+    assert keys[0] != keys[1] == keys[2] != keys[3]  # the bracketing pair changes on the hour
+
+
+def test_detect_kind():
+    assert detect_kind(xr.Dataset({"U10M": (("lat", "lon"), np.zeros((2, 2)))})) == "merra2"
+    assert detect_kind(xr.Dataset({"uas": (("lat", "lon"), np.zeros((2, 2)))})) == "cmip"
+    assert detect_kind(xr.Dataset({"u10": (("lat", "lon"), np.zeros((2, 2)))})) == "era5"
+    assert detect_kind(xr.Dataset({"wind": (("lat", "lon"), np.zeros((2, 2)))})) == "cf"
+
+
+def test_log_pressure_interpolation_below_and_above():
+    vals = np.array([10.0, 20.0, 30.0])[:, None, None] * np.ones((3, 1, 1))
+    levels = np.array([100_000.0, 50_000.0, 25_000.0])
+    target = np.array([120_000.0, 100_000.0, 70_710.678, 50_000.0, 10_000.0])[:, None, None]
+    out = interpolate_to_pressures(vals, levels, target)[:, 0, 0]
+    np.testing.assert_allclose(out, [10.0, 10.0, 15.0, 20.0, 30.0], atol=1e-6)
+    t = interpolate_to_pressures(np.full((3, 1, 1), 280.0), levels, np.array([[[110_000.0]]]), below="lapse")
+    assert t[0, 0, 0] > 280.0  # warmer below the lowest level (lapse rate)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# bad inputs (each error message names the file, the field and the fix)
+# ----------------------------------------------------------------------------------------------------------------
+def test_error_missing_winds_lists_found_and_expected(tmp_path):
+    ds = xr.Dataset(
+        {"temp": (("lat", "lon"), np.zeros((3, 4)), {"units": "K"})},
+        coords={"lat": [0.0, 1.0, 2.0], "lon": [0.0, 1.0, 2.0, 3.0]},
+    )
+    with pytest.raises(InputError, match=r"no eastward and northward wind found.*looked for.*inputs hold temp"):
+        open_met(ds, GRID)
+
+
+def test_error_unknown_unit(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    ds["u"].attrs["units"] = "furlongs per fortnight"
+    with pytest.raises(InputError, match=r"variable 'u' .*unit 'furlongs per fortnight' is not known.*Fix: set"):
+        open_met(ds, GRID)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_error_nan_or_infinite_winds(tmp_path, bad):
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ds["u"][1, :, 40, 110] = bad  # inside the domain (lat -10, lon 95)
+    met = _open(ds)
+    met.fields_at(HOURS[0])  # the first record is fine
+    with pytest.raises(InputError, match=r"variable 'u' \(eastward wind on levels\).*NaN or infinite at record 1"):
+        met.fields_at(HOURS[1])
+
+
+def test_error_unmasked_fill_values_in_winds(tmp_path):
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ds["v"][:, :, 40, 110] = 9.999e20
+    with pytest.raises(InputError, match=r"more than 150 m s-1.*Fix: check the units"):
+        _open(ds).fields_at(HOURS[0])
+
+
+def test_error_grid_does_not_cover_domain(tmp_path):
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False)
+    part = ds.isel(latitude=slice(0, 30), longitude=slice(0, 60))  # 90N..17.5N, 180W..32.5W
+    with pytest.raises(InputError, match=r"does not cover the model domain"):
+        _open(part).fields_at(HOURS[0])
+
+
+def test_error_time_range_does_not_cover_run(tmp_path):
+    met = _open(write_era5_new(tmp_path, HOURS))
+    met.check_covers(HOURS[0], HOURS[-1])
+    with pytest.raises(InputError, match=r"records cover 2005-01-01\.\.2005-01-01T03:00:00 but the run needs"):
+        met.check_covers(np.datetime64("2004-12-31T23"), HOURS[-1])
+    with pytest.raises(InputError, match=r"but the run needs"):
+        met.fields_at(np.datetime64("2005-01-02"))
+
+
+def test_error_single_record_needs_a_time_rule(tmp_path):
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).isel(valid_time=[0])
+    with pytest.raises(InputError, match=r"single record .* cannot be interpolated linearly.*time_rule='clamped'"):
+        _open(ds)
+    met = _open(ds, time_rule="clamped")
+    assert met.fields_at(np.datetime64("1999-01-01"))["eastward_wind_m_s"].shape == (2, GRID.nlat, GRID.nlon)
+
+
+def test_error_corrupt_netcdf(tmp_path):
+    good = write_era5_new(tmp_path, HOURS)
+    bad = tmp_path / "truncated.nc"
+    bad.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(InputError, match=r"truncated\.nc: NetCDF: cannot be opened.*download it again"):
+        open_met(bad, GRID)
+    with pytest.raises(InputError, match=r"does not exist"):
+        open_met(tmp_path / "nothere.nc", GRID)
+
+
+def test_error_fill_missing_error_lists_missing_fields(tmp_path):
+    with pytest.raises(InputError, match=r"precipitation, surface_pressure, boundary_layer_height.*not found"):
+        _open(write_era5_new(tmp_path, HOURS), fill_missing="error")
+
+
+def test_error_explicit_variable_not_found(tmp_path):
+    with pytest.raises(InputError, match=r"variable 'uwind' \(eastward wind on levels\): not found"):
+        _open(write_era5_new(tmp_path, HOURS), variables={"eastward_wind": "uwind"})
+
+
+def test_error_extra_ensemble_dimension(tmp_path):
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).drop_vars("number")
+    ds = xr.concat([ds, ds], dim="number")
+    with pytest.raises(InputError, match=r"extra dimension 'number' of size 2.*isel\(number=0\)"):
+        _open(ds)
