@@ -27,7 +27,8 @@ def test_bilinear_exact_for_linear_fields_any_orientation():
     LO, LA = np.meshgrid(lon, lat)
     out = Bilinear(src, DOMAIN)(3.0 * LA + 0.2 * LO)
     exp = 3.0 * DOMAIN.lat_deg[:, None] + 0.2 * DOMAIN.lon_deg[None, :]
-    np.testing.assert_allclose(out, exp, atol=1e-10)
+    # the last column (179.5E) lies between 179.25E and 180W = -180: the field jumps there (not periodic)
+    np.testing.assert_allclose(out[:, :-1], exp[:, :-1], atol=1e-10)
     # same data stored 0..360 with latitude ascending gives the same result
     lon2 = np.mod(lon, 360.0)
     o = np.argsort(lon2)
@@ -142,6 +143,6 @@ def test_source_that_does_not_cover_the_domain_is_refused():
 def test_window_reads_only_the_needed_part():
     lon, lat = era_like()
     b = Bilinear(SourceGrid.from_coords(lon, lat), DOMAIN)
-    assert (b.rows.stop - b.rows.start) < 110 and (b.cols.stop - b.cols.start) < 170
+    assert (b.rows.stop - b.rows.start) < 110 and len(np.arange(lon.size)[b.cols]) < 170
     a = np.random.default_rng(3).random((lat.size, lon.size))
     np.testing.assert_array_equal(b(a), b(a[b.rows, b.cols], window=True))

@@ -176,14 +176,17 @@ def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> 
     names = list(dict.fromkeys([str(v) for v in ba.data_vars if str(v).endswith("_kg")]
                                + [str(v) for v in bb.data_vars if str(v).endswith("_kg")]))
     rows = []
-    for n in names:
+    def pick(ds: xr.Dataset, n: str) -> float:
+        if n not in ds:
+            return float("nan")
         if n.startswith("burden_start_"):
-            pick = lambda ds: float(ds[n].values[0]) if n in ds else float("nan")  # noqa: E731
-        elif n.startswith("burden_end_"):
-            pick = lambda ds: float(ds[n].values[-1]) if n in ds else float("nan")  # noqa: E731
-        else:
-            pick = lambda ds: float(ds[n].sum()) if n in ds else float("nan")  # noqa: E731
-        va, vb = pick(ba), pick(bb)
+            return float(ds[n].values[0])
+        if n.startswith("burden_end_"):
+            return float(ds[n].values[-1])
+        return float(ds[n].sum())
+
+    for n in names:
+        va, vb = pick(ba, n), pick(bb, n)
         rows.append({"term": n, "a": va, "b": vb, "difference": vb - va,
                      "relative_difference": float(_relative(va, vb, abs(va)))})
     return rows
@@ -242,7 +245,7 @@ def _write_csv(path: Path, header: list[str], rows: list[dict], comment: str) ->
         w = csv.writer(fh)
         w.writerow(header)
         for r in rows:
-            w.writerow([f"{r[h]:.6e}" if isinstance(r[h], float) else r[h] for h in header])
+            w.writerow([repr(r[h]) if isinstance(r[h], float) else r[h] for h in header])
 
 
 def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path, out_dir: str | Path | None = None,

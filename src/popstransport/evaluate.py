@@ -26,13 +26,14 @@ Model quantities:
 - ``soil``: soil burden per unit cell area, kg m-2.
 
 Units are parsed as products of powers of mass (``pg ng ug µg mg g kg``), length (``mm cm m km``), area
-(``ha``), volume (``L``) and time (``s min h d day wk month yr y a``, a year of 365 days and a month of 1/12 year
-as in the model) written ``ng m-2 yr-1``, ``ng/m2/yr``, ``ng m^-2 a^-1`` or ``kg m-2 s-1``. Air accepts mass per
-volume (``pg m-3``, ``ng m-3``, ``kg m-3``); deposition mass per area and time; soil mass per area (``ng m-2``)
-or a mass fraction (``ng g-1``, ``ng/g dw``, ``ug kg-1``). A mass fraction is converted to mass per area with a
-soil bulk density and a mixing depth that the model does not define: they must be given
-(``soil_bulk_density_kg_m3`` and ``soil_depth_m``, ``--soil-bulk-density`` and ``--soil-depth`` on the command
-line; for example 1300 kg m-3 and 0.1 m), else evaluation stops with an error that says so:
+(``ha``), volume (``L``, ``l``) and time (``s min h d day wk month yr y a``; a year of 365 days and a month of
+1/12 year, as in the model; symbols are case-sensitive, so ``Mg`` is not ``mg``), written ``ng m-2 yr-1``,
+``ng/m2/yr``, ``ng m^-2 a^-1`` or ``kg m-2 s-1``. Air accepts mass per volume (``pg m-3``, ``ng m-3``,
+``kg m-3``); deposition mass per area and time; soil mass per area (``ng m-2``) or a mass fraction (``ng g-1``,
+``ng/g dw``, ``ug kg-1``). A mass fraction is converted to mass per area with a soil bulk density and a mixing
+depth that the model does not define: they must be given (``soil_bulk_density_kg_m3`` and ``soil_depth_m``,
+``--soil-bulk-density`` and ``--soil-depth`` on the command line; for example 1300 kg m-3 and 0.1 m), else
+evaluation stops with an error that says so:
 
     burden (kg m-2) = mass fraction (kg kg-1) x bulk density (kg m-3) x depth (m)
 
@@ -146,7 +147,7 @@ def parse_unit(text: str) -> ParsedUnit:
             if not m:
                 raise ValueError(f"cannot read {token!r} in unit {raw!r}")
             sym, power = m.group(1), int(m.group(2)) if m.group(2) else 1
-            key = sym if sym in _UNITS else sym.lower()
+            key = "l" if sym == "L" else sym
             if key not in _UNITS:
                 raise ValueError(f"unknown unit symbol {sym!r} in {raw!r} (known: {', '.join(sorted(_UNITS))})")
             f, d = _UNITS[key]

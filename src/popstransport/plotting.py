@@ -217,8 +217,7 @@ def colour_scale(values: np.ndarray, cmap: str = "viridis") -> tuple[Any, Any, s
 
     v = np.asarray(values, dtype=float)
     finite = v[np.isfinite(v)]
-    colours = mpl.colormaps[cmap].copy()
-    colours.set_bad("0.88")
+    colours = mpl.colormaps[cmap].with_extremes(bad="0.88")
     if finite.size == 0 or not np.any(finite != 0):
         return Normalize(0.0, 1.0), colours, "neither", "all values are zero" if finite.size else "no data"
     vmax = float(np.max(np.abs(finite)))
@@ -226,8 +225,7 @@ def colour_scale(values: np.ndarray, cmap: str = "viridis") -> tuple[Any, Any, s
     if neg.size and float(-neg.min()) > 1e-6 * vmax:
         mags = np.abs(finite[finite != 0])
         linthresh = max(float(np.percentile(mags, 5)), vmax * 1e-6)
-        div = mpl.colormaps["RdBu_r"].copy()
-        div.set_bad("0.88")
+        div = mpl.colormaps["RdBu_r"].with_extremes(bad="0.88")
         return SymLogNorm(linthresh=linthresh, vmin=-vmax, vmax=vmax, base=10), div, "neither", (
             "negative: net upward flux")
     pos = finite[finite > 0]
@@ -304,8 +302,9 @@ def plot_source_receptor(
     """Heatmap of the share of every source in every receptor's deposition (receptors in rows, sources in columns).
 
     Each cell is annotated with the share in percent; the row labels give the receptor's total deposition and the
-    right-hand labels its foreign share (a range where the receptor's own emissions are inside ``OTHER``). Only the ``max_receptors`` receptors with the largest deposition and the
-    ``max_sources`` sources contributing most to them are shown; the other sources are summed into "others".
+    right-hand labels its foreign share (a range where the receptor's own emissions are inside ``OTHER``). Only the
+    ``max_receptors`` receptors with the largest deposition and the ``max_sources`` sources contributing most to
+    them are shown; the other sources are summed into "others".
 
     Parameters
     ----------
@@ -622,8 +621,7 @@ def plot_border_fluxes(
         names = [regions[k] for k in order]
         pos = sub[sub > 0]
         norm = LogNorm(vmin=max(float(pos.min()), float(pos.max()) * 1e-4), vmax=float(pos.max())) if pos.size else None
-        cmap2 = mpl.colormaps["YlGnBu"].copy()
-        cmap2.set_bad("white")
+        cmap2 = mpl.colormaps["YlGnBu"].with_extremes(bad="white")
         im = ax2.imshow(np.ma.masked_less_equal(sub, 0.0), cmap=cmap2, norm=norm, interpolation="nearest",
                         aspect="auto")
         for i in range(len(order)):
@@ -666,6 +664,8 @@ def plot_evaluation(pairs: xr.Dataset, statistics: Mapping[str, Mapping[str, flo
     statistics
         Per compartment: ``n``, ``bias``, ``normalised_mean_bias``, ``correlation``, ``fac2``, ``fac10``.
     """
+    import matplotlib as mpl
+
     comps = [c for c in ("air", "deposition", "soil") if c in set(str(v) for v in pairs["compartment"].values)]
     fig = _figure("evaluation")
     axes = fig.subplots(1, max(len(comps), 1), squeeze=False)[0]
@@ -676,9 +676,13 @@ def plot_evaluation(pairs: xr.Dataset, statistics: Mapping[str, Mapping[str, flo
         unit = str(pairs["display_unit"].values[sel][0])
         ok = (obs > 0) & (mod > 0)
         ax.scatter(obs[ok], mod[ok], s=28, color="tab:blue", edgecolor="black", linewidth=0.4, zorder=3)
+        if "site_id" in pairs and ok.sum() <= 15:
+            for name, xo, ym in zip(pairs["site_id"].values[sel][ok], obs[ok], mod[ok]):
+                ax.annotate(str(name), (xo, ym), xytext=(4, 3), textcoords="offset points", fontsize=8, color="0.2")
         if ok.any():
-            lo = float(min(obs[ok].min(), mod[ok].min())) / 3.0
-            hi = float(max(obs[ok].max(), mod[ok].max())) * 3.0
+            lo = 10.0 ** np.floor(np.log10(float(min(obs[ok].min(), mod[ok].min())) / 1.5))
+            hi = 10.0 ** np.ceil(np.log10(float(max(obs[ok].max(), mod[ok].max())) * 1.5))
+            hi = max(hi, lo * 100.0)
         else:
             lo, hi = 0.1, 10.0
         line = np.array([lo, hi])
@@ -691,12 +695,15 @@ def plot_evaluation(pairs: xr.Dataset, statistics: Mapping[str, Mapping[str, flo
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(mpl.ticker.NullFormatter())
         ax.set_xlabel(f"observed ({unit})", fontsize=11)
         ax.set_ylabel(f"modelled ({unit})", fontsize=11)
         s = statistics.get(comp, {})
+        r = s.get("correlation", np.nan)
         ax.set_title(
             f"{comp}: n = {int(s.get('n', 0))}, NMB = {s.get('normalised_mean_bias', np.nan):+.2f}, "
-            f"r = {s.get('correlation', np.nan):.2f}\nFAC2 = {s.get('fac2', np.nan):.2f}, "
+            f"r = {'n/a' if not np.isfinite(r) else f'{r:.2f}'}\nFAC2 = {s.get('fac2', np.nan):.2f}, "
             f"FAC10 = {s.get('fac10', np.nan):.2f}, bias = {s.get('bias', np.nan):+.3g} {unit}",
             fontsize=10, loc="left")
         ax.grid(color="0.9", linewidth=0.5, which="both")

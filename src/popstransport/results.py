@@ -78,25 +78,26 @@ def parse_period(spec: str | int | None) -> tuple[np.datetime64, np.datetime64] 
         if "/" in text:
             a, b = text.split("/", 1)
             start, end = np.datetime64(a.strip(), "s"), np.datetime64(b.strip(), "s")
-            if not end > start:
-                raise RunResultsError(f"period {text!r}: the end must be later than the start")
-            return start, end
-        if re.fullmatch(r"\d{4}", text):
+        elif re.fullmatch(r"\d{4}", text):
             y = np.datetime64(text, "Y")
-            return np.datetime64(y, "s"), np.datetime64(y + np.timedelta64(1, "Y"), "s")
-        if re.fullmatch(r"\d{4}-\d{2}", text):
+            start, end = np.datetime64(y, "s"), np.datetime64(y + np.timedelta64(1, "Y"), "s")
+        elif re.fullmatch(r"\d{4}-\d{2}", text):
             m = np.datetime64(text, "M")
-            return np.datetime64(m, "s"), np.datetime64(m + np.timedelta64(1, "M"), "s")
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            start, end = np.datetime64(m, "s"), np.datetime64(m + np.timedelta64(1, "M"), "s")
+        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             d = np.datetime64(text, "D")
-            return np.datetime64(d, "s"), np.datetime64(d + np.timedelta64(1, "D"), "s")
-        t = np.datetime64(text, "s")
-        return t, t
+            start, end = np.datetime64(d, "s"), np.datetime64(d + np.timedelta64(1, "D"), "s")
+        else:
+            t = np.datetime64(text, "s")
+            return t, t
     except ValueError:
         raise RunResultsError(
             f"period {text!r} is not understood; use 'all', a year (2010), a month (2010-07), a day (2010-07-15), "
             "an interval (2010-03-01/2010-06-01) or an index (0, -1)"
         ) from None
+    if not end > start:
+        raise RunResultsError(f"period {text!r}: the end must be later than the start")
+    return start, end
 
 
 def select_periods(time_bnds: np.ndarray, spec: str | int | None) -> PeriodSelection:

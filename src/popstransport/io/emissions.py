@@ -271,7 +271,11 @@ class EmissionInventory:
     def scaled(self, factor: float) -> EmissionInventory:
         """The inventory times ``factor``."""
         parts = [EmissionPart(p.name, p.rates_kg_s * factor, p.monthly_factors) for p in self.parts]
-        return EmissionInventory(self.grid, parts, self.substance, self.description, self.notes)
+        out = EmissionInventory(self.grid, parts, self.substance, self.description,
+                                self.notes + [f"scaled by {factor:g}"])
+        out.outside_kg_s = self.outside_kg_s * factor
+        out.requested_kg_s = None if self.requested_kg_s is None else self.requested_kg_s * factor
+        return out
 
     def describe(self) -> str:
         lines = [
@@ -683,6 +687,74 @@ class EmissionInventory:
         return inv
 
 
+def open_emissions(
+    spec: Any,
+    grid: LatLonGrid,
+    *,
+    kind: Literal["auto", "gridded", "national", "points"] = "auto",
+    year: float | None = None,
+    scale: float = 1.0,
+    variable: str | None = None,
+    unit: str | None = None,
+    molar_mass_g_mol: float | None = None,
+    masks: RegionMasks | None = None,
+) -> EmissionInventory:
+    """Open an emission inventory for ``grid``.
+
+    Parameters
+    ----------
+    spec
+        ``"builtin"`` (the PCB-153 default), a path (NetCDF: gridded; CSV with ``lon``/``lat`` columns: point
+        sources; other CSV: national totals), an ``xarray.Dataset``, or a configuration section with the attributes
+        ``source, kind, year, scale, variable, unit`` (then the keyword arguments are taken from it).
+    kind
+        ``"gridded"``, ``"national"`` or ``"points"``; ``"auto"`` decides from the file.
+    year
+        Inventory year (built-in: 1970..2020; files with several years need it).
+    scale
+        Multiplies every emission.
+    variable, unit
+        Variable of a gridded file, and its unit when the file does not declare one.
+    molar_mass_g_mol
+        For inventories in mol.
+    """
+    if hasattr(spec, "source") and not isinstance(spec, str | Path):
+        cfg = spec
+        spec = cfg.source
+        kind = getattr(cfg, "kind", kind) or "auto"
+        year = getattr(cfg, "year", year)
+        scale = float(getattr(cfg, "scale", scale))
+        variable = getattr(cfg, "variable", variable) or None
+        unit = getattr(cfg, "unit", unit) or None
+    if not (np.isfinite(scale) and scale >= 0):
+        raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
+    if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
+        inv = EmissionInventory.from_default(grid, year=2000 if year is None else year, masks=masks)
+    else:
+        import xarray as xr
+
+        if kind == "auto":
+            if isinstance(spec, xr.Dataset) or Path(str(spec)).suffix.lower() in (".nc", ".nc4", ".netcdf", ".cdf"):
+                kind = "gridded"
+            else:
+                _, rows = _read_csv(spec)
+                kind = "points" if rows and {"lon", "lat"} <= set(rows[0]) or rows and {
+                    "longitude", "latitude"} <= set(rows[0]) else "national"
+        if kind == "gridded":
+            inv = EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
+                                                molar_mass_g_mol=molar_mass_g_mol,
+                                                year=None if year is None else int(year))
+        elif kind == "points":
+            inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
+        elif kind == "national":
+            inv = EmissionInventory.from_national_csv(spec, grid, year=year, masks=masks,
+                                                      molar_mass_g_mol=molar_mass_g_mol)
+        else:
+            raise InputError(spec, "kind", f"{kind!r} is not an inventory kind",
+                             "use 'auto', 'gridded', 'national' or 'points'")
+    return inv if scale == 1.0 else inv.scaled(scale)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------------------
@@ -831,5 +903,6 @@ __all__ = [
     "EmissionUnit",
     "PCB153_MOLAR_MASS_G_MOL",
     "normalise_monthly",
+    "open_emissions",
     "parse_emission_unit",
 ]

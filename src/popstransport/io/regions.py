@@ -423,12 +423,13 @@ class RegionMasks:
         if codes is None:
             return cls(all_codes, frac, sea, "Natural Earth 1:10m admin-0 countries", names_all,
                        data["region_area_m2"])
-        by_code, info = natural_earth_countries()
         idx = {c: n for n, c in enumerate(all_codes)}
+        wanted = [str(c).strip().upper() for c in codes]
+        by_code, info = natural_earth_countries() if any(c not in idx for c in wanted) else ({}, {})
         out_f, out_n, out_a = [], [], []
         for c in codes:
             cc = str(c).strip().upper()
-            if cc not in by_code:
+            if cc not in idx and cc not in by_code:
                 raise InputError(
                     "Natural Earth countries",
                     f"country code {c!r}",

@@ -202,19 +202,30 @@ def _overlap_matrix(src_edges: np.ndarray, order: np.ndarray, tgt_edges: np.ndar
     return res
 
 
+def _column_window(used: np.ndarray, n: int) -> slice | np.ndarray:
+    """The shortest run of columns (cyclically) that contains every used column."""
+    if used.size == 0:
+        return slice(0, 0)
+    gaps = np.diff(np.concatenate([used, [used[0] + n]]))
+    k = int(np.argmax(gaps))
+    if k == used.size - 1:  # the largest gap wraps around the end: a plain slice
+        return slice(int(used[0]), int(used[-1]) + 1)
+    start, stop = int(used[k + 1]), int(used[k])
+    return np.concatenate([np.arange(start, n), np.arange(0, stop + 1)])
+
+
 class _Separable:
     """Common part: two weight matrices and the source window they use."""
 
     def __init__(self, wy: np.ndarray, wx: np.ndarray):
         rows = np.flatnonzero(np.any(wy != 0.0, axis=0))
-        cols = np.flatnonzero(np.any(wx != 0.0, axis=0))
         r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
-        c0, c1 = (int(cols.min()), int(cols.max()) + 1) if cols.size else (0, 0)
-        #: Slices of the source (original index order) that the regridding reads.
+        #: Rows (a slice) and columns (a slice, or an index array when the window wraps around the end of a
+        #: periodic source) of the source, in its own index order, that the regridding reads.
         self.rows = slice(r0, r1)
-        self.cols = slice(c0, c1)
-        self.wy = np.ascontiguousarray(wy[:, r0:r1])
-        self.wx = np.ascontiguousarray(wx[:, c0:c1])
+        self.cols = _column_window(np.flatnonzero(np.any(wx != 0.0, axis=0)), wx.shape[1])
+        self.wy = np.ascontiguousarray(wy[:, self.rows])
+        self.wx = np.ascontiguousarray(wx[:, self.cols])
 
     def _apply(self, a: np.ndarray, window: bool) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)

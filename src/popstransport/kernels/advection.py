@@ -26,7 +26,8 @@ Reconstructions (chosen by ``order``):
   their eq. (1.6) for non-uniform cell widths (the widths are the cells' air masses), monotonised slopes (1.8),
   edges clipped to the two neighbours, and the monotonicity limiter (1.10);
 * ``1``: piecewise linear with the monotonised-central slope of van Leer (1977, J. Comput. Phys. 23:276);
-* ``0``: piecewise constant (first-order upwind).
+* ``0``: piecewise constant (first-order upwind);
+* ``4``: unlimited PPM (third order where smooth, not monotone; a reference for accuracy).
 
 Bounds: with orders 0-2 every sweep gives each cell the mean of the reconstruction over an interval of the mass
 coordinate (its departure interval). The limited reconstructions stay inside the range of the cell and its two
@@ -53,9 +54,6 @@ from numba import njit, prange
 
 #: Ghost cells on each side of a line (PPM needs two).
 GHOST = 2
-import os
-XO = int(os.environ.get('XO','-1'))
-YO = int(os.environ.get('YO','-1'))
 
 STATUS_OK = 0
 STATUS_EMPTY_CELL = 1
@@ -70,7 +68,7 @@ class AdvectionKernelOptions:
     ----------
     order
         0 piecewise constant (upwind), 1 piecewise linear (van Leer), 2 PPM with the CW84 limiter, 3 unlimited
-        PPM fluxes limited by flux-corrected transport (default).
+        PPM fluxes limited by flux-corrected transport (default), 4 unlimited PPM (not monotone; for reference).
     periodic_x
         Longitude is periodic (global grids): face ``I`` is face ``0``.
     cross_pole
@@ -78,8 +76,9 @@ class AdvectionKernelOptions:
         needs a global grid with an even number of longitudes. Otherwise ghost cells copy the edge cell.
     splitting
         ``"alternating"``: each sub-step is x then y or y then x, the order alternating between sub-steps and
-        calls; ``"strang"``: each sub-step is a symmetric half-full-half sequence (Strang 1968), whose outer
-        direction alternates.
+        calls (two sweeps); ``"strang"``: each sub-step is y(h/2) x(h) y(h/2) (Strang 1968; three sweeps). With
+        y outside, the air a polar cell loses to zonal divergence before the meridional inflow arrives is halved,
+        so cross-polar flow needs no sub-steps up to an equatorial Courant number near one.
     """
 
     order: int = 3
@@ -88,15 +87,18 @@ class AdvectionKernelOptions:
     splitting: str = "alternating"
 
 
-@njit(cache=True)
-def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
-    """Limited reconstruction of the mixing ratio in the ``n`` cells of one padded line.
+@njit(cache=True, error_model="numpy")
+def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
+    """Reconstruction of the mixing ratio in the ``n`` cells of one padded line.
 
-    ``qp`` and ``wp`` (length ``n + 2 * GHOST``) hold the mixing ratios and air masses (cell widths in the mass
-    coordinate) of the line with ``GHOST`` ghost cells at each end; cell ``i`` is ``qp[i + GHOST]``. Writes the
-    left and right edge values ``aL, aR`` and the parabola coefficient ``a6`` of every cell, so that inside the
-    cell ``q(x) = aL + x (aR - aL + a6 (1 - x))`` for ``x`` in ``[0, 1]`` (Colella & Woodward 1984, eq. 1.5).
-    ``slope`` (length ``n + 2 * GHOST``) and ``edge`` (length ``n + 1``) are scratch.
+    ``qp`` and ``wp`` (length ``n + 2 * GHOST``) hold the mixing ratios and the geometric cell widths (radians of
+    longitude or latitude) of the line with ``GHOST`` ghost cells at each end; cell ``i`` is ``qp[i + GHOST]``.
+    Writes the left and right edge values ``aL, aR`` and the parabola coefficient ``a6`` of every cell, so that
+    inside the cell ``q(x) = aL + x (aR - aL + a6 (1 - x))`` for ``x`` in ``[0, 1]`` (Colella & Woodward 1984,
+    eq. 1.5). The air inside a cell has the linear density ``1 + beta (x - 1/2)``; ``a6`` is chosen so that the
+    *air-mass weighted* mean of the parabola is the cell's mixing ratio,
+    ``a6 = 6 (q - (aL + aR) / 2) - beta (aR - aL) / 2`` (CW84's value for ``beta = 0``), so a cell is exactly the
+    sum of its parts (a remap). ``slope`` (length ``n + 2 * GHOST``) and ``edge`` (length ``n + 1``) are scratch.
     """
     g = GHOST
     if order == 0:
@@ -119,7 +121,10 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
         if order >= 3:
             slope[p] = s
         elif dqr * dql > 0.0:
-            lim = min(abs(s), 2.0 * abs(dql), 2.0 * abs(dqr))
+            k = 2.0
+            if order == 1 and g <= p < n + g:
+                k = 1.0 / (0.5 + abs(beta[p - g]) / 12.0)
+            lim = min(abs(s), k * abs(dql), k * abs(dqr))
             slope[p] = lim if s > 0.0 else -lim
         else:
             slope[p] = 0.0
@@ -127,8 +132,8 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
         for i in range(n):
             p = i + g
             q = qp[p]
-            aL[i] = q - 0.5 * slope[p]
-            aR[i] = q + 0.5 * slope[p]
+            aL[i] = q - (0.5 + beta[i] / 12.0) * slope[p]
+            aR[i] = aL[i] + slope[p]
             a6[i] = 0.0
         return
     # edge values at faces 0 .. n (face f between padded cells f + g - 1 and f + g), CW84 eq. 1.6
@@ -161,11 +166,13 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
             r = edge[i + 1]
             aL[i] = l
             aR[i] = r
-            a6[i] = 6.0 * (qp[i + g] - 0.5 * (l + r))
+            a6[i] = 6.0 * (qp[i + g] - 0.5 * (l + r)) - 0.5 * beta[i] * (r - l)
         return
-    # monotonicity limiter, CW84 eq. 1.10
+    # monotonicity limiter, CW84 eq. 1.10, generalised to the weighted mean: an overshooting parabola gets the
+    # edge value that makes it flat at its other end (a6 = +-(aR - aL)); for beta = 0 these are 3q - 2aR, 3q - 2aL
     for i in range(n):
         q = qp[i + g]
+        b = beta[i]
         l = edge[i]
         r = edge[i + 1]
         if (r - q) * (q - l) <= 0.0:
@@ -173,26 +180,56 @@ def reconstruct_line(qp, wp, n, order, aL, aR, a6, slope, edge):
             r = q
         else:
             d = r - l
-            c6 = 6.0 * (q - 0.5 * (l + r))
+            c6 = 6.0 * (q - 0.5 * (l + r)) - 0.5 * b * d
             if d * c6 > d * d:
-                l = 3.0 * q - 2.0 * r
+                l = (6.0 * q - r * (4.0 + 0.5 * b)) / (2.0 - 0.5 * b)
             elif -d * d > d * c6:
-                r = 3.0 * q - 2.0 * l
+                r = (6.0 * q - l * (4.0 - 0.5 * b)) / (2.0 + 0.5 * b)
         aL[i] = l
         aR[i] = r
-        a6[i] = 6.0 * (q - 0.5 * (l + r))
+        a6[i] = 6.0 * (q - 0.5 * (l + r)) - 0.5 * b * (r - l)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mean_right(l, r, c6, c):
     """Mean of the cell reconstruction over its right-hand fraction ``c`` (CW84 eq. 1.12)."""
     return r - 0.5 * c * ((r - l) - (1.0 - 2.0 / 3.0 * c) * c6)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mean_left(l, r, c6, c):
     """Mean of the cell reconstruction over its left-hand fraction ``c`` (CW84 eq. 1.12)."""
     return l + 0.5 * c * ((r - l) + (1.0 - 2.0 / 3.0 * c) * c6)
+
+
+@njit(cache=True, error_model="numpy")
+def partial_right(l, r, c6, beta, c):
+    """Chemical mass per unit cell air mass in the right-hand air-mass fraction ``c`` of a cell.
+
+    Inside the cell (geometric coordinate ``x`` in ``[0, 1]``) the mixing ratio is the parabola
+    ``q(x) = l + x (r - l + c6 (1 - x))`` and the air-mass density is linear, ``rho(x) = 1 + beta (x - 1/2)``
+    (``|beta| <= 2``; ``beta = 0`` for uniform air). The right-hand part ``[1 - a, 1]`` holding the fraction ``c``
+    of the air has ``a (P - beta a / 2) = c`` with ``P = 1 + beta / 2``; the result is the integral of ``q rho``
+    over it (for ``beta = 0`` this is ``c`` times CW84's eq. 1.12).
+    """
+    if beta == 0.0 or c <= 0.0:
+        return c * mean_right(l, r, c6, c)
+    p = 1.0 + 0.5 * beta
+    a = 2.0 * c / (p + np.sqrt(max(p * p - 2.0 * beta * c, 0.0)))
+    b = r - l - c6
+    return a * (r * p + a * (-0.5 * (r * beta + b * p) + a * ((b * beta - c6 * p) / 3.0 + a * (0.25 * c6 * beta))))
+
+
+@njit(cache=True, error_model="numpy")
+def partial_left(l, r, c6, beta, c):
+    """Chemical mass per unit cell air mass in the left-hand air-mass fraction ``c`` of a cell (see
+    :func:`partial_right`)."""
+    if beta == 0.0 or c <= 0.0:
+        return c * mean_left(l, r, c6, c)
+    p = 1.0 - 0.5 * beta
+    a = 2.0 * c / (p + np.sqrt(max(p * p + 2.0 * beta * c, 0.0)))
+    b = r - l + c6
+    return a * (l * p + a * (0.5 * (l * beta + b * p) + a * ((b * beta - c6 * p) / 3.0 - a * (0.25 * c6 * beta))))
 
 
 #: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
@@ -200,8 +237,8 @@ QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, R
 N_SCRATCH = 16
 
 
-@njit(cache=True)
-def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6):
+@njit(cache=True, error_model="numpy")
+def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6, beta):
     """Chemical mass in the air ``rf`` swept through face ``f`` (signed like ``rf``), its low-order (donor-cell
     constant) part, and the partial donor cell index (``-1`` outside the line; ``-2`` when the sweep overruns a
     periodic line)."""
@@ -221,7 +258,7 @@ def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6):
                     return acc, low, -1
             wk = w[k]
             if rem <= wk:
-                acc += rem * mean_right(aL[k], aR[k], a6[k], rem / wk)
+                acc += wk * partial_right(aL[k], aR[k], a6[k], beta[k], rem / wk)
                 low += rem * (m[k] / wk)
                 return acc, low, k
             acc += m[k]
@@ -244,7 +281,7 @@ def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6):
                 return -acc, -low, -1
         wk = w[k]
         if rem <= wk:
-            acc += rem * mean_left(aL[k], aR[k], a6[k], rem / wk)
+            acc += wk * partial_left(aL[k], aR[k], a6[k], beta[k], rem / wk)
             low += rem * (m[k] / wk)
             return -acc, -low, k
         acc += m[k]
@@ -256,8 +293,8 @@ def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6):
             return -acc, -low, -2
 
 
-@njit(cache=True)
-def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
+@njit(cache=True, error_model="numpy")
+def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
 
     Parameters
@@ -266,6 +303,8 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
         Number of cells.
     m, w
         Chemical mass (kg) and air mass (kg) of the ``n`` cells; replaced by their values after the sweep.
+    beta
+        Slope of the linear air-mass density inside every cell (see :func:`partial_right`), length ``n``.
     periodic
         The line is periodic (face ``n`` is face ``0``).
     q_lo, q_hi
@@ -274,7 +313,7 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
         0 upwind, 1 van Leer, 2 PPM with the CW84 limiter, 3 PPM limited by flux-corrected transport.
     scr
         Scratch ``(N_SCRATCH, >= n + 2 * GHOST + 1)``. On entry ``scr[QP]``, ``scr[WP]`` hold the padded mixing
-        ratios and air masses (see :func:`reconstruct_line`) and ``scr[R, :n + 1]`` the air mass (kg) crossing
+        ratios and geometric widths (see :func:`reconstruct_line`) and ``scr[R, :n + 1]`` the air mass (kg) crossing
         every face during the sweep, positive towards higher index. On exit ``scr[FLUX, :n + 1]`` holds the
         chemical mass (kg) that crossed every face.
 
@@ -294,14 +333,14 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
     aL = scr[AL]
     aR = scr[AR]
     a6 = scr[A6]
-    reconstruct_line(scr[QP], scr[WP], n, order, aL, aR, a6, scr[SLOPE], scr[EDGE])
+    reconstruct_line(scr[QP], scr[WP], beta, n, order, aL, aR, a6, scr[SLOPE], scr[EDGE])
     nf = n if periodic else n + 1
     fct = order == 3
     flow = scr[FLOW]
     anti = scr[ANTI]
     donor = scr[DONOR]
     for f in range(nf):
-        hi, lo, k = _donor_integral(f, r[f], n, m, w, periodic, q_lo, q_hi, aL, aR, a6)
+        hi, lo, k = _donor_integral(f, r[f], n, m, w, periodic, q_lo, q_hi, aL, aR, a6, beta)
         if k == -2:
             return STATUS_ROW_OVERRUN * 1_000_000 + f
         if fct:
@@ -317,7 +356,7 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
         if not wn > 0.0 and bad < 0:
             bad = i
         wnew[i] = wn
-    if bad >= 0:
+    if bad >= 0 and (apply or fct):
         return STATUS_EMPTY_CELL * 1_000_000 + bad
     if fct:
         if periodic:
@@ -385,14 +424,15 @@ def sweep_line(n, m, w, periodic, q_lo, q_hi, order, scr):
             flux[f] = flow[f] + c * a
     if periodic:
         flux[n] = flux[0]
-    for i in range(n):
-        m[i] -= flux[i + 1] - flux[i]
-        w[i] = wnew[i]
+    if apply:
+        for i in range(n):
+            m[i] -= flux[i + 1] - flux[i]
+            w[i] = wnew[i]
     return -1
 
 
-@njit(cache=True)
-def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bnd, scr):
+@njit(cache=True, error_model="numpy")
+def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bnd, scr, dlon, beta0):
     """x sweep of one (tag, layer) field ``m2 (J, I)`` with stage air mass ``w2 (J, I)``; returns a status or -1."""
     nj, ni = m2.shape
     g = GHOST
@@ -405,7 +445,7 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
         wrow = w2[j]
         for i in range(ni):
             qp[i + g] = mrow[i] / wrow[i]
-            wp[i + g] = wrow[i]
+            wp[i + g] = dlon[i]
         for k in range(g):
             if periodic:
                 qp[k] = qp[ni + k]
@@ -419,7 +459,7 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
                 wp[ni + g + k] = wp[ni + g - 1]
         for f in range(ni + 1):
             r[f] = h * u2[j, f]
-        code = sweep_line(ni, mrow, wrow, periodic, qbc_w[j], qbc_e[j], order if XO < 0 else XO, scr)
+        code = sweep_line(ni, mrow, wrow, beta0, periodic, qbc_w[j], qbc_e[j], order, scr)
         if code >= 0:
             return code, j
         if acc:
@@ -442,8 +482,8 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
     return -1, 0
 
 
-@njit(cache=True)
-def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, bnd, scr, col, pole):
+@njit(cache=True, error_model="numpy")
+def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, bnd, scr, col, pole, dlat, beta):
     """y sweep of one (tag, layer) field, column by column; returns a status or -1."""
     nj, ni = m2.shape
     g = GHOST
@@ -459,22 +499,20 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
         for k in range(g):
             for i in range(ni):
                 pole[0, k, i] = m2[k, i] / w2[k, i]
-                pole[1, k, i] = w2[k, i]
-                pole[2, k, i] = m2[nj - 1 - k, i] / w2[nj - 1 - k, i]
-                pole[3, k, i] = w2[nj - 1 - k, i]
+                pole[1, k, i] = m2[nj - 1 - k, i] / w2[nj - 1 - k, i]
     for i in range(ni):
         for j in range(nj):
             mc[j] = m2[j, i]
             wc[j] = w2[j, i]
             qp[j + g] = mc[j] / wc[j]
-            wp[j + g] = wc[j]
+            wp[j + g] = dlat[j]
         if cross_pole:
             io = (i + half) % ni
             for k in range(g):
                 qp[g - 1 - k] = pole[0, k, io]
-                wp[g - 1 - k] = pole[1, k, io]
-                qp[nj + g + k] = pole[2, k, io]
-                wp[nj + g + k] = pole[3, k, io]
+                wp[g - 1 - k] = dlat[k]
+                qp[nj + g + k] = pole[1, k, io]
+                wp[nj + g + k] = dlat[nj - 1 - k]
         else:
             for k in range(g):
                 qp[k] = qp[g]
@@ -483,7 +521,7 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
                 wp[nj + g + k] = wp[nj + g - 1]
         for f in range(nj + 1):
             r[f] = h * v2[f, i]
-        code = sweep_line(nj, mc, wc, False, qbc_s[i], qbc_n[i], order if YO < 0 else YO, scr)
+        code = sweep_line(nj, mc, wc, beta, False, qbc_s[i], qbc_n[i], order, scr)
         if code >= 0:
             return code, i
         for j in range(nj):
@@ -507,34 +545,54 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
     return -1, 0
 
 
+def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell widths ``dlon (I,)``, ``dlat (J,)`` (rad) and the in-row air-mass density slope ``beta_y (J,)``.
+
+    The air of a row between latitudes ``phi_1`` and ``phi_2`` is distributed as ``cos(phi)`` (equal air mass per
+    unit area); its linear approximation through the edge values, relative to its mean, has the slope
+    ``beta = (cos phi_2 - cos phi_1) / ((cos phi_1 + cos phi_2) / 2)``, which is -2 or 2 in a polar row (no air
+    at the pole) and near 0 elsewhere.
+    """
+    lon = np.deg2rad(np.asarray(lon_edges_deg, dtype=float))
+    lat = np.deg2rad(np.asarray(lat_edges_deg, dtype=float))
+    c = np.cos(lat)
+    c[np.abs(np.asarray(lat_edges_deg)) >= 90.0 - 1e-12] = 0.0
+    beta = np.clip((c[1:] - c[:-1]) / (0.5 * (c[1:] + c[:-1])), -2.0, 2.0)
+    return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
+
+
 @cache
 def make_horizontal_advection(options: AdvectionKernelOptions):
     """Build the horizontal advection kernel specialised for ``options`` (memoised).
 
-    The returned function ``advect(m, M, U, V, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate,
-    face_u, face_v, boundary, status)`` advances the chemical mass ``m (T, L, J, I)`` in place over ``dt`` seconds
+    The returned function ``advect(m, M, U, V, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n,
+    accumulate, face_u, face_v, boundary, status)`` advances the chemical mass ``m (T, L, J, I)`` in place over ``dt`` seconds
     in ``nsub`` equal sub-steps, each a pair of 1-D sweeps; the order of the pair alternates (x then y when
     ``x_first`` on even sub-steps, y then x on odd ones) so that successive calls with alternating ``x_first``
     give Strang-type alternating splitting.
 
     Arguments: air mass ``M (L, J, I)`` at the start of the step (kg); air-mass fluxes ``U (L, J, I + 1)``,
-    ``V (L, J + 1, I)`` (kg s-1); mixing ratios of inflowing air at the west/east walls ``qbc_w, qbc_e (T, L, J)``
+    ``V (L, J + 1, I)`` (kg s-1); cell widths ``dlon (I,)`` and ``dlat (J,)`` (rad) in which the mixing ratio is
+    reconstructed; ``beta_y (J,)`` the slope of the air-mass density inside every row (:func:`geometry`);
+    mixing ratios of inflowing air at the west/east walls ``qbc_w, qbc_e (T, L, J)``
     and south/north walls ``qbc_s, qbc_n (T, L, I)``; when ``accumulate`` the chemical mass crossing every face
     in the positive ([0]) and negative ([1]) direction is added to ``face_u (2, T, L, J, I + 1)`` and
     ``face_v (2, T, L, J + 1, I)`` (kg); ``boundary (T, L, 2)`` receives the inflow [0] and outflow [1] through
     open boundaries (kg, added); ``status (T * L, 4)`` int64 receives error codes (see module docstring).
     """
     order = int(options.order)
-    if order not in (0, 1, 2, 3):
-        raise ValueError(f"advection order {order} is not one of 0, 1, 2, 3")
+    if order not in (0, 1, 2, 3, 4):
+        raise ValueError(f"advection order {order} is not one of 0, 1, 2, 3, 4")
     periodic = bool(options.periodic_x)
     cross_pole = bool(options.cross_pole)
+    if options.splitting not in ("alternating", "strang"):
+        raise ValueError(f"splitting {options.splitting!r} is not 'alternating' or 'strang'")
     strang = options.splitting == "strang"
     nstage = 3 if strang else 2
 
-    @njit(cache=True, parallel=True)
-    def advect(m, M, U, V, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u, face_v, boundary,
-               status):
+    @njit(cache=True, parallel=True, error_model="numpy")
+    def advect(m, M, U, V, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
+               face_v, boundary, status):
         nt, nl, nj, ni = m.shape
         nmax = max(nj, ni) + 2 * GHOST + 1
         h = dt / nsub
@@ -543,7 +601,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
             l = p % nl
             scr = np.zeros((N_SCRATCH, nmax))
             col = np.empty((2, nj))
-            pole = np.empty((4, GHOST, ni))
+            pole = np.empty((2, GHOST, ni))
+            beta0 = np.zeros(ni)
             w2 = M[l].copy()
             m2 = m[t, l]
             bnd = boundary[t, l]
@@ -552,18 +611,18 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                 xf = x_first if s % 2 == 0 else not x_first
                 for stage in range(nstage):
                     if strang:
-                        is_x = (stage != 1) == xf
+                        is_x = stage == 1
                         hs = h if stage == 1 else 0.5 * h
                     else:
                         is_x = (stage == 0) == xf
                         hs = h
                     if is_x:
                         code, idx = _x_sweep(m2, w2, U[l], hs, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
-                                             accumulate, face_u, bnd, scr)
+                                             accumulate, face_u, bnd, scr, dlon, beta0)
                         direction = 0
                     else:
                         code, idx = _y_sweep(m2, w2, V[l], hs, cross_pole, order, qbc_s[t, l], qbc_n[t, l], t, l,
-                                             accumulate, face_v, bnd, scr, col, pole)
+                                             accumulate, face_v, bnd, scr, col, pole, dlat, beta_y)
                         direction = 1
                     if code >= 0:
                         kind = code // 1_000_000
@@ -584,7 +643,7 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     return advect
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def horizontal_diffusion(m, M, Du, Dv, dt, nsub, periodic, status):
     """Explicit horizontal diffusion of the mixing ratio, conservative and monotone for ``dt`` within the limit.
 

@@ -29,6 +29,7 @@ from ..kernels.advection import (
     STATUS_EMPTY_CELL,
     STATUS_ROW_OVERRUN,
     AdvectionKernelOptions,
+    geometry,
     horizontal_diffusion,
     make_horizontal_advection,
 )
@@ -37,7 +38,7 @@ from .base import Process
 Scheme = Literal["ppm", "ppm_cw84", "vanleer", "upwind"]
 
 #: Kernel order of every scheme name (see :mod:`popstransport.kernels.advection`).
-SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3}
+SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3, "ppm_unlimited": 4}
 
 
 class AdvectionError(RuntimeError):
@@ -157,6 +158,18 @@ class HorizontalAdvection(Process):
             is_global = is_periodic and not np.any(V[:, 0, :]) and not np.any(V[:, -1, :])
         ni = V.shape[2]
         return is_periodic, is_global and ni % 2 == 0
+
+    def _geometry(self, nj: int, ni: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = self.grid
+        if g is None:
+            return np.ones(ni), np.ones(nj), np.zeros(nj)
+        if (g.nlat, g.nlon) != (nj, ni):  # type: ignore[attr-defined]
+            raise ValueError(f"air_kg has {nj} x {ni} cells but the advection grid has {g.nlat} x {g.nlon}")  # type: ignore[attr-defined]
+        key = id(g)
+        if getattr(self, "_geom_key", None) != key:
+            self._geom = geometry(g.lon_edges_deg, g.lat_edges_deg)  # type: ignore[attr-defined]
+            self._geom_key = key
+        return self._geom
 
     def _boundary(self, ntag: int, nl: int, nj: int, ni: int, value) -> tuple[np.ndarray, ...]:
         if isinstance(value, dict):
@@ -294,7 +307,9 @@ class HorizontalAdvection(Process):
         boundary = np.zeros((nt, nl, 2))
         status = np.zeros((nt * nl, 4), dtype=np.int64)
         x_first = self._pairs_done % 2 == 0
-        kernel(air_kg, M, U, V, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary, status)
+        dlon, dlat, beta = self._geometry(nj, ni)
+        kernel(air_kg, M, U, V, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
+               status)
         self._pairs_done += nsub
         self.last_substeps = nsub
         bad = np.flatnonzero(status[:, 0])

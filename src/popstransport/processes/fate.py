@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ..kernels.fate import apply_propagators
+from ..kernels.fate import apply_propagators, compute_propagators
 
 #: Budget sinks a transfer may end in instead of a compartment.
 SINKS: tuple[str, ...] = ("degraded", "buried", "leached", "settled")
@@ -78,28 +78,32 @@ def assemble_rate_matrix(
 
 
 def propagators(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact propagators Phi, Psi, Gamma of K over ``dt_s`` for every cell (Van Loan 1978, Theorem 1).
+    """Exact propagators Phi, Psi, Gamma of K over ``dt_s`` for every cell (see :func:`compute_propagators`)."""
+    k_matrix = np.ascontiguousarray(k_matrix, dtype=np.float64)
+    phi = np.empty_like(k_matrix)
+    psi = np.empty_like(k_matrix)
+    gamma = np.empty_like(k_matrix)
+    compute_propagators(k_matrix, float(dt_s), phi, psi, gamma)
+    return phi, psi, gamma
 
-    The exponential of the block matrix ``[[K h, I, 0], [0, 0, I], [0, 0, 0]]`` is
-    ``[[Phi, Psi / h, Gamma / h^2], [0, I, I], [0, 0, I]]``. Cells with identical K share one exponential.
+
+def propagators_reference(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference propagators from one matrix exponential of an augmented block matrix (Van Loan 1978, Theorem 1).
+
+    The exponential of ``[[K h, I, 0], [0, 0, I], [0, 0, 0]]`` is ``[[Phi, Psi / h, Gamma / h^2], [0, I, I],
+    [0, 0, I]]`` (dimensionless time t / h keeps the blocks balanced for long steps). Slow; used to check
+    :func:`propagators`.
     """
     nlat, nlon, n, _ = k_matrix.shape
     flat = k_matrix.reshape(-1, n, n)
-    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    m = len(unique)
-    aug = np.zeros((m, 3 * n, 3 * n))
-    aug[:, :n, :n] = unique * dt_s
-    eye = np.eye(n)
-    aug[:, :n, n : 2 * n] = eye
-    aug[:, n : 2 * n, 2 * n :] = eye
-    # identity coupling blocks keep the augmented matrix balanced for long steps; with the dimensionless time
-    # s = t / h the blocks come out as Psi / h and Gamma / h^2
+    aug = np.zeros((len(flat), 3 * n, 3 * n))
+    aug[:, :n, :n] = flat * dt_s
+    aug[:, :n, n : 2 * n] = np.eye(n)
+    aug[:, n : 2 * n, 2 * n :] = np.eye(n)
     expo = scipy.linalg.expm(aug)
-    phi = expo[:, :n, :n][inverse].reshape(nlat, nlon, n, n)
-    psi = (expo[:, :n, n : 2 * n] * dt_s)[inverse].reshape(nlat, nlon, n, n)
-    gamma = (expo[:, :n, 2 * n :] * dt_s**2)[inverse].reshape(nlat, nlon, n, n)
-    return np.ascontiguousarray(phi), np.ascontiguousarray(psi), np.ascontiguousarray(gamma)
+    shape = (nlat, nlon, n, n)
+    return (expo[:, :n, :n].reshape(shape), (expo[:, :n, n : 2 * n] * dt_s).reshape(shape),
+            (expo[:, :n, 2 * n :] * dt_s**2).reshape(shape))
 
 
 class FateSolver:

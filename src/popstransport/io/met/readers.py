@@ -653,7 +653,7 @@ def interpolate_to_pressures(
     v1 = np.take_along_axis(v, k1, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where(k1 > k0, (x - l0) / (l1 - l0), 0.0)
-    out = (1.0 - w) * v0 + w * v1
+        out = (1.0 - w) * v0 + w * v1
     below_mask = nb == 0
     if np.any(below_mask):
         if below == "lapse":
@@ -727,6 +727,8 @@ class FileMet:
         variables: dict[str, str] | None = None,
         fill_missing: Literal["synthetic", "error"] = "synthetic",
     ):
+        if kind == "auto":
+            kind = None
         if kind is not None and kind not in KINDS:
             raise InputError(inputs[0][1], "kind", f"{kind!r} is not a known product", f"use one of {KINDS}")
         if fill_missing not in ("synthetic", "error"):
@@ -1063,7 +1065,7 @@ class FileMet:
         g = self.grid
         out: dict[str, np.ndarray] = {}
         synth = self._synthetic_fields(t) if self.from_synthetic else {}
-        out["land_fraction"] = self._static_land()
+        out["land_fraction"] = self._static_land().copy()
         out["surface_pressure_pa"] = (
             self._group("surface_pressure", t)["v"] if "surface_pressure" in self.vars else synth["surface_pressure_pa"]
         )
@@ -1259,7 +1261,7 @@ def _thickness_temperature(z: np.ndarray, levels: _LevelInfo) -> tuple[np.ndarra
 def open_met(
     spec: object,
     grid: LatLonGrid,
-    kind: MetKind | None = None,
+    kind: MetKind | Literal["auto"] | None = None,
     *,
     time_rule: TimeRule | None = None,
     variables: dict[str, str] | None = None,
@@ -1278,7 +1280,7 @@ def open_met(
         The model grid; the input must cover it.
     kind
         ``"era5"``, ``"merra2"``, ``"cmip"`` or ``"cf"``: whose short names are tried first and how ERA5
-        accumulated precipitation is read. Detected from the file when omitted.
+        accumulated precipitation is read. Detected from the file when omitted (or ``"auto"``).
     time_rule
         ``"linear"`` (default for time series), ``"cyclic"`` (default for climatologies: a ``month`` dimension or a
         CF ``climatology`` attribute) or ``"clamped"``.

@@ -1,0 +1,147 @@
+"""compare: differences of fields, receptor tables and budgets between two runs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from popstransport.compare import CompareError, compare_runs
+from popstransport.config import load_config
+from popstransport.run import run
+
+TINY = ["domain.resolution_deg=5", "time.stop=2010-03-01", "met.source=uniform", "emissions.source=uniform"]
+TAGGED = [*TINY, "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("compare")
+    return {
+        "a": run(load_config(None, TAGGED), base / "a"),
+        "b": run(load_config(None, [*TAGGED, "emissions.scale=2"]), base / "b"),
+        "whole": run(load_config(None, [*TAGGED, "output.frequency=run"]), base / "whole"),
+        "coarse": run(load_config(None, [*TINY, "domain.resolution_deg=7.5"]), base / "coarse"),
+    }
+
+
+@pytest.fixture(scope="module")
+def doubled(runs, tmp_path_factory):
+    return compare_runs(runs["a"], runs["b"], tmp_path_factory.mktemp("cmp") / "out")
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
+    from popstransport import cli
+    from popstransport.user_commands import add_user_commands
+
+    original = cli.build_parser
+
+    def build():
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "compare" not in sub.choices:
+            add_user_commands(sub)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    return cli.main
+
+
+def read_csv(path):
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def test_doubled_emissions_double_every_field(doubled):
+    """The model is linear: doubling emissions doubles every field; relative differences are exactly 1."""
+    f = doubled.fields
+    assert f.attrs["compared"] == "all 2 output periods"
+    for v in ("air_concentration", "soil_burden", "dry_deposition_flux", "emission_flux"):
+        a, d, rel = f[f"{v}_a"].values, f[f"{v}_difference"].values, f[f"{v}_relative_difference"].values
+        np.testing.assert_allclose(d, a, rtol=1e-9, atol=0)
+        pos = a > 0
+        np.testing.assert_allclose(rel[pos], 1.0, rtol=1e-9)
+    assert np.all(np.isnan(f["vegetation_burden_relative_difference"].values))  # A is zero everywhere
+    assert np.all(f["vegetation_burden_difference"].values == 0)
+
+
+def test_files_are_written_with_provenance(doubled, runs):
+    out = doubled.out_dir
+    assert sorted(p.name for p in out.iterdir()) == ["budget_difference.csv", "fields_difference.nc",
+                                                      "receptor_difference.csv", "summary.txt"]
+    with xr.open_dataset(out / "fields_difference.nc") as ds:
+        assert ds.attrs["run_a"] == str(runs["a"].resolve()) and "emissions" in ds.attrs["configuration_b"]
+        assert "popstransport_version" in ds.attrs and ds["soil_burden_difference"].attrs["units"] == "kg m-2"
+    assert (out / "summary.txt").read_text().startswith("comparison of run B")
+
+
+def test_receptor_table_differences(doubled):
+    rows = read_csv(doubled.out_dir / "receptor_difference.csv")
+    chn = [r for r in rows if r["quantity"] == "net_deposition_kg" and r["receptor"] == "CHN" and r["source"] == "ALL"]
+    assert len(chn) == 1
+    a, b = float(chn[0]["a"]), float(chn[0]["b"])
+    assert b == pytest.approx(2 * a, rel=1e-6)
+    assert float(chn[0]["difference"]) == pytest.approx(a, rel=1e-6)
+    assert float(chn[0]["relative_difference"]) == pytest.approx(1.0, rel=1e-6)
+    sources = {r["source"] for r in rows if r["receptor"] == "CHN"}
+    assert {"ALL", "CHN", "IND", "OTHER"} <= sources
+    assert any(r["quantity"] == "air_concentration_kg_m3" for r in rows)
+
+
+def test_budget_differences(doubled):
+    rows = {r["term"]: r for r in read_csv(doubled.out_dir / "budget_difference.csv")}
+    em = rows["emitted_air_0_kg"]
+    assert float(em["b"]) == pytest.approx(2 * float(em["a"]), rel=1e-9)
+    assert float(rows["burden_start_soil_kg"]["a"]) == 0.0
+
+
+def test_summary_names_the_changes(doubled):
+    s = doubled.summary
+    assert "soil_burden: largest |B - A|" in s and "domain total change +100%" in s
+    assert "vegetation_burden: identical" in s
+    assert "receptors with the largest change in net deposition" in s and "CHN:" in s
+    assert "emitted: 161.6 -> 323.3 kg" in s
+
+
+def test_same_run_is_identical(runs):
+    c = compare_runs(runs["a"], runs["a"])
+    assert c.out_dir is None
+    assert all(np.all(c.fields[v].values == 0) for v in c.fields.data_vars if str(v).endswith("_difference")
+               and not str(v).endswith("relative_difference"))
+    assert "air_concentration: identical" in c.summary
+
+
+def test_different_output_periods_compare_whole_run_means(runs):
+    """Monthly output against one whole-run period: the duration-weighted monthly means equal the run mean."""
+    c = compare_runs(runs["a"], runs["whole"])
+    assert "whole-run means" in c.summary and "time" not in c.fields.dims
+    a = c.fields["soil_burden_a"].values
+    np.testing.assert_allclose(c.fields["soil_burden_b"].values, a, rtol=1e-9)
+
+
+def test_different_grids_are_refused(runs):
+    with pytest.raises(CompareError, match=r"different grids \(24 x 15 cells.*16 x 10.*same domain and resolution"):
+        compare_runs(runs["a"], runs["coarse"])
+
+
+def test_refuses_to_overwrite(runs, tmp_path):
+    compare_runs(runs["a"], runs["b"], tmp_path / "c")
+    with pytest.raises(CompareError, match=r"already holds a comparison.*--overwrite"):
+        compare_runs(runs["a"], runs["b"], tmp_path / "c")
+    compare_runs(runs["a"], runs["b"], tmp_path / "c", overwrite=True)
+    assert not list((tmp_path / "c").glob(".*partial"))
+
+
+def test_cli_compare(runs, tmp_path, cli_main, capsys):
+    out = tmp_path / "cli"
+    assert cli_main(["compare", str(runs["a"]), str(runs["b"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "comparison of run B" in printed and "fields_difference.nc" in printed
+    assert cli_main(["compare", str(runs["a"]), str(runs["b"]), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--overwrite" in err

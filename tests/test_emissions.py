@@ -1,0 +1,327 @@
+"""Emission inventories: units, conservative regridding, point sources, national totals with proxies, profiles,
+the built-in PCB-153 inventory, and the errors for bad inputs. Totals are kept to 1e-12 relative."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from popstransport.grid import AirLayers, LatLonGrid
+from popstransport.io.emissions import (
+    SECONDS_PER_YEAR,
+    EmissionInventory,
+    open_emissions,
+    parse_emission_unit,
+)
+from popstransport.io.errors import InputError
+from popstransport.io.regions import RegionMasks
+
+DOMAIN = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 1.0)
+SHARED_EMISSIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emissions" / "emissions_asia_pacific.csv"
+REL = 1e-12
+
+
+@pytest.mark.parametrize(
+    "unit, factor, per_area, per_mole",
+    [
+        ("kg m-2 s-1", 1.0, True, False),
+        ("kg m**-2 s**-1", 1.0, True, False),
+        ("kg/m2/s", 1.0, True, False),
+        ("kg/cell/yr", 1.0 / SECONDS_PER_YEAR, False, False),
+        ("kg cell-1 yr-1", 1.0 / SECONDS_PER_YEAR, False, False),
+        ("g/yr", 1e-3 / SECONDS_PER_YEAR, False, False),
+        ("t/yr", 1e3 / SECONDS_PER_YEAR, False, False),
+        ("Gg/yr", 1e6 / SECONDS_PER_YEAR, False, False),
+        ("mg/yr", 1e-6 / SECONDS_PER_YEAR, False, False),
+        ("ng m-2 yr-1", 1e-12 / SECONDS_PER_YEAR, True, False),
+        ("kg km-2 d-1", 1e-6 / 86400.0, True, False),
+        ("mol/h", 1.0 / 3600.0, False, True),
+        ("kmol per day", 1e3 / 86400.0, False, True),
+    ],
+)
+def test_units(unit, factor, per_area, per_mole):
+    u = parse_emission_unit(unit)
+    assert u.factor == pytest.approx(factor, rel=1e-15)
+    assert (u.per_area, u.per_mole) == (per_area, per_mole)
+
+
+@pytest.mark.parametrize("bad", ["kg", "kg/yr/yr", "kg m-2 cell-1 s-1", "furlong/s", "m/s", "kg/month"])
+def test_unknown_units_are_refused(bad):
+    with pytest.raises(InputError, match=r"is not a known emission unit"):
+        parse_emission_unit(bad, "file.nc", "variable 'emi'")
+
+
+def _gridded(values, lon, lat, units, name="emi", time=None):
+    dims = ("lat", "lon") if time is None else ("time", "lat", "lon")
+    coords = {"lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon, {"units": "degrees_east"})}
+    if time is not None:
+        coords["time"] = ("time", time)
+    return xr.Dataset({name: (dims, values, {"units": units})}, coords=coords)
+
+
+def test_gridded_flux_per_area_conservative_total_1e12():
+    lon = np.arange(70.25, 170.0, 0.5)  # 0.5-degree source inside the domain
+    lat = np.arange(-9.75, 55.0, 0.5)[::-1]
+    rng = np.random.default_rng(0)
+    flux = rng.random((lat.size, lon.size)) * 1e-12  # kg m-2 s-1
+    inv = EmissionInventory.from_netcdf(_gridded(flux, lon, lat, "kg m-2 s-1"), DOMAIN)
+    from popstransport.io.regrid import SourceGrid
+
+    area = SourceGrid.from_coords(lon, lat).cell_area_m2(DOMAIN.radius_m)
+    before = float(np.sum(flux * area))
+    after = float(inv.rates_kg_s().sum())
+    print(f"gridded kg m-2 s-1: before {before:.15e} kg/s, after {after:.15e} kg/s, rel {abs(after / before - 1):.1e}")
+    assert abs(after / before - 1) < REL
+    assert inv.total_kg_s == pytest.approx(after, rel=1e-15)
+    assert inv.rates_kg_s(np.datetime64("2001-03-01")).shape == DOMAIN.shape
+
+
+def test_gridded_mol_per_hour_per_cell_global_source():
+    """A BETR-like 3.75-degree global inventory in mol/h per cell, onto the regional domain."""
+    lon = -180.0 + 3.75 * (np.arange(96) + 0.5)
+    lat = 90.0 - 3.75 * (np.arange(48) + 0.5)
+    rng = np.random.default_rng(5)
+    mol_h = rng.random((48, 96))
+    with pytest.raises(InputError, match="no molar mass"):
+        EmissionInventory.from_netcdf(_gridded(mol_h, lon, lat, "mol/h"), DOMAIN)
+    with pytest.warns(UserWarning, match="lies outside the model domain"):
+        inv = EmissionInventory.from_netcdf(_gridded(mol_h, lon, lat, "mol/h"), DOMAIN, molar_mass_g_mol=360.88)
+    # expected: every source cell's mass times the fraction of its area inside the domain
+    from popstransport.io.regrid import Conservative, SourceGrid
+
+    src = SourceGrid.from_coords(lon, lat)
+    kg_s = mol_h * 0.36088 / 3600.0
+    expected = float(np.sum(Conservative(src, DOMAIN, require_cover=False).amounts(kg_s)))
+    assert abs(inv.total_kg_s / expected - 1) < REL
+    # a source entirely inside the domain keeps its total exactly
+    inside = np.zeros_like(kg_s)
+    LO, LA = np.meshgrid(lon, lat)
+    sel = (LO > 62) & (LO < 178) & (LA > -13) & (LA < 58)
+    inside[sel] = mol_h[sel]
+    inv2 = EmissionInventory.from_netcdf(_gridded(inside, lon, lat, "mol/h"), DOMAIN, molar_mass_g_mol=360.88)
+    assert abs(inv2.total_kg_s / (inside.sum() * 0.36088 / 3600.0) - 1) < REL
+
+
+def test_gridded_monthly_records_become_profiles():
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    months = np.arange(1, 13)
+    vals = np.ones((12, lat.size, lon.size)) * months[:, None, None]  # kg/cell/yr, rising through the year
+    time = np.array([np.datetime64(f"2005-{m:02d}-15") for m in months])
+    inv = EmissionInventory.from_netcdf(_gridded(vals, lon, lat, "kg/cell/yr", time=time), DOMAIN)
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    annual_mean = np.sum(days * months) / 365.0 * lon.size * lat.size / SECONDS_PER_YEAR
+    assert abs(inv.total_kg_s / annual_mean - 1) < REL
+    jan = inv.rates_kg_s(np.datetime64("2005-01-20")).sum()
+    dec = inv.rates_kg_s(np.datetime64("2005-12-20")).sum()
+    assert dec / jan == pytest.approx(12.0, rel=1e-12)
+    # the months add up to the annual total
+    total = sum(inv.rates_kg_s(np.datetime64(f"2005-{m:02d}-10")).sum() * d * 86400 for m, d in zip(months, days))
+    assert abs(total / inv.annual_total_kg - 1) < REL
+
+
+def test_gridded_errors(tmp_path):
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    vals = np.ones((lat.size, lon.size))
+    neg = vals.copy()
+    neg[3, 4] = -1.0
+    with pytest.raises(InputError, match=r"variable 'emi': 1 values are negative \(min -1\).*must be >= 0"):
+        EmissionInventory.from_netcdf(_gridded(neg, lon, lat, "kg/cell/yr"), DOMAIN)
+    nan = vals.copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(InputError, match=r"NaN or infinite.*replace missing values by 0"):
+        EmissionInventory.from_netcdf(_gridded(nan, lon, lat, "kg/cell/yr"), DOMAIN)
+    with pytest.raises(InputError, match=r"unit 'kg/fortnight' is not a known emission unit"):
+        EmissionInventory.from_netcdf(_gridded(vals, lon, lat, "kg/fortnight"), DOMAIN)
+    far = _gridded(vals, lon - 120.0, lat, "kg/cell/yr")  # 20W..10W: outside 60E..180E
+    with pytest.raises(InputError, match=r"all emissions .* lie outside the model domain"):
+        EmissionInventory.from_netcdf(far, DOMAIN)
+    bad = tmp_path / "broken.nc"
+    bad.write_bytes(b"CDF\x01 this is not a netcdf file")
+    with pytest.raises(InputError, match=r"broken\.nc: NetCDF: cannot be opened"):
+        EmissionInventory.from_netcdf(bad, DOMAIN)
+    with pytest.raises(InputError, match=r"no units attribute"):
+        EmissionInventory.from_netcdf(_gridded(vals, lon, lat, "x").assign(emi=(("lat", "lon"), vals)), DOMAIN)
+
+
+def test_point_sources_csv(tmp_path):
+    f = tmp_path / "points.csv"
+    f.write_text(
+        "name,lon,lat,height_m,rate,unit,sector\n"
+        "stack A,121.47,31.23,150,12.5,kg/yr,industry\n"
+        "stack B,139.69,35.69,2500,3.0,g/h,industry\n"
+        "city C,77.21,28.61,0,0.02,mol/h,waste\n"
+    )
+    inv = EmissionInventory.from_point_csv(f, DOMAIN, molar_mass_g_mol=360.88)
+    expected = 12.5 / SECONDS_PER_YEAR + 3.0e-3 / 3600.0 + 0.02 * 0.36088 / 3600.0
+    assert abs(inv.total_kg_s / expected - 1) < REL
+    by_layer = inv.rates_by_layer_kg_s()
+    assert by_layer[1].sum() == pytest.approx(3.0e-3 / 3600.0, rel=1e-14)  # 2500 m: second layer
+    j = np.searchsorted(DOMAIN.lat_edges_deg, 31.23) - 1
+    i = np.searchsorted(DOMAIN.lon_edges_deg, 121.47) - 1
+    assert by_layer[0, j, i] == pytest.approx(12.5 / SECONDS_PER_YEAR, rel=1e-14)
+    assert set(inv.total_by_part_kg_s()) == {"industry", "waste"}
+    out = tmp_path / "outside.csv"
+    out.write_text("name,lon,lat,rate,unit\nParis,2.35,48.85,1,kg/yr\nTokyo,139.69,35.69,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"line 2 \(Paris\): lies at lon 2.35, lat 48.85, outside the model domain"):
+        EmissionInventory.from_point_csv(out, DOMAIN)
+    with pytest.warns(UserWarning, match="dropped"):
+        inv = EmissionInventory.from_point_csv(out, DOMAIN, outside="drop")
+    assert inv.annual_total_kg == pytest.approx(1.0, rel=1e-14)
+    negative = tmp_path / "neg.csv"
+    negative.write_text("lon,lat,rate,unit\n120,30,-5,kg/yr\n")
+    with pytest.raises(InputError, match=r"line 2, column 'rate': -5.0 is negative"):
+        EmissionInventory.from_point_csv(negative, DOMAIN)
+    high = tmp_path / "high.csv"
+    high.write_text("lon,lat,rate,unit,height_m\n120,30,5,kg/yr,20000\n")
+    with pytest.raises(InputError, match=r"emission height: 20000 m is outside the air layers"):
+        EmissionInventory.from_point_csv(high, DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def masks():
+    return RegionMasks.for_countries(DOMAIN)
+
+
+def test_national_totals_land_area_and_user_proxy(tmp_path, masks):
+    f = tmp_path / "national.csv"
+    f.write_text("iso3,year,value,unit,sector\nCHN,2000,250,kg/yr,industry\nIND,2000,120,kg/yr,industry\n"
+                 "JPN,2000,80,t/yr,waste\nTHA,2000,3000,g/yr,waste\n")
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    expected = (250 + 120 + 80e3 + 3.0) / SECONDS_PER_YEAR
+    print(f"national totals: requested {expected:.15e}, on grid {inv.total_kg_s:.15e}")
+    assert abs(inv.total_kg_s / expected - 1) < REL
+    # land-area proxy: emission per m2 of China's land is uniform
+    chn = masks.fraction[masks.index("CHN")]
+    sel = (chn > 0.5) & (masks.fraction[masks.index("IND")] == 0)
+    per_area = inv.rates_kg_s()[sel] / (chn * DOMAIN.cell_area_m2)[sel]
+    assert np.ptp(per_area) < 1e-9 * per_area.max()
+    # a user proxy (population-like) keeps the total and follows the proxy
+    rng = np.random.default_rng(2)
+    proxy = rng.random(DOMAIN.shape) ** 4 * 1e6
+    inv_p = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, proxy=proxy)
+    assert abs(inv_p.total_kg_s / expected - 1) < REL
+    ind = masks.fraction[masks.index("IND")]
+    inside = (ind > 0.5) & (masks.fraction[masks.index("CHN")] == 0)
+    ratio = inv_p.rates_kg_s()[inside] / (ind * proxy)[inside]
+    assert np.ptp(ratio) < 1e-9 * ratio.max()
+
+
+def test_national_partly_outside_is_reported(tmp_path, masks):
+    f = tmp_path / "n.csv"
+    f.write_text("iso2,value,unit\nRU,1000,kg/yr\nNZ,10,kg/yr\nKR,50,kg/yr\n")
+    with pytest.warns(UserWarning) as rec:
+        inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    assert any("RU (RUS): 33.1% of its area lies in the domain" in str(r.message) for r in rec)
+    assert inv.requested_kg_s * SECONDS_PER_YEAR == pytest.approx(1060.0)
+    assert abs((inv.total_kg_s + inv.outside_kg_s) / inv.requested_kg_s - 1) < REL
+    assert any("NZ (NZL) lies outside the domain" in n for n in inv.notes)
+
+
+def test_sector_profiles_keep_annual_totals(tmp_path, masks):
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,value,unit,sector\nCHN,365,kg/yr,heating\nCHN,100,kg/yr,industry\n")
+    prof = tmp_path / "profiles.csv"
+    rows = ["sector,month,factor,height_m"]
+    rows += [f"heating,{m},{3.0 if m in (1, 2, 12) else 0.5},0" for m in range(1, 13)]
+    rows += [f"industry,{m},1.0,1500" for m in range(1, 13)]
+    prof.write_text("\n".join(rows) + "\n")
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, sector_profiles=prof)
+    days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    total = sum(inv.rates_kg_s(np.datetime64(f"2001-{m:02d}-05")).sum() * d * 86400 for m, d in zip(range(1, 13), days))
+    assert abs(total / 465.0 - 1) < REL
+    jan = inv.rates_by_layer_kg_s(np.datetime64("2001-01-10"))
+    jul = inv.rates_by_layer_kg_s(np.datetime64("2001-07-10"))
+    assert jan[0].sum() / jul[0].sum() == pytest.approx(6.0, rel=1e-12)
+    assert jan[1].sum() == pytest.approx(100.0 / SECONDS_PER_YEAR, rel=1e-12)  # industry stack in layer 1
+
+
+def test_national_errors(tmp_path, masks):
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,year,value,unit\nXXX,2000,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"country 'XXX': is not a Natural Earth country code"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,year,value,unit\nCHN,2000,1,kg/yr\nCHN,2010,2,kg/yr\n")
+    with pytest.raises(InputError, match=r"several years"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    with pytest.raises(InputError, match=r"year 2005: is not in the file; available: \['2000', '2010'\]"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=2005)
+    f.write_text("iso3,value,unit\nCHN,-3,kg/yr\n")
+    with pytest.raises(InputError, match=r"-3.0 is negative"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit\nNZL,3,kg/yr\n")
+    with pytest.raises(InputError, match=r"none of \['NZL'\] lies in the model domain"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit\nCHN,3,kg/m2/yr\n")
+    with pytest.raises(InputError, match=r"is per area"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+
+
+def test_default_inventory(masks):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default configuration runs without warnings
+        inv = EmissionInventory.from_default(DOMAIN, year=2000, masks=masks)
+    assert inv.substance == "PCB-153" and "BETR-Research" in inv.description
+    requested = inv.requested_kg_s * SECONDS_PER_YEAR
+    kept = inv.annual_total_kg
+    print(f"default PCB-153 2000: countries {requested:.1f} kg/yr, in domain {kept:.1f} kg/yr")
+    assert requested == pytest.approx(3708.512, rel=1e-9)  # the 25 country figures of 2000
+    assert abs((inv.total_kg_s + inv.outside_kg_s) / inv.requested_kg_s - 1) < REL
+    assert 2000 < kept < 3500  # the gridded source file's box total is 2796 kg/yr
+    assert inv.rates_kg_s().shape == DOMAIN.shape and np.all(inv.rates_kg_s() >= 0)
+    i1990 = EmissionInventory.from_default(DOMAIN, year=1990, masks=masks)
+    i1995 = EmissionInventory.from_default(DOMAIN, year=1995, masks=masks)
+    assert i1995.total_kg_s == pytest.approx(0.5 * (i1990.total_kg_s + inv.total_kg_s), rel=1e-12)
+    with pytest.raises(InputError, match=r"year 1960: is not in the file"):
+        EmissionInventory.from_default(DOMAIN, year=1960, masks=masks)
+    with pytest.raises(InputError, match=r"substance 'PCB-28'"):
+        EmissionInventory.from_default(DOMAIN, substance="PCB-28")
+
+
+def test_default_inventory_on_other_grids():
+    g = LatLonGrid.global_grid(5.0, layers=AirLayers((0.0, 1000.0)))
+    inv = EmissionInventory.from_default(g, year=2020)
+    assert inv.outside_kg_s == 0.0  # a global grid holds every country
+    assert inv.annual_total_kg == pytest.approx(inv.requested_kg_s * SECONDS_PER_YEAR, rel=1e-12)
+
+
+def test_package_data_keeps_the_source_columns():
+    text = resources.files("popstransport").joinpath("data", "emissions_pcb153_asia_pacific.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert list(rows[0]) == ["country", "iso2", "substance", "year", "value", "unit", "emission_type", "method",
+                             "quality", "source_id", "source_detail", "note"]
+    assert {r["substance"] for r in rows} == {"PCB-153"} and all(r["source_id"] for r in rows)
+    if SHARED_EMISSIONS.is_file():
+        with open(SHARED_EMISSIONS, newline="", encoding="utf-8") as fh:
+            shared = [r for r in csv.DictReader(fh) if r["substance"] == "PCB-153"]
+        assert rows == shared
+
+
+def test_open_emissions_from_config_section_and_files(tmp_path, masks):
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(source="builtin", kind="auto", year=2010, scale=2.0, variable="", unit="")
+    inv = open_emissions(cfg, DOMAIN, masks=masks)
+    ref = EmissionInventory.from_default(DOMAIN, year=2010, masks=masks)
+    assert inv.total_kg_s == pytest.approx(2.0 * ref.total_kg_s, rel=1e-14)
+    assert callable(inv.rates_kg_s) and inv.rates_kg_s(np.datetime64("2010-05-01")).shape == DOMAIN.shape
+    pts = tmp_path / "p.csv"
+    pts.write_text("longitude,latitude,rate,unit\n120,30,1,kg/yr\n")
+    assert open_emissions(pts, DOMAIN).annual_total_kg == pytest.approx(1.0, rel=1e-14)
+    nat = tmp_path / "n.csv"
+    nat.write_text("iso3,value,unit\nJPN,7,kg/yr\n")
+    assert open_emissions(nat, DOMAIN, masks=masks).annual_total_kg == pytest.approx(7.0, rel=1e-12)
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    f = tmp_path / "g.nc"
+    _gridded(np.ones((lat.size, lon.size)), lon, lat, "").to_netcdf(f)
+    inv = open_emissions(SimpleNamespace(source=str(f), kind="auto", year=2010, scale=1.0, variable="emi",
+                                         unit="kg/cell/yr"), DOMAIN)
+    assert inv.annual_total_kg == pytest.approx(100.0, rel=1e-12)

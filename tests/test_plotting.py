@@ -1,0 +1,179 @@
+"""Figures from a real small run: every figure type is a non-blank PNG of the documented size; no downloads."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from popstransport.config import load_config
+from popstransport.plotting import FIGURE_SIZE_PX, colour_scale, map_projection, natural_earth_lines
+from popstransport.results import RunResultsError, open_run
+from popstransport.run import run
+
+TINY = ["domain.resolution_deg=5", "time.stop=2010-03-01", "met.source=uniform", "emissions.source=uniform"]
+TAGGED = [*TINY, "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+@pytest.fixture(scope="module")
+def tagged_run(tmp_path_factory):
+    return run(load_config(None, TAGGED), tmp_path_factory.mktemp("plot") / "run")
+
+
+@pytest.fixture(scope="module")
+def untagged_run(tmp_path_factory):
+    return run(load_config(None, TINY), tmp_path_factory.mktemp("plot_untagged") / "run")
+
+
+@pytest.fixture(scope="module")
+def figures(tagged_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    with open_run(tagged_run) as r:
+        paths = r.plot_all(out)
+    return {p.stem: p for p in paths}
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
+    from popstransport import cli
+    from popstransport.user_commands import add_user_commands
+
+    original = cli.build_parser
+
+    def build():
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "plot" not in sub.choices:
+            add_user_commands(sub)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    return cli.main
+
+
+def check_png(path, kind):
+    """A PNG of the documented size whose pixels are not all one colour."""
+    import matplotlib.image as mpimg
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(path)
+    w, h = FIGURE_SIZE_PX[kind]
+    assert img.shape[:2] == (h, w)
+    assert float(img[..., :3].std()) > 0.05
+    assert float((img[..., :3].sum(axis=-1) < 2.9).mean()) > 0.05  # a good part is not white
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("air_concentration", "map"), ("deposition", "map"), ("soil_burden", "map"), ("budget", "budget"),
+    ("source_receptor", "source_receptor"), ("border_fluxes", "border_fluxes"),
+])
+def test_every_figure_type_is_a_png_of_the_expected_size(figures, name, kind):
+    check_png(figures[name], kind)
+
+
+def test_png_metadata_names_the_package(figures):
+    from PIL import Image
+
+    from popstransport import __version__
+
+    with Image.open(figures["deposition"]) as im:
+        assert im.info.get("Software") == f"popstransport {__version__}"
+
+
+def test_maps_draw_no_download(tagged_run, monkeypatch):
+    """Borders and coastlines come from the shipped shapefile: cartopy's downloader must never be called."""
+    import cartopy.io
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cartopy tried to download a file")
+
+    monkeypatch.setattr(cartopy.io.Downloader, "acquire_resource", refuse)
+    monkeypatch.setattr(cartopy.io.Downloader, "path", refuse)
+    import matplotlib.pyplot as plt
+
+    with open_run(tagged_run) as r:
+        fig = r.plot_air_concentration()
+        fig.canvas.draw()
+        plt.close(fig)
+
+
+def test_natural_earth_lines_cover_the_domain():
+    borders, coast = natural_earth_lines(60.0, 180.0, -15.0, 60.0)
+    assert len(borders) > 20
+    assert not coast.is_empty
+    x0, y0, x1, y1 = coast.bounds
+    assert x0 < 70 and x1 > 170 and y0 < -10 and y1 > 55
+
+
+def test_domain_past_the_date_line_gets_shifted_lines():
+    borders, coast = natural_earth_lines(150.0, 230.0, 40.0, 70.0)  # Bering Sea and Alaska, lon > 180
+    assert coast.bounds[2] > 200.0
+
+
+def test_projection_choice():
+    import cartopy.crs as ccrs
+
+    lon = np.linspace(0, 360, 73)
+    assert isinstance(map_projection(lon, np.linspace(-90, 90, 37)), ccrs.Robinson)
+    assert isinstance(map_projection(np.linspace(-20, 40, 13), np.linspace(35, 70, 8)), ccrs.LambertConformal)
+    assert isinstance(map_projection(np.linspace(60, 180, 25), np.linspace(-15, 60, 16)), ccrs.PlateCarree)
+
+
+def test_colour_scale_log_symlog_linear():
+    from matplotlib.colors import LogNorm, Normalize, SymLogNorm
+
+    norm, _, _, _ = colour_scale(np.logspace(-3, 3, 50))
+    assert isinstance(norm, LogNorm)
+    norm, _, _, note = colour_scale(np.array([-5.0, -1e-3, 0.0, 2e-2, 10.0]))
+    assert isinstance(norm, SymLogNorm) and "upward" in note
+    norm, _, _, _ = colour_scale(np.linspace(1.0, 5.0, 10))
+    assert type(norm) is Normalize and norm.vmin == 0.0
+    norm, _, _, note = colour_scale(np.zeros(10))
+    assert "zero" in note
+
+
+def test_log_scale_of_a_field_spanning_decades_draws(tagged_run, tmp_path):
+    """A field spanning six decades with zeros is drawn on a log scale (zeros grey)."""
+    from popstransport.plotting import save_figure
+
+    with open_run(tagged_run) as r:
+        da = r.soil_burden_ng_m2()
+        da = da.copy(data=np.logspace(-4, 2, da.size).reshape(da.shape))
+        da[0, 0] = 0.0
+        fig = da.pops.map(title="test field", units="ng m-2")
+        assert type(fig.axes[0].collections[0].norm).__name__ == "LogNorm"
+        check_png(save_figure(fig, tmp_path / "log.png"), "map")
+
+
+def test_accessor_refuses_a_field_with_extra_dimensions(tagged_run):
+    with open_run(tagged_run) as r, pytest.raises(RunResultsError, match=r"select the other dimensions"):
+        r.fields["soil_burden"].pops.map()
+
+
+def test_untagged_run_has_the_four_basic_figures_and_maps_of_each_period(untagged_run, tmp_path):
+    with open_run(untagged_run) as r:
+        paths = r.plot_all(tmp_path, period="each")
+        with pytest.raises(RunResultsError, match=r"needs a tagged run.*attribution.tags"):
+            r.plot_source_receptor()
+    names = sorted(p.stem for p in paths)
+    assert names == sorted(["air_concentration", "budget", "deposition", "soil_burden",
+                            *[f"{q}_{m}" for q in ("air_concentration", "deposition", "soil_burden")
+                              for m in ("2010-01", "2010-02")]])
+    check_png(tmp_path / "deposition_2010-02.png", "map")
+
+
+def test_cli_plot_one_period(tagged_run, tmp_path, cli_main, capsys):
+    assert cli_main(["plot", str(tagged_run), "--out", str(tmp_path), "--period", "2010-02"]) == 0
+    assert "wrote 6 figure(s)" in capsys.readouterr().out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "deposition_2010-02.png" in names and "border_fluxes_2010-02.png" in names
+    check_png(tmp_path / "source_receptor_2010-02.png", "source_receptor")
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_cli_plot_bad_period_is_one_line(tagged_run, tmp_path, cli_main, capsys):
+    assert cli_main(["plot", str(tagged_run), "--out", str(tmp_path), "--period", "2011-05"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "outside the run" in err

@@ -1,0 +1,171 @@
+"""Region masks: Natural Earth countries and user GeoJSON/shapefiles, exact area fractions, caching, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from popstransport.grid import LatLonGrid
+from popstransport.io import regions
+from popstransport.io.errors import InputError
+from popstransport.io.regions import RegionMasks, land_fraction
+
+DOMAIN_1 = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 1.0)
+DOMAIN_05 = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 0.5)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("POPSTRANSPORT_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_countries_on_default_domain_fast_and_sum_to_one(fresh_cache):
+    t0 = time.perf_counter()
+    m = RegionMasks.for_countries(DOMAIN_1)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    m2 = RegionMasks.for_countries(DOMAIN_1)
+    cached = time.perf_counter() - t0
+    print(f"country masks 1 degree default domain: {first:.2f} s, from cache {cached:.3f} s, {len(m.codes)} regions")
+    assert first < 10.0 and cached < first
+    assert list(fresh_cache.glob("regions/countries-*.npz"))
+    np.testing.assert_array_equal(m.fraction, m2.fraction)
+    total = m.fraction.sum(axis=0) + m.sea_fraction
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    assert np.all(m.fraction >= 0) and np.all(m.fraction <= 1 + 1e-12)
+    assert {"CHN", "IND", "JPN", "IDN", "RUS", "AUS", "MNG", "KOR", "PRK", "TWN"} <= set(m.codes)
+    assert m.fraction.dtype == np.float64 and m.fraction.flags.c_contiguous
+    np.testing.assert_allclose(m.other_fraction, 0.0, atol=1e-12)
+    assert m.names[m.index("CHN")] == "China"
+
+
+def _geodesic_area_in_domain_m2(geoms, box):
+    """Area on the sphere (R = 6371008.8 m) of the parts of ``geoms`` inside ``box``, with great-circle edges
+    (pyproj.Geod on a sphere); edges densified to 0.05 degree so that they follow the clip box's parallels."""
+    pyproj = pytest.importorskip("pyproj")
+    import shapely
+
+    from popstransport.constants import EARTH_RADIUS_M
+
+    geod = pyproj.Geod(a=EARTH_RADIUS_M, f=0.0)
+    total = 0.0
+    for g in geoms:
+        piece = shapely.segmentize(shapely.intersection(g, box), 0.05)
+        if not piece.is_empty:
+            total += abs(geod.geometry_area_perimeter(piece)[0])
+    return total
+
+
+def test_country_areas_within_one_percent_of_polygon_area_half_degree():
+    import shapely
+
+    m = RegionMasks.for_countries(DOMAIN_05)
+    area_in = m.area_in_grid_m2(DOMAIN_05)
+    by_code, _ = regions.natural_earth_countries()
+    box = shapely.box(60.0, -15.0, 180.0, 60.0)
+    top10 = np.argsort(-area_in)[:10]
+    worst = 0.0
+    lines = []
+    for r in top10:
+        code = m.codes[r]
+        ref = _geodesic_area_in_domain_m2(by_code[code], box)
+        err = area_in[r] / ref - 1.0
+        worst = max(worst, abs(err))
+        lines.append(f"{code} {area_in[r] / 1e6:,.0f} km2 vs {ref / 1e6:,.0f} km2 ({100 * err:+.4f}%)")
+    print("\n".join(lines))
+    assert worst < 0.01
+    assert {m.codes[r] for r in top10} >= {"CHN", "RUS", "IND", "KAZ", "IDN", "MNG"}
+
+
+def test_iso_a3_eh_codes_for_france_and_norway_and_errors():
+    g = LatLonGrid.regional(-10.0, 30.0, 40.0, 72.0, 2.0)
+    m = RegionMasks.for_countries(g, codes=["FRA", "NOR", "DEU"])
+    assert m.codes == ["FRA", "NOR", "DEU"] and np.all(m.fraction.sum(axis=(1, 2)) > 10)
+    # land of the other countries is 'other'; everything still adds up to one
+    np.testing.assert_allclose(m.fraction.sum(0) + m.other_fraction + m.sea_fraction, 1.0, atol=1e-12)
+    far = RegionMasks.for_countries(g, codes=["JPN"])
+    assert far.fraction.sum() == 0 and far.region_area_m2[0] > 3e11
+    with pytest.raises(InputError, match=r"country code 'XYZ'.*not an ISO 3166 alpha-3 code"):
+        RegionMasks.for_countries(g, codes=["XYZ"])
+
+
+def test_global_land_fraction():
+    g = LatLonGrid.global_grid(2.0)
+    lf = land_fraction(g)
+    share = float(np.sum(lf * g.cell_area_m2) / g.cell_area_m2.sum())
+    assert 0.27 < share < 0.30  # 29 % of the Earth is land (with Antarctica)
+
+
+def _square(x0, y0, x1, y1):
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def _write_geojson(path, features):
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props, "geometry": geom} for props, geom in features
+    ]}))
+    return path
+
+
+def test_user_geojson_regions_exact_fractions(tmp_path, fresh_cache):
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = _write_geojson(tmp_path / "r.geojson", [
+        ({"zone": "west", "id": 1}, _square(100.0, 0.0, 104.5, 10.0)),
+        ({"zone": "east", "id": 2}, _square(104.5, 2.0, 110.0, 8.0)),
+        ({"zone": "east", "id": 3}, _square(104.5, 8.0, 110.0, 9.0)),  # same name: one region
+    ])
+    m = RegionMasks.from_file(f, "zone", g)
+    assert m.codes == ["west", "east"]
+    w, e = m.fraction
+    np.testing.assert_allclose(w[:, :4], 1.0)
+    np.testing.assert_allclose(w[:, 4], 0.5)
+    np.testing.assert_allclose(e[2:9, 5:], 1.0)
+    assert np.all(e[:2] == 0) and np.all(e[9:] == 0)
+    np.testing.assert_allclose(m.fraction.sum(0) + m.sea_fraction, 1.0, atol=1e-12)
+    assert m.source.endswith("(attribute 'zone')")
+    assert list(fresh_cache.glob("regions/file-*.npz"))
+
+
+def test_user_shapefile_regions(tmp_path):
+    shapefile = pytest.importorskip("shapefile")
+    base = tmp_path / "provinces"
+    with shapefile.Writer(str(base), shapeType=shapefile.POLYGON) as w:
+        w.field("PROV", "C", size=20)
+        w.poly([[[120.0, 30.0], [120.0, 32.0], [123.0, 32.0], [123.0, 30.0], [120.0, 30.0]]])
+        w.record("Shanghai-ish")
+    (tmp_path / "provinces.prj").write_text('GEOGCS["WGS 84",DATUM["WGS_1984"]]')
+    g = LatLonGrid.regional(118.0, 126.0, 28.0, 34.0, 1.0)
+    m = RegionMasks.from_file(tmp_path / "provinces.shp", "PROV", g)
+    assert m.codes == ["Shanghai-ish"]
+    assert m.fraction[0].sum() == pytest.approx(6.0)
+    with pytest.raises(InputError, match=r"attribute 'NAME': not found; the file has the attributes \['PROV'\]"):
+        RegionMasks.from_file(tmp_path / "provinces.shp", "NAME", g)
+    (tmp_path / "provinces.prj").write_text('PROJCS["WGS 84 / UTM zone 51N",GEOGCS["WGS 84"]]')
+    with pytest.raises(InputError, match=r"projected coordinates.*EPSG:4326"):
+        RegionMasks.from_file(tmp_path / "provinces.shp", "PROV", g, use_cache=False)
+
+
+def test_region_file_errors(tmp_path):
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = _write_geojson(tmp_path / "r.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0))])
+    with pytest.raises(InputError, match=r"attribute 'name': not found in any feature; .*attributes \['zone'\]"):
+        RegionMasks.from_file(f, "name", g)
+    overlap = _write_geojson(tmp_path / "o.geojson", [
+        ({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
+        ({"zone": "b"}, _square(103.0, 3.0, 108.0, 8.0)),
+    ])
+    with pytest.raises(InputError, match=r"regions \['a', 'b'\]: overlap"):
+        RegionMasks.from_file(overlap, "zone", g)
+    with pytest.raises(InputError, match="does not exist"):
+        RegionMasks.from_file(tmp_path / "missing.geojson", "zone", g)
+
+
+def test_cache_dir_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("POPSTRANSPORT_CACHE_DIR", str(tmp_path / "x"))
+    assert regions.cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("POPSTRANSPORT_CACHE_DIR")
+    assert "popstransport" in str(regions.cache_dir())

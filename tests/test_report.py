@@ -1,0 +1,116 @@
+"""The HTML report: self-contained, complete, and rendered by a real headless browser."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from popstransport.config import load_config
+from popstransport.report import write_report
+from popstransport.results import open_run
+from popstransport.run import run
+
+TINY = ["domain.resolution_deg=5", "time.stop=2010-03-01", "met.source=uniform", "emissions.source=uniform"]
+TAGGED = [*TINY, "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+@pytest.fixture(scope="module")
+def tagged_run(tmp_path_factory):
+    path = run(load_config(None, TAGGED), tmp_path_factory.mktemp("report") / "run")
+    (path / "warnings.txt").write_text("emissions: 3 point sources outside the domain were dropped\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tagged_run):
+    return write_report(tagged_run)
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
+    from popstransport import cli
+    from popstransport.user_commands import add_user_commands
+
+    original = cli.build_parser
+
+    def build():
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "report" not in sub.choices:
+            add_user_commands(sub)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    return cli.main
+
+
+def test_report_is_self_contained(report):
+    text = report.read_text(encoding="utf-8")
+    assert report.name == "report.html" and text.startswith("<!DOCTYPE html>")
+    sources = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<script" not in text and "http://" not in text and "https://" not in text
+    assert len(sources) == 6  # budget, three maps, source-receptor, border fluxes
+
+
+def test_report_has_every_section(report, tagged_run):
+    text = report.read_text(encoding="utf-8")
+    for heading in ("Warnings", "Mass budget", "Maps", "Source-receptor deposition", "Largest border fluxes",
+                    "Configuration"):
+        assert f"<h2>{heading}</h2>" in text
+    assert "emissions: 3 point sources outside the domain were dropped" in text
+    assert "[domain]" in text and "resolution_deg = 5.0" in text
+    assert "<td class=\"name\">CHN</td>" in text and "foreign share" in text
+    with open_run(tagged_run) as r:
+        top = r.largest_border_fluxes(1)[0]
+    assert f"<td class=\"name\">{top['region_from']}</td><td class=\"name\">{top['region_to']}</td>" in text
+    assert "relative closure error" in text and "2010-02" in text
+
+
+def test_report_of_an_untagged_run(tmp_path):
+    path = run(load_config(None, TINY), tmp_path / "untagged")
+    text = write_report(path, tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+    assert "This run was not tagged" in text and "No border fluxes" in text
+    assert "No warnings" in text
+
+
+def test_cli_report(tagged_run, tmp_path, cli_main, capsys):
+    out = tmp_path / "page.html"
+    assert cli_main(["report", str(tagged_run), "--out", str(out)]) == 0
+    assert f"wrote {out} (1 warning(s) listed)" in capsys.readouterr().out
+    assert out.stat().st_size > 100_000
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.skipif(_browser() is None, reason="no chromium/chromium-browser/google-chrome binary on PATH")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    import matplotlib.image as mpimg
+
+    shot = tmp_path / "report.png"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    cmd = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=1280,2000", report.resolve().as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert shot.is_file(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}"
+    img = mpimg.imread(shot)[..., :3]
+    assert img.shape[:2] == (2000, 1280)
+    assert float(img.var()) > 1e-3
+    dark = (img.sum(axis=-1) < 1.5).mean()
+    assert dark > 0.005, "the page looks blank: almost no dark pixels (text, figures)"
+    assert len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
