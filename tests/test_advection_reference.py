@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scipy.optimize import brentq
+
 from popstransport.kernels.advection import (
     N_SCRATCH,
     QP,
     R,
     WP,
     AdvectionKernelOptions,
+    geometry,
     make_horizontal_advection,
     sweep_line,
 )
@@ -25,10 +28,12 @@ G = 2
 
 # ---------------------------------------------------------------------------------------------------------------
 # reference
-def ref_reconstruct(qp: np.ndarray, wp: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edge values and parabola coefficient of the n inner cells of a padded line (Colella & Woodward 1984)."""
+def ref_reconstruct(qp, wp, beta, order):
+    """Edge values and parabola coefficient of the n inner cells of a padded line (Colella & Woodward 1984),
+    with a6 such that the mean weighted by the density 1 + beta (x - 1/2) is the cell value."""
     n = qp.size - 2 * G
     q = qp[G:-G]
+    beta = np.zeros(n) if beta is None else np.asarray(beta, dtype=float)
     if order == 0:
         return q.copy(), q.copy(), np.zeros(n)
     # slopes of padded cells 1 .. n+2 (eq. 1.7), monotonised (eq. 1.8) unless order 3
@@ -36,13 +41,17 @@ def ref_reconstruct(qp: np.ndarray, wp: np.ndarray, order: int) -> tuple[np.ndar
     dqr = qp[2:] - qp[1:-1]
     dql = qp[1:-1] - qp[:-2]
     s = d0 / (dm + d0 + dp) * ((2 * dm + d0) / (dp + d0) * dqr + (d0 + 2 * dp) / (dm + d0) * dql)
-    if order != 3:
-        lim = np.minimum(np.abs(s), np.minimum(2 * np.abs(dql), 2 * np.abs(dqr)))
+    if order < 3:
+        k = np.full(s.size, 2.0)
+        if order == 1:
+            k[G - 1 : G - 1 + n] = 1.0 / (0.5 + np.abs(beta) / 12.0)
+        lim = np.minimum(np.abs(s), np.minimum(k * np.abs(dql), k * np.abs(dqr)))
         s = np.where(dqr * dql > 0, np.sign(s) * lim, 0.0)
     slope = np.concatenate([[0.0], s, [0.0]])  # indexed by padded cell
     if order == 1:
         sl = slope[G:-G]
-        return q - 0.5 * sl, q + 0.5 * sl, np.zeros(n)
+        left = q - (0.5 + beta / 12.0) * sl
+        return left, left + sl, np.zeros(n)
     # edge values at faces 0..n (eq. 1.6): face f between padded cells j = f + G - 1 and j + 1
     j = np.arange(n + 1) + G - 1
     d1, d2, d3, d4 = wp[j - 1], wp[j], wp[j + 1], wp[j + 2]
@@ -57,36 +66,43 @@ def ref_reconstruct(qp: np.ndarray, wp: np.ndarray, order: int) -> tuple[np.ndar
         )
         / (d1 + d2 + d3 + d4)
     )
-    if order == 3:
+    if order >= 3:
         l, r = edge[:-1].copy(), edge[1:].copy()
-        return l, r, 6 * (q - 0.5 * (l + r))
+        return l, r, 6 * (q - 0.5 * (l + r)) - 0.5 * beta * (r - l)
     edge = np.clip(edge, np.minimum(a2, a3), np.maximum(a2, a3))
     l, r = edge[:-1].copy(), edge[1:].copy()
     ext = (r - q) * (q - l) <= 0
     l[ext] = q[ext]
     r[ext] = q[ext]
     d = r - l
-    c6 = 6 * (q - 0.5 * (l + r))
+    c6 = 6 * (q - 0.5 * (l + r)) - 0.5 * beta * d
     over_l = ~ext & (d * c6 > d * d)
     over_r = ~ext & ~over_l & (-d * d > d * c6)
-    l = np.where(over_l, 3 * q - 2 * r, l)
-    r = np.where(over_r, 3 * q - 2 * l, r)
-    return l, r, 6 * (q - 0.5 * (l + r))
+    # the edge that makes the weighted parabola flat at its other end: solve a6(l) = d(l) or a6(r) = -d(r)
+    l = np.where(over_l, (6 * q - r * (4 + beta / 2)) / (2 - beta / 2), l)
+    r = np.where(over_r, (6 * q - l * (4 - beta / 2)) / (2 + beta / 2), r)
+    return l, r, 6 * (q - 0.5 * (l + r)) - 0.5 * beta * (r - l)
 
 
-def _phi_factory(m, w, l, r, a6, periodic, q_lo, q_hi, low_order):
+def _phi_factory(m, w, l, r, a6, beta, periodic, q_lo, q_hi, low_order):
     """Cumulative chemical mass Phi(X) of the line, X the cumulative air mass from the line's low end."""
     n = m.size
     X = np.concatenate([[0.0], np.cumsum(w)])
     C = np.concatenate([[0.0], np.cumsum(m)])
     wt, mt = X[-1], C[-1]
+    P = np.polynomial.Polynomial
 
     def integral(k, s):
-        """Integral over the first fraction s of cell k, in kg."""
+        """Chemical mass in the first air-mass fraction s of cell k (kg)."""
         if low_order:
             return m[k] * s
-        da = r[k] - l[k]
-        return w[k] * (l[k] * s + (da + a6[k]) * s * s / 2 - a6[k] * s**3 / 3)
+        rho = P([1 - beta[k] / 2, beta[k]])
+        cum = rho.integ()
+        if s <= 0:
+            return 0.0
+        x = brentq(lambda x: cum(x) - s, 0.0, 1.0, xtol=1e-15, rtol=1e-15) if s < 1 else 1.0
+        qx = P([l[k], r[k] - l[k] + a6[k], -a6[k]])
+        return w[k] * (qx * rho).integ()(x)
 
     def phi(x):
         shift = 0.0
@@ -104,17 +120,18 @@ def _phi_factory(m, w, l, r, a6, periodic, q_lo, q_hi, low_order):
     return X, phi
 
 
-def ref_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp):
+def ref_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None):
     """Reference 1-D sweep: returns (new m, new w, face chemical masses)."""
     n = m.size
-    l, rr, a6 = ref_reconstruct(qp, wp, order)
-    X, phi = _phi_factory(m, w, l, rr, a6, periodic, q_lo, q_hi, low_order=False)
+    beta = np.zeros(n) if beta is None else beta
+    l, rr, a6 = ref_reconstruct(qp, wp, beta, order)
+    X, phi = _phi_factory(m, w, l, rr, a6, beta, periodic, q_lo, q_hi, low_order=False)
     F = np.array([phi(X[f]) - phi(X[f] - r[f]) for f in range(n + 1)])
     if periodic:
         F[n] = F[0]
     wn = w - np.diff(r)
     if order == 3:
-        _, phil = _phi_factory(m, w, l, rr, a6, periodic, q_lo, q_hi, low_order=True)
+        _, phil = _phi_factory(m, w, l, rr, a6, beta, periodic, q_lo, q_hi, low_order=True)
         FL = np.array([phil(X[f]) - phil(X[f] - r[f]) for f in range(n + 1)])
         if periodic:
             FL[n] = FL[0]
@@ -173,11 +190,15 @@ def ref_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp):
         F = FL + Cf * A
         if periodic:
             F[n] = F[0]
-    return m - np.diff(F), wn, F
+    mn = m - np.diff(F)
+    if order < 4:
+        mn[(mn < 0) & (mn > -1e-12 * (np.abs(m) + np.abs(F[:-1]) + np.abs(F[1:])))] = 0.0
+    return mn, wn, F
 
 
-def pad(q: np.ndarray, w: np.ndarray, periodic: bool, lo=None, hi=None):
-    """Padded copies with periodic, given (lo/hi: (q, w) pairs for ghost cells -1, -2 and n, n+1) or edge ghosts."""
+def pad(q, w, periodic, lo=None, hi=None):
+    """Padded copies with periodic ghosts, given ghosts (lo/hi: (q, w) for cells -1, -2 and n, n+1), or copies of
+    the edge cells."""
     if periodic:
         return np.concatenate([q[-G:], q, q[:G]]), np.concatenate([w[-G:], w, w[:G]])
     if lo is None:
@@ -186,24 +207,25 @@ def pad(q: np.ndarray, w: np.ndarray, periodic: bool, lo=None, hi=None):
     return np.concatenate([ql[::-1], q, qh]), np.concatenate([wl[::-1], w, wh])
 
 
-def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc=0.0, strang=False):
+def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc=0.0, strang=False, geom=None):
     """Reference 2-D advection of one (tag, layer) field m (J, I); returns (m, air mass, inflow, outflow)."""
     m = m.astype(float).copy()
     w = M.astype(float).copy()
     nj, ni = m.shape
+    dlon, dlat, beta_y = geom if geom is not None else (np.ones(ni), np.ones(nj), np.zeros(nj))
     h = dt / nsub
     inflow = outflow = 0.0
     for s in range(nsub):
         xf = x_first if s % 2 == 0 else not x_first
         if strang:
-            stages = [("x", 0.5), ("y", 1.0), ("x", 0.5)] if xf else [("y", 0.5), ("x", 1.0), ("y", 0.5)]
+            stages = [("y", 0.5), ("x", 1.0), ("y", 0.5)]
         else:
             stages = [("x", 1.0), ("y", 1.0)] if xf else [("y", 1.0), ("x", 1.0)]
         for d, frac in stages:
             hs = h * frac
             if d == "x":
                 for j in range(nj):
-                    qp, wp = pad(m[j] / w[j], w[j], periodic)
+                    qp, wp = pad(m[j] / w[j], dlon, periodic)
                     m[j], w[j], F = ref_sweep(m[j], w[j], hs * U[j], periodic, qbc, qbc, order, qp, wp)
                     if not periodic:
                         inflow += max(F[0], 0) - min(F[-1], 0)
@@ -214,12 +236,14 @@ def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc=0
                 for i in range(ni):
                     if cross_pole:
                         io = (i + ni // 2) % ni
-                        lo = (q[:G, io], w[:G, io])
-                        hi = (q[::-1][:G, io], w[::-1][:G, io])
-                        qp, wp = pad(q[:, i], w[:, i], False, lo, hi)
+                        lo = (q[:G, io], dlat[:G])
+                        hi = (q[::-1][:G, io], dlat[::-1][:G])
+                        qp, wp = pad(q[:, i], dlat, False, lo, hi)
                     else:
-                        qp, wp = pad(q[:, i], w[:, i], False)
-                    mm[:, i], ww[:, i], F = ref_sweep(m[:, i], w[:, i], hs * V[:, i], False, qbc, qbc, order, qp, wp)
+                        qp, wp = pad(q[:, i], dlat, False)
+                    mm[:, i], ww[:, i], F = ref_sweep(
+                        m[:, i], w[:, i], hs * V[:, i], False, qbc, qbc, order, qp, wp, beta_y
+                    )
                     inflow += max(F[0], 0) - min(F[-1], 0)
                     outflow += max(F[-1], 0) - min(F[0], 0)
                 m, w = mm, ww
@@ -239,30 +263,33 @@ def random_line(rng, n, courant, divergence, periodic):
     return q * w, w, r
 
 
-def kernel_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp):
+def kernel_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None):
     n = m.size
     scr = np.zeros((N_SCRATCH, n + 2 * G + 1))
     scr[QP, : n + 2 * G] = qp
     scr[WP, : n + 2 * G] = wp
     scr[R, : n + 1] = r
     mk, wk = m.copy(), w.copy()
-    code = sweep_line(n, mk, wk, periodic, q_lo, q_hi, order, scr)
+    beta = np.zeros(n) if beta is None else beta
+    code = sweep_line(n, mk, wk, beta, periodic, q_lo, q_hi, order, scr)
     return code, mk, wk, scr[3, : n + 1].copy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("order", [0, 1, 2, 3])
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 4])
 @pytest.mark.parametrize("periodic", [True, False])
 @pytest.mark.parametrize("courant", [0.4, 2.7])
 def test_sweep_line_matches_reference(order, periodic, courant):
     rng = np.random.default_rng(100 * order + 10 * periodic + int(courant))
-    for _ in range(5):
+    for trial in range(4):
         n = int(rng.integers(8, 30))
         m, w, r = random_line(rng, n, courant, 0.3, periodic)
-        qp, wp = pad(m / w, w, periodic)
-        code, mk, wk, fk = kernel_sweep(m, w, r, periodic, 0.3, 0.7, order, qp, wp)
+        dx = rng.uniform(0.5, 1.5, n)
+        beta = np.zeros(n) if (periodic or trial == 0) else rng.uniform(-2, 2, n)
+        qp, wp = pad(m / w, dx, periodic)
+        code, mk, wk, fk = kernel_sweep(m, w, r, periodic, 0.3, 0.7, order, qp, wp, beta)
         assert code == -1
-        mr, wr, fr = ref_sweep(m, w, r, periodic, 0.3, 0.7, order, qp, wp)
+        mr, wr, fr = ref_sweep(m, w, r, periodic, 0.3, 0.7, order, qp, wp, beta)
         scale = np.abs(m).sum()
         np.testing.assert_allclose(fk, fr, rtol=0, atol=1e-13 * scale)
         np.testing.assert_allclose(mk, mr, rtol=0, atol=1e-13 * scale)
@@ -274,14 +301,37 @@ def test_reference_reconstruction_is_exact_for_parabolas_on_uniform_cells():
     n = 12
     x = np.arange(-G, n + G, dtype=float)
     qbar = (x + 0.5) ** 2 + 1 / 12 + 0.3 * (x + 0.5)
-    l, r, a6 = ref_reconstruct(qbar, np.ones(n + 2 * G), 3)
+    l, r, a6 = ref_reconstruct(qbar, np.ones(n + 2 * G), None, 3)
     np.testing.assert_allclose(l, x[G:-G] ** 2 + 0.3 * x[G:-G], atol=1e-12)
     np.testing.assert_allclose(r, (x[G:-G] + 1) ** 2 + 0.3 * (x[G:-G] + 1), atol=1e-12)
 
 
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_limited_reconstructions_stay_within_neighbours(order):
+    rng = np.random.default_rng(order)
+    for _ in range(50):
+        n = 10
+        qp = rng.uniform(0, 1, n + 2 * G) ** 3
+        beta = rng.uniform(-2, 2, n)
+        l, r, a6 = ref_reconstruct(qp, rng.uniform(0.5, 1.5, n + 2 * G), beta, order)
+        x = np.linspace(0, 1, 41)[:, None]
+        vals = l + x * (r - l + a6 * (1 - x))
+        lo = np.minimum(np.minimum(qp[G - 1 : -G - 1], qp[G:-G]), qp[G + 1 : n + G + 1])
+        hi = np.maximum(np.maximum(qp[G - 1 : -G - 1], qp[G:-G]), qp[G + 1 : n + G + 1])
+        if order == 3:
+            continue  # unlimited: FCT bounds the result instead
+        assert np.all(vals >= lo - 1e-12) and np.all(vals <= hi + 1e-12)
+        # the density-weighted mean of the parabola is the cell value
+        xs = (np.arange(2000) + 0.5) / 2000
+        rho = 1 + beta[None, :] * (xs[:, None] - 0.5)
+        qx = l + xs[:, None] * (r - l + a6 * (1 - xs[:, None]))
+        np.testing.assert_allclose((qx * rho).mean(axis=0), qp[G:-G], atol=1e-6)
+
+
 @pytest.mark.parametrize("order", [0, 3])
 @pytest.mark.parametrize("topology", ["global", "regional"])
-def test_kernel_matches_reference_2d(order, topology):
+@pytest.mark.parametrize("splitting", ["alternating", "strang"])
+def test_kernel_matches_reference_2d(order, topology, splitting):
     rng = np.random.default_rng(7 + order)
     nj, ni = 6, 8
     periodic = topology == "global"
@@ -299,17 +349,23 @@ def test_kernel_matches_reference_2d(order, topology):
     U = np.ascontiguousarray(U)
     V = np.ascontiguousarray(V)
     m = rng.uniform(0, 1, (2, 1, nj, ni)) * M[None]
+    geom = geometry(np.linspace(0, 360, ni + 1), np.linspace(-90, 90, nj + 1)) if periodic else (
+        rng.uniform(0.5, 1.5, ni), rng.uniform(0.5, 1.5, nj), rng.uniform(-0.5, 0.5, nj))
     qbc = 0.25
-    kern = make_horizontal_advection(AdvectionKernelOptions(order=order, periodic_x=periodic, cross_pole=periodic))
+    kern = make_horizontal_advection(
+        AdvectionKernelOptions(order=order, periodic_x=periodic, cross_pole=periodic, splitting=splitting)
+    )
     mk = m.copy()
     bnd = np.zeros((2, 1, 2))
     status = np.zeros((2, 4), dtype=np.int64)
     face = np.zeros((2, 1, 1, 1, 1))
     we = np.full((2, 1, nj), qbc)
     sn = np.full((2, 1, ni), qbc)
-    kern(mk, M, U, V, 1.0, 3, True, we, we, sn, sn, False, face, face, bnd, status)
+    kern(mk, M, U, V, *geom, 1.0, 3, True, we, we, sn, sn, False, face, face, bnd, status)
     assert not status.any()
     for t in range(2):
-        mr, _, inflow, outflow = ref_advect(m[t, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, periodic, qbc)
+        mr, _, inflow, outflow = ref_advect(
+            m[t, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, periodic, qbc, splitting == "strang", geom
+        )
         np.testing.assert_allclose(mk[t, 0], mr, rtol=0, atol=1e-13 * m[t].sum())
         np.testing.assert_allclose(bnd[t, 0], [inflow, outflow], rtol=0, atol=1e-13 * m[t].sum())

@@ -207,7 +207,8 @@ def colour_scale(values: np.ndarray, cmap: str = "viridis") -> tuple[Any, Any, s
     - significant negative values (below -1e-6 of the largest magnitude): symmetric logarithmic, diverging
       colour map, linear within the 5th percentile of the non-zero magnitudes;
     - positive values spanning more than two orders of magnitude (1st percentile to maximum): logarithmic from the
-      1st percentile (but at most six decades), lower values shown in the lowest colour (``extend = "min"``);
+      1st percentile, but over at most four decades below the maximum (traces far from the sources would otherwise
+      take most of the colour range); lower values in the lowest colour (``extend = "min"``);
     - otherwise linear from 0 to the maximum.
 
     Cells with a value of zero under a logarithmic scale are shown in light grey (the "bad" colour).
@@ -231,7 +232,7 @@ def colour_scale(values: np.ndarray, cmap: str = "viridis") -> tuple[Any, Any, s
     pos = finite[finite > 0]
     lo, hi = float(np.percentile(pos, 1)), float(pos.max())
     if hi / lo > 100.0:
-        vmin = max(lo, hi * 1e-6)
+        vmin = max(lo, hi * 1e-4)
         extend = "min" if float(pos.min()) < vmin else "neither"
         note = "grey: zero" if np.any(finite == 0) else ""
         return LogNorm(vmin=vmin, vmax=hi), colours, extend, note
@@ -342,14 +343,14 @@ def plot_source_receptor(
     im = ax.imshow(np.ma.masked_invalid(share), cmap="Blues", vmin=0.0, vmax=100.0, aspect="auto",
                    interpolation="nearest")
     nrow, ncol = share.shape
-    fontsize = 9 if nrow <= 20 and ncol <= 10 else 7
+    fontsize = 9 if ncol <= 8 else 8
     for i in range(nrow):
         for j in range(ncol):
             s = share[i, j]
             if not np.isfinite(s):
                 text = "-"
             elif s == 0:
-                text = "0"
+                text = ""
             elif abs(s) < 0.5:
                 text = "<1%" if s > 0 else "-<1%"
             else:
@@ -371,6 +372,7 @@ def plot_source_receptor(
     cb = fig.colorbar(im, ax=ax, shrink=0.6, pad=0.02)
     cb.set_label("share of the receptor's deposition (%)", fontsize=10)
     note = f"largest {nrow} of {n_rec_all} receptors" if n_rec_all > nrow else f"{nrow} receptors"
+    note += "; blank: no contribution"
     ax.set_title(f"{subtitle}\n{note}; full table in source_receptor_deposition.csv" if subtitle else
                  f"{note}; full table in source_receptor_deposition.csv", fontsize=10, loc="left")
     fig.suptitle(title, fontsize=14, fontweight="bold")

@@ -375,7 +375,13 @@ class EmissionInventory:
             if not Path(src).is_file():
                 raise InputError(src, "emission file", "does not exist", "check the path")
             try:
-                ds = xr.open_dataset(src, decode_times=True, use_cftime=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        coder = xr.coders.CFDatetimeCoder(use_cftime=True)
+                    except AttributeError:  # xarray < 2025.01
+                        coder = True
+                    ds = xr.open_dataset(src, decode_times=coder)
             except Exception as err:
                 raise InputError(src, "NetCDF", f"cannot be opened ({type(err).__name__}: {str(err)[:150]})",
                                  "the file is corrupt or not NetCDF; download it again") from None

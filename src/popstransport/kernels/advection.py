@@ -426,7 +426,10 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
         flux[n] = flux[0]
     if apply:
         for i in range(n):
-            m[i] -= flux[i + 1] - flux[i]
+            mi = m[i] - (flux[i + 1] - flux[i])
+            if mi < 0.0 and order < 4 and mi > -1e-12 * (abs(m[i]) + abs(flux[i]) + abs(flux[i + 1])):
+                mi = 0.0  # rounding below a bound of 0 (the schemes are positive in exact arithmetic)
+            m[i] = mi
             w[i] = wnew[i]
     return -1
 

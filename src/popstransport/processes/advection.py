@@ -35,7 +35,8 @@ from ..kernels.advection import (
 )
 from .base import Process
 
-Scheme = Literal["ppm", "ppm_cw84", "vanleer", "upwind"]
+Scheme = Literal["ppm", "ppm_cw84", "vanleer", "upwind", "ppm_unlimited"]
+Splitting = Literal["alternating", "strang"]
 
 #: Kernel order of every scheme name (see :mod:`popstransport.kernels.advection`).
 SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3, "ppm_unlimited": 4}
@@ -45,13 +46,15 @@ class AdvectionError(RuntimeError):
     """Horizontal transport cannot proceed with the given fluxes and time step."""
 
 
-@njit(cache=True, parallel=True)
-def _step_limits(M, U, V, dt):
-    """Per-layer maxima ``(courant_y, divergence_ratio, courant_x)`` and the smallest end-of-step air mass ratio.
+@njit(cache=True, parallel=True, error_model="numpy")
+def _step_limits(M, U, V, dt, strang):
+    """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
 
-    ``courant_y``: air leaving a cell through its zonal walls over ``dt`` divided by the smaller of its start and
-    end air mass; ``divergence_ratio``: ``dt max(div_x, div_y, 0)`` over the same; ``courant_x``: air leaving
-    through meridional walls over the start air mass (informational: x sweeps accept any value).
+    ``courant_y``: air leaving a cell through its zonal walls in one meridional sweep, over the smaller of its
+    start and end air mass; ``air_loss``: the largest net air a cell loses before the end of a sweep sequence
+    (x or y first for alternating splitting; y/2, then x, for Strang), over the same; ``courant_x``: air leaving
+    through meridional walls over the start air mass (informational: x sweeps accept any value);
+    ``end_ratio``: smallest end-of-step over start air mass.
     """
     nl, nj, ni = M.shape
     out = np.zeros((nl * nj, 4))
@@ -59,7 +62,7 @@ def _step_limits(M, U, V, dt):
         l = p // nj
         j = p % nj
         cy = 0.0
-        dr = 0.0
+        loss = 0.0
         cx = 0.0
         mr = np.inf
         for i in range(ni):
@@ -69,12 +72,18 @@ def _step_limits(M, U, V, dt):
             mh = m0 - dt * (dx + dy)
             base = min(m0, mh)
             mr = min(mr, mh / m0)
+            out_y = max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)
+            if strang:
+                lost = max(0.5 * dy, 0.5 * dy + dx, 0.0)
+                out_y *= 0.5
+            else:
+                lost = max(dx, dy, 0.0)
             if base > 0.0:
-                cy = max(cy, dt * (max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)) / base)
-                dr = max(dr, dt * max(dx, dy, 0.0) / base)
+                cy = max(cy, dt * out_y / base)
+                loss = max(loss, dt * lost / base)
             cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) / m0)
         out[p, 0] = cy
-        out[p, 1] = dr
+        out[p, 1] = loss
         out[p, 2] = cx
         out[p, 3] = mr
     return out
@@ -96,7 +105,7 @@ class HorizontalAdvection(Process):
         ``"ppm"`` (default: piecewise-parabolic fluxes of Colella & Woodward 1984 limited by flux-corrected
         transport, Zalesak 1979), ``"ppm_cw84"`` (PPM with the Colella & Woodward monotonicity limiter),
         ``"vanleer"`` (monotonised-central piecewise linear, van Leer 1977) or ``"upwind"`` (first order, for
-        reference).
+        reference); ``"ppm_unlimited"`` (not monotone, for accuracy comparisons only).
     max_courant
         Largest meridional Courant number of a sub-step (outgoing air over the cell's air); sub-steps are added
         above it. Zonal sweeps accept any Courant number (flux-form semi-Lagrangian, Lin & Rood 1996).
@@ -107,8 +116,12 @@ class HorizontalAdvection(Process):
         The grid (set by :meth:`setup` when the process belongs to a model).
     max_substeps
         Upper limit of automatic sub-steps per call; above it an :class:`AdvectionError` is raised.
-    min_air_fraction
-        Intermediate air masses are kept above this fraction of the smaller of a cell's start and end air mass.
+    max_air_loss
+        Largest fraction of a cell's air (the smaller of its start and end air mass) that the zonal or meridional
+        divergence of one sub-step may remove before the other direction refills it; sub-steps are added above it.
+    splitting
+        ``"alternating"`` (x-y, then y-x on the next sub-step or call) or ``"strang"`` (y/2, x, y/2: three sweeps,
+        but half the intermediate air loss of polar cells in cross-polar flow).
     """
 
     name = "advection"
@@ -121,22 +134,24 @@ class HorizontalAdvection(Process):
         boundary_mixing_ratio: float | np.ndarray | dict[str, np.ndarray] = 0.0,
         grid: object | None = None,
         max_substeps: int = 1000,
-        min_air_fraction: float = 0.5,
-        splitting: str = "alternating",
+        max_air_loss: float = 0.8,
+        splitting: Splitting = "alternating",
     ):
         if scheme not in SCHEMES:
             raise ValueError(f"advection scheme {scheme!r} is not known; valid schemes: {sorted(SCHEMES)}")
         if not 0.0 < max_courant <= 1.0:
             raise ValueError(f"max_courant must be in (0, 1], got {max_courant!r}")
-        if not 0.0 < min_air_fraction < 1.0:
-            raise ValueError(f"min_air_fraction must be in (0, 1), got {min_air_fraction!r}")
+        if not 0.0 < max_air_loss < 1.0:
+            raise ValueError(f"max_air_loss must be in (0, 1), got {max_air_loss!r}")
+        if splitting not in ("alternating", "strang"):
+            raise ValueError(f"splitting {splitting!r} is not known; valid: ['alternating', 'strang']")
         self.scheme = scheme
         self.splitting = splitting
         self.max_courant = float(max_courant)
         self.boundary_mixing_ratio = boundary_mixing_ratio
         self.grid = grid
         self.max_substeps = int(max_substeps)
-        self.min_air_fraction = float(min_air_fraction)
+        self.max_air_loss = float(max_air_loss)
         self._pairs_done = 0
         self.last_substeps = 0
         self.last_courant = (0.0, 0.0)
@@ -198,7 +213,7 @@ class HorizontalAdvection(Process):
     def substeps(self, air_mass_kg: np.ndarray, mass_flux_u_kg_s: np.ndarray, mass_flux_v_kg_s: np.ndarray,
                  dt_s: float) -> int:
         """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits)."""
-        lim = _step_limits(air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, float(dt_s))
+        lim = _step_limits(air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, float(dt_s), self.splitting == "strang")
         k = int(np.argmin(lim[:, 3]))
         if not lim[k, 3] > 0.0:
             nj = air_mass_kg.shape[1]
@@ -211,10 +226,10 @@ class HorizontalAdvection(Process):
         cy = float(lim[:, 0].max())
         dr = float(lim[:, 1].max())
         self.last_courant = (float(lim[:, 2].max()), cy)
-        n = max(1, int(np.ceil(cy / self.max_courant - 1e-12)), int(np.ceil(dr / self.min_air_fraction - 1e-12)))
+        n = max(1, int(np.ceil(cy / self.max_courant - 1e-12)), int(np.ceil(dr / self.max_air_loss - 1e-12)))
         if n > self.max_substeps:
             raise AdvectionError(
-                f"dt = {dt_s:g} s needs {n} advection sub-steps (meridional Courant number {cy:.3g}, divergence "
+                f"dt = {dt_s:g} s needs {n} advection sub-steps (meridional Courant number {cy:.3g}, air loss "
                 f"ratio {dr:.3g}), more than max_substeps = {self.max_substeps}; reduce the time step"
             )
         return n
