@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scipy.optimize import brentq
 
 from popstransport.kernels.advection import (
     N_SCRATCH,
     QP,
-    R,
     WP,
     AdvectionKernelOptions,
+    R,
     geometry,
     make_horizontal_advection,
     sweep_line,

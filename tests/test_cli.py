@@ -4,6 +4,7 @@ import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -60,3 +61,32 @@ def test_run_refuses_existing_directory(tmp_path, capsys):
     assert ds.sizes["time"] == 2
     ds.close()
     assert "[domain]" in (out / "config.toml").read_text()
+
+
+def test_tagged_run_and_scenario_files(tmp_path, capsys):
+    out = tmp_path / "tagged"
+    args = ["--set", "domain.resolution_deg=5", "--set", "time.stop=2010-03-01", "--set", "met.source=synthetic",
+            "--set", "attribution.tags=countries", "--set", "attribution.border_fluxes_by_source=true"]
+    assert main(["run", "--out", str(out), "--quiet", *args]) == 0
+    for name in ("attribution.nc", "tag_fields.nc", "source_receptor_deposition.csv", "border_flux.csv"):
+        assert (out / name).exists(), name
+    att = xr.load_dataset(out / "attribution.nc")
+    assert set(att.dims) >= {"source", "receptor", "region_from", "region_to", "time"}
+    assert att["deposition"].attrs["units"] == "kg"
+    assert "OTHER" in att["source"].values and "CHN" in att["source"].values
+    fields = xr.load_dataset(out / "fields.nc")
+    emitted = float((fields["emission_flux"] * fields["cell_area"]).sum(("lat", "lon")).values @
+                    ((fields["time_bnds"][:, 1] - fields["time_bnds"][:, 0]).values / np.timedelta64(1, "s")))
+    assert float(att["emission"].sum()) == pytest.approx(emitted, rel=1e-10)
+    # border fluxes by source add up to the total
+    np.testing.assert_allclose(att["border_flux_by_source"].sum("source"), att["border_flux"], rtol=1e-10,
+                               atol=1e-12 * float(att["border_flux"].max()))
+    assert main(["scenario", str(out), "--scale", "CHN=0.5,IND=0"]) == 0
+    scen = xr.load_dataset(out / "scenarios" / "CHN0.5_IND0" / "attribution.nc")
+    chn = float(att["deposition"].sel(source="CHN").sum())
+    ind = float(att["deposition"].sel(source="IND").sum())
+    assert float(scen["deposition"].sum()) == pytest.approx(float(att["deposition"].sum()) - 0.5 * chn - ind, rel=1e-10)
+    assert main(["scenario", str(out), "--scale", "XYZ=0.5"]) == 1
+    assert "unknown source" in capsys.readouterr().err
+    for ds in (att, fields, scen):
+        ds.close()

@@ -190,7 +190,8 @@ def add_map_furniture(ax, lon_edges: np.ndarray, lat_edges: np.ndarray) -> None:
                                            patheffects.Normal()])
     ax.add_feature(ShapelyFeature([coast], pc, facecolor="none", edgecolor="black", linewidth=0.7), zorder=4,
                    path_effects=halo)
-    gl = ax.gridlines(crs=pc, draw_labels=True, linewidth=0.3, color="0.4", alpha=0.6, linestyle=":")
+    gl = ax.gridlines(crs=pc, draw_labels=True, linewidth=0.3, color="0.4", alpha=0.6, linestyle=":",
+                      x_inline=False, y_inline=False, rotate_labels=False)
     gl.top_labels = False
     gl.right_labels = False
     gl.xlabel_style = {"size": 9}
@@ -603,11 +604,11 @@ def plot_border_fluxes(
                                     shrinkB=3, zorder=6, alpha=0.9)
             ax.add_patch(arrow)
             if rank < 6:
-                ax.text(0.5 * (xa + xb), 0.5 * (ya + yb), f"{value:.3g}", fontsize=8, zorder=7, ha="center",
+                ax.text(0.5 * (xa + xb), 0.5 * (ya + yb), f"{value:.3g}", fontsize=9, zorder=7, ha="center",
                         va="center", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
         for code in {c for _, a, b in pairs for c in (a, b)}:
             x, y = proj.transform_point(*anchors[code], pc)
-            ax.text(x, y, code, fontsize=9, fontweight="bold", zorder=8, ha="center", va="center",
+            ax.text(x, y, code, fontsize=10, fontweight="bold", zorder=8, ha="center", va="center",
                     bbox={"boxstyle": "round,pad=0.15", "fc": "lightyellow", "ec": "0.4", "lw": 0.5})
         ax.set_title(f"largest {len(pairs)} net fluxes between countries (kg; width and colour scale with flux)",
                      fontsize=10, loc="left")
@@ -630,10 +631,10 @@ def plot_border_fluxes(
             for j in range(len(order)):
                 if sub[i, j] > 0:
                     dark = norm is not None and norm(sub[i, j]) > 0.6
-                    ax2.text(j, i, f"{sub[i, j]:.2g}", ha="center", va="center", fontsize=8,
+                    ax2.text(j, i, f"{sub[i, j]:.2g}", ha="center", va="center", fontsize=9,
                              color="white" if dark else "black")
-        ax2.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=9)
-        ax2.set_yticks(range(len(names)), names, fontsize=9)
+        ax2.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=10)
+        ax2.set_yticks(range(len(names)), names, fontsize=10)
         ax2.set_xlabel("to region", fontsize=10)
         ax2.set_ylabel("from region", fontsize=10)
         ax2.set_xticks(np.arange(-0.5, len(names), 1), minor=True)

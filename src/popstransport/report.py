@@ -66,6 +66,11 @@ def _pct(v: float) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f}%"
 
 
+def _when(t: np.datetime64) -> str:
+    text = str(np.datetime64(t, "s"))
+    return text[:-9] if text.endswith("T00:00:00") else text.replace("T", " ")
+
+
 def _table(header: list[str], rows: list[list[str]], name_cols: int = 1) -> str:
     head = "".join(f'<th class="name">{html.escape(h)}</th>' if k < name_cols else f"<th>{html.escape(h)}</th>"
                    for k, h in enumerate(header))
@@ -113,7 +118,7 @@ def _budget_section(run: RunResults) -> str:
                                                          "and storage (right bar)."))
 
 
-def _source_receptor_section(run: RunResults) -> str:
+def _source_receptor_section(run: RunResults, max_sources: int = 10) -> str:
     from .plotting import foreign_label
 
     sr = run.source_receptor
@@ -122,20 +127,32 @@ def _source_receptor_section(run: RunResults) -> str:
                 "Run with <code>--set attribution.tags=countries</code> to get it.</p>")
     sources = [str(s) for s in sr["source"].values]
     order = np.argsort(-sr["total"].values, kind="stable")
+    weight = np.nansum(np.abs(sr["deposition"].values), axis=0)
+    shown = [int(k) for k in np.argsort(-weight, kind="stable")[:max_sources]]
+    rest = [k for k in range(len(sources)) if k not in shown]
     rows = []
     for k in order:
         r = sr.isel(receptor=int(k))
-        shares = [_pct(float(v)) for v in r["share"].values]
+        share = r["share"].values
+        cells = [_pct(float(share[j])) for j in shown]
+        if rest:
+            cells.append(_pct(float(np.nansum(share[rest]))))
         lo = float(r["foreign_share_lower"]) if "foreign_share_lower" in r else float(r["foreign_share"])
-        rows.append([str(r["receptor"].values), _num(float(r["total"])), *shares,
+        rows.append([str(r["receptor"].values), _num(float(r["total"])), *cells,
                      foreign_label(lo, float(r["foreign_share"])).replace(" foreign", "")])
-    table = _table(["receptor", "net deposition (kg)", *[f"from {s}" for s in sources], "foreign share"], rows)
-    emis = ", ".join(f"{s}: {_num(float(v))} kg" for s, v in zip(sources, sr["emission"].values))
+    heads = [f"from {sources[j]}" for j in shown] + ([f"from the other {len(rest)} sources"] if rest else [])
+    table = _table(["receptor", "net deposition (kg)", *heads, "foreign share"], rows)
+    em = np.asarray(sr["emission"].values, dtype=float)
+    by_emission = [int(k) for k in np.argsort(-em, kind="stable")]
+    emis = ", ".join(f"{sources[k]} {_num(em[k])}" for k in by_emission[:max_sources])
+    if len(by_emission) > max_sources:
+        emis += f", the other {len(by_emission) - max_sources} sources {_num(float(em[by_emission[max_sources:]].sum()))}"
     return ("<h2>Source-receptor deposition</h2>"
             "<p class='small'>Net deposition (wet + dry + net air-surface exchange) onto every receptor over the whole run, "
             "and the share of each source tag. Foreign share: deposition from other sources than the receptor itself "
             "(and the initial burden); a range where the receptor is not a source tag, so that its own emissions are "
-            f"inside OTHER. Emissions by source: {html.escape(emis)}.</p>"
+            f"inside OTHER. The table shows the {max_sources} largest sources; all are in "
+            f"source_receptor_deposition.csv. Emissions by source (kg): {html.escape(emis)}.</p>"
             + _figure(run.plot_source_receptor(), "Share of every source in the deposition of the receptors with the "
                                                   "largest deposition.")
             + table)
@@ -168,7 +185,7 @@ def render_report(run: RunResults) -> str:
     meta_rows = [
         ["run directory", str(run.path.resolve())],
         ["chemical", run.chemical],
-        ["simulated period", f"{sel.start} to {sel.end} ({run.fields.sizes['time']} output periods)"],
+        ["simulated period", f"{_when(sel.start)} to {_when(sel.end)} ({run.fields.sizes['time']} output periods)"],
         ["domain", f"{dom.get('kind', '?')}: lon {_num(run.lon_edges[0])} to {_num(run.lon_edges[-1])}, lat "
                    f"{_num(run.lat_edges[0])} to {_num(run.lat_edges[-1])}, {grid}"],
         ["met, emissions", f"{run.config.get('met', {}).get('source', '?')}, "

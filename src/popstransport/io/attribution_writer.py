@@ -179,7 +179,7 @@ class AttributionWriter:
         ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
                         **self.attributes)
         for v in ("time", "time_bnds"):
-            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard")
+            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard", dtype="float64")
         return ds
 
     def close(self, success: bool) -> None:
@@ -264,8 +264,7 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
         raise AttributionError(
             f"{att_path} not found: scenarios need a tagged run (set attribution.tags = 'countries' or 'list')"
         )
-    with xr.open_dataset(att_path) as att:
-        att = att.load()
+    att = xr.load_dataset(att_path)
     sources = [str(s) for s in att["source"].values]
     w = scenario_weights(sources, scale)
     label = name or "_".join(f"{k}{v:g}" for k, v in sorted(scale.items()))
@@ -288,7 +287,7 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
         write_source_receptor_csv(out.partial("source_receptor_deposition.csv"), scen, dict(att.attrs))
         tf_path = run_dir / "tag_fields.nc"
         if tf_path.exists():
-            with xr.open_dataset(tf_path) as tf:
+            with xr.load_dataset(tf_path) as tf:
                 fields = xr.Dataset({
                     "deposition_flux": apply_scenario_da(tf["deposition_flux"], wa),
                     "air_concentration": apply_scenario_da(tf["air_concentration"], wa),
