@@ -209,3 +209,26 @@ def test_progress_lines_without_a_terminal(capsys):
     assert "day     10.0 of 59.0" in lines[0] and "5.0 days/s" in lines[0] and "ETA" in lines[0]
     assert lines[1].lstrip().startswith("100.0%")
     assert "\r" not in lines[0]
+
+
+def test_progress_bar_on_a_terminal(monkeypatch, capsys):
+    import sys
+
+    from popstransport.cli import _progress_printer
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    show = _progress_printer(quiet=False)
+    show(29.5 * 86400.0, 59 * 86400.0, 5.0)
+    show(59 * 86400.0, 59 * 86400.0, 10.0)
+    err = capsys.readouterr().err
+    assert err.startswith("\r[###############               ]  50.0%")
+    assert "5.9 days/s" in err and "ETA" in err and err.endswith("\n")
+
+
+def test_open_run_is_exported_by_the_package(tagged_run):
+    import popstransport
+
+    if not hasattr(popstransport, "open_run"):
+        pytest.skip("popstransport.open_run is not exported by popstransport/__init__.py yet")
+    with popstransport.open_run(tagged_run) as r:
+        assert isinstance(r, RunResults)

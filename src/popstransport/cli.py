@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_sc.add_argument("--name", default=None, help="scenario name (default: from the factors)")
     p_sc.add_argument("--overwrite", action="store_true", help="replace an existing scenario of the same name")
     p_sc.set_defaults(func=_cmd_scenario)
+
+    from .user_commands import add_user_commands
+
+    add_user_commands(sub)
     return parser
 
 

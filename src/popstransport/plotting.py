@@ -586,6 +586,13 @@ def plot_border_fluxes(
     proj = map_projection(lon_edges, lat_edges)
     ax = fig.add_subplot(gs[0, 0], projection=proj)
     add_map_furniture(ax, lon_edges, lat_edges)
+    lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
+    if not is_global:
+        t = np.linspace(0.0, 1.0, 100)
+        xs = np.concatenate([lon0 + (lon1 - lon0) * t, np.full(100, lon1), lon1 - (lon1 - lon0) * t, np.full(100, lon0)])
+        ys = np.concatenate([np.full(100, lat0), lat0 + (lat1 - lat0) * t, np.full(100, lat1), lat1 - (lat1 - lat0) * t])
+        ax.plot(xs, ys, transform=ccrs.PlateCarree(), color="tab:blue", linewidth=1.2, linestyle="--", zorder=5,
+                label="model domain")
     pairs = [(net[i, j], regions[i], regions[j]) for i in range(len(regions)) for j in range(len(regions))
              if net[i, j] > 0 and regions[i] in anchors and regions[j] in anchors]
     pairs.sort(key=lambda p: -p[0])

@@ -72,8 +72,10 @@ class AdvectionKernelOptions:
     periodic_x
         Longitude is periodic (global grids): face ``I`` is face ``0``.
     cross_pole
-        Ghost rows beyond a pole are the rows on the other side of the pole (longitude shifted by 180 degrees);
-        needs a global grid with an even number of longitudes. Otherwise ghost cells copy the edge cell.
+        Global grid with an even number of longitudes: meridional sweeps run along great circles through both
+        poles (column ``i`` and column ``i + I/2`` form one periodic line) and air crosses the poles directly
+        between opposite cells of the polar rows. Otherwise meridional lines end at walls or open boundaries and
+        ghost cells copy the edge cell.
     splitting
         ``"alternating"``: each sub-step is x then y or y then x, the order alternating between sub-steps and
         calls (two sweeps); ``"strang"``: each sub-step is y(h/2) x(h) y(h/2) (Strang 1968; three sweeps). With
@@ -548,6 +550,85 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
     return -1, 0
 
 
+@njit(cache=True, error_model="numpy")
+def _gc_sweep(m2, w2, v2, pole, h, order, t, l, acc, face_v, scr, col, dlat, beta):
+    """y sweep of a global field along great circles through both poles; returns a status or -1.
+
+    Column ``i`` (south to north) and column ``i + I/2`` (north to south) form one periodic line of ``2 J``
+    cells; ``pole (2, I/2)`` holds the air-mass fluxes (kg s-1) across the south [0] and north [1] pole from
+    column ``i`` to column ``i + I/2`` (see :func:`popstransport.processes.advection.route_polar_fluxes`). Pole
+    crossings are booked on ``face_v[:, t, l, 0 or J, i]`` for ``i < I/2`` ([0]: from ``i`` to ``i + I/2``).
+    """
+    nj, ni = m2.shape
+    g = GHOST
+    half = ni // 2
+    n = 2 * nj
+    qp = scr[QP]
+    wp = scr[WP]
+    r = scr[R]
+    flux = scr[FLUX]
+    mc = col[0]
+    wc = col[1]
+    lb = col[2]
+    for i in range(half):
+        io = i + half
+        for p in range(nj):
+            k = n - 1 - p
+            mc[p] = m2[p, i]
+            wc[p] = w2[p, i]
+            mc[k] = m2[p, io]
+            wc[k] = w2[p, io]
+            qp[p + g] = mc[p] / wc[p]
+            qp[k + g] = mc[k] / wc[k]
+            wp[p + g] = dlat[p]
+            wp[k + g] = dlat[p]
+            lb[p] = beta[p]
+            lb[k] = -beta[p]
+        for k in range(g):
+            qp[k] = qp[n + k]
+            wp[k] = wp[n + k]
+            qp[n + g + k] = qp[g + k]
+            wp[n + g + k] = wp[g + k]
+        r[0] = -h * pole[0, i]
+        for f in range(1, nj):
+            r[f] = h * v2[f, i]
+            r[n - f] = -h * v2[f, io]
+        r[nj] = h * pole[1, i]
+        r[n] = r[0]
+        code = sweep_line(n, mc, wc, lb, True, 0.0, 0.0, order, scr)
+        if code >= 0:
+            return code, i
+        for p in range(nj):
+            k = n - 1 - p
+            m2[p, i] = mc[p]
+            w2[p, i] = wc[p]
+            m2[p, io] = mc[k]
+            w2[p, io] = wc[k]
+        if acc:
+            for f in range(1, nj):
+                c = flux[f]
+                if c > 0.0:
+                    face_v[0, t, l, f, i] += c
+                else:
+                    face_v[1, t, l, f, i] -= c
+                c = flux[n - f]
+                if c > 0.0:
+                    face_v[1, t, l, f, io] += c
+                else:
+                    face_v[0, t, l, f, io] -= c
+            c = flux[nj]
+            if c > 0.0:
+                face_v[0, t, l, nj, i] += c
+            else:
+                face_v[1, t, l, nj, i] -= c
+            c = flux[0]
+            if c > 0.0:
+                face_v[1, t, l, 0, i] += c
+            else:
+                face_v[0, t, l, 0, i] -= c
+    return -1, 0
+
+
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell widths ``dlon (I,)``, ``dlat (J,)`` (rad) and the in-row air-mass density slope ``beta_y (J,)``.
 
@@ -568,14 +649,16 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
 def make_horizontal_advection(options: AdvectionKernelOptions):
     """Build the horizontal advection kernel specialised for ``options`` (memoised).
 
-    The returned function ``advect(m, M, U, V, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n,
-    accumulate, face_u, face_v, boundary, status)`` advances the chemical mass ``m (T, L, J, I)`` in place over ``dt`` seconds
+    The returned function ``advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s,
+    qbc_n, accumulate, face_u, face_v, boundary, status)`` advances the chemical mass ``m (T, L, J, I)`` in place over ``dt`` seconds
     in ``nsub`` equal sub-steps, each a pair of 1-D sweeps; the order of the pair alternates (x then y when
     ``x_first`` on even sub-steps, y then x on odd ones) so that successive calls with alternating ``x_first``
     give Strang-type alternating splitting.
 
     Arguments: air mass ``M (L, J, I)`` at the start of the step (kg); air-mass fluxes ``U (L, J, I + 1)``,
-    ``V (L, J + 1, I)`` (kg s-1); cell widths ``dlon (I,)`` and ``dlat (J,)`` (rad) in which the mixing ratio is
+    ``V (L, J + 1, I)`` (kg s-1); with ``cross_pole``, ``P (L, 2, I/2)`` the air-mass fluxes across the south and
+    north pole between opposite columns, and ``U`` with the polar rows already re-routed
+    (:func:`popstransport.processes.advection.route_polar_fluxes`; otherwise ``P`` is ignored); cell widths ``dlon (I,)`` and ``dlat (J,)`` (rad) in which the mixing ratio is
     reconstructed; ``beta_y (J,)`` the slope of the air-mass density inside every row (:func:`geometry`);
     mixing ratios of inflowing air at the west/east walls ``qbc_w, qbc_e (T, L, J)``
     and south/north walls ``qbc_s, qbc_n (T, L, I)``; when ``accumulate`` the chemical mass crossing every face
@@ -594,16 +677,16 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     nstage = 3 if strang else 2
 
     @njit(cache=True, parallel=True, error_model="numpy")
-    def advect(m, M, U, V, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
+    def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
         nt, nl, nj, ni = m.shape
-        nmax = max(nj, ni) + 2 * GHOST + 1
+        nmax = max(2 * nj, ni) + 2 * GHOST + 1
         h = dt / nsub
         for p in prange(nt * nl):
             t = p // nl
             l = p % nl
             scr = np.zeros((N_SCRATCH, nmax))
-            col = np.empty((2, nj))
+            col = np.empty((3, 2 * nj))
             pole = np.empty((2, GHOST, ni))
             beta0 = np.zeros(ni)
             w2 = M[l].copy()
@@ -623,8 +706,12 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                         code, idx = _x_sweep(m2, w2, U[l], hs, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
                                              accumulate, face_u, bnd, scr, dlon, beta0)
                         direction = 0
+                    elif cross_pole:
+                        code, idx = _gc_sweep(m2, w2, V[l], P[l], hs, order, t, l, accumulate, face_v, scr, col,
+                                              dlat, beta_y)
+                        direction = 1
                     else:
-                        code, idx = _y_sweep(m2, w2, V[l], hs, cross_pole, order, qbc_s[t, l], qbc_n[t, l], t, l,
+                        code, idx = _y_sweep(m2, w2, V[l], hs, False, order, qbc_s[t, l], qbc_n[t, l], t, l,
                                              accumulate, face_v, bnd, scr, col, pole, dlat, beta_y)
                         direction = 1
                     if code >= 0:

@@ -1,0 +1,151 @@
+"""Vertical exchange between air layers: the diagnosed vertical air-mass flux plus turbulent mixing, implicit.
+
+The horizontal fluxes of a layer need not be divergence free; their divergence is carried between layers by the
+vertical air-mass flux diagnosed from continuity (:func:`popstransport.massflux.diagnose_vertical_mass_flux`). After
+:class:`popstransport.processes.advection.HorizontalAdvection` the air mass of a cell is ``M - dt div_h``; this
+process moves it back to ``M`` with the vertical flux, so a uniform mixing ratio stays uniform, and mixes the layers
+with a turbulent exchange rate (see :mod:`popstransport.kernels.vertical` for the scheme and its properties).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels.vertical import vertical_exchange
+from ..massflux import diagnose_vertical_mass_flux, horizontal_divergence_kg_s
+from .base import Process
+
+
+class VerticalExchangeError(RuntimeError):
+    """Vertical exchange cannot proceed with the given fluxes and time step."""
+
+
+class VerticalExchange(Process):
+    """Vertical transport between the air layers of every column, implicit in time.
+
+    Parameters
+    ----------
+    eddy_diffusivity_m2_s
+        Turbulent diffusivity ``K`` (m2 s-1) at the layer interfaces (a number, or an array ``(L - 1, J, I)``).
+        The exchange rate through an interface is ``E = rho K A / dz`` (kg s-1) with ``rho`` the mean density of
+        the two layers, ``A`` the cell area and ``dz`` the distance between the layer mid-heights. The default
+        15 m2 s-1 exchanges the default 1 km boundary layer with the free troposphere above on a time scale of
+        about five days, close to the four days implied by the estimate that convection and fronts vent the
+        boundary layer about 90 times a year (Cotton et al. 1995, Earth-Sci. Rev. 39:169).
+    grid
+        The model grid (set by :meth:`setup` when the process belongs to a model).
+    max_column_imbalance
+        Largest accepted net air-mass flux out of a column top per step, relative to the column air mass; a larger
+        one means the fluxes were not balanced.
+    """
+
+    name = "vertical_exchange"
+
+    def __init__(
+        self,
+        eddy_diffusivity_m2_s: float | np.ndarray = 15.0,
+        grid: object | None = None,
+        max_column_imbalance: float = 1e-9,
+    ):
+        k = np.asarray(eddy_diffusivity_m2_s, dtype=float)
+        if np.any(k < 0) or not np.all(np.isfinite(k)):
+            raise ValueError(f"eddy diffusivity must be finite and >= 0, got {eddy_diffusivity_m2_s!r} m2 s-1")
+        self.eddy_diffusivity_m2_s = eddy_diffusivity_m2_s
+        self.grid = grid
+        self.max_column_imbalance = float(max_column_imbalance)
+
+    def setup(self, model: object) -> None:
+        """Take the grid of ``model``."""
+        self.grid = model.grid  # type: ignore[attr-defined]
+
+    def exchange_rates_kg_s(self, air_mass_kg: np.ndarray) -> np.ndarray:
+        """Turbulent air-mass exchange rates through the interfaces (kg s-1), ``(L + 1, J, I)`` (ends zero)."""
+        g = self.grid
+        if g is None:
+            raise ValueError("VerticalExchange needs a grid: pass grid= or add it to a model")
+        nl, nj, ni = air_mass_kg.shape
+        E = np.zeros((nl + 1, nj, ni))
+        if nl < 2:
+            return E
+        area = g.cell_area_m2  # type: ignore[attr-defined]
+        thick = g.layers.thickness_m  # type: ignore[attr-defined]
+        rho = air_mass_kg / (area[None] * thick[:, None, None])
+        dz = np.diff(g.layers.centres_m)  # type: ignore[attr-defined]
+        K = np.broadcast_to(np.asarray(self.eddy_diffusivity_m2_s, dtype=float), (nl - 1, nj, ni))
+        E[1:nl] = 0.5 * (rho[1:] + rho[:-1]) * K * area[None] / dz[:, None, None]
+        return E
+
+    def mix(
+        self,
+        air_kg: np.ndarray,
+        air_mass_kg: np.ndarray,
+        mass_flux_u_kg_s: np.ndarray | None,
+        mass_flux_v_kg_s: np.ndarray | None,
+        dt_s: float,
+        exchange_kg_s: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Advance ``air_kg (T, L, J, I)`` in place by ``dt_s``.
+
+        ``air_mass_kg (L, J, I)`` is the fixed air mass; the horizontal fluxes of the step (or None for none) give
+        the air mass after horizontal transport and the diagnosed vertical flux. ``exchange_kg_s (L + 1, J, I)``
+        overrides the turbulent exchange rates.
+
+        Returns
+        -------
+        dict
+            ``upward_kg (T, L + 1)``: net chemical mass moved up through every interface (ends zero);
+            ``lost_kg (T,)``: column mass before minus after, zero to round-off.
+        """
+        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype == np.float64
+                and air_kg.flags.c_contiguous):
+            raise ValueError("air_kg must be a C-contiguous float64 array shaped (tag, layer, lat, lon)")
+        nt, nl, nj, ni = air_kg.shape
+        M = np.ascontiguousarray(air_mass_kg, dtype=np.float64)
+        if M.shape != (nl, nj, ni):
+            raise ValueError(f"air_mass_kg has shape {M.shape}; expected {(nl, nj, ni)}")
+        if not dt_s > 0:
+            raise ValueError(f"dt_s must be positive, got {dt_s!r}")
+        if mass_flux_u_kg_s is None or mass_flux_v_kg_s is None:
+            W = np.zeros((nl + 1, nj, ni))
+            Mh = M
+        else:
+            W = diagnose_vertical_mass_flux(mass_flux_u_kg_s, mass_flux_v_kg_s)
+            Mh = M - dt_s * horizontal_divergence_kg_s(mass_flux_u_kg_s, mass_flux_v_kg_s)
+            imbalance = np.abs(W[nl]) * dt_s / M.sum(axis=0)
+            worst = float(imbalance.max())
+            if worst > self.max_column_imbalance:
+                j, i = np.unravel_index(int(np.argmax(imbalance)), imbalance.shape)
+                raise VerticalExchangeError(
+                    f"the horizontal air-mass fluxes are not balanced: column (lat row {j}, lon column {i}) gains or "
+                    f"loses {worst:.3g} of its air per step; balance them with popstransport.massflux "
+                    "(MassFluxBalancer or balanced_mass_fluxes)"
+                )
+        E = self.exchange_rates_kg_s(M) if exchange_kg_s is None else np.asarray(exchange_kg_s, dtype=float)
+        if E.shape != (nl + 1, nj, ni):
+            raise ValueError(f"exchange_kg_s has shape {E.shape}; expected {(nl + 1, nj, ni)}")
+        moved = np.zeros((nt, nl + 1, nj))
+        status = np.zeros(nj, dtype=np.int64)
+        before = air_kg.sum(axis=(1, 2, 3))
+        vertical_exchange(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
+                          float(dt_s), moved, status)
+        bad = np.flatnonzero(status)
+        if bad.size:
+            j = int(bad[0])
+            raise VerticalExchangeError(
+                f"the vertical air-mass flux empties layer {int(status[j]) - 1} in latitude row {j} within "
+                f"dt = {dt_s:g} s; reduce the time step"
+            )
+        return {"upward_kg": moved.sum(axis=2), "lost_kg": before - air_kg.sum(axis=(1, 2, 3))}
+
+    def apply(self, model: object, dt_s: float) -> dict[str, np.ndarray]:
+        """Model interface: mix ``model.air_kg`` with the model's air mass and current mass fluxes."""
+        return self.mix(
+            model.air_kg,  # type: ignore[attr-defined]
+            model.air_mass_kg,  # type: ignore[attr-defined]
+            model.mass_flux_u_kg_s,  # type: ignore[attr-defined]
+            model.mass_flux_v_kg_s,  # type: ignore[attr-defined]
+            dt_s,
+        )
+
+
+__all__ = ["VerticalExchange", "VerticalExchangeError"]
