@@ -22,3 +22,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("reference data folder ../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def cli_main():
+    """The ``popstransport`` command's entry point."""
+    from popstransport.cli import main
+
+    return main

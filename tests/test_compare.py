@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 
 import numpy as np
@@ -31,25 +30,6 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def doubled(runs, tmp_path_factory):
     return compare_runs(runs["a"], runs["b"], tmp_path_factory.mktemp("cmp") / "out")
-
-
-@pytest.fixture
-def cli_main(monkeypatch):
-    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
-    from popstransport import cli
-    from popstransport.user_commands import add_user_commands
-
-    original = cli.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "compare" not in sub.choices:
-            add_user_commands(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main
 
 
 def read_csv(path):

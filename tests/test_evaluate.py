@@ -3,7 +3,6 @@ units are converted; bad files give errors naming the line, the column and the f
 
 from __future__ import annotations
 
-import argparse
 import csv
 
 import numpy as np
@@ -29,25 +28,6 @@ def model_run(tmp_path_factory):
 def fields(model_run):
     with xr.open_dataset(model_run / "fields.nc") as ds:
         return ds.load()
-
-
-@pytest.fixture
-def cli_main(monkeypatch):
-    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
-    from popstransport import cli
-    from popstransport.user_commands import add_user_commands
-
-    original = cli.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "evaluate" not in sub.choices:
-            add_user_commands(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main
 
 
 def model_value(fields, compartment, lon, lat, months):

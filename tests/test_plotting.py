@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 
@@ -32,25 +30,6 @@ def figures(tagged_run, tmp_path_factory):
     with open_run(tagged_run) as r:
         paths = r.plot_all(out)
     return {p.stem: p for p in paths}
-
-
-@pytest.fixture
-def cli_main(monkeypatch):
-    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
-    from popstransport import cli
-    from popstransport.user_commands import add_user_commands
-
-    original = cli.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "plot" not in sub.choices:
-            add_user_commands(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main
 
 
 def check_png(path, kind):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -29,25 +28,6 @@ def tagged_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(tagged_run):
     return write_report(tagged_run)
-
-
-@pytest.fixture
-def cli_main(monkeypatch):
-    """``cli.main`` with the user commands, whether or not ``cli.build_parser`` adds them already."""
-    from popstransport import cli
-    from popstransport.user_commands import add_user_commands
-
-    original = cli.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "report" not in sub.choices:
-            add_user_commands(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main
 
 
 def test_report_is_self_contained(report):

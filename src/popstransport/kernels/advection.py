@@ -649,22 +649,26 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
 def make_horizontal_advection(options: AdvectionKernelOptions):
     """Build the horizontal advection kernel specialised for ``options`` (memoised).
 
-    The returned function ``advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s,
-    qbc_n, accumulate, face_u, face_v, boundary, status)`` advances the chemical mass ``m (T, L, J, I)`` in place over ``dt`` seconds
-    in ``nsub`` equal sub-steps, each a pair of 1-D sweeps; the order of the pair alternates (x then y when
-    ``x_first`` on even sub-steps, y then x on odd ones) so that successive calls with alternating ``x_first``
-    give Strang-type alternating splitting.
+    The returned function is ``advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s,
+    qbc_n, accumulate, face_u, face_v, boundary, status)``. It advances the chemical mass ``m (T, L, J, I)`` in
+    place over ``dt`` seconds in ``nsub`` equal sub-steps. With alternating splitting a sub-step is x then y when
+    ``x_first`` on even sub-steps, y then x on odd ones (successive calls alternate ``x_first``); with Strang
+    splitting it is y/2, x, y/2.
 
-    Arguments: air mass ``M (L, J, I)`` at the start of the step (kg); air-mass fluxes ``U (L, J, I + 1)``,
-    ``V (L, J + 1, I)`` (kg s-1); with ``cross_pole``, ``P (L, 2, I/2)`` the air-mass fluxes across the south and
-    north pole between opposite columns, and ``U`` with the polar rows already re-routed
-    (:func:`popstransport.processes.advection.route_polar_fluxes`; otherwise ``P`` is ignored); cell widths ``dlon (I,)`` and ``dlat (J,)`` (rad) in which the mixing ratio is
-    reconstructed; ``beta_y (J,)`` the slope of the air-mass density inside every row (:func:`geometry`);
-    mixing ratios of inflowing air at the west/east walls ``qbc_w, qbc_e (T, L, J)``
-    and south/north walls ``qbc_s, qbc_n (T, L, I)``; when ``accumulate`` the chemical mass crossing every face
-    in the positive ([0]) and negative ([1]) direction is added to ``face_u (2, T, L, J, I + 1)`` and
-    ``face_v (2, T, L, J + 1, I)`` (kg); ``boundary (T, L, 2)`` receives the inflow [0] and outflow [1] through
-    open boundaries (kg, added); ``status (T * L, 4)`` int64 receives error codes (see module docstring).
+    Arguments:
+
+    - ``M (L, J, I)``: air mass at the start of the step (kg);
+    - ``U (L, J, I + 1)``, ``V (L, J + 1, I)``: air-mass fluxes (kg s-1); with ``cross_pole`` the polar rows of
+      ``U`` re-routed and ``P (L, 2, I/2)`` the fluxes across the poles
+      (:func:`popstransport.processes.advection.route_polar_fluxes`); ``P`` is ignored otherwise;
+    - ``dlon (I,)``, ``dlat (J,)``: cell widths (rad) in which the mixing ratio is reconstructed; ``beta_y (J,)``:
+      slope of the air-mass density inside every row (:func:`geometry`);
+    - ``qbc_w, qbc_e (T, L, J)``, ``qbc_s, qbc_n (T, L, I)``: mixing ratio of air entering through the west, east,
+      south and north walls of a regional grid;
+    - ``accumulate``, ``face_u (2, T, L, J, I + 1)``, ``face_v (2, T, L, J + 1, I)``: when ``accumulate``, the
+      chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added;
+    - ``boundary (T, L, 2)``: inflow [0] and outflow [1] through open boundaries (kg, added);
+    - ``status (T * L, 4)`` int64: error codes (see the module docstring).
     """
     order = int(options.order)
     if order not in (0, 1, 2, 3, 4):

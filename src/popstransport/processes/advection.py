@@ -46,8 +46,49 @@ class AdvectionError(RuntimeError):
     """Horizontal transport cannot proceed with the given fluxes and time step."""
 
 
+def route_polar_fluxes(mass_flux_u_kg_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Route the antisymmetric part of the polar rows' zonal divergence straight across the poles.
+
+    On a latitude-longitude C grid, air entering the polar row of cells at one longitude and leaving it on the
+    opposite side must travel round the row through its zonal walls; near the longitudes where the flow crosses
+    the pole the zonal flux is nearly zero, and tracer arrives late (the lat-lon pole problem). Here the zonal
+    divergence ``D_i`` of every polar cell is split into the part that is antisymmetric between opposite cells
+    ``i`` and ``i + I/2``, carried by a flux ``P_i = (D_i - D_{i+I/2}) / 2`` from cell ``i`` across the pole to
+    cell ``i + I/2`` (the pole is a point shared by the row: a straight path across it), and the symmetric part,
+    left to the zonal walls, whose fluxes are rebuilt from it with their row mean unchanged (the rotation of the
+    polar cap is kept). The air-mass budget of every cell is unchanged.
+
+    Returns ``(U', P)``: the zonal fluxes with polar rows replaced, ``(L, J, I + 1)``, and ``P (L, 2, I/2)`` with the
+    fluxes across the south [0] and north [1] pole (kg s-1, from column ``i`` to column ``i + I/2``).
+    """
+    U = np.array(mass_flux_u_kg_s, dtype=np.float64)
+    nl, nj, ni1 = U.shape
+    ni = ni1 - 1
+    half = ni // 2
+    P = np.zeros((nl, 2, half))
+    for side, j in ((0, 0), (1, nj - 1)):
+        row = U[:, j, :]
+        D = row[:, 1:] - row[:, :-1]
+        A = 0.5 * (D[:, :half] - D[:, half:])
+        P[:, side] = A
+        Ds = D - np.concatenate([A, -A], axis=1)
+        new = np.zeros((nl, ni + 1))
+        new[:, 1:] = np.cumsum(Ds, axis=1)
+        new += (row[:, :ni].mean(axis=1) - new[:, :ni].mean(axis=1))[:, None]
+        new[:, ni] = new[:, 0]
+        U[:, j, :] = new
+    return np.ascontiguousarray(U), P
+
+
+def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
+    """Net air leaving every polar cell across the pole (kg s-1), ``(L, 2, I)``."""
+    return np.ascontiguousarray(np.concatenate([P, -P], axis=2)) if P.shape[2] * 2 == ni else np.zeros(
+        (P.shape[0], 2, ni)
+    )
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
-def _step_limits(M, U, V, dt, strang):
+def _step_limits(M, U, V, PO, dt, strang):
     """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
 
     ``courant_y``: air leaving a cell through its zonal walls in one meridional sweep, over the smaller of its
@@ -69,10 +110,16 @@ def _step_limits(M, U, V, dt, strang):
             m0 = M[l, j, i]
             dx = U[l, j, i + 1] - U[l, j, i]
             dy = V[l, j + 1, i] - V[l, j, i]
+            out_y = max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)
+            if j == 0:
+                dy += PO[l, 0, i]
+                out_y += max(PO[l, 0, i], 0.0)
+            if j == nj - 1:
+                dy += PO[l, 1, i]
+                out_y += max(PO[l, 1, i], 0.0)
             mh = m0 - dt * (dx + dy)
             base = min(m0, mh)
             mr = min(mr, mh / m0)
-            out_y = max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)
             if strang:
                 lost = max(0.5 * dy, 0.5 * dy + dx, 0.0)
                 out_y *= 0.5
@@ -211,9 +258,17 @@ class HorizontalAdvection(Process):
         return we, we, sn, sn
 
     def substeps(self, air_mass_kg: np.ndarray, mass_flux_u_kg_s: np.ndarray, mass_flux_v_kg_s: np.ndarray,
-                 dt_s: float) -> int:
-        """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits)."""
-        lim = _step_limits(air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, float(dt_s), self.splitting == "strang")
+                 dt_s: float, pole_flux_kg_s: np.ndarray | None = None) -> int:
+        """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits).
+
+        ``mass_flux_u_kg_s`` and ``pole_flux_kg_s`` are the re-routed fluxes of a global grid
+        (:func:`route_polar_fluxes`); ``pole_flux_kg_s`` is None on other grids.
+        """
+        nl, nj, ni = air_mass_kg.shape
+        PO = np.zeros((nl, 2, ni)) if pole_flux_kg_s is None else _pole_outflow(pole_flux_kg_s, ni)
+        lim = _step_limits(
+            air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, float(dt_s), self.splitting == "strang"
+        )
         k = int(np.argmin(lim[:, 3]))
         if not lim[k, 3] > 0.0:
             nj = air_mass_kg.shape[1]
@@ -297,7 +352,11 @@ class HorizontalAdvection(Process):
             raise ValueError("mass_flux_v_kg_s must be zero at the pole walls (faces 0 and J) of a global grid")
         if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise ValueError("the air-mass fluxes contain NaN or infinite values")
-        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s)
+        if cross_pole:
+            U, P = route_polar_fluxes(U)
+        else:
+            P = np.zeros((nl, 2, 1))
+        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s, P if cross_pole else None)
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
         qbc = self._boundary(nt, nl, nj, ni, bmr)
         accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None
@@ -323,7 +382,7 @@ class HorizontalAdvection(Process):
         status = np.zeros((nt * nl, 4), dtype=np.int64)
         x_first = self._pairs_done % 2 == 0
         dlon, dlat, beta = self._geometry(nj, ni)
-        kernel(air_kg, M, U, V, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
+        kernel(air_kg, M, U, V, P, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
                status)
         self._pairs_done += nsub
         self.last_substeps = nsub
@@ -407,4 +466,4 @@ class HorizontalDiffusion(Process):
         return {"substeps": nsub}
 
 
-__all__ = ["AdvectionError", "HorizontalAdvection", "HorizontalDiffusion", "SCHEMES", "Scheme"]
+__all__ = ["AdvectionError", "HorizontalAdvection", "HorizontalDiffusion", "SCHEMES", "Scheme", "route_polar_fluxes"]
