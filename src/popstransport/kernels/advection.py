@@ -80,13 +80,16 @@ class AdvectionKernelOptions:
         ``"alternating"``: each sub-step is x then y or y then x, the order alternating between sub-steps and
         calls (two sweeps); ``"strang"``: each sub-step is y(h/2) x(h) y(h/2) (Strang 1968; three sweeps). With
         y outside, the air a polar cell loses to zonal divergence before the meridional inflow arrives is halved,
-        so cross-polar flow needs no sub-steps up to an equatorial Courant number near one.
+        so cross-polar flow needs fewer sub-steps.
+    parallel
+        Compile with ``prange`` over (tag, layer) fields; small problems run faster serially (no thread wake-up).
     """
 
     order: int = 3
     periodic_x: bool = True
     cross_pole: bool = True
     splitting: str = "alternating"
+    parallel: bool = True
 
 
 @njit(cache=True, error_model="numpy")
@@ -555,9 +558,9 @@ def _gc_sweep(m2, w2, v2, pole, h, order, t, l, acc, face_v, scr, col, dlat, bet
     """y sweep of a global field along great circles through both poles; returns a status or -1.
 
     Column ``i`` (south to north) and column ``i + I/2`` (north to south) form one periodic line of ``2 J``
-    cells; ``pole (2, I/2)`` holds the air-mass fluxes (kg s-1) across the south [0] and north [1] pole from
-    column ``i`` to column ``i + I/2`` (see :func:`popstransport.processes.advection.route_polar_fluxes`). Pole
-    crossings are booked on ``face_v[:, t, l, 0 or J, i]`` for ``i < I/2`` ([0]: from ``i`` to ``i + I/2``).
+    cells, so reconstructions see across the pole; ``pole (2, I/2)`` holds air-mass fluxes (kg s-1) across the
+    south [0] and north [1] pole from column ``i`` to column ``i + I/2`` (zero for C-grid fluxes). Pole crossings
+    are booked on ``face_v[:, t, l, 0 or J, i]`` for ``i < I/2`` ([0]: from ``i`` to ``i + I/2``).
     """
     nj, ni = m2.shape
     g = GHOST
@@ -658,9 +661,9 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     Arguments:
 
     - ``M (L, J, I)``: air mass at the start of the step (kg);
-    - ``U (L, J, I + 1)``, ``V (L, J + 1, I)``: air-mass fluxes (kg s-1); with ``cross_pole`` the polar rows of
-      ``U`` re-routed and ``P (L, 2, I/2)`` the fluxes across the poles
-      (:func:`popstransport.processes.advection.route_polar_fluxes`); ``P`` is ignored otherwise;
+    - ``U (L, J, I + 1)``, ``V (L, J + 1, I)``: air-mass fluxes (kg s-1); with ``cross_pole``, ``P (L, 2, I/2)``
+      air-mass fluxes across the south and north pole from column ``i`` to column ``i + I/2`` (zero for C-grid
+      fluxes, whose pole walls have no length; ignored otherwise);
     - ``dlon (I,)``, ``dlat (J,)``: cell widths (rad) in which the mixing ratio is reconstructed; ``beta_y (J,)``:
       slope of the air-mass density inside every row (:func:`geometry`);
     - ``qbc_w, qbc_e (T, L, J)``, ``qbc_s, qbc_n (T, L, I)``: mixing ratio of air entering through the west, east,
@@ -679,8 +682,9 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
         raise ValueError(f"splitting {options.splitting!r} is not 'alternating' or 'strang'")
     strang = options.splitting == "strang"
     nstage = 3 if strang else 2
+    parallel = bool(options.parallel)
 
-    @njit(cache=True, parallel=True, error_model="numpy")
+    @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
         nt, nl, nj, ni = m.shape

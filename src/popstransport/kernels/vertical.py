@@ -23,13 +23,14 @@ Status: ``status[j] = 1 + k`` when the end air mass of layer ``k`` in row ``j`` 
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def vertical_exchange(m, Mh, W, E, dt, moved, status):
-    """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds.
+def _vertical_exchange(m, Mh, W, E, dt, moved, status):
+    """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds (compile with :func:`make_vertical_exchange`).
 
     Parameters
     ----------
@@ -104,4 +105,10 @@ def vertical_exchange(m, Mh, W, E, dt, moved, status):
                     m[t, k, j, i] = mt[k, i] * d[k, i]
 
 
-__all__ = ["vertical_exchange"]
+@cache
+def make_vertical_exchange(parallel: bool = True):
+    """The kernel :func:`_vertical_exchange`, compiled with ``prange`` over latitude rows or serially."""
+    return njit(cache=True, parallel=parallel, error_model="numpy")(_vertical_exchange)
+
+
+__all__ = ["make_vertical_exchange"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..kernels.advection import (
     STATUS_EMPTY_CELL,
@@ -42,42 +42,12 @@ Splitting = Literal["alternating", "strang"]
 SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3, "ppm_unlimited": 4}
 
 
+#: Problems with fewer tag-layer-cells than this run serially (thread wake-up costs more than it saves).
+PARALLEL_MIN_CELLS = 50_000
+
+
 class AdvectionError(RuntimeError):
     """Horizontal transport cannot proceed with the given fluxes and time step."""
-
-
-def route_polar_fluxes(mass_flux_u_kg_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Route the antisymmetric part of the polar rows' zonal divergence straight across the poles.
-
-    On a latitude-longitude C grid, air entering the polar row of cells at one longitude and leaving it on the
-    opposite side must travel round the row through its zonal walls; near the longitudes where the flow crosses
-    the pole the zonal flux is nearly zero, and tracer arrives late (the lat-lon pole problem). Here the zonal
-    divergence ``D_i`` of every polar cell is split into the part that is antisymmetric between opposite cells
-    ``i`` and ``i + I/2``, carried by a flux ``P_i = (D_i - D_{i+I/2}) / 2`` from cell ``i`` across the pole to
-    cell ``i + I/2`` (the pole is a point shared by the row: a straight path across it), and the symmetric part,
-    left to the zonal walls, whose fluxes are rebuilt from it with their row mean unchanged (the rotation of the
-    polar cap is kept). The air-mass budget of every cell is unchanged.
-
-    Returns ``(U', P)``: the zonal fluxes with polar rows replaced, ``(L, J, I + 1)``, and ``P (L, 2, I/2)`` with the
-    fluxes across the south [0] and north [1] pole (kg s-1, from column ``i`` to column ``i + I/2``).
-    """
-    U = np.array(mass_flux_u_kg_s, dtype=np.float64)
-    nl, nj, ni1 = U.shape
-    ni = ni1 - 1
-    half = ni // 2
-    P = np.zeros((nl, 2, half))
-    for side, j in ((0, 0), (1, nj - 1)):
-        row = U[:, j, :]
-        D = row[:, 1:] - row[:, :-1]
-        A = 0.5 * (D[:, :half] - D[:, half:])
-        P[:, side] = A
-        Ds = D - np.concatenate([A, -A], axis=1)
-        new = np.zeros((nl, ni + 1))
-        new[:, 1:] = np.cumsum(Ds, axis=1)
-        new += (row[:, :ni].mean(axis=1) - new[:, :ni].mean(axis=1))[:, None]
-        new[:, ni] = new[:, 0]
-        U[:, j, :] = new
-    return np.ascontiguousarray(U), P
 
 
 def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
@@ -87,7 +57,7 @@ def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
     )
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _step_limits(M, U, V, PO, dt, strang):
     """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
 
@@ -99,7 +69,7 @@ def _step_limits(M, U, V, PO, dt, strang):
     """
     nl, nj, ni = M.shape
     out = np.zeros((nl * nj, 4))
-    for p in prange(nl * nj):
+    for p in range(nl * nj):
         l = p // nj
         j = p % nj
         cy = 0.0
@@ -261,8 +231,8 @@ class HorizontalAdvection(Process):
                  dt_s: float, pole_flux_kg_s: np.ndarray | None = None) -> int:
         """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits).
 
-        ``mass_flux_u_kg_s`` and ``pole_flux_kg_s`` are the re-routed fluxes of a global grid
-        (:func:`route_polar_fluxes`); ``pole_flux_kg_s`` is None on other grids.
+        ``pole_flux_kg_s (L, 2, I/2)``: air-mass fluxes across the south and north pole between opposite cells of
+        the polar rows (kg s-1; None for none).
         """
         nl, nj, ni = air_mass_kg.shape
         PO = np.zeros((nl, 2, ni)) if pole_flux_kg_s is None else _pole_outflow(pole_flux_kg_s, ni)
@@ -352,11 +322,8 @@ class HorizontalAdvection(Process):
             raise ValueError("mass_flux_v_kg_s must be zero at the pole walls (faces 0 and J) of a global grid")
         if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise ValueError("the air-mass fluxes contain NaN or infinite values")
-        if cross_pole:
-            U, P = route_polar_fluxes(U)
-        else:
-            P = np.zeros((nl, 2, 1))
-        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s, P if cross_pole else None)
+        P = np.zeros((nl, 2, max(ni // 2, 1)))
+        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s)
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
         qbc = self._boundary(nt, nl, nj, ni, bmr)
         accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None
@@ -375,7 +342,11 @@ class HorizontalAdvection(Process):
             fv = fu
         kernel = make_horizontal_advection(
             AdvectionKernelOptions(
-                order=SCHEMES[self.scheme], periodic_x=is_periodic, cross_pole=cross_pole, splitting=self.splitting
+                order=SCHEMES[self.scheme],
+                periodic_x=is_periodic,
+                cross_pole=cross_pole,
+                splitting=self.splitting,
+                parallel=nt * nl >= 2 and nt * nl * nj * ni >= PARALLEL_MIN_CELLS,
             )
         )
         boundary = np.zeros((nt, nl, 2))
@@ -466,4 +437,4 @@ class HorizontalDiffusion(Process):
         return {"substeps": nsub}
 
 
-__all__ = ["AdvectionError", "HorizontalAdvection", "HorizontalDiffusion", "SCHEMES", "Scheme", "route_polar_fluxes"]
+__all__ = ["AdvectionError", "HorizontalAdvection", "HorizontalDiffusion", "SCHEMES", "Scheme"]

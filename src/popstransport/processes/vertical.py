@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.vertical import vertical_exchange
+from ..kernels.vertical import make_vertical_exchange
 from ..massflux import diagnose_vertical_mass_flux, horizontal_divergence_kg_s
 from .base import Process
 
@@ -126,7 +126,8 @@ class VerticalExchange(Process):
         moved = np.zeros((nt, nl + 1, nj))
         status = np.zeros(nj, dtype=np.int64)
         before = air_kg.sum(axis=(1, 2, 3))
-        vertical_exchange(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
+        kernel = make_vertical_exchange(nt * nl * nj * ni >= 50_000)
+        kernel(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
                           float(dt_s), moved, status)
         bad = np.flatnonzero(status)
         if bad.size:
