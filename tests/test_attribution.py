@@ -15,10 +15,11 @@ from popstransport.attribution import (
 )
 from popstransport.grid import AirLayers, LatLonGrid
 from popstransport.io.met.simple import UniformMet
+from popstransport.massflux import BalancedMassFluxBuilder
 from popstransport.model import Model
+from popstransport.processes.advection import HorizontalAdvection
 from popstransport.processes.emission import GriddedEmission
-from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, UpwindAdvectionNumpy
-from popstransport.run import zonal_mean_mass_fluxes
+from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
 from popstransport.simulation import Simulation
 
 DAY = 86400.0
@@ -36,13 +37,13 @@ def test_border_flux_uniform_zonal_wind_analytic():
     u = 7.5
     met = UniformMet(grid, u_m_s=u)
     q = 1e-9  # kg chemical per kg air
-    adv = UpwindAdvectionNumpy(boundary_mixing_ratio=q)
+    adv = HorizontalAdvection(boundary_mixing_ratio=q)
     model = Model(
         grid,
         fate_processes=[],
         met=met,
         emissions=GriddedEmission(lambda t: np.zeros(grid.shape), 1, 1),
-        mass_flux_builder=zonal_mean_mass_fluxes,
+        mass_flux_builder=BalancedMassFluxBuilder(),
         advection=adv,
         surface_compartments=("soil",),
     )
@@ -73,8 +74,8 @@ def _run(grid, emission, tags, weights, initial=None):
                         ConstantVelocityDryDeposition(0.004, "soil")],
         met=met,
         emissions=GriddedEmission(lambda t: emission, grid.nlayer, 1, tag_weights=weights),
-        mass_flux_builder=zonal_mean_mass_fluxes,
-        advection=UpwindAdvectionNumpy(),
+        mass_flux_builder=BalancedMassFluxBuilder(),
+        advection=HorizontalAdvection(),
         surface_compartments=("soil",),
         tags=tags,
     )

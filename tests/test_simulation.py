@@ -10,10 +10,11 @@ from popstransport.config import load_config
 from popstransport.grid import LatLonGrid
 from popstransport.io.met.simple import UniformMet
 from popstransport.io.writers import BudgetWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
+from popstransport.massflux import BalancedMassFluxBuilder
 from popstransport.model import Model
+from popstransport.processes.advection import HorizontalAdvection
 from popstransport.processes.emission import GriddedEmission
-from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, UpwindAdvectionNumpy
-from popstransport.run import zonal_mean_mass_fluxes
+from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
 from popstransport.simulation import Simulation, period_boundaries
 
 DAY = 86400.0
@@ -33,8 +34,8 @@ def _model(grid, u=5.0, half_life_days=30.0, vd=0.003, emission=None):
         fate_processes=fate,
         met=met,
         emissions=em,
-        mass_flux_builder=None if box else zonal_mean_mass_fluxes,
-        advection=None if box else UpwindAdvectionNumpy(),
+        mass_flux_builder=None if box else BalancedMassFluxBuilder(),
+        advection=None if box else HorizontalAdvection(),
         surface_compartments=("soil",),
     )
 

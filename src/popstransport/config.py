@@ -37,7 +37,7 @@ class DomainConfig:
     lat_max_deg: float = 60.0
     resolution_deg: float = 1.0
     #: Air layer edges in metres above ground (first must be 0).
-    layer_edges_m: tuple[float, ...] = (0.0, 1000.0)
+    layer_edges_m: tuple[float, ...] = (0.0, 1000.0, 10000.0)
     #: Box mode only: the cell's centre and land fraction.
     box_lon_deg: float = 100.0
     box_lat_deg: float = 30.0
@@ -72,8 +72,11 @@ class ProcessesConfig:
 
     #: "simple": first-order air degradation and constant-velocity dry deposition to soil (reference chain);
     #: "multimedia": the full partitioning / deposition / exchange / degradation system.
-    fate: Literal["simple", "multimedia"] = "simple"
-    advection_scheme: Literal["upwind", "ppm"] = "upwind"
+    fate: Literal["simple", "multimedia"] = "multimedia"
+    #: "ppm" (piecewise-parabolic, monotone; default), "ppm_cw84", "vanleer" or "upwind" (first order, reference).
+    advection_scheme: Literal["ppm", "ppm_cw84", "vanleer", "upwind"] = "ppm"
+    #: Turbulent diffusivity between air layers (m2 s-1).
+    vertical_diffusivity_m2_s: float = 15.0
     #: Simple chain: dry deposition velocity of the chemical (m s-1) and its air half-life (days).
     dry_deposition_velocity_m_s: float = 0.002
     air_half_life_days: float = 60.0
@@ -364,7 +367,7 @@ def validate(cfg: Config) -> None:
             f"{where}time.met_update_hours = {t.met_update_hours!r}: must be at least time.step_hours = {t.step_hours}"
         )
     p = cfg.processes
-    for key in ("dry_deposition_velocity_m_s", "air_half_life_days", "soil_half_life_days"):
+    for key in ("dry_deposition_velocity_m_s", "air_half_life_days", "soil_half_life_days", "vertical_diffusivity_m2_s"):
         value = getattr(p, key)
         if value < 0 or (key.endswith("days") and value == 0):
             raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")

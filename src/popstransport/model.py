@@ -126,6 +126,8 @@ class Model:
         self._record_key = -1
         #: When set (see :meth:`reset_face_mass`), advection adds the gross mass through every face here.
         self.face_mass_kg: dict[str, np.ndarray] | None = None
+        self._face_u: np.ndarray | None = None
+        self._face_v: np.ndarray | None = None
         for process in [*self.fate_processes, advection, vertical]:
             if process is not None:
                 process.setup(self)
@@ -173,15 +175,18 @@ class Model:
     def reset_face_mass(self) -> dict[str, np.ndarray]:
         """Start (or restart) accumulating the gross chemical mass through every C-grid face, per tag and layer.
 
-        Arrays: ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I), kg.
+        Returns views ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I), kg, of
+        two accumulators shaped ``(2, T, L, J, I+1)`` and ``(2, T, L, J+1, I)`` that the advection adds to.
         """
         g = self.grid
         t, nl = len(self.tags), g.nlayer
+        self._face_u = np.zeros((2, t, nl, g.nlat, g.nlon + 1))
+        self._face_v = np.zeros((2, t, nl, g.nlat + 1, g.nlon))
         self.face_mass_kg = {
-            "u_east": np.zeros((t, nl, g.nlat, g.nlon + 1)),
-            "u_west": np.zeros((t, nl, g.nlat, g.nlon + 1)),
-            "v_north": np.zeros((t, nl, g.nlat + 1, g.nlon)),
-            "v_south": np.zeros((t, nl, g.nlat + 1, g.nlon)),
+            "u_east": self._face_u[0],
+            "u_west": self._face_u[1],
+            "v_north": self._face_v[0],
+            "v_south": self._face_v[1],
         }
         return self.face_mass_kg
 
@@ -207,7 +212,8 @@ class Model:
                 self.mass_flux_v_kg_s,
                 dt_s,
                 self.grid.is_periodic,
-                face_mass_kg=self.face_mass_kg,
+                face_mass_u_kg=self._face_u if self.face_mass_kg is not None else None,
+                face_mass_v_kg=self._face_v if self.face_mass_kg is not None else None,
             )
             outflow += res["outflow_kg"]
             inflow += res["inflow_kg"]

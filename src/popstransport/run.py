@@ -19,12 +19,10 @@ from .grid import AirLayers, LatLonGrid
 from .model import Model
 from .processes.base import Forcing
 from .processes.emission import GriddedEmission
-from .processes.simple import (
-    ConstantVelocityDryDeposition,
-    FirstOrderDegradation,
-    UpwindAdvectionNumpy,
-    zonal_stream_function_fluxes,
-)
+from .massflux import BalancedMassFluxBuilder
+from .processes.advection import HorizontalAdvection
+from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, zonal_stream_function_fluxes
+from .processes.vertical import VerticalExchange
 from .simulation import Simulation
 
 
@@ -196,8 +194,9 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         fate_processes=fate,
         met=met,
         emissions=emissions,
-        mass_flux_builder=None if box else zonal_mean_mass_fluxes,
-        advection=None if box else UpwindAdvectionNumpy(max_courant=p.max_courant),
+        mass_flux_builder=None if box else BalancedMassFluxBuilder(),
+        advection=None if box else HorizontalAdvection(scheme=p.advection_scheme, max_courant=p.max_courant),
+        vertical=None if (box or grid.nlayer < 2) else VerticalExchange(p.vertical_diffusivity_m2_s),
         surface_compartments=surface,
         tags=tags.names,
         chemical=chemical,

@@ -195,19 +195,19 @@ def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
         a6[i] = 6.0 * (q - 0.5 * (l + r)) - 0.5 * b * (r - l)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def mean_right(l, r, c6, c):
     """Mean of the cell reconstruction over its right-hand fraction ``c`` (CW84 eq. 1.12)."""
     return r - 0.5 * c * ((r - l) - (1.0 - 2.0 / 3.0 * c) * c6)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def mean_left(l, r, c6, c):
     """Mean of the cell reconstruction over its left-hand fraction ``c`` (CW84 eq. 1.12)."""
     return l + 0.5 * c * ((r - l) + (1.0 - 2.0 / 3.0 * c) * c6)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def partial_right(l, r, c6, beta, c):
     """Chemical mass per unit cell air mass in the right-hand air-mass fraction ``c`` of a cell.
 
@@ -225,7 +225,7 @@ def partial_right(l, r, c6, beta, c):
     return a * (r * p + a * (-0.5 * (r * beta + b * p) + a * ((b * beta - c6 * p) / 3.0 + a * (0.25 * c6 * beta))))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def partial_left(l, r, c6, beta, c):
     """Chemical mass per unit cell air mass in the left-hand air-mass fraction ``c`` of a cell (see
     :func:`partial_right`)."""
@@ -242,60 +242,66 @@ QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, R
 N_SCRATCH = 16
 
 
-@njit(cache=True, error_model="numpy")
-def _donor_integral(f, rf, n, m, w, periodic, q_lo, q_hi, aL, aR, a6, beta):
-    """Chemical mass in the air ``rf`` swept through face ``f`` (signed like ``rf``), its low-order (donor-cell
-    constant) part, and the partial donor cell index (``-1`` outside the line; ``-2`` when the sweep overruns a
-    periodic line)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
+    """Chemical mass in the air ``rf >= 0`` swept through face ``f`` from the cells below it, its low-order
+    (donor-cell constant) part, and the partial donor cell (``-1``: outside the line). The caller makes sure that
+    ``rf`` does not exceed the air of a periodic line."""
     acc = 0.0
     low = 0.0
-    if rf >= 0.0:
-        rem = rf
-        k = f - 1
-        count = 0
-        while True:
-            if k < 0:
-                if periodic:
-                    k += n
-                else:
-                    acc += rem * q_lo
-                    low += rem * q_lo
-                    return acc, low, -1
-            wk = w[k]
-            if rem <= wk:
-                acc += wk * partial_right(aL[k], aR[k], a6[k], beta[k], rem / wk)
-                low += rem * (m[k] / wk)
-                return acc, low, k
-            acc += m[k]
-            low += m[k]
-            rem -= wk
-            k -= 1
-            count += 1
-            if count >= n:
-                return acc, low, -2
-    rem = -rf
-    k = f
-    count = 0
+    kout = -1
+    rem = rf
+    k = f - 1
     while True:
-        if k >= n:
-            if periodic:
-                k -= n
-            else:
-                acc += rem * q_hi
-                low += rem * q_hi
-                return -acc, -low, -1
+        if k < 0:
+            if not periodic:
+                acc += rem * q_lo
+                low += rem * q_lo
+                kout = -1
+                break
+            k += n
         wk = w[k]
         if rem <= wk:
-            acc += wk * partial_left(aL[k], aR[k], a6[k], beta[k], rem / wk)
-            low += rem * (m[k] / wk)
-            return -acc, -low, k
+            c = rem / wk
+            acc += wk * partial_right(aL[k], aR[k], a6[k], beta[k], c)
+            low += c * m[k]
+            kout = k
+            break
+        acc += m[k]
+        low += m[k]
+        rem -= wk
+        k -= 1
+    return acc, low, kout
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
+    """As :func:`_donor_right` for ``rf < 0`` (air from the cells above face ``f``); results are negative."""
+    acc = 0.0
+    low = 0.0
+    kout = -1
+    rem = -rf
+    k = f
+    while True:
+        if k >= n:
+            if not periodic:
+                acc += rem * q_hi
+                low += rem * q_hi
+                kout = -1
+                break
+            k -= n
+        wk = w[k]
+        if rem <= wk:
+            c = rem / wk
+            acc += wk * partial_left(aL[k], aR[k], a6[k], beta[k], c)
+            low += c * m[k]
+            kout = k
+            break
         acc += m[k]
         low += m[k]
         rem -= wk
         k += 1
-        count += 1
-        if count >= n:
-            return -acc, -low, -2
+    return -acc, -low, kout
 
 
 @njit(cache=True, error_model="numpy")
@@ -325,7 +331,8 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
     Order 3 is the flux-corrected transport of Zalesak (1979, J. Comput. Phys. 31:335) in mass form: the
     high-order flux (unlimited PPM) is the donor-cell flux plus an antidiffusive part that is scaled down so that
     the new mixing ratio of a cell stays within the old values of the cell, of the partial donor cells of its
-    faces, and the low-order (donor-cell) values of it and its neighbours.
+    faces, and the low-order (donor-cell) values of it and its neighbours, and so that the chemical flux never
+    runs against the air flux.
 
     Returns
     -------
@@ -344,16 +351,29 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
     flow = scr[FLOW]
     anti = scr[ANTI]
     donor = scr[DONOR]
+    if periodic:
+        wt = 0.0
+        for i in range(n):
+            wt += w[i]
+        for f in range(nf):
+            if abs(r[f]) >= wt:
+                return STATUS_ROW_OVERRUN * 1_000_000 + f
+    # faces with flow towards higher index, then the others (one inlined walk per loop keeps the loops fast)
     for f in range(nf):
-        hi, lo, k = _donor_integral(f, r[f], n, m, w, periodic, q_lo, q_hi, aL, aR, a6, beta)
-        if k == -2:
-            return STATUS_ROW_OVERRUN * 1_000_000 + f
-        if fct:
-            flow[f] = lo
-            anti[f] = hi - lo
-            donor[f] = k
-        else:
+        if r[f] >= 0.0:
+            hi, lo, k = _donor_right(f, r[f], n, m, w, periodic, q_lo, aL, aR, a6, beta)
             flux[f] = hi
+            flow[f] = lo
+            donor[f] = k
+    for f in range(nf):
+        if r[f] < 0.0:
+            hi, lo, k = _donor_left(f, r[f], n, m, w, periodic, q_hi, aL, aR, a6, beta)
+            flux[f] = hi
+            flow[f] = lo
+            donor[f] = k
+    if fct:
+        for f in range(nf):
+            anti[f] = flux[f] - flow[f]
     bad = -1
     wnew = scr[WNEW]
     for i in range(n):
@@ -426,17 +446,48 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
                 c = min(c, rp[dn])
             if 0 <= up < n:
                 c = min(c, rm[up])
-            flux[f] = flow[f] + c * a
+            if not periodic and (f == 0 or f == n):
+                c = 0.0  # open boundary: nothing outside can give or take antidiffusive mass
+            fl = flow[f]
+            if r[f] * (fl + c * a) < 0.0:
+                c = -fl / a  # the chemical flux keeps the direction of the air flux (meaningful gross fluxes)
+            flux[f] = fl + c * a
     if periodic:
         flux[n] = flux[0]
     if apply:
+        tiny = 0.0
+        for i in range(n):
+            tiny = max(tiny, abs(m[i]))
+        tiny *= 1e-13
         for i in range(n):
             mi = m[i] - (flux[i + 1] - flux[i])
-            if mi < 0.0 and order < 4 and mi > -1e-12 * (abs(m[i]) + abs(flux[i]) + abs(flux[i + 1])):
+            if mi < 0.0 and order < 4 and mi > -tiny:
                 mi = 0.0  # rounding below a bound of 0 (the schemes are positive in exact arithmetic)
             m[i] = mi
             w[i] = wnew[i]
     return -1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _kadd(b, k, x):
+    """Compensated (Kahan) addition of ``x`` to ``b[k]`` with its rounding carry in ``b[k + 2]``."""
+    y = x - b[k + 2]
+    t = b[k] + y
+    b[k + 2] = (t - b[k]) - y
+    b[k] = t
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _book_boundary(bnd, f_lo, f_hi):
+    """Add the chemical mass through the low and high end faces of an open line to inflow bnd[0] / outflow bnd[1]."""
+    if f_lo > 0.0:
+        _kadd(bnd, 0, f_lo)
+    else:
+        _kadd(bnd, 1, -f_lo)
+    if f_hi > 0.0:
+        _kadd(bnd, 1, f_hi)
+    else:
+        _kadd(bnd, 0, -f_hi)
 
 
 @njit(cache=True, error_model="numpy")
@@ -478,15 +529,7 @@ def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bn
                 else:
                     face_u[1, t, l, j, f] -= c
         if not periodic:
-            # bnd[0] inflow, bnd[1] outflow
-            if flux[0] > 0.0:
-                bnd[0] += flux[0]
-            else:
-                bnd[1] -= flux[0]
-            if flux[ni] > 0.0:
-                bnd[1] += flux[ni]
-            else:
-                bnd[0] -= flux[ni]
+            _book_boundary(bnd, flux[0], flux[ni])
     return -1, 0
 
 
@@ -542,14 +585,7 @@ def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, 
                     face_v[0, t, l, f, i] += c
                 else:
                     face_v[1, t, l, f, i] -= c
-        if flux[0] > 0.0:
-            bnd[0] += flux[0]
-        else:
-            bnd[1] -= flux[0]
-        if flux[nj] > 0.0:
-            bnd[1] += flux[nj]
-        else:
-            bnd[0] -= flux[nj]
+        _book_boundary(bnd, flux[0], flux[nj])
     return -1, 0
 
 
@@ -670,7 +706,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
       south and north walls of a regional grid;
     - ``accumulate``, ``face_u (2, T, L, J, I + 1)``, ``face_v (2, T, L, J + 1, I)``: when ``accumulate``, the
       chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added;
-    - ``boundary (T, L, 2)``: inflow [0] and outflow [1] through open boundaries (kg, added);
+    - ``boundary (T, L, 4)``: inflow [0] and outflow [1] through open boundaries (kg, added with compensated
+      summation; [2] and [3] hold the rounding carries);
     - ``status (T * L, 4)`` int64: error codes (see the module docstring).
     """
     order = int(options.order)

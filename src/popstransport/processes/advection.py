@@ -1,21 +1,27 @@
 """Horizontal transport processes: flux-form advection on the C grid and optional horizontal diffusion.
 
 :class:`HorizontalAdvection` advances the chemical mass of every tag and air layer with the air-mass fluxes of
-the step, using the dimension-split finite-volume remap of :mod:`popstransport.kernels.advection` (PPM of
-Colella & Woodward 1984 by default, van Leer 1977 or first-order upwind as options) in the air-mass coordinate
-(Easter 1993) with flux-form semi-Lagrangian x sweeps (Lin & Rood 1996) so that polar rows need no sub-cycling.
+the step, using the dimension-split finite-volume remap of :mod:`popstransport.kernels.advection`: by default
+piecewise-parabolic fluxes (Colella & Woodward 1984) limited by flux-corrected transport (Zalesak 1979); PPM with
+the Colella-Woodward limiter, van Leer (1977) and first-order upwind are options. Every 1-D sweep works in the
+air-mass coordinate (Easter 1993) and is flux-form semi-Lagrangian (Lin & Rood 1996), so zonal Courant numbers far
+above one (polar rows) need no sub-stepping; meridional sweeps run along great circles through both poles.
 
 What is guaranteed (see the kernel module for the argument):
 
-- chemical mass is conserved to round-off; with open boundaries, initial = final + outflow - inflow;
+- chemical mass is conserved to round-off; with open boundaries, initial = final + outflow - inflow, and the
+  chemical flux through every face has the direction of the air flux;
 - a uniform mixing ratio stays uniform for any fluxes, divergent or not (the air mass is advected with the same
-  fluxes; the vertical exchange then returns every layer to its fixed air mass, see
-  :class:`popstransport.processes.vertical.VerticalExchange`);
-- with the default (and every) scheme, every 1-D sweep gives each cell a mixing ratio inside the range of the old
-  values around its departure interval, so no negative values and no new extrema of the mixing ratio ``q = m / M``
-  appear, also for divergent layer fluxes, as long as the intermediate air masses stay positive. Sub-steps are
-  chosen so that they stay above half of the smaller of the start and end air mass of every cell and so that the
-  meridional Courant number stays below ``max_courant``.
+  fluxes; :class:`popstransport.processes.vertical.VerticalExchange` then returns every layer to its fixed air
+  mass with the diagnosed vertical flux);
+- with every scheme except ``"ppm_unlimited"``, each 1-D sweep keeps the mixing ratio ``q = m / M`` of every cell
+  inside the range of old values around its departure interval, also for divergent layer fluxes, as long as the
+  intermediate air masses stay positive: no negative values and no new extrema. Sub-steps are added so that the
+  meridional Courant number stays below ``max_courant`` and no sweep removes more than ``max_air_loss`` of a
+  cell's air before the other direction refills it.
+
+The advection is non-linear in the chemical mass (limiters), so tags do not add up exactly to an untagged run;
+``"upwind"`` and ``"ppm_unlimited"`` are linear.
 """
 
 from __future__ import annotations
@@ -349,7 +355,7 @@ class HorizontalAdvection(Process):
                 parallel=nt * nl >= 2 and nt * nl * nj * ni >= PARALLEL_MIN_CELLS,
             )
         )
-        boundary = np.zeros((nt, nl, 2))
+        boundary = np.zeros((nt, nl, 4))
         status = np.zeros((nt * nl, 4), dtype=np.int64)
         x_first = self._pairs_done % 2 == 0
         dlon, dlat, beta = self._geometry(nj, ni)
@@ -375,8 +381,8 @@ class HorizontalAdvection(Process):
                 )
             raise AdvectionError(f"advection kernel returned unknown status {code} for tag {t}, layer {l}")
         return {
-            "outflow_kg": boundary[:, :, 1].sum(axis=1),
-            "inflow_kg": boundary[:, :, 0].sum(axis=1),
+            "outflow_kg": (boundary[:, :, 1] - boundary[:, :, 3]).sum(axis=1),
+            "inflow_kg": (boundary[:, :, 0] - boundary[:, :, 2]).sum(axis=1),
             "substeps": nsub,
         }
 

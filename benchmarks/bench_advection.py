@@ -1,0 +1,68 @@
+"""asv benchmarks of the transport core (run with ``asv run --config benchmarks/asv.conf.json``).
+
+Throughput is reported in tag-cell-steps per second: tags x layers x cells advanced by one model step.
+``benchmarks/run.py`` is the quick runner with the bandwidth and PyMPDATA references measured in the same run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from popstransport.grid import AirLayers, LatLonGrid
+from popstransport.io.met.testcases import solid_body_rotation
+from popstransport.processes.advection import HorizontalAdvection
+from popstransport.processes.vertical import VerticalExchange
+
+DT_S = 1800.0
+
+
+def _problem(resolution_deg: float, ntag: int):
+    grid = LatLonGrid.global_grid(resolution_deg, layers=AirLayers((0.0, 1000.0, 10000.0)))
+    flow = solid_body_rotation(np.pi / 4)
+    U, V = flow.mass_fluxes(grid, 0.0, DT_S)
+    M = grid.air_mass_kg()
+    q = flow.initial_mixing_ratio(grid)
+    air = np.ascontiguousarray(np.broadcast_to(q * M, (ntag,) + M.shape)).copy()
+    return grid, M, U, V, air
+
+
+class HorizontalAdvectionSuite:
+    """One advection step on a 1-degree global grid with two layers."""
+
+    params = ([1, 8, 32], ["ppm", "upwind"])
+    param_names = ["tags", "scheme"]
+    timeout = 600
+
+    def setup(self, ntag, scheme):
+        self.grid, self.M, self.U, self.V, self.air = _problem(1.0, ntag)
+        self.adv = HorizontalAdvection(scheme, grid=self.grid)
+        self.adv.advect(self.air, self.M, self.U, self.V, DT_S)  # compile outside the timing
+
+    def time_step(self, ntag, scheme):
+        self.adv.advect(self.air, self.M, self.U, self.V, DT_S)
+
+    def track_tag_cell_steps_per_second(self, ntag, scheme):
+        import time
+
+        n = 5
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.adv.advect(self.air, self.M, self.U, self.V, DT_S)
+        return self.air.size * n / (time.perf_counter() - t0)
+
+    track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
+
+
+class VerticalExchangeSuite:
+    """One implicit vertical exchange step on a 1-degree global grid with two layers."""
+
+    params = [1, 8, 32]
+    param_names = ["tags"]
+
+    def setup(self, ntag):
+        self.grid, self.M, self.U, self.V, self.air = _problem(1.0, ntag)
+        self.vert = VerticalExchange(grid=self.grid)
+        self.vert.mix(self.air, self.M, self.U, self.V, DT_S)
+
+    def time_step(self, ntag):
+        self.vert.mix(self.air, self.M, self.U, self.V, DT_S)

@@ -1,0 +1,157 @@
+"""Vertical exchange: the Numba kernel against a dense NumPy solve, conservation, positivity, consistency with
+the diagnosed vertical flux, the two-layer analytic limit, and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from popstransport.grid import AirLayers, LatLonGrid
+from popstransport.kernels.vertical import make_vertical_exchange
+from popstransport.massflux import balanced_mass_fluxes
+from popstransport.processes.advection import HorizontalAdvection
+from popstransport.processes.vertical import VerticalExchange, VerticalExchangeError
+
+
+def reference_column(m, Mh, W, E, dt):
+    """Backward Euler in the end mixing ratio with a dense matrix (one column, all tags): m (T, L)."""
+    nl = Mh.size
+    W = W.copy()
+    W[0] = W[nl] = 0.0
+    E = E.copy()
+    E[0] = E[nl] = 0.0
+    Mt = Mh - dt * (W[1:] - W[:-1])
+    A = np.diag(Mt.astype(float))
+    for k in range(1, nl):  # interface k between layers k-1 (below) and k (above)
+        up = max(W[k], 0.0) + E[k]  # coefficient of q_{k-1} carried up
+        dn = max(-W[k], 0.0) + E[k]  # coefficient of q_k carried down
+        # flux up through k: up q_{k-1} - dn q_k ; it leaves layer k-1 and enters layer k
+        A[k - 1, k - 1] += dt * up
+        A[k - 1, k] -= dt * dn
+        A[k, k - 1] -= dt * up
+        A[k, k] += dt * dn
+    q = np.linalg.solve(A, m.T).T
+    return q * Mt
+
+
+def _random_column_data(rng, nt, nl, nj, ni):
+    Mh = rng.uniform(0.5, 1.5, (nl, nj, ni))
+    W = rng.normal(0, 0.2, (nl + 1, nj, ni))
+    W[0] = W[nl] = 0.0
+    E = rng.uniform(0, 0.5, (nl + 1, nj, ni))
+    m = rng.uniform(0, 1, (nt, nl, nj, ni)) * Mh[None]
+    return m, Mh, W, E
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("nl", [1, 2, 5])
+def test_kernel_matches_dense_reference(parallel, nl):
+    rng = np.random.default_rng(nl)
+    nt, nj, ni = 3, 4, 5
+    m, Mh, W, E = _random_column_data(rng, nt, nl, nj, ni)
+    dt = 1.3
+    mk = m.copy()
+    moved = np.zeros((nt, nl + 1, nj))
+    status = np.zeros(nj, dtype=np.int64)
+    make_vertical_exchange(parallel)(mk, Mh, W, E, dt, moved, status)
+    assert not status.any()
+    for j in range(nj):
+        for i in range(ni):
+            ref = reference_column(m[:, :, j, i], Mh[:, j, i], W[:, j, i], E[:, j, i], dt)
+            np.testing.assert_allclose(mk[:, :, j, i], ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mk.sum(axis=1), m.sum(axis=1), rtol=1e-13)
+    # the reported upward transfer explains the change of the lowest layer
+    np.testing.assert_allclose(mk[:, 0].sum(axis=(1, 2)), m[:, 0].sum(axis=(1, 2)) - moved[:, 1].sum(axis=1),
+                               rtol=1e-12)
+
+
+def test_positive_and_bounded_by_the_column_range():
+    rng = np.random.default_rng(11)
+    m, Mh, W, E = _random_column_data(rng, 2, 6, 3, 7)
+    W *= 5.0
+    dt = 2.0
+    Mt = Mh - dt * (W[1:] - W[:-1])
+    ok = np.all(Mt > 0, axis=0)
+    mk = m.copy()
+    make_vertical_exchange(False)(mk, Mh, W, E, dt, np.zeros((2, 7, 3)), np.zeros(3, dtype=np.int64))
+    q0 = m / Mh[None]
+    q1 = mk / Mt[None]
+    assert np.all(mk[:, :, ok] >= 0)
+    assert np.all(q1.max(axis=1)[:, ok] <= q0.max(axis=1)[:, ok] * (1 + 1e-12))
+    assert np.all(q1.min(axis=1)[:, ok] >= q0.min(axis=1)[:, ok] * (1 - 1e-12))
+
+
+def test_two_layer_mixing_relaxes_like_backward_euler_of_the_analytic_exchange():
+    grid = LatLonGrid.regional(0, 2, 0, 2, 1.0, layers=AirLayers((0.0, 1000.0, 2000.0)))
+    M = grid.air_mass_kg()
+    E = np.zeros((3,) + M.shape[1:])
+    E[1] = 0.1 * M[0]  # exchange rate in kg/s
+    air = np.zeros((1,) + M.shape)
+    air[0, 0] = M[0]  # q = 1 below, 0 above
+    dt = 1.0
+    VerticalExchange(grid=grid).mix(air, M, None, None, dt, exchange_kg_s=E)
+    # backward Euler of dq0/dt = -E (q0 - q1) / M0, dq1/dt = E (q0 - q1) / M1
+    a0 = E[1] * dt / M[0]
+    a1 = E[1] * dt / M[1]
+    d = 1.0 / (1.0 + a0 + a1)  # q0 - q1 after the step
+    q0 = 1.0 - a0 * d
+    np.testing.assert_allclose(air[0, 0] / M[0], q0, rtol=1e-13)
+
+
+def test_uniform_mixing_ratio_stays_uniform_with_advection_and_vertical_flux():
+    grid = LatLonGrid.global_grid(15.0, layers=AirLayers((0.0, 1000.0, 3000.0, 10000.0)))
+    rng = np.random.default_rng(2)
+    shape = (grid.nlayer, grid.nlat, grid.nlon)
+    u = rng.normal(0, 15, shape)
+    v = rng.normal(0, 8, shape)
+    M = grid.air_mass_kg()
+    fl = balanced_mass_fluxes(grid, u, v, M)
+    air = np.ascontiguousarray(np.broadcast_to(0.3 * M, (2,) + shape)).copy()
+    adv = HorizontalAdvection(grid=grid)
+    vert = VerticalExchange(grid=grid)
+    for _ in range(20):
+        adv.advect(air, M, fl.u_kg_s, fl.v_kg_s, 1800.0)
+        res = vert.mix(air, M, fl.u_kg_s, fl.v_kg_s, 1800.0)
+    np.testing.assert_allclose(air / M[None], 0.3, rtol=1e-12)
+    assert np.abs(res["lost_kg"]).max() <= 1e-13 * air[0].sum()
+
+
+def test_model_interface_and_default_exchange_time_scale():
+    grid = LatLonGrid.global_grid(30.0)
+    vert = VerticalExchange(grid=grid)
+    M = grid.air_mass_kg()
+    E = vert.exchange_rates_kg_s(M)
+    tau_days = (M[0] / E[1]).mean() / 86400.0
+    assert 3.0 < tau_days < 7.0  # boundary-layer ventilation of a few days
+
+    class Stub:
+        pass
+
+    model = Stub()
+    model.grid = grid
+    model.air_kg = np.zeros((1,) + M.shape)
+    model.air_kg[0, 0] = M[0]
+    model.air_mass_kg = M
+    model.mass_flux_u_kg_s = None
+    model.mass_flux_v_kg_s = None
+    res = vert.apply(model, 86400.0)
+    assert res["upward_kg"][0, 1] > 0 and abs(res["lost_kg"][0]) < 1e-13 * M[0].sum()
+
+
+def test_errors():
+    grid = LatLonGrid.global_grid(30.0)
+    with pytest.raises(ValueError, match="eddy diffusivity must be finite and >= 0"):
+        VerticalExchange(-1.0)
+    with pytest.raises(ValueError, match="needs a grid"):
+        VerticalExchange().exchange_rates_kg_s(grid.air_mass_kg())
+    M = grid.air_mass_kg()
+    air = np.zeros((1,) + M.shape)
+    with pytest.raises(ValueError, match=r"exchange_kg_s has shape .* expected"):
+        VerticalExchange(grid=grid).mix(air, M, None, None, 10.0, exchange_kg_s=np.zeros(3))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        VerticalExchange(grid=grid).mix(air[:, ::-1], M, None, None, 10.0)
+    U = np.zeros((grid.nlayer, grid.nlat, grid.nlon + 1))
+    V = np.zeros((grid.nlayer, grid.nlat + 1, grid.nlon))
+    U[:, 2, 3] = 1e9  # both layers converge into cell (2, 2): the column gains air
+    with pytest.raises(VerticalExchangeError, match="not balanced"):
+        VerticalExchange(grid=grid).mix(air, M, U, V, 10.0)
