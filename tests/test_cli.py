@@ -90,3 +90,9 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
     assert "unknown source" in capsys.readouterr().err
     for ds in (att, fields, scen):
         ds.close()
+
+
+def test_verify_command(capsys):
+    assert main(["verify", "--case", "solid_body_rotation", "--resolution", "11.25", "--scheme", "upwind"]) == 0
+    out = capsys.readouterr().out
+    assert "l2" in out and "solid_body_rotation" in out

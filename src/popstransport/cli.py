@@ -126,6 +126,17 @@ def _cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verification import format_results, run_standard_suite, run_verification
+
+    if args.case:
+        results = [run_verification(args.case, args.resolution, scheme=args.scheme)]
+    else:
+        results = run_standard_suite(scheme=args.scheme)
+    print(format_results(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``popstransport`` command."""
     parser = argparse.ArgumentParser(
@@ -164,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_scr = sub.add_parser("screen", help="overall persistence, travel distance and transfer efficiency (unit world)")
     p_scr.add_argument("chemical", nargs="+", help="substance name(s)")
     p_scr.set_defaults(func=_cmd_screen)
+
+    p_ver = sub.add_parser("verify", help="standard transport test cases with normalised l1, l2 and linf errors")
+    p_ver.add_argument("--case", default=None, choices=["solid_body_rotation", "deformational_flow"],
+                       help="one case only (default: the whole suite)")
+    p_ver.add_argument("--resolution", type=float, default=2.8125, help="grid spacing in degrees")
+    p_ver.add_argument("--scheme", default="ppm", choices=["ppm", "ppm_cw84", "vanleer", "upwind"])
+    p_ver.set_defaults(func=_cmd_verify)
 
     p_sc = sub.add_parser("scenario", help="scenario results from a tagged run, with no model run")
     p_sc.add_argument("run_dir", help="directory of a tagged run")
