@@ -119,6 +119,55 @@ def _phi_factory(m, w, l, r, a6, beta, periodic, q_lo, q_hi, low_order):
     return X, phi
 
 
+def ref_donor_regions(m, w, r, periodic):
+    """Partial donor cell of every face (None: air from outside an open line) and the chemical mass of the whole
+    cells between the face and that cell (signed like the flux), from cumulative sums and ``searchsorted``."""
+    n = m.size
+    X = np.concatenate([[0.0], np.cumsum(w)])
+    C = np.concatenate([[0.0], np.cumsum(m)])
+    wt, mt = X[-1], C[-1]
+    donors, whole = [], np.zeros(n + 1)
+    for f in range(n + 1):
+        if r[f] == 0:
+            donors.append(None)
+            continue
+        dep = X[f] - r[f]
+        cyc = np.floor(dep / wt) if periodic else 0.0
+        d = dep - cyc * wt
+        k = int(np.searchsorted(X, d, side="right" if r[f] > 0 else "left")) - 1
+        if periodic and k < 0:
+            k, cyc = n - 1, cyc - 1
+        if not periodic and not 0 <= k < n:
+            donors.append(None)
+            whole[f] = C[f] if r[f] > 0 else -(mt - C[f])
+            continue
+        donors.append(k)
+        if r[f] > 0:
+            whole[f] = C[f] - (C[k + 1] + cyc * mt)
+        else:
+            whole[f] = -(C[k] + cyc * mt - C[f])
+    return donors, whole
+
+
+def ref_split(m_tags, w, r, periodic, qlo_t, qhi_t, F):
+    """Reference tag fluxes ``(T, n + 1)``: the total flux ``F`` split by the tags' masses in the whole donor cells
+    and their shares of the partial donor cell (of the inflow mixing ratio for air from outside)."""
+    m = m_tags.sum(axis=0)
+    donors, whole = ref_donor_regions(m, w, r, periodic)
+    q_lo, q_hi = np.sum(qlo_t), np.sum(qhi_t)
+    out = np.zeros((m_tags.shape[0], r.size))
+    for t, mt in enumerate(m_tags):
+        _, whole_t = ref_donor_regions(mt, w, r, periodic)
+        for f in range(r.size):
+            k = donors[f]
+            if r[f] == 0:
+                continue
+            d = m[k] if k is not None else (q_lo if r[f] > 0 else q_hi)
+            part = mt[k] if k is not None else (qlo_t[t] if r[f] > 0 else qhi_t[t])
+            out[t, f] = whole_t[f] + ((F[f] - whole[f]) / d * part if d > 0 else 0.0)
+    return out
+
+
 def ref_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None):
     """Reference 1-D sweep: returns (new m, new w, face chemical masses)."""
     n = m.size
@@ -190,6 +239,14 @@ def ref_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None):
                 Cf[f] = 0.0
             if r[f] * (FL[f] + Cf[f] * A[f]) < 0:
                 Cf[f] = -FL[f] / A[f]
+        # a face takes between none and all of its partial donor cell's chemical
+        pdonor, whole = ref_donor_regions(m, w, r, periodic)
+        for f in range(n + 1):
+            k = pdonor[f]
+            if k is not None and A[f] != 0:
+                sg = 1.0 if r[f] > 0 else -1.0
+                pl, sa = sg * (FL[f] - whole[f]), sg * A[f]
+                Cf[f] = min(Cf[f], max(m[k] - pl, 0.0) / sa if sa > 0 else max(pl, 0.0) / -sa)
         F = FL + Cf * A
         if periodic:
             F[n] = F[0]

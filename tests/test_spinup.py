@@ -12,6 +12,7 @@ def _model():
     cfg = load_config(None, [
         "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=uniform", "time.step_hours=24",
         "time.met_update_hours=720", "processes.soil_half_life_days=1000", "processes.air_half_life_days=30",
+        "processes.fate=simple", "domain.layer_edges_m=[0, 1000]", "processes.advection_scheme=upwind",
     ])
     return build_model(cfg), cfg
 

@@ -76,6 +76,7 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
             air_surface_exchange_kg=sum(p.air_surface_exchange_kg for p in parts),
             emission_kg=sum(p.emission_kg for p in parts),
             budget=budget,
+            particle_fraction=_mass_weighted(parts),
             tag_mean_air_kg=np.concatenate([p.tag_mean_air_kg for p in parts]),
             tag_emission_kg=np.concatenate([p.tag_emission_kg for p in parts]),
             tag_deposition_kg={k: np.concatenate([p.tag_deposition_kg[k] for p in parts]) for k in first.tag_deposition_kg},
@@ -84,6 +85,15 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
             period.face_mass_kg = {k: np.concatenate([p.face_mass_kg[k] for p in parts]) for k in first.face_mass_kg}
         merged.append(period)
     return merged
+
+
+def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
+    """Air-mass-weighted particle fraction of merged batches (each batch's fraction weighted by its mean air mass)."""
+    if any(p.particle_fraction is None for p in parts):
+        return None
+    air = sum(p.mean_air_kg for p in parts)
+    weighted = sum(p.particle_fraction * p.mean_air_kg for p in parts)
+    return np.divide(weighted, air, out=np.array(parts[0].particle_fraction, dtype=float), where=air > 0)
 
 
 def make_client(workers: int | None = None, scheduler: str | None = None):

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .grid import LatLonGrid
+from .kernels.fate import add_scaled
 from .processes.base import Forcing, ModelSetupError, Process
 from .processes.fate import FateSolver, Transfer
 
@@ -42,8 +43,8 @@ MassFluxBuilder = Callable[[LatLonGrid, np.ndarray, Forcing], tuple[np.ndarray, 
 
 
 @dataclass
-class StepReport:
-    """What one step moved: per-tag masses and per-cell fields summed over tags."""
+class Collected:
+    """Everything the model moved since the last :meth:`Model.collect` (per tag; kg or kg s)."""
 
     emitted_air_kg: np.ndarray  # (T, L, J, I)
     emitted_surface_kg: np.ndarray  # (T, S, J, I)
@@ -52,6 +53,8 @@ class StepReport:
     inflow_kg: np.ndarray  # (T,)
     integral_air_kg_s: np.ndarray  # (T, L, J, I)
     integral_surface_kg_s: np.ndarray  # (T, S, J, I)
+    #: (L, J, I) time integral of the particle-bound mass in air, summed over tags (kg s)
+    particle_integral_kg_s: np.ndarray
 
 
 class Model:
@@ -120,6 +123,7 @@ class Model:
         self.air_kg = np.zeros(shape)
         self.surface_kg = np.zeros((len(self.tags), len(self.surface_compartments), grid.nlat, grid.nlon))
         self.fate = FateSolver(self.compartments, grid.shape)
+        self._new_collection()
         self.forcing: Forcing | None = None
         self.mass_flux_u_kg_s: np.ndarray | None = None
         self.mass_flux_v_kg_s: np.ndarray | None = None
@@ -149,6 +153,7 @@ class Model:
         """Refresh forcing, rate matrices and mass fluxes for the interval identified by ``key``."""
         if key == self._record_key:
             return
+        self._flush_transfers()
         fields = self.met.fields_at(time)
         for name, value in fields.items():
             if not np.all(np.isfinite(value)):
@@ -190,6 +195,20 @@ class Model:
         }
         return self.face_mass_kg
 
+    @property
+    def transport_phase(self) -> int:
+        """Hidden state of the transport: the count of split sweep pairs done, whose parity picks the sweep order.
+
+        Saved in checkpoints and reset by the spin-up at the start of every model year, so that runs repeat
+        exactly.
+        """
+        return int(getattr(self.advection, "_pairs_done", 0)) if self.advection is not None else 0
+
+    @transport_phase.setter
+    def transport_phase(self, value: int) -> None:
+        if self.advection is not None and hasattr(self.advection, "_pairs_done"):
+            self.advection._pairs_done = int(value)  # type: ignore[attr-defined]
+
     def burden_kg(self) -> dict[str, np.ndarray]:
         """Mass per tag in every compartment (kg), each shape (T,)."""
         out = {c: self.air_kg[:, k].sum(axis=(1, 2)) for k, c in enumerate(self.air_compartments)}
@@ -197,13 +216,54 @@ class Model:
             out[c] = self.surface_kg[:, k].sum(axis=(1, 2))
         return out
 
-    def time_step(self, dt_s: float, time: np.datetime64) -> StepReport:
-        """Advance the state by ``dt_s`` seconds starting at ``time``; return what moved."""
+    def _new_collection(self) -> None:
+        """Fresh accumulators for :meth:`collect` (allocated once per collection, never inside a step)."""
+        self._int_air = np.zeros_like(self.air_kg)
+        self._int_surface = np.zeros_like(self.surface_kg)
+        self._coll_int_air = np.zeros_like(self.air_kg)
+        self._coll_int_surface = np.zeros_like(self.surface_kg)
+        self._coll_em_air = np.zeros_like(self.air_kg)
+        self._coll_em_surface = np.zeros_like(self.surface_kg)
+        self._coll_moved: dict[tuple[str, str, str], np.ndarray] = {}
+        self._coll_particle = np.zeros(self.air_kg.shape[1:])
+        self._coll_outflow = np.zeros(len(self.tags))
+        self._coll_inflow = np.zeros(len(self.tags))
+
+    def _flush_transfers(self) -> None:
+        """Turn the state integrals since the last rate change into transferred masses (rates are constant)."""
+        if self.fate.k_matrix is None or not np.any(self._int_air) and not np.any(self._int_surface):
+            return
+        for key, amount in self.fate.moved(self._int_air, self._int_surface).items():
+            if key in self._coll_moved:
+                self._coll_moved[key] += amount
+            else:
+                self._coll_moved[key] = amount
+        self._coll_particle += self.particle_fraction * self._int_air.sum(axis=0)
+        self._coll_int_air += self._int_air
+        self._coll_int_surface += self._int_surface
+        self._int_air[...] = 0.0
+        self._int_surface[...] = 0.0
+
+    def collect(self) -> Collected:
+        """What moved since the previous call (emissions, transfers, boundary fluxes, state integrals); resets."""
+        self._flush_transfers()
+        out = Collected(
+            self._coll_em_air,
+            self._coll_em_surface,
+            self._coll_moved,
+            self._coll_outflow,
+            self._coll_inflow,
+            self._coll_int_air,
+            self._coll_int_surface,
+            self._coll_particle,
+        )
+        self._new_collection()
+        return out
+
+    def time_step(self, dt_s: float, time: np.datetime64) -> None:
+        """Advance the state by ``dt_s`` seconds starting at ``time``; what moved is kept for :meth:`collect`."""
         if self.forcing is None:
             raise ModelSetupError("update_forcing must be called before time_step")
-        ntag = len(self.tags)
-        outflow = np.zeros(ntag)
-        inflow = np.zeros(ntag)
         if self.advection is not None:
             res = self.advection.advect(  # type: ignore[attr-defined]
                 self.air_kg,
@@ -215,10 +275,11 @@ class Model:
                 face_mass_u_kg=self._face_u if self.face_mass_kg is not None else None,
                 face_mass_v_kg=self._face_v if self.face_mass_kg is not None else None,
             )
-            outflow += res["outflow_kg"]
-            inflow += res["inflow_kg"]
+            self._coll_outflow += res["outflow_kg"]
+            self._coll_inflow += res["inflow_kg"]
         if self.vertical is not None:
             self.vertical.apply(self, dt_s)  # type: ignore[attr-defined]
         e_air, e_surface = self.emissions.rates_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
-        int_air, int_surface, moved = self.fate.step(self.air_kg, self.surface_kg, e_air, e_surface, dt_s)
-        return StepReport(e_air * dt_s, e_surface * dt_s, moved, outflow, inflow, int_air, int_surface)
+        self.fate.step(self.air_kg, self.surface_kg, e_air, e_surface, dt_s, self._int_air, self._int_surface)
+        add_scaled(self._coll_em_air, e_air, dt_s)
+        add_scaled(self._coll_em_surface, e_surface, dt_s)

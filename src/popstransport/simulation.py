@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from .diagnostics import PeriodBudget, check_state
-from .model import Model, StepReport
+from .model import Collected, Model
 
 Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
@@ -75,6 +75,8 @@ class PeriodResult:
     #: (J, I) emitted mass in the period (kg)
     emission_kg: np.ndarray
     budget: PeriodBudget
+    #: (L, J, I) air-mass-weighted period mean of the particle-bound fraction in air
+    particle_fraction: np.ndarray | None = None
     #: Per-tag accumulations for attribution: (T, L, J, I) mean air, (T, J, I) deposition of each kind, (T, J, I) emission
     tag_mean_air_kg: np.ndarray | None = None
     tag_deposition_kg: dict[str, np.ndarray] = field(default_factory=dict)
@@ -127,7 +129,7 @@ class Simulation:
     writers
         Output writers (see :class:`OutputWriter`).
     check_every
-        Run NaN / negativity checks every this many steps (0: never).
+        Run NaN / negativity checks every this many steps and at every period end (0: only at period ends).
     per_tag
         Keep per-tag period accumulations (for source attribution).
     track_faces
@@ -150,7 +152,7 @@ class Simulation:
         met_update_s: float = 86400.0,
         frequency: Frequency = "monthly",
         writers: Sequence[OutputWriter] = (),
-        check_every: int = 1,
+        check_every: int = 8,
         per_tag: bool = False,
         track_faces: bool = False,
         checkpoint_path: str | Path | None = None,
@@ -191,6 +193,7 @@ class Simulation:
             "dry_deposition": np.zeros(g.shape),
             "air_surface_exchange": np.zeros(g.shape),
             "emission": np.zeros(g.shape),
+            "particle": np.zeros((g.nlayer, g.nlat, g.nlon)),
         }
         if self.per_tag:
             nt = len(m.tags)
@@ -200,27 +203,28 @@ class Simulation:
                 acc[f"tag_{kind}"] = np.zeros((nt, g.nlat, g.nlon))
         return acc
 
-    def _accumulate(self, acc: dict[str, np.ndarray], rep: StepReport, budget: PeriodBudget) -> None:
+    def _accumulate(self, acc: dict[str, np.ndarray], col: Collected, budget: PeriodBudget) -> None:
         m = self.model
-        acc["air"] += rep.integral_air_kg_s.sum(axis=0)
-        acc["surface"] += rep.integral_surface_kg_s.sum(axis=0)
-        em_tag = rep.emitted_air_kg.sum(axis=1) + rep.emitted_surface_kg.sum(axis=1)
+        acc["air"] += col.integral_air_kg_s.sum(axis=0)
+        acc["particle"] += col.particle_integral_kg_s
+        acc["surface"] += col.integral_surface_kg_s.sum(axis=0)
+        em_tag = col.emitted_air_kg.sum(axis=1) + col.emitted_surface_kg.sum(axis=1)
         acc["emission"] += em_tag.sum(axis=0)
         for k, c in enumerate(m.air_compartments):
-            budget.add_emission(c, rep.emitted_air_kg[:, k].sum(axis=(1, 2)))
+            budget.add_emission(c, col.emitted_air_kg[:, k].sum(axis=(1, 2)))
         for k, c in enumerate(m.surface_compartments):
-            budget.add_emission(c, rep.emitted_surface_kg[:, k].sum(axis=(1, 2)))
-        for (proc, src, dst), amount in rep.moved_kg.items():
+            budget.add_emission(c, col.emitted_surface_kg[:, k].sum(axis=(1, 2)))
+        for (proc, src, dst), amount in col.moved_kg.items():
             budget.add_moved(proc, src, dst, amount.sum(axis=(1, 2)))
             kind = classify_transfer(proc, src, dst, m.surface_compartments)
             if kind is not None:
                 acc[kind[0]] += kind[1] * amount.sum(axis=0)
                 if self.per_tag:
                     acc[f"tag_{kind[0]}"] += kind[1] * amount
-        budget.inflow += rep.inflow_kg
-        budget.outflow += rep.outflow_kg
+        budget.inflow += col.inflow_kg
+        budget.outflow += col.outflow_kg
         if self.per_tag:
-            acc["tag_air"] += rep.integral_air_kg_s
+            acc["tag_air"] += col.integral_air_kg_s
             acc["tag_emission"] += em_tag
 
     def resume(self, path: str | Path) -> None:
@@ -250,6 +254,7 @@ class Simulation:
             "steps_taken": self.steps_taken,
             "air_kg": self.model.air_kg,
             "surface_kg": self.model.surface_kg,
+            "transport_phase": self.model.transport_phase,
             "periods": self.periods,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
@@ -276,10 +281,12 @@ class Simulation:
         wall0 = _time.perf_counter()
         ref_kg = 1.0
         first = 0
+        m.collect()  # discard anything moved before this simulation started
         if self._resume is not None:
             r = self._resume
             m.air_kg[...] = r["air_kg"]
             m.surface_kg[...] = r["surface_kg"]
+            m.transport_phase = r.get("transport_phase", 0)
             self.time = r["time"]
             self.steps_taken = r["steps_taken"]
             self.periods = list(r["periods"])
@@ -309,18 +316,20 @@ class Simulation:
                     self.start + np.timedelta64(int(round(met_end_s)), "s"),
                 )
                 dt = float((step_end - t) / np.timedelta64(1, "s"))
-                rep = m.time_step(dt, t)
-                self._accumulate(acc, rep, budget)
-                ref_kg = max(ref_kg, float(np.sum(rep.emitted_air_kg)) + float(np.sum(rep.emitted_surface_kg)))
+                m.time_step(dt, t)
                 t = step_end
                 self.time = t
                 self.steps_taken += 1
                 if self.check_every and self.steps_taken % self.check_every == 0:
+                    ref_kg = max(ref_kg, float(m.air_kg.sum() + m.surface_kg.sum()))
                     check_state("air_kg", m.air_kg, ref_kg, str(t))
                     check_state("surface_kg", m.surface_kg, ref_kg, str(t))
                 if self.progress is not None:
                     self.progress(float((t - self.start) / np.timedelta64(1, "s")), total_s, _time.perf_counter() - wall0)
+            self._accumulate(acc, m.collect(), budget)
             budget.burden_end = m.burden_kg()
+            check_state("air_kg", m.air_kg, max(ref_kg, float(m.air_kg.sum() + m.surface_kg.sum())), str(p1))
+            check_state("surface_kg", m.surface_kg, max(ref_kg, float(m.air_kg.sum() + m.surface_kg.sum())), str(p1))
             seconds = float((p1 - p0) / np.timedelta64(1, "s"))
             period = PeriodResult(
                 start=p0,
@@ -333,6 +342,8 @@ class Simulation:
                 air_surface_exchange_kg=acc["air_surface_exchange"],
                 emission_kg=acc["emission"],
                 budget=budget,
+                particle_fraction=np.divide(acc["particle"], acc["air"], out=np.array(m.particle_fraction, dtype=float),
+                                            where=acc["air"] > 0),
             )
             if self.per_tag:
                 period.tag_mean_air_kg = acc["tag_air"] / seconds

@@ -64,6 +64,7 @@ def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: floa
         start - np.datetime64(start, "Y").astype("datetime64[s]")
     )
     saved = model.emissions
+    model.transport_phase = 0
     if not emissions:
         model.emissions = _NoEmission(model)
     try:

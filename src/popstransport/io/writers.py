@@ -193,7 +193,8 @@ class FieldsWriter:
         vol = model.grid.air_volume_m3()
         area = model.grid.cell_area_m2
         self._vars["air_concentration"][n] = period.mean_air_kg / vol
-        self._vars["air_particle_fraction"][n] = getattr(model, "particle_fraction", np.zeros_like(vol))
+        pf = period.particle_fraction if period.particle_fraction is not None else np.zeros_like(vol)
+        self._vars["air_particle_fraction"][n] = pf
         for comp in ("soil", "vegetation", "ocean"):
             v = self._vars[f"{comp}_burden"]
             if comp in model.surface_compartments:

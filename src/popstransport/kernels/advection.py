@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 #: Ghost cells on each side of a line (PPM needs two).
 GHOST = 2
@@ -238,17 +238,19 @@ def partial_left(l, r, c6, beta, c):
 
 
 #: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
-QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS = range(16)
-N_SCRATCH = 16
+QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC = range(19)
+N_SCRATCH = 19
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
     """Chemical mass in the air ``rf >= 0`` swept through face ``f`` from the cells below it, its low-order
-    (donor-cell constant) part, and the partial donor cell (``-1``: outside the line). The caller makes sure that
-    ``rf`` does not exceed the air of a periodic line."""
+    (donor-cell constant) part, the partial donor cell (``-1``: outside the line), and the chemical mass and number
+    of the whole cells passed. The caller makes sure that ``rf`` does not exceed the air of a periodic line."""
     acc = 0.0
     low = 0.0
+    whole = 0.0
+    nw = 0
     kout = -1
     rem = rf
     k = f - 1
@@ -269,9 +271,11 @@ def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
             break
         acc += m[k]
         low += m[k]
+        whole += m[k]
+        nw += 1
         rem -= wk
         k -= 1
-    return acc, low, kout
+    return acc, low, kout, whole, nw
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -279,6 +283,8 @@ def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
     """As :func:`_donor_right` for ``rf < 0`` (air from the cells above face ``f``); results are negative."""
     acc = 0.0
     low = 0.0
+    whole = 0.0
+    nw = 0
     kout = -1
     rem = -rf
     k = f
@@ -299,9 +305,11 @@ def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
             break
         acc += m[k]
         low += m[k]
+        whole += m[k]
+        nw += 1
         rem -= wk
         k += 1
-    return -acc, -low, kout
+    return -acc, -low, kout, -whole, nw
 
 
 @njit(cache=True, error_model="numpy")
@@ -326,13 +334,20 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
         Scratch ``(N_SCRATCH, >= n + 2 * GHOST + 1)``. On entry ``scr[QP]``, ``scr[WP]`` hold the padded mixing
         ratios and geometric widths (see :func:`reconstruct_line`) and ``scr[R, :n + 1]`` the air mass (kg) crossing
         every face during the sweep, positive towards higher index. On exit ``scr[FLUX, :n + 1]`` holds the
-        chemical mass (kg) that crossed every face.
+        chemical mass (kg) that crossed every face, and for every face (``:n``, or ``:n + 1`` for an open line)
+        ``scr[DONOR]`` its partial donor cell (``-1``: air from outside an open line), ``scr[NWHOLE]`` the number
+        and ``scr[WHOLE]`` the chemical mass (signed like the flux) of the whole cells it passed, and
+        ``scr[FRAC]`` the signed fraction of the partial donor cell's chemical (or, for air from outside, the
+        air mass at the inflow mixing ratio) that made up the rest of the flux:
+        ``FLUX = WHOLE + FRAC * m[DONOR]``. :func:`split_fluxes` uses them to split the flux among tags.
 
     Order 3 is the flux-corrected transport of Zalesak (1979, J. Comput. Phys. 31:335) in mass form: the
     high-order flux (unlimited PPM) is the donor-cell flux plus an antidiffusive part that is scaled down so that
     the new mixing ratio of a cell stays within the old values of the cell, of the partial donor cells of its
-    faces, and the low-order (donor-cell) values of it and its neighbours, and so that the chemical flux never
-    runs against the air flux.
+    faces, and the low-order (donor-cell) values of it and its neighbours, so that the chemical flux never
+    runs against the air flux, and so that a face never takes more than all or less than none of its partial
+    donor cell's chemical (``0 <= FRAC <= 1``). With orders 0-2 the last holds by construction (non-negative
+    reconstructions integrate to the cell's mass).
 
     Returns
     -------
@@ -358,19 +373,25 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
         for f in range(nf):
             if abs(r[f]) >= wt:
                 return STATUS_ROW_OVERRUN * 1_000_000 + f
+    whole = scr[WHOLE]
+    nwhole = scr[NWHOLE]
     # faces with flow towards higher index, then the others (one inlined walk per loop keeps the loops fast)
     for f in range(nf):
         if r[f] >= 0.0:
-            hi, lo, k = _donor_right(f, r[f], n, m, w, periodic, q_lo, aL, aR, a6, beta)
+            hi, lo, k, wh, nw = _donor_right(f, r[f], n, m, w, periodic, q_lo, aL, aR, a6, beta)
             flux[f] = hi
             flow[f] = lo
             donor[f] = k
+            whole[f] = wh
+            nwhole[f] = nw
     for f in range(nf):
         if r[f] < 0.0:
-            hi, lo, k = _donor_left(f, r[f], n, m, w, periodic, q_hi, aL, aR, a6, beta)
+            hi, lo, k, wh, nw = _donor_left(f, r[f], n, m, w, periodic, q_hi, aL, aR, a6, beta)
             flux[f] = hi
             flow[f] = lo
             donor[f] = k
+            whole[f] = wh
+            nwhole[f] = nw
     if fct:
         for f in range(nf):
             anti[f] = flux[f] - flow[f]
@@ -451,7 +472,29 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
             fl = flow[f]
             if r[f] * (fl + c * a) < 0.0:
                 c = -fl / a  # the chemical flux keeps the direction of the air flux (meaningful gross fluxes)
+            k = int(donor[f])
+            if k >= 0 and a != 0.0:
+                # the face takes from its partial donor cell between none and all of that cell's chemical, so the
+                # flux can be split among tags by their shares of the donor cell (tags stay non-negative)
+                sg = 1.0 if r[f] >= 0.0 else -1.0
+                pl = sg * (fl - whole[f])
+                sa = sg * a
+                if sa > 0.0:
+                    c = min(c, max(m[k] - pl, 0.0) / sa)
+                else:
+                    c = min(c, max(pl, 0.0) / -sa)
             flux[f] = fl + c * a
+    # share of the partial donor cell's chemical (or, outside an open line, of the inflow mixing ratio) that passed
+    frac = scr[FRAC]
+    for f in range(nf):
+        k = int(donor[f])
+        if k >= 0:
+            d = m[k]
+        elif r[f] > 0.0:
+            d = q_lo
+        else:
+            d = q_hi
+        frac[f] = (flux[f] - whole[f]) / d if d > 0.0 and r[f] != 0.0 else 0.0
     if periodic:
         flux[n] = flux[0]
     if apply:
@@ -491,181 +534,251 @@ def _book_boundary(bnd, f_lo, f_hi):
 
 
 @njit(cache=True, error_model="numpy")
-def _x_sweep(m2, w2, u2, h, periodic, order, qbc_w, qbc_e, t, l, acc, face_u, bnd, scr, dlon, beta0):
-    """x sweep of one (tag, layer) field ``m2 (J, I)`` with stage air mass ``w2 (J, I)``; returns a status or -1."""
-    nj, ni = m2.shape
-    g = GHOST
-    qp = scr[QP]
-    wp = scr[WP]
-    r = scr[R]
-    flux = scr[FLUX]
-    for j in range(nj):
-        mrow = m2[j]
-        wrow = w2[j]
-        for i in range(ni):
-            qp[i + g] = mrow[i] / wrow[i]
-            wp[i + g] = dlon[i]
-        for k in range(g):
-            if periodic:
-                qp[k] = qp[ni + k]
-                wp[k] = wp[ni + k]
-                qp[ni + g + k] = qp[g + k]
-                wp[ni + g + k] = wp[g + k]
-            else:
-                qp[k] = qp[g]
-                wp[k] = wp[g]
-                qp[ni + g + k] = qp[ni + g - 1]
-                wp[ni + g + k] = wp[ni + g - 1]
-        for f in range(ni + 1):
-            r[f] = h * u2[j, f]
-        code = sweep_line(ni, mrow, wrow, beta0, periodic, qbc_w[j], qbc_e[j], order, scr)
-        if code >= 0:
-            return code, j
-        if acc:
-            for f in range(ni + 1):
-                c = flux[f]
-                if c > 0.0:
-                    face_u[0, t, l, j, f] += c
-                else:
-                    face_u[1, t, l, j, f] -= c
-        if not periodic:
-            _book_boundary(bnd, flux[0], flux[ni])
-    return -1, 0
+def split_fluxes(n, periodic, mg, q_lo, q_hi, scr, ft):
+    """Split the fluxes of the last :func:`sweep_line` call (on the total over tags) for one tag.
 
-
-@njit(cache=True, error_model="numpy")
-def _y_sweep(m2, w2, v2, h, cross_pole, order, qbc_s, qbc_n, t, l, acc, face_v, bnd, scr, col, pole, dlat, beta):
-    """y sweep of one (tag, layer) field, column by column; returns a status or -1."""
-    nj, ni = m2.shape
-    g = GHOST
-    qp = scr[QP]
-    wp = scr[WP]
-    r = scr[R]
-    flux = scr[FLUX]
-    mc = col[0]
-    wc = col[1]
-    half = ni // 2
-    if cross_pole:
-        # rows next to the poles as they are before the sweep (columns are updated in place)
-        for k in range(g):
-            for i in range(ni):
-                pole[0, k, i] = m2[k, i] / w2[k, i]
-                pole[1, k, i] = m2[nj - 1 - k, i] / w2[nj - 1 - k, i]
-    for i in range(ni):
-        for j in range(nj):
-            mc[j] = m2[j, i]
-            wc[j] = w2[j, i]
-            qp[j + g] = mc[j] / wc[j]
-            wp[j + g] = dlat[j]
-        if cross_pole:
-            io = (i + half) % ni
-            for k in range(g):
-                qp[g - 1 - k] = pole[0, k, io]
-                wp[g - 1 - k] = dlat[k]
-                qp[nj + g + k] = pole[1, k, io]
-                wp[nj + g + k] = dlat[nj - 1 - k]
-        else:
-            for k in range(g):
-                qp[k] = qp[g]
-                wp[k] = wp[g]
-                qp[nj + g + k] = qp[nj + g - 1]
-                wp[nj + g + k] = wp[nj + g - 1]
-        for f in range(nj + 1):
-            r[f] = h * v2[f, i]
-        code = sweep_line(nj, mc, wc, beta, False, qbc_s[i], qbc_n[i], order, scr)
-        if code >= 0:
-            return code, i
-        for j in range(nj):
-            m2[j, i] = mc[j]
-            w2[j, i] = wc[j]
-        if acc:
-            for f in range(nj + 1):
-                c = flux[f]
-                if c > 0.0:
-                    face_v[0, t, l, f, i] += c
-                else:
-                    face_v[1, t, l, f, i] -= c
-        _book_boundary(bnd, flux[0], flux[nj])
-    return -1, 0
-
-
-@njit(cache=True, error_model="numpy")
-def _gc_sweep(m2, w2, v2, pole, h, order, t, l, acc, face_v, scr, col, dlat, beta):
-    """y sweep of a global field along great circles through both poles; returns a status or -1.
-
-    Column ``i`` (south to north) and column ``i + I/2`` (north to south) form one periodic line of ``2 J``
-    cells, so reconstructions see across the pole; ``pole (2, I/2)`` holds air-mass fluxes (kg s-1) across the
-    south [0] and north [1] pole from column ``i`` to column ``i + I/2`` (zero for C-grid fluxes). Pole crossings
-    are booked on ``face_v[:, t, l, 0 or J, i]`` for ``i < I/2`` ([0]: from ``i`` to ``i + I/2``).
+    ``mg`` (length ``n``) holds the tag's chemical mass in the cells of the line before the sweep, ``q_lo`` and
+    ``q_hi`` its inflow mixing ratios at the two ends of an open line. Writes to ``ft[:n + 1]`` the tag's share of
+    the chemical mass through every face: the tag's mass in the whole cells the face passed plus ``FRAC`` times the
+    tag's mass in the partial donor cell (its inflow mixing ratio for air from outside), so that the tag fluxes add
+    up to the total flux and each is the total's donor-region mass weighted by the tag's shares.
     """
-    nj, ni = m2.shape
-    g = GHOST
-    half = ni // 2
-    n = 2 * nj
-    qp = scr[QP]
-    wp = scr[WP]
     r = scr[R]
-    flux = scr[FLUX]
-    mc = col[0]
-    wc = col[1]
-    lb = col[2]
-    for i in range(half):
-        io = i + half
-        for p in range(nj):
-            k = n - 1 - p
-            mc[p] = m2[p, i]
-            wc[p] = w2[p, i]
-            mc[k] = m2[p, io]
-            wc[k] = w2[p, io]
-            qp[p + g] = mc[p] / wc[p]
-            qp[k + g] = mc[k] / wc[k]
-            wp[p + g] = dlat[p]
-            wp[k + g] = dlat[p]
-            lb[p] = beta[p]
-            lb[k] = -beta[p]
-        for k in range(g):
+    donor = scr[DONOR]
+    nwhole = scr[NWHOLE]
+    frac = scr[FRAC]
+    nf = n if periodic else n + 1
+    for f in range(nf):
+        k = int(donor[f])
+        cnt = int(nwhole[f])
+        if r[f] >= 0.0:
+            part = frac[f] * (mg[k] if k >= 0 else q_lo)
+            if cnt == 0:
+                ft[f] = part
+                continue
+            s = 0.0
+            kk = f - 1
+            for _ in range(cnt):
+                if kk < 0:
+                    kk += n
+                s += mg[kk]
+                kk -= 1
+            ft[f] = s + part
+        else:
+            part = frac[f] * (mg[k] if k >= 0 else q_hi)
+            if cnt == 0:
+                ft[f] = part
+                continue
+            s = 0.0
+            kk = f
+            for _ in range(cnt):
+                if kk >= n:
+                    kk -= n
+                s += mg[kk]
+                kk += 1
+            ft[f] = part - s
+    if periodic:
+        ft[n] = ft[0]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _ghosts(qp, wp, n, periodic):
+    """Fill the ``GHOST`` ghost cells at both ends of a padded line: periodic copies or copies of the end cell."""
+    g = GHOST
+    for k in range(g):
+        if periodic:
             qp[k] = qp[n + k]
             wp[k] = wp[n + k]
             qp[n + g + k] = qp[g + k]
             wp[n + g + k] = wp[g + k]
-        r[0] = -h * pole[0, i]
-        for f in range(1, nj):
-            r[f] = h * v2[f, i]
-            r[n - f] = -h * v2[f, io]
-        r[nj] = h * pole[1, i]
-        r[n] = r[0]
-        code = sweep_line(n, mc, wc, lb, True, 0.0, 0.0, order, scr)
+        else:
+            qp[k] = qp[g]
+            wp[k] = wp[g]
+            qp[n + g + k] = qp[n + g - 1]
+            wp[n + g + k] = wp[n + g - 1]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _book_faces(face, t, l, fidx, fsg, fl, nbook):
+    """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
+    direction of the grid axis; ``fsg`` is -1 where the line runs against the axis)."""
+    for f in range(nbook):
+        c = fsg[f] * fl[f]
+        if c > 0.0:
+            face[0, t, l, fidx[f]] += c
+        else:
+            face[1, t, l, fidx[f]] -= c
+
+
+#: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``).
+W_TOTAL, W_AIR, W_TAG, W_TAGFLUX, W_AIR0 = range(5)
+N_WORK = 5
+
+
+@njit(cache=True, error_model="numpy")
+def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
+                 scr, work, acc, face, bnd):
+    """Advance all tags of one line of layer ``l`` by one 1-D sweep; returns a status code or ``-1``.
+
+    The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
+    air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air through its faces. Unless
+    ``independent``, the limited fluxes are computed once for the total over tags (the tags' inflow mixing ratios
+    ``qlo_t, qhi_t (T,)`` add up to the total's) and split among the tags by :func:`split_fluxes`; with one tag the
+    total is the tag. With ``independent`` (linear schemes) every tag is swept on its own. The first ``nbook`` faces
+    are booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``, and the two end faces of an
+    open line on ``bnd (T, L, 4)``.
+    """
+    nt = m3.shape[0]
+    g = GHOST
+    mt = work[W_TOTAL]
+    wl = work[W_AIR]
+    mg = work[W_TAG]
+    ft = work[W_TAGFLUX]
+    qp = scr[QP]
+    wp = scr[WP]
+    flux = scr[FLUX]
+    for p in range(n):
+        wl[p] = w2[l, cidx[p]]
+        wp[p + g] = width[p]
+    if independent and nt > 1:
+        w0 = work[W_AIR0]
+        for p in range(n):
+            w0[p] = wl[p]
+        for t in range(nt):
+            for p in range(n):
+                mg[p] = m3[t, l, cidx[p]]
+                wl[p] = w0[p]
+                qp[p + g] = mg[p] / w0[p]
+            _ghosts(qp, wp, n, periodic)
+            code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr)
+            if code >= 0:
+                return code
+            for p in range(n):
+                m3[t, l, cidx[p]] = mg[p]
+            if acc:
+                _book_faces(face, t, l, fidx, fsg, flux, nbook)
+            if not periodic:
+                _book_boundary(bnd[t, l], flux[0], flux[n])
+    else:
+        q_lo = qlo_t[0]
+        q_hi = qhi_t[0]
+        for t in range(1, nt):
+            q_lo += qlo_t[t]
+            q_hi += qhi_t[t]
+        for p in range(n):
+            mt[p] = m3[0, l, cidx[p]]
+        for t in range(1, nt):
+            for p in range(n):
+                mt[p] += m3[t, l, cidx[p]]
+        for p in range(n):
+            qp[p + g] = mt[p] / wl[p]
+        _ghosts(qp, wp, n, periodic)
+        code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr)
         if code >= 0:
-            return code, i
-        for p in range(nj):
-            k = n - 1 - p
-            m2[p, i] = mc[p]
-            w2[p, i] = wc[p]
-            m2[p, io] = mc[k]
-            w2[p, io] = wc[k]
-        if acc:
+            return code
+        if nt == 1:
+            for p in range(n):
+                m3[0, l, cidx[p]] = mt[p]
+            if acc:
+                _book_faces(face, 0, l, fidx, fsg, flux, nbook)
+            if not periodic:
+                _book_boundary(bnd[0, l], flux[0], flux[n])
+        else:
+            for t in range(nt):
+                big = 0.0
+                for p in range(n):
+                    v = m3[t, l, cidx[p]]
+                    mg[p] = v
+                    big = max(big, abs(v))
+                split_fluxes(n, periodic, mg, qlo_t[t], qhi_t[t], scr, ft)
+                for f in range(n + 1):
+                    big = max(big, abs(ft[f]))
+                tiny = 1e-13 * big
+                for p in range(n):
+                    v = mg[p] - (ft[p + 1] - ft[p])
+                    if v < 0.0 and order < 4 and v > -tiny:
+                        v = 0.0  # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                    m3[t, l, cidx[p]] = v
+                if acc:
+                    _book_faces(face, t, l, fidx, fsg, ft, nbook)
+                if not periodic:
+                    _book_boundary(bnd[t, l], ft[0], ft[n])
+    for p in range(n):
+        w2[l, cidx[p]] = wl[p]
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order, independent, qbc_lo, qbc_hi,
+                 width, beta, acc, face, bnd, codes):
+    """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows, 1 great
+    circles through both poles (column ``i`` and ``i + I/2``), 2 meridional columns of a bounded grid."""
+    nt = m3.shape[0]
+    half = ni // 2
+    nmax = max(2 * nj, ni) + 2 * GHOST + 1
+    scr = np.zeros((N_SCRATCH, nmax))
+    work = np.zeros((N_WORK, nmax))
+    cidx = np.zeros(nmax, dtype=np.int64)
+    fidx = np.zeros(nmax, dtype=np.int64)
+    fsg = np.ones(nmax)
+    qlo = np.zeros(nt)
+    qhi = np.zeros(nt)
+    r = scr[R]
+    for q in range(lo, hi):
+        l = q // nline
+        ln = q % nline
+        if kind == 0:
+            j = ln
+            n = ni
+            nb = ni + 1
+            per = periodic
+            for p in range(ni):
+                cidx[p] = j * ni + p
+            for f in range(ni + 1):
+                fidx[f] = j * (ni + 1) + f
+                r[f] = hs * F[l, j, f]
+            for t in range(nt):
+                qlo[t] = qbc_lo[t, l, j]
+                qhi[t] = qbc_hi[t, l, j]
+        elif kind == 1:
+            i = ln
+            io = i + half
+            n = 2 * nj
+            nb = n
+            per = True
+            for p in range(nj):
+                k = n - 1 - p
+                cidx[p] = p * ni + i
+                cidx[k] = p * ni + io
+            r[0] = -hs * P[l, 0, i]
+            fidx[0] = i
+            fsg[0] = -1.0
             for f in range(1, nj):
-                c = flux[f]
-                if c > 0.0:
-                    face_v[0, t, l, f, i] += c
-                else:
-                    face_v[1, t, l, f, i] -= c
-                c = flux[n - f]
-                if c > 0.0:
-                    face_v[1, t, l, f, io] += c
-                else:
-                    face_v[0, t, l, f, io] -= c
-            c = flux[nj]
-            if c > 0.0:
-                face_v[0, t, l, nj, i] += c
-            else:
-                face_v[1, t, l, nj, i] -= c
-            c = flux[0]
-            if c > 0.0:
-                face_v[1, t, l, 0, i] += c
-            else:
-                face_v[0, t, l, 0, i] -= c
-    return -1, 0
+                r[f] = hs * F[l, f, i]
+                r[n - f] = -hs * F[l, f, io]
+                fidx[f] = f * ni + i
+                fsg[f] = 1.0
+                fidx[n - f] = f * ni + io
+                fsg[n - f] = -1.0
+            r[nj] = hs * P[l, 1, i]
+            fidx[nj] = nj * ni + i
+            fsg[nj] = 1.0
+            r[n] = r[0]
+        else:
+            i = ln
+            n = nj
+            nb = nj + 1
+            per = False
+            for p in range(nj):
+                cidx[p] = p * ni + i
+            for f in range(nj + 1):
+                fidx[f] = f * ni + i
+                r[f] = hs * F[l, f, i]
+            for t in range(nt):
+                qlo[t] = qbc_lo[t, l, i]
+                qhi[t] = qbc_hi[t, l, i]
+        codes[q] = advance_line(n, nb, per, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width, beta,
+                                scr, work, acc, face, bnd)
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -689,10 +802,16 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     """Build the horizontal advection kernel specialised for ``options`` (memoised).
 
     The returned function is ``advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s,
-    qbc_n, accumulate, face_u, face_v, boundary, status)``. It advances the chemical mass ``m (T, L, J, I)`` in
-    place over ``dt`` seconds in ``nsub`` equal sub-steps. With alternating splitting a sub-step is x then y when
-    ``x_first`` on even sub-steps, y then x on odd ones (successive calls alternate ``x_first``); with Strang
-    splitting it is y/2, x, y/2.
+    qbc_n, accumulate, face_u, face_v, boundary, status)``. It advances the chemical mass ``m (T, L, J, I)`` of all
+    tags in place over ``dt`` seconds in ``nsub`` equal sub-steps. With alternating splitting a sub-step is x then y
+    when ``x_first`` on even sub-steps, y then x on odd ones (successive calls alternate ``x_first``); with Strang
+    splitting it is y/2, x, y/2. Every sweep runs in parallel over the (layer, line) pairs.
+
+    Tags: with the limited schemes (orders 1-3) every sweep computes the fluxes of the total over tags exactly as
+    for a single tracer and splits each face's flux among the tags by their shares of its donor region
+    (:func:`split_fluxes`): the tags add up to a run of the total to round-off and stay non-negative. Order 0 is
+    split the same way, which equals advecting every tag alone; order 4 (linear) advects every tag alone. With one
+    tag the total is the tag.
 
     Arguments:
 
@@ -703,12 +822,12 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     - ``dlon (I,)``, ``dlat (J,)``: cell widths (rad) in which the mixing ratio is reconstructed; ``beta_y (J,)``:
       slope of the air-mass density inside every row (:func:`geometry`);
     - ``qbc_w, qbc_e (T, L, J)``, ``qbc_s, qbc_n (T, L, I)``: mixing ratio of air entering through the west, east,
-      south and north walls of a regional grid;
+      south and north walls of a regional grid, per tag (the total's is their sum);
     - ``accumulate``, ``face_u (2, T, L, J, I + 1)``, ``face_v (2, T, L, J + 1, I)``: when ``accumulate``, the
       chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added;
     - ``boundary (T, L, 4)``: inflow [0] and outflow [1] through open boundaries (kg, added with compensated
       summation; [2] and [3] hold the rounding carries);
-    - ``status (T * L, 4)`` int64: error codes (see the module docstring).
+    - ``status (L, 4)`` int64: error codes per layer (see the module docstring).
     """
     order = int(options.order)
     if order not in (0, 1, 2, 3, 4):
@@ -720,60 +839,89 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     strang = options.splitting == "strang"
     nstage = 3 if strang else 2
     parallel = bool(options.parallel)
+    independent = order == 4
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
         nt, nl, nj, ni = m.shape
-        nmax = max(2 * nj, ni) + 2 * GHOST + 1
+        m3 = m.reshape((nt, nl, nj * ni))
+        w2 = M.copy().reshape((nl, nj * ni))
+        fu = face_u.reshape((2, face_u.shape[1], face_u.shape[2], face_u.shape[3] * face_u.shape[4]))
+        fv = face_v.reshape((2, face_v.shape[1], face_v.shape[2], face_v.shape[3] * face_v.shape[4]))
         h = dt / nsub
-        for p in prange(nt * nl):
-            t = p // nl
-            l = p % nl
-            scr = np.zeros((N_SCRATCH, nmax))
-            col = np.empty((3, 2 * nj))
-            pole = np.empty((2, GHOST, ni))
-            beta0 = np.zeros(ni)
-            w2 = M[l].copy()
-            m2 = m[t, l]
-            bnd = boundary[t, l]
-            done = False
-            for s in range(nsub):
-                xf = x_first if s % 2 == 0 else not x_first
-                for stage in range(nstage):
-                    if strang:
-                        is_x = stage == 1
-                        hs = h if stage == 1 else 0.5 * h
-                    else:
-                        is_x = (stage == 0) == xf
-                        hs = h
-                    if is_x:
-                        code, idx = _x_sweep(m2, w2, U[l], hs, periodic, order, qbc_w[t, l], qbc_e[t, l], t, l,
-                                             accumulate, face_u, bnd, scr, dlon, beta0)
-                        direction = 0
-                    elif cross_pole:
-                        code, idx = _gc_sweep(m2, w2, V[l], P[l], hs, order, t, l, accumulate, face_v, scr, col,
-                                              dlat, beta_y)
-                        direction = 1
-                    else:
-                        code, idx = _y_sweep(m2, w2, V[l], hs, False, order, qbc_s[t, l], qbc_n[t, l], t, l,
-                                             accumulate, face_v, bnd, scr, col, pole, dlat, beta_y)
-                        direction = 1
+        half = ni // 2
+        n2 = 2 * nj
+        bx = np.zeros(ni)
+        wg = np.empty(n2)
+        bg = np.empty(n2)
+        for p in range(nj):
+            wg[p] = dlat[p]
+            wg[n2 - 1 - p] = dlat[p]
+            bg[p] = beta_y[p]
+            bg[n2 - 1 - p] = -beta_y[p]
+        codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
+        nthreads = get_num_threads() if parallel else 1
+        for s in range(nsub):
+            xf = x_first if s % 2 == 0 else not x_first
+            for stage in range(nstage):
+                if strang:
+                    is_x = stage == 1
+                    hs = h if stage == 1 else 0.5 * h
+                else:
+                    is_x = (stage == 0) == xf
+                    hs = h
+                if is_x:
+                    kind = 0
+                    nline = nj
+                    F = U
+                    width = dlon
+                    beta = bx
+                    qlo = qbc_w
+                    qhi = qbc_e
+                    face = fu
+                elif cross_pole:
+                    kind = 1
+                    nline = half
+                    F = V
+                    width = wg
+                    beta = bg
+                    qlo = qbc_s
+                    qhi = qbc_n
+                    face = fv
+                else:
+                    kind = 2
+                    nline = ni
+                    F = V
+                    width = dlat
+                    beta = beta_y
+                    qlo = qbc_s
+                    qhi = qbc_n
+                    face = fv
+                ntot = nl * nline
+                nchunk = min(ntot, 4 * nthreads)
+                for c in prange(nchunk):
+                    _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P, hs,
+                                 periodic, order, independent, qlo, qhi, width, beta, accumulate, face, boundary,
+                                 codes)
+                for q in range(ntot):
+                    code = codes[q]
                     if code >= 0:
-                        kind = code // 1_000_000
+                        l = q // nline
+                        ln = q % nline
                         pos = code % 1_000_000
-                        status[p, 0] = kind
-                        if direction == 0:
-                            status[p, 1] = idx
-                            status[p, 2] = pos
+                        status[l, 0] = code // 1_000_000
+                        if kind == 0:
+                            status[l, 1] = ln
+                            status[l, 2] = pos
+                        elif kind == 1 and pos >= nj:
+                            status[l, 1] = n2 - 1 - pos
+                            status[l, 2] = ln + half
                         else:
-                            status[p, 1] = pos
-                            status[p, 2] = idx
-                        status[p, 3] = s
-                        done = True
-                        break
-                if done:
-                    break
+                            status[l, 1] = pos
+                            status[l, 2] = ln
+                        status[l, 3] = s
+                        return
 
     return advect
 
@@ -829,6 +977,8 @@ __all__ = [
     "make_horizontal_advection",
     "mean_left",
     "mean_right",
+    "advance_line",
     "reconstruct_line",
+    "split_fluxes",
     "sweep_line",
 ]

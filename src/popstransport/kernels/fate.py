@@ -33,7 +33,7 @@ def apply_propagators(
     int_air: np.ndarray,
     int_surface: np.ndarray,
 ) -> None:
-    """Advance the compartment masses in place and write their time integrals over the step.
+    """Advance the compartment masses in place and add their time integrals over the step to accumulators.
 
     The compartment vector of a cell is the air layers followed by the surface compartments.
 
@@ -43,7 +43,8 @@ def apply_propagators(
     surface : (T, S, J, I) chemical mass in every surface compartment (kg); overwritten likewise.
     e_air, e_surface : emission rates (kg s-1) shaped like ``air`` and ``surface``, constant over the step.
     phi, psi, gamma : (J, I, L + S, L + S) propagators of every cell (see module docstring).
-    int_air, int_surface : outputs shaped like ``air`` and ``surface``: the time integrals over the step (kg s).
+    int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
+        (kg s) are added to them.
     """
     ntag, nlayer, nlat, nlon = air.shape
     nsurf = surface.shape[1]
@@ -67,10 +68,10 @@ def apply_propagators(
                         acc_int += psi[j, i, r, c] * x0[c] + gamma[j, i, r, c] * e0[c]
                     if r < nlayer:
                         air[t, r, j, i] = acc_x
-                        int_air[t, r, j, i] = acc_int
+                        int_air[t, r, j, i] += acc_int
                     else:
                         surface[t, r - nlayer, j, i] = acc_x
-                        int_surface[t, r - nlayer, j, i] = acc_int
+                        int_surface[t, r - nlayer, j, i] += acc_int
 
 
 @njit(cache=True)
@@ -177,3 +178,15 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
                     phi[j, i, r, c] = p[r, c]
                     psi[j, i, r, c] = q[r, c]
                     gamma[j, i, r, c] = g[r, c]
+
+
+@njit(parallel=True, cache=True)
+def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
+    """``acc += a * x`` in place for 4-D arrays of equal shape, without a temporary."""
+    n0, n1, n2, n3 = acc.shape
+    for p in prange(n0 * n1):
+        t = p // n1
+        k = p % n1
+        for j in range(n2):
+            for i in range(n3):
+                acc[t, k, j, i] += a * x[t, k, j, i]

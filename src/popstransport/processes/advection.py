@@ -352,11 +352,11 @@ class HorizontalAdvection(Process):
                 periodic_x=is_periodic,
                 cross_pole=cross_pole,
                 splitting=self.splitting,
-                parallel=nt * nl >= 2 and nt * nl * nj * ni >= PARALLEL_MIN_CELLS,
+                parallel=nt * nl * nj * ni >= PARALLEL_MIN_CELLS,
             )
         )
         boundary = np.zeros((nt, nl, 4))
-        status = np.zeros((nt * nl, 4), dtype=np.int64)
+        status = np.zeros((nl, 4), dtype=np.int64)
         x_first = self._pairs_done % 2 == 0
         dlon, dlat, beta = self._geometry(nj, ni)
         kernel(air_kg, M, U, V, P, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
@@ -365,13 +365,12 @@ class HorizontalAdvection(Process):
         self.last_substeps = nsub
         bad = np.flatnonzero(status[:, 0])
         if bad.size:
-            p = int(bad[0])
-            code, a, b, s = (int(x) for x in status[p])
-            t, l = divmod(p, nl)
+            l = int(bad[0])
+            code, a, b, s = (int(x) for x in status[l])
             if code == STATUS_EMPTY_CELL:
                 raise AdvectionError(
                     f"advection emptied the air of cell (layer {l}, lat row {a}, lon column {b}) in sub-step {s} of "
-                    f"{nsub} (tag {t}); the fluxes diverge too strongly for dt = {dt_s:g} s: balance them or "
+                    f"{nsub}; the fluxes diverge too strongly for dt = {dt_s:g} s: balance them or "
                     "reduce the time step"
                 )
             if code == STATUS_ROW_OVERRUN:
@@ -379,7 +378,7 @@ class HorizontalAdvection(Process):
                     f"the air swept through u face {b} of layer {l}, lat row {a} in one sub-step exceeds the air of "
                     f"the whole latitude row (zonal Courant number {self.last_courant[0]:.3g}); reduce the time step"
                 )
-            raise AdvectionError(f"advection kernel returned unknown status {code} for tag {t}, layer {l}")
+            raise AdvectionError(f"advection kernel returned unknown status {code} for layer {l}")
         return {
             "outflow_kg": (boundary[:, :, 1] - boundary[:, :, 3]).sum(axis=1),
             "inflow_kg": (boundary[:, :, 0] - boundary[:, :, 2]).sum(axis=1),

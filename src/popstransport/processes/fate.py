@@ -140,12 +140,15 @@ class FateSolver:
         emission_air_kg_s: np.ndarray,
         emission_surface_kg_s: np.ndarray,
         dt_s: float,
-    ) -> tuple[np.ndarray, np.ndarray, dict[tuple[str, str, str], np.ndarray]]:
+        integral_air_kg_s: np.ndarray,
+        integral_surface_kg_s: np.ndarray,
+    ) -> None:
         """Advance ``air_kg`` (T, L, J, I) and ``surface_kg`` (T, S, J, I) in place over ``dt_s``.
 
-        Emission rates (kg s-1) are shaped like the states and held constant over the step. Returns the time
-        integrals of both states over the step (kg s) and a dictionary mapping ``(process, source, target)`` to
-        the mass moved per tag and cell, shape (T, J, I) (kg).
+        Emission rates (kg s-1) are shaped like the states and held constant over the step. The time integrals of
+        both states over the step (kg s) are added to ``integral_air_kg_s`` and ``integral_surface_kg_s``; the mass
+        each transfer moved follows from them with :meth:`moved` (rates are constant until the next
+        :meth:`update`, so integrals of many steps can be converted at once).
         """
         if self.k_matrix is None:
             raise FateError("FateSolver.update must be called before step")
@@ -155,17 +158,20 @@ class FateSolver:
             if len(self._prop_cache) > 4:
                 self._prop_cache.clear()
             self._prop_cache[dt_s] = prop
-        int_air = np.empty_like(air_kg)
-        int_surface = np.empty_like(surface_kg)
-        apply_propagators(
-            air_kg, surface_kg, emission_air_kg_s, emission_surface_kg_s, prop[0], prop[1], prop[2], int_air, int_surface
-        )
-        nlayer = air_kg.shape[1]
-        moved: dict[tuple[str, str, str], np.ndarray] = {}
+        apply_propagators(air_kg, surface_kg, emission_air_kg_s, emission_surface_kg_s, prop[0], prop[1], prop[2],
+                          integral_air_kg_s, integral_surface_kg_s)
+
+    def moved(self, integral_air_kg_s: np.ndarray, integral_surface_kg_s: np.ndarray) -> dict[tuple[str, str, str], np.ndarray]:
+        """Mass moved by every transfer, ``(process, source, target) -> (T, J, I)`` kg, from state time integrals.
+
+        Exact: a first-order transfer at constant rate k moves ``k * integral(X_source dt)``.
+        """
+        nlayer = integral_air_kg_s.shape[1]
+        out: dict[tuple[str, str, str], np.ndarray] = {}
         for tr, rate in self._resolved:
             c = self.compartments.index(tr.source)
-            integral = int_air[:, c] if c < nlayer else int_surface[:, c - nlayer]
+            integral = integral_air_kg_s[:, c] if c < nlayer else integral_surface_kg_s[:, c - nlayer]
             key = (tr.process, tr.source, tr.target)
             amount = rate[None, :, :] * integral
-            moved[key] = moved[key] + amount if key in moved else amount
-        return int_air, int_surface, moved
+            out[key] = out[key] + amount if key in out else amount
+        return out
