@@ -12,6 +12,7 @@ import pytest
 from scipy.optimize import brentq
 
 from popstransport.kernels.advection import (
+    FLUX,
     N_SCRATCH,
     QP,
     WP,
@@ -19,6 +20,7 @@ from popstransport.kernels.advection import (
     R,
     geometry,
     make_horizontal_advection,
+    split_fluxes,
     sweep_line,
 )
 
@@ -267,14 +269,34 @@ def pad(q, w, periodic, lo=None, hi=None):
     return np.concatenate([ql[::-1], q, qh]), np.concatenate([wl[::-1], w, wh])
 
 
-def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc=0.0, strang=False, geom=None):
-    """Reference 2-D advection of one (tag, layer) field m (J, I); returns (m, air mass, inflow, outflow)."""
+def ref_line(m_tags, w, r, periodic, qlo_t, qhi_t, order, dx, beta):
+    """One reference sweep of all tags of a line: the total's sweep split among the tags (order 4: every tag on
+    its own); returns (new tag masses, new w, tag face fluxes)."""
+    if order == 4:
+        res = [ref_sweep(mt, w, r, periodic, a, b, order, *pad(mt / w, dx, periodic), beta)
+               for mt, a, b in zip(m_tags, qlo_t, qhi_t)]
+        return np.array([x[0] for x in res]), res[0][1], np.array([x[2] for x in res])
+    m = m_tags.sum(axis=0)
+    mn, wn, F = ref_sweep(m, w, r, periodic, np.sum(qlo_t), np.sum(qhi_t), order, *pad(m / w, dx, periodic), beta)
+    if m_tags.shape[0] == 1:
+        return mn[None], wn, F[None]
+    Ft = ref_split(m_tags, w, r, periodic, qlo_t, qhi_t, F)
+    if periodic:
+        Ft[:, -1] = Ft[:, 0]
+    return m_tags - np.diff(Ft, axis=1), wn, Ft
+
+
+def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc, strang=False, geom=None):
+    """Reference 2-D advection of the tags ``m (T, J, I)`` of one layer with inflow mixing ratios ``qbc (T,)``;
+    returns (m, air mass, inflow (T,), outflow (T,))."""
     m = m.astype(float).copy()
     w = M.astype(float).copy()
-    nj, ni = m.shape
+    nt, nj, ni = m.shape
+    qbc = np.asarray(qbc, dtype=float)
     dlon, dlat, beta_y = geom if geom is not None else (np.ones(ni), np.ones(nj), np.zeros(nj))
     h = dt / nsub
-    inflow = outflow = 0.0
+    inflow = np.zeros(nt)
+    outflow = np.zeros(nt)
     for s in range(nsub):
         xf = x_first if s % 2 == 0 else not x_first
         if strang:
@@ -285,37 +307,33 @@ def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc=0
             hs = h * frac
             if d == "x":
                 for j in range(nj):
-                    qp, wp = pad(m[j] / w[j], dlon, periodic)
-                    m[j], w[j], F = ref_sweep(m[j], w[j], hs * U[j], periodic, qbc, qbc, order, qp, wp)
+                    m[:, j], w[j], F = ref_line(m[:, j], w[j], hs * U[j], periodic, qbc, qbc, order, dlon,
+                                                np.zeros(ni))
                     if not periodic:
-                        inflow += max(F[0], 0) - min(F[-1], 0)
-                        outflow += max(F[-1], 0) - min(F[0], 0)
+                        inflow += np.maximum(F[:, 0], 0) - np.minimum(F[:, -1], 0)
+                        outflow += np.maximum(F[:, -1], 0) - np.minimum(F[:, 0], 0)
             elif cross_pole:
                 # great circles through both poles: column i up, column i + I/2 down, periodic
                 half = ni // 2
                 mm, ww = m.copy(), w.copy()
                 for i in range(half):
                     io = i + half
-                    ml = np.concatenate([m[:, i], m[::-1, io]])
+                    ml = np.concatenate([m[:, :, i], m[:, ::-1, io]], axis=1)
                     wl = np.concatenate([w[:, i], w[::-1, io]])
                     dl = np.concatenate([dlat, dlat[::-1]])
                     bl = np.concatenate([beta_y, -beta_y[::-1]])
                     r = np.concatenate([[0.0], hs * V[1:nj, i], [0.0], -hs * V[1:nj, io][::-1], [0.0]])
-                    qp, wp = pad(ml / wl, dl, True)
-                    ml, wl, F = ref_sweep(ml, wl, r, True, 0.0, 0.0, order, qp, wp, bl)
-                    mm[:, i], ww[:, i] = ml[:nj], wl[:nj]
-                    mm[:, io], ww[:, io] = ml[nj:][::-1], wl[nj:][::-1]
+                    ml, wl, F = ref_line(ml, wl, r, True, 0 * qbc, 0 * qbc, order, dl, bl)
+                    mm[:, :, i], ww[:, i] = ml[:, :nj], wl[:nj]
+                    mm[:, :, io], ww[:, io] = ml[:, nj:][:, ::-1], wl[nj:][::-1]
                 m, w = mm, ww
             else:
-                q = m / w
                 mm, ww = m.copy(), w.copy()
                 for i in range(ni):
-                    qp, wp = pad(q[:, i], dlat, False)
-                    mm[:, i], ww[:, i], F = ref_sweep(
-                        m[:, i], w[:, i], hs * V[:, i], False, qbc, qbc, order, qp, wp, beta_y
-                    )
-                    inflow += max(F[0], 0) - min(F[-1], 0)
-                    outflow += max(F[-1], 0) - min(F[0], 0)
+                    mm[:, :, i], ww[:, i], F = ref_line(m[:, :, i], w[:, i], hs * V[:, i], False, qbc, qbc, order,
+                                                        dlat, beta_y)
+                    inflow += np.maximum(F[:, 0], 0) - np.minimum(F[:, -1], 0)
+                    outflow += np.maximum(F[:, -1], 0) - np.minimum(F[:, 0], 0)
                 m, w = mm, ww
     return m, w, inflow, outflow
 
@@ -333,16 +351,17 @@ def random_line(rng, n, courant, divergence, periodic):
     return q * w, w, r
 
 
-def kernel_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None):
+def kernel_sweep(m, w, r, periodic, q_lo, q_hi, order, qp, wp, beta=None, scr=None):
+    """The kernel's sweep of one line; pass ``scr`` to keep the scratch (donor regions for the tag split)."""
     n = m.size
-    scr = np.zeros((N_SCRATCH, n + 2 * G + 1))
+    scr = np.zeros((N_SCRATCH, n + 2 * G + 1)) if scr is None else scr
     scr[QP, : n + 2 * G] = qp
     scr[WP, : n + 2 * G] = wp
     scr[R, : n + 1] = r
     mk, wk = m.copy(), w.copy()
     beta = np.zeros(n) if beta is None else beta
     code = sweep_line(n, mk, wk, beta, periodic, q_lo, q_hi, order, scr)
-    return code, mk, wk, scr[3, : n + 1].copy()
+    return code, mk, wk, scr[FLUX, : n + 1].copy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -398,7 +417,7 @@ def test_limited_reconstructions_stay_within_neighbours(order):
         np.testing.assert_allclose((qx * rho).mean(axis=0), qp[G:-G], atol=1e-6)
 
 
-@pytest.mark.parametrize("order", [0, 3])
+@pytest.mark.parametrize("order", [0, 3, 4])
 @pytest.mark.parametrize("topology", ["global", "regional"])
 @pytest.mark.parametrize("splitting", ["alternating", "strang"])
 def test_kernel_matches_reference_2d(order, topology, splitting):
@@ -418,25 +437,67 @@ def test_kernel_matches_reference_2d(order, topology, splitting):
         U = U + rng.uniform(-0.05, 0.05, U.shape)  # open boundaries: add some divergence
     U = np.ascontiguousarray(U)
     V = np.ascontiguousarray(V)
-    m = rng.uniform(0, 1, (2, 1, nj, ni)) * M[None]
+    nt = 3
+    m = rng.uniform(0, 1, (nt, 1, nj, ni)) ** 2 * M[None]
+    m[1, 0, :, : ni // 2] = 0.0  # a tag absent from part of the domain
     geom = geometry(np.linspace(0, 360, ni + 1), np.linspace(-90, 90, nj + 1)) if periodic else (
         rng.uniform(0.5, 1.5, ni), rng.uniform(0.5, 1.5, nj), rng.uniform(-0.5, 0.5, nj))
-    qbc = 0.25
+    qbc = np.array([0.25, 0.0, 0.6])  # inflow mixing ratio per tag
     kern = make_horizontal_advection(
         AdvectionKernelOptions(order=order, periodic_x=periodic, cross_pole=periodic, splitting=splitting)
     )
     mk = m.copy()
-    bnd = np.zeros((2, 1, 4))
-    status = np.zeros((2, 4), dtype=np.int64)
-    face = np.zeros((2, 1, 1, 1, 1))
-    we = np.full((2, 1, nj), qbc)
-    sn = np.full((2, 1, ni), qbc)
+    bnd = np.zeros((nt, 1, 4))
+    status = np.zeros((1, 4), dtype=np.int64)
+    fu = np.zeros((2, nt, 1, nj, ni + 1))
+    fv = np.zeros((2, nt, 1, nj + 1, ni))
+    we = np.ascontiguousarray(np.broadcast_to(qbc[:, None, None], (nt, 1, nj)))
+    sn = np.ascontiguousarray(np.broadcast_to(qbc[:, None, None], (nt, 1, ni)))
     P = np.zeros((1, 2, ni // 2))
-    kern(mk, M, U, V, P, *geom, 1.0, 3, True, we, we, sn, sn, False, face, face, bnd, status)
+    kern(mk, M, U, V, P, *geom, 1.0, 3, True, we, we, sn, sn, True, fu, fv, bnd, status)
     assert not status.any()
-    for t in range(2):
-        mr, _, inflow, outflow = ref_advect(
-            m[t, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, periodic, qbc, splitting == "strang", geom
-        )
-        np.testing.assert_allclose(mk[t, 0], mr, rtol=0, atol=1e-13 * m[t].sum())
-        np.testing.assert_allclose(bnd[t, 0, :2], [inflow, outflow], rtol=0, atol=1e-13 * m[t].sum())
+    mr, _, inflow, outflow = ref_advect(
+        m[:, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, periodic, qbc, splitting == "strang", geom
+    )
+    scale = m.sum()
+    np.testing.assert_allclose(mk[:, 0], mr, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(bnd[:, 0, 0], inflow, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(bnd[:, 0, 1], outflow, rtol=0, atol=1e-13 * scale)
+    # the face accumulators explain every change of every tag
+    net_u, net_v = fu[0] - fu[1], fv[0] - fv[1]
+    change = -(net_u[..., 1:] - net_u[..., :-1]) - (net_v[..., 1:, :] - net_v[..., :-1, :])
+    np.testing.assert_allclose(mk - m, change, rtol=0, atol=1e-13 * scale)
+    # a single tag of the total gives the total, bit for bit
+    one = np.ascontiguousarray(m.sum(axis=0, keepdims=True))
+    kern(one, M, U, V, P, *geom, 1.0, 3, True, we.sum(0, keepdims=True), we.sum(0, keepdims=True),
+         sn.sum(0, keepdims=True), sn.sum(0, keepdims=True), False, np.zeros((2, 1, 1, 1, 1)),
+         np.zeros((2, 1, 1, 1, 1)), np.zeros((1, 1, 4)), status)
+    np.testing.assert_allclose(mk.sum(axis=0), one[0], rtol=0, atol=1e-14 * scale)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("courant", [0.6, 3.3])
+def test_split_fluxes_match_reference(order, periodic, courant):
+    rng = np.random.default_rng(1000 + 100 * order + 10 * periodic + int(courant))
+    for trial in range(4):
+        n = int(rng.integers(8, 24))
+        nt = int(rng.integers(2, 5))
+        _, w, r = random_line(rng, n, courant, 0.3, periodic)
+        mt = rng.uniform(0.0, 1.0, (nt, n)) ** 3 * w
+        mt[0, : n // 3] = 0.0
+        qlo_t, qhi_t = rng.uniform(0, 1, nt), rng.uniform(0, 1, nt)
+        m = mt.sum(axis=0)
+        dx = rng.uniform(0.5, 1.5, n)
+        scr = np.zeros((N_SCRATCH, n + 2 * G + 1))
+        code, mk, wk, fk = kernel_sweep(m, w, r, periodic, qlo_t.sum(), qhi_t.sum(), order, *pad(m / w, dx, periodic),
+                                        scr=scr)
+        assert code == -1
+        ref = ref_split(mt, w, r, periodic, qlo_t, qhi_t, fk)
+        for t in range(nt):
+            ft = np.zeros(n + 1)
+            split_fluxes(n, periodic, mt[t].copy(), qlo_t[t], qhi_t[t], scr, ft)
+            np.testing.assert_allclose(ft, ref[t], rtol=0, atol=1e-13 * m.sum())
+            # every tag flux has the direction of the air flux and stays within the donor region's tag mass
+            assert np.all(ft * np.sign(r) >= -1e-15 * m.sum())
+        np.testing.assert_allclose(ref.sum(axis=0), fk, rtol=0, atol=1e-13 * m.sum())

@@ -16,11 +16,11 @@ from .attribution import AttributionError, TagSet, make_tags, untagged
 from .config import Config, ConfigError, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
+from .massflux import BalancedMassFluxBuilder
 from .model import Model
+from .processes.advection import HorizontalAdvection
 from .processes.base import Forcing
 from .processes.emission import GriddedEmission
-from .massflux import BalancedMassFluxBuilder
-from .processes.advection import HorizontalAdvection
 from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, zonal_stream_function_fluxes
 from .processes.vertical import VerticalExchange
 from .simulation import Simulation

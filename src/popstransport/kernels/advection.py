@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import config as numba_config
+from numba import njit, prange
 
 #: Ghost cells on each side of a line (PPM needs two).
 GHOST = 2
@@ -840,6 +841,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     nstage = 3 if strang else 2
     parallel = bool(options.parallel)
     independent = order == 4
+    # work items per sweep: a few per thread (lines cost different amounts; numba splits the range statically)
+    max_chunks = 4 * int(numba_config.NUMBA_NUM_THREADS) if parallel else 1
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
@@ -861,7 +864,6 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
             bg[p] = beta_y[p]
             bg[n2 - 1 - p] = -beta_y[p]
         codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
-        nthreads = get_num_threads() if parallel else 1
         for s in range(nsub):
             xf = x_first if s % 2 == 0 else not x_first
             for stage in range(nstage):
@@ -899,7 +901,7 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                     qhi = qbc_n
                     face = fv
                 ntot = nl * nline
-                nchunk = min(ntot, 4 * nthreads)
+                nchunk = min(ntot, max_chunks)
                 for c in prange(nchunk):
                     _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P, hs,
                                  periodic, order, independent, qlo, qhi, width, beta, accumulate, face, boundary,
