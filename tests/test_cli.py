@@ -96,3 +96,16 @@ def test_verify_command(capsys):
     assert main(["verify", "--case", "solid_body_rotation", "--resolution", "11.25", "--scheme", "upwind"]) == 0
     out = capsys.readouterr().out
     assert "l2" in out and "solid_body_rotation" in out
+
+
+def test_box_mode_from_config(tmp_path):
+    out = tmp_path / "box"
+    args = ["--set", "domain.kind=box", "--set", "emissions.source=uniform", "--set", "emissions.uniform_total_kg_yr=365",
+            "--set", "output.frequency=monthly", "--set", "time.stop=2010-04-01"]
+    assert main(["run", "--out", str(out), "--quiet", *args]) == 0
+    with open(out / "budget.csv") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert len(rows) == 3
+    assert all(float(r["relative_closure_error"]) < 1e-9 for r in rows)
+    assert sum(float(r["emitted_air_0_kg"]) for r in rows) == pytest.approx(365 * 90 / 365, rel=1e-12)
+    assert float(rows[-1]["burden_end_soil_kg"]) > 0 and float(rows[-1]["burden_end_air_1_kg"]) > 0

@@ -175,6 +175,10 @@ class Model:
             self.mass_flux_u_kg_s, self.mass_flux_v_kg_s = self.mass_flux_builder(
                 self.grid, self.air_mass_kg, self.forcing
             )
+        elif self.mass_flux_u_kg_s is None:
+            g = self.grid
+            self.mass_flux_u_kg_s = np.zeros((g.nlayer, g.nlat, g.nlon + 1))
+            self.mass_flux_v_kg_s = np.zeros((g.nlayer, g.nlat + 1, g.nlon))
         self._record_key = key
 
     def reset_face_mass(self) -> dict[str, np.ndarray]:

@@ -196,7 +196,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         emissions=emissions,
         mass_flux_builder=None if box else BalancedMassFluxBuilder(),
         advection=None if box else HorizontalAdvection(scheme=p.advection_scheme, max_courant=p.max_courant),
-        vertical=None if (box or grid.nlayer < 2) else VerticalExchange(p.vertical_diffusivity_m2_s),
+        vertical=None if grid.nlayer < 2 else VerticalExchange(p.vertical_diffusivity_m2_s),
         surface_compartments=surface,
         tags=tags.names,
         chemical=chemical,
