@@ -618,7 +618,7 @@ N_WORK = 5
 
 @njit(cache=True, error_model="numpy")
 def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
-                 scr, work, acc, face, bnd):
+                 scr, work, acc, face, ends):
     """Advance all tags of one line of layer ``l`` by one 1-D sweep; returns a status code or ``-1``.
 
     The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
@@ -626,8 +626,9 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
     ``independent``, the limited fluxes are computed once for the total over tags (the tags' inflow mixing ratios
     ``qlo_t, qhi_t (T,)`` add up to the total's) and split among the tags by :func:`split_fluxes`; with one tag the
     total is the tag. With ``independent`` (linear schemes) every tag is swept on its own. The first ``nbook`` faces
-    are booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``, and the two end faces of an
-    open line on ``bnd (T, L, 4)``.
+    are booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through
+    the two end faces of an open line is written to ``ends (T, 2)`` (the caller books it, line by line, so that
+    parallel lines never add to the same total).
     """
     nt = m3.shape[0]
     g = GHOST
@@ -659,7 +660,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
             if acc:
                 _book_faces(face, t, l, fidx, fsg, flux, nbook)
             if not periodic:
-                _book_boundary(bnd[t, l], flux[0], flux[n])
+                ends[t, 0] = flux[0]
+                ends[t, 1] = flux[n]
     else:
         q_lo = qlo_t[0]
         q_hi = qhi_t[0]
@@ -683,7 +685,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
             if acc:
                 _book_faces(face, 0, l, fidx, fsg, flux, nbook)
             if not periodic:
-                _book_boundary(bnd[0, l], flux[0], flux[n])
+                ends[0, 0] = flux[0]
+                ends[0, 1] = flux[n]
         else:
             for t in range(nt):
                 big = 0.0
@@ -703,7 +706,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
                 if acc:
                     _book_faces(face, t, l, fidx, fsg, ft, nbook)
                 if not periodic:
-                    _book_boundary(bnd[t, l], ft[0], ft[n])
+                    ends[t, 0] = ft[0]
+                    ends[t, 1] = ft[n]
     for p in range(n):
         w2[l, cidx[p]] = wl[p]
     return -1
@@ -711,7 +715,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order, independent, qbc_lo, qbc_hi,
-                 width, beta, acc, face, bnd, codes):
+                 width, beta, acc, face, ends, codes):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows, 1 great
     circles through both poles (column ``i`` and ``i + I/2``), 2 meridional columns of a bounded grid."""
     nt = m3.shape[0]
@@ -779,7 +783,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order,
                 qlo[t] = qbc_lo[t, l, i]
                 qhi[t] = qbc_hi[t, l, i]
         codes[q] = advance_line(n, nb, per, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width, beta,
-                                scr, work, acc, face, bnd)
+                                scr, work, acc, face, ends[q])
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -864,6 +868,7 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
             bg[p] = beta_y[p]
             bg[n2 - 1 - p] = -beta_y[p]
         codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
+        ends = np.zeros((nl * max(nj, ni), nt, 2))
         for s in range(nsub):
             xf = x_first if s % 2 == 0 else not x_first
             for stage in range(nstage):
@@ -904,8 +909,7 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                 nchunk = min(ntot, max_chunks)
                 for c in prange(nchunk):
                     _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P, hs,
-                                 periodic, order, independent, qlo, qhi, width, beta, accumulate, face, boundary,
-                                 codes)
+                                 periodic, order, independent, qlo, qhi, width, beta, accumulate, face, ends, codes)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
@@ -924,6 +928,11 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                             status[l, 2] = ln
                         status[l, 3] = s
                         return
+                if kind == 2 or (kind == 0 and not periodic):
+                    for q in range(ntot):
+                        l = q // nline
+                        for t in range(nt):
+                            _book_boundary(boundary[t, l], ends[q, t, 0], ends[q, t, 1])
 
     return advect
 

@@ -21,8 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, cache=True)
-def apply_propagators(
+def _apply_propagators(
     air: np.ndarray,
     surface: np.ndarray,
     e_air: np.ndarray,
@@ -180,9 +179,8 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
                     gamma[j, i, r, c] = g[r, c]
 
 
-@njit(parallel=True, cache=True)
-def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
-    """``acc += a * x`` in place for 4-D arrays of equal shape, without a temporary."""
+def _add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
+    """``acc += a * x`` in place for 4-D arrays of equal shape."""
     n0, n1, n2, n3 = acc.shape
     for p in prange(n0 * n1):
         t = p // n1
@@ -190,3 +188,27 @@ def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
         for j in range(n2):
             for i in range(n3):
                 acc[t, k, j, i] += a * x[t, k, j, i]
+
+
+#: Threaded versions for large problems and serial ones for small problems, where waking threads costs more than
+#: the work (the same source compiled twice; ``prange`` runs as ``range`` in the serial build).
+apply_propagators_parallel = njit(parallel=True, cache=True)(_apply_propagators)
+apply_propagators_serial = njit(cache=True)(_apply_propagators)
+add_scaled_parallel = njit(parallel=True, cache=True)(_add_scaled)
+add_scaled_serial = njit(cache=True)(_add_scaled)
+
+#: Tag-cells below which the serial kernels are used.
+SERIAL_THRESHOLD = 100_000
+
+
+def apply_propagators(air, surface, e_air, e_surface, phi, psi, gamma, int_air, int_surface) -> None:
+    """Dispatch to the threaded or serial build of :func:`_apply_propagators` by problem size."""
+    work = air.shape[0] * air.shape[2] * air.shape[3]
+    kernel = apply_propagators_serial if work < SERIAL_THRESHOLD else apply_propagators_parallel
+    kernel(air, surface, e_air, e_surface, phi, psi, gamma, int_air, int_surface)
+
+
+def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
+    """``acc += a * x`` in place (4-D arrays of equal shape) without a temporary."""
+    kernel = add_scaled_serial if acc.size < 4 * SERIAL_THRESHOLD else add_scaled_parallel
+    kernel(acc, x, float(a))

@@ -1,0 +1,228 @@
+"""Model-level speed and memory: the per-cell fate solve, vertical exchange, one whole model step, whole runs.
+
+Usable by airspeed velocity (``time_*`` / ``peakmem_*`` methods of the classes below) and by the quick runner
+(``python benchmarks/bench_model.py [--quick]``), which writes JSON with the machine, versions and thread count
+and reports each kernel as throughput (tag-cell-steps per second) and as a fraction of a STREAM-like triad
+bandwidth measured in the same run. Whole runs are measured in a subprocess so that their wall time includes
+start-up and their peak resident memory is their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="popstransport-bench-"))
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import machine, stream_triad  # noqa: E402
+
+DEFAULT_OVERRIDES: list[str] = []
+
+
+def _model(overrides: list[str]):
+    from popstransport.config import load_config
+    from popstransport.run import build_model
+
+    model = build_model(load_config(None, overrides))
+    model.update_forcing(np.datetime64("2010-01-15"), 0)
+    rng = np.random.default_rng(0)
+    model.air_kg[...] = rng.random(model.air_kg.shape)
+    model.surface_kg[...] = rng.random(model.surface_kg.shape)
+    return model
+
+
+def _time(fn, seconds: float) -> tuple[float, float, int]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        el = time.perf_counter() - t0
+        if el > seconds and n >= 3:
+            return first, el / n, n
+
+
+def fate_solve(ntag: int, seconds: float) -> dict:
+    """Apply the exact propagators to every tag and compartment (one step), and compute them (once per record)."""
+    from popstransport.processes.fate import propagators
+
+    m = _model(["attribution.tags=none"])
+    air = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
+    surf = np.ascontiguousarray(np.repeat(m.surface_kg, ntag, axis=0))
+    e_air, e_surf = np.zeros_like(air), np.zeros_like(surf)
+    ia, isf = np.zeros_like(air), np.zeros_like(surf)
+    first, per, n = _time(lambda: m.fate.step(air, surf, e_air, e_surf, 10800.0, ia, isf), seconds)
+    pfirst, pper, _ = _time(lambda: propagators(m.fate.k_matrix, 10800.0), seconds / 3)
+    ncomp = air.shape[1] + surf.shape[1]
+    cells = air.shape[2] * air.shape[3]
+    # per tag-cell: read state + emission, write state, add to integrals (read + write) -> 5 doubles per compartment
+    bytes_per = 5 * 8 * ncomp
+    return {"tags": ntag, "compartments": ncomp, "cells": cells, "seconds_per_step": per, "compile_seconds":
+            max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per, "bytes_per_tag_cell_step": bytes_per,
+            "propagators_seconds": pper, "propagators_compile_seconds": max(pfirst - pper, 0.0)}
+
+
+def vertical(ntag: int, seconds: float) -> dict:
+    m = _model(["attribution.tags=none"])
+    m.air_kg = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
+    first, per, n = _time(lambda: m.vertical.apply(m, 10800.0), seconds)
+    cells = m.air_kg.shape[2] * m.air_kg.shape[3]
+    return {"tags": ntag, "layers": m.air_kg.shape[1], "seconds_per_step": per, "compile_seconds": max(first - per, 0.0),
+            "tag_cell_steps_per_s": ntag * cells / per}
+
+
+def model_step(ntag: int, seconds: float) -> dict:
+    """One whole model step (advection, vertical exchange, fate with emissions) of the default configuration."""
+    m = _model(["attribution.tags=none"])
+    if ntag > 1:
+        from popstransport.processes.emission import GriddedEmission
+
+        m.tags = tuple(f"T{k}" for k in range(ntag))
+        m.air_kg = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0) / ntag)
+        m.surface_kg = np.ascontiguousarray(np.repeat(m.surface_kg, ntag, axis=0) / ntag)
+        w = np.full((ntag,) + m.grid.shape, 1.0 / ntag)
+        old = m.emissions
+        m.emissions = GriddedEmission(old.rates_at, m.grid.nlayer, len(m.surface_compartments), tag_weights=w)
+        m._new_collection()
+    t = np.datetime64("2010-01-15T00:00")
+    first, per, n = _time(lambda: m.time_step(10800.0, t), seconds)
+    cells = m.grid.nlat * m.grid.nlon
+    return {"tags": ntag, "cells": cells, "layers": m.grid.nlayer, "seconds_per_step": per,
+            "first_call_seconds": first, "tag_cell_steps_per_s": ntag * cells / per,
+            "steps_per_simulated_year_at_3h": 2920, "projected_seconds_per_year": per * 2920}
+
+
+def whole_run(overrides: list[str], label: str) -> dict:
+    """A complete ``popstransport run`` in a subprocess: wall time (compile included) and peak memory."""
+    out = tempfile.mkdtemp(prefix="popstransport-bench-run-")
+    cmd = [sys.executable, "-m", "popstransport.cli", "run", "--out", out, "--overwrite", "--quiet"]
+    for o in overrides:
+        cmd += ["--set", o]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"label": label, "overrides": overrides, "returncode": proc.returncode, "wall_seconds": wall,
+            "peak_rss_children_MB_so_far": peak_kb / 1024.0, "stderr_tail": proc.stderr[-400:]}
+
+
+def global_100_tags_memory(steps: int = 4) -> dict:
+    """Peak memory of a 1-degree global model with 100 source tags (built and stepped in a subprocess)."""
+    code = f"""
+import numpy as np, resource, json
+from popstransport.config import load_config
+from popstransport.io.regions import RegionMasks
+from popstransport.run import build_run, build_simulation
+from popstransport.grid import LatLonGrid
+g = LatLonGrid.global_grid(1.0)
+codes = list(RegionMasks.for_countries(g).codes)
+big = codes[:99]
+cfg = load_config(None, ["domain.kind=global", "emissions.source=uniform", "attribution.tags=list",
+    "attribution.regions=" + json.dumps(big), "time.stop=2010-01-02", "time.step_hours=6", "output.frequency=daily"])
+setup = build_run(cfg)
+m = setup.model
+sim = build_simulation(cfg, m, per_tag=True, track_faces=True)
+sim.run()
+print(json.dumps({{"tags": len(m.tags), "state_MB": (m.air_kg.nbytes + m.surface_kg.nbytes) / 2**20,
+                  "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
+"""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-800:]}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["wall_seconds"] = time.perf_counter() - t0
+    return res
+
+
+class FateSolve:
+    """asv: the per-cell exact fate solve."""
+
+    params = [1, 8, 32]
+    param_names = ["tags"]
+
+    def setup(self, ntag):
+        m = _model(["attribution.tags=none"])
+        self.m = m
+        self.air = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
+        self.surf = np.ascontiguousarray(np.repeat(m.surface_kg, ntag, axis=0))
+        self.ia, self.isf = np.zeros_like(self.air), np.zeros_like(self.surf)
+        self.zero_a, self.zero_s = np.zeros_like(self.air), np.zeros_like(self.surf)
+        self.time_step(ntag)
+
+    def time_step(self, ntag):
+        self.m.fate.step(self.air, self.surf, self.zero_a, self.zero_s, 10800.0, self.ia, self.isf)
+
+
+class ModelStep:
+    """asv: one whole model step of the default configuration."""
+
+    def setup(self):
+        self.m = _model(["attribution.tags=none"])
+        self.t = np.datetime64("2010-01-15")
+        self.m.time_step(10800.0, self.t)
+
+    def time_step(self):
+        self.m.time_step(10800.0, self.t)
+
+    def peakmem_step(self):
+        self.m.time_step(10800.0, self.t)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description="model-level benchmarks")
+    p.add_argument("--out", default="benchmarks/model_results.json")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--quick", action="store_true", help="short timings, no whole-year runs")
+    p.add_argument("--tags", default="1,8,32")
+    args = p.parse_args(argv)
+    tags = [int(t) for t in args.tags.split(",")]
+    res: dict = {"machine": machine()}
+    triad = stream_triad(2**22 if args.quick else 2**25, 3 if args.quick else 10)
+    res["stream_triad"] = triad
+    bw = triad["GB_per_s"] * 1e9
+    res["fate"] = [fate_solve(t, args.seconds) for t in tags]
+    for r in res["fate"]:
+        r["fraction_of_bandwidth"] = r["tag_cell_steps_per_s"] * r["bytes_per_tag_cell_step"] / bw
+    res["vertical"] = [vertical(t, args.seconds) for t in tags]
+    res["model_step"] = [model_step(t, args.seconds) for t in tags]
+    if not args.quick:
+        res["default_run"] = whole_run([], "default configuration, untagged, one year")
+        res["default_run_tagged"] = whole_run(["attribution.tags=countries"],
+                                              "default configuration, every emitting country tagged, one year")
+        res["global_100_tags"] = global_100_tags_memory()
+    print(f"STREAM triad: {triad['GB_per_s']:.1f} GB/s")
+    for r in res["fate"]:
+        print(f"fate solve    {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s "
+              f"({100 * r['fraction_of_bandwidth']:.1f}% of triad), propagators {r['propagators_seconds'] * 1e3:.1f} ms")
+    for r in res["vertical"]:
+        print(f"vertical      {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s")
+    for r in res["model_step"]:
+        print(f"model step    {r['tags']:3d} tags: {r['seconds_per_step'] * 1e3:.1f} ms per step, "
+              f"{r['projected_seconds_per_year']:.0f} s per simulated year at 3 h steps")
+    for key in ("default_run", "default_run_tagged"):
+        if key in res:
+            r = res[key]
+            print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS of children so far "
+                  f"{r['peak_rss_children_MB_so_far']:.0f} MB")
+    if "global_100_tags" in res:
+        print(f"global 1 degree, 100 tags: {res['global_100_tags']}")
+    Path(args.out).write_text(json.dumps(res, indent=2, default=str))
+    return res
+
+
+if __name__ == "__main__":
+    main()
