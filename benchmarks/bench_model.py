@@ -121,7 +121,7 @@ def whole_run(overrides: list[str], label: str) -> dict:
 
 def global_100_tags_memory(steps: int = 4) -> dict:
     """Peak memory of a 1-degree global model with 100 source tags (built and stepped in a subprocess)."""
-    code = f"""
+    code = """
 import numpy as np, resource, json
 from popstransport.config import load_config
 from popstransport.io.regions import RegionMasks
@@ -136,8 +136,8 @@ setup = build_run(cfg)
 m = setup.model
 sim = build_simulation(cfg, m, per_tag=True, track_faces=True)
 sim.run()
-print(json.dumps({{"tags": len(m.tags), "state_MB": (m.air_kg.nbytes + m.surface_kg.nbytes) / 2**20,
-                  "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
+print(json.dumps({"tags": len(m.tags), "state_MB": (m.air_kg.nbytes + m.surface_kg.nbytes) / 2**20,
+                  "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 """
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
