@@ -44,7 +44,44 @@ def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> lis
     if cfg.spinup.method != "none":
         spin_up(cfg, model)
     sim = build_simulation(cfg, model, per_tag=True, track_faces=cfg.attribution.border_fluxes)
-    return sim.run()
+    return [_drop_last_tag(p) for p in sim.run()]
+
+
+def _drop_last_tag(p: PeriodResult) -> PeriodResult:
+    """Remove the batch's REST tag (last) from a period result; totals are recomputed from the batch's own tags."""
+    keep = slice(0, -1)
+    b = p.budget
+    budget = PeriodBudget(b.compartments, b.ntag - 1)
+    for c in b.compartments:
+        budget.burden_start[c] = b.burden_start[c][keep]
+        budget.burden_end[c] = b.burden_end[c][keep]
+        budget.emitted[c] = b.emitted[c][keep]
+    budget.inflow = b.inflow[keep]
+    budget.outflow = b.outflow[keep]
+    budget.sinks = {k: np.broadcast_to(v, (b.ntag,))[keep] for k, v in b.sinks.items()}
+    budget.transfers = {k: np.broadcast_to(v, (b.ntag,))[keep] for k, v in b.transfers.items()}
+    dep = {k: v[keep] for k, v in p.tag_deposition_kg.items()}
+    vol_air = p.tag_mean_air_kg[keep]
+    out = PeriodResult(
+        start=p.start,
+        end=p.end,
+        seconds=p.seconds,
+        mean_air_kg=vol_air.sum(axis=0),
+        mean_surface_kg=p.tag_mean_surface_kg[keep].sum(axis=0),
+        wet_deposition_kg=dep["wet_deposition"].sum(axis=0),
+        dry_deposition_kg=dep["dry_deposition"].sum(axis=0),
+        air_surface_exchange_kg=dep["air_surface_exchange"].sum(axis=0),
+        emission_kg=p.tag_emission_kg[keep].sum(axis=0),
+        budget=budget,
+        particle_fraction=p.particle_fraction,
+        tag_mean_air_kg=vol_air,
+        tag_emission_kg=p.tag_emission_kg[keep],
+        tag_deposition_kg=dep,
+    )
+    out.tag_mean_surface_kg = p.tag_mean_surface_kg[keep]
+    if p.face_mass_kg is not None:
+        out.face_mass_kg = {k: v[keep] for k, v in p.face_mass_kg.items()}
+    return out
 
 
 def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[PeriodResult]:
@@ -71,6 +108,7 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
             seconds=first.seconds,
             mean_air_kg=sum(p.mean_air_kg for p in parts),
             mean_surface_kg=sum(p.mean_surface_kg for p in parts),
+            tag_mean_surface_kg=np.concatenate([p.tag_mean_surface_kg for p in parts]),
             wet_deposition_kg=sum(p.wet_deposition_kg for p in parts),
             dry_deposition_kg=sum(p.dry_deposition_kg for p in parts),
             air_surface_exchange_kg=sum(p.air_surface_exchange_kg for p in parts),

@@ -19,11 +19,13 @@ from .grid import AirLayers, LatLonGrid
 from .massflux import BalancedMassFluxBuilder
 from .model import Model
 from .processes.advection import HorizontalAdvection
-from .processes.base import Forcing
 from .processes.emission import GriddedEmission
-from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation, zonal_stream_function_fluxes
+from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
 from .processes.vertical import VerticalExchange
 from .simulation import Simulation
+
+#: Name of the extra tag of a distributed batch that carries every source outside the batch.
+REST_TAG = "_REST_OF_RUN"
 
 
 def build_grid(cfg: Config) -> LatLonGrid:
@@ -52,12 +54,6 @@ def build_met(cfg: Config, grid: LatLonGrid):
     from .io.met.readers import open_met
 
     return open_met(m.source, grid, kind=m.kind)
-
-
-def zonal_mean_mass_fluxes(grid: LatLonGrid, air_mass_kg: np.ndarray, forcing: Forcing) -> tuple[np.ndarray, np.ndarray]:
-    """Non-divergent air-mass fluxes from the zonal-mean eastward wind of every layer (reference builder)."""
-    u = forcing["eastward_wind_m_s"].mean(axis=2)  # (L, J)
-    return zonal_stream_function_fluxes(grid, grid.layers.air_mass_per_area_kg_m2(), u)
 
 
 class WithOH:
@@ -182,8 +178,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
     if tag_subset is not None:
+        # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
+        # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
+        # serial run and every batch tag evolves exactly as there (REST is dropped from the batch's results)
         idx = list(tag_subset)
-        tags = TagSet(tuple(tags.names[i] for i in idx), np.ascontiguousarray(tags.emission_weights[idx]),
+        weights = tags.emission_weights[idx]
+        rest = np.clip(1.0 - weights.sum(axis=0), 0.0, 1.0)
+        tags = TagSet(tuple(tags.names[i] for i in idx) + (REST_TAG,),
+                      np.ascontiguousarray(np.concatenate([weights, rest[None]])),
                       idx.index(tags.boundary_tag) if tags.boundary_tag in idx else -1,
                       idx.index(tags.initial_tag) if tags.initial_tag in idx else -1)
     emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,

@@ -81,6 +81,8 @@ class PeriodResult:
     tag_mean_air_kg: np.ndarray | None = None
     tag_deposition_kg: dict[str, np.ndarray] = field(default_factory=dict)
     tag_emission_kg: np.ndarray | None = None
+    #: (T, S, J, I) per-tag time-mean surface masses (kg), with per-tag accumulations
+    tag_mean_surface_kg: np.ndarray | None = None
     #: Gross chemical mass through every face per tag and layer (kg), when border fluxes are tracked
     face_mass_kg: dict[str, np.ndarray] | None = None
 
@@ -198,6 +200,7 @@ class Simulation:
         if self.per_tag:
             nt = len(m.tags)
             acc["tag_air"] = np.zeros((nt, g.nlayer, g.nlat, g.nlon))
+            acc["tag_surface"] = np.zeros((nt, len(m.surface_compartments), g.nlat, g.nlon))
             acc["tag_emission"] = np.zeros((nt, g.nlat, g.nlon))
             for kind in ("wet_deposition", "dry_deposition", "air_surface_exchange"):
                 acc[f"tag_{kind}"] = np.zeros((nt, g.nlat, g.nlon))
@@ -225,6 +228,7 @@ class Simulation:
         budget.outflow += col.outflow_kg
         if self.per_tag:
             acc["tag_air"] += col.integral_air_kg_s
+            acc["tag_surface"] += col.integral_surface_kg_s
             acc["tag_emission"] += em_tag
 
     def resume(self, path: str | Path) -> None:
@@ -347,6 +351,7 @@ class Simulation:
             )
             if self.per_tag:
                 period.tag_mean_air_kg = acc["tag_air"] / seconds
+                period.tag_mean_surface_kg = acc["tag_surface"] / seconds
                 period.tag_emission_kg = acc["tag_emission"]
                 period.tag_deposition_kg = {
                     k: acc[f"tag_{k}"] for k in ("wet_deposition", "dry_deposition", "air_surface_exchange")
