@@ -68,7 +68,7 @@ def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: floa
     if not emissions:
         model.emissions = _NoEmission(model)
     try:
-        Simulation(model, start, stop, dt_s, met_update_s, frequency="run", check_every=0).run()
+        Simulation(model, start, stop, dt_s, met_update_s, frequency="run", check_every=-1).run()
     finally:
         model.emissions = saved
 
