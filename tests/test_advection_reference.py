@@ -480,7 +480,7 @@ def test_kernel_matches_reference_2d(order, topology, splitting):
 @pytest.mark.parametrize("courant", [0.6, 3.3])
 def test_split_fluxes_match_reference(order, periodic, courant):
     rng = np.random.default_rng(1000 + 100 * order + 10 * periodic + int(courant))
-    for trial in range(4):
+    for _ in range(4):
         n = int(rng.integers(8, 24))
         nt = int(rng.integers(2, 5))
         _, w, r = random_line(rng, n, courant, 0.3, periodic)

@@ -65,6 +65,29 @@ def test_kernel_matches_dense_reference(parallel, nl):
                                rtol=1e-12)
 
 
+def test_tags_add_up_to_the_total_and_the_exchange_is_linear():
+    """Every tag is solved with the same matrix: the tags add up to the total's solve, and removing a tag from the
+    input removes exactly its result (to round-off)."""
+    rng = np.random.default_rng(5)
+    nt, nl, nj, ni = 5, 4, 3, 6
+    m, Mh, W, E = _random_column_data(rng, nt, nl, nj, ni)
+    m[2, :, :, :3] = 0.0
+    kernel = make_vertical_exchange(False)
+    tagged = m.copy()
+    moved = np.zeros((nt, nl + 1, nj))
+    kernel(tagged, Mh, W, E, 0.7, moved, np.zeros(nj, dtype=np.int64))
+    total = m.sum(axis=0, keepdims=True)
+    moved_total = np.zeros((1, nl + 1, nj))
+    kernel(total, Mh, W, E, 0.7, moved_total, np.zeros(nj, dtype=np.int64))
+    scale = total.max()
+    np.testing.assert_allclose(tagged.sum(axis=0), total[0], rtol=0, atol=1e-14 * scale)
+    np.testing.assert_allclose(moved.sum(axis=0), moved_total[0], rtol=0, atol=1e-14 * np.abs(moved_total).max())
+    without = m[1:].sum(axis=0, keepdims=True)
+    kernel(without, Mh, W, E, 0.7, np.zeros((1, nl + 1, nj)), np.zeros(nj, dtype=np.int64))
+    np.testing.assert_allclose(total[0] - without[0], tagged[0], rtol=0, atol=1e-14 * scale)
+    assert tagged.min() >= 0.0
+
+
 def test_positive_and_bounded_by_the_column_range():
     rng = np.random.default_rng(11)
     m, Mh, W, E = _random_column_data(rng, 2, 6, 3, 7)

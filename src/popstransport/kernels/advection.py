@@ -38,7 +38,30 @@ its two faces and of the donor-cell solution of the cell and its neighbours (its
 for divergent fluxes too. The kernel reports a non-positive intermediate air
 mass through its status array; the caller chooses sub-steps so that this does not happen.
 
-Status codes written to ``status[p, :] = (code, index_1, index_2, substep)`` for work item ``p = tag * L + layer``:
+Tags
+----
+All tags share the air mass and the limiter. In every sweep the fluxes are computed once, exactly as for a single
+tracer, for the *total* over tags (its inflow mixing ratio is the sum of the tags'); then each face's chemical flux
+is split among the tags by their shares of its donor region (:func:`split_fluxes`): a face whose departure interval
+passes whole cells carries each tag's exact mass in those cells, and of the rest, which comes from the partial donor
+cell, the fraction ``FRAC`` of the total's mass in that cell, each tag its own share ``m_t / m`` of it (air from
+outside an open boundary: the tags' inflow mixing ratios). So, for every sweep and sub-step:
+
+* the tags add up to the single-tracer run of their total to round-off (cells, face accumulators, inflow and
+  outflow); with one tag the kernel *is* the single-tracer scheme, bit for bit;
+* ``0 <= FRAC <= 1`` (orders 0-2 by construction; order 3 limits the antidiffusive flux of a face to keep it), so
+  the new mass of a tag in a cell is a non-negative combination of its old masses and inflow around the cell's
+  departure interval with weights that do not depend on the tag: every tag stays non-negative, and its share
+  ``m_t / m`` of the cell is a convex combination of its shares around the departure interval. The *mixing ratio*
+  of a tag is bounded that way only for order 0: with a high-order total flux the tags' fluxes follow the total's
+  reconstruction, so a tag that is uniform while another tag is not need not stay uniform (the shares are carried
+  as by upwind in the total's mass coordinate);
+* order 0 split this way equals every tag advected on its own (to round-off); order 4 (linear, not monotone)
+  advects every tag on its own. With these two the transport is linear in the tags; with orders 1-3 it is not:
+  the limiter acts on the total, so a run with one source removed differs from the base run minus that source's
+  tag by the limiter's non-linearity (a few per cent of the tag locally; see ``tests/test_tag_advection.py``).
+
+Status codes written to ``status[l, :] = (code, index_1, index_2, substep)`` for layer ``l`` (all tags share it):
 
 * ``1``: an intermediate air mass is not positive (index_1 = lat row, index_2 = lon column);
 * ``2``: in x, the air swept through a face exceeds the air of a whole latitude row (index_1 = row, index_2 = face).
@@ -714,10 +737,11 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
 
 
 @njit(cache=True, error_model="numpy")
-def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order, independent, qbc_lo, qbc_hi,
-                 width, beta, acc, face, ends, codes):
-    """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows, 1 great
-    circles through both poles (column ``i`` and ``i + I/2``), 2 meridional columns of a bounded grid."""
+def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, polar, order, independent, qbc_lo,
+                 qbc_hi, width, beta, acc, face, ends, codes):
+    """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
+    polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
+    columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north)."""
     nt = m3.shape[0]
     half = ni // 2
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
@@ -732,8 +756,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order,
     for q in range(lo, hi):
         l = q // nline
         ln = q % nline
-        if kind == 0:
-            j = ln
+        if kind == 0 or kind == 3:
+            j = ln if kind == 0 else (0 if ln == 0 else nj - 1)
+            if kind == 0 and polar and (j == 0 or j == nj - 1):
+                codes[q] = -1
+                continue
             n = ni
             nb = ni + 1
             per = periodic
@@ -782,8 +809,13 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, order,
             for t in range(nt):
                 qlo[t] = qbc_lo[t, l, i]
                 qhi[t] = qbc_hi[t, l, i]
-        codes[q] = advance_line(n, nb, per, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width, beta,
-                                scr, work, acc, face, ends[q])
+        # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
+        if per:
+            codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
+                                    beta, scr, work, acc, face, ends[q])
+        else:
+            codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
+                                    beta, scr, work, acc, face, ends[q])
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -800,6 +832,124 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
     c[np.abs(np.asarray(lat_edges_deg)) >= 90.0 - 1e-12] = 0.0
     beta = np.clip((c[1:] - c[:-1]) / (0.5 * (c[1:] + c[:-1])), -2.0, 2.0)
     return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
+
+
+@cache
+def _compiled(parallel: bool):
+    """The kernel of :func:`make_horizontal_advection` with its options as run-time arguments, compiled with
+    ``prange`` over (layer, line) work items or serially. (A closure over ``parallel``: Numba's disk cache keys on
+    the closure's values but not on compile flags, so two flag sets of one module-level function would share, and
+    overwrite, one cache entry.)"""
+
+    @njit(cache=True, parallel=parallel, error_model="numpy")
+    def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
+               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks):
+        nstage = 3 if strang else 2
+        independent = order == 4
+        nt, nl, nj, ni = m.shape
+        m3 = m.reshape((nt, nl, nj * ni))
+        w2 = M.copy().reshape((nl, nj * ni))
+        fu = face_u.reshape((2, face_u.shape[1], face_u.shape[2], face_u.shape[3] * face_u.shape[4]))
+        fv = face_v.reshape((2, face_v.shape[1], face_v.shape[2], face_v.shape[3] * face_v.shape[4]))
+        h = dt / nsub
+        half = ni // 2
+        n2 = 2 * nj
+        bx = np.zeros(ni)
+        wg = np.empty(n2)
+        bg = np.empty(n2)
+        for p in range(nj):
+            wg[p] = dlat[p]
+            wg[n2 - 1 - p] = dlat[p]
+            bg[p] = beta_y[p]
+            bg[n2 - 1 - p] = -beta_y[p]
+        codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
+        pcodes = np.full(2 * nl, -1, dtype=np.int64)
+        ends = np.zeros((nl * max(nj, ni), nt, 2))
+        for s in range(nsub):
+            xf = x_first if s % 2 == 0 else not x_first
+            for stage in range(nstage):
+                if strang:
+                    is_x = stage == 1
+                    hs = h if stage == 1 else 0.5 * h
+                else:
+                    is_x = (stage == 0) == xf
+                    hs = h
+                if is_x:
+                    kind = 0
+                    nline = nj
+                    F = U
+                    width = dlon
+                    beta = bx
+                    qlo = qbc_w
+                    qhi = qbc_e
+                    face = fu
+                elif cross_pole:
+                    kind = 1
+                    nline = half
+                    F = V
+                    width = wg
+                    beta = bg
+                    qlo = qbc_s
+                    qhi = qbc_n
+                    face = fv
+                else:
+                    kind = 2
+                    nline = ni
+                    F = V
+                    width = dlat
+                    beta = beta_y
+                    qlo = qbc_s
+                    qhi = qbc_n
+                    face = fv
+                ntot = nl * nline
+                nchunk = min(ntot, max_chunks) if parallel else 1
+                for half_turn in range(2 if kind == 1 else 0):
+                    # the polar rows turn half before and half after the meridional sweep
+                    for c in prange(2 * nl):
+                        _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, U, P, 0.5 * hs, periodic, True, order,
+                                     independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes)
+                    for q in range(2 * nl):
+                        if pcodes[q] >= 0:
+                            status[q // 2, 0] = pcodes[q] // 1_000_000
+                            status[q // 2, 1] = 0 if q % 2 == 0 else nj - 1
+                            status[q // 2, 2] = pcodes[q] % 1_000_000
+                            status[q // 2, 3] = s
+                            return
+                    if half_turn == 0:
+                        for c in prange(nchunk):
+                            _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F,
+                                         P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
+                                         accumulate, face, ends, codes)
+                if kind != 1:
+                    for c in prange(nchunk):
+                        _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P,
+                                     hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
+                                     face, ends, codes)
+                for q in range(ntot):
+                    code = codes[q]
+                    if code >= 0:
+                        l = q // nline
+                        ln = q % nline
+                        pos = code % 1_000_000
+                        status[l, 0] = code // 1_000_000
+                        if kind == 0:
+                            status[l, 1] = ln
+                            status[l, 2] = pos
+                        elif kind == 1 and pos >= nj:
+                            status[l, 1] = n2 - 1 - pos
+                            status[l, 2] = ln + half
+                        else:
+                            status[l, 1] = pos
+                            status[l, 2] = ln
+                        status[l, 3] = s
+                        return
+                if kind == 2 or (kind == 0 and not periodic):
+                    for q in range(ntot):
+                        l = q // nline
+                        for t in range(nt):
+                            _book_boundary(boundary[t, l], ends[q, t, 0], ends[q, t, 1])
+
+    return advect
 
 
 @cache
@@ -842,97 +992,15 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     if options.splitting not in ("alternating", "strang"):
         raise ValueError(f"splitting {options.splitting!r} is not 'alternating' or 'strang'")
     strang = options.splitting == "strang"
-    nstage = 3 if strang else 2
     parallel = bool(options.parallel)
-    independent = order == 4
+    kernel = _compiled(parallel)
     # work items per sweep: a few per thread (lines cost different amounts; numba splits the range statically)
     max_chunks = 4 * int(numba_config.NUMBA_NUM_THREADS) if parallel else 1
 
-    @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
-        nt, nl, nj, ni = m.shape
-        m3 = m.reshape((nt, nl, nj * ni))
-        w2 = M.copy().reshape((nl, nj * ni))
-        fu = face_u.reshape((2, face_u.shape[1], face_u.shape[2], face_u.shape[3] * face_u.shape[4]))
-        fv = face_v.reshape((2, face_v.shape[1], face_v.shape[2], face_v.shape[3] * face_v.shape[4]))
-        h = dt / nsub
-        half = ni // 2
-        n2 = 2 * nj
-        bx = np.zeros(ni)
-        wg = np.empty(n2)
-        bg = np.empty(n2)
-        for p in range(nj):
-            wg[p] = dlat[p]
-            wg[n2 - 1 - p] = dlat[p]
-            bg[p] = beta_y[p]
-            bg[n2 - 1 - p] = -beta_y[p]
-        codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
-        ends = np.zeros((nl * max(nj, ni), nt, 2))
-        for s in range(nsub):
-            xf = x_first if s % 2 == 0 else not x_first
-            for stage in range(nstage):
-                if strang:
-                    is_x = stage == 1
-                    hs = h if stage == 1 else 0.5 * h
-                else:
-                    is_x = (stage == 0) == xf
-                    hs = h
-                if is_x:
-                    kind = 0
-                    nline = nj
-                    F = U
-                    width = dlon
-                    beta = bx
-                    qlo = qbc_w
-                    qhi = qbc_e
-                    face = fu
-                elif cross_pole:
-                    kind = 1
-                    nline = half
-                    F = V
-                    width = wg
-                    beta = bg
-                    qlo = qbc_s
-                    qhi = qbc_n
-                    face = fv
-                else:
-                    kind = 2
-                    nline = ni
-                    F = V
-                    width = dlat
-                    beta = beta_y
-                    qlo = qbc_s
-                    qhi = qbc_n
-                    face = fv
-                ntot = nl * nline
-                nchunk = min(ntot, max_chunks)
-                for c in prange(nchunk):
-                    _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P, hs,
-                                 periodic, order, independent, qlo, qhi, width, beta, accumulate, face, ends, codes)
-                for q in range(ntot):
-                    code = codes[q]
-                    if code >= 0:
-                        l = q // nline
-                        ln = q % nline
-                        pos = code % 1_000_000
-                        status[l, 0] = code // 1_000_000
-                        if kind == 0:
-                            status[l, 1] = ln
-                            status[l, 2] = pos
-                        elif kind == 1 and pos >= nj:
-                            status[l, 1] = n2 - 1 - pos
-                            status[l, 2] = ln + half
-                        else:
-                            status[l, 1] = pos
-                            status[l, 2] = ln
-                        status[l, 3] = s
-                        return
-                if kind == 2 or (kind == 0 and not periodic):
-                    for q in range(ntot):
-                        l = q // nline
-                        for t in range(nt):
-                            _book_boundary(boundary[t, l], ends[q, t, 0], ends[q, t, 1])
+        kernel(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
+               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks)
 
     return advect
 

@@ -29,86 +29,105 @@ import numpy as np
 from numba import njit, prange
 
 
-def _vertical_exchange(m, Mh, W, E, dt, moved, status):
-    """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds (compile with :func:`make_vertical_exchange`).
-
-    Parameters
-    ----------
-    m
-        Chemical mass (kg), updated in place.
-    Mh
-        Air mass at the start of the step (kg), ``(L, J, I)`` (after horizontal transport).
-    W
-        Upward air-mass flux through the interfaces (kg s-1), ``(L + 1, J, I)``; ``W[0]`` and ``W[L]`` are ignored
-        (no flux through the ground or the top).
-    E
-        Turbulent air-mass exchange rate through the interfaces (kg s-1), ``(L + 1, J, I)``; ends ignored.
-    dt
-        Step (s).
-    moved
-        Output ``(T, L + 1, J)``: net chemical mass (kg) moved upward through each interface, summed over the row.
-    status
-        Output ``(J,)`` int64: error codes (see module docstring).
-    """
+@njit(cache=True, error_model="numpy")
+def _exchange_row(j, m, Mh, W, E, dt, moved, status):
+    """Latitude row ``j`` of the vertical exchange kernel (see :func:`make_vertical_exchange`)."""
     nt, nl, nj, ni = m.shape
-    for j in prange(nj):
-        b = np.empty((nl, ni))
-        a = np.empty((nl, ni))
-        c = np.empty((nl, ni))
-        cp = np.empty((nl, ni))
-        inv = np.empty((nl, ni))
-        mt = np.empty((nl, ni))
-        up = np.zeros((nl + 1, ni))
-        dn = np.zeros((nl + 1, ni))
-        d = np.empty((nl, ni))
+    b = np.empty((nl, ni))
+    a = np.empty((nl, ni))
+    c = np.empty((nl, ni))
+    cp = np.empty((nl, ni))
+    inv = np.empty((nl, ni))
+    mt = np.empty((nl, ni))
+    up = np.zeros((nl + 1, ni))
+    dn = np.zeros((nl + 1, ni))
+    d = np.empty((nl, ni))
+    for k in range(1, nl):
+        for i in range(ni):
+            w = W[k, j, i]
+            e = E[k, j, i]
+            up[k, i] = max(w, 0.0) + e
+            dn[k, i] = max(-w, 0.0) + e
+    for k in range(nl):
+        for i in range(ni):
+            wlo = W[k, j, i] if k > 0 else 0.0
+            whi = W[k + 1, j, i] if k < nl - 1 else 0.0
+            mk = Mh[k, j, i] - dt * (whi - wlo)
+            if not mk > 0.0:
+                status[j] = 1 + k
+            mt[k, i] = mk
+            b[k, i] = mk + dt * (up[k + 1, i] + dn[k, i])
+            a[k, i] = -dt * up[k, i]
+            c[k, i] = -dt * dn[k + 1, i]
+    # factorisation shared by all tags
+    for i in range(ni):
+        inv[0, i] = 1.0 / b[0, i]
+        cp[0, i] = c[0, i] * inv[0, i]
+    for k in range(1, nl):
+        for i in range(ni):
+            inv[k, i] = 1.0 / (b[k, i] - a[k, i] * cp[k - 1, i])
+            cp[k, i] = c[k, i] * inv[k, i]
+    for t in range(nt):
+        for i in range(ni):
+            d[0, i] = m[t, 0, j, i] * inv[0, i]
         for k in range(1, nl):
             for i in range(ni):
-                w = W[k, j, i]
-                e = E[k, j, i]
-                up[k, i] = max(w, 0.0) + e
-                dn[k, i] = max(-w, 0.0) + e
+                d[k, i] = (m[t, k, j, i] - a[k, i] * d[k - 1, i]) * inv[k, i]
+        for k in range(nl - 2, -1, -1):
+            for i in range(ni):
+                d[k, i] -= cp[k, i] * d[k + 1, i]
+        for k in range(1, nl):
+            s = 0.0
+            for i in range(ni):
+                s += dt * (up[k, i] * d[k - 1, i] - dn[k, i] * d[k, i])
+            moved[t, k, j] += s
         for k in range(nl):
             for i in range(ni):
-                wlo = W[k, j, i] if k > 0 else 0.0
-                whi = W[k + 1, j, i] if k < nl - 1 else 0.0
-                mk = Mh[k, j, i] - dt * (whi - wlo)
-                if not mk > 0.0:
-                    status[j] = 1 + k
-                mt[k, i] = mk
-                b[k, i] = mk + dt * (up[k + 1, i] + dn[k, i])
-                a[k, i] = -dt * up[k, i]
-                c[k, i] = -dt * dn[k + 1, i]
-        # factorisation shared by all tags
-        for i in range(ni):
-            inv[0, i] = 1.0 / b[0, i]
-            cp[0, i] = c[0, i] * inv[0, i]
-        for k in range(1, nl):
-            for i in range(ni):
-                inv[k, i] = 1.0 / (b[k, i] - a[k, i] * cp[k - 1, i])
-                cp[k, i] = c[k, i] * inv[k, i]
-        for t in range(nt):
-            for i in range(ni):
-                d[0, i] = m[t, 0, j, i] * inv[0, i]
-            for k in range(1, nl):
-                for i in range(ni):
-                    d[k, i] = (m[t, k, j, i] - a[k, i] * d[k - 1, i]) * inv[k, i]
-            for k in range(nl - 2, -1, -1):
-                for i in range(ni):
-                    d[k, i] -= cp[k, i] * d[k + 1, i]
-            for k in range(1, nl):
-                s = 0.0
-                for i in range(ni):
-                    s += dt * (up[k, i] * d[k - 1, i] - dn[k, i] * d[k, i])
-                moved[t, k, j] += s
-            for k in range(nl):
-                for i in range(ni):
-                    m[t, k, j, i] = mt[k, i] * d[k, i]
+                m[t, k, j, i] = mt[k, i] * d[k, i]
 
 
 @cache
 def make_vertical_exchange(parallel: bool = True):
-    """The kernel :func:`_vertical_exchange`, compiled with ``prange`` over latitude rows or serially."""
-    return njit(cache=True, parallel=parallel, error_model="numpy")(_vertical_exchange)
+    """The vertical exchange kernel, compiled with ``prange`` over latitude rows or serially.
+
+    Each variant is a closure over ``parallel``: Numba's disk cache keys a function on its byte code and closure
+    values but not on its compile flags, so compiling one module-level function twice would share one cache entry
+    (and could load the serial build for the parallel request).
+    """
+    flag = bool(parallel)
+
+    @njit(cache=True, parallel=flag, error_model="numpy")
+    def vertical_exchange(m, Mh, W, E, dt, moved, status):
+        """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds.
+
+        Parameters
+        ----------
+        m
+            Chemical mass (kg), updated in place.
+        Mh
+            Air mass at the start of the step (kg), ``(L, J, I)`` (after horizontal transport).
+        W
+            Upward air-mass flux through the interfaces (kg s-1), ``(L + 1, J, I)``; ``W[0]`` and ``W[L]`` are
+            ignored (no flux through the ground or the top).
+        E
+            Turbulent air-mass exchange rate through the interfaces (kg s-1), ``(L + 1, J, I)``; ends ignored.
+        dt
+            Step (s).
+        moved
+            Output ``(T, L + 1, J)``: net chemical mass (kg) moved upward through each interface, summed over the
+            row.
+        status
+            Output ``(J,)`` int64: error codes (see module docstring).
+        """
+        nj = m.shape[2]
+        if flag:
+            for j in prange(nj):
+                _exchange_row(j, m, Mh, W, E, dt, moved, status)
+        else:
+            for j in range(nj):
+                _exchange_row(j, m, Mh, W, E, dt, moved, status)
+
+    return vertical_exchange
 
 
 __all__ = ["make_vertical_exchange"]

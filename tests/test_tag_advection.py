@@ -1,0 +1,292 @@
+"""Tagged advection: the tags split the fluxes of their total.
+
+Properties (random non-divergent and divergent winds, regional and global grids, 1 to 6 tags):
+
+(a) the tags add up to a single-tracer run of their total to round-off, and so do the face accumulators and the
+    open-boundary inflow and outflow;
+(b) every tag stays non-negative, and its share ``m_t / m`` of a cell's chemical after a sweep is a convex
+    combination of its shares in the cells around the departure interval (with the upwind scheme also its mixing
+    ratio ``m_t / M``);
+(c) with one tag the kernel is the single-tracer scheme, bit for bit;
+(d) with the upwind scheme the tags equal independent runs of every tag (the model stays linear).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from popstransport.grid import AirLayers, LatLonGrid
+from popstransport.kernels.advection import (
+    GHOST,
+    N_SCRATCH,
+    QP,
+    WP,
+    AdvectionKernelOptions,
+    R,
+    geometry,
+    make_horizontal_advection,
+    split_fluxes,
+    sweep_line,
+)
+from popstransport.processes.advection import HorizontalAdvection
+
+SCHEMES = ["ppm", "ppm_cw84", "vanleer", "upwind"]
+
+
+def _grid(regional: bool) -> LatLonGrid:
+    layers = AirLayers((0.0, 1000.0, 4000.0))
+    if regional:
+        return LatLonGrid.regional(0, 30, -12, 12, 3.0, layers=layers)
+    return LatLonGrid.global_grid(22.5, layers=layers)
+
+
+def _winds(rng, grid, divergent: bool, courant: float):
+    """Air-mass fluxes (kg s-1) and a step (s) with the given largest Courant number."""
+    M = grid.air_mass_kg()
+    nl, nj, ni = M.shape
+    if divergent:
+        U = rng.normal(0.0, 1.0, (nl, nj, ni + 1))
+        V = rng.normal(0.0, 1.0, (nl, nj + 1, ni))
+        if not grid.is_periodic:
+            U += rng.normal(0.0, 1.5)
+    else:
+        psi = rng.normal(0.0, 1.0, (nj + 1, ni + 1))
+        if grid.is_periodic:
+            psi[:, -1] = psi[:, 0]
+            psi[0] = psi[0, 0]
+            psi[-1] = psi[-1, 0]
+        U = np.repeat(-(psi[1:] - psi[:-1])[None], nl, axis=0) + (rng.normal(0.0, 0.5) if not grid.is_periodic else 0)
+        V = np.repeat((psi[:, 1:] - psi[:, :-1])[None], nl, axis=0)
+    if grid.is_periodic:
+        U[:, :, -1] = U[:, :, 0]
+        V[:, 0] = V[:, -1] = 0.0
+    out = np.maximum(U[..., 1:], 0) - np.minimum(U[..., :-1], 0) + np.maximum(V[:, 1:], 0) - np.minimum(V[:, :-1], 0)
+    scale = M.min() / np.abs(np.concatenate([U.ravel(), V.ravel()])).max()
+    U, V = U * scale, V * scale
+    dt = courant / float(np.max(out * scale / M))
+    if divergent:
+        dt *= 0.3  # keep the intermediate air masses well away from zero
+    return M, np.ascontiguousarray(U), np.ascontiguousarray(V), dt
+
+
+def _tags(rng, M, ntag: int):
+    """Rough, partly empty tag fields (some tags absent from whole regions)."""
+    q = rng.uniform(0.0, 1.0, (ntag,) + M.shape) ** 3
+    for t in range(ntag):
+        if rng.uniform() < 0.5:
+            j0 = int(rng.integers(0, M.shape[1]))
+            q[t, :, j0:] = 0.0
+    return np.ascontiguousarray(q * M[None])
+
+
+def _run(air, M, U, V, dt, steps, scheme, grid, qbc):
+    nt, nl, nj, ni = air.shape
+    fu = np.zeros((2, nt, nl, nj, ni + 1))
+    fv = np.zeros((2, nt, nl, nj + 1, ni))
+    adv = HorizontalAdvection(scheme, grid=grid, boundary_mixing_ratio=qbc)
+    inflow = np.zeros(nt)
+    outflow = np.zeros(nt)
+    for _ in range(steps):
+        res = adv.advect(air, M, U, V, dt, face_mass_u_kg=fu, face_mass_v_kg=fv)
+        inflow += res["inflow_kg"]
+        outflow += res["outflow_kg"]
+    return fu, fv, inflow, outflow
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    ntag=st.integers(1, 6),
+    scheme=st.sampled_from(SCHEMES),
+    regional=st.booleans(),
+    divergent=st.booleans(),
+    courant=st.floats(0.1, 2.5),
+    steps=st.integers(1, 4),
+)
+def test_tags_add_up_to_the_total_and_stay_non_negative(seed, ntag, scheme, regional, divergent, courant, steps):
+    rng = np.random.default_rng(seed)
+    grid = _grid(regional)
+    M, U, V, dt = _winds(rng, grid, divergent, courant)
+    air = _tags(rng, M, ntag)
+    qbc = rng.uniform(0.0, 1.0, ntag) * (rng.uniform(size=ntag) < 0.7)
+    total = np.ascontiguousarray(air.sum(axis=0, keepdims=True))
+    tagged = _run(air, M, U, V, dt, steps, scheme, grid, qbc)
+    single = _run(total, M, U, V, dt, steps, scheme, grid, np.array([qbc.sum()]))
+    # (a) the tags add up to the single-tracer run of the total
+    scale = total.max()
+    np.testing.assert_allclose(air.sum(axis=0), total[0], rtol=0, atol=1e-12 * scale)
+    for a, b in zip(tagged[:2], single[:2]):
+        np.testing.assert_allclose(a.sum(axis=1), b[:, 0], rtol=0, atol=1e-12 * max(b.max(), 1e-300))
+    for a, b in zip(tagged[2:], single[2:]):
+        np.testing.assert_allclose(a.sum(), b[0], rtol=1e-12, atol=1e-300)
+    # (b) non-negative (so no tag holds more than the sum); the local bounds are tested per sweep below
+    assert air.min() >= 0.0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    ntag=st.integers(2, 6),
+    order=st.sampled_from([0, 1, 2, 3]),
+    periodic=st.booleans(),
+    courant=st.floats(0.05, 3.5),
+    divergence=st.floats(0.0, 0.6),
+)
+def test_shares_after_a_sweep_are_convex_combinations_of_the_donor_shares(seed, ntag, order, periodic, courant,
+                                                                          divergence):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(6, 20))
+    w = rng.uniform(0.5, 1.5, n)
+    r = courant * rng.uniform(-1, 1) + divergence * rng.uniform(-0.5, 0.5, n + 1)
+    if periodic:
+        r[n] = r[0]
+    wn = w - np.diff(r)
+    if not np.all(wn > 0.05 * w):
+        return
+    mt = rng.uniform(0, 1, (ntag, n)) ** 3 * w
+    mt[rng.integers(0, ntag), : n // 2] = 0.0
+    qlo, qhi = rng.uniform(0, 1, ntag), rng.uniform(0, 1, ntag)
+    m = mt.sum(axis=0)
+    scr = np.zeros((N_SCRATCH, n + 2 * GHOST + 1))
+    qp = np.concatenate([(m / w)[-GHOST:], m / w, (m / w)[:GHOST]]) if periodic else np.pad(m / w, GHOST, "edge")
+    scr[QP, : n + 2 * GHOST] = qp
+    scr[WP, : n + 2 * GHOST] = 1.0
+    scr[R, : n + 1] = r
+    mk, wk = m.copy(), w.copy()
+    assert sweep_line(n, mk, wk, np.zeros(n), periodic, qlo.sum(), qhi.sum(), order, scr) == -1
+    new = np.empty_like(mt)
+    for t in range(ntag):
+        ft = np.zeros(n + 1)
+        split_fluxes(n, periodic, mt[t].copy(), qlo[t], qhi[t], scr, ft)
+        new[t] = mt[t] - np.diff(ft)
+    np.testing.assert_allclose(new.sum(axis=0), mk, rtol=0, atol=1e-13 * m.sum())
+    assert new.min() >= -1e-13 * m.sum()
+    # the cells (and inflow) around every cell's departure interval [X_i - r_i, X_{i+1} - r_{i+1}]
+    X = np.concatenate([[0.0], np.cumsum(w)])
+    share = mt / np.where(m > 0, m, 1.0)
+    share_in_lo = qlo / qlo.sum() if qlo.sum() > 0 else np.zeros(ntag)
+    share_in_hi = qhi / qhi.sum() if qhi.sum() > 0 else np.zeros(ntag)
+    for i in range(n):
+        if mk[i] <= 1e-12 * m.sum():
+            continue
+        a, b = X[i] - r[i], X[i + 1] - r[i + 1]
+        cand = []
+        ks = [k for k in (range(-2 * n, 3 * n) if periodic else range(n))
+              if X[k % n] + (k // n) * X[-1] < b and X[k % n + 1] + (k // n) * X[-1] > a]
+        ks = [k % n for k in ks]
+        if not periodic and a < 0:
+            cand.append(share_in_lo)
+        if not periodic and b > X[-1]:
+            cand.append(share_in_hi)
+        cand += [share[:, k] for k in ks if m[k] > 0]
+        cand = np.array(cand)
+        s_new = new[:, i] / mk[i]
+        tol = 1e-10
+        assert np.all(s_new >= cand.min(axis=0) - tol), (i, s_new, cand)
+        assert np.all(s_new <= cand.max(axis=0) + tol), (i, s_new, cand)
+
+
+def test_one_tag_is_the_single_tracer_scheme_bit_for_bit():
+    """(c): the kernel with one tag equals a plain loop of single-tracer line sweeps, bit for bit."""
+    rng = np.random.default_rng(3)
+    grid = _grid(regional=False)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.7)
+    air = _tags(rng, M, 1)
+    nt, nl, nj, ni = air.shape
+    geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
+    for order in (0, 3):
+        kern = make_horizontal_advection(AdvectionKernelOptions(order=order, parallel=True))
+        mk = air.copy()
+        zero_we, zero_sn = np.zeros((1, nl, nj)), np.zeros((1, nl, ni))
+        status = np.zeros((nl, 4), dtype=np.int64)
+        dummy = np.zeros((2, 1, 1, 1, 1))
+        kern(mk, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, dt, 2, True, zero_we, zero_we, zero_sn, zero_sn, False,
+             dummy, dummy, np.zeros((1, nl, 4)), status)
+        assert not status.any()
+        np.testing.assert_array_equal(mk, _plain_loop(air, M, U, V, dt, 2, order, geom))
+
+
+def _plain_loop(air, M, U, V, dt, nsub, order, geom):
+    """The single-tracer scheme as a Python loop over lines (x then y, then y then x; global grid)."""
+    dlon, dlat, beta = geom
+    m = air[0].copy()
+    w = M.copy()
+    nl, nj, ni = M.shape
+    g = GHOST
+    h = dt / nsub
+    half = ni // 2
+    for s in range(nsub):
+        for d in ("xy" if s % 2 == 0 else "yx"):
+            for lyr in range(nl):
+                if d == "x":
+                    lines = [(np.s_[j, :], h * U[lyr, j], dlon, np.zeros(ni)) for j in range(nj)]
+                else:
+                    lines = []
+                    for i in range(half):
+                        r = np.concatenate([[0.0], h * V[lyr, 1:nj, i], [0.0], -h * V[lyr, 1:nj, i + half][::-1], [0.0]])
+                        lines.append(((np.r_[np.arange(nj), np.arange(nj)[::-1]], np.r_[[i] * nj, [i + half] * nj]),
+                                      r, np.r_[dlat, dlat[::-1]], np.r_[beta, -beta[::-1]]))
+                for idx, r, width, b in lines:
+                    ml = m[lyr][idx].copy()
+                    wl = w[lyr][idx].copy()
+                    n = ml.size
+                    scr = np.zeros((N_SCRATCH, n + 2 * g + 1))
+                    q = ml / wl
+                    scr[QP, : n + 2 * g] = np.r_[q[-g:], q, q[:g]]
+                    scr[WP, : n + 2 * g] = np.r_[width[-g:], width, width[:g]]
+                    scr[R, : n + 1] = r
+                    assert sweep_line(n, ml, wl, b, True, 0.0, 0.0, order, scr) == -1
+                    m[lyr][idx] = ml
+                    w[lyr][idx] = wl
+    return m[None]
+
+
+@pytest.mark.parametrize("regional", [False, True])
+@pytest.mark.parametrize("divergent", [False, True])
+def test_upwind_tags_equal_independent_runs_and_removal_equals_the_tag(regional, divergent):
+    """(d): with the linear upwind scheme, tags are independent runs; removing a tag's source equals the tag."""
+    rng = np.random.default_rng(11 + regional + 2 * divergent)
+    grid = _grid(regional)
+    M, U, V, dt = _winds(rng, grid, divergent, courant=1.8)
+    air = _tags(rng, M, 4)
+    qbc = np.array([0.2, 0.0, 0.7, 0.1])
+    tagged = air.copy()
+    res = _run(tagged, M, U, V, dt, 3, "upwind", grid, qbc)
+    scale = air.sum(axis=0).max()
+    for t in range(4):
+        alone = air[t : t + 1].copy()
+        res1 = _run(alone, M, U, V, dt, 3, "upwind", grid, qbc[t : t + 1])
+        np.testing.assert_allclose(tagged[t], alone[0], rtol=0, atol=1e-13 * scale)
+        np.testing.assert_allclose(res[2][t], res1[2][0], rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(res[3][t], res1[3][0], rtol=1e-12, atol=1e-300)
+    base = np.ascontiguousarray(air.sum(axis=0, keepdims=True))
+    without = np.ascontiguousarray(air[1:].sum(axis=0, keepdims=True))
+    _run(base, M, U, V, dt, 3, "upwind", grid, np.array([qbc.sum()]))
+    _run(without, M, U, V, dt, 3, "upwind", grid, np.array([qbc[1:].sum()]))
+    np.testing.assert_allclose(base[0] - without[0], tagged[0], rtol=0, atol=1e-12 * scale)
+    # the mixing ratio of every tag stays within its old range and its inflow value
+    Mh = M - dt * 3 * ((U[..., 1:] - U[..., :-1]) + (V[:, 1:] - V[:, :-1]))
+    if not divergent:
+        q0, q1 = air / M[None], tagged / Mh[None]
+        hi = np.maximum(q0.max(axis=(1, 2, 3)), qbc if regional else 0.0)
+        lo = np.minimum(q0.min(axis=(1, 2, 3)), qbc if regional else np.inf)
+        assert np.all(q1.max(axis=(1, 2, 3)) <= hi * (1 + 1e-12))
+        assert np.all(q1.min(axis=(1, 2, 3)) >= lo * (1 - 1e-12) - 1e-300)
+
+
+def test_inflow_carries_the_boundary_mixing_ratio_of_every_tag():
+    grid = _grid(regional=True)
+    M = grid.air_mass_kg()
+    nl, nj, ni = M.shape
+    U = np.full((nl, nj, ni + 1), 0.3 * M.min())
+    V = np.zeros((nl, nj + 1, ni))
+    air = np.zeros((3,) + M.shape)
+    qbc = np.array([0.5, 0.0, 2.0])
+    res = HorizontalAdvection("ppm", grid=grid, boundary_mixing_ratio=qbc).advect(air, M, U, V, 1.0)
+    np.testing.assert_allclose(res["inflow_kg"], qbc * 0.3 * M.min() * nj * nl, rtol=1e-12)
+    # the first column holds the inflow at the tags' mixing ratios
+    share = air[:, :, :, 0] / air.sum(axis=0)[:, :, 0]
+    np.testing.assert_allclose(share, np.broadcast_to((qbc / qbc.sum())[:, None, None], share.shape), rtol=1e-12)
