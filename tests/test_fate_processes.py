@@ -235,7 +235,9 @@ def test_model_solver_positive_and_budget_closed(full_box, dt):
     e[1, comps.index("ocean")] = 3e-7
     total0 = x.sum(axis=(1, 2, 3)) + e.sum(axis=(1, 2, 3)) * dt
     air, surf = np.ascontiguousarray(x[:, :nl]), np.ascontiguousarray(x[:, nl:])
-    int_air, int_surf, moved = solver.step(air, surf, np.ascontiguousarray(e[:, :nl]), np.ascontiguousarray(e[:, nl:]), dt)
+    int_air, int_surf = np.zeros_like(air), np.zeros_like(surf)
+    solver.step(air, surf, np.ascontiguousarray(e[:, :nl]), np.ascontiguousarray(e[:, nl:]), dt, int_air, int_surf)
+    moved = solver.moved(int_air, int_surf)
     assert np.all(air >= 0) and np.all(surf >= 0) and np.all(int_air >= 0) and np.all(int_surf >= 0)
     sinks = sum(m for (proc, src, tgt), m in moved.items() if tgt in ("degraded", "buried", "leached", "settled"))
     closure = (air.sum(axis=(1, 2, 3)) + surf.sum(axis=(1, 2, 3)) + sinks.sum(axis=(1, 2)) - total0) / total0
