@@ -307,13 +307,19 @@ def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc, 
             hs = h * frac
             if d == "x":
                 for j in range(nj):
+                    if cross_pole and j in (0, nj - 1):
+                        continue  # the polar rows turn inside the meridional sweeps
                     m[:, j], w[j], F = ref_line(m[:, j], w[j], hs * U[j], periodic, qbc, qbc, order, dlon,
                                                 np.zeros(ni))
                     if not periodic:
                         inflow += np.maximum(F[:, 0], 0) - np.minimum(F[:, -1], 0)
                         outflow += np.maximum(F[:, -1], 0) - np.minimum(F[:, 0], 0)
             elif cross_pole:
-                # great circles through both poles: column i up, column i + I/2 down, periodic
+                # the polar rows turn half, then great circles through both poles (column i up, column i + I/2
+                # down, periodic), then the polar rows turn the other half
+                for j in (0, nj - 1):
+                    m[:, j], w[j], _ = ref_line(m[:, j], w[j], 0.5 * hs * U[j], True, qbc, qbc, order, dlon,
+                                                np.zeros(ni))
                 half = ni // 2
                 mm, ww = m.copy(), w.copy()
                 for i in range(half):
@@ -327,6 +333,9 @@ def ref_advect(m, M, U, V, dt, nsub, x_first, order, periodic, cross_pole, qbc, 
                     mm[:, :, i], ww[:, i] = ml[:, :nj], wl[:nj]
                     mm[:, :, io], ww[:, io] = ml[:, nj:][:, ::-1], wl[nj:][::-1]
                 m, w = mm, ww
+                for j in (0, nj - 1):
+                    m[:, j], w[j], _ = ref_line(m[:, j], w[j], 0.5 * hs * U[j], True, qbc, qbc, order, dlon,
+                                                np.zeros(ni))
             else:
                 mm, ww = m.copy(), w.copy()
                 for i in range(ni):

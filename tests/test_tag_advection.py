@@ -210,7 +210,8 @@ def test_one_tag_is_the_single_tracer_scheme_bit_for_bit():
 
 
 def _plain_loop(air, M, U, V, dt, nsub, order, geom):
-    """The single-tracer scheme as a Python loop over lines (x then y, then y then x; global grid)."""
+    """The single-tracer scheme as a Python loop over lines (x then y, then y then x; global grid: the polar rows
+    turn half before and half after each meridional sweep)."""
     dlon, dlat, beta = geom
     m = air[0].copy()
     w = M.copy()
@@ -221,14 +222,16 @@ def _plain_loop(air, M, U, V, dt, nsub, order, geom):
     for s in range(nsub):
         for d in ("xy" if s % 2 == 0 else "yx"):
             for lyr in range(nl):
+                polar = [(np.s_[j, :], 0.5 * h * U[lyr, j], dlon, np.zeros(ni)) for j in (0, nj - 1)]
                 if d == "x":
-                    lines = [(np.s_[j, :], h * U[lyr, j], dlon, np.zeros(ni)) for j in range(nj)]
+                    lines = [(np.s_[j, :], h * U[lyr, j], dlon, np.zeros(ni)) for j in range(1, nj - 1)]
                 else:
-                    lines = []
+                    lines = list(polar)
                     for i in range(half):
                         r = np.concatenate([[0.0], h * V[lyr, 1:nj, i], [0.0], -h * V[lyr, 1:nj, i + half][::-1], [0.0]])
                         lines.append(((np.r_[np.arange(nj), np.arange(nj)[::-1]], np.r_[[i] * nj, [i + half] * nj]),
                                       r, np.r_[dlat, dlat[::-1]], np.r_[beta, -beta[::-1]]))
+                    lines += polar
                 for idx, r, width, b in lines:
                     ml = m[lyr][idx].copy()
                     wl = w[lyr][idx].copy()

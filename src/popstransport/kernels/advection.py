@@ -38,6 +38,19 @@ its two faces and of the donor-cell solution of the cell and its neighbours (its
 for divergent fluxes too. The kernel reports a non-positive intermediate air
 mass through its status array; the caller chooses sub-steps so that this does not happen.
 
+Poles
+-----
+On a global grid the meridional sweeps run along great circles through both poles (column ``i`` up, column
+``i + I/2`` down, one periodic line), so reconstructions see across the poles. C-grid fluxes cross no pole wall:
+the air that crosses a pole goes round it with the zonal fluxes of the polar row. In a split step the polar cells
+on the outflow side would give their equatorward neighbours about twice the meridional Courant number of their
+air before the zonal sweep refills them (their poleward face has no length), which would force sub-steps on the
+whole globe, and the remaps of a sub-step (at a Courant number below one) diffuse the whole field. So the polar
+rows turn zonally half before and half after every meridional sweep, not in the zonal sweeps: a polar cell then
+loses at most about the meridional Courant number of its air before it is refilled, and the rest of the globe keeps
+one sub-step up to that Courant number. (Every row's zonal sweep is independent of the others, so moving the polar
+rows' zonal transport round the meridional sweep is just another operator splitting, conservative and consistent.)
+
 Tags
 ----
 All tags share the air mass and the limiter. In every sweep the fluxes are computed once, exactly as for a single
@@ -98,15 +111,17 @@ class AdvectionKernelOptions:
     cross_pole
         Global grid with an even number of longitudes: meridional sweeps run along great circles through both
         poles (column ``i`` and column ``i + I/2`` form one periodic line) and air crosses the poles directly
-        between opposite cells of the polar rows. Otherwise meridional lines end at walls or open boundaries and
-        ghost cells copy the edge cell.
+        between opposite cells of the polar rows; the polar rows turn zonally half before and half after every
+        meridional sweep instead of in the zonal sweeps (see the module docstring). Otherwise meridional lines
+        end at walls or open boundaries and ghost cells copy the edge cell.
     splitting
         ``"alternating"``: each sub-step is x then y or y then x, the order alternating between sub-steps and
         calls (two sweeps); ``"strang"``: each sub-step is y(h/2) x(h) y(h/2) (Strang 1968; three sweeps). With
         y outside, the air a polar cell loses to zonal divergence before the meridional inflow arrives is halved,
         so cross-polar flow needs fewer sub-steps.
     parallel
-        Compile with ``prange`` over (tag, layer) fields; small problems run faster serially (no thread wake-up).
+        Compile with ``prange`` over the lines of every sweep; small problems run faster serially (no thread
+        wake-up).
     """
 
     order: int = 3
@@ -904,8 +919,9 @@ def _compiled(parallel: bool):
                 ntot = nl * nline
                 nchunk = min(ntot, max_chunks) if parallel else 1
                 for half_turn in range(2 if kind == 1 else 0):
-                    # the polar rows turn half before and half after the meridional sweep
-                    for c in prange(2 * nl):
+                    # the polar rows turn half before and half after the meridional sweep (serially: four small
+                    # lines are not worth waking the threads)
+                    for c in range(2 * nl):
                         _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, U, P, 0.5 * hs, periodic, True, order,
                                      independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes)
                     for q in range(2 * nl):

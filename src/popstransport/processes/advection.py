@@ -5,7 +5,9 @@ the step, using the dimension-split finite-volume remap of :mod:`popstransport.k
 piecewise-parabolic fluxes (Colella & Woodward 1984) limited by flux-corrected transport (Zalesak 1979); PPM with
 the Colella-Woodward limiter, van Leer (1977) and first-order upwind are options. Every 1-D sweep works in the
 air-mass coordinate (Easter 1993) and is flux-form semi-Lagrangian (Lin & Rood 1996), so zonal Courant numbers far
-above one (polar rows) need no sub-stepping; meridional sweeps run along great circles through both poles.
+above one (polar rows) need no sub-stepping; meridional sweeps run along great circles through both poles, and the
+polar rows turn round the poles half before and half after every meridional sweep, so flow across the poles needs no
+more sub-steps than the rest of the globe.
 
 What is guaranteed (see the kernel module for the argument):
 
@@ -79,17 +81,27 @@ def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _step_limits(M, U, V, PO, dt, strang):
+def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
 
-    ``courant_y``: air leaving a cell through its zonal walls in one meridional sweep, over the smaller of its
-    start and end air mass; ``air_loss``: the largest net air a cell loses before the end of a sweep sequence
-    (x or y first for alternating splitting; y/2, then x, for Strang), over the same; ``courant_x``: air leaving
-    through meridional walls over the start air mass (informational: x sweeps accept any value);
-    ``end_ratio``: smallest end-of-step over start air mass.
+    ``courant_y``: the meridional Courant number ``|v| dt / dy`` of the faces through which air leaves the row's
+    cells: the air through the face over the cell's air (the smaller of its start and end air mass) times
+    ``gy (J, 2)``, the row's mean width over its width at its south and north face, which turns the ratio of air
+    masses into the distance the air travels, in cells (ones without a grid; near the poles a cell's poleward face
+    is narrower than the cell, so the ratio of air masses exceeds the Courant number; the flux-form
+    semi-Lagrangian sweeps take the excess from the next cell without harm). ``air_loss``: the largest net air a
+    cell loses before the end of a sweep sequence (x or y first for alternating splitting; y/2, then x, for
+    Strang), over the same; ``courant_x``: air leaving through meridional walls over the start air mass
+    (informational: x sweeps accept any value); ``end_ratio``: smallest end-of-step over start air mass.
+
+    With ``polar`` (global grids) the two polar rows turn zonally half before and half after every meridional
+    sweep: their air loss is the larger of what the first half-turn and then the meridional sweep take, and their
+    Courant number is the air leaving through their equatorward face over the air they hold when the meridional
+    sweep starts. ``PO (L, 2, I)``: net air leaving the polar cells across the pole (kg s-1).
     """
     nl, nj, ni = M.shape
     out = np.zeros((nl * nj, 4))
+    half = 0.5 if strang else 1.0
     for p in range(nl * nj):
         l = p // nj
         j = p % nj
@@ -97,6 +109,7 @@ def _step_limits(M, U, V, PO, dt, strang):
         loss = 0.0
         cx = 0.0
         mr = np.inf
+        ring = polar and (j == 0 or j == nj - 1)
         for i in range(ni):
             m0 = M[l, j, i]
             dx = U[l, j, i + 1] - U[l, j, i]
@@ -109,17 +122,23 @@ def _step_limits(M, U, V, PO, dt, strang):
                 dy += PO[l, 1, i]
                 out_y += max(PO[l, 1, i], 0.0)
             mh = m0 - dt * (dx + dy)
-            base = min(m0, mh)
             mr = min(mr, mh / m0)
+            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) / m0)
+            if ring:
+                hy = half * dt
+                start = m0 - 0.5 * hy * dx
+                loss = max(loss, max(0.5 * hy * dx, 0.5 * hy * dx + hy * dy, 0.0) / m0)
+                cy = max(cy, hy * out_y / max(start, 0.2 * m0))  # the air-loss limit keeps start >= 0.2 m0
+                continue
+            base = min(m0, mh)
             if strang:
                 lost = max(0.5 * dy, 0.5 * dy + dx, 0.0)
-                out_y *= 0.5
             else:
                 lost = max(dx, dy, 0.0)
             if base > 0.0:
-                cy = max(cy, dt * out_y / base)
+                c = max(max(-V[l, j, i], 0.0) * gy[j, 0], max(V[l, j + 1, i], 0.0) * gy[j, 1])
+                cy = max(cy, half * dt * c / base)
                 loss = max(loss, dt * lost / base)
-            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) / m0)
         out[p, 0] = cy
         out[p, 1] = loss
         out[p, 2] = cx
@@ -145,8 +164,9 @@ class HorizontalAdvection(Process):
         ``"vanleer"`` (monotonised-central piecewise linear, van Leer 1977) or ``"upwind"`` (first order, for
         reference); ``"ppm_unlimited"`` (not monotone, for accuracy comparisons only).
     max_courant
-        Largest meridional Courant number of a sub-step (outgoing air over the cell's air); sub-steps are added
-        above it. Zonal sweeps accept any Courant number (flux-form semi-Lagrangian, Lin & Rood 1996).
+        Largest meridional Courant number ``|v| dt / dy`` of a sub-step; sub-steps are added above it. Zonal sweeps
+        accept any Courant number (flux-form semi-Lagrangian, Lin & Rood 1996). The remap is least diffusive near
+        Courant number one: fewer, longer sub-steps are more accurate.
     boundary_mixing_ratio
         Mixing ratio (kg chemical per kg air) of air entering a regional domain: a number, one value per tag
         ``(T,)``, or a dict with arrays ``west``/``east`` ``(T, L, J)`` and ``south``/``north`` ``(T, L, I)``.
@@ -212,6 +232,21 @@ class HorizontalAdvection(Process):
         ni = V.shape[2]
         return is_periodic, is_global and ni % 2 == 0
 
+    def _width_ratios(self, nj: int) -> np.ndarray:
+        """``(J, 2)``: every row's mean width over its width at its south and north face (ones without a grid)."""
+        g = self.grid
+        out = np.ones((nj, 2))
+        if g is None:
+            return out
+        phi = np.deg2rad(np.asarray(g.lat_edges_deg, dtype=float))  # type: ignore[attr-defined]
+        c = np.cos(phi)
+        c[np.abs(np.asarray(g.lat_edges_deg)) >= 90.0 - 1e-12] = 0.0  # type: ignore[attr-defined]
+        mean = np.diff(np.sin(phi)) / np.diff(phi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, 0] = np.where(c[:-1] > 0.0, mean / c[:-1], 1.0)
+            out[:, 1] = np.where(c[1:] > 0.0, mean / c[1:], 1.0)
+        return out
+
     def _geometry(self, nj: int, ni: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g = self.grid
         if g is None:
@@ -249,16 +284,22 @@ class HorizontalAdvection(Process):
         return we, we, sn, sn
 
     def substeps(self, air_mass_kg: np.ndarray, mass_flux_u_kg_s: np.ndarray, mass_flux_v_kg_s: np.ndarray,
-                 dt_s: float, pole_flux_kg_s: np.ndarray | None = None) -> int:
+                 dt_s: float, pole_flux_kg_s: np.ndarray | None = None, polar: bool | None = None) -> int:
         """Number of equal sub-steps needed for ``dt_s`` (meridional Courant and intermediate air-mass limits).
 
-        ``pole_flux_kg_s (L, 2, I/2)``: air-mass fluxes across the south and north pole between opposite cells of
-        the polar rows (kg s-1; None for none).
+        The meridional Courant number is ``|v| dt / dy``, the distance the air travels in a sweep in cells (see
+        ``_step_limits``). ``pole_flux_kg_s (L, 2, I/2)``: air-mass fluxes across the south and north pole between
+        opposite cells of the polar rows (kg s-1; None for none). ``polar``: the meridional sweeps run through the
+        poles and the polar rows turn round them inside the meridional sweeps (by default on global grids).
         """
         nl, nj, ni = air_mass_kg.shape
         PO = np.zeros((nl, 2, ni)) if pole_flux_kg_s is None else _pole_outflow(pole_flux_kg_s, ni)
+        if polar is None:
+            polar = self._topology(None if self.grid is None else self.grid.is_periodic,  # type: ignore[attr-defined]
+                                   mass_flux_v_kg_s)[1]
         lim = _step_limits(
-            air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, float(dt_s), self.splitting == "strang"
+            air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, self._width_ratios(nj), float(dt_s),
+            self.splitting == "strang", bool(polar),
         )
         k = int(np.argmin(lim[:, 3]))
         if not lim[k, 3] > 0.0:
@@ -344,7 +385,7 @@ class HorizontalAdvection(Process):
         if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise ValueError("the air-mass fluxes contain NaN or infinite values")
         P = np.zeros((nl, 2, max(ni // 2, 1)))
-        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s)
+        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s, polar=cross_pole)
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
         qbc = self._boundary(nt, nl, nj, ni, bmr)
         accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None
