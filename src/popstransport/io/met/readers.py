@@ -1030,16 +1030,9 @@ class FileMet:
     # MetSource ------------------------------------------------------------------------------------------------
     @property
     def field_names(self) -> tuple[str, ...]:
-        return (
-            "eastward_wind_m_s",
-            "northward_wind_m_s",
-            "air_temperature_k",
-            "surface_temperature_k",
-            "precipitation_m_s",
-            "boundary_layer_height_m",
-            "surface_pressure_pa",
-            "land_fraction",
-        )
+        from .synthetic import SYNTHETIC_FIELDS
+
+        return SYNTHETIC_FIELDS
 
     @property
     def times(self) -> np.ndarray:
