@@ -863,13 +863,22 @@ def _compiled(parallel: bool):
         independent = order == 4
         nt, nl, nj, ni = m.shape
         m3 = m.reshape((nt, nl, nj * ni))
-        w2 = M.copy().reshape((nl, nj * ni))
         fu = face_u.reshape((2, face_u.shape[1], face_u.shape[2], face_u.shape[3] * face_u.shape[4]))
         fv = face_v.reshape((2, face_v.shape[1], face_v.shape[2], face_v.shape[3] * face_v.shape[4]))
         h = dt / nsub
         half = ni // 2
         n2 = 2 * nj
-        bx = np.zeros(ni)
+        # work arrays are made with np.empty and plain loops: with parallel=True Numba turns np.zeros, np.full and
+        # copies into parallel loops, each a wake-up of the thread pool
+        nlmax = nl * max(nj, ni)
+        w2 = np.empty((nl, nj * ni))
+        M3 = M.reshape((nl, nj * ni))
+        for l in range(nl):
+            for p in range(nj * ni):
+                w2[l, p] = M3[l, p]
+        bx = np.empty(ni)
+        for p in range(ni):
+            bx[p] = 0.0
         wg = np.empty(n2)
         bg = np.empty(n2)
         for p in range(nj):
@@ -877,9 +886,16 @@ def _compiled(parallel: bool):
             wg[n2 - 1 - p] = dlat[p]
             bg[p] = beta_y[p]
             bg[n2 - 1 - p] = -beta_y[p]
-        codes = np.full(nl * max(nj, ni), -1, dtype=np.int64)
-        pcodes = np.full(2 * nl, -1, dtype=np.int64)
-        ends = np.zeros((nl * max(nj, ni), nt, 2))
+        codes = np.empty(nlmax, dtype=np.int64)
+        ends = np.empty((nlmax, nt, 2))
+        for q in range(nlmax):
+            codes[q] = -1
+            for t in range(nt):
+                ends[q, t, 0] = 0.0
+                ends[q, t, 1] = 0.0
+        pcodes = np.empty(2 * nl, dtype=np.int64)
+        for q in range(2 * nl):
+            pcodes[q] = -1
         for s in range(nsub):
             xf = x_first if s % 2 == 0 else not x_first
             for stage in range(nstage):
