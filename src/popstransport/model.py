@@ -206,12 +206,12 @@ class Model:
         Saved in checkpoints and reset by the spin-up at the start of every model year, so that runs repeat
         exactly.
         """
-        return int(getattr(self.advection, "_pairs_done", 0)) if self.advection is not None else 0
+        return int(getattr(self.advection, "sweep_pairs_done", 0)) if self.advection is not None else 0
 
     @transport_phase.setter
     def transport_phase(self, value: int) -> None:
-        if self.advection is not None and hasattr(self.advection, "_pairs_done"):
-            self.advection._pairs_done = int(value)  # type: ignore[attr-defined]
+        if self.advection is not None and hasattr(self.advection, "sweep_pairs_done"):
+            self.advection.sweep_pairs_done = int(value)  # type: ignore[attr-defined]
 
     def burden_kg(self) -> dict[str, np.ndarray]:
         """Mass per tag in every compartment (kg), each shape (T,)."""

@@ -210,7 +210,9 @@ class HorizontalAdvection(Process):
         self.grid = grid
         self.max_substeps = int(max_substeps)
         self.max_air_loss = float(max_air_loss)
-        self._pairs_done = 0
+        #: Split sweep pairs done so far; its parity picks the sweep order (x-y or y-x) of the next sub-step.
+        #: Part of the model state: saved in checkpoints and reset at the start of every spin-up year.
+        self.sweep_pairs_done = 0
         self.last_substeps = 0
         self.last_courant = (0.0, 0.0)
 
@@ -413,11 +415,11 @@ class HorizontalAdvection(Process):
         )
         boundary = np.zeros((nt, nl, 4))
         status = np.zeros((nl, 4), dtype=np.int64)
-        x_first = self._pairs_done % 2 == 0
+        x_first = self.sweep_pairs_done % 2 == 0
         dlon, dlat, beta = self._geometry(nj, ni)
         kernel(air_kg, M, U, V, P, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
                status)
-        self._pairs_done += nsub
+        self.sweep_pairs_done += nsub
         self.last_substeps = nsub
         bad = np.flatnonzero(status[:, 0])
         if bad.size:
