@@ -33,8 +33,9 @@ class MetProvider(Protocol):
 class EmissionProvider(Protocol):
     """Anything that gives emission rates (kg s-1) per tag at a time."""
 
-    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(air (T, L, J, I), surface (T, S, J, I))`` emission rates in kg s-1."""
+    def sources_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return ``(rates (1 or T, L + S, J, I), tag_weights (T, J, I) or None)``: the emission rate into every
+        compartment (kg s-1), per tag or shared, and each tag's share of a shared field (``None``: ones)."""
         ...
 
 
@@ -69,7 +70,7 @@ class Model:
     met
         Forcing provider (``fields_at(time)``); fields are refreshed by :meth:`update_forcing`.
     emissions
-        Emission provider (``rates_kg_s(time)``).
+        Emission provider (``sources_kg_s(time)``).
     mass_flux_builder
         Turns forcing into C-grid air-mass fluxes; ``None`` for box runs (no transport).
     advection
@@ -226,8 +227,10 @@ class Model:
         self._int_surface = np.zeros_like(self.surface_kg)
         self._coll_int_air = np.zeros_like(self.air_kg)
         self._coll_int_surface = np.zeros_like(self.surface_kg)
-        self._coll_em_air = np.zeros_like(self.air_kg)
-        self._coll_em_surface = np.zeros_like(self.surface_kg)
+        self._coll_em_rates: np.ndarray | None = None  # sum of rate * dt in the provider's (1 or T, C, J, I) form
+        self._coll_em_weights: np.ndarray | None = None
+        self._coll_em_tagged = np.zeros((len(self.tags), self.air_kg.shape[1] + self.surface_kg.shape[1])
+                                        + self.air_kg.shape[2:])
         self._coll_moved: dict[tuple[str, str, str], np.ndarray] = {}
         self._coll_particle = np.zeros(self.air_kg.shape[1:])
         self._coll_outflow = np.zeros(len(self.tags))
@@ -251,9 +254,11 @@ class Model:
     def collect(self) -> Collected:
         """What moved since the previous call (emissions, transfers, boundary fluxes, state integrals); resets."""
         self._flush_transfers()
+        self._fold_emissions()
+        nl = self.air_kg.shape[1]
         out = Collected(
-            self._coll_em_air,
-            self._coll_em_surface,
+            self._coll_em_tagged[:, :nl],
+            self._coll_em_tagged[:, nl:],
             self._coll_moved,
             self._coll_outflow,
             self._coll_inflow,
@@ -283,7 +288,27 @@ class Model:
             self._coll_inflow += res["inflow_kg"]
         if self.vertical is not None:
             self.vertical.apply(self, dt_s)  # type: ignore[attr-defined]
-        e_air, e_surface = self.emissions.rates_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
-        self.fate.step(self.air_kg, self.surface_kg, e_air, e_surface, dt_s, self._int_air, self._int_surface)
-        add_scaled(self._coll_em_air, e_air, dt_s)
-        add_scaled(self._coll_em_surface, e_surface, dt_s)
+        rates, weights = self.emissions.sources_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
+        self.fate.step(self.air_kg, self.surface_kg, rates, weights, dt_s, self._int_air, self._int_surface)
+        self._collect_emission(rates, weights, dt_s)
+
+    def _collect_emission(self, rates: np.ndarray, weights: np.ndarray | None, dt_s: float) -> None:
+        """Add ``rates * dt`` in the provider's shared form; tags are split only when the shares change or at
+        :meth:`collect` (a per-tag sum every step would cost a pass over T x C x J x I)."""
+        acc = self._coll_em_rates
+        if acc is not None and (weights is not self._coll_em_weights or acc.shape != rates.shape):
+            self._fold_emissions()
+            acc = None
+        if acc is None:
+            self._coll_em_rates = acc = np.zeros(rates.shape)
+            self._coll_em_weights = weights
+        add_scaled(acc, rates, dt_s)
+
+    def _fold_emissions(self) -> None:
+        """Move the shared emission sum into the per-tag one (``rates * weights`` per tag)."""
+        acc, w = self._coll_em_rates, self._coll_em_weights
+        if acc is None:
+            return
+        self._coll_em_tagged += acc if w is None else acc * w[:, None]
+        self._coll_em_rates = None
+        self._coll_em_weights = None

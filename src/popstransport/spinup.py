@@ -40,11 +40,11 @@ class SpinupResult:
 
 class _NoEmission:
     def __init__(self, model: Model):
-        self.air = np.zeros_like(model.air_kg)
-        self.surface = np.zeros_like(model.surface_kg)
+        ncomp = model.air_kg.shape[1] + model.surface_kg.shape[1]
+        self.rates = np.zeros((1, ncomp) + model.air_kg.shape[2:])
 
-    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-        return self.air, self.surface
+    def sources_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, None]:
+        return self.rates, None
 
 
 def _state(model: Model) -> np.ndarray:

@@ -21,56 +21,104 @@ import numpy as np
 from numba import njit, prange
 
 
-def _apply_propagators(
-    air: np.ndarray,
-    surface: np.ndarray,
-    e_air: np.ndarray,
-    e_surface: np.ndarray,
-    phi: np.ndarray,
-    psi: np.ndarray,
-    gamma: np.ndarray,
-    int_air: np.ndarray,
-    int_surface: np.ndarray,
-) -> None:
-    """Advance the compartment masses in place and add their time integrals over the step to accumulators.
+def _make_apply_propagators(parallel: bool):
+    """Build :func:`apply_propagators` threaded over latitude rows or serially.
 
-    The compartment vector of a cell is the air layers followed by the surface compartments.
-
-    Parameters
-    ----------
-    air : (T, L, J, I) chemical mass in every air layer (kg); overwritten with the state after the step.
-    surface : (T, S, J, I) chemical mass in every surface compartment (kg); overwritten likewise.
-    e_air, e_surface : emission rates (kg s-1) shaped like ``air`` and ``surface``, constant over the step.
-    phi, psi, gamma : (J, I, L + S, L + S) propagators of every cell (see module docstring).
-    int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
-        (kg s) are added to them.
+    A closure over ``parallel``: Numba's disk cache keys a function on its code and closure values but not on its
+    compile flags, so a parallel and a serial build of one module-level function would share one cache entry and
+    the parallel dispatcher could load the serial machine code.
     """
-    ntag, nlayer, nlat, nlon = air.shape
-    nsurf = surface.shape[1]
-    ncomp = nlayer + nsurf
-    for j in prange(nlat):
-        x0 = np.empty(ncomp)
-        e0 = np.empty(ncomp)
-        for t in range(ntag):
-            for i in range(nlon):
+
+    @njit(parallel=parallel, cache=True)
+    def apply(
+        air: np.ndarray,
+        surface: np.ndarray,
+        rates: np.ndarray,
+        weights: np.ndarray,
+        phi: np.ndarray,
+        psi: np.ndarray,
+        gamma: np.ndarray,
+        int_air: np.ndarray,
+        int_surface: np.ndarray,
+    ) -> None:
+        """Advance the compartment masses in place and add their time integrals over the step to accumulators.
+
+        The compartment vector of a cell is the air layers followed by the surface compartments. The emission of tag
+        ``t`` into compartment ``c`` is ``rates[t', c] * weights[t'']`` with ``t' = t`` if ``rates`` has one entry per
+        tag, else 0, and likewise for ``weights``: a gridded field split among tags by fixed shares needs no per-tag
+        copy of the field.
+
+        Parameters
+        ----------
+        air : (T, L, J, I) chemical mass in every air layer (kg); overwritten with the state after the step.
+        surface : (T, S, J, I) chemical mass in every surface compartment (kg); overwritten likewise.
+        rates : (1 or T, L + S, J, I) emission rates (kg s-1), constant over the step.
+        weights : (1 or T, J, I) share of each tag in ``rates``.
+        phi, psi, gamma : (J, L + S, L + S, I) propagators of every cell (see module docstring), longitude innermost
+            so that the loops over a row run over contiguous memory (SIMD).
+        int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
+            (kg s) are added to them.
+        """
+        ntag, nlayer, nlat, nlon = air.shape
+        nsurf = surface.shape[1]
+        ncomp = nlayer + nsurf
+        per_tag_rates = rates.shape[0] > 1
+        per_tag_weights = weights.shape[0] > 1
+        # scratch per row, allocated before the parallel loop (one row suffices for the serial build)
+        nrow = nlat if parallel else 1
+        x0_rows = np.empty((nrow, ncomp, nlon))
+        e0_rows = np.empty((nrow, ncomp, nlon))
+        acc_rows = np.empty((nrow, 2, nlon))
+        emitting_rows = np.empty((nrow, ncomp), dtype=np.int64)
+        for j in prange(nlat):
+            row = j if parallel else 0
+            x0 = x0_rows[row]
+            e0 = e0_rows[row]
+            acc_x = acc_rows[row, 0]
+            acc_int = acc_rows[row, 1]
+            emitting = emitting_rows[row]
+            for t in range(ntag):
+                tr = t if per_tag_rates else 0
+                tw = t if per_tag_weights else 0
                 for c in range(nlayer):
-                    x0[c] = air[t, c, j, i]
-                    e0[c] = e_air[t, c, j, i]
+                    for i in range(nlon):
+                        x0[c, i] = air[t, c, j, i]
                 for c in range(nsurf):
-                    x0[nlayer + c] = surface[t, c, j, i]
-                    e0[nlayer + c] = e_surface[t, c, j, i]
+                    for i in range(nlon):
+                        x0[nlayer + c, i] = surface[t, c, j, i]
+                nemit = 0
+                for c in range(ncomp):
+                    nonzero = False
+                    for i in range(nlon):
+                        e = rates[tr, c, j, i] * weights[tw, j, i]
+                        e0[c, i] = e
+                        nonzero = nonzero or e != 0.0
+                    if nonzero:
+                        emitting[nemit] = c
+                        nemit += 1
                 for r in range(ncomp):
-                    acc_x = 0.0
-                    acc_int = 0.0
+                    for i in range(nlon):
+                        acc_x[i] = 0.0
+                        acc_int[i] = 0.0
                     for c in range(ncomp):
-                        acc_x += phi[j, i, r, c] * x0[c] + psi[j, i, r, c] * e0[c]
-                        acc_int += psi[j, i, r, c] * x0[c] + gamma[j, i, r, c] * e0[c]
+                        for i in range(nlon):
+                            acc_x[i] += phi[j, r, c, i] * x0[c, i]
+                            acc_int[i] += psi[j, r, c, i] * x0[c, i]
+                    for k in range(nemit):
+                        c = emitting[k]
+                        for i in range(nlon):
+                            acc_x[i] += psi[j, r, c, i] * e0[c, i]
+                            acc_int[i] += gamma[j, r, c, i] * e0[c, i]
                     if r < nlayer:
-                        air[t, r, j, i] = acc_x
-                        int_air[t, r, j, i] += acc_int
+                        for i in range(nlon):
+                            air[t, r, j, i] = acc_x[i]
+                            int_air[t, r, j, i] += acc_int[i]
                     else:
-                        surface[t, r - nlayer, j, i] = acc_x
-                        int_surface[t, r - nlayer, j, i] += acc_int
+                        for i in range(nlon):
+                            surface[t, r - nlayer, j, i] = acc_x[i]
+                            int_surface[t, r - nlayer, j, i] += acc_int[i]
+
+    return apply
 
 
 @njit(cache=True)
@@ -112,16 +160,17 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
     phi, psi, gamma : (J, I, n, n) outputs.
     """
     nlat, nlon, n, _ = k_matrix.shape
+    scratch = np.empty((nlat, 9, n, n))  # allocated outside the parallel loop (see _apply_propagators)
     for j in prange(nlat):
-        a = np.empty((n, n))
-        term = np.empty((n, n))
-        tmp = np.empty((n, n))
-        p = np.empty((n, n))
-        q = np.empty((n, n))
-        g = np.empty((n, n))
-        p2 = np.empty((n, n))
-        q2 = np.empty((n, n))
-        g2 = np.empty((n, n))
+        a = scratch[j, 0]
+        term = scratch[j, 1]
+        tmp = scratch[j, 2]
+        p = scratch[j, 3]
+        q = scratch[j, 4]
+        g = scratch[j, 5]
+        p2 = scratch[j, 6]
+        q2 = scratch[j, 7]
+        g2 = scratch[j, 8]
         for i in range(nlon):
             norm = 0.0
             for c in range(n):
@@ -179,33 +228,42 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
                     gamma[j, i, r, c] = g[r, c]
 
 
-def _add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:
-    """``acc += a * x`` in place for 4-D arrays of equal shape."""
-    n0, n1, n2, n3 = acc.shape
-    for p in prange(n0 * n1):
-        t = p // n1
-        k = p % n1
-        for j in range(n2):
-            for i in range(n3):
-                acc[t, k, j, i] += a * x[t, k, j, i]
+def _make_add_scaled(parallel: bool):
+    """Build ``add_scaled(acc, x, a)``: ``acc += a * x`` for 4-D arrays of equal shape (threaded or serial; a
+    closure for the reason given in :func:`_make_apply_propagators`)."""
+
+    @njit(parallel=parallel, cache=True)
+    def add_scaled(acc, x, a):
+        n0, n1, n2, n3 = acc.shape
+        nplane = n0 * n1
+        nchunk = nplane if parallel else 1
+        for c in prange(nchunk):
+            for p in range(c * nplane // nchunk, (c + 1) * nplane // nchunk):
+                t = p // n1
+                k = p % n1
+                for j in range(n2):
+                    for i in range(n3):
+                        acc[t, k, j, i] += a * x[t, k, j, i]
+
+    return add_scaled
 
 
-#: Threaded versions for large problems and serial ones for small problems, where waking threads costs more than
-#: the work (the same source compiled twice; ``prange`` runs as ``range`` in the serial build).
-apply_propagators_parallel = njit(parallel=True, cache=True)(_apply_propagators)
-apply_propagators_serial = njit(cache=True)(_apply_propagators)
-add_scaled_parallel = njit(parallel=True, cache=True)(_add_scaled)
-add_scaled_serial = njit(cache=True)(_add_scaled)
+#: Threaded builds for large problems and serial ones for small problems, where waking threads costs more than
+#: the work.
+apply_propagators_parallel = _make_apply_propagators(True)
+apply_propagators_serial = _make_apply_propagators(False)
+add_scaled_parallel = _make_add_scaled(True)
+add_scaled_serial = _make_add_scaled(False)
 
 #: Tag-cells below which the serial kernels are used.
 SERIAL_THRESHOLD = 100_000
 
 
-def apply_propagators(air, surface, e_air, e_surface, phi, psi, gamma, int_air, int_surface) -> None:
+def apply_propagators(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface) -> None:
     """Dispatch to the threaded or serial build of :func:`_apply_propagators` by problem size."""
     work = air.shape[0] * air.shape[2] * air.shape[3]
     kernel = apply_propagators_serial if work < SERIAL_THRESHOLD else apply_propagators_parallel
-    kernel(air, surface, e_air, e_surface, phi, psi, gamma, int_air, int_surface)
+    kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface)
 
 
 def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:

@@ -49,19 +49,22 @@ class GriddedEmission:
         self._cache_key: object = None
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
-    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-        """``(air (T, L, J, I), surface (T, S, J, I))`` emission rates in kg s-1 at ``time``."""
+    def sources_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(rates (1, L + S, J, I), tag_weights (T, J, I) or None)``: the emission rate into every compartment
+        (kg s-1) at ``time`` and each tag's share of it (``None`` for a single tag)."""
         field = np.asarray(self.rates_at(time), dtype=np.float64) * self.scale
-        key = (field.tobytes().__hash__(),)
-        if key == self._cache_key and self._cache is not None:
+        if self._cache is not None and np.array_equal(field, self._cache_key):
             return self._cache
         if np.any(field < 0) or not np.all(np.isfinite(field)):
             bad = tuple(int(v) for v in np.argwhere(~(field >= 0))[0])
             raise ValueError(f"emission rate {float(field[bad])!r} kg s-1 at cell {bad} (lat, lon): must be finite and >= 0")
-        weights = self.tag_weights if self.tag_weights is not None else np.ones((1,) + field.shape)
-        ntag = weights.shape[0]
-        e_air = np.zeros((ntag, self.nlayer) + field.shape)
-        e_air[:, self.layer] = weights * field[None]
-        e_surface = np.zeros((ntag, self.nsurface) + field.shape)
-        self._cache_key, self._cache = key, (e_air, e_surface)
-        return e_air, e_surface
+        rates = np.zeros((1, self.nlayer + self.nsurface) + field.shape)
+        rates[0, self.layer] = field
+        self._cache_key, self._cache = field, (rates, self.tag_weights)
+        return self._cache
+
+    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
+        """``(air (T, L, J, I), surface (T, S, J, I))`` emission rates in kg s-1 at ``time``, per tag."""
+        rates, weights = self.sources_kg_s(time)
+        per_tag = rates if weights is None else rates * weights[:, None]
+        return per_tag[:, : self.nlayer], per_tag[:, self.nlayer :]

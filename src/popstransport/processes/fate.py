@@ -124,6 +124,7 @@ class FateSolver:
         self._prop: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._resolved: list[tuple[Transfer, np.ndarray]] = []
         self.k_matrix: np.ndarray | None = None
+        self._ones = np.ones((1, *shape))
 
     def update(self, transfers: list[Transfer], key: object) -> None:
         """Rebuild K from ``transfers`` when ``key`` (met record, chemical) changed; propagators are recomputed lazily."""
@@ -137,29 +138,42 @@ class FateSolver:
         self,
         air_kg: np.ndarray,
         surface_kg: np.ndarray,
-        emission_air_kg_s: np.ndarray,
-        emission_surface_kg_s: np.ndarray,
+        emission_kg_s: np.ndarray,
+        tag_weights: np.ndarray | None,
         dt_s: float,
         integral_air_kg_s: np.ndarray,
         integral_surface_kg_s: np.ndarray,
     ) -> None:
         """Advance ``air_kg`` (T, L, J, I) and ``surface_kg`` (T, S, J, I) in place over ``dt_s``.
 
-        Emission rates (kg s-1) are shaped like the states and held constant over the step. The time integrals of
-        both states over the step (kg s) are added to ``integral_air_kg_s`` and ``integral_surface_kg_s``; the mass
-        each transfer moved follows from them with :meth:`moved` (rates are constant until the next
-        :meth:`update`, so integrals of many steps can be converted at once).
+        ``emission_kg_s`` (1 or T, L + S, J, I) holds the emission rate into every compartment (kg s-1), constant
+        over the step; tag ``t`` receives it times ``tag_weights[t]`` (``(T, J, I)`` shares; ``None``: ones), so
+        that a field split among tags by fixed shares is never copied per tag. The time integrals of both states
+        over the step (kg s) are added to ``integral_air_kg_s`` and ``integral_surface_kg_s``; the mass each
+        transfer moved follows from them with :meth:`moved` (rates are constant until the next :meth:`update`,
+        so integrals of many steps can be converted at once).
         """
         if self.k_matrix is None:
             raise FateError("FateSolver.update must be called before step")
+        ncomp = len(self.compartments)
+        if emission_kg_s.ndim != 4 or emission_kg_s.shape[1:] != (ncomp, *self.shape) or emission_kg_s.shape[0] not in (
+            1,
+            air_kg.shape[0],
+        ):
+            raise FateError(
+                f"emission rates have shape {emission_kg_s.shape}; expected (1 or {air_kg.shape[0]}, {ncomp}, "
+                f"{self.shape[0]}, {self.shape[1]})"
+            )
         prop = self._prop_cache.get(dt_s)
         if prop is None:
-            prop = propagators(self.k_matrix, dt_s)
+            # longitude innermost: the kernel's loops over a row then run over contiguous memory
+            prop = tuple(np.ascontiguousarray(p.transpose(0, 2, 3, 1)) for p in propagators(self.k_matrix, dt_s))
             if len(self._prop_cache) > 4:
                 self._prop_cache.clear()
             self._prop_cache[dt_s] = prop
-        apply_propagators(air_kg, surface_kg, emission_air_kg_s, emission_surface_kg_s, prop[0], prop[1], prop[2],
-                          integral_air_kg_s, integral_surface_kg_s)
+        weights = self._ones if tag_weights is None else tag_weights
+        apply_propagators(air_kg, surface_kg, emission_kg_s, weights, prop[0], prop[1], prop[2], integral_air_kg_s,
+                          integral_surface_kg_s)
 
     def moved(self, integral_air_kg_s: np.ndarray, integral_surface_kg_s: np.ndarray) -> dict[tuple[str, str, str], np.ndarray]:
         """Mass moved by every transfer, ``(process, source, target) -> (T, J, I)`` kg, from state time integrals.
