@@ -231,7 +231,8 @@ class Model:
         self._coll_em_weights: np.ndarray | None = None
         self._coll_em_tagged = np.zeros((len(self.tags), self.air_kg.shape[1] + self.surface_kg.shape[1])
                                         + self.air_kg.shape[2:])
-        self._coll_moved: dict[tuple[str, str, str], np.ndarray] = {}
+        self._moved_slot: dict[tuple[str, str, str], int] = {}
+        self._moved_kg = np.zeros((0, *self.air_kg.shape[:1], *self.air_kg.shape[2:]))
         self._coll_particle = np.zeros(self.air_kg.shape[1:])
         self._coll_outflow = np.zeros(len(self.tags))
         self._coll_inflow = np.zeros(len(self.tags))
@@ -240,11 +241,16 @@ class Model:
         """Turn the state integrals since the last rate change into transferred masses (rates are constant)."""
         if self.fate.k_matrix is None or not np.any(self._int_air) and not np.any(self._int_surface):
             return
-        for key, amount in self.fate.moved(self._int_air, self._int_surface).items():
-            if key in self._coll_moved:
-                self._coll_moved[key] += amount
-            else:
-                self._coll_moved[key] = amount
+        keys = self.fate.transfer_keys
+        new = [k for k in keys if k not in self._moved_slot]
+        if new:  # a transfer not seen in this collection yet: one more row per key (rare: the set rarely changes)
+            grown = np.zeros((len(self._moved_slot) + len(new), *self._moved_kg.shape[1:]))
+            grown[: len(self._moved_kg)] = self._moved_kg
+            for k in new:
+                self._moved_slot[k] = len(self._moved_slot)
+            self._moved_kg = grown
+        slots = np.array([self._moved_slot[k] for k in keys], dtype=np.int64)
+        self.fate.add_moved(self._moved_kg, slots, self._int_air, self._int_surface)
         self._coll_particle += self.particle_fraction * self._int_air.sum(axis=0)
         self._coll_int_air += self._int_air
         self._coll_int_surface += self._int_surface
@@ -259,7 +265,7 @@ class Model:
         out = Collected(
             self._coll_em_tagged[:, :nl],
             self._coll_em_tagged[:, nl:],
-            self._coll_moved,
+            {k: self._moved_kg[i] for k, i in self._moved_slot.items()},
             self._coll_outflow,
             self._coll_inflow,
             self._coll_int_air,

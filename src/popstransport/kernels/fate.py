@@ -228,6 +228,32 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
                     gamma[j, i, r, c] = g[r, c]
 
 
+@njit(parallel=True, cache=True)
+def accumulate_transfers(acc, slot, rates, source, integral_air, integral_surface):
+    """Add the mass moved by every transfer to its accumulator: ``acc[slot[k], t] += rates[k] * X_int[t, source[k]]``.
+
+    ``rates (K, J, I)`` are first-order rate constants (s-1) constant since the integrals started, ``source (K,)``
+    the compartment index of each transfer (air layers first, then surface compartments), ``integral_air
+    (T, L, J, I)`` and ``integral_surface (T, S, J, I)`` the state time integrals (kg s), ``acc (K', T, J, I)`` the
+    per-tag mass (kg) with ``slot (K,)`` each transfer's row. One pass, no temporaries.
+    """
+    nk = rates.shape[0]
+    ntag, nlayer, nlat, nlon = integral_air.shape
+    for p in prange(nk * ntag):
+        k = p // ntag
+        t = p % ntag
+        s = source[k]
+        out = acc[slot[k], t]
+        rate = rates[k]
+        for j in range(nlat):
+            for i in range(nlon):
+                if s < nlayer:
+                    x = integral_air[t, s, j, i]
+                else:
+                    x = integral_surface[t, s - nlayer, j, i]
+                out[j, i] += rate[j, i] * x
+
+
 def _make_add_scaled(parallel: bool):
     """Build ``add_scaled(acc, x, a)``: ``acc += a * x`` for 4-D arrays of equal shape (threaded or serial; a
     closure for the reason given in :func:`_make_apply_propagators`)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ..kernels.fate import apply_propagators, compute_propagators
+from ..kernels.fate import accumulate_transfers, apply_propagators, compute_propagators
 
 #: Budget sinks a transfer may end in instead of a compartment.
 SINKS: tuple[str, ...] = ("degraded", "buried", "leached", "settled")
@@ -131,6 +131,17 @@ class FateSolver:
         if key == self._key and self.k_matrix is not None:
             return
         self.k_matrix, self._resolved = assemble_rate_matrix(transfers, self.compartments, self.shape)
+        keys: list[tuple[str, str, str]] = []
+        for tr, _ in self._resolved:
+            if (tr.process, tr.source, tr.target) not in keys:
+                keys.append((tr.process, tr.source, tr.target))
+        #: ``(process, source, target)`` of every distinct transfer, in the row order of :attr:`transfer_rates_s`
+        self.transfer_keys = tuple(keys)
+        #: (K, J, I) rate constant of every distinct transfer (s-1; transfers with one key added up)
+        self.transfer_rates_s = np.zeros((len(keys), *self.shape))
+        for tr, rate in self._resolved:
+            self.transfer_rates_s[keys.index((tr.process, tr.source, tr.target))] += rate
+        self._transfer_source = np.array([self.compartments.index(k[1]) for k in keys], dtype=np.int64)
         self._key = key
         self._prop_cache: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -180,12 +191,14 @@ class FateSolver:
 
         Exact: a first-order transfer at constant rate k moves ``k * integral(X_source dt)``.
         """
-        nlayer = integral_air_kg_s.shape[1]
-        out: dict[tuple[str, str, str], np.ndarray] = {}
-        for tr, rate in self._resolved:
-            c = self.compartments.index(tr.source)
-            integral = integral_air_kg_s[:, c] if c < nlayer else integral_surface_kg_s[:, c - nlayer]
-            key = (tr.process, tr.source, tr.target)
-            amount = rate[None, :, :] * integral
-            out[key] = out[key] + amount if key in out else amount
-        return out
+        acc = np.zeros((len(self.transfer_keys), integral_air_kg_s.shape[0], *self.shape))
+        self.add_moved(acc, np.arange(len(self.transfer_keys)), integral_air_kg_s, integral_surface_kg_s)
+        return dict(zip(self.transfer_keys, acc))
+
+    def add_moved(
+        self, acc_kg: np.ndarray, slots: np.ndarray, integral_air_kg_s: np.ndarray, integral_surface_kg_s: np.ndarray
+    ) -> None:
+        """Add what :meth:`moved` returns to ``acc_kg[slots[k]]`` (``(K', T, J, I)``) for transfer ``k`` of
+        :attr:`transfer_keys`, in one pass without temporaries."""
+        accumulate_transfers(acc_kg, np.asarray(slots, dtype=np.int64), self.transfer_rates_s, self._transfer_source,
+                             integral_air_kg_s, integral_surface_kg_s)
