@@ -275,8 +275,10 @@ def test_shape_errors_name_the_expected_shape():
     V = np.zeros((grid.nlayer, grid.nlat + 1, grid.nlon))
     with pytest.raises(ValueError, match=r"mass_flux_u_kg_s has shape .* expected"):
         adv.advect(air, grid.air_mass_kg(), U, V, 10.0)
-    with pytest.raises(ValueError, match="C-contiguous float64"):
-        adv.advect(air.astype(np.float32), grid.air_mass_kg(), U, V, 10.0)
+    with pytest.raises(ValueError, match="C-contiguous float64 or float32"):
+        adv.advect(air.astype(np.float16), grid.air_mass_kg(), U, V, 10.0)
+    with pytest.raises(ValueError, match="C-contiguous float64 or float32"):
+        adv.advect(np.asfortranarray(air), grid.air_mass_kg(), U, V, 10.0)
 
 
 def test_periodic_faces_must_agree_and_poles_must_be_closed():

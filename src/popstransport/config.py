@@ -83,6 +83,9 @@ class ProcessesConfig:
     soil_half_life_days: float = 3650.0
     #: Courant number limit of the horizontal advection (sub-steps are added to stay below it).
     max_courant: float = 0.9
+    #: Floating-point type of the chemical state (mass per tag, compartment and cell): "float64" or "float32"
+    #: (half the memory of the state; accumulators, budgets and outputs stay float64).
+    state_precision: Literal["float64", "float32"] = "float64"
 
 
 @dataclass(frozen=True)

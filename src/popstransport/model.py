@@ -97,6 +97,7 @@ class Model:
         tags: tuple[str, ...] = ("ALL",),
         chemical: Any = None,
         surface_parameters: Any = None,
+        state_dtype: type = np.float64,
     ):
         self.grid = grid
         self.tags = tuple(tags)
@@ -121,8 +122,11 @@ class Model:
         self.air_mass_kg = grid.air_mass_kg()
         self.cell_area_m2 = grid.cell_area_m2
         shape = (len(self.tags), grid.nlayer, grid.nlat, grid.nlon)
-        self.air_kg = np.zeros(shape)
-        self.surface_kg = np.zeros((len(self.tags), len(self.surface_compartments), grid.nlat, grid.nlon))
+        if np.dtype(state_dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ModelSetupError(f"state_dtype {np.dtype(state_dtype)} is not supported; use float64 or float32")
+        self.air_kg = np.zeros(shape, dtype=state_dtype)
+        self.surface_kg = np.zeros((len(self.tags), len(self.surface_compartments), grid.nlat, grid.nlon),
+                                   dtype=state_dtype)
         self.fate = FateSolver(self.compartments, grid.shape)
         self._new_collection()
         self.forcing: Forcing | None = None
@@ -216,17 +220,18 @@ class Model:
 
     def burden_kg(self) -> dict[str, np.ndarray]:
         """Mass per tag in every compartment (kg), each shape (T,)."""
-        out = {c: self.air_kg[:, k].sum(axis=(1, 2)) for k, c in enumerate(self.air_compartments)}
+        out = {c: self.air_kg[:, k].sum(axis=(1, 2), dtype=np.float64) for k, c in enumerate(self.air_compartments)}
         for k, c in enumerate(self.surface_compartments):
-            out[c] = self.surface_kg[:, k].sum(axis=(1, 2))
+            out[c] = self.surface_kg[:, k].sum(axis=(1, 2), dtype=np.float64)
         return out
 
     def _new_collection(self) -> None:
         """Fresh accumulators for :meth:`collect` (allocated once per collection, never inside a step)."""
-        self._int_air = np.zeros_like(self.air_kg)
-        self._int_surface = np.zeros_like(self.surface_kg)
-        self._coll_int_air = np.zeros_like(self.air_kg)
-        self._coll_int_surface = np.zeros_like(self.surface_kg)
+        # accumulators are float64 whatever the state's precision
+        self._int_air = np.zeros(self.air_kg.shape)
+        self._int_surface = np.zeros(self.surface_kg.shape)
+        self._coll_int_air = np.zeros(self.air_kg.shape)
+        self._coll_int_surface = np.zeros(self.surface_kg.shape)
         self._coll_em_rates: np.ndarray | None = None  # sum of rate * dt in the provider's (1 or T, C, J, I) form
         self._coll_em_weights: np.ndarray | None = None
         self._coll_em_tagged = np.zeros((len(self.tags), self.air_kg.shape[1] + self.surface_kg.shape[1])

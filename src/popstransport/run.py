@@ -203,6 +203,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         tags=tags.names,
         chemical=chemical,
         surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
+        state_dtype=np.float32 if p.state_precision == "float32" else np.float64,
     )
     return RunSetup(model, tags, codes, fraction)
 

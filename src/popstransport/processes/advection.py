@@ -367,9 +367,9 @@ class HorizontalAdvection(Process):
         dict
             ``outflow_kg`` and ``inflow_kg`` per tag ``(T,)`` through open boundaries, ``substeps``.
         """
-        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype == np.float64
+        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype in (np.float64, np.float32)
                 and air_kg.flags.c_contiguous):
-            raise ValueError("air_kg must be a C-contiguous float64 array shaped (tag, layer, lat, lon)")
+            raise ValueError("air_kg must be a C-contiguous float64 or float32 array shaped (tag, layer, lat, lon)")
         nt, nl, nj, ni = air_kg.shape
         M = _as_array("air_mass_kg", air_mass_kg, (nl, nj, ni))
         U = _as_array("mass_flux_u_kg_s", mass_flux_u_kg_s, (nl, nj, ni + 1))

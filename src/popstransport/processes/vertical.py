@@ -96,9 +96,9 @@ class VerticalExchange(Process):
             ``upward_kg (T, L + 1)``: net chemical mass moved up through every interface (ends zero);
             ``lost_kg (T,)``: column mass before minus after, zero to round-off.
         """
-        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype == np.float64
+        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype in (np.float64, np.float32)
                 and air_kg.flags.c_contiguous):
-            raise ValueError("air_kg must be a C-contiguous float64 array shaped (tag, layer, lat, lon)")
+            raise ValueError("air_kg must be a C-contiguous float64 or float32 array shaped (tag, layer, lat, lon)")
         nt, nl, nj, ni = air_kg.shape
         M = np.ascontiguousarray(air_mass_kg, dtype=np.float64)
         if M.shape != (nl, nj, ni):
@@ -125,7 +125,7 @@ class VerticalExchange(Process):
             raise ValueError(f"exchange_kg_s has shape {E.shape}; expected {(nl + 1, nj, ni)}")
         moved = np.zeros((nt, nl + 1, nj))
         status = np.zeros(nj, dtype=np.int64)
-        before = air_kg.sum(axis=(1, 2, 3))
+        before = air_kg.sum(axis=(1, 2, 3), dtype=np.float64)
         kernel = make_vertical_exchange(nt * nl * nj * ni >= 50_000)
         kernel(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
                           float(dt_s), moved, status)
@@ -136,7 +136,7 @@ class VerticalExchange(Process):
                 f"the vertical air-mass flux empties layer {int(status[j]) - 1} in latitude row {j} within "
                 f"dt = {dt_s:g} s; reduce the time step"
             )
-        return {"upward_kg": moved.sum(axis=2), "lost_kg": before - air_kg.sum(axis=(1, 2, 3))}
+        return {"upward_kg": moved.sum(axis=2), "lost_kg": before - air_kg.sum(axis=(1, 2, 3), dtype=np.float64)}
 
     def apply(self, model: object, dt_s: float) -> dict[str, np.ndarray]:
         """Model interface: mix ``model.air_kg`` with the model's air mass and current mass fluxes."""
