@@ -28,6 +28,7 @@ from popstransport.kernels.advection import (
     R,
     geometry,
     make_horizontal_advection,
+    prepare_split,
     split_fluxes,
     sweep_line,
 )
@@ -158,9 +159,12 @@ def test_shares_after_a_sweep_are_convex_combinations_of_the_donor_shares(seed, 
     mk, wk = m.copy(), w.copy()
     assert sweep_line(n, mk, wk, np.zeros(n), periodic, qlo.sum(), qhi.sum(), order, scr) == -1
     new = np.empty_like(mt)
+    dk = np.zeros(n + 1, dtype=np.int64)
+    whole_faces = np.zeros(n + 1, dtype=np.int64)
+    nw = prepare_split(n, periodic, scr, dk, whole_faces)
     for t in range(ntag):
         ft = np.zeros(n + 1)
-        split_fluxes(n, periodic, mt[t].copy(), qlo[t], qhi[t], scr, ft)
+        split_fluxes(n, periodic, np.concatenate([mt[t], [qlo[t], qhi[t]]]), scr, dk, whole_faces, nw, ft)
         new[t] = mt[t] - np.diff(ft)
     np.testing.assert_allclose(new.sum(axis=0), mk, rtol=0, atol=1e-13 * m.sum())
     assert new.min() >= -1e-13 * m.sum()

@@ -573,49 +573,67 @@ def _book_boundary(bnd, f_lo, f_hi):
 
 
 @njit(cache=True, error_model="numpy")
-def split_fluxes(n, periodic, mg, q_lo, q_hi, scr, ft):
-    """Split the fluxes of the last :func:`sweep_line` call (on the total over tags) for one tag.
+def prepare_split(n, periodic, scr, dk, whole_faces):
+    """Tag-independent part of splitting the fluxes of the last :func:`sweep_line` call among tags.
 
-    ``mg`` (length ``n``) holds the tag's chemical mass in the cells of the line before the sweep, ``q_lo`` and
-    ``q_hi`` its inflow mixing ratios at the two ends of an open line. Writes to ``ft[:n + 1]`` the tag's share of
-    the chemical mass through every face: the tag's mass in the whole cells the face passed plus ``FRAC`` times the
-    tag's mass in the partial donor cell (its inflow mixing ratio for air from outside), so that the tag fluxes add
-    up to the total flux and each is the total's donor-region mass weighted by the tag's shares.
+    Writes to ``dk[f]`` the index, in a tag's padded line ``mg`` (see :func:`split_fluxes`), of the mass the partial
+    donor of face ``f`` contributes ``FRAC`` of: the donor cell, or ``n`` / ``n + 1`` for air entering through the
+    low / high end of an open line (where the tag's inflow mixing ratio is kept). Lists in ``whole_faces`` the faces
+    that also passed whole cells (few: only where the Courant number exceeds one) and returns their number.
     """
     r = scr[R]
     donor = scr[DONOR]
     nwhole = scr[NWHOLE]
+    nf = n if periodic else n + 1
+    nw = 0
+    for f in range(nf):
+        k = int(donor[f])
+        if k < 0:
+            k = n if r[f] > 0.0 else n + 1
+        dk[f] = k
+        if nwhole[f] > 0.0:
+            whole_faces[nw] = f
+            nw += 1
+    return nw
+
+
+@njit(cache=True, error_model="numpy")
+def split_fluxes(n, periodic, mg, scr, dk, whole_faces, nw, ft):
+    """Split the fluxes of the last :func:`sweep_line` call (on the total over tags) for one tag.
+
+    ``mg[:n]`` holds the tag's chemical mass in the cells of the line before the sweep, ``mg[n]`` and ``mg[n + 1]``
+    its inflow mixing ratios at the low and high end of an open line; ``dk``, ``whole_faces`` and ``nw`` come from
+    :func:`prepare_split`. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the
+    tag's mass in the whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its
+    inflow mixing ratio for air from outside), so that the tag fluxes add up to the total flux and each is the
+    total's donor-region mass weighted by the tag's shares. The loop over faces is a gather without branches.
+    """
+    r = scr[R]
+    nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
     for f in range(nf):
-        k = int(donor[f])
+        ft[f] = frac[f] * mg[dk[f]]
+    for w in range(nw):
+        f = whole_faces[w]
         cnt = int(nwhole[f])
+        s = 0.0
         if r[f] >= 0.0:
-            part = frac[f] * (mg[k] if k >= 0 else q_lo)
-            if cnt == 0:
-                ft[f] = part
-                continue
-            s = 0.0
             kk = f - 1
             for _ in range(cnt):
                 if kk < 0:
                     kk += n
                 s += mg[kk]
                 kk -= 1
-            ft[f] = s + part
+            ft[f] += s
         else:
-            part = frac[f] * (mg[k] if k >= 0 else q_hi)
-            if cnt == 0:
-                ft[f] = part
-                continue
-            s = 0.0
             kk = f
             for _ in range(cnt):
                 if kk >= n:
                     kk -= n
                 s += mg[kk]
                 kk += 1
-            ft[f] = part - s
+            ft[f] -= s
     if periodic:
         ft[n] = ft[0]
 
@@ -656,7 +674,7 @@ N_WORK = 5
 
 @njit(cache=True, error_model="numpy")
 def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
-                 scr, work, acc, face, ends):
+                 scr, work, iwork, acc, face, ends):
     """Advance all tags of one line of layer ``l`` by one 1-D sweep; returns a status code or ``-1``.
 
     The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
@@ -674,6 +692,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
     wl = work[W_AIR]
     mg = work[W_TAG]
     ft = work[W_TAGFLUX]
+    dk = iwork[0]
+    whole_faces = iwork[1]
     qp = scr[QP]
     wp = scr[WP]
     flux = scr[FLUX]
@@ -726,13 +746,16 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
                 ends[0, 0] = flux[0]
                 ends[0, 1] = flux[n]
         else:
+            nw = prepare_split(n, periodic, scr, dk, whole_faces)
             for t in range(nt):
                 big = 0.0
                 for p in range(n):
                     v = m3[t, l, cidx[p]]
                     mg[p] = v
                     big = max(big, abs(v))
-                split_fluxes(n, periodic, mg, qlo_t[t], qhi_t[t], scr, ft)
+                mg[n] = qlo_t[t]
+                mg[n + 1] = qhi_t[t]
+                split_fluxes(n, periodic, mg, scr, dk, whole_faces, nw, ft)
                 for f in range(n + 1):
                     big = max(big, abs(ft[f]))
                 tiny = 1e-13 * big
@@ -762,6 +785,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, polar,
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
     scr = np.zeros((N_SCRATCH, nmax))
     work = np.zeros((N_WORK, nmax))
+    iwork = np.zeros((2, nmax), dtype=np.int64)
     cidx = np.zeros(nmax, dtype=np.int64)
     fidx = np.zeros(nmax, dtype=np.int64)
     fsg = np.ones(nmax)
@@ -827,10 +851,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, polar,
         # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
         if per:
             codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
-                                    beta, scr, work, acc, face, ends[q])
+                                    beta, scr, work, iwork, acc, face, ends[q])
         else:
             codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
-                                    beta, scr, work, acc, face, ends[q])
+                                    beta, scr, work, iwork, acc, face, ends[q])
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

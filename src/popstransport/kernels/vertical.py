@@ -30,18 +30,24 @@ from numba import njit, prange
 
 
 @njit(cache=True, error_model="numpy")
-def _exchange_row(j, m, Mh, W, E, dt, moved, status):
-    """Latitude row ``j`` of the vertical exchange kernel (see :func:`make_vertical_exchange`)."""
+def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
+    """Latitude row ``j`` of the vertical exchange kernel (see :func:`make_vertical_exchange`); ``scratch`` is a
+    ``(9, L + 1, I)`` work array of the calling thread (allocated outside the parallel loop)."""
     nt, nl, nj, ni = m.shape
-    b = np.empty((nl, ni))
-    a = np.empty((nl, ni))
-    c = np.empty((nl, ni))
-    cp = np.empty((nl, ni))
-    inv = np.empty((nl, ni))
-    mt = np.empty((nl, ni))
-    up = np.zeros((nl + 1, ni))
-    dn = np.zeros((nl + 1, ni))
-    d = np.empty((nl, ni))
+    b = scratch[0]
+    a = scratch[1]
+    c = scratch[2]
+    cp = scratch[3]
+    inv = scratch[4]
+    mt = scratch[5]
+    up = scratch[6]
+    dn = scratch[7]
+    d = scratch[8]
+    for i in range(ni):
+        up[0, i] = 0.0
+        dn[0, i] = 0.0
+        up[nl, i] = 0.0
+        dn[nl, i] = 0.0
     for k in range(1, nl):
         for i in range(ni):
             w = W[k, j, i]
@@ -119,13 +125,17 @@ def make_vertical_exchange(parallel: bool = True):
         status
             Output ``(J,)`` int64: error codes (see module docstring).
         """
-        nj = m.shape[2]
+        nt, nl, nj, ni = m.shape
+        # work arrays are allocated here, not per row: allocations inside a parallel loop slow the disk-cached
+        # parallel build down to serial speed
         if flag:
+            scratch = np.empty((nj, 9, nl + 1, ni))
             for j in prange(nj):
-                _exchange_row(j, m, Mh, W, E, dt, moved, status)
+                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[j])
         else:
+            scratch = np.empty((1, 9, nl + 1, ni))
             for j in range(nj):
-                _exchange_row(j, m, Mh, W, E, dt, moved, status)
+                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[0])
 
     return vertical_exchange
 
