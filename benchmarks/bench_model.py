@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -108,18 +107,27 @@ def model_step(ntag: int, seconds: float) -> dict:
             "steps_per_simulated_year_at_3h": 2920, "projected_seconds_per_year": per * 2920}
 
 
-def whole_run(overrides: list[str], label: str) -> dict:
-    """A complete ``popstransport run`` in a subprocess: wall time (compile included) and peak memory."""
+def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
+    """A complete ``popstransport run`` in a subprocess: wall time and peak resident memory.
+
+    ``cold``: with an empty Numba cache, so the wall time includes compiling every kernel (a first run on a new
+    machine); otherwise the benchmark's cache, warmed by the runs before (every later run of a user).
+    """
     out = tempfile.mkdtemp(prefix="popstransport-bench-run-")
-    cmd = [sys.executable, "-m", "popstransport.cli", "run", "--out", out, "--overwrite", "--quiet"]
+    cmd = [sys.executable, "-c", "import resource, sys; from popstransport.cli import main; rc = main(sys.argv[1:]); "
+           "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)",
+           "run", "--out", out, "--overwrite", "--quiet"]
     for o in overrides:
         cmd += ["--set", o]
+    env = dict(os.environ)
+    if cold:
+        env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="popstransport-bench-cold-")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"label": label, "overrides": overrides, "returncode": proc.returncode, "wall_seconds": wall,
-            "peak_rss_children_MB_so_far": peak_kb / 1024.0, "stderr_tail": proc.stderr[-400:]}
+    peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_RSS_KB")]
+    return {"label": label, "overrides": overrides, "cold_numba_cache": cold, "returncode": proc.returncode,
+            "wall_seconds": wall, "peak_rss_MB": peak[0] / 1024.0 if peak else None, "stderr_tail": proc.stderr[-400:]}
 
 
 def global_100_tags_memory(steps: int = 4) -> dict:
@@ -204,9 +212,15 @@ def main(argv: list[str] | None = None) -> dict:
     res["vertical"] = [vertical(t, args.seconds) for t in tags]
     res["model_step"] = [model_step(t, args.seconds) for t in tags]
     if not args.quick:
-        res["default_run"] = whole_run([], "default configuration, untagged, one year")
-        res["default_run_tagged"] = whole_run(["attribution.tags=countries"],
-                                              "default configuration, every emitting country tagged, one year")
+        tagged = ["attribution.tags=countries"]
+        res["whole_runs"] = [
+            whole_run(tagged, "default configuration, every emitting country tagged, one year, empty Numba cache",
+                      cold=True),
+            whole_run([], "default configuration, untagged, one year"),
+            whole_run(tagged, "default configuration, every emitting country tagged, one year"),
+            whole_run([*tagged, 'processes.state_precision="float32"'],
+                      "default configuration, every emitting country tagged, one year, float32 state"),
+        ]
         res["global_100_tags"] = global_100_tags_memory()
     print(f"STREAM triad: {triad['GB_per_s']:.1f} GB/s")
     for r in res["fate"]:
@@ -217,11 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     for r in res["model_step"]:
         print(f"model step    {r['tags']:3d} tags: {r['seconds_per_step'] * 1e3:.1f} ms per step, "
               f"{r['projected_seconds_per_year']:.0f} s per simulated year at 3 h steps")
-    for key in ("default_run", "default_run_tagged"):
-        if key in res:
-            r = res[key]
-            print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS of children so far "
-                  f"{r['peak_rss_children_MB_so_far']:.0f} MB")
+    for r in res.get("whole_runs", []):
+        print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS {r['peak_rss_MB']} MB")
     if "global_100_tags" in res:
         print(f"global 1 degree, 100 tags: {res['global_100_tags']}")
     Path(args.out).write_text(json.dumps(res, indent=2, default=str))

@@ -141,3 +141,37 @@ def test_nan_forcing_is_refused():
     sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0)
     with pytest.raises(ValueError, match="eastward_wind_m_s.*not finite"):
         sim.run()
+
+
+def test_per_tag_cell_transfers_only_when_per_tag_fields_are_asked():
+    """Accumulators follow the outputs: per-tag, per-cell transferred mass is kept only for the air-surface
+    transfers and only with per-tag fields; the per-tag and per-cell totals agree with it and the budget closes."""
+    grid = LatLonGrid.regional(0.0, 40.0, 0.0, 20.0, 5.0)
+    rates = np.zeros(grid.shape)
+    rates[1, 2] = 1e-4
+    for per_tag in (False, True):
+        model = _model(grid, emission=rates)
+        sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-05"), 6 * 3600.0,
+                         frequency="run", per_tag=per_tag)
+        collected = []
+
+        def collect(original=model.collect, collected=collected):
+            collected.append(original())
+            return collected[-1]
+
+        model.collect = collect
+        (period,) = sim.run()
+        col = collected[-1]  # the collection of the period (one before the first step clears the accumulators)
+        assert set(col.moved_tag_kg) == set(col.moved_cell_kg) == {
+            ("degradation", "air_0", "degraded"), ("degradation", "soil", "degraded"),
+            ("dry_deposition", "air_0", "soil")}
+        if per_tag:
+            assert set(col.moved_kg) == {("dry_deposition", "air_0", "soil")}
+            full = col.moved_kg[("dry_deposition", "air_0", "soil")]
+            np.testing.assert_allclose(full.sum(axis=(1, 2)), col.moved_tag_kg[("dry_deposition", "air_0", "soil")],
+                                       rtol=1e-13)
+            np.testing.assert_allclose(full.sum(axis=0), col.moved_cell_kg[("dry_deposition", "air_0", "soil")],
+                                       rtol=1e-13)
+        else:
+            assert col.moved_kg == {}
+        assert abs(period.budget.relative_closure_error()) < 1e-12

@@ -49,13 +49,27 @@ class Collected:
 
     emitted_air_kg: np.ndarray  # (T, L, J, I)
     emitted_surface_kg: np.ndarray  # (T, S, J, I)
-    moved_kg: dict[tuple[str, str, str], np.ndarray]  # (T, J, I)
+    #: per tag and cell (T, J, I), for the transfers :attr:`Model.tag_cell_transfer` selects
+    moved_kg: dict[tuple[str, str, str], np.ndarray]
     outflow_kg: np.ndarray  # (T,)
     inflow_kg: np.ndarray  # (T,)
     integral_air_kg_s: np.ndarray  # (T, L, J, I)
     integral_surface_kg_s: np.ndarray  # (T, S, J, I)
     #: (L, J, I) time integral of the particle-bound mass in air, summed over tags (kg s)
     particle_integral_kg_s: np.ndarray
+    #: every transfer: per tag (T,), summed over cells
+    moved_tag_kg: dict[tuple[str, str, str], np.ndarray]
+    #: every transfer: per cell (J, I), summed over tags
+    moved_cell_kg: dict[tuple[str, str, str], np.ndarray]
+
+
+def _grown(a: np.ndarray, extra: int) -> np.ndarray:
+    """``a`` with ``extra`` more zero rows along the first axis."""
+    if extra == 0:
+        return a
+    out = np.zeros((a.shape[0] + extra, *a.shape[1:]))
+    out[: a.shape[0]] = a
+    return out
 
 
 class Model:
@@ -128,6 +142,10 @@ class Model:
         self.surface_kg = np.zeros((len(self.tags), len(self.surface_compartments), grid.nlat, grid.nlon),
                                    dtype=state_dtype)
         self.fate = FateSolver(self.compartments, grid.shape)
+        #: Which transfers ``(process, source, target)`` :meth:`collect` reports per tag *and* cell
+        #: (``Collected.moved_kg``); every transfer is always reported per tag and per cell separately. The
+        #: default keeps all; a simulation keeps only what its outputs need (per-tag deposition fields).
+        self.tag_cell_transfer: Callable[[tuple[str, str, str]], bool] = lambda key: True
         self._new_collection()
         self.forcing: Forcing | None = None
         self.mass_flux_u_kg_s: np.ndarray | None = None
@@ -236,8 +254,12 @@ class Model:
         self._coll_em_weights: np.ndarray | None = None
         self._coll_em_tagged = np.zeros((len(self.tags), self.air_kg.shape[1] + self.surface_kg.shape[1])
                                         + self.air_kg.shape[2:])
+        nt, cells = self.air_kg.shape[0], self.air_kg.shape[2:]
         self._moved_slot: dict[tuple[str, str, str], int] = {}
-        self._moved_kg = np.zeros((0, *self.air_kg.shape[:1], *self.air_kg.shape[2:]))
+        self._moved_tag_kg = np.zeros((0, nt))
+        self._moved_cell_kg = np.zeros((0, *cells))
+        self._moved_full_slot: dict[tuple[str, str, str], int] = {}
+        self._moved_full_kg = np.zeros((0, nt, *cells))
         self._coll_particle = np.zeros(self.air_kg.shape[1:])
         self._coll_outflow = np.zeros(len(self.tags))
         self._coll_inflow = np.zeros(len(self.tags))
@@ -248,14 +270,19 @@ class Model:
             return
         keys = self.fate.transfer_keys
         new = [k for k in keys if k not in self._moved_slot]
-        if new:  # a transfer not seen in this collection yet: one more row per key (rare: the set rarely changes)
-            grown = np.zeros((len(self._moved_slot) + len(new), *self._moved_kg.shape[1:]))
-            grown[: len(self._moved_kg)] = self._moved_kg
+        if new:  # transfers not seen in this collection yet: one more row each (rare: the set rarely changes)
+            new_full = [k for k in new if self.tag_cell_transfer(k)]
+            self._moved_tag_kg = _grown(self._moved_tag_kg, len(new))
+            self._moved_cell_kg = _grown(self._moved_cell_kg, len(new))
+            self._moved_full_kg = _grown(self._moved_full_kg, len(new_full))
             for k in new:
                 self._moved_slot[k] = len(self._moved_slot)
-            self._moved_kg = grown
+            for k in new_full:
+                self._moved_full_slot[k] = len(self._moved_full_slot)
         slots = np.array([self._moved_slot[k] for k in keys], dtype=np.int64)
-        self.fate.add_moved(self._moved_kg, slots, self._int_air, self._int_surface)
+        full_slots = np.array([self._moved_full_slot.get(k, -1) for k in keys], dtype=np.int64)
+        self.fate.add_moved(slots, full_slots, self._int_air, self._int_surface, self._moved_tag_kg,
+                            self._moved_cell_kg, self._moved_full_kg)
         self._coll_particle += self.particle_fraction * self._int_air.sum(axis=0)
         self._coll_int_air += self._int_air
         self._coll_int_surface += self._int_surface
@@ -270,12 +297,14 @@ class Model:
         out = Collected(
             self._coll_em_tagged[:, :nl],
             self._coll_em_tagged[:, nl:],
-            {k: self._moved_kg[i] for k, i in self._moved_slot.items()},
+            {k: self._moved_full_kg[i] for k, i in self._moved_full_slot.items()},
             self._coll_outflow,
             self._coll_inflow,
             self._coll_int_air,
             self._coll_int_surface,
             self._coll_particle,
+            {k: self._moved_tag_kg[i] for k, i in self._moved_slot.items()},
+            {k: self._moved_cell_kg[i] for k, i in self._moved_slot.items()},
         )
         self._new_collection()
         return out

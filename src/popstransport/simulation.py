@@ -175,6 +175,11 @@ class Simulation:
         self.check_every = check_every
         self.per_tag = per_tag
         self.track_faces = track_faces
+        # the model keeps per-tag, per-cell transferred masses only for the per-tag deposition fields
+        surface = model.surface_compartments
+        model.tag_cell_transfer = (
+            (lambda key: classify_transfer(*key, surface) is not None) if per_tag else (lambda key: False)
+        )
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.checkpoint_every_months = int(checkpoint_every_months)
         self.checkpoint_tag = checkpoint_tag
@@ -218,13 +223,13 @@ class Simulation:
             budget.add_emission(c, col.emitted_air_kg[:, k].sum(axis=(1, 2)))
         for k, c in enumerate(m.surface_compartments):
             budget.add_emission(c, col.emitted_surface_kg[:, k].sum(axis=(1, 2)))
-        for (proc, src, dst), amount in col.moved_kg.items():
-            budget.add_moved(proc, src, dst, amount.sum(axis=(1, 2)))
-            kind = classify_transfer(proc, src, dst, m.surface_compartments)
+        for key, per_tag_kg in col.moved_tag_kg.items():
+            budget.add_moved(*key, per_tag_kg)
+            kind = classify_transfer(*key, m.surface_compartments)
             if kind is not None:
-                acc[kind[0]] += kind[1] * amount.sum(axis=0)
+                acc[kind[0]] += kind[1] * col.moved_cell_kg[key]
                 if self.per_tag:
-                    acc[f"tag_{kind[0]}"] += kind[1] * amount
+                    acc[f"tag_{kind[0]}"] += kind[1] * col.moved_kg[key]
         budget.inflow += col.inflow_kg
         budget.outflow += col.outflow_kg
         if self.per_tag:

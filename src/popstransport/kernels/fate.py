@@ -229,29 +229,37 @@ def compute_propagators(k_matrix: np.ndarray, h: float, phi: np.ndarray, psi: np
 
 
 @njit(parallel=True, cache=True)
-def accumulate_transfers(acc, slot, rates, source, integral_air, integral_surface):
-    """Add the mass moved by every transfer to its accumulator: ``acc[slot[k], t] += rates[k] * X_int[t, source[k]]``.
+def accumulate_transfers(slot, full_slot, rates, source, integral_air, integral_surface, tag_total, cell_total, full):
+    """Add the mass moved by every transfer ``k`` (``rates[k] * X_int[t, source[k]]``, kg) to its accumulators.
 
     ``rates (K, J, I)`` are first-order rate constants (s-1) constant since the integrals started, ``source (K,)``
     the compartment index of each transfer (air layers first, then surface compartments), ``integral_air
-    (T, L, J, I)`` and ``integral_surface (T, S, J, I)`` the state time integrals (kg s), ``acc (K', T, J, I)`` the
-    per-tag mass (kg) with ``slot (K,)`` each transfer's row. One pass, no temporaries.
+    (T, L, J, I)`` and ``integral_surface (T, S, J, I)`` the state time integrals (kg s). Transfer ``k`` adds to
+    ``tag_total[slot[k]] (T,)`` (per tag, summed over cells row by row), ``cell_total[slot[k]] (J, I)`` (summed
+    over tags) and, when ``full_slot[k] >= 0``, to ``full[full_slot[k]] (T, J, I)``. One pass, no temporaries;
+    distinct transfers must have distinct slots (they run in parallel).
     """
     nk = rates.shape[0]
     ntag, nlayer, nlat, nlon = integral_air.shape
-    for p in prange(nk * ntag):
-        k = p // ntag
-        t = p % ntag
+    for k in prange(nk):
         s = source[k]
-        out = acc[slot[k], t]
-        rate = rates[k]
-        for j in range(nlat):
-            for i in range(nlon):
-                if s < nlayer:
-                    x = integral_air[t, s, j, i]
-                else:
-                    x = integral_surface[t, s - nlayer, j, i]
-                out[j, i] += rate[j, i] * x
+        kk = slot[k]
+        fs = full_slot[k]
+        for t in range(ntag):
+            total = 0.0
+            for j in range(nlat):
+                row = 0.0
+                for i in range(nlon):
+                    if s < nlayer:
+                        x = rates[k, j, i] * integral_air[t, s, j, i]
+                    else:
+                        x = rates[k, j, i] * integral_surface[t, s - nlayer, j, i]
+                    row += x
+                    cell_total[kk, j, i] += x
+                    if fs >= 0:
+                        full[fs, t, j, i] += x
+                total += row
+            tag_total[kk, t] += total
 
 
 def _make_add_scaled(parallel: bool):

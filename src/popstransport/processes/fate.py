@@ -191,14 +191,26 @@ class FateSolver:
 
         Exact: a first-order transfer at constant rate k moves ``k * integral(X_source dt)``.
         """
-        acc = np.zeros((len(self.transfer_keys), integral_air_kg_s.shape[0], *self.shape))
-        self.add_moved(acc, np.arange(len(self.transfer_keys)), integral_air_kg_s, integral_surface_kg_s)
-        return dict(zip(self.transfer_keys, acc))
+        nk, nt = len(self.transfer_keys), integral_air_kg_s.shape[0]
+        full = np.zeros((nk, nt, *self.shape))
+        slots = np.arange(nk)
+        self.add_moved(slots, slots, integral_air_kg_s, integral_surface_kg_s, np.zeros((nk, nt)),
+                       np.zeros((nk, *self.shape)), full)
+        return dict(zip(self.transfer_keys, full))
 
     def add_moved(
-        self, acc_kg: np.ndarray, slots: np.ndarray, integral_air_kg_s: np.ndarray, integral_surface_kg_s: np.ndarray
+        self,
+        slots: np.ndarray,
+        full_slots: np.ndarray,
+        integral_air_kg_s: np.ndarray,
+        integral_surface_kg_s: np.ndarray,
+        tag_total_kg: np.ndarray,
+        cell_total_kg: np.ndarray,
+        full_kg: np.ndarray,
     ) -> None:
-        """Add what :meth:`moved` returns to ``acc_kg[slots[k]]`` (``(K', T, J, I)``) for transfer ``k`` of
-        :attr:`transfer_keys`, in one pass without temporaries."""
-        accumulate_transfers(acc_kg, np.asarray(slots, dtype=np.int64), self.transfer_rates_s, self._transfer_source,
-                             integral_air_kg_s, integral_surface_kg_s)
+        """Add the mass each transfer ``k`` of :attr:`transfer_keys` moved to ``tag_total_kg[slots[k]]`` (per tag,
+        ``(K', T)``), ``cell_total_kg[slots[k]]`` (summed over tags, ``(K', J, I)``) and, where ``full_slots[k] >=
+        0``, ``full_kg[full_slots[k]]`` (per tag and cell, ``(K'', T, J, I)``): one pass, no temporaries."""
+        accumulate_transfers(np.asarray(slots, dtype=np.int64), np.asarray(full_slots, dtype=np.int64),
+                             self.transfer_rates_s, self._transfer_source, integral_air_kg_s, integral_surface_kg_s,
+                             tag_total_kg, cell_total_kg, full_kg)
