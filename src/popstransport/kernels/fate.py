@@ -290,7 +290,7 @@ add_scaled_parallel = _make_add_scaled(True)
 add_scaled_serial = _make_add_scaled(False)
 
 #: Tag-cells below which the serial kernels are used.
-SERIAL_THRESHOLD = 100_000
+SERIAL_THRESHOLD = 2_000
 
 
 def apply_propagators(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface) -> None:

@@ -66,7 +66,7 @@ SCHEMES: dict[str, int] = {"upwind": 0, "vanleer": 1, "ppm_cw84": 2, "ppm": 3, "
 
 
 #: Problems with fewer tag-layer-cells than this run serially (thread wake-up costs more than it saves).
-PARALLEL_MIN_CELLS = 50_000
+PARALLEL_MIN_CELLS = 256
 
 
 class AdvectionError(RuntimeError):

@@ -126,7 +126,7 @@ class VerticalExchange(Process):
         moved = np.zeros((nt, nl + 1, nj))
         status = np.zeros(nj, dtype=np.int64)
         before = air_kg.sum(axis=(1, 2, 3), dtype=np.float64)
-        kernel = make_vertical_exchange(nt * nl * nj * ni >= 50_000)
+        kernel = make_vertical_exchange(nt * nl * nj * ni >= 2_000)
         kernel(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
                           float(dt_s), moved, status)
         bad = np.flatnonzero(status)
