@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
                       cold=True),
             whole_run([], "default configuration, untagged, one year"),
             whole_run(tagged, "default configuration, every emitting country tagged, one year"),
+            # two days first, to compile the float32 specialisations of the kernels
+            whole_run([*tagged, 'processes.state_precision="float32"', "time.stop=2010-01-03"],
+                      "float32 state, two days (compiles the float32 kernels)"),
             whole_run([*tagged, 'processes.state_precision="float32"'],
                       "default configuration, every emitting country tagged, one year, float32 state"),
         ]
