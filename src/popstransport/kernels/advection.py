@@ -731,8 +731,10 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
         for t in range(1, nt):
             for p in range(n):
                 mt[p] += m3[t, l, cidx[p]]
+        mt_old = work[W_AIR0]
         for p in range(n):
             qp[p + g] = mt[p] / wl[p]
+            mt_old[p] = mt[p]
         _ghosts(qp, wp, n, periodic)
         code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr)
         if code >= 0:
@@ -747,18 +749,20 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
                 ends[0, 1] = flux[n]
         else:
             nw = prepare_split(n, periodic, scr, dk, whole_faces)
+            # every tag's cell masses and face fluxes are bounded by the total's (tags are non-negative shares),
+            # so one rounding threshold from the total serves all tags
+            big = 0.0
+            for p in range(n):
+                big = max(big, mt_old[p], mt[p])
+            for f in range(n + 1):
+                big = max(big, abs(flux[f]))
+            tiny = 1e-13 * big
             for t in range(nt):
-                big = 0.0
                 for p in range(n):
-                    v = m3[t, l, cidx[p]]
-                    mg[p] = v
-                    big = max(big, abs(v))
+                    mg[p] = m3[t, l, cidx[p]]
                 mg[n] = qlo_t[t]
                 mg[n + 1] = qhi_t[t]
                 split_fluxes(n, periodic, mg, scr, dk, whole_faces, nw, ft)
-                for f in range(n + 1):
-                    big = max(big, abs(ft[f]))
-                tiny = 1e-13 * big
                 for p in range(n):
                     v = mg[p] - (ft[p + 1] - ft[p])
                     if v < 0.0 and order < 4 and v > -tiny:
