@@ -175,3 +175,34 @@ def test_per_tag_cell_transfers_only_when_per_tag_fields_are_asked():
         else:
             assert col.moved_kg == {}
         assert abs(period.budget.relative_closure_error()) < 1e-12
+
+
+def test_emissions_collected_per_tag_when_the_tag_shares_change():
+    """Emissions are summed in the provider's shared form and split by tag once; a change of shares (or of
+    provider) within a collection splits what was summed so far, so every tag gets exactly rate x share x dt."""
+    grid = LatLonGrid.regional(0.0, 20.0, 0.0, 10.0, 5.0)
+    rates = np.zeros(grid.shape)
+    rates[0, 1] = 2e-5
+    rates[1, 3] = 5e-5
+    w1 = np.stack([np.full(grid.shape, 0.25), np.full(grid.shape, 0.75)])
+    w2 = np.stack([np.full(grid.shape, 0.6), np.full(grid.shape, 0.4)])
+    model = Model(grid, fate_processes=[FirstOrderDegradation({"air_0": 30 * DAY})], met=UniformMet(grid, u_m_s=3.0),
+                  emissions=GriddedEmission(lambda t: rates, grid.nlayer, 1, tag_weights=w1),
+                  mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(),
+                  surface_compartments=("soil",), tags=("A", "B"))
+    t = np.datetime64("2010-01-01")
+    model.update_forcing(t, 0)
+    dt = 3600.0
+    for _ in range(3):
+        model.time_step(dt, t)
+    model.emissions = GriddedEmission(lambda t: 2.0 * rates, grid.nlayer, 1, tag_weights=w2)
+    for _ in range(2):
+        model.time_step(dt, t)
+    col = model.collect()
+    expected = 3 * dt * w1 * rates + 2 * dt * w2 * 2.0 * rates
+    np.testing.assert_allclose(col.emitted_air_kg[:, 0], expected, rtol=1e-14)
+    assert not np.any(col.emitted_surface_kg)
+    # each tag's mass balance closes with its own emission: burden = emitted - degraded - outflow + inflow
+    lost = sum(col.moved_tag_kg.values())
+    burden = model.air_kg.sum(axis=(1, 2, 3)) + model.surface_kg.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(burden, expected.sum(axis=(1, 2)) - lost - col.outflow_kg + col.inflow_kg, rtol=1e-12)
