@@ -169,3 +169,25 @@ def test_cache_dir_override(monkeypatch, tmp_path):
     assert regions.cache_dir() == tmp_path / "x"
     monkeypatch.delenv("POPSTRANSPORT_CACHE_DIR")
     assert "popstransport" in str(regions.cache_dir())
+
+
+def test_country_table_disk_cache_round_trips(tmp_path, monkeypatch):
+    """The parsed Natural Earth table is written to the disk cache once and read back identically."""
+    import shapely
+
+    import popstransport.io.regions as regions
+
+    monkeypatch.setenv("POPSTRANSPORT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(regions, "_COUNTRY_CACHE", {})
+    geoms, info = regions.natural_earth_countries()
+    files = list((tmp_path / "regions").glob("countries-*.npz"))
+    assert len(files) == 1
+    monkeypatch.setattr(regions, "_COUNTRY_CACHE", {})
+    geoms2, info2 = regions.natural_earth_countries()
+    assert info2 == info and geoms2.keys() == geoms.keys()
+    assert all(shapely.equals_exact(a, b, 0.0) for k in geoms for a, b in zip(geoms[k], geoms2[k]))
+    # a damaged cache file is rebuilt, not trusted
+    files[0].write_bytes(b"not a cache")
+    monkeypatch.setattr(regions, "_COUNTRY_CACHE", {})
+    geoms3, info3 = regions.natural_earth_countries()
+    assert info3 == info and sum(map(len, geoms3.values())) == sum(map(len, geoms.values()))

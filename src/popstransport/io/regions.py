@@ -237,22 +237,61 @@ _COUNTRY_CACHE: dict[str, tuple[dict[str, list], dict[str, dict]]] = {}
 def natural_earth_countries() -> tuple[dict[str, list], dict[str, dict]]:
     """Natural Earth countries: ``(geometries by ISO alpha-3 code, attributes by code)`` (lon/lat shapely).
 
-    The attributes of a code are those of its largest feature (``NAME``, ``ISO_A2_EH``, ``ADM0_A3``...).
+    The attributes of a code are those of its largest feature (``NAME``, ``ISO_A2_EH``, ``ADM0_A3``...). Parsing
+    the 1:10m shapefile takes about two seconds, so the parsed table is also kept in the disk cache (geometries as
+    WKB, attributes as JSON), keyed by the file's path, size and modification time.
     """
     path = natural_earth_path()
     key = str(path)
     if key in _COUNTRY_CACHE:
         return _COUNTRY_CACHE[key]
-    geoms, attrs = _read_shapefile(path, None)
-    by_code: dict[str, list] = {}
-    info: dict[str, dict] = {}
-    for g, a in zip(geoms, attrs):
-        code = _country_code(a)
-        by_code.setdefault(code, []).append(g)
-        if code not in info or g.area > info[code]["_area"]:
-            info[code] = {**a, "_area": g.area}
-    _COUNTRY_CACHE[key] = (by_code, info)
-    return by_code, info
+    stat = path.stat()
+    source = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache = cache_dir() / "regions" / f"countries-{hashlib.sha256(source.encode()).hexdigest()[:20]}.npz"
+    table = _load_country_table(cache)
+    if table is None:
+        geoms, attrs = _read_shapefile(path, None)
+        by_code: dict[str, list] = {}
+        info: dict[str, dict] = {}
+        for g, a in zip(geoms, attrs):
+            code = _country_code(a)
+            by_code.setdefault(code, []).append(g)
+            if code not in info or g.area > info[code]["_area"]:
+                info[code] = {**a, "_area": g.area}
+        _save_country_table(cache, by_code, info)
+        table = (by_code, info)
+    _COUNTRY_CACHE[key] = table
+    return table
+
+
+def _save_country_table(path: Path, by_code: dict[str, list], info: dict[str, dict]) -> None:
+    import shapely
+
+    codes = [c for c, gs in by_code.items() for _ in gs]
+    wkb = [shapely.to_wkb(g) for gs in by_code.values() for g in gs]
+    offsets = np.cumsum([0] + [len(b) for b in wkb])
+    blob = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    meta = json.dumps({"codes": codes, "info": info}, default=str)
+    _save_cache(path, {"wkb": blob, "offsets": offsets, "meta": np.array(meta)})
+
+
+def _load_country_table(path: Path) -> tuple[dict[str, list], dict[str, dict]] | None:
+    data = _load_cache(path)
+    if data is None:
+        return None
+    try:
+        import shapely
+
+        meta = json.loads(str(data["meta"]))
+        blob = data["wkb"].tobytes()
+        offsets = data["offsets"]
+        geoms = shapely.from_wkb([blob[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
+        by_code: dict[str, list] = {}
+        for code, g in zip(meta["codes"], geoms):
+            by_code.setdefault(code, []).append(g)
+        return by_code, meta["info"]
+    except Exception:  # a damaged or outdated cache file is rebuilt
+        return None
 
 
 def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[dict]]:
