@@ -48,7 +48,8 @@ class _NoEmission:
 
 
 def _state(model: Model) -> np.ndarray:
-    return np.concatenate([model.air_kg.ravel(), model.surface_kg.ravel()])
+    """The whole state as one float64 vector (also for a float32 state: the spin-up solve works in float64)."""
+    return np.concatenate([model.air_kg.ravel(), model.surface_kg.ravel()]).astype(np.float64)
 
 
 def _set_state(model: Model, x: np.ndarray) -> None:
