@@ -206,3 +206,17 @@ def test_emissions_collected_per_tag_when_the_tag_shares_change():
     lost = sum(col.moved_tag_kg.values())
     burden = model.air_kg.sum(axis=(1, 2, 3)) + model.surface_kg.sum(axis=(1, 2, 3))
     np.testing.assert_allclose(burden, expected.sum(axis=(1, 2)) - lost - col.outflow_kg + col.inflow_kg, rtol=1e-12)
+
+
+def test_transfers_are_classified_by_their_declared_kind_not_their_name():
+    from popstransport.processes.fate import FateError, Transfer
+    from popstransport.simulation import classify_transfer
+
+    surface = ("soil", "ocean")
+    assert classify_transfer("rain_washout", "air_0", "soil", surface, "wet_deposition") == ("wet_deposition", 1.0)
+    # a name containing "dry" or "wet" no longer decides the kind
+    assert classify_transfer("drydock_exchange", "air_0", "ocean", surface) == ("air_surface_exchange", 1.0)
+    assert classify_transfer("wetland_release", "soil", "air_0", surface) == ("air_surface_exchange", -1.0)
+    assert classify_transfer("anything", "soil", "degraded", surface, "dry_deposition") is None
+    with pytest.raises(FateError, match="transfer kind 'rain'"):
+        Transfer("x", "air_0", "soil", 1.0, "rain")

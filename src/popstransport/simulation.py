@@ -95,22 +95,19 @@ class OutputWriter(Protocol):
     def close(self, success: bool) -> None: ...
 
 
-def classify_transfer(process: str, source: str, target: str, surface: tuple[str, ...]) -> tuple[str, float] | None:
+def classify_transfer(
+    process: str, source: str, target: str, surface: tuple[str, ...], kind: str | None = None
+) -> tuple[str, float] | None:
     """Map a transfer to an output flux kind and a sign (+1 downward), or ``None`` if it is not air-surface.
 
-    Processes whose name contains ``wet`` count as wet deposition, ``dry`` as dry (particle) deposition; every
-    other air-surface transfer (diffusive gas exchange in both directions) counts as net air-surface exchange.
+    ``kind`` is the transfer's declared :attr:`~popstransport.processes.fate.Transfer.kind` (wet or dry
+    deposition, air-surface exchange); an air-surface transfer that declares none counts as air-surface exchange.
     """
     down = source.startswith("air_") and target in surface
     up = source in surface and target.startswith("air_")
     if not (down or up):
         return None
-    sign = 1.0 if down else -1.0
-    if "wet" in process:
-        return "wet_deposition", sign
-    if "dry" in process:
-        return "dry_deposition", sign
-    return "air_surface_exchange", sign
+    return (kind or "air_surface_exchange"), (1.0 if down else -1.0)
 
 
 class Simulation:
@@ -225,7 +222,7 @@ class Simulation:
             budget.add_emission(c, col.emitted_surface_kg[:, k].sum(axis=(1, 2)))
         for key, per_tag_kg in col.moved_tag_kg.items():
             budget.add_moved(*key, per_tag_kg)
-            kind = classify_transfer(*key, m.surface_compartments)
+            kind = classify_transfer(*key, m.surface_compartments, m.fate.transfer_kinds.get(key))
             if kind is not None:
                 acc[kind[0]] += kind[1] * col.moved_cell_kg[key]
                 if self.per_tag:

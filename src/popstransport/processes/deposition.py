@@ -39,7 +39,7 @@ PARTICLE_SCAVENGING_RATIO = 2.0e5
 PARTICLE_DRY_DEPOSITION_VELOCITY_M_S = 10.8 / 3600.0
 
 
-def _split_to_surfaces(context, forcing, process: str, rate: np.ndarray, particles: bool) -> list:
+def _split_to_surfaces(context, forcing, process: str, rate: np.ndarray, particles: bool, kind: str) -> list:
     """Split a total removal rate from ``air_0`` among the surface compartments by area."""
     from .fate import Transfer
 
@@ -66,7 +66,7 @@ def _split_to_surfaces(context, forcing, process: str, rate: np.ndarray, particl
     for target, share in shares.items():
         if not has(context, target):
             continue
-        out.append(Transfer(process, "air_0", target, np.ascontiguousarray(np.broadcast_to(rate * share, shape))))
+        out.append(Transfer(process, "air_0", target, np.ascontiguousarray(np.broadcast_to(rate * share, shape)), kind))
     return out
 
 
@@ -102,9 +102,9 @@ class WetDeposition(Process):
     def transfers(self, context, forcing) -> list:
         """Transfers from ``air_0`` to soil / vegetation / ocean / freshwater."""
         k_gas, k_part = self.rates(context, forcing)
-        return _split_to_surfaces(context, forcing, "wet_deposition_gas", k_gas, particles=False) + _split_to_surfaces(
-            context, forcing, "wet_deposition_particle", k_part, particles=True
-        )
+        return _split_to_surfaces(
+            context, forcing, "wet_deposition_gas", k_gas, particles=False, kind="wet_deposition"
+        ) + _split_to_surfaces(context, forcing, "wet_deposition_particle", k_part, particles=True, kind="wet_deposition")
 
 
 class DryParticleDeposition(Process):
@@ -130,7 +130,8 @@ class DryParticleDeposition(Process):
         return self.deposition_velocity_m_s * phi0 / context.grid.layers.thickness_m[0]
 
     def transfers(self, context, forcing) -> list:
-        return _split_to_surfaces(context, forcing, self.name, self.rate(context, forcing), particles=True)
+        return _split_to_surfaces(context, forcing, self.name, self.rate(context, forcing), particles=True,
+                                  kind="dry_deposition")
 
 
 __all__ = [

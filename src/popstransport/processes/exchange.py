@@ -353,8 +353,10 @@ class DiffusiveExchange(Process):
         down = d * frac * (1.0 - phi0) / (h0 * za)
         shape = grid.shape
         return [
-            Transfer(self.name, "air_0", self.surface, np.ascontiguousarray(np.broadcast_to(down, shape))),
-            Transfer(self.name, self.surface, "air_0", np.ascontiguousarray(np.broadcast_to(up, shape))),
+            Transfer(self.name, "air_0", self.surface, np.ascontiguousarray(np.broadcast_to(down, shape)),
+                     "air_surface_exchange"),
+            Transfer(self.name, self.surface, "air_0", np.ascontiguousarray(np.broadcast_to(up, shape)),
+                     "air_surface_exchange"),
         ]
 
 

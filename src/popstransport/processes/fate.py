@@ -25,17 +25,28 @@ from ..kernels.fate import accumulate_transfers, apply_propagators, compute_prop
 SINKS: tuple[str, ...] = ("degraded", "buried", "leached", "settled")
 
 
+#: Output flux kinds an air-surface transfer can declare (see :attr:`Transfer.kind`).
+TRANSFER_KINDS: tuple[str, ...] = ("wet_deposition", "dry_deposition", "air_surface_exchange")
+
+
 @dataclass(frozen=True)
 class Transfer:
     """A first-order mass transfer from compartment ``source`` to compartment (or sink) ``target``.
 
     ``rate_s`` is the rate constant in s-1: a scalar or an array of shape ``(J, I)``; it must be finite and >= 0.
+    ``kind`` says which output flux field an air-surface transfer belongs to (one of :data:`TRANSFER_KINDS`);
+    air-surface transfers that declare none count as air-surface exchange.
     """
 
     process: str
     source: str
     target: str
     rate_s: np.ndarray | float
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in TRANSFER_KINDS:
+            raise FateError(f"process {self.process!r}: transfer kind {self.kind!r} is not one of {TRANSFER_KINDS}")
 
 
 class FateError(ValueError):
@@ -138,6 +149,8 @@ class FateSolver:
         #: ``(process, source, target)`` of every distinct transfer, in the row order of :attr:`transfer_rates_s`
         self.transfer_keys = tuple(keys)
         #: (K, J, I) rate constant of every distinct transfer (s-1; transfers with one key added up)
+        #: declared output kind of every distinct transfer (``None``: not declared)
+        self.transfer_kinds = {(tr.process, tr.source, tr.target): tr.kind for tr, _ in self._resolved}
         self.transfer_rates_s = np.zeros((len(keys), *self.shape))
         for tr, rate in self._resolved:
             self.transfer_rates_s[keys.index((tr.process, tr.source, tr.target))] += rate

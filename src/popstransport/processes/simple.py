@@ -46,4 +46,4 @@ class ConstantVelocityDryDeposition(Process):
     def transfers(self, context: object, forcing: Forcing) -> list[Transfer]:
         """The transfer ``air_0 -> target`` at rate v_d / h_0."""
         h0 = float(context.grid.layers.thickness_m[0])  # type: ignore[attr-defined]
-        return [Transfer(self.name, "air_0", self.target, self.velocity_m_s / h0)]
+        return [Transfer(self.name, "air_0", self.target, self.velocity_m_s / h0, "dry_deposition")]
