@@ -673,8 +673,8 @@ N_WORK = 5
 
 
 @njit(cache=True, error_model="numpy")
-def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
-                 scr, work, iwork, acc, face, ends):
+def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo_t, qhi_t, width,
+                 beta, scr, work, iwork, acc, face, ends):
     """Advance all tags of one line of layer ``l`` by one 1-D sweep; returns a status code or ``-1``.
 
     The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
@@ -726,11 +726,12 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
         for t in range(1, nt):
             q_lo += qlo_t[t]
             q_hi += qhi_t[t]
-        for p in range(n):
-            mt[p] = m3[0, l, cidx[p]]
-        for t in range(1, nt):
+        if nt == 1:
             for p in range(n):
-                mt[p] += m3[t, l, cidx[p]]
+                mt[p] = m3[0, l, cidx[p]]
+        else:
+            for p in range(n):
+                mt[p] = tot[l, cidx[p]]
         mt_old = work[W_AIR0]
         for p in range(n):
             qp[p + g] = mt[p] / wl[p]
@@ -748,6 +749,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
                 ends[0, 0] = flux[0]
                 ends[0, 1] = flux[n]
         else:
+            for p in range(n):
+                tot[l, cidx[p]] = mt[p]
             nw = prepare_split(n, periodic, scr, dk, whole_faces)
             # every tag's cell masses and face fluxes are bounded by the total's (tags are non-negative shares),
             # so one rounding threshold from the total serves all tags
@@ -779,7 +782,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
 
 
 @njit(cache=True, error_model="numpy")
-def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, polar, order, independent, qbc_lo,
+def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
                  qbc_hi, width, beta, acc, face, ends, codes):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
@@ -854,10 +857,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, F, P, hs, periodic, polar,
                 qhi[t] = qbc_hi[t, l, i]
         # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
         if per:
-            codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
+            codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo, qhi, width,
                                     beta, scr, work, iwork, acc, face, ends[q])
         else:
-            codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
+            codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo, qhi, width,
                                     beta, scr, work, iwork, acc, face, ends[q])
 
 
@@ -904,6 +907,21 @@ def _compiled(parallel: bool):
         for l in range(nl):
             for p in range(nj * ni):
                 w2[l, p] = M3[l, p]
+        # the total over tags, summed once per call and then carried by the sweeps (each sweep computes the total's
+        # new masses anyway), so that a sweep reads every tag once instead of twice
+        tot = np.empty((nl, nj * ni if nt > 1 else 1))
+        if nt > 1:
+            nrow = nl * nj
+            nfill = min(nrow, max_chunks) if parallel else 1
+            for c in prange(nfill):
+                for q in range(c * nrow // nfill, (c + 1) * nrow // nfill):
+                    l = q // nj
+                    base = (q % nj) * ni
+                    for i in range(ni):
+                        tot[l, base + i] = m3[0, l, base + i]
+                    for t in range(1, nt):
+                        for i in range(ni):
+                            tot[l, base + i] += m3[t, l, base + i]
         bx = np.empty(ni)
         for p in range(ni):
             bx[p] = 0.0
@@ -966,7 +984,7 @@ def _compiled(parallel: bool):
                     # the polar rows turn half before and half after the meridional sweep (serially: four small
                     # lines are not worth waking the threads)
                     for c in range(2 * nl):
-                        _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, U, P, 0.5 * hs, periodic, True, order,
+                        _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic, True, order,
                                      independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
@@ -977,12 +995,12 @@ def _compiled(parallel: bool):
                             return
                     if half_turn == 0:
                         for c in prange(nchunk):
-                            _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F,
+                            _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
                                          accumulate, face, ends, codes)
                 if kind != 1:
                     for c in prange(nchunk):
-                        _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, F, P,
+                        _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
                                      face, ends, codes)
                 for q in range(ntot):
