@@ -23,7 +23,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="popstransport-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine, stream_triad  # noqa: E402
+from run import machine, stream_triad, write_results  # noqa: E402
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS {r['peak_rss_MB']} MB")
     if "global_100_tags" in res:
         print(f"global 1 degree, 100 tags: {res['global_100_tags']}")
-    Path(args.out).write_text(json.dumps(res, indent=2, default=str))
+    write_results(res, args.out)
     return res
 
 

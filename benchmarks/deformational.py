@@ -54,7 +54,6 @@ ours, and its time interpolated to exactly our l2 (log time linear in log l2 bet
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -71,7 +70,7 @@ from popstransport.grid import AirLayers, LatLonGrid  # noqa: E402
 from popstransport.io.met.testcases import deformational_flow  # noqa: E402
 from popstransport.processes.advection import PARALLEL_MIN_CELLS, HorizontalAdvection  # noqa: E402
 from popstransport.verification import error_norms  # noqa: E402
-from run import machine  # noqa: E402
+from run import machine, write_results  # noqa: E402
 
 #: Largest wind speed of the flow in radians of great circle per period (Nair & Lauritzen 2010 case 4: k + 2 pi
 #: with k = 10), as in ``popstransport.verification``.
@@ -505,10 +504,7 @@ def main(argv: list[str] | None = None) -> dict:
         if valid:
             result["smallest_ratio_per_tracer"] = min(valid)
             print(f"\nsmallest ratio over PyMPDATA variants and tracer counts: {min(valid):.2f} (target: >= 5)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float))
-    print(f"\nwritten: {out}")
+    write_results(result, args.out)
     return result
 
 

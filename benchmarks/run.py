@@ -82,6 +82,15 @@ def stream_triad(n: int = 2**25, repeats: int = 10) -> dict:
     return {"elements": n, "seconds": best, "GB_per_s": 24.0 * n / best / 1e9}
 
 
+def write_results(result: dict, path: str | Path) -> Path:
+    """Write a benchmark's results as JSON (creating the folder) and say where."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    print(f"\nwritten: {out}")
+    return out
+
+
 def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> dict:
     from popstransport.grid import AirLayers, LatLonGrid
     from popstransport.io.met.testcases import solid_body_rotation
@@ -221,10 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{ref['seconds_per_step'] * 1e3:.2f} ms/step, compile {ref['compile_seconds']:.1f} s.\n"
               f"Its explicit scheme is stable here only for dt <= {ref['dt_s']:.3g} s (polar cells), against "
               f"{DT_S:g} s for the flux-form semi-Lagrangian core: per simulated time the core is {sim:.0f} x faster.")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float))
-    print(f"\nwritten: {out}")
+    write_results(result, args.out)
     return result
 
 

@@ -81,13 +81,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     model = build_model(cfg)
     start = parse_time(cfg.time.start)
     model.update_forcing(start, 0)
-    e_air, e_surf = model.emissions.rates_kg_s(start)
+    rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
     print(f"configuration {args.config or '(built-in default)'} is valid")
     print(f"  grid: {model.grid.describe()}")
     print(f"  period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}")
     print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
     print(f"  met: {cfg.met.source}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
-    total = float(e_air.sum() + e_surf.sum()) * 365.0 * 86400.0
+    total = float(rates.sum()) * 365.0 * 86400.0
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time; tags: {', '.join(model.tags)}")
     return 0
 

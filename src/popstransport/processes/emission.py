@@ -62,9 +62,3 @@ class GriddedEmission:
         rates[0, self.layer] = field
         self._cache_key, self._cache = field, (rates, self.tag_weights)
         return self._cache
-
-    def rates_kg_s(self, time: np.datetime64) -> tuple[np.ndarray, np.ndarray]:
-        """``(air (T, L, J, I), surface (T, S, J, I))`` emission rates in kg s-1 at ``time``, per tag."""
-        rates, weights = self.sources_kg_s(time)
-        per_tag = rates if weights is None else rates * weights[:, None]
-        return per_tag[:, : self.nlayer], per_tag[:, self.nlayer :]
