@@ -277,8 +277,8 @@ def partial_left(l, r, c6, beta, c):
 
 
 #: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
-QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC = range(19)
-N_SCRATCH = 19
+QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC, QDON = range(20)
+N_SCRATCH = 20
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -414,26 +414,48 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
                 return STATUS_ROW_OVERRUN * 1_000_000 + f
     whole = scr[WHOLE]
     nwhole = scr[NWHOLE]
-    # faces with flow towards higher index, then the others (one inlined walk per loop keeps the loops fast)
+    # every face: the air it passes comes from the neighbouring cell alone where the Courant number is below one
+    # (inline, the common case); otherwise, or from outside an open line, the donor walk
     for f in range(nf):
-        if r[f] >= 0.0:
-            hi, lo, k, wh, nw = _donor_right(f, r[f], n, m, w, periodic, q_lo, aL, aR, a6, beta)
-            flux[f] = hi
-            flow[f] = lo
-            donor[f] = k
-            whole[f] = wh
-            nwhole[f] = nw
-    for f in range(nf):
-        if r[f] < 0.0:
-            hi, lo, k, wh, nw = _donor_left(f, r[f], n, m, w, periodic, q_hi, aL, aR, a6, beta)
-            flux[f] = hi
-            flow[f] = lo
-            donor[f] = k
-            whole[f] = wh
-            nwhole[f] = nw
-    if fct:
-        for f in range(nf):
-            anti[f] = flux[f] - flow[f]
+        rf = r[f]
+        if rf >= 0.0:
+            k = f - 1
+            if k < 0 and periodic:
+                k = n - 1
+            if k >= 0 and rf <= w[k]:
+                wk = w[k]
+                c = rf / wk
+                flux[f] = wk * partial_right(aL[k], aR[k], a6[k], beta[k], c)
+                flow[f] = c * m[k]
+                donor[f] = k
+                whole[f] = 0.0
+                nwhole[f] = 0.0
+            else:
+                hi, lo, k, wh, nw = _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta)
+                flux[f] = hi
+                flow[f] = lo
+                donor[f] = k
+                whole[f] = wh
+                nwhole[f] = nw
+        else:
+            k = f
+            if k >= n and periodic:
+                k = 0
+            if k < n and -rf <= w[k]:
+                wk = w[k]
+                c = -rf / wk
+                flux[f] = -(wk * partial_left(aL[k], aR[k], a6[k], beta[k], c))
+                flow[f] = -(c * m[k])
+                donor[f] = k
+                whole[f] = 0.0
+                nwhole[f] = 0.0
+            else:
+                hi, lo, k, wh, nw = _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta)
+                flux[f] = hi
+                flow[f] = lo
+                donor[f] = k
+                whole[f] = wh
+                nwhole[f] = nw
     bad = -1
     wnew = scr[WNEW]
     for i in range(n):
@@ -446,68 +468,69 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
     if fct:
         if periodic:
             flow[n] = flow[0]
-            anti[n] = anti[0]
+            flux[n] = flux[0]
             donor[n] = donor[0]
+        for f in range(n + 1):
+            anti[f] = flux[f] - flow[f]
+        g = GHOST
+        qp = scr[QP]
+        # padded arrays (index i + 1 for cell i): the donor-cell solution and, later, the limiter ratios; the pads
+        # are the periodic neighbours or, at the ends of an open line, the end cell itself (no further bound)
         qtd = scr[QTD]
+        for i in range(n):
+            qtd[i + 1] = (m[i] - (flow[i + 1] - flow[i])) / wnew[i]
+        if periodic:
+            qtd[0] = qtd[n]
+            qtd[n + 1] = qtd[1]
+        else:
+            qtd[0] = qtd[1]
+            qtd[n + 1] = qtd[n]
+        # mixing ratio of the partial donor of every face (air from outside: the inflow mixing ratio; an end face of
+        # an open line without flow: the end cell's own value, no further bound)
+        qd = scr[QDON]
+        for f in range(n + 1):
+            k = int(donor[f])
+            if k >= 0:
+                qd[f] = qp[k + g]
+            elif r[f] > 0.0:
+                qd[f] = q_lo
+            elif r[f] < 0.0:
+                qd[f] = q_hi
+            else:
+                qd[f] = qp[g] if f == 0 else qp[n - 1 + g]
         rp = scr[RPLUS]
         rm = scr[RMINUS]
-        qp = scr[QP]
-        g = GHOST
-        for i in range(n):
-            qtd[i] = (m[i] - (flow[i + 1] - flow[i])) / wnew[i]
         for i in range(n):
             q = qp[i + g]
-            hi = max(q, qtd[i])
-            lo = min(q, qtd[i])
-            if i > 0:
-                hi = max(hi, qtd[i - 1])
-                lo = min(lo, qtd[i - 1])
-            elif periodic:
-                hi = max(hi, qtd[n - 1])
-                lo = min(lo, qtd[n - 1])
-            if i < n - 1:
-                hi = max(hi, qtd[i + 1])
-                lo = min(lo, qtd[i + 1])
-            elif periodic:
-                hi = max(hi, qtd[0])
-                lo = min(lo, qtd[0])
-            for f in (i, i + 1):
-                k = int(donor[f])
-                if k >= 0:
-                    qk = qp[k + g]
-                    hi = max(hi, qk)
-                    lo = min(lo, qk)
-                elif r[f] != 0.0:
-                    qb = q_lo if r[f] > 0.0 else q_hi
-                    hi = max(hi, qb)
-                    lo = min(lo, qb)
-            ain = max(anti[i], 0.0) - min(anti[i + 1], 0.0)
-            aout = max(anti[i + 1], 0.0) - min(anti[i], 0.0)
-            room_up = (hi - qtd[i]) * wnew[i]
-            room_dn = (qtd[i] - lo) * wnew[i]
-            rp[i] = min(1.0, room_up / ain) if ain > 0.0 else 1.0
-            rm[i] = min(1.0, room_dn / aout) if aout > 0.0 else 1.0
-            if rp[i] < 0.0:
-                rp[i] = 0.0
-            if rm[i] < 0.0:
-                rm[i] = 0.0
+            hi = max(max(max(q, qtd[i + 1]), max(qtd[i], qtd[i + 2])), max(qd[i], qd[i + 1]))
+            lo = min(min(min(q, qtd[i + 1]), min(qtd[i], qtd[i + 2])), min(qd[i], qd[i + 1]))
+            a0 = anti[i]
+            a1 = anti[i + 1]
+            ain = max(a0, 0.0) - min(a1, 0.0)
+            aout = max(a1, 0.0) - min(a0, 0.0)
+            room_up = (hi - qtd[i + 1]) * wnew[i]
+            room_dn = (qtd[i + 1] - lo) * wnew[i]
+            cp = min(1.0, room_up / ain) if ain > 0.0 else 1.0
+            cm = min(1.0, room_dn / aout) if aout > 0.0 else 1.0
+            rp[i + 1] = max(cp, 0.0)
+            rm[i + 1] = max(cm, 0.0)
+        if periodic:
+            rp[0] = rp[n]
+            rm[0] = rm[n]
+            rp[n + 1] = rp[1]
+            rm[n + 1] = rm[1]
+        else:
+            rp[0] = 1.0
+            rm[0] = 1.0
+            rp[n + 1] = 1.0
+            rm[n + 1] = 1.0
         for f in range(nf):
             a = anti[f]
-            up = f - 1
-            dn = f
-            if a < 0.0:
-                up = f
-                dn = f - 1
-            if periodic:
-                up = up % n
-                dn = dn % n
-            c = 1.0
-            if 0 <= dn < n:
-                c = min(c, rp[dn])
-            if 0 <= up < n:
-                c = min(c, rm[up])
-            if not periodic and (f == 0 or f == n):
-                c = 0.0  # open boundary: nothing outside can give or take antidiffusive mass
+            # antidiffusive flux from cell f - 1 to cell f (a >= 0) or back (padded indices f and f + 1)
+            if a >= 0.0:
+                c = min(min(rp[f + 1], rm[f]), 1.0)
+            else:
+                c = min(min(rp[f], rm[f + 1]), 1.0)
             fl = flow[f]
             if r[f] * (fl + c * a) < 0.0:
                 c = -fl / a  # the chemical flux keeps the direction of the air flux (meaningful gross fluxes)
@@ -523,6 +546,9 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
                 else:
                     c = min(c, max(pl, 0.0) / -sa)
             flux[f] = fl + c * a
+        if not periodic:
+            flux[0] = flow[0]  # open boundary: nothing outside can give or take antidiffusive mass
+            flux[n] = flow[n]
     # share of the partial donor cell's chemical (or, outside an open line, of the inflow mixing ratio) that passed
     frac = scr[FRAC]
     for f in range(nf):
