@@ -155,6 +155,25 @@ def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
     # monotonised slopes for padded cells 1 .. n + 2 (cells -1 .. n), CW84 eqs. 1.7-1.8
     slope[0] = 0.0
     slope[n + 2 * g - 1] = 0.0
+    if order >= 3:
+        uniform = True
+        for p in range(1, n + 2 * g):
+            if wp[p] != wp[0]:
+                uniform = False
+                break
+        if uniform:
+            # equal widths: the slope is the central difference and eq. 1.6 the fourth-order edge value
+            # 7/12 (a_j + a_j+1) - 1/12 (a_j-1 + a_j+2), written as a_j + da / 2 + (s_j - s_j+1) / 6
+            for p in range(1, n + 2 * g - 1):
+                slope[p] = 0.5 * (qp[p + 1] - qp[p - 1])
+            for i in range(n):
+                p = i + g
+                l = qp[p - 1] + 0.5 * (qp[p] - qp[p - 1]) + (slope[p - 1] - slope[p]) / 6.0
+                r = qp[p] + 0.5 * (qp[p + 1] - qp[p]) + (slope[p] - slope[p + 1]) / 6.0
+                aL[i] = l
+                aR[i] = r
+                a6[i] = 6.0 * (qp[p] - 0.5 * (l + r)) - 0.5 * beta[i] * (r - l)
+            return
     for p in range(1, n + 2 * g - 1):
         dm = wp[p - 1]
         d0 = wp[p]
@@ -352,7 +371,7 @@ def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
 
 
 @njit(cache=True, error_model="numpy")
-def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
+def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, split=True):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
 
     Parameters
@@ -376,8 +395,8 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
         chemical mass (kg) that crossed every face, and for every face (``:n``, or ``:n + 1`` for an open line)
         ``scr[DONOR]`` its partial donor cell (``-1``: air from outside an open line), ``scr[NWHOLE]`` the number
         and ``scr[WHOLE]`` the chemical mass (signed like the flux) of the whole cells it passed, and
-        ``scr[FRAC]`` the signed fraction of the partial donor cell's chemical (or, for air from outside, the
-        air mass at the inflow mixing ratio) that made up the rest of the flux:
+        ``scr[FRAC]`` (only when ``split``) the signed fraction of the partial donor cell's chemical (or, for air
+        from outside, the air mass at the inflow mixing ratio) that made up the rest of the flux:
         ``FLUX = WHOLE + FRAC * m[DONOR]``. :func:`split_fluxes` uses them to split the flux among tags.
 
     Order 3 is the flux-corrected transport of Zalesak (1979, J. Comput. Phys. 31:335) in mass form: the
@@ -551,7 +570,7 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True):
             flux[n] = flow[n]
     # share of the partial donor cell's chemical (or, outside an open line, of the inflow mixing ratio) that passed
     frac = scr[FRAC]
-    for f in range(nf):
+    for f in range(nf if split else 0):
         k = int(donor[f])
         if k >= 0:
             d = m[k]
@@ -736,7 +755,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
                 wl[p] = w0[p]
                 qp[p + g] = mg[p] / w0[p]
             _ghosts(qp, wp, n, periodic)
-            code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr)
+            code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, False)
             if code >= 0:
                 return code
             for p in range(n):
@@ -763,7 +782,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
             qp[p + g] = mt[p] / wl[p]
             mt_old[p] = mt[p]
         _ghosts(qp, wp, n, periodic)
-        code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr)
+        code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, nt > 1)
         if code >= 0:
             return code
         if nt == 1:

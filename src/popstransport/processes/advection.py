@@ -46,7 +46,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..kernels.advection import (
     STATUS_EMPTY_CELL,
@@ -80,7 +80,7 @@ def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
     )
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy")
 def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
 
@@ -102,7 +102,7 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     nl, nj, ni = M.shape
     out = np.zeros((nl * nj, 4))
     half = 0.5 if strang else 1.0
-    for p in range(nl * nj):
+    for p in prange(nl * nj):
         l = p // nj
         j = p % nj
         cy = 0.0
@@ -122,8 +122,9 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
                 dy += PO[l, 1, i]
                 out_y += max(PO[l, 1, i], 0.0)
             mh = m0 - dt * (dx + dy)
-            mr = min(mr, mh / m0)
-            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) / m0)
+            inv0 = 1.0 / m0
+            mr = min(mr, mh * inv0)
+            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) * inv0)
             if ring:
                 hy = half * dt
                 start = m0 - 0.5 * hy * dx
@@ -136,9 +137,10 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
             else:
                 lost = max(dx, dy, 0.0)
             if base > 0.0:
+                inv = dt / base
                 c = max(max(-V[l, j, i], 0.0) * gy[j, 0], max(V[l, j + 1, i], 0.0) * gy[j, 1])
-                cy = max(cy, half * dt * c / base)
-                loss = max(loss, dt * lost / base)
+                cy = max(cy, half * c * inv)
+                loss = max(loss, lost * inv)
         out[p, 0] = cy
         out[p, 1] = loss
         out[p, 2] = cx
@@ -240,6 +242,8 @@ class HorizontalAdvection(Process):
         out = np.ones((nj, 2))
         if g is None:
             return out
+        if getattr(self, "_ratios_key", None) == (id(g), nj):
+            return self._ratios
         phi = np.deg2rad(np.asarray(g.lat_edges_deg, dtype=float))  # type: ignore[attr-defined]
         c = np.cos(phi)
         c[np.abs(np.asarray(g.lat_edges_deg)) >= 90.0 - 1e-12] = 0.0  # type: ignore[attr-defined]
@@ -247,6 +251,7 @@ class HorizontalAdvection(Process):
         with np.errstate(divide="ignore", invalid="ignore"):
             out[:, 0] = np.where(c[:-1] > 0.0, mean / c[:-1], 1.0)
             out[:, 1] = np.where(c[1:] > 0.0, mean / c[1:], 1.0)
+        self._ratios, self._ratios_key = out, (id(g), nj)
         return out
 
     def _geometry(self, nj: int, ni: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -272,6 +277,13 @@ class HorizontalAdvection(Process):
                 a = value.get(side, 0.0)
                 out.append(np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), shape)))
             return tuple(out)
+        if isinstance(value, (int, float)):
+            # a plain number (the usual case): the arrays are read-only in the kernel, so they are kept between calls
+            key = (ntag, nl, nj, ni, float(value))
+            if getattr(self, "_bc_key", None) != key:
+                self._bc = self._boundary(ntag, nl, nj, ni, np.asarray(float(value)))
+                self._bc_key = key
+            return self._bc
         v = np.asarray(value, dtype=float)
         if v.ndim == 0:
             v = np.full(ntag, float(v))
