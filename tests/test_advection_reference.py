@@ -20,8 +20,7 @@ from popstransport.kernels.advection import (
     R,
     geometry,
     make_horizontal_advection,
-    prepare_split,
-    split_fluxes,
+    split_line,
     sweep_line,
 )
 
@@ -504,12 +503,7 @@ def test_split_fluxes_match_reference(order, periodic, courant):
                                         scr=scr)
         assert code == -1
         ref = ref_split(mt, w, r, periodic, qlo_t, qhi_t, fk)
-        dk = np.zeros(n + 1, dtype=np.int64)
-        whole_faces = np.zeros(n + 1, dtype=np.int64)
-        nw = prepare_split(n, periodic, scr, dk, whole_faces)
-        for t in range(nt):
-            ft = np.zeros(n + 1)
-            split_fluxes(n, periodic, np.concatenate([mt[t], [qlo_t[t], qhi_t[t]]]), scr, dk, whole_faces, nw, ft)
+        for t, ft in enumerate(split_line(n, periodic, scr, mt, qlo_t, qhi_t)):
             np.testing.assert_allclose(ft, ref[t], rtol=0, atol=1e-13 * m.sum())
             # every tag flux has the direction of the air flux and stays within the donor region's tag mass
             assert np.all(ft * np.sign(r) >= -1e-15 * m.sum())

@@ -28,8 +28,7 @@ from popstransport.kernels.advection import (
     R,
     geometry,
     make_horizontal_advection,
-    prepare_split,
-    split_fluxes,
+    split_line,
     sweep_line,
 )
 from popstransport.processes.advection import HorizontalAdvection
@@ -158,14 +157,7 @@ def test_shares_after_a_sweep_are_convex_combinations_of_the_donor_shares(seed, 
     scr[R, : n + 1] = r
     mk, wk = m.copy(), w.copy()
     assert sweep_line(n, mk, wk, np.zeros(n), periodic, qlo.sum(), qhi.sum(), order, scr) == -1
-    new = np.empty_like(mt)
-    dk = np.zeros(n + 1, dtype=np.int64)
-    whole_faces = np.zeros(n + 1, dtype=np.int64)
-    nw = prepare_split(n, periodic, scr, dk, whole_faces)
-    for t in range(ntag):
-        ft = np.zeros(n + 1)
-        split_fluxes(n, periodic, np.concatenate([mt[t], [qlo[t], qhi[t]]]), scr, dk, whole_faces, nw, ft)
-        new[t] = mt[t] - np.diff(ft)
+    new = mt - np.diff(split_line(n, periodic, scr, mt, qlo, qhi), axis=1)
     np.testing.assert_allclose(new.sum(axis=0), mk, rtol=0, atol=1e-13 * m.sum())
     assert new.min() >= -1e-13 * m.sum()
     # the cells (and inflow) around every cell's departure interval [X_i - r_i, X_{i+1} - r_{i+1}]

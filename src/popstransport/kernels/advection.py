@@ -617,70 +617,133 @@ def _book_boundary(bnd, f_lo, f_hi):
         _kadd(bnd, 0, -f_hi)
 
 
+#: Rows of the tables of the faces that :func:`prepare_split` leaves to the slow path: ``wfi`` (int) face, index
+#: in the tag's padded line of its partial donor, and the running-sum indices ``hi``, ``lo`` of the whole cells
+#: passed; ``wff`` (float) ``FRAC``, the sign of the air flux, and 1 where the whole cells wrap round a periodic
+#: line (0 otherwise).
+WF_FACE, WF_DONOR, WF_HI, WF_LO = range(4)
+WF_FRAC, WF_SIGN, WF_WRAP = range(3)
+
+
 @njit(cache=True, error_model="numpy")
-def prepare_split(n, periodic, scr, dk, whole_faces):
+def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
     """Tag-independent part of splitting the fluxes of the last :func:`sweep_line` call among tags.
 
-    Writes to ``dk[f]`` the index, in a tag's padded line ``mg`` (see :func:`split_fluxes`), of the mass the partial
-    donor of face ``f`` contributes ``FRAC`` of: the donor cell, or ``n`` / ``n + 1`` for air entering through the
-    low / high end of an open line (where the tag's inflow mixing ratio is kept). Lists in ``whole_faces`` the faces
-    that also passed whole cells (few: only where the Courant number exceeds one) and returns their number.
+    The partial donor of face ``f`` is cell ``f - 1`` or cell ``f`` (or, on an open line, air from outside), so
+    ``FRAC`` times the tag's mass there is the two-point sum ``wa[f] m[f - 1] + wb[f] m[f]`` with one of the two
+    weights zero (``m`` periodic on a periodic line), unless the face also passed whole cells (few: only where the
+    Courant number exceeds one) or takes air from outside an open line. Writes these weights for faces ``0 .. n``
+    (both zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
+    least ``n + 1`` columns): the index of the partial donor in the tag's padded line (see :func:`split_fluxes`;
+    ``n + 2`` and ``n + 3``: the inflow at the low and high end) and the whole cells as a difference of the running
+    sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the number of listed faces. Everything a
+    tag's split needs is then in these arrays, so the scratch can serve the next line before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
     nwhole = scr[NWHOLE]
+    frac = scr[FRAC]
     nf = n if periodic else n + 1
     nw = 0
     for f in range(nf):
         k = int(donor[f])
-        if k < 0:
-            k = n if r[f] > 0.0 else n + 1
-        dk[f] = k
-        if nwhole[f] > 0.0:
-            whole_faces[nw] = f
+        wa[f] = 0.0
+        wb[f] = 0.0
+        if nwhole[f] > 0.0 or k < 0:
+            cnt = int(nwhole[f])
+            up = r[f] >= 0.0
+            wfi[WF_FACE, nw] = f
+            wfi[WF_DONOR, nw] = k + 1 if k >= 0 else (n + 2 if up else n + 3)
+            wff[WF_FRAC, nw] = frac[f]
+            wff[WF_SIGN, nw] = 1.0 if up else -1.0
+            wrap = 0.0
+            if up:
+                hi = f
+                lo = f - cnt  # cells lo .. f - 1
+                if lo < 0:
+                    lo += n
+                    wrap = 1.0
+            else:
+                lo = f
+                hi = f + cnt  # cells f .. hi - 1
+                if hi > n:
+                    hi -= n
+                    wrap = 1.0
+            wfi[WF_HI, nw] = hi
+            wfi[WF_LO, nw] = lo
+            wff[WF_WRAP, nw] = wrap
             nw += 1
+        elif k == f:
+            wb[f] = frac[f]
+        else:
+            wa[f] = frac[f]
+    if periodic:
+        wa[n] = wa[0]
+        wb[n] = wb[0]
     return nw
 
 
-@njit(cache=True, error_model="numpy")
-def split_fluxes(n, periodic, mg, scr, dk, whole_faces, nw, ft):
-    """Split the fluxes of the last :func:`sweep_line` call (on the total over tags) for one tag.
+@njit(cache=True, error_model="numpy", inline="always")
+def split_fluxes(n, periodic, mg, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
+    """Split the fluxes of a line's sweep on the total over tags for one tag.
 
-    ``mg[:n]`` holds the tag's chemical mass in the cells of the line before the sweep, ``mg[n]`` and ``mg[n + 1]``
-    its inflow mixing ratios at the low and high end of an open line; ``dk``, ``whole_faces`` and ``nw`` come from
-    :func:`prepare_split`. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the
-    tag's mass in the whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its
-    inflow mixing ratio for air from outside), so that the tag fluxes add up to the total flux and each is the
-    total's donor-region mass weighted by the tag's shares. The loop over faces is a gather without branches.
+    ``mg`` (length at least ``n + 4``) holds in ``mg[1:n + 1]`` the tag's chemical mass in the cells of the line
+    before the sweep (cell ``p`` at ``p + 1``); the other entries are filled here: periodic copies (or zero) at
+    ``0`` and ``n + 1``, the tag's inflow mixing ratios ``q_lo``, ``q_hi`` of an open line at ``n + 2``, ``n + 3``.
+    ``wa``, ``wb``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length ``n + 1``) is
+    scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the tag's mass in the
+    whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its inflow mixing
+    ratio for air from outside), so that the tag fluxes add up to the total flux and each is the total's
+    donor-region mass weighted by the tag's shares. Both loops are branch-free: a two-point stencil over all faces,
+    then the listed faces with the whole cells' mass as a difference of the line's running sum (rounding of the
+    order of the line's mass times the machine epsilon).
     """
-    r = scr[R]
-    nwhole = scr[NWHOLE]
-    frac = scr[FRAC]
-    nf = n if periodic else n + 1
-    for f in range(nf):
-        ft[f] = frac[f] * mg[dk[f]]
+    if periodic:
+        mg[0] = mg[n]
+        mg[n + 1] = mg[1]
+    else:
+        mg[0] = 0.0
+        mg[n + 1] = 0.0
+    mg[n + 2] = q_lo
+    mg[n + 3] = q_hi
+    for f in range(n + 1):
+        ft[f] = wa[f] * mg[f] + wb[f] * mg[f + 1]
+    if nw == 0:
+        return
+    # ps[p] = mass of cells 0 .. p - 1, in pairs to halve the chain of dependent additions
+    ps[0] = 0.0
+    acc = 0.0
+    for p in range(0, n - 1, 2):
+        ps[p + 1] = acc + mg[p + 1]
+        acc = acc + (mg[p + 1] + mg[p + 2])
+        ps[p + 2] = acc
+    if n % 2 == 1:
+        ps[n] = acc + mg[n]
+    total = ps[n]
     for w in range(nw):
-        f = whole_faces[w]
-        cnt = int(nwhole[f])
-        s = 0.0
-        if r[f] >= 0.0:
-            kk = f - 1
-            for _ in range(cnt):
-                if kk < 0:
-                    kk += n
-                s += mg[kk]
-                kk -= 1
-            ft[f] += s
-        else:
-            kk = f
-            for _ in range(cnt):
-                if kk >= n:
-                    kk -= n
-                s += mg[kk]
-                kk += 1
-            ft[f] -= s
+        whole = (ps[wfi[WF_HI, w]] - ps[wfi[WF_LO, w]]) + wff[WF_WRAP, w] * total
+        ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * mg[wfi[WF_DONOR, w]] + wff[WF_SIGN, w] * whole
     if periodic:
         ft[n] = ft[0]
+
+
+def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray, q_lo: np.ndarray,
+               q_hi: np.ndarray) -> np.ndarray:
+    """Every tag's chemical mass (kg) through faces ``0 .. n`` of the line last swept with ``scr`` (the total's
+    sweep): :func:`prepare_split` and :func:`split_fluxes` for tag masses ``(T, n)`` and inflow mixing ratios
+    ``(T,)``, returned as ``(T, n + 1)`` (for checks and diagnostics; the kernel runs the same functions)."""
+    wa = np.zeros(n + 1)
+    wb = np.zeros(n + 1)
+    wfi = np.zeros((4, n + 1), dtype=np.int64)
+    wff = np.zeros((3, n + 1))
+    nw = prepare_split(n, periodic, scr, wa, wb, wfi, wff)
+    out = np.zeros((tag_mass_kg.shape[0], n + 1))
+    mg = np.zeros(n + 4)
+    ps = np.zeros(n + 1)
+    for t in range(tag_mass_kg.shape[0]):
+        mg[1 : n + 1] = tag_mass_kg[t]
+        split_fluxes(n, periodic, mg, float(q_lo[t]), float(q_hi[t]), wa, wb, wfi, wff, nw, out[t], ps)
+    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -704,12 +767,14 @@ def _ghosts(qp, wp, n, periodic):
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
     direction of the grid axis; ``fsg`` is -1 where the line runs against the axis)."""
+    pos = face[0, t, l]
+    neg = face[1, t, l]
     for f in range(nbook):
         c = fsg[f] * fl[f]
         if c > 0.0:
-            face[0, t, l, fidx[f]] += c
+            pos[fidx[f]] += c
         else:
-            face[1, t, l, fidx[f]] -= c
+            neg[fidx[f]] -= c
 
 
 #: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``).
@@ -718,112 +783,136 @@ N_WORK = 5
 
 
 @njit(cache=True, error_model="numpy")
-def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo_t, qhi_t, width,
-                 beta, scr, work, iwork, acc, face, ends):
-    """Advance all tags of one line of layer ``l`` by one 1-D sweep; returns a status code or ``-1``.
+def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta, scr,
+                 work, acc, face, ends):
+    """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
+    1-D sweep; returns a status code or ``-1`` (several tags of a limited scheme go through :func:`_total_line`
+    and :func:`split_fluxes` instead).
 
     The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
-    air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air through its faces. Unless
-    ``independent``, the limited fluxes are computed once for the total over tags (the tags' inflow mixing ratios
-    ``qlo_t, qhi_t (T,)`` add up to the total's) and split among the tags by :func:`split_fluxes`; with one tag the
-    total is the tag. With ``independent`` (linear schemes) every tag is swept on its own. The first ``nbook`` faces
-    are booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through
-    the two end faces of an open line is written to ``ends (T, 2)`` (the caller books it, line by line, so that
-    parallel lines never add to the same total).
+    air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air through its faces and ``qlo_t, qhi_t
+    (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are booked on ``face (2, T, L, faces)`` at
+    ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the two end faces of an open line is written
+    to ``ends (T, 2)`` (the caller books it, line by line, so that parallel lines never add to the same total).
     """
     nt = m3.shape[0]
     g = GHOST
-    mt = work[W_TOTAL]
     wl = work[W_AIR]
     mg = work[W_TAG]
-    ft = work[W_TAGFLUX]
-    dk = iwork[0]
-    whole_faces = iwork[1]
+    w0 = work[W_AIR0]
     qp = scr[QP]
     wp = scr[WP]
     flux = scr[FLUX]
+    air = w2[l]
     for p in range(n):
-        wl[p] = w2[l, cidx[p]]
+        w0[p] = air[cidx[p]]
         wp[p + g] = width[p]
-    if independent and nt > 1:
-        w0 = work[W_AIR0]
+    for t in range(nt):
+        plane = m3[t, l]
         for p in range(n):
-            w0[p] = wl[p]
-        for t in range(nt):
-            for p in range(n):
-                mg[p] = m3[t, l, cidx[p]]
-                wl[p] = w0[p]
-                qp[p + g] = mg[p] / w0[p]
-            _ghosts(qp, wp, n, periodic)
-            code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, False)
-            if code >= 0:
-                return code
-            for p in range(n):
-                m3[t, l, cidx[p]] = mg[p]
-            if acc:
-                _book_faces(face, t, l, fidx, fsg, flux, nbook)
-            if not periodic:
-                ends[t, 0] = flux[0]
-                ends[t, 1] = flux[n]
-    else:
-        q_lo = qlo_t[0]
-        q_hi = qhi_t[0]
-        for t in range(1, nt):
-            q_lo += qlo_t[t]
-            q_hi += qhi_t[t]
-        if nt == 1:
-            for p in range(n):
-                mt[p] = m3[0, l, cidx[p]]
-        else:
-            for p in range(n):
-                mt[p] = tot[l, cidx[p]]
-        mt_old = work[W_AIR0]
-        for p in range(n):
-            qp[p + g] = mt[p] / wl[p]
-            mt_old[p] = mt[p]
+            mg[p] = plane[cidx[p]]
+            wl[p] = w0[p]
+            qp[p + g] = mg[p] / w0[p]
         _ghosts(qp, wp, n, periodic)
-        code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, nt > 1)
+        code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, False)
         if code >= 0:
             return code
-        if nt == 1:
-            for p in range(n):
-                m3[0, l, cidx[p]] = mt[p]
-            if acc:
-                _book_faces(face, 0, l, fidx, fsg, flux, nbook)
-            if not periodic:
-                ends[0, 0] = flux[0]
-                ends[0, 1] = flux[n]
-        else:
-            for p in range(n):
-                tot[l, cidx[p]] = mt[p]
-            nw = prepare_split(n, periodic, scr, dk, whole_faces)
-            # every tag's cell masses and face fluxes are bounded by the total's (tags are non-negative shares),
-            # so one rounding threshold from the total serves all tags
-            big = 0.0
-            for p in range(n):
-                big = max(big, mt_old[p], mt[p])
-            for f in range(n + 1):
-                big = max(big, abs(flux[f]))
-            tiny = 1e-13 * big
-            for t in range(nt):
-                for p in range(n):
-                    mg[p] = m3[t, l, cidx[p]]
-                mg[n] = qlo_t[t]
-                mg[n + 1] = qhi_t[t]
-                split_fluxes(n, periodic, mg, scr, dk, whole_faces, nw, ft)
-                for p in range(n):
-                    v = mg[p] - (ft[p + 1] - ft[p])
-                    if v < 0.0 and order < 4 and v > -tiny:
-                        v = 0.0  # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                    m3[t, l, cidx[p]] = v
-                if acc:
-                    _book_faces(face, t, l, fidx, fsg, ft, nbook)
-                if not periodic:
-                    ends[t, 0] = ft[0]
-                    ends[t, 1] = ft[n]
+        for p in range(n):
+            plane[cidx[p]] = mg[p]
+        if acc:
+            _book_faces(face, t, l, fidx, fsg, flux, nbook)
+        if not periodic:
+            ends[t, 0] = flux[0]
+            ends[t, 1] = flux[n]
     for p in range(n):
-        w2[l, cidx[p]] = wl[p]
+        air[cidx[p]] = wl[p]
     return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wa, wb, wfi, wff):
+    """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
+    its fluxes (:func:`prepare_split` into ``wa``, ``wb``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
+    ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
+    masses and face fluxes are bounded by the total's: tags are non-negative shares)."""
+    g = GHOST
+    mt = work[W_TOTAL]
+    wl = work[W_AIR]
+    mt_old = work[W_AIR0]
+    qp = scr[QP]
+    wp = scr[WP]
+    flux = scr[FLUX]
+    air = w2[l]
+    total = tot[l]
+    for p in range(n):
+        c = cidx[p]
+        wl[p] = air[c]
+        wp[p + g] = width[p]
+        mt[p] = total[c]
+        qp[p + g] = mt[p] / wl[p]
+        mt_old[p] = mt[p]
+    _ghosts(qp, wp, n, periodic)
+    code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, True)
+    if code >= 0:
+        return code, 0, 0.0
+    for p in range(n):
+        total[cidx[p]] = mt[p]
+        air[cidx[p]] = wl[p]
+    nw = prepare_split(n, periodic, scr, wa, wb, wfi, wff)
+    big = 0.0
+    for p in range(n):
+        big = max(big, mt_old[p], mt[p])
+    for f in range(n + 1):
+        big = max(big, abs(flux[f]))
+    # tag fluxes past whole cells are differences of running sums over the line (rounding up to about n eps big)
+    return -1, nw, (1e-13 + 1e-15 * n) * big
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
+    """Cells ``cidx``, faces ``fidx`` (signs ``fsg``) and air ``r`` through the faces of line ``q`` (see
+    :func:`_sweep_lines`); returns ``(layer, cells, faces to book, periodic line, row or column)``."""
+    l = q // nline
+    ln = q % nline
+    if kind == 0 or kind == 3:
+        j = ln if kind == 0 else (0 if ln == 0 else nj - 1)
+        for p in range(ni):
+            cidx[p] = j * ni + p
+        for f in range(ni + 1):
+            fidx[f] = j * (ni + 1) + f
+            fsg[f] = 1.0
+            r[f] = hs * F[l, j, f]
+        return l, ni, ni + 1, periodic, j
+    if kind == 1:
+        i = ln
+        io = i + ni // 2
+        n = 2 * nj
+        for p in range(nj):
+            cidx[p] = p * ni + i
+            cidx[n - 1 - p] = p * ni + io
+        r[0] = -hs * P[l, 0, i]
+        fidx[0] = i
+        fsg[0] = -1.0
+        for f in range(1, nj):
+            r[f] = hs * F[l, f, i]
+            r[n - f] = -hs * F[l, f, io]
+            fidx[f] = f * ni + i
+            fsg[f] = 1.0
+            fidx[n - f] = f * ni + io
+            fsg[n - f] = -1.0
+        r[nj] = hs * P[l, 1, i]
+        fidx[nj] = nj * ni + i
+        fsg[nj] = 1.0
+        r[n] = r[0]
+        return l, n, n, True, i
+    i = ln
+    for p in range(nj):
+        cidx[p] = p * ni + i
+    for f in range(nj + 1):
+        fidx[f] = f * ni + i
+        fsg[f] = 1.0
+        r[f] = hs * F[l, f, i]
+    return l, nj, nj + 1, False, i
 
 
 @njit(cache=True, error_model="numpy")
@@ -831,82 +920,129 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                  qbc_hi, width, beta, acc, face, ends, codes):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
-    columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north)."""
+    columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
+
+    Several tags of a limited scheme go in two passes: first the total of every line is swept and its split
+    prepared (kept per line), then every tag goes through all the lines, so that a tag's part of the work item is
+    read as one stream (consecutive rows are adjacent in memory, and consecutive great circles share cache lines)
+    rather than in short pieces interleaved with every other tag's."""
     nt = m3.shape[0]
-    half = ni // 2
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
     scr = np.zeros((N_SCRATCH, nmax))
     work = np.zeros((N_WORK, nmax))
-    iwork = np.zeros((2, nmax), dtype=np.int64)
     cidx = np.zeros(nmax, dtype=np.int64)
     fidx = np.zeros(nmax, dtype=np.int64)
     fsg = np.ones(nmax)
     qlo = np.zeros(nt)
     qhi = np.zeros(nt)
     r = scr[R]
-    for q in range(lo, hi):
-        l = q // nline
-        ln = q % nline
-        if kind == 0 or kind == 3:
-            j = ln if kind == 0 else (0 if ln == 0 else nj - 1)
-            if kind == 0 and polar and (j == 0 or j == nj - 1):
+    if nt == 1 or independent:
+        for q in range(lo, hi):
+            if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
                 codes[q] = -1
                 continue
-            n = ni
-            nb = ni + 1
-            per = periodic
-            for p in range(ni):
-                cidx[p] = j * ni + p
-            for f in range(ni + 1):
-                fidx[f] = j * (ni + 1) + f
-                r[f] = hs * F[l, j, f]
+            l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
+            if not per:
+                for t in range(nt):
+                    qlo[t] = qbc_lo[t, l, idx]
+                    qhi[t] = qbc_hi[t, l, idx]
+            # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
+            if per:
+                codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
+                                        beta, scr, work, acc, face, ends[q])
+            else:
+                codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi,
+                                        width, beta, scr, work, acc, face, ends[q])
+        return
+    # pass 1: the total of every line, and the tag-independent part of its split
+    nq = hi - lo
+    lwa = np.empty((nq, nmax))
+    lwb = np.empty((nq, nmax))
+    lwfi = np.empty((nq, 4, nmax), dtype=np.int64)
+    lwff = np.empty((nq, 3, nmax))
+    lcidx = np.empty((nq, nmax), dtype=np.int64)
+    lfidx = np.empty((nq if acc else 1, nmax), dtype=np.int64)
+    lfsg = np.empty((nq if acc else 1, nmax))
+    meta = np.empty((nq, 6), dtype=np.int64)  # layer, cells, faces to book, periodic, row/column, faces listed
+    ltiny = np.empty(nq)
+    for q in range(lo, hi):
+        qi = q - lo
+        meta[qi, 1] = 0
+        if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
+            codes[q] = -1
+            continue
+        l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
+        q_lo = 0.0
+        q_hi = 0.0
+        if not per:
             for t in range(nt):
-                qlo[t] = qbc_lo[t, l, j]
-                qhi[t] = qbc_hi[t, l, j]
-        elif kind == 1:
-            i = ln
-            io = i + half
-            n = 2 * nj
-            nb = n
-            per = True
-            for p in range(nj):
-                k = n - 1 - p
-                cidx[p] = p * ni + i
-                cidx[k] = p * ni + io
-            r[0] = -hs * P[l, 0, i]
-            fidx[0] = i
-            fsg[0] = -1.0
-            for f in range(1, nj):
-                r[f] = hs * F[l, f, i]
-                r[n - f] = -hs * F[l, f, io]
-                fidx[f] = f * ni + i
-                fsg[f] = 1.0
-                fidx[n - f] = f * ni + io
-                fsg[n - f] = -1.0
-            r[nj] = hs * P[l, 1, i]
-            fidx[nj] = nj * ni + i
-            fsg[nj] = 1.0
-            r[n] = r[0]
-        else:
-            i = ln
-            n = nj
-            nb = nj + 1
-            per = False
-            for p in range(nj):
-                cidx[p] = p * ni + i
-            for f in range(nj + 1):
-                fidx[f] = f * ni + i
-                r[f] = hs * F[l, f, i]
-            for t in range(nt):
-                qlo[t] = qbc_lo[t, l, i]
-                qhi[t] = qbc_hi[t, l, i]
-        # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
+                q_lo += qbc_lo[t, l, idx]
+                q_hi += qbc_hi[t, l, idx]
         if per:
-            codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo, qhi, width,
-                                    beta, scr, work, iwork, acc, face, ends[q])
+            code, nw, tiny = _total_line(n, True, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+                                         lwa[qi], lwb[qi], lwfi[qi], lwff[qi])
         else:
-            codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, tot, l, qlo, qhi, width,
-                                    beta, scr, work, iwork, acc, face, ends[q])
+            code, nw, tiny = _total_line(n, False, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+                                         lwa[qi], lwb[qi], lwfi[qi], lwff[qi])
+        codes[q] = code
+        if code >= 0:
+            return  # the caller reports the error; the state is not used any further
+        for p in range(n):
+            lcidx[qi, p] = cidx[p]
+        if acc:
+            for f in range(nb):
+                lfidx[qi, f] = fidx[f]
+                lfsg[qi, f] = fsg[f]
+        meta[qi, 0] = l
+        meta[qi, 1] = n
+        meta[qi, 2] = nb
+        meta[qi, 3] = 1 if per else 0
+        meta[qi, 4] = idx
+        meta[qi, 5] = nw
+        ltiny[qi] = tiny
+    # pass 2: every tag through all the lines
+    mg = work[W_TAG]
+    ft = work[W_TAGFLUX]
+    ps = work[W_AIR0]
+    for t in range(nt):
+        for qi in range(nq):
+            n = meta[qi, 1]
+            if n == 0:
+                continue
+            l = meta[qi, 0]
+            per = meta[qi, 3] == 1
+            q_lo = 0.0
+            q_hi = 0.0
+            if not per:
+                q_lo = qbc_lo[t, l, meta[qi, 4]]
+                q_hi = qbc_hi[t, l, meta[qi, 4]]
+            tiny = ltiny[qi]
+            cid = lcidx[qi]
+            c0 = cid[0]
+            # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
+            plane = m3[t, l]
+            # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
+            if cid[n - 1] - c0 == n - 1:
+                row = plane[c0 : c0 + n]
+                for p in range(n):
+                    mg[p + 1] = row[p]
+                split_fluxes(n, per, mg, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                for p in range(n):
+                    v = mg[p + 1] - (ft[p + 1] - ft[p])
+                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            else:
+                for p in range(n):
+                    mg[p + 1] = plane[cid[p]]
+                split_fluxes(n, per, mg, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                for p in range(n):
+                    v = mg[p + 1] - (ft[p + 1] - ft[p])
+                    plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
+            if acc:
+                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
+            if not per:
+                ends[lo + qi, t, 0] = ft[0]
+                ends[lo + qi, t, 1] = ft[n]
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -962,11 +1098,14 @@ def _compiled(parallel: bool):
                 for q in range(c * nrow // nfill, (c + 1) * nrow // nfill):
                     l = q // nj
                     base = (q % nj) * ni
+                    row = tot[l, base : base + ni]
+                    src = m3[0, l, base : base + ni]
                     for i in range(ni):
-                        tot[l, base + i] = m3[0, l, base + i]
+                        row[i] = src[i]
                     for t in range(1, nt):
+                        src = m3[t, l, base : base + ni]
                         for i in range(ni):
-                            tot[l, base + i] += m3[t, l, base + i]
+                            row[i] += src[i]
         bx = np.empty(ni)
         for p in range(ni):
             bx[p] = 0.0
@@ -1182,5 +1321,7 @@ __all__ = [
     "advance_line",
     "reconstruct_line",
     "split_fluxes",
+    "split_line",
+    "prepare_split",
     "sweep_line",
 ]
