@@ -617,8 +617,8 @@ def _book_boundary(bnd, f_lo, f_hi):
         _kadd(bnd, 0, -f_hi)
 
 
-#: Rows of the tables of the faces that :func:`prepare_split` leaves to the slow path: ``wfi`` (int) face, index
-#: in the tag's padded line of its partial donor, and the running-sum indices ``hi``, ``lo`` of the whole cells
+#: Rows of the tables of the faces that :func:`prepare_split` leaves to the slow path: ``wfi`` (int) face, its
+#: partial donor cell (-1, -2: inflow at the low, high end), and the running-sum indices ``hi``, ``lo`` of the whole cells
 #: passed; ``wff`` (float) ``FRAC``, the sign of the air flux, and 1 where the whole cells wrap round a periodic
 #: line (0 otherwise).
 WF_FACE, WF_DONOR, WF_HI, WF_LO = range(4)
@@ -634,10 +634,10 @@ def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
     weights zero (``m`` periodic on a periodic line), unless the face also passed whole cells (few: only where the
     Courant number exceeds one) or takes air from outside an open line. Writes these weights for faces ``0 .. n``
     (both zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
-    least ``n + 1`` columns): the index of the partial donor in the tag's padded line (see :func:`split_fluxes`;
-    ``n + 2`` and ``n + 3``: the inflow at the low and high end) and the whole cells as a difference of the running
-    sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the number of listed faces. Everything a
-    tag's split needs is then in these arrays, so the scratch can serve the next line before the tags are split.
+    least ``n + 1`` columns): the partial donor (``-1``, ``-2``: the inflow at the low, high end) and the whole
+    cells as a difference of the running sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the
+    number of listed faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the
+    next line before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
@@ -653,7 +653,7 @@ def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
             wfi[WF_FACE, nw] = f
-            wfi[WF_DONOR, nw] = k + 1 if k >= 0 else (n + 2 if up else n + 3)
+            wfi[WF_DONOR, nw] = k if k >= 0 else (-1 if up else -2)
             wff[WF_FRAC, nw] = frac[f]
             wff[WF_SIGN, nw] = 1.0 if up else -1.0
             wrap = 0.0
@@ -684,45 +684,42 @@ def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def split_fluxes(n, periodic, mg, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
+def split_fluxes(n, periodic, m, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
     """Split the fluxes of a line's sweep on the total over tags for one tag.
 
-    ``mg`` (length at least ``n + 4``) holds in ``mg[1:n + 1]`` the tag's chemical mass in the cells of the line
-    before the sweep (cell ``p`` at ``p + 1``); the other entries are filled here: periodic copies (or zero) at
-    ``0`` and ``n + 1``, the tag's inflow mixing ratios ``q_lo``, ``q_hi`` of an open line at ``n + 2``, ``n + 3``.
+    ``m[:n]`` holds the tag's chemical mass in the cells of the line before the sweep (it is only read, so it may
+    be the row itself); ``q_lo``, ``q_hi`` are its inflow mixing ratios at the low and high end of an open line;
     ``wa``, ``wb``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length ``n + 1``) is
     scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the tag's mass in the
     whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its inflow mixing
     ratio for air from outside), so that the tag fluxes add up to the total flux and each is the total's
-    donor-region mass weighted by the tag's shares. Both loops are branch-free: a two-point stencil over all faces,
-    then the listed faces with the whole cells' mass as a difference of the line's running sum (rounding of the
-    order of the line's mass times the machine epsilon).
+    donor-region mass weighted by the tag's shares. The main loop is a branch-free two-point stencil; then the
+    listed faces, with the whole cells' mass as a difference of the line's running sum (rounding of the order of
+    the line's mass times the machine epsilon).
     """
-    if periodic:
-        mg[0] = mg[n]
-        mg[n + 1] = mg[1]
-    else:
-        mg[0] = 0.0
-        mg[n + 1] = 0.0
-    mg[n + 2] = q_lo
-    mg[n + 3] = q_hi
-    for f in range(n + 1):
-        ft[f] = wa[f] * mg[f] + wb[f] * mg[f + 1]
+    left = m[n - 1] if periodic else 0.0
+    right = m[0] if periodic else 0.0
+    ft[0] = wa[0] * left + wb[0] * m[0]
+    for f in range(1, n):
+        ft[f] = wa[f] * m[f - 1] + wb[f] * m[f]
+    ft[n] = wa[n] * m[n - 1] + wb[n] * right
     if nw == 0:
         return
     # ps[p] = mass of cells 0 .. p - 1, in pairs to halve the chain of dependent additions
     ps[0] = 0.0
     acc = 0.0
     for p in range(0, n - 1, 2):
-        ps[p + 1] = acc + mg[p + 1]
-        acc = acc + (mg[p + 1] + mg[p + 2])
+        ps[p + 1] = acc + m[p]
+        acc = acc + (m[p] + m[p + 1])
         ps[p + 2] = acc
     if n % 2 == 1:
-        ps[n] = acc + mg[n]
+        ps[n] = acc + m[n - 1]
     total = ps[n]
     for w in range(nw):
+        k = wfi[WF_DONOR, w]
+        d = m[k] if k >= 0 else (q_lo if k == -1 else q_hi)
         whole = (ps[wfi[WF_HI, w]] - ps[wfi[WF_LO, w]]) + wff[WF_WRAP, w] * total
-        ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * mg[wfi[WF_DONOR, w]] + wff[WF_SIGN, w] * whole
+        ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * d + wff[WF_SIGN, w] * whole
     if periodic:
         ft[n] = ft[0]
 
@@ -738,11 +735,10 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     wff = np.zeros((3, n + 1))
     nw = prepare_split(n, periodic, scr, wa, wb, wfi, wff)
     out = np.zeros((tag_mass_kg.shape[0], n + 1))
-    mg = np.zeros(n + 4)
     ps = np.zeros(n + 1)
     for t in range(tag_mass_kg.shape[0]):
-        mg[1 : n + 1] = tag_mass_kg[t]
-        split_fluxes(n, periodic, mg, float(q_lo[t]), float(q_hi[t]), wa, wb, wfi, wff, nw, out[t], ps)
+        m = np.ascontiguousarray(tag_mass_kg[t], dtype=np.float64)
+        split_fluxes(n, periodic, m, float(q_lo[t]), float(q_hi[t]), wa, wb, wfi, wff, nw, out[t], ps)
     return out
 
 
@@ -1023,20 +1019,19 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             plane = m3[t, l]
             # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
             if cid[n - 1] - c0 == n - 1:
+                # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
+                split_fluxes(n, per, row, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
-                    mg[p + 1] = row[p]
-                split_fluxes(n, per, mg, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
-                for p in range(n):
-                    v = mg[p + 1] - (ft[p + 1] - ft[p])
+                    v = row[p] - (ft[p + 1] - ft[p])
                     # rounding below a bound of 0 (the tag is a non-negative share of the total)
                     row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
             else:
                 for p in range(n):
-                    mg[p + 1] = plane[cid[p]]
+                    mg[p] = plane[cid[p]]
                 split_fluxes(n, per, mg, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
-                    v = mg[p + 1] - (ft[p + 1] - ft[p])
+                    v = mg[p] - (ft[p + 1] - ft[p])
                     plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
             if acc:
                 _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
