@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from popstransport.grid import AirLayers, LatLonGrid
 from popstransport.kernels.advection import (
+    FLUX,
     GHOST,
     N_SCRATCH,
     QP,
@@ -241,6 +242,76 @@ def _plain_loop(air, M, U, V, dt, nsub, order, geom):
                     m[lyr][idx] = ml
                     w[lyr][idx] = wl
     return m[None]
+
+
+def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom):
+    """Several tags as a Python loop over lines: the total (summed once, then carried) swept by ``sweep_line`` and
+    split by ``split_line`` line after line, with the kernel's rounding clip below zero."""
+    dlon, dlat, beta = geom
+    m = air.copy()
+    w = M.copy()
+    tot = m[0].copy()
+    for t in range(1, m.shape[0]):
+        tot += m[t]
+    nl, nj, ni = M.shape
+    g = GHOST
+    h = dt / nsub
+    half = ni // 2
+    zero = np.zeros(m.shape[0])
+    for s in range(nsub):
+        for d in ("xy" if s % 2 == 0 else "yx"):
+            for lyr in range(nl):
+                polar = [(np.s_[j, :], 0.5 * h * U[lyr, j], dlon, np.zeros(ni)) for j in (0, nj - 1)]
+                if d == "x":
+                    lines = [(np.s_[j, :], h * U[lyr, j], dlon, np.zeros(ni)) for j in range(1, nj - 1)]
+                else:
+                    lines = list(polar)
+                    for i in range(half):
+                        r = np.concatenate([[0.0], h * V[lyr, 1:nj, i], [0.0], -h * V[lyr, 1:nj, i + half][::-1], [0.0]])
+                        lines.append(((np.r_[np.arange(nj), np.arange(nj)[::-1]], np.r_[[i] * nj, [i + half] * nj]),
+                                      r, np.r_[dlat, dlat[::-1]], np.r_[beta, -beta[::-1]]))
+                    lines += polar
+                for idx, r, width, b in lines:
+                    ml = tot[lyr][idx].copy()
+                    wl = w[lyr][idx].copy()
+                    n = ml.size
+                    scr = np.zeros((N_SCRATCH, n + 2 * g + 1))
+                    q = ml / wl
+                    scr[QP, : n + 2 * g] = np.r_[q[-g:], q, q[:g]]
+                    scr[WP, : n + 2 * g] = np.r_[width[-g:], width, width[:g]]
+                    scr[R, : n + 1] = r
+                    old = ml.copy()
+                    assert sweep_line(n, ml, wl, b, True, 0.0, 0.0, order, scr) == -1
+                    tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
+                    new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
+                    big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
+                    new[(new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)] = 0.0
+                    for t in range(m.shape[0]):
+                        m[t, lyr][idx] = new[t]
+                    tot[lyr][idx] = ml
+                    w[lyr][idx] = wl
+    return m
+
+
+def test_several_tags_equal_a_plain_loop_of_line_splits_bit_for_bit():
+    """The kernel's ordering of the tag work (totals of a work item's lines first, then every tag through them;
+    meridional splits plane by plane) gives exactly the line-by-line split, also where faces pass whole cells."""
+    rng = np.random.default_rng(5)
+    grid = _grid(regional=False)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.7)
+    air = _tags(rng, M, 4)
+    nt, nl, nj, ni = air.shape
+    geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
+    for order in (1, 3):
+        kern = make_horizontal_advection(AdvectionKernelOptions(order=order, parallel=True))
+        mk = air.copy()
+        zero_we, zero_sn = np.zeros((nt, nl, nj)), np.zeros((nt, nl, ni))
+        status = np.zeros((nl, 4), dtype=np.int64)
+        fu, fv = np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni))
+        kern(mk, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, dt, 2, True, zero_we, zero_we, zero_sn, zero_sn, True,
+             fu, fv, np.zeros((nt, nl, 4)), status)
+        assert not status.any()
+        np.testing.assert_array_equal(mk, _plain_loop_tags(air, M, U, V, dt, 2, order, geom))
 
 
 @pytest.mark.parametrize("regional", [False, True])

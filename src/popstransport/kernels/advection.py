@@ -918,7 +918,7 @@ def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -926,7 +926,12 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     Several tags of a limited scheme go in two passes: first the total of every line is swept and its split
     prepared (kept per line), then every tag goes through all the lines, so that a tag's part of the work item is
     read as one stream (consecutive rows are adjacent in memory, and consecutive great circles share cache lines)
-    rather than in short pieces interleaved with every other tag's."""
+    rather than in short pieces interleaved with every other tag's.
+
+    Great circles (``kind`` 1) with several tags leave the second pass to :func:`_meridional_plane`: they write the
+    weights of their faces into ``wy (2, L, (J + 1) * I)`` (northward chemical flux through face ``(j, i)`` =
+    ``wy[0] m[j - 1, i] + wy[1] m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
+    faces that pass whole cells or cross a pole is split here, and gets zero weights."""
     nt = m3.shape[0]
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
     scr = np.zeros((N_SCRATCH, nmax))
@@ -1001,6 +1006,28 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         meta[qi, 4] = idx
         meta[qi, 5] = nw
         ltiny[qi] = tiny
+        if kind == 1:
+            # the two columns of the great circle, in grid orientation (face j between rows j - 1 and j; the line
+            # runs north up column i and south down column io, where its fluxes are the negative northward ones)
+            i = idx
+            io = i + ni // 2
+            fast = nw == 0 and r[0] == 0.0 and r[nj] == 0.0
+            for j in range(nj + 1):
+                c = j * ni
+                if fast and 0 < j < nj:
+                    wy[0, l, c + i] = lwa[qi, j]
+                    wy[1, l, c + i] = lwb[qi, j]
+                    wy[0, l, c + io] = -lwb[qi, n - j]
+                    wy[1, l, c + io] = -lwa[qi, n - j]
+                else:
+                    wy[0, l, c + i] = 0.0
+                    wy[1, l, c + i] = 0.0
+                    wy[0, l, c + io] = 0.0
+                    wy[1, l, c + io] = 0.0
+            tiny_y[l, i] = tiny if fast else 0.0
+            tiny_y[l, io] = tiny if fast else 0.0
+            if fast:
+                meta[qi, 1] = 0  # split plane by plane
     # pass 2: every tag through all the lines
     mg = work[W_TAG]
     ft = work[W_TAGFLUX]
@@ -1043,6 +1070,51 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             if not per:
                 ends[lo + qi, t, 0] = ft[0]
                 ends[lo + qi, t, 1] = ft[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, fn):
+    """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles, row by row over the plane.
+
+    The northward chemical mass through face ``j`` of column ``i`` is ``wy[0] m[j - 1, i] + wy[1] m[j, i]`` (the
+    weights of :func:`prepare_split`, written by :func:`_sweep_lines`; zero at the poles and for the lines split
+    there), so every row is updated from its old values and its two neighbours' with loops over longitude that
+    vectorise, reading the tag once and writing it once. ``fs``, ``fn`` (length ``I``) are scratch.
+    Bit for bit the split of the line-by-line pass.
+    """
+    plane = m3[t, l]
+    ws = wy[0, l]
+    wn = wy[1, l]
+    tin = tiny_y[l]
+    pos = face[0, t, l]
+    neg = face[1, t, l]
+    for i in range(ni):
+        fs[i] = 0.0
+    for j in range(nj):
+        row = plane[j * ni : (j + 1) * ni]
+        if j < nj - 1:
+            up = plane[(j + 1) * ni : (j + 2) * ni]
+            a = ws[(j + 1) * ni : (j + 2) * ni]
+            b = wn[(j + 1) * ni : (j + 2) * ni]
+            for i in range(ni):
+                fn[i] = a[i] * row[i] + b[i] * up[i]
+        else:
+            for i in range(ni):
+                fn[i] = 0.0
+        for i in range(ni):
+            v = row[i] - (fn[i] - fs[i])
+            # rounding below a bound of 0 (the tag is a non-negative share of the total)
+            row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+        if acc and j < nj - 1:
+            base = (j + 1) * ni
+            for i in range(ni):
+                c = fn[i]
+                if c > 0.0:
+                    pos[base + i] += c
+                else:
+                    neg[base + i] -= c
+        for i in range(ni):
+            fs[i] = fn[i]
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1123,6 +1195,10 @@ def _compiled(parallel: bool):
             for t in range(nt):
                 ends[q, t, 0] = 0.0
                 ends[q, t, 1] = 0.0
+        # the meridional weights of great circles for the plane-by-plane second pass of several tags
+        planes = cross_pole and nt > 1 and not independent
+        wy = np.empty((2, nl, (nj + 1) * ni) if planes else (2, 1, 1))
+        tiny_y = np.empty((nl, ni) if planes else (1, 1))
         pcodes = np.empty(2 * nl, dtype=np.int64)
         for q in range(2 * nl):
             pcodes[q] = -1
@@ -1169,7 +1245,7 @@ def _compiled(parallel: bool):
                     # lines are not worth waking the threads)
                     for c in range(2 * nl):
                         _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic, True, order,
-                                     independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes)
+                                     independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes, wy, tiny_y)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1181,12 +1257,25 @@ def _compiled(parallel: bool):
                         for c in prange(nchunk):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
-                                         accumulate, face, ends, codes)
+                                         accumulate, face, ends, codes, wy, tiny_y)
+                        ok = True
+                        for q in range(ntot):
+                            if codes[q] >= 0:
+                                ok = False
+                        if planes and ok:
+                            # the tags' second pass, plane by plane (the polar rows' second half-turn needs it done)
+                            nplane = nt * nl
+                            npc = min(nplane, max_chunks) if parallel else 1
+                            for c in prange(npc):
+                                fs = np.empty(ni)
+                                fn = np.empty(ni)
+                                for k in range(c * nplane // npc, (c + 1) * nplane // npc):
+                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, fn)
                 if kind != 1:
                     for c in prange(nchunk):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
-                                     face, ends, codes)
+                                     face, ends, codes, wy, tiny_y)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
