@@ -631,30 +631,38 @@ WF_FRAC, WF_SIGN, WF_WRAP = range(3)
 
 
 @njit(cache=True, error_model="numpy")
-def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
+def prepare_split(n, periodic, scr, wd, wfi, wff):
     """Tag-independent part of splitting the fluxes of the last :func:`sweep_line` call among tags.
 
-    The partial donor of face ``f`` is cell ``f - 1`` or cell ``f`` (or, on an open line, air from outside), so
-    ``FRAC`` times the tag's mass there is the two-point sum ``wa[f] m[f - 1] + wb[f] m[f]`` with one of the two
-    weights zero (``m`` periodic on a periodic line), unless the face also passed whole cells (few: only where the
-    Courant number exceeds one) or takes air from outside an open line. Writes these weights for faces ``0 .. n``
-    (both zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
+    The partial donor of face ``f`` is cell ``f - 1`` (air flux towards higher index) or cell ``f`` (or, on an open
+    line, air from outside), so ``FRAC`` times the tag's mass there is ``max(wd, 0) m[f - 1] + min(wd, 0) m[f]``
+    with the signed weight ``wd[f]`` (``FRAC``, which has the sign of the air flux; a rounding-level ``FRAC`` of the
+    other sign counts as zero; ``m`` periodic on a periodic line), unless the face also passed whole cells (only
+    where the Courant number exceeds one) or takes air from outside an open line. Writes these weights for faces
+    ``0 .. n`` (zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
     least ``n + 1`` columns): the partial donor (``-1``, ``-2``: the inflow at the low, high end) and the whole
     cells as a difference of the running sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the
-    number of listed faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the
-    next line before the tags are split.
+    number of listed faces; where they are the majority, every face is listed in order and the result is minus the
+    number of faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the next line
+    before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
     nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
+    nslow = 0
+    for f in range(nf):
+        if nwhole[f] > 0.0 or donor[f] < 0.0:
+            nslow += 1
+    # where most faces pass whole cells (zonal Courant numbers above one near the poles) every face is listed, in
+    # order (a dense table: one branch-free loop over the faces; returned as minus the number of faces)
+    dense = 2 * nslow > nf
     nw = 0
     for f in range(nf):
         k = int(donor[f])
-        wa[f] = 0.0
-        wb[f] = 0.0
-        if nwhole[f] > 0.0 or k < 0:
+        wd[f] = 0.0
+        if dense or nwhole[f] > 0.0 or k < 0:
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
             wfi[WF_FACE, nw] = f
@@ -679,22 +687,21 @@ def prepare_split(n, periodic, scr, wa, wb, wfi, wff):
             wff[WF_WRAP, nw] = wrap
             nw += 1
         elif k == f:
-            wb[f] = frac[f]
+            wd[f] = min(frac[f], 0.0)
         else:
-            wa[f] = frac[f]
+            wd[f] = max(frac[f], 0.0)
     if periodic:
-        wa[n] = wa[0]
-        wb[n] = wb[0]
-    return nw
+        wd[n] = wd[0]
+    return -nw if dense else nw
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def split_fluxes(n, periodic, m, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
+def split_fluxes(n, periodic, m, q_lo, q_hi, wd, wfi, wff, nw, ft, ps):
     """Split the fluxes of a line's sweep on the total over tags for one tag.
 
     ``m[:n]`` holds the tag's chemical mass in the cells of the line before the sweep (it is only read, so it may
     be the row itself); ``q_lo``, ``q_hi`` are its inflow mixing ratios at the low and high end of an open line;
-    ``wa``, ``wb``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length ``n + 1``) is
+    ``wd``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length ``n + 1``) is
     scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the tag's mass in the
     whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its inflow mixing
     ratio for air from outside), so that the tag fluxes add up to the total flux and each is the total's
@@ -702,12 +709,13 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
     listed faces, with the whole cells' mass as a difference of the line's running sum (rounding of the order of
     the line's mass times the machine epsilon).
     """
-    left = m[n - 1] if periodic else 0.0
-    right = m[0] if periodic else 0.0
-    ft[0] = wa[0] * left + wb[0] * m[0]
-    for f in range(1, n):
-        ft[f] = wa[f] * m[f - 1] + wb[f] * m[f]
-    ft[n] = wa[n] * m[n - 1] + wb[n] * right
+    if nw >= 0:
+        left = m[n - 1] if periodic else 0.0
+        right = m[0] if periodic else 0.0
+        ft[0] = max(wd[0], 0.0) * left + min(wd[0], 0.0) * m[0]
+        for f in range(1, n):
+            ft[f] = max(wd[f], 0.0) * m[f - 1] + min(wd[f], 0.0) * m[f]
+        ft[n] = max(wd[n], 0.0) * m[n - 1] + min(wd[n], 0.0) * right
     if nw == 0:
         return
     # ps[p] = mass of cells 0 .. p - 1, in pairs to halve the chain of dependent additions
@@ -720,6 +728,14 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wa, wb, wfi, wff, nw, ft, ps):
     if n % 2 == 1:
         ps[n] = acc + m[n - 1]
     total = ps[n]
+    if nw < 0:
+        # dense: every face in order (faces without whole cells have hi = lo, the same value as the stencil's)
+        for f in range(-nw):
+            k = wfi[WF_DONOR, f]
+            d = m[max(k, 0)]
+            d = d if k >= 0 else (q_lo if k == -1 else q_hi)
+            whole = (ps[wfi[WF_HI, f]] - ps[wfi[WF_LO, f]]) + wff[WF_WRAP, f] * total
+            ft[f] = wff[WF_FRAC, f] * d + wff[WF_SIGN, f] * whole
     for w in range(nw):
         k = wfi[WF_DONOR, w]
         d = m[k] if k >= 0 else (q_lo if k == -1 else q_hi)
@@ -734,16 +750,15 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     """Every tag's chemical mass (kg) through faces ``0 .. n`` of the line last swept with ``scr`` (the total's
     sweep): :func:`prepare_split` and :func:`split_fluxes` for tag masses ``(T, n)`` and inflow mixing ratios
     ``(T,)``, returned as ``(T, n + 1)`` (for checks and diagnostics; the kernel runs the same functions)."""
-    wa = np.zeros(n + 1)
-    wb = np.zeros(n + 1)
+    wd = np.zeros(n + 1)
     wfi = np.zeros((4, n + 1), dtype=np.int64)
     wff = np.zeros((3, n + 1))
-    nw = prepare_split(n, periodic, scr, wa, wb, wfi, wff)
+    nw = prepare_split(n, periodic, scr, wd, wfi, wff)
     out = np.zeros((tag_mass_kg.shape[0], n + 1))
     ps = np.zeros(n + 1)
     for t in range(tag_mass_kg.shape[0]):
         m = np.ascontiguousarray(tag_mass_kg[t], dtype=np.float64)
-        split_fluxes(n, periodic, m, float(q_lo[t]), float(q_hi[t]), wa, wb, wfi, wff, nw, out[t], ps)
+        split_fluxes(n, periodic, m, float(q_lo[t]), float(q_hi[t]), wd, wfi, wff, nw, out[t], ps)
     return out
 
 
@@ -831,9 +846,9 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
 
 
 @njit(cache=True, error_model="numpy")
-def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wa, wb, wfi, wff):
+def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
-    its fluxes (:func:`prepare_split` into ``wa``, ``wb``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
+    its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
     ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
     masses and face fluxes are bounded by the total's: tags are non-negative shares)."""
     g = GHOST
@@ -859,7 +874,7 @@ def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, s
     for p in range(n):
         total[cidx[p]] = mt[p]
         air[cidx[p]] = wl[p]
-    nw = prepare_split(n, periodic, scr, wa, wb, wfi, wff)
+    nw = prepare_split(n, periodic, scr, wd, wfi, wff)
     big = 0.0
     for p in range(n):
         big = max(big, mt_old[p], mt[p])
@@ -929,8 +944,8 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     rather than in short pieces interleaved with every other tag's.
 
     Great circles (``kind`` 1) with several tags leave the second pass to :func:`_meridional_plane`: they write the
-    weights of their faces into ``wy (2, L, (J + 1) * I)`` (northward chemical flux through face ``(j, i)`` =
-    ``wy[0] m[j - 1, i] + wy[1] m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
+    weights of their faces into ``wy (L, (J + 1) * I)`` (northward chemical flux through face ``(j, i)`` =
+    ``max(wy, 0) m[j - 1, i] + min(wy, 0) m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
     faces that pass whole cells or cross a pole is split here, and gets zero weights."""
     nt = m3.shape[0]
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
@@ -962,8 +977,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         return
     # pass 1: the total of every line, and the tag-independent part of its split
     nq = hi - lo
-    lwa = np.empty((nq, nmax))
-    lwb = np.empty((nq, nmax))
+    lwd = np.empty((nq, nmax))
     lwfi = np.empty((nq, 4, nmax), dtype=np.int64)
     lwff = np.empty((nq, 3, nmax))
     lcidx = np.empty((nq, nmax), dtype=np.int64)
@@ -986,10 +1000,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 q_hi += qbc_hi[t, l, idx]
         if per:
             code, nw, tiny = _total_line(n, True, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwa[qi], lwb[qi], lwfi[qi], lwff[qi])
+                                         lwd[qi], lwfi[qi], lwff[qi])
         else:
             code, nw, tiny = _total_line(n, False, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwa[qi], lwb[qi], lwfi[qi], lwff[qi])
+                                         lwd[qi], lwfi[qi], lwff[qi])
         codes[q] = code
         if code >= 0:
             return  # the caller reports the error; the state is not used any further
@@ -1015,15 +1029,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             for j in range(nj + 1):
                 c = j * ni
                 if fast and 0 < j < nj:
-                    wy[0, l, c + i] = lwa[qi, j]
-                    wy[1, l, c + i] = lwb[qi, j]
-                    wy[0, l, c + io] = -lwb[qi, n - j]
-                    wy[1, l, c + io] = -lwa[qi, n - j]
+                    wy[l, c + i] = lwd[qi, j]
+                    wy[l, c + io] = -lwd[qi, n - j]
                 else:
-                    wy[0, l, c + i] = 0.0
-                    wy[1, l, c + i] = 0.0
-                    wy[0, l, c + io] = 0.0
-                    wy[1, l, c + io] = 0.0
+                    wy[l, c + i] = 0.0
+                    wy[l, c + io] = 0.0
             tiny_y[l, i] = tiny if fast else 0.0
             tiny_y[l, io] = tiny if fast else 0.0
             if fast:
@@ -1053,7 +1063,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             if cid[n - 1] - c0 == n - 1:
                 # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
-                split_fluxes(n, per, row, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = row[p] - (ft[p + 1] - ft[p])
                     # rounding below a bound of 0 (the tag is a non-negative share of the total)
@@ -1061,7 +1071,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             else:
                 for p in range(n):
                     mg[p] = plane[cid[p]]
-                split_fluxes(n, per, mg, q_lo, q_hi, lwa[qi], lwb[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = mg[p] - (ft[p + 1] - ft[p])
                     plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
@@ -1076,15 +1086,14 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
 def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, fn):
     """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles, row by row over the plane.
 
-    The northward chemical mass through face ``j`` of column ``i`` is ``wy[0] m[j - 1, i] + wy[1] m[j, i]`` (the
-    weights of :func:`prepare_split`, written by :func:`_sweep_lines`; zero at the poles and for the lines split
-    there), so every row is updated from its old values and its two neighbours' with loops over longitude that
-    vectorise, reading the tag once and writing it once. ``fs``, ``fn`` (length ``I``) are scratch.
-    Bit for bit the split of the line-by-line pass.
+    The northward chemical mass through face ``j`` of column ``i`` is ``max(w, 0) m[j - 1, i] + min(w, 0) m[j, i]``
+    with ``w = wy[l, j * I + i]`` (the weights of :func:`prepare_split`, written by :func:`_sweep_lines`; zero at the
+    poles and for the lines split there), so every row is updated from its old values and its two neighbours' with
+    loops over longitude that vectorise, reading the tag once and writing it once. ``fs``, ``fn`` (length ``I``) are
+    scratch. Bit for bit the split of the line-by-line pass.
     """
     plane = m3[t, l]
-    ws = wy[0, l]
-    wn = wy[1, l]
+    wl = wy[l]
     tin = tiny_y[l]
     pos = face[0, t, l]
     neg = face[1, t, l]
@@ -1094,10 +1103,9 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, fn):
         row = plane[j * ni : (j + 1) * ni]
         if j < nj - 1:
             up = plane[(j + 1) * ni : (j + 2) * ni]
-            a = ws[(j + 1) * ni : (j + 2) * ni]
-            b = wn[(j + 1) * ni : (j + 2) * ni]
+            w = wl[(j + 1) * ni : (j + 2) * ni]
             for i in range(ni):
-                fn[i] = a[i] * row[i] + b[i] * up[i]
+                fn[i] = max(w[i], 0.0) * row[i] + min(w[i], 0.0) * up[i]
         else:
             for i in range(ni):
                 fn[i] = 0.0
@@ -1197,7 +1205,7 @@ def _compiled(parallel: bool):
                 ends[q, t, 1] = 0.0
         # the meridional weights of great circles for the plane-by-plane second pass of several tags
         planes = cross_pole and nt > 1 and not independent
-        wy = np.empty((2, nl, (nj + 1) * ni) if planes else (2, 1, 1))
+        wy = np.empty((nl, (nj + 1) * ni) if planes else (1, 1))
         tiny_y = np.empty((nl, ni) if planes else (1, 1))
         pcodes = np.empty(2 * nl, dtype=np.int64)
         for q in range(2 * nl):
