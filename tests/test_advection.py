@@ -281,6 +281,32 @@ def test_shape_errors_name_the_expected_shape():
         adv.advect(np.asfortranarray(air), grid.air_mass_kg(), U, V, 10.0)
 
 
+@pytest.mark.parametrize("regional", [False, True])
+@pytest.mark.parametrize("where", ["u", "v", "v north wall"])
+@pytest.mark.parametrize("substeps", [None, 2])
+def test_non_finite_fluxes_are_refused_and_leave_the_state_alone(regional, where, substeps):
+    grid = LatLonGrid.regional(0, 30, -12, 12, 3.0) if regional else small_global(30.0)
+    rng = np.random.default_rng(7)
+    U, V = stream_function_fluxes(grid, random_psi(rng, grid, closed=regional))
+    air, M = random_state(rng, grid)
+    if where == "u":
+        U[0, 1, 2] = np.nan
+        if not regional:
+            U[0, 1, -1] = U[0, 1, 0]
+    elif where == "v":
+        V[-1, 2, 1] = np.inf
+    elif regional:
+        V[-1, -1, 1] = -np.inf  # the northern wall of a regional grid
+    else:
+        V[-1, -2, 1] = np.nan  # the last interior face (the pole walls are refused as non-zero first)
+    before = air.copy()
+    adv = HorizontalAdvection(grid=grid)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        adv.advect(air, M, U, V, scaled_dt(grid, np.nan_to_num(U), np.nan_to_num(V, posinf=0, neginf=0), 0.5),
+                   substeps=substeps)
+    np.testing.assert_array_equal(air, before)
+
+
 def test_periodic_faces_must_agree_and_poles_must_be_closed():
     grid = small_global(30.0)
     adv = HorizontalAdvection(grid=grid)

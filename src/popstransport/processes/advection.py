@@ -82,7 +82,7 @@ def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _step_limits(M, U, V, PO, gy, dt, strang, polar):
-    """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio)`` of a step ``dt`` without sub-steps.
+    """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio, not_finite)`` of a step ``dt`` without sub-steps.
 
     ``courant_y``: the meridional Courant number ``|v| dt / dy`` of the faces through which air leaves the row's
     cells: the air through the face over the cell's air (the smaller of its start and end air mass) times
@@ -92,7 +92,8 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     semi-Lagrangian sweeps take the excess from the next cell without harm). ``air_loss``: the largest net air a
     cell loses before the end of a sweep sequence (x or y first for alternating splitting; y/2, then x, for
     Strang), over the same; ``courant_x``: air leaving through meridional walls over the start air mass
-    (informational: x sweeps accept any value); ``end_ratio``: smallest end-of-step over start air mass.
+    (informational: x sweeps accept any value); ``end_ratio``: smallest end-of-step over start air mass;
+    ``not_finite``: 1 where a flux of the row's cells is NaN or infinite (checked first by the caller).
 
     With ``polar`` (global grids) the two polar rows turn zonally half before and half after every meridional
     sweep: their air loss is the larger of what the first half-turn and then the meridional sweep take, and their
@@ -100,7 +101,7 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     sweep starts. ``PO (L, 2, I)``: net air leaving the polar cells across the pole (kg s-1).
     """
     nl, nj, ni = M.shape
-    out = np.zeros((nl * nj, 4))
+    out = np.zeros((nl * nj, 5))
     half = 0.5 if strang else 1.0
     for p in prange(nl * nj):
         l = p // nj
@@ -109,8 +110,10 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
         loss = 0.0
         cx = 0.0
         mr = np.inf
+        finite = True
         ring = polar and (j == 0 or j == nj - 1)
         for i in range(ni):
+            finite = finite and abs(U[l, j, i]) < np.inf and abs(V[l, j, i]) < np.inf
             m0 = M[l, j, i]
             dx = U[l, j, i + 1] - U[l, j, i]
             dy = V[l, j + 1, i] - V[l, j, i]
@@ -145,6 +148,11 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
         out[p, 1] = loss
         out[p, 2] = cx
         out[p, 3] = mr
+        finite = finite and abs(U[l, j, ni]) < np.inf
+        if j == nj - 1:
+            for i in range(ni):
+                finite = finite and abs(V[l, nj, i]) < np.inf
+        out[p, 4] = 0.0 if finite else 1.0
     return out
 
 
@@ -315,6 +323,8 @@ class HorizontalAdvection(Process):
             air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, self._width_ratios(nj), float(dt_s),
             self.splitting == "strang", bool(polar),
         )
+        if lim[:, 4].any():
+            raise ValueError("the air-mass fluxes contain NaN or infinite values")
         k = int(np.argmin(lim[:, 3]))
         if not lim[k, 3] > 0.0:
             nj = air_mass_kg.shape[1]
@@ -396,8 +406,8 @@ class HorizontalAdvection(Process):
             )
         if cross_pole and (np.any(V[:, 0, :]) or np.any(V[:, nj, :])):
             raise ValueError("mass_flux_v_kg_s must be zero at the pole walls (faces 0 and J) of a global grid")
-        if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
-            raise ValueError("the air-mass fluxes contain NaN or infinite values")
+        if substeps is not None and not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
+            raise ValueError("the air-mass fluxes contain NaN or infinite values")  # (else checked by substeps())
         P = np.zeros((nl, 2, max(ni // 2, 1)))
         nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s, polar=cross_pole)
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
