@@ -566,10 +566,15 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
                 sg = 1.0 if r[f] >= 0.0 else -1.0
                 pl = sg * (fl - whole[f])
                 sa = sg * a
+                # (a division only where the bound acts)
                 if sa > 0.0:
-                    c = min(c, max(m[k] - pl, 0.0) / sa)
+                    room = max(m[k] - pl, 0.0)
+                    if c * sa > room:
+                        c = room / sa
                 else:
-                    c = min(c, max(pl, 0.0) / -sa)
+                    room = max(pl, 0.0)
+                    if -c * sa > room:
+                        c = room / -sa
             flux[f] = fl + c * a
         if not periodic:
             flux[0] = flow[0]  # open boundary: nothing outside can give or take antidiffusive mass
