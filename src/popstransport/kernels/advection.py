@@ -1089,14 +1089,14 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
 
 
 @njit(cache=True, error_model="numpy")
-def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, fn):
+def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
     """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles, row by row over the plane.
 
     The northward chemical mass through face ``j`` of column ``i`` is ``max(w, 0) m[j - 1, i] + min(w, 0) m[j, i]``
     with ``w = wy[l, j * I + i]`` (the weights of :func:`prepare_split`, written by :func:`_sweep_lines`; zero at the
     poles and for the lines split there), so every row is updated from its old values and its two neighbours' with
-    loops over longitude that vectorise, reading the tag once and writing it once. ``fs``, ``fn`` (length ``I``) are
-    scratch. Bit for bit the split of the line-by-line pass.
+    one loop over longitude per row that vectorises, reading the tag once and writing it once. ``fs`` (length ``I``)
+    is scratch. Bit for bit the split of the line-by-line pass.
     """
     plane = m3[t, l]
     wl = wy[l]
@@ -1110,25 +1110,26 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, fn):
         if j < nj - 1:
             up = plane[(j + 1) * ni : (j + 2) * ni]
             w = wl[(j + 1) * ni : (j + 2) * ni]
+            # one pass: the flux through the row's north face from the old values, the row's update, and the flux
+            # kept as the next row's south face
             for i in range(ni):
-                fn[i] = max(w[i], 0.0) * row[i] + min(w[i], 0.0) * up[i]
+                f_n = max(w[i], 0.0) * row[i] + min(w[i], 0.0) * up[i]
+                v = row[i] - (f_n - fs[i])
+                # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+                fs[i] = f_n
+            if acc:
+                base = (j + 1) * ni
+                for i in range(ni):
+                    c = fs[i]
+                    if c > 0.0:
+                        pos[base + i] += c
+                    else:
+                        neg[base + i] -= c
         else:
             for i in range(ni):
-                fn[i] = 0.0
-        for i in range(ni):
-            v = row[i] - (fn[i] - fs[i])
-            # rounding below a bound of 0 (the tag is a non-negative share of the total)
-            row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
-        if acc and j < nj - 1:
-            base = (j + 1) * ni
-            for i in range(ni):
-                c = fn[i]
-                if c > 0.0:
-                    pos[base + i] += c
-                else:
-                    neg[base + i] -= c
-        for i in range(ni):
-            fs[i] = fn[i]
+                v = row[i] - (0.0 - fs[i])
+                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1282,9 +1283,8 @@ def _compiled(parallel: bool):
                             npc = min(nplane, max_chunks) if parallel else 1
                             for c in prange(npc):
                                 fs = np.empty(ni)
-                                fn = np.empty(ni)
                                 for k in range(c * nplane // npc, (c + 1) * nplane // npc):
-                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, fn)
+                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs)
                 if kind != 1:
                     for c in prange(nchunk):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
