@@ -1066,7 +1066,27 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
             plane = m3[t, l]
             # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
-            if cid[n - 1] - c0 == n - 1:
+            if cid[n - 1] - c0 == n - 1 and meta[qi, 5] == 0:
+                # a row without listed faces in one pass: the flux through each cell's high face from the old values
+                # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
+                # split_fluxes)
+                row = plane[c0 : c0 + n]
+                wd = lwd[qi]
+                first = row[0]
+                f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
+                ft[0] = f_lo
+                for p in range(n - 1):
+                    f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
+                    v = row[p] - (f_hi - f_lo)
+                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    ft[p + 1] = f_hi
+                    f_lo = f_hi
+                f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
+                v = row[n - 1] - (f_hi - f_lo)
+                row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
+                ft[n] = f_hi
+            elif cid[n - 1] - c0 == n - 1:
                 # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
                 split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
