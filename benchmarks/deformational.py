@@ -57,10 +57,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_CACHE_DIR", "/tmp/helper_nc")
+# a cache kept between runs: PyMPDATA compiles for about a minute per variant
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "popstransport-bench-numba"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numba  # noqa: E402
@@ -71,7 +73,7 @@ from popstransport.grid import AirLayers, LatLonGrid  # noqa: E402
 from popstransport.io.met.testcases import deformational_flow  # noqa: E402
 from popstransport.processes.advection import PARALLEL_MIN_CELLS, HorizontalAdvection  # noqa: E402
 from popstransport.verification import error_norms  # noqa: E402
-from run import machine, write_results  # noqa: E402
+from run import CourantFields, machine, write_results  # noqa: E402
 
 #: Largest wind speed of the flow in radians of great circle per period (Nair & Lauritzen 2010 case 4: k + 2 pi
 #: with k = 10), as in ``popstransport.verification``.
@@ -152,32 +154,11 @@ def ours(case: str, resolution_deg: float, ntag: int, scheme: str = "ppm", coura
     return out
 
 
-class _CourantFields:
-    """G factor and G-weighted Courant numbers of PyMPDATA from our C-grid fluxes; PyMPDATA's layout is (lon, lat)."""
-
-    def __init__(self, grid: LatLonGrid):
-        sigma = float(grid.layers.air_mass_per_area_kg_m2()[0])
-        dlon = float(grid.dlon_rad[0])
-        dlat = float(grid.dlat_rad[0])
-        self.unit_kg = sigma * grid.radius_m**2 * dlon * dlat  # air of a cell with G = 1
-        self.g = np.ascontiguousarray((grid.cell_area_m2 / (grid.radius_m**2 * dlon * dlat)).T)  # (I, J)
-
-    def gc_per_s(self, U: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """G C per second: x component (I + 1, J), y component (I, J + 1)."""
-        return U[0].T / self.unit_kg, V[0].T / self.unit_kg
-
-    def outflow_courant(self, gcx: np.ndarray, gcy: np.ndarray) -> float:
-        """Largest over cells of the outflowing G C over G (upwind stability needs <= 1)."""
-        out = (np.maximum(gcx[1:], 0.0) + np.maximum(-gcx[:-1], 0.0) + np.maximum(gcy[:, 1:], 0.0)
-               + np.maximum(-gcy[:, :-1], 0.0))
-        return float((out / self.g).max())
-
-
 def pympdata_steps(case: str, resolution_deg: float, courant: float, samples: int = 720) -> int:
     """Fewest steps per period that keep PyMPDATA's outflow Courant number <= ``courant`` (flow sampled in time)."""
     flow = deformational_flow(case)
     grid = make_grid(resolution_deg)
-    cf = _CourantFields(grid)
+    cf = CourantFields(grid)
     rate = 0.0
     for t in np.linspace(0.0, flow.period_s, samples + 1):
         rate = max(rate, cf.outflow_courant(*cf.gc_per_s(*flow.mass_fluxes(grid, float(t), 0.0))))
@@ -231,7 +212,7 @@ def pympdata(case: str, resolution_deg: float, variant: str, steps: int, chunk: 
     flow = deformational_flow(case)
     grid = make_grid(resolution_deg)
     nx, ny = grid.nlon, grid.nlat
-    cf = _CourantFields(grid)
+    cf = CourantFields(grid)
     dt_s = flow.period_s / steps
     q0 = flow.initial_mixing_ratio(grid)
     opts = Options(**PYMPDATA_VARIANTS[variant])
