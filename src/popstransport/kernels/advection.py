@@ -806,7 +806,7 @@ N_WORK = 5
 
 @njit(cache=True, error_model="numpy")
 def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta, scr,
-                 work, acc, face, ends):
+                 work, acc, face, ends, split):
     """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
     1-D sweep; returns a status code or ``-1`` (several tags of a limited scheme go through :func:`_total_line`
     and :func:`split_fluxes` instead).
@@ -816,6 +816,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
     (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are booked on ``face (2, T, L, faces)`` at
     ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the two end faces of an open line is written
     to ``ends (T, 2)`` (the caller books it, line by line, so that parallel lines never add to the same total).
+    ``split`` is passed on to :func:`sweep_line` (False here; a run-time value, so that Numba compiles one
+    specialisation of the sweep for this caller and :func:`_total_line`).
     """
     nt = m3.shape[0]
     g = GHOST
@@ -836,7 +838,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
             wl[p] = w0[p]
             qp[p + g] = mg[p] / w0[p]
         _ghosts(qp, wp, n, periodic)
-        code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, False)
+        code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, split)
         if code >= 0:
             return code
         for p in range(n):
@@ -852,11 +854,12 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
 
 
 @njit(cache=True, error_model="numpy")
-def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff):
+def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff, split):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
     its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
     ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
-    masses and face fluxes are bounded by the total's: tags are non-negative shares)."""
+    masses and face fluxes are bounded by the total's: tags are non-negative shares). ``split`` (True; a run-time
+    value, see :func:`advance_line`) is passed on to :func:`sweep_line`."""
     g = GHOST
     mt = work[W_TOTAL]
     wl = work[W_AIR]
@@ -874,7 +877,7 @@ def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, s
         qp[p + g] = mt[p] / wl[p]
         mt_old[p] = mt[p]
     _ghosts(qp, wp, n, periodic)
-    code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, True)
+    code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, split)
     if code >= 0:
         return code, 0, 0.0
     for p in range(n):
@@ -963,7 +966,8 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     qlo = np.zeros(nt)
     qhi = np.zeros(nt)
     r = scr[R]
-    if nt == 1 or independent:
+    tagged = nt > 1 and not independent
+    if not tagged:
         for q in range(lo, hi):
             if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
                 codes[q] = -1
@@ -976,10 +980,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
             if per:
                 codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
-                                        beta, scr, work, acc, face, ends[q])
+                                        beta, scr, work, acc, face, ends[q], tagged)
             else:
                 codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi,
-                                        width, beta, scr, work, acc, face, ends[q])
+                                        width, beta, scr, work, acc, face, ends[q], tagged)
         return
     # pass 1: the total of every line, and the tag-independent part of its split
     nq = hi - lo
@@ -1006,10 +1010,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 q_hi += qbc_hi[t, l, idx]
         if per:
             code, nw, tiny = _total_line(n, True, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwd[qi], lwfi[qi], lwff[qi])
+                                         lwd[qi], lwfi[qi], lwff[qi], tagged)
         else:
             code, nw, tiny = _total_line(n, False, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwd[qi], lwfi[qi], lwff[qi])
+                                         lwd[qi], lwfi[qi], lwff[qi], tagged)
         codes[q] = code
         if code >= 0:
             return  # the caller reports the error; the state is not used any further
@@ -1235,6 +1239,9 @@ def _compiled(parallel: bool):
         wy = np.empty((nl, (nj + 1) * ni) if planes else (1, 1))
         tiny_y = np.empty((nl, ni) if planes else (1, 1))
         pcodes = np.empty(2 * nl, dtype=np.int64)
+        # the polar rows' lines (run-time values, not literals: Numba would compile _sweep_lines once more for them)
+        polar_kind = 3 if cross_pole else 0
+        polar_lines = 2 if cross_pole else 1
         for q in range(2 * nl):
             pcodes[q] = -1
         for s in range(nsub):
@@ -1279,7 +1286,8 @@ def _compiled(parallel: bool):
                     # the polar rows turn half before and half after the meridional sweep (serially: four small
                     # lines are not worth waking the threads)
                     for c in range(2 * nl):
-                        _sweep_lines(3, c, c + 1, 2, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic, True, order,
+                        _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
+                                     cross_pole, order,
                                      independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes, wy, tiny_y)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
