@@ -63,7 +63,9 @@ of lines first sweeps the totals of all its lines and keeps the tag-independent 
 the partial donor cells, and the faces that pass whole cells), then every tag goes through all the lines, so
 that a tag is read and written as long streams (consecutive rows are adjacent in memory; consecutive great circles
 share cache lines). A tag's face fluxes are a branch-free two-point stencil of its old masses; faces that pass whole
-cells take them as differences of the line's running sum. So, for every sweep and sub-step:
+cells take them as differences of the line's running sum. On global grids the meridional split goes plane by plane:
+the great circles write the weights of their faces in grid layout and every tag's layer is updated row by row, with
+loops over longitude (:func:`_meridional_plane`). So, for every sweep and sub-step:
 
 * the tags add up to the single-tracer run of their total to round-off (cells, face accumulators, inflow and
   outflow); with one tag the kernel *is* the single-tracer scheme, bit for bit;
