@@ -650,27 +650,19 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     ``0 .. n`` (zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
     least ``n + 1`` columns): the partial donor (``-1``, ``-2``: the inflow at the low, high end) and the whole
     cells as a difference of the running sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the
-    number of listed faces; where they are the majority, every face is listed in order and the result is minus the
-    number of faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the next line
-    before the tags are split.
+    number of listed faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the next
+    line before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
     nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
-    nslow = 0
-    for f in range(nf):
-        if nwhole[f] > 0.0 or donor[f] < 0.0:
-            nslow += 1
-    # where most faces pass whole cells (zonal Courant numbers above one near the poles) every face is listed, in
-    # order (a dense table: one branch-free loop over the faces; returned as minus the number of faces)
-    dense = 2 * nslow > nf
     nw = 0
     for f in range(nf):
         k = int(donor[f])
         wd[f] = 0.0
-        if dense or nwhole[f] > 0.0 or k < 0:
+        if nwhole[f] > 0.0 or k < 0:
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
             wfi[WF_FACE, nw] = f
@@ -700,7 +692,7 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
             wd[f] = max(frac[f], 0.0)
     if periodic:
         wd[n] = wd[0]
-    return -nw if dense else nw
+    return nw
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -717,13 +709,12 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, wfi, wff, nw, ft, ps):
     listed faces, with the whole cells' mass as a difference of the line's running sum (rounding of the order of
     the line's mass times the machine epsilon).
     """
-    if nw >= 0:
-        left = m[n - 1] if periodic else 0.0
-        right = m[0] if periodic else 0.0
-        ft[0] = max(wd[0], 0.0) * left + min(wd[0], 0.0) * m[0]
-        for f in range(1, n):
-            ft[f] = max(wd[f], 0.0) * m[f - 1] + min(wd[f], 0.0) * m[f]
-        ft[n] = max(wd[n], 0.0) * m[n - 1] + min(wd[n], 0.0) * right
+    left = m[n - 1] if periodic else 0.0
+    right = m[0] if periodic else 0.0
+    ft[0] = max(wd[0], 0.0) * left + min(wd[0], 0.0) * m[0]
+    for f in range(1, n):
+        ft[f] = max(wd[f], 0.0) * m[f - 1] + min(wd[f], 0.0) * m[f]
+    ft[n] = max(wd[n], 0.0) * m[n - 1] + min(wd[n], 0.0) * right
     if nw == 0:
         return
     # ps[p] = mass of cells 0 .. p - 1, in pairs to halve the chain of dependent additions
@@ -736,14 +727,6 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, wfi, wff, nw, ft, ps):
     if n % 2 == 1:
         ps[n] = acc + m[n - 1]
     total = ps[n]
-    if nw < 0:
-        # dense: every face in order (faces without whole cells have hi = lo, the same value as the stencil's)
-        for f in range(-nw):
-            k = wfi[WF_DONOR, f]
-            d = m[max(k, 0)]
-            d = d if k >= 0 else (q_lo if k == -1 else q_hi)
-            whole = (ps[wfi[WF_HI, f]] - ps[wfi[WF_LO, f]]) + wff[WF_WRAP, f] * total
-            ft[f] = wff[WF_FRAC, f] * d + wff[WF_SIGN, f] * whole
     for w in range(nw):
         k = wfi[WF_DONOR, w]
         d = m[k] if k >= 0 else (q_lo if k == -1 else q_hi)

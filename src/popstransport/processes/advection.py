@@ -266,11 +266,11 @@ class HorizontalAdvection(Process):
     def _width_ratios(self, nj: int) -> np.ndarray:
         """``(J, 2)``: every row's mean width over its width at its south and north face (ones without a grid)."""
         g = self.grid
-        out = np.ones((nj, 2))
         if g is None:
-            return out
+            return np.ones((nj, 2))
         if getattr(self, "_ratios_key", None) == (id(g), nj):
             return self._ratios
+        out = np.ones((nj, 2))
         phi = np.deg2rad(np.asarray(g.lat_edges_deg, dtype=float))  # type: ignore[attr-defined]
         c = np.cos(phi)
         c[np.abs(np.asarray(g.lat_edges_deg)) >= 90.0 - 1e-12] = 0.0  # type: ignore[attr-defined]

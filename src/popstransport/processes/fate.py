@@ -148,9 +148,9 @@ class FateSolver:
                 keys.append((tr.process, tr.source, tr.target))
         #: ``(process, source, target)`` of every distinct transfer, in the row order of :attr:`transfer_rates_s`
         self.transfer_keys = tuple(keys)
-        #: (K, J, I) rate constant of every distinct transfer (s-1; transfers with one key added up)
         #: declared output kind of every distinct transfer (``None``: not declared)
         self.transfer_kinds = {(tr.process, tr.source, tr.target): tr.kind for tr, _ in self._resolved}
+        #: (K, J, I) rate constant of every distinct transfer (s-1; transfers with one key added up)
         self.transfer_rates_s = np.zeros((len(keys), *self.shape))
         for tr, rate in self._resolved:
             self.transfer_rates_s[keys.index((tr.process, tr.source, tr.target))] += rate
