@@ -291,6 +291,17 @@ def partial_right(l, r, c6, beta, c):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _partial(l, r, c6, beta, c):
+    """:func:`partial_right` without branches (the same formula; also for ``beta = 0`` and ``c = 0``), for loops
+    that vectorise. The left-hand part of a cell is the right-hand part of its reflection:
+    ``partial_left(l, r, c6, beta, c) = _partial(r, l, c6, -beta, c)``."""
+    p = 1.0 + 0.5 * beta
+    a = 2.0 * c / max(p + np.sqrt(max(p * p - 2.0 * beta * c, 0.0)), 1e-300)
+    b = r - l - c6
+    return a * (r * p + a * (-0.5 * (r * beta + b * p) + a * ((b * beta - c6 * p) / 3.0 + a * (0.25 * c6 * beta))))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def partial_left(l, r, c6, beta, c):
     """Chemical mass per unit cell air mass in the left-hand air-mass fraction ``c`` of a cell (see
     :func:`partial_right`)."""
@@ -303,8 +314,9 @@ def partial_left(l, r, c6, beta, c):
 
 
 #: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
-QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC, QDON = range(20)
-N_SCRATCH = 20
+(QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC, QDON,
+ MDON) = range(21)
+N_SCRATCH = 21
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -377,6 +389,33 @@ def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
     return -acc, -low, kout, -whole, nw
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _max_abs(x, n):
+    """``max(abs(x[:n]))`` (0 for ``n = 0``), in four independent chains."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        a0 = max(a0, abs(x[i]))
+        a1 = max(a1, abs(x[i + 1]))
+        a2 = max(a2, abs(x[i + 2]))
+        a3 = max(a3, abs(x[i + 3]))
+    for i in range(n4, n):
+        a0 = max(a0, abs(x[i]))
+    return max(max(a0, a1), max(a2, a3))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _line_air(w, n):
+    """Sum of ``w[:n]``."""
+    wt = 0.0
+    for i in range(n):
+        wt += w[i]
+    return wt
+
+
 @njit(cache=True, error_model="numpy")
 def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, split=True):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
@@ -431,19 +470,63 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
     flow = scr[FLOW]
     anti = scr[ANTI]
     donor = scr[DONOR]
-    if periodic:
-        wt = 0.0
-        for i in range(n):
-            wt += w[i]
-        for f in range(nf):
-            if abs(r[f]) >= wt:
-                return STATUS_ROW_OVERRUN * 1_000_000 + f
+    # air of the whole periodic line, summed only when a face needs the donor walk (a face that passes the line's
+    # whole air is refused: the walk would go round more than once)
+    wt = -1.0
     whole = scr[WHOLE]
     nwhole = scr[NWHOLE]
-    # every face: the air it passes comes from the neighbouring cell alone where the Courant number is below one
-    # (inline, the common case); otherwise, or from outside an open line, the donor walk. (The two directions are
-    # written out: one branch that selects either walk makes the loop about twice as slow.)
+    # the inner faces whose air comes from the neighbouring cell alone (Courant number at most one, the common case)
+    # in one branch-free loop that vectorises: the donor's values are selected by the direction of the air flux, and
+    # air from the cell above a face is the right-hand part of the reflected cell (:func:`_partial`); the other
+    # faces are marked (NWHOLE = -1) for the loop below
+    qp = scr[QP]
+    qd = scr[QDON]
+    mdon = scr[MDON]
+    flat = True
+    for i in range(n):
+        flat &= beta[i] == 0.0
+    for i in range(n - 1):
+        f = i + 1
+        rf = r[f]
+        up = rf >= 0.0
+        w_lo = w[i]
+        w_hi = w[f]
+        wk = w_lo if up else w_hi
+        ra = abs(rf)
+        c = min(ra / wk, 1.0)
+        l_lo = aL[i]
+        r_lo = aR[i]
+        l_hi = aL[f]
+        r_hi = aR[f]
+        m_lo = m[i]
+        m_hi = m[f]
+        b_lo = beta[i]
+        b_hi = beta[f]
+        e6_lo = a6[i]
+        e6_hi = a6[f]
+        ll = l_lo if up else r_hi
+        rr = r_lo if up else l_hi
+        c6 = e6_lo if up else e6_hi
+        sg = 1.0 if up else -1.0
+        if flat:
+            part = c * mean_right(ll, rr, c6, c)
+        else:
+            part = _partial(ll, rr, c6, b_lo if up else -b_hi, c)
+        flux[f] = sg * (wk * part)
+        flow[f] = sg * (c * (m_lo if up else m_hi))
+        donor[f] = i if up else f
+        mdon[f] = m_lo if up else m_hi
+        q_a = qp[i + GHOST]
+        q_b = qp[f + GHOST]
+        qd[f] = q_a if up else q_b
+        whole[f] = 0.0
+        nwhole[f] = 0.0 if ra <= wk else -1.0
+    # the end faces, and the faces marked above: the air comes from a neighbour alone (inline), or, past whole
+    # cells or from outside an open line, from the donor walk. (The two directions are written out: one branch that
+    # selects either walk makes the loop about twice as slow.)
     for f in range(nf):
+        if 0 < f < n and nwhole[f] == 0.0:
+            continue
         rf = r[f]
         if rf >= 0.0:
             k = f - 1
@@ -458,6 +541,11 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
                 whole[f] = 0.0
                 nwhole[f] = 0.0
             else:
+                if periodic:
+                    if wt < 0.0:
+                        wt = _line_air(w, n)
+                    if rf >= wt:
+                        return STATUS_ROW_OVERRUN * 1_000_000 + f
                 hi, lo, k, wh, nw = _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta)
                 flux[f] = hi
                 flow[f] = lo
@@ -477,30 +565,51 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
                 whole[f] = 0.0
                 nwhole[f] = 0.0
             else:
+                if periodic:
+                    if wt < 0.0:
+                        wt = _line_air(w, n)
+                    if -rf >= wt:
+                        return STATUS_ROW_OVERRUN * 1_000_000 + f
                 hi, lo, k, wh, nw = _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta)
                 flux[f] = hi
                 flow[f] = lo
                 donor[f] = k
                 whole[f] = wh
                 nwhole[f] = nw
-    bad = -1
+        # the partial donor's chemical mass and mixing ratio (air from outside: the inflow mixing ratio, for both; an
+        # end face of an open line without flow: no donor, and the end cell's own mixing ratio, no further bound)
+        k = int(donor[f])
+        if k >= 0:
+            mdon[f] = m[k]
+            qd[f] = qp[k + GHOST]
+        elif rf > 0.0:
+            mdon[f] = q_lo
+            qd[f] = q_lo
+        elif rf < 0.0:
+            mdon[f] = q_hi
+            qd[f] = q_hi
+        else:
+            mdon[f] = 0.0
+            qd[f] = qp[GHOST] if f == 0 else qp[n - 1 + GHOST]
     wnew = scr[WNEW]
+    ok = True
     for i in range(n):
         wn = w[i] - (r[i + 1] - r[i])
-        if not wn > 0.0 and bad < 0:
-            bad = i
+        ok &= wn > 0.0
         wnew[i] = wn
-    if bad >= 0 and (apply or fct):
-        return STATUS_EMPTY_CELL * 1_000_000 + bad
+    if not ok and (apply or fct):
+        for i in range(n):
+            if not wnew[i] > 0.0:
+                return STATUS_EMPTY_CELL * 1_000_000 + i
     if fct:
         if periodic:
             flow[n] = flow[0]
             flux[n] = flux[0]
             donor[n] = donor[0]
+            qd[n] = qd[0]
         for f in range(n + 1):
             anti[f] = flux[f] - flow[f]
         g = GHOST
-        qp = scr[QP]
         # padded arrays (index i + 1 for cell i): the donor-cell solution and, later, the limiter ratios; the pads
         # are the periodic neighbours or, at the ends of an open line, the end cell itself (no further bound)
         qtd = scr[QTD]
@@ -512,19 +621,6 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
         else:
             qtd[0] = qtd[1]
             qtd[n + 1] = qtd[n]
-        # mixing ratio of the partial donor of every face (air from outside: the inflow mixing ratio; an end face of
-        # an open line without flow: the end cell's own value, no further bound)
-        qd = scr[QDON]
-        for f in range(n + 1):
-            k = int(donor[f])
-            if k >= 0:
-                qd[f] = qp[k + g]
-            elif r[f] > 0.0:
-                qd[f] = q_lo
-            elif r[f] < 0.0:
-                qd[f] = q_hi
-            else:
-                qd[f] = qp[g] if f == 0 else qp[n - 1 + g]
         rp = scr[RPLUS]
         rm = scr[RMINUS]
         for i in range(n):
@@ -551,32 +647,29 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             rm[0] = 1.0
             rp[n + 1] = 1.0
             rm[n + 1] = 1.0
+        # (branch-free, so that the loop vectorises: every candidate is computed and the right one selected)
         for f in range(nf):
             a = anti[f]
+            rf = r[f]
             # antidiffusive flux from cell f - 1 to cell f (a >= 0) or back (padded indices f and f + 1)
-            if a >= 0.0:
-                c = min(min(rp[f + 1], rm[f]), 1.0)
-            else:
-                c = min(min(rp[f], rm[f + 1]), 1.0)
+            c_up = min(min(rp[f + 1], rm[f]), 1.0)
+            c_dn = min(min(rp[f], rm[f + 1]), 1.0)
+            c = c_up if a >= 0.0 else c_dn
             fl = flow[f]
-            if r[f] * (fl + c * a) < 0.0:
-                c = -fl / a  # the chemical flux keeps the direction of the air flux (meaningful gross fluxes)
-            k = int(donor[f])
-            if k >= 0 and a != 0.0:
-                # the face takes from its partial donor cell between none and all of that cell's chemical, so the
-                # flux can be split among tags by their shares of the donor cell (tags stay non-negative)
-                sg = 1.0 if r[f] >= 0.0 else -1.0
-                pl = sg * (fl - whole[f])
-                sa = sg * a
-                # (a division only where the bound acts)
-                if sa > 0.0:
-                    room = max(m[k] - pl, 0.0)
-                    if c * sa > room:
-                        c = room / sa
-                else:
-                    room = max(pl, 0.0)
-                    if -c * sa > room:
-                        c = room / -sa
+            # the chemical flux keeps the direction of the air flux (meaningful gross fluxes)
+            c_dir = -fl / a
+            c = c_dir if rf * (fl + c * a) < 0.0 else c
+            # the face takes from its partial donor cell between none and all of that cell's chemical, so the flux
+            # can be split among tags by their shares of the donor cell (tags stay non-negative)
+            sg = 1.0 if rf >= 0.0 else -1.0
+            pl = sg * (fl - whole[f])
+            sa = sg * a
+            room_in = max(mdon[f] - pl, 0.0)
+            room_out = max(pl, 0.0)
+            room = room_in if sa > 0.0 else room_out
+            asa = abs(sa)
+            c_room = room / asa
+            c = c_room if (donor[f] >= 0.0 and a != 0.0 and c * asa > room) else c
             flux[f] = fl + c * a
         if not periodic:
             flux[0] = flow[0]  # open boundary: nothing outside can give or take antidiffusive mass
@@ -584,21 +677,13 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
     # share of the partial donor cell's chemical (or, outside an open line, of the inflow mixing ratio) that passed
     frac = scr[FRAC]
     for f in range(nf if split else 0):
-        k = int(donor[f])
-        if k >= 0:
-            d = m[k]
-        elif r[f] > 0.0:
-            d = q_lo
-        else:
-            d = q_hi
-        frac[f] = (flux[f] - whole[f]) / d if d > 0.0 and r[f] != 0.0 else 0.0
+        d = mdon[f]
+        x = (flux[f] - whole[f]) / d
+        frac[f] = x if d > 0.0 and r[f] != 0.0 else 0.0
     if periodic:
         flux[n] = flux[0]
     if apply:
-        tiny = 0.0
-        for i in range(n):
-            tiny = max(tiny, abs(m[i]))
-        tiny *= 1e-13
+        tiny = _max_abs(m, n) * 1e-13
         for i in range(n):
             mi = m[i] - (flux[i + 1] - flux[i])
             if mi < 0.0 and order < 4 and mi > -tiny:
