@@ -743,10 +743,21 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
-    nw = 0
+    # the weights of all faces in one loop that vectorises (zero for the faces listed below), counting those
+    listed = 0
     for f in range(nf):
+        d = donor[f]
+        x = frac[f]
+        slow = nwhole[f] > 0.0 or d < 0.0
+        wd_dn = min(x, 0.0)
+        wd_up = max(x, 0.0)
+        wd[f] = 0.0 if slow else (wd_dn if d == f else wd_up)
+        listed += slow
+    if periodic:
+        wd[n] = wd[0]
+    nw = 0
+    for f in range(nf if listed > 0 else 0):
         k = int(donor[f])
-        wd[f] = 0.0
         if nwhole[f] > 0.0 or k < 0:
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
@@ -771,12 +782,6 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
             wfi[WF_LO, nw] = lo
             wff[WF_WRAP, nw] = wrap
             nw += 1
-        elif k == f:
-            wd[f] = min(frac[f], 0.0)
-        else:
-            wd[f] = max(frac[f], 0.0)
-    if periodic:
-        wd[n] = wd[0]
     return nw
 
 
@@ -802,15 +807,35 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, wfi, wff, nw, ft, ps):
     ft[n] = max(wd[n], 0.0) * m[n - 1] + min(wd[n], 0.0) * right
     if nw == 0:
         return
-    # ps[p] = mass of cells 0 .. p - 1, in pairs to halve the chain of dependent additions
+    # ps[p] = mass of cells 0 .. p - 1: four quarters of the line summed as four independent chains of additions,
+    # then the quarters' offsets added
+    q = n // 4
     ps[0] = 0.0
-    acc = 0.0
-    for p in range(0, n - 1, 2):
-        ps[p + 1] = acc + m[p]
-        acc = acc + (m[p] + m[p + 1])
-        ps[p + 2] = acc
-    if n % 2 == 1:
-        ps[n] = acc + m[n - 1]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(q):
+        s0 += m[j]
+        s1 += m[q + j]
+        s2 += m[2 * q + j]
+        s3 += m[3 * q + j]
+        ps[j + 1] = s0
+        ps[q + j + 1] = s1
+        ps[2 * q + j + 1] = s2
+        ps[3 * q + j + 1] = s3
+    for p in range(4 * q, n):
+        s3 += m[p]
+        ps[p + 1] = s3
+    o1 = s0
+    o2 = o1 + s1
+    o3 = o2 + s2
+    for p in range(q + 1, 2 * q + 1):
+        ps[p] += o1
+    for p in range(2 * q + 1, 3 * q + 1):
+        ps[p] += o2
+    for p in range(3 * q + 1, n + 1):
+        ps[p] += o3
     total = ps[n]
     for w in range(nw):
         k = wfi[WF_DONOR, w]
@@ -856,6 +881,30 @@ def _ghosts(qp, wp, n, periodic):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _gather(dst, src, cidx, n, contig):
+    """``dst[p] = src[cidx[p]]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
+    if contig:
+        seg = src[cidx[0] : cidx[0] + n]
+        for p in range(n):
+            dst[p] = seg[p]
+    else:
+        for p in range(n):
+            dst[p] = src[cidx[p]]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _scatter(dst, src, cidx, n, contig):
+    """``dst[cidx[p]] = src[p]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
+    if contig:
+        seg = dst[cidx[0] : cidx[0] + n]
+        for p in range(n):
+            seg[p] = src[p]
+    else:
+        for p in range(n):
+            dst[cidx[p]] = src[p]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
     direction of the grid axis; ``fsg`` is -1 where the line runs against the axis)."""
@@ -875,19 +924,19 @@ N_WORK = 5
 
 
 @njit(cache=True, error_model="numpy")
-def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta, scr,
-                 work, acc, face, ends, split):
+def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
+                 scr, work, acc, face, ends, split):
     """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
     1-D sweep; returns a status code or ``-1`` (several tags of a limited scheme go through :func:`_total_line`
     and :func:`split_fluxes` instead).
 
-    The line has ``n`` cells at flat indices ``cidx`` of the layer's plane of ``m3 (T, L, J * I)`` and of the stage
-    air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air through its faces and ``qlo_t, qhi_t
-    (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are booked on ``face (2, T, L, faces)`` at
-    ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the two end faces of an open line is written
-    to ``ends (T, 2)`` (the caller books it, line by line, so that parallel lines never add to the same total).
-    ``split`` is passed on to :func:`sweep_line` (False here; a run-time value, so that Numba compiles one
-    specialisation of the sweep for this caller and :func:`_total_line`).
+    The line has ``n`` cells at flat indices ``cidx`` (consecutive when ``contig``) of the layer's plane of
+    ``m3 (T, L, J * I)`` and of the stage air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air
+    through its faces and ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are
+    booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the
+    two end faces of an open line is written to ``ends (T, 2)`` (the caller books it, line by line, so that
+    parallel lines never add to the same total). ``split`` is passed on to :func:`sweep_line` (False here; a
+    run-time value, so that Numba compiles one specialisation of the sweep for this caller and :func:`_total_line`).
     """
     nt = m3.shape[0]
     g = GHOST
@@ -898,33 +947,31 @@ def advance_line(n, nbook, periodic, order, independent, cidx, fidx, fsg, m3, w2
     wp = scr[WP]
     flux = scr[FLUX]
     air = w2[l]
+    _gather(w0, air, cidx, n, contig)
     for p in range(n):
-        w0[p] = air[cidx[p]]
         wp[p + g] = width[p]
     for t in range(nt):
         plane = m3[t, l]
+        _gather(mg, plane, cidx, n, contig)
         for p in range(n):
-            mg[p] = plane[cidx[p]]
             wl[p] = w0[p]
             qp[p + g] = mg[p] / w0[p]
         _ghosts(qp, wp, n, periodic)
         code = sweep_line(n, mg, wl, beta, periodic, qlo_t[t], qhi_t[t], order, scr, True, split)
         if code >= 0:
             return code
-        for p in range(n):
-            plane[cidx[p]] = mg[p]
+        _scatter(plane, mg, cidx, n, contig)
         if acc:
             _book_faces(face, t, l, fidx, fsg, flux, nbook)
         if not periodic:
             ends[t, 0] = flux[0]
             ends[t, 1] = flux[n]
-    for p in range(n):
-        air[cidx[p]] = wl[p]
+    _scatter(air, wl, cidx, n, contig)
     return -1
 
 
 @njit(cache=True, error_model="numpy")
-def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff, split):
+def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff, split):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
     its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
     ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
@@ -939,26 +986,20 @@ def _total_line(n, periodic, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, s
     flux = scr[FLUX]
     air = w2[l]
     total = tot[l]
+    _gather(wl, air, cidx, n, contig)
+    _gather(mt, total, cidx, n, contig)
     for p in range(n):
-        c = cidx[p]
-        wl[p] = air[c]
         wp[p + g] = width[p]
-        mt[p] = total[c]
         qp[p + g] = mt[p] / wl[p]
         mt_old[p] = mt[p]
     _ghosts(qp, wp, n, periodic)
     code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, split)
     if code >= 0:
         return code, 0, 0.0
-    for p in range(n):
-        total[cidx[p]] = mt[p]
-        air[cidx[p]] = wl[p]
+    _scatter(total, mt, cidx, n, contig)
+    _scatter(air, wl, cidx, n, contig)
     nw = prepare_split(n, periodic, scr, wd, wfi, wff)
-    big = 0.0
-    for p in range(n):
-        big = max(big, mt_old[p], mt[p])
-    for f in range(n + 1):
-        big = max(big, abs(flux[f]))
+    big = max(max(_max_abs(mt_old, n), _max_abs(mt, n)), _max_abs(flux, n + 1))
     # tag fluxes past whole cells are differences of running sums over the line (rounding up to about n eps big)
     return -1, nw, (1e-13 + 1e-15 * n) * big
 
@@ -1037,6 +1078,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     qhi = np.zeros(nt)
     r = scr[R]
     tagged = nt > 1 and not independent
+    rows = kind == 0 or kind == 3  # the cells of a line are consecutive in the plane
     if not tagged:
         for q in range(lo, hi):
             if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
@@ -1049,10 +1091,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                     qhi[t] = qbc_hi[t, l, idx]
             # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
             if per:
-                codes[q] = advance_line(n, nb, True, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi, width,
-                                        beta, scr, work, acc, face, ends[q], tagged)
+                codes[q] = advance_line(n, nb, True, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
+                                        width, beta, scr, work, acc, face, ends[q], tagged)
             else:
-                codes[q] = advance_line(n, nb, False, order, independent, cidx, fidx, fsg, m3, w2, l, qlo, qhi,
+                codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
                                         width, beta, scr, work, acc, face, ends[q], tagged)
         return
     # pass 1: the total of every line, and the tag-independent part of its split
@@ -1079,10 +1121,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 q_lo += qbc_lo[t, l, idx]
                 q_hi += qbc_hi[t, l, idx]
         if per:
-            code, nw, tiny = _total_line(n, True, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+            code, nw, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
                                          lwd[qi], lwfi[qi], lwff[qi], tagged)
         else:
-            code, nw, tiny = _total_line(n, False, order, cidx, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+            code, nw, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
                                          lwd[qi], lwfi[qi], lwff[qi], tagged)
         codes[q] = code
         if code >= 0:
@@ -1140,7 +1182,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
             plane = m3[t, l]
             # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
-            if cid[n - 1] - c0 == n - 1 and meta[qi, 5] == 0:
+            if rows and meta[qi, 5] == 0:
                 # a row without listed faces in one pass: the flux through each cell's high face from the old values
                 # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
                 # split_fluxes)
@@ -1160,7 +1202,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 v = row[n - 1] - (f_hi - f_lo)
                 row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
                 ft[n] = f_hi
-            elif cid[n - 1] - c0 == n - 1:
+            elif rows:
                 # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
                 split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
