@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.integrate import quad
 from scipy.optimize import brentq
 
 from popstransport.kernels.advection import (
@@ -18,8 +19,11 @@ from popstransport.kernels.advection import (
     WP,
     AdvectionKernelOptions,
     R,
+    _partial,
     geometry,
     make_horizontal_advection,
+    partial_left,
+    partial_right,
     split_line,
     sweep_line,
 )
@@ -508,3 +512,34 @@ def test_split_fluxes_match_reference(order, periodic, courant):
             # every tag flux has the direction of the air flux and stays within the donor region's tag mass
             assert np.all(ft * np.sign(r) >= -1e-15 * m.sum())
         np.testing.assert_allclose(ref.sum(axis=0), fk, rtol=0, atol=1e-13 * m.sum())
+
+
+def _partial_parts_by_quadrature(l, r, c6, beta, c):
+    """Chemical in the right- and left-hand parts of a cell holding the air fraction ``c`` (mixing ratio
+    ``q(x) = l + x (r - l + c6 (1 - x))``, air density ``1 + beta (x - 1/2)``) by root finding and quadrature."""
+
+    def q(x):
+        return l + x * (r - l + c6 * (1 - x))
+
+    def rho(x):
+        return 1 + beta * (x - 0.5)
+
+    a_r = 0.0 if c == 0 else brentq(lambda a: quad(rho, 1 - a, 1)[0] - c, 0, 1, xtol=1e-15)
+    a_l = 0.0 if c == 0 else brentq(lambda a: quad(rho, 0, a)[0] - c, 0, 1, xtol=1e-15)
+    right = quad(lambda x: q(x) * rho(x), 1 - a_r, 1, epsabs=1e-14)[0]
+    left = quad(lambda x: q(x) * rho(x), 0, a_l, epsabs=1e-14)[0]
+    return right, left
+
+
+def test_partial_cell_integrals_match_quadrature_and_the_branch_free_form_matches_both_sides():
+    # the part of a cell holding the air fraction c and the integral of q rho over it, by quadrature; the vectorised
+    # sweep uses _partial for both sides (the left part as the right part of the reflected cell)
+    rng = np.random.default_rng(11)
+    cases = [(0.3, 1.7, -0.4, b, c) for b in (-2.0, -0.7, 0.0, 0.7, 2.0) for c in (0.0, 0.25, 1.0)]
+    cases += [tuple(rng.uniform(-1, 1, 3)) + (rng.uniform(-2, 2), rng.uniform(0, 1)) for _ in range(20)]
+    for l, r, c6, beta, c in cases:
+        right, left = _partial_parts_by_quadrature(l, r, c6, beta, c)
+        assert partial_right(l, r, c6, beta, c) == pytest.approx(right, abs=1e-11)
+        assert partial_left(l, r, c6, beta, c) == pytest.approx(left, abs=1e-11)
+        assert _partial(l, r, c6, beta, c) == pytest.approx(right, abs=1e-11)
+        assert _partial(r, l, c6, -beta, c) == pytest.approx(left, abs=1e-11)
