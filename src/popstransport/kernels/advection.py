@@ -1323,8 +1323,9 @@ def _compiled(parallel: bool):
                 w2[l, p] = M3[l, p]
         # the total over tags, summed once per call and then carried by the sweeps (each sweep computes the total's
         # new masses anyway), so that a sweep reads every tag once instead of twice
-        tot = np.empty((nl, nj * ni if nt > 1 else 1))
-        if nt > 1:
+        tagged = nt > 1 and not independent  # (tags advected each on its own need no total)
+        tot = np.empty((nl, nj * ni if tagged else 1))
+        if tagged:
             nrow = nl * nj
             nfill = min(nrow, max_chunks) if parallel else 1
             for c in prange(nfill):
@@ -1357,7 +1358,7 @@ def _compiled(parallel: bool):
                 ends[q, t, 0] = 0.0
                 ends[q, t, 1] = 0.0
         # the meridional weights of great circles for the plane-by-plane second pass of several tags
-        planes = cross_pole and nt > 1 and not independent
+        planes = cross_pole and tagged
         wy = np.empty((nl, (nj + 1) * ni) if planes else (1, 1))
         tiny_y = np.empty((nl, ni) if planes else (1, 1))
         pcodes = np.empty(2 * nl, dtype=np.int64)
