@@ -443,7 +443,12 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
         and ``scr[WHOLE]`` the chemical mass (signed like the flux) of the whole cells it passed, and
         ``scr[FRAC]`` (only when ``split``) the signed fraction of the partial donor cell's chemical (or, for air
         from outside, the air mass at the inflow mixing ratio) that made up the rest of the flux:
-        ``FLUX = WHOLE + FRAC * m[DONOR]``. :func:`split_fluxes` uses them to split the flux among tags.
+        ``FLUX = WHOLE + FRAC * m[DONOR]``, with ``scr[MDON]`` the chemical mass of the partial donor cell (the
+        inflow mixing ratio for air from outside). :func:`split_fluxes` uses them to split the flux among tags.
+
+    The faces whose air comes from the neighbouring cell alone (Courant number at most one) go through one
+    branch-free loop over the line that vectorises; the others (and the end faces) through the donor walk. The
+    limiter and the split fractions use the donor values kept per face, so their loops vectorise too.
 
     Order 3 is the flux-corrected transport of Zalesak (1979, J. Comput. Phys. 31:335) in mass form: the
     high-order flux (unlimited PPM) is the donor-cell flux plus an antidiffusive part that is scaled down so that
