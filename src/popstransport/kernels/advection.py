@@ -910,21 +910,11 @@ def _scatter(dst, src, cidx, n, contig):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _book_faces(face, t, l, fidx, fsg, fl, nbook, contig):
+def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
-    direction of the grid axis; ``fsg`` is -1 where the line runs against the axis; a row's faces, ``contig``, are
-    consecutive from ``fidx[0]`` and run with the axis)."""
+    direction of the grid axis; ``fsg`` is -1 where the line runs against the axis)."""
     pos = face[0, t, l]
     neg = face[1, t, l]
-    if contig:
-        f0 = fidx[0]
-        for f in range(nbook):
-            c = fl[f]
-            if c > 0.0:
-                pos[f0 + f] += c
-            else:
-                neg[f0 + f] -= c
-        return
     for f in range(nbook):
         c = fsg[f] * fl[f]
         if c > 0.0:
@@ -977,7 +967,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
             return code
         _scatter(plane, mg, cidx, n, contig)
         if acc:
-            _book_faces(face, t, l, fidx, fsg, flux, nbook, contig)
+            _book_faces(face, t, l, fidx, fsg, flux, nbook)
         if not periodic:
             ends[t, 0] = flux[0]
             ends[t, 1] = flux[n]
@@ -1022,17 +1012,17 @@ def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width,
 @njit(cache=True, error_model="numpy", inline="always")
 def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
     """Cells ``cidx``, faces ``fidx`` (signs ``fsg``) and air ``r`` through the faces of line ``q`` (see
-    :func:`_sweep_lines`); returns ``(layer, cells, faces to book, periodic line, row or column)``. Of a row (whose
-    cells and faces are consecutive) only the first cell and face are written."""
+    :func:`_sweep_lines`); returns ``(layer, cells, faces to book, periodic line, row or column)``."""
     l = q // nline
     ln = q % nline
     if kind == 0 or kind == 3:
         j = ln if kind == 0 else (0 if ln == 0 else nj - 1)
-        cidx[0] = j * ni
-        fidx[0] = j * (ni + 1)
-        row = F[l, j]
+        for p in range(ni):
+            cidx[p] = j * ni + p
         for f in range(ni + 1):
-            r[f] = hs * row[f]
+            fidx[f] = j * (ni + 1) + f
+            fsg[f] = 1.0
+            r[f] = hs * F[l, j, f]
         return l, ni, ni + 1, periodic, j
     if kind == 1:
         i = ln
@@ -1144,10 +1134,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         codes[q] = code
         if code >= 0:
             return  # the caller reports the error; the state is not used any further
-        for p in range(1 if rows else n):
+        for p in range(n):
             lcidx[qi, p] = cidx[p]
         if acc:
-            for f in range(1 if rows else nb):
+            for f in range(nb):
                 lfidx[qi, f] = fidx[f]
                 lfsg[qi, f] = fsg[f]
         meta[qi, 0] = l
@@ -1233,7 +1223,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                     v = mg[p] - (ft[p + 1] - ft[p])
                     plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
             if acc:
-                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2], rows)
+                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
             if not per:
                 ends[lo + qi, t, 0] = ft[0]
                 ends[lo + qi, t, 1] = ft[n]
