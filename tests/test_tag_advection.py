@@ -204,6 +204,17 @@ def _lines(U, V, h, direction, geom):
     return lines + polar
 
 
+def _sweep_order(U, V, dt, nsub, geom):
+    """Every line of a call in the kernel's order (sub-steps, x-y then y-x, layers): ``(layer, index, air through
+    the faces, widths, density slopes)``."""
+    h = dt / nsub
+    for s in range(nsub):
+        for d in ("xy" if s % 2 == 0 else "yx"):
+            for lyr in range(U.shape[0]):
+                for idx, r, width, b in _lines(U[lyr], V[lyr], h, d, geom):
+                    yield lyr, idx, r, width, b
+
+
 def _sweep(ml, wl, r, width, b, order):
     """One single-tracer sweep of a periodic line in place (masses ``ml``, air ``wl``); returns its scratch."""
     n = ml.size
@@ -222,17 +233,12 @@ def _plain_loop(air, M, U, V, dt, nsub, order, geom):
     turn half before and half after each meridional sweep)."""
     m = air[0].copy()
     w = M.copy()
-    nl = M.shape[0]
-    h = dt / nsub
-    for s in range(nsub):
-        for d in ("xy" if s % 2 == 0 else "yx"):
-            for lyr in range(nl):
-                for idx, r, width, b in _lines(U[lyr], V[lyr], h, d, geom):
-                    ml = m[lyr][idx].copy()
-                    wl = w[lyr][idx].copy()
-                    _sweep(ml, wl, r, width, b, order)
-                    m[lyr][idx] = ml
-                    w[lyr][idx] = wl
+    for lyr, idx, r, width, b in _sweep_order(U, V, dt, nsub, geom):
+        ml = m[lyr][idx].copy()
+        wl = w[lyr][idx].copy()
+        _sweep(ml, wl, r, width, b, order)
+        m[lyr][idx] = ml
+        w[lyr][idx] = wl
     return m[None]
 
 
@@ -244,26 +250,21 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom):
     tot = m[0].copy()
     for t in range(1, m.shape[0]):
         tot += m[t]
-    nl = M.shape[0]
-    h = dt / nsub
     zero = np.zeros(m.shape[0])
-    for s in range(nsub):
-        for d in ("xy" if s % 2 == 0 else "yx"):
-            for lyr in range(nl):
-                for idx, r, width, b in _lines(U[lyr], V[lyr], h, d, geom):
-                    ml = tot[lyr][idx].copy()
-                    wl = w[lyr][idx].copy()
-                    old = ml.copy()
-                    scr = _sweep(ml, wl, r, width, b, order)
-                    n = ml.size
-                    tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
-                    new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
-                    big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
-                    new[(new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)] = 0.0
-                    for t in range(m.shape[0]):
-                        m[t, lyr][idx] = new[t]
-                    tot[lyr][idx] = ml
-                    w[lyr][idx] = wl
+    for lyr, idx, r, width, b in _sweep_order(U, V, dt, nsub, geom):
+        ml = tot[lyr][idx].copy()
+        wl = w[lyr][idx].copy()
+        old = ml.copy()
+        scr = _sweep(ml, wl, r, width, b, order)
+        n = ml.size
+        tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
+        new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
+        big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
+        new[(new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)] = 0.0
+        for t in range(m.shape[0]):
+            m[t, lyr][idx] = new[t]
+        tot[lyr][idx] = ml
+        w[lyr][idx] = wl
     return m
 
 

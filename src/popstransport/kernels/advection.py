@@ -407,15 +407,6 @@ def _max_abs(x, n):
     return max(max(a0, a1), max(a2, a3))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _line_air(w, n):
-    """Sum of ``w[:n]``."""
-    wt = 0.0
-    for i in range(n):
-        wt += w[i]
-    return wt
-
-
 @njit(cache=True, error_model="numpy")
 def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, split=True):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
@@ -548,7 +539,7 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             else:
                 if periodic:
                     if wt < 0.0:
-                        wt = _line_air(w, n)
+                        wt = w[:n].sum()
                     if rf >= wt:
                         return STATUS_ROW_OVERRUN * 1_000_000 + f
                 hi, lo, k, wh, nw = _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta)
@@ -572,7 +563,7 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             else:
                 if periodic:
                     if wt < 0.0:
-                        wt = _line_air(w, n)
+                        wt = w[:n].sum()
                     if -rf >= wt:
                         return STATUS_ROW_OVERRUN * 1_000_000 + f
                 hi, lo, k, wh, nw = _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta)
@@ -1405,8 +1396,8 @@ def _compiled(parallel: bool):
                     # lines are not worth waking the threads)
                     for c in range(2 * nl):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
-                                     cross_pole, order,
-                                     independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes, wy, tiny_y)
+                                     cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
+                                     wy, tiny_y)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
