@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from popstransport.grid import AirLayers, LatLonGrid
@@ -136,6 +136,9 @@ def test_tags_add_up_to_the_total_and_stay_non_negative(seed, ntag, scheme, regi
     courant=st.floats(0.05, 3.5),
     divergence=st.floats(0.0, 0.6),
 )
+# a cell left with 7e-12 of the line's mass after fluxes of about 0.2: its shares carry the round-off of that
+# cancellation (relative 2e-6), which the mass-based tolerance below allows for
+@example(seed=99999, ntag=2, order=0, periodic=False, courant=2.0, divergence=0.0)
 def test_shares_after_a_sweep_are_convex_combinations_of_the_donor_shares(seed, ntag, order, periodic, courant,
                                                                           divergence):
     rng = np.random.default_rng(seed)
@@ -181,7 +184,8 @@ def test_shares_after_a_sweep_are_convex_combinations_of_the_donor_shares(seed, 
         cand += [share[:, k] for k in ks if m[k] > 0]
         cand = np.array(cand)
         s_new = new[:, i] / mk[i]
-        tol = 1e-10
+        # (shares are masses over the cell's mass: a share is as exact as the masses, to round-off of the line's mass)
+        tol = 1e-10 + 1e-13 * m.sum() / mk[i]
         assert np.all(s_new >= cand.min(axis=0) - tol), (i, s_new, cand)
         assert np.all(s_new <= cand.max(axis=0) + tol), (i, s_new, cand)
 
