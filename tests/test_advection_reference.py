@@ -490,8 +490,10 @@ def test_kernel_matches_reference_2d(order, topology, splitting):
 
 @pytest.mark.parametrize("order", [0, 1, 2, 3])
 @pytest.mark.parametrize("periodic", [True, False])
-@pytest.mark.parametrize("courant", [0.6, 3.3])
+@pytest.mark.parametrize("courant", [0.6, 3.3, 7.5])
 def test_split_fluxes_match_reference(order, periodic, courant):
+    """The tag split against the reference's donor regions: faces past no whole cell, past up to three (the banded
+    stencil) and past more (the running sum)."""
     rng = np.random.default_rng(1000 + 100 * order + 10 * periodic + int(courant))
     for _ in range(4):
         n = int(rng.integers(8, 24))

@@ -62,10 +62,11 @@ outside an open boundary: the tags' inflow mixing ratios). The work is ordered f
 of lines first sweeps the totals of all its lines and keeps the tag-independent part of every split (the weights of
 the partial donor cells, and the faces that pass whole cells), then every tag goes through all the lines, so
 that a tag is read and written as long streams (consecutive rows are adjacent in memory; consecutive great circles
-share cache lines). A tag's face fluxes are a branch-free two-point stencil of its old masses; faces that pass whole
-cells take them as differences of the line's running sum. On global grids the meridional split goes plane by plane:
-the great circles write the weights of their faces in grid layout and every tag's layer is updated row by row, with
-loops over longitude (:func:`_meridional_plane`). So, for every sweep and sub-step:
+share cache lines). A tag's face fluxes are a branch-free stencil of its old masses: two points where no face
+passes a whole cell, up to ``BAND`` points on each side where none passes more than ``BAND - 1``; a line with
+longer donor regions takes their whole cells as differences of its running sum. On global grids the meridional
+split goes plane by plane: the great circles write the weights of their faces in grid layout and every tag's layer
+is updated row by row, with loops over longitude (:func:`_meridional_plane`). So, for every sweep and sub-step:
 
 * the tags add up to the single-tracer run of their total to round-off (cells, face accumulators, inflow and
   outflow); with one tag the kernel *is* the single-tracer scheme, bit for bit;
@@ -718,43 +719,66 @@ def _book_boundary(bnd, f_lo, f_hi):
 WF_FACE, WF_DONOR, WF_HI, WF_LO = range(4)
 WF_FRAC, WF_SIGN, WF_WRAP = range(3)
 
+#: Rows of the banded split weights: a line whose faces pass at most ``BAND - 1`` whole cells splits its fluxes as a
+#: stencil of ``BAND`` or fewer cells on each side of every face (:func:`split_fluxes`); a line with longer donor
+#: regions takes the whole cells as differences of its running sum.
+BAND = 4
+
 
 @njit(cache=True, error_model="numpy")
 def prepare_split(n, periodic, scr, wd, wfi, wff):
     """Tag-independent part of splitting the fluxes of the last :func:`sweep_line` call among tags.
 
-    The partial donor of face ``f`` is cell ``f - 1`` (air flux towards higher index) or cell ``f`` (or, on an open
-    line, air from outside), so ``FRAC`` times the tag's mass there is ``max(wd, 0) m[f - 1] + min(wd, 0) m[f]``
-    with the signed weight ``wd[f]`` (``FRAC``, which has the sign of the air flux; a rounding-level ``FRAC`` of the
-    other sign counts as zero; ``m`` periodic on a periodic line), unless the face also passed whole cells (only
-    where the Courant number exceeds one) or takes air from outside an open line. Writes these weights for faces
-    ``0 .. n`` (zero for the other faces) and lists the other faces in the tables ``wfi``, ``wff`` (rows ``WF_*``, at
-    least ``n + 1`` columns): the partial donor (``-1``, ``-2``: the inflow at the low, high end) and the whole
-    cells as a difference of the running sum ``ps`` of the line, ``ps[hi] - ps[lo] + wrap * ps[n]``. Returns the
-    number of listed faces. Everything a tag's split needs is then in these arrays, so the scratch can serve the next
-    line before the tags are split.
+    Face ``f`` carries the tag's mass in the ``k < NWHOLE`` whole cells it passed and ``FRAC`` times the tag's mass in
+    its partial donor cell (offset ``k = NWHOLE``), where offset ``k`` is cell ``f - 1 - k`` for air moving towards
+    higher index and cell ``f + k`` otherwise (``m`` periodic on a periodic line). With signed weights ``wd[k, f]``
+    (``+-1`` for whole cells, ``FRAC`` for the partial donor, 0 beyond; the sign of the air flux, and a
+    rounding-level ``FRAC`` of the other sign counts as zero) the tag's flux is the stencil
+    ``sum_k max(wd[k, f], 0) m[f - 1 - k] + min(wd[k, f], 0) m[f + k]``.
+
+    Returns ``(listed, rows)``. If no face passes ``BAND`` or more whole cells (and no face that takes air from
+    outside an open line passes any), ``rows`` (1 .. ``BAND``) weight rows are written for faces ``0 .. n`` and only
+    the faces with air from outside are listed. Otherwise ``rows`` is 0: ``wd[0]`` holds the weights of the faces
+    that pass no whole cell, and the faces that do (and those with air from outside) are listed, their whole cells
+    taken as a difference of the line's running sum ``ps``, ``ps[hi] - ps[lo] + wrap * ps[n]``. The listed faces go
+    to the tables ``wfi``, ``wff`` (rows ``WF_*``, at least ``n + 1`` columns) with their partial donor (``-1``,
+    ``-2``: the inflow at the low, high end). ``wd`` has at least ``BAND`` rows of ``n + 1``. Everything a tag's
+    split needs is then in these arrays, so the scratch can serve the next line before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
     nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
-    # the weights of all faces in one loop that vectorises (zero for the faces listed below), counting those
-    listed = 0
+    # the longest run of whole cells, and whether air from outside passed any
+    kmax = 0.0
+    out_whole = False
     for f in range(nf):
-        d = donor[f]
-        x = frac[f]
-        slow = nwhole[f] > 0.0 or d < 0.0
-        wd_dn = min(x, 0.0)
-        wd_up = max(x, 0.0)
-        wd[f] = 0.0 if slow else (wd_dn if d == f else wd_up)
-        listed += slow
-    if periodic:
-        wd[n] = wd[0]
+        inside = donor[f] >= 0.0
+        kmax = max(kmax, nwhole[f] if inside else 0.0)
+        out_whole |= nwhole[f] > 0.0 and not inside
+    band = kmax < BAND and not out_whole
+    rows = int(kmax) + 1 if band else 0
+    # the weights, one loop per offset that vectorises (zero for the faces listed below), counting those
+    listed = 0
+    for k in range(max(rows, 1)):
+        wk = wd[k]
+        for f in range(nf):
+            nw = nwhole[f]
+            x = frac[f]
+            up = r[f] >= 0.0
+            slow = donor[f] < 0.0 or (nw > 0.0 and not band)
+            part = max(x, 0.0) if up else min(x, 0.0)
+            one = 1.0 if up else -1.0
+            v = one if k < nw else (part if k == nw else 0.0)
+            wk[f] = 0.0 if slow else v
+            listed += slow
+        if periodic:
+            wk[n] = wk[0]
     nw = 0
     for f in range(nf if listed > 0 else 0):
         k = int(donor[f])
-        if nwhole[f] > 0.0 or k < 0:
+        if k < 0 or (nwhole[f] > 0.0 and not band):
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
             wfi[WF_FACE, nw] = f
@@ -778,65 +802,91 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
             wfi[WF_LO, nw] = lo
             wff[WF_WRAP, nw] = wrap
             nw += 1
-    return nw
+    return nw, rows
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def split_fluxes(n, periodic, m, q_lo, q_hi, wd, wfi, wff, nw, ft, ps):
+def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
     """Split the fluxes of a line's sweep on the total over tags for one tag.
 
     ``m[:n]`` holds the tag's chemical mass in the cells of the line before the sweep (it is only read, so it may
     be the row itself); ``q_lo``, ``q_hi`` are its inflow mixing ratios at the low and high end of an open line;
-    ``wd``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length ``n + 1``) is
-    scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every face: the tag's mass in the
-    whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor cell (its inflow mixing
-    ratio for air from outside), so that the tag fluxes add up to the total flux and each is the total's
-    donor-region mass weighted by the tag's shares. The main loop is a branch-free two-point stencil; then the
-    listed faces, with the whole cells' mass as a difference of the line's running sum (rounding of the order of
-    the line's mass times the machine epsilon).
+    ``wd``, ``rows``, ``wfi``, ``wff`` and ``nw`` come from :func:`prepare_split`; ``ps`` (length
+    ``n + 2 * BAND``) is scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every
+    face: the tag's mass in the whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor
+    cell (its inflow mixing ratio for air from outside), so that the tag fluxes add up to the total flux and each is
+    the total's donor-region mass weighted by the tag's shares. The weights make a branch-free stencil of one
+    (``rows`` 0 or 1) to ``BAND`` cells on each side of a face, one loop per offset over a padded copy of the line;
+    then the listed faces, with the whole cells' mass (``rows`` 0) as a difference of the line's running sum
+    (rounding of the order of the line's mass times the machine epsilon).
     """
-    left = m[n - 1] if periodic else 0.0
-    right = m[0] if periodic else 0.0
-    ft[0] = max(wd[0], 0.0) * left + min(wd[0], 0.0) * m[0]
-    for f in range(1, n):
-        ft[f] = max(wd[f], 0.0) * m[f - 1] + min(wd[f], 0.0) * m[f]
-    ft[n] = max(wd[n], 0.0) * m[n - 1] + min(wd[n], 0.0) * right
+    w0 = wd[0]
+    if rows <= 1:
+        left = m[n - 1] if periodic else 0.0
+        right = m[0] if periodic else 0.0
+        ft[0] = max(w0[0], 0.0) * left + min(w0[0], 0.0) * m[0]
+        for f in range(1, n):
+            ft[f] = max(w0[f], 0.0) * m[f - 1] + min(w0[f], 0.0) * m[f]
+        ft[n] = max(w0[n], 0.0) * m[n - 1] + min(w0[n], 0.0) * right
+    else:
+        # padded copy: mp[BAND + p] = m[p], with BAND periodic copies (or zeros: no weight there) at each end; the
+        # stencil's cells as fixed-offset slices of it (a loop that vectorises; offsets computed from ``rows`` inside
+        # the loop made it four times slower)
+        mp = ps
+        for p in range(n):
+            mp[BAND + p] = m[p]
+        for j in range(BAND):
+            mp[j] = m[(j - BAND) % n] if periodic else 0.0
+            mp[BAND + n + j] = m[j % n] if periodic else 0.0
+        dn = mp[BAND - 1 : BAND + n]
+        up = mp[BAND : BAND + n + 1]
+        for f in range(n + 1):
+            ft[f] = max(w0[f], 0.0) * dn[f] + min(w0[f], 0.0) * up[f]
+        for k in range(1, rows):
+            wk = wd[k]
+            dn = mp[BAND - 1 - k : BAND + n - k]
+            up = mp[BAND + k : BAND + n + 1 + k]
+            for f in range(n + 1):
+                ft[f] += max(wk[f], 0.0) * dn[f] + min(wk[f], 0.0) * up[f]
     if nw == 0:
         return
-    # ps[p] = mass of cells 0 .. p - 1: four quarters of the line summed as four independent chains of additions,
-    # then the quarters' offsets added
-    q = n // 4
-    ps[0] = 0.0
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for j in range(q):
-        s0 += m[j]
-        s1 += m[q + j]
-        s2 += m[2 * q + j]
-        s3 += m[3 * q + j]
-        ps[j + 1] = s0
-        ps[q + j + 1] = s1
-        ps[2 * q + j + 1] = s2
-        ps[3 * q + j + 1] = s3
-    for p in range(4 * q, n):
-        s3 += m[p]
-        ps[p + 1] = s3
-    o1 = s0
-    o2 = o1 + s1
-    o3 = o2 + s2
-    for p in range(q + 1, 2 * q + 1):
-        ps[p] += o1
-    for p in range(2 * q + 1, 3 * q + 1):
-        ps[p] += o2
-    for p in range(3 * q + 1, n + 1):
-        ps[p] += o3
-    total = ps[n]
+    total = 0.0
+    if rows == 0:
+        # ps[p] = mass of cells 0 .. p - 1: four quarters of the line summed as four independent chains of additions,
+        # then the quarters' offsets added
+        q = n // 4
+        ps[0] = 0.0
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for j in range(q):
+            s0 += m[j]
+            s1 += m[q + j]
+            s2 += m[2 * q + j]
+            s3 += m[3 * q + j]
+            ps[j + 1] = s0
+            ps[q + j + 1] = s1
+            ps[2 * q + j + 1] = s2
+            ps[3 * q + j + 1] = s3
+        for p in range(4 * q, n):
+            s3 += m[p]
+            ps[p + 1] = s3
+        o1 = s0
+        o2 = o1 + s1
+        o3 = o2 + s2
+        for p in range(q + 1, 2 * q + 1):
+            ps[p] += o1
+        for p in range(2 * q + 1, 3 * q + 1):
+            ps[p] += o2
+        for p in range(3 * q + 1, n + 1):
+            ps[p] += o3
+        total = ps[n]
     for w in range(nw):
         k = wfi[WF_DONOR, w]
         d = m[k] if k >= 0 else (q_lo if k == -1 else q_hi)
-        whole = (ps[wfi[WF_HI, w]] - ps[wfi[WF_LO, w]]) + wff[WF_WRAP, w] * total
+        # (listed faces of a banded line take air from outside and pass no whole cell)
+        whole = (ps[wfi[WF_HI, w]] - ps[wfi[WF_LO, w]]) + wff[WF_WRAP, w] * total if rows == 0 else 0.0
         ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * d + wff[WF_SIGN, w] * whole
     if periodic:
         ft[n] = ft[0]
@@ -847,15 +897,15 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     """Every tag's chemical mass (kg) through faces ``0 .. n`` of the line last swept with ``scr`` (the total's
     sweep): :func:`prepare_split` and :func:`split_fluxes` for tag masses ``(T, n)`` and inflow mixing ratios
     ``(T,)``, returned as ``(T, n + 1)`` (for checks and diagnostics; the kernel runs the same functions)."""
-    wd = np.zeros(n + 1)
+    wd = np.zeros((BAND, n + 1))
     wfi = np.zeros((4, n + 1), dtype=np.int64)
     wff = np.zeros((3, n + 1))
-    nw = prepare_split(n, periodic, scr, wd, wfi, wff)
+    nw, rows = prepare_split(n, periodic, scr, wd, wfi, wff)
     out = np.zeros((tag_mass_kg.shape[0], n + 1))
-    ps = np.zeros(n + 1)
+    ps = np.zeros(n + 2 * BAND)
     for t in range(tag_mass_kg.shape[0]):
         m = np.ascontiguousarray(tag_mass_kg[t], dtype=np.float64)
-        split_fluxes(n, periodic, m, float(q_lo[t]), float(q_hi[t]), wd, wfi, wff, nw, out[t], ps)
+        split_fluxes(n, periodic, m, float(q_lo[t]), float(q_hi[t]), wd, rows, wfi, wff, nw, out[t], ps)
     return out
 
 
@@ -969,7 +1019,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
 @njit(cache=True, error_model="numpy")
 def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff, split):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
-    its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, tiny)`` with
+    its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, weight rows,
+    tiny)`` with
     ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
     masses and face fluxes are bounded by the total's: tags are non-negative shares). ``split`` (True; a run-time
     value, see :func:`advance_line`) is passed on to :func:`sweep_line`."""
@@ -991,13 +1042,13 @@ def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width,
     _ghosts(qp, wp, n, periodic)
     code = sweep_line(n, mt, wl, beta, periodic, q_lo, q_hi, order, scr, True, split)
     if code >= 0:
-        return code, 0, 0.0
+        return code, 0, 0, 0.0
     _scatter(total, mt, cidx, n, contig)
     _scatter(air, wl, cidx, n, contig)
-    nw = prepare_split(n, periodic, scr, wd, wfi, wff)
+    nw, rows = prepare_split(n, periodic, scr, wd, wfi, wff)
     big = max(max(_max_abs(mt_old, n), _max_abs(mt, n)), _max_abs(flux, n + 1))
     # tag fluxes past whole cells are differences of running sums over the line (rounding up to about n eps big)
-    return -1, nw, (1e-13 + 1e-15 * n) * big
+    return -1, nw, rows, (1e-13 + 1e-15 * n) * big
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1066,7 +1117,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     nt = m3.shape[0]
     nmax = max(2 * nj, ni) + 2 * GHOST + 1
     scr = np.zeros((N_SCRATCH, nmax))
-    work = np.zeros((N_WORK, nmax))
+    work = np.zeros((N_WORK, nmax + 2 * BAND))
     cidx = np.zeros(nmax, dtype=np.int64)
     fidx = np.zeros(nmax, dtype=np.int64)
     fsg = np.ones(nmax)
@@ -1095,13 +1146,14 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         return
     # pass 1: the total of every line, and the tag-independent part of its split
     nq = hi - lo
-    lwd = np.empty((nq, nmax))
+    lwd = np.empty((nq, BAND, nmax))
     lwfi = np.empty((nq, 4, nmax), dtype=np.int64)
     lwff = np.empty((nq, 3, nmax))
     lcidx = np.empty((nq, nmax), dtype=np.int64)
     lfidx = np.empty((nq if acc else 1, nmax), dtype=np.int64)
     lfsg = np.empty((nq if acc else 1, nmax))
-    meta = np.empty((nq, 6), dtype=np.int64)  # layer, cells, faces to book, periodic, row/column, faces listed
+    # layer, cells, faces to book, periodic, row/column, faces listed, weight rows
+    meta = np.empty((nq, 7), dtype=np.int64)
     ltiny = np.empty(nq)
     for q in range(lo, hi):
         qi = q - lo
@@ -1117,10 +1169,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 q_lo += qbc_lo[t, l, idx]
                 q_hi += qbc_hi[t, l, idx]
         if per:
-            code, nw, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+            code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
                                          lwd[qi], lwfi[qi], lwff[qi], tagged)
         else:
-            code, nw, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
+            code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
                                          lwd[qi], lwfi[qi], lwff[qi], tagged)
         codes[q] = code
         if code >= 0:
@@ -1137,18 +1189,19 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         meta[qi, 3] = 1 if per else 0
         meta[qi, 4] = idx
         meta[qi, 5] = nw
+        meta[qi, 6] = nrow
         ltiny[qi] = tiny
         if kind == 1:
             # the two columns of the great circle, in grid orientation (face j between rows j - 1 and j; the line
             # runs north up column i and south down column io, where its fluxes are the negative northward ones)
             i = idx
             io = i + ni // 2
-            fast = nw == 0 and r[0] == 0.0 and r[nj] == 0.0
+            fast = nw == 0 and nrow == 1 and r[0] == 0.0 and r[nj] == 0.0
             for j in range(nj + 1):
                 c = j * ni
                 if fast and 0 < j < nj:
-                    wy[l, c + i] = lwd[qi, j]
-                    wy[l, c + io] = -lwd[qi, n - j]
+                    wy[l, c + i] = lwd[qi, 0, j]
+                    wy[l, c + io] = -lwd[qi, 0, n - j]
                 else:
                     wy[l, c + i] = 0.0
                     wy[l, c + io] = 0.0
@@ -1178,12 +1231,12 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
             plane = m3[t, l]
             # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
-            if rows and meta[qi, 5] == 0:
+            if rows and meta[qi, 5] == 0 and meta[qi, 6] == 1:
                 # a row without listed faces in one pass: the flux through each cell's high face from the old values
                 # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
                 # split_fluxes)
                 row = plane[c0 : c0 + n]
-                wd = lwd[qi]
+                wd = lwd[qi, 0]
                 first = row[0]
                 f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
                 ft[0] = f_lo
@@ -1201,7 +1254,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             elif rows:
                 # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
-                split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = row[p] - (ft[p + 1] - ft[p])
                     # rounding below a bound of 0 (the tag is a non-negative share of the total)
@@ -1209,7 +1262,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             else:
                 for p in range(n):
                     mg[p] = plane[cid[p]]
-                split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = mg[p] - (ft[p + 1] - ft[p])
                     plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
