@@ -165,10 +165,9 @@ def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
     slope[n + 2 * g - 1] = 0.0
     if order >= 3:
         uniform = True
+        w_0 = wp[0]
         for p in range(1, n + 2 * g):
-            if wp[p] != wp[0]:
-                uniform = False
-                break
+            uniform &= wp[p] == w_0
         if uniform:
             # equal widths: the slope is the central difference and eq. 1.6 the fourth-order edge value
             # 7/12 (a_j + a_j+1) - 1/12 (a_j-1 + a_j+2), written as a_j + da / 2 + (s_j - s_j+1) / 6
@@ -970,19 +969,20 @@ N_WORK = 5
 
 
 @njit(cache=True, error_model="numpy")
-def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, qlo_t, qhi_t, width, beta,
-                 scr, work, acc, face, ends, split):
+def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, qlo_t, qhi_t, beta, scr,
+                 work, acc, face, ends, split):
     """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
     1-D sweep; returns a status code or ``-1`` (several tags of a limited scheme go through :func:`_total_line`
     and :func:`split_fluxes` instead).
 
     The line has ``n`` cells at flat indices ``cidx`` (consecutive when ``contig``) of the layer's plane of
     ``m3 (T, L, J * I)`` and of the stage air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air
-    through its faces and ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are
-    booked on ``face (2, T, L, faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the
-    two end faces of an open line is written to ``ends (T, 2)`` (the caller books it, line by line, so that
-    parallel lines never add to the same total). ``split`` is passed on to :func:`sweep_line` (False here; a
-    run-time value, so that Numba compiles one specialisation of the sweep for this caller and :func:`_total_line`).
+    through its faces, ``scr[WP]`` the cell widths (filled by the caller, once for all lines of a kind) and
+    ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are booked on ``face (2, T, L,
+    faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the two end faces of an open
+    line is written to ``ends (T, 2)`` (the caller books it, line by line, so that parallel lines never add to the
+    same total). ``split`` is passed on to :func:`sweep_line` (False here; a run-time value, so that Numba compiles
+    one specialisation of the sweep for this caller and :func:`_total_line`).
     """
     nt = m3.shape[0]
     g = GHOST
@@ -994,8 +994,6 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
     flux = scr[FLUX]
     air = w2[l]
     _gather(w0, air, cidx, n, contig)
-    for p in range(n):
-        wp[p + g] = width[p]
     for t in range(nt):
         plane = m3[t, l]
         _gather(mg, plane, cidx, n, contig)
@@ -1017,13 +1015,13 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
 
 
 @njit(cache=True, error_model="numpy")
-def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width, beta, scr, work, wd, wfi, wff, split):
+def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, beta, scr, work, wd, wfi, wff, split):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
     its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, weight rows,
-    tiny)`` with
-    ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every tag's cell
-    masses and face fluxes are bounded by the total's: tags are non-negative shares). ``split`` (True; a run-time
-    value, see :func:`advance_line`) is passed on to :func:`sweep_line`."""
+    tiny)`` with ``code`` ``-1`` or a status code and ``tiny`` the rounding threshold of the line's tags (every
+    tag's cell masses and face fluxes are bounded by the total's: tags are non-negative shares). ``scr[WP]`` holds
+    the cell widths (filled by the caller). ``split`` (True; a run-time value, see :func:`advance_line`) is passed
+    on to :func:`sweep_line`."""
     g = GHOST
     mt = work[W_TOTAL]
     wl = work[W_AIR]
@@ -1036,7 +1034,6 @@ def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, width,
     _gather(wl, air, cidx, n, contig)
     _gather(mt, total, cidx, n, contig)
     for p in range(n):
-        wp[p + g] = width[p]
         qp[p + g] = mt[p] / wl[p]
         mt_old[p] = mt[p]
     _ghosts(qp, wp, n, periodic)
@@ -1126,6 +1123,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     r = scr[R]
     tagged = nt > 1 and not independent
     rows = kind == 0 or kind == 3  # the cells of a line are consecutive in the plane
+    # the cell widths are the same for every line of a kind: filled once (the ghosts per line)
+    wp = scr[WP]
+    for p in range(width.size):
+        wp[p + GHOST] = width[p]
     if not tagged:
         for q in range(lo, hi):
             if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
@@ -1139,10 +1140,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
             if per:
                 codes[q] = advance_line(n, nb, True, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
-                                        width, beta, scr, work, acc, face, ends[q], tagged)
+                                        beta, scr, work, acc, face, ends[q], tagged)
             else:
                 codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
-                                        width, beta, scr, work, acc, face, ends[q], tagged)
+                                        beta, scr, work, acc, face, ends[q], tagged)
         return
     # pass 1: the total of every line, and the tag-independent part of its split
     nq = hi - lo
@@ -1169,11 +1170,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 q_lo += qbc_lo[t, l, idx]
                 q_hi += qbc_hi[t, l, idx]
         if per:
-            code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwd[qi], lwfi[qi], lwff[qi], tagged)
+            code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                                               lwd[qi], lwfi[qi], lwff[qi], tagged)
         else:
-            code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, width, beta, scr, work,
-                                         lwd[qi], lwfi[qi], lwff[qi], tagged)
+            code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                                               lwd[qi], lwfi[qi], lwff[qi], tagged)
         codes[q] = code
         if code >= 0:
             return  # the caller reports the error; the state is not used any further
