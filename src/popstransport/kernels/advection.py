@@ -1097,7 +1097,7 @@ def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -1110,16 +1110,17 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     Great circles (``kind`` 1) with several tags leave the second pass to :func:`_meridional_plane`: they write the
     weights of their faces into ``wy (L, (J + 1) * I)`` (northward chemical flux through face ``(j, i)`` =
     ``max(wy, 0) m[j - 1, i] + min(wy, 0) m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
-    faces that pass whole cells or cross a pole is split here, and gets zero weights."""
+    faces that pass whole cells or cross a pole is split here, and gets zero weights.
+
+    The per-line scratch comes from the caller (made once per call of the kernel, one set per work item): ``scr``
+    ``(N_SCRATCH, nmax)``, ``work`` ``(N_WORK, nmax + 2 * BAND)``, ``ibuf`` ``(2, nmax)`` int (cells, faces),
+    ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``."""
     nt = m3.shape[0]
-    nmax = max(2 * nj, ni) + 2 * GHOST + 1
-    scr = np.zeros((N_SCRATCH, nmax))
-    work = np.zeros((N_WORK, nmax + 2 * BAND))
-    cidx = np.zeros(nmax, dtype=np.int64)
-    fidx = np.zeros(nmax, dtype=np.int64)
-    fsg = np.ones(nmax)
-    qlo = np.zeros(nt)
-    qhi = np.zeros(nt)
+    nmax = scr.shape[1]
+    cidx = ibuf[0]
+    fidx = ibuf[1]
+    qlo = qbuf[0]
+    qhi = qbuf[1]
     r = scr[R]
     tagged = nt > 1 and not independent
     rows = kind == 0 or kind == 3  # the cells of a line are consecutive in the plane
@@ -1390,6 +1391,29 @@ def _compiled(parallel: bool):
             wg[n2 - 1 - p] = dlat[p]
             bg[p] = beta_y[p]
             bg[n2 - 1 - p] = -beta_y[p]
+        # the lines' scratch, one set per work item and one for the polar rows, made once per call (not per sweep)
+        nslot = (max_chunks if parallel else 1) + 1
+        nmax = max(n2, ni) + 2 * GHOST + 1
+        scr_s = np.empty((nslot, N_SCRATCH, nmax))
+        work_s = np.empty((nslot, N_WORK, nmax + 2 * BAND))
+        ibuf_s = np.empty((nslot, 2, nmax), dtype=np.int64)
+        fsg_s = np.empty((nslot, nmax))
+        qbuf_s = np.empty((nslot, 2, nt))
+        for k in range(nslot):
+            for a in range(N_SCRATCH):
+                for p in range(nmax):
+                    scr_s[k, a, p] = 0.0
+            for a in range(N_WORK):
+                for p in range(nmax + 2 * BAND):
+                    work_s[k, a, p] = 0.0
+            for p in range(nmax):
+                ibuf_s[k, 0, p] = 0
+                ibuf_s[k, 1, p] = 0
+                fsg_s[k, p] = 1.0
+            for t in range(nt):
+                qbuf_s[k, 0, t] = 0.0
+                qbuf_s[k, 1, t] = 0.0
+        pslot = nslot - 1
         codes = np.empty(nlmax, dtype=np.int64)
         ends = np.empty((nlmax, nt, 2))
         for q in range(nlmax):
@@ -1451,7 +1475,7 @@ def _compiled(parallel: bool):
                     for c in range(2 * nl):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                      cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
-                                     wy, tiny_y)
+                                     wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot])
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1463,7 +1487,8 @@ def _compiled(parallel: bool):
                         for c in prange(nchunk):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
-                                         accumulate, face, ends, codes, wy, tiny_y)
+                                         accumulate, face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c],
+                                         fsg_s[c], qbuf_s[c])
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
@@ -1473,14 +1498,14 @@ def _compiled(parallel: bool):
                             nplane = nt * nl
                             npc = min(nplane, max_chunks) if parallel else 1
                             for c in prange(npc):
-                                fs = np.empty(ni)
+                                fs = work_s[c, W_TAG]
                                 for k in range(c * nplane // npc, (c + 1) * nplane // npc):
                                     _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs)
                 if kind != 1:
                     for c in prange(nchunk):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
-                                     face, ends, codes, wy, tiny_y)
+                                     face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c])
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
