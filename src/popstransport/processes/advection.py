@@ -103,57 +103,101 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     nl, nj, ni = M.shape
     out = np.zeros((nl * nj, 5))
     half = 0.5 if strang else 1.0
-    for p in prange(nl * nj):
-        l = p // nj
-        j = p % nj
-        cy = 0.0
-        loss = 0.0
-        cx = 0.0
-        mr = np.inf
-        finite = True
-        ring = polar and (j == 0 or j == nj - 1)
-        for i in range(ni):
-            finite = finite and abs(U[l, j, i]) < np.inf and abs(V[l, j, i]) < np.inf
-            m0 = M[l, j, i]
-            dx = U[l, j, i + 1] - U[l, j, i]
-            dy = V[l, j + 1, i] - V[l, j, i]
-            out_y = max(V[l, j + 1, i], 0.0) + max(-V[l, j, i], 0.0)
-            if j == 0:
-                dy += PO[l, 0, i]
-                out_y += max(PO[l, 0, i], 0.0)
-            if j == nj - 1:
-                dy += PO[l, 1, i]
-                out_y += max(PO[l, 1, i], 0.0)
-            mh = m0 - dt * (dx + dy)
-            inv0 = 1.0 / m0
-            mr = min(mr, mh * inv0)
-            cx = max(cx, dt * (max(U[l, j, i + 1], 0.0) + max(-U[l, j, i], 0.0)) * inv0)
-            if ring:
-                hy = half * dt
-                start = m0 - 0.5 * hy * dx
-                loss = max(loss, max(0.5 * hy * dx, 0.5 * hy * dx + hy * dy, 0.0) / m0)
-                cy = max(cy, hy * out_y / max(start, 0.2 * m0))  # the air-loss limit keeps start >= 0.2 m0
-                continue
-            base = min(m0, mh)
-            if strang:
-                lost = max(0.5 * dy, 0.5 * dy + dx, 0.0)
-            else:
-                lost = max(dx, dy, 0.0)
-            if base > 0.0:
-                inv = dt / base
-                c = max(max(-V[l, j, i], 0.0) * gy[j, 0], max(V[l, j + 1, i], 0.0) * gy[j, 1])
-                cy = max(cy, half * c * inv)
-                loss = max(loss, lost * inv)
-        out[p, 0] = cy
-        out[p, 1] = loss
-        out[p, 2] = cx
-        out[p, 3] = mr
-        finite = finite and abs(U[l, j, ni]) < np.inf
-        if j == nj - 1:
+    nrow = nl * nj
+    nchunk = min(nrow, 64)
+    for k in prange(nchunk):
+        # every cell's candidates in a loop without reductions (it vectorises, divisions included), then the row's
+        # maxima in four independent chains (a running maximum is one chain of dependent operations)
+        tmp = np.empty((4, ni))
+        cand_y = tmp[0]
+        cand_loss = tmp[1]
+        cand_x = tmp[2]
+        neg_ratio = tmp[3]
+        for p in range(k * nrow // nchunk, (k + 1) * nrow // nchunk):
+            l = p // nj
+            j = p % nj
+            m_row = M[l, j]
+            u_row = U[l, j]
+            v_s = V[l, j]
+            v_n = V[l, j + 1]
+            po_s = PO[l, 0]
+            po_n = PO[l, 1]
+            south = j == 0
+            north = j == nj - 1
+            finite = True
+            for i in range(ni + 1):
+                finite &= abs(u_row[i]) < np.inf
             for i in range(ni):
-                finite = finite and abs(V[l, nj, i]) < np.inf
-        out[p, 4] = 0.0 if finite else 1.0
+                finite &= abs(v_s[i]) < np.inf
+            if north:
+                for i in range(ni):
+                    finite &= abs(v_n[i]) < np.inf
+            if polar and (south or north):
+                hy = half * dt
+                for i in range(ni):
+                    m0 = m_row[i]
+                    dx = u_row[i + 1] - u_row[i]
+                    dy = v_n[i] - v_s[i]
+                    out_y = max(v_n[i], 0.0) + max(-v_s[i], 0.0)
+                    if south:
+                        dy += po_s[i]
+                        out_y += max(po_s[i], 0.0)
+                    if north:
+                        dy += po_n[i]
+                        out_y += max(po_n[i], 0.0)
+                    inv0 = 1.0 / m0
+                    neg_ratio[i] = -((m0 - dt * (dx + dy)) * inv0)
+                    cand_x[i] = dt * (max(u_row[i + 1], 0.0) + max(-u_row[i], 0.0)) * inv0
+                    start = m0 - 0.5 * hy * dx
+                    cand_loss[i] = max(max(0.5 * hy * dx, 0.5 * hy * dx + hy * dy), 0.0) / m0
+                    cand_y[i] = hy * out_y / max(start, 0.2 * m0)  # the air-loss limit keeps start >= 0.2 m0
+            else:
+                g_s = gy[j, 0]
+                g_n = gy[j, 1]
+                for i in range(ni):
+                    m0 = m_row[i]
+                    dx = u_row[i + 1] - u_row[i]
+                    dy = v_n[i] - v_s[i]
+                    dy = dy + po_s[i] if south else dy
+                    dy = dy + po_n[i] if north else dy
+                    mh = m0 - dt * (dx + dy)
+                    inv0 = 1.0 / m0
+                    neg_ratio[i] = -(mh * inv0)
+                    cand_x[i] = dt * (max(u_row[i + 1], 0.0) + max(-u_row[i], 0.0)) * inv0
+                    base = min(m0, mh)
+                    if strang:
+                        lost = max(max(0.5 * dy, 0.5 * dy + dx), 0.0)
+                    else:
+                        lost = max(max(dx, dy), 0.0)
+                    # a cell emptied within the step (base <= 0) adds nothing here: the end ratio reports it
+                    inv = dt / base if base > 0.0 else 0.0
+                    c = max(max(-v_s[i], 0.0) * g_s, max(v_n[i], 0.0) * g_n)
+                    cand_y[i] = half * c * inv
+                    cand_loss[i] = lost * inv
+            out[p, 0] = max(_max4(cand_y, ni), 0.0)
+            out[p, 1] = max(_max4(cand_loss, ni), 0.0)
+            out[p, 2] = max(_max4(cand_x, ni), 0.0)
+            out[p, 3] = -_max4(neg_ratio, ni)
+            out[p, 4] = 0.0 if finite else 1.0
     return out
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _max4(x, n):
+    """``max(x[:n])`` (``-inf`` for ``n = 0``) in four independent chains."""
+    a0 = -np.inf
+    a1 = -np.inf
+    a2 = -np.inf
+    a3 = -np.inf
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        a0 = max(a0, x[i])
+        a1 = max(a1, x[i + 1])
+        a2 = max(a2, x[i + 2])
+        a3 = max(a3, x[i + 3])
+    for i in range(n4, n):
+        a0 = max(a0, x[i])
+    return max(max(a0, a1), max(a2, a3))
 
 
 @njit(cache=True, error_model="numpy")
