@@ -460,12 +460,12 @@ class HorizontalAdvection(Process):
         if not dt_s > 0:
             raise ValueError(f"dt_s must be positive, got {dt_s!r}")
         is_periodic, cross_pole = self._topology(periodic, V)
-        if is_periodic and not np.array_equal(U[:, :, 0], U[:, :, ni]):
+        if is_periodic and not (U[:, :, 0] == U[:, :, ni]).all():
             raise ValueError(
                 "mass_flux_u_kg_s: on a periodic grid face I is face 0 and must carry the same flux; "
                 "set mass_flux_u_kg_s[:, :, -1] = mass_flux_u_kg_s[:, :, 0]"
             )
-        if cross_pole and (np.any(V[:, 0, :]) or np.any(V[:, nj, :])):
+        if cross_pole and V[:, ::nj, :].any():  # (rows 0 and J)
             raise ValueError("mass_flux_v_kg_s must be zero at the pole walls (faces 0 and J) of a global grid")
         if substeps is not None and not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise ValueError("the air-mass fluxes contain NaN or infinite values")  # (else checked by substeps())
@@ -504,9 +504,8 @@ class HorizontalAdvection(Process):
                status)
         self.sweep_pairs_done += nsub
         self.last_substeps = nsub
-        bad = np.flatnonzero(status[:, 0])
-        if bad.size:
-            l = int(bad[0])
+        if status[:, 0].any():
+            l = int(np.flatnonzero(status[:, 0])[0])
             code, a, b, s = (int(x) for x in status[l])
             if code == STATUS_EMPTY_CELL:
                 raise AdvectionError(
