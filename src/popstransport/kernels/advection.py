@@ -62,7 +62,8 @@ outside an open boundary: the tags' inflow mixing ratios). The work is ordered f
 of lines first sweeps the totals of all its lines and keeps the tag-independent part of every split (the weights of
 the partial donor cells, and the faces that pass whole cells), then every tag goes through all the lines, so
 that a tag is read and written as long streams (consecutive rows are adjacent in memory; consecutive great circles
-share cache lines). A tag's face fluxes are a branch-free stencil of its old masses: two points where no face
+share cache lines). The total over tags is summed once per call; a call that starts with a zonal sweep sums it row by
+row inside that sweep and splits every row right after its sweep, while the row's tags are still in cache. A tag's face fluxes are a branch-free stencil of its old masses: two points where no face
 passes a whole cell, up to ``BAND`` points on each side where none passes more than ``BAND - 1``; a line with
 longer donor regions takes their whole cells as differences of its running sum. On global grids the meridional
 split goes plane by plane: the great circles write the weights of their faces in grid layout and every tag's layer
@@ -1095,9 +1096,28 @@ def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
     return l, nj, nj + 1, False, i
 
 
+#: Lines per block when the first zonal sweep of a call sums the tags itself (:func:`_sweep_lines`). One row at a
+#: time was the fastest (32 tags, 1-degree grid: 0.90 of the time of a separate sum, against 0.92 with 2 rows, 0.93
+#: with 4, 0.95 with 8 and 16): a row of 32 tags (92 kB) stays in the core's level-2 cache between the sum and the split.
+SUM_BLOCK = 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sum_tags(m3, tot, l, base, n):
+    """``tot[l, base:base + n] = sum_t m3[t, l, base:base + n]`` (tags added in order)."""
+    row = tot[l, base : base + n]
+    src = m3[0, l, base : base + n]
+    for i in range(n):
+        row[i] = src[i]
+    for t in range(1, m3.shape[0]):
+        src = m3[t, l, base : base + n]
+        for i in range(n):
+            row[i] += src[i]
+
+
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf, sum_tags):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -1114,7 +1134,9 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
 
     The per-line scratch comes from the caller (made once per call of the kernel, one set per work item): ``scr``
     ``(N_SCRATCH, nmax)``, ``work`` ``(N_WORK, nmax + 2 * BAND)``, ``ibuf`` ``(2, nmax)`` int (cells, faces),
-    ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``."""
+    ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``. With ``sum_tags``
+    (rows, several tags) every row's total is first summed from the tags, and the lines go in blocks of
+    ``SUM_BLOCK``."""
     nt = m3.shape[0]
     nmax = scr.shape[1]
     cidx = ibuf[0]
@@ -1146,7 +1168,6 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
                                         beta, scr, work, acc, face, ends[q], tagged)
         return
-    # pass 1: the total of every line, and the tag-independent part of its split
     nq = hi - lo
     lwd = np.empty((nq, BAND, nmax))
     lwfi = np.empty((nq, 4, nmax), dtype=np.int64)
@@ -1157,122 +1178,131 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     # layer, cells, faces to book, periodic, row/column, faces listed, weight rows
     meta = np.empty((nq, 7), dtype=np.int64)
     ltiny = np.empty(nq)
-    for q in range(lo, hi):
-        qi = q - lo
-        meta[qi, 1] = 0
-        if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
-            codes[q] = -1
-            continue
-        l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
-        q_lo = 0.0
-        q_hi = 0.0
-        if not per:
-            for t in range(nt):
-                q_lo += qbc_lo[t, l, idx]
-                q_hi += qbc_hi[t, l, idx]
-        if per:
-            code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
-                                               lwd[qi], lwfi[qi], lwff[qi], tagged)
-        else:
-            code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
-                                               lwd[qi], lwfi[qi], lwff[qi], tagged)
-        codes[q] = code
-        if code >= 0:
-            return  # the caller reports the error; the state is not used any further
-        for p in range(n):
-            lcidx[qi, p] = cidx[p]
-        if acc:
-            for f in range(nb):
-                lfidx[qi, f] = fidx[f]
-                lfsg[qi, f] = fsg[f]
-        meta[qi, 0] = l
-        meta[qi, 1] = n
-        meta[qi, 2] = nb
-        meta[qi, 3] = 1 if per else 0
-        meta[qi, 4] = idx
-        meta[qi, 5] = nw
-        meta[qi, 6] = nrow
-        ltiny[qi] = tiny
-        if kind == 1:
-            # the two columns of the great circle, in grid orientation (face j between rows j - 1 and j; the line
-            # runs north up column i and south down column io, where its fluxes are the negative northward ones)
-            i = idx
-            io = i + ni // 2
-            fast = nw == 0 and nrow == 1 and r[0] == 0.0 and r[nj] == 0.0
-            for j in range(nj + 1):
-                c = j * ni
-                if fast and 0 < j < nj:
-                    wy[l, c + i] = lwd[qi, 0, j]
-                    wy[l, c + io] = -lwd[qi, 0, n - j]
-                else:
-                    wy[l, c + i] = 0.0
-                    wy[l, c + io] = 0.0
-            tiny_y[l, i] = tiny if fast else 0.0
-            tiny_y[l, io] = tiny if fast else 0.0
-            if fast:
-                meta[qi, 1] = 0  # split plane by plane
-    # pass 2: every tag through all the lines
     mg = work[W_TAG]
     ft = work[W_TAGFLUX]
     ps = work[W_AIR0]
-    for t in range(nt):
-        for qi in range(nq):
-            n = meta[qi, 1]
-            if n == 0:
+    # the total of the first zonal sweep of a call summed here, row by row (``sum_tags``): then the lines go in blocks of
+    # SUM_BLOCK, both passes block by block, so that the tags' rows just read for the sum are still in the core's
+    # cache for their split (otherwise one block: every tag goes through all the lines)
+    blk = SUM_BLOCK if sum_tags else max(nq, 1)
+    for b0 in range(lo, hi, blk):
+        b1 = min(b0 + blk, hi)
+        # pass 1: the total of every line, and the tag-independent part of its split
+        for q in range(b0, b1):
+            qi = q - lo
+            if sum_tags:
+                _sum_tags(m3, tot, q // nline, (q % nline) * ni, ni)
+            meta[qi, 1] = 0
+            if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
+                codes[q] = -1
                 continue
-            l = meta[qi, 0]
-            per = meta[qi, 3] == 1
+            l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
             q_lo = 0.0
             q_hi = 0.0
             if not per:
-                q_lo = qbc_lo[t, l, meta[qi, 4]]
-                q_hi = qbc_hi[t, l, meta[qi, 4]]
-            tiny = ltiny[qi]
-            cid = lcidx[qi]
-            c0 = cid[0]
-            # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
-            plane = m3[t, l]
-            # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
-            if rows and meta[qi, 5] == 0 and meta[qi, 6] == 1:
-                # a row without listed faces in one pass: the flux through each cell's high face from the old values
-                # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
-                # split_fluxes)
-                row = plane[c0 : c0 + n]
-                wd = lwd[qi, 0]
-                first = row[0]
-                f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
-                ft[0] = f_lo
-                for p in range(n - 1):
-                    f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
-                    v = row[p] - (f_hi - f_lo)
-                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
-                    ft[p + 1] = f_hi
-                    f_lo = f_hi
-                f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
-                v = row[n - 1] - (f_hi - f_lo)
-                row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
-                ft[n] = f_hi
-            elif rows:
-                # the fluxes are computed from the old row before it is overwritten in place
-                row = plane[c0 : c0 + n]
-                split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
-                for p in range(n):
-                    v = row[p] - (ft[p + 1] - ft[p])
-                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                for t in range(nt):
+                    q_lo += qbc_lo[t, l, idx]
+                    q_hi += qbc_hi[t, l, idx]
+            if per:
+                code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                                                   lwd[qi], lwfi[qi], lwff[qi], tagged)
             else:
-                for p in range(n):
-                    mg[p] = plane[cid[p]]
-                split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
-                for p in range(n):
-                    v = mg[p] - (ft[p + 1] - ft[p])
-                    plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
+                code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                                                   lwd[qi], lwfi[qi], lwff[qi], tagged)
+            codes[q] = code
+            if code >= 0:
+                return  # the caller reports the error; the state is not used any further
+            for p in range(n):
+                lcidx[qi, p] = cidx[p]
             if acc:
-                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
-            if not per:
-                ends[lo + qi, t, 0] = ft[0]
-                ends[lo + qi, t, 1] = ft[n]
+                for f in range(nb):
+                    lfidx[qi, f] = fidx[f]
+                    lfsg[qi, f] = fsg[f]
+            meta[qi, 0] = l
+            meta[qi, 1] = n
+            meta[qi, 2] = nb
+            meta[qi, 3] = 1 if per else 0
+            meta[qi, 4] = idx
+            meta[qi, 5] = nw
+            meta[qi, 6] = nrow
+            ltiny[qi] = tiny
+            if kind == 1:
+                # the two columns of the great circle, in grid orientation (face j between rows j - 1 and j; the line
+                # runs north up column i and south down column io, where its fluxes are the negative northward ones)
+                i = idx
+                io = i + ni // 2
+                fast = nw == 0 and nrow == 1 and r[0] == 0.0 and r[nj] == 0.0
+                for j in range(nj + 1):
+                    c = j * ni
+                    if fast and 0 < j < nj:
+                        wy[l, c + i] = lwd[qi, 0, j]
+                        wy[l, c + io] = -lwd[qi, 0, n - j]
+                    else:
+                        wy[l, c + i] = 0.0
+                        wy[l, c + io] = 0.0
+                tiny_y[l, i] = tiny if fast else 0.0
+                tiny_y[l, io] = tiny if fast else 0.0
+                if fast:
+                    meta[qi, 1] = 0  # split plane by plane
+        # pass 2: every tag through all the lines
+        for t in range(nt):
+            for qi in range(b0 - lo, b1 - lo):
+                n = meta[qi, 1]
+                if n == 0:
+                    continue
+                l = meta[qi, 0]
+                per = meta[qi, 3] == 1
+                q_lo = 0.0
+                q_hi = 0.0
+                if not per:
+                    q_lo = qbc_lo[t, l, meta[qi, 4]]
+                    q_hi = qbc_hi[t, l, meta[qi, 4]]
+                tiny = ltiny[qi]
+                cid = lcidx[qi]
+                c0 = cid[0]
+                # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
+                plane = m3[t, l]
+                # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
+                if rows and meta[qi, 5] == 0 and meta[qi, 6] == 1:
+                    # a row without listed faces in one pass: the flux through each cell's high face from the old values
+                    # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
+                    # split_fluxes)
+                    row = plane[c0 : c0 + n]
+                    wd = lwd[qi, 0]
+                    first = row[0]
+                    f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
+                    ft[0] = f_lo
+                    for p in range(n - 1):
+                        f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
+                        v = row[p] - (f_hi - f_lo)
+                        # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                        row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                        ft[p + 1] = f_hi
+                        f_lo = f_hi
+                    f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
+                    v = row[n - 1] - (f_hi - f_lo)
+                    row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    ft[n] = f_hi
+                elif rows:
+                    # the fluxes are computed from the old row before it is overwritten in place
+                    row = plane[c0 : c0 + n]
+                    split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                    for p in range(n):
+                        v = row[p] - (ft[p + 1] - ft[p])
+                        # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                        row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                else:
+                    for p in range(n):
+                        mg[p] = plane[cid[p]]
+                    split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                    for p in range(n):
+                        v = mg[p] - (ft[p + 1] - ft[p])
+                        plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
+                if acc:
+                    _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
+                if not per:
+                    ends[lo + qi, t, 0] = ft[0]
+                    ends[lo + qi, t, 1] = ft[n]
 
 
 @njit(cache=True, error_model="numpy")
@@ -1366,21 +1396,14 @@ def _compiled(parallel: bool):
         # new masses anyway), so that a sweep reads every tag once instead of twice
         tagged = nt > 1 and not independent  # (tags advected each on its own need no total)
         tot = np.empty((nl, nj * ni if tagged else 1))
-        if tagged:
+        # a call that starts with a zonal sweep sums the tags inside it, row by row (see _sweep_lines)
+        sum_in_sweep = tagged and not strang and x_first
+        if tagged and not sum_in_sweep:
             nrow = nl * nj
             nfill = min(nrow, max_chunks) if parallel else 1
             for c in prange(nfill):
                 for q in range(c * nrow // nfill, (c + 1) * nrow // nfill):
-                    l = q // nj
-                    base = (q % nj) * ni
-                    row = tot[l, base : base + ni]
-                    src = m3[0, l, base : base + ni]
-                    for i in range(ni):
-                        row[i] = src[i]
-                    for t in range(1, nt):
-                        src = m3[t, l, base : base + ni]
-                        for i in range(ni):
-                            row[i] += src[i]
+                    _sum_tags(m3, tot, q // nj, (q % nj) * ni, ni)
         bx = np.empty(ni)
         for p in range(ni):
             bx[p] = 0.0
@@ -1475,7 +1498,8 @@ def _compiled(parallel: bool):
                     for c in range(2 * nl):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                      cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
-                                     wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot])
+                                     wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
+                                     False)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1488,7 +1512,7 @@ def _compiled(parallel: bool):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
                                          accumulate, face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c],
-                                         fsg_s[c], qbuf_s[c])
+                                         fsg_s[c], qbuf_s[c], False)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
@@ -1502,10 +1526,13 @@ def _compiled(parallel: bool):
                                 for k in range(c * nplane // npc, (c + 1) * nplane // npc):
                                     _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs)
                 if kind != 1:
+                    # (the first sweep of a call that starts zonally sums the tags itself)
+                    sum_tags = sum_in_sweep and s == 0 and stage == 0
                     for c in prange(nchunk):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
-                                     face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c])
+                                     face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c],
+                                     sum_tags)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
