@@ -58,16 +58,17 @@ tracer, for the *total* over tags (its inflow mixing ratio is the sum of the tag
 is split among the tags by their shares of its donor region (:func:`split_fluxes`): a face whose departure interval
 passes whole cells carries each tag's exact mass in those cells, and of the rest, which comes from the partial donor
 cell, the fraction ``FRAC`` of the total's mass in that cell, each tag its own share ``m_t / m`` of it (air from
-outside an open boundary: the tags' inflow mixing ratios). The work is ordered for memory traffic: a work item
-of lines first sweeps the totals of all its lines and keeps the tag-independent part of every split (the weights of
-the partial donor cells, and the faces that pass whole cells), then every tag goes through all the lines, so
-that a tag is read and written as long streams (consecutive rows are adjacent in memory; consecutive great circles
-share cache lines). The total over tags is summed once per call; a call that starts with a zonal sweep sums it row by
-row inside that sweep and splits every row right after its sweep, while the row's tags are still in cache. A tag's face fluxes are a branch-free stencil of its old masses: two points where no face
-passes a whole cell, up to ``BAND`` points on each side where none passes more than ``BAND - 1``; a line with
-longer donor regions takes their whole cells as differences of its running sum. On global grids the meridional
-split goes plane by plane: the great circles write the weights of their faces in grid layout and every tag's layer
-is updated row by row, with loops over longitude (:func:`_meridional_plane`). So, for every sweep and sub-step:
+outside an open boundary: the tags' inflow mixing ratios). The work is ordered for memory traffic: a work item of
+lines first sweeps the totals of all its lines and keeps the tag-independent part of every split (the weights of the
+partial donor cells, and the faces that pass whole cells), then every tag goes through all the lines, so that a tag
+is read and written as long streams (consecutive rows are adjacent in memory; consecutive great circles share cache
+lines). The total over tags is summed once per call; a call that starts with a zonal sweep sums it row by row inside
+that sweep and splits every row right after its sweep, while the row's tags are still in cache. A tag's face fluxes
+are a branch-free stencil of its old masses: two points where no face passes a whole cell, up to ``BAND`` points on
+each side where none passes more than ``BAND - 1``; a line with longer donor regions takes their whole cells as
+differences of its running sum. On global grids the meridional split goes plane by plane: the great circles write
+the weights of their faces in grid layout and every tag's layer is updated row by row, with loops over longitude
+(:func:`_meridional_plane`). So, for every sweep and sub-step:
 
 * the tags add up to the single-tracer run of their total to round-off (cells, face accumulators, inflow and
   outflow); with one tag the kernel *is* the single-tracer scheme, bit for bit;
