@@ -7,11 +7,12 @@ Usage::
 Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 degree):
 
 - throughput of ``HorizontalAdvection`` (default scheme) in tag-cell-steps per second (tags x layers x cells x
-  steps per second of wall time), with the compile time measured separately (fresh Numba cache);
+  steps per second of wall time: the median of seven consecutive timing windows, with the fastest and slowest
+  window in the JSON), with the compile time measured separately (fresh Numba cache);
 - the fraction of the measured memory bandwidth this corresponds to, counting the unavoidable traffic of the
   state (8 bytes read and 8 written per tag-cell per 1-D sweep);
 - a STREAM-like triad ``a = b + s c`` (McCalpin 1995, IEEE TCCA Newsletter) with Numba ``prange`` on arrays far
-  larger than the caches, counting 24 bytes per element;
+  larger than the caches, counting 24 bytes per element (best of ten, as STREAM reports);
 - PyMPDATA (Bartman et al. 2022, Comput. Phys. Commun. 277:108388) advancing one field on the same grid (polar
   boundary conditions, G factor the cell area over ``a^2 dlambda dphi``, G-weighted Courant numbers from the same
   air-mass fluxes; two non-oscillatory MPDATA iterations), and the ratios per tracer.
@@ -36,6 +37,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 DT_S = 1800.0
+#: Timing windows per case (see :func:`time_windows`).
+WINDOWS = 7
 
 
 def machine() -> dict:
@@ -92,6 +95,33 @@ def write_results(result: dict, path: str | Path) -> Path:
     return out
 
 
+def time_windows(step, steps_per_call: int, seconds: float, windows: int = WINDOWS) -> dict:
+    """Wall time per step of ``step()`` (which advances ``steps_per_call`` steps) in ``windows`` consecutive windows
+    of at least ``seconds / windows`` and three calls each: the median over the windows, and the fastest and slowest
+    window. (On a shared virtual machine the speed drifts over minutes; the median of short windows is steadier than
+    the mean of one long window.)"""
+    per = []
+    steps = 0
+    for _ in range(windows):
+        n = 0
+        t0 = time.perf_counter()
+        while True:
+            step()
+            n += 1
+            el = time.perf_counter() - t0
+            if el > seconds / windows and n >= 3:
+                break
+        per.append(el / (n * steps_per_call))
+        steps += n * steps_per_call
+    return {
+        "seconds_per_step": float(np.median(per)),
+        "seconds_per_step_min": float(min(per)),
+        "seconds_per_step_max": float(max(per)),
+        "windows": windows,
+        "steps_timed": steps,
+    }
+
+
 def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> dict:
     from popstransport.grid import AirLayers, LatLonGrid
     from popstransport.io.met.testcases import solid_body_rotation
@@ -106,15 +136,8 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
     t0 = time.perf_counter()
     adv.advect(air, M, U, V, DT_S)
     first = time.perf_counter() - t0
-    steps = 0
-    t0 = time.perf_counter()
-    while True:
-        adv.advect(air, M, U, V, DT_S)
-        steps += 1
-        el = time.perf_counter() - t0
-        if el > seconds and steps >= 3:
-            break
-    per_step = el / steps
+    timing = time_windows(lambda: adv.advect(air, M, U, V, DT_S), 1, seconds)
+    per_step = timing["seconds_per_step"]
     tcs = air.size / per_step
     sweeps = 2 * adv.last_substeps
     return {
@@ -126,8 +149,7 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
         "substeps": adv.last_substeps,
         "max_courant_x": adv.last_courant[0],
         "max_courant_y": adv.last_courant[1],
-        "steps_timed": steps,
-        "seconds_per_step": per_step,
+        **timing,
         "first_call_seconds": first,
         "compile_seconds": max(first - per_step, 0.0),
         "tag_cell_steps_per_s": tcs,
@@ -184,21 +206,13 @@ def pympdata(resolution_deg: float, seconds: float) -> dict | None:
     t0 = time.perf_counter()
     solver.advance(1)
     first = time.perf_counter() - t0
-    steps = 0
-    t0 = time.perf_counter()
-    while True:
-        solver.advance(10)
-        steps += 10
-        el = time.perf_counter() - t0
-        if el > seconds:
-            break
-    per_step = el / steps
+    timing = time_windows(lambda: solver.advance(10), 10, seconds)
+    per_step = timing["seconds_per_step"]
     return {
         "cells": nx * ny,
         "options": "n_iters=2, nonoscillatory=True, Polar/Periodic, G = cell area / (a^2 dlon dlat)",
         "dt_s": dt,
-        "steps_timed": steps,
-        "seconds_per_step": per_step,
+        **timing,
         "first_call_seconds": first,
         "compile_seconds": max(first - per_step, 0.0),
         "cell_steps_per_s": nx * ny / per_step,
@@ -229,8 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nadvection ({args.scheme}) on a {args.resolution:g}-degree global grid, 2 layers, dt = {DT_S:g} s "
           f"(solid-body rotation, alpha = pi/4; substeps {runs[0]['substeps']}, max zonal Courant "
           f"{runs[0]['max_courant_x']:.1f})")
-    print(f"{'tags':>5}{'ms/step':>10}{'tag-cell-steps/s':>18}{'bandwidth':>11}{'of triad':>10}{'vs PyMPDATA':>13}"
-          f"{'compile s':>11}")
+    print(f"{'tags':>5}{'ms/step':>10}{'windows ms':>14}{'tag-cell-steps/s':>18}{'bandwidth':>11}{'of triad':>10}"
+          f"{'vs PyMPDATA':>13}{'compile s':>11}")
     for r in runs:
         gbs = r["tag_cell_steps_per_s"] * r["state_bytes_per_tag_cell_step"] / 1e9
         r["effective_GB_per_s"] = gbs
@@ -239,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
             r["tag_cell_steps_per_s"] / ref["cell_steps_per_s"] if ref else None
         )
         ratio = f"{r['ratio_to_pympdata_per_tracer']:.2f}" if ref else "-"
-        print(f"{r['tags']:>5}{r['seconds_per_step'] * 1e3:>10.2f}{r['tag_cell_steps_per_s']:>18.3e}"
+        spread = f"{r['seconds_per_step_min'] * 1e3:.2f}-{r['seconds_per_step_max'] * 1e3:.2f}"
+        print(f"{r['tags']:>5}{r['seconds_per_step'] * 1e3:>10.2f}{spread:>14}{r['tag_cell_steps_per_s']:>18.3e}"
               f"{gbs:>9.2f}GB{r['fraction_of_triad']:>10.2%}{ratio:>13}{r['compile_seconds']:>11.1f}")
     if ref:
         sim = runs[0]["tag_cell_steps_per_s"] * DT_S / (ref["cell_steps_per_s"] * ref["dt_s"])
