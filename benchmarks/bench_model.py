@@ -23,7 +23,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="popstransport-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine, stream_triad, write_results  # noqa: E402
+from run import machine, stream_triad, time_windows, write_results  # noqa: E402
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -41,17 +41,12 @@ def _model(overrides: list[str]):
 
 
 def _time(fn, seconds: float) -> tuple[float, float, int]:
+    """``(first call, median seconds per call over the timing windows of run.time_windows, calls timed)``."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
-    n = 0
-    t0 = time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        el = time.perf_counter() - t0
-        if el > seconds and n >= 3:
-            return first, el / n, n
+    timing = time_windows(fn, 1, seconds)
+    return first, timing["seconds_per_step"], timing["steps_timed"]
 
 
 def fate_solve(ntag: int, seconds: float) -> dict:
