@@ -1179,9 +1179,6 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     # layer, cells, faces to book, periodic, row/column, faces listed, weight rows
     meta = np.empty((nq, 7), dtype=np.int64)
     ltiny = np.empty(nq)
-    mg = work[W_TAG]
-    ft = work[W_TAGFLUX]
-    ps = work[W_AIR0]
     # the total of the first zonal sweep of a call summed here, row by row (``sum_tags``): then the lines go in blocks of
     # SUM_BLOCK, both passes block by block, so that the tags' rows just read for the sum are still in the core's
     # cache for their split (otherwise one block: every tag goes through all the lines)
@@ -1246,64 +1243,81 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 if fast:
                     meta[qi, 1] = 0  # split plane by plane
         # pass 2: every tag through all the lines
-        for t in range(nt):
-            for qi in range(b0 - lo, b1 - lo):
-                n = meta[qi, 1]
-                if n == 0:
-                    continue
-                l = meta[qi, 0]
-                per = meta[qi, 3] == 1
-                q_lo = 0.0
-                q_hi = 0.0
-                if not per:
-                    q_lo = qbc_lo[t, l, meta[qi, 4]]
-                    q_hi = qbc_hi[t, l, meta[qi, 4]]
-                tiny = ltiny[qi]
-                cid = lcidx[qi]
-                c0 = cid[0]
-                # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
-                plane = m3[t, l]
-                # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
-                if rows and meta[qi, 5] == 0 and meta[qi, 6] == 1:
-                    # a row without listed faces in one pass: the flux through each cell's high face from the old values
-                    # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
-                    # split_fluxes)
-                    row = plane[c0 : c0 + n]
-                    wd = lwd[qi, 0]
-                    first = row[0]
-                    f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
-                    ft[0] = f_lo
-                    for p in range(n - 1):
-                        f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
-                        v = row[p] - (f_hi - f_lo)
-                        # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                        row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
-                        ft[p + 1] = f_hi
-                        f_lo = f_hi
-                    f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
-                    v = row[n - 1] - (f_hi - f_lo)
-                    row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
-                    ft[n] = f_hi
-                elif rows:
-                    # the fluxes are computed from the old row before it is overwritten in place
-                    row = plane[c0 : c0 + n]
-                    split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
-                    for p in range(n):
-                        v = row[p] - (ft[p + 1] - ft[p])
-                        # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                        row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
-                else:
-                    for p in range(n):
-                        mg[p] = plane[cid[p]]
-                    split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
-                    for p in range(n):
-                        v = mg[p] - (ft[p + 1] - ft[p])
-                        plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
-                if acc:
-                    _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
-                if not per:
-                    ends[lo + qi, t, 0] = ft[0]
-                    ends[lo + qi, t, 1] = ft[n]
+        _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx,
+                     lfsg, ltiny, work)
+
+
+@njit(cache=True, error_model="numpy")
+def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx, lfsg, ltiny,
+                 work):
+    """Pass 2 of :func:`_sweep_lines` for its lines ``qa .. qb - 1`` (indices into its per-line tables ``meta``,
+    ``lwd``, ``lwfi``, ``lwff``, ``lcidx``, ``lfidx``, ``lfsg``, ``ltiny``; line ``lo + qi`` of the sweep): every tag
+    through all these lines. (A function of its own: inside the block loop of :func:`_sweep_lines` it made
+    compilation about 12 s longer.)"""
+    nt = m3.shape[0]
+    mg = work[W_TAG]
+    ft = work[W_TAGFLUX]
+    ps = work[W_AIR0]
+    for t in range(nt):
+        for qi in range(qa, qb):
+            n = meta[qi, 1]
+            if n == 0:
+                continue
+            l = meta[qi, 0]
+            per = meta[qi, 3] == 1
+            q_lo = 0.0
+            q_hi = 0.0
+            if not per:
+                q_lo = qbc_lo[t, l, meta[qi, 4]]
+                q_hi = qbc_hi[t, l, meta[qi, 4]]
+            tiny = ltiny[qi]
+            cid = lcidx[qi]
+            c0 = cid[0]
+            # (1-D views: indexing the 3-D array with computed offsets in the inner loops costs several times more)
+            plane = m3[t, l]
+            # rows are contiguous in memory (direct loops vectorise); great circles go through the index list
+            if rows and meta[qi, 5] == 0 and meta[qi, 6] == 1:
+                # a row without listed faces in one pass: the flux through each cell's high face from the old values
+                # (the next cell is still old), the update, and the flux kept for the next cell (the stencil of
+                # split_fluxes)
+                row = plane[c0 : c0 + n]
+                wd = lwd[qi, 0]
+                first = row[0]
+                f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
+                ft[0] = f_lo
+                for p in range(n - 1):
+                    f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
+                    v = row[p] - (f_hi - f_lo)
+                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    ft[p + 1] = f_hi
+                    f_lo = f_hi
+                f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
+                v = row[n - 1] - (f_hi - f_lo)
+                row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
+                ft[n] = f_hi
+            elif rows:
+                # the fluxes are computed from the old row before it is overwritten in place
+                row = plane[c0 : c0 + n]
+                split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                for p in range(n):
+                    v = row[p] - (ft[p + 1] - ft[p])
+                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
+                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            else:
+                for p in range(n):
+                    mg[p] = plane[cid[p]]
+                split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
+                for p in range(n):
+                    v = mg[p] - (ft[p + 1] - ft[p])
+                    plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
+            if acc:
+                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
+            if not per:
+                ends[lo + qi, t, 0] = ft[0]
+                ends[lo + qi, t, 1] = ft[n]
+
+
 
 
 @njit(cache=True, error_model="numpy")
