@@ -760,8 +760,8 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
         out_whole |= nwhole[f] > 0.0 and not inside
     band = kmax < BAND and not out_whole
     rows = int(kmax) + 1 if band else 0
-    # the weights, one loop per offset that vectorises (zero for the faces listed below), counting those
-    listed = 0
+    # the weights, one loop per offset that vectorises (zero for the faces listed below), noting whether there are any
+    listed = False
     for k in range(max(rows, 1)):
         wk = wd[k]
         for f in range(nf):
@@ -773,11 +773,11 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
             one = 1.0 if up else -1.0
             v = one if k < nw else (part if k == nw else 0.0)
             wk[f] = 0.0 if slow else v
-            listed += slow
+            listed |= slow
         if periodic:
             wk[n] = wk[0]
     nw = 0
-    for f in range(nf if listed > 0 else 0):
+    for f in range(nf if listed else 0):
         k = int(donor[f])
         if k < 0 or (nwhole[f] > 0.0 and not band):
             cnt = int(nwhole[f])
