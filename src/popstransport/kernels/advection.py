@@ -1105,15 +1105,27 @@ SUM_BLOCK = 1
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _sum_tags(m3, tot, l, base, n):
-    """``tot[l, base:base + n] = sum_t m3[t, l, base:base + n]`` (tags added in order)."""
+    """``tot[l, base:base + n] = sum_t m3[t, l, base:base + n]``, the tags added in order, four per pass over the row
+    (``((r + a) + b) + c`` is the sum tag by tag, bit for bit; one tag per pass ran at about 60 % of the speed)."""
+    nt = m3.shape[0]
     row = tot[l, base : base + n]
     src = m3[0, l, base : base + n]
     for i in range(n):
         row[i] = src[i]
-    for t in range(1, m3.shape[0]):
+    t = 1
+    while t + 4 <= nt:
+        a = m3[t, l, base : base + n]
+        b = m3[t + 1, l, base : base + n]
+        c = m3[t + 2, l, base : base + n]
+        d = m3[t + 3, l, base : base + n]
+        for i in range(n):
+            row[i] = row[i] + a[i] + b[i] + c[i] + d[i]
+        t += 4
+    while t < nt:
         src = m3[t, l, base : base + n]
         for i in range(n):
             row[i] += src[i]
+        t += 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -1417,8 +1429,14 @@ def _compiled(parallel: bool):
             nrow = nl * nj
             nfill = min(nrow, max_chunks) if parallel else 1
             for c in prange(nfill):
-                for q in range(c * nrow // nfill, (c + 1) * nrow // nfill):
-                    _sum_tags(m3, tot, q // nj, (q % nj) * ni, ni)
+                # the chunk's rows of each layer are consecutive in memory: one stretch per layer
+                q = c * nrow // nfill
+                q_end = (c + 1) * nrow // nfill
+                while q < q_end:
+                    l = q // nj
+                    e = min(q_end, (l + 1) * nj)
+                    _sum_tags(m3, tot, l, (q % nj) * ni, (e - q) * ni)
+                    q = e
         bx = np.empty(ni)
         for p in range(ni):
             bx[p] = 0.0
