@@ -1130,7 +1130,7 @@ def _sum_tags(m3, tot, l, base, n):
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf, sum_tags):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf, tabs, sum_tags):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -1145,13 +1145,13 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     ``max(wy, 0) m[j - 1, i] + min(wy, 0) m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
     faces that pass whole cells or cross a pole is split here, and gets zero weights.
 
-    The per-line scratch comes from the caller (made once per call of the kernel, one set per work item): ``scr``
-    ``(N_SCRATCH, nmax)``, ``work`` ``(N_WORK, nmax + 2 * BAND)``, ``ibuf`` ``(2, nmax)`` int (cells, faces),
-    ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``. With ``sum_tags``
+    The per-line scratch comes from the caller (made once for a state shape by :func:`advection_workspace`, one set
+    per work item): ``scr`` ``(N_SCRATCH, nmax)``, ``work`` ``(N_WORK, nmax + 2 * BAND)``, ``ibuf`` ``(2, nmax)`` int
+    (cells, faces), ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``, and so
+    do the per-line tables of several tags ``tabs`` (room for ``hi - lo`` lines). With ``sum_tags``
     (rows, several tags) every row's total is first summed from the tags, and the lines go in blocks of
     ``SUM_BLOCK``."""
     nt = m3.shape[0]
-    nmax = scr.shape[1]
     cidx = ibuf[0]
     fidx = ibuf[1]
     qlo = qbuf[0]
@@ -1181,20 +1181,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
                                         beta, scr, work, acc, face, ends[q], tagged)
         return
-    nq = hi - lo
-    lwd = np.empty((nq, BAND, nmax))
-    lwfi = np.empty((nq, 4, nmax), dtype=np.int64)
-    lwff = np.empty((nq, 3, nmax))
-    lcidx = np.empty((nq, nmax), dtype=np.int64)
-    lfidx = np.empty((nq if acc else 1, nmax), dtype=np.int64)
-    lfsg = np.empty((nq if acc else 1, nmax))
-    # layer, cells, faces to book, periodic, row/column, faces listed, weight rows
-    meta = np.empty((nq, 7), dtype=np.int64)
-    ltiny = np.empty(nq)
+    lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny = tabs
     # the total of the first zonal sweep of a call summed here, row by row (``sum_tags``): then the lines go in blocks of
     # SUM_BLOCK, both passes block by block, so that the tags' rows just read for the sum are still in the core's
     # cache for their split (otherwise one block: every tag goes through all the lines)
-    blk = SUM_BLOCK if sum_tags else max(nq, 1)
+    blk = SUM_BLOCK if sum_tags else max(hi - lo, 1)
     for b0 in range(lo, hi, blk):
         b1 = min(b0 + blk, hi)
         # pass 1: the total of every line, and the tag-independent part of its split
@@ -1392,6 +1383,53 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
     return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
 
 
+def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_chunks: int, tagged: bool,
+                        planes: bool, accumulate: bool) -> tuple[np.ndarray, ...]:
+    """The work arrays of the advection kernel for a state of ``shape (T, L, J, I)``, made once and reused by every
+    call (so that the time loop allocates nothing): the air mass and the total over tags as the sweeps carry them,
+    the widths and slopes of great circles, the scratch of the lines (one set per work item, ``max_chunks`` with
+    ``parallel`` or one, plus one for the polar rows), the lines' codes and end fluxes, the meridional weights of
+    great circles (with ``planes``: several tags on a global grid), the polar rows' codes, and the per-line tables
+    of the two-pass split of several tags (``tagged``; the booked faces only with ``accumulate``), sized for the
+    most lines a work item gets. The order is the one the kernel unpacks."""
+    nt, nl, nj, ni = shape
+    nslot = (max_chunks if parallel else 1) + 1
+    n2 = 2 * nj
+    nmax = max(n2, ni) + 2 * GHOST + 1
+    nlmax = nl * max(nj, ni)
+    # a work item gets at most ceil(lines / work items) lines of a sweep (all of them when serial)
+    nq = max(1, -(-nlmax // max_chunks)) if parallel else nlmax
+    nq, nmx = (nq, nmax) if tagged else (1, 1)
+    nb = nq if accumulate else 1
+    return (
+        np.empty((nl, nj * ni)),
+        np.empty((nl, nj * ni if tagged else 1)),
+        np.empty(ni),
+        np.empty(n2),
+        np.empty(n2),
+        np.empty((nslot, N_SCRATCH, nmax)),
+        np.empty((nslot, N_WORK, nmax + 2 * BAND)),
+        np.empty((nslot, 2, nmax), dtype=np.int64),
+        np.empty((nslot, nmax)),
+        np.empty((nslot, 2, nt)),
+        np.empty(nlmax, dtype=np.int64),
+        np.empty((nlmax, nt, 2)),
+        np.empty((nl, (nj + 1) * ni) if planes else (1, 1)),
+        np.empty((nl, ni) if planes else (1, 1)),
+        np.empty(2 * nl, dtype=np.int64),
+        # lwd, lwfi, lwff (the split weights of prepare_split), lcidx (cells), lfidx, lfsg (faces to book and their
+        # signs), meta (layer, cells, faces to book, periodic, row/column, faces listed, weight rows), ltiny
+        np.empty((nslot, nq, BAND, nmx)),
+        np.empty((nslot, nq, 4, nmx), dtype=np.int64),
+        np.empty((nslot, nq, 3, nmx)),
+        np.empty((nslot, nq, nmx), dtype=np.int64),
+        np.empty((nslot, nb, nmx), dtype=np.int64),
+        np.empty((nslot, nb, nmx)),
+        np.empty((nslot, nq, 7), dtype=np.int64),
+        np.empty((nslot, nq)),
+    )
+
+
 @cache
 def _compiled(parallel: bool):
     """The kernel of :func:`make_horizontal_advection` with its options as run-time arguments, compiled with
@@ -1401,7 +1439,7 @@ def _compiled(parallel: bool):
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
-               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks):
+               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, workspace):
         nstage = 3 if strang else 2
         independent = order == 4
         nt, nl, nj, ni = m.shape
@@ -1411,10 +1449,12 @@ def _compiled(parallel: bool):
         h = dt / nsub
         half = ni // 2
         n2 = 2 * nj
-        # work arrays are made with np.empty and plain loops: with parallel=True Numba turns np.zeros, np.full and
-        # copies into parallel loops, each a wake-up of the thread pool
+        # the work arrays come from the caller (advection_workspace), made once for a shape, not in every step; they
+        # are filled with plain loops: with parallel=True Numba turns fills and copies into parallel loops, each a
+        # wake-up of the thread pool
+        (w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, pcodes, lwd_s, lwfi_s,
+         lwff_s, lcidx_s, lfidx_s, lfsg_s, meta_s, ltiny_s) = workspace
         nlmax = nl * max(nj, ni)
-        w2 = np.empty((nl, nj * ni))
         M3 = M.reshape((nl, nj * ni))
         for l in range(nl):
             for p in range(nj * ni):
@@ -1422,7 +1462,6 @@ def _compiled(parallel: bool):
         # the total over tags, summed once per call and then carried by the sweeps (each sweep computes the total's
         # new masses anyway), so that a sweep reads every tag once instead of twice
         tagged = nt > 1 and not independent  # (tags advected each on its own need no total)
-        tot = np.empty((nl, nj * ni if tagged else 1))
         # a call that starts with a zonal sweep sums the tags inside it, row by row (see _sweep_lines)
         sum_in_sweep = tagged and not strang and x_first
         if tagged and not sum_in_sweep:
@@ -1437,24 +1476,17 @@ def _compiled(parallel: bool):
                     e = min(q_end, (l + 1) * nj)
                     _sum_tags(m3, tot, l, (q % nj) * ni, (e - q) * ni)
                     q = e
-        bx = np.empty(ni)
         for p in range(ni):
             bx[p] = 0.0
-        wg = np.empty(n2)
-        bg = np.empty(n2)
         for p in range(nj):
             wg[p] = dlat[p]
             wg[n2 - 1 - p] = dlat[p]
             bg[p] = beta_y[p]
             bg[n2 - 1 - p] = -beta_y[p]
-        # the lines' scratch, one set per work item and one for the polar rows, made once per call (not per sweep)
-        nslot = (max_chunks if parallel else 1) + 1
-        nmax = max(n2, ni) + 2 * GHOST + 1
-        scr_s = np.empty((nslot, N_SCRATCH, nmax))
-        work_s = np.empty((nslot, N_WORK, nmax + 2 * BAND))
-        ibuf_s = np.empty((nslot, 2, nmax), dtype=np.int64)
-        fsg_s = np.empty((nslot, nmax))
-        qbuf_s = np.empty((nslot, 2, nt))
+        # the lines' scratch, one set per work item and one for the polar rows, cleared once per call (so that no
+        # call depends on what an earlier one left there)
+        nslot = scr_s.shape[0]
+        nmax = scr_s.shape[2]
         for k in range(nslot):
             for a in range(N_SCRATCH):
                 for p in range(nmax):
@@ -1470,18 +1502,13 @@ def _compiled(parallel: bool):
                 qbuf_s[k, 0, t] = 0.0
                 qbuf_s[k, 1, t] = 0.0
         pslot = nslot - 1
-        codes = np.empty(nlmax, dtype=np.int64)
-        ends = np.empty((nlmax, nt, 2))
         for q in range(nlmax):
             codes[q] = -1
             for t in range(nt):
                 ends[q, t, 0] = 0.0
                 ends[q, t, 1] = 0.0
-        # the meridional weights of great circles for the plane-by-plane second pass of several tags
+        # (wy, tiny_y: the meridional weights of great circles for the plane-by-plane second pass of several tags)
         planes = cross_pole and tagged
-        wy = np.empty((nl, (nj + 1) * ni) if planes else (1, 1))
-        tiny_y = np.empty((nl, ni) if planes else (1, 1))
-        pcodes = np.empty(2 * nl, dtype=np.int64)
         # the polar rows' lines (run-time values, not literals: Numba would compile _sweep_lines once more for them)
         polar_kind = 3 if cross_pole else 0
         polar_lines = 2 if cross_pole else 1
@@ -1532,7 +1559,8 @@ def _compiled(parallel: bool):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                      cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
                                      wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
-                                     False)
+                                     (lwd_s[pslot], lwfi_s[pslot], lwff_s[pslot], lcidx_s[pslot], lfidx_s[pslot],
+                                      lfsg_s[pslot], meta_s[pslot], ltiny_s[pslot]), False)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1545,7 +1573,8 @@ def _compiled(parallel: bool):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
                                          accumulate, face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c],
-                                         fsg_s[c], qbuf_s[c], False)
+                                         fsg_s[c], qbuf_s[c], (lwd_s[c], lwfi_s[c], lwff_s[c], lcidx_s[c],
+                                                                lfidx_s[c], lfsg_s[c], meta_s[c], ltiny_s[c]), False)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
@@ -1565,7 +1594,8 @@ def _compiled(parallel: bool):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
                                      face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c],
-                                     sum_tags)
+                                     (lwd_s[c], lwfi_s[c], lwff_s[c], lcidx_s[c], lfidx_s[c], lfsg_s[c], meta_s[c],
+                                      ltiny_s[c]), sum_tags)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
@@ -1638,10 +1668,20 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     # work items per sweep: a few per thread (lines cost different amounts; numba splits the range statically)
     max_chunks = 4 * int(numba_config.NUMBA_NUM_THREADS) if parallel else 1
 
+    # the work arrays of the last state shape (one model run uses one)
+    workspaces: dict = {}
+
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
+        key = (m.shape, bool(accumulate))
+        ws = workspaces.get(key)
+        if ws is None:
+            workspaces.clear()
+            tagged = m.shape[0] > 1 and order != 4
+            ws = workspaces[key] = advection_workspace(m.shape, parallel, max_chunks, tagged, cross_pole and tagged,
+                                                       bool(accumulate))
         kernel(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
-               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks)
+               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, ws)
 
     return advect
 
@@ -1688,6 +1728,7 @@ def horizontal_diffusion(m, M, Du, Dv, dt, nsub, periodic, status):
 
 
 __all__ = [
+    "advection_workspace",
     "AdvectionKernelOptions",
     "GHOST",
     "STATUS_EMPTY_CELL",

@@ -30,46 +30,13 @@ def _make_apply_propagators(parallel: bool):
     """
 
     @njit(parallel=parallel, cache=True)
-    def apply(
-        air: np.ndarray,
-        surface: np.ndarray,
-        rates: np.ndarray,
-        weights: np.ndarray,
-        phi: np.ndarray,
-        psi: np.ndarray,
-        gamma: np.ndarray,
-        int_air: np.ndarray,
-        int_surface: np.ndarray,
-    ) -> None:
-        """Advance the compartment masses in place and add their time integrals over the step to accumulators.
-
-        The compartment vector of a cell is the air layers followed by the surface compartments. The emission of tag
-        ``t`` into compartment ``c`` is ``rates[t', c] * weights[t'']`` with ``t' = t`` if ``rates`` has one entry per
-        tag, else 0, and likewise for ``weights``: a gridded field split among tags by fixed shares needs no per-tag
-        copy of the field.
-
-        Parameters
-        ----------
-        air : (T, L, J, I) chemical mass in every air layer (kg); overwritten with the state after the step.
-        surface : (T, S, J, I) chemical mass in every surface compartment (kg); overwritten likewise.
-        rates : (1 or T, L + S, J, I) emission rates (kg s-1), constant over the step.
-        weights : (1 or T, J, I) share of each tag in ``rates``.
-        phi, psi, gamma : (J, L + S, L + S, I) propagators of every cell (see module docstring), longitude innermost
-            so that the loops over a row run over contiguous memory (SIMD).
-        int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
-            (kg s) are added to them.
-        """
+    def kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface, x0_rows, e0_rows, acc_rows,
+               emitting_rows):
         ntag, nlayer, nlat, nlon = air.shape
         nsurf = surface.shape[1]
         ncomp = nlayer + nsurf
         per_tag_rates = rates.shape[0] > 1
         per_tag_weights = weights.shape[0] > 1
-        # scratch per row, allocated before the parallel loop (one row suffices for the serial build)
-        nrow = nlat if parallel else 1
-        x0_rows = np.empty((nrow, ncomp, nlon))
-        e0_rows = np.empty((nrow, ncomp, nlon))
-        acc_rows = np.empty((nrow, 2, nlon))
-        emitting_rows = np.empty((nrow, ncomp), dtype=np.int64)
         for j in prange(nlat):
             row = j if parallel else 0
             x0 = x0_rows[row]
@@ -117,6 +84,49 @@ def _make_apply_propagators(parallel: bool):
                         for i in range(nlon):
                             surface[t, r - nlayer, j, i] = acc_x[i]
                             int_surface[t, r - nlayer, j, i] += acc_int[i]
+
+    # scratch per row (one row suffices for the serial build) for the last shape, made once, not in every step
+    scratches: dict = {}
+
+    def apply(
+        air: np.ndarray,
+        surface: np.ndarray,
+        rates: np.ndarray,
+        weights: np.ndarray,
+        phi: np.ndarray,
+        psi: np.ndarray,
+        gamma: np.ndarray,
+        int_air: np.ndarray,
+        int_surface: np.ndarray,
+    ) -> None:
+        """Advance the compartment masses in place and add their time integrals over the step to accumulators.
+
+        The compartment vector of a cell is the air layers followed by the surface compartments. The emission of tag
+        ``t`` into compartment ``c`` is ``rates[t', c] * weights[t'']`` with ``t' = t`` if ``rates`` has one entry per
+        tag, else 0, and likewise for ``weights``: a gridded field split among tags by fixed shares needs no per-tag
+        copy of the field.
+
+        Parameters
+        ----------
+        air : (T, L, J, I) chemical mass in every air layer (kg); overwritten with the state after the step.
+        surface : (T, S, J, I) chemical mass in every surface compartment (kg); overwritten likewise.
+        rates : (1 or T, L + S, J, I) emission rates (kg s-1), constant over the step.
+        weights : (1 or T, J, I) share of each tag in ``rates``.
+        phi, psi, gamma : (J, L + S, L + S, I) propagators of every cell (see module docstring), longitude innermost
+            so that the loops over a row run over contiguous memory (SIMD).
+        int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
+            (kg s) are added to them.
+        """
+        nlat, nlon = air.shape[2], air.shape[3]
+        ncomp = air.shape[1] + surface.shape[1]
+        key = (nlat, ncomp, nlon)
+        rows = scratches.get(key)
+        if rows is None:
+            scratches.clear()
+            nrow = nlat if parallel else 1
+            rows = scratches[key] = (np.empty((nrow, ncomp, nlon)), np.empty((nrow, ncomp, nlon)),
+                                     np.empty((nrow, 2, nlon)), np.empty((nrow, ncomp), dtype=np.int64))
+        kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface, *rows)
 
     return apply
 

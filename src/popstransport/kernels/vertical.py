@@ -103,6 +103,20 @@ def make_vertical_exchange(parallel: bool = True):
     flag = bool(parallel)
 
     @njit(cache=True, parallel=flag, error_model="numpy")
+    def kernel(m, Mh, W, E, dt, moved, status, scratch):
+        nj = m.shape[2]
+        if flag:
+            for j in prange(nj):
+                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[j])
+        else:
+            for j in range(nj):
+                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[0])
+
+    # the work array of the last state shape, made once (not in every step): one (9, L + 1, I) block per latitude
+    # row of the parallel build (allocations inside a parallel loop slow the disk-cached parallel build down to
+    # serial speed), one for the serial build
+    scratches: dict = {}
+
     def vertical_exchange(m, Mh, W, E, dt, moved, status):
         """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds.
 
@@ -126,16 +140,12 @@ def make_vertical_exchange(parallel: bool = True):
             Output ``(J,)`` int64: error codes (see module docstring).
         """
         nt, nl, nj, ni = m.shape
-        # work arrays are allocated here, not per row: allocations inside a parallel loop slow the disk-cached
-        # parallel build down to serial speed
-        if flag:
-            scratch = np.empty((nj, 9, nl + 1, ni))
-            for j in prange(nj):
-                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[j])
-        else:
-            scratch = np.empty((1, 9, nl + 1, ni))
-            for j in range(nj):
-                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[0])
+        shape = (nj if flag else 1, 9, nl + 1, ni)
+        scratch = scratches.get(shape)
+        if scratch is None:
+            scratches.clear()
+            scratch = scratches[shape] = np.empty(shape)
+        kernel(m, Mh, W, E, dt, moved, status, scratch)
 
     return vertical_exchange
 

@@ -81,7 +81,7 @@ def _pole_outflow(P: np.ndarray, ni: int) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _step_limits(M, U, V, PO, gy, dt, strang, polar):
+def _step_limits(M, U, V, PO, gy, dt, strang, polar, out, tmp):
     """Per-row maxima ``(courant_y, air_loss, courant_x, end_ratio, not_finite)`` of a step ``dt`` without sub-steps.
 
     ``courant_y``: the meridional Courant number ``|v| dt / dy`` of the faces through which air leaves the row's
@@ -99,20 +99,21 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
     sweep: their air loss is the larger of what the first half-turn and then the meridional sweep take, and their
     Courant number is the air leaving through their equatorward face over the air they hold when the meridional
     sweep starts. ``PO (L, 2, I)``: net air leaving the polar cells across the pole (kg s-1).
+
+    Written to ``out (L J, 5)``, with the scratch ``tmp (chunks, 4, I)``, both made once by the caller (no allocation
+    in the time loop, and none inside the parallel loop).
     """
     nl, nj, ni = M.shape
-    out = np.zeros((nl * nj, 5))
     half = 0.5 if strang else 1.0
     nrow = nl * nj
-    nchunk = min(nrow, 64)
+    nchunk = min(nrow, tmp.shape[0])
     for k in prange(nchunk):
         # every cell's candidates in a loop without reductions (it vectorises, divisions included), then the row's
         # maxima in four independent chains (a running maximum is one chain of dependent operations)
-        tmp = np.empty((4, ni))
-        cand_y = tmp[0]
-        cand_loss = tmp[1]
-        cand_x = tmp[2]
-        neg_ratio = tmp[3]
+        cand_y = tmp[k, 0]
+        cand_loss = tmp[k, 1]
+        cand_x = tmp[k, 2]
+        neg_ratio = tmp[k, 3]
         for p in range(k * nrow // nchunk, (k + 1) * nrow // nchunk):
             l = p // nj
             j = p % nj
@@ -179,7 +180,6 @@ def _step_limits(M, U, V, PO, gy, dt, strang, polar):
             out[p, 2] = max(_max4(cand_x, ni), 0.0)
             out[p, 3] = -_max4(neg_ratio, ni)
             out[p, 4] = 0.0 if finite else 1.0
-    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -288,6 +288,7 @@ class HorizontalAdvection(Process):
         self.sweep_pairs_done = 0
         self.last_substeps = 0
         self.last_courant = (0.0, 0.0)
+        self._limits_workspace: tuple[np.ndarray, np.ndarray] | None = None
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -382,9 +383,14 @@ class HorizontalAdvection(Process):
         if polar is None:
             polar = self._topology(None if self.grid is None else self.grid.is_periodic,  # type: ignore[attr-defined]
                                    mass_flux_v_kg_s)[1]
-        lim = _step_limits(
+        ws = self._limits_workspace
+        if ws is None or ws[0].shape != (nl * nj, 5) or ws[1].shape[2] != ni:
+            # (the rows' limits and each work item's candidates, made once for a grid)
+            ws = self._limits_workspace = (np.empty((nl * nj, 5)), np.empty((64, 4, ni)))
+        lim = ws[0]
+        _step_limits(
             air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, self._width_ratios(nj), float(dt_s),
-            self.splitting == "strang", bool(polar),
+            self.splitting == "strang", bool(polar), lim, ws[1],
         )
         bad, k, cy, dr, cx = _reduce_limits(lim)
         if bad:

@@ -53,6 +53,8 @@ class VerticalExchange(Process):
         self.eddy_diffusivity_m2_s = eddy_diffusivity_m2_s
         self.grid = grid
         self.max_column_imbalance = float(max_column_imbalance)
+        # the forcing-dependent fields of the model's current met record (see apply)
+        self._record: tuple | None = None
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -75,34 +77,21 @@ class VerticalExchange(Process):
         E[1:nl] = 0.5 * (rho[1:] + rho[:-1]) * K * area[None] / dz[:, None, None]
         return E
 
-    def mix(
+    def prepare(
         self,
-        air_kg: np.ndarray,
         air_mass_kg: np.ndarray,
         mass_flux_u_kg_s: np.ndarray | None,
         mass_flux_v_kg_s: np.ndarray | None,
         dt_s: float,
         exchange_kg_s: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Advance ``air_kg (T, L, J, I)`` in place by ``dt_s``.
-
-        ``air_mass_kg (L, J, I)`` is the fixed air mass; the horizontal fluxes of the step (or None for none) give
-        the air mass after horizontal transport and the diagnosed vertical flux. ``exchange_kg_s (L + 1, J, I)``
-        overrides the turbulent exchange rates.
-
-        Returns
-        -------
-        dict
-            ``upward_kg (T, L + 1)``: net chemical mass moved up through every interface (ends zero);
-            ``lost_kg (T,)``: column mass before minus after, zero to round-off.
-        """
-        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype in (np.float64, np.float32)
-                and air_kg.flags.c_contiguous):
-            raise ValueError("air_kg must be a C-contiguous float64 or float32 array shaped (tag, layer, lat, lon)")
-        nt, nl, nj, ni = air_kg.shape
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fields of a step that depend only on the forcing and ``dt_s``: the air mass after horizontal transport
+        ``Mh (L, J, I)``, the diagnosed upward air-mass flux ``W (L + 1, J, I)`` (checked for column balance) and the
+        turbulent exchange rates ``E (L + 1, J, I)`` (kg, kg s-1; C-contiguous float64). See :meth:`mix`."""
         M = np.ascontiguousarray(air_mass_kg, dtype=np.float64)
-        if M.shape != (nl, nj, ni):
-            raise ValueError(f"air_mass_kg has shape {M.shape}; expected {(nl, nj, ni)}")
+        if M.ndim != 3:
+            raise ValueError(f"air_mass_kg has shape {M.shape}; expected (layer, lat, lon)")
+        nl, nj, ni = M.shape
         if not dt_s > 0:
             raise ValueError(f"dt_s must be positive, got {dt_s!r}")
         if mass_flux_u_kg_s is None or mass_flux_v_kg_s is None:
@@ -123,12 +112,47 @@ class VerticalExchange(Process):
         E = self.exchange_rates_kg_s(M) if exchange_kg_s is None else np.asarray(exchange_kg_s, dtype=float)
         if E.shape != (nl + 1, nj, ni):
             raise ValueError(f"exchange_kg_s has shape {E.shape}; expected {(nl + 1, nj, ni)}")
+        return np.ascontiguousarray(Mh, dtype=np.float64), np.ascontiguousarray(W, dtype=np.float64), \
+            np.ascontiguousarray(E, dtype=np.float64)
+
+    def mix(
+        self,
+        air_kg: np.ndarray,
+        air_mass_kg: np.ndarray,
+        mass_flux_u_kg_s: np.ndarray | None,
+        mass_flux_v_kg_s: np.ndarray | None,
+        dt_s: float,
+        exchange_kg_s: np.ndarray | None = None,
+        *,
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Advance ``air_kg (T, L, J, I)`` in place by ``dt_s``.
+
+        ``air_mass_kg (L, J, I)`` is the fixed air mass; the horizontal fluxes of the step (or None for none) give
+        the air mass after horizontal transport and the diagnosed vertical flux. ``exchange_kg_s (L + 1, J, I)``
+        overrides the turbulent exchange rates. ``prepared`` gives the fields that depend only on the forcing and
+        the step, as :meth:`prepare` returns them (then the air mass, fluxes and ``exchange_kg_s`` are not used).
+
+        Returns
+        -------
+        dict
+            ``upward_kg (T, L + 1)``: net chemical mass moved up through every interface (ends zero);
+            ``lost_kg (T,)``: column mass before minus after, zero to round-off.
+        """
+        if not (isinstance(air_kg, np.ndarray) and air_kg.ndim == 4 and air_kg.dtype in (np.float64, np.float32)
+                and air_kg.flags.c_contiguous):
+            raise ValueError("air_kg must be a C-contiguous float64 or float32 array shaped (tag, layer, lat, lon)")
+        nt, nl, nj, ni = air_kg.shape
+        if prepared is None:
+            prepared = self.prepare(air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, dt_s, exchange_kg_s)
+        Mh, W, E = prepared
+        if Mh.shape != (nl, nj, ni):
+            raise ValueError(f"air_mass_kg has shape {Mh.shape}; expected {(nl, nj, ni)}")
         moved = np.zeros((nt, nl + 1, nj))
         status = np.zeros(nj, dtype=np.int64)
         before = air_kg.sum(axis=(1, 2, 3), dtype=np.float64)
         kernel = make_vertical_exchange(nt * nl * nj * ni >= 2_000)
-        kernel(air_kg, np.ascontiguousarray(Mh), np.ascontiguousarray(W), np.ascontiguousarray(E),
-                          float(dt_s), moved, status)
+        kernel(air_kg, Mh, W, E, float(dt_s), moved, status)
         bad = np.flatnonzero(status)
         if bad.size:
             j = int(bad[0])
@@ -139,14 +163,20 @@ class VerticalExchange(Process):
         return {"upward_kg": moved.sum(axis=2), "lost_kg": before - air_kg.sum(axis=(1, 2, 3), dtype=np.float64)}
 
     def apply(self, model: object, dt_s: float) -> dict[str, np.ndarray]:
-        """Model interface: mix ``model.air_kg`` with the model's air mass and current mass fluxes."""
-        return self.mix(
-            model.air_kg,  # type: ignore[attr-defined]
-            model.air_mass_kg,  # type: ignore[attr-defined]
-            model.mass_flux_u_kg_s,  # type: ignore[attr-defined]
-            model.mass_flux_v_kg_s,  # type: ignore[attr-defined]
-            dt_s,
-        )
+        """Model interface: mix ``model.air_kg`` with the model's air mass and current mass fluxes.
+
+        The fields that depend only on the forcing (:meth:`prepare`) are computed once per met record and step
+        length, not in every step: they are kept until the model's air mass or mass-flux arrays (replaced when a new
+        record is read), the record's key or ``dt_s`` change."""
+        M = model.air_mass_kg  # type: ignore[attr-defined]
+        U = model.mass_flux_u_kg_s  # type: ignore[attr-defined]
+        V = model.mass_flux_v_kg_s  # type: ignore[attr-defined]
+        key = getattr(getattr(model, "forcing", None), "key", None)
+        rec = self._record
+        if rec is None or rec[0] is not M or rec[1] is not U or rec[2] is not V or rec[3] != dt_s or rec[4] != key:
+            # (the arrays themselves are kept, so an identity test cannot match a new array at a reused address)
+            rec = self._record = (M, U, V, dt_s, key, self.prepare(M, U, V, dt_s))
+        return self.mix(model.air_kg, M, U, V, dt_s, prepared=rec[5])  # type: ignore[attr-defined]
 
 
 __all__ = ["VerticalExchange", "VerticalExchangeError"]
