@@ -55,12 +55,13 @@ def _make_apply_propagators(parallel: bool):
                         x0[nlayer + c, i] = surface[t, c, j, i]
                 nemit = 0
                 for c in range(ncomp):
-                    nonzero = False
+                    # (a count of non-zero rates, not a logical or: an integer sum vectorises)
+                    nonzero = 0
                     for i in range(nlon):
                         e = rates[tr, c, j, i] * weights[tw, j, i]
                         e0[c, i] = e
-                        nonzero = nonzero or e != 0.0
-                    if nonzero:
+                        nonzero += 1 if e != 0.0 else 0
+                    if nonzero > 0:
                         emitting[nemit] = c
                         nemit += 1
                 for r in range(ncomp):
