@@ -1631,7 +1631,9 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     qbc_n, accumulate, face_u, face_v, boundary, status)``. It advances the chemical mass ``m (T, L, J, I)`` of all
     tags in place over ``dt`` seconds in ``nsub`` equal sub-steps. With alternating splitting a sub-step is x then y
     when ``x_first`` on even sub-steps, y then x on odd ones (successive calls alternate ``x_first``); with Strang
-    splitting it is y/2, x, y/2. Every sweep runs in parallel over the (layer, line) pairs.
+    splitting it is y/2, x, y/2. Every sweep runs in parallel over the (layer, line) pairs. The function keeps the
+    kernel's work arrays for the last state shape and flux accumulation it was called with
+    (:func:`advection_workspace`), so that the steps of a run allocate nothing; it is not re-entrant.
 
     Tags: with the limited schemes (orders 1-3) every sweep computes the fluxes of the total over tags exactly as
     for a single tracer and splits each face's flux among the tags by their shares of its donor region
