@@ -99,6 +99,8 @@ import numpy as np
 from numba import config as numba_config
 from numba import njit, prange
 
+from .workspace import LastShape
+
 #: Ghost cells on each side of a line (PPM needs two).
 GHOST = 2
 
@@ -1383,6 +1385,12 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
     return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _slot(tabs, k):
+    """Slot ``k`` (a work item, or the polar rows) of the per-line tables of :func:`advection_workspace`."""
+    return (tabs[0][k], tabs[1][k], tabs[2][k], tabs[3][k], tabs[4][k], tabs[5][k], tabs[6][k], tabs[7][k])
+
+
 def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_chunks: int, tagged: bool,
                         planes: bool, accumulate: bool) -> tuple[np.ndarray, ...]:
     """The work arrays of the advection kernel for a state of ``shape (T, L, J, I)``, made once and reused by every
@@ -1391,7 +1399,8 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     ``parallel`` or one, plus one for the polar rows), the lines' codes and end fluxes, the meridional weights of
     great circles (with ``planes``: several tags on a global grid), the polar rows' codes, and the per-line tables
     of the two-pass split of several tags (``tagged``; the booked faces only with ``accumulate``), sized for the
-    most lines a work item gets. The order is the one the kernel unpacks."""
+    most lines a work item gets, as one tuple of eight arrays with a leading slot axis. The order is the one the
+    kernel unpacks."""
     nt, nl, nj, ni = shape
     nslot = (max_chunks if parallel else 1) + 1
     n2 = 2 * nj
@@ -1417,16 +1426,19 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         np.empty((nl, (nj + 1) * ni) if planes else (1, 1)),
         np.empty((nl, ni) if planes else (1, 1)),
         np.empty(2 * nl, dtype=np.int64),
-        # lwd, lwfi, lwff (the split weights of prepare_split), lcidx (cells), lfidx, lfsg (faces to book and their
-        # signs), meta (layer, cells, faces to book, periodic, row/column, faces listed, weight rows), ltiny
-        np.empty((nslot, nq, BAND, nmx)),
-        np.empty((nslot, nq, 4, nmx), dtype=np.int64),
-        np.empty((nslot, nq, 3, nmx)),
-        np.empty((nslot, nq, nmx), dtype=np.int64),
-        np.empty((nslot, nb, nmx), dtype=np.int64),
-        np.empty((nslot, nb, nmx)),
-        np.empty((nslot, nq, 7), dtype=np.int64),
-        np.empty((nslot, nq)),
+        # the per-line tables, one set per slot (see _slot): lwd, lwfi, lwff (the split weights of prepare_split),
+        # lcidx (cells), lfidx, lfsg (faces to book and their signs), meta (layer, cells, faces to book, periodic,
+        # row/column, faces listed, weight rows), ltiny
+        (
+            np.empty((nslot, nq, BAND, nmx)),
+            np.empty((nslot, nq, 4, nmx), dtype=np.int64),
+            np.empty((nslot, nq, 3, nmx)),
+            np.empty((nslot, nq, nmx), dtype=np.int64),
+            np.empty((nslot, nb, nmx), dtype=np.int64),
+            np.empty((nslot, nb, nmx)),
+            np.empty((nslot, nq, 7), dtype=np.int64),
+            np.empty((nslot, nq)),
+        ),
     )
 
 
@@ -1452,8 +1464,7 @@ def _compiled(parallel: bool):
         # the work arrays come from the caller (advection_workspace), made once for a shape, not in every step; they
         # are filled with plain loops: with parallel=True Numba turns fills and copies into parallel loops, each a
         # wake-up of the thread pool
-        (w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, pcodes, lwd_s, lwfi_s,
-         lwff_s, lcidx_s, lfidx_s, lfsg_s, meta_s, ltiny_s) = workspace
+        w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, pcodes, tabs = workspace
         nlmax = nl * max(nj, ni)
         M3 = M.reshape((nl, nj * ni))
         for l in range(nl):
@@ -1559,8 +1570,7 @@ def _compiled(parallel: bool):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                      cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
                                      wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
-                                     (lwd_s[pslot], lwfi_s[pslot], lwff_s[pslot], lcidx_s[pslot], lfidx_s[pslot],
-                                      lfsg_s[pslot], meta_s[pslot], ltiny_s[pslot]), False)
+                                     _slot(tabs, pslot), False)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
                             status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1573,8 +1583,7 @@ def _compiled(parallel: bool):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
                                          accumulate, face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c],
-                                         fsg_s[c], qbuf_s[c], (lwd_s[c], lwfi_s[c], lwff_s[c], lcidx_s[c],
-                                                                lfidx_s[c], lfsg_s[c], meta_s[c], ltiny_s[c]), False)
+                                         fsg_s[c], qbuf_s[c], _slot(tabs, c), False)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
@@ -1594,8 +1603,7 @@ def _compiled(parallel: bool):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
                                      face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c],
-                                     (lwd_s[c], lwfi_s[c], lwff_s[c], lcidx_s[c], lfidx_s[c], lfsg_s[c], meta_s[c],
-                                      ltiny_s[c]), sum_tags)
+                                     _slot(tabs, c), sum_tags)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
@@ -1670,18 +1678,14 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     # work items per sweep: a few per thread (lines cost different amounts; numba splits the range statically)
     max_chunks = 4 * int(numba_config.NUMBA_NUM_THREADS) if parallel else 1
 
-    # the work arrays of the last state shape (one model run uses one)
-    workspaces: dict = {}
+    workspace = LastShape()
 
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status):
-        key = (m.shape, bool(accumulate))
-        ws = workspaces.get(key)
-        if ws is None:
-            workspaces.clear()
-            tagged = m.shape[0] > 1 and order != 4
-            ws = workspaces[key] = advection_workspace(m.shape, parallel, max_chunks, tagged, cross_pole and tagged,
-                                                       bool(accumulate))
+        tagged = m.shape[0] > 1 and order != 4
+        acc = bool(accumulate)
+        ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged,
+                                                                        cross_pole and tagged, acc))
         kernel(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, ws)
 

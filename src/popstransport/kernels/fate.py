@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .workspace import LastShape
+
 
 def _make_apply_propagators(parallel: bool):
     """Build :func:`apply_propagators` threaded over latitude rows or serially.
@@ -87,7 +89,7 @@ def _make_apply_propagators(parallel: bool):
                             int_surface[t, r - nlayer, j, i] += acc_int[i]
 
     # scratch per row (one row suffices for the serial build) for the last shape, made once, not in every step
-    scratches: dict = {}
+    scratches = LastShape()
 
     def apply(
         air: np.ndarray,
@@ -120,13 +122,10 @@ def _make_apply_propagators(parallel: bool):
         """
         nlat, nlon = air.shape[2], air.shape[3]
         ncomp = air.shape[1] + surface.shape[1]
-        key = (nlat, ncomp, nlon)
-        rows = scratches.get(key)
-        if rows is None:
-            scratches.clear()
-            nrow = nlat if parallel else 1
-            rows = scratches[key] = (np.empty((nrow, ncomp, nlon)), np.empty((nrow, ncomp, nlon)),
-                                     np.empty((nrow, 2, nlon)), np.empty((nrow, ncomp), dtype=np.int64))
+        nrow = nlat if parallel else 1
+        rows = scratches.get((nrow, ncomp, nlon), lambda: (
+            np.empty((nrow, ncomp, nlon)), np.empty((nrow, ncomp, nlon)), np.empty((nrow, 2, nlon)),
+            np.empty((nrow, ncomp), dtype=np.int64)))
         kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface, *rows)
 
     return apply

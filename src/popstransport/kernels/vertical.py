@@ -28,6 +28,8 @@ from functools import cache
 import numpy as np
 from numba import njit, prange
 
+from .workspace import LastShape
+
 
 @njit(cache=True, error_model="numpy")
 def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
@@ -115,7 +117,7 @@ def make_vertical_exchange(parallel: bool = True):
     # the work array of the last state shape, made once (not in every step): one (9, L + 1, I) block per latitude
     # row of the parallel build (allocations inside a parallel loop slow the disk-cached parallel build down to
     # serial speed), one for the serial build
-    scratches: dict = {}
+    scratches = LastShape()
 
     def vertical_exchange(m, Mh, W, E, dt, moved, status):
         """Advance ``m (T, L, J, I)`` in place over ``dt`` seconds.
@@ -141,11 +143,7 @@ def make_vertical_exchange(parallel: bool = True):
         """
         nt, nl, nj, ni = m.shape
         shape = (nj if flag else 1, 9, nl + 1, ni)
-        scratch = scratches.get(shape)
-        if scratch is None:
-            scratches.clear()
-            scratch = scratches[shape] = np.empty(shape)
-        kernel(m, Mh, W, E, dt, moved, status, scratch)
+        kernel(m, Mh, W, E, dt, moved, status, scratches.get(shape, lambda: np.empty(shape)))
 
     return vertical_exchange
 

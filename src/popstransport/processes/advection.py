@@ -56,6 +56,7 @@ from ..kernels.advection import (
     horizontal_diffusion,
     make_horizontal_advection,
 )
+from ..kernels.workspace import LastShape
 from .base import Process
 
 Scheme = Literal["ppm", "ppm_cw84", "vanleer", "upwind", "ppm_unlimited"]
@@ -288,7 +289,8 @@ class HorizontalAdvection(Process):
         self.sweep_pairs_done = 0
         self.last_substeps = 0
         self.last_courant = (0.0, 0.0)
-        self._limits_workspace: tuple[np.ndarray, np.ndarray] | None = None
+        # the rows' limits and each work item's candidates (see _step_limits), made once for a grid
+        self._limits_workspace = LastShape()
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -383,10 +385,7 @@ class HorizontalAdvection(Process):
         if polar is None:
             polar = self._topology(None if self.grid is None else self.grid.is_periodic,  # type: ignore[attr-defined]
                                    mass_flux_v_kg_s)[1]
-        ws = self._limits_workspace
-        if ws is None or ws[0].shape != (nl * nj, 5) or ws[1].shape[2] != ni:
-            # (the rows' limits and each work item's candidates, made once for a grid)
-            ws = self._limits_workspace = (np.empty((nl * nj, 5)), np.empty((64, 4, ni)))
+        ws = self._limits_workspace.get((nl, nj, ni), lambda: (np.empty((nl * nj, 5)), np.empty((64, 4, ni))))
         lim = ws[0]
         _step_limits(
             air_mass_kg, mass_flux_u_kg_s, mass_flux_v_kg_s, PO, self._width_ratios(nj), float(dt_s),
