@@ -51,7 +51,7 @@ def _time(fn, seconds: float) -> tuple[float, float, int]:
 
 def fate_solve(ntag: int, seconds: float) -> dict:
     """Apply the exact propagators to every tag and compartment (one step), and compute them (once per record)."""
-    from popstransport.processes.fate import propagators
+    from popstransport.processes.fate import propagators_by_row
 
     m = _model(["attribution.tags=none"])
     air = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
@@ -61,7 +61,7 @@ def fate_solve(ntag: int, seconds: float) -> dict:
     weights /= weights.sum(axis=0)
     ia, isf = np.zeros_like(air), np.zeros_like(surf)
     first, per, n = _time(lambda: m.fate.step(air, surf, rates, weights, 10800.0, ia, isf), seconds)
-    pfirst, pper, _ = _time(lambda: propagators(m.fate.k_matrix, 10800.0), seconds / 3)
+    pfirst, pper, _ = _time(lambda: propagators_by_row(m.fate.k_matrix, 10800.0), seconds / 3)
     ncomp = air.shape[1] + surf.shape[1]
     cells = air.shape[2] * air.shape[3]
     # per tag-cell: read and write the state, add to the integrals (read + write): 4 doubles per compartment, and

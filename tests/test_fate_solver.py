@@ -27,6 +27,23 @@ def test_kernel_matches_reference(dt):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-13 * np.abs(r).max())
 
 
+def test_cells_of_a_row_are_independent_lanes():
+    """The cells of a row are computed side by side as vector lanes, in blocks, each with its own number of halvings:
+    every cell must get, bit for bit, what it gets alone (rates spanning seven orders of magnitude give halvings from
+    none to about twenty; 61 cells span two blocks and a partial one)."""
+    rng = np.random.default_rng(7)
+    k = _random_metzler(rng, 5, (2, 61), 1.0)
+    k[:, ::3] *= 1e-7
+    dt = 86400.0 * 30
+    norm = np.abs(k).sum(axis=-2).max(axis=-1) * dt
+    assert norm.min() < 0.5 and norm.max() > 2.0**15  # both no halving and many
+    together = propagators(k, dt)
+    for j, i in [(0, 0), (0, 1), (1, 2), (1, 23), (0, 24), (1, 47), (0, 48), (1, 60)]:
+        alone = propagators(k[j : j + 1, i : i + 1], dt)
+        for t, a in zip(together, alone):
+            assert np.array_equal(t[j, i], a[0, 0])
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000), st.floats(1.0, 3.2e7))
 def test_propagators_nonnegative_and_mass_consistent(seed, dt):

@@ -12,6 +12,7 @@ from popstransport.grid import AirLayers, LatLonGrid
 from popstransport.io.met.testcases import solid_body_rotation
 from popstransport.kernels.fate import apply_propagators
 from popstransport.processes.advection import HorizontalAdvection
+from popstransport.processes.base import Forcing
 from popstransport.processes.vertical import VerticalExchange
 
 
@@ -67,6 +68,30 @@ def test_advection_steps_allocate_nothing_of_the_state_size_and_share_no_state()
     np.testing.assert_array_equal(mixed, alone)
 
 
+def test_advection_works_out_its_sub_steps_once_per_record():
+    grid, M, U, V, dt, air = _global_case(2)
+    adv, plain = HorizontalAdvection("ppm", grid=grid), HorizontalAdvection("ppm", grid=grid)
+    calls = []
+    substeps = adv.substeps
+    adv.substeps = lambda *a, **k: calls.append(1) or substeps(*a, **k)
+    a, b = air.copy(), air.copy()
+    for _ in range(3):
+        adv.advect(a, M, U, V, dt, record_key=0)
+        plain.advect(b, M, U, V, dt)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(a, b)
+    assert (adv.last_substeps, adv.last_courant) == (plain.last_substeps, plain.last_courant)
+    # a new record (new flux arrays, or a new key with the same arrays) or another step length works them out anew
+    U2 = U.copy()
+    adv.advect(a, M, U2, V, dt, record_key=0)
+    adv.advect(a, M, U2, V, dt, record_key=1)
+    adv.advect(a, M, U2, V, 0.5 * dt, record_key=1)
+    assert len(calls) == 4
+    # faster flow in a new record: more sub-steps, not the kept ones
+    adv.advect(a, M, 4.0 * U2, 4.0 * V, dt, record_key=2)
+    assert len(calls) == 5 and adv.last_substeps > plain.last_substeps
+
+
 def test_vertical_exchange_prepares_the_forcing_fields_once_per_record():
     grid, M, U, V, dt, air = _global_case(4)
     vert = VerticalExchange(grid=grid)
@@ -74,12 +99,9 @@ def test_vertical_exchange_prepares_the_forcing_fields_once_per_record():
     class Model:
         pass
 
-    class Forcing:
-        key = 0
-
     model = Model()
     model.grid, model.air_kg, model.air_mass_kg = grid, air.copy(), M
-    model.mass_flux_u_kg_s, model.mass_flux_v_kg_s, model.forcing = U, V, Forcing()
+    model.mass_flux_u_kg_s, model.mass_flux_v_kg_s, model.forcing = U, V, Forcing({}, 0)
     calls = []
     prepare = vert.prepare
     vert.prepare = lambda *a: calls.append(1) or prepare(*a)
@@ -92,7 +114,7 @@ def test_vertical_exchange_prepares_the_forcing_fields_once_per_record():
     # a new record (new flux arrays, or a new key with the same arrays) or another step length prepares anew
     model.mass_flux_u_kg_s = U.copy()
     vert.apply(model, dt)
-    model.forcing.key = 1
+    model.forcing = Forcing({}, 1)
     vert.apply(model, dt)
     vert.apply(model, 0.5 * dt)
     assert len(calls) == 4

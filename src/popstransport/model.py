@@ -323,6 +323,7 @@ class Model:
                 self.grid.is_periodic,
                 face_mass_u_kg=self._face_u if self.face_mass_kg is not None else None,
                 face_mass_v_kg=self._face_v if self.face_mass_kg is not None else None,
+                record_key=self.forcing.record_key,
             )
             self._coll_outflow += res["outflow_kg"]
             self._coll_inflow += res["inflow_kg"]

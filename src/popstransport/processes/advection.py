@@ -291,6 +291,8 @@ class HorizontalAdvection(Process):
         self.last_courant = (0.0, 0.0)
         # the rows' limits and each work item's candidates (see _step_limits), made once for a grid
         self._limits_workspace = LastShape()
+        # the sub-steps of the current met record (see advect's record_key)
+        self._record: tuple | None = None
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -424,6 +426,7 @@ class HorizontalAdvection(Process):
         face_mass_v_kg: np.ndarray | None = None,
         boundary_mixing_ratio: float | np.ndarray | dict[str, np.ndarray] | None = None,
         substeps: int | None = None,
+        record_key: object | None = None,
     ) -> dict[str, np.ndarray | int]:
         """Advance ``air_kg`` in place by ``dt_s`` seconds.
 
@@ -449,6 +452,11 @@ class HorizontalAdvection(Process):
             Overrides the constructor's inflow mixing ratio for this call.
         substeps
             Force this many sub-steps instead of the automatic choice.
+        record_key
+            Identifies the met record of the air mass and fluxes (the model passes its forcing key). The automatic
+            sub-steps and their checks (finite fluxes, step limits), which depend only on the forcing and ``dt_s``,
+            are then worked out once per record: they are kept while the key, ``dt_s`` and the three arrays stay
+            the same. The caller must not change the arrays in place under one key.
 
         Returns
         -------
@@ -475,7 +483,19 @@ class HorizontalAdvection(Process):
         if substeps is not None and not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
             raise ValueError("the air-mass fluxes contain NaN or infinite values")  # (else checked by substeps())
         P = np.zeros((nl, 2, max(ni // 2, 1)))
-        nsub = int(substeps) if substeps is not None else self.substeps(M, U, V, dt_s, polar=cross_pole)
+        if substeps is not None:
+            nsub = int(substeps)
+        elif record_key is None:
+            nsub = self.substeps(M, U, V, dt_s, polar=cross_pole)
+        else:
+            rec = self._record
+            # (the arrays themselves are kept, so an identity test cannot match a new array at a reused address)
+            if rec is None or rec[0] != record_key or rec[1] != dt_s or rec[2] is not M or rec[3] is not U or \
+                    rec[4] is not V or rec[5] != cross_pole:
+                rec = self._record = (record_key, dt_s, M, U, V, cross_pole,
+                                      self.substeps(M, U, V, dt_s, polar=cross_pole), self.last_courant)
+            nsub = rec[6]
+            self.last_courant = rec[7]
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
         qbc = self._boundary(nt, nl, nj, ni, bmr)
         accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.linalg
 
-from ..kernels.fate import accumulate_transfers, apply_propagators, compute_propagators
+from ..kernels.fate import PROPAGATOR_LANES, accumulate_transfers, apply_propagators, compute_propagators
 
 #: Budget sinks a transfer may end in instead of a compartment.
 SINKS: tuple[str, ...] = ("degraded", "buried", "leached", "settled")
@@ -88,14 +89,28 @@ def assemble_rate_matrix(
     return k_matrix, resolved
 
 
-def propagators(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact propagators Phi, Psi, Gamma of K over ``dt_s`` for every cell (see :func:`compute_propagators`)."""
-    k_matrix = np.ascontiguousarray(k_matrix, dtype=np.float64)
-    phi = np.empty_like(k_matrix)
-    psi = np.empty_like(k_matrix)
-    gamma = np.empty_like(k_matrix)
-    compute_propagators(k_matrix, float(dt_s), phi, psi, gamma)
+def propagators_by_row(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact propagators Phi, Psi, Gamma of K ``(J, I, C, C)`` over ``dt_s`` for every cell, each ``(J, C, C, I)``
+    (longitude innermost, the layout of :func:`apply_propagators`; see :func:`compute_propagators`)."""
+    if k_matrix.ndim != 4 or k_matrix.shape[2] != k_matrix.shape[3]:
+        raise ValueError(f"k_matrix has shape {k_matrix.shape}; expected (lat, lon, compartment, compartment)")
+    nlat, nlon, n, _ = k_matrix.shape
+    k_rows = np.ascontiguousarray(np.asarray(k_matrix, dtype=np.float64).transpose(0, 2, 3, 1))
+    phi = np.empty_like(k_rows)
+    psi = np.empty_like(k_rows)
+    gamma = np.empty_like(k_rows)
+    # one set of work arrays per chunk of rows: a few chunks per thread balance the load
+    nchunk = max(1, min(nlat, 4 * numba.get_num_threads()))
+    nb = min(nlon, PROPAGATOR_LANES)
+    compute_propagators(k_rows, float(dt_s), phi, psi, gamma, np.empty((nchunk, 9, n, n, nb)),
+                        np.empty((nchunk, nb), dtype=np.int64), np.empty((nchunk, 2, nb)))
     return phi, psi, gamma
+
+
+def propagators(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact propagators Phi, Psi, Gamma of K ``(J, I, C, C)`` over ``dt_s`` for every cell, each ``(J, I, C, C)``
+    (see :func:`compute_propagators`)."""
+    return tuple(np.ascontiguousarray(p.transpose(0, 3, 1, 2)) for p in propagators_by_row(k_matrix, dt_s))
 
 
 def propagators_reference(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,7 +206,7 @@ class FateSolver:
         prop = self._prop_cache.get(dt_s)
         if prop is None:
             # longitude innermost: the kernel's loops over a row then run over contiguous memory
-            prop = tuple(np.ascontiguousarray(p.transpose(0, 2, 3, 1)) for p in propagators(self.k_matrix, dt_s))
+            prop = propagators_by_row(self.k_matrix, dt_s)
             if len(self._prop_cache) > 4:
                 self._prop_cache.clear()
             self._prop_cache[dt_s] = prop
