@@ -7,6 +7,7 @@ from popstransport.attribution import (
     OTHER,
     AttributionError,
     apply_scenario,
+    border_flux_by_tag,
     border_flux_matrix,
     make_tags,
     parse_scale,
@@ -28,6 +29,50 @@ DAY = 86400.0
 def _two_regions(grid, split_lon):
     west = (grid.lon_deg < split_lon).astype(float)[None, :].repeat(grid.nlat, axis=0)
     return ["WST", "EST"], np.stack([west, 1 - west])
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_border_flux_by_tag_equals_the_dense_sum_over_all_region_pairs(periodic):
+    """The border matrices form only the region pairs a face joins; the result must equal the plain sum over every
+    face and every pair of regions, with region fractions that split cells (a shared cell joins several pairs, also
+    across faces between two cells of the same mix) and OUTSIDE beyond the edges of a bounded grid."""
+    rng = np.random.default_rng(5)
+    nr, nt, nl, nj, ni = 4, 3, 2, 6, 8
+    owner = rng.integers(0, nr, (nj, ni))
+    frac = np.zeros((nr, nj, ni))
+    frac[owner, np.arange(nj)[:, None], np.arange(ni)[None]] = 1.0
+    frac[:, 2, 3] = [0.25, 0.25, 0.5, 0.0]  # cells shared by three regions, side by side
+    frac[:, 2, 4] = [0.25, 0.25, 0.5, 0.0]
+    ue, uw = rng.random((2, nt, nl, nj, ni + 1))
+    vn, vs = rng.random((2, nt, nl, nj + 1, ni))
+    got = border_flux_by_tag(frac, ue, uw, vn, vs, periodic)
+    # the dense reference: every face, every (from, to) pair, the cells beyond the grid's edges OUTSIDE
+    ext = np.concatenate([frac, np.zeros((1, nj, ni))])  # (R + 1, J, I), the last OUTSIDE
+    out_col = np.zeros((nr + 1, nj, 1))
+    out_col[nr] = 1.0
+    out_row = np.zeros((nr + 1, 1, ni))
+    out_row[nr] = 1.0
+    if periodic:
+        west = np.concatenate([ext[:, :, -1:], ext], axis=2)
+        east = np.concatenate([ext, ext[:, :, :1]], axis=2)
+    else:
+        west = np.concatenate([out_col, ext], axis=2)
+        east = np.concatenate([ext, out_col], axis=2)
+    south = np.concatenate([out_row, ext], axis=1)
+    north = np.concatenate([ext, out_row], axis=1)
+    ue_s, uw_s, vn_s, vs_s = (a.sum(axis=1) for a in (ue, uw, vn, vs))
+    if periodic:
+        ue_s[..., -1] = 0.0
+        uw_s[..., -1] = 0.0
+    ref = np.zeros((nt, nr + 1, nr + 1))
+    for a in range(nr + 1):
+        for b in range(nr + 1):
+            if a != b:
+                ref[:, a, b] = ((west[a] * east[b] * ue_s).sum(axis=(1, 2)) + (east[a] * west[b] * uw_s).sum(axis=(1, 2))
+                                + (south[a] * north[b] * vn_s).sum(axis=(1, 2))
+                                + (north[a] * south[b] * vs_s).sum(axis=(1, 2)))
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0.0)
+    assert (got[:, np.arange(nr + 1), np.arange(nr + 1)] == 0.0).all()
 
 
 def test_border_flux_uniform_zonal_wind_analytic():

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 OTHER = "OTHER"
 BOUNDARY = "BOUNDARY"
@@ -228,13 +229,41 @@ def _border(frac: np.ndarray, ue: np.ndarray, uw: np.ndarray, vn: np.ndarray, vs
         east = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1))], axis=2)
     south = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni)), ext], axis=1)
     north = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni))], axis=1)
-    out = np.einsum("aji,bji,tji->tab", west, east, ue)
-    out += np.einsum("aji,bji,tji->tab", east, west, uw)
-    out += np.einsum("aji,bji,tji->tab", south, north, vn)
-    out += np.einsum("aji,bji,tji->tab", north, south, vs)
-    idx = np.arange(nr + 1)
-    out[:, idx, idx] = 0.0
-    return out
+    out = np.zeros((ue.shape[0], (nr + 1) ** 2))
+    out += _region_pairs(west, east, ue)
+    out += _region_pairs(east, west, uw)
+    out += _region_pairs(south, north, vn)
+    out += _region_pairs(north, south, vs)
+    return out.reshape(-1, nr + 1, nr + 1)
+
+
+def _region_pairs(src: np.ndarray, dst: np.ndarray, flux: np.ndarray) -> np.ndarray:
+    """``sum_f src[a, f] dst[b, f] flux[t, f]`` for ``a != b`` (zero for ``a == b``), as ``(T, (R + 1)^2)``.
+
+    ``src``, ``dst`` ``(R + 1, ...)`` are the region fractions of the cells on either side of every face, ``flux``
+    ``(T, ...)`` the gross mass through it. Only the pairs of regions a face actually joins are formed (a face inside
+    one region joins none), so the cost goes with the border faces and their region pairs, not with
+    ``(R + 1)^2 x T x faces``."""
+    nreg = src.shape[0]
+    s2 = src.reshape(nreg, -1)
+    d2 = dst.reshape(nreg, -1)
+    f2 = flux.reshape(flux.shape[0], -1)
+    sa, sf = np.nonzero(s2)
+    da, df = np.nonzero(d2)
+    # every non-zero source fraction with every non-zero destination fraction of the same face
+    order = np.argsort(df, kind="stable")
+    df_sorted = df[order]
+    lo = np.searchsorted(df_sorted, sf, "left")
+    cnt = np.searchsorted(df_sorted, sf, "right") - lo
+    rep = np.repeat(np.arange(sf.size), cnt)
+    within = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    pick = order[np.repeat(lo, cnt) + within]
+    a, b, face = sa[rep], da[pick], sf[rep]
+    keep = a != b
+    a, b, face = a[keep], b[keep], face[keep]
+    weight = s2[a, face] * d2[b, face]
+    pairs = scipy.sparse.csr_matrix((weight, (a * nreg + b, face)), shape=(nreg * nreg, s2.shape[1]))
+    return np.asarray((pairs @ f2.T).T)
 
 
 def parse_scale(text: str) -> dict[str, float]:
