@@ -138,11 +138,16 @@ codes = list(RegionMasks.for_countries(g).codes)
 big = codes[:99]
 cfg = load_config(None, ["domain.kind=global", "emissions.source=uniform", "attribution.tags=list",
     "attribution.regions=" + json.dumps(big), "time.stop=2010-01-02", "time.step_hours=6", "output.frequency=daily"])
+from popstransport.attribution import border_faces
 setup = build_run(cfg)
 m = setup.model
-sim = build_simulation(cfg, m, per_tag=True, track_faces=True)
+# the faces on the borders of the regions, as a run with border fluxes accumulates them
+frac = setup.region_fraction
+faces = border_faces(np.concatenate([frac, np.clip(1.0 - frac.sum(axis=0), 0.0, 1.0)[None]]), g.is_periodic)
+sim = build_simulation(cfg, m, per_tag=True, track_faces=faces)
 sim.run()
 print(json.dumps({"tags": len(m.tags), "state_MB": (m.air_kg.nbytes + m.surface_kg.nbytes) / 2**20,
+                  "border_faces": int(faces[0].sum() + faces[1].sum()), "faces": int(faces[0].size + faces[1].size),
                   "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 """
     t0 = time.perf_counter()

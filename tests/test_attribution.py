@@ -7,6 +7,7 @@ from popstransport.attribution import (
     OTHER,
     AttributionError,
     apply_scenario,
+    border_faces,
     border_flux_by_tag,
     border_flux_matrix,
     make_tags,
@@ -75,8 +76,10 @@ def test_border_flux_by_tag_equals_the_dense_sum_over_all_region_pairs(periodic)
     assert (got[:, np.arange(nr + 1), np.arange(nr + 1)] == 0.0).all()
 
 
-def test_border_flux_uniform_zonal_wind_analytic():
-    """Uniform wind u carrying mixing ratio q across a straight meridional border: flux = u c A_face dt per face."""
+@pytest.mark.parametrize("border_only", [False, True])
+def test_border_flux_uniform_zonal_wind_analytic(border_only):
+    """Uniform wind u carrying mixing ratio q across a straight meridional border: flux = u c A_face dt per face.
+    The same with only the faces on the borders accumulated (as a run with border fluxes does)."""
     layers = AirLayers((0.0, 1000.0))
     grid = LatLonGrid.regional(0, 20, 0, 10, 1.0, layers)
     u = 7.5
@@ -93,11 +96,17 @@ def test_border_flux_uniform_zonal_wind_analytic():
         surface_compartments=("soil",),
     )
     model.air_kg[:] = q * model.air_mass_kg[None]
-    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
-                     track_faces=True)
-    (period,) = sim.run()
     codes, frac = _two_regions(grid, 10.0)
-    m = border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()}, periodic=False)
+    faces = border_faces(frac, False) if border_only else True
+    if border_only:
+        # the border between the regions (column 10) and the domain's edges
+        assert faces[0].sum() == 3 * grid.nlat and faces[1].sum() == 2 * grid.nlon
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
+                     track_faces=faces)
+    (period,) = sim.run()
+    assert (period.face_index is not None) == border_only
+    m = border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()}, periodic=False,
+                           faces=period.face_index)
     rho = layers.air_density_kg_m3()[0]
     conc = q * rho
     face_area = grid.u_face_length_m[:, 10] * 1000.0

@@ -347,3 +347,67 @@ def test_inflow_carries_the_boundary_mixing_ratio_of_every_tag():
     # the first column holds the inflow at the tags' mixing ratios
     share = air[:, :, :, 0] / air.sum(axis=0)[:, :, 0]
     np.testing.assert_allclose(share, np.broadcast_to((qbc / qbc.sum())[:, None, None], share.shape), rtol=1e-12)
+
+
+@pytest.mark.parametrize("regional", [False, True])
+@pytest.mark.parametrize("ntag", [1, 3])
+def test_accumulating_some_faces_books_them_as_accumulating_all(regional, ntag):
+    """Face accumulators of a few faces only (as for the borders of regions) hold, bit for bit, what the full
+    accumulators hold at those faces, through every path that books faces (single tracer, rows, meridional lines,
+    the plane-by-plane pass and the polar rows of a global grid, whole-cell donor regions at Courant numbers above
+    one), and the state is unchanged."""
+    rng = np.random.default_rng(11 + ntag + 2 * regional)
+    grid = _grid(regional)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.6)
+    air = _tags(rng, M, ntag)
+    nt, nl, nj, ni = air.shape
+    pick_u = rng.uniform(size=(nj, ni + 1)) < 0.3
+    pick_v = rng.uniform(size=(nj + 1, ni)) < 0.3
+    slot_u = np.full(pick_u.shape, -1, dtype=np.int64)
+    slot_v = np.full(pick_v.shape, -1, dtype=np.int64)
+    # slots in a scrambled order: a slot is a face's place in the accumulator, not its place on the grid
+    slot_u[pick_u] = rng.permutation(int(pick_u.sum()))
+    slot_v[pick_v] = rng.permutation(int(pick_v.sum()))
+    full = (np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni)))
+    some = (np.zeros((2, nt, nl, int(pick_u.sum()))), np.zeros((2, nt, nl, int(pick_v.sum()))))
+    a, b = air.copy(), air.copy()
+    adv_a, adv_b = HorizontalAdvection("ppm", grid=grid), HorizontalAdvection("ppm", grid=grid)
+    for _ in range(3):
+        adv_a.advect(a, M, U, V, dt, face_mass_u_kg=full[0], face_mass_v_kg=full[1])
+        adv_b.advect(b, M, U, V, dt, face_mass_u_kg=some[0], face_mass_v_kg=some[1], face_index_u=slot_u,
+                     face_index_v=slot_v)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(full[0]).sum() > 0 and np.abs(full[1]).sum() > 0
+    for acc, kept, slot in ((full[0], some[0], slot_u), (full[1], some[1], slot_v)):
+        picked = slot >= 0
+        expected = np.zeros_like(kept)
+        expected[..., slot[picked]] = acc[..., picked]
+        np.testing.assert_array_equal(kept, expected)
+
+
+def test_face_index_errors():
+    grid = _grid(True)
+    M = grid.air_mass_kg()
+    nl, nj, ni = M.shape
+    U, V = np.zeros((nl, nj, ni + 1)), np.zeros((nl, nj + 1, ni))
+    air = np.ones((1,) + M.shape)
+    adv = HorizontalAdvection(grid=grid)
+    fu, fv = np.zeros((2, 1, nl, 2)), np.zeros((2, 1, nl, 1))
+    su = np.full((nj, ni + 1), -1)
+    sv = np.full((nj + 1, ni), -1)
+    su[0, :2] = [0, 1]
+    sv[0, 0] = 0
+    kw = dict(face_mass_u_kg=fu, face_mass_v_kg=fv)
+    with pytest.raises(ValueError, match="give both face_index_u and face_index_v"):
+        adv.advect(air, M, U, V, 10.0, face_index_u=su, **kw)
+    with pytest.raises(ValueError, match=r"face_index_u has shape \(8, 10\); expected \(8, 11\)"):
+        adv.advect(air, M, U, V, 10.0, face_index_u=su[:, :-1], face_index_v=sv, **kw)
+    with pytest.raises(ValueError, match="face_index_v holds slots outside -1 .. 0"):
+        adv.advect(air, M, U, V, 10.0, face_index_u=su, face_index_v=np.where(sv == 0, 1, sv), **kw)
+    dup = su.copy()
+    dup[1, 0] = 1
+    with pytest.raises(ValueError, match="face_index_u gives two faces one slot"):
+        adv.advect(air, M, U, V, 10.0, face_index_u=dup, face_index_v=sv, **kw)
+    with pytest.raises(ValueError, match=r"face_mass_v_kg must be a C-contiguous float64 array of shape \(2, 1, 2, -1\)"):
+        adv.advect(air, M, U, V, 10.0, face_mass_u_kg=fu, face_mass_v_kg=np.zeros((2, 2, nl, 1)), face_index_u=su,
+                   face_index_v=sv)

@@ -162,6 +162,7 @@ def border_flux_matrix(
     gross_v_north_kg: np.ndarray,
     gross_v_south_kg: np.ndarray,
     periodic: bool,
+    faces: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Gross advective flux between regions, ``(R + 1, R + 1)`` kg, the last index being ``OUTSIDE``.
 
@@ -177,12 +178,17 @@ def border_flux_matrix(
         ``(..., J + 1, I)`` gross northward / southward mass through the v faces.
     periodic
         Longitude wraps (global grid): face I is face 0.
+    faces
+        With accumulators of some faces only (:meth:`popstransport.model.Model.reset_face_mass`): the flat indices
+        of their u faces in ``(J, I + 1)`` and of their v faces in ``(J + 1, I)``; the inputs are then
+        ``(..., n_u)`` and ``(..., n_v)``. A face left out must join no two regions (see :func:`border_faces`).
     """
-    ue = _sum_leading(gross_u_east_kg, 2)
-    uw = _sum_leading(gross_u_west_kg, 2)
-    vn = _sum_leading(gross_v_north_kg, 2)
-    vs = _sum_leading(gross_v_south_kg, 2)
-    return _border(region_fraction, ue[None], uw[None], vn[None], vs[None], periodic)[0]
+    keep = 1 if faces is not None else 2
+    ue = _sum_leading(gross_u_east_kg, keep)
+    uw = _sum_leading(gross_u_west_kg, keep)
+    vn = _sum_leading(gross_v_north_kg, keep)
+    vs = _sum_leading(gross_v_south_kg, keep)
+    return _border(region_fraction, ue[None], uw[None], vn[None], vs[None], periodic, faces)[0]
 
 
 def border_flux_by_tag(
@@ -192,6 +198,7 @@ def border_flux_by_tag(
     gross_v_north_kg: np.ndarray,
     gross_v_south_kg: np.ndarray,
     periodic: bool,
+    faces: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Like :func:`border_flux_matrix` per tag: inputs ``(T, L, ...)``, result ``(T, R + 1, R + 1)``."""
     return _border(
@@ -201,7 +208,45 @@ def border_flux_by_tag(
         gross_v_north_kg.sum(axis=1),
         gross_v_south_kg.sum(axis=1),
         periodic,
+        faces,
     )
+
+
+def _face_neighbours(frac: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Region fractions ``(R + 1, ...)`` of the cells west and east of every u face ``(J, I + 1)`` and south and
+    north of every v face ``(J + 1, I)``; the last region is OUTSIDE, beyond the edges of a bounded grid (on a
+    periodic grid face I has the neighbours of face 0)."""
+    nr, nj, ni = frac.shape
+    ext = np.zeros((nr + 1, nj, ni))
+    ext[:nr] = frac
+    outside = np.zeros((nr + 1,))
+    outside[nr] = 1.0
+    if periodic:
+        west = np.concatenate([ext[:, :, -1:], ext], axis=2)[:, :, : ni + 1]
+        east = np.concatenate([ext, ext[:, :, :1]], axis=2)
+    else:
+        west = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1)), ext], axis=2)
+        east = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1))], axis=2)
+    south = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni)), ext], axis=1)
+    north = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni))], axis=1)
+    return west, east, south, north
+
+
+def border_faces(region_fraction: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks ``(J, I + 1)`` of the u faces and ``(J + 1, I)`` of the v faces that join two different regions
+    (with OUTSIDE beyond the edges of a bounded grid): the faces whose two cells' region fractions ``a``, ``b`` have
+    ``sum_{r != s} a_r b_s > 0``. Only these faces enter the border-flux matrices, so a run need not accumulate the
+    others (:meth:`popstransport.model.Model.reset_face_mass`). On a periodic grid face I (face 0 again) is left
+    out."""
+    west, east, south, north = _face_neighbours(np.asarray(region_fraction, dtype=float), periodic)
+
+    def joins(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a.sum(axis=0) * b.sum(axis=0) - (a * b).sum(axis=0) > 0.0
+
+    mu = joins(west, east)
+    if periodic:
+        mu[:, -1] = False
+    return mu, joins(south, north)
 
 
 def _sum_leading(a: np.ndarray, keep: int) -> np.ndarray:
@@ -209,26 +254,25 @@ def _sum_leading(a: np.ndarray, keep: int) -> np.ndarray:
     return a.reshape((-1,) + a.shape[-keep:]).sum(axis=0)
 
 
-def _border(frac: np.ndarray, ue: np.ndarray, uw: np.ndarray, vn: np.ndarray, vs: np.ndarray, periodic: bool) -> np.ndarray:
+def _border(frac: np.ndarray, ue: np.ndarray, uw: np.ndarray, vn: np.ndarray, vs: np.ndarray, periodic: bool,
+            faces: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     nr, nj, ni = frac.shape
-    ext = np.zeros((nr + 1, nj, ni))
-    ext[:nr] = frac
-    outside = np.zeros((nr + 1,))
-    outside[nr] = 1.0
-    # u faces: west neighbour and east neighbour fractions, shape (R+1, J, I+1)
-    if periodic:
-        west = np.concatenate([ext[:, :, -1:], ext], axis=2)[:, :, : ni + 1]
-        east = np.concatenate([ext, ext[:, :, :1]], axis=2)
+    west, east, south, north = _face_neighbours(frac, periodic)
+    if faces is not None:
+        # accumulators of some faces only: their neighbours' fractions, face by face
+        iu, iv = (np.asarray(f, dtype=np.int64) for f in faces)
+        west, east = west.reshape(nr + 1, -1)[:, iu], east.reshape(nr + 1, -1)[:, iu]
+        south, north = south.reshape(nr + 1, -1)[:, iv], north.reshape(nr + 1, -1)[:, iv]
+        last = iu % (ni + 1) == ni
+    else:
+        last = np.zeros(ni + 1, dtype=bool)
+        last[ni] = True
+    if periodic and last.any():
         # face I duplicates face 0: count each physical face once
         ue = ue.copy()
         uw = uw.copy()
-        ue[..., -1] = 0.0
-        uw[..., -1] = 0.0
-    else:
-        west = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1)), ext], axis=2)
-        east = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, nj, 1))], axis=2)
-    south = np.concatenate([np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni)), ext], axis=1)
-    north = np.concatenate([ext, np.broadcast_to(outside[:, None, None], (nr + 1, 1, ni))], axis=1)
+        ue[..., last] = 0.0
+        uw[..., last] = 0.0
     out = np.zeros((ue.shape[0], (nr + 1) ** 2))
     out += _region_pairs(west, east, ue)
     out += _region_pairs(east, west, uw)

@@ -153,7 +153,10 @@ class Model:
         self._record_key = -1
         #: When set (see :meth:`reset_face_mass`), advection adds the gross mass through every face here.
         self.face_mass_kg: dict[str, np.ndarray] | None = None
+        #: The faces booked in :attr:`face_mass_kg` (flat indices of the u and v faces), or None for all of them.
+        self.face_index: tuple[np.ndarray, np.ndarray] | None = None
         self._face_u: np.ndarray | None = None
+        self._face_slots: tuple[np.ndarray, np.ndarray] | None = None
         self._face_v: np.ndarray | None = None
         for process in [*self.fate_processes, advection, vertical]:
             if process is not None:
@@ -204,16 +207,36 @@ class Model:
             self.mass_flux_v_kg_s = np.zeros((g.nlayer, g.nlat + 1, g.nlon))
         self._record_key = key
 
-    def reset_face_mass(self) -> dict[str, np.ndarray]:
-        """Start (or restart) accumulating the gross chemical mass through every C-grid face, per tag and layer.
+    def reset_face_mass(self, faces: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Start (or restart) accumulating the gross chemical mass through the C-grid faces, per tag and layer.
 
         Returns views ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I), kg, of
-        two accumulators shaped ``(2, T, L, J, I+1)`` and ``(2, T, L, J+1, I)`` that the advection adds to.
+        two accumulators shaped ``(2, T, L, J, I+1)`` and ``(2, T, L, J+1, I)`` that the advection adds to. With
+        ``faces``, boolean masks ``(J, I+1)`` and ``(J+1, I)`` of the faces to book (e.g. those on region borders,
+        :func:`popstransport.attribution.border_faces`), only those are kept: the views are ``(T, L, n_u)`` and
+        ``(T, L, n_v)``, in the order of :attr:`face_index`, and the rest of the faces cost no memory or traffic.
         """
         g = self.grid
         t, nl = len(self.tags), g.nlayer
-        self._face_u = np.zeros((2, t, nl, g.nlat, g.nlon + 1))
-        self._face_v = np.zeros((2, t, nl, g.nlat + 1, g.nlon))
+        if faces is None:
+            self.face_index = None
+            self._face_slots = None
+            self._face_u = np.zeros((2, t, nl, g.nlat, g.nlon + 1))
+            self._face_v = np.zeros((2, t, nl, g.nlat + 1, g.nlon))
+        else:
+            mu, mv = (np.asarray(f, dtype=bool) for f in faces)
+            if mu.shape != (g.nlat, g.nlon + 1) or mv.shape != (g.nlat + 1, g.nlon):
+                raise ValueError(f"face masks have shapes {mu.shape}, {mv.shape}; expected {(g.nlat, g.nlon + 1)}, "
+                                 f"{(g.nlat + 1, g.nlon)}")
+            self.face_index = (np.flatnonzero(mu), np.flatnonzero(mv))
+            slots = []
+            for mask, idx in zip((mu, mv), self.face_index):
+                s = np.full(mask.shape, -1, dtype=np.int64)
+                s.reshape(-1)[idx] = np.arange(idx.size)
+                slots.append(s)
+            self._face_slots = (slots[0], slots[1])
+            self._face_u = np.zeros((2, t, nl, self.face_index[0].size))
+            self._face_v = np.zeros((2, t, nl, self.face_index[1].size))
         self.face_mass_kg = {
             "u_east": self._face_u[0],
             "u_west": self._face_u[1],
@@ -324,6 +347,8 @@ class Model:
                 face_mass_u_kg=self._face_u if self.face_mass_kg is not None else None,
                 face_mass_v_kg=self._face_v if self.face_mass_kg is not None else None,
                 record_key=self.forcing.record_key,
+                face_index_u=None if self._face_slots is None else self._face_slots[0],
+                face_index_v=None if self._face_slots is None else self._face_slots[1],
             )
             self._coll_outflow += res["outflow_kg"]
             self._coll_inflow += res["inflow_kg"]

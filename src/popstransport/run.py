@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .attribution import AttributionError, TagSet, make_tags, untagged
+from .attribution import AttributionError, TagSet, border_faces, make_tags, untagged
 from .config import Config, ConfigError, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
@@ -297,9 +297,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
                     raise ConfigError(f"attribution.receptors {missing} are not regions of the domain")
                 idx = [codes.index(r) for r in a.receptors]
                 codes, fraction = [codes[i] for i in idx], fraction[idx]
-            track = a.border_fluxes
             writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
                                              a.border_fluxes_by_source))
+            # only the faces on the borders of the regions enter the border fluxes: only those are accumulated
+            track = border_faces(writers[-1].border_fraction, model.grid.is_periodic) if a.border_fluxes else False
         sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track,
                                checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None)
         if resume:

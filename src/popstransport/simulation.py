@@ -85,6 +85,8 @@ class PeriodResult:
     tag_mean_surface_kg: np.ndarray | None = None
     #: Gross chemical mass through every face per tag and layer (kg), when border fluxes are tracked
     face_mass_kg: dict[str, np.ndarray] | None = None
+    #: The faces in :attr:`face_mass_kg` (flat indices of the u and v faces), or None when it holds every face
+    face_index: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class OutputWriter(Protocol):
@@ -133,7 +135,8 @@ class Simulation:
     per_tag
         Keep per-tag period accumulations (for source attribution).
     track_faces
-        Accumulate the gross mass through every face per period (for border fluxes).
+        Accumulate the gross mass through every face per period (for border fluxes); or boolean masks ``(J, I+1)``
+        and ``(J+1, I)`` of the faces to accumulate (see :meth:`popstransport.model.Model.reset_face_mass`).
     checkpoint_path, checkpoint_every_months
         Write a checkpoint (state, clock, finished periods) at the first period end after every
         ``checkpoint_every_months`` simulated months; removed when the run completes.
@@ -154,7 +157,7 @@ class Simulation:
         writers: Sequence[OutputWriter] = (),
         check_every: int = 8,
         per_tag: bool = False,
-        track_faces: bool = False,
+        track_faces: bool | tuple[np.ndarray, np.ndarray] = False,
         checkpoint_path: str | Path | None = None,
         checkpoint_every_months: int = 0,
         checkpoint_tag: str = "",
@@ -171,7 +174,9 @@ class Simulation:
         self.writers = list(writers)
         self.check_every = check_every
         self.per_tag = per_tag
-        self.track_faces = track_faces
+        #: the faces to accumulate (None: all), when ``track_faces`` gives them
+        self.face_masks = track_faces if isinstance(track_faces, tuple) else None
+        self.track_faces = True if self.face_masks is not None else bool(track_faces)
         # the model keeps per-tag, per-cell transferred masses only for the per-tag deposition fields
         surface = model.surface_compartments
         model.tag_cell_transfer = (
@@ -309,7 +314,7 @@ class Simulation:
             budget = PeriodBudget(m.compartments, len(m.tags))
             budget.burden_start = m.burden_kg()
             if self.track_faces:
-                m.reset_face_mass()
+                m.reset_face_mass(self.face_masks)
             t = p0
             while t < p1:
                 elapsed = float((t - self.start) / np.timedelta64(1, "s"))
@@ -363,6 +368,7 @@ class Simulation:
                 }
             if self.track_faces:
                 period.face_mass_kg = m.face_mass_kg
+                period.face_index = m.face_index
             self.periods.append(period)
             for w in self.writers:
                 w.write_period(period, m)

@@ -100,9 +100,11 @@ class AttributionWriter:
                 raise AttributionError("border fluxes need face accumulation: run the simulation with track_faces=True")
             fm = period.face_mass_kg
             args = (fm["u_east"], fm["u_west"], fm["v_north"], fm["v_south"])
-            rec["border_flux"] = border_flux_matrix(self.border_fraction, *args, periodic=grid.is_periodic)
+            faces = getattr(period, "face_index", None)
+            rec["border_flux"] = border_flux_matrix(self.border_fraction, *args, periodic=grid.is_periodic, faces=faces)
             if self.by_source:
-                rec["border_flux_by_source"] = border_flux_by_tag(self.border_fraction, *args, periodic=grid.is_periodic)
+                rec["border_flux_by_source"] = border_flux_by_tag(self.border_fraction, *args, periodic=grid.is_periodic,
+                                                                  faces=faces)
         dep_field = sum(period.tag_deposition_kg[k] for k in KINDS) / (area[None] * period.seconds)
         self._append_tag_fields(period, grid, dep_field, conc0)
         self.periods.append(rec)

@@ -956,15 +956,36 @@ def _scatter(dst, src, cidx, n, contig):
 @njit(cache=True, error_model="numpy", inline="always")
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
-    direction of the grid axis; ``fsg`` is -1 where the line runs against the axis)."""
-    pos = face[0, t, l]
-    neg = face[1, t, l]
+    direction of the grid axis; ``fsg`` is -1 where the line runs against the axis). ``face`` is ``(acc, fmap)``:
+    face ``fidx[f]`` of the grid is booked at ``acc[:, t, l, fmap[fidx[f]]]``, or not at all where ``fmap`` is -1."""
+    acc, fmap = face
+    pos = acc[0, t, l]
+    neg = acc[1, t, l]
     for f in range(nbook):
+        k = fmap[fidx[f]]
+        if k < 0:
+            continue
         c = fsg[f] * fl[f]
         if c > 0.0:
-            pos[fidx[f]] += c
+            pos[k] += c
         else:
-            neg[fidx[f]] -= c
+            neg[k] -= c
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
+    """Add the chemical mass through the ``nbook`` booked faces of a line, listed by :func:`_sweep_lines` (position
+    ``at`` on the line, accumulator slot ``slots``, sign ``sgn``), to the face accumulators ``face[0]``."""
+    acc = face[0]
+    pos = acc[0, t, l]
+    neg = acc[1, t, l]
+    for w in range(nbook):
+        c = sgn[w] * fl[at[w]]
+        k = slots[w]
+        if c > 0.0:
+            pos[k] += c
+        else:
+            neg[k] -= c
 
 
 #: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``).
@@ -982,11 +1003,11 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
     The line has ``n`` cells at flat indices ``cidx`` (consecutive when ``contig``) of the layer's plane of
     ``m3 (T, L, J * I)`` and of the stage air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air
     through its faces, ``scr[WP]`` the cell widths (filled by the caller, once for all lines of a kind) and
-    ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces are booked on ``face (2, T, L,
-    faces)`` at ``fidx`` with signs ``fsg`` when ``acc``; the chemical mass through the two end faces of an open
-    line is written to ``ends (T, 2)`` (the caller books it, line by line, so that parallel lines never add to the
-    same total). ``split`` is passed on to :func:`sweep_line` (False here; a run-time value, so that Numba compiles
-    one specialisation of the sweep for this caller and :func:`_total_line`).
+    ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces (grid faces ``fidx``, signs
+    ``fsg``) are booked on ``face = (acc, fmap)`` when ``acc`` (see :func:`_book_faces`); the chemical mass through
+    the two end faces of an open line is written to ``ends (T, 2)`` (the caller books it, line by line, so that
+    parallel lines never add to the same total). ``split`` is passed on to :func:`sweep_line` (False here; a run-time
+    value, so that Numba compiles one specialisation of the sweep for this caller and :func:`_total_line`).
     """
     nt = m3.shape[0]
     g = GHOST
@@ -1183,7 +1204,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
                                         beta, scr, work, acc, face, ends[q], tagged)
         return
-    lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny = tabs
+    lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny, lfat = tabs
     # the total of the first zonal sweep of a call summed here, row by row (``sum_tags``): then the lines go in blocks of
     # SUM_BLOCK, both passes block by block, so that the tags' rows just read for the sum are still in the core's
     # cache for their split (otherwise one block: every tag goes through all the lines)
@@ -1217,13 +1238,20 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 return  # the caller reports the error; the state is not used any further
             for p in range(n):
                 lcidx[qi, p] = cidx[p]
+            nbook = 0
             if acc:
+                # the faces to book (all of them, or those the map selects), with their accumulator slots
+                fmap = face[1]
                 for f in range(nb):
-                    lfidx[qi, f] = fidx[f]
-                    lfsg[qi, f] = fsg[f]
+                    k = fmap[fidx[f]]
+                    if k >= 0:
+                        lfidx[qi, nbook] = k
+                        lfsg[qi, nbook] = fsg[f]
+                        lfat[qi, nbook] = f
+                        nbook += 1
             meta[qi, 0] = l
             meta[qi, 1] = n
-            meta[qi, 2] = nb
+            meta[qi, 2] = nbook
             meta[qi, 3] = 1 if per else 0
             meta[qi, 4] = idx
             meta[qi, 5] = nw
@@ -1249,12 +1277,12 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                     meta[qi, 1] = 0  # split plane by plane
         # pass 2: every tag through all the lines
         _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx,
-                     lfsg, ltiny, work)
+                     lfsg, ltiny, lfat, work)
 
 
 @njit(cache=True, error_model="numpy")
 def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx, lfsg, ltiny,
-                 work):
+                 lfat, work):
     """Pass 2 of :func:`_sweep_lines` for its lines ``qa .. qb - 1`` (indices into its per-line tables ``meta``,
     ``lwd``, ``lwfi``, ``lwff``, ``lcidx``, ``lfidx``, ``lfsg``, ``ltiny``; line ``lo + qi`` of the sweep): every tag
     through all these lines. (A function of its own: inside the block loop of :func:`_sweep_lines` it made
@@ -1317,7 +1345,7 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
                     v = mg[p] - (ft[p + 1] - ft[p])
                     plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
             if acc:
-                _book_faces(face, t, l, lfidx[qi], lfsg[qi], ft, meta[qi, 2])
+                _book_listed(face, t, l, lfidx[qi], lfsg[qi], lfat[qi], ft, meta[qi, 2])
             if not per:
                 ends[lo + qi, t, 0] = ft[0]
                 ends[lo + qi, t, 1] = ft[n]
@@ -1338,8 +1366,9 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
     plane = m3[t, l]
     wl = wy[l]
     tin = tiny_y[l]
-    pos = face[0, t, l]
-    neg = face[1, t, l]
+    facc, fmap = face
+    pos = facc[0, t, l]
+    neg = facc[1, t, l]
     for i in range(ni):
         fs[i] = 0.0
     for j in range(nj):
@@ -1358,11 +1387,14 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
             if acc:
                 base = (j + 1) * ni
                 for i in range(ni):
+                    k = fmap[base + i]
                     c = fs[i]
+                    if k < 0:
+                        continue
                     if c > 0.0:
-                        pos[base + i] += c
+                        pos[k] += c
                     else:
-                        neg[base + i] -= c
+                        neg[k] -= c
         else:
             for i in range(ni):
                 v = row[i] - (0.0 - fs[i])
@@ -1388,7 +1420,7 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
 @njit(cache=True, error_model="numpy", inline="always")
 def _slot(tabs, k):
     """Slot ``k`` (a work item, or the polar rows) of the per-line tables of :func:`advection_workspace`."""
-    return (tabs[0][k], tabs[1][k], tabs[2][k], tabs[3][k], tabs[4][k], tabs[5][k], tabs[6][k], tabs[7][k])
+    return (tabs[0][k], tabs[1][k], tabs[2][k], tabs[3][k], tabs[4][k], tabs[5][k], tabs[6][k], tabs[7][k], tabs[8][k])
 
 
 def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_chunks: int, tagged: bool,
@@ -1399,7 +1431,7 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     ``parallel`` or one, plus one for the polar rows), the lines' codes and end fluxes, the meridional weights of
     great circles (with ``planes``: several tags on a global grid), the polar rows' codes, and the per-line tables
     of the two-pass split of several tags (``tagged``; the booked faces only with ``accumulate``), sized for the
-    most lines a work item gets, as one tuple of eight arrays with a leading slot axis. The order is the one the
+    most lines a work item gets, as one tuple of nine arrays with a leading slot axis. The order is the one the
     kernel unpacks."""
     nt, nl, nj, ni = shape
     nslot = (max_chunks if parallel else 1) + 1
@@ -1427,8 +1459,9 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         np.empty((nl, ni) if planes else (1, 1)),
         np.empty(2 * nl, dtype=np.int64),
         # the per-line tables, one set per slot (see _slot): lwd, lwfi, lwff (the split weights of prepare_split),
-        # lcidx (cells), lfidx, lfsg (faces to book and their signs), meta (layer, cells, faces to book, periodic,
-        # row/column, faces listed, weight rows), ltiny
+        # lcidx (cells), lfidx, lfsg (accumulator slots of the faces to book and their signs), meta (layer, cells,
+        # faces to book, periodic, row/column, faces listed, weight rows), ltiny, lfat (the booked faces' positions
+        # on the line)
         (
             np.empty((nslot, nq, BAND, nmx)),
             np.empty((nslot, nq, 4, nmx), dtype=np.int64),
@@ -1438,6 +1471,7 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
             np.empty((nslot, nb, nmx)),
             np.empty((nslot, nq, 7), dtype=np.int64),
             np.empty((nslot, nq)),
+            np.empty((nslot, nb, nmx), dtype=np.int64),
         ),
     )
 
@@ -1451,13 +1485,14 @@ def _compiled(parallel: bool):
 
     @njit(cache=True, parallel=parallel, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
-               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, workspace):
+               face_v, fmap_u, fmap_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, workspace):
         nstage = 3 if strang else 2
         independent = order == 4
         nt, nl, nj, ni = m.shape
         m3 = m.reshape((nt, nl, nj * ni))
-        fu = face_u.reshape((2, face_u.shape[1], face_u.shape[2], face_u.shape[3] * face_u.shape[4]))
-        fv = face_v.reshape((2, face_v.shape[1], face_v.shape[2], face_v.shape[3] * face_v.shape[4]))
+        # the face accumulators with the slot of every face of the grid (-1: not booked)
+        fu = (face_u, fmap_u)
+        fv = (face_v, fmap_v)
         h = dt / nsub
         half = ni // 2
         n2 = 2 * nj
@@ -1660,7 +1695,10 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
     - ``qbc_w, qbc_e (T, L, J)``, ``qbc_s, qbc_n (T, L, I)``: mixing ratio of air entering through the west, east,
       south and north walls of a regional grid, per tag (the total's is their sum);
     - ``accumulate``, ``face_u (2, T, L, J, I + 1)``, ``face_v (2, T, L, J + 1, I)``: when ``accumulate``, the
-      chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added;
+      chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added; with the
+      optional ``face_map_u (J, I + 1)``, ``face_map_v (J + 1, I)`` (int64: the slot of every face, -1 for a face
+      not booked) only the faces of the maps are booked, on ``face_u (2, T, L, slots_u)`` and ``face_v (2, T, L,
+      slots_v)`` (the faces the outputs need, e.g. those on region borders: the rest cost no memory traffic);
     - ``boundary (T, L, 4)``: inflow [0] and outflow [1] through open boundaries (kg, added with compensated
       summation; [2] and [3] hold the rounding carries);
     - ``status (L, 4)`` int64: error codes per layer (see the module docstring).
@@ -1680,14 +1718,23 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
 
     workspace = LastShape()
 
+    identity = LastShape()
+
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
-               face_v, boundary, status):
+               face_v, boundary, status, face_map_u=None, face_map_v=None):
         tagged = m.shape[0] > 1 and order != 4
         acc = bool(accumulate)
         ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged,
                                                                         cross_pole and tagged, acc))
+        if face_map_u is None:
+            # every face booked: the accumulators in grid layout, and maps that give every face its own slot
+            face_u = face_u.reshape(face_u.shape[:3] + (-1,))
+            face_v = face_v.reshape(face_v.shape[:3] + (-1,))
+            face_map_u, face_map_v = identity.get((face_u.shape[3], face_v.shape[3]), lambda: (
+                np.arange(face_u.shape[3], dtype=np.int64), np.arange(face_v.shape[3], dtype=np.int64)))
         kernel(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
-               face_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, ws)
+               face_v, face_map_u.reshape(-1), face_map_v.reshape(-1), boundary, status, order, periodic, cross_pole,
+               strang, max_chunks, ws)
 
     return advect
 

@@ -227,6 +227,19 @@ def _as_array(name: str, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _face_index(name: str, index: np.ndarray, shape: tuple[int, int], acc: np.ndarray) -> np.ndarray:
+    """``index`` as C-contiguous int64 after checking its shape and that its slots fit the accumulator ``acc``."""
+    a = np.ascontiguousarray(index, dtype=np.int64)
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}; expected {shape} (the slot of every face, -1 for none)")
+    if a.size and (a.min() < -1 or a.max() >= acc.shape[3]):
+        raise ValueError(f"{name} holds slots outside -1 .. {acc.shape[3] - 1} (the accumulator's last axis)")
+    used = a[a >= 0]
+    if used.size and np.bincount(used).max() > 1:
+        raise ValueError(f"{name} gives two faces one slot; every booked face needs its own")
+    return a
+
+
 class HorizontalAdvection(Process):
     """Horizontal advection of all tags and air layers in flux form on the C grid.
 
@@ -427,6 +440,8 @@ class HorizontalAdvection(Process):
         boundary_mixing_ratio: float | np.ndarray | dict[str, np.ndarray] | None = None,
         substeps: int | None = None,
         record_key: object | None = None,
+        face_index_u: np.ndarray | None = None,
+        face_index_v: np.ndarray | None = None,
     ) -> dict[str, np.ndarray | int]:
         """Advance ``air_kg`` in place by ``dt_s`` seconds.
 
@@ -448,6 +463,11 @@ class HorizontalAdvection(Process):
             Optional accumulators, shapes ``(2, T, L, J, I + 1)`` and ``(2, T, L, J + 1, I)``: the chemical mass
             (kg) crossing every face towards east/north ([0]) and towards west/south ([1]) is added to them, for
             border-flux attribution.
+        face_index_u, face_index_v
+            Optional: book only some faces. Int arrays ``(J, I + 1)`` and ``(J + 1, I)`` give every face its slot in
+            the accumulators, which are then ``(2, T, L, slots)`` (-1: a face that is not booked). A run that needs
+            the fluxes over region borders only books those (a few per cent of the faces), and its accumulators
+            cost that much memory and memory traffic.
         boundary_mixing_ratio
             Overrides the constructor's inflow mixing ratio for this call.
         substeps
@@ -502,13 +522,24 @@ class HorizontalAdvection(Process):
         if accumulate:
             if face_mass_u_kg is None or face_mass_v_kg is None:
                 raise ValueError("give both face_mass_u_kg and face_mass_v_kg, or neither")
+            compact = face_index_u is not None
             for name, a, shape in (
-                ("face_mass_u_kg", face_mass_u_kg, (2, nt, nl, nj, ni + 1)),
-                ("face_mass_v_kg", face_mass_v_kg, (2, nt, nl, nj + 1, ni)),
+                ("face_mass_u_kg", face_mass_u_kg, (2, nt, nl, -1) if compact else (2, nt, nl, nj, ni + 1)),
+                ("face_mass_v_kg", face_mass_v_kg, (2, nt, nl, -1) if compact else (2, nt, nl, nj + 1, ni)),
             ):
+                if compact and a.ndim == 4 and a.shape[:3] == shape[:3]:
+                    shape = a.shape
                 if a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous:
                     raise ValueError(f"{name} must be a C-contiguous float64 array of shape {shape}, got {a.shape}")
             fu, fv = face_mass_u_kg, face_mass_v_kg
+            if (face_index_u is None) != (face_index_v is None):
+                raise ValueError("give both face_index_u and face_index_v, or neither")
+            if face_index_u is not None:
+                face_index_u, face_index_v = (
+                    _face_index(name, a, shape, acc)
+                    for name, a, shape, acc in (("face_index_u", face_index_u, (nj, ni + 1), fu),
+                                                ("face_index_v", face_index_v, (nj + 1, ni), fv))
+                )
         else:
             fu = np.zeros((2, 1, 1, 1, 1))
             fv = fu
@@ -526,7 +557,7 @@ class HorizontalAdvection(Process):
         x_first = self.sweep_pairs_done % 2 == 0
         dlon, dlat, beta = self._geometry(nj, ni)
         kernel(air_kg, M, U, V, P, dlon, dlat, beta, float(dt_s), nsub, x_first, *qbc, accumulate, fu, fv, boundary,
-               status)
+               status, face_index_u if accumulate else None, face_index_v if accumulate else None)
         self.sweep_pairs_done += nsub
         self.last_substeps = nsub
         if status[:, 0].any():
