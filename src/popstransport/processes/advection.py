@@ -306,6 +306,8 @@ class HorizontalAdvection(Process):
         self._limits_workspace = LastShape()
         # the sub-steps of the current met record (see advect's record_key)
         self._record: tuple | None = None
+        # the face indices last given to advect and checked (the arrays themselves, and their checked copies)
+        self._face_index_checked: tuple | None = None
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -466,8 +468,9 @@ class HorizontalAdvection(Process):
         face_index_u, face_index_v
             Optional: book only some faces. Int arrays ``(J, I + 1)`` and ``(J + 1, I)`` give every face its slot in
             the accumulators, which are then ``(2, T, L, slots)`` (-1: a face that is not booked). A run that needs
-            the fluxes over region borders only books those (a few per cent of the faces), and its accumulators
-            cost that much memory and memory traffic.
+            the fluxes over region borders only books those, and its accumulators cost that much memory and memory
+            traffic. They are checked when first given; the same arrays given again are not checked again (do not
+            change them in place).
         boundary_mixing_ratio
             Overrides the constructor's inflow mixing ratio for this call.
         substeps
@@ -535,11 +538,18 @@ class HorizontalAdvection(Process):
             if (face_index_u is None) != (face_index_v is None):
                 raise ValueError("give both face_index_u and face_index_v, or neither")
             if face_index_u is not None:
-                face_index_u, face_index_v = (
-                    _face_index(name, a, shape, acc)
-                    for name, a, shape, acc in (("face_index_u", face_index_u, (nj, ni + 1), fu),
-                                                ("face_index_v", face_index_v, (nj + 1, ni), fv))
-                )
+                key = (fu.shape[3], fv.shape[3], nj, ni)
+                seen = self._face_index_checked
+                if seen is not None and seen[0] is face_index_u and seen[1] is face_index_v and seen[2] == key:
+                    face_index_u, face_index_v = seen[3]  # (checked when first given: the model passes the same arrays)
+                else:
+                    checked = tuple(
+                        _face_index(name, a, shape, acc)
+                        for name, a, shape, acc in (("face_index_u", face_index_u, (nj, ni + 1), fu),
+                                                    ("face_index_v", face_index_v, (nj + 1, ni), fv))
+                    )
+                    self._face_index_checked = (face_index_u, face_index_v, key, checked)
+                    face_index_u, face_index_v = checked
         else:
             fu = np.zeros((2, 1, 1, 1, 1))
             fv = fu
