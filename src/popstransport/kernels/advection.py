@@ -1153,7 +1153,7 @@ def _sum_tags(m3, tot, l, base, n):
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, scr, work, ibuf, fsg, qbuf, tabs, sum_tags):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr, work, ibuf, fsg, qbuf, tabs, sum_tags):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -1166,7 +1166,10 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     Great circles (``kind`` 1) with several tags leave the second pass to :func:`_meridional_plane`: they write the
     weights of their faces into ``wy (L, (J + 1) * I)`` (northward chemical flux through face ``(j, i)`` =
     ``max(wy, 0) m[j - 1, i] + min(wy, 0) m[j, i]``) and their rounding threshold into ``tiny_y (L, I)``; only a line with
-    faces that pass whole cells or cross a pole is split here, and gets zero weights.
+    faces that pass whole cells or cross a pole is split here, and gets zero weights. Meridional columns of a bounded
+    grid (``kind`` 2) do the same when their faces pass no whole cell; their end faces' inflow weights (the signed
+    share of the air from outside, which carries each tag's inflow mixing ratio) go to ``ybc[l, 0, i]`` (south) and
+    ``ybc[l, 1, i]`` (north), and ``ybc[l, 2, i]`` is 1 for a column split plane by plane (0: split here).
 
     The per-line scratch comes from the caller (made once for a state shape by :func:`advection_workspace`, one set
     per work item): ``scr`` ``(N_SCRATCH, nmax)``, ``work`` ``(N_WORK, nmax + 2 * BAND)``, ``ibuf`` ``(2, nmax)`` int
@@ -1275,6 +1278,21 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 tiny_y[l, io] = tiny if fast else 0.0
                 if fast:
                     meta[qi, 1] = 0  # split plane by plane
+            elif kind == 2:
+                # a bounded column: its faces' weights (zero for inflow), and the inflow weights of its end faces
+                i = idx
+                fast = nrow == 1  # (then the only listed faces are end faces with air from outside)
+                for j in range(nj + 1):
+                    wy[l, j * ni + i] = lwd[qi, 0, j] if fast else 0.0
+                ybc[l, 0, i] = 0.0
+                ybc[l, 1, i] = 0.0
+                for w in range(nw if fast else 0):
+                    side = 0 if lwfi[qi, WF_DONOR, w] == -1 else 1
+                    ybc[l, side, i] = lwff[qi, WF_FRAC, w]
+                ybc[l, 2, i] = 1.0 if fast else 0.0
+                tiny_y[l, i] = tiny if fast else 0.0
+                if fast:
+                    meta[qi, 1] = 0  # split plane by plane
         # pass 2: every tag through all the lines
         _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx,
                      lfsg, ltiny, lfat, work)
@@ -1353,15 +1371,36 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
 
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _book_row(pos, neg, fmap, base, fl, ni):
+    """Book the chemical mass ``fl`` through the faces ``base .. base + ni - 1`` of a plane (slots ``fmap``, -1: not
+    booked) on the face accumulators ``pos`` / ``neg`` (northward / southward)."""
+    for i in range(ni):
+        k = fmap[base + i]
+        c = fl[i]
+        if k < 0:
+            continue
+        if c > 0.0:
+            pos[k] += c
+        else:
+            neg[k] -= c
+
+
 @njit(cache=True, error_model="numpy")
-def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
-    """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles, row by row over the plane.
+def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends):
+    """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles (or, ``bounded``, on the columns
+    of a bounded grid), row by row over the plane.
 
     The northward chemical mass through face ``j`` of column ``i`` is ``max(w, 0) m[j - 1, i] + min(w, 0) m[j, i]``
     with ``w = wy[l, j * I + i]`` (the weights of :func:`prepare_split`, written by :func:`_sweep_lines`; zero at the
     poles and for the lines split there), so every row is updated from its old values and its two neighbours' with
     one loop over longitude per row that vectorises, reading the tag once and writing it once. ``fs`` (length ``I``)
     is scratch. Bit for bit the split of the line-by-line pass.
+
+    On a bounded grid the end faces also carry the outflow of the end rows and, with the inflow weights ``ybc[l, 0]``
+    (south) and ``ybc[l, 1]`` (north), the air from outside at the tag's inflow mixing ratio ``qbc_s``, ``qbc_n``
+    ``(T, L, I)``; the end fluxes of the columns split here (``ybc[l, 2] = 1``) go to ``ends[l * I + i, t]`` for
+    the caller's boundary budget, and the end faces are booked too.
     """
     plane = m3[t, l]
     wl = wy[l]
@@ -1369,8 +1408,22 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
     facc, fmap = face
     pos = facc[0, t, l]
     neg = facc[1, t, l]
-    for i in range(ni):
-        fs[i] = 0.0
+    if bounded:
+        # the south end face: outflow from row 0, or air from outside
+        row = plane[0:ni]
+        w = wl[0:ni]
+        win = ybc[l, 0]
+        qs = qbc_s[t, l]
+        for i in range(ni):
+            fs[i] = min(w[i], 0.0) * row[i] + win[i] * qs[i]
+        for i in range(ni):
+            if ybc[l, 2, i] > 0.0:
+                ends[l * ni + i, t, 0] = fs[i]
+        if acc:
+            _book_row(pos, neg, fmap, 0, fs, ni)
+    else:
+        for i in range(ni):
+            fs[i] = 0.0
     for j in range(nj):
         row = plane[j * ni : (j + 1) * ni]
         if j < nj - 1:
@@ -1385,16 +1438,22 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs):
                 row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
                 fs[i] = f_n
             if acc:
-                base = (j + 1) * ni
-                for i in range(ni):
-                    k = fmap[base + i]
-                    c = fs[i]
-                    if k < 0:
-                        continue
-                    if c > 0.0:
-                        pos[k] += c
-                    else:
-                        neg[k] -= c
+                _book_row(pos, neg, fmap, (j + 1) * ni, fs, ni)
+        elif bounded:
+            # the north end face: outflow from the last row, or air from outside
+            w = wl[nj * ni : (nj + 1) * ni]
+            win = ybc[l, 1]
+            qn = qbc_n[t, l]
+            for i in range(ni):
+                f_n = max(w[i], 0.0) * row[i] + win[i] * qn[i]
+                v = row[i] - (f_n - fs[i])
+                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+                fs[i] = f_n
+            for i in range(ni):
+                if ybc[l, 2, i] > 0.0:
+                    ends[l * ni + i, t, 1] = fs[i]
+            if acc:
+                _book_row(pos, neg, fmap, nj * ni, fs, ni)
         else:
             for i in range(ni):
                 v = row[i] - (0.0 - fs[i])
@@ -1429,10 +1488,10 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     call (so that the time loop allocates nothing): the air mass and the total over tags as the sweeps carry them,
     the widths and slopes of great circles, the scratch of the lines (one set per work item, ``max_chunks`` with
     ``parallel`` or one, plus one for the polar rows), the lines' codes and end fluxes, the meridional weights of
-    great circles (with ``planes``: several tags on a global grid), the polar rows' codes, and the per-line tables
-    of the two-pass split of several tags (``tagged``; the booked faces only with ``accumulate``), sized for the
-    most lines a work item gets, as one tuple of nine arrays with a leading slot axis. The order is the one the
-    kernel unpacks."""
+    great circles or bounded columns and the columns' end terms (with ``planes``: several tags), the polar rows'
+    codes, and the per-line tables of the two-pass split of several tags (``tagged``; the booked faces only with
+    ``accumulate``), sized for the most lines a work item gets, as one tuple of nine arrays with a leading slot
+    axis. The order is the one the kernel unpacks."""
     nt, nl, nj, ni = shape
     nslot = (max_chunks if parallel else 1) + 1
     n2 = 2 * nj
@@ -1457,6 +1516,7 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         np.empty((nlmax, nt, 2)),
         np.empty((nl, (nj + 1) * ni) if planes else (1, 1)),
         np.empty((nl, ni) if planes else (1, 1)),
+        np.zeros((nl, 3, ni) if planes else (1, 3, 1)),
         np.empty(2 * nl, dtype=np.int64),
         # the per-line tables, one set per slot (see _slot): lwd, lwfi, lwff (the split weights of prepare_split),
         # lcidx (cells), lfidx, lfsg (accumulator slots of the faces to book and their signs), meta (layer, cells,
@@ -1499,7 +1559,7 @@ def _compiled(parallel: bool):
         # the work arrays come from the caller (advection_workspace), made once for a shape, not in every step; they
         # are filled with plain loops: with parallel=True Numba turns fills and copies into parallel loops, each a
         # wake-up of the thread pool
-        w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, pcodes, tabs = workspace
+        w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, ybc, pcodes, tabs = workspace
         nlmax = nl * max(nj, ni)
         M3 = M.reshape((nl, nj * ni))
         for l in range(nl):
@@ -1604,7 +1664,7 @@ def _compiled(parallel: bool):
                     for c in range(2 * nl):
                         _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                      cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
-                                     wy, tiny_y, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
+                                     wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
                                      _slot(tabs, pslot), False)
                     for q in range(2 * nl):
                         if pcodes[q] >= 0:
@@ -1617,7 +1677,7 @@ def _compiled(parallel: bool):
                         for c in prange(nchunk):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
-                                         accumulate, face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c],
+                                         accumulate, face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c], ibuf_s[c],
                                          fsg_s[c], qbuf_s[c], _slot(tabs, c), False)
                         ok = True
                         for q in range(ntot):
@@ -1630,15 +1690,30 @@ def _compiled(parallel: bool):
                             for c in prange(npc):
                                 fs = work_s[c, W_TAG]
                                 for k in range(c * nplane // npc, (c + 1) * nplane // npc):
-                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs)
+                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, False,
+                                                      ybc, qbc_s, qbc_n, ends)
                 if kind != 1:
                     # (the first sweep of a call that starts zonally sums the tags itself)
                     sum_tags = sum_in_sweep and s == 0 and stage == 0
                     for c in prange(nchunk):
                         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
                                      hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
-                                     face, ends, codes, wy, tiny_y, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c],
-                                     _slot(tabs, c), sum_tags)
+                                     face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c],
+                                     qbuf_s[c], _slot(tabs, c), sum_tags)
+                    if kind == 2 and tagged:
+                        ok = True
+                        for q in range(ntot):
+                            if codes[q] >= 0:
+                                ok = False
+                        if ok:
+                            # the tags' second pass on the bounded columns, plane by plane
+                            nplane = nt * nl
+                            npc = min(nplane, max_chunks) if parallel else 1
+                            for c in prange(npc):
+                                fs = work_s[c, W_TAG]
+                                for k in range(c * nplane // npc, (c + 1) * nplane // npc):
+                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, True,
+                                                      ybc, qbc_s, qbc_n, ends)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
@@ -1724,8 +1799,8 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                face_v, boundary, status, face_map_u=None, face_map_v=None):
         tagged = m.shape[0] > 1 and order != 4
         acc = bool(accumulate)
-        ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged,
-                                                                        cross_pole and tagged, acc))
+        ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged, tagged,
+                                                                        acc))
         if face_map_u is None:
             # every face booked: the accumulators in grid layout, and maps that give every face its own slot
             face_u = face_u.reshape(face_u.shape[:3] + (-1,))
