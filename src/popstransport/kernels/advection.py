@@ -1658,62 +1658,45 @@ def _compiled(parallel: bool):
                     face = fv
                 ntot = nl * nline
                 nchunk = min(ntot, max_chunks) if parallel else 1
-                for half_turn in range(2 if kind == 1 else 0):
-                    # the polar rows turn half before and half after the meridional sweep (serially: four small
-                    # lines are not worth waking the threads)
-                    for c in range(2 * nl):
-                        _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
-                                     cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends, pcodes,
-                                     wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot],
-                                     _slot(tabs, pslot), False)
-                    for q in range(2 * nl):
-                        if pcodes[q] >= 0:
-                            status[q // 2, 0] = pcodes[q] // 1_000_000
-                            status[q // 2, 1] = 0 if q % 2 == 0 else nj - 1
-                            status[q // 2, 2] = pcodes[q] % 1_000_000
-                            status[q // 2, 3] = s
-                            return
+                # (the first sweep of a call that starts zonally sums the tags itself)
+                sum_tags = sum_in_sweep and s == 0 and stage == 0
+                # the tags' second pass plane by plane: great circles of a global grid, columns of a bounded one
+                by_plane = (kind == 1 and planes) or (kind == 2 and tagged)
+                for half_turn in range(2 if kind == 1 else 1):
+                    if kind == 1:
+                        # the polar rows turn half before and half after the meridional sweep (serially: four small
+                        # lines are not worth waking the threads)
+                        for c in range(2 * nl):
+                            _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
+                                         cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends,
+                                         pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
+                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), False)
+                        for q in range(2 * nl):
+                            if pcodes[q] >= 0:
+                                status[q // 2, 0] = pcodes[q] // 1_000_000
+                                status[q // 2, 1] = 0 if q % 2 == 0 else nj - 1
+                                status[q // 2, 2] = pcodes[q] % 1_000_000
+                                status[q // 2, 3] = s
+                                return
                     if half_turn == 0:
                         for c in prange(nchunk):
                             _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
                                          P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
                                          accumulate, face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c], ibuf_s[c],
-                                         fsg_s[c], qbuf_s[c], _slot(tabs, c), False)
+                                         fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
                                 ok = False
-                        if planes and ok:
-                            # the tags' second pass, plane by plane (the polar rows' second half-turn needs it done)
+                        if by_plane and ok:
+                            # (on a global grid the polar rows' second half-turn needs it done)
                             nplane = nt * nl
                             npc = min(nplane, max_chunks) if parallel else 1
                             for c in prange(npc):
                                 fs = work_s[c, W_TAG]
                                 for k in range(c * nplane // npc, (c + 1) * nplane // npc):
-                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, False,
-                                                      ybc, qbc_s, qbc_n, ends)
-                if kind != 1:
-                    # (the first sweep of a call that starts zonally sums the tags itself)
-                    sum_tags = sum_in_sweep and s == 0 and stage == 0
-                    for c in prange(nchunk):
-                        _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P,
-                                     hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta, accumulate,
-                                     face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c], ibuf_s[c], fsg_s[c],
-                                     qbuf_s[c], _slot(tabs, c), sum_tags)
-                    if kind == 2 and tagged:
-                        ok = True
-                        for q in range(ntot):
-                            if codes[q] >= 0:
-                                ok = False
-                        if ok:
-                            # the tags' second pass on the bounded columns, plane by plane
-                            nplane = nt * nl
-                            npc = min(nplane, max_chunks) if parallel else 1
-                            for c in prange(npc):
-                                fs = work_s[c, W_TAG]
-                                for k in range(c * nplane // npc, (c + 1) * nplane // npc):
-                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs, True,
-                                                      ybc, qbc_s, qbc_n, ends)
+                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs,
+                                                      kind == 2, ybc, qbc_s, qbc_n, ends)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
