@@ -954,6 +954,16 @@ def _scatter(dst, src, cidx, n, contig):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _book(pos, neg, k, c):
+    """Book the chemical mass ``c`` through a face (slot ``k``) by direction: ``pos`` gets it when positive, ``neg``
+    its magnitude otherwise."""
+    if c > 0.0:
+        pos[k] += c
+    else:
+        neg[k] -= c
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
     direction of the grid axis; ``fsg`` is -1 where the line runs against the axis). ``face`` is ``(acc, fmap)``:
@@ -963,13 +973,8 @@ def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     neg = acc[1, t, l]
     for f in range(nbook):
         k = fmap[fidx[f]]
-        if k < 0:
-            continue
-        c = fsg[f] * fl[f]
-        if c > 0.0:
-            pos[k] += c
-        else:
-            neg[k] -= c
+        if k >= 0:
+            _book(pos, neg, k, fsg[f] * fl[f])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -980,12 +985,7 @@ def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
     pos = acc[0, t, l]
     neg = acc[1, t, l]
     for w in range(nbook):
-        c = sgn[w] * fl[at[w]]
-        k = slots[w]
-        if c > 0.0:
-            pos[k] += c
-        else:
-            neg[k] -= c
+        _book(pos, neg, slots[w], sgn[w] * fl[at[w]])
 
 
 #: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``).
@@ -1377,13 +1377,8 @@ def _book_row(pos, neg, fmap, base, fl, ni):
     booked) on the face accumulators ``pos`` / ``neg`` (northward / southward)."""
     for i in range(ni):
         k = fmap[base + i]
-        c = fl[i]
-        if k < 0:
-            continue
-        if c > 0.0:
-            pos[k] += c
-        else:
-            neg[k] -= c
+        if k >= 0:
+            _book(pos, neg, k, fl[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -1483,14 +1478,14 @@ def _slot(tabs, k):
 
 
 def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_chunks: int, tagged: bool,
-                        planes: bool, accumulate: bool) -> tuple[np.ndarray, ...]:
+                        accumulate: bool) -> tuple[np.ndarray, ...]:
     """The work arrays of the advection kernel for a state of ``shape (T, L, J, I)``, made once and reused by every
     call (so that the time loop allocates nothing): the air mass and the total over tags as the sweeps carry them,
     the widths and slopes of great circles, the scratch of the lines (one set per work item, ``max_chunks`` with
     ``parallel`` or one, plus one for the polar rows), the lines' codes and end fluxes, the meridional weights of
-    great circles or bounded columns and the columns' end terms (with ``planes``: several tags), the polar rows'
-    codes, and the per-line tables of the two-pass split of several tags (``tagged``; the booked faces only with
-    ``accumulate``), sized for the most lines a work item gets, as one tuple of nine arrays with a leading slot
+    great circles or bounded columns and the columns' end terms, the polar rows' codes, and the per-line tables of
+    the two-pass split (all of these only with ``tagged``: several tags of a limited scheme; the booked faces only
+    with ``accumulate``), sized for the most lines a work item gets, as one tuple of nine arrays with a leading slot
     axis. The order is the one the kernel unpacks."""
     nt, nl, nj, ni = shape
     nslot = (max_chunks if parallel else 1) + 1
@@ -1514,9 +1509,9 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         np.empty((nslot, 2, nt)),
         np.empty(nlmax, dtype=np.int64),
         np.empty((nlmax, nt, 2)),
-        np.empty((nl, (nj + 1) * ni) if planes else (1, 1)),
-        np.empty((nl, ni) if planes else (1, 1)),
-        np.zeros((nl, 3, ni) if planes else (1, 3, 1)),
+        np.empty((nl, (nj + 1) * ni) if tagged else (1, 1)),
+        np.empty((nl, ni) if tagged else (1, 1)),
+        np.zeros((nl, 3, ni) if tagged else (1, 3, 1)),
         np.empty(2 * nl, dtype=np.int64),
         # the per-line tables, one set per slot (see _slot): lwd, lwfi, lwff (the split weights of prepare_split),
         # lcidx (cells), lfidx, lfsg (accumulator slots of the faces to book and their signs), meta (layer, cells,
@@ -1613,8 +1608,8 @@ def _compiled(parallel: bool):
             for t in range(nt):
                 ends[q, t, 0] = 0.0
                 ends[q, t, 1] = 0.0
-        # (wy, tiny_y: the meridional weights of great circles for the plane-by-plane second pass of several tags)
-        planes = cross_pole and tagged
+        # (wy, tiny_y, ybc: the meridional weights of great circles or bounded columns for the plane-by-plane second
+        # pass of several tags)
         # the polar rows' lines (run-time values, not literals: Numba would compile _sweep_lines once more for them)
         polar_kind = 3 if cross_pole else 0
         polar_lines = 2 if cross_pole else 1
@@ -1661,7 +1656,7 @@ def _compiled(parallel: bool):
                 # (the first sweep of a call that starts zonally sums the tags itself)
                 sum_tags = sum_in_sweep and s == 0 and stage == 0
                 # the tags' second pass plane by plane: great circles of a global grid, columns of a bounded one
-                by_plane = (kind == 1 and planes) or (kind == 2 and tagged)
+                by_plane = tagged and kind != 0
                 for half_turn in range(2 if kind == 1 else 1):
                     if kind == 1:
                         # the polar rows turn half before and half after the meridional sweep (serially: four small
@@ -1782,8 +1777,7 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
                face_v, boundary, status, face_map_u=None, face_map_v=None):
         tagged = m.shape[0] > 1 and order != 4
         acc = bool(accumulate)
-        ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged, tagged,
-                                                                        acc))
+        ws = workspace.get((m.shape, acc), lambda: advection_workspace(m.shape, parallel, max_chunks, tagged, acc))
         if face_map_u is None:
             # every face booked: the accumulators in grid layout, and maps that give every face its own slot
             face_u = face_u.reshape(face_u.shape[:3] + (-1,))

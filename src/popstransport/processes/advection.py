@@ -305,9 +305,9 @@ class HorizontalAdvection(Process):
         # the rows' limits and each work item's candidates (see _step_limits), made once for a grid
         self._limits_workspace = LastShape()
         # the sub-steps of the current met record (see advect's record_key)
-        self._record: tuple | None = None
-        # the face indices last given to advect and checked (the arrays themselves, and their checked copies)
-        self._face_index_checked: tuple | None = None
+        self._record = LastShape()
+        # the face indices last given to advect, checked
+        self._face_index_checked = LastShape()
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -511,14 +511,11 @@ class HorizontalAdvection(Process):
         elif record_key is None:
             nsub = self.substeps(M, U, V, dt_s, polar=cross_pole)
         else:
-            rec = self._record
-            # (the arrays themselves are kept, so an identity test cannot match a new array at a reused address)
-            if rec is None or rec[0] != record_key or rec[1] != dt_s or rec[2] is not M or rec[3] is not U or \
-                    rec[4] is not V or rec[5] != cross_pole:
-                rec = self._record = (record_key, dt_s, M, U, V, cross_pole,
-                                      self.substeps(M, U, V, dt_s, polar=cross_pole), self.last_courant)
-            nsub = rec[6]
-            self.last_courant = rec[7]
+            nsub, self.last_courant = self._record.get(
+                (record_key, dt_s, cross_pole),
+                lambda: (self.substeps(M, U, V, dt_s, polar=cross_pole), self.last_courant),
+                same=(M, U, V),
+            )
         bmr = self.boundary_mixing_ratio if boundary_mixing_ratio is None else boundary_mixing_ratio
         qbc = self._boundary(nt, nl, nj, ni, bmr)
         accumulate = face_mass_u_kg is not None or face_mass_v_kg is not None
@@ -538,18 +535,14 @@ class HorizontalAdvection(Process):
             if (face_index_u is None) != (face_index_v is None):
                 raise ValueError("give both face_index_u and face_index_v, or neither")
             if face_index_u is not None:
-                key = (fu.shape[3], fv.shape[3], nj, ni)
-                seen = self._face_index_checked
-                if seen is not None and seen[0] is face_index_u and seen[1] is face_index_v and seen[2] == key:
-                    face_index_u, face_index_v = seen[3]  # (checked when first given: the model passes the same arrays)
-                else:
-                    checked = tuple(
-                        _face_index(name, a, shape, acc)
-                        for name, a, shape, acc in (("face_index_u", face_index_u, (nj, ni + 1), fu),
-                                                    ("face_index_v", face_index_v, (nj + 1, ni), fv))
-                    )
-                    self._face_index_checked = (face_index_u, face_index_v, key, checked)
-                    face_index_u, face_index_v = checked
+                # (checked when first given: the model passes the same arrays in every step)
+                iu, iv = face_index_u, face_index_v
+                face_index_u, face_index_v = self._face_index_checked.get(
+                    (fu.shape[3], fv.shape[3], nj, ni),
+                    lambda: (_face_index("face_index_u", iu, (nj, ni + 1), fu),
+                             _face_index("face_index_v", iv, (nj + 1, ni), fv)),
+                    same=(iu, iv),
+                )
         else:
             fu = np.zeros((2, 1, 1, 1, 1))
             fv = fu

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.vertical import make_vertical_exchange
+from ..kernels.workspace import LastShape
 from ..massflux import diagnose_vertical_mass_flux, horizontal_divergence_kg_s
 from .base import Process
 
@@ -54,7 +55,7 @@ class VerticalExchange(Process):
         self.grid = grid
         self.max_column_imbalance = float(max_column_imbalance)
         # the forcing-dependent fields of the model's current met record (see apply)
-        self._record: tuple | None = None
+        self._record = LastShape()
 
     def setup(self, model: object) -> None:
         """Take the grid of ``model``."""
@@ -178,11 +179,8 @@ class VerticalExchange(Process):
         U = model.mass_flux_u_kg_s  # type: ignore[attr-defined]
         V = model.mass_flux_v_kg_s  # type: ignore[attr-defined]
         key = getattr(getattr(model, "forcing", None), "record_key", None)
-        rec = self._record
-        if rec is None or rec[0] is not M or rec[1] is not U or rec[2] is not V or rec[3] != dt_s or rec[4] != key:
-            # (the arrays themselves are kept, so an identity test cannot match a new array at a reused address)
-            rec = self._record = (M, U, V, dt_s, key, self.prepare(M, U, V, dt_s))
-        return self.mix(model.air_kg, M, U, V, dt_s, prepared=rec[5],  # type: ignore[attr-defined]
+        prepared = self._record.get((key, dt_s), lambda: self.prepare(M, U, V, dt_s), same=(M, U, V))
+        return self.mix(model.air_kg, M, U, V, dt_s, prepared=prepared,  # type: ignore[attr-defined]
                         check_conservation=False)
 
 
