@@ -1,6 +1,7 @@
 """Distributed runs (2 local Dask workers) equal the serial run; a killed worker's batch is recomputed."""
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,9 +9,9 @@ import xarray as xr
 
 pytest.importorskip("dask.distributed")
 
-from popstransport.config import load_config  # noqa: E402
-from popstransport.distributed import merge_periods, run_batch, run_distributed, split_batches  # noqa: E402
-from popstransport.run import run  # noqa: E402
+from popstransport.config import ConfigError, load_config  # noqa: E402
+from popstransport.distributed import DistributedError, merge_periods, run_batch, run_distributed, split_batches  # noqa: E402
+from popstransport.run import build_run, run, tracked_faces  # noqa: E402
 
 OVERRIDES = [
     "domain.resolution_deg=7.5", "time.stop=2010-03-01", "met.source=synthetic", "emissions.source=uniform",
@@ -43,6 +44,28 @@ def test_merge_equals_serial_in_process(tmp_path):
         area = ds["cell_area"].values
         np.testing.assert_allclose(merged[-1].emission_kg / (area * merged[-1].seconds), ds["emission_flux"].values[-1],
                                    rtol=1e-12)
+    # the batches accumulate the faces on the receptors' borders only, as the serial run does
+    setup = build_run(cfg)
+    mu, mv = tracked_faces(cfg, setup)
+    for p in merged:
+        iu, iv = p.face_index
+        np.testing.assert_array_equal(iu, np.flatnonzero(mu))
+        np.testing.assert_array_equal(iv, np.flatnonzero(mv))
+        for k in ("u_east", "u_west"):
+            assert p.face_mass_kg[k].shape == (6, 2, iu.size) and iu.size < mu.size
+        for k in ("v_north", "v_south"):
+            assert p.face_mass_kg[k].shape == (6, 2, iv.size) and iv.size < mv.size
+    # batches that accumulated other faces are not merged
+    other = [[replace(p, face_index=(p.face_index[0][:-1], p.face_index[1])) for p in parts[1]]]
+    with pytest.raises(DistributedError, match="batch 1 accumulated other faces"):
+        merge_periods([parts[0], *other, parts[2]], 6)
+
+
+def test_unknown_receptor_fails_before_any_batch(tmp_path):
+    cfg = load_config(None, [*OVERRIDES, "attribution.receptors=['CHN','XXX']"])
+    with pytest.raises(ConfigError, match=r"attribution.receptors \['XXX'\] are not regions"):
+        run_distributed(cfg, tmp_path / "dist")
+    assert not (tmp_path / "dist").exists()
 
 
 @pytest.fixture(scope="module")

@@ -232,6 +232,13 @@ def _face_neighbours(frac: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.n
     return west, east, south, north
 
 
+def border_fraction(receptor_fraction: np.ndarray) -> np.ndarray:
+    """Area fractions ``(R + 1, J, I)`` of the regions of the border-flux matrices: the receptors ``(R, J, I)`` and
+    :data:`OTHER`, the rest of every cell (land outside the receptors, and sea)."""
+    rest = np.clip(1.0 - receptor_fraction.sum(axis=0), 0.0, 1.0)
+    return np.concatenate([receptor_fraction, rest[None]], axis=0)
+
+
 def border_faces(region_fraction: np.ndarray, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks ``(J, I + 1)`` of the u faces and ``(J + 1, I)`` of the v faces that join two different regions
     (with OUTSIDE beyond the edges of a bounded grid): the faces whose two cells' region fractions ``a``, ``b`` have

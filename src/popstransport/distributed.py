@@ -36,14 +36,16 @@ def split_batches(ntag: int, nbatch: int) -> list[list[int]]:
 
 def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> list[PeriodResult]:
     """Run the model for one batch of tags (executed on a worker); returns its per-period results."""
-    from .run import build_run, build_simulation, spin_up
+    from .run import build_run, build_simulation, spin_up, tracked_faces
 
     cfg = config_from_dict(tomllib.loads(config_toml), source_path)
     setup = build_run(cfg, tag_subset=tag_indices)
     model = setup.model
     if cfg.spinup.method != "none":
         spin_up(cfg, model)
-    sim = build_simulation(cfg, model, per_tag=True, track_faces=cfg.attribution.border_fluxes)
+    # only the faces on the receptors' borders, as in a serial run (the batches share them: the regions do not
+    # depend on the tags)
+    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup))
     return [_drop_last_tag(p) for p in sim.run()]
 
 
@@ -81,6 +83,7 @@ def _drop_last_tag(p: PeriodResult) -> PeriodResult:
     out.tag_mean_surface_kg = p.tag_mean_surface_kg[keep]
     if p.face_mass_kg is not None:
         out.face_mass_kg = {k: v[keep] for k, v in p.face_mass_kg.items()}
+        out.face_index = p.face_index
     return out
 
 
@@ -120,9 +123,23 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
             tag_deposition_kg={k: np.concatenate([p.tag_deposition_kg[k] for p in parts]) for k in first.tag_deposition_kg},
         )
         if first.face_mass_kg is not None:
+            _same_faces(parts)
             period.face_mass_kg = {k: np.concatenate([p.face_mass_kg[k] for p in parts]) for k in first.face_mass_kg}
+            period.face_index = first.face_index
         merged.append(period)
     return merged
+
+
+def _same_faces(parts: Sequence[PeriodResult]) -> None:
+    """Batches can be merged face by face only if they accumulated the same faces."""
+    first = parts[0].face_index
+    for k, p in enumerate(parts[1:], start=1):
+        other = p.face_index
+        same = (first is None and other is None) or (
+            first is not None and other is not None and all(np.array_equal(a, b) for a, b in zip(first, other)))
+        if not same:
+            raise DistributedError(f"batch {k} accumulated other faces than batch 0; the batches cannot be merged "
+                                   "(they must run one configuration)")
 
 
 def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
@@ -177,11 +194,12 @@ def run_distributed(
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's."""
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
-    from .run import build_run
+    from .run import build_run, receptor_regions
 
     if cfg.attribution.tags == "none":
         raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
     setup = build_run(cfg)
+    codes, fraction = receptor_regions(cfg, setup)  # (a receptor that is not a region fails before any batch runs)
     ntag = len(setup.tags.names)
     own_client = client is None
     if own_client:
@@ -201,10 +219,6 @@ def run_distributed(
     attrs = run_attributes(cfg.to_toml())
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     a = cfg.attribution
-    codes, fraction = setup.region_codes, setup.region_fraction
-    if a.receptors:
-        idx = [codes.index(r) for r in a.receptors]
-        codes, fraction = [codes[i] for i in idx], fraction[idx]
     writers = []
     success = False
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .attribution import AttributionError, TagSet, border_faces, make_tags, untagged
+from .attribution import AttributionError, TagSet, border_faces, border_fraction, make_tags, untagged
 from .config import Config, ConfigError, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
@@ -128,6 +128,30 @@ def build_regions(cfg: Config, grid: LatLonGrid):
         raise ConfigError(f"regions.source = {r.source!r} needs regions.name_attribute (the attribute holding names)")
     masks = RegionMasks.from_file(r.source, r.name_attribute, grid)
     return masks.select(codes) if codes else masks
+
+
+def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarray]:
+    """The receptor regions of a tagged run and their area fractions ``(R, J, I)``: ``attribution.receptors`` in
+    that order, or every region of the domain."""
+    codes, fraction = setup.region_codes, setup.region_fraction
+    wanted = cfg.attribution.receptors
+    if not wanted:
+        return codes, fraction
+    missing = [r for r in wanted if r not in codes]
+    if missing:
+        raise ConfigError(f"attribution.receptors {missing} are not regions of the domain; the regions are {codes}")
+    idx = [codes.index(r) for r in wanted]
+    return [codes[i] for i in idx], fraction[idx]
+
+
+def tracked_faces(cfg: Config, setup: RunSetup) -> tuple[np.ndarray, np.ndarray] | bool:
+    """The faces whose chemical mass a tagged run accumulates: with ``attribution.border_fluxes``, those on the
+    borders of the receptor regions (:func:`popstransport.attribution.border_faces`; no other face enters the
+    border-flux matrices), otherwise none (False)."""
+    if not cfg.attribution.border_fluxes:
+        return False
+    fraction = receptor_regions(cfg, setup)[1]
+    return border_faces(border_fraction(fraction), setup.model.grid.is_periodic)
 
 
 def build_model(cfg: Config) -> Model:
@@ -290,17 +314,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         track = False
         if tagged:
             a = cfg.attribution
-            codes, fraction = setup.region_codes, setup.region_fraction
-            if a.receptors:
-                missing = [r for r in a.receptors if r not in codes]
-                if missing:
-                    raise ConfigError(f"attribution.receptors {missing} are not regions of the domain")
-                idx = [codes.index(r) for r in a.receptors]
-                codes, fraction = [codes[i] for i in idx], fraction[idx]
+            codes, fraction = receptor_regions(cfg, setup)
             writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
                                              a.border_fluxes_by_source))
-            # only the faces on the borders of the regions enter the border fluxes: only those are accumulated
-            track = border_faces(writers[-1].border_fraction, model.grid.is_periodic) if a.border_fluxes else False
+            track = tracked_faces(cfg, setup)
         sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track,
                                checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None)
         if resume:

@@ -33,6 +33,7 @@ from ..attribution import (
     apply_scenario,
     border_flux_by_tag,
     border_flux_matrix,
+    border_fraction,
     receptor_deposition_kg,
     receptor_mean_concentration,
     scenario_weights,
@@ -73,9 +74,8 @@ class AttributionWriter:
         self.sources = tuple(sources)
         self.receptors = list(receptor_codes)
         self.receptor_fraction = receptor_fraction
-        rest = np.clip(1.0 - receptor_fraction.sum(axis=0), 0.0, 1.0)
         self.border_regions = [*self.receptors, OTHER]
-        self.border_fraction = np.concatenate([receptor_fraction, rest[None]], axis=0)
+        self.border_fraction = border_fraction(receptor_fraction)
         self.attributes = attributes
         self.border_fluxes = border_fluxes
         self.by_source = border_fluxes_by_source
