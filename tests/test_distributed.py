@@ -10,7 +10,15 @@ import xarray as xr
 pytest.importorskip("dask.distributed")
 
 from popstransport.config import ConfigError, load_config  # noqa: E402
-from popstransport.distributed import DistributedError, merge_periods, run_batch, run_distributed, split_batches  # noqa: E402
+from popstransport.distributed import (  # noqa: E402
+    DistributedError,
+    make_client,
+    match_worker_threads,
+    merge_periods,
+    run_batch,
+    run_distributed,
+    split_batches,
+)
 from popstransport.run import build_run, run, tracked_faces  # noqa: E402
 
 OVERRIDES = [
@@ -77,6 +85,24 @@ def client():
     yield c
     c.close()
     cluster.close()
+
+
+def test_batches_run_on_their_workers_threads(client):
+    """A worker of one thread runs its batch's kernels on one thread (not on Numba's pool of one per core), in a
+    cluster made elsewhere (the fixture's) and in one made by make_client; outside a worker nothing changes."""
+    import numba
+
+    assert numba.config.NUMBA_NUM_THREADS > 1  # (the test machine has two cores)
+    assert client.submit(match_worker_threads, pure=False).result() == 1
+    before = numba.get_num_threads()
+    assert match_worker_threads() == before
+    own = make_client(workers=1)
+    try:
+        assert own.submit(lambda: __import__("numba").config.NUMBA_NUM_THREADS, pure=False).result() == 1
+    finally:
+        cluster = own.cluster
+        own.close()
+        cluster.close()
 
 
 def test_distributed_equals_serial(tmp_path, client):
