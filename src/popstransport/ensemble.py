@@ -121,8 +121,10 @@ def _run_member(config_toml: str, source_path: str, overrides: list[str], out: s
     import tomllib
 
     from .config import config_from_dict
+    from .distributed import match_worker_threads
     from .run import run
 
+    match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
     return str(run(cfg, out, overwrite=True))
 
