@@ -485,6 +485,7 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
     flat = True
     for i in range(n):
         flat &= beta[i] == 0.0
+    walk = False
     for i in range(n - 1):
         f = i + 1
         rf = r[f]
@@ -521,10 +522,12 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
         qd[f] = q_a if up else q_b
         whole[f] = 0.0
         nwhole[f] = 0.0 if ra <= wk else -1.0
+        walk |= not ra <= wk
     # the end faces, and the faces marked above: the air comes from a neighbour alone (inline), or, past whole
     # cells or from outside an open line, from the donor walk. (The two directions are written out: one branch that
-    # selects either walk makes the loop about twice as slow.)
-    for f in range(nf):
+    # selects either walk makes the loop about twice as slow.) Without marked faces only the end faces.
+    step = 1 if walk else max(n, 1)
+    for f in range(0, nf, step):
         if 0 < f < n and nwhole[f] == 0.0:
             continue
         rf = r[f]
