@@ -1616,6 +1616,7 @@ def _compiled(parallel: bool):
         # the polar rows' lines (run-time values, not literals: Numba would compile _sweep_lines once more for them)
         polar_kind = 3 if cross_pole else 0
         polar_lines = 2 if cross_pole else 1
+        no_sum = nsub < 0  # (False, but not a literal: a literal would compile _sweep_lines once more, about 5 s)
         for q in range(2 * nl):
             pcodes[q] = -1
         for s in range(nsub):
@@ -1668,7 +1669,7 @@ def _compiled(parallel: bool):
                             _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
                                          cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends,
                                          pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
-                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), False)
+                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum)
                         for q in range(2 * nl):
                             if pcodes[q] >= 0:
                                 status[q // 2, 0] = pcodes[q] // 1_000_000
