@@ -1534,14 +1534,60 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     )
 
 
+@njit(cache=True, error_model="numpy")
+def _sum_rows(m3, tot, q, q_end, nj, ni):
+    """The total over tags of rows ``q .. q_end - 1`` (index ``layer * J + row``; :func:`_sum_tags`), one stretch
+    per layer (the rows of a layer are consecutive in memory)."""
+    while q < q_end:
+        l = q // nj
+        e = min(q_end, (l + 1) * nj)
+        _sum_tags(m3, tot, l, (q % nj) * ni, (e - q) * ni)
+        q = e
+
+
+@njit(cache=True, error_model="numpy")
+def _planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends):
+    """Planes ``k0 .. k1 - 1`` (index ``tag * L + layer``) of the meridional second pass (:func:`_meridional_plane`)."""
+    nl = m3.shape[1]
+    for k in range(k0, k1):
+        _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends)
+
+
+# The parallel loops of the advection kernel, each a small function of its own: the kernel's driver is compiled
+# without ``parallel`` (Numba's parallel passes over the driver's large body took about 20 s of its compilation) and
+# calls these, or the serial loops, by its ``parallel`` option.
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _sum_parallel(m3, tot, nrow, nj, ni, nchunk):
+    for c in prange(nchunk):
+        _sum_rows(m3, tot, c * nrow // nchunk, (c + 1) * nrow // nchunk, nj, ni)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qlo,
+                    qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs,
+                    sum_tags):
+    for c in prange(nchunk):
+        _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P, hs, periodic,
+                     polar, order, independent, qlo, qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s[c],
+                     work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, face, work_s, bounded, ybc, qbc_s, qbc_n, ends):
+    for c in prange(nchunk):
+        _planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, wy, tiny_y, acc, face, work_s[c, W_TAG],
+                bounded, ybc, qbc_s, qbc_n, ends)
+
+
 @cache
 def _compiled(parallel: bool):
-    """The kernel of :func:`make_horizontal_advection` with its options as run-time arguments, compiled with
-    ``prange`` over (layer, line) work items or serially. (A closure over ``parallel``: Numba's disk cache keys on
-    the closure's values but not on compile flags, so two flag sets of one module-level function would share, and
-    overwrite, one cache entry.)"""
+    """The kernel of :func:`make_horizontal_advection` with its options as run-time arguments, running its lines and
+    planes in parallel work items (``_*_parallel``) or serially. (A closure over ``parallel``, so that the serial
+    build does not contain the parallel loops; Numba's disk cache keys on the closure's values.)"""
 
-    @njit(cache=True, parallel=parallel, error_model="numpy")
+    @njit(cache=True, error_model="numpy")
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, fmap_u, fmap_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, workspace):
         nstage = 3 if strang else 2
@@ -1554,9 +1600,7 @@ def _compiled(parallel: bool):
         h = dt / nsub
         half = ni // 2
         n2 = 2 * nj
-        # the work arrays come from the caller (advection_workspace), made once for a shape, not in every step; they
-        # are filled with plain loops: with parallel=True Numba turns fills and copies into parallel loops, each a
-        # wake-up of the thread pool
+        # the work arrays come from the caller (advection_workspace), made once for a shape, not in every step
         w2, tot, bx, wg, bg, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, codes, ends, wy, tiny_y, ybc, pcodes, tabs = workspace
         nlmax = nl * max(nj, ni)
         M3 = M.reshape((nl, nj * ni))
@@ -1570,16 +1614,10 @@ def _compiled(parallel: bool):
         sum_in_sweep = tagged and not strang and x_first
         if tagged and not sum_in_sweep:
             nrow = nl * nj
-            nfill = min(nrow, max_chunks) if parallel else 1
-            for c in prange(nfill):
-                # the chunk's rows of each layer are consecutive in memory: one stretch per layer
-                q = c * nrow // nfill
-                q_end = (c + 1) * nrow // nfill
-                while q < q_end:
-                    l = q // nj
-                    e = min(q_end, (l + 1) * nj)
-                    _sum_tags(m3, tot, l, (q % nj) * ni, (e - q) * ni)
-                    q = e
+            if parallel:
+                _sum_parallel(m3, tot, nrow, nj, ni, min(nrow, max_chunks))
+            else:
+                _sum_rows(m3, tot, 0, nrow, nj, ni)
         for p in range(ni):
             bx[p] = 0.0
         for p in range(nj):
@@ -1678,11 +1716,15 @@ def _compiled(parallel: bool):
                                 status[q // 2, 3] = s
                                 return
                     if half_turn == 0:
-                        for c in prange(nchunk):
-                            _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F,
-                                         P, hs, periodic, cross_pole, order, independent, qlo, qhi, width, beta,
-                                         accumulate, face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c], ibuf_s[c],
-                                         fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags)
+                        if parallel:
+                            _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic,
+                                            cross_pole, order, independent, qlo, qhi, width, beta, accumulate, face, ends,
+                                            codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs, sum_tags)
+                        else:
+                            _sweep_lines(kind, 0, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, cross_pole, order,
+                                         independent, qlo, qhi, width, beta, accumulate, face, ends, codes, wy, tiny_y,
+                                         ybc, scr_s[0], work_s[0], ibuf_s[0], fsg_s[0], qbuf_s[0], _slot(tabs, 0),
+                                         sum_tags)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
@@ -1690,12 +1732,12 @@ def _compiled(parallel: bool):
                         if by_plane and ok:
                             # (on a global grid the polar rows' second half-turn needs it done)
                             nplane = nt * nl
-                            npc = min(nplane, max_chunks) if parallel else 1
-                            for c in prange(npc):
-                                fs = work_s[c, W_TAG]
-                                for k in range(c * nplane // npc, (c + 1) * nplane // npc):
-                                    _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, accumulate, fv, fs,
-                                                      kind == 2, ybc, qbc_s, qbc_n, ends)
+                            if parallel:
+                                _planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, wy, tiny_y, accumulate, fv,
+                                                 work_s, kind == 2, ybc, qbc_s, qbc_n, ends)
+                            else:
+                                _planes(0, nplane, m3, nj, ni, wy, tiny_y, accumulate, fv, work_s[0, W_TAG], kind == 2,
+                                        ybc, qbc_s, qbc_n, ends)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
