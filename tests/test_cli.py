@@ -109,3 +109,23 @@ def test_box_mode_from_config(tmp_path):
     assert all(float(r["relative_closure_error"]) < 1e-9 for r in rows)
     assert sum(float(r["emitted_air_0_kg"]) for r in rows) == pytest.approx(365 * 90 / 365, rel=1e-12)
     assert float(rows[-1]["burden_end_soil_kg"]) > 0 and float(rows[-1]["burden_end_air_1_kg"]) > 0
+
+
+def test_progress_leaves_out_a_slow_first_step(capsys):
+    """The first step of a machine's first run compiles the kernels: it is reported, and the speed and ETA come from
+    the steps after it."""
+    from popstransport.cli import _progress_printer
+
+    show = _progress_printer(quiet=False)
+    total = 10 * 86400.0
+    show(1800.0, total, 40.0)  # the first half hour took 40 s (compilation)
+    show(total, total, 40.0 + 9.0)  # the rest, 10 days less half an hour, took 9 s
+    err = capsys.readouterr().err
+    assert "first step: 40 s (compiling" in err
+    last = err.strip().splitlines()[-1]
+    speed = float(last.split("days/s")[0].split()[-1])
+    assert abs(speed - (total - 1800.0) / 86400.0 / 9.0) < 0.06  # 1.1 days/s, not 10 days in 49 s (0.2)
+    assert _progress_printer(quiet=True) is None
+    show = _progress_printer(quiet=False)
+    show(1800.0, total, 0.5)  # a warm cache: no first-step line
+    assert "first step" not in capsys.readouterr().err

@@ -15,13 +15,25 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+#: A first step longer than this (s) is reported: it compiled the numerical kernels.
+SLOW_FIRST_STEP_S = 5.0
+
+
 def _progress_printer(quiet: bool):
+    """The progress display of ``popstransport run``: a bar on a terminal, a line every 10 s otherwise. Speed and ETA
+    leave out the first step, which on a machine's first run also compiles the numerical kernels (a minute or so;
+    Numba caches them for later runs); a slow first step is reported on a line of its own."""
     if quiet:
         return None
-    state = {"last": -1.0}
+    state: dict = {"last": -1.0, "first": None}
     interactive = sys.stderr.isatty()
 
     def show(sim_s: float, total_s: float, wall_s: float) -> None:
+        if state["first"] is None:
+            state["first"] = (sim_s, wall_s)
+            if wall_s > SLOW_FIRST_STEP_S:
+                sys.stderr.write(f"first step: {wall_s:.0f} s (compiling the numerical kernels; later runs load them "
+                                 "from Numba's cache)\n")
         now = time.perf_counter()
         if not interactive and now - state["last"] < 10.0 and sim_s < total_s:
             return
@@ -29,7 +41,11 @@ def _progress_printer(quiet: bool):
             return
         state["last"] = now
         frac = sim_s / total_s if total_s > 0 else 1.0
-        speed = sim_s / 86400.0 / wall_s if wall_s > 0 else 0.0
+        sim0, wall0 = state["first"]
+        if sim_s > sim0 and wall_s > wall0:
+            speed = (sim_s - sim0) / 86400.0 / (wall_s - wall0)
+        else:
+            speed = sim_s / 86400.0 / wall_s if wall_s > 0 else 0.0
         eta = (total_s - sim_s) / 86400.0 / speed if speed > 0 else 0.0
         text = f"{100 * frac:5.1f}%  day {sim_s / 86400.0:8.1f} of {total_s / 86400.0:.1f}  {speed:7.1f} days/s  ETA {eta:6.0f} s"
         if interactive:
@@ -60,6 +76,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {path} (distributed over Dask workers)")
         return 0
+    if not args.quiet:
+        print("running (on a machine's first run the first step also compiles the numerical kernels: about a minute)",
+              file=sys.stderr)
     path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                resume=bool(args.resume))
     if not args.quiet:
