@@ -105,6 +105,35 @@ def test_batches_run_on_their_workers_threads(client):
         cluster.close()
 
 
+def _threads_with(running):
+    """match_worker_threads once the worker executes ``running`` tasks; then stays running for the others to see."""
+    import time
+
+    from dask.distributed import get_worker
+
+    state = get_worker().state
+    start = time.monotonic()
+    while state.executing_count < running and time.monotonic() - start < 30.0:
+        time.sleep(0.01)
+    n = match_worker_threads()
+    time.sleep(0.5)
+    return n
+
+
+def test_tasks_share_their_workers_threads():
+    """A worker of two threads gives one task both (Numba's pool here has two), two concurrent tasks one each."""
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None)
+    c = Client(cluster)
+    try:
+        assert c.submit(_threads_with, 1, pure=False).result() == 2
+        assert c.gather([c.submit(_threads_with, 2, pure=False) for _ in range(2)]) == [1, 1]
+    finally:
+        c.close()
+        cluster.close()
+
+
 def test_distributed_equals_serial(tmp_path, client):
     cfg = load_config(None, OVERRIDES)
     serial = run(cfg, tmp_path / "serial")

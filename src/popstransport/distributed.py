@@ -51,20 +51,22 @@ def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> lis
 
 
 def match_worker_threads() -> int:
-    """Run the Numba kernels of the calling Dask task on as many threads as its worker has (at most Numba's pool),
-    and return the number in use. Numba's pool has a thread per core in every worker process, so workers sharing a
-    machine would otherwise run several times more threads than it has cores, and the OpenMP threads that wait
-    for work spin on the cores the others need (a 2-core laptop with two workers: the default configuration's year
-    took 114-127 s instead of 38 s). Outside a worker, nothing changes."""
+    """Run the Numba kernels of the calling Dask task on its share of its worker's threads (the worker's threads
+    over the tasks it is executing, at least one, at most Numba's pool), and return the number in use. Numba's pool
+    has a thread per core in every worker process, so workers sharing a machine would otherwise run several times
+    more threads than it has cores, and the OpenMP threads that wait for work spin on the cores the others need (a
+    2-core laptop with two workers: the default configuration's year took 114-127 s instead of 38 s). Outside a
+    worker, nothing changes."""
     import numba
 
     try:
         from dask.distributed import get_worker
 
-        nthreads = int(get_worker().state.nthreads)
+        state = get_worker().state
     except (ImportError, ValueError):
         return numba.get_num_threads()
-    numba.set_num_threads(max(1, min(nthreads, numba.config.NUMBA_NUM_THREADS)))
+    share = int(state.nthreads) // max(1, int(getattr(state, "executing_count", 1)))
+    numba.set_num_threads(max(1, min(share, numba.config.NUMBA_NUM_THREADS)))
     return numba.get_num_threads()
 
 
