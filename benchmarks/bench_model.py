@@ -102,6 +102,23 @@ def model_step(ntag: int, seconds: float) -> dict:
             "steps_per_simulated_year_at_3h": 2920, "projected_seconds_per_year": per * 2920}
 
 
+#: Python source of ``peak_rss_kb()``, the peak resident memory (kB) of the process since it started its program:
+#: ``VmHWM`` of ``/proc/self/status``. (``getrusage``'s ``ru_maxrss`` of a child also counts the memory of the
+#: parent it was forked from, the benchmark process itself.)
+PEAK_RSS = """
+def peak_rss_kb():
+    import resource
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+
 def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
     """A complete ``popstransport run`` in a subprocess: wall time and peak resident memory.
 
@@ -109,8 +126,8 @@ def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
     machine); otherwise the benchmark's cache, warmed by the runs before (every later run of a user).
     """
     out = tempfile.mkdtemp(prefix="popstransport-bench-run-")
-    cmd = [sys.executable, "-c", "import resource, sys; from popstransport.cli import main; rc = main(sys.argv[1:]); "
-           "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)",
+    cmd = [sys.executable, "-c", PEAK_RSS + "import sys\nfrom popstransport.cli import main\nrc = main(sys.argv[1:])\n"
+           "print('PEAK_RSS_KB', peak_rss_kb())\nsys.exit(rc)\n",
            "run", "--out", out, "--overwrite", "--quiet"]
     for o in overrides:
         cmd += ["--set", o]
@@ -127,8 +144,8 @@ def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
 
 def global_100_tags_memory(steps: int = 4) -> dict:
     """Peak memory of a 1-degree global model with 100 source tags (built and stepped in a subprocess)."""
-    code = """
-import numpy as np, resource, json
+    code = PEAK_RSS + """
+import numpy as np, json
 from popstransport.config import load_config
 from popstransport.io.regions import RegionMasks
 from popstransport.run import build_run, build_simulation
@@ -138,17 +155,16 @@ codes = list(RegionMasks.for_countries(g).codes)
 big = codes[:99]
 cfg = load_config(None, ["domain.kind=global", "emissions.source=uniform", "attribution.tags=list",
     "attribution.regions=" + json.dumps(big), "time.stop=2010-01-02", "time.step_hours=6", "output.frequency=daily"])
-from popstransport.attribution import border_faces
+from popstransport.run import tracked_faces
 setup = build_run(cfg)
 m = setup.model
 # the faces on the borders of the regions, as a run with border fluxes accumulates them
-frac = setup.region_fraction
-faces = border_faces(np.concatenate([frac, np.clip(1.0 - frac.sum(axis=0), 0.0, 1.0)[None]]), g.is_periodic)
+faces = tracked_faces(cfg, setup)
 sim = build_simulation(cfg, m, per_tag=True, track_faces=faces)
 sim.run()
 print(json.dumps({"tags": len(m.tags), "state_MB": (m.air_kg.nbytes + m.surface_kg.nbytes) / 2**20,
                   "border_faces": int(faces[0].sum() + faces[1].sum()), "faces": int(faces[0].size + faces[1].size),
-                  "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+                  "peak_rss_MB": peak_rss_kb() / 1024.0}))
 """
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
