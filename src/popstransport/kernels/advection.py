@@ -1554,8 +1554,8 @@ def _planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, 
 
 
 # The parallel loops of the advection kernel, each a small function of its own: the kernel's driver is compiled
-# without ``parallel`` (Numba's parallel passes over the driver's large body took about 20 s of its compilation) and
-# calls these, or the serial loops, by its ``parallel`` option.
+# without ``parallel`` and calls these, or the serial loops, by its ``parallel`` option, so that the serial build
+# contains no parallel loop (it ran about 5 % faster so; the compile time stayed the same).
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
