@@ -264,6 +264,13 @@ def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
         a6[i] = 6.0 * (q - 0.5 * (l + r)) - 0.5 * b * (r - l)
 
 
+# Inlining: the few-line arithmetic of the inner loops (the means and partial integrals of a cell, ``_max_abs``,
+# ``_kadd``, ``_book``) is inlined by Numba (``inline="always"``); every larger helper is an ordinary function that
+# LLVM inlines where it pays. Numba inlines by copying and re-typing the callee's IR at every call site, and with the
+# larger helpers inlined that way the tagged kernel took 45.6 s instead of 36.6 s to compile, for the same run time
+# (in-process A/B 0.97-1.04, bit for bit).
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def mean_right(l, r, c6, c):
     """Mean of the cell reconstruction over its right-hand fraction ``c`` (CW84 eq. 1.12)."""
@@ -323,7 +330,7 @@ def partial_left(l, r, c6, beta, c):
 N_SCRATCH = 21
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
     """Chemical mass in the air ``rf >= 0`` swept through face ``f`` from the cells below it, its low-order
     (donor-cell constant) part, the partial donor cell (``-1``: outside the line), and the chemical mass and number
@@ -359,7 +366,7 @@ def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
     return acc, low, kout, whole, nw
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
     """As :func:`_donor_right` for ``rf < 0`` (air from the cells above face ``f``); results are negative."""
     acc = 0.0
@@ -705,7 +712,7 @@ def _kadd(b, k, x):
     b[k] = t
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _book_boundary(bnd, f_lo, f_hi):
     """Add the chemical mass through the low and high end faces of an open line to inflow bnd[0] / outflow bnd[1]."""
     if f_lo > 0.0:
@@ -811,7 +818,7 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     return nw, rows
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
     """Split the fluxes of a line's sweep on the total over tags for one tag.
 
@@ -915,7 +922,7 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     return out
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _ghosts(qp, wp, n, periodic):
     """Fill the ``GHOST`` ghost cells at both ends of a padded line: periodic copies or copies of the end cell."""
     g = GHOST
@@ -932,7 +939,7 @@ def _ghosts(qp, wp, n, periodic):
             wp[n + g + k] = wp[n + g - 1]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _gather(dst, src, cidx, n, contig):
     """``dst[p] = src[cidx[p]]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
     if contig:
@@ -944,7 +951,7 @@ def _gather(dst, src, cidx, n, contig):
             dst[p] = src[cidx[p]]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _scatter(dst, src, cidx, n, contig):
     """``dst[cidx[p]] = src[p]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
     if contig:
@@ -966,7 +973,7 @@ def _book(pos, neg, k, c):
         neg[k] -= c
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
     direction of the grid axis; ``fsg`` is -1 where the line runs against the axis). ``face`` is ``(acc, fmap)``:
@@ -980,7 +987,7 @@ def _book_faces(face, t, l, fidx, fsg, fl, nbook):
             _book(pos, neg, k, fsg[f] * fl[f])
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
     """Add the chemical mass through the ``nbook`` booked faces of a line, listed by :func:`_sweep_lines` (position
     ``at`` on the line, accumulator slot ``slots``, sign ``sgn``), to the face accumulators ``face[0]``."""
@@ -1076,7 +1083,7 @@ def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, beta, 
     return -1, nw, rows, (1e-13 + 1e-15 * n) * big
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
     """Cells ``cidx``, faces ``fidx`` (signs ``fsg``) and air ``r`` through the faces of line ``q`` (see
     :func:`_sweep_lines`); returns ``(layer, cells, faces to book, periodic line, row or column)``."""
@@ -1129,7 +1136,7 @@ def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
 SUM_BLOCK = 1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _sum_tags(m3, tot, l, base, n):
     """``tot[l, base:base + n] = sum_t m3[t, l, base:base + n]``, the tags added in order, four per pass over the row
     (``((r + a) + b) + c`` is the sum tag by tag, bit for bit; one tag per pass ran at about 60 % of the speed)."""
@@ -1374,7 +1381,7 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
 
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _book_row(pos, neg, fmap, base, fl, ni):
     """Book the chemical mass ``fl`` through the faces ``base .. base + ni - 1`` of a plane (slots ``fmap``, -1: not
     booked) on the face accumulators ``pos`` / ``neg`` (northward / southward)."""
@@ -1474,7 +1481,7 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
     return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _slot(tabs, k):
     """Slot ``k`` (a work item, or the polar rows) of the per-line tables of :func:`advection_workspace`."""
     return (tabs[0][k], tabs[1][k], tabs[2][k], tabs[3][k], tabs[4][k], tabs[5][k], tabs[6][k], tabs[7][k], tabs[8][k])
