@@ -68,7 +68,10 @@ are a branch-free stencil of its old masses: two points where no face passes a w
 each side where none passes more than ``BAND - 1``; a line with longer donor regions takes their whole cells as
 differences of its running sum. On global grids the meridional split goes plane by plane: the great circles write
 the weights of their faces in grid layout and every tag's layer is updated row by row, with loops over longitude
-(:func:`_meridional_plane`). So, for every sweep and sub-step:
+(:func:`_meridional_plane`). A sub-step that sweeps meridionally first (alternating splitting) sweeps the totals of
+both directions first and then takes every tag's plane through its meridional pass, the polar rows' second half-turn
+and its zonal split in turn (:func:`_tag_planes`): the plane is read and written once for both sweeps, and the
+operations on every tag are those of the sweeps one after the other. So, for every sweep and sub-step:
 
 * the tags add up to the single-tracer run of their total to round-off (cells, face accumulators, inflow and
   outflow); with one tag the kernel *is* the single-tracer scheme, bit for bit;
@@ -1163,7 +1166,8 @@ def _sum_tags(m3, tot, l, base, n):
 
 @njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
-                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr, work, ibuf, fsg, qbuf, tabs, sum_tags):
+                 qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr, work, ibuf, fsg, qbuf, tabs, sum_tags,
+                 defer):
     """Lines ``lo .. hi - 1`` (index ``layer * nline + line``) of one sweep: ``kind`` 0 zonal rows (without the two
     polar rows when ``polar``), 1 great circles through both poles (column ``i`` and ``i + I/2``), 2 meridional
     columns of a bounded grid, 3 the two polar rows (line 0 south, 1 north).
@@ -1186,7 +1190,8 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     (cells, faces), ``fsg`` ``(nmax,)`` and ``qbuf`` ``(2, T)``, with ``nmax = max(2 J, I) + 2 * GHOST + 1``, and so
     do the per-line tables of several tags ``tabs`` (room for ``hi - lo`` lines). With ``sum_tags``
     (rows, several tags) every row's total is first summed from the tags, and the lines go in blocks of
-    ``SUM_BLOCK``."""
+    ``SUM_BLOCK``. With ``defer`` (several tags) only pass 1 runs, and the tables stay for a later pass over the tags
+    (:func:`_tag_planes`)."""
     nt = m3.shape[0]
     cidx = ibuf[0]
     fidx = ibuf[1]
@@ -1304,22 +1309,23 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 if fast:
                     meta[qi, 1] = 0  # split plane by plane
         # pass 2: every tag through all the lines
-        _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx,
-                     lfsg, ltiny, lfat, work)
+        if not defer:
+            t0 = nt - nt  # (0 at run time: a literal would compile _split_lines once more)
+            _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx,
+                         lfidx, lfsg, ltiny, lfat, work, t0, nt)
 
 
 @njit(cache=True, error_model="numpy")
 def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx, lfsg, ltiny,
-                 lfat, work):
+                 lfat, work, t0, t1):
     """Pass 2 of :func:`_sweep_lines` for its lines ``qa .. qb - 1`` (indices into its per-line tables ``meta``,
-    ``lwd``, ``lwfi``, ``lwff``, ``lcidx``, ``lfidx``, ``lfsg``, ``ltiny``; line ``lo + qi`` of the sweep): every tag
-    through all these lines. (A function of its own: inside the block loop of :func:`_sweep_lines` it made
-    compilation about 12 s longer.)"""
-    nt = m3.shape[0]
+    ``lwd``, ``lwfi``, ``lwff``, ``lcidx``, ``lfidx``, ``lfsg``, ``ltiny``; line ``lo + qi`` of the sweep): the tags
+    ``t0 .. t1 - 1``, each through all these lines. (A function of its own: inside the block loop of
+    :func:`_sweep_lines` it made compilation about 12 s longer.)"""
     mg = work[W_TAG]
     ft = work[W_TAGFLUX]
     ps = work[W_AIR0]
-    for t in range(nt):
+    for t in range(t0, t1):
         for qi in range(qa, qb):
             n = meta[qi, 1]
             if n == 0:
@@ -1504,7 +1510,8 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     nlmax = nl * max(nj, ni)
     # a work item gets at most ceil(lines / work items) lines of a sweep (all of them when serial)
     nq = max(1, -(-nlmax // max_chunks)) if parallel else nlmax
-    nq, nmx = (nq, nmax) if tagged else (1, 1)
+    # (and the polar rows' slot all 2 L polar rows of a layer-by-layer half-turn)
+    nq, nmx = (max(nq, 2 * nl), nmax) if tagged else (1, 1)
     nb = nq if accumulate else 1
     return (
         np.empty((nl, nj * ni)),
@@ -1518,7 +1525,9 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         np.empty((nslot, nmax)),
         np.empty((nslot, 2, nt)),
         np.empty(nlmax, dtype=np.int64),
-        np.empty((nlmax, nt, 2)),
+        # the lines' end fluxes: [:nlmax] of the sweep that runs, [nlmax:] of a zonal sweep whose tags wait for a
+        # meridional one's (see _tag_planes)
+        np.empty((2 * nlmax, nt, 2)),
         np.empty((nl, (nj + 1) * ni) if tagged else (1, 1)),
         np.empty((nl, ni) if tagged else (1, 1)),
         np.zeros((nl, 3, ni) if tagged else (1, 3, 1)),
@@ -1574,11 +1583,11 @@ def _sum_parallel(m3, tot, nrow, nj, ni, nchunk):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qlo,
                     qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs,
-                    sum_tags):
+                    sum_tags, defer):
     for c in prange(nchunk):
         _sweep_lines(kind, c * ntot // nchunk, (c + 1) * ntot // nchunk, nline, nj, ni, m3, w2, tot, F, P, hs, periodic,
                      polar, order, independent, qlo, qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s[c],
-                     work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags)
+                     work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags, defer)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1586,6 +1595,52 @@ def _planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, face, work_s, 
     for c in prange(nchunk):
         _planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, wy, tiny_y, acc, face, work_s[c, W_TAG],
                 bounded, ybc, qbc_s, qbc_n, ends)
+
+
+@njit(cache=True, error_model="numpy")
+def _tag_planes(k0, k1, m3, nj, ni, by_plane, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
+                ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
+    """The tags' passes of a sub-step that sweeps meridionally first, plane by plane: planes ``k0 .. k1 - 1`` (index
+    ``tag * L + layer``). Every plane goes through its meridional pass (:func:`_meridional_plane`, when
+    ``by_plane``), then the second half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer), then the
+    zonal split of its rows (the zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item in
+    ``tabs``), all from the tables the totals' sweeps left, so that a tag's plane is read from memory and written
+    back once for both sweeps (the second pass finds it in the core's cache). The order of operations on every tag,
+    and so the result, is that of the sweeps one after the other. ``ends[:nlmax]`` takes the meridional end fluxes,
+    ``ends[nlmax:]`` the zonal ones."""
+    nl = m3.shape[1]
+    nlmax = ends.shape[0] // 2
+    ends_x = ends[nlmax:]
+    plwd, plwfi, plwff, plcidx, plfidx, plfsg, pmeta, pltiny, plfat = ptabs
+    lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny, lfat = tabs
+    # (run-time values, not literals, for the polar lines' first index and the rows flag: literals would compile
+    # _split_lines once more for each)
+    first = k0 - k0
+    rows = npolar >= 0
+    for k in range(k0, k1):
+        t = k // nl
+        l = k % nl
+        if by_plane:
+            _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, fv, work[W_TAG], bounded, ybc, qbc_s, qbc_n, ends)
+        if npolar > 0:
+            _split_lines(2 * l, 2 * l + 2, first, rows, m3, qbc_w, qbc_e, acc, fu, ends_x, pmeta, plwd, plwfi, plwff, plcidx,
+                         plfidx, plfsg, pltiny, plfat, work, t, t + 1)
+        for c in range(nchunk_x):
+            lo = c * ntot_x // nchunk_x
+            hi = (c + 1) * ntot_x // nchunk_x
+            a = max(lo, l * nj)
+            b = min(hi, (l + 1) * nj)
+            if a < b:
+                _split_lines(a - lo, b - lo, lo, rows, m3, qbc_w, qbc_e, acc, fu, ends_x, meta[c], lwd[c], lwfi[c],
+                             lwff[c], lcidx[c], lfidx[c], lfsg[c], ltiny[c], lfat[c], work, t, t + 1)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _tag_planes_parallel(nchunk, nplane, m3, nj, ni, by_plane, wy, tiny_y, acc, fu, fv, work_s, bounded, ybc, qbc_w,
+                         qbc_e, qbc_s, qbc_n, ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
+    for c in prange(nchunk):
+        _tag_planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, by_plane, wy, tiny_y, acc, fu, fv,
+                    work_s[c], bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, ptabs, npolar, nchunk_x, ntot_x, tabs)
 
 
 @cache
@@ -1653,6 +1708,8 @@ def _compiled(parallel: bool):
         pslot = nslot - 1
         for q in range(nlmax):
             codes[q] = -1
+        # (the zonal end fluxes of sub-steps that sweep meridionally first are read only on bounded rows)
+        for q in range(nlmax if periodic else 2 * nlmax):
             for t in range(nt):
                 ends[q, t, 0] = 0.0
                 ends[q, t, 1] = 0.0
@@ -1666,6 +1723,10 @@ def _compiled(parallel: bool):
             pcodes[q] = -1
         for s in range(nsub):
             xf = x_first if s % 2 == 0 else not x_first
+            # a sub-step that sweeps meridionally first (several tags, alternating splitting) runs the totals of both
+            # sweeps first and then the tags of both plane by plane (_tag_planes): the meridional sweep leaves its
+            # plane pass and the polar rows' second half-turn of the tags, the zonal sweep its split of the tags
+            defer_y = tagged and not strang and not xf
             for stage in range(nstage):
                 if strang:
                     is_x = stage == 1
@@ -1710,11 +1771,15 @@ def _compiled(parallel: bool):
                     if kind == 1:
                         # the polar rows turn half before and half after the meridional sweep (serially: four small
                         # lines are not worth waking the threads)
-                        for c in range(2 * nl):
-                            _sweep_lines(polar_kind, c, c + 1, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs, periodic,
-                                         cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu, ends,
-                                         pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
-                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum)
+                        # (one line a call; all of them in one call when the tags of the second half-turn wait
+                        # for _tag_planes, so that the tables of every line stay: one call a line ran 3 % faster)
+                        defer_polar = defer_y and half_turn == 1
+                        nper = 2 * nl if defer_polar else 1
+                        for c in range(0, 2 * nl, nper):
+                            _sweep_lines(polar_kind, c, c + nper, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs,
+                                         periodic, cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu,
+                                         ends, pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
+                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum, defer_polar)
                         for q in range(2 * nl):
                             if pcodes[q] >= 0:
                                 status[q // 2, 0] = pcodes[q] // 1_000_000
@@ -1723,20 +1788,34 @@ def _compiled(parallel: bool):
                                 status[q // 2, 3] = s
                                 return
                     if half_turn == 0:
+                        defer = defer_y and is_x
                         if parallel:
                             _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic,
                                             cross_pole, order, independent, qlo, qhi, width, beta, accumulate, face, ends,
-                                            codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs, sum_tags)
+                                            codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs, sum_tags,
+                                            defer)
                         else:
                             _sweep_lines(kind, 0, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, cross_pole, order,
                                          independent, qlo, qhi, width, beta, accumulate, face, ends, codes, wy, tiny_y,
                                          ybc, scr_s[0], work_s[0], ibuf_s[0], fsg_s[0], qbuf_s[0], _slot(tabs, 0),
-                                         sum_tags)
+                                         sum_tags, defer)
                         ok = True
                         for q in range(ntot):
                             if codes[q] >= 0:
                                 ok = False
-                        if by_plane and ok:
+                        if defer and ok:
+                            # the tags of both sweeps, plane by plane
+                            nplane = nt * nl
+                            npolar = 2 * nl if cross_pole else 0
+                            if parallel:
+                                _tag_planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, tagged, wy, tiny_y,
+                                                     accumulate, fu, fv, work_s, not cross_pole, ybc, qbc_w, qbc_e, qbc_s,
+                                                     qbc_n, ends, _slot(tabs, pslot), npolar, nchunk, ntot, tabs)
+                            else:
+                                _tag_planes(0, nplane, m3, nj, ni, tagged, wy, tiny_y, accumulate, fu, fv, work_s[0],
+                                            not cross_pole, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, _slot(tabs, pslot),
+                                            npolar, nchunk, ntot, tabs)
+                        if by_plane and ok and not defer_y:
                             # (on a global grid the polar rows' second half-turn needs it done)
                             nplane = nt * nl
                             if parallel:
@@ -1763,7 +1842,17 @@ def _compiled(parallel: bool):
                             status[l, 2] = ln
                         status[l, 3] = s
                         return
-                if kind == 2 or (kind == 0 and not periodic):
+                if defer_y and is_x:
+                    # the end fluxes of both sweeps, in their order (the meridional ones of bounded columns first)
+                    if not cross_pole:
+                        for q in range(nl * ni):
+                            for t in range(nt):
+                                _book_boundary(boundary[t, q // ni], ends[q, t, 0], ends[q, t, 1])
+                    if not periodic:
+                        for q in range(ntot):
+                            for t in range(nt):
+                                _book_boundary(boundary[t, q // nline], ends[nlmax + q, t, 0], ends[nlmax + q, t, 1])
+                elif (kind == 2 or (kind == 0 and not periodic)) and not defer_y:
                     for q in range(ntot):
                         l = q // nline
                         for t in range(nt):
