@@ -276,7 +276,8 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom):
 def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet):
     """(c): with one tag the kernel is the single-tracer scheme, line by line; with several, the kernel's ordering of
     the tag work (totals of a work item's lines first, then every tag through them; meridional splits plane by
-    plane) gives exactly the line-by-line split, also where faces pass whole cells (with a zonal jet that carries
+    plane; in the second sub-step, which sweeps meridionally first, the totals of both sweeps first and then every
+    tag's plane through both) gives exactly the line-by-line split, also where faces pass whole cells (with a zonal jet that carries
     up to ``jet`` cells' air per sub-step, some pass more than the banded split takes, and go through the running
     sum). Bit for bit."""
     rng = np.random.default_rng(3 if ntag == 1 else 5)
