@@ -277,9 +277,9 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet):
     """(c): with one tag the kernel is the single-tracer scheme, line by line; with several, the kernel's ordering of
     the tag work (totals of a work item's lines first, then every tag through them; meridional splits plane by
     plane; in the second sub-step, which sweeps meridionally first, the totals of both sweeps first and then every
-    tag's plane through both) gives exactly the line-by-line split, also where faces pass whole cells (with a zonal jet that carries
-    up to ``jet`` cells' air per sub-step, some pass more than the banded split takes, and go through the running
-    sum). Bit for bit."""
+    tag's plane through both) gives exactly the line-by-line split, also where faces pass whole cells (with a zonal
+    jet that carries up to ``jet`` cells' air per sub-step, some pass more than the banded split takes, and go
+    through the running sum). Bit for bit."""
     rng = np.random.default_rng(3 if ntag == 1 else 5)
     grid = _grid(regional=False)
     M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.7)
