@@ -271,8 +271,7 @@ def reconstruct_line(qp, wp, beta, n, order, aL, aR, a6, slope, edge):
 # ``_kadd``, ``_book``) is inlined by Numba (``inline="always"``); every larger helper is an ordinary function that
 # LLVM inlines where it pays. Numba inlines by copying and re-typing the callee's IR at every call site, and with the
 # larger helpers inlined that way the tagged kernel took 45.6 s instead of 36.6 s to compile, for the same run time
-# (in-process A/B 0.97-1.04, bit for bit). The functions that only other kernels call are compiled without the
-# wrappers that let Python call them (``no_cpython_wrapper``, ``no_cfunc_wrapper``): 2.4 s less (40.7 -> 38.3 s).
+# (in-process A/B 0.97-1.04, bit for bit).
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -334,7 +333,7 @@ def partial_left(l, r, c6, beta, c):
 N_SCRATCH = 21
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
     """Chemical mass in the air ``rf >= 0`` swept through face ``f`` from the cells below it, its low-order
     (donor-cell constant) part, the partial donor cell (``-1``: outside the line), and the chemical mass and number
@@ -370,7 +369,7 @@ def _donor_right(f, rf, n, m, w, periodic, q_lo, aL, aR, a6, beta):
     return acc, low, kout, whole, nw
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _donor_left(f, rf, n, m, w, periodic, q_hi, aL, aR, a6, beta):
     """As :func:`_donor_right` for ``rf < 0`` (air from the cells above face ``f``); results are negative."""
     acc = 0.0
@@ -716,7 +715,7 @@ def _kadd(b, k, x):
     b[k] = t
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _book_boundary(bnd, f_lo, f_hi):
     """Add the chemical mass through the low and high end faces of an open line to inflow bnd[0] / outflow bnd[1]."""
     if f_lo > 0.0:
@@ -926,7 +925,7 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     return out
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _ghosts(qp, wp, n, periodic):
     """Fill the ``GHOST`` ghost cells at both ends of a padded line: periodic copies or copies of the end cell."""
     g = GHOST
@@ -943,7 +942,7 @@ def _ghosts(qp, wp, n, periodic):
             wp[n + g + k] = wp[n + g - 1]
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _gather(dst, src, cidx, n, contig):
     """``dst[p] = src[cidx[p]]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
     if contig:
@@ -955,7 +954,7 @@ def _gather(dst, src, cidx, n, contig):
             dst[p] = src[cidx[p]]
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _scatter(dst, src, cidx, n, contig):
     """``dst[cidx[p]] = src[p]`` for the ``n`` cells of a line (a plain copy where they are consecutive)."""
     if contig:
@@ -977,7 +976,7 @@ def _book(pos, neg, k, c):
         neg[k] -= c
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _book_faces(face, t, l, fidx, fsg, fl, nbook):
     """Add the chemical mass through the first ``nbook`` faces of a line to the face accumulators (gross, by
     direction of the grid axis; ``fsg`` is -1 where the line runs against the axis). ``face`` is ``(acc, fmap)``:
@@ -991,7 +990,7 @@ def _book_faces(face, t, l, fidx, fsg, fl, nbook):
             _book(pos, neg, k, fsg[f] * fl[f])
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
     """Add the chemical mass through the ``nbook`` booked faces of a line, listed by :func:`_sweep_lines` (position
     ``at`` on the line, accumulator slot ``slots``, sign ``sgn``), to the face accumulators ``face[0]``."""
@@ -1007,7 +1006,7 @@ W_TOTAL, W_AIR, W_TAG, W_TAGFLUX, W_AIR0 = range(5)
 N_WORK = 5
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, qlo_t, qhi_t, beta, scr,
                  work, acc, face, ends, split):
     """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
@@ -1053,7 +1052,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
     return -1
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, beta, scr, work, wd, wfi, wff, split):
     """Sweep the total over tags ``tot (L, J * I)`` and the air ``w2`` of one line in place and prepare the split of
     its fluxes (:func:`prepare_split` into ``wd``, ``wfi``, ``wff``); returns ``(code, faces listed, weight rows,
@@ -1087,7 +1086,7 @@ def _total_line(n, periodic, order, cidx, contig, w2, tot, l, q_lo, q_hi, beta, 
     return -1, nw, rows, (1e-13 + 1e-15 * n) * big
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
     """Cells ``cidx``, faces ``fidx`` (signs ``fsg``) and air ``r`` through the faces of line ``q`` (see
     :func:`_sweep_lines`); returns ``(layer, cells, faces to book, periodic line, row or column)``."""
@@ -1140,7 +1139,7 @@ def _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r):
 SUM_BLOCK = 1
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _sum_tags(m3, tot, l, base, n):
     """``tot[l, base:base + n] = sum_t m3[t, l, base:base + n]``, the tags added in order, four per pass over the row
     (``((r + a) + b) + c`` is the sum tag by tag, bit for bit; one tag per pass ran at about 60 % of the speed)."""
@@ -1165,7 +1164,7 @@ def _sum_tags(m3, tot, l, base, n):
         t += 1
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qbc_lo,
                  qbc_hi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr, work, ibuf, fsg, qbuf, tabs, sum_tags,
                  defer):
@@ -1316,7 +1315,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                          lfidx, lfsg, ltiny, lfat, work, t0, nt)
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx, lfsg, ltiny,
                  lfat, work, t0, t1):
     """Pass 2 of :func:`_sweep_lines` for its lines ``qa .. qb - 1`` (indices into its per-line tables ``meta``,
@@ -1388,7 +1387,7 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
 
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _book_row(pos, neg, fmap, base, fl, ni):
     """Book the chemical mass ``fl`` through the faces ``base .. base + ni - 1`` of a plane (slots ``fmap``, -1: not
     booked) on the face accumulators ``pos`` / ``neg`` (northward / southward)."""
@@ -1398,7 +1397,7 @@ def _book_row(pos, neg, fmap, base, fl, ni):
             _book(pos, neg, k, fl[i])
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends):
     """Second pass of a meridional sweep of tag ``t`` in layer ``l`` on great circles (or, ``bounded``, on the columns
     of a bounded grid), row by row over the plane.
@@ -1488,7 +1487,7 @@ def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.n
     return np.ascontiguousarray(np.diff(lon)), np.ascontiguousarray(np.diff(lat)), np.ascontiguousarray(beta)
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _slot(tabs, k):
     """Slot ``k`` (a work item, or the polar rows) of the per-line tables of :func:`advection_workspace`."""
     return (tabs[0][k], tabs[1][k], tabs[2][k], tabs[3][k], tabs[4][k], tabs[5][k], tabs[6][k], tabs[7][k], tabs[8][k])
@@ -1551,7 +1550,7 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     )
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _sum_rows(m3, tot, q, q_end, nj, ni):
     """The total over tags of rows ``q .. q_end - 1`` (index ``layer * J + row``; :func:`_sum_tags`), one stretch
     per layer (the rows of a layer are consecutive in memory)."""
@@ -1562,7 +1561,7 @@ def _sum_rows(m3, tot, q, q_end, nj, ni):
         q = e
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends):
     """Planes ``k0 .. k1 - 1`` (index ``tag * L + layer``) of the meridional second pass (:func:`_meridional_plane`)."""
     nl = m3.shape[1]
@@ -1575,13 +1574,13 @@ def _planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, 
 # contains no parallel loop (it ran about 5 % faster so; the compile time stayed the same).
 
 
-@njit(cache=True, parallel=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _sum_parallel(m3, tot, nrow, nj, ni, nchunk):
     for c in prange(nchunk):
         _sum_rows(m3, tot, c * nrow // nchunk, (c + 1) * nrow // nchunk, nj, ni)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qlo,
                     qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs,
                     sum_tags, defer):
@@ -1591,14 +1590,14 @@ def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, pe
                      work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags, defer)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, face, work_s, bounded, ybc, qbc_s, qbc_n, ends):
     for c in prange(nchunk):
         _planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, wy, tiny_y, acc, face, work_s[c, W_TAG],
                 bounded, ybc, qbc_s, qbc_n, ends)
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
                 ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
     """The tags' passes of a sub-step that sweeps meridionally first, plane by plane: planes ``k0 .. k1 - 1`` (index
@@ -1639,7 +1638,7 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
                              lwff[c], lcidx[c], lfidx[c], lfsg[c], ltiny[c], lfat[c], work, t, t + 1)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _tag_planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, fu, fv, work_s, bounded, ybc, qbc_w,
                          qbc_e, qbc_s, qbc_n, ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
     for c in prange(nchunk):

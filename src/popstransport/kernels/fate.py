@@ -150,7 +150,7 @@ def _matmul_lanes(a: np.ndarray, b: np.ndarray, out: np.ndarray, ni: int) -> Non
 PROPAGATOR_LANES = 24
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _propagators_block(k_row, i0, nb, h, phi, psi, gamma, scratch, halvings, h0, t):
     """Phi, Psi, Gamma of the cells ``i0 .. i0 + nb - 1`` of one latitude row: ``k_row (n, n, I)`` in, ``phi``,
     ``psi``, ``gamma (n, n, I)`` out.

@@ -31,7 +31,7 @@ from numba import njit, prange
 from .workspace import LastShape
 
 
-@njit(cache=True, error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy")
 def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
     """Latitude row ``j`` of the vertical exchange kernel (see :func:`make_vertical_exchange`); ``scratch`` is a
     ``(9, L + 1, I)`` work array of the calling thread (allocated outside the parallel loop)."""
