@@ -1512,7 +1512,8 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
     nlmax = nl * max(nj, ni)
     # a work item gets at most ceil(lines / work items) lines of a sweep (all of them when serial)
     nq = max(1, -(-nlmax // max_chunks)) if parallel else nlmax
-    # (and the polar rows' slot all 2 L polar rows of a layer-by-layer half-turn)
+    # (and room in the polar rows' slot for all 2 L of them, whose tables wait for _tag_planes in a sub-step that
+    # sweeps meridionally first)
     nq, nmx = (max(nq, 2 * nl), nmax) if tagged else (1, 1)
     nb = nq if accumulate else 1
     return (
@@ -1612,8 +1613,9 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
     ones.
 
     (Sub-steps that sweep zonally first keep their split of every row right after the row's total, while the row
-    and its tables are in cache: taking them plane by plane too, with both sweeps' tables kept, made those calls 7 %
-    slower, as every tag then reads the tables of all rows of its layer.)"""
+    is in cache: taking them plane by plane too, with both sweeps' tables kept, made those calls 7 % slower. Blocks
+    of 8 or 32 rows taken through groups of 8 tags in turn, so that a block's weights and tables serve the group
+    from cache, were slower for both orders, by 2-9 %.)"""
     nl = m3.shape[1]
     nlmax = ends.shape[0] // 2
     ends_x = ends[nlmax:]
