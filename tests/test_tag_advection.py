@@ -487,3 +487,33 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
     np.testing.assert_array_equal(fu, ref_fu)
     np.testing.assert_array_equal(fv, ref_fv)
     np.testing.assert_allclose(boundary[:, :, :2].sum(axis=1), ends, rtol=1e-13)
+
+
+def test_the_tagged_kernel_compiles_its_line_functions_once():
+    """Numba compiles a function anew for every new set of argument types, and a literal argument (``0``, ``True``)
+    is a type of its own: one such call site costs 5-8 s of compilation on a machine's first run. Tagged calls of the
+    kernel on a global and on a bounded grid, starting zonally and meridionally, with the serial and the parallel
+    build, leave one double-precision specialisation of each function that runs the lines and planes of the tags."""
+    from popstransport.kernels import advection as kernels
+
+    rng = np.random.default_rng(11)
+    for regional in (False, True):
+        grid = _grid(regional)
+        M, U, V, dt = _winds(rng, grid, divergent=False, courant=0.9)
+        air = _tags(rng, M, 3)
+        nt, nl, nj, ni = air.shape
+        geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
+        zero_we, zero_sn = np.zeros((nt, nl, nj)), np.zeros((nt, nl, ni))
+        fu, fv = np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni))
+        for parallel in (False, True):
+            kern = make_horizontal_advection(AdvectionKernelOptions(order=3, periodic_x=not regional,
+                                                                    cross_pole=not regional, parallel=parallel))
+            for x_first in (True, False):
+                status = np.zeros((nl, 4), dtype=np.int64)
+                kern(air, M, U, V, np.zeros((nl, 2, max(ni // 2, 1))), *geom, dt, 1, x_first, zero_we, zero_we, zero_sn,
+                     zero_sn, True, fu, fv, np.zeros((nt, nl, 4)), status)
+                assert not status.any()
+    # (the position of the state among each function's arguments; float32 states have their own specialisations)
+    for name, arg in (("_sweep_lines", 6), ("_split_lines", 4), ("_tag_planes", 2), ("_meridional_plane", 0)):
+        signatures = [s for s in getattr(kernels, name).signatures if str(s[arg].dtype) == "float64"]
+        assert len(signatures) == 1, (name, signatures)

@@ -1660,6 +1660,9 @@ def _compiled(parallel: bool):
     def advect(m, M, U, V, P, dlon, dlat, beta_y, dt, nsub, x_first, qbc_w, qbc_e, qbc_s, qbc_n, accumulate, face_u,
                face_v, fmap_u, fmap_v, boundary, status, order, periodic, cross_pole, strang, max_chunks, workspace):
         nstage = 3 if strang else 2
+        # (0 at run time, not a literal: a literal argument compiles the function it goes to once more, for the line
+        # sweeps about 5 s)
+        zero = nsub - nsub
         independent = order == 4
         nt, nl, nj, ni = m.shape
         m3 = m.reshape((nt, nl, nj * ni))
@@ -1686,7 +1689,7 @@ def _compiled(parallel: bool):
             if parallel:
                 _sum_parallel(m3, tot, nrow, nj, ni, min(nrow, max_chunks))
             else:
-                _sum_rows(m3, tot, 0, nrow, nj, ni)
+                _sum_rows(m3, tot, zero, nrow, nj, ni)
         for p in range(ni):
             bx[p] = 0.0
         for p in range(nj):
@@ -1769,7 +1772,7 @@ def _compiled(parallel: bool):
                     qhi = qbc_n
                     face = fv
                 ntot = nl * nline
-                nchunk = min(ntot, max_chunks) if parallel else 1
+                nchunk = min(ntot, max_chunks) if parallel else zero + 1  # (a run-time 1: see zero)
                 # (the first sweep of a call that starts zonally sums the tags itself)
                 sum_tags = sum_in_sweep and s == 0 and stage == 0
                 # the tags' second pass plane by plane: great circles of a global grid, columns of a bounded one
@@ -1802,9 +1805,9 @@ def _compiled(parallel: bool):
                                             codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, tabs, sum_tags,
                                             defer)
                         else:
-                            _sweep_lines(kind, 0, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, cross_pole, order,
+                            _sweep_lines(kind, zero, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, cross_pole, order,
                                          independent, qlo, qhi, width, beta, accumulate, face, ends, codes, wy, tiny_y,
-                                         ybc, scr_s[0], work_s[0], ibuf_s[0], fsg_s[0], qbuf_s[0], _slot(tabs, 0),
+                                         ybc, scr_s[0], work_s[0], ibuf_s[0], fsg_s[0], qbuf_s[0], _slot(tabs, zero),
                                          sum_tags, defer)
                         ok = True
                         for q in range(ntot):
@@ -1819,7 +1822,7 @@ def _compiled(parallel: bool):
                                                      accumulate, fu, fv, work_s, not cross_pole, ybc, qbc_w, qbc_e, qbc_s,
                                                      qbc_n, ends, _slot(tabs, pslot), npolar, nchunk, ntot, tabs)
                             else:
-                                _tag_planes(0, nplane, m3, nj, ni, wy, tiny_y, accumulate, fu, fv, work_s[0],
+                                _tag_planes(zero, nplane, m3, nj, ni, wy, tiny_y, accumulate, fu, fv, work_s[0],
                                             not cross_pole, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, _slot(tabs, pslot),
                                             npolar, nchunk, ntot, tabs)
                         if by_plane and ok and not defer_y:
@@ -1829,7 +1832,7 @@ def _compiled(parallel: bool):
                                 _planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, wy, tiny_y, accumulate, fv,
                                                  work_s, kind == 2, ybc, qbc_s, qbc_n, ends)
                             else:
-                                _planes(0, nplane, m3, nj, ni, wy, tiny_y, accumulate, fv, work_s[0, W_TAG], kind == 2,
+                                _planes(zero, nplane, m3, nj, ni, wy, tiny_y, accumulate, fv, work_s[0, W_TAG], kind == 2,
                                         ybc, qbc_s, qbc_n, ends)
                 for q in range(ntot):
                     code = codes[q]
