@@ -65,6 +65,23 @@ def test_kernel_matches_dense_reference(parallel, nl):
                                rtol=1e-12)
 
 
+def test_both_builds_share_one_specialisation_of_the_row_solver():
+    """The serial and the parallel build call the row solver with the same argument types, so a process that runs
+    both (small and large grids) compiles it once (an unsigned row index from the parallel loop compiled it twice,
+    about 1 s on a first run)."""
+    from popstransport.kernels import vertical
+
+    rng = np.random.default_rng(3)
+    nt, nl, nj, ni = 2, 2, 4, 5
+    m, Mh, W, E = _random_column_data(rng, nt, nl, nj, ni)
+    for parallel in (False, True):
+        status = np.zeros(nj, dtype=np.int64)
+        make_vertical_exchange(parallel)(m.copy(), Mh, W, E, 1.3, np.zeros((nt, nl + 1, nj)), status)
+        assert not status.any()
+    float64 = [s for s in vertical._exchange_row.signatures if str(s[1].dtype) == "float64"]
+    assert len(float64) == 1, float64
+
+
 def test_tags_add_up_to_the_total_and_the_exchange_is_linear():
     """Every tag is solved with the same matrix: the tags add up to the total's solve, and removing a tag from the
     input removes exactly its result (to round-off)."""

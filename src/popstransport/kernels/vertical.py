@@ -109,7 +109,9 @@ def make_vertical_exchange(parallel: bool = True):
         nj = m.shape[2]
         if flag:
             for j in prange(nj):
-                _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[j])
+                # (an int64 row index, as in the serial build's loop: a parallel loop's index is unsigned, and a second
+                # argument type would compile _exchange_row a second time when a process runs both builds)
+                _exchange_row(np.int64(j), m, Mh, W, E, dt, moved, status, scratch[j])
         else:
             for j in range(nj):
                 _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch[0])
