@@ -1564,14 +1564,6 @@ def _sum_rows(m3, tot, q, q_end, nj, ni):
         q = e
 
 
-@njit(cache=True, error_model="numpy")
-def _planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends):
-    """Planes ``k0 .. k1 - 1`` (index ``tag * L + layer``) of the meridional second pass (:func:`_meridional_plane`)."""
-    nl = m3.shape[1]
-    for k in range(k0, k1):
-        _meridional_plane(m3, k // nl, k % nl, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc, qbc_s, qbc_n, ends)
-
-
 # The parallel loops of the advection kernel, each a small function of its own: the kernel's driver is compiled
 # without ``parallel`` and calls these, or the serial loops, by its ``parallel`` option, so that the serial build
 # contains no parallel loop (it ran about 5 % faster so; the compile time stayed the same).
@@ -1593,24 +1585,17 @@ def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, pe
                      work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags, defer)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, face, work_s, bounded, ybc, qbc_s, qbc_n, ends):
-    for c in prange(nchunk):
-        _planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, wy, tiny_y, acc, face, work_s[c, W_TAG],
-                bounded, ybc, qbc_s, qbc_n, ends)
-
-
 @njit(cache=True, error_model="numpy")
 def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
                 ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
-    """The tags' passes of a sub-step that sweeps meridionally first, plane by plane: planes ``k0 .. k1 - 1`` (index
-    ``tag * L + layer``). Every plane goes through its meridional pass (:func:`_meridional_plane`), then the second
-    half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer), then the zonal split of its rows (the
-    zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item in ``tabs``), all from the tables the
-    totals' sweeps left, so that a tag's plane is read from memory and written back once for both sweeps (the
-    second pass finds it in the core's cache). The order of operations on every tag, and so the result, is that of
-    the sweeps one after the other. ``ends[:nlmax]`` takes the meridional end fluxes, ``ends[nlmax:]`` the zonal
-    ones.
+    """The tags' meridional pass plane by plane (:func:`_meridional_plane`): planes ``k0 .. k1 - 1`` (index
+    ``tag * L + layer``). In a sub-step that sweeps meridionally first it runs after the zonal sweep's totals, and
+    every plane goes on through the second half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer)
+    and the zonal split of its rows (the zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item
+    in ``tabs``), all from the tables the totals' sweeps left, so that a tag's plane is read from memory and written
+    back once for both sweeps (the second pass finds it in the core's cache); otherwise ``npolar`` and ``nchunk_x``
+    are 0. The order of operations on every tag, and so the result, is that of the sweeps one after the other.
+    ``ends[:nlmax]`` takes the meridional end fluxes, ``ends[nlmax:]`` the zonal ones.
 
     (Sub-steps that sweep zonally first keep their split of every row right after the row's total, while the row
     is in cache: taking them plane by plane too, with both sweeps' tables kept, made those calls 7 % slower. Blocks
@@ -1640,6 +1625,15 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
             if a < b:
                 _split_lines(a - lo, b - lo, lo, rows, m3, qbc_w, qbc_e, acc, fu, ends_x, meta[c], lwd[c], lwfi[c],
                              lwff[c], lcidx[c], lfidx[c], lfsg[c], ltiny[c], lfat[c], work, t, t + 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _book_ends(boundary, ends, base, ntot, nline):
+    """Book the end fluxes ``ends[base + q]`` of the lines ``q < ntot`` (``nline`` a layer) of a sweep of a bounded
+    grid on the boundary budget ``boundary (T, L, 4)``."""
+    for q in range(ntot):
+        for t in range(boundary.shape[0]):
+            _book_boundary(boundary[t, q // nline], ends[base + q, t, 0], ends[base + q, t, 1])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -1813,27 +1807,21 @@ def _compiled(parallel: bool):
                         for q in range(ntot):
                             if codes[q] >= 0:
                                 ok = False
-                        if defer and ok:
-                            # the tags of both sweeps, plane by plane
+                        if ok and (defer or (by_plane and not defer_y)):
+                            # the tags' meridional pass plane by plane (on a global grid the polar rows' second
+                            # half-turn needs it done); after the zonal totals of a sub-step that swept meridionally
+                            # first, with that half-turn and the zonal split of the tags
                             nplane = nt * nl
-                            npolar = 2 * nl if cross_pole else 0
+                            npolar = 2 * nl if cross_pole and defer else zero
+                            nchunk_x = nchunk if defer else zero
                             if parallel:
                                 _tag_planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, wy, tiny_y,
                                                      accumulate, fu, fv, work_s, not cross_pole, ybc, qbc_w, qbc_e, qbc_s,
-                                                     qbc_n, ends, _slot(tabs, pslot), npolar, nchunk, ntot, tabs)
+                                                     qbc_n, ends, _slot(tabs, pslot), npolar, nchunk_x, ntot, tabs)
                             else:
                                 _tag_planes(zero, nplane, m3, nj, ni, wy, tiny_y, accumulate, fu, fv, work_s[0],
                                             not cross_pole, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, _slot(tabs, pslot),
-                                            npolar, nchunk, ntot, tabs)
-                        if by_plane and ok and not defer_y:
-                            # (on a global grid the polar rows' second half-turn needs it done)
-                            nplane = nt * nl
-                            if parallel:
-                                _planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, wy, tiny_y, accumulate, fv,
-                                                 work_s, kind == 2, ybc, qbc_s, qbc_n, ends)
-                            else:
-                                _planes(zero, nplane, m3, nj, ni, wy, tiny_y, accumulate, fv, work_s[0, W_TAG], kind == 2,
-                                        ybc, qbc_s, qbc_n, ends)
+                                            npolar, nchunk_x, ntot, tabs)
                 for q in range(ntot):
                     code = codes[q]
                     if code >= 0:
@@ -1855,18 +1843,11 @@ def _compiled(parallel: bool):
                 if defer_y and is_x:
                     # the end fluxes of both sweeps, in their order (the meridional ones of bounded columns first)
                     if not cross_pole:
-                        for q in range(nl * ni):
-                            for t in range(nt):
-                                _book_boundary(boundary[t, q // ni], ends[q, t, 0], ends[q, t, 1])
+                        _book_ends(boundary, ends, zero, nl * ni, ni)
                     if not periodic:
-                        for q in range(ntot):
-                            for t in range(nt):
-                                _book_boundary(boundary[t, q // nline], ends[nlmax + q, t, 0], ends[nlmax + q, t, 1])
+                        _book_ends(boundary, ends, nlmax, ntot, nline)
                 elif (kind == 2 or (kind == 0 and not periodic)) and not defer_y:
-                    for q in range(ntot):
-                        l = q // nline
-                        for t in range(nt):
-                            _book_boundary(boundary[t, l], ends[q, t, 0], ends[q, t, 1])
+                    _book_ends(boundary, ends, zero, ntot, nline)
 
     return advect
 
