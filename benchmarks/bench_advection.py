@@ -54,6 +54,32 @@ class HorizontalAdvectionSuite:
     track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
 
 
+class AdvectionCompileTime:
+    """Compile time of the advection kernel: its first call in a fresh process with an empty Numba cache (32 tags on
+    the 1-degree global grid: the tagged kernel, parallel build), once per machine and kernel version."""
+
+    timeout = 600
+    repeat = 1
+    number = 1
+
+    def timeraw_first_tagged_call(self):
+        setup = (
+            "import os, tempfile\n"
+            "os.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp(prefix='popstransport-asv-cold-')\n"
+            "import numpy as np\n"
+            "from popstransport.grid import AirLayers, LatLonGrid\n"
+            "from popstransport.io.met.testcases import solid_body_rotation\n"
+            "from popstransport.processes.advection import HorizontalAdvection\n"
+            "grid = LatLonGrid.global_grid(1.0, layers=AirLayers((0.0, 1000.0, 10000.0)))\n"
+            "flow = solid_body_rotation(np.pi / 4)\n"
+            f"U, V = flow.mass_fluxes(grid, 0.0, {DT_S!r})\n"
+            "M = grid.air_mass_kg()\n"
+            "air = np.ascontiguousarray(np.broadcast_to(flow.initial_mixing_ratio(grid) * M, (32,) + M.shape)).copy()\n"
+            "adv = HorizontalAdvection('ppm', grid=grid)\n"
+        )
+        return f"adv.advect(air, M, U, V, {DT_S!r}, record_key=0)", setup
+
+
 class VerticalExchangeSuite:
     """One implicit vertical exchange step on a 1-degree global grid with two layers."""
 

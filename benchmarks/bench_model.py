@@ -18,12 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="popstransport-bench-"))
+if __name__ == "__main__":
+    # run as a quick runner: compile into a fresh Numba cache, so that the first calls measure compile time
+    # (asv imports this module and keeps the usual cache: its setups would otherwise compile every kernel)
+    os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="popstransport-bench-"))
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine, stream_triad, time_windows, write_results  # noqa: E402
+from run import machine, stream_triad, timing_windows, write_results  # noqa: E402
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -41,11 +44,11 @@ def _model(overrides: list[str]):
 
 
 def _time(fn, seconds: float) -> tuple[float, float, int]:
-    """``(first call, median seconds per call over the timing windows of run.time_windows, calls timed)``."""
+    """``(first call, median seconds per call over the timing windows of run.timing_windows, calls timed)``."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
-    timing = time_windows(fn, 1, seconds)
+    timing = timing_windows(fn, 1, seconds)
     return first, timing["seconds_per_step"], timing["steps_timed"]
 
 
@@ -81,8 +84,9 @@ def vertical(ntag: int, seconds: float) -> dict:
             "tag_cell_steps_per_s": ntag * cells / per}
 
 
-def model_step(ntag: int, seconds: float) -> dict:
-    """One whole model step (advection, vertical exchange, fate with emissions) of the default configuration."""
+def _tagged_model(ntag: int):
+    """The default configuration's model with its state split evenly among ``ntag`` source tags (``ntag`` 1: untagged),
+    every tag emitting a share ``1 / ntag`` of every cell's emissions."""
     m = _model(["attribution.tags=none"])
     if ntag > 1:
         from popstransport.processes.emission import GriddedEmission
@@ -94,6 +98,12 @@ def model_step(ntag: int, seconds: float) -> dict:
         old = m.emissions
         m.emissions = GriddedEmission(old.rates_at, m.grid.nlayer, len(m.surface_compartments), tag_weights=w)
         m._new_collection()
+    return m
+
+
+def model_step(ntag: int, seconds: float) -> dict:
+    """One whole model step (advection, vertical exchange, fate with emissions) of the default configuration."""
+    m = _tagged_model(ntag)
     t = np.datetime64("2010-01-15T00:00")
     first, per, n = _time(lambda: m.time_step(10800.0, t), seconds)
     cells = m.grid.nlat * m.grid.nlon
@@ -196,18 +206,107 @@ class FateSolve:
 
 
 class ModelStep:
-    """asv: one whole model step of the default configuration."""
+    """asv: one whole model step (3 hours) of the default configuration, untagged and with 8 and 32 tags; its
+    throughput; the peak memory of a process that builds the model and steps it."""
 
-    def setup(self):
-        self.m = _model(["attribution.tags=none"])
+    params = [1, 8, 32]
+    param_names = ["tags"]
+    timeout = 300
+
+    def setup(self, ntag):
+        self.m = _tagged_model(ntag)
         self.t = np.datetime64("2010-01-15")
         self.m.time_step(10800.0, self.t)
 
-    def time_step(self):
+    def time_step(self, ntag):
         self.m.time_step(10800.0, self.t)
 
-    def peakmem_step(self):
+    def peakmem_step(self, ntag):
         self.m.time_step(10800.0, self.t)
+
+    def track_tag_cell_steps_per_second(self, ntag):
+        n = 5
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.m.time_step(10800.0, self.t)
+        return self.m.air_kg[:, 0].size * n / (time.perf_counter() - t0)
+
+    track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
+
+
+class DefaultRun:
+    """asv: whole one-year runs of the default configuration (``popstransport run`` in a subprocess, warm Numba
+    cache), untagged and with every emitting country tagged (border fluxes too): wall time and peak resident memory
+    (targets: at most 60 s and below 2 GB tagged). The runs go once, in ``setup_cache``; the ``track_*`` methods
+    report them."""
+
+    timeout = 900
+    params = ["untagged", "countries"]
+    param_names = ["tags"]
+
+    def setup_cache(self):
+        # a two-day run first, so that the timed runs find every kernel in the Numba cache
+        whole_run(["attribution.tags=countries", "time.stop=2010-01-03"], "warm-up")
+        runs = {"untagged": whole_run([], "untagged"),
+                "countries": whole_run(["attribution.tags=countries"], "countries")}
+        for label, r in runs.items():
+            if r["returncode"] != 0:
+                raise RuntimeError(f"default run ({label}) failed: {r['stderr_tail']}")
+        return {"runs": runs}
+
+    def track_wall_seconds(self, cache, tags):
+        return cache["runs"][tags]["wall_seconds"]
+
+    track_wall_seconds.unit = "s"
+
+    def track_peak_rss_MB(self, cache, tags):
+        return cache["runs"][tags]["peak_rss_MB"]
+
+    track_peak_rss_MB.unit = "MB"
+
+
+
+class Global100Tags:
+    """asv: peak resident memory of a 1-degree global model with 100 source tags and border fluxes, built and
+    stepped in a subprocess (target: below 8 GB)."""
+
+    timeout = 600
+
+    def setup_cache(self):
+        r = global_100_tags_memory()
+        if "error" in r:
+            raise RuntimeError(f"global model with 100 tags failed: {r['error']}")
+        return r
+
+    def track_peak_rss_MB(self, cache):
+        return cache["peak_rss_MB"]
+
+    track_peak_rss_MB.unit = "MB"
+
+
+class CompileTime:
+    """asv: compile time, measured in a fresh process with an empty Numba cache: the first tagged step of the default
+    model (building it, then one step: every kernel of a tagged run compiles), what a user's first run on a new
+    machine adds once."""
+
+    timeout = 600
+    repeat = 1
+    number = 1
+
+    def timeraw_first_tagged_model_step(self):
+        setup = (
+            "import os, tempfile\n"
+            "os.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp(prefix='popstransport-asv-cold-')\n"
+            "import numpy as np\n"
+            "from popstransport.config import load_config\n"
+            "from popstransport.run import build_model\n"
+        )
+        stmt = (
+            "m = build_model(load_config(None, ['attribution.tags=countries']))\n"
+            "m.update_forcing(np.datetime64('2010-01-15'), 0)\n"
+            "m.time_step(10800.0, np.datetime64('2010-01-15'))\n"
+        )
+        return stmt, setup
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -61,8 +61,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# a cache kept between runs: PyMPDATA compiles for about a minute per variant
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "popstransport-bench-numba"))
+if __name__ == "__main__":
+    # a cache kept between runs: PyMPDATA compiles for about a minute per variant
+    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "popstransport-bench-numba"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numba  # noqa: E402

@@ -1,0 +1,100 @@
+"""The benchmark suite in ``benchmarks/`` is a valid airspeed velocity suite that covers what it must measure.
+
+asv discovers every module of the ``benchmarks`` package and takes every module-level function and class method
+named ``time_*``, ``timeraw_*``, ``peakmem_*``, ``mem_*`` or ``track_*`` as a benchmark, so a helper with such a name
+breaks ``asv run`` (it is called without arguments). These tests import the package as asv does and run
+``asv check`` when asv is installed (the ``dev`` extra installs it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+PREFIXES = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
+MODULES = ("bench_advection", "bench_model", "deformational", "run")
+
+
+def _benchmarks() -> dict[str, list[str]]:
+    """Benchmark names (``Class.method``) per module of the package, discovered by asv's naming rules, after
+    asserting that no module-level function carries a benchmark prefix."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    found: dict[str, list[str]] = {}
+    for name in MODULES:
+        mod = importlib.import_module(f"benchmarks.{name}")
+        names = []
+        for attr, obj in vars(mod).items():
+            if attr.startswith("_"):
+                continue
+            if inspect.isfunction(obj):
+                assert not attr.startswith(PREFIXES), (
+                    f"benchmarks/{name}.py: module-level function {attr} has an asv benchmark prefix; asv would "
+                    "call it as a benchmark: rename it"
+                )
+            elif inspect.isclass(obj) and obj.__module__ == mod.__name__:
+                names += [f"{attr}.{m}" for m, f in inspect.getmembers(obj, inspect.isfunction)
+                          if m.startswith(PREFIXES)]
+        found[name] = names
+    return found
+
+
+def test_the_benchmark_directory_is_a_package_beside_its_asv_config():
+    assert (BENCH / "__init__.py").is_file(), "asv imports benchmark_dir as a package"
+    assert (BENCH / "asv.conf.json").is_file()
+
+
+def test_the_suite_measures_every_kernel_a_whole_step_whole_runs_compile_time_and_memory():
+    found = _benchmarks()
+    # the quick runners' helpers are not benchmarks
+    assert found["run"] == [] and found["deformational"] == []
+    adv, model = set(found["bench_advection"]), set(found["bench_model"])
+    assert {"HorizontalAdvectionSuite.time_step", "HorizontalAdvectionSuite.track_tag_cell_steps_per_second",
+            "VerticalExchangeSuite.time_step", "AdvectionCompileTime.timeraw_first_tagged_call"} <= adv
+    assert {"FateSolve.time_step", "ModelStep.time_step", "ModelStep.peakmem_step",
+            "ModelStep.track_tag_cell_steps_per_second", "DefaultRun.track_wall_seconds",
+            "DefaultRun.track_peak_rss_MB", "Global100Tags.track_peak_rss_MB",
+            "CompileTime.timeraw_first_tagged_model_step"} <= model
+
+
+def test_importing_the_benchmarks_leaves_the_numba_cache_alone(tmp_path):
+    # (asv imports every module in every benchmark process: a fresh cache per import would compile every kernel in
+    # every setup)
+    code = ("import os\nos.environ.pop('NUMBA_CACHE_DIR', None)\n"
+            + "".join(f"import benchmarks.{m}\n" for m in MODULES)
+            + "print(os.environ.get('NUMBA_CACHE_DIR'))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "None"
+
+
+def test_the_compile_time_benchmarks_start_from_an_empty_numba_cache():
+    from benchmarks.bench_advection import AdvectionCompileTime
+    from benchmarks.bench_model import CompileTime
+
+    for stmt, setup in (AdvectionCompileTime().timeraw_first_tagged_call(),
+                        CompileTime().timeraw_first_tagged_model_step()):
+        assert "NUMBA_CACHE_DIR" in setup and "mkdtemp" in setup
+        # the cache directory is set before anything imports numba
+        assert setup.index("NUMBA_CACHE_DIR") < setup.index("popstransport")
+        compile(setup, "<setup>", "exec")
+        compile(stmt, "<stmt>", "exec")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("asv") is None, reason="asv is not installed (pip install -e '.[dev]')")
+def test_asv_check_finds_no_problems(tmp_path):
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    proc = subprocess.run([sys.executable, "-m", "asv", "check", "--python=same", "--config", str(BENCH / "asv.conf.json")],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No problems found" in proc.stdout, proc.stdout + proc.stderr
