@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 PREFIXES = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
-MODULES = ("bench_advection", "bench_model", "deformational", "run")
+MODULES = ("bench_advection", "bench_model", "deformational", "run", "__main__")
 
 
 def _benchmarks() -> dict[str, list[str]]:
@@ -56,7 +56,7 @@ def test_the_benchmark_directory_is_a_package_beside_its_asv_config():
 def test_the_suite_measures_every_kernel_a_whole_step_whole_runs_compile_time_and_memory():
     found = _benchmarks()
     # the quick runners' helpers are not benchmarks
-    assert found["run"] == [] and found["deformational"] == []
+    assert found["run"] == [] and found["deformational"] == [] and found["__main__"] == []
     adv, model = set(found["bench_advection"]), set(found["bench_model"])
     assert {"HorizontalAdvectionSuite.time_step", "HorizontalAdvectionSuite.track_tag_cell_steps_per_second",
             "VerticalExchangeSuite.time_step", "AdvectionCompileTime.timeraw_first_tagged_call"} <= adv
@@ -88,6 +88,14 @@ def test_the_compile_time_benchmarks_start_from_an_empty_numba_cache():
         assert setup.index("NUMBA_CACHE_DIR") < setup.index("popstransport")
         compile(setup, "<setup>", "exec")
         compile(stmt, "<stmt>", "exec")
+
+
+@pytest.mark.parametrize("runner, option", [("", "--tags"), ("model", "--tags"), ("deformational", "--case")])
+def test_python_m_benchmarks_reaches_every_quick_runner(runner, option):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", *([runner] if runner else []), "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert option in proc.stdout and "--quick" in proc.stdout
 
 
 @pytest.mark.skipif(importlib.util.find_spec("asv") is None, reason="asv is not installed (pip install -e '.[dev]')")
