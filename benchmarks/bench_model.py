@@ -26,7 +26,7 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import machine, stream_triad, timing_windows, write_results  # noqa: E402
+from run import grid_info, machine, stream_triad, timing_windows, write_results  # noqa: E402
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -70,9 +70,10 @@ def fate_solve(ntag: int, seconds: float) -> dict:
     # per tag-cell: read and write the state, add to the integrals (read + write): 4 doubles per compartment, and
     # the tag's emission share (the propagators and the shared emission field stay in cache across tags)
     bytes_per = 4 * 8 * ncomp + 8
-    return {"tags": ntag, "compartments": ncomp, "cells": cells, "seconds_per_step": per, "compile_seconds":
-            max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per, "bytes_per_tag_cell_step": bytes_per,
-            "propagators_seconds": pper, "propagators_compile_seconds": max(pfirst - pper, 0.0)}
+    return {"tags": ntag, "grid": grid_info(m.grid), "compartments": ncomp, "cells": cells, "seconds_per_step": per,
+            "compile_seconds": max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per,
+            "bytes_per_tag_cell_step": bytes_per, "propagators_seconds": pper,
+            "propagators_compile_seconds": max(pfirst - pper, 0.0)}
 
 
 def vertical(ntag: int, seconds: float) -> dict:
@@ -80,7 +81,8 @@ def vertical(ntag: int, seconds: float) -> dict:
     m.air_kg = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
     first, per, n = _time(lambda: m.vertical.apply(m, 10800.0), seconds)
     cells = m.air_kg.shape[2] * m.air_kg.shape[3]
-    return {"tags": ntag, "layers": m.air_kg.shape[1], "seconds_per_step": per, "compile_seconds": max(first - per, 0.0),
+    return {"tags": ntag, "grid": grid_info(m.grid), "layers": m.air_kg.shape[1], "seconds_per_step": per,
+            "compile_seconds": max(first - per, 0.0),
             "tag_cell_steps_per_s": ntag * cells / per}
 
 
@@ -107,7 +109,7 @@ def model_step(ntag: int, seconds: float) -> dict:
     t = np.datetime64("2010-01-15T00:00")
     first, per, n = _time(lambda: m.time_step(10800.0, t), seconds)
     cells = m.grid.nlat * m.grid.nlon
-    return {"tags": ntag, "cells": cells, "layers": m.grid.nlayer, "seconds_per_step": per,
+    return {"tags": ntag, "grid": grid_info(m.grid), "cells": cells, "layers": m.grid.nlayer, "seconds_per_step": per,
             "first_call_seconds": first, "tag_cell_steps_per_s": ntag * cells / per,
             "steps_per_simulated_year_at_3h": 2920, "projected_seconds_per_year": per * 2920}
 

@@ -70,6 +70,12 @@ def machine() -> dict:
     }
 
 
+def grid_info(grid) -> dict:
+    """The grid of a benchmark, for its JSON: topology, size, layers, and a one-line description."""
+    return {"topology": grid.topology, "nlon": int(grid.nlon), "nlat": int(grid.nlat), "layers": int(grid.nlayer),
+            "description": grid.describe()}
+
+
 @numba.njit(parallel=True, cache=True)
 def _triad(a, b, c, s):
     for i in numba.prange(a.size):
@@ -148,6 +154,7 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
     sweeps = 2 * adv.last_substeps
     return {
         "tags": ntag,
+        "grid": grid_info(grid),
         "layers": grid.nlayer,
         "cells": grid.nlat * grid.nlon,
         "scheme": scheme,
