@@ -53,6 +53,17 @@ class HorizontalAdvectionSuite:
 
     track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
 
+    def track_percent_of_triad(self, ntag, scheme):
+        """The throughput as memory traffic of the state (8 bytes read and 8 written per tag-cell and sweep) in per
+        cent of a STREAM-like triad measured in the same process right after (see ``run.py``)."""
+        from .run import stream_triad
+
+        rate = self.track_tag_cell_steps_per_second(ntag, scheme)
+        traffic = rate * 16.0 * 2 * self.adv.last_substeps
+        return 100.0 * traffic / (stream_triad(2**25, 5)["GB_per_s"] * 1e9)
+
+    track_percent_of_triad.unit = "%"
+
 
 class AdvectionCompileTime:
     """Compile time of the advection kernel: its first call in a fresh process with an empty Numba cache (32 tags on

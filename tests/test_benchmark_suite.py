@@ -59,6 +59,7 @@ def test_the_suite_measures_every_kernel_a_whole_step_whole_runs_compile_time_an
     assert found["run"] == [] and found["deformational"] == [] and found["__main__"] == []
     adv, model = set(found["bench_advection"]), set(found["bench_model"])
     assert {"HorizontalAdvectionSuite.time_step", "HorizontalAdvectionSuite.track_tag_cell_steps_per_second",
+            "HorizontalAdvectionSuite.track_percent_of_triad",
             "VerticalExchangeSuite.time_step", "AdvectionCompileTime.timeraw_first_tagged_call"} <= adv
     assert {"FateSolve.time_step", "ModelStep.time_step", "ModelStep.peakmem_step",
             "ModelStep.track_tag_cell_steps_per_second", "DefaultRun.track_wall_seconds",
