@@ -3,8 +3,9 @@
 Usable by airspeed velocity (``time_*`` / ``peakmem_*`` methods of the classes below) and by the quick runner
 (``python benchmarks/bench_model.py [--quick]``), which writes JSON with the machine, versions and thread count
 and reports each kernel as throughput (tag-cell-steps per second) and as a fraction of a STREAM-like triad
-bandwidth measured in the same run. Whole runs are measured in a subprocess so that their wall time includes
-start-up and their peak resident memory is their own.
+bandwidth measured in the same run. The kernels compile first in a fresh process, into the run's Numba cache, and
+the in-process timings then load them from it, as every later run of a user does. Whole runs are measured in a
+subprocess so that their wall time includes start-up and their peak resident memory is their own.
 """
 
 from __future__ import annotations
@@ -101,6 +102,30 @@ def _tagged_model(ntag: int):
         m.emissions = GriddedEmission(old.rates_at, m.grid.nlayer, len(m.surface_compartments), tag_weights=w)
         m._new_collection()
     return m
+
+
+def first_steps_in_fresh_process() -> dict:
+    """Wall time (s) of building the default model and stepping it once, untagged and with 8 tags, in a new process
+    with this process's Numba cache directory: it compiles every kernel of the benchmarks below into the cache if
+    the cache is empty, so that they run in a process that loads them, as every later run of a user does (a process
+    that has just compiled ran a step 5-10 % slower; see ``run.py``)."""
+    code = (
+        "import json, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "import numpy as np\n"
+        "from bench_model import _tagged_model\n"
+        "out = {}\n"
+        "for ntag in (1, 8):\n"
+        "    t0 = time.perf_counter()\n"
+        "    m = _tagged_model(ntag)\n"
+        "    m.time_step(10800.0, np.datetime64('2010-01-15T00:00'))\n"
+        "    out[f'{ntag} tags'] = time.perf_counter() - t0\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the first model steps in a fresh process failed: {proc.stderr[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def model_step(ntag: int, seconds: float) -> dict:
@@ -267,7 +292,6 @@ class DefaultRun:
     track_peak_rss_MB.unit = "MB"
 
 
-
 class Global100Tags:
     """asv: peak resident memory of a 1-degree global model with 100 source tags and border fluxes, built and
     stepped in a subprocess (target: below 8 GB)."""
@@ -323,6 +347,7 @@ def main(argv: list[str] | None = None) -> dict:
     triad = stream_triad(2**22 if args.quick else 2**25, 3 if args.quick else 10)
     res["stream_triad"] = triad
     bw = triad["GB_per_s"] * 1e9
+    res["first_steps_fresh_process_seconds"] = first_steps_in_fresh_process()
     res["fate"] = [fate_solve(t, args.seconds) for t in tags]
     for r in res["fate"]:
         r["fraction_of_bandwidth"] = r["tag_cell_steps_per_s"] * r["bytes_per_tag_cell_step"] / bw
@@ -343,6 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
         ]
         res["global_100_tags"] = global_100_tags_memory()
     print(f"STREAM triad: {triad['GB_per_s']:.1f} GB/s")
+    print(f"model build and first step in a fresh process (compiles the kernels): {res['first_steps_fresh_process_seconds']}")
     for r in res["fate"]:
         print(f"fate solve    {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s "
               f"({100 * r['fraction_of_bandwidth']:.1f}% of triad), propagators {r['propagators_seconds'] * 1e3:.1f} ms")
