@@ -27,7 +27,7 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import grid_info, machine, stream_triad, timing_windows, write_results  # noqa: E402
+from run import fresh_process_output, grid_info, machine, stream_triad, timing_windows, write_results  # noqa: E402
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -122,10 +122,7 @@ def first_steps_in_fresh_process() -> dict:
         "    out[f'{ntag} tags'] = time.perf_counter() - t0\n"
         "print(json.dumps(out))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the first model steps in a fresh process failed: {proc.stderr[-800:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(fresh_process_output(code, "the first model steps"))
 
 
 def model_step(ntag: int, seconds: float) -> dict:

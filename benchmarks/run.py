@@ -151,6 +151,15 @@ def _advection_problem(resolution_deg: float, ntag: int, scheme: str):
     return grid, M, U, V, air, HorizontalAdvection(scheme, grid=grid)
 
 
+def fresh_process_output(code: str, what: str) -> str:
+    """Run the Python ``code`` in a new process (this process's environment, so its Numba cache directory) and return
+    the last line it printed; a failure raises with ``what`` and the end of its error output."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} in a fresh process failed: {proc.stderr[-800:]}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def first_call_in_fresh_process(resolution_deg: float, ntag: int, scheme: str) -> float:
     """Wall time (s) of the first advection call of the benchmark problem in a new Python process (with this
     process's Numba cache directory: it compiles there if the cache is empty, and leaves the kernels for later)."""
@@ -163,10 +172,7 @@ def first_call_in_fresh_process(resolution_deg: float, ntag: int, scheme: str) -
         "adv.advect(air, M, U, V, DT_S, record_key=0)\n"
         "print(time.perf_counter() - t0)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"first advection call in a fresh process failed: {proc.stderr[-800:]}")
-    return float(proc.stdout.strip().splitlines()[-1])
+    return float(fresh_process_output(code, "the first advection call"))
 
 
 def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> dict:
