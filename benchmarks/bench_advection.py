@@ -10,7 +10,7 @@ from pathlib import Path
 
 from popstransport.processes.vertical import VerticalExchange
 
-from .run import DT_S, _advection_problem, stream_triad
+from .run import DT_S, PYMPDATA_STEPS_PER_CALL, _advection_problem, pympdata_solver, stream_triad
 
 
 class HorizontalAdvectionSuite:
@@ -47,6 +47,57 @@ class HorizontalAdvectionSuite:
         return 100.0 * traffic / (stream_triad(2**25, 5)["GB_per_s"] * 1e9)
 
     track_percent_of_triad.unit = "%"
+
+
+class PyMPDATAPeer:
+    """PyMPDATA (Bartman et al. 2022, Comput. Phys. Commun. 277:108388) on the same advection problem, as the peer
+    of ``run.py``: one field on the 1-degree global grid, two non-oscillatory MPDATA iterations at its longest stable
+    step. Skipped when PyMPDATA is not installed (``pip install -e '.[bench]'``). PyMPDATA keeps no compiled code on
+    disk, so every benchmark process compiles it (about a minute): one process, few repeats."""
+
+    processes = 1
+    repeat = 5
+    timeout = 900
+
+    def setup(self):
+        built = pympdata_solver(1.0)
+        if built is None:
+            raise NotImplementedError("PyMPDATA is not installed")
+        self.solver, self.dt_s, self.cells = built
+        self.solver.advance(1)  # compile outside the timing
+        self.grid, self.M, self.U, self.V, self.air, self.adv = _advection_problem(1.0, 1, "ppm")
+        self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0)
+
+    def time_pympdata_100_steps(self):
+        # (in one Solver.advance call: each call costs about 3 ms of Numba argument typing, as run.py says)
+        self.solver.advance(PYMPDATA_STEPS_PER_CALL)
+
+    def _rates(self, n: int = 20) -> tuple[float, float]:
+        """Cell-steps per second per tracer: popstransport's default scheme (one tag, every layer a tracer) and
+        PyMPDATA, measured back to back."""
+        import time
+
+        t0 = time.perf_counter()
+        for _ in range(n):
+            self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0)
+        ours = self.air.size * n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self.solver.advance(PYMPDATA_STEPS_PER_CALL)
+        return ours, self.cells * PYMPDATA_STEPS_PER_CALL / (time.perf_counter() - t0)
+
+    def track_ratio_per_tracer(self):
+        """Cell-steps per second per tracer of the default scheme over PyMPDATA's (the issue's target: at least 5)."""
+        ours, peer = self._rates()
+        return ours / peer
+
+    track_ratio_per_tracer.unit = "x"
+
+    def track_ratio_per_simulated_time(self):
+        """The same per simulated second: the default scheme steps DT_S, PyMPDATA its longest stable step."""
+        ours, peer = self._rates()
+        return ours * DT_S / (peer * self.dt_s)
+
+    track_ratio_per_simulated_time.unit = "x"
 
 
 class AdvectionCompileTime:
