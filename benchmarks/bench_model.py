@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,11 +155,13 @@ def peak_rss_kb():
 """
 
 
-def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
+def whole_run(overrides: list[str], label: str, cold: bool = False, keep_output: bool = False) -> dict:
     """A complete ``popstransport run`` in a subprocess: wall time and peak resident memory.
 
     ``cold``: with an empty Numba cache, so the wall time includes compiling every kernel (a first run on a new
     machine); otherwise the benchmark's cache, warmed by the runs before (every later run of a user).
+    ``keep_output``: keep the run's output directory (its path in ``"out"``; the caller removes it); otherwise it is
+    removed.
     """
     out = tempfile.mkdtemp(prefix="popstransport-bench-run-")
     cmd = [sys.executable, "-c", PEAK_RSS + "import sys\nfrom popstransport.cli import main\nrc = main(sys.argv[1:])\n"
@@ -173,8 +176,69 @@ def whole_run(overrides: list[str], label: str, cold: bool = False) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_RSS_KB")]
-    return {"label": label, "overrides": overrides, "cold_numba_cache": cold, "returncode": proc.returncode,
-            "wall_seconds": wall, "peak_rss_MB": peak[0] / 1024.0 if peak else None, "stderr_tail": proc.stderr[-400:]}
+    result = {"label": label, "overrides": overrides, "cold_numba_cache": cold, "returncode": proc.returncode,
+              "wall_seconds": wall, "peak_rss_MB": peak[0] / 1024.0 if peak else None, "stderr_tail": proc.stderr[-400:]}
+    if keep_output:
+        result["out"] = out
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _relative_differences(ref: np.ndarray, test: np.ndarray, floor: float = 1e-6, where: np.ndarray | None = None) -> dict:
+    """Largest and median ``|test - ref| / |ref|`` over the values above ``floor`` times the largest ``|ref|`` (and
+    inside ``where``; below the floor the relative difference measures nothing but the rounding of values near zero,
+    which float32 cannot even represent below 1e-38), the largest difference (inside ``where``) over the largest
+    ``|ref|`` (for fields of either sign), and the relative difference of the sums."""
+    ref = np.asarray(ref, dtype=np.float64)
+    test = np.asarray(test, dtype=np.float64)
+    scale = np.abs(ref).max()
+    big = np.abs(ref) > floor * scale
+    if where is not None:
+        big &= where
+    rel = np.abs(test[big] - ref[big]) / np.abs(ref[big])
+    total = float(ref.sum())
+    return {"max": float(rel.max()), "median": float(np.median(rel)), "values_compared": int(big.sum()),
+            "max_difference_over_largest_value": (float(np.abs(test - ref)[where if where is not None else ...].max() / scale)
+                                                  if scale else 0.0),
+            "sum": float(abs(test.sum() - total) / abs(total)) if total else None}
+
+
+def precision_differences(out64: str | Path, out32: str | Path) -> dict:
+    """How far a run with the float32 state is from the same run in float64, from their outputs: every field of
+    ``fields.nc`` (monthly means, cell by cell), the source-receptor deposition matrix and the border fluxes of
+    ``attribution.nc`` summed over the run (and each source's share of every receptor's deposition, in percentage
+    points, as an analyst reads it), and the worst relative budget closure error of each run. Relative differences
+    count values above 1e-6 of a field's largest (see :func:`_relative_differences`)."""
+    import xarray as xr
+
+    out64, out32 = Path(out64), Path(out32)
+    res: dict = {"fields": {}}
+    with xr.open_dataset(out64 / "fields.nc") as f64, xr.open_dataset(out32 / "fields.nc") as f32:
+        conc = f64["air_concentration"].values
+        for name in f64.data_vars:
+            if "time" in f64[name].dims and not name.endswith("_bnds"):
+                # (a fraction is compared where there is chemical to split: in the same cells as the concentration)
+                where = conc > 1e-6 * conc.max() if name == "air_particle_fraction" else None
+                res["fields"][name] = _relative_differences(f64[name].values, f32[name].values, where=where)
+    with xr.open_dataset(out64 / "attribution.nc") as a64, xr.open_dataset(out32 / "attribution.nc") as a32:
+        d64 = a64["deposition"].sum("time").values
+        d32 = a32["deposition"].sum("time").values
+        res["source_receptor_deposition"] = _relative_differences(d64, d32)
+        tot64 = d64.sum(axis=0)
+        tot32 = d32.sum(axis=0)
+        # (receptors that receive at least 1e-6 of the most a receptor receives: the rest get next to nothing, down to
+        # 1e-46 kg, which float32 rounds to zero)
+        ok = tot64 > 1e-6 * tot64.max()
+        res["receptors_compared"] = int(ok.sum())
+        shares = np.abs(d32[:, ok] / tot32[ok] - d64[:, ok] / tot64[ok])
+        res["source_share_of_receptor_deposition_max_difference_percentage_points"] = float(100.0 * shares.max())
+        res["border_flux"] = _relative_differences(a64["border_flux"].sum("time").values,
+                                                   a32["border_flux"].sum("time").values)
+    for label, out in (("float64", out64), ("float32", out32)):
+        with xr.open_dataset(out / "budget.nc") as b:
+            res[f"worst_relative_closure_error_{label}"] = float(np.abs(b["relative_closure_error"].values).max())
+    return res
 
 
 def global_100_tags_memory(steps: int = 4) -> dict:
@@ -357,13 +421,18 @@ def main(argv: list[str] | None = None) -> dict:
             whole_run(tagged, "default configuration, every emitting country tagged, one year, empty Numba cache",
                       cold=True),
             whole_run([], "default configuration, untagged, one year"),
-            whole_run(tagged, "default configuration, every emitting country tagged, one year"),
+            whole_run(tagged, "default configuration, every emitting country tagged, one year", keep_output=True),
             # two days first, to compile the float32 specialisations of the kernels
             whole_run([*tagged, 'processes.state_precision="float32"', "time.stop=2010-01-03"],
                       "float32 state, two days (compiles the float32 kernels)"),
             whole_run([*tagged, 'processes.state_precision="float32"'],
-                      "default configuration, every emitting country tagged, one year, float32 state"),
+                      "default configuration, every emitting country tagged, one year, float32 state", keep_output=True),
         ]
+        year64, year32 = res["whole_runs"][2], res["whole_runs"][4]
+        if year64["returncode"] == 0 and year32["returncode"] == 0:
+            res["float32_accuracy"] = precision_differences(year64["out"], year32["out"])
+        for r in (year64, year32):
+            shutil.rmtree(r.pop("out"), ignore_errors=True)
         res["global_100_tags"] = global_100_tags_memory()
     print(f"STREAM triad: {triad['GB_per_s']:.1f} GB/s")
     print(f"model build and first step in a fresh process (compiles the kernels): {res['first_steps_fresh_process_seconds']}")
@@ -377,6 +446,16 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['projected_seconds_per_year']:.0f} s per simulated year at 3 h steps")
     for r in res.get("whole_runs", []):
         print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS {r['peak_rss_MB']} MB")
+    if "float32_accuracy" in res:
+        acc = res["float32_accuracy"]
+        print("float32 state against float64, default tagged year (largest / median relative difference):")
+        for name, d in acc["fields"].items():
+            print(f"  {name:28s} {d['max']:.2e} / {d['median']:.2e}")
+        d = acc["source_receptor_deposition"]
+        print(f"  source-receptor deposition   {d['max']:.2e} / {d['median']:.2e}; shares within "
+              f"{acc['source_share_of_receptor_deposition_max_difference_percentage_points']:.2e} percentage points")
+        print(f"  budget closure: float64 {acc['worst_relative_closure_error_float64']:.1e}, "
+              f"float32 {acc['worst_relative_closure_error_float32']:.1e}")
     if "global_100_tags" in res:
         print(f"global 1 degree, 100 tags: {res['global_100_tags']}")
     write_results(res, args.out)

@@ -108,3 +108,41 @@ def test_asv_check_finds_no_problems(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No problems found" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_float32_comparison_of_bench_model_measures_a_known_difference(tmp_path):
+    # bench_model compares the default year's outputs in float32 and float64; here on a small tagged run against a
+    # copy whose fields and source-receptor matrix are changed by a known relative amount
+    import numpy as np
+    import xarray as xr
+    from benchmarks.bench_model import precision_differences
+
+    from popstransport.cli import main
+
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), "--quiet", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-02-01",
+                 "--set", "met.source=synthetic", "--set", "attribution.tags=countries"]) == 0
+    same = precision_differences(ref, ref)
+    assert all(d["max"] == 0.0 for d in same["fields"].values())
+    assert same["source_receptor_deposition"]["max"] == 0.0 and same["receptors_compared"] > 3
+    assert same["worst_relative_closure_error_float64"] < 1e-12
+    test = tmp_path / "test"
+    test.mkdir()
+    for name in ("budget.nc",):
+        (test / name).write_bytes((ref / name).read_bytes())
+    with xr.open_dataset(ref / "fields.nc") as f:
+        g = f.load().copy()
+    g["soil_burden"] = g["soil_burden"] * (1 + 1e-3)
+    g.to_netcdf(test / "fields.nc")
+    with xr.open_dataset(ref / "attribution.nc") as a:
+        b = a.load().copy()
+    dep = b["deposition"].values.copy()
+    dep[:, 0, :] *= 1 + 2e-3  # the first source deposits 0.2 % more everywhere
+    b["deposition"] = b["deposition"].copy(data=dep)
+    b.to_netcdf(test / "attribution.nc")
+    diff = precision_differences(ref, test)
+    np.testing.assert_allclose(diff["fields"]["soil_burden"]["max"], 1e-3, rtol=1e-6)
+    assert diff["fields"]["air_concentration"]["max"] == 0.0
+    assert abs(diff["source_receptor_deposition"]["max"] - 2e-3) < 1e-9
+    # a share moves by at most 0.2 % of itself, so by less than 0.2 percentage points, and by more than nothing
+    assert 0.0 < diff["source_share_of_receptor_deposition_max_difference_percentage_points"] < 0.2
