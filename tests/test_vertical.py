@@ -65,6 +65,25 @@ def test_kernel_matches_dense_reference(parallel, nl):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_upward_fluxes_are_optional_and_leave_the_state_bit_for_bit(parallel):
+    # (the model's step asks for no upward fluxes: the kernel then skips their sum over every row)
+    rng = np.random.default_rng(7)
+    nt, nl, nj, ni = 3, 4, 6, 40
+    m, Mh, W, E = _random_column_data(rng, nt, nl, nj, ni)
+    W *= 0.5  # (no layer emptied in any of the 240 columns)
+    with_moved, without = m.copy(), m.copy()
+    moved = np.zeros((nt, nl + 1, nj))
+    status = np.zeros(nj, dtype=np.int64)
+    kernel = make_vertical_exchange(parallel)
+    kernel(with_moved, Mh, W, E, 1.3, moved, status)
+    kernel(without, Mh, W, E, 1.3, None, status)
+    assert np.array_equal(with_moved, without) and not status.any()
+    # the upward flux through an interface is what the layers above it gained
+    gained_above = np.array([(with_moved - m)[:, k:].sum(axis=(1, 3)) for k in range(1, nl)]).transpose(1, 0, 2)
+    np.testing.assert_allclose(moved[:, 1:nl], gained_above, rtol=1e-12, atol=1e-14)
+
+
 def test_both_builds_share_one_specialisation_of_the_row_solver():
     """The serial and the parallel build call the row solver with the same argument types, so a process that runs
     both (small and large grids) compiles it once (an unsigned row index from the parallel loop compiled it twice,

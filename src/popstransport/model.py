@@ -353,7 +353,7 @@ class Model:
             self._coll_outflow += res["outflow_kg"]
             self._coll_inflow += res["inflow_kg"]
         if self.vertical is not None:
-            self.vertical.apply(self, dt_s)  # type: ignore[attr-defined]
+            self.vertical.apply(self, dt_s, report_upward=False)  # type: ignore[attr-defined]
         rates, weights = self.emissions.sources_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
         self.fate.step(self.air_kg, self.surface_kg, rates, weights, dt_s, self._int_air, self._int_surface)
         self._collect_emission(rates, weights, dt_s)

@@ -36,6 +36,7 @@ def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
     """Latitude row ``j`` of the vertical exchange kernel (see :func:`make_vertical_exchange`); ``scratch`` is a
     ``(9, L + 1, I)`` work array of the calling thread (allocated outside the parallel loop)."""
     nt, nl, nj, ni = m.shape
+    report = moved.shape[0] > 0
     b = scratch[0]
     a = scratch[1]
     c = scratch[2]
@@ -84,7 +85,8 @@ def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
         for k in range(nl - 2, -1, -1):
             for i in range(ni):
                 d[k, i] -= cp[k, i] * d[k + 1, i]
-        for k in range(1, nl):
+        # (a sum over the row in order, which does not vectorise: only when the caller asks for it)
+        for k in range(1, nl if report else 1):
             s = 0.0
             for i in range(ni):
                 s += dt * (up[k, i] * d[k - 1, i] - dn[k, i] * d[k, i])
@@ -92,6 +94,10 @@ def _exchange_row(j, m, Mh, W, E, dt, moved, status, scratch):
         for k in range(nl):
             for i in range(ni):
                 m[t, k, j, i] = mt[k, i] * d[k, i]
+
+
+#: ``moved`` of a call that does not ask for the upward fluxes (no tag: see :func:`_exchange_row`).
+_NOT_REPORTED = np.zeros((0, 0, 0))
 
 
 @cache
@@ -139,12 +145,14 @@ def make_vertical_exchange(parallel: bool = True):
             Step (s).
         moved
             Output ``(T, L + 1, J)``: net chemical mass (kg) moved upward through each interface, summed over the
-            row.
+            row, added to; or ``None`` (not computed: the sum over every row costs about a fifth of the kernel).
         status
             Output ``(J,)`` int64: error codes (see module docstring).
         """
         nt, nl, nj, ni = m.shape
         shape = (nj if flag else 1, 9, nl + 1, ni)
+        if moved is None:
+            moved = _NOT_REPORTED
         kernel(m, Mh, W, E, dt, moved, status, scratches.get(shape, lambda: np.empty(shape)))
 
     return vertical_exchange
