@@ -425,3 +425,16 @@ def test_horizontal_diffusion_conserves_smooths_and_keeps_uniform_fields():
         np.testing.assert_allclose(uniform / M, 0.2, rtol=1e-14)
     with pytest.raises(ValueError, match="must be >= 0"):
         HorizontalDiffusion(-1.0)
+
+
+def test_face_booking_adds_each_flux_to_its_direction_only():
+    # (the booking is branch-free: it adds zero to the other direction, which must leave that one bit for bit)
+    from popstransport.kernels.advection import _book
+
+    pos = np.array([0.0, 1.0, 0.25])
+    neg = np.array([0.0, 2.0, 0.5])
+    for k, c in ((1, 0.125), (1, -0.375), (2, 0.0), (2, -0.0), (0, 3.0)):
+        _book(pos, neg, k, c)
+    assert pos.tolist() == [3.0, 1.125, 0.25]
+    assert neg.tolist() == [0.0, 2.375, 0.5]
+    assert not np.signbit(pos).any() and not np.signbit(neg).any()

@@ -971,11 +971,11 @@ def _scatter(dst, src, cidx, n, contig):
 @njit(cache=True, error_model="numpy", inline="always")
 def _book(pos, neg, k, c):
     """Book the chemical mass ``c`` through a face (slot ``k``) by direction: ``pos`` gets it when positive, ``neg``
-    its magnitude otherwise."""
-    if c > 0.0:
-        pos[k] += c
-    else:
-        neg[k] -= c
+    its magnitude otherwise. (Branch-free, adding zero to the other: the direction changes from face to face, and a
+    branch on it mispredicted so often that booking the region borders of the default grid doubled the advection
+    step.)"""
+    pos[k] += max(c, 0.0)
+    neg[k] += max(-c, 0.0)
 
 
 @njit(cache=True, error_model="numpy")
