@@ -10,7 +10,16 @@ from pathlib import Path
 
 from popstransport.processes.vertical import VerticalExchange
 
-from .run import DT_S, PYMPDATA_STEPS_PER_CALL, _advection_problem, pympdata_solver, stream_triad
+from .run import (
+    DT_S,
+    PYMPDATA_STEPS_PER_CALL,
+    TRACK_SECONDS,
+    TRACK_WINDOWS,
+    _advection_problem,
+    pympdata_solver,
+    stream_triad,
+    timing_windows,
+)
 
 
 class HorizontalAdvectionSuite:
@@ -29,13 +38,9 @@ class HorizontalAdvectionSuite:
         self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0)
 
     def track_tag_cell_steps_per_second(self, ntag, scheme):
-        import time
-
-        n = 5
-        t0 = time.perf_counter()
-        for _ in range(n):
-            self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0)
-        return self.air.size * n / (time.perf_counter() - t0)
+        step = timing_windows(lambda: self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0), 1,
+                              TRACK_SECONDS, TRACK_WINDOWS)
+        return self.air.size / step["seconds_per_step"]
 
     track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
 
@@ -77,16 +82,11 @@ class PyMPDATAPeer:
         measured back to back, both at their own step (per simulated second, times ``DT_S / dt_s``: PyMPDATA's
         explicit scheme needs a step of about 35 s here against 1800 s). The accuracy comparison is
         ``deformational.py``'s."""
-        import time
-
-        n = 20
-        t0 = time.perf_counter()
-        for _ in range(n):
-            self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0)
-        ours = self.air.size * n / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        self.solver.advance(PYMPDATA_STEPS_PER_CALL)
-        return ours / (self.cells * PYMPDATA_STEPS_PER_CALL / (time.perf_counter() - t0))
+        ours = timing_windows(lambda: self.adv.advect(self.air, self.M, self.U, self.V, DT_S, record_key=0), 1,
+                              TRACK_SECONDS, TRACK_WINDOWS)
+        peer = timing_windows(lambda: self.solver.advance(PYMPDATA_STEPS_PER_CALL), PYMPDATA_STEPS_PER_CALL,
+                              TRACK_SECONDS, TRACK_WINDOWS)
+        return (self.air.size / ours["seconds_per_step"]) / (self.cells / peer["seconds_per_step"])
 
     track_ratio_per_tracer.unit = "x"
 
@@ -128,6 +128,14 @@ class VerticalExchangeSuite:
         self.vert.mix(self.air, self.M, self.U, self.V, DT_S, prepared=self.prepared, check_conservation=False,
                       report_upward=False)
 
-    def time_prepare(self, ntag):
-        """The per-record part: diagnosed vertical air-mass flux and exchange rates."""
+
+class VerticalExchangePrepare:
+    """The per-record part of vertical exchange on the same grid: the diagnosed vertical air-mass flux and the
+    exchange rates (the same for any number of tags)."""
+
+    def setup(self):
+        self.grid, self.M, self.U, self.V, _, _ = _advection_problem(1.0, 1, "ppm")
+        self.vert = VerticalExchange(grid=self.grid)
+
+    def time_prepare(self):
         self.vert.prepare(self.M, self.U, self.V, DT_S)

@@ -28,7 +28,16 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import fresh_process_output, grid_info, machine, stream_triad, timing_windows, write_results  # noqa: E402
+from run import (  # noqa: E402
+    TRACK_SECONDS,
+    TRACK_WINDOWS,
+    fresh_process_output,
+    grid_info,
+    machine,
+    stream_triad,
+    timing_windows,
+    write_results,
+)
 
 DEFAULT_OVERRIDES: list[str] = []
 
@@ -199,9 +208,9 @@ def _relative_differences(ref: np.ndarray, test: np.ndarray, floor: float = 1e-6
         big &= where
     rel = np.abs(test[big] - ref[big]) / np.abs(ref[big])
     total = float(ref.sum())
+    diff = np.abs(test - ref) if where is None else np.abs(test - ref)[where]
     return {"max": float(rel.max()), "median": float(np.median(rel)), "values_compared": int(big.sum()),
-            "max_difference_over_largest_value": (float(np.abs(test - ref)[where if where is not None else ...].max() / scale)
-                                                  if scale else 0.0),
+            "max_difference_over_largest_value": float(diff.max() / scale) if scale else 0.0,
             "sum": float(abs(test.sum() - total) / abs(total)) if total else None}
 
 
@@ -315,11 +324,8 @@ class ModelStep:
         self.m.time_step(10800.0, self.t)
 
     def track_tag_cell_steps_per_second(self, ntag):
-        n = 5
-        t0 = time.perf_counter()
-        for _ in range(n):
-            self.m.time_step(10800.0, self.t)
-        return self.m.air_kg[:, 0].size * n / (time.perf_counter() - t0)
+        step = timing_windows(lambda: self.m.time_step(10800.0, self.t), 1, TRACK_SECONDS, TRACK_WINDOWS)
+        return self.m.air_kg[:, 0].size / step["seconds_per_step"]
 
     track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
 

@@ -49,6 +49,8 @@ import numpy as np  # noqa: E402
 DT_S = 1800.0
 #: Timing windows per case (see :func:`timing_windows`).
 WINDOWS = 7
+#: Wall time (s) and windows of the asv suite's ``track_*`` rates (:func:`timing_windows`: the median).
+TRACK_SECONDS, TRACK_WINDOWS = 0.6, 3
 
 
 def machine() -> dict:
