@@ -205,8 +205,7 @@ def pympdata(case: str, resolution_deg: float, variant: str, steps: int, chunk: 
     """One period of the deformational flow with PyMPDATA: ``chunk`` steps per ``Solver.advance`` call, the G C
     fields of every step written into the advector by an ante-step hook."""
     try:
-        from PyMPDATA import Options, ScalarField, Solver, Stepper, VectorField
-        from PyMPDATA.boundary_conditions import Periodic, Polar
+        from PyMPDATA import Options
         from PyMPDATA.impl.meta import META_HALO_VALID
     except ImportError:
         return None
@@ -216,14 +215,9 @@ def pympdata(case: str, resolution_deg: float, variant: str, steps: int, chunk: 
     cf = CourantFields(grid)
     dt_s = flow.period_s / steps
     q0 = flow.initial_mixing_ratio(grid)
-    opts = Options(**PYMPDATA_VARIANTS[variant])
-    bcs = (Periodic(), Polar(grid=(nx, ny), longitude_idx=0, latitude_idx=1))
-    stepper = Stepper(options=opts, grid=(nx, ny), non_unit_g_factor=True)
     gcx, gcy = cf.gc_per_s(*flow.mass_fluxes(grid, 0.0, dt_s))
-    advector = VectorField((gcx * dt_s, gcy * dt_s), halo=opts.n_halo, boundary_conditions=bcs)
-    gfac = ScalarField(cf.g.copy(), halo=opts.n_halo, boundary_conditions=bcs)
-    field = ScalarField(q0.T.copy(), halo=opts.n_halo, boundary_conditions=bcs)
-    solver = Solver(stepper, field, advector, g_factor=gfac)
+    opts = Options(**PYMPDATA_VARIANTS[variant])
+    solver, stepper, advector, field = cf.solver(opts, gcx * dt_s, gcy * dt_s, q0)
     hook_class = _advector_hook_class()
     (sx, sy), (tx, ty) = advector.domain[0], advector.domain[1]
     cx = np.empty((chunk, nx + 1, ny))

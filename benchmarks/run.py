@@ -229,6 +229,21 @@ class CourantFields:
                + np.maximum(-gcy[:, :-1], 0.0))
         return float((out / self.g).max())
 
+    def solver(self, options, courant_x: np.ndarray, courant_y: np.ndarray, mixing_ratio: np.ndarray):
+        """A PyMPDATA solver of one field on the global grid (Periodic in longitude, Polar in latitude, G factor
+        :attr:`g`) with the G-weighted Courant numbers ``courant_x (I + 1, J)``, ``courant_y (I, J + 1)`` of a step and
+        the initial ``mixing_ratio (J, I)``: ``(solver, stepper, advector, advectee)``."""
+        from PyMPDATA import ScalarField, Solver, Stepper, VectorField
+        from PyMPDATA.boundary_conditions import Periodic, Polar
+
+        nx, ny = self.g.shape
+        bcs = (Periodic(), Polar(grid=(nx, ny), longitude_idx=0, latitude_idx=1))
+        advector = VectorField((courant_x, courant_y), halo=options.n_halo, boundary_conditions=bcs)
+        gfac = ScalarField(self.g, halo=options.n_halo, boundary_conditions=bcs)
+        field = ScalarField(mixing_ratio.T.copy(), halo=options.n_halo, boundary_conditions=bcs)
+        stepper = Stepper(options=options, grid=(nx, ny), non_unit_g_factor=True)
+        return Solver(stepper, field, advector, g_factor=gfac), stepper, advector, field
+
 
 #: PyMPDATA's options in the peer comparison.
 PYMPDATA_OPTIONS = "n_iters=2, nonoscillatory=True, Polar/Periodic, G = cell area / (a^2 dlon dlat)"
@@ -240,15 +255,13 @@ def pympdata_solver(resolution_deg: float):
     """PyMPDATA's solver for one field of the benchmark problem on the same global grid, with its longest stable
     step: ``(solver, dt_s, cells)``, or ``None`` when PyMPDATA is not installed (``pip install -e '.[bench]'``)."""
     try:
-        from PyMPDATA import Options, ScalarField, Solver, Stepper, VectorField
-        from PyMPDATA.boundary_conditions import Periodic, Polar
+        from PyMPDATA import Options
     except ImportError:
         return None
     from popstransport.grid import AirLayers, LatLonGrid
     from popstransport.io.met.testcases import solid_body_rotation
 
     grid = LatLonGrid.global_grid(resolution_deg, layers=AirLayers((0.0, 1000.0)))
-    nx, ny = grid.nlon, grid.nlat
     flow = solid_body_rotation(np.pi / 4)
     U, V = flow.mass_fluxes(grid, 0.0, 1.0)
     cf = CourantFields(grid)
@@ -256,13 +269,8 @@ def pympdata_solver(resolution_deg: float):
     # explicit Eulerian MPDATA needs every cell's outflow Courant number at most one, including the polar cells': its
     # longest step (as in deformational.py)
     dt = 1.0 / cf.outflow_courant(gx, gy)
-    opts = Options(n_iters=2, nonoscillatory=True)
-    bcs = (Periodic(), Polar(grid=(nx, ny), longitude_idx=0, latitude_idx=1))
-    advector = VectorField((gx * dt, gy * dt), halo=opts.n_halo, boundary_conditions=bcs)
-    gfac = ScalarField(cf.g, halo=opts.n_halo, boundary_conditions=bcs)
-    field = ScalarField(flow.initial_mixing_ratio(grid).T.copy(), halo=opts.n_halo, boundary_conditions=bcs)
-    stepper = Stepper(options=opts, grid=(nx, ny), non_unit_g_factor=True)
-    return Solver(stepper, field, advector, g_factor=gfac), dt, nx * ny
+    solver, _, _, _ = cf.solver(Options(n_iters=2, nonoscillatory=True), gx * dt, gy * dt, flow.initial_mixing_ratio(grid))
+    return solver, dt, grid.nlon * grid.nlat
 
 
 def pympdata(resolution_deg: float, seconds: float) -> dict | None:
