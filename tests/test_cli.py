@@ -1,6 +1,7 @@
 """End-to-end command-line runs on tiny grids."""
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -119,8 +120,11 @@ def test_progress_leaves_out_a_slow_first_step(capsys):
     show = _progress_printer(quiet=False)
     total = 10 * 86400.0
     show(1800.0, total, 40.0)  # the first half hour took 40 s (compilation)
+    first = capsys.readouterr().err
+    # no speed or ETA from the compiling step alone (it would say 0.0 days/s and an ETA of hours)
+    assert re.search(r" - days/s  ETA +- s", first.strip().splitlines()[-1]), first
     show(total, total, 40.0 + 9.0)  # the rest, 10 days less half an hour, took 9 s
-    err = capsys.readouterr().err
+    err = first + capsys.readouterr().err
     assert "first step: 40 s (compiling" in err
     last = err.strip().splitlines()[-1]
     speed = float(last.split("days/s")[0].split()[-1])

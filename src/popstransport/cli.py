@@ -44,10 +44,16 @@ def _progress_printer(quiet: bool):
         sim0, wall0 = state["first"]
         if sim_s > sim0 and wall_s > wall0:
             speed = (sim_s - sim0) / 86400.0 / (wall_s - wall0)
+        elif wall0 > SLOW_FIRST_STEP_S:
+            speed = None  # only the compiling first step so far: no speed to show yet
         else:
             speed = sim_s / 86400.0 / wall_s if wall_s > 0 else 0.0
-        eta = (total_s - sim_s) / 86400.0 / speed if speed > 0 else 0.0
-        text = f"{100 * frac:5.1f}%  day {sim_s / 86400.0:8.1f} of {total_s / 86400.0:.1f}  {speed:7.1f} days/s  ETA {eta:6.0f} s"
+        if speed is None:
+            rate = f"{'-':>7} days/s  ETA {'-':>6} s"
+        else:
+            eta = (total_s - sim_s) / 86400.0 / speed if speed > 0 else 0.0
+            rate = f"{speed:7.1f} days/s  ETA {eta:6.0f} s"
+        text = f"{100 * frac:5.1f}%  day {sim_s / 86400.0:8.1f} of {total_s / 86400.0:.1f}  {rate}"
         if interactive:
             bar = "#" * int(30 * frac)
             sys.stderr.write(f"\r[{bar:<30}] {text}")
