@@ -82,3 +82,47 @@ def test_solver_rejects_bad_transfers():
         fs.update([Transfer("x", "air_0", "soil", -1.0)], 2)
     with pytest.raises(FateError, match="rates must be finite and >= 0"):
         fs.update([Transfer("x", "air_0", "soil", np.nan)], 3)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (20, 40)])  # the serial and the threaded build (3 tags x J x I cells)
+def test_span_of_steps_integrates_like_its_steps(shape):
+    """``advance`` moves the state exactly as ``step`` does (bit for bit) and only sums the start states; ``integrate``
+    then gives the time integrals of the whole span of steps (one K, one step length, one set of tag shares, rates
+    and states changing between steps) to round-off, written over the sums."""
+    rng = np.random.default_rng(11)
+    comps = ("air_0", "air_1", "soil", "ocean")
+    fs = FateSolver(comps, shape)
+
+    def rate(lo, hi):
+        return rng.uniform(lo, hi, shape)
+
+    fs.update([Transfer("mix", "air_0", "air_1", rate(1e-6, 1e-5)), Transfer("mix", "air_1", "air_0", rate(1e-6, 1e-5)),
+               Transfer("dep", "air_0", "soil", rate(1e-7, 1e-6)), Transfer("vol", "soil", "air_0", rate(1e-9, 1e-8)),
+               Transfer("dep", "air_0", "ocean", rate(1e-7, 1e-6)), Transfer("oh", "air_1", "degraded", rate(1e-7, 1e-6)),
+               Transfer("settle", "ocean", "settled", rate(1e-9, 1e-8))], key=0)
+    ntag, dt = 3, 10800.0
+    weights = rng.dirichlet(np.ones(ntag), shape).transpose(2, 0, 1).copy()
+    air = rng.uniform(0.0, 1.0, (ntag, 2, *shape))
+    surface = rng.uniform(0.0, 5.0, (ntag, 2, *shape))
+    a_step, s_step, a_span, s_span = air.copy(), surface.copy(), air.copy(), surface.copy()
+    int_air, int_surface = np.zeros_like(air), np.zeros_like(surface)
+    sum_air, sum_surface = np.zeros_like(air), np.zeros_like(surface)
+    rates_sum = np.zeros((1, 4, *shape))
+    for k in range(6):
+        rates = np.zeros((1, 4, *shape))
+        rates[0, 0] = rng.uniform(0.0, 1e-6, shape) * (1 + k)
+        fs.step(a_step, s_step, rates, weights, dt, int_air, int_surface)
+        fs.advance(a_span, s_span, rates, weights, dt, sum_air, sum_surface)
+        rates_sum += rates
+        np.testing.assert_array_equal(a_span, a_step)
+        np.testing.assert_array_equal(s_span, s_step)
+        # something else (transport) changes the state between fate steps
+        factor = rng.uniform(0.8, 1.2, a_step.shape)
+        a_step *= factor
+        a_span *= factor
+    fs.integrate(dt, sum_air, sum_surface, rates_sum, weights, sum_air, sum_surface)
+    np.testing.assert_allclose(sum_air, int_air, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sum_surface, int_surface, rtol=1e-13, atol=0)
+    # the transferred masses that follow from the integrals agree too
+    for key, moved in fs.moved(sum_air, sum_surface).items():
+        np.testing.assert_allclose(moved, fs.moved(int_air, int_surface)[key], rtol=1e-13, atol=0)

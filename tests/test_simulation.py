@@ -208,6 +208,48 @@ def test_emissions_collected_per_tag_when_the_tag_shares_change():
     np.testing.assert_allclose(burden, expected.sum(axis=(1, 2)) - lost - col.outflow_kg + col.inflow_kg, rtol=1e-12)
 
 
+def test_fate_integrals_per_span_of_steps_equal_those_step_by_step():
+    """The model sums the start states of its fate steps and integrates once per span (one met record, step length
+    and set of tag shares); a change of step length or of tag shares within a record starts a new span. Collected
+    integrals and transfers equal those of a twin whose integrals are made at every step (flushed after each), to
+    round-off, and the states are the same bit for bit."""
+    grid = LatLonGrid.regional(0.0, 20.0, 0.0, 10.0, 5.0)
+    rates = np.zeros(grid.shape)
+    rates[0, 1] = 2e-5
+    rates[1, 3] = 5e-5
+    w1 = np.stack([np.full(grid.shape, 0.25), np.full(grid.shape, 0.75)])
+    w2 = np.stack([np.full(grid.shape, 0.6), np.full(grid.shape, 0.4)])
+
+    def model():
+        return Model(grid, fate_processes=[FirstOrderDegradation({"air_0": 30 * DAY, "soil": 300 * DAY}),
+                                           ConstantVelocityDryDeposition(0.003, "soil")],
+                     met=UniformMet(grid, u_m_s=3.0), emissions=GriddedEmission(lambda t: rates, grid.nlayer, 1, tag_weights=w1),
+                     mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(),
+                     surface_compartments=("soil",), tags=("A", "B"))
+
+    spans, steps = model(), model()
+    t = np.datetime64("2010-01-01")
+    for m in (spans, steps):
+        m.update_forcing(t, 0)
+    plan = [(3600.0, None)] * 3 + [(1800.0, None)] * 2 + [(1800.0, w2)] * 2 + [(3600.0, None)]
+    for dt, shares in plan:
+        for m in (spans, steps):
+            if shares is not None:
+                m.emissions = GriddedEmission(lambda t: rates, grid.nlayer, 1, tag_weights=shares)
+            m.time_step(dt, t)
+        steps._flush_transfers()  # the twin: every step's integral on its own
+        np.testing.assert_array_equal(spans.air_kg, steps.air_kg)
+        np.testing.assert_array_equal(spans.surface_kg, steps.surface_kg)
+    a, b = spans.collect(), steps.collect()
+    for x, y in ((a.integral_air_kg_s, b.integral_air_kg_s), (a.integral_surface_kg_s, b.integral_surface_kg_s),
+                 (a.particle_integral_kg_s, b.particle_integral_kg_s)):
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=0)
+    assert a.moved_tag_kg.keys() == b.moved_tag_kg.keys() and a.moved_tag_kg
+    for k in a.moved_tag_kg:
+        np.testing.assert_allclose(a.moved_tag_kg[k], b.moved_tag_kg[k], rtol=1e-13, atol=0)
+        np.testing.assert_allclose(a.moved_cell_kg[k], b.moved_cell_kg[k], rtol=1e-13, atol=1e-30)
+
+
 def test_transfers_are_classified_by_their_declared_kind_not_their_name():
     from popstransport.processes.fate import FateError, Transfer
     from popstransport.simulation import classify_transfer

@@ -269,8 +269,13 @@ class Model:
     def _new_collection(self) -> None:
         """Fresh accumulators for :meth:`collect` (allocated once per collection, never inside a step)."""
         # accumulators are float64 whatever the state's precision
+        # (between flushes, _int_air and _int_surface hold the sums of the steps' start states: see _integrate_span)
         self._int_air = np.zeros(self.air_kg.shape)
         self._int_surface = np.zeros(self.surface_kg.shape)
+        self._span_steps = 0
+        self._span_dt_s = 0.0
+        self._span_weights: np.ndarray | None = None
+        self._span_rates: np.ndarray | None = None  # the steps' emission rates summed (kg s-1), the provider's form
         self._coll_int_air = np.zeros(self.air_kg.shape)
         self._coll_int_surface = np.zeros(self.surface_kg.shape)
         self._coll_em_rates: np.ndarray | None = None  # sum of rate * dt in the provider's (1 or T, C, J, I) form
@@ -287,8 +292,21 @@ class Model:
         self._coll_outflow = np.zeros(len(self.tags))
         self._coll_inflow = np.zeros(len(self.tags))
 
+    def _integrate_span(self) -> None:
+        """Turn the sums of the start states of the steps since the last flush (a span with one K, step length and
+        tag shares), which ``_int_air`` and ``_int_surface`` hold, into the time integrals of the state over those
+        steps, in place (:meth:`FateSolver.integrate`: one product per span instead of one per step)."""
+        if self._span_steps == 0:
+            return
+        self.fate.integrate(self._span_dt_s, self._int_air, self._int_surface, self._span_rates, self._span_weights,
+                            self._int_air, self._int_surface)
+        self._span_steps = 0
+        self._span_weights = None
+        self._span_rates[...] = 0.0
+
     def _flush_transfers(self) -> None:
         """Turn the state integrals since the last rate change into transferred masses (rates are constant)."""
+        self._integrate_span()
         if self.fate.k_matrix is None or not np.any(self._int_air) and not np.any(self._int_surface):
             return
         keys = self.fate.transfer_keys
@@ -355,7 +373,18 @@ class Model:
         if self.vertical is not None:
             self.vertical.apply(self, dt_s, report_upward=False)  # type: ignore[attr-defined]
         rates, weights = self.emissions.sources_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
-        self.fate.step(self.air_kg, self.surface_kg, rates, weights, dt_s, self._int_air, self._int_surface)
+        # the fate step adds its start state to a sum; the time integrals follow once per span of steps with one K
+        # (a met record), one step length and one set of tag shares (_integrate_span)
+        if self._span_steps and (dt_s != self._span_dt_s or weights is not self._span_weights
+                                 or rates.shape != self._span_rates.shape):
+            self._flush_transfers()  # (the transfer rates are constant within the record: any moment will do)
+        self.fate.advance(self.air_kg, self.surface_kg, rates, weights, dt_s, self._int_air, self._int_surface)
+        if self._span_rates is None or self._span_rates.shape != rates.shape:
+            self._span_rates = np.zeros(rates.shape)
+        add_scaled(self._span_rates, rates, 1.0)
+        self._span_steps += 1
+        self._span_dt_s = dt_s
+        self._span_weights = weights
         self._collect_emission(rates, weights, dt_s)
 
     def _collect_emission(self, rates: np.ndarray, weights: np.ndarray | None, dt_s: float) -> None:

@@ -13,6 +13,13 @@ the state after the step and its time integral over the step are exactly
 
 The propagators come from one matrix exponential of an augmented block matrix (Van Loan 1978, IEEE Trans. Autom.
 Control 23:395, Theorem 1); they are computed in :mod:`popstransport.processes.fate`. Here they are applied.
+
+The integral of a span of ``n`` steps with one K and one step length is linear in the start states and emissions,
+
+    sum_k integral X dt = Psi (sum_k X0_k) + Gamma (sum_k E_k),
+
+so a model step may advance the state and only add up its start state (:func:`advance_propagators`), and the
+integrals follow once per span (:func:`integrate_start_sums`).
 """
 
 from __future__ import annotations
@@ -22,13 +29,27 @@ from numba import njit, prange
 
 from .workspace import LastShape
 
+#: What a build of the propagator kernel does (:func:`_make_apply_propagators`): advance the state and add its
+#: time integral over the step (``EXACT``); advance the state and add the state at the start of the step to a sum
+#: (``ADVANCE``); turn such sums into the time integrals (``INTEGRATE``).
+EXACT, ADVANCE, INTEGRATE = 0, 1, 2
 
-def _make_apply_propagators(parallel: bool):
-    """Build :func:`apply_propagators` threaded over latitude rows or serially.
 
-    A closure over ``parallel``: Numba's disk cache keys a function on its code and closure values but not on its
-    compile flags, so a parallel and a serial build of one module-level function would share one cache entry and
-    the parallel dispatcher could load the serial machine code.
+def _make_apply_propagators(parallel: bool, mode: int = EXACT):
+    """Build :func:`apply_propagators` (``mode`` ``EXACT``), :func:`advance_propagators` (``ADVANCE``) or
+    :func:`integrate_start_sums` (``INTEGRATE``) threaded over latitude rows or serially.
+
+    A closure over ``parallel`` and ``mode``: Numba's disk cache keys a function on its code and closure values but
+    not on its compile flags, so a parallel and a serial build of one module-level function would share one cache
+    entry and the parallel dispatcher could load the serial machine code. ``mode`` is a compile-time constant, so
+    every build keeps only its own arithmetic.
+
+    ``ADVANCE`` and ``INTEGRATE`` split the time integral off the step: over ``n`` steps of one length ``h`` with one
+    K, the integrals ``sum_k (Psi X0_k + Gamma E_k)`` are ``Psi sum_k X0_k + Gamma sum_k E_k`` (linearity), so the
+    steps only add up their start states and emissions and the integral costs one product per span of steps instead
+    of one per step (about a third of the kernel's work). ``INTEGRATE`` takes the start sums as ``air`` and
+    ``surface`` and overwrites ``int_air`` and ``int_surface`` with the integrals; they may be the same arrays
+    (every cell's start sums are read before its integrals are written).
     """
 
     @njit(parallel=parallel, cache=True)
@@ -51,10 +72,16 @@ def _make_apply_propagators(parallel: bool):
                 tw = t if per_tag_weights else 0
                 for c in range(nlayer):
                     for i in range(nlon):
-                        x0[c, i] = air[t, c, j, i]
+                        x = air[t, c, j, i]
+                        x0[c, i] = x
+                        if mode == ADVANCE:
+                            int_air[t, c, j, i] += x
                 for c in range(nsurf):
                     for i in range(nlon):
-                        x0[nlayer + c, i] = surface[t, c, j, i]
+                        x = surface[t, c, j, i]
+                        x0[nlayer + c, i] = x
+                        if mode == ADVANCE:
+                            int_surface[t, c, j, i] += x
                 nemit = 0
                 for c in range(ncomp):
                     # (a count of non-zero rates, not a logical or: an integer sum vectorises)
@@ -67,26 +94,59 @@ def _make_apply_propagators(parallel: bool):
                         emitting[nemit] = c
                         nemit += 1
                 for r in range(ncomp):
-                    for i in range(nlon):
-                        acc_x[i] = 0.0
-                        acc_int[i] = 0.0
-                    for c in range(ncomp):
+                    if mode == EXACT:
                         for i in range(nlon):
-                            acc_x[i] += phi[j, r, c, i] * x0[c, i]
-                            acc_int[i] += psi[j, r, c, i] * x0[c, i]
-                    for k in range(nemit):
-                        c = emitting[k]
+                            acc_x[i] = 0.0
+                            acc_int[i] = 0.0
+                        for c in range(ncomp):
+                            for i in range(nlon):
+                                acc_x[i] += phi[j, r, c, i] * x0[c, i]
+                                acc_int[i] += psi[j, r, c, i] * x0[c, i]
+                        for k in range(nemit):
+                            c = emitting[k]
+                            for i in range(nlon):
+                                acc_x[i] += psi[j, r, c, i] * e0[c, i]
+                                acc_int[i] += gamma[j, r, c, i] * e0[c, i]
+                        if r < nlayer:
+                            for i in range(nlon):
+                                air[t, r, j, i] = acc_x[i]
+                                int_air[t, r, j, i] += acc_int[i]
+                        else:
+                            for i in range(nlon):
+                                surface[t, r - nlayer, j, i] = acc_x[i]
+                                int_surface[t, r - nlayer, j, i] += acc_int[i]
+                    elif mode == ADVANCE:
                         for i in range(nlon):
-                            acc_x[i] += psi[j, r, c, i] * e0[c, i]
-                            acc_int[i] += gamma[j, r, c, i] * e0[c, i]
-                    if r < nlayer:
-                        for i in range(nlon):
-                            air[t, r, j, i] = acc_x[i]
-                            int_air[t, r, j, i] += acc_int[i]
+                            acc_x[i] = 0.0
+                        for c in range(ncomp):
+                            for i in range(nlon):
+                                acc_x[i] += phi[j, r, c, i] * x0[c, i]
+                        for k in range(nemit):
+                            c = emitting[k]
+                            for i in range(nlon):
+                                acc_x[i] += psi[j, r, c, i] * e0[c, i]
+                        if r < nlayer:
+                            for i in range(nlon):
+                                air[t, r, j, i] = acc_x[i]
+                        else:
+                            for i in range(nlon):
+                                surface[t, r - nlayer, j, i] = acc_x[i]
                     else:
                         for i in range(nlon):
-                            surface[t, r - nlayer, j, i] = acc_x[i]
-                            int_surface[t, r - nlayer, j, i] += acc_int[i]
+                            acc_int[i] = 0.0
+                        for c in range(ncomp):
+                            for i in range(nlon):
+                                acc_int[i] += psi[j, r, c, i] * x0[c, i]
+                        for k in range(nemit):
+                            c = emitting[k]
+                            for i in range(nlon):
+                                acc_int[i] += gamma[j, r, c, i] * e0[c, i]
+                        if r < nlayer:
+                            for i in range(nlon):
+                                int_air[t, r, j, i] = acc_int[i]
+                        else:
+                            for i in range(nlon):
+                                int_surface[t, r - nlayer, j, i] = acc_int[i]
 
     # scratch per row (one row suffices for the serial build) for the last shape, made once, not in every step
     scratches = LastShape()
@@ -119,6 +179,8 @@ def _make_apply_propagators(parallel: bool):
             so that the loops over a row run over contiguous memory (SIMD).
         int_air, int_surface : accumulators shaped like ``air`` and ``surface``: the time integrals over the step
             (kg s) are added to them.
+
+        (The ``ADVANCE`` and ``INTEGRATE`` builds take the same arguments; see :func:`_make_apply_propagators`.)
         """
         nlat, nlon = air.shape[2], air.shape[3]
         ncomp = air.shape[1] + surface.shape[1]
@@ -367,6 +429,10 @@ def _make_add_scaled(parallel: bool):
 #: the work.
 apply_propagators_parallel = _make_apply_propagators(True)
 apply_propagators_serial = _make_apply_propagators(False)
+advance_propagators_parallel = _make_apply_propagators(True, ADVANCE)
+advance_propagators_serial = _make_apply_propagators(False, ADVANCE)
+integrate_start_sums_parallel = _make_apply_propagators(True, INTEGRATE)
+integrate_start_sums_serial = _make_apply_propagators(False, INTEGRATE)
 add_scaled_parallel = _make_add_scaled(True)
 add_scaled_serial = _make_add_scaled(False)
 
@@ -379,6 +445,25 @@ def apply_propagators(air, surface, rates, weights, phi, psi, gamma, int_air, in
     work = air.shape[0] * air.shape[2] * air.shape[3]
     kernel = apply_propagators_serial if work < SERIAL_THRESHOLD else apply_propagators_parallel
     kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface)
+
+
+def advance_propagators(air, surface, rates, weights, phi, psi, start_air, start_surface) -> None:
+    """``X <- Phi X + Psi E`` like :func:`apply_propagators`, adding the state at the start of the step to
+    ``start_air``, ``start_surface`` (kg, float64, shaped like the state) instead of the time integral over the step
+    (:func:`integrate_start_sums` makes the integrals of many such steps at once)."""
+    work = air.shape[0] * air.shape[2] * air.shape[3]
+    kernel = advance_propagators_serial if work < SERIAL_THRESHOLD else advance_propagators_parallel
+    kernel(air, surface, rates, weights, phi, psi, psi, start_air, start_surface)
+
+
+def integrate_start_sums(start_air, start_surface, rates_sum, weights, psi, gamma, int_air, int_surface) -> None:
+    """Time integrals (kg s) of ``n`` steps of :func:`advance_propagators` with one step length, one K and one
+    ``weights``, from the sums of their start states and of their emission rates ``rates_sum`` (kg s-1 summed
+    over the steps): ``int = Psi sum_k X0_k + Gamma sum_k E_k`` written to ``int_air``, ``int_surface``, which may
+    be the start sums themselves (overwritten in place)."""
+    work = start_air.shape[0] * start_air.shape[2] * start_air.shape[3]
+    kernel = integrate_start_sums_serial if work < SERIAL_THRESHOLD else integrate_start_sums_parallel
+    kernel(start_air, start_surface, rates_sum, weights, psi, psi, gamma, int_air, int_surface)
 
 
 def add_scaled(acc: np.ndarray, x: np.ndarray, a: float) -> None:

@@ -20,7 +20,14 @@ import numba
 import numpy as np
 import scipy.linalg
 
-from ..kernels.fate import PROPAGATOR_LANES, accumulate_transfers, apply_propagators, compute_propagators
+from ..kernels.fate import (
+    PROPAGATOR_LANES,
+    accumulate_transfers,
+    advance_propagators,
+    apply_propagators,
+    compute_propagators,
+    integrate_start_sums,
+)
 
 #: Budget sinks a transfer may end in instead of a compartment.
 SINKS: tuple[str, ...] = ("degraded", "buried", "leached", "settled")
@@ -192,15 +199,62 @@ class FateSolver:
         transfer moved follows from them with :meth:`moved` (rates are constant until the next :meth:`update`,
         so integrals of many steps can be converted at once).
         """
+        prop = self._propagators(emission_kg_s, air_kg.shape[0], dt_s)
+        weights = self._ones if tag_weights is None else tag_weights
+        apply_propagators(air_kg, surface_kg, emission_kg_s, weights, prop[0], prop[1], prop[2], integral_air_kg_s,
+                          integral_surface_kg_s)
+
+    def advance(
+        self,
+        air_kg: np.ndarray,
+        surface_kg: np.ndarray,
+        emission_kg_s: np.ndarray,
+        tag_weights: np.ndarray | None,
+        dt_s: float,
+        start_air_kg: np.ndarray,
+        start_surface_kg: np.ndarray,
+    ) -> None:
+        """Advance the state exactly as :meth:`step` does, but add the state at the start of the step to
+        ``start_air_kg`` and ``start_surface_kg`` (float64, shaped like the state) instead of its time integral:
+        :meth:`integrate` turns such sums over a span of steps with one ``dt_s``, one K (no :meth:`update` with a
+        new key in between) and one ``tag_weights`` into the span's time integrals at the cost of one step's
+        integral (the integral is linear in the start states and emissions)."""
+        prop = self._propagators(emission_kg_s, air_kg.shape[0], dt_s)
+        weights = self._ones if tag_weights is None else tag_weights
+        advance_propagators(air_kg, surface_kg, emission_kg_s, weights, prop[0], prop[1], start_air_kg,
+                            start_surface_kg)
+
+    def integrate(
+        self,
+        dt_s: float,
+        start_air_kg: np.ndarray,
+        start_surface_kg: np.ndarray,
+        emission_sum_kg_s: np.ndarray,
+        tag_weights: np.ndarray | None,
+        integral_air_kg_s: np.ndarray,
+        integral_surface_kg_s: np.ndarray,
+    ) -> None:
+        """The time integrals (kg s) of a span of :meth:`advance` steps of length ``dt_s``: ``Psi sum_k X0_k +
+        Gamma sum_k E_k`` from the sums of their start states and of their emission rates ``emission_sum_kg_s``
+        (kg s-1, summed over the steps, shaped like the rates), written to ``integral_air_kg_s`` and
+        ``integral_surface_kg_s`` (which may be the start sums themselves: they are overwritten)."""
+        prop = self._propagators(emission_sum_kg_s, start_air_kg.shape[0], dt_s)
+        weights = self._ones if tag_weights is None else tag_weights
+        integrate_start_sums(start_air_kg, start_surface_kg, emission_sum_kg_s, weights, prop[1], prop[2],
+                             integral_air_kg_s, integral_surface_kg_s)
+
+    def _propagators(self, emission_kg_s: np.ndarray, ntag: int, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Check the emission rates' shape and return Phi, Psi, Gamma for ``dt_s`` (computed once per K and step
+        length)."""
         if self.k_matrix is None:
             raise FateError("FateSolver.update must be called before step")
         ncomp = len(self.compartments)
         if emission_kg_s.ndim != 4 or emission_kg_s.shape[1:] != (ncomp, *self.shape) or emission_kg_s.shape[0] not in (
             1,
-            air_kg.shape[0],
+            ntag,
         ):
             raise FateError(
-                f"emission rates have shape {emission_kg_s.shape}; expected (1 or {air_kg.shape[0]}, {ncomp}, "
+                f"emission rates have shape {emission_kg_s.shape}; expected (1 or {ntag}, {ncomp}, "
                 f"{self.shape[0]}, {self.shape[1]})"
             )
         prop = self._prop_cache.get(dt_s)
@@ -210,9 +264,7 @@ class FateSolver:
             if len(self._prop_cache) > 4:
                 self._prop_cache.clear()
             self._prop_cache[dt_s] = prop
-        weights = self._ones if tag_weights is None else tag_weights
-        apply_propagators(air_kg, surface_kg, emission_kg_s, weights, prop[0], prop[1], prop[2], integral_air_kg_s,
-                          integral_surface_kg_s)
+        return prop
 
     def moved(self, integral_air_kg_s: np.ndarray, integral_surface_kg_s: np.ndarray) -> dict[tuple[str, str, str], np.ndarray]:
         """Mass moved by every transfer, ``(process, source, target) -> (T, J, I)`` kg, from state time integrals.
