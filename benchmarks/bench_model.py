@@ -66,7 +66,13 @@ def _time(fn, seconds: float) -> tuple[float, float, int]:
 def fate_solve(ntag: int, seconds: float) -> dict:
     """Apply the exact propagators to every tag and compartment (one step), and compute them (once per record).
     (``first_call_extra_seconds``: the first call's time beyond a step's, loading the kernels from the cache; they
-    compile in :func:`first_steps_in_fresh_process`.)"""
+    compile in :func:`first_steps_in_fresh_process`.)
+
+    The model's step advances the state and sums its start state (``advance_seconds``); the time integrals of a span
+    of steps follow once per met record (``integrate_seconds``): ``model_seconds_per_step`` is the first plus the
+    second spread over the default configuration's steps per record. ``seconds_per_step`` is the step with its own
+    integral (``FateSolver.step``)."""
+    from popstransport.config import load_config
     from popstransport.processes.fate import propagators_by_row
 
     m = _model(["attribution.tags=none"])
@@ -77,13 +83,21 @@ def fate_solve(ntag: int, seconds: float) -> dict:
     weights /= weights.sum(axis=0)
     ia, isf = np.zeros_like(air), np.zeros_like(surf)
     first, per, n = _time(lambda: m.fate.step(air, surf, rates, weights, 10800.0, ia, isf), seconds)
+    _, per_advance, _ = _time(lambda: m.fate.advance(air, surf, rates, weights, 10800.0, ia, isf), seconds)
+    ia2, isf2 = np.zeros_like(air), np.zeros_like(surf)
+    _, per_integrate, _ = _time(lambda: m.fate.integrate(10800.0, ia, isf, rates, weights, ia2, isf2), seconds / 3)
+    cfg = load_config(None)
+    steps_per_record = max(1, round(cfg.time.met_update_hours / cfg.time.step_hours))
     pfirst, pper, _ = _time(lambda: propagators_by_row(m.fate.k_matrix, 10800.0), seconds / 3)
     ncomp = air.shape[1] + surf.shape[1]
     cells = air.shape[2] * air.shape[3]
     # per tag-cell: read and write the state, add to the integrals (read + write): 4 doubles per compartment, and
     # the tag's emission share (the propagators and the shared emission field stay in cache across tags)
     bytes_per = 4 * 8 * ncomp + 8
+    model_per = per_advance + per_integrate / steps_per_record
     return {"tags": ntag, "grid": grid_info(m.grid), "compartments": ncomp, "cells": cells, "seconds_per_step": per,
+            "advance_seconds": per_advance, "integrate_seconds": per_integrate, "steps_per_record": steps_per_record,
+            "model_seconds_per_step": model_per, "model_step_ratio_to_exact_step": model_per / per,
             "first_call_extra_seconds": max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per,
             "bytes_per_tag_cell_step": bytes_per, "propagators_seconds": pper,
             "propagators_first_call_extra_seconds": max(pfirst - pper, 0.0)}
@@ -296,12 +310,23 @@ class FateSolve:
         self.air = np.ascontiguousarray(np.repeat(m.air_kg, ntag, axis=0))
         self.surf = np.ascontiguousarray(np.repeat(m.surface_kg, ntag, axis=0))
         self.ia, self.isf = np.zeros_like(self.air), np.zeros_like(self.surf)
+        self.ia2, self.isf2 = np.zeros_like(self.air), np.zeros_like(self.surf)
         self.rates, _ = m.emissions.sources_kg_s(np.datetime64("2010-01-15"))
         self.weights = np.full((ntag,) + self.air.shape[2:], 1.0 / ntag)
         self.time_step(ntag)
+        self.time_advance(ntag)
+        self.time_integrate(ntag)
 
     def time_step(self, ntag):
         self.m.fate.step(self.air, self.surf, self.rates, self.weights, 10800.0, self.ia, self.isf)
+
+    def time_advance(self, ntag):
+        """The model's step: the state advanced, its start state summed (the integrals follow once per record)."""
+        self.m.fate.advance(self.air, self.surf, self.rates, self.weights, 10800.0, self.ia, self.isf)
+
+    def time_integrate(self, ntag):
+        """The time integrals of a span of steps from their sums (once per met record)."""
+        self.m.fate.integrate(10800.0, self.ia, self.isf, self.rates, self.weights, self.ia2, self.isf2)
 
 
 class ModelStep:
@@ -445,7 +470,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"model build and first step in a fresh process (compiles the kernels): {res['first_steps_fresh_process_seconds']}")
     for r in res["fate"]:
         print(f"fate solve    {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s "
-              f"({100 * r['fraction_of_bandwidth']:.1f}% of triad), propagators {r['propagators_seconds'] * 1e3:.1f} ms")
+              f"({100 * r['fraction_of_bandwidth']:.1f}% of triad), propagators {r['propagators_seconds'] * 1e3:.1f} ms; "
+              f"as the model steps: {r['model_seconds_per_step'] * 1e3:.2f} ms a step (advance "
+              f"{r['advance_seconds'] * 1e3:.2f} + integrate {r['integrate_seconds'] * 1e3:.2f} / {r['steps_per_record']}), "
+              f"{r['model_step_ratio_to_exact_step']:.2f} of a step with its own integral")
     for r in res["vertical"]:
         print(f"vertical      {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s")
     for r in res["model_step"]:
