@@ -177,15 +177,21 @@ def test_per_tag_cell_transfers_only_when_per_tag_fields_are_asked():
         assert abs(period.budget.relative_closure_error()) < 1e-12
 
 
-def test_emissions_collected_per_tag_when_the_tag_shares_change():
-    """Emissions are summed in the provider's shared form and split by tag once; a change of shares (or of
-    provider) within a collection splits what was summed so far, so every tag gets exactly rate x share x dt."""
+def _two_tag_emissions():
+    """A small regional grid, an emission field on two cells, and two sets of shares of two tags."""
     grid = LatLonGrid.regional(0.0, 20.0, 0.0, 10.0, 5.0)
     rates = np.zeros(grid.shape)
     rates[0, 1] = 2e-5
     rates[1, 3] = 5e-5
     w1 = np.stack([np.full(grid.shape, 0.25), np.full(grid.shape, 0.75)])
     w2 = np.stack([np.full(grid.shape, 0.6), np.full(grid.shape, 0.4)])
+    return grid, rates, w1, w2
+
+
+def test_emissions_collected_per_tag_when_the_tag_shares_change():
+    """Emissions are summed in the provider's shared form and split by tag once; a change of shares (or of
+    provider) within a collection splits what was summed so far, so every tag gets exactly rate x share x dt."""
+    grid, rates, w1, w2 = _two_tag_emissions()
     model = Model(grid, fate_processes=[FirstOrderDegradation({"air_0": 30 * DAY})], met=UniformMet(grid, u_m_s=3.0),
                   emissions=GriddedEmission(lambda t: rates, grid.nlayer, 1, tag_weights=w1),
                   mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(),
@@ -213,12 +219,7 @@ def test_fate_integrals_per_span_of_steps_equal_those_step_by_step():
     and set of tag shares); a change of step length or of tag shares within a record starts a new span. Collected
     integrals and transfers equal those of a twin whose integrals are made at every step (flushed after each), to
     round-off, and the states are the same bit for bit."""
-    grid = LatLonGrid.regional(0.0, 20.0, 0.0, 10.0, 5.0)
-    rates = np.zeros(grid.shape)
-    rates[0, 1] = 2e-5
-    rates[1, 3] = 5e-5
-    w1 = np.stack([np.full(grid.shape, 0.25), np.full(grid.shape, 0.75)])
-    w2 = np.stack([np.full(grid.shape, 0.6), np.full(grid.shape, 0.4)])
+    grid, rates, w1, w2 = _two_tag_emissions()
 
     def model():
         return Model(grid, fate_processes=[FirstOrderDegradation({"air_0": 30 * DAY, "soil": 300 * DAY}),

@@ -35,6 +35,36 @@ from .workspace import LastShape
 EXACT, ADVANCE, INTEGRATE = 0, 1, 2
 
 
+@njit(cache=True, inline="always")
+def _row_product(a, b, j, r, x0, e0, emitting, nemit, acc):
+    """``acc[i] = sum_c a[j, r, c, i] x0[c, i] + sum_(emitting c) b[j, r, c, i] e0[c, i]`` for the cells ``i`` of
+    row ``j`` (compartment ``r`` of a propagator pair applied to the start state and the emission rates)."""
+    nlon = acc.shape[0]
+    for i in range(nlon):
+        acc[i] = 0.0
+    for c in range(x0.shape[0]):
+        for i in range(nlon):
+            acc[i] += a[j, r, c, i] * x0[c, i]
+    for k in range(nemit):
+        c = emitting[k]
+        for i in range(nlon):
+            acc[i] += b[j, r, c, i] * e0[c, i]
+
+
+@njit(cache=True, inline="always")
+def _store_row(air, surface, t, r, j, acc, add):
+    """Write (or, with ``add``, add) ``acc`` to row ``j`` of compartment ``r`` of tag ``t``: air layers first, then
+    the surface compartments."""
+    nlayer = air.shape[1]
+    out = air[t, r, j] if r < nlayer else surface[t, r - nlayer, j]
+    if add:
+        for i in range(acc.shape[0]):
+            out[i] += acc[i]
+    else:
+        for i in range(acc.shape[0]):
+            out[i] = acc[i]
+
+
 def _make_apply_propagators(parallel: bool, mode: int = EXACT):
     """Build :func:`apply_propagators` (``mode`` ``EXACT``), :func:`advance_propagators` (``ADVANCE``) or
     :func:`integrate_start_sums` (``INTEGRATE``) threaded over latitude rows or serially.
@@ -94,59 +124,14 @@ def _make_apply_propagators(parallel: bool, mode: int = EXACT):
                         emitting[nemit] = c
                         nemit += 1
                 for r in range(ncomp):
-                    if mode == EXACT:
-                        for i in range(nlon):
-                            acc_x[i] = 0.0
-                            acc_int[i] = 0.0
-                        for c in range(ncomp):
-                            for i in range(nlon):
-                                acc_x[i] += phi[j, r, c, i] * x0[c, i]
-                                acc_int[i] += psi[j, r, c, i] * x0[c, i]
-                        for k in range(nemit):
-                            c = emitting[k]
-                            for i in range(nlon):
-                                acc_x[i] += psi[j, r, c, i] * e0[c, i]
-                                acc_int[i] += gamma[j, r, c, i] * e0[c, i]
-                        if r < nlayer:
-                            for i in range(nlon):
-                                air[t, r, j, i] = acc_x[i]
-                                int_air[t, r, j, i] += acc_int[i]
-                        else:
-                            for i in range(nlon):
-                                surface[t, r - nlayer, j, i] = acc_x[i]
-                                int_surface[t, r - nlayer, j, i] += acc_int[i]
-                    elif mode == ADVANCE:
-                        for i in range(nlon):
-                            acc_x[i] = 0.0
-                        for c in range(ncomp):
-                            for i in range(nlon):
-                                acc_x[i] += phi[j, r, c, i] * x0[c, i]
-                        for k in range(nemit):
-                            c = emitting[k]
-                            for i in range(nlon):
-                                acc_x[i] += psi[j, r, c, i] * e0[c, i]
-                        if r < nlayer:
-                            for i in range(nlon):
-                                air[t, r, j, i] = acc_x[i]
-                        else:
-                            for i in range(nlon):
-                                surface[t, r - nlayer, j, i] = acc_x[i]
-                    else:
-                        for i in range(nlon):
-                            acc_int[i] = 0.0
-                        for c in range(ncomp):
-                            for i in range(nlon):
-                                acc_int[i] += psi[j, r, c, i] * x0[c, i]
-                        for k in range(nemit):
-                            c = emitting[k]
-                            for i in range(nlon):
-                                acc_int[i] += gamma[j, r, c, i] * e0[c, i]
-                        if r < nlayer:
-                            for i in range(nlon):
-                                int_air[t, r, j, i] = acc_int[i]
-                        else:
-                            for i in range(nlon):
-                                int_surface[t, r - nlayer, j, i] = acc_int[i]
+                    # the new state Phi X0 + Psi E, and the integral Psi X0 + Gamma E (added per step, or, from
+                    # start sums, written)
+                    if mode != INTEGRATE:
+                        _row_product(phi, psi, j, r, x0, e0, emitting, nemit, acc_x)
+                        _store_row(air, surface, t, r, j, acc_x, False)
+                    if mode != ADVANCE:
+                        _row_product(psi, gamma, j, r, x0, e0, emitting, nemit, acc_int)
+                        _store_row(int_air, int_surface, t, r, j, acc_int, mode == EXACT)
 
     # scratch per row (one row suffices for the serial build) for the last shape, made once, not in every step
     scratches = LastShape()
