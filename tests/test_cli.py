@@ -82,6 +82,17 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
     # border fluxes by source add up to the total
     np.testing.assert_allclose(att["border_flux_by_source"].sum("source"), att["border_flux"], rtol=1e-10,
                                atol=1e-12 * float(att["border_flux"].max()))
+    # without them the run books the total over tags only: the same border fluxes to round-off, the rest bit for bit
+    total_only = tmp_path / "total_only"
+    assert main(["run", "--out", str(total_only), "--quiet", *args[:-2], "--set",
+                 "attribution.border_fluxes_by_source=false"]) == 0
+    att_t = xr.load_dataset(total_only / "attribution.nc")
+    assert "border_flux_by_source" not in att_t
+    assert float(att_t["border_flux"].max()) > 0
+    np.testing.assert_allclose(att_t["border_flux"], att["border_flux"], rtol=1e-12,
+                               atol=1e-14 * float(att["border_flux"].max()))
+    for name in ("deposition", "emission", "air_concentration"):
+        np.testing.assert_array_equal(att_t[name].values, att[name].values, err_msg=name)
     assert main(["scenario", str(out), "--scale", "CHN=0.5,IND=0"]) == 0
     scen = xr.load_dataset(out / "scenarios" / "CHN0.5_IND0" / "attribution.nc")
     chn = float(att["deposition"].sel(source="CHN").sum())

@@ -52,17 +52,24 @@ def test_merge_equals_serial_in_process(tmp_path):
         area = ds["cell_area"].values
         np.testing.assert_allclose(merged[-1].emission_kg / (area * merged[-1].seconds), ds["emission_flux"].values[-1],
                                    rtol=1e-12)
-    # the batches accumulate the faces on the receptors' borders only, as the serial run does
+    # the batches accumulate the faces on the receptors' borders only, as the serial run does, and (without border
+    # fluxes by source) only the total over tags, which every batch carries whole (its tags and REST)
     setup = build_run(cfg)
     mu, mv = tracked_faces(cfg, setup)
-    for p in merged:
+    for p, *batch in zip(merged, *parts):
         iu, iv = p.face_index
         np.testing.assert_array_equal(iu, np.flatnonzero(mu))
         np.testing.assert_array_equal(iv, np.flatnonzero(mv))
+        assert not p.face_mass_per_tag
         for k in ("u_east", "u_west"):
-            assert p.face_mass_kg[k].shape == (6, 2, iu.size) and iu.size < mu.size
+            assert p.face_mass_kg[k].shape == (1, 2, iu.size) and iu.size < mu.size
         for k in ("v_north", "v_south"):
-            assert p.face_mass_kg[k].shape == (6, 2, iv.size) and iv.size < mv.size
+            assert p.face_mass_kg[k].shape == (1, 2, iv.size) and iv.size < mv.size
+        for k in p.face_mass_kg:
+            assert np.abs(p.face_mass_kg[k]).max() > 0
+            for b in batch[1:]:
+                np.testing.assert_allclose(b.face_mass_kg[k], p.face_mass_kg[k], rtol=1e-12,
+                                           atol=1e-12 * np.abs(p.face_mass_kg[k]).max())
     # batches that accumulated other faces are not merged
     other = [[replace(p, face_index=(p.face_index[0][:-1], p.face_index[1])) for p in parts[1]]]
     with pytest.raises(DistributedError, match="batch 1 accumulated other faces"):

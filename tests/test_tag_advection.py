@@ -386,6 +386,45 @@ def test_accumulating_some_faces_books_them_as_accumulating_all(regional, ntag):
         np.testing.assert_array_equal(kept, expected)
 
 
+@pytest.mark.parametrize("scheme", ["ppm", "ppm_unlimited"])
+@pytest.mark.parametrize("regional", [False, True])
+@pytest.mark.parametrize("courant", [0.6, 2.4])
+def test_accumulators_of_the_total_hold_the_sum_over_tags(scheme, regional, courant):
+    """Face accumulators with one tag row (the total over tags) hold the sum over tags of per-tag accumulators to
+    round-off, through every path that books faces (the totals' rows, great circles and bounded columns whose tags
+    are split line by line or plane by plane, the polar rows, both sweep orders, whole-cell donor regions; and tags
+    advected each on their own by the linear scheme), with all faces or a few, and the state is bit for bit the
+    same."""
+    rng = np.random.default_rng(5 + 2 * regional + int(courant))
+    grid = _grid(regional)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=courant)
+    air = _tags(rng, M, 4)
+    nt, nl, nj, ni = air.shape
+    pick_u = rng.uniform(size=(nj, ni + 1)) < 0.4
+    pick_v = rng.uniform(size=(nj + 1, ni)) < 0.4
+    slot_u = np.where(pick_u, np.cumsum(pick_u).reshape(pick_u.shape) - 1, -1)
+    slot_v = np.where(pick_v, np.cumsum(pick_v).reshape(pick_v.shape) - 1, -1)
+    for index in (None, (slot_u, slot_v)):
+        shape_u = (nl, nj, ni + 1) if index is None else (nl, int(pick_u.sum()))
+        shape_v = (nl, nj + 1, ni) if index is None else (nl, int(pick_v.sum()))
+        per_tag = (np.zeros((2, nt) + shape_u), np.zeros((2, nt) + shape_v))
+        total = (np.zeros((2, 1) + shape_u), np.zeros((2, 1) + shape_v))
+        kw = {} if index is None else {"face_index_u": index[0], "face_index_v": index[1]}
+        a, b = air.copy(), air.copy()
+        adv_a, adv_b = HorizontalAdvection(scheme, grid=grid), HorizontalAdvection(scheme, grid=grid)
+        for _ in range(3):  # (both sweep orders)
+            adv_a.advect(a, M, U, V, dt, face_mass_u_kg=per_tag[0], face_mass_v_kg=per_tag[1], **kw)
+            adv_b.advect(b, M, U, V, dt, face_mass_u_kg=total[0], face_mass_v_kg=total[1], **kw)
+        np.testing.assert_array_equal(a, b)
+        for acc, tot in zip(per_tag, total):
+            assert np.abs(tot).sum() > 0
+            np.testing.assert_allclose(tot[:, 0], acc.sum(axis=1), rtol=1e-12, atol=1e-13 * np.abs(acc).max())
+    # one tag row in one accumulator and one per tag in the other
+    with pytest.raises(ValueError, match=rf"face_mass_v_kg must be .* of shape \(2, 1, {nl}, {nj + 1}, {ni}\)"):
+        adv_b.advect(b, M, U, V, dt, face_mass_u_kg=np.zeros((2, 1, nl, nj, ni + 1)),
+                     face_mass_v_kg=np.zeros((2, nt, nl, nj + 1, ni)))
+
+
 def test_face_index_errors():
     grid = _grid(True)
     M = grid.air_mass_kg()

@@ -103,8 +103,10 @@ def _drop_last_tag(p: PeriodResult) -> PeriodResult:
     )
     out.tag_mean_surface_kg = p.tag_mean_surface_kg[keep]
     if p.face_mass_kg is not None:
-        out.face_mass_kg = {k: v[keep] for k, v in p.face_mass_kg.items()}
+        # (per tag: the batch's own; the total over tags includes REST: it is the whole run's total)
+        out.face_mass_kg = {k: v[keep] for k, v in p.face_mass_kg.items()} if p.face_mass_per_tag else p.face_mass_kg
         out.face_index = p.face_index
+        out.face_mass_per_tag = p.face_mass_per_tag
     return out
 
 
@@ -145,8 +147,13 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
         )
         if first.face_mass_kg is not None:
             _same_faces(parts)
-            period.face_mass_kg = {k: np.concatenate([p.face_mass_kg[k] for p in parts]) for k in first.face_mass_kg}
+            if first.face_mass_per_tag:
+                period.face_mass_kg = {k: np.concatenate([p.face_mass_kg[k] for p in parts]) for k in first.face_mass_kg}
+            else:
+                # every batch advects the whole run's total (its tags and REST): the first batch's is the run's
+                period.face_mass_kg = first.face_mass_kg
             period.face_index = first.face_index
+            period.face_mass_per_tag = first.face_mass_per_tag
         merged.append(period)
     return merged
 

@@ -158,6 +158,8 @@ class Model:
         self._face_u: np.ndarray | None = None
         self._face_slots: tuple[np.ndarray, np.ndarray] | None = None
         self._face_v: np.ndarray | None = None
+        #: Whether :attr:`face_mass_kg` is per tag (T, ...) or holds the total over tags (1, ...).
+        self.face_mass_per_tag = True
         for process in [*self.fate_processes, advection, vertical]:
             if process is not None:
                 process.setup(self)
@@ -207,7 +209,8 @@ class Model:
             self.mass_flux_v_kg_s = np.zeros((g.nlayer, g.nlat + 1, g.nlon))
         self._record_key = key
 
-    def reset_face_mass(self, faces: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def reset_face_mass(self, faces: tuple[np.ndarray, np.ndarray] | None = None,
+                        per_tag: bool = True) -> dict[str, np.ndarray]:
         """Start (or restart) accumulating the gross chemical mass through the C-grid faces, per tag and layer.
 
         Returns views ``u_east``, ``u_west`` (T, L, J, I+1) and ``v_north``, ``v_south`` (T, L, J+1, I), kg, of
@@ -215,9 +218,13 @@ class Model:
         ``faces``, boolean masks ``(J, I+1)`` and ``(J+1, I)`` of the faces to book (e.g. those on region borders,
         :func:`popstransport.attribution.border_faces`), only those are kept: the views are ``(T, L, n_u)`` and
         ``(T, L, n_v)``, in the order of :attr:`face_index`, and the rest of the faces cost no memory or traffic.
+        Without ``per_tag`` the views have one row for the total over tags in place of ``T`` (the border fluxes
+        of all sources together): the advection books each face once instead of once per tag
+        (:attr:`face_mass_per_tag`).
         """
         g = self.grid
-        t, nl = len(self.tags), g.nlayer
+        t, nl = (len(self.tags) if per_tag else 1), g.nlayer
+        self.face_mass_per_tag = bool(per_tag)
         if faces is None:
             self.face_index = None
             self._face_slots = None

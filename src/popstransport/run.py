@@ -243,7 +243,8 @@ def config_fingerprint(cfg: Config) -> str:
 
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
                      track_faces: bool = False, checkpoint_path: Path | None = None) -> Simulation:
-    """The simulation described by ``[time]`` and ``[output]``."""
+    """The simulation described by ``[time]`` and ``[output]`` (with ``track_faces``, the face masses per tag only
+    for ``attribution.border_fluxes_by_source``; the border-flux matrix of all sources needs only their total)."""
     t = cfg.time
     return Simulation(
         model,
@@ -256,6 +257,7 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
         progress=progress,
         per_tag=per_tag,
         track_faces=track_faces,
+        faces_per_tag=cfg.attribution.border_fluxes_by_source,
         checkpoint_path=checkpoint_path,
         checkpoint_every_months=cfg.output.checkpoint_every_months,
         checkpoint_tag=config_fingerprint(cfg),

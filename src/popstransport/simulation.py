@@ -87,6 +87,8 @@ class PeriodResult:
     face_mass_kg: dict[str, np.ndarray] | None = None
     #: The faces in :attr:`face_mass_kg` (flat indices of the u and v faces), or None when it holds every face
     face_index: tuple[np.ndarray, np.ndarray] | None = None
+    #: Whether :attr:`face_mass_kg` is per tag (T, L, ...) or holds the total over tags (1, L, ...)
+    face_mass_per_tag: bool = True
 
 
 class OutputWriter(Protocol):
@@ -137,6 +139,9 @@ class Simulation:
     track_faces
         Accumulate the gross mass through every face per period (for border fluxes); or boolean masks ``(J, I+1)``
         and ``(J+1, I)`` of the faces to accumulate (see :meth:`popstransport.model.Model.reset_face_mass`).
+    faces_per_tag
+        Accumulate the face masses per tag (for border fluxes by source); otherwise only their total over tags,
+        which the advection books once per face instead of once per tag and face.
     checkpoint_path, checkpoint_every_months
         Write a checkpoint (state, clock, finished periods) at the first period end after every
         ``checkpoint_every_months`` simulated months; removed when the run completes.
@@ -158,6 +163,7 @@ class Simulation:
         check_every: int = 8,
         per_tag: bool = False,
         track_faces: bool | tuple[np.ndarray, np.ndarray] = False,
+        faces_per_tag: bool = True,
         checkpoint_path: str | Path | None = None,
         checkpoint_every_months: int = 0,
         checkpoint_tag: str = "",
@@ -177,6 +183,7 @@ class Simulation:
         #: the faces to accumulate (None: all), when ``track_faces`` gives them
         self.face_masks = track_faces if isinstance(track_faces, tuple) else None
         self.track_faces = True if self.face_masks is not None else bool(track_faces)
+        self.faces_per_tag = bool(faces_per_tag)
         # the model keeps per-tag, per-cell transferred masses only for the per-tag deposition fields
         surface = model.surface_compartments
         model.tag_cell_transfer = (
@@ -314,7 +321,7 @@ class Simulation:
             budget = PeriodBudget(m.compartments, len(m.tags))
             budget.burden_start = m.burden_kg()
             if self.track_faces:
-                m.reset_face_mass(self.face_masks)
+                m.reset_face_mass(self.face_masks, per_tag=self.faces_per_tag)
             t = p0
             while t < p1:
                 elapsed = float((t - self.start) / np.timedelta64(1, "s"))
@@ -369,6 +376,7 @@ class Simulation:
             if self.track_faces:
                 period.face_mass_kg = m.face_mass_kg
                 period.face_index = m.face_index
+                period.face_mass_per_tag = m.face_mass_per_tag
             self.periods.append(period)
             for w in self.writers:
                 w.write_period(period, m)

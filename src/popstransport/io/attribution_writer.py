@@ -103,6 +103,9 @@ class AttributionWriter:
             faces = getattr(period, "face_index", None)
             rec["border_flux"] = border_flux_matrix(self.border_fraction, *args, periodic=grid.is_periodic, faces=faces)
             if self.by_source:
+                if not getattr(period, "face_mass_per_tag", True):
+                    raise AttributionError("border fluxes by source need face accumulation per tag: run the "
+                                           "simulation with faces_per_tag=True")
                 rec["border_flux_by_source"] = border_flux_by_tag(self.border_fraction, *args, periodic=grid.is_periodic,
                                                                   faces=faces)
         dep_field = sum(period.tag_deposition_kg[k] for k in KINDS) / (area[None] * period.seconds)

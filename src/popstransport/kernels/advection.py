@@ -1046,7 +1046,8 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
             return code
         _scatter(plane, mg, cidx, n, contig)
         if acc:
-            _book_faces(face, t, l, fidx, fsg, flux, nbook)
+            # (accumulators with one tag row take the total over tags)
+            _book_faces(face, t if face[0].shape[1] == nt else 0, l, fidx, fsg, flux, nbook)
         if not periodic:
             ends[t, 0] = flux[0]
             ends[t, 1] = flux[n]
@@ -1225,6 +1226,9 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                                         beta, scr, work, acc, face, ends[q], tagged)
         return
     lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny, lfat = tabs
+    # accumulators with one tag row take the total over tags: its fluxes are booked in pass 1 (the tags' fluxes are
+    # its shares and add up to it), and pass 2 books nothing
+    book_total = acc and face[0].shape[1] != nt
     # the total of the first zonal sweep of a call summed here, row by row (``sum_tags``): then the lines go in blocks of
     # SUM_BLOCK, both passes block by block, so that the tags' rows just read for the sum are still in the core's
     # cache for their split (otherwise one block: every tag goes through all the lines)
@@ -1269,6 +1273,8 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                         lfsg[qi, nbook] = fsg[f]
                         lfat[qi, nbook] = f
                         nbook += 1
+                if book_total:
+                    _book_listed(face, 0, l, lfidx[qi], lfsg[qi], lfat[qi], scr[FLUX], nbook)
             meta[qi, 0] = l
             meta[qi, 1] = n
             meta[qi, 2] = nbook
@@ -1313,8 +1319,8 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
         # pass 2: every tag through all the lines
         if not defer:
             t0 = nt - nt  # (0 at run time: a literal would compile _split_lines once more)
-            _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx,
-                         lfidx, lfsg, ltiny, lfat, work, t0, nt)
+            _split_lines(b0 - lo, b1 - lo, lo, rows, m3, qbc_lo, qbc_hi, acc and not book_total, face, ends, meta, lwd,
+                         lwfi, lwff, lcidx, lfidx, lfsg, ltiny, lfat, work, t0, nt)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1665,6 +1671,8 @@ def _compiled(parallel: bool):
         # the face accumulators with the slot of every face of the grid (-1: not booked)
         fu = (face_u, fmap_u)
         fv = (face_v, fmap_v)
+        # the tags' plane passes book only accumulators per tag (with one tag row the totals' sweeps book the total)
+        acc_tags = accumulate and face_u.shape[1] == nt
         h = dt / nsub
         half = ni // 2
         n2 = 2 * nj
@@ -1818,10 +1826,10 @@ def _compiled(parallel: bool):
                             nchunk_x = nchunk if defer else zero
                             if parallel:
                                 _tag_planes_parallel(min(nplane, max_chunks), nplane, m3, nj, ni, wy, tiny_y,
-                                                     accumulate, fu, fv, work_s, not cross_pole, ybc, qbc_w, qbc_e, qbc_s,
+                                                     acc_tags, fu, fv, work_s, not cross_pole, ybc, qbc_w, qbc_e, qbc_s,
                                                      qbc_n, ends, _slot(tabs, pslot), npolar, nchunk_x, ntot, tabs)
                             else:
-                                _tag_planes(zero, nplane, m3, nj, ni, wy, tiny_y, accumulate, fu, fv, work_s[0],
+                                _tag_planes(zero, nplane, m3, nj, ni, wy, tiny_y, acc_tags, fu, fv, work_s[0],
                                             not cross_pole, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, _slot(tabs, pslot),
                                             npolar, nchunk_x, ntot, tabs)
                 for q in range(ntot):
@@ -1886,7 +1894,10 @@ def make_horizontal_advection(options: AdvectionKernelOptions):
       chemical mass (kg) crossing every face in the positive [0] and negative [1] direction is added; with the
       optional ``face_map_u (J, I + 1)``, ``face_map_v (J + 1, I)`` (int64: the slot of every face, -1 for a face
       not booked) only the faces of the maps are booked, on ``face_u (2, T, L, slots_u)`` and ``face_v (2, T, L,
-      slots_v)`` (the faces the outputs need, e.g. those on region borders: the rest cost no memory traffic);
+      slots_v)`` (the faces the outputs need, e.g. those on region borders: the rest cost no memory traffic).
+      Accumulators with one tag row (``face_u (2, 1, L, ...)``) take the total over tags: several tags of a
+      limited scheme book the total's fluxes in its own sweeps, once per face instead of once per tag and face
+      (the tags' fluxes are its shares: their sum is the total's to round-off);
     - ``boundary (T, L, 4)``: inflow [0] and outflow [1] through open boundaries (kg, added with compensated
       summation; [2] and [3] hold the rounding carries);
     - ``status (L, 4)`` int64: error codes per layer (see the module docstring).

@@ -464,7 +464,8 @@ class HorizontalAdvection(Process):
         face_mass_u_kg, face_mass_v_kg
             Optional accumulators, shapes ``(2, T, L, J, I + 1)`` and ``(2, T, L, J + 1, I)``: the chemical mass
             (kg) crossing every face towards east/north ([0]) and towards west/south ([1]) is added to them, for
-            border-flux attribution.
+            border-flux attribution. With 1 in place of ``T`` they take the total over tags, which costs one booking
+            per face instead of one per tag and face (the border fluxes of all sources together need no more).
         face_index_u, face_index_v
             Optional: book only some faces. Int arrays ``(J, I + 1)`` and ``(J + 1, I)`` give every face its slot in
             the accumulators, which are then ``(2, T, L, slots)`` (-1: a face that is not booked). A run that needs
@@ -523,9 +524,11 @@ class HorizontalAdvection(Process):
             if face_mass_u_kg is None or face_mass_v_kg is None:
                 raise ValueError("give both face_mass_u_kg and face_mass_v_kg, or neither")
             compact = face_index_u is not None
+            # (per tag, or one row for the total over tags)
+            nft = 1 if face_mass_u_kg.ndim > 1 and face_mass_u_kg.shape[1] == 1 else nt
             for name, a, shape in (
-                ("face_mass_u_kg", face_mass_u_kg, (2, nt, nl, -1) if compact else (2, nt, nl, nj, ni + 1)),
-                ("face_mass_v_kg", face_mass_v_kg, (2, nt, nl, -1) if compact else (2, nt, nl, nj + 1, ni)),
+                ("face_mass_u_kg", face_mass_u_kg, (2, nft, nl, -1) if compact else (2, nft, nl, nj, ni + 1)),
+                ("face_mass_v_kg", face_mass_v_kg, (2, nft, nl, -1) if compact else (2, nft, nl, nj + 1, ni)),
             ):
                 if compact and a.ndim == 4 and a.shape[:3] == shape[:3]:
                     shape = a.shape
