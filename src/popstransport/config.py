@@ -137,7 +137,8 @@ class AttributionConfig:
     #: Receptor regions (empty: every region of the region set inside the domain).
     receptors: tuple[str, ...] = ()
     border_fluxes: bool = True
-    #: Also keep border fluxes per source tag (how much of A's emission crosses from B into C).
+    #: Also keep border fluxes per source tag (how much of A's emission crosses from B into C). This books the
+    #: border faces per tag in the advection (without it, once per face for the total over tags).
     border_fluxes_by_source: bool = False
 
 
