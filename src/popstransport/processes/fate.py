@@ -110,7 +110,7 @@ def propagators_by_row(k_matrix: np.ndarray, dt_s: float) -> tuple[np.ndarray, n
     nchunk = max(1, min(nlat, 4 * numba.get_num_threads()))
     nb = min(nlon, PROPAGATOR_LANES)
     compute_propagators(k_rows, float(dt_s), phi, psi, gamma, np.empty((nchunk, 9, n, n, nb)),
-                        np.empty((nchunk, nb), dtype=np.int64), np.empty((nchunk, 2, nb)))
+                        np.empty((nchunk, nb), dtype=np.int64), np.empty((nchunk, 4, nb)))
     return phi, psi, gamma
 
 
