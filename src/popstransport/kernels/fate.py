@@ -127,27 +127,28 @@ def _make_apply_propagators(parallel: bool, mode: int, ncomp: int):
                             int_surface[t, c, j, i] += x
                 wt = weights[tw, j]
                 for r in range(ncomp):
-                    # part 0: the new state Phi X0 + Psi E; part 1: the integral Psi X0 + Gamma E (added per step,
-                    # or, from start sums, written). (Written out here rather than in a helper: a closure helper
-                    # kept Numba from caching the kernel.)
-                    for part in range(2):
-                        if (part == 0 and mode == INTEGRATE) or (part == 1 and mode == ADVANCE):
-                            continue
-                        if part == 0:
-                            ar = phi[j, r]
-                            pe = pe_x[r]
-                            out = air[t, r, j] if r < nlayer else surface[t, r - nlayer, j]
-                        else:
-                            ar = psi[j, r]
-                            pe = pe_int[r]
-                            out = int_air[t, r, j] if r < nlayer else int_surface[t, r - nlayer, j]
-                        add = part == 1 and mode == EXACT
+                    # the new state Phi X0 + Psi E, and the integral Psi X0 + Gamma E (added per step, or, from
+                    # start sums, written): each one loop over the row (two written out: a helper closing over the
+                    # compartment count kept Numba from caching the kernel, and the state may be float32)
+                    if mode != INTEGRATE:
+                        ar = phi[j, r]
+                        pe = pe_x[r]
+                        out_x = air[t, r, j] if r < nlayer else surface[t, r - nlayer, j]
+                        for i in range(nlon):
+                            x = 0.0
+                            for c in range(ncomp):
+                                x += ar[c, i] * x0[c, i]
+                            out_x[i] = x + wt[i] * pe[i]
+                    if mode != ADVANCE:
+                        ar = psi[j, r]
+                        pe = pe_int[r]
+                        out_int = int_air[t, r, j] if r < nlayer else int_surface[t, r - nlayer, j]
                         for i in range(nlon):
                             x = 0.0
                             for c in range(ncomp):
                                 x += ar[c, i] * x0[c, i]
                             x += wt[i] * pe[i]
-                            out[i] = out[i] + x if add else x
+                            out_int[i] = out_int[i] + x if mode == EXACT else x
 
     # scratch per row (one row suffices for the serial build) for the last shape, made once, not in every step
     scratches = LastShape()
