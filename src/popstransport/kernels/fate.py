@@ -190,6 +190,7 @@ def _make_apply_propagators(parallel: bool, mode: int, ncomp: int):
             np.empty((nrow, ncomp, nlon)), np.empty((nrow, 2, ncomp, nlon)), np.empty((nrow, ncomp), dtype=np.int64)))
         kernel(air, surface, rates, weights, phi, psi, gamma, int_air, int_surface, *rows)
 
+    apply.kernel = kernel  # (the compiled kernel, e.g. for its cache statistics)
     return apply
 
 
