@@ -155,6 +155,7 @@ def make_vertical_exchange(parallel: bool = True):
             moved = _NOT_REPORTED
         kernel(m, Mh, W, E, dt, moved, status, scratches.get(shape, lambda: np.empty(shape)))
 
+    vertical_exchange.kernel = kernel  # (the compiled kernel, e.g. for its cache statistics)
     return vertical_exchange
 
 
