@@ -74,6 +74,10 @@ def test_merge_equals_serial_in_process(tmp_path):
     other = [[replace(p, face_index=(p.face_index[0][:-1], p.face_index[1])) for p in parts[1]]]
     with pytest.raises(DistributedError, match="batch 1 accumulated other faces"):
         merge_periods([parts[0], *other, parts[2]], 6)
+    # nor batches that accumulated some per tag and some as the total over tags
+    per_tag = [[replace(p, face_mass_per_tag=True) for p in parts[2]]]
+    with pytest.raises(DistributedError, match="batch 2 accumulated its border faces per tag and batch 0 as a total"):
+        merge_periods([parts[0], parts[1], *per_tag], 6)
 
 
 def test_unknown_receptor_fails_before_any_batch(tmp_path):

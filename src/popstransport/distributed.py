@@ -159,7 +159,7 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
 
 
 def _same_faces(parts: Sequence[PeriodResult]) -> None:
-    """Batches can be merged face by face only if they accumulated the same faces."""
+    """Batches can be merged face by face only if they accumulated the same faces, all per tag or all as totals."""
     first = parts[0].face_index
     for k, p in enumerate(parts[1:], start=1):
         other = p.face_index
@@ -168,6 +168,10 @@ def _same_faces(parts: Sequence[PeriodResult]) -> None:
         if not same:
             raise DistributedError(f"batch {k} accumulated other faces than batch 0; the batches cannot be merged "
                                    "(they must run one configuration)")
+        if p.face_mass_per_tag != parts[0].face_mass_per_tag:
+            raise DistributedError(f"batch {k} accumulated its border faces {'per tag' if p.face_mass_per_tag else 'as a total'}"
+                                   f" and batch 0 {'per tag' if parts[0].face_mass_per_tag else 'as a total'}; the batches "
+                                   "cannot be merged (they must run one configuration)")
 
 
 def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
