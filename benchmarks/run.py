@@ -18,6 +18,10 @@ Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 de
 - a STREAM-like triad ``a = b + s c`` (McCalpin 1995, IEEE TCCA Newsletter) with Numba ``prange`` on arrays far
   larger than the caches, counting 24 bytes per element (best of ten, as STREAM reports), measured before and
   after the advection timings; the higher of the two is the reference;
+- with several tags, the floor of the tags' part: a bare two-point split of given face weights among the tags in
+  both directions on a state of the same shape, timed in the same run (``tag_stencil_floor``), and the step's time
+  as a multiple of it. The kernel's step also sweeps the total over tags, and its faces past whole cells take longer
+  stencils, so the ratio says how much the rest costs on this machine at this moment;
 - PyMPDATA (Bartman et al. 2022, Comput. Phys. Commun. 277:108388) advancing one field on the same grid (polar
   boundary conditions, G factor the cell area over ``a^2 dlambda dphi``, G-weighted Courant numbers from the same
   air-mass fluxes; two non-oscillatory MPDATA iterations; timed in ``Solver.advance`` calls of 100 steps, so that
@@ -102,6 +106,64 @@ def stream_triad(n: int = 2**25, repeats: int = 10) -> dict:
         _triad(a, b, c, 3.0)
         best = min(best, time.perf_counter() - t0)
     return {"elements": n, "seconds": best, "GB_per_s": 24.0 * n / best / 1e9}
+
+
+@numba.njit(parallel=True, cache=True)
+def _tag_stencil(m, wx, wy, nchunk):
+    """Both 1-D passes of a bare two-point tag split on ``m (T, L, J, I)`` in place: a plane's zonal pass (periodic
+    rows) and then its meridional pass (closed ends), the planes dealt to ``nchunk`` work items. The flux through a
+    face is ``max(w, 0) m_below + min(w, 0) m_above`` with tag-independent weights ``wx (L, J, I + 1)``,
+    ``wy (L, J + 1, I)``, as in the advection kernel's tag passes."""
+    nt, nl, nj, ni = m.shape
+    nplane = nt * nl
+    for c in numba.prange(nchunk):
+        fs = np.empty(ni)
+        for q in range(c * nplane // nchunk, (c + 1) * nplane // nchunk):
+            plane = m[q // nl, q % nl]
+            l = q % nl
+            for j in range(nj):
+                row = plane[j]
+                w = wx[l, j]
+                first = row[0]
+                f_lo = max(w[0], 0.0) * row[ni - 1] + min(w[0], 0.0) * first
+                for i in range(ni - 1):
+                    f_hi = max(w[i + 1], 0.0) * row[i] + min(w[i + 1], 0.0) * row[i + 1]
+                    row[i] -= f_hi - f_lo
+                    f_lo = f_hi
+                f_hi = max(w[ni], 0.0) * row[ni - 1] + min(w[ni], 0.0) * first
+                row[ni - 1] -= f_hi - f_lo
+            for i in range(ni):
+                fs[i] = 0.0
+            for j in range(nj - 1):
+                row = plane[j]
+                up = plane[j + 1]
+                w = wy[l, j + 1]
+                for i in range(ni):
+                    f_n = max(w[i], 0.0) * row[i] + min(w[i], 0.0) * up[i]
+                    row[i] -= f_n - fs[i]
+                    fs[i] = f_n
+            row = plane[nj - 1]
+            for i in range(ni):
+                row[i] += fs[i]
+
+
+def tag_stencil_floor(shape: tuple[int, int, int, int], seconds: float) -> dict:
+    """Wall time of :func:`_tag_stencil` on a state of ``shape``: the least time in which this machine splits given
+    face weights among the tags in both directions (every tag read and written once per pass, one multiply-add per
+    face and side, the planes dealt to the threads). The advection kernel does this and more: it first sweeps the
+    total over tags (reconstruction, limiter, weights), and its faces that pass whole cells and its polar rows take
+    longer stencils. Weights are uniform in -0.45 .. 0.45 (Courant numbers below one), so masses stay positive."""
+    nt, nl, nj, ni = shape
+    rng = np.random.default_rng(2)
+    m = rng.random(shape) + 0.5
+    wx = rng.uniform(-0.45, 0.45, (nl, nj, ni + 1))
+    wx[:, :, ni] = wx[:, :, 0]
+    wy = rng.uniform(-0.45, 0.45, (nl, nj + 1, ni))
+    nchunk = min(numba.get_num_threads(), nt * nl)
+    _tag_stencil(m, wx, wy, nchunk)
+    timing = timing_windows(lambda: _tag_stencil(m, wx, wy, nchunk), 1, seconds)
+    return {"seconds_per_step": timing["seconds_per_step"], "seconds_per_step_min": timing["seconds_per_step_min"],
+            "seconds_per_step_max": timing["seconds_per_step_max"], "work_items": nchunk}
 
 
 def write_results(result: dict, path: str | Path) -> Path:
@@ -190,6 +252,7 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
     per_step = timing["seconds_per_step"]
     tcs = air.size / per_step
     sweeps = 2 * adv.last_substeps
+    floor = tag_stencil_floor(air.shape, seconds / 2) if ntag > 1 else None
     return {
         "tags": ntag,
         "grid": grid_info(grid),
@@ -206,6 +269,8 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
         "first_call_seconds_timing_process": first_here,
         "tag_cell_steps_per_s": tcs,
         "state_bytes_per_tag_cell_step": 16.0 * sweeps,
+        "tag_stencil_floor": floor,
+        "ratio_to_tag_stencil_floor": per_step / floor["seconds_per_step"] if floor else None,
     }
 
 
@@ -332,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{runs[0]['max_courant_x']:.1f})")
     print(f"reference bandwidth: {tri['GB_per_s']:.2f} GB/s (the higher triad)")
     print(f"{'tags':>5}{'ms/step':>10}{'windows ms':>14}{'tag-cell-steps/s':>18}{'bandwidth':>11}{'of triad':>10}"
-          f"{'vs PyMPDATA':>13}{'compile s':>11}")
+          f"{'vs PyMPDATA':>13}{'compile s':>11}{'floor ms':>10}{'x floor':>9}")
     for r in runs:
         gbs = r["tag_cell_steps_per_s"] * r["state_bytes_per_tag_cell_step"] / 1e9
         r["effective_GB_per_s"] = gbs
@@ -343,7 +408,9 @@ def main(argv: list[str] | None = None) -> dict:
         ratio = f"{r['ratio_to_pympdata_per_tracer']:.2f}" if ref else "-"
         spread = f"{r['seconds_per_step_min'] * 1e3:.2f}-{r['seconds_per_step_max'] * 1e3:.2f}"
         print(f"{r['tags']:>5}{r['seconds_per_step'] * 1e3:>10.2f}{spread:>14}{r['tag_cell_steps_per_s']:>18.3e}"
-              f"{gbs:>9.2f}GB{r['fraction_of_triad']:>10.2%}{ratio:>13}{r['compile_seconds']:>11.1f}")
+              f"{gbs:>9.2f}GB{r['fraction_of_triad']:>10.2%}{ratio:>13}{r['compile_seconds']:>11.1f}"
+              + (f"{r['tag_stencil_floor']['seconds_per_step'] * 1e3:>10.2f}{r['ratio_to_tag_stencil_floor']:>9.2f}"
+                 if r["tag_stencil_floor"] else f"{'-':>10}{'-':>9}"))
     if ref:
         sim = runs[0]["tag_cell_steps_per_s"] * DT_S / (ref["cell_steps_per_s"] * ref["dt_s"])
         result["ratio_to_pympdata_per_simulated_time_1_tag"] = sim
