@@ -1591,26 +1591,6 @@ def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, pe
                      work_s[c], ibuf_s[c], fsg_s[c], qbuf_s[c], _slot(tabs, c), sum_tags, defer)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _polar_parallel(nchunk, kind, nlines, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order, independent, qlo,
-                    qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s, work_s, ibuf_s, fsg_s, qbuf_s, ptabs,
-                    sum_tags, defer):
-    """The polar rows' ``nlines`` lines (two a layer) of a half-turn in ``nchunk`` work items, each with the scratch
-    of its slot: one line a call of :func:`_sweep_lines`, or all of the item's lines in one call with ``defer``. The
-    lines' tables go to the polar slot's tables ``ptabs`` at the line's own index (as in one serial call from line
-    0), where :func:`_tag_planes` finds them."""
-    for c in prange(nchunk):
-        a = c * nlines // nchunk
-        b = (c + 1) * nlines // nchunk
-        nper = max(b - a, 1) if defer else 1
-        for q in range(a, b, nper):
-            tq = (ptabs[0][q:], ptabs[1][q:], ptabs[2][q:], ptabs[3][q:], ptabs[4][q:], ptabs[5][q:], ptabs[6][q:],
-                  ptabs[7][q:], ptabs[8][q:])
-            _sweep_lines(kind, q, min(q + nper, b), nline, nj, ni, m3, w2, tot, F, P, hs, periodic, polar, order,
-                         independent, qlo, qhi, width, beta, acc, face, ends, codes, wy, tiny_y, ybc, scr_s[c], work_s[c],
-                         ibuf_s[c], fsg_s[c], qbuf_s[c], tq, sum_tags, defer)
-
-
 @njit(cache=True, error_model="numpy")
 def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
                 ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
@@ -1803,25 +1783,17 @@ def _compiled(parallel: bool):
                 by_plane = tagged and kind != 0
                 for half_turn in range(2 if kind == 1 else 1):
                     if kind == 1:
-                        # the polar rows turn half before and half after the meridional sweep (one tag serially:
-                        # four small lines are not worth waking the threads; several tags in parallel work items,
-                        # 0.96 of the time of a serial 32-tag call on the 1-degree global benchmark grid)
+                        # the polar rows turn half before and half after the meridional sweep (serially: four small
+                        # lines are not worth waking the threads)
                         # (one line a call; all of them in one call when the tags of the second half-turn wait
                         # for _tag_planes, so that the tables of every line stay: one call a line ran 3 % faster)
                         defer_polar = defer_y and half_turn == 1
-                        if parallel and nt > 1:
-                            _polar_parallel(min(2 * nl, max_chunks), polar_kind, 2 * nl, polar_lines, nj, ni, m3, w2,
-                                            tot, U, P, 0.5 * hs, periodic, cross_pole, order, independent, qbc_w, qbc_e,
-                                            dlon, bx, accumulate, fu, ends, pcodes, wy, tiny_y, ybc, scr_s, work_s,
-                                            ibuf_s, fsg_s, qbuf_s, _slot(tabs, pslot), no_sum, defer_polar)
-                        else:
-                            nper = 2 * nl if defer_polar else 1
-                            for c in range(0, 2 * nl, nper):
-                                _sweep_lines(polar_kind, c, c + nper, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs,
-                                             periodic, cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate,
-                                             fu, ends, pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot],
-                                             ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum,
-                                             defer_polar)
+                        nper = 2 * nl if defer_polar else 1
+                        for c in range(0, 2 * nl, nper):
+                            _sweep_lines(polar_kind, c, c + nper, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs,
+                                         periodic, cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu,
+                                         ends, pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
+                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum, defer_polar)
                         for q in range(2 * nl):
                             if pcodes[q] >= 0:
                                 status[q // 2, 0] = pcodes[q] // 1_000_000
