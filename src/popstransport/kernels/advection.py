@@ -1788,12 +1788,22 @@ def _compiled(parallel: bool):
                         # (one line a call; all of them in one call when the tags of the second half-turn wait
                         # for _tag_planes, so that the tables of every line stay: one call a line ran 3 % faster)
                         defer_polar = defer_y and half_turn == 1
-                        nper = 2 * nl if defer_polar else 1
-                        for c in range(0, 2 * nl, nper):
-                            _sweep_lines(polar_kind, c, c + nper, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs,
-                                         periodic, cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate, fu,
-                                         ends, pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot], ibuf_s[pslot],
-                                         fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum, defer_polar)
+                        if parallel and nt > 1 and not defer_polar:
+                            # several tags whose split follows at once: the lines in the work items of the other
+                            # sweeps (their scratch and tables are free here; no new caller of _sweep_lines, which
+                            # would compile it once more)
+                            _lines_parallel(min(2 * nl, max_chunks), polar_kind, 2 * nl, polar_lines, nj, ni, m3, w2,
+                                            tot, U, P, 0.5 * hs, periodic, cross_pole, order, independent, qbc_w, qbc_e,
+                                            dlon, bx, accumulate, fu, ends, pcodes, wy, tiny_y, ybc, scr_s, work_s,
+                                            ibuf_s, fsg_s, qbuf_s, tabs, no_sum, defer_polar)
+                        else:
+                            nper = 2 * nl if defer_polar else 1
+                            for c in range(0, 2 * nl, nper):
+                                _sweep_lines(polar_kind, c, c + nper, polar_lines, nj, ni, m3, w2, tot, U, P, 0.5 * hs,
+                                             periodic, cross_pole, order, independent, qbc_w, qbc_e, dlon, bx, accumulate,
+                                             fu, ends, pcodes, wy, tiny_y, ybc, scr_s[pslot], work_s[pslot],
+                                             ibuf_s[pslot], fsg_s[pslot], qbuf_s[pslot], _slot(tabs, pslot), no_sum,
+                                             defer_polar)
                         for q in range(2 * nl):
                             if pcodes[q] >= 0:
                                 status[q // 2, 0] = pcodes[q] // 1_000_000
