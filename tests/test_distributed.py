@@ -91,7 +91,8 @@ def test_unknown_receptor_fails_before_any_batch(tmp_path):
 def client():
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"})
     c = Client(cluster)
     yield c
     c.close()
@@ -116,6 +117,35 @@ def test_batches_run_on_their_workers_threads(client):
         cluster.close()
 
 
+def test_own_cluster_leaves_port_8787_alone():
+    """A cluster made for a run serves no dashboard and does not take (or warn about) the usual dashboard port."""
+    import socket
+    import warnings
+
+    held = socket.socket()
+    try:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("0.0.0.0", 8787))
+        held.listen()
+    except OSError:
+        pass  # (held by something else: just as good for this test)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            own = make_client(workers=1)
+        try:
+            port = own.cluster.scheduler.http_server.port
+            assert own.submit(sum, [1, 2], pure=False).result() == 3
+        finally:
+            cluster = own.cluster
+            own.close()
+            cluster.close()
+    finally:
+        held.close()
+    assert port != 8787
+    assert not [w for w in caught if "already in use" in str(w.message)]
+
+
 def _threads_with(running):
     """match_worker_threads once the worker executes ``running`` tasks; then stays running for the others to see."""
     import time
@@ -135,7 +165,8 @@ def test_tasks_share_their_workers_threads():
     """A worker of two threads gives one task both (Numba's pool here has two), two concurrent tasks one each."""
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"})
     c = Client(cluster)
     try:
         assert c.submit(_threads_with, 1, pure=False).result() == 2

@@ -193,8 +193,10 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
         return Client(scheduler)
     # one thread per worker process, for the Numba kernels and the numerical libraries too (see match_worker_threads)
     env = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    # no dashboard, and the scheduler's remaining HTTP routes (health checks) on a free port rather than 8787, which
+    # another cluster or service on the machine may hold (the scheduler would warn that it is in use)
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           env=env)
+                           scheduler_kwargs={"dashboard_address": ":0"}, env=env)
     return Client(cluster)
 
 
