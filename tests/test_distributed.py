@@ -11,6 +11,7 @@ pytest.importorskip("dask.distributed")
 
 from popstransport.config import ConfigError, load_config  # noqa: E402
 from popstransport.distributed import (  # noqa: E402
+    LOCAL_CLUSTER_OPTIONS,
     DistributedError,
     make_client,
     match_worker_threads,
@@ -91,8 +92,7 @@ def test_unknown_receptor_fails_before_any_batch(tmp_path):
 def client():
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"})
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, **LOCAL_CLUSTER_OPTIONS)
     c = Client(cluster)
     yield c
     c.close()
@@ -165,8 +165,7 @@ def test_tasks_share_their_workers_threads():
     """A worker of two threads gives one task both (Numba's pool here has two), two concurrent tasks one each."""
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"})
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, **LOCAL_CLUSTER_OPTIONS)
     c = Client(cluster)
     try:
         assert c.submit(_threads_with, 1, pure=False).result() == 2

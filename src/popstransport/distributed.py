@@ -183,6 +183,12 @@ def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
     return np.divide(weighted, air, out=np.array(parts[0].particle_fraction, dtype=float), where=air > 0)
 
 
+#: Options of the local Dask clusters a run makes: worker processes, no dashboard, and the scheduler's remaining HTTP
+#: routes (health checks) on a free port rather than 8787, which another cluster or service on the machine may hold
+#: (the scheduler would warn that it is in use).
+LOCAL_CLUSTER_OPTIONS = {"processes": True, "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": ":0"}}
+
+
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``scheduler``."""
     try:
@@ -193,10 +199,7 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
         return Client(scheduler)
     # one thread per worker process, for the Numba kernels and the numerical libraries too (see match_worker_threads)
     env = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    # no dashboard, and the scheduler's remaining HTTP routes (health checks) on a free port rather than 8787, which
-    # another cluster or service on the machine may hold (the scheduler would warn that it is in use)
-    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"}, env=env)
+    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, env=env, **LOCAL_CLUSTER_OPTIONS)
     return Client(cluster)
 
 
