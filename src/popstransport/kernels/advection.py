@@ -330,9 +330,9 @@ def partial_left(l, r, c6, beta, c):
 
 
 #: Rows of the per-line scratch array ``scr`` (shape ``(N_SCRATCH, n + 2 * GHOST + 1)``).
-(QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, ANTI, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC, QDON,
- MDON) = range(21)
-N_SCRATCH = 21
+(QP, WP, R, FLUX, AL, AR, A6, SLOPE, EDGE, FLOW, DONOR, QTD, WNEW, RPLUS, RMINUS, WHOLE, NWHOLE, FRAC, QDON,
+ MDON) = range(20)
+N_SCRATCH = 20
 
 
 @njit(cache=True, error_model="numpy")
@@ -423,6 +423,15 @@ def _max_abs(x, n):
     return max(max(a0, a1), max(a2, a3))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _donor_share(flux, whole, m_donor, air):
+    """Share of the partial donor cell's chemical ``m_donor`` (or, outside an open line, of the inflow mixing ratio)
+    in a face's chemical flux ``flux`` beyond the whole cells ``whole`` it passed (``FRAC``; 0 without air flux
+    ``air`` or without chemical in the donor)."""
+    x = (flux - whole) / m_donor
+    return x if m_donor > 0.0 and air != 0.0 else 0.0
+
+
 @njit(cache=True, error_model="numpy")
 def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, split=True):
     """One conservative 1-D remap of a line of ``n`` cells; updates ``m`` and ``w`` in place.
@@ -480,7 +489,6 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
     nf = n if periodic else n + 1
     fct = order == 3
     flow = scr[FLOW]
-    anti = scr[ANTI]
     donor = scr[DONOR]
     # air of the whole periodic line, summed only when a face needs the donor walk (a face that passes the line's
     # whole air is refused: the walk would go round more than once)
@@ -606,30 +614,35 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
         else:
             mdon[f] = 0.0
             qd[f] = qp[GHOST] if f == 0 else qp[n - 1 + GHOST]
+    # the new air masses and, for FCT, the donor-cell solution in the same loop (padded: index i + 1 for cell i; the
+    # pads are the periodic neighbours or, at the ends of an open line, the end cell itself, no further bound). The
+    # antidiffusive flux of a face, ``flux - flow``, is formed where it is used rather than kept in a row of its own.
     wnew = scr[WNEW]
+    qtd = scr[QTD]
     ok = True
-    for i in range(n):
-        wn = w[i] - (r[i + 1] - r[i])
-        ok &= wn > 0.0
-        wnew[i] = wn
-    if not ok and (apply or fct):
-        for i in range(n):
-            if not wnew[i] > 0.0:
-                return STATUS_EMPTY_CELL * 1_000_000 + i
     if fct:
         if periodic:
             flow[n] = flow[0]
             flux[n] = flux[0]
             donor[n] = donor[0]
             qd[n] = qd[0]
-        for f in range(n + 1):
-            anti[f] = flux[f] - flow[f]
-        g = GHOST
-        # padded arrays (index i + 1 for cell i): the donor-cell solution and, later, the limiter ratios; the pads
-        # are the periodic neighbours or, at the ends of an open line, the end cell itself (no further bound)
-        qtd = scr[QTD]
         for i in range(n):
-            qtd[i + 1] = (m[i] - (flow[i + 1] - flow[i])) / wnew[i]
+            wn = w[i] - (r[i + 1] - r[i])
+            ok &= wn > 0.0
+            wnew[i] = wn
+            qtd[i + 1] = (m[i] - (flow[i + 1] - flow[i])) / wn
+    else:
+        for i in range(n):
+            wn = w[i] - (r[i + 1] - r[i])
+            ok &= wn > 0.0
+            wnew[i] = wn
+    if not ok and (apply or fct):
+        for i in range(n):
+            if not wnew[i] > 0.0:
+                return STATUS_EMPTY_CELL * 1_000_000 + i
+    frac = scr[FRAC]
+    if fct:
+        g = GHOST
         if periodic:
             qtd[0] = qtd[n]
             qtd[n + 1] = qtd[1]
@@ -642,8 +655,8 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             q = qp[i + g]
             hi = max(max(max(q, qtd[i + 1]), max(qtd[i], qtd[i + 2])), max(qd[i], qd[i + 1]))
             lo = min(min(min(q, qtd[i + 1]), min(qtd[i], qtd[i + 2])), min(qd[i], qd[i + 1]))
-            a0 = anti[i]
-            a1 = anti[i + 1]
+            a0 = flux[i] - flow[i]
+            a1 = flux[i + 1] - flow[i + 1]
             ain = max(a0, 0.0) - min(a1, 0.0)
             aout = max(a1, 0.0) - min(a0, 0.0)
             room_up = (hi - qtd[i + 1]) * wnew[i]
@@ -662,9 +675,10 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             rm[0] = 1.0
             rp[n + 1] = 1.0
             rm[n + 1] = 1.0
-        # (branch-free, so that the loop vectorises: every candidate is computed and the right one selected)
+        # (branch-free, so that the loop vectorises: every candidate is computed and the right one selected; with
+        # ``split`` also the share of the face's partial donor cell, below)
         for f in range(nf):
-            a = anti[f]
+            a = flux[f] - flow[f]
             rf = r[f]
             # antidiffusive flux from cell f - 1 to cell f (a >= 0) or back (padded indices f and f + 1)
             c_up = min(min(rp[f + 1], rm[f]), 1.0)
@@ -685,16 +699,19 @@ def sweep_line(n, m, w, beta, periodic, q_lo, q_hi, order, scr, apply=True, spli
             asa = abs(sa)
             c_room = room / asa
             c = c_room if (donor[f] >= 0.0 and a != 0.0 and c * asa > room) else c
-            flux[f] = fl + c * a
+            fx = fl + c * a
+            flux[f] = fx
+            if split:
+                frac[f] = _donor_share(fx, whole[f], mdon[f], rf)
         if not periodic:
             flux[0] = flow[0]  # open boundary: nothing outside can give or take antidiffusive mass
             flux[n] = flow[n]
-    # share of the partial donor cell's chemical (or, outside an open line, of the inflow mixing ratio) that passed
-    frac = scr[FRAC]
-    for f in range(nf if split else 0):
-        d = mdon[f]
-        x = (flux[f] - whole[f]) / d
-        frac[f] = x if d > 0.0 and r[f] != 0.0 else 0.0
+            if split:
+                frac[0] = _donor_share(flux[0], whole[0], mdon[0], r[0])
+                frac[n] = _donor_share(flux[n], whole[n], mdon[n], r[n])
+    else:
+        for f in range(nf if split else 0):
+            frac[f] = _donor_share(flux[f], whole[f], mdon[f], r[f])
     if periodic:
         flux[n] = flux[0]
     if apply:
@@ -768,10 +785,14 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     nwhole = scr[NWHOLE]
     frac = scr[FRAC]
     nf = n if periodic else n + 1
-    # the longest run of whole cells, and whether air from outside passed any
+    # the longest run of whole cells, and whether air from outside passed any (looked for only where some face passed
+    # whole cells: that test vectorises, the running maximum does not)
     kmax = 0.0
     out_whole = False
+    some_whole = False
     for f in range(nf):
+        some_whole |= nwhole[f] > 0.0
+    for f in range(nf if some_whole else 0):
         inside = donor[f] >= 0.0
         kmax = max(kmax, nwhole[f] if inside else 0.0)
         out_whole |= nwhole[f] > 0.0 and not inside
