@@ -1344,6 +1344,67 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                          lwfi, lwff, lcidx, lfidx, lfsg, ltiny, lfat, work, t0, nt)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _tw(w, m_below, m_above):
+    """A tag's chemical mass through a face from one offset of its stencil (signed weight ``w``, see
+    :func:`prepare_split`)."""
+    return max(w, 0.0) * m_below + min(w, 0.0) * m_above
+
+
+@njit(cache=True, error_model="numpy")
+def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
+    """Split and apply in place, for one tag, the fluxes of a row whose faces pass at most ``BAND - 1`` whole cells and
+    which has no listed faces (``rows`` weight rows ``wd``, 2 .. ``BAND``; :func:`prepare_split`): bit for bit
+    :func:`split_fluxes` followed by the update, in one pass over a padded copy ``mp`` (length ``n + 2 * BAND``) of
+    the row's old masses instead of one pass per weight row. The face fluxes go to ``ft[:n + 1]``; new masses above
+    ``-tiny`` and below 0 are rounding and set to 0. Each weight row count has its own loop (offsets computed from
+    ``rows`` inside one loop keep it from vectorising; written out for ``BAND`` = 4)."""
+    b = BAND
+    for p in range(n):
+        mp[b + p] = row[p]
+    for j in range(b):
+        mp[j] = row[(j - b) % n] if periodic else 0.0
+        mp[b + n + j] = row[j % n] if periodic else 0.0
+    w0 = wd[0]
+    w1 = wd[1]
+    w2 = wd[2]
+    w3 = wd[3]
+    # face f: offset k takes mp[b - 1 - k + f] (below) and mp[b + k + f] (above), offsets added in order
+    if rows == 2:
+        f_lo = _tw(w0[0], mp[b - 1], mp[b]) + _tw(w1[0], mp[b - 2], mp[b + 1])
+        ft[0] = f_lo
+        for p in range(n):
+            f = p + 1
+            f_hi = _tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f])
+            v = mp[b + p] - (f_hi - f_lo)
+            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            ft[f] = f_hi
+            f_lo = f_hi
+    elif rows == 3:
+        f_lo = (_tw(w0[0], mp[b - 1], mp[b]) + _tw(w1[0], mp[b - 2], mp[b + 1])) + _tw(w2[0], mp[b - 3], mp[b + 2])
+        ft[0] = f_lo
+        for p in range(n):
+            f = p + 1
+            f_hi = ((_tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f]))
+                    + _tw(w2[f], mp[b - 3 + f], mp[b + 2 + f]))
+            v = mp[b + p] - (f_hi - f_lo)
+            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            ft[f] = f_hi
+            f_lo = f_hi
+    else:
+        f_lo = (((_tw(w0[0], mp[b - 1], mp[b]) + _tw(w1[0], mp[b - 2], mp[b + 1])) + _tw(w2[0], mp[b - 3], mp[b + 2]))
+                + _tw(w3[0], mp[b - 4], mp[b + 3]))
+        ft[0] = f_lo
+        for p in range(n):
+            f = p + 1
+            f_hi = (((_tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f]))
+                     + _tw(w2[f], mp[b - 3 + f], mp[b + 2 + f])) + _tw(w3[f], mp[b - 4 + f], mp[b + 3 + f]))
+            v = mp[b + p] - (f_hi - f_lo)
+            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            ft[f] = f_hi
+            f_lo = f_hi
+
+
 @njit(cache=True, error_model="numpy")
 def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lwd, lwfi, lwff, lcidx, lfidx, lfsg, ltiny,
                  lfat, work, t0, t1):
@@ -1392,6 +1453,9 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
                 v = row[n - 1] - (f_hi - f_lo)
                 row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
                 ft[n] = f_hi
+            elif rows and meta[qi, 5] == 0 and meta[qi, 6] >= 2:
+                # a banded row without listed faces in one pass over a padded copy of its old values
+                _split_banded_row(plane[c0 : c0 + n], n, per, lwd[qi], meta[qi, 6], ft, ps, tiny)
             elif rows:
                 # the fluxes are computed from the old row before it is overwritten in place
                 row = plane[c0 : c0 + n]
