@@ -845,6 +845,17 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
 
 
 @njit(cache=True, error_model="numpy")
+def _pad_line(m, n, periodic, mp):
+    """Padded copy of a line's masses for the split stencils: ``mp[BAND + p] = m[p]``, with ``BAND`` periodic copies
+    (or zeros, where no weight reaches) at each end."""
+    for p in range(n):
+        mp[BAND + p] = m[p]
+    for j in range(BAND):
+        mp[j] = m[(j - BAND) % n] if periodic else 0.0
+        mp[BAND + n + j] = m[j % n] if periodic else 0.0
+
+
+@njit(cache=True, error_model="numpy")
 def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
     """Split the fluxes of a line's sweep on the total over tags for one tag.
 
@@ -868,15 +879,10 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
             ft[f] = max(w0[f], 0.0) * m[f - 1] + min(w0[f], 0.0) * m[f]
         ft[n] = max(w0[n], 0.0) * m[n - 1] + min(w0[n], 0.0) * right
     else:
-        # padded copy: mp[BAND + p] = m[p], with BAND periodic copies (or zeros: no weight there) at each end; the
-        # stencil's cells as fixed-offset slices of it (a loop that vectorises; offsets computed from ``rows`` inside
-        # the loop made it four times slower)
+        # the stencil's cells as fixed-offset slices of a padded copy of the line (a loop that vectorises; offsets
+        # computed from ``rows`` inside the loop made it four times slower)
         mp = ps
-        for p in range(n):
-            mp[BAND + p] = m[p]
-        for j in range(BAND):
-            mp[j] = m[(j - BAND) % n] if periodic else 0.0
-            mp[BAND + n + j] = m[j % n] if periodic else 0.0
+        _pad_line(m, n, periodic, mp)
         dn = mp[BAND - 1 : BAND + n]
         up = mp[BAND : BAND + n + 1]
         for f in range(n + 1):
@@ -1360,11 +1366,7 @@ def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
     ``-tiny`` and below 0 are rounding and set to 0. Each weight row count has its own loop (offsets computed from
     ``rows`` inside one loop keep it from vectorising; written out for ``BAND`` = 4)."""
     b = BAND
-    for p in range(n):
-        mp[b + p] = row[p]
-    for j in range(b):
-        mp[j] = row[(j - b) % n] if periodic else 0.0
-        mp[b + n + j] = row[j % n] if periodic else 0.0
+    _pad_line(row, n, periodic, mp)
     w0 = wd[0]
     w1 = wd[1]
     w2 = wd[2]
