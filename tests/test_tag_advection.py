@@ -295,7 +295,7 @@ def test_the_one_pass_banded_row_split_equals_the_stencil_split_bit_for_bit(rows
         wd[:, n] = wd[:, 0]
     else:
         # (open ends: faces with air from outside are listed, never banded; the end faces here take from inside)
-        wd[:, 0] = np.maximum(-wd[:, 0], 0.0) * -1.0
+        wd[:, 0] = np.minimum(wd[:, 0], 0.0)
         wd[:, n] = np.maximum(wd[:, n], 0.0)
     m = rng.random(n) * 1e3
     m[rng.integers(0, n, 3)] = 0.0

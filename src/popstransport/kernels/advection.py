@@ -844,6 +844,13 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     return nw, rows
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _tw(w, m_below, m_above):
+    """A tag's chemical mass through a face from one offset of its stencil (signed weight ``w``, see
+    :func:`prepare_split`)."""
+    return max(w, 0.0) * m_below + min(w, 0.0) * m_above
+
+
 @njit(cache=True, error_model="numpy")
 def _pad_line(m, n, periodic, mp):
     """Padded copy of a line's masses for the split stencils: ``mp[BAND + p] = m[p]``, with ``BAND`` periodic copies
@@ -874,10 +881,10 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
     if rows <= 1:
         left = m[n - 1] if periodic else 0.0
         right = m[0] if periodic else 0.0
-        ft[0] = max(w0[0], 0.0) * left + min(w0[0], 0.0) * m[0]
+        ft[0] = _tw(w0[0], left, m[0])
         for f in range(1, n):
-            ft[f] = max(w0[f], 0.0) * m[f - 1] + min(w0[f], 0.0) * m[f]
-        ft[n] = max(w0[n], 0.0) * m[n - 1] + min(w0[n], 0.0) * right
+            ft[f] = _tw(w0[f], m[f - 1], m[f])
+        ft[n] = _tw(w0[n], m[n - 1], right)
     else:
         # the stencil's cells as fixed-offset slices of a padded copy of the line (a loop that vectorises; offsets
         # computed from ``rows`` inside the loop made it four times slower)
@@ -886,13 +893,13 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
         dn = mp[BAND - 1 : BAND + n]
         up = mp[BAND : BAND + n + 1]
         for f in range(n + 1):
-            ft[f] = max(w0[f], 0.0) * dn[f] + min(w0[f], 0.0) * up[f]
+            ft[f] = _tw(w0[f], dn[f], up[f])
         for k in range(1, rows):
             wk = wd[k]
             dn = mp[BAND - 1 - k : BAND + n - k]
             up = mp[BAND + k : BAND + n + 1 + k]
             for f in range(n + 1):
-                ft[f] += max(wk[f], 0.0) * dn[f] + min(wk[f], 0.0) * up[f]
+                ft[f] += _tw(wk[f], dn[f], up[f])
     if nw == 0:
         return
     total = 0.0
@@ -1350,21 +1357,14 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                          lwfi, lwff, lcidx, lfidx, lfsg, ltiny, lfat, work, t0, nt)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _tw(w, m_below, m_above):
-    """A tag's chemical mass through a face from one offset of its stencil (signed weight ``w``, see
-    :func:`prepare_split`)."""
-    return max(w, 0.0) * m_below + min(w, 0.0) * m_above
-
-
 @njit(cache=True, error_model="numpy")
 def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
     """Split and apply in place, for one tag, the fluxes of a row whose faces pass at most ``BAND - 1`` whole cells and
     which has no listed faces (``rows`` weight rows ``wd``, 2 .. ``BAND``; :func:`prepare_split`): bit for bit
     :func:`split_fluxes` followed by the update, in one pass over a padded copy ``mp`` (length ``n + 2 * BAND``) of
     the row's old masses instead of one pass per weight row. The face fluxes go to ``ft[:n + 1]``; new masses above
-    ``-tiny`` and below 0 are rounding and set to 0. Each weight row count has its own loop (offsets computed from
-    ``rows`` inside one loop keep it from vectorising; written out for ``BAND`` = 4)."""
+    ``-tiny`` and below 0 are rounding and set to 0. Each weight row count has its own loop, written out for ``BAND``
+    = 4: one loop with the tests on ``rows`` inside it (Numba does not unswitch them) ran 14 times slower."""
     b = BAND
     _pad_line(row, n, periodic, mp)
     w0 = wd[0]
@@ -1442,16 +1442,16 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
                 row = plane[c0 : c0 + n]
                 wd = lwd[qi, 0]
                 first = row[0]
-                f_lo = max(wd[0], 0.0) * (row[n - 1] if per else 0.0) + min(wd[0], 0.0) * first
+                f_lo = _tw(wd[0], row[n - 1] if per else 0.0, first)
                 ft[0] = f_lo
                 for p in range(n - 1):
-                    f_hi = max(wd[p + 1], 0.0) * row[p] + min(wd[p + 1], 0.0) * row[p + 1]
+                    f_hi = _tw(wd[p + 1], row[p], row[p + 1])
                     v = row[p] - (f_hi - f_lo)
                     # rounding below a bound of 0 (the tag is a non-negative share of the total)
                     row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
                     ft[p + 1] = f_hi
                     f_lo = f_hi
-                f_hi = max(wd[n], 0.0) * row[n - 1] + min(wd[n], 0.0) * (first if per else 0.0)
+                f_hi = _tw(wd[n], row[n - 1], first if per else 0.0)
                 v = row[n - 1] - (f_hi - f_lo)
                 row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
                 ft[n] = f_hi
@@ -1538,7 +1538,7 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc,
             # one pass: the flux through the row's north face from the old values, the row's update, and the flux
             # kept as the next row's south face
             for i in range(ni):
-                f_n = max(w[i], 0.0) * row[i] + min(w[i], 0.0) * up[i]
+                f_n = _tw(w[i], row[i], up[i])
                 v = row[i] - (f_n - fs[i])
                 # rounding below a bound of 0 (the tag is a non-negative share of the total)
                 row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
