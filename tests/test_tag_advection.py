@@ -24,6 +24,7 @@ from popstransport.kernels.advection import (
     FLUX,
     GHOST,
     N_SCRATCH,
+    NWHOLE,
     QP,
     WP,
     AdvectionKernelOptions,
@@ -249,9 +250,10 @@ def _plain_loop(air, M, U, V, dt, nsub, order, geom):
     return m[None]
 
 
-def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom):
+def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None):
     """Several tags as a Python loop over lines: the total (summed once, then carried) swept by ``sweep_line`` and
-    split by ``split_line`` line after line, with the kernel's rounding clip below zero."""
+    split by ``split_line`` line after line, with the kernel's rounding clip below zero. ``circles_whole`` (a list),
+    if given, gets the most whole cells any face of each great circle passed."""
     m = air.copy()
     w = M.copy()
     tot = m[0].copy()
@@ -264,6 +266,8 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom):
         old = ml.copy()
         scr = _sweep(ml, wl, r, width, b, order)
         n = ml.size
+        if circles_whole is not None and isinstance(idx[0], np.ndarray):
+            circles_whole.append(int(scr[NWHOLE, : n + 1].max()))
         tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
         new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
         big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
@@ -314,22 +318,31 @@ def test_the_one_pass_banded_row_split_equals_the_stencil_split_bit_for_bit(rows
     assert np.abs(ft).max() > 0.0 and not np.array_equal(row, m)
 
 
-@pytest.mark.parametrize(("ntag", "jet"), [(1, 0.0), (4, 0.0), (4, 6.5)])
-def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet):
+@pytest.mark.parametrize(("ntag", "jet", "ramp"), [(1, 0.0, 0.0), (4, 0.0, 0.0), (4, 6.5, 0.0), (4, 0.0, 0.45)])
+def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet, ramp):
     """(c): with one tag the kernel is the single-tracer scheme, line by line; with several, the kernel's ordering of
     the tag work (totals of a work item's lines first, then every tag through them; meridional splits plane by
     plane; in the second sub-step, which sweeps meridionally first, the totals of both sweeps first and then every
     tag's plane through both) gives exactly the line-by-line split, also where faces pass whole cells (with a zonal
     jet that carries up to ``jet`` cells' air per sub-step, some pass more than the banded split takes, and go
-    through the running sum). Bit for bit."""
+    through the running sum). With ``ramp``, two meridional jets whose face fluxes grow along a column (each face
+    carries ``ramp`` times the air of the column's cells behind it since row 1, per sub-step) make great circles whose
+    faces pass 1 to 3 whole cells (split with the banded stencil) and 4 or more (listed): those circles are split line
+    by line, not plane by plane. Bit for bit."""
     rng = np.random.default_rng(3 if ntag == 1 else 5)
     grid = _grid(regional=False)
-    M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.7)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=1.0 if ramp else 1.7)
+    nl, nj, ni = M.shape
     # the same flux through every face of a row (no divergence), each row its own speed and direction
-    speed = jet * rng.uniform(0.5, 1.0, M.shape[1]) * rng.choice([-1.0, 1.0], M.shape[1])
+    speed = jet * rng.uniform(0.5, 1.0, nj) * rng.choice([-1.0, 1.0], nj)
     U = U + (speed * M[0, :, 0] / (0.5 * dt))[None, :, None]
+    # northward up column 3 and southward down column ni/2 + 1 (the other half of great circle 1)
+    column_air = M[0, :, 0]
+    for j in range(2, nj):
+        V[:, j, 3] += ramp * column_air[1:j].sum() / (0.5 * dt)
+        V[:, nj - j, ni // 2 + 1] -= ramp * column_air[nj - j : nj - 1].sum() / (0.5 * dt)
     air = _tags(rng, M, ntag)
-    nt, nl, nj, ni = air.shape
+    nt = air.shape[0]
     geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
     for order in ((0, 3) if ntag == 1 else (1, 3)):
         kern = make_horizontal_advection(AdvectionKernelOptions(order=order, parallel=True))
@@ -340,8 +353,13 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet):
         kern(mk, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, dt, 2, True, zero_we, zero_we, zero_sn, zero_sn, True,
              fu, fv, np.zeros((nt, nl, 4)), status)
         assert not status.any()
-        reference = _plain_loop if ntag == 1 else _plain_loop_tags
-        np.testing.assert_array_equal(mk, reference(air, M, U, V, dt, 2, order, geom))
+        if ntag == 1:
+            np.testing.assert_array_equal(mk, _plain_loop(air, M, U, V, dt, 2, order, geom))
+            continue
+        circles_whole = []
+        np.testing.assert_array_equal(mk, _plain_loop_tags(air, M, U, V, dt, 2, order, geom, circles_whole))
+        if ramp:
+            assert 0 < min(k for k in circles_whole if k > 0) < BAND <= max(circles_whole)
 
 
 @pytest.mark.parametrize("regional", [False, True])
