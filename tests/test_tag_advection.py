@@ -526,15 +526,23 @@ def _sweep_open(ml, wl, r, width, b, order, q_lo, q_hi):
     return scr
 
 
-def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for_bit():
+@pytest.mark.parametrize("ramp", [0.0, 0.4])
+def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for_bit(ramp):
     """As above on a bounded grid with air from outside at every tag's own inflow mixing ratio: the kernel's rows and
     its meridional columns split plane by plane give exactly the line-by-line split, including the chemical mass
-    through the open ends (inflow and outflow budgets and the end faces' accumulators). Bit for bit."""
+    through the open ends (inflow and outflow budgets and the end faces' accumulators). With ``ramp``, a northward
+    and a southward jet whose face fluxes grow along their column (as in the global test) make columns whose faces
+    pass whole cells, which the kernel splits line by line. Bit for bit."""
     rng = np.random.default_rng(8)
     grid = _grid(regional=True)
-    M, U, V, dt = _winds(rng, grid, divergent=False, courant=0.9)
+    M, U, V, dt = _winds(rng, grid, divergent=False, courant=0.4 if ramp else 0.9)
+    nl, nj, ni = M.shape
+    column_air = M[0, :, 0]
+    for j in range(2, nj):
+        V[:, j, 3] += ramp * column_air[1:j].sum() / (0.5 * dt)
+        V[:, nj - j, 6] -= ramp * column_air[nj - j : nj - 1].sum() / (0.5 * dt)
     air = _tags(rng, M, 4)
-    nt, nl, nj, ni = air.shape
+    nt = air.shape[0]
     dlon, dlat, beta = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
     qw, qe = rng.uniform(0.0, 1.0, (2, nt, nl, nj))
     qs, qn = rng.uniform(0.0, 1.0, (2, nt, nl, ni))
@@ -553,6 +561,7 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
     tot = ((m[0] + m[1]) + m[2]) + m[3]  # (the order of the kernel's sum over tags)
     ref_fu, ref_fv = np.zeros_like(fu), np.zeros_like(fv)
     ends = np.zeros((nt, 2))  # inflow, outflow
+    columns_whole = []
     h = dt / 2
     for s in range(2):
         for d in "xy" if s == 0 else "yx":
@@ -569,6 +578,8 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
                     old = ml.copy()
                     scr = _sweep_open(ml, wl, r, width, b, order, q_lo.sum(), q_hi.sum())
                     n = ml.size
+                    if d == "y":
+                        columns_whole.append(int(scr[NWHOLE, : n + 1].max()))
                     tags = np.array([m[t, lyr][idx] for t in range(nt)])
                     ft = split_line(n, False, scr, tags, q_lo, q_hi)
                     new = tags - np.diff(ft, axis=1)
@@ -586,6 +597,7 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
     np.testing.assert_array_equal(fu, ref_fu)
     np.testing.assert_array_equal(fv, ref_fv)
     np.testing.assert_allclose(boundary[:, :, :2].sum(axis=1), ends, rtol=1e-13)
+    assert max(columns_whole) == 0 if not ramp else 0 < min(k for k in columns_whole if k > 0) < BAND <= max(columns_whole)
 
 
 def test_the_tagged_kernel_compiles_its_line_functions_once():
