@@ -212,12 +212,12 @@ def _lines(U, V, h, direction, geom):
     return lines + polar
 
 
-def _sweep_order(U, V, dt, nsub, geom):
-    """Every line of a call in the kernel's order (sub-steps, x-y then y-x, layers): ``(layer, index, air through
-    the faces, widths, density slopes)``."""
+def _sweep_order(U, V, dt, nsub, geom, x_first=True):
+    """Every line of a call in the kernel's order (sub-steps, x-y then y-x, or y-x first, layers): ``(layer, index,
+    air through the faces, widths, density slopes)``."""
     h = dt / nsub
     for s in range(nsub):
-        for d in ("xy" if s % 2 == 0 else "yx"):
+        for d in ("xy" if (s % 2 == 0) == x_first else "yx"):
             for lyr in range(U.shape[0]):
                 for idx, r, width, b in _lines(U[lyr], V[lyr], h, d, geom):
                     yield lyr, idx, r, width, b
@@ -250,17 +250,19 @@ def _plain_loop(air, M, U, V, dt, nsub, order, geom):
     return m[None]
 
 
-def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None):
+def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None, x_first=True, clipped=None):
     """Several tags as a Python loop over lines: the total (summed once, then carried) swept by ``sweep_line`` and
     split by ``split_line`` line after line, with the kernel's rounding clip below zero. ``circles_whole`` (a list),
-    if given, gets the most whole cells any face of each great circle passed."""
+    if given, gets the most whole cells any face of each great circle passed, and ``clipped`` (a dict) the number of
+    tag masses the clip set to zero on the great circles (``"circle"``), in a row's last cell (``"row end"``) and in
+    its other cells (``"row"``)."""
     m = air.copy()
     w = M.copy()
     tot = m[0].copy()
     for t in range(1, m.shape[0]):
         tot += m[t]
     zero = np.zeros(m.shape[0])
-    for lyr, idx, r, width, b in _sweep_order(U, V, dt, nsub, geom):
+    for lyr, idx, r, width, b in _sweep_order(U, V, dt, nsub, geom, x_first):
         ml = tot[lyr][idx].copy()
         wl = w[lyr][idx].copy()
         old = ml.copy()
@@ -271,7 +273,12 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None):
         tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
         new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
         big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
-        new[(new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)] = 0.0
+        clip = (new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)
+        if clipped is not None:
+            for key, count in ((("circle", clip.sum()),) if isinstance(idx[0], np.ndarray) else
+                               (("row", clip[:, :-1].sum()), ("row end", clip[:, -1].sum()))):
+                clipped[key] = clipped.get(key, 0) + int(count)
+        new[clip] = 0.0
         for t in range(m.shape[0]):
             m[t, lyr][idx] = new[t]
         tot[lyr][idx] = ml
@@ -370,6 +377,59 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet, ra
         assert mk.min() >= 0.0
         if ramp:
             assert 0 < min(k for k in circles_whole if k > 0) < BAND <= max(circles_whole)
+
+
+def _drain(F, lo, hi, air, rng):
+    """Make the air ``air`` of a cell leave through both its faces in one sweep: a random part through face ``lo``
+    and all the rest but a rounding unit or two through face ``hi`` (``F``: air through the faces of the line, kg per
+    sweep, positive towards higher index)."""
+    out_lo = rng.uniform(0.2, 0.8) * air
+    out_hi = air - out_lo
+    while not air - (out_hi + out_lo) > 0.0:  # (the kernel's new air, which must stay positive)
+        out_hi = np.nextafter(out_hi, 0.0)
+    F[lo] = -out_lo
+    F[hi] = out_hi
+
+
+@pytest.mark.parametrize("x_first", [True, False])
+def test_tags_of_drained_cells_are_clipped_at_zero_on_every_path(x_first):
+    """Cells whose air all leaves but a rounding unit, through both faces in one sweep, lose all their chemical in
+    exact arithmetic; in floating point a tag can then come out a few rounding units below zero. The kernel sets
+    such values to zero on every path that splits tags (rows in one pass, their last cell, great circles split plane
+    by plane; calls that start zonally and meridionally), exactly as the line-by-line reference does, and the
+    reference met such values on each of these paths (so that the test tests the clip). Van Leer's scheme, one
+    sub-step of 1 s (the face fluxes are the air through the faces), no other wind; bit for bit."""
+    rng = np.random.default_rng(1)
+    grid = _grid(regional=False)
+    M = grid.air_mass_kg()
+    nl, nj, ni = M.shape
+    U, V = np.zeros((nl, nj, ni + 1)), np.zeros((nl, nj + 1, ni))
+    for lyr in range(nl):
+        # zonal drains in rows 2, 4, 6 (the odd columns, so also each row's last cell), meridional drains in rows
+        # 1, 3, 5 of the even columns: neither sweep sends air into a cell that the other drains
+        for j in (2, 4, 6):
+            for i in range(1, ni, 2):
+                _drain(U[lyr, j], i, i + 1, M[lyr, j, i], rng)
+        U[lyr, :, 0] = U[lyr, :, ni]
+        for i in range(0, ni, 2):
+            for j in (1, 3, 5):
+                _drain(V[lyr, :, i], j, j + 1, M[lyr, j, i], rng)
+    air = _tags(rng, M, 6)
+    nt = air.shape[0]
+    geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
+    kern = make_horizontal_advection(AdvectionKernelOptions(order=1, parallel=True))
+    mk = air.copy()
+    zero_we, zero_sn = np.zeros((nt, nl, nj)), np.zeros((nt, nl, ni))
+    status = np.zeros((nl, 4), dtype=np.int64)
+    fu, fv = np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni))
+    kern(mk, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, 1.0, 1, x_first, zero_we, zero_we, zero_sn, zero_sn, True,
+         fu, fv, np.zeros((nt, nl, 4)), status)
+    assert not status.any()
+    clipped = {}
+    np.testing.assert_array_equal(mk, _plain_loop_tags(air, M, U, V, 1.0, 1, 1, geom, x_first=x_first,
+                                                       clipped=clipped))
+    assert min(clipped.get(key, 0) for key in ("row", "row end", "circle")) > 0, clipped
+    assert mk.min() >= 0.0
 
 
 @pytest.mark.parametrize("regional", [False, True])
@@ -536,44 +596,60 @@ def _sweep_open(ml, wl, r, width, b, order, q_lo, q_hi):
     return scr
 
 
-@pytest.mark.parametrize("ramp", [0.0, 0.4])
-def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for_bit(ramp):
+@pytest.mark.parametrize("winds", ["random", "ramp", "drains"])
+def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for_bit(winds):
     """As above on a bounded grid with air from outside at every tag's own inflow mixing ratio: the kernel's rows and
     its meridional columns split plane by plane give exactly the line-by-line split, including the chemical mass
-    through the open ends (inflow and outflow budgets and the end faces' accumulators). With ``ramp``, a northward
+    through the open ends (inflow and outflow budgets and the end faces' accumulators). With ``"ramp"``, a northward
     and a southward jet whose face fluxes grow along their column (as in the global test) make columns whose faces
-    pass whole cells, which the kernel splits line by line. Bit for bit."""
+    pass whole cells, which the kernel splits line by line. With ``"drains"``, cells whose air all leaves but a
+    rounding unit (as in the global test of the rounding clip; Van Leer's scheme, one sub-step of 1 s) give tag masses
+    a few rounding units below zero in rows and columns, which both set to zero. Bit for bit."""
     rng = np.random.default_rng(8)
     grid = _grid(regional=True)
+    ramp = 0.4 if winds == "ramp" else 0.0
     M, U, V, dt = _winds(rng, grid, divergent=False, courant=0.4 if ramp else 0.9)
     nl, nj, ni = M.shape
     column_air = M[0, :, 0]
     for j in range(2, nj):
         V[:, j, 3] += ramp * column_air[1:j].sum() / (0.5 * dt)
         V[:, nj - j, 6] -= ramp * column_air[nj - j : nj - 1].sum() / (0.5 * dt)
-    air = _tags(rng, M, 4)
+    nsub, order = 2, 3
+    if winds == "drains":
+        nsub, order, dt = 1, 1, 1.0
+        U, V = np.zeros_like(U), np.zeros_like(V)
+        for lyr in range(nl):
+            for j in (2, 4, 6):
+                for i in range(1, ni, 2):
+                    _drain(U[lyr, j], i, i + 1, M[lyr, j, i], rng)
+            for i in range(0, ni, 2):
+                for j in (1, 3, 5):
+                    _drain(V[lyr, :, i], j, j + 1, M[lyr, j, i], rng)
+    air = _tags(rng, M, 8 if winds == "drains" else 4)
     nt = air.shape[0]
     dlon, dlat, beta = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
     qw, qe = rng.uniform(0.0, 1.0, (2, nt, nl, nj))
     qs, qn = rng.uniform(0.0, 1.0, (2, nt, nl, ni))
-    order = 3
     kern = make_horizontal_advection(AdvectionKernelOptions(order=order, periodic_x=False, cross_pole=False,
                                                             parallel=True))
     mk = air.copy()
     fu, fv = np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni))
     boundary = np.zeros((nt, nl, 4))
     status = np.zeros((nl, 4), dtype=np.int64)
-    kern(mk, M, U, V, np.zeros((nl, 2, 1)), dlon, dlat, beta, dt, 2, True, qw, qe, qs, qn, True, fu, fv, boundary,
+    kern(mk, M, U, V, np.zeros((nl, 2, 1)), dlon, dlat, beta, dt, nsub, True, qw, qe, qs, qn, True, fu, fv, boundary,
          status)
     assert not status.any()
     # the line-by-line reference: x then y, then y then x; rows and columns of every layer in turn
     m, w = air.copy(), M.copy()
-    tot = ((m[0] + m[1]) + m[2]) + m[3]  # (the order of the kernel's sum over tags)
+    tot = m[0].copy()
+    for t in range(1, nt):
+        tot += m[t]  # (the order of the kernel's sum over tags)
     ref_fu, ref_fv = np.zeros_like(fu), np.zeros_like(fv)
     ends = np.zeros((nt, 2))  # inflow, outflow
     columns_whole = []
-    h = dt / 2
-    for s in range(2):
+    clipped = {"x": 0, "y": 0}
+    h = dt / nsub
+    for s in range(nsub):
         for d in "xy" if s == 0 else "yx":
             for lyr in range(nl):
                 nline = nj if d == "x" else ni
@@ -594,7 +670,9 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
                     ft = split_line(n, False, scr, tags, q_lo, q_hi)
                     new = tags - np.diff(ft, axis=1)
                     big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
-                    new[(new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)] = 0.0
+                    clip = (new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)
+                    clipped[d] += int(clip.sum())
+                    new[clip] = 0.0
                     for t in range(nt):
                         m[t, lyr][idx] = new[t]
                         acc[0][0, t, lyr][acc[1]] += np.maximum(ft[t], 0.0)
@@ -608,6 +686,8 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
     np.testing.assert_array_equal(fv, ref_fv)
     np.testing.assert_allclose(boundary[:, :, :2].sum(axis=1), ends, rtol=1e-13)
     assert max(columns_whole) == 0 if not ramp else 0 < min(k for k in columns_whole if k > 0) < BAND <= max(columns_whole)
+    assert min(clipped.values()) > 0 if winds == "drains" else True, clipped
+    assert mk.min() >= 0.0
 
 
 def test_the_tagged_kernel_compiles_its_line_functions_once():
