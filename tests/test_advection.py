@@ -335,6 +335,46 @@ def test_emptying_a_cell_is_a_clear_error():
         HorizontalAdvection(grid=grid).advect(air, M, U, V, 1.0)
 
 
+@pytest.mark.parametrize("ntag", [1, 3])
+@pytest.mark.parametrize(
+    ("regional", "direction", "row", "column"),
+    [(False, "x", 3, 5), (False, "x", 0, 7), (False, "x", 7, 2), (False, "y", 3, 5), (False, "y", 4, 12),
+     (True, "x", 2, 1), (True, "y", 5, 3)],
+)
+def test_the_kernel_reports_the_cell_it_emptied(ntag, regional, direction, row, column):
+    """The kernel's status names the layer, the cell and the sub-step whose air a sweep emptied, on every kind of
+    line: zonal rows, the polar rows (rows 0 and J - 1 of a global grid, which turn zonally half before and half
+    after the meridional sweep), both halves of a great circle (the second runs south down column ``i + I/2``), and
+    the rows and columns of a bounded grid; with one tag and with several (the totals' sweeps). The process checks
+    the sub-steps before it calls the kernel: this is the kernel's own last check."""
+    from popstransport.kernels.advection import AdvectionKernelOptions, geometry, make_horizontal_advection
+
+    layers = AirLayers((0.0, 1000.0, 4000.0))
+    grid = LatLonGrid.regional(0, 30, -12, 12, 3.0, layers=layers) if regional else LatLonGrid.global_grid(
+        22.5, layers=layers)
+    M = grid.air_mass_kg()
+    nl, nj, ni = M.shape
+    U, V = np.zeros((nl, nj, ni + 1)), np.zeros((nl, nj + 1, ni))
+    # in layer 1, 0.6 of the cell's air out through each of two faces in the sweep (1 s): the cell is left with -0.2
+    # (a polar row's half-turn takes half the flux)
+    out = M[1, row, column] * (1.2 if direction == "x" and row in (0, nj - 1) and not regional else 0.6)
+    if direction == "x":
+        U[1, row, column], U[1, row, column + 1] = -out, out
+        if not regional:
+            U[:, :, 0] = U[:, :, ni]
+    else:
+        V[1, row, column], V[1, row + 1, column] = -out, out
+    kern = make_horizontal_advection(AdvectionKernelOptions(periodic_x=not regional, cross_pole=not regional))
+    air = np.ascontiguousarray(np.broadcast_to(M, (ntag, nl, nj, ni))) / ntag
+    status = np.zeros((nl, 4), dtype=np.int64)
+    q_we, q_sn = np.zeros((ntag, nl, nj)), np.zeros((ntag, nl, ni))
+    fu, fv = np.zeros((2, ntag, nl, nj, ni + 1)), np.zeros((2, ntag, nl, nj + 1, ni))
+    kern(air, M, U, V, np.zeros((nl, 2, max(ni // 2, 1))), *geometry(grid.lon_edges_deg, grid.lat_edges_deg), 1.0, 1,
+         direction == "x", q_we, q_we, q_sn, q_sn, False, fu, fv, np.zeros((ntag, nl, 4)), status)
+    np.testing.assert_array_equal(status[0], 0)
+    np.testing.assert_array_equal(status[1], [1, row, column, 0])
+
+
 def test_too_many_substeps_is_a_clear_error():
     grid = LatLonGrid.global_grid(30.0, layers=AirLayers((0.0, 1000.0)))
     case = solid_body_rotation(np.pi / 2)
