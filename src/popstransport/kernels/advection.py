@@ -851,6 +851,13 @@ def _tw(w, m_below, m_above):
     return max(w, 0.0) * m_below + min(w, 0.0) * m_above
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _clip_rounding(v, tiny):
+    """A tag's new mass ``v`` with a value between ``-tiny`` and 0 set to 0: rounding below the bound of 0 (a tag is
+    a non-negative share of its total, so its exact new mass is not negative)."""
+    return 0.0 if (v < 0.0 and v > -tiny) else v
+
+
 @njit(cache=True, error_model="numpy")
 def _pad_line(m, n, periodic, mp):
     """Padded copy of a line's masses for the split stencils: ``mp[BAND + p] = m[p]``, with ``BAND`` periodic copies
@@ -1383,7 +1390,7 @@ def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
             f = p + 1
             f_hi = _tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f])
             v = mp[b + p] - (f_hi - f_lo)
-            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            row[p] = _clip_rounding(v, tiny)
             ft[f] = f_hi
             f_lo = f_hi
     elif rows == 3:
@@ -1394,7 +1401,7 @@ def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
             f_hi = ((_tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f]))
                     + _tw(w2[f], mp[b - 3 + f], mp[b + 2 + f]))
             v = mp[b + p] - (f_hi - f_lo)
-            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            row[p] = _clip_rounding(v, tiny)
             ft[f] = f_hi
             f_lo = f_hi
     else:
@@ -1406,7 +1413,7 @@ def _split_banded_row(row, n, periodic, wd, rows, ft, mp, tiny):
             f_hi = (((_tw(w0[f], mp[b - 1 + f], mp[b + f]) + _tw(w1[f], mp[b - 2 + f], mp[b + 1 + f]))
                      + _tw(w2[f], mp[b - 3 + f], mp[b + 2 + f])) + _tw(w3[f], mp[b - 4 + f], mp[b + 3 + f]))
             v = mp[b + p] - (f_hi - f_lo)
-            row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+            row[p] = _clip_rounding(v, tiny)
             ft[f] = f_hi
             f_lo = f_hi
 
@@ -1451,13 +1458,12 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
                 for p in range(n - 1):
                     f_hi = _tw(wd[p + 1], row[p], row[p + 1])
                     v = row[p] - (f_hi - f_lo)
-                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    row[p] = _clip_rounding(v, tiny)
                     ft[p + 1] = f_hi
                     f_lo = f_hi
                 f_hi = _tw(wd[n], row[n - 1], first if per else 0.0)
                 v = row[n - 1] - (f_hi - f_lo)
-                row[n - 1] = 0.0 if (v < 0.0 and v > -tiny) else v
+                row[n - 1] = _clip_rounding(v, tiny)
                 ft[n] = f_hi
             elif rows and meta[qi, 5] == 0 and meta[qi, 6] >= 2:
                 # a banded row without listed faces in one pass over a padded copy of its old values
@@ -1468,15 +1474,14 @@ def _split_lines(qa, qb, lo, rows, m3, qbc_lo, qbc_hi, acc, face, ends, meta, lw
                 split_fluxes(n, per, row, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = row[p] - (ft[p + 1] - ft[p])
-                    # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                    row[p] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    row[p] = _clip_rounding(v, tiny)
             else:
                 for p in range(n):
                     mg[p] = plane[cid[p]]
                 split_fluxes(n, per, mg, q_lo, q_hi, lwd[qi], meta[qi, 6], lwfi[qi], lwff[qi], meta[qi, 5], ft, ps)
                 for p in range(n):
                     v = mg[p] - (ft[p + 1] - ft[p])
-                    plane[cid[p]] = 0.0 if (v < 0.0 and v > -tiny) else v
+                    plane[cid[p]] = _clip_rounding(v, tiny)
             if acc:
                 _book_listed(face, t, l, lfidx[qi], lfsg[qi], lfat[qi], ft, meta[qi, 2])
             if not per:
@@ -1544,8 +1549,7 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc,
             for i in range(ni):
                 f_n = _tw(w[i], row[i], up[i])
                 v = row[i] - (f_n - fs[i])
-                # rounding below a bound of 0 (the tag is a non-negative share of the total)
-                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+                row[i] = _clip_rounding(v, tin[i])
                 fs[i] = f_n
             if acc:
                 _book_row(pos, neg, fmap, (j + 1) * ni, fs, ni)
@@ -1557,7 +1561,7 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc,
             for i in range(ni):
                 f_n = max(w[i], 0.0) * row[i] + win[i] * qn[i]
                 v = row[i] - (f_n - fs[i])
-                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+                row[i] = _clip_rounding(v, tin[i])
                 fs[i] = f_n
             for i in range(ni):
                 if ybc[l, 2, i] > 0.0:
@@ -1567,7 +1571,7 @@ def _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, face, fs, bounded, ybc,
         else:
             for i in range(ni):
                 v = row[i] - (0.0 - fs[i])
-                row[i] = 0.0 if (v < 0.0 and v > -tin[i]) else v
+                row[i] = _clip_rounding(v, tin[i])
 
 
 def geometry(lon_edges_deg: np.ndarray, lat_edges_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
