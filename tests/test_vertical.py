@@ -199,6 +199,23 @@ def test_model_interface_and_default_exchange_time_scale():
     assert "lost_kg" not in res  # (the model's budget covers it; the two passes over the state are skipped)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_kernel_reports_the_layer_it_empties(parallel):
+    """The kernel's status names, row by row, the layer (1 + its index) whose air the vertical flux empties: here
+    2 kg s-1 up through the interface above layer 1 of cell (2, 3) for 1 s, which holds 1 kg."""
+    nt, nl, nj, ni = 2, 3, 4, 5
+    Mh = np.ones((nl, nj, ni))
+    W = np.zeros((nl + 1, nj, ni))
+    W[2, 2, 3] = 2.0
+    m = 0.5 * np.ones((nt, nl, nj, ni))
+    status = np.zeros(nj, dtype=np.int64)
+    make_vertical_exchange(parallel)(m, Mh, W, np.zeros_like(W), 1.0, None, status)
+    assert status.tolist() == [0, 0, 2, 0]
+    air = np.ones((1, nl, nj, ni))
+    with pytest.raises(VerticalExchangeError, match="empties layer 1 in latitude row 2 within dt = 1 s"):
+        VerticalExchange().mix(air, Mh, None, None, 1.0, prepared=(Mh, W, np.zeros_like(W)))
+
+
 def test_errors():
     grid = LatLonGrid.global_grid(30.0)
     with pytest.raises(ValueError, match="eddy diffusivity must be finite and >= 0"):
