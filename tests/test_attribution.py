@@ -10,6 +10,7 @@ from popstransport.attribution import (
     border_faces,
     border_flux_by_tag,
     border_flux_matrix,
+    border_fraction,
     make_tags,
     parse_scale,
     receptor_deposition_kg,
@@ -118,6 +119,43 @@ def test_border_flux_uniform_zonal_wind_analytic(border_only):
     assert m[1, 2] == pytest.approx(expected, rel=1e-12)
     # the field stays uniform
     assert np.allclose(model.air_kg[0] / model.air_mass_kg, q, rtol=1e-12)
+
+
+def test_border_fraction_fills_every_cell():
+    """The border matrices' regions are the receptors and OTHER, the rest of every cell: the fractions sum to 1 in
+    every cell (a sea cell is all OTHER), also where the receptors' fractions add up to a little more than 1."""
+    rng = np.random.default_rng(2)
+    receptors = rng.random((3, 4, 5))
+    receptors /= receptors.sum(axis=0) * rng.choice([0.5, 1.0, 1.0 + 1e-12, np.inf], (4, 5))
+    frac = border_fraction(receptors)
+    np.testing.assert_array_equal(frac[:3], receptors)
+    np.testing.assert_allclose(frac.sum(axis=0), np.maximum(receptors.sum(axis=0), 1.0), rtol=0, atol=1e-15)
+    assert frac[3].min() >= 0.0 and (frac[3][receptors.sum(axis=0) == 0.0] == 1.0).all()
+
+
+def test_border_faces_of_a_global_grid_give_the_matrix_of_all_faces():
+    """On a global grid with a border along the seam (face 0, which is face I again), accumulating only the faces
+    that join two regions gives the border matrix of all faces: eastward air carries the chemical from EST over the
+    seam (180 degrees) into WST, and from WST into EST at 0 degrees."""
+    grid = LatLonGrid.global_grid(30.0, layers=AirLayers((0.0, 1000.0)))
+    codes, frac = _two_regions(grid, 0.0)
+    mask = border_faces(frac, True)
+    assert mask[0][:, 0].all() and mask[0][:, grid.nlon // 2].all() and mask[0].sum() == 2 * grid.nlat
+    assert not mask[1][1:-1].any()  # (the pole rows, walls that carry no air, join OUTSIDE)
+    matrices = []
+    for faces in (True, mask):
+        model = Model(grid, fate_processes=[], met=UniformMet(grid, u_m_s=7.5),
+                      emissions=GriddedEmission(lambda t: np.zeros(grid.shape), 1, 1),
+                      mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(),
+                      surface_compartments=("soil",))
+        model.air_kg[:] = 1e-9 * model.air_mass_kg[None]
+        sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
+                         track_faces=faces)
+        (period,) = sim.run()
+        matrices.append(border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()},
+                                           periodic=True, faces=period.face_index))
+    np.testing.assert_allclose(matrices[1], matrices[0], rtol=1e-12, atol=0.0)
+    assert matrices[0][1, 0] > 0.0 and matrices[0][0, 1] == pytest.approx(matrices[0][1, 0], rel=1e-9)
 
 
 def _run(grid, emission, tags, weights, initial=None, scheme="upwind"):
