@@ -14,6 +14,7 @@ from popstransport.attribution import (
     make_tags,
     parse_scale,
     receptor_deposition_kg,
+    receptor_mean_concentration,
     scenario_weights,
 )
 from popstransport.grid import AirLayers, LatLonGrid
@@ -156,6 +157,42 @@ def test_border_faces_of_a_global_grid_give_the_matrix_of_all_faces():
                                            periodic=True, faces=period.face_index))
     np.testing.assert_allclose(matrices[1], matrices[0], rtol=1e-12, atol=0.0)
     assert matrices[0][1, 0] > 0.0 and matrices[0][0, 1] == pytest.approx(matrices[0][1, 0], rel=1e-9)
+
+
+def test_emitting_regions_get_tags_and_the_weights_share_every_cell():
+    """``countries`` tags the regions that emit anything and nothing else (a region without emission gets no tag;
+    its cells' emission goes to OTHER); every cell's emission weights are non-negative and sum to 1, also where the
+    regions' fractions add up to more than 1 (overlapping or rounded fractions) and where no region lies."""
+    codes = ["AAA", "BBB", "CCC"]
+    frac = np.zeros((3, 2, 4))
+    frac[0, :, :2] = 1.0
+    frac[1, :, 2] = 0.7
+    frac[2, :, 3] = 1.0
+    frac[0, 0, 1] = 0.8  # (overlapping: 0.8 + 0.6 of cell (0, 1))
+    frac[1, 0, 1] = 0.6
+    emission = np.ones((2, 4))
+    emission[:, 3] = 0.0  # CCC's cells do not emit
+    ts = make_tags(codes, frac, emission, mode="countries")
+    assert ts.names == ("AAA", "BBB", OTHER)
+    w = ts.emission_weights
+    assert w.min() >= 0.0
+    np.testing.assert_allclose(w.sum(axis=0), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(w[:, 0, 1], [0.8 / 1.4, 0.6 / 1.4, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(w[:, 1, 2], [0.0, 0.7, 0.3], rtol=1e-15)
+    np.testing.assert_array_equal(w[:, :, 3], [[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+
+
+def test_receptor_mean_concentration_is_area_weighted():
+    """A receptor's concentration is the mean over its area (cell areas times its fractions), tag by tag; a
+    receptor with no area in the domain has none (NaN), not a number made up."""
+    area = np.array([[1.0, 3.0], [2.0, 2.0]])
+    frac = np.zeros((3, 2, 2))
+    frac[0, 0] = [1.0, 0.5]  # 1 m2 at 10 and 1.5 m2 at 20
+    frac[1, 1] = [1.0, 1.0]
+    conc = np.array([[[10.0, 20.0], [30.0, 50.0]], [[1.0, 1.0], [0.0, 4.0]]])
+    got = receptor_mean_concentration(conc, frac, area)
+    np.testing.assert_allclose(got[:, :2], [[(10.0 + 1.5 * 20.0) / 2.5, 40.0], [1.0, 2.0]], rtol=1e-15)
+    assert np.isnan(got[:, 2]).all()
 
 
 def _run(grid, emission, tags, weights, initial=None, scheme="upwind"):
