@@ -41,6 +41,8 @@ REL = 1e-12
         ("mg/yr", 1e-6 / SECONDS_PER_YEAR, False, False),
         ("ng m-2 yr-1", 1e-12 / SECONDS_PER_YEAR, True, False),
         ("kg km-2 d-1", 1e-6 / 86400.0, True, False),
+        ("kg/km2/yr", 1e-6 / SECONDS_PER_YEAR, True, False),
+        ("g/cm2/s", 10.0, True, False),
         ("mol/h", 1.0 / 3600.0, False, True),
         ("kmol per day", 1e3 / 86400.0, False, True),
     ],
@@ -51,7 +53,7 @@ def test_units(unit, factor, per_area, per_mole):
     assert (u.per_area, u.per_mole) == (per_area, per_mole)
 
 
-@pytest.mark.parametrize("bad", ["kg", "kg/yr/yr", "kg m-2 cell-1 s-1", "furlong/s", "m/s", "kg/month"])
+@pytest.mark.parametrize("bad", ["kg", "kg/yr/yr", "kg m-2 s-2", "kg m-2 cell-1 s-1", "furlong/s", "m/s", "kg/month"])
 def test_unknown_units_are_refused(bad):
     with pytest.raises(InputError, match=r"is not a known emission unit"):
         parse_emission_unit(bad, "file.nc", "variable 'emi'")
@@ -106,6 +108,11 @@ def test_gridded_mol_per_hour_per_cell_global_source():
     inside[sel] = mol_h[sel]
     inv2 = EmissionInventory.from_netcdf(_gridded(inside, lon, lat, "mol/h"), DOMAIN, molar_mass_g_mol=360.88)
     assert abs(inv2.total_kg_s / (inside.sum() * 0.36088 / 3600.0) - 1) < REL
+    # one per cent of it outside the domain is reported, with its share
+    outside = inside.copy()
+    outside[0, 0] = 0.01 * inside.sum() / 0.99
+    with pytest.warns(UserWarning, match=r"^\S+: 1% of the emission of 'emi' lies outside the model domain"):
+        EmissionInventory.from_netcdf(_gridded(outside, lon, lat, "mol/h"), DOMAIN, molar_mass_g_mol=360.88)
 
 
 def test_gridded_monthly_records_become_profiles():

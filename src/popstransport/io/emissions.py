@@ -105,11 +105,8 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
                 raise _unit_error(raw, source, field, "time must appear once in the denominator")
             factor /= _TIME[low]
             time_seen += 1
-        elif low in _AREA_LENGTH and exp == -2:
+        elif low in _AREA_LENGTH and exp == -2:  # ("m2" reads as "m" with exponent 2)
             factor /= _AREA_LENGTH[low] ** 2
-            area = True
-        elif low in ("m2", "km2", "cm2") and exp == -1:
-            factor /= _AREA_LENGTH[low[:-1]] ** 2
             area = True
         elif low in _CELL and exp == -1:
             cell = True
