@@ -23,8 +23,10 @@ from popstransport.processes.exchange import (
     SoilBurial,
     SoilLeaching,
     SurfaceParameters,
+    sorbed_fraction_in_water,
     z_soil,
     z_vegetation,
+    z_water_bulk,
 )
 from popstransport.processes.fate import FateSolver
 from popstransport.processes.fate_box import box_model, collect_transfers, default_fate_processes, propagate
@@ -371,3 +373,16 @@ def test_oh_table_override(tmp_path):
         load_oh_table(path)
     with pytest.raises(ValueError, match="expected \\(12, nlat\\)"):
         OHClimatology(np.ones((4, 3)), [-90, 0, 90])
+
+
+@pytest.mark.parametrize("name", ["gamma-HCH", "PCB-153", "BaP"])
+def test_sorbed_fraction_in_water_is_the_particles_share_of_the_bulk_capacity(name):
+    """``Kd c / (1 + Kd c)``, the share of a water body's chemical on its suspended particles, equals the particles'
+    share of the water's bulk fugacity capacity, ``(Z_bulk - Z_water) / Z_bulk``."""
+    chem = get_chemical(name)
+    t = np.array([273.15, 288.15, 303.15])
+    c, foc = 1e-3, 0.2
+    zb = z_water_bulk(chem, t, c, foc)
+    got = sorbed_fraction_in_water(chem, t, c, foc)
+    np.testing.assert_allclose(got, (zb - z_water(chem, t)) / zb, rtol=1e-10)
+    assert ((0.0 < got) & (got < 1.0)).all()
