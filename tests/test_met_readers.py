@@ -431,6 +431,50 @@ def test_error_unknown_unit(tmp_path):
         open_met(ds, GRID)
 
 
+def test_units_of_every_kind_are_converted_to_si(tmp_path):
+    """The same ERA5 fields with the winds in knots and in km/h, the temperatures in degrees Celsius, the surface
+    pressure in hPa, the land-sea mask in per cent and the boundary-layer height in km: the reader gives the fields
+    it reads from the SI file (1 knot = 1852 m per hour; 0 degC = 273.15 K)."""
+    files = write_era5_old(tmp_path, HOURS)
+    when = np.datetime64("2005-01-01T01:30")
+    ref = _open(files).fields_at(when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pl, sl = (xr.open_dataset(f, decode_times=False).load() for f in files)
+    for ds, name, to_unit, units in (
+        (pl, "u", lambda x: x / (1852.0 / 3600.0), "knots"),
+        (pl, "v", lambda x: x * 3.6, "km/h"),
+        (pl, "t", lambda x: x - 273.15, "degC"),
+        (sl, "t2m", lambda x: x - 273.15, "degC"),
+        (sl, "sp", lambda x: x / 100.0, "hPa"),
+        (sl, "lsm", lambda x: x * 100.0, "%"),
+        (sl, "blh", lambda x: x / 1000.0, "km"),
+    ):
+        attrs = dict(ds[name].attrs, units=units)
+        ds[name] = to_unit(ds[name].astype(np.float64))
+        ds[name].attrs = attrs
+    converted = [tmp_path / "units_pl.nc", tmp_path / "units_sl.nc"]
+    for ds, f in zip((pl, sl), converted):
+        for v in ds.variables.values():
+            v.encoding = {}
+        ds.to_netcdf(f)
+    got = _open(converted).fields_at(when)
+    assert got.keys() == ref.keys()
+    for key in ref:
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-9, atol=1e-9 * np.abs(ref[key]).max(), err_msg=key)
+
+
+def test_a_wind_above_150_m_s_is_refused(tmp_path):
+    """Winds are checked against 150 m s-1, well above any real wind (the strongest jet-stream cores reach about
+    110): a wind of 160 m s-1 means wrong units or fill values."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ds["u"][0, :, 40, 110] = 140.0  # (every level of a column inside the domain)
+    _open(ds).fields_at(HOURS[0])
+    ds["u"][0, :, 40, 110] = 160.0
+    with pytest.raises(InputError, match=r"reaches 160 m s-1.*more than 150 m s-1"):
+        _open(ds).fields_at(HOURS[0])
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_error_nan_or_infinite_winds(tmp_path, bad):
     ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()

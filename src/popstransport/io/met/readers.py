@@ -245,7 +245,7 @@ _UNITS: dict[str, dict[str, tuple[float, float]]] = {
              "meters per second", "m s -1", "m/sec"],
             (1.0, 0.0),
         ),
-        **dict.fromkeys(["knots", "knot", "kt", "kts"], (0.514444, 0.0)),
+        **dict.fromkeys(["knots", "knot", "kt", "kts"], (1852.0 / 3600.0, 0.0)),  # (the knot is 1852 m h-1 exactly)
         **dict.fromkeys(["km/h", "km h-1", "kph"], (1.0 / 3.6, 0.0)),
         **dict.fromkeys(["cm s-1", "cm/s"], (0.01, 0.0)),
     },
