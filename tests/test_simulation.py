@@ -263,3 +263,37 @@ def test_transfers_are_classified_by_their_declared_kind_not_their_name():
     assert classify_transfer("anything", "soil", "degraded", surface, "dry_deposition") is None
     with pytest.raises(FateError, match="transfer kind 'rain'"):
         Transfer("x", "air_0", "soil", 1.0, "rain")
+
+
+def test_the_particle_fraction_output_is_the_air_mass_weighted_mean():
+    """The period's particle-bound fraction in air is the fraction of the partitioning process weighted by the
+    chemical's mass in air over the period: a field that is fixed in time comes out unchanged where there is
+    chemical in the air, and as the current field where there is none."""
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    field = np.linspace(0.05, 0.95, grid.nlayer * grid.nlat * grid.nlon).reshape(grid.nlayer, grid.nlat, grid.nlon)
+
+    class FixedPartitioning(FirstOrderDegradation):
+        def particle_fraction_field(self, context, forcing):
+            return field
+
+    rates = np.zeros(grid.shape)
+    rates[:, : grid.nlon // 2] = 1e-5  # (chemical reaches the eastern cells only by transport)
+    model = _model(grid, u=0.0, emission=rates)
+    model.fate_processes.append(FixedPartitioning({"air_0": 30 * DAY}))
+    (period,) = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3 * 3600.0,
+                           frequency="run").run()
+    np.testing.assert_allclose(period.particle_fraction, field, rtol=1e-12)
+
+
+def test_budget_closes_with_emissions_into_a_surface_compartment():
+    """Emissions straight into the soil (a compartment after the air layers) are booked in the budget as the soil's
+    emission, and the budget closes."""
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    model = _model(grid)
+    model.emissions = GriddedEmission(lambda t: np.full(grid.shape, 1e-5), grid.nlayer, 1, layer=grid.nlayer)
+    (period,) = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 3 * 3600.0,
+                           frequency="run").run()
+    rows = period.budget.rows()
+    assert rows["emitted_soil_kg"] == pytest.approx(1e-5 * grid.nlat * grid.nlon * 2 * DAY, rel=1e-12)
+    assert rows["emitted_air_0_kg"] == 0.0
+    assert period.budget.relative_closure_error() < 1e-12
