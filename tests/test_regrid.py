@@ -51,6 +51,29 @@ def test_bilinear_periodic_across_the_dateline():
     gg = LatLonGrid.global_grid(5.0, lon_start_deg=-180.0)
     out = Bilinear(src, gg)(field)
     assert np.all(np.isfinite(out)) and out.shape == gg.shape
+    # western longitudes (-180..0) are the source's 180..360
+    assert np.all(np.abs(out - np.cos(np.deg2rad(gg.lon_deg))[None, :]) < 0.02)
+    # beyond the source's outermost latitudes (85 S and N) the edge values are kept, not extrapolated
+    out = Bilinear(src, gg)(lat[:, None] + 0 * field)
+    np.testing.assert_allclose(out[0], -85.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out[-1], 85.0, rtol=0, atol=1e-12)
+
+
+def test_conservative_coverage_is_the_covered_fraction_of_every_cell():
+    """A source of 1-degree cells centred on whole degrees, 61-100 E and 1-30 N, covers 60.5-100.5 E and
+    0.5-30.5 N of the domain (cells between whole degrees): its coverage of every domain cell is the covered fraction
+    of the cell's area (1 inside, 0 outside, about one half in the cells it cuts)."""
+    lon = np.arange(61.0, 100.5, 1.0)
+    lat = np.arange(1.0, 30.5, 1.0)
+    con = Conservative(SourceGrid.from_coords(lon, lat), DOMAIN, require_cover=False)
+    s = np.sin(np.deg2rad(DOMAIN.lat_edges_deg))
+    covered_lat = (np.sin(np.deg2rad(np.clip(DOMAIN.lat_edges_deg[1:], 0.5, 30.5)))
+                   - np.sin(np.deg2rad(np.clip(DOMAIN.lat_edges_deg[:-1], 0.5, 30.5)))) / np.diff(s)
+    covered_lon = np.clip(np.minimum(DOMAIN.lon_edges_deg[1:], 100.5) - np.maximum(DOMAIN.lon_edges_deg[:-1], 60.5),
+                          0.0, None) / np.diff(DOMAIN.lon_edges_deg)
+    expected = np.outer(covered_lat, covered_lon)
+    assert {0.0, 0.5, 1.0} <= set(np.round(covered_lon, 12))
+    np.testing.assert_allclose(con.coverage, expected, rtol=0, atol=1e-12)
 
 
 def test_conservative_keeps_constants_and_totals():
