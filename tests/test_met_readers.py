@@ -464,6 +464,28 @@ def test_units_of_every_kind_are_converted_to_si(tmp_path):
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-9, atol=1e-9 * np.abs(ref[key]).max(), err_msg=key)
 
 
+@pytest.mark.parametrize("units", ["m2 s-2", "m**2 s**-2", "m"])
+def test_temperature_from_the_thickness_of_geopotential_in_any_unit(tmp_path, units):
+    """Without a temperature on levels the air temperature comes from the hydrostatic thickness of geopotential
+    between pressure levels, ``T = g dZ / (R_d ln(p1 / p2))``. An isothermal atmosphere at 250 K, whose geopotential
+    is ``R_d T ln(p0 / p)`` (in m2 s-2; divided by g as geopotential height in m), gives 250 K in every layer."""
+    from popstransport.constants import DRY_AIR_GAS_CONSTANT_J_KG_K, STANDARD_GRAVITY_M_S2
+
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load().drop_vars("t")
+    phi = DRY_AIR_GAS_CONSTANT_J_KG_K * 250.0 * np.log(1000.0 / LEVELS_HPA)
+    if units == "m":
+        phi = phi / STANDARD_GRAVITY_M_S2
+    ds["z"] = (ds["u"].dims, np.broadcast_to(phi[None, :, None, None], ds["u"].shape).astype(np.float64),
+               {"units": units, "standard_name": "geopotential_height" if units == "m" else "geopotential"})
+    met = _open(ds)
+    assert met.temperature_mode == "thickness"
+    t = met.fields_at(HOURS[0])["air_temperature_k"]
+    np.testing.assert_allclose(t[1:], 250.0, rtol=1e-9)
+    # the lowest layer reaches below the lowest thickness (1000-925 hPa), where the standard lapse rate warms it a
+    # little: 6.5 K/km over a few hundred metres
+    assert np.all((t[0] > 250.0) & (t[0] < 252.0))
+
+
 def test_a_wind_above_150_m_s_is_refused(tmp_path):
     """Winds are checked against 150 m s-1, well above any real wind (the strongest jet-stream cores reach about
     110): a wind of 160 m s-1 means wrong units or fill values."""
