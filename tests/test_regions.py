@@ -164,6 +164,21 @@ def test_region_file_errors(tmp_path):
         RegionMasks.from_file(tmp_path / "missing.geojson", "zone", g)
 
 
+def test_regions_overlapping_by_a_rounding_sliver_are_scaled_to_fill_a_cell_once(tmp_path):
+    """Two regions that share a border drawn twice, overlapping by a sliver far below the overlap tolerance (1e-9 of
+    a cell): accepted, and the fractions of the cells on the border are scaled so that they sum to at most 1 (a cell
+    is never more than full), leaving no negative sea."""
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = _write_geojson(tmp_path / "sliver.geojson", [
+        ({"zone": "a"}, _square(100.0, 0.0, 105.0 + 1e-9, 5.0)),
+        ({"zone": "b"}, _square(105.0, 0.0, 110.0, 5.0)),
+    ])
+    m = RegionMasks.from_file(f, "zone", g, use_cache=False)
+    total = m.fraction.sum(axis=0)
+    assert total[:5, 5].min() > 1.0 - 1e-12 and total.max() <= 1.0 + 1e-15
+    assert m.sea_fraction.min() >= 0.0
+
+
 def test_cache_dir_override(monkeypatch, tmp_path):
     monkeypatch.setenv("POPSTRANSPORT_CACHE_DIR", str(tmp_path / "x"))
     assert regions.cache_dir() == tmp_path / "x"
