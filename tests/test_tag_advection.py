@@ -272,8 +272,7 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None, x_
             circles_whole.append(int(scr[NWHOLE, : n + 1].max()))
         tags = np.array([m[t, lyr][idx] for t in range(m.shape[0])])
         new = tags - np.diff(split_line(n, True, scr, tags, zero, zero), axis=1)
-        big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
-        clip = (new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)
+        clip = _rounding_below_zero(new, old, ml, scr)
         if clipped is not None:
             for key, count in ((("circle", clip.sum()),) if isinstance(idx[0], np.ndarray) else
                                (("row", clip[:, :-1].sum()), ("row end", clip[:, -1].sum()))):
@@ -284,6 +283,68 @@ def _plain_loop_tags(air, M, U, V, dt, nsub, order, geom, circles_whole=None, x_
         tot[lyr][idx] = ml
         w[lyr][idx] = wl
     return m
+
+
+def _rounding_below_zero(new, old, ml, scr):
+    """The tag masses ``new`` of a line that the kernel's rounding clip sets to zero: below 0 and above the line's
+    threshold ``-(1e-13 + 1e-15 n) big`` (``big`` the largest old or new total or total flux, ``old``, ``ml``)."""
+    n = ml.size
+    big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
+    return (new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)
+
+
+def _kernel_call(kern, m, M, U, V, P, geom, dt, nsub, x_first=True):
+    """The tags ``m`` after one call of the kernel ``kern`` (no inflow, every face booked), which must succeed."""
+    k, nl, nj, ni = m.shape
+    out = m.copy()
+    q_we, q_sn = np.zeros((k, nl, nj)), np.zeros((k, nl, ni))
+    status = np.zeros((nl, 4), dtype=np.int64)
+    fu, fv = np.zeros((2, k, nl, nj, ni + 1)), np.zeros((2, k, nl, nj + 1, ni))
+    kern(out, M, U, V, P, *geom, dt, nsub, x_first, q_we, q_we, q_sn, q_sn, True, fu, fv, np.zeros((k, nl, 4)),
+         status)
+    assert not status.any()
+    return out
+
+
+def _ramp_jets(V, M, ramp, h, north_column, south_column):
+    """Add a northward jet up ``north_column`` and a southward one down ``south_column`` whose face fluxes grow along
+    the column: each face carries ``ramp`` times the air of the column's cells behind it from row 1 (or row J - 2)
+    in a sweep of ``h`` seconds, so that faces near the column's end pass whole cells."""
+    nj = M.shape[1]
+    column_air = M[0, :, 0]
+    for j in range(2, nj):
+        V[:, j, north_column] += ramp * column_air[1:j].sum() / h
+        V[:, nj - j, south_column] -= ramp * column_air[nj - j : nj - 1].sum() / h
+
+
+def _drained_cells_winds(M, rng, periodic):
+    """Air through the faces ``(U, V)`` (kg per 1-s sweep) that drains cells through both faces (see :func:`_drain`):
+    zonal drains in rows 2, 4, 6 (the odd columns, so also each row's last cell), meridional drains in rows 1, 3, 5
+    of the even columns, so that neither sweep sends air into a cell that the other drains; no other wind."""
+    nl, nj, ni = M.shape
+    U, V = np.zeros((nl, nj, ni + 1)), np.zeros((nl, nj + 1, ni))
+    for lyr in range(nl):
+        for j in (2, 4, 6):
+            for i in range(1, ni, 2):
+                _drain(U[lyr, j], i, i + 1, M[lyr, j, i], rng)
+        if periodic:
+            U[lyr, :, 0] = U[lyr, :, ni]
+        for i in range(0, ni, 2):
+            for j in (1, 3, 5):
+                _drain(V[lyr, :, i], j, j + 1, M[lyr, j, i], rng)
+    return U, V
+
+
+def _drain(F, lo, hi, air, rng):
+    """Make the air ``air`` of a cell leave through both its faces in one sweep: a random part through face ``lo``
+    and all the rest but a rounding unit or two through face ``hi`` (``F``: air through the faces of the line, kg per
+    sweep, positive towards higher index)."""
+    out_lo = rng.uniform(0.2, 0.8) * air
+    out_hi = air - out_lo
+    while not air - (out_hi + out_lo) > 0.0:  # (the kernel's new air, which must stay positive)
+        out_hi = np.nextafter(out_hi, 0.0)
+    F[lo] = -out_lo
+    F[hi] = out_hi
 
 
 @pytest.mark.parametrize("periodic", [True, False])
@@ -357,27 +418,13 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet, ra
     speed = jet * rng.uniform(0.5, 1.0, nj) * rng.choice([-1.0, 1.0], nj)
     U = U + (speed * M[0, :, 0] / (0.5 * dt))[None, :, None]
     # northward up column 3 and southward down column ni/2 + 1 (the other half of great circle 1)
-    column_air = M[0, :, 0]
-    for j in range(2, nj):
-        V[:, j, 3] += ramp * column_air[1:j].sum() / (0.5 * dt)
-        V[:, nj - j, ni // 2 + 1] -= ramp * column_air[nj - j : nj - 1].sum() / (0.5 * dt)
+    _ramp_jets(V, M, ramp, 0.5 * dt, 3, ni // 2 + 1)
     air = _tags(rng, M, ntag)
     geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
-
-    def kernel_call(kern, m):
-        k = m.shape[0]
-        out = m.copy()
-        zero_we, zero_sn = np.zeros((k, nl, nj)), np.zeros((k, nl, ni))
-        status = np.zeros((nl, 4), dtype=np.int64)
-        fu, fv = np.zeros((2, k, nl, nj, ni + 1)), np.zeros((2, k, nl, nj + 1, ni))
-        kern(out, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, dt, 2, True, zero_we, zero_we, zero_sn, zero_sn, True,
-             fu, fv, np.zeros((k, nl, 4)), status)
-        assert not status.any()
-        return out
-
+    P = np.zeros((nl, 2, ni // 2))
     for order in ((0, 3) if ntag == 1 else (1, 3)):
         kern = make_horizontal_advection(AdvectionKernelOptions(order=order, parallel=True))
-        mk = kernel_call(kern, air)
+        mk = _kernel_call(kern, air, M, U, V, P, geom, dt, 2)
         if ntag == 1:
             np.testing.assert_array_equal(mk, _plain_loop(air, M, U, V, dt, 2, order, geom))
             continue
@@ -385,23 +432,11 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_bit_for_bit(ntag, jet, ra
         np.testing.assert_array_equal(mk, _plain_loop_tags(air, M, U, V, dt, 2, order, geom, circles_whole))
         # the reference shares the split's code with the kernel: the tags must also add up to a single-tracer run of
         # their total, which does not split (independent of that code; e.g. of the running sums that wrap round a row)
-        single = kernel_call(kern, air.sum(axis=0, keepdims=True))
+        single = _kernel_call(kern, air.sum(axis=0, keepdims=True), M, U, V, P, geom, dt, 2)
         np.testing.assert_allclose(mk.sum(axis=0), single[0], rtol=0, atol=1e-12 * single.max())
         assert mk.min() >= 0.0
         if ramp:
             assert 0 < min(k for k in circles_whole if k > 0) < BAND <= max(circles_whole)
-
-
-def _drain(F, lo, hi, air, rng):
-    """Make the air ``air`` of a cell leave through both its faces in one sweep: a random part through face ``lo``
-    and all the rest but a rounding unit or two through face ``hi`` (``F``: air through the faces of the line, kg per
-    sweep, positive towards higher index)."""
-    out_lo = rng.uniform(0.2, 0.8) * air
-    out_hi = air - out_lo
-    while not air - (out_hi + out_lo) > 0.0:  # (the kernel's new air, which must stay positive)
-        out_hi = np.nextafter(out_hi, 0.0)
-    F[lo] = -out_lo
-    F[hi] = out_hi
 
 
 @pytest.mark.parametrize("x_first", [True, False])
@@ -416,28 +451,11 @@ def test_tags_of_drained_cells_are_clipped_at_zero_on_every_path(x_first):
     grid = _grid(regional=False)
     M = grid.air_mass_kg()
     nl, nj, ni = M.shape
-    U, V = np.zeros((nl, nj, ni + 1)), np.zeros((nl, nj + 1, ni))
-    for lyr in range(nl):
-        # zonal drains in rows 2, 4, 6 (the odd columns, so also each row's last cell), meridional drains in rows
-        # 1, 3, 5 of the even columns: neither sweep sends air into a cell that the other drains
-        for j in (2, 4, 6):
-            for i in range(1, ni, 2):
-                _drain(U[lyr, j], i, i + 1, M[lyr, j, i], rng)
-        U[lyr, :, 0] = U[lyr, :, ni]
-        for i in range(0, ni, 2):
-            for j in (1, 3, 5):
-                _drain(V[lyr, :, i], j, j + 1, M[lyr, j, i], rng)
+    U, V = _drained_cells_winds(M, rng, periodic=True)
     air = _tags(rng, M, 6)
-    nt = air.shape[0]
     geom = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
     kern = make_horizontal_advection(AdvectionKernelOptions(order=1, parallel=True))
-    mk = air.copy()
-    zero_we, zero_sn = np.zeros((nt, nl, nj)), np.zeros((nt, nl, ni))
-    status = np.zeros((nl, 4), dtype=np.int64)
-    fu, fv = np.zeros((2, nt, nl, nj, ni + 1)), np.zeros((2, nt, nl, nj + 1, ni))
-    kern(mk, M, U, V, np.zeros((nl, 2, ni // 2)), *geom, 1.0, 1, x_first, zero_we, zero_we, zero_sn, zero_sn, True,
-         fu, fv, np.zeros((nt, nl, 4)), status)
-    assert not status.any()
+    mk = _kernel_call(kern, air, M, U, V, np.zeros((nl, 2, ni // 2)), geom, 1.0, 1, x_first)
     clipped = {}
     np.testing.assert_array_equal(mk, _plain_loop_tags(air, M, U, V, 1.0, 1, 1, geom, x_first=x_first,
                                                        clipped=clipped))
@@ -623,21 +641,11 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
     ramp = 0.4 if winds == "ramp" else 0.0
     M, U, V, dt = _winds(rng, grid, divergent=False, courant=0.4 if ramp else 0.9)
     nl, nj, ni = M.shape
-    column_air = M[0, :, 0]
-    for j in range(2, nj):
-        V[:, j, 3] += ramp * column_air[1:j].sum() / (0.5 * dt)
-        V[:, nj - j, 6] -= ramp * column_air[nj - j : nj - 1].sum() / (0.5 * dt)
+    _ramp_jets(V, M, ramp, 0.5 * dt, 3, 6)
     nsub, order = 2, 3
     if winds == "drains":
         nsub, order, dt = 1, 1, 1.0
-        U, V = np.zeros_like(U), np.zeros_like(V)
-        for lyr in range(nl):
-            for j in (2, 4, 6):
-                for i in range(1, ni, 2):
-                    _drain(U[lyr, j], i, i + 1, M[lyr, j, i], rng)
-            for i in range(0, ni, 2):
-                for j in (1, 3, 5):
-                    _drain(V[lyr, :, i], j, j + 1, M[lyr, j, i], rng)
+        U, V = _drained_cells_winds(M, rng, periodic=False)
     air = _tags(rng, M, 8 if winds == "drains" else 4)
     nt = air.shape[0]
     dlon, dlat, beta = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
@@ -682,8 +690,7 @@ def test_the_kernel_equals_a_plain_loop_of_line_sweeps_on_a_bounded_grid_bit_for
                     tags = np.array([m[t, lyr][idx] for t in range(nt)])
                     ft = split_line(n, False, scr, tags, q_lo, q_hi)
                     new = tags - np.diff(ft, axis=1)
-                    big = max(old.max(), ml.max(), np.abs(scr[FLUX, : n + 1]).max())
-                    clip = (new < 0.0) & (new > -(1e-13 + 1e-15 * n) * big)
+                    clip = _rounding_below_zero(new, old, ml, scr)
                     clipped[d] += int(clip.sum())
                     new[clip] = 0.0
                     for t in range(nt):
