@@ -78,6 +78,23 @@ def test_border_flux_by_tag_equals_the_dense_sum_over_all_region_pairs(periodic)
     assert (got[:, np.arange(nr + 1), np.arange(nr + 1)] == 0.0).all()
 
 
+def _border_matrix_of_a_day(grid, frac, u_m_s, q, faces):
+    """A day of a uniform zonal wind ``u_m_s`` carrying the uniform mixing ratio ``q`` (also in the air from outside
+    a bounded grid), transport only, with the faces ``faces`` accumulated (``True``: all): ``(model, period, border
+    matrix of the regions frac)``."""
+    model = Model(grid, fate_processes=[], met=UniformMet(grid, u_m_s=u_m_s),
+                  emissions=GriddedEmission(lambda t: np.zeros(grid.shape), 1, 1),
+                  mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(boundary_mixing_ratio=q),
+                  surface_compartments=("soil",))
+    model.air_kg[:] = q * model.air_mass_kg[None]
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
+                     track_faces=faces)
+    (period,) = sim.run()
+    matrix = border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()},
+                                periodic=grid.is_periodic, faces=period.face_index)
+    return model, period, matrix
+
+
 @pytest.mark.parametrize("border_only", [False, True])
 def test_border_flux_uniform_zonal_wind_analytic(border_only):
     """Uniform wind u carrying mixing ratio q across a straight meridional border: flux = u c A_face dt per face.
@@ -85,30 +102,14 @@ def test_border_flux_uniform_zonal_wind_analytic(border_only):
     layers = AirLayers((0.0, 1000.0))
     grid = LatLonGrid.regional(0, 20, 0, 10, 1.0, layers)
     u = 7.5
-    met = UniformMet(grid, u_m_s=u)
     q = 1e-9  # kg chemical per kg air
-    adv = HorizontalAdvection(boundary_mixing_ratio=q)
-    model = Model(
-        grid,
-        fate_processes=[],
-        met=met,
-        emissions=GriddedEmission(lambda t: np.zeros(grid.shape), 1, 1),
-        mass_flux_builder=BalancedMassFluxBuilder(),
-        advection=adv,
-        surface_compartments=("soil",),
-    )
-    model.air_kg[:] = q * model.air_mass_kg[None]
     codes, frac = _two_regions(grid, 10.0)
     faces = border_faces(frac, False) if border_only else True
     if border_only:
         # the border between the regions (column 10) and the domain's edges
         assert faces[0].sum() == 3 * grid.nlat and faces[1].sum() == 2 * grid.nlon
-    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
-                     track_faces=faces)
-    (period,) = sim.run()
+    model, period, m = _border_matrix_of_a_day(grid, frac, u, q, faces)
     assert (period.face_index is not None) == border_only
-    m = border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()}, periodic=False,
-                           faces=period.face_index)
     rho = layers.air_density_kg_m3()[0]
     conc = q * rho
     face_area = grid.u_face_length_m[:, 10] * 1000.0
@@ -143,18 +144,7 @@ def test_border_faces_of_a_global_grid_give_the_matrix_of_all_faces():
     mask = border_faces(frac, True)
     assert mask[0][:, 0].all() and mask[0][:, grid.nlon // 2].all() and mask[0].sum() == 2 * grid.nlat
     assert not mask[1][1:-1].any()  # (the pole rows, walls that carry no air, join OUTSIDE)
-    matrices = []
-    for faces in (True, mask):
-        model = Model(grid, fate_processes=[], met=UniformMet(grid, u_m_s=7.5),
-                      emissions=GriddedEmission(lambda t: np.zeros(grid.shape), 1, 1),
-                      mass_flux_builder=BalancedMassFluxBuilder(), advection=HorizontalAdvection(),
-                      surface_compartments=("soil",))
-        model.air_kg[:] = 1e-9 * model.air_mass_kg[None]
-        sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0, frequency="run",
-                         track_faces=faces)
-        (period,) = sim.run()
-        matrices.append(border_flux_matrix(frac, **{f"gross_{k}_kg": v for k, v in period.face_mass_kg.items()},
-                                           periodic=True, faces=period.face_index))
+    matrices = [_border_matrix_of_a_day(grid, frac, 7.5, 1e-9, faces)[2] for faces in (True, mask)]
     np.testing.assert_allclose(matrices[1], matrices[0], rtol=1e-12, atol=0.0)
     assert matrices[0][1, 0] > 0.0 and matrices[0][0, 1] == pytest.approx(matrices[0][1, 0], rel=1e-9)
 
