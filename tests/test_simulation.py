@@ -13,6 +13,7 @@ from popstransport.io.writers import BudgetWriter, FieldsWriter, OutputExistsErr
 from popstransport.massflux import BalancedMassFluxBuilder
 from popstransport.model import Model
 from popstransport.processes.advection import HorizontalAdvection
+from popstransport.processes.base import Process
 from popstransport.processes.emission import GriddedEmission
 from popstransport.processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
 from popstransport.simulation import Simulation, period_boundaries
@@ -272,14 +273,21 @@ def test_the_particle_fraction_output_is_the_air_mass_weighted_mean():
     grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
     field = np.linspace(0.05, 0.95, grid.nlayer * grid.nlat * grid.nlon).reshape(grid.nlayer, grid.nlat, grid.nlon)
 
-    class FixedPartitioning(FirstOrderDegradation):
+    class FixedPartitioning(Process):
+        """A partitioning process that moves nothing and gives the particle fraction ``field``."""
+
+        name = "fixed_partitioning"
+
+        def transfers(self, context, forcing):
+            return []
+
         def particle_fraction_field(self, context, forcing):
             return field
 
     rates = np.zeros(grid.shape)
     rates[:, : grid.nlon // 2] = 1e-5  # (chemical reaches the eastern cells only by transport)
     model = _model(grid, u=0.0, emission=rates)
-    model.fate_processes.append(FixedPartitioning({"air_0": 30 * DAY}))
+    model.fate_processes.append(FixedPartitioning())
     (period,) = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3 * 3600.0,
                            frequency="run").run()
     np.testing.assert_allclose(period.particle_fraction, field, rtol=1e-12)
