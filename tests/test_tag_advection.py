@@ -384,7 +384,7 @@ def test_the_one_pass_banded_row_split_equals_the_stencil_split_bit_for_bit(rows
         wd[:, n] = np.maximum(wd[:, n], 0.0)
     tiny = 1e-13 * m.max()
     wfi = np.zeros((4, n + 1), dtype=np.int64)
-    wff = np.zeros((3, n + 1))
+    wff = np.zeros((2, n + 1))
     ft_ref = np.zeros(n + 1)
     split_fluxes(n, periodic, m, 0.0, 0.0, wd, rows, wfi, wff, 0, ft_ref, np.zeros(n + 2 * BAND))
     new_ref = m - (ft_ref[1:] - ft_ref[:-1])

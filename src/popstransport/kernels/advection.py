@@ -747,12 +747,14 @@ def _book_boundary(bnd, f_lo, f_hi):
         _kadd(bnd, 0, -f_hi)
 
 
-#: Rows of the tables of the faces that :func:`prepare_split` leaves to the slow path: ``wfi`` (int) face, its
-#: partial donor cell (-1, -2: inflow at the low, high end), and the running-sum indices ``hi``, ``lo`` of the whole cells
-#: passed; ``wff`` (float) ``FRAC``, the sign of the air flux, and 1 where the whole cells wrap round a periodic
-#: line (0 otherwise).
+#: Rows of the face tables of :func:`prepare_split`, ``wfi`` (int) and ``wff`` (float). A banded line lists there the
+#: faces with air from outside: the face, its inflow end (-1, -2: the low, high end) and ``FRAC`` (signed as the air
+#: flux). A line whose faces pass longer runs of whole cells has every face in them, in face order: its partial
+#: donor cell (or -1, -2), the running-sum indices ``hi``, ``lo`` whose difference ``ps[hi] - ps[lo]`` is the signed
+#: mass of the whole cells passed (the two swapped for air towards lower index), the face's weight of the partial donor
+#: and in ``WF_WRAP`` the signed line total to add where the whole cells wrap round a periodic line (+-1, 0 otherwise).
 WF_FACE, WF_DONOR, WF_HI, WF_LO = range(4)
-WF_FRAC, WF_SIGN, WF_WRAP = range(3)
+WF_FRAC, WF_WRAP = range(2)
 
 #: Rows of the banded split weights: a line whose faces pass at most ``BAND - 1`` whole cells splits its fluxes as a
 #: stencil of ``BAND`` or fewer cells on each side of every face (:func:`split_fluxes`); a line with longer donor
@@ -771,14 +773,14 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
     rounding-level ``FRAC`` of the other sign counts as zero) the tag's flux is the stencil
     ``sum_k max(wd[k, f], 0) m[f - 1 - k] + min(wd[k, f], 0) m[f + k]``.
 
-    Returns ``(listed, rows)``. If no face passes ``BAND`` or more whole cells (and no face that takes air from
-    outside an open line passes any), ``rows`` (1 .. ``BAND``) weight rows are written for faces ``0 .. n`` and only
-    the faces with air from outside are listed. Otherwise ``rows`` is 0: ``wd[0]`` holds the weights of the faces
-    that pass no whole cell, and the faces that do (and those with air from outside) are listed, their whole cells
-    taken as a difference of the line's running sum ``ps``, ``ps[hi] - ps[lo] + wrap * ps[n]``. The listed faces go
-    to the tables ``wfi``, ``wff`` (rows ``WF_*``, at least ``n + 1`` columns) with their partial donor (``-1``,
-    ``-2``: the inflow at the low, high end). ``wd`` has at least ``BAND`` rows of ``n + 1``. Everything a tag's
-    split needs is then in these arrays, so the scratch can serve the next line before the tags are split.
+    Returns ``(nw, rows)``. If no face passes ``BAND`` or more whole cells (and no face that takes air from outside
+    an open line passes any), ``rows`` (1 .. ``BAND``) weight rows are written for faces ``0 .. n`` and the ``nw``
+    faces with air from outside are listed in the tables ``wfi``, ``wff`` (see ``WF_*``). Otherwise ``rows`` is 0
+    and the tables hold all ``nw`` faces of the line in face order (``n``, or ``n + 1`` for an open line), each with
+    its partial donor and weight and its whole cells as a difference of the line's running sum ``ps``,
+    ``ps[hi] - ps[lo] + wrap * ps[n]`` (signed as the flux): one branch-free loop over the faces, without the
+    stencil. The tables have at least ``n + 1`` columns and ``wd`` at least ``BAND`` rows of ``n + 1``. Everything
+    a tag's split needs is then in these arrays, so the scratch can serve the next line before the tags are split.
     """
     r = scr[R]
     donor = scr[DONOR]
@@ -796,34 +798,14 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
         inside = donor[f] >= 0.0
         kmax = max(kmax, nwhole[f] if inside else 0.0)
         out_whole |= nwhole[f] > 0.0 and not inside
-    band = kmax < BAND and not out_whole
-    rows = int(kmax) + 1 if band else 0
-    # the weights, one loop per offset that vectorises (zero for the faces listed below), noting whether there are any
-    listed = False
-    for k in range(max(rows, 1)):
-        wk = wd[k]
+    if kmax >= BAND or out_whole:
+        # every face in the tables (a face past no whole cell gets equal running-sum indices, and, from a cell of
+        # the line, the weight of the stencil: its own FRAC of the other sign at rounding level counts as zero)
         for f in range(nf):
-            nw = nwhole[f]
-            x = frac[f]
-            up = r[f] >= 0.0
-            slow = donor[f] < 0.0 or (nw > 0.0 and not band)
-            part = max(x, 0.0) if up else min(x, 0.0)
-            one = 1.0 if up else -1.0
-            v = one if k < nw else (part if k == nw else 0.0)
-            wk[f] = 0.0 if slow else v
-            listed |= slow
-        if periodic:
-            wk[n] = wk[0]
-    nw = 0
-    for f in range(nf if listed else 0):
-        k = int(donor[f])
-        if k < 0 or (nwhole[f] > 0.0 and not band):
+            k = int(donor[f])
             cnt = int(nwhole[f])
             up = r[f] >= 0.0
-            wfi[WF_FACE, nw] = f
-            wfi[WF_DONOR, nw] = k if k >= 0 else (-1 if up else -2)
-            wff[WF_FRAC, nw] = frac[f]
-            wff[WF_SIGN, nw] = 1.0 if up else -1.0
+            x = frac[f]
             wrap = 0.0
             if up:
                 hi = f
@@ -836,10 +818,37 @@ def prepare_split(n, periodic, scr, wd, wfi, wff):
                 hi = f + cnt  # cells f .. hi - 1
                 if hi > n:
                     hi -= n
-                    wrap = 1.0
-            wfi[WF_HI, nw] = hi
-            wfi[WF_LO, nw] = lo
-            wff[WF_WRAP, nw] = wrap
+                    wrap = -1.0
+            wfi[WF_DONOR, f] = k if k >= 0 else (-1 if up else -2)
+            wfi[WF_HI, f] = hi if up else lo
+            wfi[WF_LO, f] = lo if up else hi
+            wff[WF_FRAC, f] = x if (k < 0 or cnt > 0) else (max(x, 0.0) if up else min(x, 0.0))
+            wff[WF_WRAP, f] = wrap
+        return nf, 0
+    rows = int(kmax) + 1
+    # the weights, one loop per offset that vectorises (zero for the faces with air from outside), noting whether
+    # there are any
+    listed = False
+    for k in range(rows):
+        wk = wd[k]
+        for f in range(nf):
+            nw = nwhole[f]
+            x = frac[f]
+            up = r[f] >= 0.0
+            slow = donor[f] < 0.0
+            part = max(x, 0.0) if up else min(x, 0.0)
+            one = 1.0 if up else -1.0
+            v = one if k < nw else (part if k == nw else 0.0)
+            wk[f] = 0.0 if slow else v
+            listed |= slow
+        if periodic:
+            wk[n] = wk[0]
+    nw = 0
+    for f in range(nf if listed else 0):
+        if donor[f] < 0.0:
+            wfi[WF_FACE, nw] = f
+            wfi[WF_DONOR, nw] = -1 if r[f] >= 0.0 else -2
+            wff[WF_FRAC, nw] = frac[f]
             nw += 1
     return nw, rows
 
@@ -879,37 +888,12 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
     ``n + 2 * BAND``) is scratch. Writes to ``ft[:n + 1]`` the tag's share of the chemical mass through every
     face: the tag's mass in the whole cells the face passed plus ``FRAC`` times the tag's mass in the partial donor
     cell (its inflow mixing ratio for air from outside), so that the tag fluxes add up to the total flux and each is
-    the total's donor-region mass weighted by the tag's shares. The weights make a branch-free stencil of one
-    (``rows`` 0 or 1) to ``BAND`` cells on each side of a face, one loop per offset over a padded copy of the line;
-    then the listed faces, with the whole cells' mass (``rows`` 0) as a difference of the line's running sum
-    (rounding of the order of the line's mass times the machine epsilon).
+    the total's donor-region mass weighted by the tag's shares. With weight rows (``rows`` 1 .. ``BAND``) the weights
+    make a branch-free stencil of one to ``BAND`` cells on each side of a face, one loop per offset over a padded
+    copy of the line, and the listed faces with air from outside follow. Otherwise (``rows`` 0) every face's whole
+    cells are a difference of the line's running sum (rounding of the order of the line's mass times the machine
+    epsilon), in one loop over the faces.
     """
-    w0 = wd[0]
-    if rows <= 1:
-        left = m[n - 1] if periodic else 0.0
-        right = m[0] if periodic else 0.0
-        ft[0] = _tw(w0[0], left, m[0])
-        for f in range(1, n):
-            ft[f] = _tw(w0[f], m[f - 1], m[f])
-        ft[n] = _tw(w0[n], m[n - 1], right)
-    else:
-        # the stencil's cells as fixed-offset slices of a padded copy of the line (a loop that vectorises; offsets
-        # computed from ``rows`` inside the loop made it four times slower)
-        mp = ps
-        _pad_line(m, n, periodic, mp)
-        dn = mp[BAND - 1 : BAND + n]
-        up = mp[BAND : BAND + n + 1]
-        for f in range(n + 1):
-            ft[f] = _tw(w0[f], dn[f], up[f])
-        for k in range(1, rows):
-            wk = wd[k]
-            dn = mp[BAND - 1 - k : BAND + n - k]
-            up = mp[BAND + k : BAND + n + 1 + k]
-            for f in range(n + 1):
-                ft[f] += _tw(wk[f], dn[f], up[f])
-    if nw == 0:
-        return
-    total = 0.0
     if rows == 0:
         # ps[p] = mass of cells 0 .. p - 1: four quarters of the line summed as four independent chains of additions,
         # then the quarters' offsets added
@@ -941,12 +925,46 @@ def split_fluxes(n, periodic, m, q_lo, q_hi, wd, rows, wfi, wff, nw, ft, ps):
         for p in range(3 * q + 1, n + 1):
             ps[p] += o3
         total = ps[n]
+        # (1-D views of the tables: indexing the 2-D tables inside the loop costs more)
+        dn = wfi[WF_DONOR]
+        hi = wfi[WF_HI]
+        lo = wfi[WF_LO]
+        fr = wff[WF_FRAC]
+        wr = wff[WF_WRAP]
+        for f in range(nw):
+            k = dn[f]
+            d = m[max(k, 0)] if k >= 0 else (q_lo if k == -1 else q_hi)  # (an index that is safe to load either way)
+            ft[f] = fr[f] * d + ((ps[hi[f]] - ps[lo[f]]) + wr[f] * total)
+        if periodic:
+            ft[n] = ft[0]
+        return
+    w0 = wd[0]
+    if rows == 1:
+        left = m[n - 1] if periodic else 0.0
+        right = m[0] if periodic else 0.0
+        ft[0] = _tw(w0[0], left, m[0])
+        for f in range(1, n):
+            ft[f] = _tw(w0[f], m[f - 1], m[f])
+        ft[n] = _tw(w0[n], m[n - 1], right)
+    else:
+        # the stencil's cells as fixed-offset slices of a padded copy of the line (a loop that vectorises; offsets
+        # computed from ``rows`` inside the loop made it four times slower)
+        mp = ps
+        _pad_line(m, n, periodic, mp)
+        dn = mp[BAND - 1 : BAND + n]
+        up = mp[BAND : BAND + n + 1]
+        for f in range(n + 1):
+            ft[f] = _tw(w0[f], dn[f], up[f])
+        for k in range(1, rows):
+            wk = wd[k]
+            dn = mp[BAND - 1 - k : BAND + n - k]
+            up = mp[BAND + k : BAND + n + 1 + k]
+            for f in range(n + 1):
+                ft[f] += _tw(wk[f], dn[f], up[f])
+    # the faces with air from outside an open line (their weight rows are zero)
     for w in range(nw):
-        k = wfi[WF_DONOR, w]
-        d = m[k] if k >= 0 else (q_lo if k == -1 else q_hi)
-        # (listed faces of a banded line take air from outside and pass no whole cell)
-        whole = (ps[wfi[WF_HI, w]] - ps[wfi[WF_LO, w]]) + wff[WF_WRAP, w] * total if rows == 0 else 0.0
-        ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * d + wff[WF_SIGN, w] * whole
+        d = q_lo if wfi[WF_DONOR, w] == -1 else q_hi
+        ft[wfi[WF_FACE, w]] = wff[WF_FRAC, w] * d
     if periodic:
         ft[n] = ft[0]
 
@@ -958,7 +976,7 @@ def split_line(n: int, periodic: bool, scr: np.ndarray, tag_mass_kg: np.ndarray,
     ``(T,)``, returned as ``(T, n + 1)`` (for checks and diagnostics; the kernel runs the same functions)."""
     wd = np.zeros((BAND, n + 1))
     wfi = np.zeros((4, n + 1), dtype=np.int64)
-    wff = np.zeros((3, n + 1))
+    wff = np.zeros((2, n + 1))
     nw, rows = prepare_split(n, periodic, scr, wd, wfi, wff)
     out = np.zeros((tag_mass_kg.shape[0], n + 1))
     ps = np.zeros(n + 2 * BAND)
@@ -1643,7 +1661,7 @@ def advection_workspace(shape: tuple[int, int, int, int], parallel: bool, max_ch
         (
             np.empty((nslot, nq, BAND, nmx)),
             np.empty((nslot, nq, 4, nmx), dtype=np.int64),
-            np.empty((nslot, nq, 3, nmx)),
+            np.empty((nslot, nq, 2, nmx)),
             np.empty((nslot, nq, nmx), dtype=np.int64),
             np.empty((nslot, nb, nmx), dtype=np.int64),
             np.empty((nslot, nb, nmx)),
