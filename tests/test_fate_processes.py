@@ -320,6 +320,76 @@ def test_gridded_transfers_follow_land_fraction():
         assert np.all(np.isfinite(r)) and np.all(r >= 0)
 
 
+def _layered_cells():
+    """Three cells of a grid with two air layers 1000 and 4000 m thick whose temperatures, OH and surface temperature all
+    differ, with fresh water and vegetation; the third cell has a small negative precipitation and OH in its lowest
+    layer (rounding in reanalysis fields)."""
+    grid = LatLonGrid.regional(0, 3, 0, 1, 1.0, AirLayers((0.0, 1000.0, 5000.0)))
+    lf = np.array([[0.2, 0.6, 1.0]])
+    ctx = FateContext(grid, get_chemical("PCB-153"), ("vegetation", "soil", "ocean", "freshwater"), land_fraction=lf)
+    forcing = Forcing({
+        "air_temperature_k": np.array([[[285.0, 290.0, 280.0]], [[262.0, 266.0, 258.0]]]),
+        "surface_temperature_k": np.array([[295.0, 300.0, 275.0]]),
+        "precipitation_m_s": np.array([[2e-8, 5e-9, -1e-12]]),
+        "oh_concentration_molec_cm3": np.array([[[1.2e6, 2.0e6, -3.0]], [[0.4e6, 0.9e6, 0.5e6]]]),
+    })  # fmt: skip
+    return ctx, forcing, lf
+
+
+def test_deposition_from_the_lowest_layer_split_among_the_surfaces_by_area():
+    """Wet and dry deposition take the lowest layer's particle fraction, Kaw at its temperature and its thickness
+    (1000 m, not the 4000 m layer above); negative precipitation removes nothing; every process's rate is split among
+    the surfaces by area (ocean 1 - f_L, fresh water 2 % of the land, the rest soil and, for particles, vegetation's
+    interception), so the parts add up to the whole."""
+    ctx, forcing, lf = _layered_cells()
+    chem = ctx.chemical
+    t0 = forcing["air_temperature_k"][0]
+    phi0 = GasParticlePartitioning().particle_fraction_field(ctx, forcing)[0]
+    rain = np.array([2e-8, 5e-9, 0.0])
+    k_gas, k_part = WetDeposition().rates(ctx, forcing)
+    assert k_gas[0] == pytest.approx(rain * (1 - phi0[0]) / (chem.kaw(t0[0]) * 1000.0), rel=1e-12)
+    assert k_part[0] == pytest.approx(rain * 2e5 * phi0[0] / 1000.0, rel=1e-12)
+    assert k_gas[0, 2] == 0.0 and k_part[0, 2] == 0.0
+    k_dry = DryParticleDeposition().rate(ctx, forcing)
+    assert k_dry[0] == pytest.approx(0.003 * phi0[0] / 1000.0, rel=1e-12)
+    trs = WetDeposition().transfers(ctx, forcing) + DryParticleDeposition().transfers(ctx, forcing)
+    f_int = SurfaceParameters().vegetation_interception_fraction
+    fw = 0.02 * lf
+    for process, k, particles in (("wet_deposition_gas", k_gas, False), ("wet_deposition_particle", k_part, True),
+                                  ("dry_deposition_particle", k_dry, True)):
+        parts = {t.target: np.asarray(t.rate_s) for t in trs if t.process == process}
+        assert all(t.source == "air_0" for t in trs)
+        expected = {"ocean": 1 - lf, "freshwater": fw}
+        expected.update({"vegetation": (lf - fw) * f_int, "soil": (lf - fw) * (1 - f_int)} if particles else
+                        {"soil": lf - fw})
+        assert set(parts) == set(expected)
+        for target, share in expected.items():
+            np.testing.assert_allclose(parts[target], k * share, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(sum(parts.values()), k, rtol=1e-12, atol=0)
+
+
+def test_degradation_of_every_layer_at_its_own_temperature_and_oh_and_of_surfaces_at_the_surface_temperature():
+    """OH reaction in layer ``i`` from that layer's temperature, OH and particle fraction (negative OH counts as
+    none); degradation in the surface media at the surface temperature, not the air's."""
+    ctx, forcing, _ = _layered_cells()
+    chem = ctx.chemical
+    t_air = forcing["air_temperature_k"]
+    phi = GasParticlePartitioning().particle_fraction_field(ctx, forcing)
+    oh = np.maximum(forcing["oh_concentration_molec_cm3"], 0.0)
+    by = {t.source: np.asarray(t.rate_s) for t in OHDegradation().transfers(ctx, forcing)}
+    assert set(by) == {"air_0", "air_1"}
+    for i in range(2):
+        k = chem.oh_rate_constant_cm3_s(t_air[i]) * oh[i] * (1 - phi[i])
+        np.testing.assert_allclose(by[f"air_{i}"], k, rtol=1e-12, atol=0)
+    assert by["air_0"][0, 2] == 0.0
+    t_s = forcing["surface_temperature_k"]
+    surf = {t.source: np.asarray(t.rate_s) for t in SurfaceDegradation().transfers(ctx, forcing)}
+    assert set(surf) == {"vegetation", "soil", "ocean", "freshwater"}
+    for medium, rate in surf.items():
+        np.testing.assert_allclose(rate, chem.degradation_rate_s(medium, t_s), rtol=1e-12, atol=0)
+        assert not np.allclose(rate, chem.degradation_rate_s(medium, t_air[0]), rtol=1e-6, atol=0)
+
+
 def test_missing_compartments_are_reported():
     grid = LatLonGrid.box()
     ctx = FateContext(grid, get_chemical("PCB-28"), surface_compartments=("soil",), land_fraction=0.5)
@@ -373,6 +443,39 @@ def test_oh_table_override(tmp_path):
         load_oh_table(path)
     with pytest.raises(ValueError, match="expected \\(12, nlat\\)"):
         OHClimatology(np.ones((4, 3)), [-90, 0, 90])
+
+
+def test_oh_climatology_follows_the_sun():
+    """The declination is +-23.44 degrees at the solstices (days 172 and 355) and near 0 at the equinoxes; the daily
+    insolation relative to its global mean S0/4 is 4/pi at the equator at an equinox and 4 sin(23.44 deg) at the
+    North Pole at the June solstice (Hartmann 1994, Eq. 2.15: Q = S0 sin(delta) under the midnight sun)."""
+    from popstransport.processes.oh import relative_daily_insolation, solar_declination_rad
+
+    assert math.degrees(solar_declination_rad(172)) == pytest.approx(23.44, abs=0.01)
+    assert math.degrees(solar_declination_rad(355)) == pytest.approx(-23.44, abs=0.01)
+    assert abs(math.degrees(solar_declination_rad(81))) < 0.5
+    assert abs(math.degrees(solar_declination_rad(264))) < 1.0
+    delta = solar_declination_rad(81)
+    assert relative_daily_insolation(0.0, 81) == pytest.approx(4 / math.pi * math.cos(delta), rel=1e-12)
+    assert relative_daily_insolation(90.0, 172) == pytest.approx(4 * math.sin(solar_declination_rad(172)), rel=1e-9)
+    assert relative_daily_insolation(90.0, 172) == pytest.approx(4 * math.sin(math.radians(23.44)), rel=1e-4)
+    assert oh_climatology(90.0, 172) == pytest.approx(1e6 * 4 * math.sin(math.radians(23.44)), rel=1e-4)
+
+
+def test_oh_table_is_linear_in_time_between_mid_months_and_across_the_new_year():
+    """Between the middle of two months the table's value moves linearly from one month's to the next, December to
+    January too."""
+    month = np.arange(1.0, 13.0)
+    table = 1e6 * month[:, None] * np.ones((12, 3))
+    clim = OHClimatology(table, [-90, 0, 90])
+    grid = LatLonGrid.regional(0, 10, -10, 10, 10.0)
+    mid = 15.5 + 365 / 12 * np.arange(12)  # mid-month days
+    day = 0.25 * mid[5] + 0.75 * mid[6]  # a quarter of the way back from mid-July to mid-June
+    assert clim.field(grid, day)[0, 0, 0] == pytest.approx(1e6 * (0.25 * 6 + 0.75 * 7), rel=1e-12)
+    day = mid[11] + 0.4 * 365 / 12  # past mid-December towards mid-January
+    assert clim.field(grid, day)[0, 0, 0] == pytest.approx(1e6 * (0.6 * 12 + 0.4 * 1), rel=1e-12)
+    assert clim.field(grid, 5.0)[0, 0, 0] == pytest.approx(1e6 * (12 + (1 - 12) * (5.0 + 365 - mid[11]) / (365 / 12)),
+                                                          rel=1e-12)
 
 
 @pytest.mark.parametrize("name", ["gamma-HCH", "PCB-153", "BaP"])
