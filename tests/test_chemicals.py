@@ -278,6 +278,19 @@ def test_vapour_pressure_only_where_known():
         get_chemical("HCB").vapour_pressure_liquid_pa(280.0)
 
 
+def test_vapour_pressure_and_henry_constant_at_lower_temperatures():
+    """Clausius-Clapeyron with the enthalpy of vaporisation -dU_oa + R T_ref = 77.6 + 2.48 = 80.08 kJ/mol for PCB-28
+    (p_L 0.027 Pa at 298.15 K): by hand 1.4039e-3 Pa at 273.15 K and 8.660e-5 Pa at 253.15 K. Henry's law constant
+    H = Kaw R T at the temperature itself: Kaw(273.15 K) = 1.40093e-3 gives 3.1816 Pa m3 mol-1."""
+    p = get_chemical("PCB-28")
+    assert p.vapour_pressure_liquid_pa(273.15) == pytest.approx(1.4039e-3, rel=1e-4)
+    assert p.vapour_pressure_liquid_pa(253.15) == pytest.approx(8.660e-5, rel=1e-4)
+    assert p.kaw(273.15) == pytest.approx(1.40093e-3, rel=1e-4)
+    assert p.henry_pa_m3_mol(273.15) == pytest.approx(3.1816, rel=1e-4)
+    h = p.henry_pa_m3_mol(np.array([253.15, 298.15]))
+    assert h == pytest.approx(p.kaw(np.array([253.15, 298.15])) * 8.314462618 * np.array([253.15, 298.15]), rel=1e-12)
+
+
 def test_printing():
     text = format_chemical(get_chemical("alpha-HCH"))
     assert "alpha-HCH" in text and "BETR-Research 3.0" in text and "253.15 K" in text
