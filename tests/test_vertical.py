@@ -175,6 +175,21 @@ def test_uniform_mixing_ratio_stays_uniform_with_advection_and_vertical_flux():
     assert np.abs(res["lost_kg"]).max() <= 1e-13 * air[0].sum()
 
 
+def test_exchange_rate_from_the_mean_density_of_the_two_layers_and_the_distance_of_their_middles():
+    """``E = rho K A / dz`` through every interface, with ``rho`` the mean of the two layers' densities (here 1.1 and
+    0.6 kg m-3 below and above the first interface, 0.6 and 0.3 above the second) and ``dz`` the distance between
+    the layers' mid-heights (layers 1000, 3000 and 6000 m thick: 2000 and 4500 m)."""
+    grid = LatLonGrid.regional(0, 2, 0, 1, 1.0, AirLayers((0.0, 1000.0, 4000.0, 10000.0)))
+    area = grid.cell_area_m2
+    rho = np.array([1.1, 0.6, 0.3])
+    M = rho[:, None, None] * area[None] * np.array([1000.0, 3000.0, 6000.0])[:, None, None]
+    K = np.array([[[10.0, 20.0]], [[5.0, 40.0]]])
+    E = VerticalExchange(K, grid=grid).exchange_rates_kg_s(M)
+    assert E.shape == (4, 1, 2) and np.all(E[0] == 0) and np.all(E[3] == 0)
+    np.testing.assert_allclose(E[1], 0.85 * K[0] * area / 2000.0, rtol=1e-12)
+    np.testing.assert_allclose(E[2], 0.45 * K[1] * area / 4500.0, rtol=1e-12)
+
+
 def test_model_interface_and_default_exchange_time_scale():
     grid = LatLonGrid.global_grid(30.0)
     vert = VerticalExchange(grid=grid)
