@@ -271,6 +271,35 @@ def test_national_errors(tmp_path, masks):
         EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
 
 
+def test_national_totals_between_years_scaling_and_layer_shares(tmp_path, masks):
+    """A year between two of the file's is linear in time (1993: 0.7 of 1990 and 0.3 of 2000), a country missing in
+    one of the two years counts as zero there; a scaled inventory scales what lies outside the domain and the request
+    too; a cell without emission puts all of it into the lowest layer."""
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,year,value,unit\nCHN,1990,100,kg/yr\nCHN,2000,300,kg/yr\nJPN,1990,50,kg/yr\n"
+                 "RUS,1990,1000,kg/yr\nRUS,2000,1000,kg/yr\n")
+    with pytest.warns(UserWarning, match="RU"):
+        inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=1993, interpolate_years=True)
+    chn = masks.fraction[masks.index("CHN")] > 0
+    jpn = masks.fraction[masks.index("JPN")] > 0
+    only_chn = chn & ~jpn & (masks.fraction[masks.index("RUS")] == 0)
+    only_jpn = jpn & ~chn & (masks.fraction[masks.index("RUS")] == 0)
+    rates = inv.rates_kg_s()
+    with pytest.warns(UserWarning, match="RU"):
+        y1990 = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=1990).rates_kg_s()
+    np.testing.assert_allclose(rates[only_chn], (0.7 * 100 + 0.3 * 300) / 100 * y1990[only_chn], rtol=1e-12)
+    np.testing.assert_allclose(rates[only_jpn], 0.7 * y1990[only_jpn], rtol=1e-12)
+    assert inv.requested_kg_s * SECONDS_PER_YEAR == pytest.approx(160 + 35 + 1000, rel=1e-12)
+    half = inv.scaled(0.5)
+    assert half.total_kg_s == pytest.approx(0.5 * inv.total_kg_s, rel=1e-12)
+    assert half.outside_kg_s == pytest.approx(0.5 * inv.outside_kg_s, rel=1e-12) and inv.outside_kg_s > 0
+    assert half.requested_kg_s == pytest.approx(0.5 * inv.requested_kg_s, rel=1e-12)
+    shares = inv.layer_fractions()
+    empty = inv.rates_by_layer_kg_s().sum(axis=0) == 0
+    assert empty.any() and np.all(shares[0][empty] == 1.0)
+    np.testing.assert_allclose(shares.sum(axis=0), 1.0, rtol=1e-12)
+
+
 def test_default_inventory(masks):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default configuration runs without warnings
