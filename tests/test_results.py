@@ -62,6 +62,25 @@ def test_source_receptor_matches_the_csv(tagged_run):
     assert np.allclose(share.where(sr["total"] > 0, 1.0), 1.0)
 
 
+def test_csv_row_of_all_receptors_and_the_foreign_share_without_the_initial_burden(tagged_run):
+    """The CSV's last row holds every source's deposition over all receptors and its share of their total; the foreign
+    share leaves out the receptor's own tag and the initial burden (neither came from abroad)."""
+    from popstransport.io.attribution_writer import foreign_share
+
+    with open_run(tagged_run) as r:
+        sr = r.source_receptor
+    rows = read_csv(tagged_run / "source_receptor_deposition.csv")
+    assert rows[-1]["receptor"] == "ALL_RECEPTORS"
+    sources = [str(s) for s in sr["source"].values]
+    column = sr["deposition"].sum("receptor")
+    for s in sources:
+        assert float(rows[-1][f"from_{s}_kg"]) == pytest.approx(float(column.sel(source=s)), rel=1e-6)
+        assert float(rows[-1][f"share_{s}"]) == pytest.approx(float(column.sel(source=s) / column.sum()), abs=1e-6)
+    assert foreign_share("CHN", ["CHN", "IND", "INITIAL", "OTHER"], np.array([1.0, 2.0, 3.0, 4.0])) == 0.6
+    assert foreign_share("JPN", ["CHN", "INITIAL"], np.array([1.0, 3.0])) == 0.25
+    assert np.isnan(foreign_share("CHN", ["CHN"], np.array([0.0])))
+
+
 def test_foreign_share_is_a_range_for_untagged_receptors(tagged_run):
     """In a 'list' run JPN's own emissions are in OTHER: its foreign share lies between the named sources' share
     and everything but itself."""
@@ -86,6 +105,7 @@ def test_period_mean_is_duration_weighted(tagged_run):
         np.testing.assert_allclose(r.deposition_ng_m2_yr(0).values, dep[0] * 1e12 * SECONDS_PER_YEAR, rtol=1e-12)
         np.testing.assert_allclose(r.air_concentration_pg_m3(-1).values,
                                    r.fields["air_concentration"].values[1, 0] * 1e15, rtol=1e-12)
+        np.testing.assert_allclose(r.soil_burden_ng_m2().values, mean * 1e12, rtol=1e-12)
 
 
 @pytest.mark.parametrize("spec, indices", [
@@ -125,10 +145,14 @@ def test_border_fluxes(tagged_run):
     with open_run(tagged_run) as r:
         bf = r.border_fluxes
         top = r.largest_border_fluxes(5)
-    np.testing.assert_allclose(bf["net"].values, -bf["net"].values.T)
+    gross = bf["gross"].values
+    np.testing.assert_allclose(bf["net"].values, gross - gross.T, rtol=1e-12, atol=0)
+    assert np.abs(bf["net"].values).max() > 1e-3 * gross.max() > 0
     rows = read_csv(tagged_run / "border_flux.csv")
     assert [(t["region_from"], t["region_to"]) for t in top] == [(x["region_from"], x["region_to"]) for x in rows[:5]]
     assert top[0]["gross_kg"] == pytest.approx(float(rows[0]["gross_kg"]), rel=1e-6)
+    for t, x in zip(top, rows[:5]):
+        assert t["net_kg"] == pytest.approx(float(x["net_kg"]), rel=1e-6)
 
 
 def test_clean_run_has_no_warnings(tagged_run):
