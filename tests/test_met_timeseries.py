@@ -39,6 +39,13 @@ def test_clamped_holds_the_end_records():
     rt.check_covers(np.datetime64("1900-01-01"), np.datetime64("2100-01-01"))
     single = RecordTimes(T[:1], "clamped")
     assert single.bracket(np.datetime64("2030-01-01"))[:3] == (0, 0, 0.0)
+    # the key changes exactly when the bracketing pair changes (fields computed once per key are then refreshed):
+    # held first record, first pair, second pair, held last record
+    times = ["2004-06-01", "2005-01-01T03", "2005-01-01T09", "2006-06-01"]
+    keys = [rt.bracket(np.datetime64(t))[3] for t in times]
+    assert len(set(keys)) == 4
+    assert rt.bracket(np.datetime64("2004-01-01"))[3] == keys[0]
+    assert rt.bracket(np.datetime64("2005-01-01T01"))[3] == keys[1]
 
 
 def test_cyclic_climatology_wraps_the_year():
