@@ -37,6 +37,20 @@ def read_csv(path):
         return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
+def test_relative_difference_is_against_the_magnitude_of_a_and_nan_where_a_is_noise():
+    """``(B - A) / |A|``: a negative A (an upward net exchange flux) that grows in magnitude gives a negative relative
+    difference of the same size as a positive one; NaN where A is zero or below 1e-12 of A's largest magnitude."""
+    from popstransport.compare import _relative
+
+    a = np.array([-2.0, 2.0, 0.0, 1e-13, 5e-12, -4.0])
+    b = np.array([-3.0, 3.0, 1.0, 2e-13, 1e-11, -4.0])
+    r = _relative(a, b)
+    assert r[0] == -0.5 and r[1] == 0.5 and r[5] == 0.0
+    assert np.isnan(r[2]) and np.isnan(r[3])
+    assert r[4] == pytest.approx(1.0)
+    assert float(_relative(-2.0, -1.0, 2.0)) == 0.5
+
+
 def test_doubled_emissions_double_every_field(doubled):
     """The model is linear: doubling emissions doubles every field; relative differences are exactly 1."""
     f = doubled.fields
