@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from popstransport.constants import EARTH_RADIUS_M
-from popstransport.grid import AirLayers, GridError, LatLonGrid
+from popstransport.grid import AirLayers, GridError, LatLonGrid, pressure_to_height_m
 
 
 @pytest.mark.parametrize("res", [0.5, 1.0, 2.8125, (2.5, 2.0)])
@@ -32,6 +32,14 @@ def test_face_lengths_and_pole_walls():
     eq = np.searchsorted(g.lat_edges_deg, 0.0)
     assert g.v_face_length_m[eq, 0] == pytest.approx(EARTH_RADIUS_M * math.radians(10.0))
     assert g.u_face_length_m[0, 0] == pytest.approx(EARTH_RADIUS_M * math.radians(10.0))
+
+
+def test_height_of_a_pressure_level_in_the_isothermal_atmosphere():
+    """``z = H ln(p0 / p)`` with p0 = 101 325 Pa and H = 8000 m: 0 m at p0, H at p0 / e, 1300 m at 850 hPa."""
+    assert pressure_to_height_m(101_325.0) == 0.0
+    assert pressure_to_height_m(101_325.0 / math.e) == pytest.approx(8000.0, rel=1e-12)
+    assert pressure_to_height_m(np.array([85_000.0]))[0] == pytest.approx(8000.0 * math.log(101_325 / 85_000), rel=1e-12)
+    assert pressure_to_height_m(85_000.0) == pytest.approx(1405.5, abs=0.1)
 
 
 def test_layers_air_mass():
