@@ -85,6 +85,10 @@ def test_transfer_efficiency_bounds_and_definition():
         box = unit_world(name)
         m = box.steady_state({"air_0": 1.0})
         assert r.te_percent == pytest.approx(100 * net_deposition_kg_s(box, m), rel=1e-12)
+        # at steady state the surface takes up net exactly what it loses: degradation, leaching, burial, settling
+        losses = sum(rate * m[box.compartments.index(tr.source)] for tr, rate in box.transfers
+                     if tr.source in ("soil", "ocean") and tr.target not in box.compartments)
+        assert r.te_percent == pytest.approx(100 * losses, rel=1e-9)
 
 
 def test_cold_unit_world_is_more_persistent():
