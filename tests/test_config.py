@@ -70,6 +70,19 @@ def _write(tmp_path, text):
         ("[chemical]\nname = 5\n", r"chemical\.name = 5: expected a string"),
         ("domain = 3\n", r"\[domain\] must be a table"),
         ("scenarios = 3\n", r"scenarios must be an array of tables"),
+        ("[[scenarios]]\nname = 'half'\nfactor = { CHN = 0.5 }\n", r"unknown key scenarios\[0\]\.factor"),
+        ("[[scenarios]]\nname = 'half'\n", r"scenarios\[0\]\.scale must be a table such as \{ CHN = 0\.5"),
+        ("[[scenarios]]\nscale = {}\n", r"scenarios\[0\]\.scale must be a table"),
+        ("[[scenarios]]\nscale = { CHN = -0.5 }\n", r"scenarios\[0\]\.scale\.CHN = -0\.5: expected a factor >= 0"),
+        ("[[scenarios]]\nscale = { CHN = true }\n", r"scenarios\[0\]\.scale\.CHN = True: expected a factor >= 0"),
+        ("[[scenarios]]\nscale = { CHN = 'half' }\n", r"scenarios\[0\]\.scale\.CHN = 'half': expected a factor"),
+        ("[[scenarios]]\nname = 2\nscale = { CHN = 0.5 }\n", r"scenarios\[0\]\.name must be a string"),
+        ("[domain]\nlon_min_deg = 0.0\nlon_max_deg = 400.0\nresolution_deg = 1.0\n",
+         r"domain\.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees"),
+        ("[spinup]\nyears = 0\n", r"spinup\.years must be >= 1 and spinup\.tolerance within \(0, 1\)"),
+        ("[spinup]\ntolerance = 1.5\n", r"spinup\.years must be >= 1 and spinup\.tolerance within \(0, 1\)"),
+        ("[output]\ncheckpoint_every_months = -1\n", r"output\.checkpoint_every_months = -1: must be >= 0"),
+        ("[emissions]\nuniform_total_kg_yr = -5.0\n", r"emissions\.uniform_total_kg_yr = -5\.0: must be >= 0"),
         ("[domain\n", r"not valid TOML"),
         ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
     ],
@@ -97,6 +110,11 @@ def test_missing_file():
 def test_override_errors(override, match):
     with pytest.raises(ConfigError, match=match):
         load_config(None, [override])
+
+
+def test_override_below_a_value_is_refused():
+    with pytest.raises(ConfigError, match=r"--set 'time\.stop\.day=1': 'stop' is not a section"):
+        load_config(None, ["time.stop=2010-02-01", "time.stop.day=1"])
 
 
 def test_config_is_frozen():
