@@ -158,6 +158,81 @@ def test_gridded_errors(tmp_path):
         EmissionInventory.from_netcdf(_gridded(vals, lon, lat, "x").assign(emi=(("lat", "lon"), vals)), DOMAIN)
 
 
+def test_gridded_file_and_variable_errors(tmp_path):
+    """A missing file, an ambiguous or unknown variable, extra dimensions and years that the file does not hold (or
+    several years without a choice) are refused with the file, the field and the fix."""
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    vals = np.ones((lat.size, lon.size))
+    with pytest.raises(InputError, match=r"nowhere\.nc: emission file: does not exist"):
+        EmissionInventory.from_netcdf(tmp_path / "nowhere.nc", DOMAIN)
+    two = _gridded(vals, lon, lat, "kg/cell/yr").assign(other=(("lat", "lon"), vals, {"units": "kg/cell/yr"}))
+    with pytest.raises(InputError, match=r"emission variable: found \['emi', 'other'\] on a lat/lon grid.*variable="):
+        EmissionInventory.from_netcdf(two, DOMAIN)
+    with pytest.raises(InputError, match=r"variable 'pcb': not found; the file holds \['emi', 'other'\]"):
+        EmissionInventory.from_netcdf(two, DOMAIN, variable="pcb")
+    levels = xr.Dataset({"emi": (("time", "level", "lat", "lon"), np.ones((1, 2, lat.size, lon.size)),
+                                 {"units": "kg/cell/yr"})}, coords={"lat": lat, "lon": lon})
+    with pytest.raises(InputError, match=r"variable 'emi': has extra dimensions \['level'\]"):
+        EmissionInventory.from_netcdf(levels, DOMAIN)
+    time = np.array(["2004-07-01", "2005-07-01"], dtype="datetime64[ns]")
+    years = _gridded(np.ones((2, lat.size, lon.size)), lon, lat, "kg/cell/yr", time=time)
+    with pytest.raises(InputError, match=r"variable 'emi': has no records in 2010; years \[2004, 2005\]"):
+        EmissionInventory.from_netcdf(years, DOMAIN, year=2010)
+    with pytest.raises(InputError, match=r"variable 'emi': spans years \[2004, 2005\].*year="):
+        EmissionInventory.from_netcdf(years, DOMAIN)
+    assert EmissionInventory.from_netcdf(years, DOMAIN, year=2005).annual_total_kg == pytest.approx(100.0, rel=1e-12)
+
+
+def test_csv_monthly_profile_and_inventory_errors(tmp_path, masks):
+    """Empty files, missing columns, no country column, a substance or emission type without rows, a bad proxy, point
+    sources all outside the domain, a bad scale, profile months outside 1..12 or missing, and monthly factors that
+    are not 12 non-negative values or are all zero are refused with the file, the field and the fix."""
+    from popstransport.io.emissions import EmissionPart, normalise_monthly
+
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,value,unit\n")
+    with pytest.raises(InputError, match=r"n\.csv: rows: the file has no data rows"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value\nCHN,3\n")
+    with pytest.raises(InputError, match=r"columns \['unit'\]: missing; the file has \['iso3', 'value'\]"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("nation,value,unit\nCHN,3,kg/yr\n")
+    with pytest.raises(InputError, match=r"columns: no country column among .*'iso3'"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,substance,value,unit\nCHN,HCB,3,kg/yr\n")
+    with pytest.raises(InputError, match=r"substance 'PCB-153': has no rows"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, substance="PCB-153")
+    f.write_text("iso3,emission_type,value,unit\nCHN,water,3,kg/yr\n")
+    with pytest.raises(InputError, match=r"rows: no country rows \(after filtering by substance and emission type\)"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit\nCHN,3,kg/yr\n")
+    for proxy in (np.ones((3, 3)), np.full(DOMAIN.shape, -1.0), np.full(DOMAIN.shape, np.nan)):
+        with pytest.raises(InputError, match=r"proxy grid: shape .* finite values >= 0.*regrid the proxy"):
+            EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, proxy=proxy)
+    pts = tmp_path / "p.csv"
+    pts.write_text("name,lon,lat,rate,unit\nParis,2.35,48.85,1,kg/yr\n")
+    with pytest.warns(UserWarning, match="dropped"), pytest.raises(InputError, match=r"none lies inside the model"):
+        EmissionInventory.from_point_csv(pts, DOMAIN, outside="drop")
+    for scale in (-1.0, float("nan")):
+        with pytest.raises(InputError, match=r"emissions: scale: .* must be a finite number >= 0"):
+            open_emissions(f, DOMAIN, scale=scale, masks=masks)
+    prof = tmp_path / "profiles.csv"
+    prof.write_text("sector,month,factor\n" + "".join(f"heating,{m},1\n" for m in range(1, 13)) + "heating,13,1\n")
+    with pytest.raises(InputError, match=r"line 14, column 'month': 13 is not 1\.\.12"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, sector_profiles=prof)
+    prof.write_text("sector,month,factor\n" + "".join(f"heating,{m},1\n" for m in range(1, 12)))
+    with pytest.raises(InputError, match=r"sector 'heating': does not give all 12 months"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, sector_profiles=prof)
+    for bad in (np.ones(11), np.array([1.0] * 11 + [-1.0]), np.array([1.0] * 11 + [np.inf])):
+        with pytest.raises(InputError, match=r"monthly factors: need 12 finite non-negative values"):
+            normalise_monthly(bad)
+    with pytest.raises(InputError, match=r"monthly factors: are all zero"):
+        normalise_monthly(np.zeros(12))
+    with pytest.raises(ValueError, match=r"emission part 'x': rates \(1, 2, 2\) must be"):
+        EmissionInventory(DOMAIN, [EmissionPart("x", np.zeros((1, 2, 2)), np.ones(12))])
+
+
 def test_point_sources_csv(tmp_path):
     f = tmp_path / "points.csv"
     f.write_text(
@@ -317,7 +392,7 @@ def test_default_inventory(masks):
     assert i1995.total_kg_s == pytest.approx(0.5 * (i1990.total_kg_s + inv.total_kg_s), rel=1e-12)
     with pytest.raises(InputError, match=r"year 1960: is not in the file"):
         EmissionInventory.from_default(DOMAIN, year=1960, masks=masks)
-    with pytest.raises(InputError, match=r"substance 'PCB-28'"):
+    with pytest.raises(InputError, match=r"substance 'PCB-28': is not in the built-in inventory"):
         EmissionInventory.from_default(DOMAIN, substance="PCB-28")
 
 
