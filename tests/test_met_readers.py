@@ -563,3 +563,61 @@ def test_error_extra_ensemble_dimension(tmp_path):
     ds = xr.concat([ds, ds], dim="number")
     with pytest.raises(InputError, match=r"extra dimension 'number' of size 2.*isel\(number=0\)"):
         _open(ds)
+
+
+def test_error_glob_pattern_matches_no_file_and_no_input(tmp_path):
+    with pytest.raises(InputError, match=r"nothing_\*\.nc: files: the pattern matches no file"):
+        open_met(str(tmp_path / "nothing_*.nc"), GRID)
+    with pytest.raises(InputError, match=r"met input: files: no input given"):
+        open_met([], GRID)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"kind": "ecmwf"}, r"kind: 'ecmwf' is not a known product.*Fix: use one of"),
+    ({"fill_missing": "maybe"}, r"fill_missing: 'maybe'. Fix: use 'synthetic' or 'error'"),
+])
+def test_error_unknown_kind_or_fill_missing(tmp_path, kw, match):
+    with pytest.raises(InputError, match=match):
+        _open(write_era5_new(tmp_path, HOURS), **kw)
+
+
+def _era5_new_dataset(tmp_path):
+    return xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+
+
+def test_error_variable_split_over_files_on_different_grids(tmp_path):
+    ds = _era5_new_dataset(tmp_path)
+    first = ds.isel(valid_time=[0, 1])
+    coarse = ds.isel(valid_time=[2, 3], latitude=slice(0, None, 2))
+    with pytest.raises(InputError, match=r"variable 'u': has a different grid than the other files"):
+        _open([first, coarse])
+
+
+def test_error_eastward_and_northward_winds_at_different_times(tmp_path):
+    ds = _era5_new_dataset(tmp_path)
+    u = ds.drop_vars(["v", "t"])
+    v = ds.drop_vars(["u", "t"])
+    v = v.assign_coords(valid_time=("valid_time", v["valid_time"].values + 1800, v["valid_time"].attrs))
+    with pytest.raises(InputError, match=r"winds: eastward and northward winds have different times"):
+        _open([u, v])
+
+
+def test_error_month_dimension_not_numbered_1_to_12(tmp_path):
+    ds = _era5_new_dataset(tmp_path).drop_vars("expver").rename(valid_time="month")
+    ds = ds.assign_coords(month=("month", np.arange(4)))  # 0..3
+    with pytest.raises(InputError, match=r"dimension 'month': values \[0 1 2 3\] are not months 1..12"):
+        _open(ds)
+
+
+def test_error_time_dimension_without_coordinate(tmp_path):
+    ds = _era5_new_dataset(tmp_path).drop_vars(["valid_time", "expver"])
+    with pytest.raises(InputError, match=r"time dimension 'valid_time': has no coordinate values"):
+        _open(ds)
+
+
+def test_error_single_record_with_undecodable_time_units(tmp_path):
+    ds = _era5_new_dataset(tmp_path).isel(valid_time=[0])
+    ds["valid_time"].attrs["units"] = "seconds"
+    with pytest.raises(InputError, match=r"units 'seconds' are not of the CF form.*; the file has a single record"
+                                         r".*time_rule='clamped'"):
+        _open(ds)
