@@ -202,6 +202,10 @@ def bad_file(tmp_path, rows, header=HEADER):
     (["A,100,30,2010-01,1.0,ng g-1,soil"], HEADER,
      r"line 3, column 'unit'.*mass fraction.*Fix: pass --soil-bulk-density KG_M3 and --soil-depth M"),
     (["A,100,30,,1.0,pg m-3,air"], HEADER, r"line 3, column 'time': '': neither a time nor a period"),
+    (["A,100,30,2010-02-01/2010-01-01,1.0,pg m-3,air"], HEADER,
+     r"line 3, column 'period': '2010-02-01/2010-01-01': the end of the period must be later than its start"),
+    ([], "", r"obs.csv: header: the file is empty"),
+    ([], HEADER, r"obs.csv: rows: the file has a header but no observations"),
 ])
 def test_bad_observation_files(model_run, tmp_path, rows, header, match):
     with pytest.raises(ObservationError, match=match):

@@ -70,6 +70,10 @@ def test_bad_time_axes():
         RecordTimes(np.array(["2001-01-15", "2002-01-15"], dtype="datetime64[s]"), "cyclic")
     with pytest.raises(InputError, match="is not a time rule"):
         RecordTimes(T, "nearest")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"met input: time: no records"):
+        RecordTimes(T[:0], "clamped")
+    with pytest.raises(InputError, match=r"a single record \(2005-01-01\) cannot be interpolated linearly"):
+        RecordTimes(T[:1], "linear")
 
 
 @pytest.mark.parametrize("calendar", ["360_day", "noleap", "all_leap", "julian"])
@@ -97,6 +101,8 @@ def test_decode_months_since_and_bad_units():
     assert str(t[0]) == "2005-01-01T12:00:00"
     with pytest.raises(InputError, match=r"f.nc: time variable 'time': units 'months' are not of the CF form"):
         decode_cf_time(np.array([0]), "months", None, "f.nc", "time")
+    with pytest.raises(InputError, match=r"units 'months since 2000-01-01' with fractional values \[0.5\]"):
+        decode_cf_time(np.array([0, 0.5, 2]), "months since 2000-01-01", "standard", "f.nc", "time")
 
 
 def test_record_window_keeps_few_records():
