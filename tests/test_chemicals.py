@@ -212,6 +212,51 @@ def test_user_file_errors(tmp_path):
         load_chemicals(f)
 
 
+MIREX = {
+    "molar_mass": "545.5,g/mol", "log_kaw": "-1.5,-", "log_kow": "6.9,-", "du_oa": "-90,kJ/mol", "du_ow": "-20,kJ/mol",
+    "half_life_air": "30,d", "half_life_soil": "10,yr", "half_life_ocean": "5,yr",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"molar_mass": "-545.5,g/mol"}, r"chemical 'Mirex': molar mass -0\.5455 kg/mol must be positive"),
+    ({"ea_soil": "-10,kJ/mol"}, r"chemical 'Mirex': activation energy ea_soil must be >= 0 J/mol"),
+    ({"half_life_air": None}, r"chemical 'Mirex': needs k_oh \(cm3/\(molecule s\)\) or half_life_air \(h\)"),
+    ({"half_life_soil": None}, r"chemical 'Mirex': needs half_life_soil \(h\)"),
+    ({"half_life_ocean": None}, r"chemical 'Mirex': needs half_life_ocean or half_life_freshwater \(h\)"),
+])
+def test_user_substance_errors(tmp_path, change, match):
+    """A user substance with a non-positive molar mass, a negative activation energy or no air, soil or water
+    half-life is refused, naming the substance and the parameter."""
+    params = {**MIREX, **change}
+    f = tmp_path / "mine.csv"
+    f.write_text("substance,parameter,value,unit\n" + "".join(f"Mirex,{k},{v}\n" for k, v in params.items() if v))
+    with pytest.raises(ChemicalError, match=match):
+        load_chemicals(f)
+    assert load_chemicals(_mirex_file(tmp_path))["Mirex"].half_life_ocean_h == 5 * 8760
+
+
+def _mirex_file(tmp_path):
+    f = tmp_path / "good.csv"
+    f.write_text("substance,parameter,value,unit\n" + "".join(f"Mirex,{k},{v}\n" for k, v in MIREX.items()))
+    return f
+
+
+def test_internal_energies_that_do_not_close_and_numbers_without_citation_are_refused(tmp_path):
+    import dataclasses
+
+    from popstransport.chemicals.database import _read_csv
+
+    p = get_chemical("PCB-28")
+    with pytest.raises(ChemicalError, match=r"internal energies do not close: du_aw = 60000 but du_ow - du_oa = 57600"):
+        dataclasses.replace(p, du_aw_j_mol=60000.0)
+    assert dataclasses.replace(p, du_aw_j_mol=57600.5).du_aw_j_mol == 57600.5  # within 1 J/mol
+    f = tmp_path / "uncited.csv"
+    f.write_text("substance,parameter,value,unit,citation\nMirex,molar_mass,545.5,g/mol,\n")
+    with pytest.raises(ChemicalError, match=r"'molar_mass' of 'Mirex' has no citation; every number needs one"):
+        _read_csv(f)
+
+
 # --- temperature dependence: hand-computed values at 253.15, 273.15 and 298.15 K -----------------------------
 # log K(T) = log K(298.15) + dU / (R ln 10) (1/298.15 - 1/T), R = 8.314462618 J mol-1 K-1.
 # PCB-28 (dU_aw 57.6, dU_oa -77.6, dU_ow -20.0 kJ/mol), alpha-HCH (56.8, -61.9, -5.1 kJ/mol).
