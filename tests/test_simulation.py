@@ -1,13 +1,14 @@
 """Budget closure, exact output times, analytic checks and outputs of the reference chain."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from popstransport.config import load_config
-from popstransport.grid import LatLonGrid
+from popstransport.grid import AirLayers, LatLonGrid
 from popstransport.io.met.simple import UniformMet
 from popstransport.io.writers import BudgetWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
 from popstransport.massflux import BalancedMassFluxBuilder
@@ -142,6 +143,68 @@ def test_nan_forcing_is_refused():
     sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3600.0)
     with pytest.raises(ValueError, match="eastward_wind_m_s.*not finite"):
         sim.run()
+
+
+def test_model_and_fate_solver_misuse_is_refused():
+    """A gridded model without advection or a mass-flux builder, reading the land fraction or stepping before the
+    first forcing, a fate solver stepped before its transfers are set and a transfer of an unknown kind are refused
+    with what to do."""
+    from popstransport.model import ModelSetupError
+    from popstransport.processes.fate import FateError, FateSolver, Transfer
+
+    grid = LatLonGrid.regional(100, 110, 20, 30, 5.0)
+    with pytest.raises(ModelSetupError, match="a gridded model needs an advection process and a mass-flux builder"):
+        Model(grid, fate_processes=[], met=UniformMet(grid, u_m_s=1.0), advection=HorizontalAdvection(),
+              emissions=GriddedEmission(lambda t: np.zeros(grid.shape), grid.nlayer, 1))
+    model = _model(LatLonGrid.box(100, 30))
+    with pytest.raises(ModelSetupError, match="land_fraction is not available: call update_forcing first"):
+        model.land_fraction  # noqa: B018
+    with pytest.raises(ModelSetupError, match="update_forcing must be called before time_step"):
+        model.time_step(3600.0, np.datetime64("2010-01-01"))
+    solver = FateSolver(("air_0", "soil"), (1, 1))
+    z = np.zeros((1, 1, 1, 1))
+    with pytest.raises(FateError, match="FateSolver.update must be called before step"):
+        solver.step(z, z, np.zeros((1, 2, 1, 1)), None, 60.0, z, z)
+    with pytest.raises(FateError, match=r"process 'x': transfer kind 'wet' is not one of \("):
+        Transfer("x", "air_0", "soil", 1e-6, kind="wet")
+    box = LatLonGrid.box(100, 30)
+    with pytest.raises(ValueError, match=r"time step must be positive, got 0\.0 s"):
+        Simulation(_model(box), np.datetime64("2010-01-01"), np.datetime64("2010-02-01"), 0.0)
+    with pytest.raises(ModelSetupError, match=r"state_dtype int64 is not supported; use float64 or float32"):
+        Model(box, fate_processes=[], met=UniformMet(box, u_m_s=1.0), state_dtype=np.int64,
+              emissions=GriddedEmission(lambda t: np.zeros(box.shape), box.nlayer, 1))
+    gridded = _model(grid)
+    with pytest.raises(ValueError, match=r"face masks have shapes \(2, 2\), \(3, 2\); expected \(2, 3\), \(3, 2\)"):
+        gridded.reset_face_mass((np.ones((2, 2)), np.ones((3, 2))))
+    with pytest.raises(OutputExistsError, match=r"exists and is not a directory; choose another --out"):
+        RunDirectory(Path(__file__))
+
+
+def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp_path):
+    """Resuming needs a checkpoint file, of this format, written by the same configuration, with the same state
+    shapes; each refusal says which."""
+    import pickle
+
+    from popstransport.simulation import CheckpointError
+
+    def sim(tag, grid=None):
+        return Simulation(_model(grid or LatLonGrid.box(100, 30)), np.datetime64("2010-01-01"),
+                          np.datetime64("2010-03-01"), 6 * 3600.0, checkpoint_path=tmp_path / "checkpoint.pkl",
+                          checkpoint_every_months=1, checkpoint_tag=tag)
+
+    with pytest.raises(CheckpointError, match=r"checkpoint '.*nothing\.pkl' not found; a run writes one only with"):
+        sim("a").resume(tmp_path / "nothing.pkl")
+    sim("a")._write_checkpoint(0)
+    path = tmp_path / "checkpoint.pkl"
+    sim("a").resume(path)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: the checkpoint was written by a different configuration"):
+        sim("b").resume(path)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: state shapes differ from this model"):
+        sim("a", LatLonGrid.box(100, 30, layers=AirLayers((0.0, 1000.0, 5000.0)))).resume(path)
+    with open(path, "wb") as fh:
+        pickle.dump({"format": 99, "tag": "a"}, fh)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: not a popstransport checkpoint of format 1"):
+        sim("a").resume(path)
 
 
 def test_per_tag_cell_transfers_only_when_per_tag_fields_are_asked():
