@@ -320,6 +320,19 @@ def test_gridded_transfers_follow_land_fraction():
         assert np.all(np.isfinite(r)) and np.all(r >= 0)
 
 
+@pytest.mark.parametrize("kw, match", [
+    ({"soil_depth_m": 0.0}, r"surface parameter soil_depth_m must be positive"),
+    ({"ocean_mixed_layer_depth_m": 0.0}, r"surface parameter ocean_mixed_layer_depth_m must be positive"),
+    ({"soil_air_fraction": -0.1}, r"surface parameter soil_air_fraction = -0\.1 must be finite and >= 0"),
+    ({"vegetation_interception_fraction": 1.5}, r"vegetation_interception_fraction = 1\.5 is a fraction and must be <= 1"),
+    ({"sediment_burial_fraction": 1.2}, r"sediment_burial_fraction = 1\.2 is a fraction and must be <= 1"),
+    ({"soil_air_fraction": 0.6, "soil_water_fraction": 0.5}, r"soil_air_fraction \+ soil_water_fraction must be below 1"),
+])
+def test_surface_parameter_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        SurfaceParameters(**kw)
+
+
 def _layered_cells():
     """Three cells of a grid with two air layers 1000 and 4000 m thick whose temperatures, OH and surface temperature all
     differ, with fresh water and vegetation; the third cell has a small negative precipitation and OH in its lowest

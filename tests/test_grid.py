@@ -66,6 +66,23 @@ def test_grid_errors(kwargs, match):
         LatLonGrid.regional(**kwargs)
 
 
+def test_grid_edge_errors():
+    """Edges that are not 1-D arrays of two or more values, and a global grid that does not cover the sphere, are
+    refused."""
+    with pytest.raises(GridError, match="grid edges must be 1-D arrays with at least two values each"):
+        LatLonGrid(np.array([0.0]), np.array([0.0, 10.0]))
+    with pytest.raises(GridError, match="grid edges must be 1-D arrays with at least two values each"):
+        LatLonGrid(np.zeros((2, 2)), np.array([0.0, 10.0]))
+    with pytest.raises(GridError, match="grid edges must be strictly increasing in longitude and latitude"):
+        LatLonGrid(np.array([0.0, 10.0, 10.0]), np.array([0.0, 10.0]))
+    with pytest.raises(GridError, match="grid edges must be strictly increasing in longitude and latitude"):
+        LatLonGrid(np.array([0.0, 10.0]), np.array([10.0, 0.0]))
+    with pytest.raises(GridError, match="a global grid must span 360 degrees of longitude and -90..90 degrees"):
+        LatLonGrid(np.linspace(0.0, 350.0, 36), np.linspace(-90.0, 90.0, 19), topology="global")
+    with pytest.raises(GridError, match="a global grid must span 360 degrees of longitude and -90..90 degrees"):
+        LatLonGrid(np.linspace(0.0, 360.0, 37), np.linspace(-80.0, 90.0, 18), topology="global")
+
+
 @pytest.mark.parametrize("edges, match", [((0.0,), "two edges"), ((10.0, 20.0), "first edge"), ((0.0, 5.0, 5.0), "increasing")])
 def test_layer_errors(edges, match):
     with pytest.raises(GridError, match=match):
