@@ -50,6 +50,9 @@ def test_ensemble_reproduces_member_and_summarises(tmp_path):
     assert 0.7 < emis / base < 1.3
 
 
+PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
+
+
 @pytest.mark.parametrize("text, match", [
     ("[ensemble]\nmembers = 0\n", "ensemble.members = 0"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = { distribution = 'beta', a = 1.0 }\n",
@@ -59,9 +62,33 @@ def test_ensemble_reproduces_member_and_summarises(tmp_path):
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = { distribution = 'uniform', low = 2.0, high = 1.0 }\n",
      "needs low < high"),
     ("[ensemble]\nmembrs = 2\n", "unknown key ensemble.membrs"),
+    ("[ensemble]\nmembers = 2\nseed = -1\n", r"ensemble\.seed = -1: expected a whole number >= 0"),
+    ("[ensemble]\nmembers = 2\nseed = 1.5\n", r"ensemble\.seed = 1\.5: expected a whole number >= 0"),
+    (PAR + "2.0\n", r"ensemble\.parameters\.'emissions\.scale' must be a table with a 'distribution' key"),
+    (PAR + "{ low = 1.0 }\n", r"must be a table with a 'distribution' key"),
+    (PAR + "{ distribution = 'lognormal', median = 0.0, factor = 2.0 }\n",
+     r"lognormal needs median > 0 and factor >= 1"),
+    (PAR + "{ distribution = 'lognormal', median = 1.0, factor = 0.5 }\n",
+     r"lognormal needs median > 0 and factor >= 1"),
+    (PAR + "{ distribution = 'loguniform', low = 0.0, high = 2.0 }\n", r"loguniform needs low > 0"),
+    (PAR + "{ distribution = 'normal', mean = 1.0, sd = -0.1 }\n", r"sd must be >= 0"),
+    ("ensemble = 3\n", r"\[ensemble\] must be a table with members, seed and \[ensemble\.parameters\]"),
+    ("[ensemble]\nmembers = 2\n", r"ensemble\.parameters must be a table of key path"),
+    (PAR + "{ distribution = 'uniform', low = 'a', high = 1.0 }\n",
+     r"ensemble\.parameters\.'emissions\.scale'\.low = 'a': expected a finite number"),
+    (PAR + "{ distribution = 'triangular', low = 0.5, mode = 2.0, high = 1.5 }\n",
+     r"triangular needs low <= mode <= high"),
 ])
 def test_ensemble_config_errors(tmp_path, text, match):
     p = tmp_path / "e.toml"
     p.write_text(text)
     with pytest.raises(ConfigError, match=match):
         load_config(p)
+
+
+def test_ensemble_run_needs_an_ensemble_section(tmp_path):
+    from popstransport.ensemble import run_ensemble
+
+    with pytest.raises(ValueError, match=r"the configuration has no \[ensemble\] section"):
+        run_ensemble(load_config(None), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
