@@ -269,7 +269,38 @@ def test_scale_parsing_errors():
         parse_scale("CHN=half")
     with pytest.raises(AttributionError, match=">= 0"):
         parse_scale("CHN=-1")
+    with pytest.raises(AttributionError, match="factor of 'CHN' must be finite and >= 0"):
+        parse_scale("CHN=inf")
     with pytest.raises(AttributionError, match="unknown source"):
         scenario_weights(("CHN", "OTHER"), {"XXX": 0.5})
     with pytest.raises(AttributionError, match="not regions of the domain"):
         make_tags(["CHN"], np.ones((1, 2, 2)), mode="list", regions=("IND",))
+    with pytest.raises(AttributionError, match="--scale is empty: give SOURCE=FACTOR pairs"):
+        parse_scale(" , ")
+    with pytest.raises(AttributionError, match="'countries' needs the emission field to find emitting regions"):
+        make_tags(["CHN"], np.ones((1, 2, 2)), mode="countries")
+    with pytest.raises(AttributionError, match=r"'list' needs attribution.regions, e.g. \['CHN', 'IND'\]"):
+        make_tags(["CHN"], np.ones((1, 2, 2)), mode="list", regions=())
+
+
+def test_attribution_writer_and_scenario_misuse(tmp_path):
+    """The attribution writer needs per-tag accumulations and, for border fluxes, face accumulation; a scenario needs a
+    tagged run."""
+    from types import SimpleNamespace
+
+    from popstransport.io.attribution_writer import AttributionWriter, write_scenario
+    from popstransport.io.writers import RunDirectory
+
+    writer = AttributionWriter(RunDirectory(tmp_path / "run"), ("CHN", "OTHER"), ["CHN"], np.ones((1, 2, 2)), {})
+    grid = LatLonGrid.regional(0, 2, 0, 2, 1.0)
+    with pytest.raises(AttributionError, match="attribution needs per-tag accumulations: run the simulation with per_tag"):
+        writer.write_period(SimpleNamespace(tag_mean_air_kg=None), SimpleNamespace(grid=grid))
+    period = SimpleNamespace(
+        start=np.datetime64("2010-01-01"), end=np.datetime64("2010-02-01"), face_mass_kg=None,
+        tag_mean_air_kg=np.zeros((2, 1, 2, 2)), tag_emission_kg=np.zeros((2, 2, 2)),
+        tag_deposition_kg={k: np.zeros((2, 2, 2)) for k in ("wet_deposition", "dry_deposition", "air_surface_exchange")},
+    )
+    with pytest.raises(AttributionError, match="border fluxes need face accumulation: run the simulation with track_faces"):
+        writer.write_period(period, SimpleNamespace(grid=grid))
+    with pytest.raises(AttributionError, match=r"attribution\.nc not found: scenarios need a tagged run"):
+        write_scenario(tmp_path / "untagged", {"CHN": 0.5})

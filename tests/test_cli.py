@@ -123,6 +123,24 @@ def test_box_mode_from_config(tmp_path):
     assert float(rows[-1]["burden_end_soil_kg"]) > 0 and float(rows[-1]["burden_end_air_1_kg"]) > 0
 
 
+def test_run_configuration_errors_before_anything_is_written(tmp_path, capsys):
+    """The built-in inventory on a single box, scenarios without tags and a user regions file without its name
+    attribute are refused in one line before the run folder is made."""
+    scen = tmp_path / "scenarios.toml"
+    scen.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n")
+    cases = [
+        (["--set", "domain.kind=box"], r"emissions.source = 'builtin' needs a gridded domain; in box mode use"),
+        ([str(scen), *TINY], r"\[\[scenarios\]\] need a tagged run: set attribution.tags = 'countries' or 'list'"),
+        ([*TINY, "--set", "attribution.tags=list", "--set", "attribution.regions=['A']", "--set",
+          f"regions.source='{tmp_path / 'zones.geojson'}'"], r"regions.source = .* needs regions.name_attribute"),
+    ]
+    for k, (args, match) in enumerate(cases):
+        out = tmp_path / f"run{k}"
+        assert main(["run", "--out", str(out), "--quiet", *args]) == 1
+        assert re.search(match, capsys.readouterr().err)
+        assert not out.exists()
+
+
 def test_progress_leaves_out_a_slow_first_step(capsys):
     """The first step of a machine's first run compiles the kernels: it is reported, and the speed and ETA come from
     the steps after it."""

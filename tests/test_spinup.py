@@ -38,3 +38,19 @@ def test_cyclostationary_matches_brute_force(brute_force):
     x0 = _state(model)
     one_year(model, np.datetime64(cfg.time.start), 86400.0, 720 * 3600.0)
     assert np.linalg.norm(_state(model) - x0) / np.linalg.norm(x0) < 1e-8
+
+
+def test_spin_up_that_does_not_converge_is_an_error():
+    """A spin-up that has not met its tolerance within ``spinup.years`` raises, saying how far it got and what to
+    change, instead of starting the run from a state that is not periodic."""
+    from popstransport.run import spin_up
+    from popstransport.spinup import SpinupError
+
+    model, cfg = _model()
+    cfg = load_config(None, [
+        "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=uniform", "time.step_hours=24",
+        "time.met_update_hours=720", "processes.fate=simple", "domain.layer_edges_m=[0, 1000]",
+        "processes.advection_scheme=upwind", "spinup.method=repeat", "spinup.years=1", "spinup.tolerance=1e-12",
+    ])
+    with pytest.raises(SpinupError, match=r"spin-up \(repeat\) did not converge in 1 model years .*raise spinup\.years"):
+        spin_up(cfg, model)
