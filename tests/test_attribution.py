@@ -302,5 +302,12 @@ def test_attribution_writer_and_scenario_misuse(tmp_path):
     )
     with pytest.raises(AttributionError, match="border fluxes need face accumulation: run the simulation with track_faces"):
         writer.write_period(period, SimpleNamespace(grid=grid))
+    by_source = AttributionWriter(RunDirectory(tmp_path / "run2"), ("CHN", "OTHER"), ["CHN"], np.ones((1, 2, 2)), {},
+                                  border_fluxes_by_source=True)
+    zu, zv = np.zeros((1, 1, 2, 3)), np.zeros((1, 1, 3, 2))
+    period.face_mass_kg = {"u_east": zu, "u_west": zu, "v_north": zv, "v_south": zv}
+    period.face_mass_per_tag = False
+    with pytest.raises(AttributionError, match="border fluxes by source need face accumulation per tag"):
+        by_source.write_period(period, SimpleNamespace(grid=grid))
     with pytest.raises(AttributionError, match=r"attribution\.nc not found: scenarios need a tagged run"):
         write_scenario(tmp_path / "untagged", {"CHN": 0.5})

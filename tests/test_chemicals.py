@@ -224,6 +224,9 @@ MIREX = {
     ({"half_life_air": None}, r"chemical 'Mirex': needs k_oh \(cm3/\(molecule s\)\) or half_life_air \(h\)"),
     ({"half_life_soil": None}, r"chemical 'Mirex': needs half_life_soil \(h\)"),
     ({"half_life_ocean": None}, r"chemical 'Mirex': needs half_life_ocean or half_life_freshwater \(h\)"),
+    ({"molar_mass": None}, r"chemical 'Mirex': needs molar_mass \(g/mol\)"),
+    ({"log_kaw": None}, r"chemical 'Mirex': needs at least two of log_kaw, log_kow, log_koa; has \['log_kow'\]"),
+    ({"k_oh": "-1e-12,cm3/(molecule s)"}, r"chemical 'Mirex': k_oh must be >= 0 cm3 molecule-1 s-1"),
 ])
 def test_user_substance_errors(tmp_path, change, match):
     """A user substance with a non-positive molar mass, a negative activation energy or no air, soil or water
@@ -251,6 +254,12 @@ def test_internal_energies_that_do_not_close_and_numbers_without_citation_are_re
     with pytest.raises(ChemicalError, match=r"internal energies do not close: du_aw = 60000 but du_ow - du_oa = 57600"):
         dataclasses.replace(p, du_aw_j_mol=60000.0)
     assert dataclasses.replace(p, du_aw_j_mol=57600.5).du_aw_j_mol == 57600.5  # within 1 J/mol
+    with pytest.raises(ChemicalError, match=r"chemical 'PCB-28': log_kow_298 = nan must be a finite number"):
+        dataclasses.replace(p, log_kow_298=float("nan"))
+    with pytest.raises(ChemicalError, match=r"chemical 'PCB-28': triangle policy 'closed'; allowed are \["):
+        dataclasses.replace(p, triangle="closed")
+    with pytest.raises(ChemicalError, match=r"^triangle policy 'closed'; allowed are \["):
+        load_chemicals(_mirex_file(tmp_path), triangle="closed")
     f = tmp_path / "uncited.csv"
     f.write_text("substance,parameter,value,unit,citation\nMirex,molar_mass,545.5,g/mol,\n")
     with pytest.raises(ChemicalError, match=r"'molar_mass' of 'Mirex' has no citation; every number needs one"):

@@ -133,6 +133,8 @@ def test_run_configuration_errors_before_anything_is_written(tmp_path, capsys):
         ([str(scen), *TINY], r"\[\[scenarios\]\] need a tagged run: set attribution.tags = 'countries' or 'list'"),
         ([*TINY, "--set", "attribution.tags=list", "--set", "attribution.regions=['A']", "--set",
           f"regions.source='{tmp_path / 'zones.geojson'}'"], r"regions.source = .* needs regions.name_attribute"),
+        ([*TINY, "--set", "attribution.tags=list", "--set", "attribution.regions=['CHN']", "--set",
+          "attribution.receptors=['CHN', 'XXX']"], r"attribution.receptors \['XXX'\] are not regions of the domain"),
     ]
     for k, (args, match) in enumerate(cases):
         out = tmp_path / f"run{k}"

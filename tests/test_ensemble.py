@@ -78,6 +78,8 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
      r"ensemble\.parameters\.'emissions\.scale'\.low = 'a': expected a finite number"),
     (PAR + "{ distribution = 'triangular', low = 0.5, mode = 2.0, high = 1.5 }\n",
      r"triangular needs low <= mode <= high"),
+    ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nscale = { distribution = 'uniform', low = 0.5, high = 1.5 }\n",
+     r"ensemble\.parameters\.'scale': key paths look like section\.key"),
 ])
 def test_ensemble_config_errors(tmp_path, text, match):
     p = tmp_path / "e.toml"

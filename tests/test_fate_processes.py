@@ -327,6 +327,8 @@ def test_gridded_transfers_follow_land_fraction():
     ({"vegetation_interception_fraction": 1.5}, r"vegetation_interception_fraction = 1\.5 is a fraction and must be <= 1"),
     ({"sediment_burial_fraction": 1.2}, r"sediment_burial_fraction = 1\.2 is a fraction and must be <= 1"),
     ({"soil_air_fraction": 0.6, "soil_water_fraction": 0.5}, r"soil_air_fraction \+ soil_water_fraction must be below 1"),
+    ({"sediment_resuspension_fraction": 0.6, "sediment_burial_fraction": 0.5},
+     r"sediment_resuspension_fraction \+ sediment_burial_fraction must not exceed 1"),
 ])
 def test_surface_parameter_errors(kw, match):
     with pytest.raises(ValueError, match=match):

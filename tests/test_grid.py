@@ -75,6 +75,10 @@ def test_grid_edge_errors():
         LatLonGrid(np.zeros((2, 2)), np.array([0.0, 10.0]))
     with pytest.raises(GridError, match="grid edges must be strictly increasing in longitude and latitude"):
         LatLonGrid(np.array([0.0, 10.0, 10.0]), np.array([0.0, 10.0]))
+    with pytest.raises(GridError, match=r"longitude edges 0.0..370.0 span more than 360 degrees"):
+        LatLonGrid(np.array([0.0, 180.0, 370.0]), np.array([0.0, 10.0]))
+    with pytest.raises(GridError, match=r"grid topology 'torus': allowed are 'global', 'regional', 'box'"):
+        LatLonGrid(np.array([0.0, 10.0]), np.array([0.0, 10.0]), topology="torus")
     with pytest.raises(GridError, match="grid edges must be strictly increasing in longitude and latitude"):
         LatLonGrid(np.array([0.0, 10.0]), np.array([10.0, 0.0]))
     with pytest.raises(GridError, match="a global grid must span 360 degrees of longitude and -90..90 degrees"):

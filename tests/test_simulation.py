@@ -178,6 +178,10 @@ def test_model_and_fate_solver_misuse_is_refused():
         gridded.reset_face_mass((np.ones((2, 2)), np.ones((3, 2))))
     with pytest.raises(OutputExistsError, match=r"exists and is not a directory; choose another --out"):
         RunDirectory(Path(__file__))
+    from popstransport.processes.fate import propagators_by_row
+
+    with pytest.raises(ValueError, match=r"k_matrix has shape \(1, 1, 2, 3\); expected \(lat, lon, compartment"):
+        propagators_by_row(np.zeros((1, 1, 2, 3)), 60.0)
 
 
 def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp_path):
