@@ -116,6 +116,49 @@ def test_writers_produce_cf_files_and_refuse_overwrite(tmp_path):
     RunDirectory(tmp_path / "run", overwrite=True)
 
 
+def test_fields_file_holds_the_periods_means_in_its_declared_units(tmp_path):
+    """Every variable of ``fields.nc`` is the simulation's period result in the unit it declares: the mean air mass
+    over the layer's volume (kg m-3), surface masses over the cell area (kg m-2), masses moved over area and period
+    length (kg m-2 s-1), the particle fraction as simulated; time in the middle of its bounds, the grid's edges as
+    coordinate bounds and the layers' mid-heights. After a month of emissions into clean air over a clean surface the
+    net air-surface exchange is downward, which the file gives as positive."""
+    from popstransport.run import build_model, build_simulation
+
+    cfg = load_config(None, ["domain.resolution_deg=5", "time.stop=2010-02-01", "met.source=synthetic",
+                             "emissions.source=uniform", "time.step_hours=6"])
+    model = build_model(cfg)
+    grid = model.grid
+    rd = RunDirectory(tmp_path / "run")
+    periods = build_simulation(cfg, model, writers=[FieldsWriter(rd, grid, run_attributes(cfg.to_toml()))]).run()
+    (p,) = periods
+    area = grid.cell_area_m2
+    with xr.open_dataset(tmp_path / "run" / "fields.nc", decode_times=False) as ds:
+        units = {v: ds[v].attrs["units"] for v in ds.data_vars if "units" in ds[v].attrs}
+        assert units["air_concentration"] == "kg m-3" and units["air_particle_fraction"] == "1"
+        assert all(units[f"{c}_burden"] == "kg m-2" for c in ("soil", "vegetation", "ocean"))
+        assert all(units[f] == "kg m-2 s-1" for f in ("wet_deposition_flux", "dry_deposition_flux",
+                                                      "air_surface_exchange_flux", "emission_flux"))
+        assert ds["time"].attrs["calendar"] == "standard" and ds["time"].attrs["units"].startswith("days since 1970")
+        day0 = (p.start - np.datetime64("1970-01-01")) / np.timedelta64(1, "D")
+        day1 = (p.end - np.datetime64("1970-01-01")) / np.timedelta64(1, "D")
+        np.testing.assert_array_equal(ds["time_bnds"].values, [[day0, day1]])
+        assert float(ds["time"][0]) == 0.5 * (day0 + day1) and p.seconds == 31 * DAY
+        np.testing.assert_array_equal(ds["lat_bnds"].values, np.stack([grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], 1))
+        np.testing.assert_array_equal(ds["lon_bnds"].values, np.stack([grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], 1))
+        np.testing.assert_array_equal(ds["layer"].values, [500.0, 5500.0])
+        np.testing.assert_allclose(ds["air_concentration"][0].values, p.mean_air_kg / grid.air_volume_m3(), rtol=1e-15)
+        np.testing.assert_array_equal(ds["air_particle_fraction"][0].values, p.particle_fraction)
+        for k, comp in enumerate(model.surface_compartments):
+            np.testing.assert_allclose(ds[f"{comp}_burden"][0].values, p.mean_surface_kg[k] / area, rtol=1e-15)
+        for name, kg in (("wet_deposition_flux", p.wet_deposition_kg), ("dry_deposition_flux", p.dry_deposition_kg),
+                         ("air_surface_exchange_flux", p.air_surface_exchange_kg), ("emission_flux", p.emission_kg)):
+            np.testing.assert_allclose(ds[name][0].values, kg / (area * 31 * DAY), rtol=1e-15)
+            assert np.any(kg != 0), name
+        exchange = ds["air_surface_exchange_flux"][0].values
+        assert (exchange * area).sum() > 0 and (exchange > 0).mean() > 0.9
+        assert 0 < p.particle_fraction.min() and p.particle_fraction.max() < 1
+
+
 def test_failed_run_leaves_no_partial_files(tmp_path):
     grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
 
