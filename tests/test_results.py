@@ -155,6 +155,23 @@ def test_border_fluxes(tagged_run):
         assert t["net_kg"] == pytest.approx(float(x["net_kg"]), rel=1e-6)
 
 
+def test_budget_files_agree(tagged_run):
+    """``budget.nc`` holds every column of ``budget.csv`` for every period (kg; the closure error relative), on the
+    time axis of ``fields.nc``; each period's budget closes."""
+    rows = read_csv(tagged_run / "budget.csv")
+    with open_run(tagged_run) as r:
+        b = r.budget
+        np.testing.assert_array_equal(b["time_bnds"].values, r.fields["time_bnds"].values)
+        np.testing.assert_array_equal(b["time"].values, r.fields["time"].values)
+        terms = [c for c in rows[0] if c not in ("period_start", "period_end")]
+        assert sorted(terms) == sorted(v for v in b.data_vars if v != "time_bnds")
+        for c in terms:
+            assert b[c].attrs["units"] == ("1" if c == "relative_closure_error" else "kg")
+            np.testing.assert_allclose(b[c].values, [float(row[c]) for row in rows], rtol=1e-15, atol=0)
+        assert np.all(b["relative_closure_error"].values < 1e-12)
+        assert float(b["emitted_air_0_kg"].sum()) > 0
+
+
 def test_clean_run_has_no_warnings(tagged_run):
     with open_run(tagged_run) as r:
         assert r.warnings() == []
