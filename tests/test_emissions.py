@@ -184,28 +184,13 @@ def test_gridded_file_and_variable_errors(tmp_path):
     assert EmissionInventory.from_netcdf(years, DOMAIN, year=2005).annual_total_kg == pytest.approx(100.0, rel=1e-12)
 
 
-def test_csv_monthly_profile_and_inventory_errors(tmp_path, masks):
-    """Empty files, missing columns, no country column, a substance or emission type without rows, a bad proxy, point
-    sources all outside the domain, a bad scale, profile months outside 1..12 or missing, and monthly factors that
-    are not 12 non-negative values or are all zero are refused with the file, the field and the fix."""
+def test_proxy_point_scale_and_monthly_profile_errors(tmp_path, masks):
+    """A bad proxy, point sources all outside the domain, a bad scale, profile months outside 1..12 or missing, and
+    monthly factors that are not 12 non-negative values or are all zero are refused with the file, the field and the
+    fix."""
     from popstransport.io.emissions import EmissionPart, normalise_monthly
 
     f = tmp_path / "n.csv"
-    f.write_text("iso3,value,unit\n")
-    with pytest.raises(InputError, match=r"n\.csv: rows: the file has no data rows"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,value\nCHN,3\n")
-    with pytest.raises(InputError, match=r"columns \['unit'\]: missing; the file has \['iso3', 'value'\]"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("nation,value,unit\nCHN,3,kg/yr\n")
-    with pytest.raises(InputError, match=r"columns: no country column among .*'iso3'"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,substance,value,unit\nCHN,HCB,3,kg/yr\n")
-    with pytest.raises(InputError, match=r"substance 'PCB-153': has no rows"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, substance="PCB-153")
-    f.write_text("iso3,emission_type,value,unit\nCHN,water,3,kg/yr\n")
-    with pytest.raises(InputError, match=r"rows: no country rows \(after filtering by substance and emission type\)"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
     f.write_text("iso3,value,unit\nCHN,3,kg/yr\n")
     for proxy in (np.ones((3, 3)), np.full(DOMAIN.shape, -1.0), np.full(DOMAIN.shape, np.nan)):
         with pytest.raises(InputError, match=r"proxy grid: shape .* finite values >= 0.*regrid the proxy"):
@@ -325,25 +310,26 @@ def test_sector_profiles_keep_annual_totals(tmp_path, masks):
     assert jan[1].sum() == pytest.approx(100.0 / SECONDS_PER_YEAR, rel=1e-12)  # industry stack in layer 1
 
 
-def test_national_errors(tmp_path, masks):
+@pytest.mark.parametrize("text, kwargs, match", [
+    ("iso3,year,value,unit\nXXX,2000,1,kg/yr\n", {}, r"country 'XXX': is not a Natural Earth country code"),
+    ("iso3,year,value,unit\nCHN,2000,1,kg/yr\nCHN,2010,2,kg/yr\n", {}, r"several years"),
+    ("iso3,year,value,unit\nCHN,2000,1,kg/yr\nCHN,2010,2,kg/yr\n", {"year": 2005},
+     r"year 2005: is not in the file; available: \['2000', '2010'\]"),
+    ("iso3,value,unit\nCHN,-3,kg/yr\n", {}, r"-3.0 is negative"),
+    ("iso3,value,unit\nNZL,3,kg/yr\n", {}, r"none of \['NZL'\] lies in the model domain"),
+    ("iso3,value,unit\nCHN,3,kg/m2/yr\n", {}, r"is per area"),
+    ("iso3,value,unit\n", {}, r"n\.csv: rows: the file has no data rows"),
+    ("iso3,value\nCHN,3\n", {}, r"columns \['unit'\]: missing; the file has \['iso3', 'value'\]"),
+    ("nation,value,unit\nCHN,3,kg/yr\n", {}, r"columns: no country column among .*'iso3'"),
+    ("iso3,substance,value,unit\nCHN,HCB,3,kg/yr\n", {"substance": "PCB-153"}, r"substance 'PCB-153': has no rows"),
+    ("iso3,emission_type,value,unit\nCHN,water,3,kg/yr\n", {},
+     r"rows: no country rows \(after filtering by substance and emission type\)"),
+])
+def test_national_errors(tmp_path, masks, text, kwargs, match):
     f = tmp_path / "n.csv"
-    f.write_text("iso3,year,value,unit\nXXX,2000,1,kg/yr\n")
-    with pytest.raises(InputError, match=r"country 'XXX': is not a Natural Earth country code"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,year,value,unit\nCHN,2000,1,kg/yr\nCHN,2010,2,kg/yr\n")
-    with pytest.raises(InputError, match=r"several years"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    with pytest.raises(InputError, match=r"year 2005: is not in the file; available: \['2000', '2010'\]"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=2005)
-    f.write_text("iso3,value,unit\nCHN,-3,kg/yr\n")
-    with pytest.raises(InputError, match=r"-3.0 is negative"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,value,unit\nNZL,3,kg/yr\n")
-    with pytest.raises(InputError, match=r"none of \['NZL'\] lies in the model domain"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,value,unit\nCHN,3,kg/m2/yr\n")
-    with pytest.raises(InputError, match=r"is per area"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text(text)
+    with pytest.raises(InputError, match=match):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, **kwargs)
 
 
 def test_national_totals_between_years_scaling_and_layer_shares(tmp_path, masks):
