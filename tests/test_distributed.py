@@ -1,5 +1,6 @@
 """Distributed runs (2 local Dask workers) equal the serial run; a killed worker's batch is recomputed."""
 
+import csv
 import os
 from dataclasses import replace
 
@@ -35,13 +36,17 @@ def test_split_batches():
 
 
 def _compare(a, b, rtol=1e-12):
-    for name in ("fields.nc", "attribution.nc"):
+    for name in ("fields.nc", "attribution.nc", "budget.nc"):
         with xr.open_dataset(a / name) as da, xr.open_dataset(b / name) as db:
-            for v in da.data_vars:
-                if np.issubdtype(da[v].dtype, np.number):
-                    x, y = da[v].values, db[v].values
-                    scale = np.nanmax(np.abs(x)) if x.size else 0.0
-                    np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * scale, err_msg=f"{name}:{v}")
+            names = [v for v in da.data_vars if np.issubdtype(da[v].dtype, np.number)]
+            # (the budget's terms to round-off of its largest one; its closure error is round-off itself)
+            budget_scale = max(float(np.nanmax(np.abs(da[v].values))) for v in names) if name == "budget.nc" else 0.0
+            for v in names:
+                if v == "relative_closure_error":
+                    continue
+                x, y = da[v].values, db[v].values
+                scale = max(np.nanmax(np.abs(x)) if x.size else 0.0, budget_scale)
+                np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * scale, err_msg=f"{name}:{v}")
 
 
 def test_merge_equals_serial_in_process(tmp_path):
@@ -53,6 +58,16 @@ def test_merge_equals_serial_in_process(tmp_path):
         area = ds["cell_area"].values
         np.testing.assert_allclose(merged[-1].emission_kg / (area * merged[-1].seconds), ds["emission_flux"].values[-1],
                                    rtol=1e-12)
+    # the merged budget is the serial run's, term by term (burdens, emissions, sinks, transfers, boundary flows)
+    with open(serial / "budget.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert len(rows) == len(merged)
+    for p, row in zip(merged, rows):
+        terms = p.budget.rows()
+        assert set(terms) <= set(row) and len(terms) > 10
+        scale = max(abs(float(v)) for k, v in row.items() if k.endswith("_kg"))
+        for k, v in terms.items():
+            assert v == pytest.approx(float(row[k]), rel=1e-9, abs=1e-12 * scale), k
     # the batches accumulate the faces on the receptors' borders only, as the serial run does, and (without border
     # fluxes by source) only the total over tags, which every batch carries whole (its tags and REST)
     setup = build_run(cfg)
