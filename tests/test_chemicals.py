@@ -229,19 +229,18 @@ MIREX = {
     ({"k_oh": "-1e-12,cm3/(molecule s)"}, r"chemical 'Mirex': k_oh must be >= 0 cm3 molecule-1 s-1"),
 ])
 def test_user_substance_errors(tmp_path, change, match):
-    """A user substance with a non-positive molar mass, a negative activation energy or no air, soil or water
-    half-life is refused, naming the substance and the parameter."""
-    params = {**MIREX, **change}
-    f = tmp_path / "mine.csv"
-    f.write_text("substance,parameter,value,unit\n" + "".join(f"Mirex,{k},{v}\n" for k, v in params.items() if v))
+    """A user substance with a non-positive molar mass, a negative activation energy or k_OH, or without molar mass,
+    two partition coefficients, or an air, soil or water half-life is refused, naming the substance and the
+    parameter."""
     with pytest.raises(ChemicalError, match=match):
-        load_chemicals(f)
+        load_chemicals(_mirex_file(tmp_path, {**MIREX, **change}))
     assert load_chemicals(_mirex_file(tmp_path))["Mirex"].half_life_ocean_h == 5 * 8760
 
 
-def _mirex_file(tmp_path):
-    f = tmp_path / "good.csv"
-    f.write_text("substance,parameter,value,unit\n" + "".join(f"Mirex,{k},{v}\n" for k, v in MIREX.items()))
+def _mirex_file(tmp_path, params=MIREX):
+    """A user property file of the substance Mirex with ``params`` (parameter: "value,unit"; None leaves it out)."""
+    f = tmp_path / "mirex.csv"
+    f.write_text("substance,parameter,value,unit\n" + "".join(f"Mirex,{k},{v}\n" for k, v in params.items() if v))
     return f
 
 

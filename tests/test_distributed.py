@@ -1,6 +1,5 @@
 """Distributed runs (2 local Dask workers) equal the serial run; a killed worker's batch is recomputed."""
 
-import csv
 import os
 from dataclasses import replace
 
@@ -21,6 +20,7 @@ from popstransport.distributed import (  # noqa: E402
     run_distributed,
     split_batches,
 )
+from popstransport.results import open_run  # noqa: E402
 from popstransport.run import build_run, run, tracked_faces  # noqa: E402
 
 OVERRIDES = [
@@ -59,15 +59,15 @@ def test_merge_equals_serial_in_process(tmp_path):
         np.testing.assert_allclose(merged[-1].emission_kg / (area * merged[-1].seconds), ds["emission_flux"].values[-1],
                                    rtol=1e-12)
     # the merged budget is the serial run's, term by term (burdens, emissions, sinks, transfers, boundary flows)
-    with open(serial / "budget.csv", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
-    assert len(rows) == len(merged)
-    for p, row in zip(merged, rows):
+    with open_run(serial) as r:
+        budget = r.budget
+    assert budget.sizes["time"] == len(merged)
+    for n, p in enumerate(merged):
         terms = p.budget.rows()
-        assert set(terms) <= set(row) and len(terms) > 10
-        scale = max(abs(float(v)) for k, v in row.items() if k.endswith("_kg"))
+        assert set(terms) <= set(budget.data_vars) and len(terms) > 10
+        scale = max(abs(float(budget[k][n])) for k in budget.data_vars if k.endswith("_kg"))
         for k, v in terms.items():
-            assert v == pytest.approx(float(row[k]), rel=1e-9, abs=1e-12 * scale), k
+            assert v == pytest.approx(float(budget[k][n]), rel=1e-9, abs=1e-12 * scale), k
     # the batches accumulate the faces on the receptors' borders only, as the serial run does, and (without border
     # fluxes by source) only the total over tags, which every batch carries whole (its tags and REST)
     setup = build_run(cfg)
