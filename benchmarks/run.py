@@ -17,7 +17,11 @@ Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 de
   state (8 bytes read and 8 written per tag-cell per 1-D sweep);
 - a STREAM-like triad ``a = b + s c`` (McCalpin 1995, IEEE TCCA Newsletter) with Numba ``prange`` on arrays far
   larger than the caches, counting 24 bytes per element (best of ten, as STREAM reports), measured before and
-  after the advection timings; the higher of the two is the reference;
+  after the advection timings, on one thread at the start, and between the timing windows (best of three); the
+  highest reading of the run is the reference. Each window's bandwidth is also given as a fraction of the triad
+  read on either side of it (the higher of the two; median and range over the windows): on a shared host the
+  bandwidth left to a guest can change by 1.7 times from one minute to the next, and the paired fraction compares
+  the kernel with what the machine could move while it ran;
 - with several tags, the floor of the tags' part: a bare two-point split of given face weights among the tags in
   both directions on a state of the same shape, timed in the same run (``tag_stencil_floor``), and the step's time
   as a multiple of it. The kernel's step also sweeps the total over tags, and its faces past whole cells take longer
@@ -53,6 +57,8 @@ import numpy as np  # noqa: E402
 DT_S = 1800.0
 #: Timing windows per case (see :func:`timing_windows`).
 WINDOWS = 7
+#: Repeats of each triad measured between the advection timing windows (best of; see :func:`paired_fractions`).
+PAIRED_TRIAD_REPEATS = 3
 #: Wall time (s) and windows of the asv suite's ``track_*`` rates (:func:`timing_windows`: the median).
 TRACK_SECONDS, TRACK_WINDOWS = 0.6, 3
 
@@ -94,18 +100,37 @@ def _triad(a, b, c, s):
         a[i] = b[i] + s * c[i]
 
 
+class Triad:
+    """A STREAM-like triad ``a = b + s c`` on three arrays of ``n`` doubles allocated (and touched) once, so that it
+    can be measured again and again within a run: :meth:`measure` gives the best-of-``repeats`` bandwidth in GB/s,
+    counting 24 bytes per element, on ``threads`` Numba threads (default: all)."""
+
+    def __init__(self, n: int = 2**25):
+        self.n = n
+        self.a = np.zeros(n)
+        self.b = np.random.default_rng(0).random(n)
+        self.c = np.random.default_rng(1).random(n)
+        _triad(self.a, self.b, self.c, 3.0)
+
+    def measure(self, repeats: int = 10, threads: int | None = None) -> float:
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads or before)
+        try:
+            _triad(self.a, self.b, self.c, 3.0)
+            best = np.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                _triad(self.a, self.b, self.c, 3.0)
+                best = min(best, time.perf_counter() - t0)
+        finally:
+            numba.set_num_threads(before)
+        return 24.0 * self.n / best / 1e9
+
+
 def stream_triad(n: int = 2**25, repeats: int = 10) -> dict:
-    """Best-of-``repeats`` STREAM triad bandwidth (GB/s, 24 bytes per element)."""
-    a = np.zeros(n)
-    b = np.random.default_rng(0).random(n)
-    c = np.random.default_rng(1).random(n)
-    _triad(a, b, c, 3.0)
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _triad(a, b, c, 3.0)
-        best = min(best, time.perf_counter() - t0)
-    return {"elements": n, "seconds": best, "GB_per_s": 24.0 * n / best / 1e9}
+    """Best-of-``repeats`` STREAM triad bandwidth (GB/s, 24 bytes per element) on fresh arrays of ``n`` doubles."""
+    gbs = Triad(n).measure(repeats)
+    return {"elements": n, "seconds": 24.0 * n / gbs / 1e9, "GB_per_s": gbs}
 
 
 @numba.njit(parallel=True, cache=True)
@@ -175,12 +200,15 @@ def write_results(result: dict, path: str | Path) -> Path:
     return out
 
 
-def timing_windows(step, steps_per_call: int, seconds: float, windows: int = WINDOWS) -> dict:
+def timing_windows(step, steps_per_call: int, seconds: float, windows: int = WINDOWS, reference=None) -> dict:
     """Wall time per step of ``step()`` (which advances ``steps_per_call`` steps) in ``windows`` consecutive windows
     of at least ``seconds / windows`` and three calls each: the median over the windows, and the fastest and slowest
     window. (On a shared virtual machine the speed drifts over minutes; the median of short windows is steadier than
-    the mean of one long window.)"""
+    the mean of one long window.) With ``reference`` (a callable returning a number, such as :meth:`Triad.measure`),
+    it is called before the first window and after every window, untimed, and the result lists these readings
+    (``reference_readings``, one more than the windows) beside the windows' times (``seconds_per_step_windows``)."""
     per = []
+    readings = [reference()] if reference is not None else None
     steps = 0
     for _ in range(windows):
         n = 0
@@ -193,13 +221,32 @@ def timing_windows(step, steps_per_call: int, seconds: float, windows: int = WIN
                 break
         per.append(el / (n * steps_per_call))
         steps += n * steps_per_call
-    return {
+        if readings is not None:
+            readings.append(reference())
+    out = {
         "seconds_per_step": float(np.median(per)),
         "seconds_per_step_min": float(min(per)),
         "seconds_per_step_max": float(max(per)),
         "windows": windows,
         "steps_timed": steps,
     }
+    if readings is not None:
+        out["seconds_per_step_windows"] = per
+        out["reference_readings"] = readings
+    return out
+
+
+def paired_fractions(bytes_per_step: float, timing: dict) -> dict:
+    """The bandwidth of each timing window of :func:`timing_windows` (``bytes_per_step`` over its seconds per step)
+    as a fraction of the higher of the two triad readings on either side of it: on a shared host whose bandwidth
+    changes from one minute to the next, this pairs the kernel with what the machine could move at that moment
+    and never flatters it (a window during which the bandwidth changed is divided by the higher reading). Returns the
+    median, lowest and highest fraction over the windows and each window's triad."""
+    r = timing["reference_readings"]
+    triads = [max(r[k], r[k + 1]) for k in range(len(r) - 1)]
+    fr = [bytes_per_step / s / 1e9 / t for s, t in zip(timing["seconds_per_step_windows"], triads)]
+    return {"median": float(np.median(fr)), "min": float(min(fr)), "max": float(max(fr)), "fractions": fr,
+            "triad_GB_per_s": triads}
 
 
 def _advection_problem(resolution_deg: float, ntag: int, scheme: str):
@@ -240,7 +287,9 @@ def first_call_in_fresh_process(resolution_deg: float, ntag: int, scheme: str) -
     return float(fresh_process_output(code, "the first advection call"))
 
 
-def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> dict:
+def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float, triad: Triad | None = None) -> dict:
+    """One case of the advection benchmark: compile time, timing windows and throughput, with ``triad`` (if given)
+    measured between the windows (best of :data:`PAIRED_TRIAD_REPEATS`) for :func:`paired_fractions`."""
     first = first_call_in_fresh_process(resolution_deg, ntag, scheme)
     grid, M, U, V, air, adv = _advection_problem(resolution_deg, ntag, scheme)
     t0 = time.perf_counter()
@@ -248,10 +297,12 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
     # are worked out once per record
     adv.advect(air, M, U, V, DT_S, record_key=0)
     first_here = time.perf_counter() - t0
-    timing = timing_windows(lambda: adv.advect(air, M, U, V, DT_S, record_key=0), 1, seconds)
+    timing = timing_windows(lambda: adv.advect(air, M, U, V, DT_S, record_key=0), 1, seconds,
+                            reference=(lambda: triad.measure(PAIRED_TRIAD_REPEATS)) if triad else None)
     per_step = timing["seconds_per_step"]
     tcs = air.size / per_step
     sweeps = 2 * adv.last_substeps
+    paired = paired_fractions(air.size * 16.0 * sweeps, timing) if triad else None
     floor = tag_stencil_floor(air.shape, seconds / 2) if ntag > 1 else None
     return {
         "tags": ntag,
@@ -269,6 +320,7 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float) -> 
         "first_call_seconds_timing_process": first_here,
         "tag_cell_steps_per_s": tcs,
         "state_bytes_per_tag_cell_step": 16.0 * sweeps,
+        "fraction_of_paired_triad": paired,
         "tag_stencil_floor": floor,
         "ratio_to_tag_stencil_floor": per_step / floor["seconds_per_step"] if floor else None,
     }
@@ -378,26 +430,33 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"machine: {result['machine']['cpu']}, {result['machine']['logical_cpus']} logical CPUs, "
           f"Numba threads {result['machine']['numba_threads']}")
     n_triad = 2**22 if args.quick else 2**25
-    tri = stream_triad(n_triad)
-    print(f"STREAM-like triad: {tri['GB_per_s']:.2f} GB/s")
-    runs = [advection(args.resolution, int(t), args.scheme, secs) for t in args.tags.split(",")]
+    triad = Triad(n_triad)
+    tri = {"elements": n_triad, "GB_per_s": triad.measure()}
+    one_thread = triad.measure(threads=1)
+    print(f"STREAM-like triad: {tri['GB_per_s']:.2f} GB/s ({one_thread:.2f} GB/s on one thread)")
+    runs = [advection(args.resolution, int(t), args.scheme, secs, triad) for t in args.tags.split(",")]
     result["advection"] = runs
     # on a shared machine the bandwidth left to this run changes within minutes (44 and 77 GB/s twenty minutes
-    # apart on the 2-core host of the committed results): the triad is measured again after the advection timings
-    # and the higher of the two is the reference, so that the fractions are never flattered by a slow moment
-    after = stream_triad(n_triad)
-    print(f"STREAM-like triad after the advection timings: {after['GB_per_s']:.2f} GB/s")
-    both = [tri["GB_per_s"], after["GB_per_s"]]
-    tri = dict(max((tri, after), key=lambda x: x["GB_per_s"]), GB_per_s_before_and_after=both)
+    # apart on the 2-core host of the committed results): the triad is measured again after the advection timings,
+    # and between their windows, and the highest reading of the run is the reference, so that the fractions are
+    # never flattered by a slow moment; each window's fraction of the triad on either side of it is reported too
+    after = triad.measure()
+    print(f"STREAM-like triad after the advection timings: {after:.2f} GB/s")
+    between = [g for r in runs for g in r["reference_readings"]]
+    tri = dict(tri, GB_per_s=max([tri["GB_per_s"], after] + between), GB_per_s_before_and_after=[tri["GB_per_s"], after],
+               GB_per_s_between_windows=[min(between), float(np.median(between)), max(between)],
+               GB_per_s_one_thread=one_thread)
     result["stream_triad"] = tri
     ref = None if args.no_pympdata else pympdata(args.resolution, secs)
     result["pympdata"] = ref
     print(f"\nadvection ({args.scheme}) on a {args.resolution:g}-degree global grid, 2 layers, dt = {DT_S:g} s "
           f"(solid-body rotation, alpha = pi/4; substeps {runs[0]['substeps']}, max zonal Courant "
           f"{runs[0]['max_courant_x']:.1f})")
-    print(f"reference bandwidth: {tri['GB_per_s']:.2f} GB/s (the higher triad)")
+    lo, med, hi = tri["GB_per_s_between_windows"]
+    print(f"reference bandwidth: {tri['GB_per_s']:.2f} GB/s (the highest triad of the run; between the timing windows "
+          f"{lo:.1f}-{hi:.1f} GB/s, median {med:.1f}; one thread {one_thread:.1f})")
     print(f"{'tags':>5}{'ms/step':>10}{'windows ms':>14}{'tag-cell-steps/s':>18}{'bandwidth':>11}{'of triad':>10}"
-          f"{'vs PyMPDATA':>13}{'compile s':>11}{'floor ms':>10}{'x floor':>9}")
+          f"{'of paired (range)':>20}{'vs PyMPDATA':>13}{'compile s':>11}{'floor ms':>10}{'x floor':>9}")
     for r in runs:
         gbs = r["tag_cell_steps_per_s"] * r["state_bytes_per_tag_cell_step"] / 1e9
         r["effective_GB_per_s"] = gbs
@@ -407,8 +466,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
         ratio = f"{r['ratio_to_pympdata_per_tracer']:.2f}" if ref else "-"
         spread = f"{r['seconds_per_step_min'] * 1e3:.2f}-{r['seconds_per_step_max'] * 1e3:.2f}"
+        pf = r["fraction_of_paired_triad"]
+        paired = f"{pf['median']:.1%} ({pf['min']:.0%}-{pf['max']:.0%})"
         print(f"{r['tags']:>5}{r['seconds_per_step'] * 1e3:>10.2f}{spread:>14}{r['tag_cell_steps_per_s']:>18.3e}"
-              f"{gbs:>9.2f}GB{r['fraction_of_triad']:>10.2%}{ratio:>13}{r['compile_seconds']:>11.1f}"
+              f"{gbs:>9.2f}GB{r['fraction_of_triad']:>10.2%}{paired:>20}{ratio:>13}{r['compile_seconds']:>11.1f}"
               + (f"{r['tag_stencil_floor']['seconds_per_step'] * 1e3:>10.2f}{r['ratio_to_tag_stencil_floor']:>9.2f}"
                  if r["tag_stencil_floor"] else f"{'-':>10}{'-':>9}"))
     if ref:

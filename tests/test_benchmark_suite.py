@@ -173,3 +173,22 @@ def test_the_tag_stencil_floor_does_the_whole_split():
     np.testing.assert_allclose(out, ref, rtol=1e-14)
     np.testing.assert_allclose(out.sum(axis=(2, 3)), m.sum(axis=(2, 3)), rtol=1e-14)
     assert np.abs(out - m).max() > 1e-3
+
+
+def test_each_timing_window_is_paired_with_the_higher_triad_on_either_side():
+    # run.py reads the triad before the first timing window and after every window; a window's fraction is its
+    # bandwidth over the higher of the two readings around it, so a bandwidth change during a window never flatters
+    # the kernel
+    import numpy as np
+    from benchmarks.run import paired_fractions, timing_windows
+
+    readings = iter([10.0, 20.0, 5.0, 40.0])
+    timing = timing_windows(lambda: None, 1, 0.0, windows=3, reference=lambda: next(readings))
+    assert timing["reference_readings"] == [10.0, 20.0, 5.0, 40.0]
+    assert len(timing["seconds_per_step_windows"]) == 3 and timing["steps_timed"] == 9
+    timing["seconds_per_step_windows"] = [0.1, 0.2, 0.05]
+    paired = paired_fractions(1e9, timing)  # 10, 5 and 20 GB/s
+    assert paired["triad_GB_per_s"] == [20.0, 20.0, 40.0]
+    np.testing.assert_allclose(paired["fractions"], [0.5, 0.25, 0.5])
+    assert (paired["median"], paired["min"], paired["max"]) == (0.5, 0.25, 0.5)
+    assert "reference_readings" not in timing_windows(lambda: None, 1, 0.0, windows=2)
