@@ -1708,7 +1708,7 @@ def _lines_parallel(nchunk, kind, ntot, nline, nj, ni, m3, w2, tot, F, P, hs, pe
 def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
                 ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
     """The tags' meridional pass plane by plane (:func:`_meridional_plane`): planes ``k0 .. k1 - 1`` (index
-    ``tag * L + layer``). In a sub-step that sweeps meridionally first it runs after the zonal sweep's totals, and
+    ``layer * T + tag``). In a sub-step that sweeps meridionally first it runs after the zonal sweep's totals, and
     every plane goes on through the second half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer)
     and the zonal split of its rows (the zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item
     in ``tabs``), all from the tables the totals' sweeps left, so that a tag's plane is read from memory and written
@@ -1722,7 +1722,7 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
     from cache, were slower for both orders, by 2-9 %. So was the second pass fused into the meridional one, each row
     (or block of 8 rows) split right after its meridional update while in the level-1 cache: 32 tags on the 1-degree
     global benchmark grid, bit for bit, 13 % (one row) and 2 % (8 rows) slower than plane after plane.)"""
-    nl = m3.shape[1]
+    nt = m3.shape[0]
     nlmax = ends.shape[0] // 2
     ends_x = ends[nlmax:]
     plwd, plwfi, plwff, plcidx, plfidx, plfsg, pmeta, pltiny, plfat = ptabs
@@ -1732,8 +1732,8 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
     first = k0 - k0
     rows = npolar >= 0
     for k in range(k0, k1):
-        t = k // nl
-        l = k % nl
+        l = k // nt
+        t = k % nt
         _meridional_plane(m3, t, l, nj, ni, wy, tiny_y, acc, fv, work[W_TAG], bounded, ybc, qbc_s, qbc_n, ends)
         if npolar > 0:
             _split_lines(2 * l, 2 * l + 2, first, rows, m3, qbc_w, qbc_e, acc, fu, ends_x, pmeta, plwd, plwfi, plwff, plcidx,
@@ -1760,6 +1760,11 @@ def _book_ends(boundary, ends, base, ntot, nline):
 @njit(cache=True, parallel=True, error_model="numpy")
 def _tag_planes_parallel(nchunk, nplane, m3, nj, ni, wy, tiny_y, acc, fu, fv, work_s, bounded, ybc, qbc_w,
                          qbc_e, qbc_s, qbc_n, ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
+    # the planes are dealt layer by layer, as the lines of the totals' sweeps are (index layer * lines + line, in
+    # contiguous work items), so that a thread takes the tags of the layers whose rows and great circles it swept
+    # and finds its own writes: where the threads run on cores that share no cache (a 2-vCPU host at the level
+    # where its triad reads 84 GB/s), dealing tag by tag made every thread read half of its planes from the other
+    # core and cost 13-16 % of a step of 8 and 32 tags (benchmarks/OPTIMISATIONS.md)
     for c in prange(nchunk):
         _tag_planes(c * nplane // nchunk, (c + 1) * nplane // nchunk, m3, nj, ni, wy, tiny_y, acc, fu, fv,
                     work_s[c], bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n, ends, ptabs, npolar, nchunk_x, ntot_x, tabs)
