@@ -436,10 +436,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"STREAM-like triad: {tri['GB_per_s']:.2f} GB/s ({one_thread:.2f} GB/s on one thread)")
     runs = [advection(args.resolution, int(t), args.scheme, secs, triad) for t in args.tags.split(",")]
     result["advection"] = runs
-    # on a shared machine the bandwidth left to this run changes within minutes (44 and 77 GB/s twenty minutes
-    # apart on the 2-core host of the committed results): the triad is measured again after the advection timings,
-    # and between their windows, and the highest reading of the run is the reference, so that the fractions are
-    # never flattered by a slow moment; each window's fraction of the triad on either side of it is reported too
+    # on a shared machine the bandwidth left to this run changes within seconds to minutes (the 2-core host of the
+    # committed results switches between about 49 and 84 GB/s, one thread reading 43 at both): the triad is measured
+    # again after the advection timings, and between their windows, and the highest reading of the run is the
+    # reference, so that the fractions are never flattered by a slow moment; each window's fraction of the triad on
+    # either side of it is reported too
     after = triad.measure()
     print(f"STREAM-like triad after the advection timings: {after:.2f} GB/s")
     between = [g for r in runs for g in r["reference_readings"]]
