@@ -2076,9 +2076,10 @@ def horizontal_diffusion(m, M, Du, Dv, dt, nsub, periodic, status):
     """
     nt, nl, nj, ni = m.shape
     h = dt / nsub
+    # (planes layer by layer, as the advection kernel deals them: a thread takes the layers it has just advected)
     for p in prange(nt * nl):
-        t = p // nl
-        l = p % nl
+        l = p // nt
+        t = p % nt
         q = np.empty((nj, ni))
         for _ in range(nsub):
             for j in range(nj):
