@@ -422,3 +422,27 @@ def test_open_emissions_from_config_section_and_files(tmp_path, masks):
     inv = open_emissions(SimpleNamespace(source=str(f), kind="auto", year=2010, scale=1.0, variable="emi",
                                          unit="kg/cell/yr"), DOMAIN)
     assert inv.annual_total_kg == pytest.approx(100.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("source", ["builtin", "national file", "uniform"])
+def test_model_emits_the_configured_scale_once(tmp_path, source):
+    """``emissions.scale`` multiplies the rates the model emits once, whatever the source (it was once applied both
+    by the inventory and by the model's emission process: a scale of 0.5 emitted a quarter)."""
+    from popstransport.config import load_config
+    from popstransport.run import build_run
+
+    spec = {"builtin": "builtin", "uniform": "uniform"}.get(source)
+    if spec is None:
+        spec = tmp_path / "national.csv"
+        spec.write_text("iso3,value,unit\nJPN,7,kg/yr\nCHN,30,kg/yr\n")
+    base = ["domain.resolution_deg=5", "met.source=uniform", "processes.fate=simple", f"emissions.source='{spec}'"]
+    t = np.datetime64("2010-06-01")
+
+    def emitted(scale: float) -> np.ndarray:
+        model = build_run(load_config(None, [*base, f"emissions.scale={scale}"])).model
+        return model.emissions.sources_kg_s(t)[0]
+
+    one = emitted(1.0)
+    assert one.sum() > 0
+    assert np.array_equal(emitted(0.5), 0.5 * one)
+    np.testing.assert_allclose(emitted(3.0), 3.0 * one, rtol=1e-15, atol=0)

@@ -88,13 +88,14 @@ class EmissionField:
 
 
 def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime64], np.ndarray]:
-    """The gridded emission rate provider described by ``[emissions]``: ``time -> (J, I) kg s-1``."""
+    """The gridded emission rate provider described by ``[emissions]``: ``time -> (J, I) kg s-1``, with
+    ``emissions.scale`` applied (here, once, for every source)."""
     e = cfg.emissions
     if e.source == "none":
         return EmissionField(np.zeros(grid.shape))
     if e.source == "uniform":
         area = grid.cell_area_m2
-        return EmissionField(e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum())
+        return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum())
     if e.source == "builtin" and grid.topology == "box":
         raise ConfigError(
             "emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "
@@ -102,7 +103,7 @@ def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime
         )
     from .io.emissions import open_emissions
 
-    inventory = open_emissions(e, grid)
+    inventory = open_emissions(e, grid)  # (scaled by ``e.scale``)
     return inventory.rates_kg_s
 
 
@@ -212,8 +213,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
                       np.ascontiguousarray(np.concatenate([weights, rest[None]])),
                       idx.index(tags.boundary_tag) if tags.boundary_tag in idx else -1,
                       idx.index(tags.initial_tag) if tags.initial_tag in idx else -1)
-    emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,
-                                scale=cfg.emissions.scale)
+    # (the field carries emissions.scale already: scaling here too would apply it twice)
+    emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights)
     box = grid.topology == "box"
     model = Model(
         grid,
