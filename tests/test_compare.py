@@ -139,3 +139,24 @@ def test_cli_compare(runs, tmp_path, cli_main, capsys):
     assert cli_main(["compare", str(runs["a"]), str(runs["b"]), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--overwrite" in err
+
+
+def test_domain_total_change_of_a_concentration_is_the_change_of_the_airs_mass():
+    """Per-layer fields are weighted by the layers' thickness as well as the cells' area: doubling the
+    concentration of a 1000 m layer under a 9000 m one adds 10 % to the air's mass (not 50 %)."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    dims = ("layer", "lat", "lon")
+    coords = {"layer": [500.0, 5500.0], "lat": [0.5, 1.5], "lon": [0.5]}
+    a_vals = np.ones((2, 2, 1))
+    b_vals = a_vals.copy()
+    b_vals[0] *= 2.0
+    fields = xr.Dataset({"air_concentration_a": (dims, a_vals), "air_concentration_b": (dims, b_vals),
+                         "air_concentration_difference": (dims, b_vals - a_vals, {"units": "kg m-3"})}, coords=coords)
+    run_fields = xr.Dataset({"cell_area": (("lat", "lon"), np.array([[1.0], [3.0]])),
+                             "layer_bnds": (("layer", "nv"), np.array([[0.0, 1000.0], [1000.0, 10000.0]]))})
+    a = SimpleNamespace(path="A", fields=run_fields, attribution=None)
+    text = _summary(a, SimpleNamespace(path="B", fields=run_fields, attribution=None), fields, "test", [], [])
+    assert "air_concentration: largest |B - A| = 1.000e+00 kg m-3" in text and "domain total change +10%" in text

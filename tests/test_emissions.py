@@ -446,3 +446,99 @@ def test_model_emits_the_configured_scale_once(tmp_path, source):
     assert one.sum() > 0
     assert np.array_equal(emitted(0.5), 0.5 * one)
     np.testing.assert_allclose(emitted(3.0), 3.0 * one, rtol=1e-15, atol=0)
+
+
+RUN5 = ["domain.resolution_deg=5", "met.source=uniform"]
+
+
+def _built(overrides):
+    from popstransport.config import load_config
+    from popstransport.run import build_run
+
+    return build_run(load_config(None, [*RUN5, *overrides]))
+
+
+def test_country_tags_emit_their_countrys_inventory():
+    """Each country's tag emits exactly the country's inventory, coastal cells included (tags once took a cell's
+    emission by the countries' areas in it, so the sea part of a coastal cell went to OTHER: Japan's tag emitted
+    71 % of Japan's inventory at 1 degree), and OTHER emits nothing when every emission is national."""
+    from popstransport.io.emissions import open_emissions
+
+    setup = _built(["attribution.tags=countries"])
+    t = np.datetime64("2010-06-01")
+    rates, weights = setup.model.emissions.sources_kg_s(t)
+    by_tag = dict(zip(setup.tags.names, np.einsum("cji,tji->t", rates[0], weights)))
+    inv = open_emissions("builtin", setup.model.grid, year=2010)
+    month = inv.rates_kg_s(t).sum() / inv.rates_kg_s().sum()  # (one sector: one monthly factor)
+    assert set(by_tag) == set(inv.region_rates_kg_s) | {"OTHER"}
+    for code, field in inv.region_rates_kg_s.items():
+        assert by_tag[code] == pytest.approx(field.sum() * month, rel=1e-12), code
+    assert by_tag["OTHER"] <= 1e-14 * sum(by_tag.values())  # (rounding of the shares)
+    # a list of countries: the others' emission is OTHER's
+    listed = _built(["attribution.tags=list", "attribution.regions=['JPN', 'CHN']"])
+    rates, weights = listed.model.emissions.sources_kg_s(t)
+    by_tag = dict(zip(listed.tags.names, np.einsum("cji,tji->t", rates[0], weights)))
+    others = sum(f.sum() for c, f in inv.region_rates_kg_s.items() if c not in ("JPN", "CHN")) * month
+    assert by_tag["JPN"] == pytest.approx(inv.region_rates_kg_s["JPN"].sum() * month, rel=1e-12)
+    assert by_tag["OTHER"] == pytest.approx(others, rel=1e-12)
+
+
+def test_uniform_emission_tags_keep_the_area_shares():
+    """Without national totals (a uniform field) a tag's share of a cell is its country's area there, and OTHER
+    takes the rest (the sea)."""
+    setup = _built(["emissions.source=uniform", "attribution.tags=list", "attribution.regions=['JPN']"])
+    rates, weights = setup.model.emissions.sources_kg_s(np.datetime64("2010-06-01"))
+    from popstransport.io.regions import RegionMasks
+
+    japan = RegionMasks.for_countries(setup.model.grid, codes=["JPN"]).fraction[0]
+    np.testing.assert_allclose(weights[0], japan, rtol=1e-15, atol=0)
+    assert 0.0 < (rates[0, 0] * weights[0]).sum() < (rates[0, 0] * japan).sum() * (1 + 1e-12)
+
+
+def test_national_file_keeps_the_rows_of_the_runs_chemical(tmp_path):
+    f = tmp_path / "national.csv"
+    f.write_text("iso3,substance,value,unit\nCHN,PCB-153,1000,kg/yr\nCHN,PCB-28,9000,kg/yr\nJPN,HCB,5,kg/yr\n")
+    setup = _built([f"emissions.source='{f}'"])
+    rates, _ = setup.model.emissions.sources_kg_s(np.datetime64("2010-06-01"))
+    assert rates.sum() * SECONDS_PER_YEAR == pytest.approx(1000.0, rel=1e-12)
+    hcb = _built([f"emissions.source='{f}'", "chemical.name=HCB"])
+    assert hcb.model.emissions.sources_kg_s(np.datetime64("2010-06-01"))[0].sum() * SECONDS_PER_YEAR == pytest.approx(5.0)
+    with pytest.raises(InputError, match=r"substance 'gamma-HCH': has no rows; the file holds \['HCB', 'PCB-153', "
+                                         r"'PCB-28'\]\. Fix: set chemical.name"):
+        _built([f"emissions.source='{f}'", "chemical.name=gamma-HCH"])
+
+
+def test_builtin_inventory_refuses_another_chemical():
+    with pytest.raises(InputError, match=r"the built-in inventory holds PCB-153 only, and chemical.name is 'HCB'\. "
+                                         r"Fix: give an emission file for HCB"):
+        _built(["chemical.name=HCB"])
+
+
+def test_emission_heights_reach_their_layers_and_mol_uses_the_chemicals_molar_mass(tmp_path):
+    """A stack at 2500 m emits into the second air layer (1000-10000 m) of the run, not the lowest; a rate in mol
+    is converted with the run's chemical's molar mass."""
+    f = tmp_path / "points.csv"
+    f.write_text("name,lon,lat,height_m,rate,unit\nstack,121.47,31.23,2500,1000,kg/yr\nground,77.2,28.6,0,2,mol/yr\n")
+    setup = _built([f"emissions.source='{f}'"])
+    rates, _ = setup.model.emissions.sources_kg_s(np.datetime64("2010-06-01"))
+    per_layer = rates[0].sum(axis=(1, 2)) * SECONDS_PER_YEAR
+    molar_kg_mol = setup.model.chemical.molar_mass_kg_mol
+    np.testing.assert_allclose(per_layer[:2], [2 * molar_kg_mol, 1000.0], rtol=1e-12)
+    assert not per_layer[2:].any()
+
+
+def test_configured_unit_may_not_contradict_the_file(tmp_path):
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    g = tmp_path / "g.nc"
+    _gridded(np.ones((lat.size, lon.size)), lon, lat, "g/h").to_netcdf(g)
+    with pytest.raises(InputError, match=r"variable 'emi': declares units 'g/h', and 'kg/cell/yr' was given for it\. "
+                                         r"Fix: remove emissions.unit"):
+        _built([f"emissions.source='{g}'", "emissions.unit='kg/cell/yr'"])
+    same = _built([f"emissions.source='{g}'", "emissions.unit='g h-1'"])  # the same unit written otherwise
+    assert same.model.emissions.sources_kg_s(np.datetime64("2010-06-01"))[0].sum() == pytest.approx(100 * 1e-3 / 3600)
+    f = tmp_path / "national.csv"
+    f.write_text("iso3,value,unit\nJPN,7,kg/yr\n")
+    with pytest.raises(InputError, match=r"emissions.unit: 'g/h' is for gridded files that declare no unit\. "
+                                         r"Fix: remove emissions.unit"):
+        _built([f"emissions.source='{f}'", "emissions.unit='g/h'"])

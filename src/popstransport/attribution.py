@@ -89,8 +89,14 @@ def make_tags(
     regions: tuple[str, ...] = (),
     boundary: bool = False,
     initial: bool = False,
+    region_emission_kg_s: dict[str, np.ndarray] | None = None,
 ) -> TagSet:
     """Tags for source attribution.
+
+    A tag's share of a cell's emission is, with ``region_emission_kg_s`` (an inventory of national totals), its
+    region's share of the cell's emission, so that every country's tag emits exactly the country's inventory;
+    otherwise its region's share of the cell's area (a coastal cell's sea part then goes to ``OTHER``, as it should
+    for emissions spread over the whole area, e.g. ``emissions.source = "uniform"``).
 
     Parameters
     ----------
@@ -98,6 +104,12 @@ def make_tags(
         Region codes and their area fractions ``(R, J, I)`` in every cell.
     emission_kg_s
         ``(J, I)`` emission field used to find the emitting regions (``mode = "countries"``).
+    region_emission_kg_s
+        ``{code: (J, I)}`` annual-mean emission of every region of an inventory of national totals (kg s-1),
+        with the same codes as ``codes`` (countries of the inventory that are not among ``codes`` go to
+        ``OTHER``). The shares are those of the annual means: exact when every sector of the inventory has the
+        same monthly profile (one sector, as in the built-in inventory), and otherwise exact for each country's
+        annual total only where a cell's emission comes from one country.
     mode
         ``"countries"``: one tag per region that emits anything, the rest in ``OTHER``; ``"list"``: one tag per
         region in ``regions``, the rest in ``OTHER``.
@@ -106,10 +118,13 @@ def make_tags(
     """
     codes = list(codes)
     if mode == "countries":
-        if emission_kg_s is None:
+        if region_emission_kg_s is not None:
+            chosen = [c for c in codes if c in region_emission_kg_s and np.any(region_emission_kg_s[c] > 0)]
+        elif emission_kg_s is None:
             raise AttributionError("attribution.tags = 'countries' needs the emission field to find emitting regions")
-        emitted = np.einsum("rji,ji->r", fraction, emission_kg_s)
-        chosen = [c for c, e in zip(codes, emitted) if e > 0]
+        else:
+            emitted = np.einsum("rji,ji->r", fraction, emission_kg_s)
+            chosen = [c for c, e in zip(codes, emitted) if e > 0]
     elif mode == "list":
         unknown = [r for r in regions if r not in codes]
         if unknown:
@@ -122,6 +137,15 @@ def make_tags(
     else:
         raise AttributionError(f"attribution.tags = {mode!r}: allowed are 'none', 'countries', 'list'")
     weights = [fraction[codes.index(c)] for c in chosen]
+    if region_emission_kg_s is not None and weights:
+        # each cell's emission by the regions' shares of it (cells without emission keep the area shares)
+        total = np.zeros(fraction.shape[1:])
+        for r in region_emission_kg_s.values():
+            total += r
+        emits = total > 0
+        safe = np.where(emits, total, 1.0)
+        weights = [np.where(emits, region_emission_kg_s[c] / safe, w) if c in region_emission_kg_s
+                   else np.where(emits, 0.0, w) for c, w in zip(chosen, weights)]
     rest = 1.0 - np.sum(weights, axis=0) if weights else np.ones(fraction.shape[1:])
     rest = np.clip(rest, 0.0, 1.0)
     names = chosen + [OTHER]

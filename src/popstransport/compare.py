@@ -212,7 +212,12 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
         va = np.asarray(fields[f"{v}_a"].values, dtype=float)
         vb = np.asarray(fields[f"{v}_b"].values, dtype=float)
         if area is not None and v != "air_particle_fraction":
-            sa, sb = float((va * area).sum()), float((vb * area).sum())
+            # (per-layer fields weighted by the layers' thickness too: a concentration's total is then the air's mass)
+            weight = area
+            if "layer" in d.dims and "layer_bnds" in a.fields:
+                thick = np.diff(np.asarray(a.fields["layer_bnds"].values, dtype=float), axis=-1)[:, 0]
+                weight = area * thick.reshape((-1,) + (1,) * (vals.ndim - 1 - d.dims.index("layer")))
+            sa, sb = float((va * weight).sum()), float((vb * weight).sum())
         else:
             sa, sb = float(va.sum()), float(vb.sum())
         total = f"{100 * (sb - sa) / abs(sa):+.3g}%" if sa != 0 else ("no change" if sb == 0 else "A is zero")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,10 @@ from .processes.emission import GriddedEmission
 from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
 from .processes.vertical import VerticalExchange
 from .simulation import Simulation
+
+if TYPE_CHECKING:
+    from .chemicals.database import ChemicalProperties
+    from .io.emissions import EmissionInventory
 
 #: Name of the extra tag of a distributed batch that carries every source outside the batch.
 REST_TAG = "_REST_OF_RUN"
@@ -87,15 +92,26 @@ class EmissionField:
         return self.rates_kg_s_field
 
 
-def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime64], np.ndarray]:
-    """The gridded emission rate provider described by ``[emissions]``: ``time -> (J, I) kg s-1``, with
-    ``emissions.scale`` applied (here, once, for every source)."""
+def build_emission_field(cfg: Config, grid: LatLonGrid,
+                         chemical: ChemicalProperties | None = None) -> Callable[[np.datetime64], np.ndarray]:
+    """The gridded emission rate provider described by ``[emissions]`` (see :func:`build_emissions`)."""
+    return build_emissions(cfg, grid, chemical)[0]
+
+
+def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties | None = None
+                    ) -> tuple[Callable[[np.datetime64], np.ndarray], EmissionInventory | None]:
+    """The emission rate provider described by ``[emissions]`` and the inventory behind it (``None`` for
+    ``uniform`` and ``none``), with ``emissions.scale`` applied (here, once, for every source).
+
+    The provider gives ``time -> (J, I)`` kg s-1 into the lowest air layer (``uniform``, ``none``), or for an
+    inventory ``time -> (L, J, I)`` into every air layer, by emission height. ``chemical`` (the run's substance,
+    when it has one) selects the rows of a national-total file and converts amounts in mol."""
     e = cfg.emissions
     if e.source == "none":
-        return EmissionField(np.zeros(grid.shape))
+        return EmissionField(np.zeros(grid.shape)), None
     if e.source == "uniform":
         area = grid.cell_area_m2
-        return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum())
+        return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum()), None
     if e.source == "builtin" and grid.topology == "box":
         raise ConfigError(
             "emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "
@@ -103,8 +119,16 @@ def build_emission_field(cfg: Config, grid: LatLonGrid) -> Callable[[np.datetime
         )
     from .io.emissions import open_emissions
 
-    inventory = open_emissions(e, grid)  # (scaled by ``e.scale``)
-    return inventory.rates_kg_s
+    inventory = open_emissions(e, grid, substance=cfg.chemical.name if chemical is not None else None,
+                               molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
+    return inventory.rates_by_layer_kg_s, inventory
+
+
+def _emission_at(field: Callable[[np.datetime64], np.ndarray], time: np.datetime64) -> np.ndarray:
+    """The emission rate of every cell (kg s-1), ``(J, I)``, summed over layers, of a provider of
+    :func:`build_emission_field`."""
+    rates = np.asarray(field(time), dtype=np.float64)
+    return rates.sum(axis=0) if rates.ndim == 3 else rates
 
 
 @dataclass
@@ -188,7 +212,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface = ("vegetation", "soil", "ocean")
         fate = default_fate_processes()
         met = WithOH(met, grid)
-    field = build_emission_field(cfg, grid)
+    field, inventory = build_emissions(cfg, grid, chemical)
     a = cfg.attribution
     codes: list[str] = []
     fraction = None
@@ -199,7 +223,11 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         codes, fraction = list(masks.codes), masks.fraction
         start = parse_time(cfg.time.start, "time.start")
         try:
-            tags = make_tags(codes, fraction, field(start), mode=a.tags, regions=a.regions)
+            # an inventory of national totals on the Natural Earth countries: tags by each country's own emission
+            by_country = (inventory.region_rates_kg_s if inventory is not None and cfg.regions.source == "natural_earth"
+                          else None)
+            tags = make_tags(codes, fraction, _emission_at(field, start), mode=a.tags, regions=a.regions,
+                             region_emission_kg_s=by_country)
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
     if tag_subset is not None:

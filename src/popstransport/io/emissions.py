@@ -133,7 +133,8 @@ def _to_kg(unit: EmissionUnit, molar_mass_g_mol: float | None, source: object) -
                 source,
                 f"unit {unit.text!r}",
                 "is an amount of substance (mol) but no molar mass was given",
-                "pass molar_mass_g_mol (e.g. 360.88 for PCB-153)",
+                "name the chemical of the run (chemical.name; its molar mass converts mol), or pass "
+                "molar_mass_g_mol (e.g. 360.88 for PCB-153)",
             )
         return unit.factor * molar_mass_g_mol * 1e-3
     return unit.factor
@@ -208,6 +209,10 @@ class EmissionInventory:
         self.outside_kg_s = 0.0
         #: Total of the input before distribution (kg s-1; national totals only).
         self.requested_kg_s: float | None = None
+        #: Annual-mean emission of every country, summed over sectors and layers, ``{ISO 3166 alpha-3: (J, I)}``
+        #: (kg s-1; national totals only, ``None`` otherwise): the source tags of a run take each cell's emission
+        #: by these shares rather than by the countries' areas in the cell.
+        self.region_rates_kg_s: dict[str, np.ndarray] | None = None
 
     # rates ------------------------------------------------------------------------------------------------------
     def rates_by_layer_kg_s(self, time: object | None = None) -> np.ndarray:
@@ -272,6 +277,8 @@ class EmissionInventory:
                                 self.notes + [f"scaled by {factor:g}"])
         out.outside_kg_s = self.outside_kg_s * factor
         out.requested_kg_s = None if self.requested_kg_s is None else self.requested_kg_s * factor
+        if self.region_rates_kg_s is not None:
+            out.region_rates_kg_s = {c: r * factor for c, r in self.region_rates_kg_s.items()}
         return out
 
     def describe(self) -> str:
@@ -407,7 +414,18 @@ class EmissionInventory:
         da = ds[variable]
         lat_d = next(d for d in da.dims if d in lat_names)
         lon_d = next(d for d in da.dims if d in lon_names)
-        u = units if units is not None else da.attrs.get("units")
+        declared = da.attrs.get("units")
+        if declared is not None and not str(declared).strip():
+            declared = None  # (an empty units attribute declares nothing)
+        if units is not None and declared is not None and str(declared).strip() != str(units).strip():
+            a = parse_emission_unit(str(declared), src, f"variable {variable!r}")
+            b = parse_emission_unit(str(units), src, "emissions.unit")
+            if not (a.per_area == b.per_area and a.per_mole == b.per_mole and abs(a.factor - b.factor) <= 1e-12 * a.factor):
+                raise InputError(src, f"variable {variable!r}",
+                                 f"declares units {declared!r}, and {units!r} was given for it",
+                                 "remove emissions.unit (it is for files that declare no unit) or fix the file's "
+                                 "units attribute")
+        u = units if units is not None else declared
         if u is None:
             raise InputError(src, f"variable {variable!r}", "has no units attribute",
                              "pass units='kg m-2 s-1' (or the right unit)")
@@ -591,9 +609,12 @@ class EmissionInventory:
             raise InputError(src, "columns", f"no country column among {sorted(cols)}",
                              "add a column 'iso3' (ISO 3166 alpha-3), 'iso2' or 'country'")
         if substance is not None and "substance" in cols:
-            rows = [r for r in rows if r["substance"].strip() == substance]
+            held = sorted({r["substance"].strip() for r in rows})
+            rows = [r for r in rows if r["substance"].strip().lower() == substance.strip().lower()]
             if not rows:
-                raise InputError(src, f"substance {substance!r}", "has no rows", "check the substance name")
+                raise InputError(src, f"substance {substance!r}", f"has no rows; the file holds {held}",
+                                 "set chemical.name to the substance of the rows to use, or give a file for "
+                                 f"{substance}")
         if emission_type_prefix and "emission_type" in cols:
             rows = [r for r in rows if r["emission_type"].strip().lower().startswith(emission_type_prefix)]
         by_code, info = natural_earth_countries()
@@ -641,6 +662,7 @@ class EmissionInventory:
                                  "regrid the proxy to the model grid (amount per cell)")
         area = grid.cell_area_m2
         parts: dict[str, np.ndarray] = {}
+        by_region: dict[str, np.ndarray] = {}
         notes: list[str] = []
         total_in = 0.0
         outside_kg_s = 0.0
@@ -671,6 +693,8 @@ class EmissionInventory:
             k = _layer_of_height(grid, float(prof.get("height_m", 0.0)), f"sector {sector!r}")
             arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
             arr[k] += kept * w
+            own = by_region.setdefault(code, np.zeros(grid.shape))
+            own += kept * w
             total_in += kept
         if not parts:
             raise InputError(src, "countries", f"none of {sorted({e[0] for e in entries})} lies in the model domain "
@@ -687,6 +711,7 @@ class EmissionInventory:
         inv = cls(grid, out_parts, substance or "", f"national totals {src}", notes)
         inv.outside_kg_s = outside_kg_s
         inv.requested_kg_s = float(sum(e[3] for e in entries))
+        inv.region_rates_kg_s = by_region
         return inv
 
 
@@ -701,6 +726,7 @@ def open_emissions(
     unit: str | None = None,
     molar_mass_g_mol: float | None = None,
     masks: RegionMasks | None = None,
+    substance: str | None = None,
 ) -> EmissionInventory:
     """Open an emission inventory for ``grid``.
 
@@ -717,9 +743,13 @@ def open_emissions(
     scale
         Multiplies every emission.
     variable, unit
-        Variable of a gridded file, and its unit when the file does not declare one.
+        Variable of a gridded file, and its unit when the file does not declare one (a unit that contradicts the
+        file's own is refused; CSV files carry a unit on every row and take none).
     molar_mass_g_mol
         For inventories in mol.
+    substance
+        The chemical of the run: national-total files keep only its rows (when they have a ``substance``
+        column), and the built-in inventory refuses any other chemical than its own.
     """
     if hasattr(spec, "source") and not isinstance(spec, str | Path):
         cfg = spec
@@ -732,6 +762,10 @@ def open_emissions(
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
+        if substance is not None and substance.strip().lower() != "pcb-153":
+            raise InputError("emissions.source = 'builtin'", "substance",
+                             f"the built-in inventory holds PCB-153 only, and chemical.name is {substance!r}",
+                             f"give an emission file for {substance} in emissions.source")
         inv = EmissionInventory.from_default(grid, year=2000 if year is None else year, masks=masks)
     else:
         import xarray as xr
@@ -743,6 +777,9 @@ def open_emissions(
                 _, rows = _read_csv(spec)
                 kind = "points" if rows and {"lon", "lat"} <= set(rows[0]) or rows and {
                     "longitude", "latitude"} <= set(rows[0]) else "national"
+        if unit is not None and kind in ("points", "national"):
+            raise InputError(spec, "emissions.unit", f"{unit!r} is for gridded files that declare no unit",
+                             "remove emissions.unit: every row of a CSV file gives its own unit")
         if kind == "gridded":
             inv = EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
                                                 molar_mass_g_mol=molar_mass_g_mol,
@@ -751,7 +788,7 @@ def open_emissions(
             inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
         elif kind == "national":
             inv = EmissionInventory.from_national_csv(spec, grid, year=year, masks=masks,
-                                                      molar_mass_g_mol=molar_mass_g_mol)
+                                                      molar_mass_g_mol=molar_mass_g_mol, substance=substance)
         else:
             raise InputError(spec, "kind", f"{kind!r} is not an inventory kind",
                              "use 'auto', 'gridded', 'national' or 'points'")

@@ -19,7 +19,9 @@ class GriddedEmission:
     Parameters
     ----------
     rates_at
-        ``rates_at(time) -> ndarray (J, I)``: emission rate of every cell (kg s-1), >= 0.
+        ``rates_at(time) -> ndarray (J, I)``: emission rate of every cell (kg s-1), >= 0, into air layer
+        ``layer``; or ``(L, J, I)`` with ``L`` at most the model's air layers: the rate into every layer (emission
+        heights).
     nlayer, nsurface
         Number of air layers and surface compartments of the model.
     tag_weights
@@ -53,12 +55,19 @@ class GriddedEmission:
         """``(rates (1, L + S, J, I), tag_weights (T, J, I) or None)``: the emission rate into every compartment
         (kg s-1) at ``time`` and each tag's share of it (``None`` for a single tag)."""
         field = np.asarray(self.rates_at(time), dtype=np.float64) * self.scale
+        if field.ndim == 3 and field.shape[0] > self.nlayer:
+            raise ValueError(f"emission rates for {field.shape[0]} air layers; the model has {self.nlayer}")
         if self._cache is not None and np.array_equal(field, self._cache_key):
             return self._cache
         if np.any(field < 0) or not np.all(np.isfinite(field)):
             bad = tuple(int(v) for v in np.argwhere(~(field >= 0))[0])
-            raise ValueError(f"emission rate {float(field[bad])!r} kg s-1 at cell {bad} (lat, lon): must be finite and >= 0")
-        rates = np.zeros((1, self.nlayer + self.nsurface) + field.shape)
-        rates[0, self.layer] = field
+            where = "(layer, lat, lon)" if field.ndim == 3 else "(lat, lon)"
+            raise ValueError(f"emission rate {float(field[bad])!r} kg s-1 at cell {bad} {where}: must be finite and >= 0")
+        if field.ndim == 3:
+            rates = np.zeros((1, self.nlayer + self.nsurface) + field.shape[1:])
+            rates[0, : field.shape[0]] = field
+        else:
+            rates = np.zeros((1, self.nlayer + self.nsurface) + field.shape)
+            rates[0, self.layer] = field
         self._cache_key, self._cache = field, (rates, self.tag_weights)
         return self._cache
