@@ -143,9 +143,12 @@ def write_merra2(tmp_path, times, fill_below_ground: bool = True):
     lat, lon = _coords(lat_desc=False, lon_180=True)
     u, v, t = _pressure_level_fields(times, lat, lon, LEVELS_HPA)
     u, v, t = u.copy(), v.copy(), t.copy()
+    shape2 = (len(times), lat.size, lon.size)
+    ps = np.full(shape2, 100_000.0)
     if fill_below_ground:
+        ps[:, :4, :] = 65_000.0  # the Antarctic plateau near the south pole
         for a in (u, v, t):
-            a[:, 0, :4, :] = 1e15  # below ground near the south pole (Antarctic plateau)
+            a[:, LEVELS_HPA * 100.0 > 65_000.0, :4, :] = 1e15  # 1000..700 hPa are below its ground
     mins = ((times - times[0]).astype("timedelta64[m]")).astype(np.int64)
     coords = {
         "time": ("time", mins, {"units": f"minutes since {str(times[0]).replace('T', ' ')}"}),
@@ -154,14 +157,13 @@ def write_merra2(tmp_path, times, fill_below_ground: bool = True):
         "lon": ("lon", lon, {"units": "degrees_east"}),
     }
     dims = ("time", "lev", "lat", "lon")
-    shape2 = (len(times), lat.size, lon.size)
     dims2 = ("time", "lat", "lon")
     ds = xr.Dataset(
         {
             "U": (dims, u.astype(np.float32), {"units": "m s-1", "_FillValue": np.float32(1e15)}),
             "V": (dims, v.astype(np.float32), {"units": "m s-1", "_FillValue": np.float32(1e15)}),
             "T": (dims, t.astype(np.float32), {"units": "K", "_FillValue": np.float32(1e15)}),
-            "PS": (dims2, np.full(shape2, 100_000.0, np.float32), {"units": "Pa"}),
+            "PS": (dims2, ps.astype(np.float32), {"units": "Pa"}),
             "PRECTOT": (dims2, np.full(shape2, 2e-5, np.float32), {"units": "kg m-2 s-1"}),
             "PBLH": (dims2, np.full(shape2, 650.0, np.float32), {"units": "m"}),
         },
@@ -503,7 +505,8 @@ def test_error_nan_or_infinite_winds(tmp_path, bad):
     ds["u"][1, :, 40, 110] = bad  # inside the domain (lat -10, lon 95)
     met = _open(ds)
     met.fields_at(HOURS[0])  # the first record is fine
-    with pytest.raises(InputError, match=r"variable 'u' \(eastward wind on levels\).*NaN or infinite at record 1"):
+    with pytest.raises(InputError, match=r"variable 'u' \(eastward wind on levels\): 8 of \d+ values in the model "
+                                         r"domain are (NaN|infinite) at record 1 .*lat -10, lon 95"):
         met.fields_at(HOURS[1])
 
 
@@ -621,3 +624,243 @@ def test_error_single_record_with_undecodable_time_units(tmp_path):
     with pytest.raises(InputError, match=r"units 'seconds' are not of the CF form.*; the file has a single record"
                                          r".*time_rule='clamped'"):
         _open(ds)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# missing values on levels: only below-ground gaps are filled
+# ----------------------------------------------------------------------------------------------------------------
+TWO_TIMES = np.array(["2005-01-01T00", "2005-01-01T03"], dtype="datetime64[s]")
+
+
+def _rewritten(path, edit, out):
+    """The file ``path`` loaded, changed in place by ``edit(ds)`` and written to ``out``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with xr.open_dataset(path, decode_times=False) as ds:
+            ds = ds.load()
+    edit(ds)
+    ds.to_netcdf(out)
+    return out
+
+
+def _merra2_with(tmp_path, edit):
+    return _rewritten(write_merra2(tmp_path, TWO_TIMES), edit, tmp_path / "merra2_edited.nc4")
+
+
+def _era5_new_with(tmp_path, edit):
+    return _rewritten(write_era5_new(tmp_path, HOURS), edit, tmp_path / "era5_edited.nc")
+
+
+# source cells of the 2.5-degree test files (ascending latitudes from -90, longitudes from -180) under a plateau
+PLATEAU = (slice(46, 53), slice(104, 115))  # lat 25..40, lon 80..105
+PLATEAU_CELLS = np.ix_((GRID.lat_deg > 26) & (GRID.lat_deg < 39), (GRID.lon_deg > 81) & (GRID.lon_deg < 104))
+
+
+def test_below_ground_gaps_under_high_terrain_are_filled_from_the_level_above(tmp_path):
+    """A plateau at 600 hPa (the MERRA-2 surface pressure there): 1000..700 hPa are masked below its ground and
+    filled with the 500 hPa values, so the layers over it carry the winds of the lowest level above ground."""
+
+    def plateau(ds):
+        ds["PS"][:, PLATEAU[0], PLATEAU[1]] = 60_000.0
+        for name in ("U", "V", "T"):
+            ds[name][:, :4, PLATEAU[0], PLATEAU[1]] = np.nan  # 1000, 925, 850, 700 hPa
+
+    met = _open(_merra2_with(tmp_path, plateau))
+    u = met.fields_at(TWO_TIMES[0])["eastward_wind_m_s"]
+    assert np.all(np.isfinite(u))
+    on_plateau = expected_layer_u(GRID, 60_000.0, p_range=(10_000.0, 50_000.0))
+    np.testing.assert_allclose(u[(slice(None),) + PLATEAU_CELLS], on_plateau[(slice(None),) + PLATEAU_CELLS],
+                               atol=1e-4)
+    far = GRID.lat_deg < 15
+    np.testing.assert_allclose(u[:, far], expected_layer_u(GRID)[:, far], atol=1e-4)
+
+
+def test_below_ground_gaps_without_surface_pressure_are_filled_when_they_fill_columns_from_the_bottom(tmp_path):
+    """Without surface pressure, gaps contiguous from the bottom of some columns (the pattern of below-ground
+    masking) are filled from the level above; the layers are placed above 101 325 Pa."""
+
+    def bottom_gaps(ds):
+        for name in ("u", "v", "t"):
+            ds[name][:, :2, 20:27, 104:115] = np.nan  # 1000 and 925 hPa at lat 40..25 (descending), lon 80..105
+
+    u = _open(_era5_new_with(tmp_path, bottom_gaps)).fields_at(HOURS[0])["eastward_wind_m_s"]
+    on_plateau = expected_layer_u(GRID, 101_325.0, p_range=(10_000.0, 85_000.0))
+    np.testing.assert_allclose(u[(slice(None),) + PLATEAU_CELLS], on_plateau[(slice(None),) + PLATEAU_CELLS],
+                               atol=1e-4)
+
+
+def _nan_at(name, levels, rows, cols):
+    def edit(ds):
+        ds[name][:, levels, rows, cols] = np.nan
+
+    return edit
+
+
+@pytest.mark.parametrize("name, levels, rows, cols, match", [
+    # one cell at 850 hPa over sea-level ground (lat 30, lon 90)
+    ("U", 2, 48, 108, r"1 of \d+ values in the model domain are NaN at record 0 \(2005-01-01T00:00:00\) and cannot be "
+                      r"filled as below-ground gaps: at 850 hPa, lat 30, lon 90, the level lies above the ground "
+                      r"\(surface pressure 1000 hPa there\)\. Fix: fill the gaps in the data"),
+    # every level but the top three missing everywhere: jet-level winds would reach the ground
+    ("T", slice(0, 5), slice(None), slice(None), r"\d+ of \d+ values in the model domain are NaN at record 0 .* cannot "
+                                                 r"be filled as below-ground gaps: at 925 hPa, lat -12\.5, lon 62\.5, "
+                                                 r"the level lies above the ground"),
+])
+def test_missing_values_above_the_ground_are_refused(tmp_path, name, levels, rows, cols, match):
+    """With surface pressure in the file a missing value is below ground only where its level's pressure exceeds
+    the surface pressure (1000 hPa here, with a 50 hPa tolerance)."""
+    met = _open(_merra2_with(tmp_path, _nan_at(name, levels, rows, cols)))
+    var = "'U' \\(eastward wind on levels\\)" if name == "U" else "'T' \\(air temperature on levels\\)"
+    with pytest.raises(InputError, match=r"merra2_edited\.nc4: variable " + var + ": " + match):
+        met.fields_at(TWO_TIMES[0])
+
+
+@pytest.mark.parametrize("levels, cols, match", [
+    (4, 110, r"1 of \d+ values .* are NaN at record 0 .* below-ground gaps: at 500 hPa, lat -10, lon 95, a level below it "
+             r"has a value"),
+    (slice(0, 7), 110, r"1 of \d+ .* at 200 hPa, lat -10, lon 95, no ground lies above the 300 hPa level"),
+    (slice(0, 5), slice(None), r"\d+ of \d+ .* at 1000 hPa, lat 57\.5, lon 62\.5, the level is missing in every column "
+                               r"of the model domain"),
+])
+def test_missing_values_without_surface_pressure_must_look_like_below_ground_masking(tmp_path, levels, cols, match):
+    met = _open(_era5_new_with(tmp_path, _nan_at("u", levels, 40, cols) if cols != slice(None)
+                               else _nan_at("u", levels, slice(None), slice(None))))
+    with pytest.raises(InputError, match=r"era5_edited\.nc: variable 'u' \(eastward wind on levels\): " + match
+                       + r".*Fix: fill the gaps in the data.*add the surface pressure"):
+        met.fields_at(HOURS[0])
+
+
+def test_infinite_values_are_never_below_ground_fill(tmp_path):
+    """+inf at the lowest level of one column fits the pattern of below-ground masking, but is not a fill value."""
+
+    def edit(ds):
+        ds["t"][:, 0, 40, 110] = np.inf
+
+    with pytest.raises(InputError, match=r"era5_edited\.nc: variable 't' \(air temperature on levels\): 1 of \d+ "
+                                         r"values .* are infinite at record 0 .*1000 hPa, lat -10, lon 95.*never fill "
+                                         r"values\. Fix: correct the data, or declare the fill value as _FillValue"):
+        _open(_era5_new_with(tmp_path, edit)).fields_at(HOURS[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# implausible values: wrong units are refused, with the unit the values look like
+# ----------------------------------------------------------------------------------------------------------------
+def _era5_old_with(tmp_path, which, edit):
+    files = write_era5_old(tmp_path, HOURS)
+    files[which] = _rewritten(files[which], edit, tmp_path / f"era5_edited_{which}.nc")
+    return files
+
+
+def _set(name, values, units):
+    def edit(ds):
+        attrs = dict(ds[name].attrs, units=units)
+        ds[name] = (ds[name].dims, np.broadcast_to(values, ds[name].shape).astype(np.float64), attrs)
+        ds[name].encoding = {}
+
+    return edit
+
+
+@pytest.mark.parametrize("value, units, fix", [
+    (1013.0, "Pa", "hPa"),
+    (101.3, "hPa", "kPa"),
+    (101_300.0, "hPa", "Pa"),
+])
+def test_surface_pressure_in_wrong_units_is_refused(tmp_path, value, units, fix):
+    files = _era5_old_with(tmp_path, 1, _set("sp", value, units))
+    with pytest.raises(InputError, match=r"era5_edited_1\.nc: variable 'sp' \(surface pressure\): \d+ of \d+ values in "
+                                         r"the model domain at record 0 .* are outside the plausible range "
+                                         r"30000\.\.115000 Pa: .*the first at lat 57\.5, lon 62\.5\. Fix: the values look "
+                                         rf"like {fix}: set units = '{fix}'"):
+        _open(files).fields_at(HOURS[0])
+
+
+def test_surface_pressure_of_high_ground_is_accepted(tmp_path):
+    """46 000 Pa (the lowest surface pressure of the NCEP climatology, over the Himalaya) is plausible."""
+    values = np.where(np.arange(144) < 72, 46_000.0, 101_000.0)  # by longitude
+    f = _open(_era5_old_with(tmp_path, 1, _set("sp", values, "Pa"))).fields_at(HOURS[0])
+    assert f["surface_pressure_pa"].min() < 50_000.0
+
+
+@pytest.mark.parametrize("units, ok", [("1", False), ("%", True)])
+def test_land_fraction_above_one_must_be_in_per_cent(tmp_path, units, ok):
+    met = _open(_era5_old_with(tmp_path, 1, _set("lsm", 50.0, units)))
+    if ok:
+        np.testing.assert_allclose(met.fields_at(HOURS[0])["land_fraction"], 0.5, rtol=1e-12)
+        return
+    with pytest.raises(InputError, match=r"era5_edited_1\.nc: variable 'lsm' \(land fraction\): \d+ of \d+ values in "
+                                         r"the model domain are outside the plausible range 0\.\.1: 50\.\.50 \(units "
+                                         r"'1'\), the first at .*Fix: the values look like per cent: set units = '%'"):
+        met.fields_at(HOURS[0])
+
+
+def test_land_fraction_rounding_of_packed_data_is_clipped(tmp_path):
+    values = np.where(np.arange(73) < 36, 1.0 + 1e-5, -1e-5)[:, None]  # north of the equator (latitudes descend)
+    lf = _open(_era5_old_with(tmp_path, 1, _set("lsm", values, "(0 - 1)"))).fields_at(HOURS[0])["land_fraction"]
+    assert lf.min() == 0.0 and lf.max() == 1.0
+
+
+def test_negative_precipitation_is_refused_and_rounding_set_to_zero(tmp_path):
+    def noisy(ds):
+        ds["PRECTOT"][:, :, ::2] = -2e-9  # kg m-2 s-1 amid 2e-5: rounding of packed data
+        ds["PRECTOT"].encoding = {}
+
+    p = _open(_merra2_with(tmp_path, noisy)).fields_at(TWO_TIMES[0])["precipitation_m_s"]
+    np.testing.assert_allclose(p, 1e-8, rtol=1e-3)  # (half of 2e-8 m s-1 and a tiny negative value)
+    sub = tmp_path / "neg"
+    sub.mkdir()
+    met = _open(_merra2_with(sub, _set("PRECTOT", -5.0, "mm/day")))
+    with pytest.raises(InputError, match=r"merra2_edited\.nc4: variable 'PRECTOT' \(precipitation\): \d+ of \d+ values "
+                                         r"in the model domain at record 0 .* are negative beyond the rounding of packed "
+                                         r"data .*\(-5\.\.-5 mm/day as stored\), the first at .*Fix: precipitation "
+                                         r"cannot be negative"):
+        met.fields_at(TWO_TIMES[0])
+
+    def one_cell(ds):
+        ds["PRECTOT"][:, 48, 108] = -1e-5  # -0.9 mm/day amid 2e-5 kg m-2 s-1 (1.7 mm/day)
+        ds["PRECTOT"].encoding = {}
+
+    sub = tmp_path / "cell"
+    sub.mkdir()
+    with pytest.raises(InputError, match=r"'PRECTOT' \(precipitation\): 1 of .* lat 30, lon 90"):
+        _open(_merra2_with(sub, one_cell)).fields_at(TWO_TIMES[0])
+
+
+@pytest.mark.parametrize("which, name, shift, units, match", [
+    (0, "t", -273.15, "K", r"variable 't' \(air temperature on levels\): \d+ of \d+ values in the model domain at "
+                           r"record 0 .* are outside the plausible range 150\.\.350 K: .* \(units 'K'\), the first at "
+                           r"1000 hPa, .*Fix: the values look like degC: set units = 'degC'"),
+    (1, "t2m", -273.15, "K", r"variable 't2m' \(2 m air temperature\): .*Fix: the values look like degC"),
+    (1, "t2m", 0.0, "degC", r"variable 't2m' \(2 m air temperature\): .*Fix: the values look like K: set units = 'K'"),
+])
+def test_temperature_in_wrong_units_is_refused(tmp_path, which, name, shift, units, match):
+    def edit(ds):
+        attrs = dict(ds[name].attrs, units=units)
+        ds[name] = ds[name].astype(np.float64) + shift
+        ds[name].attrs = attrs
+        ds[name].encoding = {}
+
+    with pytest.raises(InputError, match=rf"era5_edited_{which}\.nc: " + match):
+        _open(_era5_old_with(tmp_path, which, edit)).fields_at(HOURS[0])
+
+
+def test_temperature_from_geopotential_in_wrong_units_is_refused(tmp_path):
+    """Geopotential height (m) labelled as geopotential (m2 s-2): the thickness temperatures are g times too low."""
+    from popstransport.constants import DRY_AIR_GAS_CONSTANT_J_KG_K, STANDARD_GRAVITY_M_S2
+
+    def edit(ds):
+        phi = DRY_AIR_GAS_CONSTANT_J_KG_K * 250.0 * np.log(1000.0 / LEVELS_HPA) / STANDARD_GRAVITY_M_S2
+        ds["z"] = (ds["u"].dims, np.broadcast_to(phi[None, :, None, None], ds["u"].shape).astype(np.float64),
+                   {"units": "m2 s-2", "standard_name": "geopotential"})
+        del ds["t"]
+
+    with pytest.raises(InputError, match=r"era5_edited\.nc: variable 'z' \(geopotential \(height\) on levels\): .*"
+                                         r"outside the plausible range 150\.\.350 K: 25\.4.*Fix: the temperatures come "
+                                         r"from the thickness of 'z' between levels: check the units attribute \(now "
+                                         r"'m2 s-2'\)"):
+        _open(_era5_new_with(tmp_path, edit)).fields_at(HOURS[0])
+
+
+def test_negative_boundary_layer_height_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"era5_edited_1\.nc: variable 'blh' \(boundary-layer height\): .* outside the "
+                                         r"plausible range 0\.\.10000 m: -100\.\.-100 m"):
+        _open(_era5_old_with(tmp_path, 1, _set("blh", -100.0, "m"))).fields_at(HOURS[0])

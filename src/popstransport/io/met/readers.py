@@ -23,15 +23,27 @@ Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights 
     * pressure levels (ERA5 ``level``/``pressure_level``, MERRA-2 ``lev``, CMIP ``plev``): linear in ``ln p``;
       below the lowest level the wind of the lowest level and the temperature of the lowest level extrapolated with
       the standard lapse rate (``T (p / p_low)^(R Gamma / g)``, Gamma = 6.5 K/km) are used; below-ground gaps
-      (MERRA-2 fill values) are filled from the level above.
+      (MERRA-2 fill values) are filled from the level above. A missing value is below ground where the level's
+      pressure exceeds the surface pressure of the input (less :data:`BELOW_GROUND_TOLERANCE_PA`); without a
+      surface pressure on the same grid and times, only the pattern below-ground masking leaves is accepted:
+      missing values contiguous from the bottom of a column, a finite top, no missing level at pressures under
+      30 000 Pa, and no level missing in every column of the domain. Any other missing value, and any infinite
+      value, is an error.
     * model levels: CF hybrid sigma-pressure coordinates with ``formula_terms`` (``p = a p0 + b p_s`` or
-      ``ap + b p_s``), or heights above ground (``standard_name = height``).
+      ``ap + b p_s``), or heights above ground (``standard_name = height``). These have no level below ground: a
+      missing value is an error.
     * 10 m winds only (``u10``/``uas``/``U10M``): the neutral power-law profile ``u(z) = u10 (z / 10 m)^(1/7)`` up to
       the boundary-layer height and constant above it (Hellmann exponent 1/7; Peterson & Hennessey 1978, J. Appl.
       Meteorol. 17:390). Free-troposphere layers then carry the boundary-layer-top wind: a warning says so.
     * air temperature from pressure-level temperature; else from the hydrostatic thickness of geopotential between
       pressure levels (``T = g dZ / (R_d ln(p1 / p2))``); else from 2 m (or surface) temperature with the standard
       lapse rate.
+
+Implausible values
+    Values that mean wrong units or unmasked fill values are refused, with the unit they look like: winds beyond
+    :data:`MAX_WIND_M_S`, temperatures outside :data:`TEMPERATURE_RANGE_K`, surface pressures outside
+    :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land fractions outside 0..1
+    and negative precipitation (beyond the rounding of packed data, which is set to zero).
 
 Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
@@ -83,6 +95,27 @@ WIND_PROFILE_EXPONENT = 1.0 / 7.0
 DEFAULT_BOUNDARY_LAYER_HEIGHT_M = 1000.0
 #: Largest plausible wind speed component (m s-1); larger values mean wrong units or unmasked fill values.
 MAX_WIND_M_S = 150.0
+#: Plausible surface pressures (Pa); values outside mean wrong units. Grid-cell surface pressures of reanalyses reach
+#: down to about 46 000 Pa (the NCEP June climatology in ../shared/data), the summit of Everest is at about 33 000 Pa;
+#: the highest sea-level pressure measured is 108 480 Pa (Tosontsengel, Mongolia, 2001; WMO Weather and Climate
+#: Extremes Archive).
+SURFACE_PRESSURE_RANGE_PA = (30_000.0, 115_000.0)
+#: Plausible air and surface temperatures (K); values outside mean wrong units. The coldest air on pressure levels
+#: (tropical tropopause, polar winter stratosphere) is above 175 K, the hottest land surfaces are below 345 K.
+TEMPERATURE_RANGE_K = (150.0, 350.0)
+#: Largest plausible boundary-layer height (m); reanalyses reach about 6 km over hot deserts.
+MAX_BOUNDARY_LAYER_HEIGHT_M = 10_000.0
+#: A missing value on a pressure level counts as below ground where the level's pressure exceeds the surface pressure
+#: less this tolerance (Pa): the surface pressure of a time mean, or of a neighbouring time step, differs by a few
+#: tens of hPa from the one the product masked its levels with.
+BELOW_GROUND_TOLERANCE_PA = 5_000.0
+#: Negative precipitation down to this fraction of the largest magnitude in the window, or down to
+#: :data:`PRECIPITATION_ROUNDING_M_S`, is the rounding of packed data (int16 packing errs by 1/131 068 of the range;
+#: spectral models ring by about 1e-8 kg m-2 s-1) and is set to zero; anything more negative is refused.
+PRECIPITATION_ROUNDING_FRACTION = 1e-4
+PRECIPITATION_ROUNDING_M_S = 1e-11
+#: Land fractions beyond 0..1 by more than this (rounding of packed data) are refused.
+LAND_FRACTION_ROUNDING = 1e-3
 #: Exponent of the standard-lapse-rate temperature extrapolation below the lowest level, R_d Gamma / g.
 _LAPSE_EXPONENT = DRY_AIR_GAS_CONSTANT_J_KG_K * LAPSE_RATE_K_M / STANDARD_GRAVITY_M_S2
 
@@ -632,7 +665,8 @@ def interpolate_to_pressures(
 
     Above the top level the top value holds; below the lowest level the lowest value holds (``"hold"``) or, for
     temperature, is extrapolated with the standard lapse rate (``"lapse"``). Non-finite values (below ground) are
-    filled from the level above first.
+    filled from the level above first: the caller checks that they are below ground (:class:`FileMet` refuses any
+    other gap).
     """
     K = values.shape[0]
     level_p = np.asarray(level_p, float)
@@ -1113,7 +1147,9 @@ class FileMet:
                 rg = var.regridder(self.grid, "conservative")
                 a = var.read(0 if var.times is not None else None, rg.rows, rg.cols)
                 self._check_finite(a, var, None)
-                self._land = np.clip(rg(a, window=True), 0.0, 1.0)
+                if not var.is_mask_codes:
+                    self._check_land_fraction(a, var, rg)
+                self._land = np.clip(rg(a, window=True), 0.0, 1.0)  # (rounding of packed data)
             else:
                 from ..regions import land_fraction
 
@@ -1145,7 +1181,7 @@ class FileMet:
             return interpolate_records(win.get(k1), {}, 0.0)
         return interpolate_records(win.get(k0), win.get(k1), w)
 
-    def _surface_pressure_window(self, var: _Variable, k: int | None, rows: slice, cols: slice) -> np.ndarray | None:
+    def _surface_pressure_window(self, var: _Variable, k: int | None, rg: Any) -> np.ndarray | None:
         ps = self.vars.get("surface_pressure")
         if ps is None or ps.grid.lat_deg.shape != var.grid.lat_deg.shape or not np.allclose(
             ps.grid.lat_deg, var.grid.lat_deg
@@ -1153,7 +1189,11 @@ class FileMet:
             return None
         if ps.times is not None and (var.times is None or not np.array_equal(ps.times, var.times)):
             return None
-        return ps.read(k if ps.times is not None else None, rows, cols)
+        kp = k if ps.times is not None else None
+        a = ps.read(kp, rg.rows, rg.cols)
+        self._check_finite(a, ps, kp)
+        self._check_surface_pressure(a, ps, kp, rg)
+        return a
 
     def _load(self, group: str, k: int) -> dict[str, np.ndarray]:
         kk = None if k < 0 else k
@@ -1164,11 +1204,15 @@ class FileMet:
             for var, key in zip(vars_, ("u", "v") if group == "winds" else ("v",)):
                 rg = var.regridder(self.grid, "bilinear")
                 a = var.read(kk, rg.rows, rg.cols)
-                ps = self._surface_pressure_window(var, kk, rg.rows, rg.cols)
+                ps = self._surface_pressure_window(var, kk, rg)
+                self._check_gaps(a, var, ps, kk, rg)
                 if group == "air_temperature" and self.temperature_mode == "thickness":
                     a, levels = _thickness_temperature(a, var.levels)
+                    self._check_temperature(a, var, kk, rg, levels)
                     layers = _layer_means_from_levels(a, levels, ps, edges, "lapse")
                 else:
+                    if group == "air_temperature":
+                        self._check_temperature(a, var, kk, rg, var.levels)
                     layers = _layer_means_from_levels(
                         a, var.levels, ps, edges, "lapse" if group == "air_temperature" else "hold"
                     )
@@ -1191,6 +1235,14 @@ class FileMet:
         rg = var.regridder(self.grid, method)
         a = var.read(kk, rg.rows, rg.cols)
         self._check_finite(a, var, kk)
+        if group == "surface_pressure":
+            self._check_surface_pressure(a, var, kk, rg)
+        elif group == "precipitation":
+            self._check_precipitation(a, var, kk, rg)
+        elif group == "boundary_layer_height":
+            self._check_boundary_layer_height(a, var, kk, rg)
+        elif group in ("air_temperature_2m", "surface_temperature"):
+            self._check_temperature(a, var, kk, rg, None)
         return {"v": rg(a, window=True)}
 
     def _where(self, var: _Variable, k: int | None) -> str:
@@ -1206,6 +1258,174 @@ class FileMet:
                 "fill the gaps (or mask them with a valid _FillValue only where there is no data below ground), "
                 "or choose a domain where the input is complete",
             )
+
+    def _cell(self, var: _Variable, rg: Any, idx: tuple[int, ...], levels: _LevelInfo | None = None) -> str:
+        """``"850 hPa, lat 10, lon 95"`` for the index ``([level,] row, column)`` of a window read with ``rg``."""
+        *lev, j, i = (int(x) for x in idx)
+        lat = float(np.asarray(var.grid.lat_deg)[rg.rows][j])
+        lon = float(np.asarray(var.grid.lon_deg)[rg.cols][i])
+        where = f"lat {lat:g}, lon {lon:g}"
+        if not lev or levels is None:
+            return where
+        if levels.kind == "pressure":
+            return f"{levels.values[lev[0]] / 100.0:g} hPa, {where}"
+        if levels.kind == "height":
+            return f"{levels.values[lev[0]]:g} m above ground, {where}"
+        return f"model level {lev[0]}, {where}"
+
+    def _check_gaps(self, a: np.ndarray, var: _Variable, ps: np.ndarray | None, k: int | None, rg: Any) -> None:
+        """Refuse infinite values, and missing (NaN) values on levels that are not below ground.
+
+        With the surface pressure ``ps`` of the window, a missing value is below ground where its level's pressure
+        exceeds ``ps`` less :data:`BELOW_GROUND_TOLERANCE_PA`. Without it, missing values must look like
+        below-ground masking: contiguous from the bottom of each column with a finite top, at pressures of at least
+        the lowest plausible surface pressure, and no level missing in every column of the window.
+        """
+        levels = var.levels
+        name = f"variable {var.name!r} ({var.role.description})"
+        inf = np.isinf(a)
+        if np.any(inf):
+            raise InputError(
+                var.source,
+                name,
+                f"{int(inf.sum())} of {a.size} values in the model domain are infinite{self._where(var, k)} (the "
+                f"first at {self._cell(var, rg, np.argwhere(inf)[0], levels)}); infinite values are never fill values",
+                "correct the data, or declare the fill value as _FillValue or missing_value so that it reads as "
+                "missing",
+            )
+        nan = np.isnan(a)
+        if not np.any(nan):
+            return
+        if levels.kind != "pressure":
+            reasons = [(nan, f"{levels.kind} levels follow the terrain: none lies below ground")]
+            fix = "fill the gaps in the data, or choose a domain where the input is complete"
+        elif ps is not None:
+            below = levels.values[:, None, None] > ps[None] - BELOW_GROUND_TOLERANCE_PA
+            first = np.argwhere(nan & ~below)
+            reason = "the level lies above the ground"
+            if first.size:
+                reason += f" (surface pressure {ps[tuple(first[0][1:])] / 100.0:.6g} hPa there)"
+            reasons = [(nan & ~below, reason),
+                       (nan & nan.all(axis=0)[None], "the whole column is missing (no level above the ground)")]
+            fix = ("fill the gaps in the data, or choose a domain where the input is complete; only levels below the "
+                   "ground (at pressures above the surface pressure of the input) may be missing. Check that the "
+                   "surface pressure belongs to the same times as the levels")
+        else:
+            order = np.argsort(-levels.values, kind="stable")  # from the bottom (highest pressure) up
+            from_bottom = np.empty_like(nan)
+            from_bottom[order] = np.logical_and.accumulate(nan[order], axis=0)
+            high = (levels.values < SURFACE_PRESSURE_RANGE_PA[0])[:, None, None]
+            everywhere = nan.reshape(nan.shape[0], -1).all(axis=1)[:, None, None]
+            reasons = [
+                (nan & ~from_bottom, "a level below it has a value (below-ground gaps fill a column from the bottom "
+                                     "up)"),
+                (nan & from_bottom[order[-1]][None], "the whole column is missing"),
+                (nan & high, f"no ground lies above the {SURFACE_PRESSURE_RANGE_PA[0] / 100.0:g} hPa level"),
+                (nan & everywhere, "the level is missing in every column of the model domain, which cannot all lie "
+                                   "below ground"),
+            ]
+            fix = ("fill the gaps in the data, or choose a domain where the input is complete; if they are below-ground "
+                   "gaps, add the surface pressure (e.g. PS or sp, on the same grid and times) to the inputs so that "
+                   "the reader can tell")
+        bad = np.zeros_like(nan)
+        for mask, _ in reasons:
+            bad |= mask
+        if not np.any(bad):
+            return
+        mask, reason = next((m, r) for m, r in reasons if np.any(m))
+        raise InputError(
+            var.source,
+            name,
+            f"{int(bad.sum())} of {a.size} values in the model domain are NaN{self._where(var, k)} and cannot "
+            f"be filled as below-ground gaps: at {self._cell(var, rg, np.argwhere(mask)[0], levels)}, {reason}",
+            fix,
+        )
+
+    def _check_range(
+        self, a: np.ndarray, var: _Variable, k: int | None, rg: Any, bounds: tuple[float, float], unit: str, fix: str,
+        levels: _LevelInfo | None = None, tolerance: float = 0.0, what: str | None = None,
+    ) -> None:
+        """Refuse values of ``a`` (SI, NaN ignored) outside ``bounds`` by more than ``tolerance``, naming the first."""
+        with np.errstate(invalid="ignore"):
+            bad = (a < bounds[0] - tolerance) | (a > bounds[1] + tolerance)
+        if not np.any(bad):
+            return
+        u = f" {unit}" if unit else ""
+        what = what or f"outside the plausible range {bounds[0]:g}..{bounds[1]:g}{u}"
+        lo, hi = float(a[bad].min()), float(a[bad].max())
+        found = f"{lo:.6g}..{hi:.6g}{u}"
+        units = var.attrs.get("units")
+        if var.scale != 1.0 or var.offset != 0.0:
+            found += f" ({(lo - var.offset) / var.scale:.6g}..{(hi - var.offset) / var.scale:.6g} {units} as stored)"
+        else:
+            found += f" (units {units!r})"
+        raise InputError(
+            var.source,
+            f"variable {var.name!r} ({var.role.description})",
+            f"{int(bad.sum())} of {a.size} values in the model domain{self._where(var, k)} are {what}: {found}, the "
+            f"first at {self._cell(var, rg, np.argwhere(bad)[0], levels)}",
+            fix,
+        )
+
+    @staticmethod
+    def _units_fix(var: _Variable) -> str:
+        return (f"check the units attribute (now {var.attrs.get('units')!r}) and that fill values are declared as "
+                "_FillValue or missing_value")
+
+    def _unit_fix(self, a: np.ndarray, var: _Variable, bounds: tuple[float, float],
+                  alternatives: dict[str, tuple[float, float]]) -> str:
+        """The fix for values out of range: the unit among ``alternatives`` (unit: (scale, offset) to SI) under which
+        the median of the values as stored is plausible, else a check of the units and fill values."""
+        generic = self._units_fix(var)
+        finite = a[np.isfinite(a)]
+        if finite.size == 0:
+            return generic
+        raw = (float(np.median(finite)) - var.offset) / var.scale
+        for unit, (scale, offset) in alternatives.items():
+            if np.isclose(scale, var.scale) and np.isclose(offset, var.offset):
+                continue
+            if bounds[0] <= raw * scale + offset <= bounds[1]:
+                return f"the values look like {unit}: set units = {unit!r}, or {generic}"
+        return generic
+
+    def _check_temperature(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any,
+                           levels: _LevelInfo | None) -> None:
+        if var.role.unit_kind == "geopotential":
+            fix = (f"the temperatures come from the thickness of {var.name!r} between levels: {self._units_fix(var)} "
+                   "(geopotential is in m2 s-2, geopotential height in m)")
+        else:
+            fix = self._unit_fix(a, var, TEMPERATURE_RANGE_K, {"degC": (1.0, 273.15), "K": (1.0, 0.0)})
+        self._check_range(a, var, k, rg, TEMPERATURE_RANGE_K, "K", fix, levels)
+
+    def _check_surface_pressure(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any) -> None:
+        fix = self._unit_fix(a, var, SURFACE_PRESSURE_RANGE_PA,
+                             {"Pa": (1.0, 0.0), "hPa": (100.0, 0.0), "kPa": (1000.0, 0.0)})
+        self._check_range(a, var, k, rg, SURFACE_PRESSURE_RANGE_PA, "Pa", fix)
+
+    def _check_boundary_layer_height(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any) -> None:
+        bounds = (0.0, MAX_BOUNDARY_LAYER_HEIGHT_M)
+        fix = self._unit_fix(a, var, bounds, {"m": (1.0, 0.0), "km": (1000.0, 0.0)})
+        self._check_range(a, var, k, rg, bounds, "m", fix, tolerance=1.0)
+
+    def _check_precipitation(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any) -> None:
+        """Refuse negative precipitation beyond the rounding of packed data (which the caller sets to zero)."""
+        if not a.size:
+            return
+        rounding = max(PRECIPITATION_ROUNDING_FRACTION * float(np.max(np.abs(a))), PRECIPITATION_ROUNDING_M_S)
+        self._check_range(
+            a, var, k, rg, (0.0, np.inf), "m s-1",
+            "precipitation cannot be negative: check the sign convention (fluxes counted positive upwards?) and the "
+            f"units attribute (now {var.attrs.get('units')!r}), or set the negative values to zero before reading "
+            "if they are artefacts",
+            tolerance=rounding,
+            what=f"negative beyond the rounding of packed data (-{rounding:.3g} m s-1)",
+        )
+
+    def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
+        fix = self._units_fix(var)
+        if var.scale == 1.0 and np.nanmax(a) <= 100.0 + LAND_FRACTION_ROUNDING:
+            fix = f"the values look like per cent: set units = '%', or {fix}"
+        self._check_range(a, var, None, rg, (0.0, 1.0), "", fix, tolerance=LAND_FRACTION_ROUNDING)
 
     def _check_wind(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
         m = float(np.max(np.abs(a))) if a.size else 0.0
