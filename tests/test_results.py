@@ -92,6 +92,12 @@ def test_foreign_share_is_a_range_for_untagged_receptors(tagged_run):
     assert float(jpn["foreign_share"]) == pytest.approx(1.0)
     chn = sr.sel(receptor="CHN")
     assert float(chn["foreign_share_lower"]) == float(chn["foreign_share"])
+    # the CSV states the same range (it gave only the upper end, 1.0, for JPN)
+    rows = {row["receptor"]: row for row in read_csv(tagged_run / "source_receptor_deposition.csv")}
+    assert float(rows["JPN"]["foreign_share_lower"]) == pytest.approx(named, abs=1e-6)
+    assert float(rows["JPN"]["foreign_share"]) == pytest.approx(1.0)
+    assert rows["CHN"]["foreign_share_lower"] == rows["CHN"]["foreign_share"]
+    assert rows["ALL_RECEPTORS"]["foreign_share_lower"] == ""
 
 
 def test_period_mean_is_duration_weighted(tagged_run):

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .attribution import INITIAL, OTHER
 from .constants import SECONDS_PER_YEAR
 
 
@@ -295,7 +294,7 @@ class RunResults:
             lies between the share of the named sources and ``foreign_share``), ``emission``
             (kg per source), ``air_concentration`` (kg m-3, ``receptor x source``, duration-weighted mean).
         """
-        from .io.attribution_writer import foreign_share
+        from .io.attribution_writer import foreign_share, foreign_share_lower
 
         att = self._need_attribution("a source-receptor table")
         sel = select_periods(att["time_bnds"].values, period)
@@ -306,13 +305,9 @@ class RunResults:
         with np.errstate(invalid="ignore", divide="ignore"):
             share = xr.where(total != 0, dep / total, np.nan)
         fshare = [foreign_share(str(r), sources, dep.sel(receptor=r).values) for r in dep["receptor"].values]
-        lower = list(fshare)
-        if str(self.config.get("attribution", {}).get("tags", "")) != "countries" and OTHER in sources:
-            for k, r in enumerate(dep["receptor"].values):
-                row = dep.sel(receptor=r).values
-                if str(r) not in sources and float(row.sum()) != 0:
-                    named = sum(float(row[i]) for i, s in enumerate(sources) if s not in (str(r), OTHER, INITIAL))
-                    lower[k] = named / float(row.sum())
+        own_in_other = str(self.config.get("attribution", {}).get("tags", "")) != "countries"
+        lower = [foreign_share_lower(str(r), sources, dep.sel(receptor=r).values, own_in_other)
+                 for r in dep["receptor"].values]
         out = xr.Dataset({
             "deposition": dep.assign_attrs(units="kg", long_name="net deposition onto the receptor by source"),
             "share": share.assign_attrs(units="1", long_name="share of the receptor's deposition"),

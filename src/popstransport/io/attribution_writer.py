@@ -215,26 +215,52 @@ def foreign_share(receptor: str, sources: list[str], deposition_kg: np.ndarray) 
     return (total - own) / total
 
 
+def foreign_share_lower(receptor: str, sources: list[str], deposition_kg: np.ndarray, own_in_other: bool) -> float:
+    """Lower bound of :func:`foreign_share`: with ``own_in_other`` (tags of a list of regions) a receptor that is
+    not a source tag has its own emissions inside ``OTHER``, so only the named sources count as foreign; otherwise
+    the foreign share itself."""
+    total = float(np.sum(deposition_kg))
+    if not own_in_other or receptor in sources or OTHER not in sources or total == 0:
+        return foreign_share(receptor, sources, deposition_kg)
+    return sum(float(deposition_kg[k]) for k, s in enumerate(sources) if s not in (receptor, OTHER, INITIAL)) / total
+
+
+def own_emissions_in_other(attributes: dict[str, str]) -> bool:
+    """Whether the run of these output attributes tagged a list of regions (``attribution.tags = "list"``), so
+    that the emissions of a region without a tag of its own are inside ``OTHER``."""
+    import tomllib
+
+    try:
+        cfg = tomllib.loads(attributes.get("configuration", ""))
+    except tomllib.TOMLDecodeError:
+        return True  # (unknown: the lower bound is the safe statement)
+    return str(cfg.get("attribution", {}).get("tags", "")) != "countries"
+
+
 def write_source_receptor_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
-    """Deposition matrix of the whole run: a row per receptor, kg and shares per source, foreign share."""
+    """Deposition matrix of the whole run: a row per receptor, kg and shares per source, foreign share (and its
+    lower bound, which differs from it for receptors without a tag of their own in a run that tags a list of
+    regions: their own emissions are inside ``OTHER``)."""
     dep = ds["deposition"].sum("time")
     sources = [str(s) for s in ds["source"].values]
+    own_in_other = own_emissions_in_other(attributes)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         fh.write(f"# popstransport {attributes.get('popstransport_version', '')} source-receptor deposition "
                  f"(net deposition, kg over the whole run; shares of the receptor total); created "
                  f"{attributes.get('created', '')}\n")
         w = csv.writer(fh)
         w.writerow(["receptor", "total_kg", *[f"from_{s}_kg" for s in sources], *[f"share_{s}" for s in sources],
-                    "foreign_share"])
+                    "foreign_share", "foreign_share_lower"])
         for r in ds["receptor"].values:
             row = dep.sel(receptor=r).values
             total = float(row.sum())
             shares = [float(v) / total if total else float("nan") for v in row]
             w.writerow([str(r), f"{total:.6e}", *[f"{v:.6e}" for v in row], *[f"{s:.6f}" for s in shares],
-                        f"{foreign_share(str(r), sources, row):.6f}"])
+                        f"{foreign_share(str(r), sources, row):.6f}",
+                        f"{foreign_share_lower(str(r), sources, row, own_in_other):.6f}"])
         totals = dep.sum("receptor").values
         w.writerow(["ALL_RECEPTORS", f"{float(totals.sum()):.6e}", *[f"{v:.6e}" for v in totals],
-                    *[f"{float(v) / float(totals.sum()) if totals.sum() else float('nan'):.6f}" for v in totals], ""])
+                    *[f"{float(v) / float(totals.sum()) if totals.sum() else float('nan'):.6f}" for v in totals], "", ""])
 
 
 def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
