@@ -73,6 +73,7 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
         assert (out / name).exists(), name
     att = xr.load_dataset(out / "attribution.nc")
     assert set(att.dims) >= {"source", "receptor", "region_from", "region_to", "time"}
+    assert "_FillValue" not in att["time"].encoding and "_FillValue" not in att["time_bnds"].encoding  # (CF coordinates)
     assert att["deposition"].attrs["units"] == "kg"
     assert "OTHER" in att["source"].values and "CHN" in att["source"].values
     fields = xr.load_dataset(out / "fields.nc")

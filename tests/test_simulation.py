@@ -102,6 +102,10 @@ def test_writers_produce_cf_files_and_refuse_overwrite(tmp_path):
     for name in ("air_concentration", "air_particle_fraction", "soil_burden", "vegetation_burden", "ocean_burden",
                  "wet_deposition_flux", "dry_deposition_flux", "air_surface_exchange_flux", "emission_flux"):
         assert "units" in ds[name].attrs, name
+        assert ds[name].attrs["cell_measures"] == "area: cell_area", name
+    assert ds["air_particle_fraction"].attrs["cell_methods"] == "area: time: mean (comment: weighted by the mass in air)"
+    for v in ds.variables.values():  # every bounds attribute names a variable of the file
+        assert v.attrs.get("bounds", "time_bnds") in ds.variables
     assert ds.attrs["Conventions"] == "CF-1.10"
     assert "configuration" in ds.attrs and "popstransport_version" in ds.attrs
     assert ds.sizes["time"] == 3

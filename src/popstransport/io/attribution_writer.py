@@ -184,7 +184,9 @@ class AttributionWriter:
         ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
                         **self.attributes)
         for v in ("time", "time_bnds"):
-            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard", dtype="float64")
+            # (no fill value: CF allows none in coordinates and their bounds)
+            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard", dtype="float64",
+                                  _FillValue=None)
         return ds
 
     def close(self, success: bool) -> None:

@@ -180,7 +180,10 @@ class FieldsWriter:
             v.long_name = long_name
             if std:
                 v.comment = f"no CF standard name exists; descriptive name {std}"
-            v.cell_methods = "time: mean area: mean"
+            # (the particle fraction is the period's particle-bound mass over its mass in air, a mass-weighted mean)
+            v.cell_methods = ("area: time: mean (comment: weighted by the mass in air)" if name == "air_particle_fraction"
+                              else "time: mean area: mean")
+            v.cell_measures = "area: cell_area"
             self._vars[name] = v
         self.n = 0
 
