@@ -164,3 +164,20 @@ def test_progress_leaves_out_a_slow_first_step(capsys):
     show = _progress_printer(quiet=False)
     show(1800.0, total, 0.5)  # a warm cache: no first-step line
     assert "first step" not in capsys.readouterr().err
+
+
+def test_overwrite_by_an_untagged_run_leaves_no_attribution_of_the_earlier_run(tmp_path):
+    """An untagged run written over a tagged one with --overwrite leaves none of the tagged run's attribution files,
+    scenarios or derived files (which `popstransport scenario` would read as this run's), and keeps the user's."""
+    out = tmp_path / "run"
+    quick = ["--quiet", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-03", "--set", "met.source=uniform"]
+    tagged = tmp_path / "tagged.toml"
+    tagged.write_text("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = 'half'\n"
+                      "scale = { CHN = 0.5 }\n")
+    assert main(["run", str(tagged), "--out", str(out), *quick]) == 0
+    assert (out / "scenarios" / "half" / "attribution.nc").exists()
+    (out / "report.html").write_text("<html>earlier</html>")
+    (out / "my_notes.txt").write_text("mine")
+    assert main(["run", "--out", str(out), "--overwrite", *quick]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc", "my_notes.txt"]
+    assert main(["scenario", str(out), "--scale", "CHN=0.5"]) == 1

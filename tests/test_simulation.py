@@ -473,3 +473,38 @@ def test_met_not_covering_the_run_is_refused_before_the_first_step(tmp_path):
     assert list((tmp_path / "run").iterdir()) == []
     model.met = _RecordingMet(grid, cover=["2010-01-01T12:00", "2010-01-04T12:00"])
     Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-05"), 3 * 3600.0).run()
+
+
+def test_overwrite_removes_the_earlier_runs_outputs_only_when_the_run_completes(tmp_path):
+    """A rerun with overwrite that fails leaves the earlier run as it was; one that completes leaves none of the
+    earlier run's outputs beside its own (attribution files, scenarios, figures, report, checkpoint), and keeps files
+    that popstransport does not write."""
+    grid = LatLonGrid.box(100, 30)
+    run = tmp_path / "run"
+    earlier = ["fields.nc", "budget.csv", "config.toml", "attribution.nc", "tag_fields.nc", "border_flux.csv",
+               "source_receptor_deposition.csv", "checkpoint.pkl", "report.html", "plots/deposition.png",
+               "plots/source_receptor_2010-01.png", "scenarios/half/attribution.nc", "scenarios/half/fields.nc",
+               "scenarios/old/source_receptor_deposition.csv", "evaluation/evaluation.csv"]
+    mine = ["notes.txt", "plots/my_map.png", "scenarios/half/notes.txt", ".hidden"]
+    for name in earlier + mine:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text("earlier")
+
+    def rerun(emission):
+        model = _model(grid)
+        model.emissions = GriddedEmission(emission, grid.nlayer, 1)
+        rd = RunDirectory(run, overwrite=True)
+        attrs = run_attributes("")
+        sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 3 * 3600.0,
+                         writers=[FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)])
+        sim.run()
+
+    with pytest.raises(ValueError, match="emission rate -1.0"):
+        rerun(lambda t: np.full(grid.shape, -1.0))
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) == sorted(earlier + mine)
+    assert all((run / name).read_text() == "earlier" for name in earlier + mine)
+    rerun(lambda t: np.zeros(grid.shape))
+    left = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    assert left == sorted(["fields.nc", "budget.csv", "budget.nc", *mine])
+    assert (run / "budget.csv").read_text() != "earlier"
+    assert not (run / "scenarios" / "old").exists() and not (run / "evaluation").exists()
