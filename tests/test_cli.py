@@ -165,3 +165,75 @@ def test_progress_leaves_out_a_slow_first_step(capsys):
     show = _progress_printer(quiet=False)
     show(1800.0, total, 0.5)  # a warm cache: no first-step line
     assert "first step" not in capsys.readouterr().err
+
+
+def _write_met(path, start, ndays):
+    """A small CF file of daily winds and temperature on pressure levels (10-degree grid) from ``start``."""
+    lon, lat, lev = np.arange(0.0, 360.0, 10.0), np.arange(-85.0, 90.0, 10.0), np.array([1000.0, 850.0, 500.0, 200.0])
+    shape = (ndays, lev.size, lat.size, lon.size)
+    dims = ("time", "level", "lat", "lon")
+    ds = xr.Dataset(
+        {"u": (dims, np.full(shape, 5.0, "f4"), {"units": "m s-1", "standard_name": "eastward_wind"}),
+         "v": (dims, np.zeros(shape, "f4"), {"units": "m s-1", "standard_name": "northward_wind"}),
+         "t": (dims, np.full(shape, 270.0, "f4"), {"units": "K", "standard_name": "air_temperature"})},
+        coords={"time": ("time", np.arange(ndays, dtype=float), {"units": f"days since {start}", "calendar": "standard"}),
+                "level": ("level", lev, {"units": "hPa"}),
+                "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+                "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})})
+    ds.to_netcdf(path, encoding={v: {"_FillValue": None} for v in [*ds.data_vars, *ds.coords]})
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_refuses_what_run_would_refuse(tmp_path, capsys):
+    """`validate` makes the checks `run` makes before its first step: scenarios of unknown sources or of an untagged
+    run, duplicate scenario names, unknown receptors, and met files that do not cover the run (which `run` now
+    refuses before its first step, writing nothing)."""
+    quick = ["--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-05"]
+    tagged = [*quick, "--set", "attribution.tags=list", "--set", "attribution.regions=['CHN', 'IND']"]
+    bad_scale = tmp_path / "bad_scale.toml"
+    bad_scale.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n[[scenarios]]\nscale = { XXX = 0.5 }\n")
+    twice = tmp_path / "twice.toml"
+    twice.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n[[scenarios]]\nname = 'half'\n"
+                     "scale = { IND = 0.5 }\n")
+    short = _write_met(tmp_path / "short.nc", "2010-01-01", 2)
+    cases = [
+        ([str(bad_scale), *tagged], r"bad_scale\.toml: scenarios\[1\]\.scale \(scenario 'scenario2'\) names 'XXX', which is "
+                                    r"not a source tag of this run; the tags are CHN, IND, OTHER"),
+        ([str(bad_scale), *quick], r"bad_scale\.toml: \[\[scenarios\]\] need a tagged run: set attribution\.tags"),
+        ([str(twice), *tagged], r"twice\.toml: scenarios\[1\]\.name = 'half': scenarios\[0\] has that name too"),
+        ([*tagged, "--set", "attribution.receptors=['ZZZ']"], r"attribution\.receptors \['ZZZ'\] are not regions of"),
+        ([*quick, "--set", f"met.source='{short}'"], r"short\.nc: time: records cover 2010-01-01\.\.2010-01-02 but the "
+                                                     r"run needs 2010-01-01T12:00:00\.\.2010-01-04T12:00:00"),
+    ]
+    for args, match in cases:
+        assert main(["validate", *args]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(match, err), err
+    out = tmp_path / "short_run"
+    assert main(["run", "--out", str(out), "--quiet", *cases[-1][0]]) == 1
+    assert re.search(cases[-1][1], capsys.readouterr().err)
+    assert not out.exists()
+    covering = _write_met(tmp_path / "covering.nc", "2010-01-01", 5)
+    assert main(["validate", *quick, "--set", f"met.source='{covering}'"]) == 0
+    good = tmp_path / "good.toml"
+    good.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n[[scenarios]]\nscale = { IND = 0.5 }\n")
+    assert main(["validate", str(good), *tagged]) == 0
+    assert "scenarios: half, scenario2" in capsys.readouterr().out
+
+
+def test_overwrite_by_an_untagged_run_leaves_no_attribution_of_the_earlier_run(tmp_path):
+    """An untagged run written over a tagged one with --overwrite leaves none of the tagged run's attribution files,
+    scenarios or derived files (which `popstransport scenario` would read as this run's), and keeps the user's."""
+    out = tmp_path / "run"
+    quick = ["--quiet", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-03", "--set", "met.source=uniform"]
+    tagged = tmp_path / "tagged.toml"
+    tagged.write_text("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = 'half'\n"
+                      "scale = { CHN = 0.5 }\n")
+    assert main(["run", str(tagged), "--out", str(out), *quick]) == 0
+    assert (out / "scenarios" / "half" / "attribution.nc").exists()
+    (out / "report.html").write_text("<html>earlier</html>")
+    (out / "my_notes.txt").write_text("mine")
+    assert main(["run", "--out", str(out), "--overwrite", *quick]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc", "my_notes.txt"]
+    assert main(["scenario", str(out), "--scale", "CHN=0.5"]) == 1

@@ -84,6 +84,13 @@ def _write(tmp_path, text):
         ("[output]\ncheckpoint_every_months = -1\n", r"output\.checkpoint_every_months = -1: must be >= 0"),
         ("[emissions]\nuniform_total_kg_yr = -5.0\n", r"emissions\.uniform_total_kg_yr = -5\.0: must be >= 0"),
         ("[domain\n", r"not valid TOML"),
+        ("[attribution]\ntags = 'list'\nregions = ['CHN', 'CHN']\n",
+         r"attribution\.regions = \['CHN', 'CHN'\]: 'CHN' given more than once; list each region once"),
+        ("[attribution]\ntags = 'countries'\nreceptors = ['JPN', 'KOR', 'JPN']\n",
+         r"attribution\.receptors = \['JPN', 'KOR', 'JPN'\]: 'JPN' given more than once"),
+        ("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n", r"\[\[scenarios\]\] need a tagged run: set attribution\.tags"),
+        ("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nscale = { CHN = 0.5 }\n[[scenarios]]\n"
+         "name = 'scenario1'\nscale = { CHN = 0.2 }\n", r"scenarios\[1\]\.name = 'scenario1': scenarios\[0\] has that name too"),
         ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
     ],
 )

@@ -419,3 +419,96 @@ def test_budget_closes_with_emissions_into_a_surface_compartment():
     assert rows["emitted_soil_kg"] == pytest.approx(1e-5 * grid.nlat * grid.nlon * 2 * DAY, rel=1e-12)
     assert rows["emitted_air_0_kg"] == 0.0
     assert period.budget.relative_closure_error() < 1e-12
+
+
+class _RecordingMet(UniformMet):
+    """Uniform forcing that remembers when it was asked for fields, and covers only ``cover`` (linear rule)."""
+
+    def __init__(self, grid, cover=None):
+        super().__init__(grid, u_m_s=1.0)
+        self.asked: list[np.datetime64] = []
+        self.cover = cover
+
+    def fields_at(self, time):
+        self.asked.append(np.datetime64(time, "s"))
+        return super().fields_at(time)
+
+    def check_covers(self, start, stop):
+        from popstransport.io.met.timeseries import RecordTimes
+
+        if self.cover is not None:
+            RecordTimes(np.array(self.cover, dtype="datetime64[s]"), "linear", "met.nc").check_covers(start, stop)
+
+
+@pytest.mark.parametrize(
+    ("stop", "update_h", "expected"),
+    [
+        # an interval longer than the run: forcing of the middle of the run, not of July
+        ("2010-01-05", 8760.0, ["2010-01-03T00:00"]),
+        # a last interval cut short by the stop: the middle of its part inside the run, not after the stop
+        ("2010-01-02T12:00", 24.0, ["2010-01-01T12:00", "2010-01-02T06:00"]),
+        ("2010-01-03", 24.0, ["2010-01-01T12:00", "2010-01-02T12:00"]),
+    ],
+)
+def test_forcing_is_taken_inside_the_run(stop, update_h, expected):
+    grid = LatLonGrid.box(100, 30)
+    model = _model(grid)
+    model.met = _RecordingMet(grid)
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64(stop), 3 * 3600.0, met_update_s=update_h * 3600.0,
+                     frequency="run")
+    sim.run()
+    assert model.met.asked == [np.datetime64(t, "s") for t in expected]
+    assert list(sim.forcing_span()) == [np.datetime64(expected[0], "s"), np.datetime64(expected[-1], "s")]
+
+
+def test_met_not_covering_the_run_is_refused_before_the_first_step(tmp_path):
+    """Records that stop inside the run are refused before any step, naming the file, what it covers and what the
+    run needs; a failed run leaves no files."""
+    grid = LatLonGrid.box(100, 30)
+    model = _model(grid)
+    model.met = _RecordingMet(grid, cover=["2010-01-01", "2010-01-03"])
+    rd = RunDirectory(tmp_path / "run")
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-05"), 3 * 3600.0,
+                     writers=[FieldsWriter(rd, grid, run_attributes(""))])
+    with pytest.raises(ValueError, match=r"met\.nc: time: records cover 2010-01-01\.\.2010-01-03 but the run needs "
+                                         r"2010-01-01T12:00:00\.\.2010-01-04T12:00:00"):
+        sim.run()
+    assert model.met.asked == []
+    assert list((tmp_path / "run").iterdir()) == []
+    model.met = _RecordingMet(grid, cover=["2010-01-01T12:00", "2010-01-04T12:00"])
+    Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-05"), 3 * 3600.0).run()
+
+
+def test_overwrite_removes_the_earlier_runs_outputs_only_when_the_run_completes(tmp_path):
+    """A rerun with overwrite that fails leaves the earlier run as it was; one that completes leaves none of the
+    earlier run's outputs beside its own (attribution files, scenarios, figures, report, checkpoint), and keeps files
+    that popstransport does not write."""
+    grid = LatLonGrid.box(100, 30)
+    run = tmp_path / "run"
+    earlier = ["fields.nc", "budget.csv", "config.toml", "attribution.nc", "tag_fields.nc", "border_flux.csv",
+               "source_receptor_deposition.csv", "checkpoint.pkl", "report.html", "plots/deposition.png",
+               "plots/source_receptor_2010-01.png", "scenarios/half/attribution.nc", "scenarios/half/fields.nc",
+               "scenarios/old/source_receptor_deposition.csv", "evaluation/evaluation.csv"]
+    mine = ["notes.txt", "plots/my_map.png", "scenarios/half/notes.txt", ".hidden"]
+    for name in earlier + mine:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text("earlier")
+
+    def rerun(emission):
+        model = _model(grid)
+        model.emissions = GriddedEmission(emission, grid.nlayer, 1)
+        rd = RunDirectory(run, overwrite=True)
+        attrs = run_attributes("")
+        sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 3 * 3600.0,
+                         writers=[FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)])
+        sim.run()
+
+    with pytest.raises(ValueError, match="emission rate -1.0"):
+        rerun(lambda t: np.full(grid.shape, -1.0))
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) == sorted(earlier + mine)
+    assert all((run / name).read_text() == "earlier" for name in earlier + mine)
+    rerun(lambda t: np.zeros(grid.shape))
+    left = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    assert left == sorted(["fields.nc", "budget.csv", "budget.nc", *mine])
+    assert (run / "budget.csv").read_text() != "earlier"
+    assert not (run / "scenarios" / "old").exists() and not (run / "evaluation").exists()

@@ -100,12 +100,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config, parse_time
-    from .run import build_model
+    from .io.attribution_writer import check_scenarios
+    from .run import build_run, build_simulation, receptor_regions, tracked_faces
+    from .simulation import Simulation
+    from .spinup import year_after
 
     cfg = load_config(args.config, args.set)
-    model = build_model(cfg)
+    where = f"{cfg.source_path}: " if cfg.source_path else ""
+    setup = build_run(cfg)
+    model = setup.model
+    tagged = cfg.attribution.tags != "none"
+    receptors: list[str] = []
+    if tagged:  # what `run` checks before its first step, without running
+        receptors = receptor_regions(cfg, setup)[0]
+        tracked_faces(cfg, setup)
+        check_scenarios(cfg.scenarios, setup.tags.names, where)
+    sim = build_simulation(cfg, model)
+    sim.check_forcing_covers()
     start = parse_time(cfg.time.start)
-    model.update_forcing(start, 0)
+    if cfg.spinup.method != "none":
+        from .io.errors import InputError
+
+        try:
+            Simulation(model, start, year_after(start), sim.dt_s, sim.met_update_s, frequency="run").check_forcing_covers()
+        except InputError as exc:
+            raise InputError(exc.source, exc.field, f"{exc.problem} (spinup.method = {cfg.spinup.method!r} repeats the "
+                             f"year {cfg.time.start}..{year_after(start)})", exc.fix) from None
+    model.update_forcing(sim.forcing_time(0), 0)
     rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
     print(f"configuration {args.config or '(built-in default)'} is valid")
     print(f"  grid: {model.grid.describe()}")
@@ -114,6 +135,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  met: {cfg.met.source}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     total = float(rates.sum()) * 365.0 * 86400.0
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time; tags: {', '.join(model.tags)}")
+    if tagged:
+        print(f"  receptors: {', '.join(receptors)}")
+    if cfg.scenarios:
+        from .config import scenario_name
+
+        print(f"  scenarios: {', '.join(scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios))}")
     return 0
 
 

@@ -385,6 +385,27 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}emissions.uniform_total_kg_yr = {cfg.emissions.uniform_total_kg_yr!r}: must be >= 0")
     if cfg.emissions.scale < 0:
         raise ConfigError(f"{where}emissions.scale = {cfg.emissions.scale!r}: emissions cannot be scaled negative")
+    a = cfg.attribution
+    for key in ("regions", "receptors"):
+        codes = getattr(a, key)
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise ConfigError(f"{where}attribution.{key} = {list(codes)}: {', '.join(map(repr, twice))} given more than "
+                              "once; list each region once")
+    if cfg.scenarios and a.tags == "none":
+        raise ConfigError(f"{where}[[scenarios]] need a tagged run: set attribution.tags = 'countries' or 'list' "
+                          "(scenarios are weighted sums of the source tags), or remove the [[scenarios]] tables")
+    names = [scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios)]
+    for k, name in enumerate(names):
+        if name in names[:k]:
+            raise ConfigError(f"{where}scenarios[{k}].name = {name!r}: scenarios[{names.index(name)}] has that name too "
+                              "(an unnamed scenario k is called 'scenarioK'); give every scenario its own name")
+
+
+def scenario_name(scenario: dict[str, Any], index: int) -> str:
+    """The name of the ``index``-th (from 0) ``[[scenarios]]`` table: its ``name``, or ``scenario<index + 1>``; its
+    results go to ``RUN_DIR/scenarios/<name>``."""
+    return scenario.get("name") or f"scenario{index + 1}"
 
 
 def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:

@@ -2,8 +2,9 @@
 
 Output periods (hourly, daily, monthly, annual, or the whole run) are hit exactly: a step that would cross a period
 boundary or a forcing refresh boundary is shortened to end on it. Forcing is refreshed every ``met_update_s``
-seconds from ``start`` and held constant over that interval (evaluated at its midpoint), so rate matrices and
-mass fluxes are computed once per interval, not every step.
+seconds from ``start`` and held constant over that interval (evaluated at the midpoint of the part of the interval
+inside the run), so rate matrices and mass fluxes are computed once per interval, not every step. The met input must
+cover the first and last of these times; the run checks it before its first step.
 """
 
 from __future__ import annotations
@@ -200,6 +201,29 @@ class Simulation:
         self.time = self.start
 
     # ------------------------------------------------------------------------------------------------------------
+    def forcing_time(self, key: int) -> np.datetime64:
+        """The time at which the forcing of refresh interval ``key`` is evaluated: the midpoint of the part of
+        ``[start + key met_update_s, start + (key + 1) met_update_s]`` that lies inside the run, so that no interval
+        takes forcing from after ``stop`` (an interval longer than the run, or a last interval cut short)."""
+        begin_s = key * self.met_update_s
+        end_s = min((key + 1) * self.met_update_s, float((self.stop - self.start) / np.timedelta64(1, "s")))
+        return self.start + np.timedelta64(int(round(0.5 * (begin_s + end_s))), "s")
+
+    def forcing_span(self) -> tuple[np.datetime64, np.datetime64]:
+        """The first and last times at which the run evaluates its forcing (see :meth:`forcing_time`); the met
+        input must cover them (:meth:`check_forcing_covers`)."""
+        total_s = float((self.stop - self.start) / np.timedelta64(1, "s"))
+        last = max(int(np.ceil(total_s / self.met_update_s)) - 1, 0)
+        return self.forcing_time(0), self.forcing_time(last)
+
+    def check_forcing_covers(self) -> None:
+        """Raise the met input's error (naming its files, the span they cover and the span the run needs) when its
+        records do not cover every time at which this run evaluates the forcing; nothing when the input has no
+        ``check_covers``."""
+        check = getattr(self.model.met, "check_covers", None)
+        if check is not None:
+            check(*self.forcing_span())
+
     def _new_accumulators(self) -> dict[str, np.ndarray]:
         m = self.model
         g = m.grid
@@ -296,6 +320,7 @@ class Simulation:
 
     def _run(self) -> None:
         m = self.model
+        self.check_forcing_covers()
         total_s = float((self.stop - self.start) / np.timedelta64(1, "s"))
         wall0 = _time.perf_counter()
         ref_kg = 1.0
@@ -327,8 +352,7 @@ class Simulation:
                 elapsed = float((t - self.start) / np.timedelta64(1, "s"))
                 key = int(elapsed // self.met_update_s)
                 met_end_s = (key + 1) * self.met_update_s
-                mid = self.start + np.timedelta64(int(round((key + 0.5) * self.met_update_s)), "s")
-                m.update_forcing(mid, key)
+                m.update_forcing(self.forcing_time(key), key)
                 step_end = min(
                     t + np.timedelta64(int(round(self.dt_s)), "s"),
                     p1,

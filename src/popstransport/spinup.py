@@ -58,12 +58,18 @@ def _set_state(model: Model, x: np.ndarray) -> None:
     model.surface_kg[...] = x[n:].reshape(model.surface_kg.shape)
 
 
+def year_after(start: np.datetime64) -> np.datetime64:
+    """The end of the spin-up year that begins at ``start``: the same time of the year, one calendar year later."""
+    start = np.datetime64(start, "s")
+    return (np.datetime64(start, "Y") + np.timedelta64(1, "Y")).astype("datetime64[s]") + (
+        start - np.datetime64(start, "Y").astype("datetime64[s]")
+    )
+
+
 def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: float, emissions: bool = True) -> None:
     """Advance the model state by one calendar year from ``start`` (emissions on or off)."""
     start = np.datetime64(start, "s")
-    stop = (np.datetime64(start, "Y") + np.timedelta64(1, "Y")).astype("datetime64[s]") + (
-        start - np.datetime64(start, "Y").astype("datetime64[s]")
-    )
+    stop = year_after(start)
     saved = model.emissions
     model.transport_phase = 0
     if not emissions:

@@ -18,6 +18,7 @@ Files in the run directory:
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +339,36 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
     return out.path
 
 
+def check_scenarios(scenarios: Sequence[dict[str, Any]], sources: Sequence[str], where: str = "") -> None:
+    """Refuse ``[[scenarios]]`` that scale a source which is not a tag of the run, before the run.
+
+    Parameters
+    ----------
+    scenarios
+        The ``[[scenarios]]`` tables of the configuration (``name``, ``scale``).
+    sources
+        The run's source tag names (``RunSetup.tags.names``), which the scales may name.
+    where
+        Prefix of the message (the configuration file).
+
+    Raises
+    ------
+    ConfigError
+        Naming the scenario, the unknown source and the run's tags.
+    """
+    from ..config import ConfigError, scenario_name
+
+    sources = list(sources)
+    for k, sc in enumerate(scenarios):
+        unknown = [code for code in sc["scale"] if code not in sources]
+        if unknown:
+            raise ConfigError(
+                f"{where}scenarios[{k}].scale (scenario {scenario_name(sc, k)!r}) names {', '.join(map(repr, unknown))}, "
+                f"which is not a source tag of this run; the tags are {', '.join(sources)} (set by attribution.tags "
+                "and attribution.regions): scale one of them or tag that region"
+            )
+
+
 def apply_scenario_da(field: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
     """Weighted sum over the ``source`` dimension, keeping attributes."""
     out = (field * weights).sum("source")
@@ -345,4 +376,4 @@ def apply_scenario_da(field: xr.DataArray, weights: xr.DataArray) -> xr.DataArra
     return out
 
 
-__all__ = ["AttributionWriter", "apply_scenario", "write_scenario"]
+__all__ = ["AttributionWriter", "apply_scenario", "check_scenarios", "write_scenario"]

@@ -29,6 +29,12 @@ class OutputExistsError(FileExistsError):
 class RunDirectory:
     """A run's output folder: refuses to overwrite existing results unless ``overwrite`` is set.
 
+    With ``overwrite``, the outputs of the earlier run that this run does not write again (attribution files after
+    an untagged rerun, scenarios, figures, report, evaluation, checkpoint: see :attr:`DERIVED_FILES` and
+    :attr:`DERIVED_FOLDERS`) are removed when this run commits its first result, that is once it has completed: a
+    run that fails leaves the earlier results as they were, and a completed one leaves none of them beside its own.
+    Only files of the names popstransport writes are removed; any other file, and the folder holding it, is kept.
+
     Parameters
     ----------
     path
@@ -47,6 +53,23 @@ class RunDirectory:
         "tag_fields.nc",
         "config.toml",
     )
+    #: Other files that popstransport writes into a run directory (checkpoint, HTML report, ensemble summary).
+    DERIVED_FILES = (
+        "checkpoint.pkl",
+        "checkpoint.pkl.tmp",
+        "report.html",
+        "ensemble_members.csv",
+        "ensemble_summary.nc",
+    )
+    #: Folders of files derived from a run, with the pattern of the names popstransport writes there: figures of
+    #: ``popstransport plot``, tables of ``popstransport evaluate``, and one folder per scenario (``None``: every
+    #: sub-folder holds the files of a scenario, :data:`SCENARIO_FILES`, or their partial files).
+    DERIVED_FOLDERS: dict[str, str | None] = {
+        "plots": r"(air_concentration|deposition|soil_burden|budget|source_receptor|border_fluxes)(_.+)?\.png",
+        "evaluation": r"evaluation(\.csv|_statistics\.csv|_scatter\.png)",
+        "scenarios": None,
+    }
+    SCENARIO_FILES = ("attribution.nc", "source_receptor_deposition.csv", "fields.nc")
 
     def __init__(self, path: str | Path, overwrite: bool = False):
         self.path = Path(path)
@@ -62,13 +85,52 @@ class RunDirectory:
         if not self.path.exists():
             self.path.mkdir(parents=True)
             self.created = True
+        #: outputs of an earlier run, removed at this run's first commit (files first, then emptied folders)
+        self.stale: list[Path] = []
+        if overwrite and (existing or (self.path / "checkpoint.pkl").exists()):
+            self.stale = self._earlier_outputs()
+
+    def _earlier_outputs(self) -> list[Path]:
+        """The files popstransport writes that are in the folder now, then their folders (deepest first).
+
+        Partial files of the top level are left out: this run writes its own under the same names."""
+        import re
+
+        files = [self.path / f for f in (*self.RESULT_FILES, *self.DERIVED_FILES) if (self.path / f).is_file()]
+        folders: list[Path] = []
+        for name, pattern in self.DERIVED_FOLDERS.items():
+            folder = self.path / name
+            if not folder.is_dir():
+                continue
+            if pattern is None:
+                wanted = {*self.SCENARIO_FILES, *(f".{f}.partial" for f in self.SCENARIO_FILES)}
+                for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+                    files += [sub / f for f in sorted(wanted) if (sub / f).is_file()]
+                    folders.append(sub)
+            else:
+                files += sorted(p for p in folder.iterdir() if p.is_file() and re.fullmatch(pattern, p.name))
+            folders.append(folder)
+        return files + folders
+
+    def _remove_stale(self) -> None:
+        """Remove the earlier run's outputs found at the start (folders only when nothing else is in them)."""
+        stale, self.stale = self.stale, []
+        for p in stale:
+            if p.is_dir():
+                if not any(p.iterdir()):
+                    p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
 
     def partial(self, name: str) -> Path:
         """Temporary path of result ``name`` while the run is in progress."""
         return self.path / f".{name}.partial"
 
     def commit(self, name: str) -> Path:
-        """Rename the partial file of ``name`` to its final name (atomic on one file system)."""
+        """Rename the partial file of ``name`` to its final name (atomic on one file system); the first commit of a
+        run with ``overwrite`` first removes the earlier run's outputs (see the class documentation)."""
+        if self.stale:
+            self._remove_stale()
         final = self.path / name
         os.replace(self.partial(name), final)
         return final

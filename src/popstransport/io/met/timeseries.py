@@ -269,7 +269,7 @@ class RecordTimes:
             self.source,
             "time",
             f"records cover {_fmt(self.times[0])}..{_fmt(self.times[-1])} but the run needs "
-            f"{_fmt(start)}..{_fmt(stop)}",
+            + (f"{_fmt(start)}..{_fmt(stop)}" if stop > start else f"a value at {_fmt(start)}"),
             "add files covering the whole run (including one record before the start and one after the stop), "
             "shorten the run, or choose time_rule='cyclic' (climatology) or 'clamped' (hold the end records)",
         )
