@@ -129,7 +129,11 @@ def test_run_configuration_errors_before_anything_is_written(tmp_path, capsys):
     attribute are refused in one line before the run folder is made."""
     scen = tmp_path / "scenarios.toml"
     scen.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[[scenarios]]\nname = 'half'\nscale = { XXX = 0.5 }\n")
     cases = [
+        ([str(unknown), *TINY, "--set", "attribution.tags=list", "--set", "attribution.regions=['CHN']"],
+         r"scenarios\[0\]\.scale \(scenario 'half'\) names 'XXX', which is not a source tag of this run"),
         (["--set", "domain.kind=box"], r"emissions.source = 'builtin' needs a gridded domain; in box mode use"),
         ([str(scen), *TINY], r"\[\[scenarios\]\] need a tagged run: set attribution.tags = 'countries' or 'list'"),
         ([*TINY, "--set", "attribution.tags=list", "--set", "attribution.regions=['A']", "--set",

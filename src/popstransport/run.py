@@ -317,14 +317,18 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when
     the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
     """
-    from .io.attribution_writer import AttributionWriter, write_scenario
+    from .config import scenario_name
+    from .io.attribution_writer import AttributionWriter, check_scenarios, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
 
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"
-    if cfg.scenarios and not tagged:
-        raise ConfigError("[[scenarios]] need a tagged run: set attribution.tags = 'countries' or 'list'")
+    # (config validation refuses [[scenarios]] in an untagged run; these need the model's tags and regions)
+    if tagged:
+        receptor_regions(cfg, setup)
+        check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
+    build_simulation(cfg, model).check_forcing_covers()  # before a spin-up, and before the run folder is made
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)
@@ -364,5 +368,5 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         run_dir.cleanup_if_empty()
         raise
     for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], sc.get("name") or f"scenario{k + 1}", overwrite=overwrite)
+        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
     return run_dir.path
