@@ -241,3 +241,49 @@ def test_overwrite_by_an_untagged_run_leaves_no_attribution_of_the_earlier_run(t
     assert main(["run", "--out", str(out), "--overwrite", *quick]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc", "my_notes.txt"]
     assert main(["scenario", str(out), "--scale", "CHN=0.5"]) == 1
+
+
+ENSEMBLE_TINY = [
+    "--set", "domain.resolution_deg=15", "--set", "time.stop=2010-02-01", "--set", "met.source=synthetic",
+    "--set", "emissions.source=uniform", "--set", "time.step_hours=12",
+]
+
+
+def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
+    """``popstransport run`` of a configuration with ``[ensemble]`` runs every member and writes the summary, as
+    ``run_ensemble`` does; it refuses to write over it without --overwrite and refuses --resume; --workers runs the
+    members on Dask workers with the same results."""
+    from popstransport.config import load_config
+    from popstransport.ensemble import draw_members
+
+    config = tmp_path / "ens.toml"
+    config.write_text("[ensemble]\nmembers = 2\nseed = 5\n[ensemble.parameters]\n"
+                      "'emissions.scale' = { distribution = 'uniform', low = 0.5, high = 1.5 }\n")
+    out = tmp_path / "ens"
+    assert main(["run", str(config), "--out", str(out), *ENSEMBLE_TINY]) == 0
+    captured = capsys.readouterr()
+    assert "running an ensemble of 2 members one after another" in captured.err
+    assert "member 1 of 2" in captured.err and "member 2 of 2" in captured.err
+    assert f"wrote 2 member runs to {out}/members/member_000..member_001" in captured.out
+    assert f"{out}/ensemble_summary.nc" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["ensemble_members.csv", "ensemble_summary.nc", "members"]
+    with open(out / "ensemble_members.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    drawn = draw_members(load_config(config).ensemble)
+    assert [float(r["emissions.scale"]) for r in rows] == [m["emissions.scale"] for m in drawn]
+    for k in range(2):
+        member = load_config(out / "members" / f"member_00{k}" / "config.toml")
+        assert member.emissions.scale == drawn[k]["emissions.scale"] and not member.ensemble
+    assert main(["run", str(config), "--out", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
+    assert re.search(r"already holds results \(ensemble_members\.csv, ensemble_summary\.nc, members/\); choose another "
+                     r"--out or pass --overwrite", capsys.readouterr().err)
+    assert main(["run", str(config), "--resume", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
+    assert "an ensemble cannot be resumed" in capsys.readouterr().err
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--overwrite", *ENSEMBLE_TINY]) == 0
+    assert capsys.readouterr().out == ""
+    on_workers = tmp_path / "on_workers"
+    assert main(["run", str(config), "--out", str(on_workers), "--quiet", "--workers", "1", *ENSEMBLE_TINY]) == 0
+    with xr.open_dataset(out / "ensemble_summary.nc") as a, xr.open_dataset(on_workers / "ensemble_summary.nc") as b:
+        assert len(a.data_vars) == 5 + 27
+        for v in a.data_vars:
+            np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)

@@ -1,6 +1,8 @@
 """An ensemble of 20 members reproduces a hand-run member exactly and gives summary statistics."""
 
 import csv
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,8 +35,6 @@ def test_ensemble_reproduces_member_and_summarises(tmp_path):
     k = 13
     values = {key: float(rows[k][key]) for key in ("processes.air_half_life_days", "emissions.scale")}
     assert values == draw_members(cfg.ensemble)[k]
-    import dataclasses
-
     hand = run(dataclasses.replace(cfg, ensemble={}).with_overrides(member_overrides(values)), tmp_path / "hand")
     with xr.open_dataset(hand / "fields.nc") as a, xr.open_dataset(out / rows[k]["directory"] / "fields.nc") as b:
         for v in a.data_vars:
@@ -93,4 +93,96 @@ def test_ensemble_run_needs_an_ensemble_section(tmp_path):
 
     with pytest.raises(ValueError, match=r"the configuration has no \[ensemble\] section"):
         run_ensemble(load_config(None), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+TWO = PAR + "{ distribution = 'uniform', low = 0.5, high = 1.5 }\n"  # (seed 0)
+
+
+def _two_members(tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text(TWO)
+    return load_config(path, BASE)
+
+
+def test_ensemble_refuses_existing_results_and_leaves_no_partial_summary(tmp_path, monkeypatch):
+    """An ensemble directory is not written over without ``overwrite``; a failed or interrupted ensemble leaves its
+    complete member runs and no summary, not even a partial one."""
+    import popstransport.ensemble as ensemble
+    from popstransport.io.writers import OutputExistsError
+
+    cfg = _two_members(tmp_path)
+    out = tmp_path / "ens"
+
+    def half_written(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"CDF\x01 half")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(xr.Dataset, "to_netcdf", half_written)
+        with pytest.raises(OSError, match="disk full"):
+            run_ensemble(cfg, out)
+    assert sorted(p.name for p in out.iterdir()) == ["members"]
+    assert all((out / "members" / f"member_00{k}" / "fields.nc").is_file() for k in range(2))
+    with pytest.raises(OutputExistsError, match=r"already holds results \(members/\); choose another --out or pass "
+                                                r"--overwrite"):
+        run_ensemble(cfg, out)
+    run_ensemble(cfg, out, overwrite=True)
+    with pytest.raises(OutputExistsError, match=r"\(ensemble_members\.csv, ensemble_summary\.nc, members/\)"):
+        run_ensemble(cfg, out)
+    single = tmp_path / "single"
+    run(dataclasses.replace(cfg, ensemble={}), single)
+    with pytest.raises(OutputExistsError, match=r"already holds results \(fields\.nc, budget\.csv"):
+        run_ensemble(cfg, single)
+
+    # an interrupted re-run with overwrite: the earlier summary does not stay beside the re-run's members
+    real = ensemble._run_member
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "_run_member", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_ensemble(cfg, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["members"]
+
+
+def test_ensemble_summary_is_cf(tmp_path):
+    """Every ``bounds`` attribute of the summary names a variable of the file; the statistics say in words what they
+    are across members and keep the fields' cell methods."""
+    import netCDF4
+
+    out = run_ensemble(_two_members(tmp_path), tmp_path / "ens")
+    with netCDF4.Dataset(out / "ensemble_summary.nc") as s, netCDF4.Dataset(out / "members/member_000/fields.nc") as f:
+        bounds = {name: v.getncattr("bounds") for name, v in s.variables.items() if "bounds" in v.ncattrs()}
+        assert set(bounds) == {"time", "lat", "lon", "layer"}
+        for name, b in bounds.items():
+            assert b in s.variables, (name, b)
+            assert s[b].dimensions == (name, "bnds")
+            np.testing.assert_array_equal(s[b][:], f[b][:])
+            assert "_FillValue" not in s[name].ncattrs()
+        assert s["time"].units == f["time"].units and s["time"].calendar == "standard"
+        fields = [v for v in f.variables if "cell_methods" in f[v].ncattrs()]
+        assert len(fields) == 9
+        for v in fields:
+            for suffix, words in (("p05", "5th percentile"), ("median", "median"), ("p95", "95th percentile")):
+                stat = s[f"{v}_{suffix}"]
+                assert stat.ensemble_statistic == words
+                assert stat.long_name == f"{words} over 2 ensemble members of the {f[v].long_name}"
+                assert stat.cell_methods == f[v].cell_methods == "time: mean area: mean"
+                assert stat.units == f[v].units
+        assert s.Conventions == "CF-1.10" and s.members == "2" and "ensemble summary of 2 members" in s.history
+
+
+def test_ensemble_member_the_configuration_refuses_fails_before_anything_runs(tmp_path):
+    path = tmp_path / "neg.toml"
+    path.write_text("[ensemble]\nmembers = 2\n[ensemble.parameters]\n"
+                    "'time.step_hours' = { distribution = 'normal', mean = -1.0, sd = 0.0 }\n")
+    with pytest.raises(ConfigError, match=r"ensemble member 0 \(time\.step_hours=-1\.0\): .*time\.step_hours = -1\.0: "
+                                          r"must be a positive number of hours"):
+        run_ensemble(load_config(path), tmp_path / "out")
     assert not (tmp_path / "out").exists()

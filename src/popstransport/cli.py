@@ -66,11 +66,63 @@ def _progress_printer(quiet: bool):
     return show
 
 
+def _largest_closure_error(run_dir) -> tuple[int, float]:
+    """The number of output periods of a run and its largest relative budget closure error (from ``budget.csv``)."""
+    import csv
+
+    with open(run_dir / "budget.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    return len(rows), max(float(r["relative_closure_error"]) for r in rows)
+
+
+def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
+    """``popstransport run`` of a configuration with an ``[ensemble]``: every member, then the summary
+    (``popstransport.ensemble.run_ensemble``); ``--workers``/``--scheduler`` run the members on Dask workers."""
+    from pathlib import Path
+
+    from .ensemble import run_ensemble
+
+    if args.resume:
+        raise ValueError("--resume continues a single run; an ensemble cannot be resumed: run it again with --overwrite")
+    n = cfg.ensemble["members"]
+    client = None
+    if args.workers or args.scheduler:
+        from .distributed import make_client
+
+        client = make_client(args.workers, args.scheduler)
+    member_progress = None
+    if not args.quiet:
+        where = "as tasks on Dask workers" if client is not None else "one after another"
+        print(f"running an ensemble of {n} members {where} (on a machine's first run the first step also compiles "
+              "the numerical kernels: about a minute)", file=sys.stderr)
+        if client is None:
+            def member_progress(k: int, members: int):
+                print(f"member {k + 1} of {members}", file=sys.stderr)
+                return _progress_printer(False)
+    try:
+        path = run_ensemble(cfg, args.out or cfg.output.directory, overwrite=args.overwrite or cfg.output.overwrite,
+                            client=client, progress=member_progress)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    if not args.quiet:
+        worst = max(_largest_closure_error(Path(path) / "members" / f"member_{k:03d}")[1] for k in range(n))
+        print(f"wrote {n} member runs to {path}/members/member_000..member_{n - 1:03d}, their drawn parameters to "
+              f"{path}/ensemble_members.csv and their median and 5th/95th percentiles to {path}/ensemble_summary.nc; "
+              f"largest relative budget closure error of a member {worst:.2e}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .run import run
 
     cfg = load_config(args.config, args.set)
+    if cfg.ensemble:
+        return _cmd_run_ensemble(cfg, args)
     out = args.resume or args.out or cfg.output.directory
     if args.workers or args.scheduler:
         if args.resume:
@@ -88,12 +140,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                resume=bool(args.resume))
     if not args.quiet:
-        import csv
-
-        with open(path / "budget.csv", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
-        worst = max(float(r["relative_closure_error"]) for r in rows)
-        print(f"wrote {path}/fields.nc, budget.csv, budget.nc, config.toml ({len(rows)} periods); "
+        periods, worst = _largest_closure_error(path)
+        print(f"wrote {path}/fields.nc, budget.csv, budget.nc, config.toml ({periods} periods); "
               f"largest relative budget closure error {worst:.2e}")
     return 0
 

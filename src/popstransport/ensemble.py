@@ -16,8 +16,11 @@ Every member is the base configuration with the drawn values set at those key pa
 (low, high), ``triangular`` (low, mode, high). Draws use NumPy's PCG64 generator seeded with ``seed``, member by
 member in the order of the parameters, so the ensemble is reproducible.
 
-Outputs: ``members/member_NNN/`` (complete run directories), ``ensemble_members.csv`` (the drawn values) and
-``ensemble_summary.nc`` (median, 5th and 95th percentiles across members of every field of ``fields.nc``).
+Outputs (``run_ensemble``, or ``popstransport run`` of a configuration with ``[ensemble]``): ``members/member_NNN/``
+(complete run directories), ``ensemble_members.csv`` (the drawn values) and ``ensemble_summary.nc`` (median, 5th and
+95th percentiles across members of every field of ``fields.nc``, as ``FIELD_median``, ``FIELD_p05`` and
+``FIELD_p95``, with the grid, its bounds and the cell areas of ``fields.nc``; each statistic keeps its field's
+``cell_methods`` and units and names the statistic across members in ``long_name`` and ``ensemble_statistic``).
 """
 
 from __future__ import annotations
@@ -117,7 +120,18 @@ def member_overrides(values: dict[str, float]) -> list[str]:
     return [f"{path}={value!r}" for path, value in values.items()]
 
 
-def _run_member(config_toml: str, source_path: str, overrides: list[str], out: str) -> str:
+#: The ensemble's own results beside ``members/``; ``ensemble_summary.nc`` is renamed into place last.
+ENSEMBLE_FILES = ("ensemble_members.csv", "ensemble_summary.nc")
+
+#: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
+_GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
+
+#: (name suffix, quantile, words) of the summary's statistics.
+_STATISTICS = (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95", 0.95, "95th percentile"))
+
+
+def _run_member(config_toml: str, source_path: str, overrides: list[str], out: str, overwrite: bool = False,
+                progress: Any = None) -> str:
     import tomllib
 
     from .config import config_from_dict
@@ -126,53 +140,134 @@ def _run_member(config_toml: str, source_path: str, overrides: list[str], out: s
 
     match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
-    return str(run(cfg, out, overwrite=True))
+    return str(run(cfg, out, overwrite=overwrite, progress=progress))
 
 
-def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None) -> Path:
-    """Run every member (on Dask workers when ``client`` is given) and write the summary."""
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    """Refuse a directory that already holds results (a single run's, an ensemble's, or member runs) unless
+    ``overwrite``, before any member runs, in the words of a single run's refusal."""
+    from .io.writers import OutputExistsError, RunDirectory
+
+    if overwrite or not path.is_dir():
+        return
+    existing = [f for f in (*RunDirectory.RESULT_FILES, *ENSEMBLE_FILES) if (path / f).exists()]
+    members = path / "members"
+    if members.is_dir() and any(members.iterdir()):
+        existing.append("members/")
+    if existing:
+        raise OutputExistsError(f"output directory {str(path)!r} already holds results ({', '.join(existing)}); "
+                                "choose another --out or pass --overwrite")
+
+
+def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None) -> Path:
+    """Run every member (on Dask workers when ``client`` is given) and write the summary; returns the directory.
+
+    Parameters
+    ----------
+    cfg
+        A configuration with an ``[ensemble]`` section.
+    out_dir
+        The ensemble directory: ``members/member_NNN/``, ``ensemble_members.csv`` and ``ensemble_summary.nc``.
+    overwrite
+        Replace the results of an earlier run there. Without it, a directory that already holds results (an
+        ensemble's files, member runs or a single run's outputs) is refused before any member runs. With it, the
+        earlier ``ensemble_members.csv`` and ``ensemble_summary.nc`` are removed before the first member runs, so
+        that an interrupted re-run never leaves a summary of other members behind.
+    client
+        A Dask client: every member runs as one of its tasks.
+    progress
+        Without ``client``: called as ``progress(k, n)`` before member ``k`` (from 0) of ``n`` runs; returns the
+        progress callback of that member's run (see ``popstransport.run.run``) or None.
+
+    The summary is written under a temporary name and renamed into place only when every member has run; a failed
+    or interrupted ensemble leaves the complete member runs it finished and no summary.
+    """
     import dataclasses
 
-    import xarray as xr
-
+    from .config import ConfigError
     from .io.writers import RunDirectory, run_attributes
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
-    run_dir = RunDirectory(out_dir, overwrite=overwrite)
     members = draw_members(cfg.ensemble)
     base = dataclasses.replace(cfg, ensemble={})
+    overrides = [member_overrides(v) for v in members]
+    for k, o in enumerate(overrides):  # a drawn value that a key refuses fails here, before anything runs
+        try:
+            base.with_overrides(o)
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
+    _refuse_existing(Path(out_dir), overwrite)
+    run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    if overwrite:
+        for name in ENSEMBLE_FILES:
+            (run_dir.path / name).unlink(missing_ok=True)
     toml = base.to_toml()
     outs = [str(run_dir.path / "members" / f"member_{k:03d}") for k in range(len(members))]
-    if client is None:
-        paths = [_run_member(toml, cfg.source_path, member_overrides(v), o) for v, o in zip(members, outs)]
-    else:
-        futs = [client.submit(_run_member, toml, cfg.source_path, member_overrides(v), o, retries=3, pure=False)
-                for v, o in zip(members, outs)]
-        paths = [f.result() for f in futs]
-    with open(run_dir.partial("ensemble_members.csv"), "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        keys = list(cfg.ensemble["parameters"])
-        w.writerow(["member", "directory", *keys])
-        for k, (v, p) in enumerate(zip(members, paths)):
-            w.writerow([k, Path(p).relative_to(run_dir.path), *[repr(v[key]) for key in keys]])
-    datasets = [xr.open_dataset(Path(p) / "fields.nc") for p in paths]
     try:
-        stacked = xr.concat([d.drop_vars(["time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area"], errors="ignore")
-                             for d in datasets], dim="member")
-        q = stacked.quantile([0.05, 0.5, 0.95], dim="member")
-        summary = xr.Dataset()
-        for v in stacked.data_vars:
-            for label, quant in (("p05", 0.05), ("median", 0.5), ("p95", 0.95)):
-                summary[f"{v}_{label}"] = q[v].sel(quantile=quant, drop=True)
-                summary[f"{v}_{label}"].attrs.update(datasets[0][v].attrs,
-                                                     long_name=f"{label} across members of {v}")
-        summary.attrs.update(run_attributes(cfg.to_toml()), Conventions="CF-1.10",
-                             title="popstransport ensemble summary", members=str(len(paths)))
-        summary.to_netcdf(run_dir.partial("ensemble_summary.nc"))
-    finally:
-        for d in datasets:
-            d.close()
+        if client is None:
+            paths = [_run_member(toml, cfg.source_path, o, out, overwrite, progress(k, len(members)) if progress else None)
+                     for k, (o, out) in enumerate(zip(overrides, outs))]
+        else:
+            futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, retries=3, pure=False)
+                    for o, out in zip(overrides, outs)]
+            paths = [f.result() for f in futs]
+        with open(run_dir.partial("ensemble_members.csv"), "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            keys = list(cfg.ensemble["parameters"])
+            w.writerow(["member", "directory", *keys])
+            for k, (v, p) in enumerate(zip(members, paths)):
+                w.writerow([k, Path(p).relative_to(run_dir.path), *[repr(v[key]) for key in keys]])
+        summary = _summarise([Path(p) / "fields.nc" for p in paths])
+        attrs = run_attributes(cfg.to_toml())
+        summary.attrs.update(attrs, Conventions="CF-1.10", title="popstransport ensemble summary",
+                             history=f"{attrs['created']} popstransport {attrs['popstransport_version']} ensemble "
+                                     f"summary of {len(paths)} members",
+                             members=str(len(paths)), comment=(
+                                 "median and 5th/95th percentiles across the ensemble members, cell by cell and period "
+                                 "by period (linear interpolation between order statistics); cell_methods describe "
+                                 "each member's field, the statistic across members is in long_name and "
+                                 "ensemble_statistic"))
+        encoding = {v: {"_FillValue": None} for v in summary.variables if v in summary.coords or v in _GRID_VARIABLES}
+        encoding.update({v: {"zlib": True, "complevel": 1} for v in summary.data_vars if v not in _GRID_VARIABLES})
+        summary.to_netcdf(run_dir.partial("ensemble_summary.nc"), encoding=encoding)
+    except BaseException:
+        for name in ENSEMBLE_FILES:
+            run_dir.discard(name)
+        member_dir = run_dir.path / "members"
+        if member_dir.is_dir() and not any(member_dir.iterdir()):
+            member_dir.rmdir()
+        run_dir.cleanup_if_empty()
+        raise
     run_dir.commit("ensemble_members.csv")
     run_dir.commit("ensemble_summary.nc")
     return run_dir.path
+
+
+def _summarise(fields: list[Path]) -> Any:
+    """Median and 5th/95th percentiles across members of every field, with the grid, bounds and cell areas."""
+    import xarray as xr
+
+    datasets = [xr.open_dataset(f, decode_times=False) for f in fields]
+    try:
+        first = datasets[0]
+        for k, d in enumerate(datasets[1:], start=1):
+            for name in ("time", "layer", "lat", "lon"):
+                if not np.array_equal(d[name].values, first[name].values):
+                    raise ValueError(f"ensemble member {k} has other {name} values than member 0: ensemble parameters "
+                                     "must not change the grid or the output times")
+        names = [v for v in first.data_vars if v not in _GRID_VARIABLES]
+        n = len(datasets)
+        q = xr.concat([d[names] for d in datasets], dim="member").quantile([s[1] for s in _STATISTICS], dim="member")
+        summary = first[[v for v in _GRID_VARIABLES if v in first]].load()
+        summary.attrs = {}  # (member 0's title and history do not describe the summary)
+        for v in names:
+            for suffix, quantile, words in _STATISTICS:
+                attrs = dict(first[v].attrs)
+                attrs.update(long_name=f"{words} over {n} ensemble members of the {attrs.get('long_name', v)}",
+                             ensemble_statistic=words)
+                summary[f"{v}_{suffix}"] = q[v].sel(quantile=quantile, drop=True).assign_attrs(attrs)
+        return summary
+    finally:
+        for d in datasets:
+            d.close()
