@@ -67,3 +67,8 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
     out.mkdir()
     assert main(["run", "--resume", str(out), *BASE]) == 1
     assert "no checkpoint.pkl" in capsys.readouterr().err
+    # a folder that does not exist is not made by a refused --resume
+    missing = tmp_path / "missing"
+    assert main(["run", "--resume", str(missing), *BASE]) == 1
+    assert "have passed the end of an output period" in capsys.readouterr().err
+    assert not missing.exists()

@@ -542,3 +542,21 @@ def test_configured_unit_may_not_contradict_the_file(tmp_path):
     with pytest.raises(InputError, match=r"emissions.unit: 'g/h' is for gridded files that declare no unit\. "
                                          r"Fix: remove emissions.unit"):
         _built([f"emissions.source='{f}'", "emissions.unit='g/h'"])
+
+
+def test_non_numeric_year_or_height_names_the_line_and_column(tmp_path, masks):
+    nat = tmp_path / "n.csv"
+    nat.write_text("iso3,year,value,unit\nJPN,c.2010,7,kg/yr\n")
+    with pytest.raises(InputError, match=r"n\.csv: line 2, column 'year': 'c\.2010' is not a number"):
+        EmissionInventory.from_national_csv(nat, DOMAIN, masks=masks)
+    pts = tmp_path / "p.csv"
+    pts.write_text("lon,lat,height_m,rate,unit\n120,30,abc,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"p\.csv: line 2, column 'height_m': 'abc' is not a number"):
+        EmissionInventory.from_point_csv(pts, DOMAIN)
+
+
+def test_missing_chemical_file_names_the_key(tmp_path):
+    from popstransport.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"chemical.file = '.*nothere.csv': no such file"):
+        _built([f"chemical.file='{tmp_path / 'nothere.csv'}'"])

@@ -169,6 +169,13 @@ def test_region_file_errors(tmp_path):
     points = _write_geojson(tmp_path / "p.geojson", [({"zone": "a"}, {"type": "Point", "coordinates": [102.0, 3.0]})])
     with pytest.raises(InputError, match=r"p\.geojson: geometry: Point features cannot be regions"):
         RegionMasks.from_file(points, "zone", g, use_cache=False)
+    away = _write_geojson(tmp_path / "away.geojson", [({"zone": "a"}, _square(10.0, 40.0, 20.0, 50.0))])
+    with pytest.raises(InputError, match=r"away\.geojson: regions: none of the 1 regions lies in the model domain"):
+        RegionMasks.from_file(away, "zone", g, use_cache=False)
+    partly = _write_geojson(tmp_path / "partly.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
+                                                          ({"id": 7}, _square(105.0, 0.0, 110.0, 5.0))])
+    with pytest.warns(UserWarning, match=r"partly\.geojson: 1 of 2 features have no attribute 'zone' and are not regions"):
+        assert RegionMasks.from_file(partly, "zone", g, use_cache=False).codes == ["a"]
 
 
 def test_shapefile_of_lines_is_refused(tmp_path):

@@ -381,6 +381,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}spinup.years must be >= 1 and spinup.tolerance within (0, 1)")
     if cfg.output.checkpoint_every_months < 0:
         raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r}: must be >= 0")
+    if cfg.output.checkpoint_every_months > 0 and cfg.output.frequency == "run":
+        raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r} with "
+                          "output.frequency = 'run': checkpoints are written at the ends of output periods, and a "
+                          "whole-run output has none before the run ends; use 'annual' or a finer output.frequency, "
+                          "or set output.checkpoint_every_months = 0")
     if cfg.emissions.uniform_total_kg_yr < 0:
         raise ConfigError(f"{where}emissions.uniform_total_kg_yr = {cfg.emissions.uniform_total_kg_yr!r}: must be >= 0")
     if cfg.emissions.scale < 0:

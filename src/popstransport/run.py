@@ -205,10 +205,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         from .processes.fate_box import default_fate_processes
 
         c = cfg.chemical
+        if c.file and not Path(c.file).is_file():
+            raise ConfigError(f"chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
+                              "(see `popstransport chemicals` for the columns) or remove the key")
         try:
             chemical = get_chemical(c.name, dict(c.overrides) or None, files=(c.file,) if c.file else ())
         except ChemicalError as exc:
-            raise ConfigError(f"chemical.name = {c.name!r}: {exc}") from None
+            where = f"chemical.name = {c.name!r}" + (f" (with chemical.file = {c.file!r})" if c.file else "")
+            raise ConfigError(f"{where}: {exc}") from None
         surface = ("vegetation", "soil", "ocean")
         fate = default_fate_processes()
         met = WithOH(met, grid)
@@ -332,11 +336,12 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)
+    if resume and not (Path(out_dir) / "checkpoint.pkl").is_file():  # (checked before the run folder is made)
+        raise ConfigError(f"--resume {str(out_dir)!r}: no checkpoint.pkl there; the interrupted run must have had "
+                          "output.checkpoint_every_months > 0 and have passed the end of an output period at least "
+                          "that many months after its start (checkpoints are written at the ends of output periods)")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     checkpoint = run_dir.path / "checkpoint.pkl"
-    if resume and not checkpoint.is_file():
-        raise ConfigError(f"--resume {str(run_dir.path)!r}: no checkpoint.pkl there; the interrupted run must have "
-                          "had output.checkpoint_every_months > 0")
     attrs = run_attributes(cfg.to_toml())
     if spin is not None:
         attrs["spinup"] = (f"{spin.method}: {spin.model_years} model years, relative annual change "

@@ -531,7 +531,8 @@ class EmissionInventory:
             if unit.per_area:
                 raise InputError(src, f"line {n}, column 'unit'", f"{unit.text!r} is per area",
                                  "give a point source rate such as 'kg/yr' or 'g/h'")
-            h = float(row.get("height_m") or row.get("emission_height_m") or row.get("height") or 0.0)
+            hcol = next((c for c in ("height_m", "emission_height_m", "height") if (row.get(c) or "").strip()), None)
+            h = 0.0 if hcol is None else _float(row, hcol, src, n)
             j, i = _cell_of(grid, lon, lat)
             if j is None:
                 if outside == "drop":
@@ -645,7 +646,7 @@ class EmissionInventory:
             if unit.per_area:
                 raise InputError(src, f"line {n}, column 'unit'", f"{unit.text!r} is per area",
                                  "national totals are per country, e.g. 'kg/yr'")
-            yr = float(r["year"]) if r.get("year", "").strip() else np.nan
+            yr = _float(r, "year", src, n) if (r.get("year") or "").strip() else np.nan
             entries.append((code, r.get("sector") or "national totals", yr, value * _to_kg(unit, molar_mass_g_mol,
                                                                                             src), raw))
         if not entries:

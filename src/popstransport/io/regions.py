@@ -364,10 +364,12 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
         raise InputError(path, "GeoJSON", "no features found", "give a FeatureCollection of polygon features")
     found: set[str] = set()
     geoms, attrs = [], []
+    missing = 0
     for f in feats:
         props = f.get("properties") or {}
         found.update(props)
         if name_attribute not in props:
+            missing += 1
             continue
         g = shapely.geometry.shape(f["geometry"])
         if g.geom_type not in ("Polygon", "MultiPolygon"):
@@ -383,6 +385,9 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
             f"not found in any feature; the features have the attributes {sorted(found)}",
             "pass one of these as the name attribute",
         )
+    if missing:
+        warnings.warn(f"{path}: {missing} of {len(feats)} features have no attribute {name_attribute!r} and are not "
+                      "regions (their area counts as outside every region)", stacklevel=3)
     return geoms, attrs
 
 
@@ -511,6 +516,9 @@ class RegionMasks:
             for g, a in zip(geoms, attrs):
                 by_name.setdefault(str(a[name_attribute]), []).append(g)
             codes, frac, area = _rasterise_regions(grid, by_name)
+            if not codes:
+                raise InputError(path, "regions", f"none of the {len(by_name)} regions lies in the model domain "
+                                 f"({grid.describe()})", "check the file's coordinates (longitude, latitude) or the domain")
             data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area}
             if use_cache:
                 _save_cache(cpath, data)
