@@ -98,7 +98,7 @@ def test_cmip5_monthly_near_surface_files():
 
 
 def test_ncep_june_climatology_single_record():
-    with pytest.raises(InputError, match="time_rule='clamped'"):
+    with pytest.raises(InputError, match="met.time_rule = 'clamped'"):
         open_met(MET_DIR / "NCEP_06_climo.nc", GRID)
     met, _ = _open(MET_DIR / "NCEP_06_climo.nc", time_rule="clamped")
     assert met.vars["eastward_wind"].name == "U" and met.vars["surface_pressure"].name == "PS"
@@ -122,3 +122,16 @@ def test_land_sea_mask_file_against_natural_earth():
     print("land fraction, NCAR mask vs Natural Earth: mean |diff|", mean_abs, "corr", _corr(lf, ne, GRID.lat_deg))
     assert mean_abs < 0.06 and _corr(lf, ne, GRID.lat_deg) > 0.9
     assert abs(np.sum(lf * w) / np.sum(ne * w) - 1) < 0.05  # land area within 5 %
+
+
+def test_single_record_climatology_runs_from_the_configuration(tmp_path):
+    """The June climatology's single record is usable from a configuration (met.time_rule = 'clamped')."""
+    from popstransport.config import ConfigError, load_config
+    from popstransport.run import build_met
+
+    src = MET_DIR / "NCEP_06_climo.nc"
+    cfg = load_config(None, ["domain.resolution_deg=5", f"met.source='{src}'", "met.time_rule=clamped"])
+    met = build_met(cfg, LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 5.0))
+    assert np.all(np.isfinite(met.fields_at(np.datetime64("2010-01-10"))["eastward_wind_m_s"]))
+    with pytest.raises(ConfigError, match=r"met.time_rule = 'weekly': allowed values"):
+        load_config(None, ["met.time_rule=weekly"])

@@ -94,6 +94,9 @@ class MetConfig:
 
     source: str = "synthetic"
     kind: Literal["auto", "era5", "merra2", "cmip", "cf"] = "auto"
+    #: How records are placed in time: "auto" (a climatology's records cyclic, others linear), "linear" (between
+    #: dated records), "cyclic" (a climatology repeated every year), "clamped" (hold the first and last records).
+    time_rule: Literal["auto", "linear", "cyclic", "clamped"] = "auto"
     #: Uniform synthetic wind for tests and checks (used when source = "uniform"), m s-1.
     uniform_u_m_s: float = 5.0
     uniform_v_m_s: float = 0.0

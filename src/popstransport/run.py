@@ -58,7 +58,7 @@ def build_met(cfg: Config, grid: LatLonGrid):
         return SyntheticClimatology(grid)
     from .io.met.readers import open_met
 
-    return open_met(m.source, grid, kind=m.kind)
+    return open_met(m.source, grid, kind=m.kind, time_rule=None if m.time_rule == "auto" else m.time_rule)
 
 
 class WithOH:

@@ -920,7 +920,7 @@ class FileMet:
                         src,
                         f"time variable {tdim!r}",
                         f"{err.problem}; the file has a single record",
-                        "pass time_rule='clamped' to use that record for all times, or fix the time units",
+                        "set met.time_rule = 'clamped' to use that record for all times, or fix the time units",
                     ) from None
                 raise
             bname = c.attrs.get("bounds") or c.attrs.get("climatology")

@@ -198,7 +198,7 @@ class RecordTimes:
                     source,
                     "time",
                     "two records of a cyclic climatology fall on the same day of the year",
-                    "give one record per position in the year (e.g. 12 monthly means), or use time_rule='linear'",
+                    "give one record per position in the year (e.g. 12 monthly means), or set met.time_rule = 'linear'",
                 )
             self._order = order
             self._frac = frac[order]
@@ -207,7 +207,7 @@ class RecordTimes:
                 source,
                 "time",
                 f"a single record ({_fmt(times[0])}) cannot be interpolated linearly in time",
-                "pass time_rule='clamped' to hold it constant, or time_rule='cyclic' for a climatology",
+                "set met.time_rule = 'clamped' to hold it constant, or met.time_rule = 'cyclic' for a climatology",
             )
 
     @property
@@ -271,7 +271,7 @@ class RecordTimes:
             f"records cover {_fmt(self.times[0])}..{_fmt(self.times[-1])} but the run needs "
             + (f"{_fmt(start)}..{_fmt(stop)}" if stop > start else f"a value at {_fmt(start)}"),
             "add files covering the whole run (including one record before the start and one after the stop), "
-            "shorten the run, or choose time_rule='cyclic' (climatology) or 'clamped' (hold the end records)",
+            "shorten the run, or set met.time_rule = 'cyclic' (climatology) or 'clamped' (hold the end records)",
         )
 
 
