@@ -406,11 +406,11 @@ class EmissionInventory:
         if variable is None:
             if len(cands) != 1:
                 raise InputError(src, "emission variable", f"found {cands or 'none'} on a lat/lon grid",
-                                 "name the variable with variable='...'")
+                                 "name it in emissions.variable (Python: variable='...')")
             variable = cands[0]
         if variable not in ds.data_vars:
             raise InputError(src, f"variable {variable!r}", f"not found; the file holds {list(ds.data_vars)}",
-                             "pass one of these")
+                             "set emissions.variable to one of these")
         da = ds[variable]
         lat_d = next(d for d in da.dims if d in lat_names)
         lon_d = next(d for d in da.dims if d in lon_names)
@@ -428,7 +428,7 @@ class EmissionInventory:
         u = units if units is not None else declared
         if u is None:
             raise InputError(src, f"variable {variable!r}", "has no units attribute",
-                             "pass units='kg m-2 s-1' (or the right unit)")
+                             "set emissions.unit = 'kg m-2 s-1' (or the right unit; Python: units=...)")
         unit = parse_emission_unit(u, src, f"variable {variable!r}")
         factor = _to_kg(unit, molar_mass_g_mol, src)
         tdim = next((d for d in da.dims if d not in (lat_d, lon_d)), None)
@@ -542,7 +542,7 @@ class EmissionInventory:
                     src,
                     f"line {n} ({row.get('name') or 'point source'})",
                     f"lies at lon {lon:g}, lat {lat:g}, outside the model domain ({grid.describe()})",
-                    "remove it, enlarge the domain, or pass outside='drop'",
+                    "remove it or enlarge the domain (Python: outside='drop' drops such sources)",
                 )
             k = _layer_of_height(grid, h, f"{src} line {n}")
             sector = row.get("sector") or "point sources"
