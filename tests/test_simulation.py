@@ -512,3 +512,23 @@ def test_overwrite_removes_the_earlier_runs_outputs_only_when_the_run_completes(
     assert left == sorted(["fields.nc", "budget.csv", "budget.nc", *mine])
     assert (run / "budget.csv").read_text() != "earlier"
     assert not (run / "scenarios" / "old").exists() and not (run / "evaluation").exists()
+
+
+def test_a_second_simulation_of_the_same_model_refreshes_its_forcing():
+    """A run after a spin-up steps the same model: its first forcing interval (key 0) is not the spin-up's key 0,
+    so the model takes the run's forcing, not the spin-up's (with met_update_hours of a year or more both were 0)."""
+    from popstransport.io.met import SyntheticClimatology
+
+    grid = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 15.0)
+    model = _model(grid)
+    model.met = SyntheticClimatology(grid)
+    year = 365 * DAY
+    Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), DAY, met_update_s=year,
+               frequency="run").run()
+    january = model.forcing.fields["air_temperature_k"].copy()
+    second = Simulation(model, np.datetime64("2010-07-01"), np.datetime64("2010-07-03"), DAY, met_update_s=year,
+                        frequency="run")
+    second.run()
+    july = model.met.fields_at(second.forcing_time(0))["air_temperature_k"]
+    np.testing.assert_array_equal(model.forcing.fields["air_temperature_k"], july)
+    assert not np.array_equal(january, july)

@@ -9,6 +9,7 @@ cover the first and last of these times; the run checks it before its first step
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import time as _time
@@ -21,6 +22,9 @@ import numpy as np
 
 from .diagnostics import PeriodBudget, check_state
 from .model import Collected, Model
+
+#: Numbers the simulations of a process (see :attr:`Simulation._key_base`).
+_SIMULATION_COUNTER = itertools.count(1)
 
 Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
@@ -199,6 +203,10 @@ class Simulation:
         self.periods: list[PeriodResult] = []
         self.steps_taken = 0
         self.time = self.start
+        # the forcing keys of this simulation, distinct from those of any other simulation of the same model (a
+        # spin-up before the run): the model, the fate solver and the transport kernels keep what they derived from
+        # the forcing until its key changes, so that another simulation's interval 0 must not look like this one's
+        self._key_base = next(_SIMULATION_COUNTER) << 32
 
     # ------------------------------------------------------------------------------------------------------------
     def forcing_time(self, key: int) -> np.datetime64:
@@ -352,7 +360,7 @@ class Simulation:
                 elapsed = float((t - self.start) / np.timedelta64(1, "s"))
                 key = int(elapsed // self.met_update_s)
                 met_end_s = (key + 1) * self.met_update_s
-                m.update_forcing(self.forcing_time(key), key)
+                m.update_forcing(self.forcing_time(key), self._key_base + key)
                 step_end = min(
                     t + np.timedelta64(int(round(self.dt_s)), "s"),
                     p1,
