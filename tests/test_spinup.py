@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
+import popstransport.spinup
 from popstransport.config import load_config
-from popstransport.run import build_model
-from popstransport.spinup import _state, one_year, spinup_cyclostationary, spinup_repeat
+from popstransport.run import build_model, spin_up
+from popstransport.spinup import SpinupError, _relative_change, _state, one_year, spinup_cyclostationary, spinup_repeat
+
+DT, UPDATE = 86400.0, 720 * 3600.0
 
 
 def _model():
@@ -43,9 +46,6 @@ def test_cyclostationary_matches_brute_force(brute_force):
 def test_spin_up_that_does_not_converge_is_an_error():
     """A spin-up that has not met its tolerance within ``spinup.years`` raises, saying how far it got and what to
     change, instead of starting the run from a state that is not periodic."""
-    from popstransport.run import spin_up
-    from popstransport.spinup import SpinupError
-
     model, cfg = _model()
     cfg = load_config(None, [
         "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=uniform", "time.step_hours=24",
@@ -54,3 +54,71 @@ def test_spin_up_that_does_not_converge_is_an_error():
     ])
     with pytest.raises(SpinupError, match=r"spin-up \(repeat\) did not converge in 1 model years .*raise spinup\.years"):
         spin_up(cfg, model)
+
+
+def _multimedia(scheme):
+    """Multimedia fate on a 15-degree grid: soil and ocean exchange with air, so the year map is not a plain decay
+    (simple fate converges in 4 years whatever the method)."""
+    cfg = load_config(None, [
+        "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=builtin", "time.step_hours=24",
+        "time.met_update_hours=720", "processes.fate=multimedia", "domain.layer_edges_m=[0, 1000]",
+        f"processes.advection_scheme={scheme}",
+    ])
+    return build_model(cfg), np.datetime64(cfg.time.start)
+
+
+@pytest.fixture
+def count_years(monkeypatch):
+    """Counts the model years the spin-up runs (every call of ``one_year``)."""
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return one_year(*args, **kwargs)
+
+    monkeypatch.setattr(popstransport.spinup, "one_year", counted)
+    return calls
+
+
+@pytest.mark.parametrize("method", ["repeat", "cyclostationary"])
+def test_spin_up_spends_at_most_spinup_years(method, count_years):
+    """``spinup.years`` caps every model year run, the final check included (the Krylov solve spent 5 years for 3)."""
+    cfg = load_config(None, [
+        "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=uniform", "time.step_hours=24",
+        "time.met_update_hours=720", "processes.fate=simple", "domain.layer_edges_m=[0, 1000]",
+        "processes.advection_scheme=upwind", f"spinup.method={method}", "spinup.years=3", "spinup.tolerance=1e-12",
+    ])
+    model = build_model(cfg)
+    with pytest.raises(SpinupError, match=rf"spin-up \({method}\) did not converge in 3 model years"):
+        spin_up(cfg, model)
+    assert len(count_years) == 3
+
+
+def _check_real_year(model, start, res):
+    """One more real year from the returned state changes it by the reported relative annual change."""
+    x0 = _state(model)
+    one_year(model, start, DT, UPDATE)
+    assert _relative_change(x0, _state(model)) == pytest.approx(res.relative_annual_change, rel=1e-6)
+
+
+@pytest.mark.parametrize("max_years", [4, 26])
+def test_cyclostationary_converged_means_the_reported_change_is_below_tolerance(max_years, count_years):
+    """``converged`` is decided on the relative annual change the result and the error report, against the same
+    tolerance (with 26 years the Krylov solve reported 8.7e-8 < 1e-6 as not converged, and spent 29 years)."""
+    model, start = _multimedia("upwind")
+    res = spinup_cyclostationary(model, start, DT, UPDATE, tolerance=1e-6, max_years=max_years)
+    assert res.converged == (max_years == 26)
+    assert res.converged == (res.relative_annual_change < 1e-6)
+    assert res.model_years == len(count_years) <= max_years
+    _check_real_year(model, start, res)
+
+
+@pytest.mark.parametrize("scheme", ["ppm"])
+def test_cyclostationary_converges_with_a_limited_advection_scheme(scheme, count_years):
+    """The limiters make the year map non-linear; the spin-up still reaches the periodic state of the real model
+    (the Krylov solve of the affine map stalled at a relative annual change of 1e-2 with ppm)."""
+    model, start = _multimedia(scheme)
+    res = spinup_cyclostationary(model, start, DT, UPDATE, tolerance=1e-6, max_years=40)
+    assert res.converged and res.relative_annual_change < 1e-6
+    assert res.model_years == len(count_years) <= 40
+    _check_real_year(model, start, res)

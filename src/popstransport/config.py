@@ -163,7 +163,7 @@ class SpinupConfig:
     method: Literal["none", "repeat", "cyclostationary"] = "none"
     #: Most model years spent on the spin-up.
     years: int = 100
-    #: "repeat": stop when the relative annual change of the state is below this; "cyclostationary": GMRES tolerance.
+    #: Both methods stop when the relative annual change of the state (one model year run from it) is below this.
     tolerance: float = 1e-6
 
 
