@@ -911,7 +911,7 @@ class FileMet:
                 if np.size(vals) == 1 and self.time_rule == "clamped":
                     warnings.warn(
                         f"{src}: time {tdim!r} (units {units!r}) cannot be decoded; its single record is used "
-                        "for all times (time_rule='clamped')",
+                        "for all times (met.time_rule = 'clamped')",
                         stacklevel=5,
                     )
                     return np.array([np.datetime64("2000-01-01", "s")]), False
