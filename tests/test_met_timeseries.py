@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cftime
 import numpy as np
 import pytest
@@ -119,3 +121,15 @@ def test_record_window_keeps_few_records():
     mix = interpolate_records(win.get(3), win.get(4), 0.25)
     np.testing.assert_allclose(mix["x"], 3.25)
     assert mix["x"].flags.c_contiguous and mix["x"].dtype == np.float64
+
+
+def test_missing_records_of_a_regular_series_are_warned_about():
+    daily = np.arange(np.datetime64("2010-01-01T12:00"), np.datetime64("2010-01-11T12:00"), np.timedelta64(1, "D"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RecordTimes(daily, "linear", "days.nc")  # regular: no warning
+        RecordTimes(monthly_mid_times(2010), "linear", "months.nc")  # months of 28 to 31 days: no warning
+    gap = np.delete(daily, [4, 5])
+    with pytest.warns(UserWarning, match=r"days\.nc: time: records are missing between 2010-01-04T12:00:00 and "
+                                         r"2010-01-07T12:00:00 \(3 times the usual spacing of 24 h\)"):
+        RecordTimes(gap, "linear", "days.nc")

@@ -160,6 +160,11 @@ def _fmt(t: np.datetime64) -> str:
     return str(np.datetime64(t, "s")).replace("T00:00:00", "")
 
 
+#: A spacing of records more than this many times their median spacing means records are missing (monthly means
+#: differ by at most 31/28; a missing record of a regular series doubles a spacing).
+MISSING_RECORD_FACTOR = 1.5
+
+
 class RecordTimes:
     """The time axis of a series of records and the rule that brackets any model time.
 
@@ -190,6 +195,21 @@ class RecordTimes:
         self.times = times
         self.rule: TimeRule = rule
         self.source = source
+        if rule == "linear" and times.size > 2:
+            # a record missing from a regular series (a file left out of a glob): the values in the gap are then
+            # interpolated across it, which the user should know about
+            step = np.diff(times).astype(np.int64)
+            usual = float(np.median(step))
+            worst = int(np.argmax(step))
+            if step[worst] > MISSING_RECORD_FACTOR * usual:
+                import warnings
+
+                warnings.warn(
+                    f"{source}: time: records are missing between {_fmt(times[worst])} and {_fmt(times[worst + 1])} "
+                    f"({step[worst] / usual:.3g} times the usual spacing of {usual / 3600:g} h); values in the gap are "
+                    "interpolated across it. Add the missing records if this is not meant.",
+                    stacklevel=2,
+                )
         if rule == "cyclic":
             frac = year_fraction(times)
             order = np.argsort(frac, kind="stable")
