@@ -560,3 +560,20 @@ def test_missing_chemical_file_names_the_key(tmp_path):
 
     with pytest.raises(ConfigError, match=r"chemical.file = '.*nothere.csv': no such file"):
         _built([f"chemical.file='{tmp_path / 'nothere.csv'}'"])
+
+
+def test_gridded_file_covering_part_of_the_domain_is_warned_about():
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    part = _gridded(np.ones((lat.size, lon.size)), lon, lat, "kg/cell/yr")
+    area = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 1.0).cell_area_m2.sum()
+    share = 100 * area / DOMAIN.cell_area_m2.sum()
+    with pytest.warns(UserWarning, match=rf"variable 'emi' covers {share:.3g}% of the model domain's area; the rest"):
+        EmissionInventory.from_netcdf(part, DOMAIN)
+    glon = np.arange(-179.5, 180.0, 1.0)
+    glat = np.arange(-89.5, 90.0, 1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        EmissionInventory.from_netcdf(_gridded(np.ones((glat.size, glon.size)), glon, glat, "kg/cell/yr"), DOMAIN)
+    said = [str(w.message) for w in caught]
+    assert any("lies outside the model domain" in m for m in said) and not any("covers" in m for m in said)

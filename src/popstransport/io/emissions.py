@@ -494,6 +494,12 @@ class EmissionInventory:
             )
             warnings.warn(msg, stacklevel=3)
             notes.append(msg)
+        covered = float(con.amounts(area_src).sum()) / float(grid.cell_area_m2.sum())
+        if covered < 1.0 - 1e-6:
+            msg = (f"{src}: variable {variable!r} covers {100 * covered:.3g}% of the model domain's area; the rest of the "
+                   "domain gets no emission from it")
+            warnings.warn(msg, stacklevel=3)
+            notes.append(msg)
         annual = on_grid.mean(axis=0) if monthly is None else np.tensordot(_DAYS_IN_MONTH, on_grid, axes=(0, 0)) / 365.0
         if monthly is None:
             factors = np.ones(12)
