@@ -577,3 +577,11 @@ def test_gridded_file_covering_part_of_the_domain_is_warned_about():
         EmissionInventory.from_netcdf(_gridded(np.ones((glat.size, glon.size)), glon, glat, "kg/cell/yr"), DOMAIN)
     said = [str(w.message) for w in caught]
     assert any("lies outside the model domain" in m for m in said) and not any("covers" in m for m in said)
+
+
+def test_simple_fate_says_it_uses_no_substance():
+    with pytest.warns(UserWarning, match=r"processes.fate = 'simple' uses no substance properties: chemical.name"):
+        _built(["processes.fate=simple", "chemical.name=HCB"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _built(["processes.fate=simple"])

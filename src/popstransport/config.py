@@ -62,7 +62,7 @@ class ChemicalConfig:
     name: str = "PCB-153"
     #: A CSV file of user substances (same columns as the built-in table).
     file: str = ""
-    #: Property overrides, e.g. ``{ log_Koa_25C = 9.5 }``.
+    #: Property overrides, e.g. ``{ log_koa = 9.5, half_life_air = 1000 }`` (names and units: ``popstransport chemicals NAME``).
     overrides: dict[str, float] = field(default_factory=dict)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .attribution import AttributionError, TagSet, border_faces, border_fraction, make_tags, untagged
-from .config import Config, ConfigError, parse_time
+from .config import ChemicalConfig, Config, ConfigError, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
 from .massflux import BalancedMassFluxBuilder
@@ -199,6 +199,12 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         half["soil"] = p.soil_half_life_days * SECONDS_PER_DAY
         fate = [FirstOrderDegradation(half), ConstantVelocityDryDeposition(p.dry_deposition_velocity_m_s, "soil")]
         chemical = None
+        c = cfg.chemical
+        if c.name != ChemicalConfig.name or c.overrides or c.file:
+            import warnings
+
+            warnings.warn("processes.fate = 'simple' uses no substance properties: chemical.name, chemical.overrides "
+                          "and chemical.file are not used (set processes.fate = 'multimedia' to use them)", stacklevel=2)
     else:
         from .chemicals import ChemicalError, get_chemical
         from .processes.exchange import SurfaceParameters
