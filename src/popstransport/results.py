@@ -173,6 +173,11 @@ class RunResults:
         self.fields: xr.Dataset = _load(fields)
         budget = self.path / "budget.nc"
         if not budget.is_file():
+            if "scenario_scale" in self.fields.attrs:
+                raise RunResultsError(
+                    f"{self.path}: a scenario folder (scale {self.fields.attrs['scenario_scale']}) holds weighted sums of "
+                    "a tagged run's deposition and air concentration, not a run: open its files with xarray, or open "
+                    f"the tagged run ({self.path.parent.parent}) and use its scenario tables")
             raise RunResultsError(f"{self.path}: budget.nc not found; the run directory is incomplete, run it again")
         self.budget: xr.Dataset = _load(budget)
         att = self.path / "attribution.nc"
