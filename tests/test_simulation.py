@@ -532,3 +532,27 @@ def test_a_second_simulation_of_the_same_model_refreshes_its_forcing():
     july = model.met.fields_at(second.forcing_time(0))["air_temperature_k"]
     np.testing.assert_array_equal(model.forcing.fields["air_temperature_k"], july)
     assert not np.array_equal(january, july)
+
+
+def test_a_writer_that_fails_to_close_leaves_no_other_output(tmp_path):
+    """When one writer fails while the run's files are put in place, the others are closed as failed: no partial
+    file is left, and no fields or budget of a run whose outputs are incomplete."""
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    model = _model(grid, emission=np.full(grid.shape, 1e-5))
+    rd = RunDirectory(tmp_path / "run")
+    attrs = run_attributes(load_config(None).to_toml())
+
+    class Broken:
+        def write_period(self, period, model):
+            pass
+
+        def close(self, success):
+            if success:
+                raise OSError("no space left on device")
+
+    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs), Broken()]
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 3 * 3600.0, frequency="daily",
+                     writers=writers)
+    with pytest.raises(OSError, match="no space left on device"):
+        sim.run()
+    assert not list((tmp_path / "run").iterdir())

@@ -320,8 +320,16 @@ class Simulation:
             self._run()
             success = True
         finally:
-            for w in self.writers:
-                w.close(success)
+            # the writers close in reverse order, so that the first ones (a run's configuration and fields) are kept
+            # last; once one fails to close, the others are closed as failed (their files removed, none left open)
+            failure: BaseException | None = None
+            for w in reversed(self.writers):
+                try:
+                    w.close(success and failure is None)
+                except BaseException as exc:
+                    failure = failure or exc
+            if failure is not None and success:
+                raise failure
         if self.checkpoint_path is not None:
             self.checkpoint_path.unlink(missing_ok=True)
         return self.periods
