@@ -186,3 +186,20 @@ def test_ensemble_member_the_configuration_refuses_fails_before_anything_runs(tm
                                           r"must be a positive number of hours"):
         run_ensemble(load_config(path), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_smaller_ensemble_over_a_larger_one_removes_the_extra_members(tmp_path):
+    """Re-run with ``overwrite`` and fewer members: the extra members' outputs go, a user's file stays with its
+    folder."""
+    import dataclasses
+
+    cfg = _two_members(tmp_path)
+    out = tmp_path / "ens"
+    run_ensemble(dataclasses.replace(cfg, ensemble={**cfg.ensemble, "members": 3}), out)
+    (out / "members" / "member_001" / "notes.txt").write_text("mine")
+    one = dataclasses.replace(cfg, ensemble={**cfg.ensemble, "members": 1})
+    run_ensemble(one, out, overwrite=True)
+    assert sorted(p.name for p in (out / "members").iterdir()) == ["member_000", "member_001"]
+    assert [p.name for p in (out / "members" / "member_001").iterdir()] == ["notes.txt"]
+    with open(out / "ensemble_members.csv") as fh:
+        assert len(fh.read().strip().splitlines()) == 2

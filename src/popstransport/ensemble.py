@@ -241,6 +241,12 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         raise
     run_dir.commit("ensemble_members.csv")
     run_dir.commit("ensemble_summary.nc")
+    if overwrite:
+        # members of an earlier, larger ensemble: their outputs go (any other file stays, with its folder)
+        for extra in sorted((run_dir.path / "members").glob("member_*")):
+            tail = extra.name[len("member_"):]
+            if extra.is_dir() and tail.isdigit() and int(tail) >= len(members):
+                RunDirectory(extra, overwrite=True).remove_earlier_outputs()
     return run_dir.path
 
 

@@ -144,6 +144,13 @@ class RunDirectory:
         if self.created and self.path.exists() and not any(self.path.iterdir()):
             self.path.rmdir()
 
+    def remove_earlier_outputs(self) -> None:
+        """Remove now, without a run of its own, the outputs of the earlier run found when the folder was opened
+        with ``overwrite`` (see the class documentation), and the folder itself if nothing else is left in it."""
+        self._remove_stale()
+        if self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
 
 def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
     """Global attributes every output carries: version, creation time, resolved configuration."""
