@@ -51,6 +51,16 @@ def _state(model: Model) -> np.ndarray:
     return np.concatenate([model.air_kg.ravel(), model.surface_kg.ravel()]).astype(np.float64)
 
 
+def _total(model: Model, x: np.ndarray) -> np.ndarray:
+    """The total over tags of a state vector of :func:`_state`: the spin-up decides and accelerates on it, so that
+    a tagged run (and every batch of tags of a distributed run, whose tags add up to the total) takes the same
+    years as the untagged run."""
+    n = model.air_kg.size
+    air = x[:n].reshape(model.air_kg.shape).sum(axis=0)
+    surface = x[n:].reshape(model.surface_kg.shape).sum(axis=0)
+    return np.concatenate([air.ravel(), surface.ravel()])
+
+
 def _set_state(model: Model, x: np.ndarray) -> None:
     n = model.air_kg.size
     model.air_kg[...] = x[:n].reshape(model.air_kg.shape)
@@ -87,12 +97,13 @@ def _relative_change(x0: np.ndarray, x1: np.ndarray) -> float:
 def spinup_repeat(
     model: Model, start: np.datetime64, dt_s: float, met_update_s: float, max_years: int, tolerance: float = 1e-6
 ) -> SpinupResult:
-    """Repeat the year until the relative annual change of the state falls below ``tolerance`` (or ``max_years``)."""
+    """Repeat the year until the relative annual change of the state (its total over tags) falls below ``tolerance``
+    (or ``max_years``)."""
     change = float("inf")
     for year in range(1, max_years + 1):
-        x0 = _state(model)
+        x0 = _total(model, _state(model))
         one_year(model, start, dt_s, met_update_s)
-        change = _relative_change(x0, _state(model))
+        change = _relative_change(x0, _total(model, _state(model)))
         if change < tolerance:
             return SpinupResult("repeat", year, change, True)
     return SpinupResult("repeat", max_years, change, False)
@@ -143,7 +154,9 @@ def spinup_cyclostationary(
     whose year map is not linear. Iterates are clipped at zero mass (the periodic state has none negative).
     """
     x = np.maximum(_state(model), 0.0)
-    d_f = np.empty((history, x.size))
+    # (the residuals as totals over tags: the change and the least-squares fit are those of the untagged run, and
+    # the same combination of the year maps is taken for every tag)
+    d_f = np.empty((history, _total(model, x).size))
     d_g = np.empty((history, x.size))
     stored = 0
     best = (float("inf"), x)
@@ -155,8 +168,8 @@ def spinup_cyclostationary(
         one_year(model, start, dt_s, met_update_s)
         years += 1
         g = _state(model)
-        f = g - x
-        change = _relative_change(x, g)
+        f = _total(model, g) - _total(model, x)
+        change = _relative_change(_total(model, x), _total(model, g))
         if change < best[0]:
             best = (change, x)
         if change < tolerance:
