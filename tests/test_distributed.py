@@ -224,3 +224,16 @@ def test_killed_worker_batch_is_recomputed(tmp_path, client):
         np.testing.assert_allclose(merged[0].mean_air_kg[0] / ds["air_concentration"].values[0, 0] /
                                    (area * 1000.0), 1.0, rtol=1e-10)
     assert compute_batches  # the public wrapper is exercised in test_distributed_equals_serial
+
+
+def test_distributed_with_spin_up_equals_serial(tmp_path, client):
+    """Every batch spins up as the serial run does (the same years: the change is that of the total over tags) and
+    the outputs say so; the border fluxes then agree with the budget."""
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-01-15", "spinup.method=repeat",
+                             "spinup.years=2", "spinup.tolerance=0.9", "processes.fate=simple"])
+    serial = run(cfg, tmp_path / "serial")
+    dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
+    _compare(serial, dist)
+    with open_run(serial) as s, open_run(dist) as d:
+        assert d.fields.attrs["spinup"] == s.fields.attrs["spinup"]
+        assert s.fields.attrs["spinup"].startswith("repeat: ")

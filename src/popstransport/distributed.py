@@ -36,18 +36,20 @@ def split_batches(ntag: int, nbatch: int) -> list[list[int]]:
 
 def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> list[PeriodResult]:
     """Run the model for one batch of tags (executed on a worker); returns its per-period results."""
-    from .run import build_run, build_simulation, spin_up, tracked_faces
+    from .run import build_run, build_simulation, spin_up, spinup_attribute, tracked_faces
 
     match_worker_threads()
     cfg = config_from_dict(tomllib.loads(config_toml), source_path)
     setup = build_run(cfg, tag_subset=tag_indices)
     model = setup.model
-    if cfg.spinup.method != "none":
-        spin_up(cfg, model)
+    spin = spin_up(cfg, model) if cfg.spinup.method != "none" else None
     # only the faces on the receptors' borders, as in a serial run (the batches share them: the regions do not
     # depend on the tags)
     sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup))
-    return [_drop_last_tag(p) for p in sim.run()]
+    periods = [_drop_last_tag(p) for p in sim.run()]
+    for p in periods:  # (the spin-up of the batch, for the outputs' attribute and the check that all batches agree)
+        p.spinup = None if spin is None else spinup_attribute(spin)
+    return periods
 
 
 def match_worker_threads() -> int:
@@ -257,10 +259,16 @@ def run_distributed(
             client.close()
             if cluster is not None:
                 cluster.close()
+    spins = {getattr(r[0], "spinup", None) for r in results if r}
+    if len(spins) > 1:
+        raise RuntimeError(f"the tag batches were spun up differently ({sorted(map(str, spins))}); their tags would "
+                           "not add up to the serial run")
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     attrs = run_attributes(cfg.to_toml())
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
+    if spins and None not in spins:
+        attrs["spinup"] = spins.pop()
     a = cfg.attribution
     writers = []
     success = False

@@ -303,6 +303,12 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
     )
 
 
+def spinup_attribute(spin) -> str:
+    """The outputs' ``spinup`` attribute for a spin-up result."""
+    return (f"{spin.method}: {spin.model_years} model years, relative annual change "
+            f"{spin.relative_annual_change:.2e}, converged {spin.converged}")
+
+
 def spin_up(cfg: Config, model: Model):
     """Spin the model up as ``[spinup]`` says; raises if it does not converge within ``spinup.years``."""
     from .spinup import SpinupError, spinup_cyclostationary, spinup_repeat
@@ -350,8 +356,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     checkpoint = run_dir.path / "checkpoint.pkl"
     attrs = run_attributes(cfg.to_toml())
     if spin is not None:
-        attrs["spinup"] = (f"{spin.method}: {spin.model_years} model years, relative annual change "
-                           f"{spin.relative_annual_change:.2e}, converged {spin.converged}")
+        attrs["spinup"] = spinup_attribute(spin)
     writers = []
     try:
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
