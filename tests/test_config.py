@@ -66,6 +66,8 @@ def _write(tmp_path, text):
         ("[emissions]\nyear = 2010.5\n", r"emissions\.year = 2010\.5: expected an integer"),
         ("[output]\noverwrite = 'yes'\n", r"output\.overwrite = 'yes': expected true or false"),
         ("[output]\nfrequency = 'weekly'\n", r"output\.frequency = 'weekly': allowed values"),
+        ("[domain]\nkind = 'box'\n[met]\nsource = 'era5.nc'\n",
+         r"met\.source = 'era5\.nc' with domain\.kind = 'box': a single box runs with uniform met"),
         ("[output]\nfrequency = 'run'\ncheckpoint_every_months = 1\n",
          r"output\.checkpoint_every_months = 1 with output\.frequency = 'run': checkpoints are written at the ends of"),
         ("[chemical]\noverrides = 3\n", r"chemical\.overrides = 3: expected a table"),

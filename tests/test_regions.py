@@ -172,6 +172,15 @@ def test_region_file_errors(tmp_path):
     away = _write_geojson(tmp_path / "away.geojson", [({"zone": "a"}, _square(10.0, 40.0, 20.0, 50.0))])
     with pytest.raises(InputError, match=r"away\.geojson: regions: none of the 1 regions lies in the model domain"):
         RegionMasks.from_file(away, "zone", g, use_cache=False)
+    clash = _write_geojson(tmp_path / "clash.geojson", [({"zone": "OTHER"}, _square(100.0, 0.0, 105.0, 5.0)),
+                                                        ({"zone": "west"}, _square(105.0, 0.0, 110.0, 5.0))])
+    with pytest.raises(InputError, match=r"clash\.geojson: attribute 'zone': names regions \['OTHER'\], which the "
+                                         r"attribution tables reserve .*Fix: rename those regions"):
+        RegionMasks.from_file(clash, "zone", g, use_cache=False)
+    from popstransport.attribution import BOUNDARY, INITIAL, OTHER, OUTSIDE
+    from popstransport.io.regions import RESERVED_REGION_NAMES
+
+    assert set(RESERVED_REGION_NAMES) == {OTHER, OUTSIDE, BOUNDARY, INITIAL}
     partly = _write_geojson(tmp_path / "partly.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
                                                           ({"id": 7}, _square(105.0, 0.0, 110.0, 5.0))])
     with pytest.warns(UserWarning, match=r"partly\.geojson: 1 of 2 features have no attribute 'zone' and are not regions"):

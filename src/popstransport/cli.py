@@ -180,7 +180,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  grid: {model.grid.describe()}")
     print(f"  period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}")
     print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
-    print(f"  met: {cfg.met.source}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
+    met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
+    print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     total = float(rates.sum()) * 365.0 * 86400.0
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time; tags: {', '.join(model.tags)}")
     if tagged:

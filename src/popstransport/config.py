@@ -384,6 +384,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}spinup.years must be >= 1 and spinup.tolerance within (0, 1)")
     if cfg.output.checkpoint_every_months < 0:
         raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r}: must be >= 0")
+    if cfg.domain.kind == "box" and cfg.met.source not in ("synthetic", "uniform"):
+        raise ConfigError(f"{where}met.source = {cfg.met.source!r} with domain.kind = 'box': a single box runs with "
+                          "uniform met (met.uniform_u_m_s, met.uniform_v_m_s; 15 degC, light rain), not a met file; "
+                          "remove met.source or choose a gridded domain")
     if cfg.output.checkpoint_every_months > 0 and cfg.output.frequency == "run":
         raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r} with "
                           "output.frequency = 'run': checkpoints are written at the ends of output periods, and a "

@@ -36,6 +36,10 @@ import numpy as np
 from ..grid import LatLonGrid
 from .errors import InputError
 
+#: Names the attribution tables give to the rest of the domain, the domain's edge, inflow and the initial burden
+#: (:mod:`popstransport.attribution`); a user region may not take them.
+RESERVED_REGION_NAMES = ("OTHER", "OUTSIDE", "BOUNDARY", "INITIAL")
+
 #: Bumped whenever the fraction computation changes, so that stale cache files are not used.
 _ALGORITHM_VERSION = "1"
 #: Tolerance for "a block of cells is fully covered" (relative to the block area) and for overlapping regions.
@@ -515,6 +519,11 @@ class RegionMasks:
             by_name: dict[str, list] = {}
             for g, a in zip(geoms, attrs):
                 by_name.setdefault(str(a[name_attribute]), []).append(g)
+            reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
+            if reserved:
+                raise InputError(path, f"attribute {name_attribute!r}", f"names regions {reserved}, which the "
+                                 f"attribution tables reserve ({', '.join(RESERVED_REGION_NAMES)})",
+                                 "rename those regions in the file")
             codes, frac, area = _rasterise_regions(grid, by_name)
             if not codes:
                 raise InputError(path, "regions", f"none of the {len(by_name)} regions lies in the model domain "
