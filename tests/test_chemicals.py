@@ -167,7 +167,7 @@ def test_override_errors():
         get_chemical("HCB", overrides={"half_life_soil": 0.0})
 
 
-def test_user_file_adds_a_substance_and_overrides_values(tmp_path):
+def test_user_file_adds_a_substance_and_overrides_values(tmp_path, capsys):
     f = tmp_path / "mine.csv"
     f.write_text(
         "substance,cas,parameter,value,unit,citation\n"
@@ -194,6 +194,12 @@ def test_user_file_adds_a_substance_and_overrides_values(tmp_path):
     assert chems["PCB-153"].log_koa_298 == 9.45
     assert get_chemical("dodecachlor", files=[f]).name == "Mirex"
     assert get_chemical("PCB-153", files=[f]).log_kow_298 == 6.86
+    # `popstransport chemicals --file F` lists the file's substances and values with the built-in ones
+    from popstransport.cli import main
+
+    assert main(["chemicals", "--file", str(f)]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:-1]}
+    assert "Mirex" in rows and float(rows["PCB-153"][4]) == 6.86 and "HCB" in rows
 
 
 def test_user_file_errors(tmp_path):

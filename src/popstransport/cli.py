@@ -216,7 +216,7 @@ def _cmd_chemicals(args: argparse.Namespace) -> int:
     if args.name:
         print(format_chemical(get_chemical(args.name, files=tuple(args.file))))
     else:
-        print(format_table())
+        print(format_table(files=tuple(args.file)))
     return 0
 
 

@@ -654,16 +654,20 @@ def format_chemical(props: ChemicalProperties, temperatures_k: tuple[float, ...]
     return "\n".join(lines)
 
 
-def format_table(names: list[str] | None = None) -> str:
-    """One line per substance with the main properties (the output of ``popstransport chemicals``)."""
-    names = list_chemicals() if names is None else names
+def format_table(names: list[str] | None = None, files: tuple[str, ...] = ()) -> str:
+    """One line per substance with the main properties (the output of ``popstransport chemicals``); with user
+    property ``files``, their values, and their new substances after the built-in ones."""
+    if names is None:
+        names = list_chemicals()
+        for f in files:
+            names += [n for n in load_chemicals(f) if n not in names]
     head = (
         f"{'substance':<16}{'CAS':<12}{'M g/mol':>9}{'logKaw':>8}{'logKow':>8}{'logKoa':>8}{'resid':>7}"
         f"{'dUaw':>7}{'dUoa':>8}{'kOH':>10}{'t½air h':>10}{'t½wat h':>10}{'t½soil h':>10}"
     )
     lines = [head, "-" * len(head)]
     for n in names:
-        p = get_chemical(n)
+        p = get_chemical(n, files=tuple(files))
         lines.append(
             f"{p.name:<16}{p.cas:<12}{p.molar_mass_kg_mol * 1e3:>9.2f}{p.log_kaw_298:>8.2f}{p.log_kow_298:>8.2f}"
             f"{p.log_koa_298:>8.2f}{p.triangle_residual_log:>7.2f}{p.du_aw_j_mol / 1e3:>7.1f}"
