@@ -202,6 +202,24 @@ def test_user_file_adds_a_substance_and_overrides_values(tmp_path, capsys):
     assert "Mirex" in rows and float(rows["PCB-153"][4]) == 6.86 and "HCB" in rows
 
 
+def test_negative_half_life_names_the_value_given(tmp_path):
+    """The vegetation half-life is taken from soil when not given: a negative soil value is named as such."""
+    f = tmp_path / "mine.csv"
+    f.write_text(
+        "substance,cas,parameter,value,unit,citation\n"
+        "Mirex,2385-85-5,molar_mass,545.5,g/mol,x\n"
+        "Mirex,2385-85-5,log_kaw,-1.5,-,x\n"
+        "Mirex,2385-85-5,log_kow,6.9,-,x\n"
+        "Mirex,2385-85-5,du_oa,-90,kJ/mol,x\n"
+        "Mirex,2385-85-5,du_ow,-20,kJ/mol,x\n"
+        "Mirex,2385-85-5,half_life_air,30,d,x\n"
+        "Mirex,2385-85-5,half_life_soil,-5,d,x\n"
+        "Mirex,2385-85-5,half_life_ocean,5,yr,x\n"
+    )
+    with pytest.raises(ChemicalError, match=r"chemical 'Mirex': half_life_soil must be positive"):
+        load_chemicals(f)
+
+
 def test_user_file_errors(tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("name,value\nx,1\n")

@@ -193,9 +193,12 @@ class ChemicalProperties:
                 raise ChemicalError(f"{who}: {f.name} = {v!r} must be a finite number")
         if self.molar_mass_kg_mol <= 0:
             raise ChemicalError(f"{who}: molar mass {self.molar_mass_kg_mol!r} kg/mol must be positive")
-        for m in MEDIA:
+        # (half-lives given before those assumed equal to another, so that an error names the value that was given)
+        cited = dict(self.citations)
+        for m in sorted(MEDIA, key=lambda m: cited.get(f"half_life_{m}", "").startswith("assumed")):
             if getattr(self, f"half_life_{m}_h") <= 0:
                 raise ChemicalError(f"{who}: half_life_{m} must be positive (hours)")
+        for m in MEDIA:
             if getattr(self, f"ea_{m}_j_mol") < 0:
                 raise ChemicalError(f"{who}: activation energy ea_{m} must be >= 0 J/mol")
         if self.k_oh_298_cm3_s < 0:
