@@ -200,6 +200,8 @@ def test_user_file_adds_a_substance_and_overrides_values(tmp_path, capsys):
     assert main(["chemicals", "--file", str(f)]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:-1]}
     assert "Mirex" in rows and float(rows["PCB-153"][4]) == 6.86 and "HCB" in rows
+    assert main(["screen", "Mirex", "--file", str(f)]) == 0  # (a user substance screened from the command line)
+    assert "Mirex" in capsys.readouterr().out
 
 
 def test_negative_half_life_names_the_value_given(tmp_path):

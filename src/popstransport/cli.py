@@ -221,9 +221,10 @@ def _cmd_chemicals(args: argparse.Namespace) -> int:
 
 
 def _cmd_screen(args: argparse.Namespace) -> int:
+    from .chemicals import get_chemical
     from .screening import format_screening, screen
 
-    print(format_screening([screen(name) for name in args.chemical]))
+    print(format_screening([screen(get_chemical(name, files=tuple(args.file))) for name in args.chemical]))
     return 0
 
 
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_scr = sub.add_parser("screen", help="overall persistence, travel distance and transfer efficiency (unit world)")
     p_scr.add_argument("chemical", nargs="+", help="substance name(s)")
+    p_scr.add_argument("--file", action="append", default=[], help="also read substances from this CSV file")
     p_scr.set_defaults(func=_cmd_screen)
 
     p_ver = sub.add_parser("verify", help="standard transport test cases with normalised l1, l2 and linf errors")

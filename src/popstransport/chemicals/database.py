@@ -547,7 +547,8 @@ def resolve_name(name: str, records: dict | None = None) -> str:
     hint = f" Did you mean {idx[close[0]]!r}?" if close else ""
     raise ChemicalError(
         f"unknown chemical {name!r}.{hint} Valid names: {', '.join(records)}. "
-        "Add a substance from your own file with load_chemicals(path) or [chemical] file = ... in the config."
+        "Add a substance from your own file: [chemical] file = ... in the configuration, --file with the "
+        "chemicals and screen commands, or load_chemicals(path) in Python."
     )
 
 
