@@ -148,33 +148,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config, parse_time
-    from .io.attribution_writer import check_scenarios
-    from .run import build_run, build_simulation, receptor_regions, tracked_faces
-    from .simulation import Simulation
-    from .spinup import year_after
+    from .run import build_run, build_simulation, check_before_run
 
     cfg = load_config(args.config, args.set)
-    where = f"{cfg.source_path}: " if cfg.source_path else ""
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"
-    receptors: list[str] = []
-    if tagged:  # what `run` checks before its first step, without running
-        receptors = receptor_regions(cfg, setup)[0]
-        tracked_faces(cfg, setup)
-        check_scenarios(cfg.scenarios, setup.tags.names, where)
-    sim = build_simulation(cfg, model)
-    sim.check_forcing_covers()
+    receptors = check_before_run(cfg, setup)  # what `run` checks before its first step, without running
     start = parse_time(cfg.time.start)
-    if cfg.spinup.method != "none":
-        from .io.errors import InputError
-
-        try:
-            Simulation(model, start, year_after(start), sim.dt_s, sim.met_update_s, frequency="run").check_forcing_covers()
-        except InputError as exc:
-            raise InputError(exc.source, exc.field, f"{exc.problem} (spinup.method = {cfg.spinup.method!r} repeats the "
-                             f"year {cfg.time.start}..{year_after(start)})", exc.fix) from None
-    model.update_forcing(sim.forcing_time(0), 0)
+    model.update_forcing(build_simulation(cfg, model).forcing_time(0), 0)
     rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
     print(f"configuration {args.config or '(built-in default)'} is valid")
     print(f"  grid: {model.grid.describe()}")

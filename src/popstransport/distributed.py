@@ -234,17 +234,17 @@ def run_distributed(
     client: Any = None,
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's."""
-    from .io.attribution_writer import AttributionWriter, check_scenarios, write_scenario
+    from .config import scenario_name
+    from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
-    from .run import build_run, build_simulation, receptor_regions
+    from .run import build_run, check_before_run, receptor_regions
+    from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
         raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
     setup = build_run(cfg)
-    codes, fraction = receptor_regions(cfg, setup)  # (a receptor that is not a region fails before any batch runs)
-    # (nor does a scenario of an unknown source, or met records that do not cover the run)
-    check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
-    build_simulation(cfg, setup.model).check_forcing_covers()
+    check_before_run(cfg, setup)  # (before any batch runs)
+    codes, fraction = receptor_regions(cfg, setup)
     ntag = len(setup.tags.names)
     own_client = client is None
     if own_client:
@@ -282,10 +282,9 @@ def run_distributed(
                 w.write_period(p, setup.model)
         success = True
     finally:
-        for w in writers:
-            w.close(success)
+        close_writers(writers, success)
         if not success:
             run_dir.cleanup_if_empty()
     for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], sc.get("name") or f"scenario{k + 1}", overwrite=overwrite)
+        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
     return run_dir.path

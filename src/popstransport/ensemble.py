@@ -120,9 +120,6 @@ def member_overrides(values: dict[str, float]) -> list[str]:
     return [f"{path}={value!r}" for path, value in values.items()]
 
 
-#: The ensemble's own results beside ``members/``; ``ensemble_summary.nc`` is renamed into place last.
-ENSEMBLE_FILES = ("ensemble_members.csv", "ensemble_summary.nc")
-
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
 _GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
 
@@ -141,22 +138,6 @@ def _run_member(config_toml: str, source_path: str, overrides: list[str], out: s
     match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
     return str(run(cfg, out, overwrite=overwrite, progress=progress))
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    """Refuse a directory that already holds results (a single run's, an ensemble's, or member runs) unless
-    ``overwrite``, before any member runs, in the words of a single run's refusal."""
-    from .io.writers import OutputExistsError, RunDirectory
-
-    if overwrite or not path.is_dir():
-        return
-    existing = [f for f in (*RunDirectory.RESULT_FILES, *ENSEMBLE_FILES) if (path / f).exists()]
-    members = path / "members"
-    if members.is_dir() and any(members.iterdir()):
-        existing.append("members/")
-    if existing:
-        raise OutputExistsError(f"output directory {str(path)!r} already holds results ({', '.join(existing)}); "
-                                "choose another --out or pass --overwrite")
 
 
 def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None) -> Path:
@@ -197,10 +178,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             base.with_overrides(o)
         except ConfigError as exc:
             raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
-    _refuse_existing(Path(out_dir), overwrite)
-    run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    run_dir = RunDirectory(out_dir, overwrite=overwrite)  # (refuses earlier results, member runs included)
     if overwrite:
-        for name in ENSEMBLE_FILES:
+        for name in RunDirectory.ENSEMBLE_FILES:
             (run_dir.path / name).unlink(missing_ok=True)
     toml = base.to_toml()
     outs = [str(run_dir.path / "members" / f"member_{k:03d}") for k in range(len(members))]
@@ -232,7 +212,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         encoding.update({v: {"zlib": True, "complevel": 1} for v in summary.data_vars if v not in _GRID_VARIABLES})
         summary.to_netcdf(run_dir.partial("ensemble_summary.nc"), encoding=encoding)
     except BaseException:
-        for name in ENSEMBLE_FILES:
+        for name in RunDirectory.ENSEMBLE_FILES:
             run_dir.discard(name)
         member_dir = run_dir.path / "members"
         if member_dir.is_dir() and not any(member_dir.iterdir()):

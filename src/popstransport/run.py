@@ -124,13 +124,6 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
     return inventory.rates_by_layer_kg_s, inventory
 
 
-def _emission_at(field: Callable[[np.datetime64], np.ndarray], time: np.datetime64) -> np.ndarray:
-    """The emission rate of every cell (kg s-1), ``(J, I)``, summed over layers, of a provider of
-    :func:`build_emission_field`."""
-    rates = np.asarray(field(time), dtype=np.float64)
-    return rates.sum(axis=0) if rates.ndim == 3 else rates
-
-
 @dataclass
 class RunSetup:
     """A model ready to run, with the source tags and region masks of its attribution (if any)."""
@@ -236,8 +229,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             # an inventory of national totals on the Natural Earth countries: tags by each country's own emission
             by_country = (inventory.region_rates_kg_s if inventory is not None and cfg.regions.source == "natural_earth"
                           else None)
-            tags = make_tags(codes, fraction, _emission_at(field, start), mode=a.tags, regions=a.regions,
-                             region_emission_kg_s=by_country)
+            emitted = inventory.rates_kg_s(start) if inventory is not None else field(start)
+            tags = make_tags(codes, fraction, emitted, mode=a.tags, regions=a.regions, region_emission_kg_s=by_country)
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
     if tag_subset is not None:
@@ -303,6 +296,32 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
     )
 
 
+def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
+    """What a run checks before its spin-up and first step, without running (``popstransport validate`` makes the
+    same checks): the receptors, border faces and scenario sources of a tagged run, and that the met records cover
+    the run and the spin-up year. Returns the receptor codes (none for an untagged run)."""
+    from .io.attribution_writer import check_scenarios
+    from .io.errors import InputError
+    from .spinup import year_after
+
+    receptors: list[str] = []
+    if cfg.attribution.tags != "none":
+        receptors = receptor_regions(cfg, setup)[0]
+        tracked_faces(cfg, setup)
+        check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
+    sim = build_simulation(cfg, setup.model)
+    sim.check_forcing_covers()
+    if cfg.spinup.method != "none":
+        start = parse_time(cfg.time.start, "time.start")
+        try:
+            Simulation(setup.model, start, year_after(start), sim.dt_s, sim.met_update_s,
+                       frequency="run").check_forcing_covers()
+        except InputError as exc:
+            raise InputError(exc.source, exc.field, f"{exc.problem} (spinup.method = {cfg.spinup.method!r} repeats the "
+                             f"year {cfg.time.start}..{year_after(start)})", exc.fix) from None
+    return receptors
+
+
 def spinup_attribute(spin) -> str:
     """The outputs' ``spinup`` attribute for a spin-up result."""
     return (f"{spin.method}: {spin.model_years} model years, relative annual change "
@@ -334,17 +353,13 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
     """
     from .config import scenario_name
-    from .io.attribution_writer import AttributionWriter, check_scenarios, write_scenario
+    from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
 
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"
-    # (config validation refuses [[scenarios]] in an untagged run; these need the model's tags and regions)
-    if tagged:
-        receptor_regions(cfg, setup)
-        check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
-    build_simulation(cfg, model).check_forcing_covers()  # before a spin-up, and before the run folder is made
+    check_before_run(cfg, setup)  # before a spin-up, and before the run folder is made
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)

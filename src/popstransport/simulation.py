@@ -104,6 +104,20 @@ class OutputWriter(Protocol):
     def close(self, success: bool) -> None: ...
 
 
+def close_writers(writers: Sequence[OutputWriter], success: bool) -> None:
+    """Close ``writers`` (keep their files on ``success``, remove them otherwise) in reverse order, so that the first
+    ones (a run's configuration and fields) go into place last; once one fails to close, the others close as failed
+    (their files removed, none left open), and on ``success`` the first failure is raised."""
+    failure: BaseException | None = None
+    for w in reversed(writers):
+        try:
+            w.close(success and failure is None)
+        except BaseException as exc:
+            failure = failure or exc
+    if failure is not None and success:
+        raise failure
+
+
 def classify_transfer(
     process: str, source: str, target: str, surface: tuple[str, ...], kind: str | None = None
 ) -> tuple[str, float] | None:
@@ -320,16 +334,7 @@ class Simulation:
             self._run()
             success = True
         finally:
-            # the writers close in reverse order, so that the first ones (a run's configuration and fields) are kept
-            # last; once one fails to close, the others are closed as failed (their files removed, none left open)
-            failure: BaseException | None = None
-            for w in reversed(self.writers):
-                try:
-                    w.close(success and failure is None)
-                except BaseException as exc:
-                    failure = failure or exc
-            if failure is not None and success:
-                raise failure
+            close_writers(self.writers, success)
         if self.checkpoint_path is not None:
             self.checkpoint_path.unlink(missing_ok=True)
         return self.periods

@@ -135,7 +135,8 @@ def spinup_cyclostationary(
     max_years
         Most model years run, counting every year: the spin-up stops with ``converged=False`` when they are spent.
     history
-        Most previous years the acceleration combines (memory: about ``3 * history`` state vectors).
+        Most previous years the acceleration combines (memory: about ``history`` state vectors, and as many
+        totals over tags).
 
     Returns
     -------
@@ -168,8 +169,9 @@ def spinup_cyclostationary(
         one_year(model, start, dt_s, met_update_s)
         years += 1
         g = _state(model)
-        f = _total(model, g) - _total(model, x)
-        change = _relative_change(_total(model, x), _total(model, g))
+        total_x, total_g = _total(model, x), _total(model, g)
+        f = total_g - total_x
+        change = _relative_change(total_x, total_g)
         if change < best[0]:
             best = (change, x)
         if change < tolerance:

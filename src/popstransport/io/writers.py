@@ -53,14 +53,10 @@ class RunDirectory:
         "tag_fields.nc",
         "config.toml",
     )
+    #: The results of an ensemble beside its ``members/`` folder (``popstransport.ensemble``).
+    ENSEMBLE_FILES = ("ensemble_members.csv", "ensemble_summary.nc")
     #: Other files that popstransport writes into a run directory (checkpoint, HTML report, ensemble summary).
-    DERIVED_FILES = (
-        "checkpoint.pkl",
-        "checkpoint.pkl.tmp",
-        "report.html",
-        "ensemble_members.csv",
-        "ensemble_summary.nc",
-    )
+    DERIVED_FILES = ("checkpoint.pkl", "checkpoint.pkl.tmp", "report.html", *ENSEMBLE_FILES)
     #: Folders of files derived from a run, with the pattern of the names popstransport writes there: figures of
     #: ``popstransport plot``, tables of ``popstransport evaluate``, and one folder per scenario (``None``: every
     #: sub-folder holds the files of a scenario, :data:`SCENARIO_FILES`, or their partial files).
@@ -76,7 +72,11 @@ class RunDirectory:
         self.created = False
         if self.path.exists() and not self.path.is_dir():
             raise OutputExistsError(f"output path {str(self.path)!r} exists and is not a directory; choose another --out")
-        existing = [f for f in self.RESULT_FILES if (self.path / f).exists()]
+        # a run's results, an ensemble's, or its member runs
+        existing = [f for f in (*self.RESULT_FILES, *self.ENSEMBLE_FILES) if (self.path / f).exists()]
+        members = self.path / "members"
+        if members.is_dir() and any(members.iterdir()):
+            existing.append("members/")
         if existing and not overwrite:
             raise OutputExistsError(
                 f"output directory {str(self.path)!r} already holds results ({', '.join(existing)}); "

@@ -1434,7 +1434,7 @@ class FileMet:
                 var.source,
                 f"variable {var.name!r} ({var.role.description})",
                 f"|wind| reaches {m:.3g} m s-1{self._where(var, k)}, more than {MAX_WIND_M_S:g} m s-1",
-                "check the units attribute and that fill values are declared as _FillValue or missing_value",
+                self._units_fix(var),
             )
 
     def describe(self) -> str:
