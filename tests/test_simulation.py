@@ -556,3 +556,70 @@ def test_a_writer_that_fails_to_close_leaves_no_other_output(tmp_path):
     with pytest.raises(OSError, match="no space left on device"):
         sim.run()
     assert not list((tmp_path / "run").iterdir())
+
+
+def test_a_writer_closed_last_that_fails_takes_back_the_files_already_closed(tmp_path):
+    """The files of a run are put in place together: a writer that fails after the others have closed (it closes
+    last) leaves neither their files nor partial ones, and an earlier run's results as they were."""
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "fields.nc").write_text("earlier")
+    (run / "attribution.nc").write_text("earlier")
+
+    class Broken:
+        def write_period(self, period, model):
+            pass
+
+        def close(self, success):
+            if success:
+                raise OSError("no space left on device")
+
+    rd = RunDirectory(run, overwrite=True)
+    attrs = run_attributes(load_config(None).to_toml())
+    writers = [Broken(), FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
+    sim = Simulation(_model(grid), np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3 * 3600.0, writers=writers)
+    with pytest.raises(OSError, match="no space left on device"):
+        sim.run()
+    assert sorted(p.name for p in run.iterdir()) == ["attribution.nc", "fields.nc"]
+    assert (run / "fields.nc").read_text() == "earlier"
+
+
+def test_a_run_stopped_while_its_files_are_put_in_place_is_completed_when_read(tmp_path, monkeypatch):
+    """A crash between the renames of a run's files leaves the journal; the next reader finishes the renames and the
+    removal of the earlier run's outputs, so the folder holds one run's results, all of them."""
+    import os
+
+    from popstransport.results import open_run
+
+    grid = LatLonGrid.regional(0, 20, 0, 10, 2.0)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "attribution.nc").write_text("earlier, tagged")
+    rd = RunDirectory(run, overwrite=True)
+    attrs = run_attributes(load_config(None).to_toml())
+    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
+    real_replace = os.replace
+    renamed = []
+
+    def crash_after_one_rename(src, dst):
+        if Path(dst).parent != run or str(dst).endswith(RunDirectory.JOURNAL) or not renamed:
+            if Path(dst).parent == run and not str(dst).endswith(RunDirectory.JOURNAL):
+                renamed.append(Path(dst))
+            return real_replace(src, dst)
+        raise KeyboardInterrupt  # (the process stops here)
+
+    sim = Simulation(_model(grid), np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3 * 3600.0, writers=writers)
+    monkeypatch.setattr(os, "replace", crash_after_one_rename)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run()
+    monkeypatch.setattr(os, "replace", real_replace)
+    names = {p.name for p in run.iterdir()}
+    assert RunDirectory.JOURNAL in names and any(n.endswith(".partial") for n in names) and len(renamed) == 1
+    assert renamed[0].name in names
+    assert "attribution.nc" not in names  # (removed before the first rename)
+    with open_run(run) as results:
+        assert results.budget.sizes["time"] == 1 and results.fields.sizes["time"] == 1
+    assert sorted(p.name for p in run.iterdir()) == ["budget.csv", "budget.nc", "fields.nc"]
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        RunDirectory(run)

@@ -219,8 +219,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             member_dir.rmdir()
         run_dir.cleanup_if_empty()
         raise
-    run_dir.commit("ensemble_members.csv")
-    run_dir.commit("ensemble_summary.nc")
+    with run_dir.committing():
+        run_dir.commit("ensemble_members.csv")
+        run_dir.commit("ensemble_summary.nc")
     if overwrite:
         # members of an earlier, larger ensemble: their outputs go (any other file stays, with its folder)
         for extra in sorted((run_dir.path / "members").glob("member_*")):

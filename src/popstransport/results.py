@@ -164,6 +164,12 @@ class RunResults:
         self.path = Path(path)
         if not self.path.is_dir():
             raise RunResultsError(f"run directory {str(self.path)!r} does not exist; give the --out folder of a run")
+        from .io.writers import OutputExistsError, RunDirectory
+
+        try:
+            RunDirectory.recover(self.path)  # (a run that stopped while putting its files in place)
+        except OutputExistsError as exc:
+            raise RunResultsError(str(exc)) from exc
         fields = self.path / "fields.nc"
         if not fields.is_file():
             partial = sorted(p.name for p in self.path.glob(".*.partial"))

@@ -105,15 +105,28 @@ class OutputWriter(Protocol):
 
 
 def close_writers(writers: Sequence[OutputWriter], success: bool) -> None:
-    """Close ``writers`` (keep their files on ``success``, remove them otherwise) in reverse order, so that the first
-    ones (a run's configuration and fields) go into place last; once one fails to close, the others close as failed
-    (their files removed, none left open), and on ``success`` the first failure is raised."""
+    """Close ``writers`` (keep their files on ``success``, remove them otherwise) in reverse order; once one fails to
+    close, the others close as failed (their files removed, none left open), and on ``success`` the first failure is
+    raised. The files of writers that share a :class:`~popstransport.io.writers.RunDirectory` (``run_dir``) are
+    put in place together once every writer has closed, or all removed when one fails."""
+    from contextlib import ExitStack
+
     failure: BaseException | None = None
-    for w in reversed(writers):
-        try:
-            w.close(success and failure is None)
-        except BaseException as exc:
-            failure = failure or exc
+    dirs = {id(d): d for d in (getattr(w, "run_dir", None) for w in writers) if hasattr(d, "committing")}
+    try:
+        with ExitStack() as stack:
+            for d in dirs.values():
+                stack.enter_context(d.committing())
+            for w in reversed(writers):
+                try:
+                    w.close(success and failure is None)
+                except BaseException as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure  # (the held files are discarded)
+    except BaseException as exc:
+        if exc is not failure:
+            raise
     if failure is not None and success:
         raise failure
 

@@ -293,6 +293,7 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
     flux and lowest-layer air concentration maps) and ``source_receptor_deposition.csv``.
     """
     run_dir = Path(run_dir)
+    RunDirectory.recover(run_dir)  # (a run that stopped while putting its files in place)
     att_path = run_dir / "attribution.nc"
     if not att_path.exists():
         raise AttributionError(
@@ -328,9 +329,10 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
                 })
                 fields.attrs.update(dict(tf.attrs), scenario_scale=scen.attrs["scenario_scale"])
                 fields.to_netcdf(out.partial("fields.nc"))
-        for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
-            if out.partial(n).exists():
-                out.commit(n)
+        with out.committing():
+            for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
+                if out.partial(n).exists():
+                    out.commit(n)
     except BaseException:
         for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
             out.discard(n)

@@ -1,7 +1,9 @@
 """Output writers: CF NetCDF fields, budget tables, and the run directory they live in.
 
 Every file is written under a temporary name (``.NAME.partial``) and renamed when the run completes; a failed or
-interrupted run removes its partial files. Every file records the package version, the creation time and the
+interrupted run removes its partial files. A run's files are put in place together (:meth:`RunDirectory.committing`):
+only once every one of them is complete, through a journal that a crash in that moment leaves behind and that the
+next reader or run of the folder completes. Every file records the package version, the creation time and the
 resolved configuration it came from.
 """
 
@@ -9,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,12 @@ class RunDirectory:
     :attr:`DERIVED_FOLDERS`) are removed when this run commits its first result, that is once it has completed: a
     run that fails leaves the earlier results as they were, and a completed one leaves none of them beside its own.
     Only files of the names popstransport writes are removed; any other file, and the folder holding it, is kept.
+
+    The files of one run are put in place together (:meth:`committing`): a writer's :meth:`commit` inside it only
+    marks its complete partial file, and at the end the folder's journal (:attr:`JOURNAL`) lists the earlier outputs
+    to remove and the files to rename before anything is removed or renamed. A crash in that moment leaves the
+    journal; opening the folder again (a new run or :func:`popstransport.results.open_run`) completes what it lists
+    (:meth:`recover`), so the folder never holds part of one run's results beside another's.
 
     Parameters
     ----------
@@ -67,11 +78,17 @@ class RunDirectory:
     }
     SCENARIO_FILES = ("attribution.nc", "source_receptor_deposition.csv", "fields.nc")
 
+    #: The list of what a commit of several files removes and renames, while it does so.
+    JOURNAL = ".commit.journal"
+
     def __init__(self, path: str | Path, overwrite: bool = False):
         self.path = Path(path)
         self.created = False
+        #: names marked by :meth:`commit` inside :meth:`committing`, put in place at its end (``None``: at once)
+        self._held: list[str] | None = None
         if self.path.exists() and not self.path.is_dir():
             raise OutputExistsError(f"output path {str(self.path)!r} exists and is not a directory; choose another --out")
+        self.recover(self.path)
         # a run's results, an ensemble's, or its member runs
         existing = [f for f in (*self.RESULT_FILES, *self.ENSEMBLE_FILES) if (self.path / f).exists()]
         members = self.path / "members"
@@ -115,25 +132,92 @@ class RunDirectory:
     def _remove_stale(self) -> None:
         """Remove the earlier run's outputs found at the start (folders only when nothing else is in them)."""
         stale, self.stale = self.stale, []
-        for p in stale:
-            if p.is_dir():
-                if not any(p.iterdir()):
-                    p.rmdir()
-            else:
-                p.unlink(missing_ok=True)
+        self._apply_journal(self.path, {"remove": [str(p.relative_to(self.path)) for p in stale]})
 
     def partial(self, name: str) -> Path:
         """Temporary path of result ``name`` while the run is in progress."""
         return self.path / f".{name}.partial"
 
     def commit(self, name: str) -> Path:
-        """Rename the partial file of ``name`` to its final name (atomic on one file system); the first commit of a
-        run with ``overwrite`` first removes the earlier run's outputs (see the class documentation)."""
-        if self.stale:
-            self._remove_stale()
+        """Rename the complete partial file of ``name`` to its final name (atomic on one file system); the first
+        commit of a run with ``overwrite`` first removes the earlier run's outputs (see the class documentation).
+        Inside :meth:`committing` the file is only marked, and put in place with the others at its end."""
         final = self.path / name
-        os.replace(self.partial(name), final)
+        if self._held is not None:
+            if not self.partial(name).is_file():
+                raise FileNotFoundError(f"{self.partial(name)}: no partial file to commit")
+            if name not in self._held:
+                self._held.append(name)
+            return final
+        self._put_in_place([name])
         return final
+
+    @contextmanager
+    def committing(self) -> Iterator[RunDirectory]:
+        """Put every file committed inside the block in place together when the block ends without an error, and
+        discard them all when it raises (also those committed before the error)."""
+        if self._held is not None:
+            yield self  # (already inside: the outer block puts them in place)
+            return
+        self._held = []
+        ok = False
+        try:
+            yield self
+            ok = True
+        finally:
+            held, self._held = self._held, None
+            if ok:
+                self._put_in_place(held)
+            else:
+                for name in held:
+                    self.discard(name)
+
+    def _put_in_place(self, names: list[str]) -> None:
+        """Remove the earlier run's outputs (first commit only) and rename ``names``' partial files, journalled."""
+        if not names:
+            return
+        stale, self.stale = self.stale, []
+        journal = {"remove": [str(p.relative_to(self.path)) for p in stale], "commit": names}
+        tmp = self.path / (self.JOURNAL + ".tmp")
+        tmp.write_text(json.dumps(journal), encoding="utf-8")
+        os.replace(tmp, self.path / self.JOURNAL)
+        self._apply_journal(self.path, journal)
+
+    @classmethod
+    def _apply_journal(cls, path: Path, journal: dict[str, list[str]]) -> None:
+        """Do what a journal lists (each step may already have been done), then remove the journal."""
+        for rel in journal.get("remove", []):
+            p = path / rel
+            if p.is_dir():
+                if not any(p.iterdir()):
+                    p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+        for name in journal.get("commit", []):
+            part = path / f".{name}.partial"
+            if part.is_file():
+                os.replace(part, path / name)
+        (path / cls.JOURNAL).unlink(missing_ok=True)
+
+    @classmethod
+    def recover(cls, path: str | Path) -> bool:
+        """Complete a commit that a crash interrupted in folder ``path`` (see the class documentation); ``True``
+        if there was one. The journal is written only once every file it renames is complete."""
+        path = Path(path)
+        jpath = path / cls.JOURNAL
+        (path / (cls.JOURNAL + ".tmp")).unlink(missing_ok=True)  # (a journal not yet complete: nothing was done)
+        if not jpath.is_file():
+            return False
+        try:
+            journal = json.loads(jpath.read_text(encoding="utf-8"))
+            if not isinstance(journal, dict):
+                raise ValueError("not a JSON object")
+            cls._apply_journal(path, journal)
+        except (OSError, ValueError) as exc:
+            raise OutputExistsError(
+                f"{jpath}: a run's results were being put in place when it stopped, and finishing that failed ({exc}); "
+                f"run it again with --overwrite into {str(path)!r}") from exc
+        return True
 
     def discard(self, name: str) -> None:
         """Remove the partial file of ``name`` if it exists."""
