@@ -101,8 +101,12 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
     assert float(scen["deposition"].sum()) == pytest.approx(float(att["deposition"].sum()) - 0.5 * chn - ind, rel=1e-10)
     assert main(["scenario", str(out), "--scale", "XYZ=0.5"]) == 1
     assert "unknown source" in capsys.readouterr().err
-    # a scenario folder is not a run: compare says what it is
-    assert main(["compare", str(out), str(out / "scenarios" / "CHN0.5_IND0")]) == 1
+    # a scenario compares with its run (what it changes); a scenario folder is not a run to plot
+    capsys.readouterr()
+    assert main(["compare", str(out), str(out / "scenarios" / "CHN0.5_IND0"), "--out", str(tmp_path / "cmp")]) == 0
+    text = capsys.readouterr().out
+    assert "deposition_flux: largest |B - A|" in text and "budget not compared" in text
+    assert main(["plot", str(out / "scenarios" / "CHN0.5_IND0")]) == 1
     assert "a scenario folder (scale CHN=0.5,IND=0) holds weighted sums" in capsys.readouterr().err
     for ds in (att, fields, scen):
         ds.close()

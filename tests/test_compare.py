@@ -160,3 +160,52 @@ def test_domain_total_change_of_a_concentration_is_the_change_of_the_airs_mass()
     a = SimpleNamespace(path="A", fields=run_fields, attribution=None)
     text = _summary(a, SimpleNamespace(path="B", fields=run_fields, attribution=None), fields, "test", [], [])
     assert "air_concentration: largest |B - A| = 1.000e+00 kg m-3" in text and "domain total change +10%" in text
+
+
+def test_a_scenario_compares_with_its_run_and_with_a_model_run(runs, tmp_path):
+    """A scenario folder is compared on the fields it has (net deposition flux, lowest-layer air concentration) and its
+    receptor tables, without a budget. The scenario that doubles every tag, a weighted sum with no model run, equals
+    the model run with doubled emissions (the model is linear in its emissions); halving one source lowers its rows
+    by exactly half and the net deposition map by half its tag's map."""
+    from popstransport.io.attribution_writer import write_scenario
+
+    with xr.open_dataset(runs["a"] / "attribution.nc") as att:
+        sources = [str(s) for s in att["source"].values]
+    doubled = write_scenario(runs["a"], {s: 2.0 for s in sources}, "doubled")
+    result = compare_runs(runs["b"], doubled, tmp_path / "doubled")
+    f = result.fields
+    assert sorted(v[:-len("_difference")] for v in f.data_vars if str(v).endswith("_difference")
+                  and not str(v).endswith("relative_difference")) == ["air_concentration", "deposition_flux"]
+    for v in ("deposition_flux", "air_concentration"):
+        a = f[f"{v}_a"].values
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(f[f"{v}_b"].values, a, rtol=1e-9, atol=1e-9 * np.abs(a).max())
+    dep = [r for r in result.receptors if r["quantity"] == "net_deposition_kg"]
+    assert dep and all(abs(r["difference"]) <= 1e-9 * abs(r["a"]) for r in dep)
+    assert result.budget == [] and "budget not compared" in result.summary
+    assert (tmp_path / "doubled" / "budget_difference.csv").is_file()
+
+    half = write_scenario(runs["a"], {"CHN": 0.5}, "half")
+    result = compare_runs(runs["a"], half)
+    rows = {(r["quantity"], r["source"], r["receptor"]): r for r in result.receptors}
+    chn = [r for (q, s, _), r in rows.items() if q == "net_deposition_kg" and s == "CHN" and r["a"] != 0]
+    assert chn and all(r["b"] == pytest.approx(0.5 * r["a"], rel=1e-12) for r in chn)
+    ind = [r for (q, s, _), r in rows.items() if s == "IND" and r["a"] != 0]
+    assert ind and all(r["difference"] == 0 for r in ind)
+    with xr.open_dataset(runs["a"] / "tag_fields.nc") as tf:
+        chn_map = tf["deposition_flux"].sel(source="CHN").values
+    d = result.fields["deposition_flux_difference"].values
+    np.testing.assert_allclose(d, -0.5 * chn_map, rtol=1e-6, atol=1e-9 * np.abs(chn_map).max())
+
+
+def test_a_scenario_without_its_run_is_refused(runs, tmp_path):
+    """A scenario folder moved away from its run cannot be placed on a grid: the error says which run it needs."""
+    import shutil
+
+    from popstransport.io.attribution_writer import write_scenario
+
+    folder = write_scenario(runs["a"], {"IND": 0.0}, "no_ind")
+    moved = tmp_path / "scenarios" / "no_ind"
+    shutil.copytree(folder, moved)
+    with pytest.raises(CompareError, match="scenario folder .*cannot be read.*fields.nc not found"):
+        compare_runs(runs["a"], moved)

@@ -14,10 +14,18 @@ Files written to the output folder:
 Periods: when both runs have the same output periods, fields are compared period by period; otherwise the periods
 present in both runs (same start and end) are compared; if there are none, the whole-run means are compared (and
 the summary says so). Both runs must be on the same grid.
+
+Scenarios: either side may be a scenario folder of a tagged run (``RUN/scenarios/NAME``, written by
+``popstransport scenario`` or a run's ``[[scenarios]]``), for example a scenario against its own run to see what it
+changes. A scenario holds weighted sums of the run's tags: the net deposition flux (wet + dry + net air-surface
+exchange) and the lowest layer's air concentration, and the receptor tables; it has no budget. Such a comparison
+compares those two fields (a run's from its ``fields.nc``: the sum of its three deposition fluxes and the lowest
+layer of its air concentration) and the receptor tables, and no budget.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as _dt
 import os
@@ -28,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .results import RunResults, open_run
+from .results import RunResults, RunResultsError, open_run
 
 
 class CompareError(ValueError):
@@ -69,6 +77,74 @@ def _relative(a: np.ndarray | float, b: np.ndarray | float, scale: float | None 
     ref = float(np.nanmax(np.abs(a))) if scale is None and a.size else (scale or 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(np.abs(a) > _RELATIVE_FLOOR * ref, (b - a) / np.abs(a), np.nan)
+
+
+#: The fields of a scenario folder, and the variables of a run's ``fields.nc`` they are formed from.
+_SCENARIO_FIELDS = ("deposition_flux", "air_concentration")
+_NET_DEPOSITION_PARTS = ("wet_deposition_flux", "dry_deposition_flux", "air_surface_exchange_flux")
+
+
+def _is_scenario(r: RunResults) -> bool:
+    return "scenario_scale" in r.fields.attrs
+
+
+def _open(run: RunResults | str | Path) -> RunResults:
+    """A run, or a scenario folder as a run's results with the scenario's fields, tables and no budget."""
+    if isinstance(run, RunResults):
+        return run
+    path = Path(run)
+    fields_path = path / "fields.nc"
+    if (path / "budget.nc").is_file() or not fields_path.is_file():
+        return open_run(path)  # (a run, or the error that says what is missing)
+    with xr.open_dataset(fields_path) as f:
+        scale = f.attrs.get("scenario_scale")
+    if scale is None:
+        return open_run(path)
+    base_path = path.parent.parent
+    try:
+        base = open_run(base_path)
+    except RunResultsError as exc:
+        raise CompareError(f"{path} is a scenario folder (scale {scale}) and its tagged run {str(base_path)!r} cannot be "
+                           f"read ({exc}); compare needs the run's grid") from exc
+    scen = xr.load_dataset(fields_path)
+    missing = [v for v in _SCENARIO_FIELDS if v not in scen]
+    if missing or not (path / "attribution.nc").is_file():
+        raise CompareError(f"{path}: the scenario folder is incomplete (missing {missing or ['attribution.nc']}); "
+                           f"write it again with popstransport scenario {base_path} --scale {scale} --overwrite")
+    same = all(scen.sizes.get(d) == base.fields.sizes.get(d) for d in ("time", "lat", "lon")) and np.array_equal(
+        scen["time"].values, base.fields["time"].values)
+    if not same:
+        raise CompareError(f"{path}: the scenario's grid or output periods are not those of its run ({base_path}); "
+                           f"write it again with popstransport scenario {base_path} --scale {scale} --overwrite")
+    r = copy.copy(base)
+    r.path = path
+    keep = [v for v in ("time_bnds", "lat_bnds", "lon_bnds", "cell_area") if v in base.fields]
+    r.fields = base.fields[keep].assign({v: (scen[v].dims, scen[v].values, dict(scen[v].attrs)) for v in _SCENARIO_FIELDS})
+    r.fields.attrs = dict(scen.attrs)
+    r.budget = None  # type: ignore[assignment]
+    r.attribution = xr.load_dataset(path / "attribution.nc")
+    r.tag_fields = None
+    r.config_text = f"# scenario {scale} of the run in {base_path}\n" + base.config_text
+    return r
+
+
+def _as_scenario_fields(r: RunResults) -> RunResults:
+    """A run with the fields a scenario has, formed from its ``fields.nc`` (see the module documentation)."""
+    if _is_scenario(r):
+        return r
+    f = r.fields
+    missing = [v for v in (*_NET_DEPOSITION_PARTS, "air_concentration") if v not in f]
+    if missing:
+        raise CompareError(f"{r.path / 'fields.nc'}: no {missing}; compare cannot form the fields of a scenario")
+    dep = sum(f[v] for v in _NET_DEPOSITION_PARTS)
+    dep.attrs = {"units": "kg m-2 s-1", "long_name": "net deposition flux (wet + dry + net air-surface exchange)"}
+    conc = f["air_concentration"].isel(layer=0, drop=True) if "layer" in f["air_concentration"].dims \
+        else f["air_concentration"]
+    conc.attrs = {"units": "kg m-3", "long_name": "time-mean air concentration of the lowest layer"}
+    out = copy.copy(r)
+    keep = [v for v in ("time_bnds", "lat_bnds", "lon_bnds", "cell_area") if v in f]
+    out.fields = f[keep].assign(deposition_flux=dep, air_concentration=conc)
+    return out
 
 
 def _check_grid(a: RunResults, b: RunResults) -> None:
@@ -171,6 +247,8 @@ def _receptor_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -
 
 
 def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> list[dict]:
+    if _is_scenario(a) or _is_scenario(b):
+        return []
     ba = a.budget.isel(time=ia) if ia else a.budget
     bb = b.budget.isel(time=ib) if ib else b.budget
     names = list(dict.fromkeys([str(v) for v in ba.data_vars if str(v).endswith("_kg")]
@@ -236,6 +314,8 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
             lines.append(f"    {r['receptor']}: {r['a']:.4g} -> {r['b']:.4g} kg ({r['difference']:+.4g} kg, {rel})")
     elif a.attribution is None or b.attribution is None:
         lines.append("  receptor tables not compared: a run is untagged")
+    if _is_scenario(a) or _is_scenario(b):
+        lines.append("  budget not compared: a scenario is a weighted sum of a run's tags, with no budget of its own")
     emitted = [r for r in budget if r["term"].startswith("emitted_")]
     if emitted:
         ea = sum(r["a"] for r in emitted)
@@ -260,7 +340,7 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
     Parameters
     ----------
     run_a, run_b
-        Run directories or :class:`RunResults`.
+        Run directories, scenario folders (see the module documentation) or :class:`RunResults`.
     out_dir
         Output folder (``None``: nothing is written). Existing comparison files are not replaced unless
         ``overwrite``.
@@ -270,8 +350,10 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
     Comparison
         The differences as xarray / rows and the summary text.
     """
-    a = run_a if isinstance(run_a, RunResults) else open_run(run_a)
-    b = run_b if isinstance(run_b, RunResults) else open_run(run_b)
+    a = _open(run_a)
+    b = _open(run_b)
+    if _is_scenario(a) or _is_scenario(b):
+        a, b = _as_scenario_fields(a), _as_scenario_fields(b)
     _check_grid(a, b)
     ia, ib = _common_periods(a, b)
     fields, how = _field_differences(a, b)

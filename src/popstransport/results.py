@@ -182,8 +182,9 @@ class RunResults:
             if "scenario_scale" in self.fields.attrs:
                 raise RunResultsError(
                     f"{self.path}: a scenario folder (scale {self.fields.attrs['scenario_scale']}) holds weighted sums of "
-                    "a tagged run's deposition and air concentration, not a run: open its files with xarray, or open "
-                    f"the tagged run ({self.path.parent.parent}) and use its scenario tables")
+                    "a tagged run's deposition and air concentration, not a run: compare it with its run (popstransport "
+                    f"compare {self.path.parent.parent} {self.path}), open its files with xarray, or open the tagged run "
+                    "and use its scenario tables")
             raise RunResultsError(f"{self.path}: budget.nc not found; the run directory is incomplete, run it again")
         self.budget: xr.Dataset = _load(budget)
         att = self.path / "attribution.nc"
