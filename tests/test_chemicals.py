@@ -153,6 +153,17 @@ def test_overrides_and_rederivation():
     # a derived k_OH follows an overridden air half-life
     t = get_chemical("PCB-52", overrides={"half_life_air": 536.0})
     assert t.k_oh_298_cm3_s == pytest.approx(get_chemical("PCB-52").k_oh_298_cm3_s / 2)
+    # a tabulated k_OH follows an overridden air half-life too (the gridded model uses k_OH), and the other way
+    # round; both given, both kept
+    ln2 = math.log(2.0)
+    v = get_chemical("PCB-153", overrides={"half_life_air": 1000.0})
+    assert "derived" not in get_chemical("PCB-153").citation("k_oh")  # (tabulated)
+    assert v.k_oh_298_cm3_s == pytest.approx(ln2 / (1000.0 * 3600.0 * 1e6), rel=1e-12)
+    assert "derived" in v.citation("k_oh") and v.citation("half_life_air") == "user override"
+    w = get_chemical("HCB", overrides={"k_oh_298_cm3_s": 1e-13})
+    assert w.half_life_air_h == pytest.approx(ln2 / (1e-13 * 1e6) / 3600.0, rel=1e-12)
+    x = get_chemical("HCB", overrides={"k_oh": 1e-13, "half_life_air": 5.0})
+    assert x.k_oh_298_cm3_s == 1e-13 and x.half_life_air_h == 5.0
     # with_overrides on an existing object
     u = get_chemical("HCB").with_overrides({"log_kow": 5.73})
     assert u.log_koa_298 == pytest.approx(5.73 + 1.57)  # HCB's Koa is derived, so it follows Kow

@@ -29,7 +29,9 @@ Derivations made when loading, each recorded in :attr:`ChemicalProperties.citati
   (``log Koa = log Kow - log Kaw``).
 * ``k_oh`` missing: ``k_OH = ln 2 / (t1/2,air [OH]_ref)`` with ``[OH]_ref = 1e6 cm-3``, the 24-h mean OH to which
   the BETR-Research air half-lives refer (inference in ``../shared/data/REFERENCES.md`` section 2: it reproduces the
-  measured k_OH of alpha- and gamma-HCH within 4 %). ``half_life_air`` missing: the inverse relation.
+  measured k_OH of alpha- and gamma-HCH within 4 %). ``half_life_air`` missing: the inverse relation. An override
+  of one of the two alone (``overrides = { half_life_air = 1000 }``) replaces the other by this relation, so that
+  the gridded model (``k_oh`` times the OH field) and the screening unit world (``half_life_air``) both follow it.
 * ``half_life_freshwater`` / ``half_life_ocean``: one missing takes the other; vegetation and sediment missing take
   the soil value; activation energies missing are 0 (no temperature dependence). All flagged "assumed".
 
@@ -380,10 +382,12 @@ def _apply_overrides(raw: _Raw, overrides: dict[str, float] | None, name: str) -
             touched_du.append(par)
         if par in ("log_kaw", "log_kow", "log_koa"):
             touched_k.append(par)
-        if par == "k_oh" and raw.get("half_life_air", (0, ""))[1].startswith(_DERIVED):
-            del raw["half_life_air"]
-        if par == "half_life_air" and raw.get("k_oh", (0, ""))[1].startswith(_DERIVED):
-            del raw["k_oh"]
+        # one air degradation rate: an override of k_oh or half_life_air alone replaces the other (tabulated or
+        # derived) by its value derived from the override, so the gridded model (k_oh x [OH]) and the screening
+        # unit world (half_life_air) both use what the user gave; both given: both kept
+        other = {"k_oh": "half_life_air", "half_life_air": "k_oh"}.get(par)
+        if other is not None and not (other in overrides or PARAMETERS[other][1] in overrides):
+            raw.pop(other, None)
     # internal energies: keep what the user gave, re-derive the rest (priority du_oa > du_aw > du_ow)
     if touched_du:
         keep = list(dict.fromkeys(touched_du))
