@@ -39,8 +39,8 @@ def model_value(fields, compartment, lon, lat, months):
         series = fields["air_concentration"].values[:, 0, j, i]
     elif compartment == "deposition":
         series = fields["wet_deposition_flux"].values[:, j, i] + fields["dry_deposition_flux"].values[:, j, i]
-    else:
-        series = fields["soil_burden"].values[:, j, i]
+    else:  # (per area of soil: the burden per cell area over the cell fraction the soil covers)
+        series = fields["soil_burden"].values[:, j, i] / fields["soil_area_fraction"].values[j, i]
     days = np.array([31.0, 28.0])[months]
     return float((series[months] * days).sum() / days.sum())
 
@@ -257,3 +257,32 @@ def test_cli_error_is_one_line(model_run, tmp_path, cli_main, capsys):
     assert cli_main(["evaluate", str(model_run), "--observations", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--soil-bulk-density" in err
+
+
+def test_soil_is_compared_per_area_of_soil(tmp_path):
+    """A soil sample measures the soil, not the cell: the model's soil burden per cell area is divided by the cell
+    fraction the soil covers (the land, from Natural Earth with the synthetic met); a station in a coastal cell gets
+    the burden over that fraction, and one in a cell without land is refused."""
+    from popstransport.grid import LatLonGrid
+    from popstransport.io.regions import land_fraction
+
+    run_dir = run(load_config(None, [*TINY, "met.source=synthetic"]), tmp_path / "run")
+    with xr.open_dataset(run_dir / "fields.nc") as f:
+        f = f.load()
+    land = f["land_area_fraction"].values
+    lon_b, lat_b = f["lon_bnds"].values, f["lat_bnds"].values
+    grid = LatLonGrid.regional(lon_b[0, 0], lon_b[-1, 1], lat_b[0, 0], lat_b[-1, 1], 5.0)
+    np.testing.assert_allclose(land, land_fraction(grid), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(f["soil_area_fraction"].values, land)  # (no fresh water compartment)
+    coast = np.argwhere((land > 0.2) & (land < 0.8) & (f["soil_burden"].values[1] > 0))
+    ocean = np.argwhere(land == 0)
+    assert coast.size and ocean.size
+    (j, i), (jo, io) = coast[0], ocean[0]
+    lon, lat = lon_b[i].mean(), lat_b[j].mean()
+    path = bad_file(tmp_path, [f"S,{lon},{lat},2010-02,1.0,ng m-2,soil"])
+    ev = evaluate(run_dir, path)
+    per_cell = float(f["soil_burden"].values[1, j, i])
+    assert float(ev.pairs["modelled_si"].values[0]) == pytest.approx(per_cell / land[j, i], rel=1e-12)
+    path = bad_file(tmp_path, [f"S,{lon_b[io].mean()},{lat_b[jo].mean()},2010-02,1.0,ng m-2,soil"])
+    with pytest.raises(ObservationError, match="line 3, columns 'lon', 'lat'.*soil station 'S'.*without soil"):
+        evaluate(run_dir, path)

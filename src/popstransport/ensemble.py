@@ -243,10 +243,13 @@ def _summarise(fields: list[Path]) -> Any:
                 if not np.array_equal(d[name].values, first[name].values):
                     raise ValueError(f"ensemble member {k} has other {name} values than member 0: ensemble parameters "
                                      "must not change the grid or the output times")
-        names = [v for v in first.data_vars if v not in _GRID_VARIABLES]
+        # fields without time (land and soil area fractions) that every member shares are copied like the grid
+        shared = [v for v in first.data_vars if v not in _GRID_VARIABLES and "time" not in first[v].dims
+                  and all(v in d and np.array_equal(d[v].values, first[v].values) for d in datasets[1:])]
+        names = [v for v in first.data_vars if v not in _GRID_VARIABLES and v not in shared]
         n = len(datasets)
         q = xr.concat([d[names] for d in datasets], dim="member").quantile([s[1] for s in _STATISTICS], dim="member")
-        summary = first[[v for v in _GRID_VARIABLES if v in first]].load()
+        summary = first[[v for v in (*_GRID_VARIABLES, *shared) if v in first]].load()
         summary.attrs = {}  # (member 0's title and history do not describe the summary)
         for v in names:
             for suffix, quantile, words in _STATISTICS:

@@ -23,7 +23,11 @@ Model quantities:
 - ``deposition``: bulk deposition, wet + dry (``wet_deposition_flux + dry_deposition_flux``), kg m-2 s-1. The net
   diffusive air-surface exchange is left out: deposition samplers collect wet and dry deposition, not the net
   gas exchange of the ground;
-- ``soil``: soil burden per unit cell area, kg m-2.
+- ``soil``: soil burden per unit area of soil, kg m-2: ``soil_burden / soil_area_fraction`` (the cell fraction
+  the soil compartment covers, land without fresh water), since a soil sample measures the soil, not the cell (a
+  coastal cell's burden per cell area would be low by its soil fraction). A station in a cell without soil is an
+  error; a run without ``soil_area_fraction`` in ``fields.nc`` (the ``simple`` fate, whose soil takes the whole
+  cell's deposition) is compared per cell area.
 
 Units are parsed as products of powers of mass (``pg ng ug µg mg g kg``), length (``mm cm m km``), area
 (``ha``), volume (``L``, ``l``) and time (``s min h d day wk month yr y a``; a year of 365 days and a month of
@@ -385,6 +389,10 @@ def evaluate(
         "deposition": np.asarray(f["wet_deposition_flux"].values + f["dry_deposition_flux"].values, dtype=float),
         "soil": np.asarray(f["soil_burden"].values, dtype=float),
     }
+    soil_fraction = np.asarray(f["soil_area_fraction"].values, dtype=float) if "soil_area_fraction" in f else None
+    if soil_fraction is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            series["soil"] = np.where(soil_fraction > 0, series["soil"] / soil_fraction, np.nan)
     out: dict[str, list] = {k: [] for k in ("line", "site_id", "compartment", "lon", "lat", "cell_lon", "cell_lat",
                                             "start", "end", "observed", "modelled", "unit", "observed_si",
                                             "modelled_si", "si_unit", "observed_display", "modelled_display",
@@ -408,6 +416,12 @@ def evaluate(
                 f"{when} is not inside the simulated period {bnds[0, 0]} to {bnds[-1, 1]}",
                 "remove the row, or evaluate a run that covers it")
         comp = r["compartment"]
+        if comp == "soil" and soil_fraction is not None and not soil_fraction[j, i] > 0:
+            raise ObservationError(
+                path, f"{where}, columns 'lon', 'lat'",
+                f"soil station {r['site_id']!r} at lon {r['lon']:g}, lat {r['lat']:g} lies in a model cell without soil "
+                f"(cell centre lon {0.5 * (lon_e[i] + lon_e[i + 1]):g}, lat {0.5 * (lat_e[j] + lat_e[j + 1]):g}: land "
+                "fraction 0)", "remove the row, or evaluate a run on a finer grid")
         model_si = float(np.dot(w, series[comp][:, j, i]))
         unit: ParsedUnit = r["unit"]
         if unit.mass_fraction:
@@ -466,7 +480,8 @@ def _write(ev: Evaluation, out: Path, run: RunResults) -> Path:
     header = ["line", "site_id", "compartment", "lon", "lat", "cell_lon", "cell_lat", "start", "end", "observed",
               "modelled", "unit", "observed_si", "modelled_si", "si_unit"]
     comment = (f"# popstransport {__version__} evaluation of {run.path} against {p.attrs['observations']}; model "
-               "values: lowest-layer air concentration, wet + dry deposition, soil burden per cell area")
+               "values: lowest-layer air concentration, wet + dry deposition, soil burden per "
+               + ("area of soil" if "soil_area_fraction" in run.fields else "cell area"))
     if p.attrs.get("soil_depth_m", "") != "":
         comment += (f"; soil mass fractions converted with bulk density {p.attrs['soil_bulk_density_kg_m3']} kg m-3 "
                     f"and depth {p.attrs['soil_depth_m']} m")

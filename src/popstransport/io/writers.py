@@ -260,6 +260,11 @@ class FieldsWriter:
     - ``soil_burden``, ``vegetation_burden``, ``ocean_burden`` (kg m-2 of cell area), time mean;
     - ``wet_deposition_flux``, ``dry_deposition_flux``, ``air_surface_exchange_flux`` (kg m-2 s-1, positive
       downward), ``emission_flux`` (kg m-2 s-1), period means.
+
+    And, without time (``lat, lon``), when the model has a land fraction: ``land_area_fraction`` (1) and, for the
+    multimedia fate (air-soil exchange), ``soil_area_fraction`` (1), the cell fraction that the soil compartment
+    covers (land without fresh water), so that ``soil_burden / soil_area_fraction`` is the mass per area of soil,
+    which soil samples measure.
     """
 
     FILENAME = "fields.nc"
@@ -344,6 +349,8 @@ class FieldsWriter:
         """Append one period's means."""
         ds = self.ds
         n = self.n
+        if n == 0:
+            self._write_area_fractions(model, period.start)
         ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
         ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
         vol = model.grid.air_volume_m3()
@@ -364,6 +371,27 @@ class FieldsWriter:
         self._vars["air_surface_exchange_flux"][n] = period.air_surface_exchange_kg / (area * sec)
         self._vars["emission_flux"][n] = period.emission_kg / (area * sec)
         self.n += 1
+
+    def _write_area_fractions(self, model: Any, time: np.datetime64) -> None:
+        """``land_area_fraction`` and ``soil_area_fraction`` of the model's met at ``time``, the first period's start
+        (static fields), if it has them: the same values whether the model was stepped here or not (a resumed or
+        distributed run)."""
+        met = getattr(model, "met", None)
+        forcing = met.fields_at(time) if met is not None else getattr(model, "forcing", None)
+        if forcing is None or "land_fraction" not in forcing:
+            return
+        land = np.clip(np.asarray(forcing["land_fraction"], dtype=float), 0.0, 1.0)
+        v = self.ds.createVariable("land_area_fraction", "f8", ("lat", "lon"))
+        v.units, v.standard_name, v.long_name = "1", "land_area_fraction", "land fraction of the cell area"
+        v[:] = land
+        soil_exchange = any(getattr(p, "surface", None) == "soil" for p in getattr(model, "fate_processes", ()))
+        if "soil" in getattr(model, "surface_compartments", ()) and soil_exchange:
+            from ..processes.exchange import soil_fraction
+
+            v = self.ds.createVariable("soil_area_fraction", "f8", ("lat", "lon"))
+            v.units, v.long_name = "1", "fraction of the cell area covered by the soil compartment"
+            v.comment = "land without fresh water; soil_burden / soil_area_fraction is the mass per area of soil"
+            v[:] = soil_fraction(model, land)
 
     def close(self, success: bool) -> None:
         """Close the file; keep it under its final name on success, delete it otherwise."""
