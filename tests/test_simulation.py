@@ -534,6 +534,17 @@ def test_a_second_simulation_of_the_same_model_refreshes_its_forcing():
     assert not np.array_equal(january, july)
 
 
+class _FailsToClose:
+    """A writer whose files cannot be written when the run has succeeded (a full disk)."""
+
+    def write_period(self, period, model):
+        pass
+
+    def close(self, success):
+        if success:
+            raise OSError("no space left on device")
+
+
 def test_a_writer_that_fails_to_close_leaves_no_other_output(tmp_path):
     """When one writer fails while the run's files are put in place, the others are closed as failed: no partial
     file is left, and no fields or budget of a run whose outputs are incomplete."""
@@ -542,15 +553,7 @@ def test_a_writer_that_fails_to_close_leaves_no_other_output(tmp_path):
     rd = RunDirectory(tmp_path / "run")
     attrs = run_attributes(load_config(None).to_toml())
 
-    class Broken:
-        def write_period(self, period, model):
-            pass
-
-        def close(self, success):
-            if success:
-                raise OSError("no space left on device")
-
-    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs), Broken()]
+    writers = [FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs), _FailsToClose()]
     sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 3 * 3600.0, frequency="daily",
                      writers=writers)
     with pytest.raises(OSError, match="no space left on device"):
@@ -567,17 +570,9 @@ def test_a_writer_closed_last_that_fails_takes_back_the_files_already_closed(tmp
     (run / "fields.nc").write_text("earlier")
     (run / "attribution.nc").write_text("earlier")
 
-    class Broken:
-        def write_period(self, period, model):
-            pass
-
-        def close(self, success):
-            if success:
-                raise OSError("no space left on device")
-
     rd = RunDirectory(run, overwrite=True)
     attrs = run_attributes(load_config(None).to_toml())
-    writers = [Broken(), FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
+    writers = [_FailsToClose(), FieldsWriter(rd, grid, attrs), BudgetWriter(rd, attrs)]
     sim = Simulation(_model(grid), np.datetime64("2010-01-01"), np.datetime64("2010-01-02"), 3 * 3600.0, writers=writers)
     with pytest.raises(OSError, match="no space left on device"):
         sim.run()
