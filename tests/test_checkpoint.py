@@ -72,3 +72,32 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
     assert main(["run", "--resume", str(missing), *BASE]) == 1
     assert "have passed the end of an output period" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def _interrupted_run(out, day, extra=()):
+    """A run of ``BASE`` (plus ``extra`` settings) stopped by Ctrl-C at simulated ``day``, leaving its checkpoint."""
+    from popstransport.config import load_config
+    from popstransport.run import run
+
+    settings = [BASE[k + 1] for k, a in enumerate(BASE) if a == "--set"] + list(extra)
+
+    def interrupt(sim_s, total_s, wall_s):
+        if sim_s >= day * 86400.0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(None, settings), out, progress=interrupt)
+    assert (out / "checkpoint.pkl").is_file()
+
+
+def test_resume_with_another_configuration_names_the_keys_that_differ(tmp_path, capsys):
+    """A refused --resume names every key whose value differs from the interrupted run's, with both values (the
+    checkpoint keeps the configuration that wrote it: no config.toml is left by an interrupted run)."""
+    out = tmp_path / "run"
+    _interrupted_run(out, 40)
+    assert main(["run", "--resume", str(out), *BASE, "--set", "emissions.uniform_total_kg_yr=2000"]) == 1
+    err = capsys.readouterr().err
+    assert "written by a different configuration (emissions.uniform_total_kg_yr = 1000.0 in the checkpoint, 2000.0 now)" \
+        in err
+    assert "config.toml is in the checkpoint" not in err
+    assert main(["run", "--resume", str(out), *BASE]) == 0

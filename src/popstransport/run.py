@@ -264,13 +264,13 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     return RunSetup(model, tags, codes, fraction)
 
 
-def config_fingerprint(cfg: Config) -> str:
-    """Hash of everything in the configuration that changes results (not the output directory or overwrite flag)."""
+def results_configuration(cfg: Config) -> str:
+    """Everything in the configuration that changes results (not the output directory or overwrite flag), as TOML:
+    the tag of a run's checkpoints, so that a refused ``--resume`` can name the keys that differ."""
     import dataclasses
-    import hashlib
 
     neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
-    return hashlib.sha256(neutral.to_toml().encode()).hexdigest()
+    return neutral.to_toml()
 
 
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
@@ -292,7 +292,7 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
         faces_per_tag=cfg.attribution.border_fluxes_by_source,
         checkpoint_path=checkpoint_path,
         checkpoint_every_months=cfg.output.checkpoint_every_months,
-        checkpoint_tag=config_fingerprint(cfg),
+        checkpoint_tag=results_configuration(cfg),
     )
 
 

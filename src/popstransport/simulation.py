@@ -37,6 +37,30 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed (missing, from another configuration, other shapes)."""
 
 
+def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5) -> list[str]:
+    """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
+    checkpoint, value now``, at most ``most`` of them and a count of the rest); none when either is not TOML."""
+    import tomllib
+
+    def flat(table: dict, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, v in table.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    try:
+        old, new = flat(tomllib.loads(checkpoint_tag)), flat(tomllib.loads(tag))
+    except tomllib.TOMLDecodeError:
+        return []
+    unset = "(not set)"
+    lines = [f"{k} = {old.get(k, unset)!r} in the checkpoint, {new.get(k, unset)!r} now"
+             for k in sorted(old.keys() | new.keys()) if old.get(k, unset) != new.get(k, unset)]
+    return lines[:most] + ([f"and {len(lines) - most} more"] if len(lines) > most else [])
+
+
 def _months(t: np.datetime64) -> int:
     """Whole months since 1970-01 of ``t``."""
     return int(np.datetime64(t, "M").astype(np.int64))
@@ -165,7 +189,8 @@ class Simulation:
         Write a checkpoint (state, clock, finished periods) at the first period end after every
         ``checkpoint_every_months`` simulated months; removed when the run completes.
     checkpoint_tag
-        Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag.
+        Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag (when both are
+        TOML, as the configurations :mod:`popstransport.run` gives, naming the keys that differ).
     progress
         Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
     """
@@ -303,8 +328,10 @@ class Simulation:
         if data.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT}")
         if data["tag"] != self.checkpoint_tag:
-            raise CheckpointError(f"{path}: the checkpoint was written by a different configuration; resume with the "
-                                  "configuration of the interrupted run (its config.toml is in the checkpoint)")
+            differ = _differing_keys(data["tag"], self.checkpoint_tag)
+            raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
+                                  + (f" ({'; '.join(differ)})" if differ else "")
+                                  + "; resume with the configuration of the interrupted run")
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         self._resume = data
