@@ -101,3 +101,15 @@ def test_resume_with_another_configuration_names_the_keys_that_differ(tmp_path, 
         in err
     assert "config.toml is in the checkpoint" not in err
     assert main(["run", "--resume", str(out), *BASE]) == 0
+
+
+def test_a_resumed_run_keeps_the_spin_up_attribute(tmp_path):
+    """A resumed run does not spin up again (its state is the checkpoint's), and its outputs still say which spin-up
+    the run began from, as the uninterrupted run's do (they said none)."""
+    spin = ["spinup.method=repeat", "spinup.tolerance=0.9", "spinup.years=3"]
+    out = tmp_path / "run"
+    _interrupted_run(out, 40, spin)
+    assert main(["run", "--resume", str(out), *BASE, *[a for s in spin for a in ("--set", s)]]) == 0
+    for name in ("fields.nc", "budget.nc"):
+        with xr.open_dataset(out / name) as ds:
+            assert ds.attrs.get("spinup", "").startswith("repeat: 2 model years, relative annual change"), name

@@ -191,6 +191,9 @@ class Simulation:
     checkpoint_tag
         Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag (when both are
         TOML, as the configurations :mod:`popstransport.run` gives, naming the keys that differ).
+    checkpoint_attributes
+        Output attributes that describe how the run began (its spin-up), kept in the checkpoint: :meth:`resume`
+        takes the checkpoint's, so that a resumed run, which does not spin up again, writes them too.
     progress
         Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
     """
@@ -211,6 +214,7 @@ class Simulation:
         checkpoint_path: str | Path | None = None,
         checkpoint_every_months: int = 0,
         checkpoint_tag: str = "",
+        checkpoint_attributes: dict[str, str] | None = None,
         progress: Callable[[float, float, float], None] | None = None,
     ):
         if not dt_s > 0:
@@ -236,6 +240,7 @@ class Simulation:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.checkpoint_every_months = int(checkpoint_every_months)
         self.checkpoint_tag = checkpoint_tag
+        self.checkpoint_attributes = dict(checkpoint_attributes or {})
         self._resume: dict | None = None
         self._last_checkpoint_month = _months(self.start)
         self.progress = progress
@@ -335,6 +340,7 @@ class Simulation:
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         self._resume = data
+        self.checkpoint_attributes = dict(data.get("attributes", {}))
 
     def _write_checkpoint(self, period_index: int) -> None:
         assert self.checkpoint_path is not None
@@ -347,6 +353,7 @@ class Simulation:
             "air_kg": self.model.air_kg,
             "surface_kg": self.model.surface_kg,
             "transport_phase": self.model.transport_phase,
+            "attributes": self.checkpoint_attributes,
             "periods": self.periods,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
