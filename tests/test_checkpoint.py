@@ -113,3 +113,14 @@ def test_a_resumed_run_keeps_the_spin_up_attribute(tmp_path):
     for name in ("fields.nc", "budget.nc"):
         with xr.open_dataset(out / name) as ds:
             assert ds.attrs.get("spinup", "").startswith("repeat: 2 model years, relative annual change"), name
+
+
+def test_resume_of_a_completed_run_says_it_has_completed(tmp_path, capsys):
+    """--resume of a run that finished (no checkpoint left, its results written) says so, rather than that the run
+    must have written checkpoints."""
+    out = tmp_path / "run"
+    short = [*BASE, "--set", "time.stop=2010-02-01"]
+    assert main(["run", "--out", str(out), *short]) == 0
+    assert main(["run", "--resume", str(out), *short]) == 1
+    err = capsys.readouterr().err
+    assert "the run there has completed" in err and "nothing to resume" in err

@@ -366,6 +366,9 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)
+    if resume and not (Path(out_dir) / "checkpoint.pkl").is_file() and (Path(out_dir) / "fields.nc").is_file():
+        raise ConfigError(f"--resume {str(out_dir)!r}: the run there has completed (its fields.nc is written and its "
+                          "checkpoint removed); there is nothing to resume")
     if resume and not (Path(out_dir) / "checkpoint.pkl").is_file():  # (checked before the run folder is made)
         raise ConfigError(f"--resume {str(out_dir)!r}: no checkpoint.pkl there; the interrupted run must have had "
                           "output.checkpoint_every_months > 0 and have passed the end of an output period at least "
