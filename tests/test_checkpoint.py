@@ -72,3 +72,55 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
     assert main(["run", "--resume", str(missing), *BASE]) == 1
     assert "have passed the end of an output period" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def _interrupted_run(out, day, extra=()):
+    """A run of ``BASE`` (plus ``extra`` settings) stopped by Ctrl-C at simulated ``day``, leaving its checkpoint."""
+    from popstransport.config import load_config
+    from popstransport.run import run
+
+    settings = [BASE[k + 1] for k, a in enumerate(BASE) if a == "--set"] + list(extra)
+
+    def interrupt(sim_s, total_s, wall_s):
+        if sim_s >= day * 86400.0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(None, settings), out, progress=interrupt)
+    assert (out / "checkpoint.pkl").is_file()
+
+
+def test_resume_with_another_configuration_names_the_keys_that_differ(tmp_path, capsys):
+    """A refused --resume names every key whose value differs from the interrupted run's, with both values (the
+    checkpoint keeps the configuration that wrote it: no config.toml is left by an interrupted run)."""
+    out = tmp_path / "run"
+    _interrupted_run(out, 40)
+    assert main(["run", "--resume", str(out), *BASE, "--set", "emissions.uniform_total_kg_yr=2000"]) == 1
+    err = capsys.readouterr().err
+    assert "written by a different configuration (emissions.uniform_total_kg_yr = 1000.0 in the checkpoint, 2000.0 now)" \
+        in err
+    assert "config.toml is in the checkpoint" not in err
+    assert main(["run", "--resume", str(out), *BASE]) == 0
+
+
+def test_a_resumed_run_keeps_the_spin_up_attribute(tmp_path):
+    """A resumed run does not spin up again (its state is the checkpoint's), and its outputs still say which spin-up
+    the run began from, as the uninterrupted run's do (they said none)."""
+    spin = ["spinup.method=repeat", "spinup.tolerance=0.9", "spinup.years=3"]
+    out = tmp_path / "run"
+    _interrupted_run(out, 40, spin)
+    assert main(["run", "--resume", str(out), *BASE, *[a for s in spin for a in ("--set", s)]]) == 0
+    for name in ("fields.nc", "budget.nc"):
+        with xr.open_dataset(out / name) as ds:
+            assert ds.attrs.get("spinup", "").startswith("repeat: 2 model years, relative annual change"), name
+
+
+def test_resume_of_a_completed_run_says_it_has_completed(tmp_path, capsys):
+    """--resume of a run that finished (no checkpoint left, its results written) says so, rather than that the run
+    must have written checkpoints."""
+    out = tmp_path / "run"
+    short = [*BASE, "--set", "time.stop=2010-02-01"]
+    assert main(["run", "--out", str(out), *short]) == 0
+    assert main(["run", "--resume", str(out), *short]) == 1
+    err = capsys.readouterr().err
+    assert "the run there has completed" in err and "nothing to resume" in err

@@ -6,7 +6,15 @@ import pytest
 import popstransport.spinup
 from popstransport.config import load_config
 from popstransport.run import build_model, spin_up
-from popstransport.spinup import SpinupError, _relative_change, _state, one_year, spinup_cyclostationary, spinup_repeat
+from popstransport.spinup import (
+    SpinupError,
+    _relative_change,
+    _state,
+    one_year,
+    spinup_cyclostationary,
+    spinup_repeat,
+    year_after,
+)
 
 DT, UPDATE = 86400.0, 720 * 3600.0
 
@@ -143,3 +151,17 @@ def test_tagged_spin_up_decides_as_the_untagged_one(method):
     assert a.model_years == b.model_years == 3 and not a.converged and not b.converged
     assert b.relative_annual_change == pytest.approx(a.relative_annual_change, rel=1e-9)
     np.testing.assert_allclose(tb, ta, rtol=1e-9, atol=1e-12 * ta.max())
+
+
+@pytest.mark.parametrize("start, end", [
+    ("2010-01-01", "2011-01-01"),
+    ("2011-07-01T06:00", "2012-07-01T06:00"),  # a year holding 29 February 2012: 366 days, not 365
+    ("2011-03-01", "2012-03-01"),
+    ("2012-03-01", "2013-03-01"),
+    ("2012-12-31", "2013-12-31"),
+    ("2012-02-29T12:00", "2013-03-01T12:00"),  # no 29 February in 2013: the day after 28 February
+])
+def test_the_spin_up_year_ends_on_the_same_date_one_calendar_year_later(start, end):
+    """The repeated year ends where the run's first year would: on the start's date and time of day a year later
+    (the state it converges to is the one at the start's time of the year)."""
+    assert year_after(np.datetime64(start)) == np.datetime64(end, "s")

@@ -264,19 +264,21 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     return RunSetup(model, tags, codes, fraction)
 
 
-def config_fingerprint(cfg: Config) -> str:
-    """Hash of everything in the configuration that changes results (not the output directory or overwrite flag)."""
+def results_configuration(cfg: Config) -> str:
+    """Everything in the configuration that changes results (not the output directory or overwrite flag), as TOML:
+    the tag of a run's checkpoints, so that a refused ``--resume`` can name the keys that differ."""
     import dataclasses
-    import hashlib
 
     neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
-    return hashlib.sha256(neutral.to_toml().encode()).hexdigest()
+    return neutral.to_toml()
 
 
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
-                     track_faces: bool = False, checkpoint_path: Path | None = None) -> Simulation:
+                     track_faces: bool = False, checkpoint_path: Path | None = None,
+                     checkpoint_attributes: dict[str, str] | None = None) -> Simulation:
     """The simulation described by ``[time]`` and ``[output]`` (with ``track_faces``, the face masses per tag only
-    for ``attribution.border_fluxes_by_source``; the border-flux matrix of all sources needs only their total)."""
+    for ``attribution.border_fluxes_by_source``; the border-flux matrix of all sources needs only their total;
+    ``checkpoint_attributes``: the outputs' attributes of the run's spin-up, kept in its checkpoints)."""
     t = cfg.time
     return Simulation(
         model,
@@ -292,7 +294,8 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
         faces_per_tag=cfg.attribution.border_fluxes_by_source,
         checkpoint_path=checkpoint_path,
         checkpoint_every_months=cfg.output.checkpoint_every_months,
-        checkpoint_tag=config_fingerprint(cfg),
+        checkpoint_tag=results_configuration(cfg),
+        checkpoint_attributes=checkpoint_attributes,
     )
 
 
@@ -363,31 +366,34 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)
+    if resume and not (Path(out_dir) / "checkpoint.pkl").is_file() and (Path(out_dir) / "fields.nc").is_file():
+        raise ConfigError(f"--resume {str(out_dir)!r}: the run there has completed (its fields.nc is written and its "
+                          "checkpoint removed); there is nothing to resume")
     if resume and not (Path(out_dir) / "checkpoint.pkl").is_file():  # (checked before the run folder is made)
         raise ConfigError(f"--resume {str(out_dir)!r}: no checkpoint.pkl there; the interrupted run must have had "
                           "output.checkpoint_every_months > 0 and have passed the end of an output period at least "
                           "that many months after its start (checkpoints are written at the ends of output periods)")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     checkpoint = run_dir.path / "checkpoint.pkl"
-    attrs = run_attributes(cfg.to_toml())
-    if spin is not None:
-        attrs["spinup"] = spinup_attribute(spin)
     writers = []
     try:
+        sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
+                               track_faces=tracked_faces(cfg, setup) if tagged else False,
+                               checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None,
+                               checkpoint_attributes=None if spin is None else {"spinup": spinup_attribute(spin)})
+        if resume:
+            sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
+        attrs = run_attributes(cfg.to_toml())
+        attrs.update(sim.checkpoint_attributes)
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
         writers.append(FieldsWriter(run_dir, model.grid, attrs))
         writers.append(BudgetWriter(run_dir, attrs))
-        track = False
         if tagged:
             a = cfg.attribution
             codes, fraction = receptor_regions(cfg, setup)
             writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
                                              a.border_fluxes_by_source))
-            track = tracked_faces(cfg, setup)
-        sim = build_simulation(cfg, model, writers, progress, per_tag=tagged, track_faces=track,
-                               checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None)
-        if resume:
-            sim.resume(checkpoint)
+        sim.writers = writers
     except BaseException:
         for w in writers:
             w.close(False)

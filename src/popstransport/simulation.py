@@ -37,6 +37,30 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed (missing, from another configuration, other shapes)."""
 
 
+def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5) -> list[str]:
+    """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
+    checkpoint, value now``, at most ``most`` of them and a count of the rest); none when either is not TOML."""
+    import tomllib
+
+    def flat(table: dict, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, v in table.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    try:
+        old, new = flat(tomllib.loads(checkpoint_tag)), flat(tomllib.loads(tag))
+    except tomllib.TOMLDecodeError:
+        return []
+    unset = "(not set)"
+    lines = [f"{k} = {old.get(k, unset)!r} in the checkpoint, {new.get(k, unset)!r} now"
+             for k in sorted(old.keys() | new.keys()) if old.get(k, unset) != new.get(k, unset)]
+    return lines[:most] + ([f"and {len(lines) - most} more"] if len(lines) > most else [])
+
+
 def _months(t: np.datetime64) -> int:
     """Whole months since 1970-01 of ``t``."""
     return int(np.datetime64(t, "M").astype(np.int64))
@@ -178,7 +202,11 @@ class Simulation:
         Write a checkpoint (state, clock, finished periods) at the first period end after every
         ``checkpoint_every_months`` simulated months; removed when the run completes.
     checkpoint_tag
-        Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag.
+        Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag (when both are
+        TOML, as the configurations :mod:`popstransport.run` gives, naming the keys that differ).
+    checkpoint_attributes
+        Output attributes that describe how the run began (its spin-up), kept in the checkpoint: :meth:`resume`
+        takes the checkpoint's, so that a resumed run, which does not spin up again, writes them too.
     progress
         Called as ``progress(simulated_seconds, total_seconds, wall_seconds)`` after every step.
     """
@@ -199,6 +227,7 @@ class Simulation:
         checkpoint_path: str | Path | None = None,
         checkpoint_every_months: int = 0,
         checkpoint_tag: str = "",
+        checkpoint_attributes: dict[str, str] | None = None,
         progress: Callable[[float, float, float], None] | None = None,
     ):
         if not dt_s > 0:
@@ -224,6 +253,7 @@ class Simulation:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.checkpoint_every_months = int(checkpoint_every_months)
         self.checkpoint_tag = checkpoint_tag
+        self.checkpoint_attributes = dict(checkpoint_attributes or {})
         self._resume: dict | None = None
         self._last_checkpoint_month = _months(self.start)
         self.progress = progress
@@ -316,11 +346,14 @@ class Simulation:
         if data.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT}")
         if data["tag"] != self.checkpoint_tag:
-            raise CheckpointError(f"{path}: the checkpoint was written by a different configuration; resume with the "
-                                  "configuration of the interrupted run (its config.toml is in the checkpoint)")
+            differ = _differing_keys(data["tag"], self.checkpoint_tag)
+            raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
+                                  + (f" ({'; '.join(differ)})" if differ else "")
+                                  + "; resume with the configuration of the interrupted run")
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         self._resume = data
+        self.checkpoint_attributes = dict(data.get("attributes", {}))
 
     def _write_checkpoint(self, period_index: int) -> None:
         assert self.checkpoint_path is not None
@@ -333,6 +366,7 @@ class Simulation:
             "air_kg": self.model.air_kg,
             "surface_kg": self.model.surface_kg,
             "transport_phase": self.model.transport_phase,
+            "attributes": self.checkpoint_attributes,
             "periods": self.periods,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")

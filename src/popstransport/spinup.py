@@ -68,11 +68,14 @@ def _set_state(model: Model, x: np.ndarray) -> None:
 
 
 def year_after(start: np.datetime64) -> np.datetime64:
-    """The end of the spin-up year that begins at ``start``: the same time of the year, one calendar year later."""
+    """The end of the spin-up year that begins at ``start``: the same date and time of day one calendar year later
+    (1 March for a start on 29 February), so that the year is 366 days long when it holds a 29 February."""
     start = np.datetime64(start, "s")
-    return (np.datetime64(start, "Y") + np.timedelta64(1, "Y")).astype("datetime64[s]") + (
-        start - np.datetime64(start, "Y").astype("datetime64[s]")
-    )
+    month = np.datetime64(start, "M")
+    # (the same month of the next year, then the time since the first of the month: the day count of a year, or of
+    # the months before the start, would shift the date by a day around a 29 February)
+    same_month = month + np.timedelta64(12, "M")
+    return same_month.astype("datetime64[s]") + (start - month.astype("datetime64[s]"))
 
 
 def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: float, emissions: bool = True) -> None:
