@@ -254,7 +254,7 @@ def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp
         sim("a", LatLonGrid.box(100, 30, layers=AirLayers((0.0, 1000.0, 5000.0)))).resume(path)
     with open(path, "wb") as fh:
         pickle.dump({"format": 99, "tag": "a"}, fh)
-    with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: not a popstransport checkpoint of format 1"):
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: not a popstransport checkpoint of format 2"):
         sim("a").resume(path)
 
 
@@ -618,3 +618,57 @@ def test_a_run_stopped_while_its_files_are_put_in_place_is_completed_when_read(t
     assert sorted(p.name for p in run.iterdir()) == ["budget.csv", "budget.nc", "fields.nc"]
     with pytest.raises(OutputExistsError, match="already holds results"):
         RunDirectory(run)
+
+
+def test_a_long_run_keeps_no_periods_in_memory_and_resumes_from_its_periods_file(tmp_path):
+    """Without keep_periods only the writers get the finished periods, and a checkpoint holds the state and a count:
+    the periods a resumed run writes again are read from the periods file beside it, one by one. A run interrupted
+    after periods past its last checkpoint resumes from the checkpoint (the later periods in the file are dropped)
+    and ends with every period as an uninterrupted run has them, bit for bit."""
+    import pickle
+
+    grid = LatLonGrid.box(100, 30)
+    start, stop = np.datetime64("2010-01-01"), np.datetime64("2010-05-01")
+    ckpt = tmp_path / "checkpoint.pkl"
+
+    class Collect:
+        def __init__(self):
+            self.periods = []
+
+        def write_period(self, period, model):
+            self.periods.append(period)
+
+        def close(self, success):
+            pass
+
+    def sim(writer, progress=None, keep=False):
+        return Simulation(_model(grid, emission=np.full(grid.shape, 1e-6)), start, stop, 6 * 3600.0,
+                          writers=[writer], checkpoint_path=ckpt, checkpoint_every_months=2, progress=progress,
+                          keep_periods=keep)
+
+    reference = Collect()
+    assert sim(reference, keep=True).run() and len(reference.periods) == 4
+    assert not ckpt.exists() and not Simulation.periods_path(ckpt).exists()
+
+    def stop_mid_april(simulated_s, total_s, wall_s):
+        if simulated_s > (np.datetime64("2010-04-15") - start) / np.timedelta64(1, "s"):
+            raise KeyboardInterrupt
+
+    first = sim(Collect(), stop_mid_april)
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    assert first.periods == []
+    with open(ckpt, "rb") as fh:
+        data = pickle.load(fh)
+    assert data["period_index"] == 1 and "periods" not in data  # (the checkpoint at the end of February)
+    assert Simulation.periods_path(ckpt).stat().st_size > data["periods_bytes"]  # (March is in the file too)
+    resumed_writer = Collect()
+    resumed = sim(resumed_writer, keep=True)
+    resumed.resume(ckpt)
+    resumed.run()
+    assert [p.start for p in resumed_writer.periods] == [p.start for p in reference.periods]
+    for a, b in zip(reference.periods, resumed_writer.periods):
+        np.testing.assert_array_equal(a.mean_air_kg, b.mean_air_kg)
+        np.testing.assert_array_equal(a.mean_surface_kg, b.mean_surface_kg)
+        for comp in a.budget.burden_end:
+            np.testing.assert_array_equal(a.budget.burden_end[comp], b.budget.burden_end[comp])

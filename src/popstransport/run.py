@@ -275,10 +275,11 @@ def results_configuration(cfg: Config) -> str:
 
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
                      track_faces: bool = False, checkpoint_path: Path | None = None,
-                     checkpoint_attributes: dict[str, str] | None = None) -> Simulation:
+                     checkpoint_attributes: dict[str, str] | None = None, keep_periods: bool = True) -> Simulation:
     """The simulation described by ``[time]`` and ``[output]`` (with ``track_faces``, the face masses per tag only
     for ``attribution.border_fluxes_by_source``; the border-flux matrix of all sources needs only their total;
-    ``checkpoint_attributes``: the outputs' attributes of the run's spin-up, kept in its checkpoints)."""
+    ``checkpoint_attributes``: the outputs' attributes of the run's spin-up, kept in its checkpoints;
+    ``keep_periods``: keep the finished periods in memory, for a caller that has no writers)."""
     t = cfg.time
     return Simulation(
         model,
@@ -296,6 +297,7 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
         checkpoint_every_months=cfg.output.checkpoint_every_months,
         checkpoint_tag=results_configuration(cfg),
         checkpoint_attributes=checkpoint_attributes,
+        keep_periods=keep_periods,
     )
 
 
@@ -380,7 +382,8 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
                                track_faces=tracked_faces(cfg, setup) if tagged else False,
                                checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None,
-                               checkpoint_attributes=None if spin is None else {"spinup": spinup_attribute(spin)})
+                               checkpoint_attributes=None if spin is None else {"spinup": spinup_attribute(spin)},
+                               keep_periods=False)  # (the writers take every period as it ends)
         if resume:
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
         attrs = run_attributes(cfg.to_toml())

@@ -13,7 +13,7 @@ import itertools
 import os
 import pickle
 import time as _time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -30,7 +30,7 @@ Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
 
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 class CheckpointError(ValueError):
@@ -199,8 +199,13 @@ class Simulation:
         Accumulate the face masses per tag (for border fluxes by source); otherwise only their total over tags,
         which the advection books once per face instead of once per tag and face.
     checkpoint_path, checkpoint_every_months
-        Write a checkpoint (state, clock, finished periods) at the first period end after every
-        ``checkpoint_every_months`` simulated months; removed when the run completes.
+        Write a checkpoint (state, clock, number of finished periods) at the first period end after every
+        ``checkpoint_every_months`` simulated months; removed when the run completes. The finished periods, which
+        a resumed run writes again, are appended one by one to a file beside it (:meth:`periods_path`), so that
+        neither memory nor a checkpoint grows with the length of the run.
+    keep_periods
+        Keep every finished period in :attr:`periods` (returned by :meth:`run`); without, only the writers get
+        them, and a long run's memory does not grow with its periods (per-tag fields are megabytes a period).
     checkpoint_tag
         Text identifying the configuration; :meth:`resume` refuses a checkpoint with another tag (when both are
         TOML, as the configurations :mod:`popstransport.run` gives, naming the keys that differ).
@@ -229,6 +234,7 @@ class Simulation:
         checkpoint_tag: str = "",
         checkpoint_attributes: dict[str, str] | None = None,
         progress: Callable[[float, float, float], None] | None = None,
+        keep_periods: bool = True,
     ):
         if not dt_s > 0:
             raise ValueError(f"time step must be positive, got {dt_s!r} s")
@@ -257,7 +263,10 @@ class Simulation:
         self._resume: dict | None = None
         self._last_checkpoint_month = _months(self.start)
         self.progress = progress
+        self.keep_periods = bool(keep_periods)
         self.periods: list[PeriodResult] = []
+        #: bytes of :meth:`periods_path` holding the finished periods (those a checkpoint counts)
+        self._periods_bytes = 0
         self.steps_taken = 0
         self.time = self.start
         # the forcing keys of this simulation, distinct from those of any other simulation of the same model (a
@@ -335,6 +344,32 @@ class Simulation:
             acc["tag_surface"] += col.integral_surface_kg_s
             acc["tag_emission"] += em_tag
 
+    @staticmethod
+    def periods_path(checkpoint_path: str | Path) -> Path:
+        """The file of finished periods beside the checkpoint ``checkpoint_path`` (``NAME_periods.pkl``)."""
+        p = Path(checkpoint_path)
+        return p.with_name(f"{p.stem}_periods{p.suffix}")
+
+    def _spool(self, period: PeriodResult) -> None:
+        """Append a finished period to the checkpoint's periods file (the first period starts it anew)."""
+        assert self.checkpoint_path is not None
+        with open(self.periods_path(self.checkpoint_path), "ab" if self._periods_bytes else "wb") as fh:
+            fh.truncate(self._periods_bytes)  # (periods after the last checkpoint, written before an interruption)
+            fh.seek(self._periods_bytes)
+            pickle.dump(period, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._periods_bytes = fh.tell()
+
+    def _spooled_periods(self, count: int, nbytes: int) -> Iterator[PeriodResult]:
+        """The first ``count`` periods of the periods file (``nbytes`` long), one at a time."""
+        assert self.checkpoint_path is not None
+        path = self.periods_path(self.checkpoint_path)
+        with open(path, "rb") as fh:
+            for _ in range(count):
+                yield pickle.load(fh)
+            if fh.tell() != nbytes:
+                raise CheckpointError(f"{path}: its periods do not end where the checkpoint says ({fh.tell()} against "
+                                      f"{nbytes} bytes); the checkpoint cannot be resumed, run again")
+
     def resume(self, path: str | Path) -> None:
         """Continue from the checkpoint at ``path`` when :meth:`run` is called (finished periods are re-written)."""
         path = Path(path)
@@ -352,6 +387,10 @@ class Simulation:
                                   + "; resume with the configuration of the interrupted run")
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
+        periods = self.periods_path(path)
+        if data["periods_bytes"] and (not periods.is_file() or periods.stat().st_size < data["periods_bytes"]):
+            raise CheckpointError(f"{periods}: the finished periods of the checkpoint {path.name} are missing or cut "
+                                  "short; the checkpoint cannot be resumed, run again")
         self._resume = data
         self.checkpoint_attributes = dict(data.get("attributes", {}))
 
@@ -367,7 +406,7 @@ class Simulation:
             "surface_kg": self.model.surface_kg,
             "transport_phase": self.model.transport_phase,
             "attributes": self.checkpoint_attributes,
-            "periods": self.periods,
+            "periods_bytes": self._periods_bytes,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
         with open(tmp, "wb") as fh:
@@ -384,6 +423,7 @@ class Simulation:
             close_writers(self.writers, success)
         if self.checkpoint_path is not None:
             self.checkpoint_path.unlink(missing_ok=True)
+            self.periods_path(self.checkpoint_path).unlink(missing_ok=True)
         return self.periods
 
     def _run(self) -> None:
@@ -401,12 +441,15 @@ class Simulation:
             m.transport_phase = r.get("transport_phase", 0)
             self.time = r["time"]
             self.steps_taken = r["steps_taken"]
-            self.periods = list(r["periods"])
             first = r["period_index"] + 1
             self._last_checkpoint_month = _months(self.time)
-            for period in self.periods:
+            self.periods = []
+            for period in self._spooled_periods(first, r["periods_bytes"]):
+                if self.keep_periods:
+                    self.periods.append(period)
                 for w in self.writers:
                     w.write_period(period, m)
+            self._periods_bytes = r["periods_bytes"]
         for index, (p0, p1) in enumerate(zip(self.boundaries[:-1], self.boundaries[1:])):
             if index < first:
                 continue
@@ -469,7 +512,10 @@ class Simulation:
                 period.face_mass_kg = m.face_mass_kg
                 period.face_index = m.face_index
                 period.face_mass_per_tag = m.face_mass_per_tag
-            self.periods.append(period)
+            if self.keep_periods:
+                self.periods.append(period)
+            if self.checkpoint_path is not None and self.checkpoint_every_months > 0:
+                self._spool(period)
             for w in self.writers:
                 w.write_period(period, m)
             if (

@@ -67,7 +67,7 @@ class RunDirectory:
     #: The results of an ensemble beside its ``members/`` folder (``popstransport.ensemble``).
     ENSEMBLE_FILES = ("ensemble_members.csv", "ensemble_summary.nc")
     #: Other files that popstransport writes into a run directory (checkpoint, HTML report, ensemble summary).
-    DERIVED_FILES = ("checkpoint.pkl", "checkpoint.pkl.tmp", "report.html", *ENSEMBLE_FILES)
+    DERIVED_FILES = ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl", "report.html", *ENSEMBLE_FILES)
     #: Folders of files derived from a run, with the pattern of the names popstransport writes there: figures of
     #: ``popstransport plot``, tables of ``popstransport evaluate``, and one folder per scenario (``None``: every
     #: sub-folder holds the files of a scenario, :data:`SCENARIO_FILES`, or their partial files).
