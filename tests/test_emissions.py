@@ -585,3 +585,32 @@ def test_simple_fate_says_it_uses_no_substance():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _built(["processes.fate=simple"])
+
+
+def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path):
+    """``emissions.year = "each"``: every calendar year of a run takes its own year of a national-total file, and
+    every country's tag emits that year's total (the tag set is the same in every year: a country that emits in
+    one year only is tagged, with nothing in the other). Checked against the file's numbers, with the run's
+    365-day-year units (2012 is a leap year: its total is 366/365 of the file's)."""
+    from popstransport.config import ConfigError, load_config
+    from popstransport.run import run
+
+    f = tmp_path / "trend.csv"
+    f.write_text("iso3,year,value,unit\nCHN,2011,100,kg/yr\nCHN,2012,40,kg/yr\nJPN,2011,10,kg/yr\n"
+                 "JPN,2012,30,kg/yr\nKOR,2012,5,kg/yr\n")
+    sets = ["domain.resolution_deg=5", "time.start=2011-01-01", "time.stop=2013-01-01", "met.source=uniform",
+            f"emissions.source='{f}'", "emissions.year=each", "output.frequency=annual", "attribution.tags=countries"]
+    out = run(load_config(None, sets), tmp_path / "run")
+    with xr.open_dataset(out / "attribution.nc") as att:
+        emitted = att["emission"].load()
+    sources = [str(s) for s in emitted["source"].values]
+    assert {"CHN", "JPN", "KOR"} <= set(sources)
+    days = np.array([365.0, 366.0])
+    for code, kg in (("CHN", [100, 40]), ("JPN", [10, 30]), ("KOR", [0, 5])):
+        np.testing.assert_allclose(emitted.sel(source=code).values, np.array(kg) * days / 365.0, rtol=1e-9,
+                                   atol=1e-12)
+    with xr.open_dataset(out / "budget.nc") as b:
+        total = sum(b[v].values for v in b.data_vars if str(v).startswith("emitted_"))
+    np.testing.assert_allclose(total, np.array([110.0, 75.0]) * days / 365.0, rtol=1e-9)
+    with pytest.raises(ConfigError, match=r"emissions.year = 'every': expected an integer or 'each'"):
+        load_config(None, [*sets[:-1], "emissions.year=every"])

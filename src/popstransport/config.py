@@ -109,7 +109,9 @@ class EmissionsConfig:
 
     source: str = "builtin"
     kind: Literal["auto", "gridded", "national", "points"] = "auto"
-    year: int = 2010
+    #: Inventory year, or "each": every calendar year of the run takes its own year of the inventory (a run
+    #: over decades follows the inventory's trend; times outside the run's years take the nearest of them).
+    year: int | Literal["each"] = 2010
     #: Multiplies every emission (dimensionless).
     scale: float = 1.0
     #: Variable name in a gridded NetCDF file.
@@ -224,6 +226,14 @@ def _nearest(name: str, choices: list[str]) -> str:
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
+def _describe(annotation: Any) -> str:
+    """What a value of ``annotation`` looks like, in words."""
+    if get_origin(annotation) is Literal:
+        return " or ".join(repr(a) for a in get_args(annotation))
+    return {int: "an integer", float: "a number", str: "a string (in quotes)", bool: "true or false"}.get(
+        annotation, str(annotation))
+
+
 def _coerce(path: str, value: Any, annotation: Any, where: str) -> Any:
     origin = get_origin(annotation)
     args = get_args(annotation)
@@ -269,7 +279,7 @@ def _coerce(path: str, value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(path, value, a, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}{path} = {value!r}: expected one of {args}")
+        raise ConfigError(f"{where}{path} = {value!r}: expected " + " or ".join(_describe(a) for a in args))
     return value
 
 

@@ -6,6 +6,7 @@ ready :class:`Model`, :func:`run` executes it into a run directory.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +120,56 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
         )
     from .io.emissions import open_emissions
 
-    inventory = open_emissions(e, grid, substance=cfg.chemical.name if chemical is not None else None,
-                               molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
+    def inventory_of(year: int | None) -> EmissionInventory:
+        return open_emissions(e if year is None else dataclasses.replace(e, year=year), grid,
+                              substance=cfg.chemical.name if chemical is not None else None,
+                              molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
+
+    if e.year == "each":
+        yearly = YearlyEmissions({y: inventory_of(y) for y in run_years(cfg)})
+        return yearly, yearly.first
+    inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
+
+
+def run_years(cfg: Config) -> list[int]:
+    """The calendar years that ``[time]`` covers (the year of ``stop`` only when the run goes past its start)."""
+    start = parse_time(cfg.time.start, "time.start")
+    last = parse_time(cfg.time.stop, "time.stop") - np.timedelta64(1, "s")
+    first_year = int(str(np.datetime64(start, "Y")))
+    return list(range(first_year, max(first_year, int(str(np.datetime64(last, "Y")))) + 1))
+
+
+class YearlyEmissions:
+    """Emission rates that follow an inventory year by year (``emissions.year = "each"``): a time takes the
+    inventory of its calendar year, or of the nearest year held (a spin-up year past the run's end).
+
+    Called as ``time -> (L, J, I)`` kg s-1 like :meth:`EmissionInventory.rates_by_layer_kg_s`.
+    """
+
+    def __init__(self, inventories: dict[int, EmissionInventory]):
+        if not inventories:
+            raise ValueError("no inventory year")
+        self.inventories = dict(sorted(inventories.items()))
+        self.years = np.array(list(self.inventories), dtype=np.int64)
+        #: each year's tag shares ``(T, J, I)`` of a tagged run (set by :func:`build_run`)
+        self.tag_weights: dict[int, np.ndarray] | None = None
+
+    @property
+    def first(self) -> EmissionInventory:
+        """The inventory of the first year (the run's start)."""
+        return self.inventories[int(self.years[0])]
+
+    def year_of(self, time: np.datetime64) -> int:
+        """The inventory year that applies at ``time``."""
+        y = int(str(np.datetime64(time, "Y")))
+        return int(self.years[np.argmin(np.abs(self.years - y))])
+
+    def inventory_at(self, time: np.datetime64) -> EmissionInventory:
+        return self.inventories[self.year_of(time)]
+
+    def __call__(self, time: np.datetime64) -> np.ndarray:
+        return self.inventory_at(time).rates_by_layer_kg_s(time)
 
 
 @dataclass
@@ -225,27 +273,48 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         masks = build_regions(cfg, grid)
         codes, fraction = list(masks.codes), masks.fraction
         start = parse_time(cfg.time.start, "time.start")
-        try:
+
+        def tags_of(inv: EmissionInventory | None, t: np.datetime64, mode: str, regions: tuple[str, ...]) -> TagSet:
             # an inventory of national totals on the Natural Earth countries: tags by each country's own emission
-            by_country = (inventory.region_rates_kg_s if inventory is not None and cfg.regions.source == "natural_earth"
-                          else None)
-            emitted = inventory.rates_kg_s(start) if inventory is not None else field(start)
-            tags = make_tags(codes, fraction, emitted, mode=a.tags, regions=a.regions, region_emission_kg_s=by_country)
+            by_country = (inv.region_rates_kg_s if inv is not None and cfg.regions.source == "natural_earth" else None)
+            emitted = inv.rates_kg_s(t) if inv is not None else field(t)
+            return make_tags(codes, fraction, emitted, mode=mode, regions=regions, region_emission_kg_s=by_country)
+
+        try:
+            if isinstance(field, YearlyEmissions):
+                # one tag set for every year (the regions that emit in any of them), with each year's shares
+                each = {y: tags_of(inv, np.datetime64(f"{y}-01-01", "s"), a.tags, a.regions)
+                        for y, inv in field.inventories.items()}
+                names = tuple(c for c in codes if any(c in t.names for t in each.values()))
+                each = {y: tags_of(inv, np.datetime64(f"{y}-01-01", "s"), "list", names)
+                        for y, inv in field.inventories.items()}
+                tags = each[field.year_of(start)]
+                field.tag_weights = {y: t.emission_weights for y, t in each.items()}
+            else:
+                tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
+    yearly_weights = getattr(field, "tag_weights", None)
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
         # serial run and every batch tag evolves exactly as there (REST is dropped from the batch's results)
         idx = list(tag_subset)
-        weights = tags.emission_weights[idx]
-        rest = np.clip(1.0 - weights.sum(axis=0), 0.0, 1.0)
-        tags = TagSet(tuple(tags.names[i] for i in idx) + (REST_TAG,),
-                      np.ascontiguousarray(np.concatenate([weights, rest[None]])),
+
+        def batch_weights(all_weights: np.ndarray) -> np.ndarray:
+            weights = all_weights[idx]
+            rest = np.clip(1.0 - weights.sum(axis=0), 0.0, 1.0)
+            return np.ascontiguousarray(np.concatenate([weights, rest[None]]))
+
+        tags = TagSet(tuple(tags.names[i] for i in idx) + (REST_TAG,), batch_weights(tags.emission_weights),
                       idx.index(tags.boundary_tag) if tags.boundary_tag in idx else -1,
                       idx.index(tags.initial_tag) if tags.initial_tag in idx else -1)
+        if yearly_weights is not None:
+            yearly_weights = {y: batch_weights(w) for y, w in yearly_weights.items()}
     # (the field carries emissions.scale already: scaling here too would apply it twice)
-    emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights)
+    weights_at = None if yearly_weights is None else (lambda t: yearly_weights[field.year_of(t)])
+    emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,
+                                tag_weights_at=weights_at)
     box = grid.topology == "box"
     model = Model(
         grid,

@@ -31,6 +31,9 @@ class GriddedEmission:
         Index of the air layer receiving the emission.
     scale
         Factor applied to every rate.
+    tag_weights_at
+        ``tag_weights_at(time) -> (T, J, I)``: shares that change in time (an inventory followed year by year),
+        used instead of ``tag_weights``; it returns the same array object for as long as the shares hold.
     """
 
     def __init__(
@@ -41,11 +44,13 @@ class GriddedEmission:
         tag_weights: np.ndarray | None = None,
         layer: int = 0,
         scale: float = 1.0,
+        tag_weights_at: Callable[[np.datetime64], np.ndarray] | None = None,
     ):
         self.rates_at = rates_at
         self.nlayer = nlayer
         self.nsurface = nsurface
         self.tag_weights = tag_weights
+        self.tag_weights_at = tag_weights_at
         self.layer = layer
         self.scale = scale
         self._cache_key: object = None
@@ -57,7 +62,8 @@ class GriddedEmission:
         field = np.asarray(self.rates_at(time), dtype=np.float64) * self.scale
         if field.ndim == 3 and field.shape[0] > self.nlayer:
             raise ValueError(f"emission rates for {field.shape[0]} air layers; the model has {self.nlayer}")
-        if self._cache is not None and np.array_equal(field, self._cache_key):
+        weights = self.tag_weights if self.tag_weights_at is None else self.tag_weights_at(time)
+        if self._cache is not None and weights is self._cache[1] and np.array_equal(field, self._cache_key):
             return self._cache
         if np.any(field < 0) or not np.all(np.isfinite(field)):
             bad = tuple(int(v) for v in np.argwhere(~(field >= 0))[0])
@@ -69,5 +75,5 @@ class GriddedEmission:
         else:
             rates = np.zeros((1, self.nlayer + self.nsurface) + field.shape)
             rates[0, self.layer] = field
-        self._cache_key, self._cache = field, (rates, self.tag_weights)
+        self._cache_key, self._cache = field, (rates, weights)
         return self._cache
