@@ -112,6 +112,31 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
         ds.close()
 
 
+def test_scenario_names_stay_inside_the_run_and_scales_name_each_source_once(tmp_path, capsys):
+    """A scenario name is one folder name: `--name ..` wrote into the run directory itself, and with `--overwrite`
+    removed the run's results; `--name a/b` or `../x` wrote elsewhere. A source given twice in `--scale` was taken
+    with its last factor; a scenario's border fluxes were labelled as the gross fluxes by source."""
+    out = tmp_path / "tagged"
+    assert main(["run", "--out", str(out), "--quiet", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-02-01",
+                 "--set", "attribution.tags=list", "--set", "attribution.regions=['CHN']",
+                 "--set", "attribution.border_fluxes_by_source=true"]) == 0
+    assert main(["scenario", str(out), "--scale", "CHN=0.5", "--name", "half"]) == 0
+    capsys.readouterr()
+    for name in ("..", "../x", "a/b", ".hidden"):
+        assert main(["scenario", str(out), "--scale", "CHN=0.5", "--name", name, "--overwrite"]) == 1
+        assert f"scenario name {name!r}: a scenario's results go to RUN_DIR/scenarios/<name>" in capsys.readouterr().err
+    assert (out / "fields.nc").is_file() and (out / "budget.nc").is_file() and not (tmp_path / "x").exists()
+    assert main(["scenario", str(out), "--scale", "CHN=0.5,CHN=0"]) == 1
+    assert "'CHN' is given more than once" in capsys.readouterr().err
+    assert main(["scenario", str(out), "--scale", "CHN=0.2", "--name", "half"]) == 1
+    assert "scenario 'half' of this run exists already; give the new one another name (--name)" in capsys.readouterr().err
+    att = xr.load_dataset(out / "attribution.nc")
+    scen = xr.load_dataset(out / "scenarios" / "half" / "attribution.nc")
+    for var in ("border_flux", "net_border_flux"):
+        assert scen[var].attrs["long_name"] == att[var].attrs["long_name"], var
+    assert "net" in scen["net_border_flux"].attrs["long_name"]
+
+
 def test_verify_command(capsys):
     assert main(["verify", "--case", "solid_body_rotation", "--resolution", "11.25", "--scheme", "upwind"]) == 0
     out = capsys.readouterr().out
