@@ -209,3 +209,20 @@ def test_a_scenario_without_its_run_is_refused(runs, tmp_path):
     shutil.copytree(folder, moved)
     with pytest.raises(CompareError, match="scenario folder .*cannot be read.*fields.nc not found"):
         compare_runs(runs["a"], moved)
+
+
+def test_a_scenario_given_by_a_relative_path_finds_its_run(runs, tmp_path, monkeypatch):
+    """From inside the scenarios folder (`compare .. NAME`) or the scenario's own (`compare ../.. .`), the scenario's run
+    is two folders above the folder itself, not above the path as typed ('.' was taken for the run)."""
+    from popstransport.io.attribution_writer import write_scenario
+
+    folder = write_scenario(runs["a"], {"CHN": 0.0}, "no_chn_relative")
+    expected = compare_runs(runs["a"], folder)
+    monkeypatch.chdir(folder.parent)
+    relative = compare_runs("..", "no_chn_relative")
+    monkeypatch.chdir(folder)
+    here = compare_runs("../..", ".")
+    for result in (relative, here):
+        np.testing.assert_array_equal(result.fields["deposition_flux_difference"].values,
+                                      expected.fields["deposition_flux_difference"].values)
+        assert [r["b"] for r in result.receptors] == [r["b"] for r in expected.receptors]

@@ -100,7 +100,7 @@ def _open(run: RunResults | str | Path) -> RunResults:
         scale = f.attrs.get("scenario_scale")
     if scale is None:
         return open_run(path)
-    base_path = path.parent.parent
+    base_path = path.resolve().parent.parent  # (RUN of RUN/scenarios/NAME, also for a relative path such as '.')
     try:
         base = open_run(base_path)
     except RunResultsError as exc:
