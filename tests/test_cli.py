@@ -137,6 +137,21 @@ def test_scenario_names_stay_inside_the_run_and_scales_name_each_source_once(tmp
     assert "net" in scen["net_border_flux"].attrs["long_name"]
 
 
+def test_run_names_the_attribution_files_and_scenarios_it_wrote(tmp_path, capsys):
+    """The closing line of `run` listed fields.nc, budget.csv, budget.nc and config.toml only, also for a tagged
+    run, which writes the source-receptor tables and its [[scenarios]] as well."""
+    config = tmp_path / "tagged.toml"
+    config.write_text("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = 'half'\n"
+                      "scale = { CHN = 0.5 }\n")
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--set", "domain.resolution_deg=5",
+                 "--set", "time.stop=2010-02-01"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, "
+                           "source_receptor_deposition.csv, border_flux.csv, tag_fields.nc, config.toml, scenarios/half/ "
+                           "(1 periods)"), line
+
+
 def test_verify_command(capsys):
     assert main(["verify", "--case", "solid_body_rotation", "--resolution", "11.25", "--scheme", "upwind"]) == 0
     out = capsys.readouterr().out
