@@ -271,6 +271,8 @@ def test_scale_parsing_errors():
         parse_scale("CHN=-1")
     with pytest.raises(AttributionError, match="factor of 'CHN' must be finite and >= 0"):
         parse_scale("CHN=inf")
+    with pytest.raises(AttributionError, match="'CHN' is given more than once; give each source one factor"):
+        parse_scale("CHN=0.5,IND=1,CHN=0.8")
     with pytest.raises(AttributionError, match="unknown source"):
         scenario_weights(("CHN", "OTHER"), {"XXX": 0.5})
     with pytest.raises(AttributionError, match="not regions of the domain"):

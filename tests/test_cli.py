@@ -112,6 +112,46 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
         ds.close()
 
 
+def test_scenario_names_stay_inside_the_run_and_scales_name_each_source_once(tmp_path, capsys):
+    """A scenario name is one folder name: `--name ..` wrote into the run directory itself, and with `--overwrite`
+    removed the run's results; `--name a/b` or `../x` wrote elsewhere. A source given twice in `--scale` was taken
+    with its last factor; a scenario's border fluxes were labelled as the gross fluxes by source."""
+    out = tmp_path / "tagged"
+    assert main(["run", "--out", str(out), "--quiet", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-02-01",
+                 "--set", "attribution.tags=list", "--set", "attribution.regions=['CHN']",
+                 "--set", "attribution.border_fluxes_by_source=true"]) == 0
+    assert main(["scenario", str(out), "--scale", "CHN=0.5", "--name", "half"]) == 0
+    capsys.readouterr()
+    for name in ("..", "../x", "a/b", ".hidden"):
+        assert main(["scenario", str(out), "--scale", "CHN=0.5", "--name", name, "--overwrite"]) == 1
+        assert f"scenario name {name!r}: a scenario's results go to RUN_DIR/scenarios/<name>" in capsys.readouterr().err
+    assert (out / "fields.nc").is_file() and (out / "budget.nc").is_file() and not (tmp_path / "x").exists()
+    assert main(["scenario", str(out), "--scale", "CHN=0.5,CHN=0"]) == 1
+    assert "'CHN' is given more than once" in capsys.readouterr().err
+    assert main(["scenario", str(out), "--scale", "CHN=0.2", "--name", "half"]) == 1
+    assert "scenario 'half' of this run exists already; give the new one another name (--name)" in capsys.readouterr().err
+    att = xr.load_dataset(out / "attribution.nc")
+    scen = xr.load_dataset(out / "scenarios" / "half" / "attribution.nc")
+    for var in ("border_flux", "net_border_flux"):
+        assert scen[var].attrs["long_name"] == att[var].attrs["long_name"], var
+    assert "net" in scen["net_border_flux"].attrs["long_name"]
+
+
+def test_run_names_the_attribution_files_and_scenarios_it_wrote(tmp_path, capsys):
+    """The closing line of `run` listed fields.nc, budget.csv, budget.nc and config.toml only, also for a tagged
+    run, which writes the source-receptor tables and its [[scenarios]] as well."""
+    config = tmp_path / "tagged.toml"
+    config.write_text("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = 'half'\n"
+                      "scale = { CHN = 0.5 }\n")
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--set", "domain.resolution_deg=5",
+                 "--set", "time.stop=2010-02-01"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, "
+                           "source_receptor_deposition.csv, border_flux.csv, tag_fields.nc, config.toml, scenarios/half/ "
+                           "(1 periods)"), line
+
+
 def test_verify_command(capsys):
     assert main(["verify", "--case", "solid_body_rotation", "--resolution", "11.25", "--scheme", "upwind"]) == 0
     out = capsys.readouterr().out

@@ -209,3 +209,41 @@ def test_a_scenario_without_its_run_is_refused(runs, tmp_path):
     shutil.copytree(folder, moved)
     with pytest.raises(CompareError, match="scenario folder .*cannot be read.*fields.nc not found"):
         compare_runs(runs["a"], moved)
+
+
+def test_a_scenario_given_by_a_relative_path_finds_its_run(runs, tmp_path, monkeypatch):
+    """From inside the scenarios folder (`compare .. NAME`) or the scenario's own (`compare ../.. .`), the scenario's run
+    is two folders above the folder itself, not above the path as typed ('.' was taken for the run)."""
+    from popstransport.io.attribution_writer import write_scenario
+
+    folder = write_scenario(runs["a"], {"CHN": 0.0}, "no_chn_relative")
+    expected = compare_runs(runs["a"], folder)
+    monkeypatch.chdir(folder.parent)
+    relative = compare_runs("..", "no_chn_relative")
+    monkeypatch.chdir(folder)
+    here = compare_runs("../..", ".")
+    for result in (relative, here):
+        np.testing.assert_array_equal(result.fields["deposition_flux_difference"].values,
+                                      expected.fields["deposition_flux_difference"].values)
+        assert [r["b"] for r in result.receptors] == [r["b"] for r in expected.receptors]
+
+
+def test_domain_total_change_weights_the_periods_by_their_length():
+    """Doubling a flux in a 10-day period followed by an unchanged 30-day one adds 25 % to the mass it moves, not the
+    50 % of a sum that counts every period alike (monthly periods differ by up to 3 days)."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    dims = ("time", "lat", "lon")
+    bnds = np.array([["2010-01-01", "2010-01-11"], ["2010-01-11", "2010-02-10"]], dtype="datetime64[s]")
+    coords = {"time": bnds[:, 0] + (bnds[:, 1] - bnds[:, 0]) / 2, "lat": [0.5], "lon": [0.5]}
+    a_vals = np.ones((2, 1, 1))
+    b_vals = np.array([2.0, 1.0]).reshape(2, 1, 1)
+    fields = xr.Dataset({"wet_deposition_flux_a": (dims, a_vals), "wet_deposition_flux_b": (dims, b_vals),
+                         "wet_deposition_flux_difference": (dims, b_vals - a_vals, {"units": "kg m-2 s-1"}),
+                         "time_bnds": (("time", "bnds"), bnds)}, coords=coords)
+    run_fields = xr.Dataset({"cell_area": (("lat", "lon"), np.array([[2.0]]))})
+    a = SimpleNamespace(path="A", fields=run_fields, attribution=None)
+    text = _summary(a, SimpleNamespace(path="B", fields=run_fields, attribution=None), fields, "test", [], [])
+    assert "wet_deposition_flux: largest |B - A| = 1.000e+00 kg m-2 s-1" in text and "domain total change +25%" in text

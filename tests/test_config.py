@@ -95,6 +95,8 @@ def _write(tmp_path, text):
         ("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n", r"\[\[scenarios\]\] need a tagged run: set attribution\.tags"),
         ("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nscale = { CHN = 0.5 }\n[[scenarios]]\n"
          "name = 'scenario1'\nscale = { CHN = 0.2 }\n", r"scenarios\[1\]\.name = 'scenario1': scenarios\[0\] has that name too"),
+        ("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = '../half'\nscale = { CHN = 0.5 }\n",
+         r"scenarios\[0\]\.name = '\.\./half': a scenario's results go to RUN_DIR/scenarios/<name>, so its name must be"),
         ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
     ],
 )

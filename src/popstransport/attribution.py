@@ -354,6 +354,9 @@ def parse_scale(text: str) -> dict[str, float]:
             raise AttributionError(f"--scale {text!r}: factor {value!r} of {key.strip()!r} is not a number") from None
         if not np.isfinite(factor) or factor < 0:
             raise AttributionError(f"--scale {text!r}: factor of {key.strip()!r} must be finite and >= 0")
+        if key.strip() in out:
+            raise AttributionError(f"--scale {text!r}: {key.strip()!r} is given more than once; give each source one "
+                                   "factor")
         out[key.strip()] = factor
     if not out:
         raise AttributionError("--scale is empty: give SOURCE=FACTOR pairs such as CHN=0.5")

@@ -140,9 +140,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                resume=bool(args.resume))
     if not args.quiet:
+        from pathlib import Path
+
+        from .config import scenario_name
+        from .io.writers import RunDirectory
+
         periods, worst = _largest_closure_error(path)
-        print(f"wrote {path}/fields.nc, budget.csv, budget.nc, config.toml ({periods} periods); "
-              f"largest relative budget closure error {worst:.2e}")
+        # (a tagged run's attribution files and its [[scenarios]] too, not only the files of every run)
+        written = [n for n in RunDirectory.RESULT_FILES if (Path(path) / n).is_file()]
+        written += [f"scenarios/{scenario_name(sc, k)}/" for k, sc in enumerate(cfg.scenarios)]
+        print(f"wrote {path}/{', '.join(written)} ({periods} periods); largest relative budget closure error {worst:.2e}")
     return 0
 
 

@@ -100,7 +100,7 @@ def _open(run: RunResults | str | Path) -> RunResults:
         scale = f.attrs.get("scenario_scale")
     if scale is None:
         return open_run(path)
-    base_path = path.parent.parent
+    base_path = path.resolve().parent.parent  # (RUN of RUN/scenarios/NAME, also for a relative path such as '.')
     try:
         base = open_run(base_path)
     except RunResultsError as exc:
@@ -295,6 +295,10 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
             if "layer" in d.dims and "layer_bnds" in a.fields:
                 thick = np.diff(np.asarray(a.fields["layer_bnds"].values, dtype=float), axis=-1)[:, 0]
                 weight = area * thick.reshape((-1,) + (1,) * (vals.ndim - 1 - d.dims.index("layer")))
+            if "time" in d.dims and "time_bnds" in fields:
+                # (and by the periods' lengths: a flux's total is then the mass moved, a concentration's the mean)
+                seconds = np.diff(fields["time_bnds"].values, axis=-1)[:, 0] / np.timedelta64(1, "s")
+                weight = weight * seconds.reshape((-1,) + (1,) * (vals.ndim - 1 - d.dims.index("time")))
             sa, sb = float((va * weight).sum()), float((vb * weight).sum())
         else:
             sa, sb = float(va.sum()), float(vb.sum())

@@ -419,6 +419,9 @@ def validate(cfg: Config) -> None:
                           "(scenarios are weighted sums of the source tags), or remove the [[scenarios]] tables")
     names = [scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios)]
     for k, name in enumerate(names):
+        problem = scenario_name_problem(name)
+        if problem:
+            raise ConfigError(f"{where}scenarios[{k}].name = {name!r}: {problem}")
         if name in names[:k]:
             raise ConfigError(f"{where}scenarios[{k}].name = {name!r}: scenarios[{names.index(name)}] has that name too "
                               "(an unnamed scenario k is called 'scenarioK'); give every scenario its own name")
@@ -428,6 +431,16 @@ def scenario_name(scenario: dict[str, Any], index: int) -> str:
     """The name of the ``index``-th (from 0) ``[[scenarios]]`` table: its ``name``, or ``scenario<index + 1>``; its
     results go to ``RUN_DIR/scenarios/<name>``."""
     return scenario.get("name") or f"scenario{index + 1}"
+
+
+def scenario_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a scenario (``None``: it can). A scenario's results go to the folder
+    ``RUN_DIR/scenarios/<name>``, so a name must be one folder name: a name with a path separator, or ``..``, would put
+    them elsewhere (``..`` into the run directory itself, whose results ``--overwrite`` would then remove)."""
+    if "/" in name or "\\" in name or name.startswith(".") or not name.strip():
+        return ("a scenario's results go to RUN_DIR/scenarios/<name>, so its name must be one folder name, without "
+                "'/' or '\\' and not starting with '.', e.g. 'chn_half'")
+    return None
 
 
 def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:

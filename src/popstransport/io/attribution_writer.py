@@ -39,7 +39,8 @@ from ..attribution import (
     receptor_mean_concentration,
     scenario_weights,
 )
-from .writers import RunDirectory, _days
+from ..config import scenario_name_problem
+from .writers import OutputExistsError, RunDirectory, _days
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
 
@@ -303,7 +304,14 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
     sources = [str(s) for s in att["source"].values]
     w = scenario_weights(sources, scale)
     label = name or "_".join(f"{k}{v:g}" for k, v in sorted(scale.items()))
-    out = RunDirectory(run_dir / "scenarios" / label, overwrite=overwrite)
+    problem = scenario_name_problem(label)
+    if problem:
+        raise AttributionError(f"scenario name {label!r}: {problem}")
+    try:
+        out = RunDirectory(run_dir / "scenarios" / label, overwrite=overwrite)
+    except OutputExistsError as exc:
+        raise OutputExistsError(f"{run_dir / 'scenarios' / label}: scenario {label!r} of this run exists already; give "
+                                "the new one another name (--name) or pass --overwrite to replace it") from exc
     wa = xr.DataArray(w, dims="source", coords={"source": att["source"]})
     scen = att.copy()
     for var in ("deposition", "wet_deposition", "dry_deposition", "air_surface_exchange", "air_concentration", "emission"):
@@ -313,6 +321,8 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
         scen["border_flux"] = scen["border_flux_by_source"].sum("source")
         scen["net_border_flux"] = scen["border_flux"] - scen["border_flux"].rename(
             region_from="region_to", region_to="region_from").transpose(*scen["border_flux"].dims)
+        for var in ("border_flux", "net_border_flux"):
+            scen[var].attrs = dict(att[var].attrs)  # (not those of border_flux_by_source they are formed from)
     elif "border_flux" in att:
         scen = scen.drop_vars(["border_flux", "net_border_flux"])
         scen.attrs["note"] = "border fluxes need attribution.border_fluxes_by_source to be scaled by source"
