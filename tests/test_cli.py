@@ -331,6 +331,7 @@ def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
     on_workers = tmp_path / "on_workers"
     assert main(["run", str(config), "--out", str(on_workers), "--quiet", "--workers", "1", *ENSEMBLE_TINY]) == 0
     with xr.open_dataset(out / "ensemble_summary.nc") as a, xr.open_dataset(on_workers / "ensemble_summary.nc") as b:
-        assert len(a.data_vars) == 5 + 27
+        assert len(a.data_vars) == 5 + 2 + 27  # (grid and bounds, the members' shared area fractions, statistics)
+        assert "land_area_fraction" in a and "land_area_fraction_median" not in a
         for v in a.data_vars:
             np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
