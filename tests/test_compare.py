@@ -186,6 +186,8 @@ def test_a_scenario_compares_with_its_run_and_with_a_model_run(runs, tmp_path):
     assert (tmp_path / "doubled" / "budget_difference.csv").is_file()
 
     half = write_scenario(runs["a"], {"CHN": 0.5}, "half")
+    with xr.open_dataset(half / "fields.nc") as sf:
+        assert "time_bnds" in sf and sf.attrs["title"].startswith("popstransport scenario fields")
     result = compare_runs(runs["a"], half)
     rows = {(r["quantity"], r["source"], r["receptor"]): r for r in result.receptors}
     chn = [r for (q, s, _), r in rows.items() if q == "net_deposition_kg" and s == "CHN" and r["a"] != 0]
@@ -247,3 +249,18 @@ def test_domain_total_change_weights_the_periods_by_their_length():
     a = SimpleNamespace(path="A", fields=run_fields, attribution=None)
     text = _summary(a, SimpleNamespace(path="B", fields=run_fields, attribution=None), fields, "test", [], [])
     assert "wet_deposition_flux: largest |B - A| = 1.000e+00 kg m-2 s-1" in text and "domain total change +25%" in text
+
+
+def test_the_summary_says_when_the_runs_simulate_different_chemicals():
+    """Runs of two chemicals can be compared (a screening of substitutes), and the summary says that they differ."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]})
+    same = _summary(SimpleNamespace(path="A", fields=fields, attribution=None, chemical="HCB"),
+                    SimpleNamespace(path="B", fields=fields, attribution=None, chemical="HCB"), fields, "test", [], [])
+    other = _summary(SimpleNamespace(path="A", fields=fields, attribution=None, chemical="PCB-153"),
+                     SimpleNamespace(path="B", fields=fields, attribution=None, chemical="HCB"), fields, "test", [], [])
+    assert "different chemicals" not in same
+    assert "note: the runs simulate different chemicals (A PCB-153, B HCB)" in other

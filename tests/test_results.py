@@ -201,6 +201,14 @@ def test_warnings_file_and_derived_checks(run_copy):
     assert len(w) == 3
 
 
+def test_a_tagged_run_without_its_attribution_file_is_flagged(run_copy):
+    """A folder whose config.toml says tagged but which lacks attribution.nc opens as untagged, with a warning."""
+    (run_copy / "attribution.nc").unlink()
+    with open_run(run_copy) as r:
+        assert r.attribution is None
+        assert any(w.startswith("attribution: config.toml says the run was tagged") for w in r.warnings())
+
+
 def test_open_run_errors(tmp_path):
     with pytest.raises(RunResultsError, match=r"does not exist; give the --out folder"):
         open_run(tmp_path / "nothing")

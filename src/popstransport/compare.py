@@ -273,6 +273,9 @@ def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> 
 def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, receptors: list[dict],
              budget: list[dict]) -> str:
     lines = [f"comparison of run B {b.path} against run A {a.path} (B minus A), {how}"]
+    chem_a, chem_b = getattr(a, "chemical", None), getattr(b, "chemical", None)
+    if chem_a != chem_b:
+        lines.append(f"  note: the runs simulate different chemicals (A {chem_a}, B {chem_b})")
     area = a.fields["cell_area"].values if "cell_area" in a.fields else None
     for v in [str(k)[:-len("_difference")] for k in fields.data_vars if str(k).endswith("_difference")
               and not str(k).endswith("_relative_difference")]:

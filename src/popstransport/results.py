@@ -529,7 +529,8 @@ def run_warnings(run: RunResults) -> list[str]:
     Checks: budget closure error above :data:`CLOSURE_TOLERANCE` per period; NaN or infinite values and negative
     values beyond round-off (below -1e-9 of the field's largest magnitude) in ``fields.nc`` (the net air-surface
     exchange may be negative) and in the budget burdens; a run without emissions; for tagged runs, the sum of the
-    tagged emissions against the budget's emitted mass (relative difference above 1e-6).
+    tagged emissions against the budget's emitted mass (relative difference above 1e-6), and a configuration that
+    says tagged in a folder without ``attribution.nc``.
     """
     out: list[str] = []
     wfile = run.path / "warnings.txt"
@@ -564,6 +565,10 @@ def run_warnings(run: RunResults) -> list[str]:
     emitted = sum(float(np.sum(b[v].values)) for v in b.data_vars if str(v).startswith("emitted_"))
     if emitted == 0:
         out.append("budget: nothing was emitted in this run (all results come from initial or boundary mass)")
+    tags = str(run.config.get("attribution", {}).get("tags", "none"))
+    if run.attribution is None and tags != "none":
+        out.append(f"attribution: config.toml says the run was tagged (attribution.tags = {tags!r}) but attribution.nc "
+                   "is missing; the run directory is incomplete: run it again to get the source-receptor tables")
     if run.attribution is not None and "emission" in run.attribution:
         tagged = float(run.attribution["emission"].sum())
         if emitted > 0 and abs(tagged - emitted) > 1e-6 * emitted:

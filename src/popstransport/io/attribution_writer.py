@@ -337,7 +337,10 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
                     "deposition_flux": apply_scenario_da(tf["deposition_flux"], wa),
                     "air_concentration": apply_scenario_da(tf["air_concentration"], wa),
                 })
-                fields.attrs.update(dict(tf.attrs), scenario_scale=scen.attrs["scenario_scale"])
+                fields["time_bnds"] = tf["time_bnds"]
+                fields.attrs.update(dict(tf.attrs), scenario_scale=scen.attrs["scenario_scale"],
+                                    title="popstransport scenario fields (lowest-layer air concentration and net "
+                                          "deposition flux: the tags' fields weighted by the scenario's scales)")
                 fields.to_netcdf(out.partial("fields.nc"))
         with out.committing():
             for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
