@@ -587,7 +587,7 @@ def test_simple_fate_says_it_uses_no_substance():
         _built(["processes.fate=simple"])
 
 
-def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path):
+def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, capsys):
     """``emissions.year = "each"``: every calendar year of a run takes its own year of a national-total file, and
     every country's tag emits that year's total (the tag set is the same in every year: a country that emits in
     one year only is tagged, with nothing in the other). Checked against the file's numbers, with the run's
@@ -614,3 +614,8 @@ def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path):
     np.testing.assert_allclose(total, np.array([110.0, 75.0]) * days / 365.0, rtol=1e-9)
     with pytest.raises(ConfigError, match=r"emissions.year = 'every': expected an integer or 'each'"):
         load_config(None, [*sets[:-1], "emissions.year=every"])
+    from popstransport.cli import main
+
+    capsys.readouterr()
+    assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
+    assert "(inventory year by year: 2011 110, 2012 75 kg)" in capsys.readouterr().out

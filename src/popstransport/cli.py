@@ -172,7 +172,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
     print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     total = float(rates.sum()) * 365.0 * 86400.0
-    print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time; tags: {', '.join(model.tags)}")
+    yearly = getattr(model.emissions, "rates_at", None)
+    by_year = ("" if not hasattr(yearly, "inventories") else " (inventory year by year: " + ", ".join(
+        f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
+    print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
+          f"tags: {', '.join(model.tags)}")
     if tagged:
         print(f"  receptors: {', '.join(receptors)}")
     if cfg.scenarios:
