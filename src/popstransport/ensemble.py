@@ -6,9 +6,9 @@ The ``[ensemble]`` section::
     members = 20
     seed = 1
     [ensemble.parameters]
-    "processes.air_half_life_days" = { distribution = "lognormal", median = 60.0, factor = 2.0 }
+    "processes.vertical_diffusivity_m2_s" = { distribution = "lognormal", median = 15.0, factor = 2.0 }
     "emissions.scale" = { distribution = "uniform", low = 0.5, high = 1.5 }
-    "chemical.overrides.log_Koa_25C" = { distribution = "normal", mean = 9.45, sd = 0.3 }
+    "chemical.overrides.log_koa" = { distribution = "normal", mean = 9.45, sd = 0.3 }
 
 Every member is the base configuration with the drawn values set at those key paths (exactly what
 ``--set KEY=VALUE`` does), so any member can be re-run by hand. Distributions: ``normal`` (mean, sd), ``lognormal``
