@@ -42,13 +42,14 @@ _DISTRIBUTIONS = {
 
 def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
     """Check an ``[ensemble]`` table; returns it normalised. Errors name the key path and the allowed values."""
-    from .config import ConfigError
+    from .config import ConfigError, _nearest
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}[ensemble] must be a table with members, seed and [ensemble.parameters]")
     for key in raw:
         if key not in ("members", "seed", "parameters"):
-            raise ConfigError(f"{where}unknown key ensemble.{key} (valid keys: members, seed, parameters)")
+            raise ConfigError(f"{where}unknown key ensemble.{key}{_nearest(key, ['members', 'seed', 'parameters'])} "
+                              "(valid keys: members, seed, parameters)")
     members = raw.get("members", 0)
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ConfigError(f"{where}ensemble.members = {members!r}: expected a whole number >= 1")
