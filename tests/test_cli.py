@@ -49,6 +49,23 @@ def test_debug_shows_traceback(tmp_path):
         main(["--debug", "validate", str(bad)])
 
 
+def test_debug_after_the_command_shows_traceback(tmp_path):
+    # the README's "add --debug for a traceback" holds where a user adds it, at the end of the command line
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[domain]\nresolution_deg = -1.0\n")
+    from popstransport.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        main(["validate", str(bad), "--debug"])
+    with pytest.raises(ConfigError):
+        main(["run", str(bad), "--out", str(tmp_path / "run"), "--debug"])
+    from popstransport.results import RunResultsError
+
+    with pytest.raises(RunResultsError):  # the commands of user_commands too
+        main(["plot", str(tmp_path / "no_run"), "--debug"])
+    assert main(["validate", str(bad)]) == 1  # without it, still one line
+
+
 def test_run_refuses_existing_directory(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "--out", str(out), "--quiet", *TINY]) == 0

@@ -61,7 +61,7 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
      "takes exactly low, high"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = { distribution = 'uniform', low = 2.0, high = 1.0 }\n",
      "needs low < high"),
-    ("[ensemble]\nmembrs = 2\n", "unknown key ensemble.membrs"),
+    ("[ensemble]\nmembrs = 2\n", r"unknown key ensemble\.membrs; did you mean 'members'\?"),
     ("[ensemble]\nmembers = 2\nseed = -1\n", r"ensemble\.seed = -1: expected a whole number >= 0"),
     ("[ensemble]\nmembers = 2\nseed = 1.5\n", r"ensemble\.seed = 1\.5: expected a whole number >= 0"),
     (PAR + "2.0\n", r"ensemble\.parameters\.'emissions\.scale' must be a table with a 'distribution' key"),

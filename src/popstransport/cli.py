@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .user_commands import add_user_commands
 
     add_user_commands(sub)
+    for command in sub.choices.values():  # `popstransport COMMAND ... --debug` too, not only before the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show a traceback on errors")
     return parser
 
 

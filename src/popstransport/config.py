@@ -390,8 +390,10 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}processes.{key} = {value!r}: must be positive")
     if not 0 < p.max_courant <= 1:
         raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")
-    if cfg.spinup.years < 1 or not 0 < cfg.spinup.tolerance < 1:
-        raise ConfigError(f"{where}spinup.years must be >= 1 and spinup.tolerance within (0, 1)")
+    if cfg.spinup.years < 1:
+        raise ConfigError(f"{where}spinup.years = {cfg.spinup.years!r}: must be >= 1 (the most model years of the spin-up)")
+    if not 0 < cfg.spinup.tolerance < 1:
+        raise ConfigError(f"{where}spinup.tolerance = {cfg.spinup.tolerance!r}: must lie within (0, 1), e.g. 1e-6")
     if cfg.output.checkpoint_every_months < 0:
         raise ConfigError(f"{where}output.checkpoint_every_months = {cfg.output.checkpoint_every_months!r}: must be >= 0")
     if cfg.domain.kind == "box" and cfg.met.source not in ("synthetic", "uniform"):

@@ -6,9 +6,9 @@ The ``[ensemble]`` section::
     members = 20
     seed = 1
     [ensemble.parameters]
-    "processes.air_half_life_days" = { distribution = "lognormal", median = 60.0, factor = 2.0 }
+    "processes.vertical_diffusivity_m2_s" = { distribution = "lognormal", median = 15.0, factor = 2.0 }
     "emissions.scale" = { distribution = "uniform", low = 0.5, high = 1.5 }
-    "chemical.overrides.log_Koa_25C" = { distribution = "normal", mean = 9.45, sd = 0.3 }
+    "chemical.overrides.log_koa" = { distribution = "normal", mean = 9.45, sd = 0.3 }
 
 Every member is the base configuration with the drawn values set at those key paths (exactly what
 ``--set KEY=VALUE`` does), so any member can be re-run by hand. Distributions: ``normal`` (mean, sd), ``lognormal``
@@ -42,13 +42,14 @@ _DISTRIBUTIONS = {
 
 def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
     """Check an ``[ensemble]`` table; returns it normalised. Errors name the key path and the allowed values."""
-    from .config import ConfigError
+    from .config import ConfigError, _nearest
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}[ensemble] must be a table with members, seed and [ensemble.parameters]")
     for key in raw:
         if key not in ("members", "seed", "parameters"):
-            raise ConfigError(f"{where}unknown key ensemble.{key} (valid keys: members, seed, parameters)")
+            raise ConfigError(f"{where}unknown key ensemble.{key}{_nearest(key, ['members', 'seed', 'parameters'])} "
+                              "(valid keys: members, seed, parameters)")
     members = raw.get("members", 0)
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise ConfigError(f"{where}ensemble.members = {members!r}: expected a whole number >= 1")
