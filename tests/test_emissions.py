@@ -585,6 +585,15 @@ def test_simple_fate_says_it_uses_no_substance():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _built(["processes.fate=simple"])
+        _built([])
+
+
+def test_the_multimedia_fate_says_it_does_not_use_the_simple_chains_keys():
+    """The simple chain's half-lives and deposition velocity are not read by the multimedia fate: setting them says so
+    and points to the chemical's properties."""
+    with pytest.warns(UserWarning, match=r"processes.air_half_life_days set the simple reference chain only .*"
+                                         r"chemical.overrides"):
+        _built(["processes.air_half_life_days=5"])
 
 
 def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, capsys):

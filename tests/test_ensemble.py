@@ -19,7 +19,7 @@ ENSEMBLE = """
 members = 20
 seed = 7
 [ensemble.parameters]
-"processes.air_half_life_days" = { distribution = "lognormal", median = 60.0, factor = 2.0 }
+"processes.vertical_diffusivity_m2_s" = { distribution = "lognormal", median = 15.0, factor = 2.0 }
 "emissions.scale" = { distribution = "uniform", low = 0.5, high = 1.5 }
 """
 
@@ -33,7 +33,7 @@ def test_ensemble_reproduces_member_and_summarises(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 20
     k = 13
-    values = {key: float(rows[k][key]) for key in ("processes.air_half_life_days", "emissions.scale")}
+    values = {key: float(rows[k][key]) for key in ("processes.vertical_diffusivity_m2_s", "emissions.scale")}
     assert values == draw_members(cfg.ensemble)[k]
     hand = run(dataclasses.replace(cfg, ensemble={}).with_overrides(member_overrides(values)), tmp_path / "hand")
     with xr.open_dataset(hand / "fields.nc") as a, xr.open_dataset(out / rows[k]["directory"] / "fields.nc") as b:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .attribution import AttributionError, TagSet, border_faces, border_fraction, make_tags, untagged
-from .config import ChemicalConfig, Config, ConfigError, parse_time
+from .config import ChemicalConfig, Config, ConfigError, ProcessesConfig, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
 from .massflux import BalancedMassFluxBuilder
@@ -251,6 +251,15 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         from .processes.exchange import SurfaceParameters
         from .processes.fate_box import default_fate_processes
 
+        simple_keys = ("dry_deposition_velocity_m_s", "air_half_life_days", "soil_half_life_days")
+        changed = [k for k in simple_keys if getattr(p, k) != getattr(ProcessesConfig, k)]
+        if changed:
+            import warnings
+
+            warnings.warn(f"processes.{', processes.'.join(changed)} set the simple reference chain only and are not "
+                          "used by processes.fate = 'multimedia', which takes degradation and deposition from the "
+                          "chemical's properties (change those with chemical.overrides, e.g. { half_life_air = 1000 })",
+                          stacklevel=2)
         c = cfg.chemical
         if c.file and not Path(c.file).is_file():
             raise ConfigError(f"chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
