@@ -192,3 +192,28 @@ def test_each_timing_window_is_paired_with_the_higher_triad_on_either_side():
     np.testing.assert_allclose(paired["fractions"], [0.5, 0.25, 0.5])
     assert (paired["median"], paired["min"], paired["max"]) == (0.5, 0.25, 0.5)
     assert "reference_readings" not in timing_windows(lambda: None, 1, 0.0, windows=2)
+
+
+def test_the_quick_runners_name_the_numba_threading_layer():
+    # (it was always null: Numba names its threading layer only after a parallel region has run)
+    from benchmarks.run import machine
+
+    assert machine()["numba_threading_layer"] in ("omp", "tbb", "workqueue")
+
+
+def test_a_first_call_that_loads_the_kernels_from_the_cache_is_not_reported_as_compiling(tmp_path, monkeypatch):
+    # (run.py's later cases, and every case with a warm cache, printed their cache load as "compile s")
+    from benchmarks import run as runner
+
+    cache = tmp_path / "numba"
+    cache.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    monkeypatch.setattr(runner, "fresh_process_output", lambda code, what: "0.25")
+    assert runner.first_call_in_fresh_process(10.0, 8, "ppm") == (0.25, False)
+
+    def compiling(code, what):
+        (cache / "advection.nbi").write_text("")
+        return "41.5"
+
+    monkeypatch.setattr(runner, "fresh_process_output", compiling)
+    assert runner.first_call_in_fresh_process(10.0, 1, "ppm") == (41.5, True)
