@@ -192,3 +192,53 @@ def test_each_timing_window_is_paired_with_the_higher_triad_on_either_side():
     np.testing.assert_allclose(paired["fractions"], [0.5, 0.25, 0.5])
     assert (paired["median"], paired["min"], paired["max"]) == (0.5, 0.25, 0.5)
     assert "reference_readings" not in timing_windows(lambda: None, 1, 0.0, windows=2)
+
+
+def test_the_quick_runners_name_the_numba_threading_layer():
+    # (it was always null: Numba names its threading layer only after a parallel region has run)
+    from benchmarks.run import machine
+
+    assert machine()["numba_threading_layer"] in ("omp", "tbb", "workqueue")
+
+
+def test_a_first_call_that_loads_the_kernels_from_the_cache_is_not_reported_as_compiling(tmp_path, monkeypatch):
+    # (run.py's later cases, and every case with a warm cache, printed their cache load as "compile s")
+    from benchmarks import run as runner
+
+    cache = tmp_path / "numba"
+    cache.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    monkeypatch.setattr(runner, "fresh_process_output", lambda code, what: "0.25")
+    assert runner.first_call_in_fresh_process(10.0, 8, "ppm") == (0.25, False)
+
+    def compiling(code, what):
+        (cache / "advection.nbi").write_text("")
+        return "41.5"
+
+    monkeypatch.setattr(runner, "fresh_process_output", compiling)
+    assert runner.first_call_in_fresh_process(10.0, 1, "ppm") == (41.5, True)
+
+
+def test_the_tag_stencil_floor_keeps_its_state_out_of_subnormal_numbers(monkeypatch):
+    # (always split in one direction, the floor's state drained into subnormal numbers within a few hundred steps,
+    # whose slow arithmetic made the floor 2.6 times slower the longer it was timed)
+    from benchmarks import run as runner
+
+    states = []
+    stencil = runner._tag_stencil
+
+    def recording(m, wx, wy, nchunk):
+        states.append(m)
+        stencil(m, wx, wy, nchunk)
+
+    def many_steps(step, steps_per_call, seconds, windows=runner.WINDOWS, reference=None):
+        for _ in range(1500 // steps_per_call):
+            step()
+        return {"seconds_per_step": 1.0, "seconds_per_step_min": 1.0, "seconds_per_step_max": 1.0}
+
+    monkeypatch.setattr(runner, "_tag_stencil", recording)
+    monkeypatch.setattr(runner, "timing_windows", many_steps)
+    runner.tag_stencil_floor((2, 2, 12, 24), 0.0)
+    m = states[-1]
+    assert len(states) > 1000 and all(s is m for s in states)
+    assert m.min() > 1e-3 * m.max()

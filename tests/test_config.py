@@ -134,3 +134,22 @@ def test_config_is_frozen():
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.domain.resolution_deg = 2.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("section, key, value, match", [
+    ("time", "stop", "2009-12-01", r"time.stop = '2009-12-01' must be later than time.start"),
+    ("output", "frequency", "Monthly", r"output.frequency = 'Monthly': allowed values are"),
+    ("domain", "layer_edges_m", (500.0, 1000.0), r"domain.layer_edges_m = \[500.0, 1000.0\]: need increasing heights"),
+])
+def test_run_checks_a_configuration_changed_in_python(tmp_path, section, key, value, match):
+    # (dataclasses.replace skips load_config's checks: a stop before the start ran and wrote a run whose one period
+    # ended before it began; a misspelt frequency failed with a bare KeyError)
+    import dataclasses
+
+    from popstransport.run import run
+
+    cfg = load_config(None, ["domain.resolution_deg=5", "met.source=uniform", "emissions.source=uniform"])
+    changed = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: value})})
+    with pytest.raises(ConfigError, match=match):
+        run(changed, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

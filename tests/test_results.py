@@ -287,3 +287,17 @@ def test_open_run_is_exported_by_the_package(tagged_run):
         pytest.skip("popstransport.open_run is not exported by popstransport/__init__.py yet")
     with popstransport.open_run(tagged_run) as r:
         assert isinstance(r, RunResults)
+
+
+def test_popstransport_run_stays_the_function_once_its_module_is_imported():
+    # (a notebook's second popstransport.run(cfg, DIR) got the submodule popstransport.run: "'module' object is not
+    # callable")
+    import importlib
+
+    import popstransport
+    from popstransport.run import run as run_function
+
+    first = popstransport.run
+    importlib.import_module("popstransport.run")
+    assert first is run_function and popstransport.run is run_function
+    assert importlib.import_module("popstransport.run").build_run is not None

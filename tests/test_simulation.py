@@ -672,3 +672,14 @@ def test_a_long_run_keeps_no_periods_in_memory_and_resumes_from_its_periods_file
         np.testing.assert_array_equal(a.mean_surface_kg, b.mean_surface_kg)
         for comp in a.budget.burden_end:
             np.testing.assert_array_equal(a.budget.burden_end[comp], b.budget.burden_end[comp])
+
+
+def test_a_simulation_runs_once():
+    # (a second run() advanced the model further and appended the periods again with the first run's dates)
+    model = _model(LatLonGrid.box(100, 30), emission=np.full((1, 1), 1e-3))
+    sim = Simulation(model, np.datetime64("2010-01-01"), np.datetime64("2010-01-03"), 6 * 3600.0, frequency="daily")
+    assert len(sim.run()) == 2
+    state = model.air_kg.copy()
+    with pytest.raises(RuntimeError, match="already run .* build a new model and Simulation"):
+        sim.run()
+    assert np.array_equal(model.air_kg, state) and len(sim.periods) == 2

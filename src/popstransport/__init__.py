@@ -1,5 +1,7 @@
 """popstransport: a gridded multimedia fate and transport model for persistent organic pollutants."""
 
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -30,11 +32,29 @@ def __getattr__(name: str):
         from .screening import screen
 
         return screen
-    if name == "run":
+    raise AttributeError(f"module 'popstransport' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """This package, whose attribute ``run`` is the function :func:`popstransport.run.run` (imported when first
+    asked for), never the submodule of that name: the import of the submodule (by the function's first call, or by
+    ``from popstransport.run import ...``) binds the submodule to the package's ``run``, which would then no longer
+    be callable. The submodule stays in ``sys.modules`` and ``from popstransport.run import ...`` finds it."""
+
+    @property
+    def run(self):
+        if "run" in self.__dict__:  # (set by a user, e.g. a test's monkeypatch)
+            return self.__dict__["run"]
         from .run import run
 
         return run
-    raise AttributeError(f"module 'popstransport' has no attribute {name!r}")
 
+    @run.setter
+    def run(self, value: object) -> None:
+        if not isinstance(value, types.ModuleType):
+            self.__dict__["run"] = value
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = ["Model", "Simulation", "__version__", "load_config", "open_run", "run", "screen"]

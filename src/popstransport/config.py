@@ -339,6 +339,13 @@ def config_from_dict(data: dict[str, Any], source_path: str = "") -> Config:
     return cfg
 
 
+def checked(cfg: Config) -> Config:
+    """``cfg`` checked as a configuration file is (types, allowed values and :func:`validate`'s cross-field rules),
+    as an equal :class:`Config`: a configuration built or changed in Python (``dataclasses.replace``) has skipped
+    the checks of :func:`load_config`. Raises :class:`ConfigError` naming the key path."""
+    return config_from_dict(cfg.to_dict(), cfg.source_path)
+
+
 def validate(cfg: Config) -> None:
     """Cross-field checks; raises :class:`ConfigError` naming the key path and the fix."""
     where = f"{cfg.source_path}: " if cfg.source_path else ""

@@ -434,11 +434,14 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     With ``resume``, the run continues from the checkpoint in ``out_dir`` (``checkpoint.pkl``) and its result is
     bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when
     the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
+    ``cfg`` is checked as :func:`popstransport.config.load_config` checks a file (it may have been changed in Python,
+    e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs.
     """
-    from .config import scenario_name
+    from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
 
+    cfg = checked(cfg)
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"

@@ -269,6 +269,7 @@ class Simulation:
         self._periods_bytes = 0
         self.steps_taken = 0
         self.time = self.start
+        self._started = False
         # the forcing keys of this simulation, distinct from those of any other simulation of the same model (a
         # spin-up before the run): the model, the fate solver and the transport kernels keep what they derived from
         # the forcing until its key changes, so that another simulation's interval 0 must not look like this one's
@@ -414,7 +415,17 @@ class Simulation:
         os.replace(tmp, self.checkpoint_path)
 
     def run(self) -> list[PeriodResult]:
-        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure)."""
+        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure).
+
+        A simulation runs once: it starts from the model's state, which its run then advances (to ``stop``, or to
+        where it stopped), so a second call raises; build a new :class:`Simulation` (and model) to run again."""
+        if self._started:
+            raise RuntimeError(
+                f"this Simulation has already run (from {self.start} to {self.time}), and its model's state is no "
+                f"longer the state at {self.start}: a second run() would label the state it reached as the periods "
+                f"from {self.start} again; build a new model and Simulation to run again (or a Simulation from "
+                f"{self.time} to continue this model)")
+        self._started = True
         success = False
         try:
             self._run()
