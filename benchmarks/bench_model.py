@@ -431,11 +431,14 @@ class CompileTime:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="model-level benchmarks")
-    p.add_argument("--out", default="benchmarks/model_results.json")
+    p.add_argument("--out", default=None, help="JSON output file (default benchmarks/model_results.json, or "
+                   "benchmarks/model_results_quick.json with --quick)")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--quick", action="store_true", help="short timings, no whole-year runs")
     p.add_argument("--tags", default="1,8,32")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = "benchmarks/model_results_quick.json" if args.quick else "benchmarks/model_results.json"
     tags = [int(t) for t in args.tags.split(",")]
     res: dict = {"machine": machine()}
     triad = stream_triad(2**22 if args.quick else 2**25, 3 if args.quick else 10)

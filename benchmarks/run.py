@@ -444,7 +444,8 @@ def pympdata(resolution_deg: float, seconds: float) -> dict | None:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="benchmarks/results.json", help="JSON output file")
+    p.add_argument("--out", default=None, help="JSON output file (default benchmarks/results.json, or "
+                   "benchmarks/results_quick.json with --quick, so that a smoke test leaves the full results alone)")
     p.add_argument("--resolution", type=float, default=1.0, help="grid spacing in degrees (default 1)")
     p.add_argument("--seconds", type=float, default=3.0, help="minimum timed wall time per case")
     p.add_argument("--scheme", default="ppm")
@@ -452,6 +453,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-pympdata", action="store_true")
     p.add_argument("--quick", action="store_true", help="short timings, small triad (for smoke tests)")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = "benchmarks/results_quick.json" if args.quick else "benchmarks/results.json"
     secs = 0.3 if args.quick else args.seconds
     result: dict = {"machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     print(f"machine: {result['machine']['cpu']}, {result['machine']['logical_cpus']} logical CPUs, "

@@ -201,6 +201,25 @@ def test_warnings_file_and_derived_checks(run_copy):
     assert len(w) == 3
 
 
+def test_a_float32_runs_closure_is_held_to_float32s_tolerance(run_copy):
+    """A float32 state closes its budget to about 2e-8: 5e-8 is no warning there (it is for float64), 2e-6 is."""
+    text = (run_copy / "config.toml").read_text(encoding="utf-8")
+    with netCDF4.Dataset(run_copy / "budget.nc", "a") as ds:
+        ds["relative_closure_error"][0] = 5e-8
+    with open_run(run_copy) as r:
+        assert any("relative closure error 5.00e-08" in w for w in r.warnings())
+    assert 'state_precision = "float64"' in text
+    (run_copy / "config.toml").write_text(text.replace('state_precision = "float64"', 'state_precision = "float32"'),
+                                          encoding="utf-8")
+    with open_run(run_copy) as r:
+        assert r.config["processes"]["state_precision"] == "float32"
+        assert not any("closure" in w for w in r.warnings())
+    with netCDF4.Dataset(run_copy / "budget.nc", "a") as ds:
+        ds["relative_closure_error"][0] = 2e-6
+    with open_run(run_copy) as r:
+        assert any("2.00e-06" in w and "exceeds 1e-06 (float32 state)" in w for w in r.warnings())
+
+
 def test_a_tagged_run_without_its_attribution_file_is_flagged(run_copy):
     """A folder whose config.toml says tagged but which lacks attribution.nc opens as untagged, with a warning."""
     (run_copy / "attribution.nc").unlink()
