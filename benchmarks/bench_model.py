@@ -159,7 +159,7 @@ def model_step(ntag: int, seconds: float) -> dict:
     cells = m.grid.nlat * m.grid.nlon
     return {"tags": ntag, "grid": grid_info(m.grid), "cells": cells, "layers": m.grid.nlayer, "seconds_per_step": per,
             "first_call_seconds": first, "tag_cell_steps_per_s": ntag * cells / per,
-            "steps_per_simulated_year_at_3h": 2920, "projected_seconds_per_year": per * 2920}
+            "steps_per_simulated_year_at_3h": 2920, "steps_only_seconds_per_year": per * 2920}
 
 
 #: Python source of ``peak_rss_kb()``, the peak resident memory (kB) of the process since it started its program:
@@ -481,7 +481,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"vertical      {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s")
     for r in res["model_step"]:
         print(f"model step    {r['tags']:3d} tags: {r['seconds_per_step'] * 1e3:.1f} ms per step, "
-              f"{r['projected_seconds_per_year']:.0f} s per simulated year at 3 h steps")
+              f"{r['steps_only_seconds_per_year']:.0f} s per simulated year at 3 h steps (the steps alone: no "
+              "forcing refreshes, outputs or start-up; see the whole runs)")
     for r in res.get("whole_runs", []):
         print(f"{r['label']}: {r['wall_seconds']:.1f} s wall, exit {r['returncode']}, peak RSS {r['peak_rss_MB']} MB")
     if "float32_accuracy" in res:
