@@ -588,6 +588,13 @@ def test_simple_fate_says_it_uses_no_substance():
         _built([])
 
 
+def test_the_built_in_met_says_it_does_not_use_the_file_keys():
+    """met.kind and met.time_rule describe met files: set with the synthetic met, they are said to be unused."""
+    with pytest.warns(UserWarning, match=r"met.time_rule = 'cyclic' describe met files and are not used with the "
+                                         r"built-in met \(met.source = 'synthetic'\)"):
+        _built(["met.source=synthetic", "met.time_rule=cyclic"])
+
+
 def test_the_multimedia_fate_says_it_does_not_use_the_simple_chains_keys():
     """The simple chain's half-lives and deposition velocity are not read by the multimedia fate: setting them says so
     and points to the chemical's properties."""

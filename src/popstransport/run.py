@@ -48,6 +48,13 @@ def build_grid(cfg: Config) -> LatLonGrid:
 def build_met(cfg: Config, grid: LatLonGrid):
     """The forcing provider described by ``[met]``."""
     m = cfg.met
+    built_in = m.source in ("uniform", "synthetic") or grid.topology == "box"
+    unused = [f"met.{k} = {getattr(m, k)!r}" for k in ("kind", "time_rule") if getattr(m, k) != "auto"]
+    if built_in and unused:
+        import warnings
+
+        warnings.warn(f"{', '.join(unused)} describe met files and are not used with the built-in met "
+                      f"(met.source = {m.source!r}{', a box domain' if grid.topology == 'box' else ''})", stacklevel=2)
     if m.source == "uniform" or grid.topology == "box":
         from .io.met.simple import UniformMet
 
