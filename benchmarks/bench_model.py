@@ -99,7 +99,8 @@ def fate_solve(ntag: int, seconds: float) -> dict:
             "advance_seconds": per_advance, "integrate_seconds": per_integrate, "steps_per_record": steps_per_record,
             "model_seconds_per_step": model_per, "model_step_ratio_to_exact_step": model_per / per,
             "first_call_extra_seconds": max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per,
-            "bytes_per_tag_cell_step": bytes_per, "propagators_seconds": pper,
+            "bytes_per_tag_cell_step": bytes_per, "bytes_per_step_MB": ntag * cells * bytes_per / 1e6,
+            "propagators_seconds": pper,
             "propagators_first_call_extra_seconds": max(pfirst - pper, 0.0)}
 
 
@@ -473,7 +474,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"model build and first step in a fresh process (compiles the kernels): {res['first_steps_fresh_process_seconds']}")
     for r in res["fate"]:
         print(f"fate solve    {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s "
-              f"({100 * r['fraction_of_bandwidth']:.1f}% of triad), propagators {r['propagators_seconds'] * 1e3:.1f} ms; "
+              f"({100 * r['fraction_of_bandwidth']:.1f}% of triad for {r['bytes_per_step_MB']:.1f} MB a step, which may "
+              f"stay in cache when small), propagators {r['propagators_seconds'] * 1e3:.1f} ms; "
               f"as the model steps: {r['model_seconds_per_step'] * 1e3:.2f} ms a step (advance "
               f"{r['advance_seconds'] * 1e3:.2f} + integrate {r['integrate_seconds'] * 1e3:.2f} / {r['steps_per_record']}), "
               f"{r['model_step_ratio_to_exact_step']:.2f} of a step with its own integral")
