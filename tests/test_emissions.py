@@ -635,3 +635,29 @@ def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, c
     capsys.readouterr()
     assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
     assert "(inventory year by year: 2011 110, 2012 75 kg)" in capsys.readouterr().out
+
+
+def test_sector_profiles_from_the_configuration(tmp_path):
+    """emissions.sector_profiles gives a national-totals file its sectors' monthly profiles: a heating sector twice
+    as strong in January as in the other months keeps its annual total; refused for the built-in inventory."""
+    from popstransport.config import load_config
+    from popstransport.run import build_emissions, build_grid
+
+    totals = tmp_path / "n.csv"
+    totals.write_text("iso3,year,value,unit,sector\nCHN,2010,120,kg/yr,heating\nJPN,2010,30,kg/yr,industry\n")
+    profiles = tmp_path / "p.csv"
+    profiles.write_text("sector,month,factor\n" + "".join(f"heating,{m},{2 if m == 1 else 1}\n" for m in range(1, 13)))
+    sets = ["domain.resolution_deg=5", f"emissions.source='{totals}'", f"emissions.sector_profiles='{profiles}'"]
+    cfg = load_config(None, sets)
+    grid = build_grid(cfg)
+    field, inv = build_emissions(cfg, grid)
+    jan = field(np.datetime64("2010-01-15")).sum()
+    jul = field(np.datetime64("2010-07-15")).sum()
+    chn_kg_s, jpn_kg_s = 120 / SECONDS_PER_YEAR, 30 / SECONDS_PER_YEAR
+    # the January factor over the day-weighted mean of the profile, (2 x 31 + 334) / 365
+    f_jan = 2.0 / ((2 * 31 + 334) / 365.0)
+    f_other = 1.0 / ((2 * 31 + 334) / 365.0)
+    assert jan == pytest.approx(chn_kg_s * f_jan + jpn_kg_s, rel=1e-9)
+    assert jul == pytest.approx(chn_kg_s * f_other + jpn_kg_s, rel=1e-9)
+    with pytest.raises(InputError, match="emissions.sector_profiles.*built-in inventory has one sector"):
+        build_emissions(load_config(None, ["domain.resolution_deg=5", f"emissions.sector_profiles='{profiles}'"]), grid)

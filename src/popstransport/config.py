@@ -120,6 +120,9 @@ class EmissionsConfig:
     unit: str = ""
     #: Total emission of ``source = "uniform"`` (kg per year).
     uniform_total_kg_yr: float = 1000.0
+    #: Monthly profiles and emission heights per sector of a national-totals file: a CSV with columns ``sector,
+    #: month, factor`` and optionally ``height_m`` (see data/README.md); "" for none.
+    sector_profiles: str = ""
 
 
 @dataclass(frozen=True)

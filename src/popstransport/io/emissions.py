@@ -734,6 +734,7 @@ def open_emissions(
     molar_mass_g_mol: float | None = None,
     masks: RegionMasks | None = None,
     substance: str | None = None,
+    sector_profiles: Any = None,
 ) -> EmissionInventory:
     """Open an emission inventory for ``grid``.
 
@@ -757,6 +758,9 @@ def open_emissions(
     substance
         The chemical of the run: national-total files keep only its rows (when they have a ``substance``
         column), and the built-in inventory refuses any other chemical than its own.
+    sector_profiles
+        Monthly profiles and emission heights per sector of a national-totals file (see
+        :meth:`EmissionInventory.from_national_csv`); refused for other kinds of inventory.
     """
     if hasattr(spec, "source") and not isinstance(spec, str | Path):
         cfg = spec
@@ -766,6 +770,7 @@ def open_emissions(
         scale = float(getattr(cfg, "scale", scale))
         variable = getattr(cfg, "variable", variable) or None
         unit = getattr(cfg, "unit", unit) or None
+        sector_profiles = getattr(cfg, "sector_profiles", sector_profiles) or None
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
@@ -773,6 +778,9 @@ def open_emissions(
             raise InputError("emissions.source = 'builtin'", "substance",
                              f"the built-in inventory holds PCB-153 only, and chemical.name is {substance!r}",
                              f"give an emission file for {substance} in emissions.source")
+        if sector_profiles is not None:
+            raise InputError("emissions.source = 'builtin'", "emissions.sector_profiles", "the built-in inventory "
+                             "has one sector and its own monthly profile", "remove emissions.sector_profiles")
         inv = EmissionInventory.from_default(grid, year=2000 if year is None else year, masks=masks)
     else:
         import xarray as xr
@@ -784,6 +792,10 @@ def open_emissions(
                 _, rows = _read_csv(spec)
                 kind = "points" if rows and {"lon", "lat"} <= set(rows[0]) or rows and {
                     "longitude", "latitude"} <= set(rows[0]) else "national"
+        if sector_profiles is not None and kind != "national":
+            raise InputError(spec, "emissions.sector_profiles", f"sector profiles are for national-totals files, and "
+                             f"this inventory is {kind}", "remove emissions.sector_profiles, or give national totals "
+                             "with a sector column")
         if unit is not None and kind in ("points", "national"):
             raise InputError(spec, "emissions.unit", f"{unit!r} is for gridded files that declare no unit",
                              "remove emissions.unit: every row of a CSV file gives its own unit")
@@ -795,7 +807,8 @@ def open_emissions(
             inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
         elif kind == "national":
             inv = EmissionInventory.from_national_csv(spec, grid, year=year, masks=masks,
-                                                      molar_mass_g_mol=molar_mass_g_mol, substance=substance)
+                                                      molar_mass_g_mol=molar_mass_g_mol, substance=substance,
+                                                      sector_profiles=sector_profiles)
         else:
             raise InputError(spec, "kind", f"{kind!r} is not an inventory kind",
                              "use 'auto', 'gridded', 'national' or 'points'")
