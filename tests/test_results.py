@@ -145,6 +145,9 @@ def test_period_errors(tagged_run, spec, match):
 def test_parse_period_returns_intervals():
     assert parse_period("2010-02") == (np.datetime64("2010-02-01T00:00:00"), np.datetime64("2010-03-01T00:00:00"))
     assert parse_period("all") is None and parse_period("-2") == -2
+    # indices of an hourly run: five digits and any negative index are indices; four digits are a year
+    assert parse_period("12000") == 12000 and parse_period("-1200") == -1200 and parse_period("999") == 999
+    assert parse_period("2010") == (np.datetime64("2010-01-01T00:00:00"), np.datetime64("2011-01-01T00:00:00"))
 
 
 def test_border_fluxes(tagged_run):

@@ -63,7 +63,11 @@ class PeriodSelection:
 
 
 def parse_period(spec: str | int | None) -> tuple[np.datetime64, np.datetime64] | int | None:
-    """A period specification as an interval ``[start, end)``, an index, or ``None`` (everything)."""
+    """A period specification as an interval ``[start, end)``, an index, or ``None`` (everything).
+
+    A string of digits is an index, except four digits, which are a year (``"2010"``); a negative string (``"-1"``,
+    ``"-1200"``) is always an index. So an index of four digits (an hourly run's period 1000..9999) is given as a
+    number in Python, or counted from the end."""
     if spec is None:
         return None
     if isinstance(spec, (int, np.integer)):
@@ -71,7 +75,7 @@ def parse_period(spec: str | int | None) -> tuple[np.datetime64, np.datetime64] 
     text = str(spec).strip()
     if text in ("", "all"):
         return None
-    if re.fullmatch(r"-?\d{1,3}", text):
+    if re.fullmatch(r"-\d+|\d{1,3}|\d{5,}", text):
         return int(text)
     try:
         if "/" in text:
