@@ -155,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config, parse_time
-    from .run import build_run, build_simulation, check_before_run
+    from .run import YearlyEmissions, build_run, build_simulation, check_before_run
 
     cfg = load_config(args.config, args.set)
     setup = build_run(cfg)
@@ -173,7 +173,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     total = float(rates.sum()) * 365.0 * 86400.0
     yearly = getattr(model.emissions, "rates_at", None)
-    by_year = ("" if not hasattr(yearly, "inventories") else " (inventory year by year: " + ", ".join(
+    by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
           f"tags: {', '.join(model.tags)}")

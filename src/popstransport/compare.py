@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .io.writers import GRID_VARIABLES
 from .results import RunResults, RunResultsError, open_run
 
 
@@ -84,6 +85,11 @@ _SCENARIO_FIELDS = ("deposition_flux", "air_concentration")
 _NET_DEPOSITION_PARTS = ("wet_deposition_flux", "dry_deposition_flux", "air_surface_exchange_flux")
 
 
+def _grid_of(fields: xr.Dataset) -> xr.Dataset:
+    """The grid and period variables of a run's ``fields.nc``, without its results."""
+    return fields[[v for v in GRID_VARIABLES if v in fields]]
+
+
 def _is_scenario(r: RunResults) -> bool:
     return "scenario_scale" in r.fields.attrs
 
@@ -118,8 +124,7 @@ def _open(run: RunResults | str | Path) -> RunResults:
                            f"write it again with popstransport scenario {base_path} --scale {scale} --overwrite")
     r = copy.copy(base)
     r.path = path
-    keep = [v for v in ("time_bnds", "lat_bnds", "lon_bnds", "cell_area") if v in base.fields]
-    r.fields = base.fields[keep].assign({v: (scen[v].dims, scen[v].values, dict(scen[v].attrs)) for v in _SCENARIO_FIELDS})
+    r.fields = _grid_of(base.fields).assign({v: (scen[v].dims, scen[v].values, dict(scen[v].attrs)) for v in _SCENARIO_FIELDS})
     r.fields.attrs = dict(scen.attrs)
     r.budget = None  # type: ignore[assignment]
     r.attribution = xr.load_dataset(path / "attribution.nc")
@@ -142,8 +147,7 @@ def _as_scenario_fields(r: RunResults) -> RunResults:
         else f["air_concentration"]
     conc.attrs = {"units": "kg m-3", "long_name": "time-mean air concentration of the lowest layer"}
     out = copy.copy(r)
-    keep = [v for v in ("time_bnds", "lat_bnds", "lon_bnds", "cell_area") if v in f]
-    out.fields = f[keep].assign(deposition_flux=dep, air_concentration=conc)
+    out.fields = _grid_of(f).assign(deposition_flux=dep, air_concentration=conc)
     return out
 
 

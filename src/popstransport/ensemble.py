@@ -122,7 +122,6 @@ def member_overrides(values: dict[str, float]) -> list[str]:
 
 
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
-_GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
 
 #: (name suffix, quantile, words) of the summary's statistics.
 _STATISTICS = (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95", 0.95, "95th percentile"))
@@ -167,7 +166,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     import dataclasses
 
     from .config import ConfigError
-    from .io.writers import RunDirectory, run_attributes
+    from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
@@ -209,8 +208,8 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
                                  "by period (linear interpolation between order statistics); cell_methods describe "
                                  "each member's field, the statistic across members is in long_name and "
                                  "ensemble_statistic"))
-        encoding = {v: {"_FillValue": None} for v in summary.variables if v in summary.coords or v in _GRID_VARIABLES}
-        encoding.update({v: {"zlib": True, "complevel": 1} for v in summary.data_vars if v not in _GRID_VARIABLES})
+        encoding = {v: {"_FillValue": None} for v in summary.variables if v in summary.coords or v in GRID_VARIABLES}
+        encoding.update({v: {"zlib": True, "complevel": 1} for v in summary.data_vars if v not in GRID_VARIABLES})
         summary.to_netcdf(run_dir.partial("ensemble_summary.nc"), encoding=encoding)
     except BaseException:
         for name in RunDirectory.ENSEMBLE_FILES:
@@ -236,6 +235,8 @@ def _summarise(fields: list[Path]) -> Any:
     """Median and 5th/95th percentiles across members of every field, with the grid, bounds and cell areas."""
     import xarray as xr
 
+    from .io.writers import GRID_VARIABLES
+
     datasets = [xr.open_dataset(f, decode_times=False) for f in fields]
     try:
         first = datasets[0]
@@ -245,12 +246,12 @@ def _summarise(fields: list[Path]) -> Any:
                     raise ValueError(f"ensemble member {k} has other {name} values than member 0: ensemble parameters "
                                      "must not change the grid or the output times")
         # fields without time (land and soil area fractions) that every member shares are copied like the grid
-        shared = [v for v in first.data_vars if v not in _GRID_VARIABLES and "time" not in first[v].dims
+        shared = [v for v in first.data_vars if v not in GRID_VARIABLES and "time" not in first[v].dims
                   and all(v in d and np.array_equal(d[v].values, first[v].values) for d in datasets[1:])]
-        names = [v for v in first.data_vars if v not in _GRID_VARIABLES and v not in shared]
+        names = [v for v in first.data_vars if v not in GRID_VARIABLES and v not in shared]
         n = len(datasets)
         q = xr.concat([d[names] for d in datasets], dim="member").quantile([s[1] for s in _STATISTICS], dim="member")
-        summary = first[[v for v in (*_GRID_VARIABLES, *shared) if v in first]].load()
+        summary = first[[v for v in (*GRID_VARIABLES, *shared) if v in first]].load()
         summary.attrs = {}  # (member 0's title and history do not describe the summary)
         for v in names:
             for suffix, quantile, words in _STATISTICS:

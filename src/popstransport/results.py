@@ -310,7 +310,7 @@ class RunResults:
             lies between the share of the named sources and ``foreign_share``), ``emission``
             (kg per source), ``air_concentration`` (kg m-3, ``receptor x source``, duration-weighted mean).
         """
-        from .io.attribution_writer import foreign_share, foreign_share_lower
+        from .io.attribution_writer import foreign_share, foreign_share_lower, own_emissions_in_other
 
         att = self._need_attribution("a source-receptor table")
         sel = select_periods(att["time_bnds"].values, period)
@@ -321,7 +321,7 @@ class RunResults:
         with np.errstate(invalid="ignore", divide="ignore"):
             share = xr.where(total != 0, dep / total, np.nan)
         fshare = [foreign_share(str(r), sources, dep.sel(receptor=r).values) for r in dep["receptor"].values]
-        own_in_other = str(self.config.get("attribution", {}).get("tags", "")) != "countries"
+        own_in_other = own_emissions_in_other({"configuration": self.config_text})
         lower = [foreign_share_lower(str(r), sources, dep.sel(receptor=r).values, own_in_other)
                  for r in dep["receptor"].values]
         out = xr.Dataset({

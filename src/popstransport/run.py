@@ -159,8 +159,6 @@ class YearlyEmissions:
             raise ValueError("no inventory year")
         self.inventories = dict(sorted(inventories.items()))
         self.years = np.array(list(self.inventories), dtype=np.int64)
-        #: each year's tag shares ``(T, J, I)`` of a tagged run (set by :func:`build_run`)
-        self.tag_weights: dict[int, np.ndarray] | None = None
 
     @property
     def first(self) -> EmissionInventory:
@@ -283,6 +281,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     a = cfg.attribution
     codes: list[str] = []
     fraction = None
+    #: each inventory year's tag shares ``(T, J, I)`` (``emissions.year = "each"`` in a tagged run)
+    yearly_weights: dict[int, np.ndarray] | None = None
     if a.tags == "none":
         tags = untagged(grid.shape)
     else:
@@ -305,12 +305,11 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
                 each = {y: tags_of(inv, np.datetime64(f"{y}-01-01", "s"), "list", names)
                         for y, inv in field.inventories.items()}
                 tags = each[field.year_of(start)]
-                field.tag_weights = {y: t.emission_weights for y, t in each.items()}
+                yearly_weights = {y: t.emission_weights for y, t in each.items()}
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
             raise ConfigError(str(exc)) from None
-    yearly_weights = getattr(field, "tag_weights", None)
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
@@ -352,8 +351,6 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
 def results_configuration(cfg: Config) -> str:
     """Everything in the configuration that changes results (not the output directory or overwrite flag), as TOML:
     the tag of a run's checkpoints, so that a refused ``--resume`` can name the keys that differ."""
-    import dataclasses
-
     neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
     return neutral.to_toml()
 

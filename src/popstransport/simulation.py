@@ -356,7 +356,6 @@ class Simulation:
         assert self.checkpoint_path is not None
         with open(self.periods_path(self.checkpoint_path), "ab" if self._periods_bytes else "wb") as fh:
             fh.truncate(self._periods_bytes)  # (periods after the last checkpoint, written before an interruption)
-            fh.seek(self._periods_bytes)
             pickle.dump(period, fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._periods_bytes = fh.tell()
 

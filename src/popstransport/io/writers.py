@@ -236,6 +236,10 @@ class RunDirectory:
             self.path.rmdir()
 
 
+#: The variables of ``fields.nc`` that describe the grid and the output periods rather than a result.
+GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
+
+
 def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
     """Global attributes every output carries: version, creation time, resolved configuration."""
     return {
