@@ -606,8 +606,8 @@ def test_the_multimedia_fate_says_it_does_not_use_the_simple_chains_keys():
 def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, capsys):
     """``emissions.year = "each"``: every calendar year of a run takes its own year of a national-total file, and
     every country's tag emits that year's total (the tag set is the same in every year: a country that emits in
-    one year only is tagged, with nothing in the other). Checked against the file's numbers, with the run's
-    365-day-year units (2012 is a leap year: its total is 366/365 of the file's)."""
+    one year only is tagged, with nothing in the other). Checked against the file's numbers: 2012 is a leap year,
+    and its 366 days emit the year's total, as 2011's 365 do."""
     from popstransport.config import ConfigError, load_config
     from popstransport.run import run
 
@@ -621,13 +621,11 @@ def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, c
         emitted = att["emission"].load()
     sources = [str(s) for s in emitted["source"].values]
     assert {"CHN", "JPN", "KOR"} <= set(sources)
-    days = np.array([365.0, 366.0])
     for code, kg in (("CHN", [100, 40]), ("JPN", [10, 30]), ("KOR", [0, 5])):
-        np.testing.assert_allclose(emitted.sel(source=code).values, np.array(kg) * days / 365.0, rtol=1e-9,
-                                   atol=1e-12)
+        np.testing.assert_allclose(emitted.sel(source=code).values, np.array(kg, dtype=float), rtol=1e-9, atol=1e-12)
     with xr.open_dataset(out / "budget.nc") as b:
         total = sum(b[v].values for v in b.data_vars if str(v).startswith("emitted_"))
-    np.testing.assert_allclose(total, np.array([110.0, 75.0]) * days / 365.0, rtol=1e-9)
+    np.testing.assert_allclose(total, np.array([110.0, 75.0]), rtol=1e-9)
     with pytest.raises(ConfigError, match=r"emissions.year = 'every': expected an integer or 'each'"):
         load_config(None, [*sets[:-1], "emissions.year=every"])
     from popstransport.cli import main
@@ -661,3 +659,36 @@ def test_sector_profiles_from_the_configuration(tmp_path):
     assert jul == pytest.approx(chn_kg_s * f_other + jpn_kg_s, rel=1e-9)
     with pytest.raises(InputError, match="emissions.sector_profiles.*built-in inventory has one sector"):
         build_emissions(load_config(None, ["domain.resolution_deg=5", f"emissions.sector_profiles='{profiles}'"]), grid)
+
+
+def test_a_leap_year_emits_an_annual_amount_once_and_a_rate_for_366_days(tmp_path):
+    """Amounts per year (national totals with a February-heavy sector profile, ``uniform_total_kg_yr``, a gridded
+    file in kg/yr) emit exactly their annual total in the leap year 2012, as in 2011; a gridded file of rates
+    (kg m-2 s-1) emits its rate for every one of 2012's 366 days. Each checked in the run's budget, year by year."""
+    from popstransport.config import load_config
+    from popstransport.run import run
+
+    base = ["domain.resolution_deg=5", "time.start=2011-01-01", "time.stop=2013-01-01", "met.source=uniform",
+            "output.frequency=annual"]
+
+    def emitted(sets, name):
+        out = run(load_config(None, [*base, *sets]), tmp_path / name)
+        with xr.open_dataset(out / "budget.nc") as b:
+            return sum(b[v].values for v in b.data_vars if str(v).startswith("emitted_"))
+
+    totals = tmp_path / "totals.csv"
+    totals.write_text("iso3,sector,value,unit\nCHN,heating,100,kg/yr\nJPN,industry,30,t/yr\n")
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("sector,month,factor\n" + "".join(f"heating,{m},{6.0 if m == 2 else 1.0}\n" for m in range(1, 13)))
+    np.testing.assert_allclose(emitted([f"emissions.source='{totals}'", f"emissions.sector_profiles='{profiles}'"],
+                                       "national"), [30100.0, 30100.0], rtol=1e-12)
+    np.testing.assert_allclose(emitted(["emissions.source=uniform", "emissions.uniform_total_kg_yr=50"], "uniform"),
+                               [50.0, 50.0], rtol=1e-12)
+    lon = np.arange(62.5, 180, 5.0)
+    lat = np.arange(-12.5, 60, 5.0)
+    for unit, value, expected in (("kg/yr", 2.0, 2.0 * lon.size * lat.size * np.ones(2)),
+                                  ("kg s-1", 1e-9, 1e-9 * lon.size * lat.size * 86400.0 * np.array([365.0, 366.0]))):
+        f = tmp_path / f"grid_{unit.replace('/', '_').replace(' ', '_')}.nc"
+        xr.Dataset({"emi": (("lat", "lon"), np.full((lat.size, lon.size), value), {"units": unit})},
+                   coords={"lat": lat, "lon": lon}).to_netcdf(f)
+        np.testing.assert_allclose(emitted([f"emissions.source='{f}'"], f.stem), expected, rtol=1e-9)

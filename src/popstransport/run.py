@@ -92,11 +92,17 @@ class WithOH:
 
 @dataclass
 class EmissionField:
-    """Time-independent gridded emission rates (kg s-1 per cell)."""
+    """Time-independent gridded emission rates (kg s-1 per cell); with ``per_year`` the rates of a common year of an
+    amount per year, so that a leap year's 366 days emit the same amount (``365 / 366`` of the rates)."""
 
     rates_kg_s_field: np.ndarray
+    per_year: bool = False
 
     def __call__(self, time: np.datetime64) -> np.ndarray:
+        from .io.emissions import is_leap_year
+
+        if self.per_year and is_leap_year(int(str(np.datetime64(time, "Y")))):
+            return self.rates_kg_s_field * (365.0 / 366.0)
         return self.rates_kg_s_field
 
 
@@ -119,7 +125,7 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
         return EmissionField(np.zeros(grid.shape)), None
     if e.source == "uniform":
         area = grid.cell_area_m2
-        return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum()), None
+        return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum(), per_year=True), None
     if e.source == "builtin" and grid.topology == "box":
         raise ConfigError(
             "emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "

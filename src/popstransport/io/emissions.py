@@ -4,7 +4,9 @@ An :class:`EmissionInventory` holds annual-mean emission rates into the air laye
 into parts (sectors or sources), each with a monthly profile. ``rates_kg_s(time)`` gives the rate per cell at a
 time: the annual mean times the factor of the calendar month that contains ``time`` (a step in time, so that each
 month's total is exact). Monthly factors are normalised so that their day-weighted mean over a 365-day year is 1:
-the annual total of every part is kept.
+the annual total of every part is kept. An input of amounts per year (national totals, ``kg/yr``; a part's
+``per_year``) emits exactly its annual total in every calendar year, leap years included (366 days share it); an
+input of rates (``kg m-2 s-1``, or monthly records) emits its rates, so a leap year one day of February more.
 
 Every conversion keeps the total: units are converted by exact factors, regridding is first-order conservative
 (:class:`popstransport.io.regrid.Conservative`), and national totals are distributed over the cells of each country
@@ -28,7 +30,7 @@ import csv
 import io
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -64,13 +66,15 @@ _CELL = {"cell", "gridcell", "gridbox", "box", "grid_cell"}
 class EmissionUnit:
     """A parsed emission unit: multiply a value by ``factor`` to get kg s-1 (per cell) or kg m-2 s-1 (per area).
 
-    ``per_mole`` means ``factor`` gives mol and the molar mass (kg mol-1) must still be applied.
+    ``per_mole`` means ``factor`` gives mol and the molar mass (kg mol-1) must still be applied; ``per_year`` that
+    the unit's time is a year (an amount per year: see :attr:`EmissionPart.per_year`).
     """
 
     text: str
     factor: float
     per_area: bool
     per_mole: bool
+    per_year: bool = False
 
 
 def parse_emission_unit(text: object, source: object = "emission input", field: str = "unit") -> EmissionUnit:
@@ -87,7 +91,7 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
                 raise _unit_error(raw, source, field, f"cannot read {tok!r}")
             exp = int(m.group(2)) if m.group(2) else 1
             tokens.append((m.group(1), -exp if n > 0 else exp))
-    factor, mass, mole, time_seen, area, cell = 1.0, 0, 0, 0, False, False
+    factor, mass, mole, time_seen, area, cell, per_year = 1.0, 0, 0, 0, False, False, False
     for base, exp in tokens:
         low = base.lower()
         if base in _MASS or low in ("kg", "g", "mg", "ug", "ng", "pg", "tonne", "tonnes", "ton"):
@@ -105,6 +109,7 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
                 raise _unit_error(raw, source, field, "time must appear once in the denominator")
             factor /= _TIME[low]
             time_seen += 1
+            per_year = _TIME[low] == SECONDS_PER_YEAR
         elif low in _AREA_LENGTH and exp == -2:  # ("m2" reads as "m" with exponent 2)
             factor /= _AREA_LENGTH[low] ** 2
             area = True
@@ -114,7 +119,7 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
             raise _unit_error(raw, source, field, f"unknown part {base!r}{'' if exp == 1 else exp}")
     if mass + mole != 1 or time_seen != 1 or (area and cell):
         raise _unit_error(raw, source, field, "need one mass or amount, one time, and per cell or per area")
-    return EmissionUnit(raw, factor, area, mole == 1)
+    return EmissionUnit(raw, factor, area, mole == 1, per_year)
 
 
 def _unit_error(raw: str, source: object, field: str, why: str) -> InputError:
@@ -138,6 +143,11 @@ def _to_kg(unit: EmissionUnit, molar_mass_g_mol: float | None, source: object) -
             )
         return unit.factor * molar_mass_g_mol * 1e-3
     return unit.factor
+
+
+def is_leap_year(year: int) -> bool:
+    """A year of 366 days in the Gregorian calendar (the model's)."""
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def normalise_monthly(factors: Any, source: object = "monthly profile") -> np.ndarray:
@@ -164,11 +174,24 @@ class EmissionPart:
         Annual-mean emission rate into every air layer of every cell (kg s-1), ``(L, J, I)``.
     monthly_factors
         ``(12,)`` or ``(12, J, I)``: multiplier of each calendar month, day-weighted mean 1 over 365 days.
+    per_year
+        The input gives amounts per year (``kg/yr``, national totals): every calendar year emits its annual total,
+        so in a leap year the rates are ``365 / (365 + f_Feb)`` of those of a common year (``f_Feb`` February's
+        factor; 366 days share the year's amount). Otherwise the input gives rates (``kg m-2 s-1``, or monthly
+        records), and a leap year emits one day of February's rate more.
     """
 
     name: str
     rates_kg_s: np.ndarray
     monthly_factors: np.ndarray
+    per_year: bool = False
+
+    def factor_of_month(self, month: int, leap: bool) -> np.ndarray | float:
+        """Multiplier of the annual-mean rate in calendar month ``month`` (0-11) of a leap or common year."""
+        f = self.monthly_factors[month]
+        if leap and self.per_year:
+            return f * (365.0 / (365.0 + self.monthly_factors[1]))
+        return f
 
 
 class EmissionInventory:
@@ -220,9 +243,15 @@ class EmissionInventory:
         (``None``: the annual mean)."""
         g = self.grid
         out = np.zeros((g.nlayer, g.nlat, g.nlon))
-        m = None if time is None else int(str(to_datetime64(time).astype("datetime64[M]"))[5:7]) - 1
+        if time is None:
+            for p in self.parts:
+                out += p.rates_kg_s
+            return out
+        ym = str(to_datetime64(time).astype("datetime64[M]"))
+        m = int(ym[-2:]) - 1
+        leap = is_leap_year(int(ym[:-3]))
         for p in self.parts:
-            out += p.rates_kg_s if m is None else p.rates_kg_s * p.monthly_factors[m]
+            out += p.rates_kg_s * p.factor_of_month(m, leap)
         return out
 
     def rates_kg_s(self, time: object | None = None) -> np.ndarray:
@@ -272,7 +301,7 @@ class EmissionInventory:
 
     def scaled(self, factor: float) -> EmissionInventory:
         """The inventory times ``factor``."""
-        parts = [EmissionPart(p.name, p.rates_kg_s * factor, p.monthly_factors) for p in self.parts]
+        parts = [replace(p, rates_kg_s=p.rates_kg_s * factor) for p in self.parts]
         out = EmissionInventory(self.grid, parts, self.substance, self.description,
                                 self.notes + [f"scaled by {factor:g}"])
         out.outside_kg_s = self.outside_kg_s * factor
@@ -508,7 +537,7 @@ class EmissionInventory:
         layer = _layer_of_height(grid, height_m, src)
         rates = np.zeros((grid.nlayer, grid.nlat, grid.nlon))
         rates[layer] = annual
-        part = EmissionPart(sector or variable, rates, factors)
+        part = EmissionPart(sector or variable, rates, factors, per_year=unit.per_year and monthly is None)
         return cls(grid, [part], substance, f"gridded inventory {src} ({variable})", notes)
 
     @classmethod
@@ -526,6 +555,7 @@ class EmissionInventory:
         src, rows = _read_csv(path)
         _require_columns(rows, src, ("lon", "lat", "rate", "unit"), {"longitude": "lon", "latitude": "lat"})
         parts: dict[str, np.ndarray] = {}
+        per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its sources are)
         dropped = []
         for n, row in enumerate(rows, start=2):
             lon, lat = _float(row, "lon", src, n), _float(row, "lat", src, n)
@@ -554,6 +584,7 @@ class EmissionInventory:
             sector = row.get("sector") or "point sources"
             arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
             arr[k, j, i] += rate * _to_kg(unit, molar_mass_g_mol, src)
+            per_year[sector] = per_year.get(sector, True) and unit.per_year
         notes = [f"{src}: {len(rows) - len(dropped)} point sources"]
         if dropped:
             msg = f"{src}: {len(dropped)} point sources outside the domain were dropped: {dropped[:5]}"
@@ -561,7 +592,7 @@ class EmissionInventory:
             notes.append(msg)
         if not parts:
             raise InputError(src, "point sources", "none lies inside the model domain", "check the coordinates")
-        return cls(grid, [EmissionPart(s, r, np.ones(12)) for s, r in parts.items()], substance,
+        return cls(grid, [EmissionPart(s, r, np.ones(12), per_year[s]) for s, r in parts.items()], substance,
                    f"point sources {src}", notes)
 
     @classmethod
@@ -629,6 +660,7 @@ class EmissionInventory:
         names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
         # resolve codes; keep rows that name a country
         entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
+        per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its rows are)
         for n, r in enumerate(rows, start=2):
             raw = (r.get("iso3") or r.get("iso2") or "").strip() if code_col != "country" else r["country"].strip()
             if code_col == "iso3" and not raw:
@@ -653,8 +685,9 @@ class EmissionInventory:
                 raise InputError(src, f"line {n}, column 'unit'", f"{unit.text!r} is per area",
                                  "national totals are per country, e.g. 'kg/yr'")
             yr = _float(r, "year", src, n) if (r.get("year") or "").strip() else np.nan
-            entries.append((code, r.get("sector") or "national totals", yr, value * _to_kg(unit, molar_mass_g_mol,
-                                                                                            src), raw))
+            sector = r.get("sector") or "national totals"
+            per_year[sector] = per_year.get(sector, True) and unit.per_year
+            entries.append((code, sector, yr, value * _to_kg(unit, molar_mass_g_mol, src), raw))
         if not entries:
             raise InputError(src, "rows", "no country rows (after filtering by substance and emission type)",
                              "check the file")
@@ -710,7 +743,8 @@ class EmissionInventory:
             for n in notes:
                 warnings.warn(f"{src}: {n}", stacklevel=2)
         out_parts = [
-            EmissionPart(s, a, normalise_monthly(profiles.get(s, {}).get("monthly", np.ones(12)), f"sector {s!r}"))
+            EmissionPart(s, a, normalise_monthly(profiles.get(s, {}).get("monthly", np.ones(12)), f"sector {s!r}"),
+                         per_year[s])
             for s, a in parts.items()
         ]
         notes.insert(0, f"{src}: {len(entries)} national totals distributed by "
