@@ -2,7 +2,9 @@
 
 Usable by airspeed velocity (``time_*`` / ``peakmem_*`` methods of the classes below) and by the quick runner
 (``python benchmarks/bench_model.py [--quick]``), which writes JSON with the machine, versions and thread count
-and reports each kernel as throughput (tag-cell-steps per second) and as a fraction of a STREAM-like triad
+and reports each kernel as throughput (tag-column-steps per second: a column is one grid cell with every air layer
+and surface compartment, as these kernels work on it, where ``benchmarks/run.py`` counts every layer of a cell for
+the advection) and as a fraction of a STREAM-like triad
 bandwidth measured in the same run. The kernels compile first in a fresh process, into the run's Numba cache, and
 the in-process timings then load them from it, as every later run of a user does. Whole runs are measured in a
 subprocess so that their wall time includes start-up and their peak resident memory is their own.
@@ -91,15 +93,15 @@ def fate_solve(ntag: int, seconds: float) -> dict:
     pfirst, pper, _ = _time(lambda: propagators_by_row(m.fate.k_matrix, 10800.0), seconds / 3)
     ncomp = air.shape[1] + surf.shape[1]
     cells = air.shape[2] * air.shape[3]
-    # per tag-cell: read and write the state, add to the integrals (read + write): 4 doubles per compartment, and
+    # per tag-column: read and write the state, add to the integrals (read + write): 4 doubles per compartment, and
     # the tag's emission share (the propagators and the shared emission field stay in cache across tags)
     bytes_per = 4 * 8 * ncomp + 8
     model_per = per_advance + per_integrate / steps_per_record
     return {"tags": ntag, "grid": grid_info(m.grid), "compartments": ncomp, "cells": cells, "seconds_per_step": per,
             "advance_seconds": per_advance, "integrate_seconds": per_integrate, "steps_per_record": steps_per_record,
             "model_seconds_per_step": model_per, "model_step_ratio_to_exact_step": model_per / per,
-            "first_call_extra_seconds": max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per,
-            "bytes_per_tag_cell_step": bytes_per, "bytes_per_step_MB": ntag * cells * bytes_per / 1e6,
+            "first_call_extra_seconds": max(first - per, 0.0), "tag_column_steps_per_s": ntag * cells / per,
+            "bytes_per_tag_column_step": bytes_per, "bytes_per_step_MB": ntag * cells * bytes_per / 1e6,
             "propagators_seconds": pper,
             "propagators_first_call_extra_seconds": max(pfirst - pper, 0.0)}
 
@@ -111,7 +113,7 @@ def vertical(ntag: int, seconds: float) -> dict:
     first, per, n = _time(lambda: m.vertical.apply(m, 10800.0, report_upward=False), seconds)
     cells = m.air_kg.shape[2] * m.air_kg.shape[3]
     return {"tags": ntag, "grid": grid_info(m.grid), "layers": m.air_kg.shape[1], "seconds_per_step": per,
-            "first_call_extra_seconds": max(first - per, 0.0), "tag_cell_steps_per_s": ntag * cells / per}
+            "first_call_extra_seconds": max(first - per, 0.0), "tag_column_steps_per_s": ntag * cells / per}
 
 
 def _tagged_model(ntag: int):
@@ -159,7 +161,7 @@ def model_step(ntag: int, seconds: float) -> dict:
     first, per, n = _time(lambda: m.time_step(10800.0, t), seconds)
     cells = m.grid.nlat * m.grid.nlon
     return {"tags": ntag, "grid": grid_info(m.grid), "cells": cells, "layers": m.grid.nlayer, "seconds_per_step": per,
-            "first_call_seconds": first, "tag_cell_steps_per_s": ntag * cells / per,
+            "first_call_seconds": first, "tag_column_steps_per_s": ntag * cells / per,
             "steps_per_simulated_year_at_3h": 2920, "steps_only_seconds_per_year": per * 2920}
 
 
@@ -349,11 +351,11 @@ class ModelStep:
     def peakmem_step(self, ntag):
         self.m.time_step(10800.0, self.t)
 
-    def track_tag_cell_steps_per_second(self, ntag):
+    def track_tag_column_steps_per_second(self, ntag):
         step = timing_windows(lambda: self.m.time_step(10800.0, self.t), 1, TRACK_SECONDS, TRACK_WINDOWS)
         return self.m.air_kg[:, 0].size / step["seconds_per_step"]
 
-    track_tag_cell_steps_per_second.unit = "tag-cell-steps/s"
+    track_tag_column_steps_per_second.unit = "tag-column-steps/s"
 
 
 class DefaultRun:
@@ -448,7 +450,7 @@ def main(argv: list[str] | None = None) -> dict:
     res["first_steps_fresh_process_seconds"] = first_steps_in_fresh_process()
     res["fate"] = [fate_solve(t, args.seconds) for t in tags]
     for r in res["fate"]:
-        r["fraction_of_bandwidth"] = r["tag_cell_steps_per_s"] * r["bytes_per_tag_cell_step"] / bw
+        r["fraction_of_bandwidth"] = r["tag_column_steps_per_s"] * r["bytes_per_tag_column_step"] / bw
     res["vertical"] = [vertical(t, args.seconds) for t in tags]
     res["model_step"] = [model_step(t, args.seconds) for t in tags]
     if not args.quick:
@@ -473,14 +475,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"STREAM triad: {triad['GB_per_s']:.1f} GB/s")
     print(f"model build and first step in a fresh process (compiles the kernels): {res['first_steps_fresh_process_seconds']}")
     for r in res["fate"]:
-        print(f"fate solve    {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s "
+        print(f"fate solve    {r['tags']:3d} tags: {r['tag_column_steps_per_s']:.3g} tag-column-steps/s "
               f"({100 * r['fraction_of_bandwidth']:.1f}% of triad for {r['bytes_per_step_MB']:.1f} MB a step, which may "
               f"stay in cache when small), propagators {r['propagators_seconds'] * 1e3:.1f} ms; "
               f"as the model steps: {r['model_seconds_per_step'] * 1e3:.2f} ms a step (advance "
               f"{r['advance_seconds'] * 1e3:.2f} + integrate {r['integrate_seconds'] * 1e3:.2f} / {r['steps_per_record']}), "
               f"{r['model_step_ratio_to_exact_step']:.2f} of a step with its own integral")
     for r in res["vertical"]:
-        print(f"vertical      {r['tags']:3d} tags: {r['tag_cell_steps_per_s']:.3g} tag-cell-steps/s")
+        print(f"vertical      {r['tags']:3d} tags: {r['tag_column_steps_per_s']:.3g} tag-column-steps/s")
     for r in res["model_step"]:
         print(f"model step    {r['tags']:3d} tags: {r['seconds_per_step'] * 1e3:.1f} ms per step, "
               f"{r['steps_only_seconds_per_year']:.0f} s per simulated year at 3 h steps (the steps alone: no "

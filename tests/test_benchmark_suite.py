@@ -65,7 +65,7 @@ def test_the_suite_measures_every_kernel_a_whole_step_whole_runs_compile_time_an
             "PyMPDATAPeer.time_pympdata_100_steps", "PyMPDATAPeer.track_ratio_per_tracer"} <= adv
     assert {"FateSolve.time_step", "FateSolve.time_advance", "FateSolve.time_integrate", "ModelStep.time_step",
             "ModelStep.peakmem_step",
-            "ModelStep.track_tag_cell_steps_per_second", "DefaultRun.track_wall_seconds",
+            "ModelStep.track_tag_column_steps_per_second", "DefaultRun.track_wall_seconds",
             "DefaultRun.track_peak_rss_MB", "Global100Tags.track_peak_rss_MB",
             "CompileTime.timeraw_first_tagged_model_step"} <= model
 
