@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .io.writers import GRID_VARIABLES
+from .io.writers import GRID_VARIABLES, cf_encoding
 from .results import RunResults, RunResultsError, open_run
 
 
@@ -179,17 +179,20 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
     fa, fb = a.fields, b.fields
     names = [str(v) for v in fa.data_vars if str(v) in fb.data_vars and {"lat", "lon"} <= set(fa[v].dims)
              and "time" in fa[v].dims]
+    # (run A's grid with its coordinates' attributes and bounds, so that CF tools see the grid and the periods)
+    grid = _grid_of(fa)
     if ia:
         sa, sb = fa.isel(time=ia), fb.isel(time=ib)
         how = (f"{len(ia)} common output periods" if len(ia) < max(fa.sizes["time"], fb.sizes["time"])
                else f"all {len(ia)} output periods")
-        out = xr.Dataset(coords={"time": sa["time"].values, "lat": fa["lat"].values, "lon": fa["lon"].values})
-        out["time_bnds"] = (("time", "bnds"), sa["time_bnds"].values)
+        out = grid.isel(time=ia)
     else:
         sa = xr.Dataset({n: a.field_mean(n) for n in names})
         sb = xr.Dataset({n: b.field_mean(n) for n in names})
         how = "whole-run means (the runs have no output period in common)"
-        out = xr.Dataset(coords={"lat": fa["lat"].values, "lon": fa["lon"].values})
+        out = grid.drop_dims("time") if "time" in grid.dims else grid
+    if "lat" not in out.coords:
+        out = out.assign_coords(lat=fa["lat"], lon=fa["lon"])
     for n in names:
         va = sa[n].values
         vb = sb[n].values
@@ -197,13 +200,18 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
             continue
         dims = sa[n].dims
         units = str(fa[n].attrs.get("units", ""))
-        if "layer" in dims:
-            out = out.assign_coords(layer=fa["layer"].values)
-        out[f"{n}_a"] = (dims, va, {"units": units, "long_name": f"{n} in run A"})
-        out[f"{n}_b"] = (dims, vb, {"units": units, "long_name": f"{n} in run B"})
-        out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A"})
+        if "layer" in dims and "layer" not in out.coords:
+            out = out.assign_coords(layer=fa["layer"])
+        # (how the values were formed, and the cell areas if they are in the file)
+        kept = {k: fa[n].attrs[k] for k in ("cell_methods", "cell_measures") if k in fa[n].attrs
+                and (k != "cell_measures" or "cell_area" in out)}
+        out[f"{n}_a"] = (dims, va, {"units": units, "long_name": f"{n} in run A", **kept})
+        out[f"{n}_b"] = (dims, vb, {"units": units, "long_name": f"{n} in run B", **kept})
+        out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A", **kept})
         out[f"{n}_relative_difference"] = (dims, _relative(va, vb), {
-            "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero"})
+            "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero", **kept})
+    created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    out.attrs = {}
     out.attrs.update({
         "Conventions": "CF-1.10",
         "title": "popstransport comparison of two runs (B minus A)",
@@ -212,7 +220,8 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         "compared": how,
         "popstransport_version": __version__,
         "source": f"popstransport {__version__}",
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": created,
+        "history": f"{created} popstransport {__version__} compare {a.path.resolve()} {b.path.resolve()}",
         "configuration_a": a.config_text,
         "configuration_b": b.config_text,
     })
@@ -385,7 +394,7 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
                    f"created {fields.attrs['created']}")
         partial = {n: out / f".{n}.partial" for n in names}
         try:
-            fields.to_netcdf(partial["fields_difference.nc"])
+            fields.to_netcdf(partial["fields_difference.nc"], encoding=cf_encoding(fields))
             _write_csv(partial["receptor_difference.csv"],
                        ["quantity", "receptor", "source", "a", "b", "difference", "relative_difference"], receptors,
                        comment + "; net_deposition_kg summed, air_concentration_kg_m3 averaged over the periods")

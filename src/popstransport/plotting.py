@@ -479,8 +479,13 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
     width = 0.38
     in_colours = mpl.colormaps["Reds"](np.linspace(0.75, 0.35, max(len(ins), 1)))
     out_palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2",
-                   "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94"]
-    out_colours = [out_palette[k % len(out_palette)] for k in range(max(len(outs), 1))]
+                   "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#ffbb78", "#9edae5", "#dbdb8d", "#393b79",
+                   "#637939", "#8c6d31", "#7b4173", "#f7b6d2"]
+    if len(outs) <= len(out_palette):
+        out_colours = out_palette[:max(len(outs), 1)]
+    else:
+        # (more sinks than the palette holds: a colour of its own for each, never one colour for two terms)
+        out_colours = list(mpl.colormaps["nipy_spectral"](np.linspace(0.05, 0.95, len(outs))))
     bottom = np.zeros(n)
     for (name, vals), col in zip(ins.items(), in_colours):
         ax.bar(x - width / 2 - 0.01, vals, width, bottom=bottom, label=f"in: {name}", color=col, edgecolor="white",

@@ -40,7 +40,7 @@ from ..attribution import (
     scenario_weights,
 )
 from ..config import scenario_name_problem
-from .writers import OutputExistsError, RunDirectory, _days
+from .writers import OutputExistsError, RunDirectory, _days, add_history, cf_encoding
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
 
@@ -130,19 +130,30 @@ class AttributionWriter:
             t = ds.createVariable("time", "f8", ("time",))
             t.units, t.calendar, t.standard_name, t.bounds = "days since 1970-01-01 00:00:00", "standard", "time", "time_bnds"
             ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+            t.long_name = "middle of the averaging period"
             s = ds.createVariable("source", str, ("source",))
+            s.long_name = "source tag (region of emission, OTHER, BOUNDARY or INITIAL)"
             for k, name in enumerate(self.sources):
                 s[k] = name
+            # (the grid as in fields.nc: with bounds, so that regridding and area sums need no guess at the edges)
             lat = ds.createVariable("lat", "f8", ("lat",))
-            lat.units, lat.standard_name = "degrees_north", "latitude"
+            lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
+                "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
             lat[:] = grid.lat_deg
             lon = ds.createVariable("lon", "f8", ("lon",))
-            lon.units, lon.standard_name = "degrees_east", "longitude"
+            lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
+                "degrees_east", "longitude", "longitude", "X", "lon_bnds")
             lon[:] = grid.lon_deg
+            ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
+                [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
+            ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
+                [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
             v = ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
             v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"
+            v.cell_methods = "time: mean area: mean"
             v = ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
             v.units, v.long_name = "kg m-3", "time-mean air concentration of the lowest layer by source"
+            v.cell_methods = "time: mean area: mean"
             self.tag_fields = ds
         ds = self.tag_fields
         n = len(ds.dimensions["time"])
@@ -159,7 +170,9 @@ class AttributionWriter:
         bnds = np.array([[np.datetime64(r["start"], "s"), np.datetime64(r["end"], "s")] for r in p])
         ds = xr.Dataset(coords={"time": time, "source": list(self.sources), "receptor": self.receptors})
         ds["time_bnds"] = (("time", "bnds"), bnds)
-        ds["time"].attrs.update(bounds="time_bnds", standard_name="time")
+        ds["time"].attrs.update(bounds="time_bnds", standard_name="time", long_name="middle of the period")
+        ds["source"].attrs.update(long_name="source tag (region of emission, OTHER, BOUNDARY or INITIAL)")
+        ds["receptor"].attrs.update(long_name="receptor region")
         for kind in ("deposition", *KINDS):
             ds[kind] = (("time", "source", "receptor"), np.stack([r[kind] for r in p]))
             ds[kind].attrs.update(units="kg", long_name=f"{kind.replace('_', ' ')} onto the receptor per period by source"
@@ -173,16 +186,22 @@ class AttributionWriter:
         if self.border_fluxes:
             regions = [*self.border_regions, OUTSIDE]
             ds = ds.assign_coords(region_from=regions, region_to=regions)
+            ds["region_from"].attrs.update(long_name="region the flux leaves (OTHER: the rest of the domain, OUTSIDE: "
+                                           "beyond its edge)")
+            ds["region_to"].attrs.update(long_name="region the flux enters (OTHER: the rest of the domain, OUTSIDE: "
+                                         "beyond its edge)")
             gross = np.stack([r["border_flux"] for r in p])
             ds["border_flux"] = (("time", "region_from", "region_to"), gross)
             ds["border_flux"].attrs.update(units="kg", long_name="gross advective flux from region_from to region_to "
                                            "per period", cell_methods="time: sum")
             ds["net_border_flux"] = (("time", "region_from", "region_to"), gross - np.swapaxes(gross, 1, 2))
-            ds["net_border_flux"].attrs.update(units="kg", long_name="net advective flux from region_from to region_to")
+            ds["net_border_flux"].attrs.update(units="kg", long_name="net advective flux from region_from to region_to "
+                                               "per period", cell_methods="time: sum")
             if self.by_source:
                 ds["border_flux_by_source"] = (("time", "source", "region_from", "region_to"),
                                                np.stack([r["border_flux_by_source"] for r in p]))
-                ds["border_flux_by_source"].attrs.update(units="kg", long_name="gross border flux by source tag")
+                ds["border_flux_by_source"].attrs.update(units="kg", long_name="gross border flux by source tag",
+                                                         cell_methods="time: sum")
         ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
                         **self.attributes)
         for v in ("time", "time_bnds"):
@@ -327,8 +346,9 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
         scen = scen.drop_vars(["border_flux", "net_border_flux"])
         scen.attrs["note"] = "border fluxes need attribution.border_fluxes_by_source to be scaled by source"
     scen.attrs["scenario_scale"] = ",".join(f"{k}={v:g}" for k, v in sorted(scale.items()))
+    scen.attrs["history"] = add_history(att.attrs, f"scenario {scen.attrs['scenario_scale']} ({label})")
     try:
-        scen.to_netcdf(out.partial("attribution.nc"))
+        scen.to_netcdf(out.partial("attribution.nc"), encoding=cf_encoding(scen))
         write_source_receptor_csv(out.partial("source_receptor_deposition.csv"), scen, dict(att.attrs))
         tf_path = run_dir / "tag_fields.nc"
         if tf_path.exists():
@@ -337,11 +357,19 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
                     "deposition_flux": apply_scenario_da(tf["deposition_flux"], wa),
                     "air_concentration": apply_scenario_da(tf["air_concentration"], wa),
                 })
-                fields["time_bnds"] = tf["time_bnds"]
+                for var in ("deposition_flux", "air_concentration"):
+                    # (a weighted sum over the sources, no longer a field 'by source')
+                    fields[var].attrs["long_name"] = (str(fields[var].attrs.get("long_name", var)).removesuffix(
+                        " by source") + ", sum over the sources weighted by the scenario's scales")
+                for var in ("time_bnds", "lat_bnds", "lon_bnds"):
+                    if var in tf:
+                        fields[var] = tf[var]
                 fields.attrs.update(dict(tf.attrs), scenario_scale=scen.attrs["scenario_scale"],
+                                    history=add_history(tf.attrs, f"scenario {scen.attrs['scenario_scale']} ({label})"),
                                     title="popstransport scenario fields (lowest-layer air concentration and net "
                                           "deposition flux: the tags' fields weighted by the scenario's scales)")
-                fields.to_netcdf(out.partial("fields.nc"))
+                fields.to_netcdf(out.partial("fields.nc"),
+                                 encoding=cf_encoding(fields, compress=("deposition_flux", "air_concentration")))
         with out.committing():
             for n in ("attribution.nc", "source_receptor_deposition.csv", "fields.nc"):
                 if out.partial(n).exists():

@@ -241,13 +241,44 @@ GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area"
 
 
 def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
-    """Global attributes every output carries: version, creation time, resolved configuration."""
+    """Global attributes every output carries: version, creation time, resolved configuration, and the CF
+    ``history`` line of the run that wrote it."""
+    created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return {
         "source": f"popstransport {__version__}",
         "popstransport_version": __version__,
-        "created": created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": created,
+        "history": f"{created} popstransport {__version__} run",
         "configuration": config_toml,
     }
+
+
+def add_history(attributes: dict[str, Any], what: str) -> str:
+    """The CF ``history`` of a file derived from one with ``attributes``: their history with a line for ``what``
+    (``"scenario CHN=0.5"``) at the present time appended."""
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    line = f"{now} popstransport {__version__} {what}"
+    earlier = str(attributes.get("history", "")).rstrip("\n")
+    return f"{earlier}\n{line}" if earlier else line
+
+
+def cf_encoding(ds: Any, compress: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """``to_netcdf`` encoding of an xarray Dataset of outputs that keeps them CF: no ``_FillValue`` on coordinates
+    and their bounds (CF allows no missing values there; xarray adds a NaN fill value to every float variable unless
+    told), and ``time`` and its bounds in the units, calendar and type of the run's own files (xarray would choose
+    units per variable, and bounds in other units than their coordinate are read with the coordinate's units by
+    tools that follow CF)."""
+    bounds = {str(ds[v].attrs["bounds"]) for v in ds.variables if "bounds" in ds[v].attrs}
+    enc: dict[str, dict[str, Any]] = {}
+    for v in ds.variables:
+        name = str(v)
+        if name in ds.coords or name in bounds or name in GRID_VARIABLES:
+            enc[name] = {"_FillValue": None}
+        if name in ("time", "time_bnds") or (name in bounds and "time" in ds and ds["time"].attrs.get("bounds") == name):
+            enc.setdefault(name, {}).update(units=_TIME_UNITS, calendar="standard", dtype="float64")
+        if name in compress:
+            enc.setdefault(name, {}).update(zlib=True, complevel=1)
+    return enc
 
 
 def _days(t: np.datetime64) -> float:
@@ -407,6 +438,33 @@ class FieldsWriter:
             self.run_dir.discard(self.FILENAME)
 
 
+def budget_long_name(term: str) -> str:
+    """What a column of ``budget.csv`` / variable of ``budget.nc`` holds, in words (the ``long_name`` of
+    ``budget.nc``), from its name (:meth:`popstransport.diagnostics.PeriodBudget.rows`)."""
+    fixed = {
+        "inflow_kg": "mass advected into the domain through its open boundaries during the period",
+        "outflow_kg": "mass advected out of the domain through its open boundaries during the period",
+        "closure_error_kg": "budget closure error: (burden at start + emitted + inflow) - (burden at end + degraded "
+                            "+ buried + leached + settled + outflow)",
+        "relative_closure_error": "absolute closure error over (burden at start + emitted + inflow)",
+    }
+    if term in fixed:
+        return fixed[term]
+    name = term.removesuffix("_kg")
+    for prefix, words in (("burden_start_", "mass in {} at the start of the period"),
+                          ("burden_end_", "mass in {} at the end of the period"),
+                          ("emitted_", "mass emitted into {} during the period"),
+                          ("degraded_", "mass degraded in {} during the period"),
+                          ("buried_", "mass buried from {} during the period"),
+                          ("leached_", "mass leached from {} during the period"),
+                          ("settled_", "mass settled from {} to depth during the period")):
+        if name.startswith(prefix):
+            return words.format(name.removeprefix(prefix).replace("_", " "))
+    if "_to_" in name:
+        return f"mass moved during the period by {name.replace('_', ' ')}"
+    return f"{name.replace('_', ' ')} during the period"
+
+
 class BudgetWriter:
     """Writes ``budget.csv`` and ``budget.nc``: every budget term per period and compartment, and the closure error.
 
@@ -467,6 +525,7 @@ class BudgetWriter:
             ds.createDimension("bnds", 2)
             t = ds.createVariable("time", "f8", ("time",))
             t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
+            t.long_name = "middle of the budget period"
             tb = ds.createVariable("time_bnds", "f8", ("time", "bnds"))
             for n, r in enumerate(self.rows):
                 s, e = np.datetime64(r["period_start"]), np.datetime64(r["period_end"])
@@ -477,6 +536,9 @@ class BudgetWriter:
                     continue
                 v = ds.createVariable(c, "f8", ("time",))
                 v.units = "1" if c == "relative_closure_error" else "kg"
+                v.long_name = budget_long_name(c)
+                if not c.startswith(("burden_", "closure_error", "relative_closure")):
+                    v.cell_methods = "time: sum"
                 v[:] = [float(r.get(c, 0.0)) for r in self.rows]
         self.run_dir.commit("budget.csv")
         self.run_dir.commit("budget.nc")

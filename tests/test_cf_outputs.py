@@ -1,0 +1,126 @@
+"""The output files as other tools read them: CF coordinates, bounds, time encoding, fill values and history of
+tag_fields.nc, budget.nc, attribution.nc, the scenario files and compare's fields_difference.nc."""
+
+from __future__ import annotations
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from popstransport.compare import compare_runs
+from popstransport.config import load_config
+from popstransport.io.attribution_writer import write_scenario
+from popstransport.run import run
+
+TAGGED = ["domain.resolution_deg=5", "time.stop=2010-03-01", "met.source=uniform", "emissions.source=uniform",
+          "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cf")
+    out = run(load_config(None, TAGGED), base / "run")
+    write_scenario(out, {"CHN": 0.5}, "half")
+    return out
+
+
+def coordinates_without_fill_value(path):
+    """Names of the coordinates and bounds of ``path`` that carry a ``_FillValue`` (CF allows none there)."""
+    with netCDF4.Dataset(path) as nc:
+        names = [v for v in nc.variables if v in nc.dimensions or v.endswith("_bnds")]
+        return [v for v in names if "_FillValue" in nc[v].ncattrs()]
+
+
+def assert_cf_grid(path, fields_path):
+    """``path`` has fields.nc's latitude, longitude and time with units, axis and bounds; its time bounds, read as
+    CF says (with the units of ``time``), are the periods of fields.nc."""
+    with netCDF4.Dataset(path) as nc, netCDF4.Dataset(fields_path) as ref:
+        for name, units in (("lat", "degrees_north"), ("lon", "degrees_east")):
+            v = nc[name]
+            assert v.units == units and v.bounds == f"{name}_bnds" and v.axis in "XY"
+            np.testing.assert_array_equal(nc[f"{name}_bnds"][:], ref[f"{name}_bnds"][:])
+        t = nc["time"]
+        assert t.bounds == "time_bnds" and t.standard_name == "time"
+        got = netCDF4.num2date(nc["time_bnds"][:], t.units, t.calendar)
+        want = netCDF4.num2date(ref["time_bnds"][:], ref["time"].units, ref["time"].calendar)
+        assert [str(x) for x in got.ravel()] == [str(x) for x in want.ravel()]
+    assert coordinates_without_fill_value(path) == []
+
+
+def test_tag_fields_has_the_grid_bounds_of_fields(tagged):
+    assert_cf_grid(tagged / "tag_fields.nc", tagged / "fields.nc")
+    with xr.open_dataset(tagged / "tag_fields.nc") as tf:
+        assert tf["deposition_flux"].attrs["cell_methods"] == "time: mean area: mean"
+
+
+def test_every_file_of_a_run_carries_its_history(tagged):
+    for name in ("fields.nc", "budget.nc", "attribution.nc", "tag_fields.nc"):
+        with netCDF4.Dataset(tagged / name) as nc:
+            assert " popstransport " in nc.history and nc.history.endswith(" run"), name
+            assert nc.Conventions == "CF-1.10"
+
+
+def test_budget_variables_say_what_they_hold(tagged):
+    with netCDF4.Dataset(tagged / "budget.nc") as nc:
+        for name in nc.variables:
+            if name != "time_bnds":
+                assert nc[name].long_name, name
+        assert nc["burden_end_soil_kg"].long_name == "mass in soil at the end of the period"
+        assert nc["emitted_air_0_kg"].cell_methods == "time: sum"
+        assert "cell_methods" not in nc["burden_start_soil_kg"].ncattrs()
+
+
+def test_scenario_files_keep_cf_coordinates_and_say_they_are_sums(tagged):
+    scen = tagged / "scenarios" / "half"
+    assert_cf_grid(scen / "fields.nc", tagged / "fields.nc")
+    assert coordinates_without_fill_value(scen / "attribution.nc") == []
+    with netCDF4.Dataset(scen / "fields.nc") as nc:
+        assert not nc["deposition_flux"].long_name.endswith("by source")
+        assert nc.history.splitlines()[-1].endswith("scenario CHN=0.5 (half)")
+    with netCDF4.Dataset(scen / "attribution.nc") as nc:
+        assert nc.history.splitlines()[-1].endswith("scenario CHN=0.5 (half)")
+
+
+def test_compare_difference_file_keeps_the_grid_and_the_periods(tagged, tmp_path):
+    """CF readers (CDO, netCDF4's num2date on the bounds) see the grid with its bounds and the periods of the runs:
+    not coordinates without units and time bounds in other units than the time they bound."""
+    cmp = compare_runs(tagged, tagged, tmp_path / "cmp")
+    path = cmp.out_dir / "fields_difference.nc"
+    assert_cf_grid(path, tagged / "fields.nc")
+    with netCDF4.Dataset(path) as nc:
+        assert nc["layer"].units == "m" and nc["layer"].bounds == "layer_bnds"
+        assert nc["soil_burden_difference"].cell_measures == "area: cell_area" and "cell_area" in nc.variables
+        assert "compare" in nc.history
+
+
+def test_compare_with_a_scenario_keeps_the_grid(tagged, tmp_path):
+    cmp = compare_runs(tagged, tagged / "scenarios" / "half", tmp_path / "cmp")
+    assert_cf_grid(cmp.out_dir / "fields_difference.nc", tagged / "fields.nc")
+
+
+def test_budget_plot_gives_every_term_its_own_colour():
+    """With more sinks than a 12-colour palette (five compartments degraded and stored, burial, leaching, settling,
+    outflow: 14), two terms shared a colour (soil storage looked like burial)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from popstransport.plotting import plot_budget
+
+    comps = ["air_0", "air_1", "vegetation", "soil", "ocean"]
+    t = np.array(["2010-01-16", "2010-02-15"], dtype="datetime64[ns]")
+    data = {"time_bnds": (("time", "bnds"), np.array([["2010-01-01", "2010-02-01"], ["2010-02-01", "2010-03-01"]],
+                                                      dtype="datetime64[ns]"))}
+    for c in comps:
+        data[f"burden_start_{c}_kg"] = ("time", [0.0, 1.0])
+        data[f"burden_end_{c}_kg"] = ("time", [1.0, 2.0])
+        data[f"emitted_{c}_kg"] = ("time", [10.0, 10.0])
+        data[f"degraded_{c}_kg"] = ("time", [1.0, 1.0])
+    for name in ("buried_soil_kg", "leached_soil_kg", "settled_ocean_kg", "outflow_kg"):
+        data[name] = ("time", [1.0, 1.0])
+    fig = plot_budget(xr.Dataset(data, coords={"time": t}))
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    outs = [tuple(np.round(h.patches[0].get_facecolor(), 6)) for h, label in zip(handles, labels)
+            if label.startswith("out:")]
+    assert len(outs) == 14
+    assert len(set(outs)) == len(outs)
