@@ -45,6 +45,8 @@ REL = 1e-12
         ("g/cm2/s", 10.0, True, False),
         ("mol/h", 1.0 / 3600.0, False, True),
         ("kmol per day", 1e3 / 86400.0, False, True),
+        ("kg.m-2.s-1", 1.0, True, False),
+        ("g.m-2.yr-1", 1e-3 / SECONDS_PER_YEAR, True, False),
     ],
 )
 def test_units(unit, factor, per_area, per_mole):
@@ -661,3 +663,28 @@ def test_sector_profiles_from_the_configuration(tmp_path):
     assert jul == pytest.approx(chn_kg_s * f_other + jpn_kg_s, rel=1e-9)
     with pytest.raises(InputError, match="emissions.sector_profiles.*built-in inventory has one sector"):
         build_emissions(load_config(None, ["domain.resolution_deg=5", f"emissions.sector_profiles='{profiles}'"]), grid)
+
+
+def test_gridded_month_coordinate_and_single_levels(tmp_path):
+    """A climatology numbered by a 'month' coordinate 1..12 is a monthly profile for any year; dimensions of one
+    record (a level, a single time) are dropped; a time dimension without dates is refused with the fix."""
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    factors = 1.0 + 0.5 * np.sin(np.arange(12))
+    vals = factors[:, None, None] * np.ones((12, lat.size, lon.size))
+    clim = xr.Dataset({"emi": (("month", "lat", "lon"), vals, {"units": "kg/cell/yr"})},
+                      coords={"month": np.arange(1, 13), "lat": lat, "lon": lon})
+    inv = EmissionInventory.from_netcdf(clim, DOMAIN, year=2010)
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    assert inv.annual_total_kg == pytest.approx(100.0 * (days @ factors) / 365.0, rel=1e-12)
+    np.testing.assert_allclose(inv.rates_kg_s("2010-03-15").sum() / inv.rates_kg_s("2010-01-15").sum(),
+                               factors[2] / factors[0], rtol=1e-12)
+    level = xr.Dataset({"emi": (("time", "lev", "lat", "lon"), np.ones((1, 1, lat.size, lon.size)),
+                                {"units": "kg/cell/yr"})},
+                       coords={"time": np.array(["2010-01-01"], dtype="datetime64[ns]"), "lev": [0.0], "lat": lat,
+                               "lon": lon})
+    assert EmissionInventory.from_netcdf(level, DOMAIN).annual_total_kg == pytest.approx(100.0, rel=1e-12)
+    undated = clim.drop_vars("month").rename({"month": "time"})
+    with pytest.raises(InputError, match=r"variable 'emi': has a dimension 'time' of 12 records that is not a time "
+                                         r"axis.*CF units"):
+        EmissionInventory.from_netcdf(undated, DOMAIN)

@@ -14,7 +14,7 @@ silently dropped.
 
 Units (:func:`parse_emission_unit`): a mass (``kg g mg ug ng pg t Mg Gg kt``) or amount (``mol kmol mmol``, which
 needs the molar mass) per time (``s min h d yr``), per cell (``cell-1``, or nothing) or per area (``m-2``, ``km-2``),
-in CF (``kg m-2 s-1``) or slash (``kg/cell/yr``, ``g/yr``, ``mol/h``) notation. A year is 365 days.
+in CF (``kg m-2 s-1``, UDUNITS ``kg.m-2.s-1``) or slash (``kg/cell/yr``, ``g/yr``, ``mol/h``) notation. A year is 365 days.
 
 The built-in default (:meth:`EmissionInventory.from_default`) is the PCB-153 primary air emission of Asia-Pacific
 countries derived from the BETR-Research 3.0 "HIGH" gridded inventory (package data
@@ -58,6 +58,7 @@ _TIME = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "h": 3600.0, "hr": 36
          "y": SECONDS_PER_YEAR, "annum": SECONDS_PER_YEAR}
 _AREA_LENGTH = {"m": 1.0, "km": 1e3, "cm": 1e-2}
 _CELL = {"cell", "gridcell", "gridbox", "box", "grid_cell"}
+_TIME_DIMS = {"time", "t", "month", "months", "valid_time", "date"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
     raw = str(text).strip()
     s = raw.replace("**", "").replace("^", "").replace("·", " ").replace("*", " ").replace("(", " ").replace(")", " ")
     s = re.sub(r"\bper\b", "/", s)
+    s = re.sub(r"(?<=[A-Za-z0-9µμ])\.(?=[A-Za-zµμ])", " ", s)  # (UDUNITS products: "kg.m-2.s-1")
     segments = s.split("/")
     tokens: list[tuple[str, int]] = []
     for n, seg in enumerate(segments):
@@ -110,6 +112,9 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
             area = True
         elif low in _CELL and exp == -1:
             cell = True
+        elif low in ("month", "months", "mon", "mo"):
+            raise _unit_error(raw, source, field, "a month has no fixed length; convert the values to per day or per "
+                              "year, or give 12 monthly records per year in a per-second or per-year unit")
         else:
             raise _unit_error(raw, source, field, f"unknown part {base!r}{'' if exp == 1 else exp}")
     if mass + mole != 1 or time_seen != 1 or (area and cell):
@@ -365,8 +370,9 @@ class EmissionInventory:
         molar_mass_g_mol
             Needed for amounts in mol.
         year
-            With a time dimension of several years, the year to use; 12 monthly records of one year become the
-            monthly profile of every cell.
+            With a time dimension of several years, the year to use; 12 monthly records of one year (or of a
+            climatology with a ``month`` coordinate 1..12, used for any year) become the monthly profile of every
+            cell. Dimensions of one record (a level, a single time) are dropped.
         height_m
             Emission height above ground; the emission goes into the layer containing it.
         """
@@ -431,28 +437,29 @@ class EmissionInventory:
                              "set emissions.unit = 'kg m-2 s-1' (or the right unit; Python: units=...)")
         unit = parse_emission_unit(u, src, f"variable {variable!r}")
         factor = _to_kg(unit, molar_mass_g_mol, src)
-        tdim = next((d for d in da.dims if d not in (lat_d, lon_d)), None)
-        extra = [d for d in da.dims if d not in (lat_d, lon_d, tdim)]
+        da = da.isel({d: 0 for d in da.dims if d not in (lat_d, lon_d) and da.sizes[d] == 1})
+        others = [d for d in da.dims if d not in (lat_d, lon_d)]
+        tdim = next((d for d in others if str(d).lower() in _TIME_DIMS or (
+            d in ds.variables and (ds[d].dtype.kind == "M" or hasattr(ds[d].values.ravel()[0], "month")))), None)
+        extra = [d for d in others if d != tdim]
         if extra:
             raise InputError(src, f"variable {variable!r}", f"has extra dimensions {extra}",
                              "select one level/sector first")
         monthly = None
-        if tdim is not None and da.sizes[tdim] > 1:
-            times = ds[tdim].values if tdim in ds.variables else None
-            years = np.array([getattr(t, "year", None) or int(str(t)[:4]) for t in times]) if times is not None else None
-            months = np.array([getattr(t, "month", None) or int(str(t)[5:7]) for t in times]) if times is not None \
-                else None
+        if tdim is not None:
+            years, months = _record_dates(ds, tdim, da.sizes[tdim], src, variable)
             if years is not None and year is not None:
                 sel = years == year
                 if not np.any(sel):
                     raise InputError(src, f"variable {variable!r}", f"has no records in {year}; years "
-                                     f"{sorted(set(years.tolist()))}", "choose one of these years")
+                                     f"{sorted(set(years.tolist()))}", "set emissions.year to one of these years "
+                                     "(Python: year=...)")
                 da = da.isel({tdim: np.flatnonzero(sel)})
                 months = months[sel]
             elif years is not None and len(set(years.tolist())) > 1:
                 raise InputError(src, f"variable {variable!r}", f"spans years {sorted(set(years.tolist()))}",
-                                 "choose one with year=...")
-            if da.sizes[tdim] == 12 and months is not None and sorted(months.tolist()) == list(range(1, 13)):
+                                 "choose one with emissions.year (Python: year=...)")
+            if da.sizes[tdim] == 12 and sorted(months.tolist()) == list(range(1, 13)):
                 order = np.argsort(months)
                 data = np.asarray(da.transpose(tdim, lat_d, lon_d).values, dtype=np.float64)[order]
                 monthly = data
@@ -461,8 +468,6 @@ class EmissionInventory:
             else:
                 raise InputError(src, f"variable {variable!r}", f"has {da.sizes[tdim]} time records",
                                  "give one record, or 12 monthly records of one year")
-        elif tdim is not None:
-            da = da.isel({tdim: 0})
         if monthly is None:
             data = np.asarray(da.transpose(lat_d, lon_d).values, dtype=np.float64)[None]
         else:
@@ -830,6 +835,24 @@ def _check_values(data: np.ndarray, src: object, variable: str) -> None:
             f"{int((data < 0).sum())} values are negative (min {data.min():.4g})",
             "emissions must be >= 0; remove sinks or netted fluxes from the inventory",
         )
+
+
+def _record_dates(ds: Any, dim: str, n: int, src: object, variable: str) -> tuple[np.ndarray | None, np.ndarray]:
+    """Years (``None`` for a climatology) and months of the records along ``dim`` of a gridded inventory."""
+    values = np.asarray(ds[dim].values) if dim in ds.variables else None
+    if values is not None and values.dtype.kind == "M":
+        stamps = values.astype("datetime64[M]").astype(int)
+        return stamps // 12 + 1970, stamps % 12 + 1
+    if values is not None and values.dtype.kind == "O" and all(hasattr(t, "year") and hasattr(t, "month")
+                                                               for t in values.ravel()):
+        return np.array([t.year for t in values]), np.array([t.month for t in values])
+    if values is not None and values.dtype.kind in "iuf" and n == 12 and np.array_equal(values, np.arange(1, 13)):
+        return None, values.astype(int)  # (a climatology: a 'month' coordinate 1..12)
+    shown = "no coordinate" if values is None else f"values {values.ravel()[:3].tolist()}..."
+    raise InputError(src, f"variable {variable!r}", f"has a dimension {dim!r} of {n} records that is not a time axis "
+                     f"({shown}{', units ' + repr(ds[dim].attrs.get('units')) if values is not None else ''})",
+                     "give the time coordinate CF units (e.g. 'days since 2010-01-01'), number the months of a "
+                     "climatology 1..12, or select one level/sector first")
 
 
 def _bnds(ds: Any, dim: str) -> np.ndarray | None:
