@@ -688,3 +688,33 @@ def test_gridded_month_coordinate_and_single_levels(tmp_path):
     with pytest.raises(InputError, match=r"variable 'emi': has a dimension 'time' of 12 records that is not a time "
                                          r"axis.*CF units"):
         EmissionInventory.from_netcdf(undated, DOMAIN)
+
+
+def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
+    """Semicolon- and tab-separated files (with a byte-order mark), ISO and UN spellings of country names; a row with
+    more fields than the header, two rows for one country, sector and year, and rows without a year beside dated rows
+    are refused with the file, the row and the fix (they crashed, or were summed, or were dropped silently)."""
+    f = tmp_path / "semi.csv"
+    f.write_bytes("\ufeffiso3;value;unit\nCHN;100;kg/yr\nJPN;50;kg/yr\n".encode())
+    assert EmissionInventory.from_national_csv(f, DOMAIN, masks=masks).annual_total_kg == pytest.approx(150.0, rel=1e-12)
+    f.write_text("iso3\tvalue\tunit\nCHN\t100\tkg/yr\n")
+    assert EmissionInventory.from_national_csv(f, DOMAIN, masks=masks).annual_total_kg == pytest.approx(100.0, rel=1e-12)
+    f.write_text('country,value,unit\nViet Nam,1,kg/yr\n"Korea, Republic of",2,kg/yr\nLao PDR,4,kg/yr\n')
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    assert sorted(inv.region_rates_kg_s) == ["KOR", "LAO", "VNM"]
+    assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
+    f.write_text("iso3;value;unit\nCHN;1,5;kg/yr\n")
+    with pytest.raises(InputError, match=r"line 2, column 'value': '1,5' is not a number.*decimal point"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit\nCHN,1,5,kg/yr\n")
+    with pytest.raises(InputError, match=r"semi\.csv: row 1 after the header: has 4 fields and the header 3.*point"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("country,value,unit\nChina,100,kg/yr\nCHN,100,kg/yr\n")
+    with pytest.raises(InputError, match=r"country 'CHN': has two rows for CHN.*the other as 'China'"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit,year\nCHN,100,kg/yr,2010\nJPN,50,kg/yr,\n")
+    with pytest.raises(InputError, match=r"country 'JPN': has no year, and other rows have years"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=2010)
+    f.write_text("country,value,unit\nPhilipines,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"'Philipines': is not a Natural Earth country code or name \(did you mean PHL"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)

@@ -631,7 +631,7 @@ class EmissionInventory:
             rows = [r for r in rows if r["emission_type"].strip().lower().startswith(emission_type_prefix)]
         by_code, info = natural_earth_countries()
         a2 = iso2_to_iso3()
-        names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
+        names = _country_names(info)
         # resolve codes; keep rows that name a country
         entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
         for n, r in enumerate(rows, start=2):
@@ -642,14 +642,19 @@ class EmissionInventory:
                 continue
             code = _resolve_country(raw, by_code, a2, names)
             if code is None:
+                import difflib
+
+                close = difflib.get_close_matches(_name_key(raw), list(names), n=1, cutoff=0.75)
+                hint = f" (did you mean {names[close[0]]}, {info[names[close[0]]].get('NAME')}?)" if close else ""
                 raise InputError(src, f"line {n}, country {raw!r}",
-                                 "is not a Natural Earth country code or name",
+                                 f"is not a Natural Earth country code or name{hint}",
                                  "use ISO 3166 alpha-3 codes (see popstransport.io.regions.country_codes())")
             try:
                 value = float(r["value"])
             except ValueError:
                 raise InputError(src, f"line {n}, column 'value'", f"{r['value']!r} is not a number",
-                                 "give one number per row (no ranges)") from None
+                                 "give one number per row (no ranges; a decimal point, no thousands "
+                                 "separators)") from None
             if value < 0 or not np.isfinite(value):
                 raise InputError(src, f"line {n}, column 'value'", f"{value} is negative or not finite",
                                  "emissions must be >= 0")
@@ -663,6 +668,20 @@ class EmissionInventory:
         if not entries:
             raise InputError(src, "rows", "no country rows (after filtering by substance and emission type)",
                              "check the file")
+        dated = [e for e in entries if not np.isnan(e[2])]
+        if dated and len(dated) < len(entries):
+            blank = next(e for e in entries if np.isnan(e[2]))
+            raise InputError(src, f"country {blank[4]!r}", f"has no year, and other rows have years "
+                             f"{sorted({e[2] for e in dated})[:5]}", "give every row its year")
+        seen: dict[tuple, str] = {}
+        for code, sector, yr, _, raw in entries:
+            key = (code, sector, None if np.isnan(yr) else yr)
+            if key in seen:
+                raise InputError(src, f"country {raw!r}", f"has two rows for {code}, sector {sector!r}"
+                                 f"{'' if key[2] is None else f', year {yr:g}'} (the other as {seen[key]!r})",
+                                 "keep one row per country, sector and year (sum them, or tell them apart in a "
+                                 "'sector' column)")
+            seen[key] = raw
         entries = _select_year(entries, year, src, interpolate_years)
         profiles = _read_profiles(sector_profiles)
         if masks is None:
@@ -897,8 +916,16 @@ def _read_csv(path: Any) -> tuple[str, list[dict[str, str]]]:
         except OSError as err:
             raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in reader]
+    header = lines[0] if lines else ""
+    delimiter = max(",;\t", key=lambda d: (header.count(d), d == ","))  # (Excel in many locales writes ';')
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    rows = []
+    for r in reader:
+        if None in r:
+            raise InputError(src, f"row {len(rows) + 1} after the header", f"has {len(r) - 1 + len(r[None])} fields "
+                             f"and the header {len(r) - 1} ({delimiter!r}-separated)",
+                             "quote values that contain the separator, and write decimal numbers with a point")
+        rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in r.items()})
     return src, rows
 
 
@@ -922,13 +949,33 @@ def _float(row: dict[str, str], col: str, src: str, n: int) -> float:
         raise InputError(src, f"line {n}, column {col!r}", f"{row[col]!r} is not a number", "fix the value") from None
 
 
+def _name_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _country_names(info: dict[str, dict]) -> dict[str, str]:
+    """Natural Earth country names (several spellings, compared without case, spaces and punctuation) -> code."""
+    names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
+    out = {_name_key(n): c for n, c in names.items() if _name_key(n)}
+    for k in ("NAME_EN", "FORMAL_EN", "NAME_SORT", "BRK_NAME", "NAME_CIAWF", "NAME_ALT", "GEOUNIT"):
+        for c, a in info.items():
+            key = _name_key(str(a.get(k) or ""))
+            if key:
+                out.setdefault(key, c)
+    return out
+
+
 def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[str, str]) -> str | None:
     u = raw.upper()
     if u in by_code:
         return u
     if len(u) == 2 and u in a2:
         return a2[u]
-    return names.get(raw.lower())
+    found = names.get(_name_key(raw))
+    if found is None and raw.count(",") == 1:  # ("Korea, Republic of")
+        first, second = raw.split(",")
+        found = names.get(_name_key(second + first))
+    return found
 
 
 def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> list:
