@@ -718,3 +718,12 @@ def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
     f.write_text("country,value,unit\nPhilipines,1,kg/yr\n")
     with pytest.raises(InputError, match=r"'Philipines': is not a Natural Earth country code or name \(did you mean PHL"):
         EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+
+
+def test_national_csv_substance_spellings(tmp_path, masks):
+    """The rows of the run's chemical are found whatever the spelling of its name ('PCB 153', 'pcb153'); they were
+    refused with 'has no rows'."""
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,substance,value,unit\nCHN,PCB 153,3,kg/yr\nJPN,pcb153,4,kg/yr\nKOR,PCB-28,100,kg/yr\n")
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, substance="PCB-153")
+    assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)

@@ -622,7 +622,7 @@ class EmissionInventory:
                              "add a column 'iso3' (ISO 3166 alpha-3), 'iso2' or 'country'")
         if substance is not None and "substance" in cols:
             held = sorted({r["substance"].strip() for r in rows})
-            rows = [r for r in rows if r["substance"].strip().lower() == substance.strip().lower()]
+            rows = [r for r in rows if _name_key(r["substance"]) == _name_key(substance)]  # ("PCB 153", "pcb153")
             if not rows:
                 raise InputError(src, f"substance {substance!r}", f"has no rows; the file holds {held}",
                                  "set chemical.name to the substance of the rows to use, or give a file for "
@@ -798,7 +798,7 @@ def open_emissions(
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
-        if substance is not None and substance.strip().lower() != "pcb-153":
+        if substance is not None and _name_key(substance) != "pcb153":
             raise InputError("emissions.source = 'builtin'", "substance",
                              f"the built-in inventory holds PCB-153 only, and chemical.name is {substance!r}",
                              f"give an emission file for {substance} in emissions.source")
