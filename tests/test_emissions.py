@@ -727,3 +727,19 @@ def test_national_csv_substance_spellings(tmp_path, masks):
     f.write_text("iso3,substance,value,unit\nCHN,PCB 153,3,kg/yr\nJPN,pcb153,4,kg/yr\nKOR,PCB-28,100,kg/yr\n")
     inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, substance="PCB-153")
     assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
+
+
+def test_gridded_projected_or_index_only_grids_are_refused():
+    """An inventory on a projected (y, x) grid with 2-D lat/lon, with or without x/y coordinates, is refused: without
+    them the array indices were taken as degrees and the emission placed at 0..59E, 0..39N of a global grid."""
+    grid = LatLonGrid.global_grid(5.0)
+    x, y = np.arange(0, 3000e3, 50e3), np.arange(0, 2000e3, 50e3)
+    X, Y = np.meshgrid(x, y)
+    ds = xr.Dataset({"emi": (("y", "x"), np.ones(X.shape), {"units": "kg/cell/yr"})},
+                    coords={"y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+                            "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+                            "lat": (("y", "x"), 20 + Y / 111e3), "lon": (("y", "x"), 100 + X / 100e3)})
+    with pytest.raises(InputError, match=r"dimension 'y' of 'emi': holds projected coordinates.*cdo remapcon"):
+        EmissionInventory.from_netcdf(ds, grid)
+    with pytest.raises(InputError, match=r"dimension 'y' of 'emi': has no coordinate values.*cdo remapcon"):
+        EmissionInventory.from_netcdf(ds.drop_vars(["x", "y"]), grid)

@@ -473,6 +473,18 @@ class EmissionInventory:
         else:
             data = monthly
         _check_values(data, src, variable)
+        for d in (lat_d, lon_d):
+            c = ds.variables.get(d)
+            units = str(c.attrs.get("units", "")).strip().lower() if c is not None else ""
+            std = str(c.attrs.get("standard_name", "")) if c is not None else ""
+            if c is None or c.ndim != 1 or std.startswith("projection_") or units in ("m", "km", "metre", "meter", "metres",
+                                                                                     "meters"):
+                why = ("has no coordinate values" if c is None else
+                       f"holds projected coordinates ({std or 'units ' + repr(units)}), not degrees")
+                raise InputError(src, f"dimension {d!r} of {variable!r}", why + "; only longitude-latitude grids with "
+                                 "1-D coordinates in degrees are read",
+                                 "regrid the inventory to a regular longitude-latitude grid first, keeping totals "
+                                 "(e.g. cdo remapcon,r360x180)")
         lat = np.asarray(ds[lat_d].values, float)
         lon = np.asarray(ds[lon_d].values, float)
         srcgrid = SourceGrid.from_coords(lon, lat, _bnds(ds, lon_d), _bnds(ds, lat_d), source=src)
@@ -845,8 +857,8 @@ def open_emissions(
 def _check_values(data: np.ndarray, src: object, variable: str) -> None:
     bad = ~np.isfinite(data)
     if np.any(bad):
-        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are NaN or infinite",
-                         "replace missing values by 0 (no emission)")
+        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are missing (_FillValue or "
+                         "missing_value), NaN or infinite", "replace missing values by 0 (no emission)")
     if np.any(data < 0):
         raise InputError(
             src,
