@@ -30,6 +30,20 @@ def test_console_script_entry_point():
     assert out.returncode == 0 and "popstransport" in out.stdout
 
 
+def test_warnings_are_one_line_each(tmp_path):
+    """Input warnings (here, an inventory that covers part of the domain) print as one line each, like errors,
+    without Python's file, line and source code."""
+    lon, lat = np.arange(100.5, 110.0, 1.0), np.arange(20.5, 30.0, 1.0)
+    xr.Dataset({"emi": (("lat", "lon"), np.ones((lat.size, lon.size)), {"units": "kg/cell/yr"})},
+               coords={"lat": lat, "lon": lon}).to_netcdf(tmp_path / "part.nc")
+    out = subprocess.run([sys.executable, "-m", "popstransport.cli", "validate", *TINY, "--set",
+                          f"emissions.source={tmp_path / 'part.nc'}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines and all(ln.startswith("popstransport: warning: ") for ln in lines), out.stderr
+    assert any("part.nc: variable 'emi' covers" in ln for ln in lines)
+
+
 def test_config_error_is_one_line(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[domain]\nresolutoin_deg = 1.0\n")

@@ -45,6 +45,8 @@ REL = 1e-12
         ("g/cm2/s", 10.0, True, False),
         ("mol/h", 1.0 / 3600.0, False, True),
         ("kmol per day", 1e3 / 86400.0, False, True),
+        ("kg.m-2.s-1", 1.0, True, False),
+        ("g.m-2.yr-1", 1e-3 / SECONDS_PER_YEAR, True, False),
     ],
 )
 def test_units(unit, factor, per_area, per_mole):
@@ -692,3 +694,83 @@ def test_a_leap_year_emits_an_annual_amount_once_and_a_rate_for_366_days(tmp_pat
         xr.Dataset({"emi": (("lat", "lon"), np.full((lat.size, lon.size), value), {"units": unit})},
                    coords={"lat": lat, "lon": lon}).to_netcdf(f)
         np.testing.assert_allclose(emitted([f"emissions.source='{f}'"], f.stem), expected, rtol=1e-9)
+
+
+def test_gridded_month_coordinate_and_single_levels(tmp_path):
+    """A climatology numbered by a 'month' coordinate 1..12 is a monthly profile for any year; dimensions of one
+    record (a level, a single time) are dropped; a time dimension without dates is refused with the fix."""
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    factors = 1.0 + 0.5 * np.sin(np.arange(12))
+    vals = factors[:, None, None] * np.ones((12, lat.size, lon.size))
+    clim = xr.Dataset({"emi": (("month", "lat", "lon"), vals, {"units": "kg/cell/yr"})},
+                      coords={"month": np.arange(1, 13), "lat": lat, "lon": lon})
+    inv = EmissionInventory.from_netcdf(clim, DOMAIN, year=2010)
+    days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    assert inv.annual_total_kg == pytest.approx(100.0 * (days @ factors) / 365.0, rel=1e-12)
+    np.testing.assert_allclose(inv.rates_kg_s("2010-03-15").sum() / inv.rates_kg_s("2010-01-15").sum(),
+                               factors[2] / factors[0], rtol=1e-12)
+    level = xr.Dataset({"emi": (("time", "lev", "lat", "lon"), np.ones((1, 1, lat.size, lon.size)),
+                                {"units": "kg/cell/yr"})},
+                       coords={"time": np.array(["2010-01-01"], dtype="datetime64[ns]"), "lev": [0.0], "lat": lat,
+                               "lon": lon})
+    assert EmissionInventory.from_netcdf(level, DOMAIN).annual_total_kg == pytest.approx(100.0, rel=1e-12)
+    undated = clim.drop_vars("month").rename({"month": "time"})
+    with pytest.raises(InputError, match=r"variable 'emi': has a dimension 'time' of 12 records that is not a time "
+                                         r"axis.*CF units"):
+        EmissionInventory.from_netcdf(undated, DOMAIN)
+
+
+def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
+    """Semicolon- and tab-separated files (with a byte-order mark), ISO and UN spellings of country names; a row with
+    more fields than the header, two rows for one country, sector and year, and rows without a year beside dated rows
+    are refused with the file, the row and the fix (they crashed, or were summed, or were dropped silently)."""
+    f = tmp_path / "semi.csv"
+    f.write_bytes("\ufeffiso3;value;unit\nCHN;100;kg/yr\nJPN;50;kg/yr\n".encode())
+    assert EmissionInventory.from_national_csv(f, DOMAIN, masks=masks).annual_total_kg == pytest.approx(150.0, rel=1e-12)
+    f.write_text("iso3\tvalue\tunit\nCHN\t100\tkg/yr\n")
+    assert EmissionInventory.from_national_csv(f, DOMAIN, masks=masks).annual_total_kg == pytest.approx(100.0, rel=1e-12)
+    f.write_text('country,value,unit\nViet Nam,1,kg/yr\n"Korea, Republic of",2,kg/yr\nLao PDR,4,kg/yr\n')
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    assert sorted(inv.region_rates_kg_s) == ["KOR", "LAO", "VNM"]
+    assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
+    f.write_text("iso3;value;unit\nCHN;1,5;kg/yr\n")
+    with pytest.raises(InputError, match=r"line 2, column 'value': '1,5' is not a number.*decimal point"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit\nCHN,1,5,kg/yr\n")
+    with pytest.raises(InputError, match=r"semi\.csv: row 1 after the header: has 4 fields and the header 3.*point"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("country,value,unit\nChina,100,kg/yr\nCHN,100,kg/yr\n")
+    with pytest.raises(InputError, match=r"country 'CHN': has two rows for CHN.*the other as 'China'"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    f.write_text("iso3,value,unit,year\nCHN,100,kg/yr,2010\nJPN,50,kg/yr,\n")
+    with pytest.raises(InputError, match=r"country 'JPN': has no year, and other rows have years"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=2010)
+    f.write_text("country,value,unit\nPhilipines,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"'Philipines': is not a Natural Earth country code or name \(did you mean PHL"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+
+
+def test_national_csv_substance_spellings(tmp_path, masks):
+    """The rows of the run's chemical are found whatever the spelling of its name ('PCB 153', 'pcb153'); they were
+    refused with 'has no rows'."""
+    f = tmp_path / "n.csv"
+    f.write_text("iso3,substance,value,unit\nCHN,PCB 153,3,kg/yr\nJPN,pcb153,4,kg/yr\nKOR,PCB-28,100,kg/yr\n")
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, substance="PCB-153")
+    assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
+
+
+def test_gridded_projected_or_index_only_grids_are_refused():
+    """An inventory on a projected (y, x) grid with 2-D lat/lon, with or without x/y coordinates, is refused: without
+    them the array indices were taken as degrees and the emission placed at 0..59E, 0..39N of a global grid."""
+    grid = LatLonGrid.global_grid(5.0)
+    x, y = np.arange(0, 3000e3, 50e3), np.arange(0, 2000e3, 50e3)
+    X, Y = np.meshgrid(x, y)
+    ds = xr.Dataset({"emi": (("y", "x"), np.ones(X.shape), {"units": "kg/cell/yr"})},
+                    coords={"y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+                            "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+                            "lat": (("y", "x"), 20 + Y / 111e3), "lon": (("y", "x"), 100 + X / 100e3)})
+    with pytest.raises(InputError, match=r"dimension 'y' of 'emi': holds projected coordinates.*cdo remapcon"):
+        EmissionInventory.from_netcdf(ds, grid)
+    with pytest.raises(InputError, match=r"dimension 'y' of 'emi': has no coordinate values.*cdo remapcon"):
+        EmissionInventory.from_netcdf(ds.drop_vars(["x", "y"]), grid)

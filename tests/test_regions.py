@@ -259,3 +259,22 @@ def test_country_table_disk_cache_round_trips(tmp_path, monkeypatch):
     monkeypatch.setattr(regions, "_COUNTRY_CACHE", {})
     geoms3, info3 = regions.natural_earth_countries()
     assert info3 == info and sum(map(len, geoms3.values())) == sum(map(len, geoms.values()))
+
+
+def test_region_features_without_geometry_or_name_and_projected_files(tmp_path):
+    """A feature with a null geometry (valid GeoJSON) or a null or blank name is left out with a warning (it failed
+    with "'NoneType' object has no attribute 'get'", or became a region called 'None'); coordinates in metres are
+    refused as projected."""
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = _write_geojson(tmp_path / "r.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
+                                                ({"zone": "ghost"}, None),
+                                                ({"zone": None}, _square(105.0, 0.0, 110.0, 5.0)),
+                                                ({"zone": " "}, _square(105.0, 5.0, 110.0, 10.0))])
+    with pytest.warns(UserWarning) as record:
+        m = RegionMasks.from_file(f, "zone", g, use_cache=False)
+    assert m.codes == ["a"]
+    messages = " ".join(str(w.message) for w in record)
+    assert "1 of 4 features have no geometry" in messages and "2 of 3 features have an empty 'zone'" in messages
+    merc = _write_geojson(tmp_path / "m.geojson", [({"zone": "a"}, _square(1.1e7, 0.0, 1.2e7, 1e6))])
+    with pytest.raises(InputError, match=r"m\.geojson: coordinates: span x 1\.1e\+07.*not longitudes.*EPSG:4326"):
+        RegionMasks.from_file(merc, "zone", g, use_cache=False)

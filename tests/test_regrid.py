@@ -169,3 +169,20 @@ def test_window_reads_only_the_needed_part():
     assert (b.rows.stop - b.rows.start) < 110 and len(np.arange(lon.size)[b.cols]) < 170
     a = np.random.default_rng(3).random((lat.size, lon.size))
     np.testing.assert_array_equal(b(a), b(a[b.rows, b.cols], window=True))
+
+
+@pytest.mark.parametrize("src_lon0", [-170.0, 190.0])
+def test_conservative_finds_a_partial_source_in_the_other_longitude_convention(src_lon0):
+    """A regional inventory at 170W..120W (or 190..240E) over a domain 100..250E: every kilogram lands at its place,
+    though the domain does not fit inside the source under any one shift of 360 degrees."""
+    grid = LatLonGrid.regional(100.0, 250.0, -15.0, 60.0, 5.0)
+    lon = np.arange(src_lon0 + 0.25, src_lon0 + 50.0, 0.5)
+    lat = np.arange(0.25, 50.0, 0.5)
+    src = SourceGrid.from_coords(lon, lat)
+    amounts = np.random.default_rng(3).random((lat.size, lon.size))
+    out = Conservative(src, grid, require_cover=False).amounts(amounts)
+    np.testing.assert_allclose(out.sum(), amounts.sum(), rtol=1e-12)
+    i0 = int(np.searchsorted(grid.lon_edges_deg, 190.0))
+    assert out[:, :i0].sum() == 0.0 and out[:, i0 + 10:].sum() == 0.0
+    np.testing.assert_allclose(out[:, i0:i0 + 10].sum(axis=0),
+                               amounts.reshape(lat.size, 10, 10).sum(axis=(0, 2)), rtol=1e-12)

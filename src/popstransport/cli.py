@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 
 from . import __version__
@@ -302,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    format_warning = warnings.formatwarning
+    if not getattr(args, "debug", False):
+        warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -313,6 +317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"popstransport: error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        warnings.formatwarning = format_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line, like the errors (``--debug`` shows Python's form, with the code that warned)."""
+    text = str(message).splitlines()[0] if str(message) else category.__name__
+    return f"popstransport: warning: {text}\n"
 
 
 if __name__ == "__main__":

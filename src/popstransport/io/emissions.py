@@ -16,7 +16,7 @@ silently dropped.
 
 Units (:func:`parse_emission_unit`): a mass (``kg g mg ug ng pg t Mg Gg kt``) or amount (``mol kmol mmol``, which
 needs the molar mass) per time (``s min h d yr``), per cell (``cell-1``, or nothing) or per area (``m-2``, ``km-2``),
-in CF (``kg m-2 s-1``) or slash (``kg/cell/yr``, ``g/yr``, ``mol/h``) notation. A year is 365 days.
+in CF (``kg m-2 s-1``, UDUNITS ``kg.m-2.s-1``) or slash (``kg/cell/yr``, ``g/yr``, ``mol/h``) notation. A year is 365 days.
 
 The built-in default (:meth:`EmissionInventory.from_default`) is the PCB-153 primary air emission of Asia-Pacific
 countries derived from the BETR-Research 3.0 "HIGH" gridded inventory (package data
@@ -60,6 +60,7 @@ _TIME = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "h": 3600.0, "hr": 36
          "y": SECONDS_PER_YEAR, "annum": SECONDS_PER_YEAR}
 _AREA_LENGTH = {"m": 1.0, "km": 1e3, "cm": 1e-2}
 _CELL = {"cell", "gridcell", "gridbox", "box", "grid_cell"}
+_TIME_DIMS = {"time", "t", "month", "months", "valid_time", "date"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
     raw = str(text).strip()
     s = raw.replace("**", "").replace("^", "").replace("·", " ").replace("*", " ").replace("(", " ").replace(")", " ")
     s = re.sub(r"\bper\b", "/", s)
+    s = re.sub(r"(?<=[A-Za-z0-9µμ])\.(?=[A-Za-zµμ])", " ", s)  # (UDUNITS products: "kg.m-2.s-1")
     segments = s.split("/")
     tokens: list[tuple[str, int]] = []
     for n, seg in enumerate(segments):
@@ -115,6 +117,9 @@ def parse_emission_unit(text: object, source: object = "emission input", field: 
             area = True
         elif low in _CELL and exp == -1:
             cell = True
+        elif low in ("month", "months", "mon", "mo"):
+            raise _unit_error(raw, source, field, "a month has no fixed length; convert the values to per day or per "
+                              "year, or give 12 monthly records per year in a per-second or per-year unit")
         else:
             raise _unit_error(raw, source, field, f"unknown part {base!r}{'' if exp == 1 else exp}")
     if mass + mole != 1 or time_seen != 1 or (area and cell):
@@ -394,8 +399,9 @@ class EmissionInventory:
         molar_mass_g_mol
             Needed for amounts in mol.
         year
-            With a time dimension of several years, the year to use; 12 monthly records of one year become the
-            monthly profile of every cell.
+            With a time dimension of several years, the year to use; 12 monthly records of one year (or of a
+            climatology with a ``month`` coordinate 1..12, used for any year) become the monthly profile of every
+            cell. Dimensions of one record (a level, a single time) are dropped.
         height_m
             Emission height above ground; the emission goes into the layer containing it.
         """
@@ -460,28 +466,29 @@ class EmissionInventory:
                              "set emissions.unit = 'kg m-2 s-1' (or the right unit; Python: units=...)")
         unit = parse_emission_unit(u, src, f"variable {variable!r}")
         factor = _to_kg(unit, molar_mass_g_mol, src)
-        tdim = next((d for d in da.dims if d not in (lat_d, lon_d)), None)
-        extra = [d for d in da.dims if d not in (lat_d, lon_d, tdim)]
+        da = da.isel({d: 0 for d in da.dims if d not in (lat_d, lon_d) and da.sizes[d] == 1})
+        others = [d for d in da.dims if d not in (lat_d, lon_d)]
+        tdim = next((d for d in others if str(d).lower() in _TIME_DIMS or (
+            d in ds.variables and (ds[d].dtype.kind == "M" or hasattr(ds[d].values.ravel()[0], "month")))), None)
+        extra = [d for d in others if d != tdim]
         if extra:
             raise InputError(src, f"variable {variable!r}", f"has extra dimensions {extra}",
                              "select one level/sector first")
         monthly = None
-        if tdim is not None and da.sizes[tdim] > 1:
-            times = ds[tdim].values if tdim in ds.variables else None
-            years = np.array([getattr(t, "year", None) or int(str(t)[:4]) for t in times]) if times is not None else None
-            months = np.array([getattr(t, "month", None) or int(str(t)[5:7]) for t in times]) if times is not None \
-                else None
+        if tdim is not None:
+            years, months = _record_dates(ds, tdim, da.sizes[tdim], src, variable)
             if years is not None and year is not None:
                 sel = years == year
                 if not np.any(sel):
                     raise InputError(src, f"variable {variable!r}", f"has no records in {year}; years "
-                                     f"{sorted(set(years.tolist()))}", "choose one of these years")
+                                     f"{sorted(set(years.tolist()))}", "set emissions.year to one of these years "
+                                     "(Python: year=...)")
                 da = da.isel({tdim: np.flatnonzero(sel)})
                 months = months[sel]
             elif years is not None and len(set(years.tolist())) > 1:
                 raise InputError(src, f"variable {variable!r}", f"spans years {sorted(set(years.tolist()))}",
-                                 "choose one with year=...")
-            if da.sizes[tdim] == 12 and months is not None and sorted(months.tolist()) == list(range(1, 13)):
+                                 "choose one with emissions.year (Python: year=...)")
+            if da.sizes[tdim] == 12 and sorted(months.tolist()) == list(range(1, 13)):
                 order = np.argsort(months)
                 data = np.asarray(da.transpose(tdim, lat_d, lon_d).values, dtype=np.float64)[order]
                 monthly = data
@@ -490,13 +497,23 @@ class EmissionInventory:
             else:
                 raise InputError(src, f"variable {variable!r}", f"has {da.sizes[tdim]} time records",
                                  "give one record, or 12 monthly records of one year")
-        elif tdim is not None:
-            da = da.isel({tdim: 0})
         if monthly is None:
             data = np.asarray(da.transpose(lat_d, lon_d).values, dtype=np.float64)[None]
         else:
             data = monthly
         _check_values(data, src, variable)
+        for d in (lat_d, lon_d):
+            c = ds.variables.get(d)
+            units = str(c.attrs.get("units", "")).strip().lower() if c is not None else ""
+            std = str(c.attrs.get("standard_name", "")) if c is not None else ""
+            if c is None or c.ndim != 1 or std.startswith("projection_") or units in ("m", "km", "metre", "meter", "metres",
+                                                                                     "meters"):
+                why = ("has no coordinate values" if c is None else
+                       f"holds projected coordinates ({std or 'units ' + repr(units)}), not degrees")
+                raise InputError(src, f"dimension {d!r} of {variable!r}", why + "; only longitude-latitude grids with "
+                                 "1-D coordinates in degrees are read",
+                                 "regrid the inventory to a regular longitude-latitude grid first, keeping totals "
+                                 "(e.g. cdo remapcon,r360x180)")
         lat = np.asarray(ds[lat_d].values, float)
         lon = np.asarray(ds[lon_d].values, float)
         srcgrid = SourceGrid.from_coords(lon, lat, _bnds(ds, lon_d), _bnds(ds, lat_d), source=src)
@@ -648,7 +665,7 @@ class EmissionInventory:
                              "add a column 'iso3' (ISO 3166 alpha-3), 'iso2' or 'country'")
         if substance is not None and "substance" in cols:
             held = sorted({r["substance"].strip() for r in rows})
-            rows = [r for r in rows if r["substance"].strip().lower() == substance.strip().lower()]
+            rows = [r for r in rows if _name_key(r["substance"]) == _name_key(substance)]  # ("PCB 153", "pcb153")
             if not rows:
                 raise InputError(src, f"substance {substance!r}", f"has no rows; the file holds {held}",
                                  "set chemical.name to the substance of the rows to use, or give a file for "
@@ -657,7 +674,7 @@ class EmissionInventory:
             rows = [r for r in rows if r["emission_type"].strip().lower().startswith(emission_type_prefix)]
         by_code, info = natural_earth_countries()
         a2 = iso2_to_iso3()
-        names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
+        names = _country_names(info)
         # resolve codes; keep rows that name a country
         entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
         per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its rows are)
@@ -669,14 +686,19 @@ class EmissionInventory:
                 continue
             code = _resolve_country(raw, by_code, a2, names)
             if code is None:
+                import difflib
+
+                close = difflib.get_close_matches(_name_key(raw), list(names), n=1, cutoff=0.75)
+                hint = f" (did you mean {names[close[0]]}, {info[names[close[0]]].get('NAME')}?)" if close else ""
                 raise InputError(src, f"line {n}, country {raw!r}",
-                                 "is not a Natural Earth country code or name",
+                                 f"is not a Natural Earth country code or name{hint}",
                                  "use ISO 3166 alpha-3 codes (see popstransport.io.regions.country_codes())")
             try:
                 value = float(r["value"])
             except ValueError:
                 raise InputError(src, f"line {n}, column 'value'", f"{r['value']!r} is not a number",
-                                 "give one number per row (no ranges)") from None
+                                 "give one number per row (no ranges; a decimal point, no thousands "
+                                 "separators)") from None
             if value < 0 or not np.isfinite(value):
                 raise InputError(src, f"line {n}, column 'value'", f"{value} is negative or not finite",
                                  "emissions must be >= 0")
@@ -691,6 +713,20 @@ class EmissionInventory:
         if not entries:
             raise InputError(src, "rows", "no country rows (after filtering by substance and emission type)",
                              "check the file")
+        dated = [e for e in entries if not np.isnan(e[2])]
+        if dated and len(dated) < len(entries):
+            blank = next(e for e in entries if np.isnan(e[2]))
+            raise InputError(src, f"country {blank[4]!r}", f"has no year, and other rows have years "
+                             f"{sorted({e[2] for e in dated})[:5]}", "give every row its year")
+        seen: dict[tuple, str] = {}
+        for code, sector, yr, _, raw in entries:
+            key = (code, sector, None if np.isnan(yr) else yr)
+            if key in seen:
+                raise InputError(src, f"country {raw!r}", f"has two rows for {code}, sector {sector!r}"
+                                 f"{'' if key[2] is None else f', year {yr:g}'} (the other as {seen[key]!r})",
+                                 "keep one row per country, sector and year (sum them, or tell them apart in a "
+                                 "'sector' column)")
+            seen[key] = raw
         entries = _select_year(entries, year, src, interpolate_years)
         profiles = _read_profiles(sector_profiles)
         if masks is None:
@@ -808,7 +844,7 @@ def open_emissions(
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
-        if substance is not None and substance.strip().lower() != "pcb-153":
+        if substance is not None and _name_key(substance) != "pcb153":
             raise InputError("emissions.source = 'builtin'", "substance",
                              f"the built-in inventory holds PCB-153 only, and chemical.name is {substance!r}",
                              f"give an emission file for {substance} in emissions.source")
@@ -855,8 +891,8 @@ def open_emissions(
 def _check_values(data: np.ndarray, src: object, variable: str) -> None:
     bad = ~np.isfinite(data)
     if np.any(bad):
-        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are NaN or infinite",
-                         "replace missing values by 0 (no emission)")
+        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are missing (_FillValue or "
+                         "missing_value), NaN or infinite", "replace missing values by 0 (no emission)")
     if np.any(data < 0):
         raise InputError(
             src,
@@ -864,6 +900,24 @@ def _check_values(data: np.ndarray, src: object, variable: str) -> None:
             f"{int((data < 0).sum())} values are negative (min {data.min():.4g})",
             "emissions must be >= 0; remove sinks or netted fluxes from the inventory",
         )
+
+
+def _record_dates(ds: Any, dim: str, n: int, src: object, variable: str) -> tuple[np.ndarray | None, np.ndarray]:
+    """Years (``None`` for a climatology) and months of the records along ``dim`` of a gridded inventory."""
+    values = np.asarray(ds[dim].values) if dim in ds.variables else None
+    if values is not None and values.dtype.kind == "M":
+        stamps = values.astype("datetime64[M]").astype(int)
+        return stamps // 12 + 1970, stamps % 12 + 1
+    if values is not None and values.dtype.kind == "O" and all(hasattr(t, "year") and hasattr(t, "month")
+                                                               for t in values.ravel()):
+        return np.array([t.year for t in values]), np.array([t.month for t in values])
+    if values is not None and values.dtype.kind in "iuf" and n == 12 and np.array_equal(values, np.arange(1, 13)):
+        return None, values.astype(int)  # (a climatology: a 'month' coordinate 1..12)
+    shown = "no coordinate" if values is None else f"values {values.ravel()[:3].tolist()}..."
+    raise InputError(src, f"variable {variable!r}", f"has a dimension {dim!r} of {n} records that is not a time axis "
+                     f"({shown}{', units ' + repr(ds[dim].attrs.get('units')) if values is not None else ''})",
+                     "give the time coordinate CF units (e.g. 'days since 2010-01-01'), number the months of a "
+                     "climatology 1..12, or select one level/sector first")
 
 
 def _bnds(ds: Any, dim: str) -> np.ndarray | None:
@@ -908,8 +962,16 @@ def _read_csv(path: Any) -> tuple[str, list[dict[str, str]]]:
         except OSError as err:
             raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    rows = [{(k or "").strip().lower(): (v or "").strip() for k, v in r.items()} for r in reader]
+    header = lines[0] if lines else ""
+    delimiter = max(",;\t", key=lambda d: (header.count(d), d == ","))  # (Excel in many locales writes ';')
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    rows = []
+    for r in reader:
+        if None in r:
+            raise InputError(src, f"row {len(rows) + 1} after the header", f"has {len(r) - 1 + len(r[None])} fields "
+                             f"and the header {len(r) - 1} ({delimiter!r}-separated)",
+                             "quote values that contain the separator, and write decimal numbers with a point")
+        rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in r.items()})
     return src, rows
 
 
@@ -933,13 +995,33 @@ def _float(row: dict[str, str], col: str, src: str, n: int) -> float:
         raise InputError(src, f"line {n}, column {col!r}", f"{row[col]!r} is not a number", "fix the value") from None
 
 
+def _name_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _country_names(info: dict[str, dict]) -> dict[str, str]:
+    """Natural Earth country names (several spellings, compared without case, spaces and punctuation) -> code."""
+    names = {str(a.get(k, "")).lower(): c for c, a in info.items() for k in ("NAME", "NAME_LONG", "ADMIN")}
+    out = {_name_key(n): c for n, c in names.items() if _name_key(n)}
+    for k in ("NAME_EN", "FORMAL_EN", "NAME_SORT", "BRK_NAME", "NAME_CIAWF", "NAME_ALT", "GEOUNIT"):
+        for c, a in info.items():
+            key = _name_key(str(a.get(k) or ""))
+            if key:
+                out.setdefault(key, c)
+    return out
+
+
 def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[str, str]) -> str | None:
     u = raw.upper()
     if u in by_code:
         return u
     if len(u) == 2 and u in a2:
         return a2[u]
-    return names.get(raw.lower())
+    found = names.get(_name_key(raw))
+    if found is None and raw.count(",") == 1:  # ("Korea, Republic of")
+        first, second = raw.split(",")
+        found = names.get(_name_key(second + first))
+    return found
 
 
 def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> list:

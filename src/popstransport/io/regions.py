@@ -342,6 +342,20 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
     return geoms, attrs
 
 
+def _check_lon_lat(path: Path, geoms: list) -> None:
+    """Refuse geometries whose coordinates cannot be longitudes and latitudes (a projected file without a .prj)."""
+    if not geoms:
+        return
+    import shapely
+
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    if x0 < -540.0 or x1 > 540.0 or y0 < -90.0 - 1e-6 or y1 > 90.0 + 1e-6:
+        raise InputError(path, "coordinates", f"span x {x0:.6g}..{x1:.6g}, y {y0:.6g}..{y1:.6g}, which are not "
+                         "longitudes and latitudes (projected coordinates, in metres?)",
+                         "reproject the file to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.geojson "
+                         "in.geojson")
+
+
 def _shapefile_prj(path: Path) -> str:
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path) as z:
@@ -362,20 +376,28 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
     except (OSError, ValueError) as err:
         raise InputError(path, "GeoJSON", f"cannot be read ({err})", "give a valid GeoJSON FeatureCollection") from None
     feats = data.get("features") if isinstance(data, dict) else None
-    if data.get("type") == "Feature":
+    if isinstance(data, dict) and data.get("type") == "Feature":
         feats = [data]
     if not feats:
         raise InputError(path, "GeoJSON", "no features found", "give a FeatureCollection of polygon features")
     found: set[str] = set()
     geoms, attrs = [], []
-    missing = 0
-    for f in feats:
-        props = f.get("properties") or {}
+    missing = empty = 0
+    for n, f in enumerate(feats):
+        props = (f.get("properties") if isinstance(f, dict) else None) or {}
         found.update(props)
         if name_attribute not in props:
             missing += 1
             continue
-        g = shapely.geometry.shape(f["geometry"])
+        if not (isinstance(f, dict) and f.get("geometry")):
+            empty += 1
+            continue
+        try:
+            g = shapely.geometry.shape(f["geometry"])
+        except Exception as err:  # noqa: BLE001 - shapely raises several types for malformed geometries
+            raise InputError(path, f"feature {n} ({name_attribute} = {props[name_attribute]!r})",
+                             f"has a geometry that cannot be read ({type(err).__name__}: {err})",
+                             "fix or remove the feature") from None
         if g.geom_type not in ("Polygon", "MultiPolygon"):
             raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
         if not g.is_valid:
@@ -392,6 +414,8 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
     if missing:
         warnings.warn(f"{path}: {missing} of {len(feats)} features have no attribute {name_attribute!r} and are not "
                       "regions (their area counts as outside every region)", stacklevel=3)
+    if empty:
+        warnings.warn(f"{path}: {empty} of {len(feats)} features have no geometry and are not regions", stacklevel=3)
     return geoms, attrs
 
 
@@ -509,16 +533,26 @@ class RegionMasks:
         if not path.is_file():
             raise InputError(path, "region file", "does not exist", "check the path")
         content = hashlib.sha256(path.read_bytes()).hexdigest()
-        cpath = _cache_path("file", grid, f"{content}|{name_attribute}")
+        # ("|named": features without a name are no longer a region called 'None' or '')
+        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
             if path.suffix.lower() in (".json", ".geojson"):
                 geoms, attrs = _read_geojson(path, name_attribute)
             else:
                 geoms, attrs = _read_shapefile(path, name_attribute)
+            _check_lon_lat(path, geoms)
             by_name: dict[str, list] = {}
+            unnamed = 0
             for g, a in zip(geoms, attrs):
-                by_name.setdefault(str(a[name_attribute]), []).append(g)
+                name = a.get(name_attribute)
+                if name is None or not str(name).strip():
+                    unnamed += 1
+                    continue
+                by_name.setdefault(str(name).strip(), []).append(g)
+            if unnamed:
+                warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
+                              "not regions (their area counts as outside every region)", stacklevel=2)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
                 raise InputError(path, f"attribute {name_attribute!r}", f"names regions {reserved}, which the "

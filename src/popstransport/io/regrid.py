@@ -271,11 +271,10 @@ class Conservative(_Separable):
         sy = np.sin(np.deg2rad(source.lat_edges_deg))
         ty = np.sin(np.deg2rad(grid.lat_edges_deg))
         oy = _overlap_matrix(sy, source.lat_order, ty, None)
-        shift = 0.0
-        if not source.periodic:
-            shift = source._lon_shift(grid) or 0.0
-        ox = _overlap_matrix(source.lon_edges_deg, source.lon_order, grid.lon_edges_deg + shift,
-                             360.0 if source.periodic else None)
+        # Overlaps are summed over the source shifted by multiples of 360 degrees, periodic or not: a source that
+        # spans at most 360 degrees meets each target cell at most once per degree of longitude, and a partial source
+        # in another longitude convention (-170..-120 for a domain 100..250 E) is found at its shifted place.
+        ox = _overlap_matrix(source.lon_edges_deg, source.lon_order, grid.lon_edges_deg, 360.0)
         self._oy, self._ox = oy, ox
         dty = np.diff(ty)
         dtx = np.diff(grid.lon_edges_deg)
