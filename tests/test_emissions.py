@@ -738,7 +738,11 @@ def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
     with pytest.raises(InputError, match=r"line 2, column 'value': '1,5' is not a number.*decimal point"):
         EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
     f.write_text("iso3,value,unit\nCHN,1,5,kg/yr\n")
-    with pytest.raises(InputError, match=r"semi\.csv: row 1 after the header: has 4 fields and the header 3.*point"):
+    with pytest.raises(InputError, match=r"semi\.csv: line 2: has 4 fields and the header 3.*point"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    # errors name the file's own line, comment and blank lines counted
+    f.write_text("# national totals\n\niso3,value,unit\nCHN,1,kg/yr\n\n# next\nJPN,-2,kg/yr\n")
+    with pytest.raises(InputError, match=r"semi\.csv: line 7, column 'value': -2.0 is negative"):
         EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
     f.write_text("country,value,unit\nChina,100,kg/yr\nCHN,100,kg/yr\n")
     with pytest.raises(InputError, match=r"country 'CHN': has two rows for CHN.*the other as 'China'"):

@@ -574,7 +574,7 @@ class EmissionInventory:
         parts: dict[str, np.ndarray] = {}
         per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its sources are)
         dropped = []
-        for n, row in enumerate(rows, start=2):
+        for n, row in zip(rows.line_numbers, rows):
             lon, lat = _float(row, "lon", src, n), _float(row, "lat", src, n)
             rate = _float(row, "rate", src, n)
             if rate < 0 or not np.isfinite(rate):
@@ -665,20 +665,20 @@ class EmissionInventory:
                              "add a column 'iso3' (ISO 3166 alpha-3), 'iso2' or 'country'")
         if substance is not None and "substance" in cols:
             held = sorted({r["substance"].strip() for r in rows})
-            rows = [r for r in rows if _name_key(r["substance"]) == _name_key(substance)]  # ("PCB 153", "pcb153")
+            rows = rows.where(lambda r: _name_key(r["substance"]) == _name_key(substance))  # ("PCB 153", "pcb153")
             if not rows:
                 raise InputError(src, f"substance {substance!r}", f"has no rows; the file holds {held}",
                                  "set chemical.name to the substance of the rows to use, or give a file for "
                                  f"{substance}")
         if emission_type_prefix and "emission_type" in cols:
-            rows = [r for r in rows if r["emission_type"].strip().lower().startswith(emission_type_prefix)]
+            rows = rows.where(lambda r: r["emission_type"].strip().lower().startswith(emission_type_prefix))
         by_code, info = natural_earth_countries()
         a2 = iso2_to_iso3()
         names = _country_names(info)
         # resolve codes; keep rows that name a country
         entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
         per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its rows are)
-        for n, r in enumerate(rows, start=2):
+        for n, r in zip(rows.line_numbers, rows):
             raw = (r.get("iso3") or r.get("iso2") or "").strip() if code_col != "country" else r["country"].strip()
             if code_col == "iso3" and not raw:
                 raw = (r.get("iso2") or "").strip()
@@ -952,7 +952,24 @@ def _cell_of(grid: LatLonGrid, lon: float, lat: float) -> tuple[int | None, int 
     return j, i
 
 
-def _read_csv(path: Any) -> tuple[str, list[dict[str, str]]]:
+class _CsvRows(list):
+    """The rows of a CSV file (dicts of lower-case column names), with ``line_numbers``: the line of the file each
+    row is on (comment and blank lines counted), for error messages."""
+
+    line_numbers: list[int]
+
+    def where(self, keep: Any) -> _CsvRows:
+        """The rows for which ``keep(row)`` is true, with their line numbers."""
+        out = _CsvRows()
+        out.line_numbers = []
+        for n, r in zip(self.line_numbers, self):
+            if keep(r):
+                out.append(r)
+                out.line_numbers.append(n)
+        return out
+
+
+def _read_csv(path: Any) -> tuple[str, _CsvRows]:
     if isinstance(path, io.StringIO | io.TextIOBase):
         src, text = "CSV", path.read()
     else:
@@ -961,17 +978,20 @@ def _read_csv(path: Any) -> tuple[str, list[dict[str, str]]]:
             text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as err:
             raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    header = lines[0] if lines else ""
+    kept = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip() and not ln.lstrip().startswith("#")]
+    header = kept[0][1] if kept else ""
     delimiter = max(",;\t", key=lambda d: (header.count(d), d == ","))  # (Excel in many locales writes ';')
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    rows = []
+    reader = csv.DictReader([ln for _, ln in kept], delimiter=delimiter)
+    rows = _CsvRows()
+    rows.line_numbers = []
     for r in reader:
+        line = kept[reader.line_num - 1][0]  # (the file's line of the row's last line)
         if None in r:
-            raise InputError(src, f"row {len(rows) + 1} after the header", f"has {len(r) - 1 + len(r[None])} fields "
+            raise InputError(src, f"line {line}", f"has {len(r) - 1 + len(r[None])} fields "
                              f"and the header {len(r) - 1} ({delimiter!r}-separated)",
                              "quote values that contain the separator, and write decimal numbers with a point")
         rows.append({(k or "").strip().lower(): (v or "").strip() for k, v in r.items()})
+        rows.line_numbers.append(line)
     return src, rows
 
 
@@ -1059,7 +1079,7 @@ def _read_profiles(spec: Any) -> dict[str, dict]:
     src, rows = _read_csv(spec)
     _require_columns(rows, src, ("sector", "month", "factor"), {})
     out: dict[str, dict] = {}
-    for n, r in enumerate(rows, start=2):
+    for n, r in zip(rows.line_numbers, rows):
         d = out.setdefault(r["sector"], {"monthly": np.full(12, np.nan)})
         m = int(float(r["month"]))
         if not 1 <= m <= 12:
