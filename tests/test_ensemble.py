@@ -188,6 +188,19 @@ def test_ensemble_member_the_configuration_refuses_fails_before_anything_runs(tm
     assert not (tmp_path / "out").exists()
 
 
+def test_ensemble_member_whose_chemical_override_is_refused_fails_before_any_member_runs(tmp_path):
+    """A drawn chemical property that the substance refuses (a negative half-life from a wide normal distribution,
+    here in the last member) stops the ensemble before member 0 runs, not after the members before it have run."""
+    path = tmp_path / "neg.toml"
+    path.write_text("[ensemble]\nmembers = 3\n[ensemble.parameters]\n"
+                    "'chemical.overrides.half_life_air' = { distribution = 'uniform', low = -30.0, high = -20.0 }\n")
+    cfg = load_config(path, ["domain.kind=box", "emissions.source=uniform", "time.stop=2010-01-02"])
+    with pytest.raises(ConfigError, match=r"ensemble member 0 \(chemical\.overrides\.half_life_air=-2.*half_life_air "
+                                          r"must be positive"):
+        run_ensemble(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_smaller_ensemble_over_a_larger_one_removes_the_extra_members(tmp_path):
     """Re-run with ``overwrite`` and fewer members: the extra members' outputs go, a user's file stays with its
     folder."""

@@ -167,6 +167,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
 
     from .config import ConfigError
     from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes
+    from .run import build_chemical
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
@@ -175,7 +176,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     overrides = [member_overrides(v) for v in members]
     for k, o in enumerate(overrides):  # a drawn value that a key refuses fails here, before anything runs
         try:
-            base.with_overrides(o)
+            member = base.with_overrides(o)
+            if member.processes.fate == "multimedia":
+                build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
         except ConfigError as exc:
             raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
     run_dir = RunDirectory(out_dir, overwrite=overwrite)  # (refuses earlier results, member runs included)

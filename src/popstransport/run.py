@@ -231,6 +231,24 @@ def tracked_faces(cfg: Config, setup: RunSetup) -> tuple[np.ndarray, np.ndarray]
     return border_faces(border_fraction(fraction), setup.model.grid.is_periodic)
 
 
+def build_chemical(cfg: Config) -> ChemicalProperties:
+    """The substance described by ``[chemical]`` (name, user file and overrides), as the multimedia fate uses it.
+
+    Raises :class:`ConfigError` naming the key when the file is missing or a property (given or overridden) is
+    refused, e.g. a half-life that is not positive."""
+    from .chemicals import ChemicalError, get_chemical
+
+    c = cfg.chemical
+    if c.file and not Path(c.file).is_file():
+        raise ConfigError(f"chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
+                          "(see `popstransport chemicals` for the columns) or remove the key")
+    try:
+        return get_chemical(c.name, dict(c.overrides) or None, files=(c.file,) if c.file else ())
+    except ChemicalError as exc:
+        where = f"chemical.name = {c.name!r}" + (f" (with chemical.file = {c.file!r})" if c.file else "")
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def build_model(cfg: Config) -> Model:
     """Assemble the model described by ``cfg``."""
     return build_run(cfg).model
@@ -258,7 +276,6 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             warnings.warn("processes.fate = 'simple' uses no substance properties: chemical.name, chemical.overrides "
                           "and chemical.file are not used (set processes.fate = 'multimedia' to use them)", stacklevel=2)
     else:
-        from .chemicals import ChemicalError, get_chemical
         from .processes.exchange import SurfaceParameters
         from .processes.fate_box import default_fate_processes
 
@@ -271,15 +288,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
                           "used by processes.fate = 'multimedia', which takes degradation and deposition from the "
                           "chemical's properties (change those with chemical.overrides, e.g. { half_life_air = 1000 })",
                           stacklevel=2)
-        c = cfg.chemical
-        if c.file and not Path(c.file).is_file():
-            raise ConfigError(f"chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
-                              "(see `popstransport chemicals` for the columns) or remove the key")
-        try:
-            chemical = get_chemical(c.name, dict(c.overrides) or None, files=(c.file,) if c.file else ())
-        except ChemicalError as exc:
-            where = f"chemical.name = {c.name!r}" + (f" (with chemical.file = {c.file!r})" if c.file else "")
-            raise ConfigError(f"{where}: {exc}") from None
+        chemical = build_chemical(cfg)
         surface = ("vegetation", "soil", "ocean")
         fate = default_fate_processes()
         met = WithOH(met, grid)
