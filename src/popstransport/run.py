@@ -23,7 +23,7 @@ from .model import Model
 from .processes.advection import HorizontalAdvection
 from .processes.emission import GriddedEmission
 from .processes.simple import ConstantVelocityDryDeposition, FirstOrderDegradation
-from .processes.vertical import VerticalExchange
+from .processes.vertical import TurbulentMixing, VerticalExchange
 from .simulation import Simulation
 
 if TYPE_CHECKING:
@@ -346,6 +346,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     emissions = GriddedEmission(field, grid.nlayer, len(surface), tag_weights=tags.emission_weights,
                                 tag_weights_at=weights_at)
     box = grid.topology == "box"
+    if grid.nlayer >= 2:
+        fate = [*fate, TurbulentMixing(p.vertical_diffusivity_m2_s)]
     model = Model(
         grid,
         fate_processes=fate,
@@ -353,7 +355,9 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         emissions=emissions,
         mass_flux_builder=None if box else BalancedMassFluxBuilder(),
         advection=None if box else HorizontalAdvection(scheme=p.advection_scheme, max_courant=p.max_courant),
-        vertical=None if grid.nlayer < 2 else VerticalExchange(p.vertical_diffusivity_m2_s),
+        # (the turbulent mixing between layers is solved with the fate of every cell; the vertical exchange keeps
+        # the diagnosed vertical air-mass flux)
+        vertical=None if grid.nlayer < 2 else VerticalExchange(0.0),
         surface_compartments=surface,
         tags=tags.names,
         chemical=chemical,
