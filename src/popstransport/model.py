@@ -160,6 +160,8 @@ class Model:
         self._face_v: np.ndarray | None = None
         #: Whether :attr:`face_mass_kg` is per tag (T, ...) or holds the total over tags (1, ...).
         self.face_mass_per_tag = True
+        #: Steps taken, whose parity picks the order of transport and fate in a step (see :meth:`time_step`).
+        self.split_phase = 0
         for process in [*self.fate_processes, advection, vertical]:
             if process is not None:
                 process.setup(self)
@@ -358,9 +360,26 @@ class Model:
         return out
 
     def time_step(self, dt_s: float, time: np.datetime64) -> None:
-        """Advance the state by ``dt_s`` seconds starting at ``time``; what moved is kept for :meth:`collect`."""
+        """Advance the state by ``dt_s`` seconds starting at ``time``; what moved is kept for :meth:`collect`.
+
+        A step splits transport ``T`` (horizontal advection, then the vertical air-mass flux) from the fate of every
+        cell ``F`` (emission, turbulent mixing, deposition, exchange, degradation, solved exactly), in alternating
+        order: ``T F`` on even steps (:attr:`split_phase`) and ``F T`` on odd ones, so that two steps make the
+        symmetric (Strang) composition ``T F F T``, second order in the step where one order alone is first
+        order.
+        """
         if self.forcing is None:
             raise ModelSetupError("update_forcing must be called before time_step")
+        transport_first = self.split_phase % 2 == 0
+        if transport_first:
+            self._transport_step(dt_s)
+        self._fate_step(dt_s, time)
+        if not transport_first:
+            self._transport_step(dt_s)
+        self.split_phase += 1
+
+    def _transport_step(self, dt_s: float) -> None:
+        """Horizontal advection and the vertical air-mass flux over ``dt_s``."""
         if self.advection is not None:
             res = self.advection.advect(  # type: ignore[attr-defined]
                 self.air_kg,
@@ -379,6 +398,9 @@ class Model:
             self._coll_inflow += res["inflow_kg"]
         if self.vertical is not None:
             self.vertical.apply(self, dt_s, report_upward=False)  # type: ignore[attr-defined]
+
+    def _fate_step(self, dt_s: float, time: np.datetime64) -> None:
+        """Emission and the fate of every cell over ``dt_s`` from ``time``."""
         rates, weights = self.emissions.sources_kg_s(time + np.timedelta64(int(round(dt_s / 2)), "s"))
         # the fate step adds its start state to a sum; the time integrals follow once per span of steps with one K
         # (a met record), one step length and one set of tag shares (_integrate_span)

@@ -405,6 +405,7 @@ class Simulation:
             "air_kg": self.model.air_kg,
             "surface_kg": self.model.surface_kg,
             "transport_phase": self.model.transport_phase,
+            "split_phase": self.model.split_phase,
             "attributes": self.checkpoint_attributes,
             "periods_bytes": self._periods_bytes,
         }
@@ -449,6 +450,7 @@ class Simulation:
             m.air_kg[...] = r["air_kg"]
             m.surface_kg[...] = r["surface_kg"]
             m.transport_phase = r.get("transport_phase", 0)
+            m.split_phase = r.get("split_phase", 0)
             self.time = r["time"]
             self.steps_taken = r["steps_taken"]
             first = r["period_index"] + 1

@@ -84,6 +84,7 @@ def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: floa
     stop = year_after(start)
     saved = model.emissions
     model.transport_phase = 0
+    model.split_phase = 0
     if not emissions:
         model.emissions = _NoEmission(model)
     try:
