@@ -313,3 +313,40 @@ def test_attribution_writer_and_scenario_misuse(tmp_path):
         by_source.write_period(period, SimpleNamespace(grid=grid))
     with pytest.raises(AttributionError, match=r"attribution\.nc not found: scenarios need a tagged run"):
         write_scenario(tmp_path / "untagged", {"CHN": 0.5})
+
+
+def test_inflow_through_open_boundaries_from_the_configuration_is_the_boundary_tags(tmp_path):
+    """``domain.inflow_mixing_ratio`` lets air of that mixing ratio in through a regional domain's open boundaries:
+    the budget counts it as inflow and closes; with tags it is all the ``BOUNDARY`` tag's (the other tags receive
+    none), the tags add up to the untagged run, and a batch without BOUNDARY (distributed runs) gives it to REST.
+    Refused for domains without open boundaries and for negative values."""
+    from popstransport.config import ConfigError, load_config
+    from popstransport.run import REST_TAG, build_run, build_simulation
+
+    base = ["domain.resolution_deg=5", "time.stop=2010-01-11", "met.source=uniform", "met.uniform_u_m_s=10",
+            "met.uniform_v_m_s=3", "emissions.source=uniform", "emissions.uniform_total_kg_yr=100",
+            "domain.inflow_mixing_ratio=1e-12", "output.frequency=run"]
+
+    def run(sets, tag_subset=None):
+        cfg = load_config(None, [*base, *sets])
+        setup = build_run(cfg, tag_subset=tag_subset)
+        periods = build_simulation(cfg, setup.model).run()
+        return setup, periods[-1].budget, setup.model
+
+    _, untagged_budget, untagged = run([])
+    inflow = float(np.sum(untagged_budget.inflow))
+    assert inflow > 1.0  # (kg in 10 days: 1e-12 kg/kg of the air crossing the western and southern edges)
+    assert untagged_budget.relative_closure_error() < 1e-12
+    setup, budget, tagged = run(["attribution.tags=countries"])
+    names = list(setup.tags.names)
+    b = names.index("BOUNDARY")
+    assert budget.inflow[b] == pytest.approx(inflow, rel=1e-12)
+    assert np.all(np.delete(budget.inflow, b) == 0.0)
+    assert tagged.emissions.tag_weights[b].max() == 0.0
+    np.testing.assert_allclose(tagged.air_kg.sum(axis=0), untagged.air_kg[0], rtol=1e-9, atol=1e-30)
+    batch, batch_budget, _ = run(["attribution.tags=countries"], tag_subset=[0])
+    assert batch.tags.names[-1] == REST_TAG and batch_budget.inflow[-1] == pytest.approx(inflow, rel=1e-12)
+    with pytest.raises(ConfigError, match="a global domain has no open boundaries"):
+        load_config(None, ["domain.kind=global", "domain.inflow_mixing_ratio=1e-12"])
+    with pytest.raises(ConfigError, match=r"domain.inflow_mixing_ratio = -1.0: must be a finite number >= 0"):
+        load_config(None, ["domain.inflow_mixing_ratio=-1"])

@@ -42,6 +42,10 @@ class DomainConfig:
     box_lon_deg: float = 100.0
     box_lat_deg: float = 30.0
     box_land_fraction: float = 1.0
+    #: Regional domains: mixing ratio (kg of chemical per kg of air) of the air that enters through the open
+    #: boundaries, on every side and in every layer (a background from outside the domain, such as the hemispheric
+    #: background of a long-lived substance); 0: clean air. With source tags, what enters is the ``BOUNDARY`` tag's.
+    inflow_mixing_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -399,6 +403,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"{where}time.met_update_hours = {t.met_update_hours!r}: must be at least time.step_hours = {t.step_hours}"
         )
+    if not (np.isfinite(d.inflow_mixing_ratio) and d.inflow_mixing_ratio >= 0):
+        raise ConfigError(f"{where}domain.inflow_mixing_ratio = {d.inflow_mixing_ratio!r}: must be a finite number >= 0 "
+                          "(kg of chemical per kg of air)")
+    if d.inflow_mixing_ratio > 0 and d.kind != "regional":
+        raise ConfigError(f"{where}domain.inflow_mixing_ratio = {d.inflow_mixing_ratio!r}: a {d.kind} domain has no open "
+                          "boundaries; set it for a regional domain only")
     p = cfg.processes
     for key in ("dry_deposition_velocity_m_s", "air_half_life_days", "soil_half_life_days", "vertical_diffusivity_m2_s"):
         value = getattr(p, key)

@@ -309,7 +309,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             # an inventory of national totals on the Natural Earth countries: tags by each country's own emission
             by_country = (inv.region_rates_kg_s if inv is not None and cfg.regions.source == "natural_earth" else None)
             emitted = inv.rates_kg_s(t) if inv is not None else field(t)
-            return make_tags(codes, fraction, emitted, mode=mode, regions=regions, region_emission_kg_s=by_country)
+            return make_tags(codes, fraction, emitted, mode=mode, regions=regions, region_emission_kg_s=by_country,
+                             boundary=cfg.domain.inflow_mixing_ratio > 0)
 
         try:
             if isinstance(field, YearlyEmissions):
@@ -336,8 +337,10 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             rest = np.clip(1.0 - weights.sum(axis=0), 0.0, 1.0)
             return np.ascontiguousarray(np.concatenate([weights, rest[None]]))
 
+        # (REST carries the inflow through open boundaries when BOUNDARY is another batch's)
+        rest_boundary = len(idx) if tags.boundary_tag >= 0 else -1
         tags = TagSet(tuple(tags.names[i] for i in idx) + (REST_TAG,), batch_weights(tags.emission_weights),
-                      idx.index(tags.boundary_tag) if tags.boundary_tag in idx else -1,
+                      idx.index(tags.boundary_tag) if tags.boundary_tag in idx else rest_boundary,
                       idx.index(tags.initial_tag) if tags.initial_tag in idx else -1)
         if yearly_weights is not None:
             yearly_weights = {y: batch_weights(w) for y, w in yearly_weights.items()}
@@ -354,7 +357,9 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         met=met,
         emissions=emissions,
         mass_flux_builder=None if box else BalancedMassFluxBuilder(),
-        advection=None if box else HorizontalAdvection(scheme=p.advection_scheme, max_courant=p.max_courant),
+        advection=None if box else HorizontalAdvection(
+            scheme=p.advection_scheme, max_courant=p.max_courant,
+            boundary_mixing_ratio=tags.boundary_mixing_ratio(cfg.domain.inflow_mixing_ratio)),
         # (the turbulent mixing between layers is solved with the fate of every cell; the vertical exchange keeps
         # the diagnosed vertical air-mass flux)
         vertical=None if grid.nlayer < 2 else VerticalExchange(0.0),
