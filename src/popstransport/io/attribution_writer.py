@@ -40,7 +40,7 @@ from ..attribution import (
     scenario_weights,
 )
 from ..config import scenario_name_problem
-from .writers import OutputExistsError, RunDirectory, _days, add_history, cf_encoding
+from .writers import OutputExistsError, RunDirectory, _days, add_history, cf_encoding, limit_chunk_cache
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
 
@@ -148,10 +148,12 @@ class AttributionWriter:
                 [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
             ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
                 [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
-            v = ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
+            v = limit_chunk_cache(ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True,
+                                                   complevel=1))
             v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"
             v.cell_methods = "time: mean area: mean"
-            v = ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"), zlib=True, complevel=1)
+            v = limit_chunk_cache(ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"),
+                                                   zlib=True, complevel=1))
             v.units, v.long_name = "kg m-3", "time-mean air concentration of the lowest layer by source"
             v.cell_methods = "time: mean area: mean"
             self.tag_fields = ds
