@@ -124,3 +124,23 @@ def test_budget_plot_gives_every_term_its_own_colour():
             if label.startswith("out:")]
     assert len(outs) == 14
     assert len(set(outs)) == len(outs)
+
+
+def test_names_of_sources_and_regions_are_character_arrays_that_read_back_as_strings(tagged):
+    """Source and region names are written as UTF-8 character arrays (CF's form before strings, which CDO reads; as
+    netCDF-4 strings they made CDO refuse tag_fields.nc and attribution.nc) and read back as strings by xarray, so
+    ``sel(source=...)`` works; scenario files too."""
+    files = {"tag_fields.nc": ("source",), "attribution.nc": ("source", "receptor", "region_from", "region_to"),
+             "scenarios/half/attribution.nc": ("receptor",)}
+    for name, variables in files.items():
+        with netCDF4.Dataset(tagged / name) as nc:
+            for v in variables:
+                if v in nc.variables:
+                    assert nc[v].dtype == np.dtype("S1") and nc[v].ndim == 2, (name, v, nc[v].dtype)
+        with xr.open_dataset(tagged / name) as ds:
+            for v in variables:
+                if v in ds.variables:
+                    assert all(isinstance(x, str) for x in ds[v].values), (name, v)
+    with xr.open_dataset(tagged / "tag_fields.nc") as tf, xr.open_dataset(tagged / "attribution.nc") as att:
+        assert list(tf["source"].values) == list(att["source"].values)
+        assert tf.sel(source="OTHER")["deposition_flux"].ndim == 3

@@ -40,7 +40,15 @@ from ..attribution import (
     scenario_weights,
 )
 from ..config import scenario_name_problem
-from .writers import OutputExistsError, RunDirectory, _days, add_history, cf_encoding, limit_chunk_cache
+from .writers import (
+    OutputExistsError,
+    RunDirectory,
+    _days,
+    add_history,
+    cf_encoding,
+    limit_chunk_cache,
+    text_as_characters,
+)
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
 
@@ -131,10 +139,13 @@ class AttributionWriter:
             t.units, t.calendar, t.standard_name, t.bounds = "days since 1970-01-01 00:00:00", "standard", "time", "time_bnds"
             ds.createVariable("time_bnds", "f8", ("time", "bnds"))
             t.long_name = "middle of the averaging period"
-            s = ds.createVariable("source", str, ("source",))
+            # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings; see text_as_characters)
+            width = max(len(name.encode("utf-8")) for name in self.sources)
+            ds.createDimension("source_strlen", width)
+            s = ds.createVariable("source", "S1", ("source", "source_strlen"))
+            s._Encoding = "utf-8"
             s.long_name = "source tag (region of emission, OTHER, BOUNDARY or INITIAL)"
-            for k, name in enumerate(self.sources):
-                s[k] = name
+            s[:] = np.array(self.sources, dtype=f"U{width}")
             # (the grid as in fields.nc: with bounds, so that regridding and area sums need no guess at the edges)
             lat = ds.createVariable("lat", "f8", ("lat",))
             lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
@@ -210,7 +221,7 @@ class AttributionWriter:
             # (no fill value: CF allows none in coordinates and their bounds)
             ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard", dtype="float64",
                                   _FillValue=None)
-        return ds
+        return text_as_characters(ds)
 
     def close(self, success: bool) -> None:
         """Write all attribution files (only on success)."""
