@@ -155,6 +155,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .config import load_config, parse_time
     from .run import YearlyEmissions, build_run, build_simulation, check_before_run
 
@@ -172,7 +174,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
     met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
     print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
-    total = float(rates.sum()) * 365.0 * 86400.0
+    # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
+    # have lower rates, shows its annual amount in every year)
+    year = int(str(start.astype("datetime64[Y]")))
+    days = (np.datetime64(f"{year + 1}-01-01") - np.datetime64(f"{year}-01-01")).astype(int)
+    total = float(rates.sum()) * days * 86400.0
     yearly = getattr(model.emissions, "rates_at", None)
     by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
