@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gridded multimedia fate and transport of persistent organic pollutants.",
     )
     parser.add_argument("--version", action="version", version=f"popstransport {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback on errors, and warnings in Python's form (with the code that warned)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -260,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
     p_run.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="split source tags over N local Dask worker processes")
-    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler")
+                       help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
+                            "worker processes")
+    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="use an existing Dask scheduler (instead of --workers)")
     p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 
@@ -298,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub)
     for command in sub.choices.values():  # `popstransport COMMAND ... --debug` too, not only before the command
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show a traceback on errors")
+                             help="show a traceback on errors, and warnings in Python's form")
     return parser
 
 
