@@ -115,15 +115,16 @@ class AdvectionCompileTime:
 
 class VerticalExchangeSuite:
     """One implicit vertical exchange step on a 1-degree global grid with two layers, as the model's step runs it:
-    the fields that depend on the forcing prepared once (the model does so once per met record), no upward fluxes
-    reported, no conservation sums (the run's budget covers them)."""
+    the diagnosed vertical air-mass flux only (a configured model mixes the layers in the fate solve, with
+    ``TurbulentMixing``, since 1a93da2), the fields that depend on the forcing prepared once (the model does so once
+    per met record), no upward fluxes reported, no conservation sums (the run's budget covers them)."""
 
     params = [1, 8, 32]
     param_names = ["tags"]
 
     def setup(self, ntag):
         self.grid, self.M, self.U, self.V, self.air, _ = _advection_problem(1.0, ntag, "ppm")
-        self.vert = VerticalExchange(grid=self.grid)
+        self.vert = VerticalExchange(0.0, grid=self.grid)
         self.prepared = self.vert.prepare(self.M, self.U, self.V, DT_S)
         self.time_step(ntag)
 
@@ -133,12 +134,12 @@ class VerticalExchangeSuite:
 
 
 class VerticalExchangePrepare:
-    """The per-record part of vertical exchange on the same grid: the diagnosed vertical air-mass flux and the
-    exchange rates (the same for any number of tags)."""
+    """The per-record part of vertical exchange on the same grid, as the model's step prepares it: the diagnosed
+    vertical air-mass flux and the (zero) turbulent exchange rates (the same for any number of tags)."""
 
     def setup(self):
         self.grid, self.M, self.U, self.V, _, _ = _advection_problem(1.0, 1, "ppm")
-        self.vert = VerticalExchange(grid=self.grid)
+        self.vert = VerticalExchange(0.0, grid=self.grid)
 
     def time_prepare(self):
         self.vert.prepare(self.M, self.U, self.V, DT_S)

@@ -366,3 +366,14 @@ def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
         assert "land_area_fraction" in a and "land_area_fraction_median" not in a
         for v in a.data_vars:
             np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+
+
+def test_validate_gives_an_annual_amount_in_a_leap_year(capsys):
+    """An input of amounts per year emits its annual amount in every calendar year, so a leap year's rates are lower
+    (365/366 for a flat profile); `validate` annualises the start time's rate over the days of the start's year, so
+    that it shows the configured amount in a leap year too (it showed 997.3 kg/yr for 1000)."""
+    sets = ["--set", "domain.resolution_deg=5", "--set", "met.source=uniform", "--set", "emissions.source=uniform",
+            "--set", "emissions.uniform_total_kg_yr=1000"]
+    for start, stop in (("2012-01-01", "2012-02-01"), ("2010-01-01", "2010-02-01")):
+        assert main(["validate", *sets, "--set", f"time.start={start}", "--set", f"time.stop={stop}"]) == 0
+        assert "emissions: uniform, 1000 kg/yr at the start time" in capsys.readouterr().out

@@ -155,6 +155,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .config import load_config, parse_time
     from .run import YearlyEmissions, build_run, build_simulation, check_before_run
 
@@ -172,7 +174,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
     met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
     print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
-    total = float(rates.sum()) * 365.0 * 86400.0
+    # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
+    # have lower rates, shows its annual amount in every year)
+    year = int(str(start.astype("datetime64[Y]")))
+    days = (np.datetime64(f"{year + 1}-01-01") - np.datetime64(f"{year}-01-01")).astype(int)
+    total = float(rates.sum()) * days * 86400.0
     yearly = getattr(model.emissions, "rates_at", None)
     by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
@@ -240,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gridded multimedia fate and transport of persistent organic pollutants.",
     )
     parser.add_argument("--version", action="version", version=f"popstransport {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback on errors, and warnings in Python's form (with the code that warned)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -254,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
     p_run.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="split source tags over N local Dask worker processes")
-    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler")
+                       help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
+                            "worker processes")
+    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="use an existing Dask scheduler (instead of --workers)")
     p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 
@@ -292,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(sub)
     for command in sub.choices.values():  # `popstransport COMMAND ... --debug` too, not only before the command
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show a traceback on errors")
+                             help="show a traceback on errors, and warnings in Python's form")
     return parser
 
 

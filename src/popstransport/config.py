@@ -1,10 +1,10 @@
 """Configuration: one TOML file becomes a tree of frozen dataclasses, validated with errors that name the key path.
 
 Sections: ``[domain] [time] [chemical] [processes] [met] [emissions] [regions] [attribution] [output]``, optional
-``[spinup]`` and ``[[scenarios]]``. Every error names the key path (``domain.resolution_deg``), the offending value
-and what is allowed; an unknown key suggests the nearest valid name. ``--set section.key=value`` overrides any key
-from the command line; the value is parsed as a TOML value (``2``, ``1.5``, ``"text"``, ``[0, 1000]``) and falls
-back to a plain string.
+``[spinup]``, ``[ensemble]`` (see :mod:`popstransport.ensemble`) and ``[[scenarios]]``. Every error names the key
+path (``domain.resolution_deg``), the offending value and what is allowed; an unknown key suggests the nearest valid
+name. ``--set section.key=value`` overrides any key from the command line; the value is parsed as a TOML value
+(``2``, ``1.5``, ``"text"``, ``[0, 1000]``) and falls back to a plain string.
 """
 
 from __future__ import annotations

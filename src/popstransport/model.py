@@ -5,9 +5,13 @@ State (chemical mass, kg):
 - ``air_kg``: shape ``(tag, layer, lat, lon)``, gas plus particle phase of every air layer;
 - ``surface_kg``: shape ``(tag, surface compartment, lat, lon)``, e.g. soil, vegetation, ocean mixed layer.
 
-One step of length ``dt`` (operator splitting, see DESIGN): horizontal advection of every air layer (sub-stepped
-for the Courant limit), vertical exchange between layers, then the exact solve of the per-cell compartment system
-dX/dt = K X + E with the emissions of the step. Every stage reports the mass it moved, so the budget closes.
+One step of length ``dt`` splits transport, that is horizontal advection of every air layer (sub-stepped for the
+Courant limit) and the vertical exchange between layers (the diagnosed air-mass flux, and turbulent mixing when the
+vertical process is given a diffusivity), from the exact solve of the per-cell compartment system dX/dt = K X + E
+with the emissions of the step (a model built from a configuration mixes the layers there, with
+:class:`popstransport.processes.vertical.TurbulentMixing`). The order alternates: transport first on even steps and
+last on odd ones, so that two steps make the symmetric (Strang) composition (see :meth:`Model.time_step`). Every
+stage reports the mass it moved, so the budget closes.
 """
 
 from __future__ import annotations
