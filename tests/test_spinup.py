@@ -165,3 +165,19 @@ def test_the_spin_up_year_ends_on_the_same_date_one_calendar_year_later(start, e
     """The repeated year ends where the run's first year would: on the start's date and time of day a year later
     (the state it converges to is the one at the start's time of the year)."""
     assert year_after(np.datetime64(start)) == np.datetime64(end, "s")
+
+
+def test_the_run_after_a_spin_up_starts_its_steps_as_every_spin_up_year_did():
+    """After the spin-up the run's first step takes transport first and the first sweep order, as every spin-up year
+    did (daily steps: a year of 365 steps ends with the other order next), so that the run's first year is the
+    periodic year the spin-up found."""
+    model, _ = _model()
+    cfg = load_config(None, [
+        "domain.resolution_deg=15", "met.source=synthetic", "emissions.source=uniform", "time.step_hours=24",
+        "time.met_update_hours=720", "processes.fate=simple", "domain.layer_edges_m=[0, 1000]",
+        "processes.advection_scheme=upwind", "spinup.method=repeat", "spinup.years=3", "spinup.tolerance=0.5",
+    ])
+    spin_up(cfg, model)
+    assert model.split_phase == 0 and model.transport_phase == 0
+    one_year(model, np.datetime64(cfg.time.start), DT, UPDATE)
+    assert model.split_phase == 365

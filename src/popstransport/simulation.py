@@ -30,7 +30,7 @@ Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
 
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3  # (3: the step parity of the transport-fate order, split_phase)
 
 
 class CheckpointError(ValueError):
@@ -379,7 +379,8 @@ class Simulation:
         with open(path, "rb") as fh:
             data = pickle.load(fh)
         if data.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT}")
+            raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT} (format "
+                                  f"{data.get('format')!r}: written by another version); run again from the start")
         if data["tag"] != self.checkpoint_tag:
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
