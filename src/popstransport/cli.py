@@ -105,10 +105,9 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
                             client=client, progress=member_progress)
     finally:
         if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            from .distributed import close_quietly
+
+            close_quietly(client)
     if not args.quiet:
         worst = max(_largest_closure_error(Path(path) / "members" / f"member_{k:03d}")[1] for k in range(n))
         print(f"wrote {n} member runs to {path}/members/member_000..member_{n - 1:03d}, their drawn parameters to "

@@ -205,6 +205,24 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
     return Client(cluster)
 
 
+def close_quietly(client: Any) -> None:
+    """Close a client and the local cluster it made. Dask may log a closed-connection traceback while the workers
+    and the scheduler shut down one after the other; the batches' results are in by then, so its log is kept to
+    critical messages for the shutdown."""
+    import logging
+
+    cluster = getattr(client, "cluster", None)
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        log.setLevel(level)
+
+
 def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3) -> list[list[PeriodResult]]:
     """Submit every batch and gather the results in batch order; raise naming the batches that failed."""
     toml = cfg.to_toml()
@@ -255,10 +273,7 @@ def run_distributed(
         results = compute_batches(client, cfg, batches)
     finally:
         if own_client:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            close_quietly(client)
     spins = {getattr(r[0], "spinup", None) for r in results if r}
     if len(spins) > 1:
         raise RuntimeError(f"the tag batches were spun up differently ({sorted(map(str, spins))}); their tags would "
