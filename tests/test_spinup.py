@@ -165,3 +165,21 @@ def test_the_spin_up_year_ends_on_the_same_date_one_calendar_year_later(start, e
     """The repeated year ends where the run's first year would: on the start's date and time of day a year later
     (the state it converges to is the one at the start's time of the year)."""
     assert year_after(np.datetime64(start)) == np.datetime64(end, "s")
+
+
+@pytest.mark.parametrize("method", [spinup_repeat, spinup_cyclostationary])
+def test_the_run_after_the_spin_up_starts_as_every_spin_up_year_did(method):
+    """Every spin-up year starts with the model's first-step order of transport and fate (and sweep order); the
+    run's first year must too, or it is another year map than the one whose periodic state was found: with 24-hour
+    steps (365 a year, odd) the run's first year moved a state spun up to 1e-10 by 7e-5."""
+    from popstransport.simulation import Simulation
+
+    model, cfg = _model()
+    start = np.datetime64(cfg.time.start)
+    res = method(model, start, DT, UPDATE, max_years=100, tolerance=1e-10)
+    assert res.converged
+    phases = (model.split_phase, model.transport_phase)
+    x0 = _state(model)
+    Simulation(model, start, year_after(start), DT, UPDATE, frequency="monthly").run()  # as the run's first year
+    assert _relative_change(x0, _state(model)) < 1e-8
+    assert phases == (0, 0)
