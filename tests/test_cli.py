@@ -366,3 +366,15 @@ def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
         assert "land_area_fraction" in a and "land_area_fraction_median" not in a
         for v in a.data_vars:
             np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+
+
+def test_validate_summary_names_the_inflow(capsys):
+    """A regional domain's inflow through its open boundaries is in `validate`'s summary, as a mixing ratio and in
+    pg m-3, with the tag that carries it; a domain without inflow says it lets in clean air."""
+    assert main(["validate", *TINY, "--set", "domain.inflow_mixing_ratio=1e-13", "--set", "attribution.tags=list",
+                 "--set", "attribution.regions=['CHN']"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"inflow through the open boundaries: mixing ratio 1e-13 kg/kg \(about 1\d\d pg m-3 .*\); it is "
+                     r"the BOUNDARY tag's", out), out
+    assert main(["validate", *TINY]) == 0
+    assert "inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)" in capsys.readouterr().out
