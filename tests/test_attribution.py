@@ -350,3 +350,7 @@ def test_inflow_through_open_boundaries_from_the_configuration_is_the_boundary_t
         load_config(None, ["domain.kind=global", "domain.inflow_mixing_ratio=1e-12"])
     with pytest.raises(ConfigError, match=r"domain.inflow_mixing_ratio = -1.0: must be a finite number >= 0"):
         load_config(None, ["domain.inflow_mixing_ratio=-1"])
+    # (a concentration in pg m-3 taken for a mixing ratio: refused, saying how to convert)
+    with pytest.raises(ConfigError, match=r"domain.inflow_mixing_ratio = 120.0: must be below 0.001; it is a mixing "
+                                          r"ratio, .* divide pg m-3 by 1.2e15"):
+        load_config(None, ["domain.inflow_mixing_ratio=120"])

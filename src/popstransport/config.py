@@ -77,6 +77,11 @@ class ChemicalConfig:
 MAX_VERTICAL_DIFFUSIVITY_M2_S = 1e5
 
 
+#: ``domain.inflow_mixing_ratio`` must be below this (kg kg-1): 1 mg of chemical per kg of air, some 1e7 times the
+#: background of a persistent organic pollutant; larger values are concentrations given in other units (pg m-3).
+MAX_INFLOW_MIXING_RATIO = 1e-3
+
+
 @dataclass(frozen=True)
 class ProcessesConfig:
     """Which process formulations are used."""
@@ -408,6 +413,10 @@ def validate(cfg: Config) -> None:
     if not (np.isfinite(d.inflow_mixing_ratio) and d.inflow_mixing_ratio >= 0):
         raise ConfigError(f"{where}domain.inflow_mixing_ratio = {d.inflow_mixing_ratio!r}: must be a finite number >= 0 "
                           "(kg of chemical per kg of air)")
+    if d.inflow_mixing_ratio >= MAX_INFLOW_MIXING_RATIO:
+        raise ConfigError(f"{where}domain.inflow_mixing_ratio = {d.inflow_mixing_ratio!r}: must be below "
+                          f"{MAX_INFLOW_MIXING_RATIO:g}; it is a mixing ratio, kg of chemical per kg of air (1e-13 is "
+                          "about 120 pg m-3 in air of 1.2 kg m-3), not a concentration: divide pg m-3 by 1.2e15")
     if d.inflow_mixing_ratio > 0 and d.kind != "regional":
         raise ConfigError(f"{where}domain.inflow_mixing_ratio = {d.inflow_mixing_ratio!r}: a {d.kind} domain has no open "
                           "boundaries; set it for a regional domain only")
