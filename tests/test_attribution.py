@@ -350,3 +350,25 @@ def test_inflow_through_open_boundaries_from_the_configuration_is_the_boundary_t
         load_config(None, ["domain.kind=global", "domain.inflow_mixing_ratio=1e-12"])
     with pytest.raises(ConfigError, match=r"domain.inflow_mixing_ratio = -1.0: must be a finite number >= 0"):
         load_config(None, ["domain.inflow_mixing_ratio=-1"])
+    # (a concentration in pg m-3 taken for a mixing ratio: refused, saying how to convert)
+    with pytest.raises(ConfigError, match=r"domain.inflow_mixing_ratio = 120.0: must be below 0.001; it is a mixing "
+                                          r"ratio, .* divide pg m-3 by 1.2e15"):
+        load_config(None, ["domain.inflow_mixing_ratio=120"])
+
+
+def test_scaling_boundary_in_a_run_without_inflow_says_where_the_tag_comes_from():
+    """``BOUNDARY`` is a tag only with ``domain.inflow_mixing_ratio > 0``: a scenario that scales it in another run
+    says so (the error told the user to tag that region with attribution.tags and attribution.regions)."""
+    from popstransport.attribution import AttributionError, scenario_weights
+    from popstransport.config import ConfigError
+    from popstransport.io.attribution_writer import check_scenarios
+
+    hint = r"BOUNDARY \(the inflow through a regional domain's open boundaries\) is a tag only of a tagged run with " \
+           r"domain.inflow_mixing_ratio > 0"
+    with pytest.raises(AttributionError, match=hint):
+        scenario_weights(["CHN", "OTHER"], {"BOUNDARY": 0.0})
+    with pytest.raises(ConfigError, match=hint):
+        check_scenarios([{"name": "clean", "scale": {"BOUNDARY": 0.0}}], ["CHN", "OTHER"])
+    with pytest.raises(AttributionError) as info:
+        scenario_weights(["CHN", "OTHER"], {"IND": 0.0})
+    assert "BOUNDARY" not in str(info.value)

@@ -377,3 +377,15 @@ def test_validate_gives_an_annual_amount_in_a_leap_year(capsys):
     for start, stop in (("2012-01-01", "2012-02-01"), ("2010-01-01", "2010-02-01")):
         assert main(["validate", *sets, "--set", f"time.start={start}", "--set", f"time.stop={stop}"]) == 0
         assert "emissions: uniform, 1000 kg/yr at the start time" in capsys.readouterr().out
+
+
+def test_validate_summary_names_the_inflow(capsys):
+    """A regional domain's inflow through its open boundaries is in `validate`'s summary, as a mixing ratio and in
+    pg m-3, with the tag that carries it; a domain without inflow says it lets in clean air."""
+    assert main(["validate", *TINY, "--set", "domain.inflow_mixing_ratio=1e-13", "--set", "attribution.tags=list",
+                 "--set", "attribution.regions=['CHN']"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"inflow through the open boundaries: mixing ratio 1e-13 kg/kg \(about 1\d\d pg m-3 .*\); it is "
+                     r"the BOUNDARY tag's", out), out
+    assert main(["validate", *TINY]) == 0
+    assert "inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)" in capsys.readouterr().out

@@ -363,6 +363,14 @@ def parse_scale(text: str) -> dict[str, float]:
     return out
 
 
+def boundary_hint(unknown: list[str]) -> str:
+    """What to add to an error about unknown sources when ``BOUNDARY`` is among them: where that tag comes from."""
+    if BOUNDARY not in unknown:
+        return ""
+    return (f"; {BOUNDARY} (the inflow through a regional domain's open boundaries) is a tag only of a tagged run "
+            "with domain.inflow_mixing_ratio > 0")
+
+
 def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, float]) -> np.ndarray:
     """Per-tag weights of a scenario (1 for unscaled tags); unknown sources are errors listing the valid ones."""
     sources = list(sources)
@@ -370,6 +378,7 @@ def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, f
     if unknown:
         raise AttributionError(
             f"scenario scales unknown source(s) {unknown}; the run's source tags are: {', '.join(sources)}"
+            + boundary_hint(unknown)
         )
     return np.array([float(scale.get(s, 1.0)) for s in sources])
 

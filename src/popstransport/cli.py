@@ -183,6 +183,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
           f"tags: {', '.join(model.tags)}")
+    if cfg.domain.kind == "regional":
+        q = cfg.domain.inflow_mixing_ratio
+        if q > 0:
+            g = model.grid
+            rho = float(model.air_mass_kg[0].sum() / (g.cell_area_m2.sum() * g.layers.thickness_m[0]))
+            owner = "; it is the BOUNDARY tag's" if tagged else ""
+            print(f"  inflow through the open boundaries: mixing ratio {q:g} kg/kg (about {q * rho * 1e15:.3g} pg m-3 "
+                  f"in the lowest layer's mean air density of {rho:.3g} kg m-3){owner}")
+        else:
+            print("  inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)")
     if tagged:
         print(f"  receptors: {', '.join(receptors)}")
     if cfg.scenarios:

@@ -450,9 +450,6 @@ def spin_up(cfg: Config, model: Model):
         res = spinup_repeat(model, start, dt, upd, sp.years, sp.tolerance)
     else:
         res = spinup_cyclostationary(model, start, dt, upd, sp.tolerance, sp.years)
-    # the run starts as every spin-up year did (the sweep order and the order of transport and fate)
-    model.transport_phase = 0
-    model.split_phase = 0
     if not res.converged:
         raise SpinupError(f"spin-up ({sp.method}) did not converge in {res.model_years} model years (relative annual "
                           f"change {res.relative_annual_change:.2e}); raise spinup.years or loosen spinup.tolerance")

@@ -412,6 +412,7 @@ def check_scenarios(scenarios: Sequence[dict[str, Any]], sources: Sequence[str],
     ConfigError
         Naming the scenario, the unknown source and the run's tags.
     """
+    from ..attribution import boundary_hint
     from ..config import ConfigError, scenario_name
 
     sources = list(sources)
@@ -421,7 +422,7 @@ def check_scenarios(scenarios: Sequence[dict[str, Any]], sources: Sequence[str],
             raise ConfigError(
                 f"{where}scenarios[{k}].scale (scenario {scenario_name(sc, k)!r}) names {', '.join(map(repr, unknown))}, "
                 f"which is not a source tag of this run; the tags are {', '.join(sources)} (set by attribution.tags "
-                "and attribution.regions): scale one of them or tag that region"
+                "and attribution.regions): scale one of them or tag that region" + boundary_hint(unknown)
             )
 
 
