@@ -428,8 +428,8 @@ def validate(cfg: Config) -> None:
     if p.vertical_diffusivity_m2_s > MAX_VERTICAL_DIFFUSIVITY_M2_S:
         raise ConfigError(
             f"{where}processes.vertical_diffusivity_m2_s = {p.vertical_diffusivity_m2_s!r}: at most "
-            f"{MAX_VERTICAL_DIFFUSIVITY_M2_S:g} m2 s-1 (turbulent diffusivities in the atmosphere reach about 1e3; "
-            "larger values make the cell's fate system so stiff that its budget no longer closes to round-off)"
+            f"{MAX_VERTICAL_DIFFUSIVITY_M2_S:g} m2 s-1 (turbulent diffusivities in the atmosphere reach about 1e3 "
+            "m2 s-1; far larger values, which make the cells' fate systems very stiff, are taken for a unit mistake)"
         )
     if not 0 < p.max_courant <= 1:
         raise ConfigError(f"{where}processes.max_courant = {p.max_courant!r}: must lie in (0, 1]")

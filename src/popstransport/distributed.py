@@ -2,9 +2,10 @@
 
 The model is linear, so source tags evolve independently: a tagged run is split into batches of tags, each
 worker runs the model for its batch (the forcing and region masks are built once per worker and reused), and the
-per-period results are merged in tag order into exactly the outputs of a serial run (totals are sums over tags,
-so they agree with the serial run to round-off). A batch whose worker is lost is recomputed on another worker
-(``retries``); a run that cannot finish names the missing batches and writes nothing.
+per-period results are merged in tag order into the outputs of a serial run, to round-off: each batch carries the
+other tags as one REST tag, so the limited advection sees the same total as the serial run up to the rounding of
+that sum, and the tags differ from the serial run's by a few 1e-16 relative. A batch whose worker is lost is
+recomputed on another worker (``retries``); a run that cannot finish names the missing batches and writes nothing.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def run_distributed(
     nbatch: int | None = None,
     client: Any = None,
 ) -> Path:
-    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's."""
+    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
     from .config import scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
