@@ -242,3 +242,18 @@ def test_the_tag_stencil_floor_keeps_its_state_out_of_subnormal_numbers(monkeypa
     m = states[-1]
     assert len(states) > 1000 and all(s is m for s in states)
     assert m.min() > 1e-3 * m.max()
+
+
+def test_the_model_benchmarks_tagged_model_steps():
+    """``bench_model``'s tagged model (the default model with its state split among tags after it was built) takes
+    a model step: the advection's clean-air inflow is a plain number, good for any tag count (a per-tag array of the
+    built model's one tag refused 8 tags)."""
+    import numpy as np
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_model import _tagged_model
+
+    m = _tagged_model(3)
+    m.time_step(10800.0, np.datetime64("2010-01-15T00:00"))
+    assert m.air_kg.shape[0] == 3 and np.isfinite(m.air_kg).all() and m.air_kg.sum() > 0

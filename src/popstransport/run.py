@@ -359,7 +359,9 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         mass_flux_builder=None if box else BalancedMassFluxBuilder(),
         advection=None if box else HorizontalAdvection(
             scheme=p.advection_scheme, max_courant=p.max_courant,
-            boundary_mixing_ratio=tags.boundary_mixing_ratio(cfg.domain.inflow_mixing_ratio)),
+            # (clean air as a plain number: the same for any number of tags, and kept between calls)
+            boundary_mixing_ratio=(tags.boundary_mixing_ratio(cfg.domain.inflow_mixing_ratio)
+                                   if cfg.domain.inflow_mixing_ratio > 0 else 0.0)),
         # (the turbulent mixing between layers is solved with the fate of every cell; the vertical exchange keeps
         # the diagnosed vertical air-mass flux)
         vertical=None if grid.nlayer < 2 else VerticalExchange(0.0),
