@@ -734,25 +734,23 @@ def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
     inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
     assert sorted(inv.region_rates_kg_s) == ["KOR", "LAO", "VNM"]
     assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
-    f.write_text("iso3;value;unit\nCHN;1,5;kg/yr\n")
-    with pytest.raises(InputError, match=r"line 2, column 'value': '1,5' is not a number.*decimal point"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,value,unit\nCHN,1,5,kg/yr\n")
-    with pytest.raises(InputError, match=r"semi\.csv: line 2: has 4 fields and the header 3.*point"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    # errors name the file's own line, comment and blank lines counted
-    f.write_text("# national totals\n\niso3,value,unit\nCHN,1,kg/yr\n\n# next\nJPN,-2,kg/yr\n")
-    with pytest.raises(InputError, match=r"semi\.csv: line 7, column 'value': -2.0 is negative"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("country,value,unit\nChina,100,kg/yr\nCHN,100,kg/yr\n")
-    with pytest.raises(InputError, match=r"country 'CHN': has two rows for CHN.*the other as 'China'"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
-    f.write_text("iso3,value,unit,year\nCHN,100,kg/yr,2010\nJPN,50,kg/yr,\n")
-    with pytest.raises(InputError, match=r"country 'JPN': has no year, and other rows have years"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, year=2010)
-    f.write_text("country,value,unit\nPhilipines,1,kg/yr\n")
-    with pytest.raises(InputError, match=r"'Philipines': is not a Natural Earth country code or name \(did you mean PHL"):
-        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    refused = [
+        ("iso3;value;unit\nCHN;1,5;kg/yr\n", r"line 2, column 'value': '1,5' is not a number.*decimal point", {}),
+        ("iso3,value,unit\nCHN,1,5,kg/yr\n", r"semi\.csv: line 2: has 4 fields and the header 3.*point", {}),
+        # (errors name the file's own line, comment and blank lines counted)
+        ("# national totals\n\niso3,value,unit\nCHN,1,kg/yr\n\n# next\nJPN,-2,kg/yr\n",
+         r"semi\.csv: line 7, column 'value': -2.0 is negative", {}),
+        ("country,value,unit\nChina,100,kg/yr\nCHN,100,kg/yr\n", r"country 'CHN': has two rows for CHN.*the other as 'China'",
+         {}),
+        ("iso3,value,unit,year\nCHN,100,kg/yr,2010\nJPN,50,kg/yr,\n", r"country 'JPN': has no year, and other rows have years",
+         {"year": 2010}),
+        ("country,value,unit\nPhilipines,1,kg/yr\n",
+         r"'Philipines': is not a Natural Earth country code or name \(did you mean PHL", {}),
+    ]
+    for text, match, kwargs in refused:
+        f.write_text(text)
+        with pytest.raises(InputError, match=match):
+            EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, **kwargs)
 
 
 def test_national_csv_substance_spellings(tmp_path, masks):
