@@ -263,6 +263,11 @@ def test_scenario_equals_rerun(tagged_and_untagged):
 
 def test_scale_parsing_errors():
     assert parse_scale("CHN=0.5, IND=0.8") == {"CHN": 0.5, "IND": 0.8}
+    # a user region named with a comma: a pair ends at the comma after its factor
+    assert parse_scale("Tokyo, Japan=0.5,CHN=0.8,") == {"Tokyo, Japan": 0.5, "CHN": 0.8}
+    for bad in ("CHN=0.5,IND", "=0.5", "CHN=0.5=1"):
+        with pytest.raises(AttributionError, match="SOURCE=FACTOR"):
+            parse_scale(bad)
     with pytest.raises(AttributionError, match="SOURCE=FACTOR"):
         parse_scale("CHN")
     with pytest.raises(AttributionError, match="is not a number"):

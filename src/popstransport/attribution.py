@@ -342,24 +342,38 @@ def _region_pairs(src: np.ndarray, dst: np.ndarray, flux: np.ndarray) -> np.ndar
 
 
 def parse_scale(text: str) -> dict[str, float]:
-    """Parse ``"CHN=0.5,IND=0.8"`` into ``{"CHN": 0.5, "IND": 0.8}`` with clear errors."""
+    """Parse ``"CHN=0.5,IND=0.8"`` into ``{"CHN": 0.5, "IND": 0.8}`` with clear errors. A pair ends at the comma
+    after its factor, so a source named with a comma (a user region such as ``"Tokyo, Japan"``) can be given too:
+    ``"Tokyo, Japan=0.5,CHN=0.8"``."""
     out: dict[str, float] = {}
-    for part in [p for p in text.split(",") if p.strip()]:
-        if "=" not in part:
-            raise AttributionError(f"--scale {text!r}: expected SOURCE=FACTOR pairs such as CHN=0.5,IND=0.8")
-        key, value = part.split("=", 1)
+    usage = f"--scale {text!r}: expected SOURCE=FACTOR pairs such as CHN=0.5,IND=0.8"
+    if not text.replace(",", "").strip():
+        raise AttributionError("--scale is empty: give SOURCE=FACTOR pairs such as CHN=0.5")
+    pieces = text.strip().rstrip(",").split("=")
+    if len(pieces) < 2:
+        raise AttributionError(usage)
+    keys, values = [pieces[0]], []
+    for middle in pieces[1:-1]:
+        if "," not in middle:
+            raise AttributionError(usage)
+        value, key = middle.split(",", 1)
+        values.append(value)
+        keys.append(key)
+    if "," in pieces[-1]:
+        raise AttributionError(usage)  # (a source without a factor at the end)
+    values.append(pieces[-1])
+    for key, value in zip((k.strip(" ,") for k in keys), values):
+        if not key:
+            raise AttributionError(usage)
         try:
             factor = float(value)
         except ValueError:
-            raise AttributionError(f"--scale {text!r}: factor {value!r} of {key.strip()!r} is not a number") from None
+            raise AttributionError(f"--scale {text!r}: factor {value!r} of {key!r} is not a number") from None
         if not np.isfinite(factor) or factor < 0:
-            raise AttributionError(f"--scale {text!r}: factor of {key.strip()!r} must be finite and >= 0")
-        if key.strip() in out:
-            raise AttributionError(f"--scale {text!r}: {key.strip()!r} is given more than once; give each source one "
-                                   "factor")
-        out[key.strip()] = factor
-    if not out:
-        raise AttributionError("--scale is empty: give SOURCE=FACTOR pairs such as CHN=0.5")
+            raise AttributionError(f"--scale {text!r}: factor of {key!r} must be finite and >= 0")
+        if key in out:
+            raise AttributionError(f"--scale {text!r}: {key!r} is given more than once; give each source one factor")
+        out[key] = factor
     return out
 
 
