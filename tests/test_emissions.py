@@ -417,6 +417,12 @@ def test_open_emissions_from_config_section_and_files(tmp_path, masks):
     nat = tmp_path / "n.csv"
     nat.write_text("iso3,value,unit\nJPN,7,kg/yr\n")
     assert open_emissions(nat, DOMAIN, masks=masks).annual_total_kg == pytest.approx(7.0, rel=1e-12)
+    # a file of neither kind's columns (points given as x, y) is told what each kind needs
+    xy = tmp_path / "xy.csv"
+    xy.write_text("x,y,rate,unit\n120,30,1,kg/yr\n")
+    with pytest.raises(InputError, match=r"xy\.csv: columns \['value'\]: missing.*a point-source file has columns lon, "
+                                         r"lat \(or longitude, latitude\), rate and unit"):
+        open_emissions(xy, DOMAIN, masks=masks)
     lon = np.arange(100.5, 110.0, 1.0)
     lat = np.arange(20.5, 30.0, 1.0)
     f = tmp_path / "g.nc"

@@ -1004,8 +1004,10 @@ def _require_columns(rows: list[dict[str, str]], src: str, required: tuple[str, 
                 r[b] = r[a]
     missing = [c for c in required if c not in rows[0]]
     if missing:
+        kinds = ("; a point-source file has columns lon, lat (or longitude, latitude), rate and unit, and a national-"
+                 "totals file iso3 (or iso2, country), value and unit")
         raise InputError(src, f"columns {missing}", f"missing; the file has {sorted(rows[0])}",
-                         f"add the columns {list(required)}")
+                         f"add the columns {list(required)}{kinds}")
 
 
 def _float(row: dict[str, str], col: str, src: str, n: int) -> float:
