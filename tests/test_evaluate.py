@@ -228,6 +228,30 @@ def test_time_instants_pick_the_containing_period(model_run, fields, tmp_path):
     np.testing.assert_allclose(ev.pairs["modelled"].values, expect, rtol=1e-12)
 
 
+def test_years_months_and_ranges_in_the_time_column_are_periods(model_run, fields, tmp_path):
+    """A month in the time column is the month's mean, not the instant of its first second (which picked the first
+    output period only: 'date' 2010 was compared with January)."""
+    path = tmp_path / "dates.csv"
+    path.write_text("station,longitude,latitude,date,value,units,medium\n"
+                    "X,102,31,2010-02,1.0,pg m-3,air\n"
+                    "Y,102,31,2010-01-20/2010-02-10,1.0,pg m-3,air\n"
+                    "Z,102,31,2010,1.0,pg m-3,air\n", encoding="utf-8")
+    with pytest.raises(ObservationError, match=r"line 4, column 'time': 2010-01-01T00:00:00 to 2011-01-01T00:00:00 is not"):
+        evaluate(model_run, path)
+    path.write_text("\n".join(path.read_text().splitlines()[:3]) + "\n", encoding="utf-8")
+    ev = evaluate(model_run, path)
+    jan, feb = (model_value(fields, "air", 102.0, 31.0, [m]) * 1e15 for m in (0, 1))
+    np.testing.assert_allclose(ev.pairs["modelled"].values, [feb, (12 * jan + 9 * feb) / 21], rtol=1e-12)
+
+
+def test_a_file_not_in_utf8_is_named_with_its_line(model_run, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + "\"Hà Nội, Việt Nam\",105.8,21.0,2010-01,1.0,pg m-3,air\n").encode("utf-8")
+                     .decode("utf-8").replace("ộ", "o").replace("ệ", "e").encode("latin-1"))
+    with pytest.raises(ObservationError, match=r"latin1.csv: line 2: byte 0xe0 is not UTF-8.*Fix: save the file as CSV UTF-8"):
+        evaluate(model_run, path)
+
+
 def test_outputs_and_cli(model_run, fields, tmp_path, cli_main, capsys):
     import matplotlib.image as mpimg
 

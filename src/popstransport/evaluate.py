@@ -8,7 +8,8 @@ column         content
 ``site_id``    station identifier (also ``site``, ``station``, ``station_id``)
 ``lon``        longitude, degrees east (also ``longitude``)
 ``lat``        latitude, degrees north (also ``latitude``)
-``time``       an instant (``2010-01-15`` or ``2010-01-15T12:00``): the output period containing it is used
+``time``       an instant (``2010-01-15`` or ``2010-01-15T12:00``): the output period containing it is used; a
+               year (``2010``), a month (``2010-01``) or ``START/END`` here is a sampling period, as in ``period``
 ``period``     or a sampling period: ``2010`` (a year), ``2010-01`` (a month), ``2010-01-15`` (a day) or
                ``START/END`` (``2010-01-01/2010-03-01``); the model value is the overlap-weighted mean of the
                output periods covering it. One of ``time`` and ``period`` is needed per row (``period`` wins).
@@ -54,6 +55,7 @@ deposition ng m-2 yr-1, soil ng m-2):
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -257,8 +259,16 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise ObservationError(path, "observation file", "not found", "give the path of a CSV file")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        numbered = [(k + 1, line) for k, line in enumerate(fh) if line.strip() and not line.lstrip().startswith("#")]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_no = raw[:exc.start].count(b"\n") + 1
+        raise ObservationError(
+            path, f"line {line_no}", f"byte {raw[exc.start]:#04x} is not UTF-8 (the file is in another encoding, such as "
+            "Latin-1 or Windows-1252, which spreadsheets often write)", "save the file as CSV UTF-8") from None
+    numbered = [(k + 1, line) for k, line in enumerate(io.StringIO(text, newline=""))
+                if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         raise ObservationError(path, "header", "the file is empty", "add a header line and one row per observation")
     reader = csv.reader([line for _, line in numbered])
@@ -319,11 +329,14 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
         try:
             if period_text:
                 row["start"], row["end"] = _parse_interval(period_text)
+            elif re.fullmatch(r"\d{4}(-\d{2})?", time_text) or "/" in time_text:
+                row["start"], row["end"] = _parse_interval(time_text)
             elif time_text:
                 t = np.datetime64(time_text, "s")
                 row["start"] = row["end"] = t
             else:
                 raise ValueError("neither a time nor a period is given")
+            row["time_column"] = "period" if period_text else "time"
         except ValueError as exc:
             col = "period" if period_text else "time"
             raise fail(col, f"{(period_text or time_text)!r}: {exc}",
@@ -412,7 +425,7 @@ def evaluate(
         if w is None:
             when = str(r["start"]) if r["start"] == r["end"] else f"{r['start']} to {r['end']}"
             raise ObservationError(
-                path, f"{where}, column {'time' if r['start'] == r['end'] else 'period'!r}",
+                path, f"{where}, column {r['time_column']!r}",
                 f"{when} is not inside the simulated period {bnds[0, 0]} to {bnds[-1, 1]}",
                 "remove the row, or evaluate a run that covers it")
         comp = r["compartment"]
