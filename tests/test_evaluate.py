@@ -156,6 +156,9 @@ def test_statistics_by_hand():
     ("ng/g d.w.", 1e-9, (0, 0, 0), True),
     ("ug/kg", 1e-9, (0, 0, 0), True),
     ("ng cm-2", 1e-8, (1, -2, 0), False),
+    ("fg m-3", 1e-18, (1, -3, 0), False),  # dioxins in air
+    ("pg/m³", 1e-15, (1, -3, 0), False),
+    ("ng m⁻² d⁻¹", 1e-12 / 86400.0, (1, -2, -1), False),
 ])
 def test_units(text, factor, dims, fraction):
     u = parse_unit(text)
@@ -185,8 +188,8 @@ def bad_file(tmp_path, rows, header=HEADER):
      r"obs.csv: header \(line 2\): missing column\(s\) unit; found .*Fix: name the columns"),
     (["A,100,30,2010-01,1.0,pg m-3"], "site,longitude,latitude,value,unit,compartment\n",
      r"missing column\(s\) time or period"),
-    (["A,100,30,2010-01,1.0,fg m-3,air"], HEADER,
-     r"obs.csv: line 3, column 'unit': unknown unit symbol 'fg'.*Fix: use a mass per volume such as pg m-3"),
+    (["A,100,30,2010-01,1.0,ppt,air"], HEADER,
+     r"obs.csv: line 3, column 'unit': unknown unit symbol 'ppt'.*Fix: use a mass per volume such as pg m-3"),
     (["A,100,30,2010-01,1.0,pg m-3,deposition"], HEADER,
      r"line 3, column 'unit': 'pg m-3' is not a unit of deposition observations. Fix: use a mass per area and time"),
     (["A,100,30,2010-01,1.0,pg m-3,air", "B,300,30,2010-01,1.0,pg m-3,air"], HEADER,

@@ -30,10 +30,10 @@ Model quantities:
   error; a run without ``soil_area_fraction`` in ``fields.nc`` (the ``simple`` fate, whose soil takes the whole
   cell's deposition) is compared per cell area.
 
-Units are parsed as products of powers of mass (``pg ng ug µg mg g kg``), length (``mm cm m km``), area
+Units are parsed as products of powers of mass (``fg pg ng ug µg mg g kg``), length (``mm cm m km``), area
 (``ha``), volume (``L``, ``l``) and time (``s min h d day wk month yr y a``; a year of 365 days and a month of
 1/12 year, as in the model; symbols are case-sensitive, so ``Mg`` is not ``mg``), written ``ng m-2 yr-1``,
-``ng/m2/yr``, ``ng m^-2 a^-1`` or ``kg m-2 s-1``. Air accepts mass per volume (``pg m-3``, ``ng m-3``,
+``ng/m2/yr``, ``ng m^-2 a^-1``, ``ng m⁻² a⁻¹`` or ``kg m-2 s-1``. Air accepts mass per volume (``fg m-3``, ``pg m-3``, ``ng m-3``,
 ``kg m-3``); deposition mass per area and time; soil mass per area (``ng m-2``) or a mass fraction (``ng g-1``,
 ``ng/g dw``, ``ug kg-1``). A mass fraction is converted to mass per area with a soil bulk density and a mixing
 depth that the model does not define: they must be given (``soil_bulk_density_kg_m3`` and ``soil_depth_m``,
@@ -74,8 +74,8 @@ COMPARTMENTS = ("air", "deposition", "soil")
 
 #: (factor to SI, dimension exponents (mass, length, time)) of every unit symbol.
 _UNITS: dict[str, tuple[float, tuple[int, int, int]]] = {
-    "pg": (1e-15, (1, 0, 0)), "ng": (1e-12, (1, 0, 0)), "ug": (1e-9, (1, 0, 0)), "mg": (1e-6, (1, 0, 0)),
-    "g": (1e-3, (1, 0, 0)), "kg": (1.0, (1, 0, 0)), "t": (1e3, (1, 0, 0)),
+    "fg": (1e-18, (1, 0, 0)), "pg": (1e-15, (1, 0, 0)), "ng": (1e-12, (1, 0, 0)), "ug": (1e-9, (1, 0, 0)),
+    "mg": (1e-6, (1, 0, 0)), "g": (1e-3, (1, 0, 0)), "kg": (1.0, (1, 0, 0)), "t": (1e3, (1, 0, 0)),
     "mm": (1e-3, (0, 1, 0)), "cm": (1e-2, (0, 1, 0)), "m": (1.0, (0, 1, 0)), "km": (1e3, (0, 1, 0)),
     "ha": (1e4, (0, 2, 0)), "l": (1e-3, (0, 3, 0)),
     "s": (1.0, (0, 0, 1)), "min": (60.0, (0, 0, 1)), "h": (3600.0, (0, 0, 1)), "hr": (3600.0, (0, 0, 1)),
@@ -84,6 +84,8 @@ _UNITS: dict[str, tuple[float, tuple[int, int, int]]] = {
     "mon": (SECONDS_PER_YEAR / 12, (0, 0, 1)), "yr": (SECONDS_PER_YEAR, (0, 0, 1)), "y": (SECONDS_PER_YEAR, (0, 0, 1)),
     "a": (SECONDS_PER_YEAR, (0, 0, 1)), "year": (SECONDS_PER_YEAR, (0, 0, 1)),
 }
+#: Superscript exponents (``m³``, ``m⁻²``) as plain characters.
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 #: Annotations allowed in a unit string that change nothing (dry weight).
 _IGNORED = {"dw", "d.w.", "dry", "weight", "dwt"}
 
@@ -139,7 +141,7 @@ def parse_unit(text: str) -> ParsedUnit:
     if not raw:
         raise ValueError("the unit is empty")
     s = raw.replace("µ", "u").replace("μ", "u").replace("**", "").replace("^", "").replace("·", " ")
-    s = s.replace("*", " ")
+    s = s.replace("*", " ").translate(_SUPERSCRIPTS)
     factor = 1.0
     dims = [0, 0, 0]
     mass_powers: list[int] = []
