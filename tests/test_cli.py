@@ -189,6 +189,12 @@ def test_verify_command(capsys):
     assert "l2" in out and "solid_body_rotation" in out
 
 
+def test_verify_resolution_without_a_case_is_refused(capsys):
+    """--resolution without --case was ignored: the whole suite ran at its own grids (minutes, not the grid asked)."""
+    assert main(["verify", "--resolution", "11.25"]) == 1
+    assert "--resolution 11.25 sets the grid of one case, but no --case was given" in capsys.readouterr().err
+
+
 def test_box_mode_from_config(tmp_path):
     out = tmp_path / "box"
     args = ["--set", "domain.kind=box", "--set", "emissions.source=uniform", "--set", "emissions.uniform_total_kg_yr=365",

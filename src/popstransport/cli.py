@@ -241,7 +241,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .verification import format_results, run_standard_suite, run_verification
 
     if args.case:
-        results = [run_verification(args.case, args.resolution, scheme=args.scheme)]
+        results = [run_verification(args.case, 2.8125 if args.resolution is None else args.resolution,
+                                    scheme=args.scheme)]
+    elif args.resolution is not None:
+        raise ValueError(f"--resolution {args.resolution:g} sets the grid of one case, but no --case was given (the "
+                         "standard suite runs each case at its own grids). Fix: add --case solid_body_rotation or "
+                         "--case deformational_flow, or leave out --resolution")
     else:
         results = run_standard_suite(scheme=args.scheme)
     print(format_results(results))
@@ -294,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_ver = sub.add_parser("verify", help="standard transport test cases with normalised l1, l2 and linf errors")
     p_ver.add_argument("--case", default=None, choices=["solid_body_rotation", "deformational_flow"],
                        help="one case only (default: the whole suite)")
-    p_ver.add_argument("--resolution", type=float, default=2.8125, help="grid spacing in degrees")
+    p_ver.add_argument("--resolution", type=float, default=None,
+                       help="grid spacing in degrees of the --case (default 2.8125)")
     p_ver.add_argument("--scheme", default="ppm", choices=["ppm", "ppm_cw84", "vanleer", "upwind"])
     p_ver.set_defaults(func=_cmd_verify)
 
