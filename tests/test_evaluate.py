@@ -207,6 +207,11 @@ def bad_file(tmp_path, rows, header=HEADER):
     (["A,100,30,,1.0,pg m-3,air"], HEADER, r"line 3, column 'time': '': neither a time nor a period"),
     (["A,100,30,2010-02-01/2010-01-01,1.0,pg m-3,air"], HEADER,
      r"line 3, column 'period': '2010-02-01/2010-01-01': the end of the period must be later than its start"),
+    (["Beijing, China,116.4,39.9,2010-01,1.0,pg m-3,air"], HEADER,
+     r"line 3, column 'lon': 'China' is not a number \(the line has 8 fields, the header 7: quote a value that "
+     r"contains a comma, such as \"Beijing, China\"\)"),
+    (["A,100,30,2010-01,1.0,pg m-3"], HEADER,
+     r"line 3, column 'compartment': '' is not a compartment \(the line has 6 fields, the header 7: a field is missing"),
     ([], "", r"obs.csv: header: the file is empty"),
     ([], HEADER, r"obs.csv: rows: the file has a header but no observations"),
 ])

@@ -298,8 +298,13 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
             k = columns.get(key)
             return fields[k].strip() if k is not None and k < len(fields) else ""
 
-        def fail(column: str, problem: str, fix: str, line_no=line_no) -> ObservationError:
-            return ObservationError(path, f"line {line_no}, column {column!r}", problem, fix)
+        count = ("" if len(fields) == len(header) else
+                 f" (the line has {len(fields)} fields, the header {len(header)}: "
+                 + ("quote a value that contains a comma, such as \"Beijing, China\")" if len(fields) > len(header)
+                    else "a field is missing)"))
+
+        def fail(column: str, problem: str, fix: str, line_no=line_no, count=count) -> ObservationError:
+            return ObservationError(path, f"line {line_no}, column {column!r}", problem + count, fix)
 
         row: dict[str, Any] = {"line": line_no, "site_id": cell("site_id")}
         for key in ("lon", "lat", "value"):
