@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -102,3 +103,11 @@ def test_table_lists_every_substance():
     assert len(list_chemicals()) >= 15
     assert "Pov air d" in format_screening([screen("DDT")])
     assert math.isfinite(screen("BDE-47").ctd_km)
+
+
+def test_table_columns_stay_aligned_with_a_long_user_name():
+    """A user substance named longer than 16 characters pushed its row's numbers out of their columns."""
+    long = dataclasses.replace(screen("HCB"), chemical="Dechlorane Plus, syn-isomer")
+    lines = format_screening([long, screen("HCB")]).splitlines()
+    assert len(lines[0]) == len(lines[2]) == len(lines[3])
+    assert lines[0].index("CTD km") + len("CTD km") == lines[2].index(f"{long.ctd_km:.4g}") + len(f"{long.ctd_km:.4g}")

@@ -203,15 +203,16 @@ def screen(
 
 def format_screening(results: list[ScreeningResult]) -> str:
     """A table of screening results (the output of ``popstransport screen``)."""
+    width = max([16] + [len(r.chemical) + 2 for r in results])
     head = (
-        f"{'substance':<16}{'Pov air d':>11}{'Pov water d':>13}{'Pov soil d':>12}{'CTD km':>10}{'TE %':>8}"
+        f"{'substance':<{width}}{'Pov air d':>11}{'Pov water d':>13}{'Pov soil d':>12}{'CTD km':>10}{'TE %':>8}"
         f"{'phi':>7}{'air%':>7}{'water%':>8}{'soil%':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         f = r.mass_fractions.get("air", {})
         lines.append(
-            f"{r.chemical:<16}{r.pov_days['air']:>11.4g}{r.pov_days['water']:>13.4g}{r.pov_days['soil']:>12.4g}"
+            f"{r.chemical:<{width}}{r.pov_days['air']:>11.4g}{r.pov_days['water']:>13.4g}{r.pov_days['soil']:>12.4g}"
             f"{r.ctd_km:>10.4g}{r.te_percent:>8.3g}{r.particle_fraction:>7.2f}{100 * f.get('air_0', 0):>7.1f}"
             f"{100 * f.get('ocean', 0):>8.1f}{100 * f.get('soil', 0):>7.1f}"
         )
