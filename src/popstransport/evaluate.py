@@ -11,8 +11,10 @@ column         content
 ``time``       an instant (``2010-01-15`` or ``2010-01-15T12:00``): the output period containing it is used; a
                year (``2010``), a month (``2010-01``) or ``START/END`` here is a sampling period, as in ``period``
 ``period``     or a sampling period: ``2010`` (a year), ``2010-01`` (a month), ``2010-01-15`` (a day) or
-               ``START/END`` (``2010-01-01/2010-03-01``); the model value is the overlap-weighted mean of the
-               output periods covering it. One of ``time`` and ``period`` is needed per row (``period`` wins).
+               ``START/END`` (``2010-01-01/2010-03-01``: from the start of START to the start of END, so END
+               is not in it; a sampler that ran through 20 January ends at ``2010-01-21``); the model value is the
+               overlap-weighted mean of the output periods covering it. One of ``time`` and ``period`` is needed
+               per row (``period`` wins).
 ``value``      the observed value, >= 0
 ``unit``       its unit (also ``units``), see below
 ``compartment`` ``air``, ``deposition`` or ``soil`` (also ``medium``)
