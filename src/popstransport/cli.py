@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import calendar
 import sys
 import time
 import warnings
@@ -154,8 +155,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .config import load_config, parse_time
     from .run import YearlyEmissions, build_run, build_simulation, check_before_run
 
@@ -175,8 +174,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
     # have lower rates, shows its annual amount in every year)
-    year = int(str(start.astype("datetime64[Y]")))
-    days = (np.datetime64(f"{year + 1}-01-01") - np.datetime64(f"{year}-01-01")).astype(int)
+    days = 366 if calendar.isleap(int(str(start.astype("datetime64[Y]")))) else 365
     total = float(rates.sum()) * days * 86400.0
     yearly = getattr(model.emissions, "rates_at", None)
     by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(

@@ -70,7 +70,7 @@ import xarray as xr
 from . import __version__
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .io.errors import InputError
-from .results import RunResults, open_run
+from .results import RunResults, calendar_interval, open_run
 
 COMPARTMENTS = ("air", "deposition", "soil")
 
@@ -232,23 +232,10 @@ class Evaluation:
 
 
 def _parse_interval(text: str) -> tuple[np.datetime64, np.datetime64]:
-    t = text.strip()
-    if "/" in t:
-        a, b = t.split("/", 1)
-        start, end = np.datetime64(a.strip(), "s"), np.datetime64(b.strip(), "s")
-        if not end > start:
-            raise ValueError("the end of the period must be later than its start")
-        return start, end
-    if re.fullmatch(r"\d{4}", t):
-        y = np.datetime64(t, "Y")
-        return np.datetime64(y, "s"), np.datetime64(y + np.timedelta64(1, "Y"), "s")
-    if re.fullmatch(r"\d{4}-\d{2}", t):
-        m = np.datetime64(t, "M")
-        return np.datetime64(m, "s"), np.datetime64(m + np.timedelta64(1, "M"), "s")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
-        d = np.datetime64(t, "D")
-        return np.datetime64(d, "s"), np.datetime64(d + np.timedelta64(1, "D"), "s")
-    raise ValueError("expected a year (2010), a month (2010-01), a day (2010-01-15) or START/END")
+    interval = calendar_interval(text)
+    if interval is None:
+        raise ValueError("expected a year (2010), a month (2010-01), a day (2010-01-15) or START/END")
+    return interval
 
 
 def read_observations(path: str | Path) -> list[dict[str, Any]]:

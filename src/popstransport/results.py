@@ -78,29 +78,41 @@ def parse_period(spec: str | int | None) -> tuple[np.datetime64, np.datetime64] 
     if re.fullmatch(r"-\d+|\d{1,3}|\d{5,}", text):
         return int(text)
     try:
-        if "/" in text:
-            a, b = text.split("/", 1)
-            start, end = np.datetime64(a.strip(), "s"), np.datetime64(b.strip(), "s")
-        elif re.fullmatch(r"\d{4}", text):
-            y = np.datetime64(text, "Y")
-            start, end = np.datetime64(y, "s"), np.datetime64(y + np.timedelta64(1, "Y"), "s")
-        elif re.fullmatch(r"\d{4}-\d{2}", text):
-            m = np.datetime64(text, "M")
-            start, end = np.datetime64(m, "s"), np.datetime64(m + np.timedelta64(1, "M"), "s")
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            d = np.datetime64(text, "D")
-            start, end = np.datetime64(d, "s"), np.datetime64(d + np.timedelta64(1, "D"), "s")
-        else:
+        interval = calendar_interval(text)
+        if interval is None:
             t = np.datetime64(text, "s")
             return t, t
+    except EmptyIntervalError:
+        raise RunResultsError(f"period {text!r}: the end must be later than the start") from None
     except ValueError:
         raise RunResultsError(
             f"period {text!r} is not understood; use 'all', a year (2010), a month (2010-07), a day (2010-07-15), "
             "an interval (2010-03-01/2010-06-01) or an index (0, -1)"
         ) from None
-    if not end > start:
-        raise RunResultsError(f"period {text!r}: the end must be later than the start")
-    return start, end
+    return interval
+
+
+class EmptyIntervalError(ValueError):
+    """An interval ``START/END`` whose end is not later than its start."""
+
+
+def calendar_interval(text: str) -> tuple[np.datetime64, np.datetime64] | None:
+    """The interval ``[start, end)`` (datetime64 in s) of a year (``2010``), a month (``2010-07``), a day
+    (``2010-07-15``) or ``START/END`` (END not included), or ``None`` for any other text (an instant, say). Raises
+    :class:`ValueError` for a date that does not exist and :class:`EmptyIntervalError` for an end not after its
+    start."""
+    t = text.strip()
+    if "/" in t:
+        a, b = t.split("/", 1)
+        start, end = np.datetime64(a.strip(), "s"), np.datetime64(b.strip(), "s")
+        if not end > start:
+            raise EmptyIntervalError("the end of the period must be later than its start")
+        return start, end
+    for pattern, unit in ((r"\d{4}", "Y"), (r"\d{4}-\d{2}", "M"), (r"\d{4}-\d{2}-\d{2}", "D")):
+        if re.fullmatch(pattern, t):
+            first = np.datetime64(t, unit)
+            return np.datetime64(first, "s"), np.datetime64(first + np.timedelta64(1, unit), "s")
+    return None
 
 
 def select_periods(time_bnds: np.ndarray, spec: str | int | None) -> PeriodSelection:

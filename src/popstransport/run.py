@@ -99,10 +99,10 @@ class EmissionField:
     per_year: bool = False
 
     def __call__(self, time: np.datetime64) -> np.ndarray:
-        from .io.emissions import is_leap_year
+        from .io.emissions import per_year_scale
 
-        if self.per_year and is_leap_year(int(str(np.datetime64(time, "Y")))):
-            return self.rates_kg_s_field * (365.0 / 366.0)
+        if self.per_year:
+            return self.rates_kg_s_field * per_year_scale(int(str(np.datetime64(time, "Y"))))
         return self.rates_kg_s_field
 
 

@@ -26,6 +26,7 @@ countries derived from the BETR-Research 3.0 "HIGH" gridded inventory (package d
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import re
@@ -150,9 +151,11 @@ def _to_kg(unit: EmissionUnit, molar_mass_g_mol: float | None, source: object) -
     return unit.factor
 
 
-def is_leap_year(year: int) -> bool:
-    """A year of 366 days in the Gregorian calendar (the model's)."""
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+def per_year_scale(year: int, february_factor: Any = 1.0) -> Any:
+    """Multiplier of the rates of an amount per year in calendar ``year`` (the model's Gregorian calendar), so that
+    the year emits the annual amount: 1 in a common year, ``365 / (365 + f_Feb)`` in a leap year, whose February
+    (monthly factor ``f_Feb``, 1 for a flat profile) has a 29th day."""
+    return 365.0 / (365.0 + february_factor) if calendar.isleap(year) else 1.0
 
 
 def normalise_monthly(factors: Any, source: object = "monthly profile") -> np.ndarray:
@@ -191,12 +194,10 @@ class EmissionPart:
     monthly_factors: np.ndarray
     per_year: bool = False
 
-    def factor_of_month(self, month: int, leap: bool) -> np.ndarray | float:
-        """Multiplier of the annual-mean rate in calendar month ``month`` (0-11) of a leap or common year."""
+    def factor_of_month(self, month: int, year: int) -> np.ndarray | float:
+        """Multiplier of the annual-mean rate in calendar month ``month`` (0-11) of ``year``."""
         f = self.monthly_factors[month]
-        if leap and self.per_year:
-            return f * (365.0 / (365.0 + self.monthly_factors[1]))
-        return f
+        return f * per_year_scale(year, self.monthly_factors[1]) if self.per_year else f
 
 
 class EmissionInventory:
@@ -253,10 +254,9 @@ class EmissionInventory:
                 out += p.rates_kg_s
             return out
         ym = str(to_datetime64(time).astype("datetime64[M]"))
-        m = int(ym[-2:]) - 1
-        leap = is_leap_year(int(ym[:-3]))
+        m, year = int(ym[-2:]) - 1, int(ym[:-3])
         for p in self.parts:
-            out += p.rates_kg_s * p.factor_of_month(m, leap)
+            out += p.rates_kg_s * p.factor_of_month(m, year)
         return out
 
     def rates_kg_s(self, time: object | None = None) -> np.ndarray:
