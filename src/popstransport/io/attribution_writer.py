@@ -41,13 +41,13 @@ from ..attribution import (
 )
 from ..config import scenario_name_problem
 from .writers import (
+    _TIME_UNITS,
     OutputExistsError,
     RunDirectory,
     _days,
     add_history,
     cf_encoding,
     limit_chunk_cache,
-    text_as_characters,
 )
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
@@ -136,10 +136,10 @@ class AttributionWriter:
             ds.createDimension("lat", grid.nlat)
             ds.createDimension("lon", grid.nlon)
             t = ds.createVariable("time", "f8", ("time",))
-            t.units, t.calendar, t.standard_name, t.bounds = "days since 1970-01-01 00:00:00", "standard", "time", "time_bnds"
+            t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
             ds.createVariable("time_bnds", "f8", ("time", "bnds"))
             t.long_name = "middle of the averaging period"
-            # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings; see text_as_characters)
+            # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings, as cf_encoding writes them)
             width = max(len(name.encode("utf-8")) for name in self.sources)
             ds.createDimension("source_strlen", width)
             s = ds.createVariable("source", "S1", ("source", "source_strlen"))
@@ -217,11 +217,7 @@ class AttributionWriter:
                                                          cell_methods="time: sum")
         ds.attrs.update(Conventions="CF-1.10", title="popstransport source-receptor and border-flux matrices",
                         **self.attributes)
-        for v in ("time", "time_bnds"):
-            # (no fill value: CF allows none in coordinates and their bounds)
-            ds[v].encoding.update(units="days since 1970-01-01 00:00:00", calendar="standard", dtype="float64",
-                                  _FillValue=None)
-        return text_as_characters(ds)
+        return ds
 
     def close(self, success: bool) -> None:
         """Write all attribution files (only on success)."""
@@ -233,7 +229,7 @@ class AttributionWriter:
                 self.run_dir.discard(n)
             return
         ds = self.dataset()
-        ds.to_netcdf(self.run_dir.partial("attribution.nc"))
+        ds.to_netcdf(self.run_dir.partial("attribution.nc"), encoding=cf_encoding(ds))
         write_source_receptor_csv(self.run_dir.partial("source_receptor_deposition.csv"), ds, self.attributes)
         if self.border_fluxes:
             write_border_flux_csv(self.run_dir.partial("border_flux.csv"), ds, self.attributes)

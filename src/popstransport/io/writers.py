@@ -275,7 +275,10 @@ def cf_encoding(ds: Any, compress: tuple[str, ...] = ()) -> dict[str, dict[str, 
         if name in ds.coords or name in bounds or name in GRID_VARIABLES:
             enc[name] = {"_FillValue": None}
         if is_text(ds[v]):
-            enc.setdefault(name, {})["dtype"] = "S1"  # (see text_as_characters)
+            # names of sources and regions as UTF-8 character arrays (with ``_Encoding``), the form of CF before
+            # strings, which CDO and other tools read; netCDF-4 strings made CDO refuse the whole file. xarray reads
+            # them back as strings
+            enc.setdefault(name, {})["dtype"] = "S1"
         if name in ("time", "time_bnds") or (name in bounds and "time" in ds and ds["time"].attrs.get("bounds") == name):
             enc.setdefault(name, {}).update(units=_TIME_UNITS, calendar="standard", dtype="float64")
         if name in compress:
@@ -286,16 +289,6 @@ def cf_encoding(ds: Any, compress: tuple[str, ...] = ()) -> dict[str, dict[str, 
 def is_text(var: Any) -> bool:
     """An xarray variable of strings (region and source names)."""
     return var.dtype.kind in "US" or (var.dtype.kind == "O" and var.size > 0 and isinstance(var.values.flat[0], str))
-
-
-def text_as_characters(ds: Any) -> Any:
-    """Have ``to_netcdf`` write the string variables of ``ds`` (names of sources and regions) as character arrays
-    (UTF-8, with ``_Encoding``), the form of CF before strings and the one CDO and other tools read, rather than as
-    netCDF-4 strings, which made CDO refuse the whole file. xarray reads them back as strings."""
-    for v in ds.variables:
-        if is_text(ds[v]):
-            ds[v].encoding["dtype"] = "S1"
-    return ds
 
 
 def _days(t: np.datetime64) -> float:
