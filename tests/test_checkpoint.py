@@ -124,3 +124,67 @@ def test_resume_of_a_completed_run_says_it_has_completed(tmp_path, capsys):
     assert main(["run", "--resume", str(out), *short]) == 1
     err = capsys.readouterr().err
     assert "the run there has completed" in err and "nothing to resume" in err
+
+
+def _netcdf_contents(path):
+    """Every variable's values, attributes, type, chunking and compression, and the global attributes except the
+    creation time and history."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as ds:
+        ds.set_auto_maskandscale(False)
+        out = {"": {k: ds.getncattr(k) for k in ds.ncattrs() if k not in ("created", "history")}}
+        for name, v in ds.variables.items():
+            v.set_auto_chartostring(False)
+            out[name] = (v.dimensions, v.dtype, v.chunking(), v.filters(), {k: repr(v.getncattr(k)) for k in v.ncattrs()},
+                         np.asarray(v[...]).tobytes())
+        return out
+
+
+def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path):
+    """A run whose writers all resume keeps no periods file: its checkpoint holds the writers' states, and each
+    NetCDF output is written in parts, a new one after every checkpoint, which the resumed run continues (parts
+    written after the checkpoint it resumes from are removed) and joins at the end. Every output equals the
+    uninterrupted run's, values, attributes, chunking and compression alike."""
+    tagged = ["time.stop=2010-05-01", "attribution.tags=list", "attribution.regions=['CHN','IND']",
+              "attribution.border_fluxes_by_source=true"]
+    args = [*BASE, *[a for s in tagged for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, tagged)  # (mid-March: checkpoints at the ends of January and February)
+    hidden = sorted(p.name for p in out.iterdir())
+    assert hidden == [".fields.nc.partial", ".fields.nc.partial.1", ".tag_fields.nc.partial", ".tag_fields.nc.partial.1",
+                      "checkpoint.pkl"], hidden
+    (out / ".fields.nc.partial.2").write_bytes(b"written after the checkpoint")
+    assert main(["run", "--resume", str(out), *args]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
+    for name in ("fields.nc", "tag_fields.nc", "attribution.nc", "budget.nc"):
+        a, b = _netcdf_contents(ref / name), _netcdf_contents(out / name)
+        assert a.keys() == b.keys(), name
+        for k in a:
+            assert a[k] == b[k], (name, k)
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv"):
+        assert [x for x in (ref / name).read_text().splitlines() if not x.startswith("#")] == \
+            [x for x in (out / name).read_text().splitlines() if not x.startswith("#")], name
+
+
+def test_a_missing_part_of_a_checkpointed_output_is_named(tmp_path, capsys):
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, ["time.stop=2010-04-01"])
+    (out / ".fields.nc.partial.1").unlink()
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 1
+    err = capsys.readouterr().err
+    assert ".fields.nc.partial.1: part 1 of fields.nc, which the checkpoint counts, is missing" in err
+    assert "run it again from the start" in err
+
+
+def test_a_fresh_run_removes_the_parts_an_interrupted_run_left(tmp_path):
+    """A run started afresh (not --resume) in the folder of an interrupted tagged run leaves none of its hidden
+    parts, even of outputs it does not write (an untagged run writes no tag_fields.nc)."""
+    out = tmp_path / "run"
+    tagged = ["time.stop=2010-04-01", "attribution.tags=list", "attribution.regions=['CHN']"]
+    _interrupted_run(out, 75, tagged)
+    assert (out / ".tag_fields.nc.partial.1").is_file()
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc"]

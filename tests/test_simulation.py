@@ -252,10 +252,10 @@ def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp
         sim("b").resume(path)
     with pytest.raises(CheckpointError, match=r"checkpoint\.pkl: state shapes differ from this model"):
         sim("a", LatLonGrid.box(100, 30, layers=AirLayers((0.0, 1000.0, 5000.0)))).resume(path)
-    for old in (99, 2):  # (format 2 kept no step parity: its runs would not resume bit for bit)
+    for old in (99, 2, 3):  # (format 2 kept no step parity: its runs would not resume bit for bit; 3 no writers)
         with open(path, "wb") as fh:
             pickle.dump({"format": old, "tag": "a"}, fh)
-        with pytest.raises(CheckpointError, match=rf"checkpoint\.pkl: not a popstransport checkpoint of format 3 \(format "
+        with pytest.raises(CheckpointError, match=rf"checkpoint\.pkl: not a popstransport checkpoint of format 4 \(format "
                                                   rf"{old}: written by another version\); run again from the start"):
             sim("a").resume(path)
 

@@ -487,6 +487,8 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
                           "output.checkpoint_every_months > 0 and have passed the end of an output period at least "
                           "that many months after its start (checkpoints are written at the ends of output periods)")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    if not resume:
+        run_dir.discard_partials()  # (an interrupted run's, which this run does not continue)
     checkpoint = run_dir.path / "checkpoint.pkl"
     writers = []
     try:

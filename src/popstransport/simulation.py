@@ -30,7 +30,7 @@ Frequency = Literal["hourly", "daily", "monthly", "annual", "run"]
 _UNIT = {"hourly": "h", "daily": "D", "monthly": "M", "annual": "Y"}
 
 
-CHECKPOINT_FORMAT = 3  # (3: the step parity of the transport-fate order, split_phase)
+CHECKPOINT_FORMAT = 4  # (3: the step parity of the transport-fate order, split_phase; 4: the writers' states)
 
 
 class CheckpointError(ValueError):
@@ -121,11 +121,38 @@ class PeriodResult:
 
 
 class OutputWriter(Protocol):
-    """A writer receives every finished period and is closed once, with ``success`` telling whether to keep it."""
+    """A writer receives every finished period and is closed once, with ``success`` telling whether to keep it.
+
+    A writer may also resume: with the three methods of :class:`ResumableWriter` a run with checkpoints keeps the
+    writer's own state in each checkpoint instead of every finished period (see :class:`Simulation`)."""
 
     def write_period(self, period: PeriodResult, model: Model) -> None: ...
 
     def close(self, success: bool) -> None: ...
+
+
+class ResumableWriter(OutputWriter, Protocol):
+    """A writer that a resumed run continues, rather than giving it every finished period again."""
+
+    def checkpoint(self) -> object:
+        """Called after the period a checkpoint ends with: make everything written so far complete on disk, never
+        to be written again, and return (picklable, small) what :meth:`resume` needs to continue after it."""
+        ...
+
+    def resume(self, state: object) -> None:
+        """Called before the first period of a resumed run, with what :meth:`checkpoint` returned: discard what was
+        written after that checkpoint and continue from it."""
+        ...
+
+    def suspend(self) -> None:
+        """Called instead of ``close(False)`` when a run with a checkpoint stops: close, keeping what the
+        checkpoint counts."""
+        ...
+
+
+def is_resumable(writer: object) -> bool:
+    """Whether ``writer`` has the methods of :class:`ResumableWriter`."""
+    return all(callable(getattr(writer, m, None)) for m in ("checkpoint", "resume", "suspend"))
 
 
 def close_writers(writers: Sequence[OutputWriter], success: bool) -> None:
@@ -200,9 +227,11 @@ class Simulation:
         which the advection books once per face instead of once per tag and face.
     checkpoint_path, checkpoint_every_months
         Write a checkpoint (state, clock, number of finished periods) at the first period end after every
-        ``checkpoint_every_months`` simulated months; removed when the run completes. The finished periods, which
-        a resumed run writes again, are appended one by one to a file beside it (:meth:`periods_path`), so that
-        neither memory nor a checkpoint grows with the length of the run.
+        ``checkpoint_every_months`` simulated months; removed when the run completes. When every writer is
+        resumable (:class:`ResumableWriter`, as the writers of :mod:`popstransport.io` are) and ``keep_periods`` is
+        off, the checkpoint holds their states, and a resumed run continues their files. Otherwise the finished
+        periods, which a resumed run gives its writers again, are appended one by one to a file beside the checkpoint
+        (:meth:`periods_path`), so that neither memory nor a checkpoint grows with the length of the run.
     keep_periods
         Keep every finished period in :attr:`periods` (returned by :meth:`run`); without, only the writers get
         them, and a long run's memory does not grow with its periods (per-tag fields are megabytes a period).
@@ -261,6 +290,8 @@ class Simulation:
         self.checkpoint_tag = checkpoint_tag
         self.checkpoint_attributes = dict(checkpoint_attributes or {})
         self._resume: dict | None = None
+        #: a checkpoint holding the writers' states was written (or resumed from): a run that stops keeps their files
+        self._writers_checkpointed = False
         self._last_checkpoint_month = _months(self.start)
         self.progress = progress
         self.keep_periods = bool(keep_periods)
@@ -389,14 +420,20 @@ class Simulation:
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         periods = self.periods_path(path)
-        if data["periods_bytes"] and (not periods.is_file() or periods.stat().st_size < data["periods_bytes"]):
+        if data.get("writers") is None and data["periods_bytes"] and (
+                not periods.is_file() or periods.stat().st_size < data["periods_bytes"]):
             raise CheckpointError(f"{periods}: the finished periods of the checkpoint {path.name} are missing or cut "
                                   "short; the checkpoint cannot be resumed, run again")
         self._resume = data
         self.checkpoint_attributes = dict(data.get("attributes", {}))
 
+    def _writers_resume(self) -> bool:
+        """Whether checkpoints keep the writers' states (:class:`ResumableWriter`) rather than the finished periods."""
+        return not self.keep_periods and all(is_resumable(w) for w in self.writers)
+
     def _write_checkpoint(self, period_index: int) -> None:
         assert self.checkpoint_path is not None
+        writers = [w.checkpoint() for w in self.writers] if self._writers_resume() else None  # type: ignore[attr-defined]
         data = {
             "format": CHECKPOINT_FORMAT,
             "tag": self.checkpoint_tag,
@@ -409,11 +446,13 @@ class Simulation:
             "split_phase": self.model.split_phase,
             "attributes": self.checkpoint_attributes,
             "periods_bytes": self._periods_bytes,
+            "writers": writers,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
         with open(tmp, "wb") as fh:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, self.checkpoint_path)
+        self._writers_checkpointed = writers is not None
 
     def run(self) -> list[PeriodResult]:
         """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure).
@@ -432,7 +471,15 @@ class Simulation:
             self._run()
             success = True
         finally:
-            close_writers(self.writers, success)
+            if not success and self._writers_checkpointed:
+                # (a run stopped after a checkpoint that holds the writers' states: they keep what it counts)
+                for w in self.writers:
+                    try:
+                        w.suspend()  # type: ignore[attr-defined]
+                    except Exception:
+                        pass
+            else:
+                close_writers(self.writers, success)
         if self.checkpoint_path is not None:
             self.checkpoint_path.unlink(missing_ok=True)
             self.periods_path(self.checkpoint_path).unlink(missing_ok=True)
@@ -457,12 +504,21 @@ class Simulation:
             first = r["period_index"] + 1
             self._last_checkpoint_month = _months(self.time)
             self.periods = []
-            for period in self._spooled_periods(first, r["periods_bytes"]):
-                if self.keep_periods:
-                    self.periods.append(period)
-                for w in self.writers:
-                    w.write_period(period, m)
-            self._periods_bytes = r["periods_bytes"]
+            if r.get("writers") is not None:
+                if not self._writers_resume() or len(r["writers"]) != len(self.writers):
+                    raise CheckpointError(
+                        f"{self.checkpoint_path}: the checkpoint holds the states of {len(r['writers'])} resumable "
+                        f"writers, not the finished periods; resume with the same writers (and keep_periods off)")
+                for w, state in zip(self.writers, r["writers"]):
+                    w.resume(state)  # type: ignore[attr-defined]
+                self._writers_checkpointed = True
+            else:
+                for period in self._spooled_periods(first, r["periods_bytes"]):
+                    if self.keep_periods:
+                        self.periods.append(period)
+                    for w in self.writers:
+                        w.write_period(period, m)
+                self._periods_bytes = r["periods_bytes"]
         for index, (p0, p1) in enumerate(zip(self.boundaries[:-1], self.boundaries[1:])):
             if index < first:
                 continue
@@ -527,7 +583,7 @@ class Simulation:
                 period.face_mass_per_tag = m.face_mass_per_tag
             if self.keep_periods:
                 self.periods.append(period)
-            if self.checkpoint_path is not None and self.checkpoint_every_months > 0:
+            if self.checkpoint_path is not None and self.checkpoint_every_months > 0 and not self._writers_resume():
                 self._spool(period)
             for w in self.writers:
                 w.write_period(period, m)

@@ -47,7 +47,9 @@ from .writers import (
     _days,
     add_history,
     cf_encoding,
+    join_parts,
     limit_chunk_cache,
+    resume_parts,
 )
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
@@ -70,6 +72,8 @@ class AttributionWriter:
         Track border fluxes (needs face accumulation in the simulation), and per source tag.
     """
 
+    TAG_FIELDS = "tag_fields.nc"
+
     def __init__(
         self,
         run_dir: RunDirectory,
@@ -91,6 +95,8 @@ class AttributionWriter:
         self.by_source = border_fluxes_by_source
         self.periods: list[dict[str, Any]] = []
         self.tag_fields = None
+        #: the part of ``tag_fields.nc`` being written (see :meth:`checkpoint`)
+        self.segment = 0
 
     def write_period(self, period: Any, model: Any) -> None:
         """Reduce one period's per-tag fields to receptor tables and border fluxes."""
@@ -123,8 +129,10 @@ class AttributionWriter:
         self.periods.append(rec)
 
     def _append_tag_fields(self, period: Any, grid: Any, dep_field: np.ndarray, conc0: np.ndarray) -> None:
-        if self.tag_fields is None:
-            path = self.run_dir.partial("tag_fields.nc")
+        if self.tag_fields is None:  # (the first period, or the first after a checkpoint: a new part)
+            if self.segment == 0:
+                self.run_dir.discard_segments(self.TAG_FIELDS, 1)  # (parts an earlier run in the folder left)
+            path = self.run_dir.segment(self.TAG_FIELDS, self.segment)
             ds = netCDF4.Dataset(path, "w")
             ds.Conventions = "CF-1.10"
             ds.title = "popstransport per-source fields (lowest-layer air concentration and net deposition flux)"
@@ -219,15 +227,38 @@ class AttributionWriter:
                         **self.attributes)
         return ds
 
-    def close(self, success: bool) -> None:
-        """Write all attribution files (only on success)."""
-        names = ("attribution.nc", "source_receptor_deposition.csv", "border_flux.csv", "tag_fields.nc")
+    def checkpoint(self) -> dict[str, Any]:
+        """Close the part of ``tag_fields.nc`` being written and return what :meth:`resume` needs: the number of
+        parts and the receptor tables and border fluxes so far (kept in the checkpoint: a few kilobytes a period,
+        more with border fluxes by source). The next period starts a new part, so that no part a checkpoint counts
+        is written again (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
+        if self.tag_fields is not None:
+            self.tag_fields.close()
+            self.tag_fields = None
+            self.segment += 1
+        return {"segments": self.segment, "periods": list(self.periods)}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
+        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"])
+        self.suspend()
+        self.segment, self.periods = state["segments"], list(state["periods"])
+
+    def suspend(self) -> None:
+        """Close ``tag_fields.nc``, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
         if self.tag_fields is not None and self.tag_fields.isopen():
             self.tag_fields.close()
+        self.tag_fields = None
+
+    def close(self, success: bool) -> None:
+        """Write all attribution files (only on success)."""
+        names = ("attribution.nc", "source_receptor_deposition.csv", "border_flux.csv", self.TAG_FIELDS)
+        self.suspend()
         if not success or not self.periods:
             for n in names:
                 self.run_dir.discard(n)
             return
+        join_parts(self.run_dir, self.TAG_FIELDS, self.segment, self.attributes)
         ds = self.dataset()
         ds.to_netcdf(self.run_dir.partial("attribution.nc"), encoding=cf_encoding(ds))
         write_source_receptor_csv(self.run_dir.partial("source_receptor_deposition.csv"), ds, self.attributes)

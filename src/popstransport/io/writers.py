@@ -1,10 +1,12 @@
 """Output writers: CF NetCDF fields, budget tables, and the run directory they live in.
 
 Every file is written under a temporary name (``.NAME.partial``) and renamed when the run completes; a failed or
-interrupted run removes its partial files. A run's files are put in place together (:meth:`RunDirectory.committing`):
-only once every one of them is complete, through a journal that a crash in that moment leaves behind and that the
-next reader or run of the folder completes. Every file records the package version, the creation time and the
-resolved configuration it came from.
+interrupted run removes its partial files, except a run with checkpoints, which keeps the parts that its last
+checkpoint counts (``.NAME.partial``, ``.NAME.partial.1``, ...: a writer starts a new part at every checkpoint and
+joins them when the run completes; see :meth:`FieldsWriter.checkpoint`). A run's files are put in place together
+(:meth:`RunDirectory.committing`): only once every one of them is complete, through a journal that a crash in that
+moment leaves behind and that the next reader or run of the folder completes. Every file records the package
+version, the creation time and the resolved configuration it came from.
 """
 
 from __future__ import annotations
@@ -220,8 +222,32 @@ class RunDirectory:
         return True
 
     def discard(self, name: str) -> None:
-        """Remove the partial file of ``name`` if it exists."""
+        """Remove the partial file of ``name`` and its later parts (:meth:`segment`) if they exist."""
         self.partial(name).unlink(missing_ok=True)
+        self.discard_segments(name, 1)
+
+    def discard_partials(self) -> None:
+        """Remove the partial files (and their parts) of every result that an earlier, interrupted run in the folder
+        left: a run that starts afresh, rather than resuming, writes its own."""
+        for name in self.RESULT_FILES:
+            self.discard(name)
+
+    def segment(self, name: str, index: int) -> Path:
+        """Part ``index`` of the partial file of ``name``: the partial file itself for part 0, ``.NAME.partial.K``
+        for part K (a writer starts a part at each checkpoint, so that the parts a checkpoint counts are never
+        written again)."""
+        return self.partial(name) if index == 0 else self.path / f".{name}.partial.{index}"
+
+    def discard_segments(self, name: str, first: int) -> None:
+        """Remove the parts of ``name``'s partial file from part ``first`` on (written after a checkpoint, or left
+        by an earlier run in the folder)."""
+        if first == 0:
+            self.partial(name).unlink(missing_ok=True)
+        prefix = f".{name}.partial."
+        for p in self.path.glob(f".{name}.partial.*"):
+            suffix = p.name[len(prefix):]
+            if (suffix.isdigit() and int(suffix) >= max(first, 1)) or (suffix == "joined" and first <= 1):
+                p.unlink(missing_ok=True)
 
     def cleanup_if_empty(self) -> None:
         """Remove the directory if this run created it and nothing is in it."""
@@ -306,6 +332,73 @@ def limit_chunk_cache(var: netCDF4.Variable) -> netCDF4.Variable:
     return var
 
 
+def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | None = None) -> None:
+    """Write ``out`` as the NetCDF files ``segments`` (parts of one output with the same variables, written one
+    after another) joined along their unlimited ``time`` dimension: every dimension, variable, attribute, chunking
+    and compression of the first part, the records of all parts in order, and the global ``attributes`` given
+    (those of the run that joins them). Values are copied as stored (no masking, scaling or text conversion)."""
+    out.unlink(missing_ok=True)
+    with netCDF4.Dataset(segments[0]) as first, netCDF4.Dataset(out, "w", format="NETCDF4") as dst:
+        first.set_auto_maskandscale(False)
+        dst.set_auto_maskandscale(False)
+        for k in first.ncattrs():
+            dst.setncattr(k, first.getncattr(k))
+        for k, v in (attributes or {}).items():
+            dst.setncattr(k, v)
+        for name, dim in first.dimensions.items():
+            dst.createDimension(name, None if dim.isunlimited() else len(dim))
+        for name, var in first.variables.items():
+            filters = var.filters() or {}
+            chunks = var.chunking()
+            fill = var.getncattr("_FillValue") if "_FillValue" in var.ncattrs() else False
+            v = dst.createVariable(name, var.dtype, var.dimensions, zlib=bool(filters.get("zlib")),
+                                   complevel=int(filters.get("complevel") or 4), shuffle=bool(filters.get("shuffle")),
+                                   chunksizes=None if chunks == "contiguous" else chunks, fill_value=fill)
+            v.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
+            v.set_auto_chartostring(False)
+            if "time" in var.dimensions:
+                limit_chunk_cache(v)
+        n = 0
+        for path in segments:
+            with netCDF4.Dataset(path) as part:
+                part.set_auto_maskandscale(False)
+                count = len(part.dimensions["time"])
+                for name, var in part.variables.items():
+                    var.set_auto_chartostring(False)
+                    if "time" not in var.dimensions:
+                        if path == segments[0]:
+                            dst[name][...] = var[...]
+                        continue
+                    if var.dimensions[0] != "time":
+                        raise ValueError(f"{path}: variable {name!r} has time as a dimension other than its first")
+                    for k in range(count):
+                        dst[name][n + k] = var[k]
+                n += count
+
+
+def resume_parts(run_dir: RunDirectory, name: str, count: int) -> None:
+    """Check that the ``count`` parts of ``name`` that a checkpoint counts are there, and remove the later ones."""
+    from ..simulation import CheckpointError
+
+    for k in range(count):
+        part = run_dir.segment(name, k)
+        if not part.is_file():
+            raise CheckpointError(f"{part}: part {k} of {name}, which the checkpoint counts, is missing; the run "
+                                  "cannot be resumed, run it again from the start")
+    run_dir.discard_segments(name, count)
+
+
+def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str, str]) -> None:
+    """Join the parts 0..``last`` of ``name``'s partial file into the partial file (nothing to do for one part)."""
+    parts = [run_dir.segment(name, k) for k in range(last + 1) if run_dir.segment(name, k).is_file()]
+    if len(parts) <= 1:
+        return
+    joined = run_dir.path / f".{name}.partial.joined"
+    join_segments(parts, joined, attributes)
+    os.replace(joined, run_dir.partial(name))
+    run_dir.discard_segments(name, 1)
+
+
 class FieldsWriter:
     """Writes ``fields.nc`` (CF-1.10): period means of concentrations, burdens and fluxes.
 
@@ -328,11 +421,21 @@ class FieldsWriter:
     def __init__(self, run_dir: RunDirectory, grid: Any, attributes: dict[str, str], title: str = ""):
         self.run_dir = run_dir
         self.grid = grid
+        self.attributes = dict(attributes)
+        self.title = title or "popstransport concentration and deposition fields"
+        #: the parts of the partial file (see :meth:`checkpoint`): the one being written, and the periods before it
+        self.segment, self._segment_start = 0, 0
         self.path = run_dir.partial(self.FILENAME)
-        self.ds = netCDF4.Dataset(self.path, "w", format="NETCDF4")
-        ds = self.ds
+        self.n = 0
+        #: the open part, made when its first period comes (so that :meth:`resume` can come first)
+        self.ds: netCDF4.Dataset | None = None
+
+    def _create(self, path: Path) -> netCDF4.Dataset:
+        """A new file (or part) with the grid and the variables, and no period yet."""
+        attributes, grid = self.attributes, self.grid
+        ds = netCDF4.Dataset(path, "w", format="NETCDF4")
         ds.Conventions = "CF-1.10"
-        ds.title = title or "popstransport concentration and deposition fields"
+        ds.title = self.title
         ds.institution = "popstransport user"
         ds.history = f"{attributes['created']} popstransport {attributes['popstransport_version']} run"
         for k, v in attributes.items():
@@ -399,14 +502,19 @@ class FieldsWriter:
                               else "time: mean area: mean")
             v.cell_measures = "area: cell_area"
             self._vars[name] = v
-        self.n = 0
+        return ds
 
     def write_period(self, period: Any, model: Any) -> None:
         """Append one period's means."""
+        if self.ds is None:  # (the first period, or the first after a checkpoint: a new part)
+            if self.segment == 0:
+                self.run_dir.discard_segments(self.FILENAME, 1)  # (parts an earlier run in the folder left)
+            self.path = self.run_dir.segment(self.FILENAME, self.segment)
+            self.ds = self._create(self.path)
         ds = self.ds
-        n = self.n
-        if n == 0:
+        if self.n == 0:
             self._write_area_fractions(model, period.start)
+        n = self.n - self._segment_start
         ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
         ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
         vol = model.grid.air_volume_m3()
@@ -449,11 +557,39 @@ class FieldsWriter:
             v.comment = "land without fresh water; soil_burden / soil_area_fraction is the mass per area of soil"
             v[:] = soil_fraction(model, land)
 
-    def close(self, success: bool) -> None:
-        """Close the file; keep it under its final name on success, delete it otherwise."""
-        if self.ds.isopen():
+    def checkpoint(self) -> dict[str, int]:
+        """Close the part being written (complete, with every period so far) and return what :meth:`resume` needs;
+        the next period starts a new part. So a run with checkpoints never writes again into a part that a
+        checkpoint counts, and a run stopped at any moment (even while writing) resumes from whole files."""
+        if self.ds is not None:
             self.ds.close()
+            self.ds = None
+            self.segment += 1
+            self._segment_start = self.n
+        return {"segments": self.segment, "periods": self.n}
+
+    def resume(self, state: dict[str, int]) -> None:
+        """Continue after the periods of a checkpoint (from :meth:`checkpoint`): its parts are kept, the parts
+        written after it are removed, and the next period starts a new part."""
+        resume_parts(self.run_dir, self.FILENAME, state["segments"])
+        if self.ds is not None:
+            self.ds.close()
+            self.ds = None
+        self.segment, self.n, self._segment_start = state["segments"], state["periods"], state["periods"]
+
+    def suspend(self) -> None:
+        """Close the file, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
+        if self.ds is not None and self.ds.isopen():
+            self.ds.close()
+        self.ds = None
+
+    def close(self, success: bool) -> None:
+        """Close the file; keep it under its final name on success (its parts joined), delete it otherwise."""
+        if self.ds is not None and self.ds.isopen():
+            self.ds.close()
+        self.ds = None
         if success:
+            join_parts(self.run_dir, self.FILENAME, self.segment, self.attributes)
             self.run_dir.commit(self.FILENAME)
         else:
             self.run_dir.discard(self.FILENAME)
@@ -521,6 +657,17 @@ class BudgetWriter:
                 cols.append(k)
         return cols
 
+    def checkpoint(self) -> dict[str, Any]:
+        """The rows so far, for :meth:`resume` (kept in the checkpoint: a few hundred bytes a period)."""
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue after the rows of a checkpoint (from :meth:`checkpoint`)."""
+        self.rows = [dict(r) for r in state["rows"]]
+
+    def suspend(self) -> None:
+        """Nothing to keep: the rows are in the checkpoint, and the files are written only at the end."""
+
     def close(self, success: bool) -> None:
         """Write both files (only on success)."""
         if not success:
@@ -578,6 +725,16 @@ class ConfigWriter:
 
     def write_period(self, period: Any, model: Any) -> None:
         """Nothing per period."""
+
+    def checkpoint(self) -> None:
+        """Nothing to keep: a resumed run writes its configuration again."""
+
+    def resume(self, state: None) -> None:
+        """Nothing to restore."""
+
+    def suspend(self) -> None:
+        """Remove the partial file (a resumed run writes it again)."""
+        self.run_dir.discard("config.toml")
 
     def close(self, success: bool) -> None:
         """Keep the configuration on success."""
