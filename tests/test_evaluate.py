@@ -318,3 +318,19 @@ def test_soil_is_compared_per_area_of_soil(tmp_path):
     path = bad_file(tmp_path, [f"S,{lon_b[io].mean()},{lat_b[jo].mean()},2010-02,1.0,ng m-2,soil"])
     with pytest.raises(ObservationError, match="line 3, columns 'lon', 'lat'.*soil station 'S'.*without soil"):
         evaluate(run_dir, path)
+
+
+def test_rows_entered_twice_are_named_in_a_warning(tmp_path):
+    """A row that repeats an earlier one exactly counts twice in the statistics; the reader says which lines, and
+    says nothing of repeated measurements that differ (another value or time)."""
+    import warnings
+
+    from popstransport.evaluate import read_observations
+
+    rows = ["A,100,30,2010-01,1.0,pg m-3,air", "A,100,30,2010-01,2.0,pg m-3,air", "A,100,30,2010-02,1.0,pg m-3,air"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_observations(bad_file(tmp_path, rows))) == 3
+    with pytest.warns(UserWarning, match=r"obs.csv: 2 row\(s\) repeat an earlier row exactly \(lines 3 and 6; 4 and 7\); "
+                                         r"each counts in the statistics"):
+        assert len(read_observations(bad_file(tmp_path, [*rows, rows[0], rows[1]]))) == 5

@@ -340,7 +340,27 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
         rows.append(row)
     if not rows:
         raise ObservationError(path, "rows", "the file has a header but no observations", "add one row per observation")
+    _warn_duplicates(path, rows)
     return rows
+
+
+def _warn_duplicates(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Warn of rows that repeat an earlier row exactly (site, place, time, compartment, value and unit): each counts
+    in the statistics, which is right for repeated measurements but not for a row entered twice."""
+    import warnings
+
+    first: dict[tuple, int] = {}
+    pairs: list[str] = []
+    for r in rows:
+        key = (r["site_id"], r["lon"], r["lat"], r["start"], r["end"], r["compartment"], r["value"], r["unit"].text)
+        if key in first:
+            pairs.append(f"{first[key]} and {r['line']}")
+        else:
+            first[key] = r["line"]
+    if pairs:
+        shown = "; ".join(pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
+        warnings.warn(f"{path}: {len(pairs)} row(s) repeat an earlier row exactly (lines {shown}); each counts in the "
+                      "statistics: remove the repeats if they were entered twice", stacklevel=3)
 
 
 def _model_weights(bnds: np.ndarray, start: np.datetime64, end: np.datetime64) -> np.ndarray | None:
