@@ -264,3 +264,19 @@ def test_the_summary_says_when_the_runs_simulate_different_chemicals():
                      SimpleNamespace(path="B", fields=fields, attribution=None, chemical="HCB"), fields, "test", [], [])
     assert "different chemicals" not in same
     assert "note: the runs simulate different chemicals (A PCB-153, B HCB)" in other
+
+
+def test_the_summary_names_budget_terms_that_only_one_run_has():
+    """A term that one run lacks (a process the other did not run, or a run of another version) is NaN in that run's
+    column, and the summary says which terms and why, rather than leaving a NaN to explain itself."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]})
+    budget = [{"term": "emitted_air_0_kg", "a": 1.0, "b": 1.0}, {"term": "turbulent_mixing_air_0_to_air_1_kg",
+                                                                  "a": float("nan"), "b": 0.5}]
+    text = _summary(SimpleNamespace(path="A", fields=fields, attribution=None),
+                    SimpleNamespace(path="B", fields=fields, attribution=None), fields, "test", [], budget)
+    assert "budget terms only run B has (NaN in the other's column of budget_difference.csv" in text
+    assert text.rstrip().count("turbulent_mixing_air_0_to_air_1_kg") == 1 and "only run A has" not in text

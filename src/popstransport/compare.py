@@ -336,6 +336,11 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
         lines.append("  receptor tables not compared: a run is untagged")
     if _is_scenario(a) or _is_scenario(b):
         lines.append("  budget not compared: a scenario is a weighted sum of a run's tags, with no budget of its own")
+    for side, other, name in (("a", "b", "A"), ("b", "a", "B")):
+        only = [r["term"] for r in budget if np.isnan(r[other]) and not np.isnan(r[side])]
+        if only:
+            lines.append(f"  budget terms only run {name} has (NaN in the other's column of budget_difference.csv; the "
+                         f"other run has no such process or was made by another version): {', '.join(only)}")
     emitted = [r for r in budget if r["term"].startswith("emitted_")]
     if emitted:
         ea = sum(r["a"] for r in emitted)
