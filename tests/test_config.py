@@ -98,6 +98,14 @@ def _write(tmp_path, text):
         ("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = '../half'\nscale = { CHN = 0.5 }\n",
          r"scenarios\[0\]\.name = '\.\./half': a scenario's results go to RUN_DIR/scenarios/<name>, so its name must be"),
         ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
+        # (a resolution larger than the domain made zero cells, and a box off the globe or a global grid that the
+        # resolution does not divide was refused by the grid without naming the key)
+        ("[domain]\nresolution_deg = 1e30\n", r"domain\.resolution_deg = 1e\+30: the lon extent 120 degrees"),
+        ("[domain]\nkind = 'global'\nresolution_deg = 7.0\n", r"domain\.resolution_deg = 7\.0: the lon extent 360"),
+        ("[domain]\nkind = 'global'\nresolution_deg = 1e30\n", r"domain\.resolution_deg = 1e\+30: the lon extent"),
+        ("[domain]\nkind = 'box'\nbox_lat_deg = 95.0\n", r"domain\.box_lat_deg = 95\.0: .* within -90\.\.90"),
+        ("[domain]\nkind = 'box'\nbox_lon_deg = 1e30\n", r"domain\.box_lon_deg = 1e\+30: .* within -180\.\.360"),
+        ("[domain]\nkind = 'box'\nresolution_deg = 400.0\n", r"domain\.resolution_deg = 400\.0: .* at most 180"),
     ],
 )
 def test_config_errors(tmp_path, text, match):

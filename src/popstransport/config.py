@@ -385,13 +385,26 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}domain.lat_min_deg/lat_max_deg: latitudes must lie within -90..90 degrees")
         if d.lon_max_deg - d.lon_min_deg > 360:
             raise ConfigError(f"{where}domain.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees")
-        for key, extent in (("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg)):
+    if d.kind in ("regional", "global"):
+        extents = ((("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg))
+                   if d.kind == "regional" else (("lon", 360.0), ("lat", 180.0)))
+        for key, extent in extents:
             n = extent / d.resolution_deg
-            if abs(n - round(n)) > 1e-6:
+            if abs(n - round(n)) > 1e-6 or round(n) < 1:
                 raise ConfigError(
-                    f"{where}domain.resolution_deg = {d.resolution_deg}: the {key} extent {extent:g} degrees is not a "
-                    "whole number of cells; choose a resolution that divides the domain"
+                    f"{where}domain.resolution_deg = {d.resolution_deg}: the {key} extent {extent:g} degrees of the "
+                    f"{d.kind} domain is not a whole number of cells; choose a resolution that divides the domain"
                 )
+    if d.kind == "box":
+        if not -90.0 <= d.box_lat_deg <= 90.0:
+            raise ConfigError(f"{where}domain.box_lat_deg = {d.box_lat_deg!r}: the box's centre latitude must lie "
+                              "within -90..90 degrees north")
+        if not -180.0 <= d.box_lon_deg <= 360.0:
+            raise ConfigError(f"{where}domain.box_lon_deg = {d.box_lon_deg!r}: the box's centre longitude must lie "
+                              "within -180..360 degrees east")
+        if not d.resolution_deg <= 180.0:
+            raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: the box's size in degrees must "
+                              "be at most 180")
     edges = d.layer_edges_m
     if len(edges) < 2 or edges[0] != 0.0 or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
         raise ConfigError(
