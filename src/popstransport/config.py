@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import re
 import tomllib
 import types
 import typing
@@ -501,12 +502,26 @@ def scenario_name_problem(name: str) -> str | None:
     return None
 
 
+#: An ISO 8601 date or date-time of a four-digit year (``2020``, ``2020-01``, ``2020-01-01``, ``2020-01-01T06:00``,
+#: ``2020-01-01 06:00:00``), in UTC: ``Z`` or a zero offset is accepted.
+_ISO_TIME = re.compile(r"(\d{4}(?:-\d{2}(?:-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+
+
 def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:
-    """Parse an ISO 8601 date or date-time into ``numpy.datetime64[s]``, naming ``key`` on failure."""
+    """Parse an ISO 8601 date or date-time (UTC) into ``numpy.datetime64[s]``, naming ``key`` on failure."""
+    expected = f"{where}{key} = {text!r}: expected an ISO 8601 date such as '2020-01-01' or '2020-01-01T06:00' (UTC)"
+    match = _ISO_TIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        # (numpy reads '' as NaT, and '20100101' as the year 20 100 101)
+        raise ConfigError(expected)
+    offset = match.group(2)
+    if offset not in (None, "Z") and offset.strip("+-").replace(":", "") != "0000":
+        raise ConfigError(f"{where}{key} = {text!r}: model times are UTC; give the time in UTC without the offset "
+                          f"{offset}")
     try:
-        return np.datetime64(text, "s")
+        return np.datetime64(match.group(1).replace(" ", "T"), "s")
     except ValueError:
-        raise ConfigError(f"{where}{key} = {text!r}: expected an ISO 8601 date such as '2020-01-01'") from None
+        raise ConfigError(expected) from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
