@@ -423,6 +423,20 @@ def test_error_missing_winds_lists_found_and_expected(tmp_path):
         open_met(ds, GRID)
 
 
+def test_error_winds_without_recognised_lat_lon_dimensions_say_so(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    ds = ds.rename({"latitude": "yy", "longitude": "xx"})
+    for c in ("yy", "xx"):
+        ds[c].attrs = {}
+    # (was "no eastward and northward wind found (looked for ... 'u' ...)" while the inputs held u)
+    with pytest.raises(InputError, match=r"winds: variable 'u' \(eastward wind\) has the dimensions \('time', 'level', "
+                                         r"'yy', 'xx'\).*no latitude or longitude dimension found.*Fix: rename"):
+        open_met(ds, GRID)
+
+
 def test_error_unknown_unit(tmp_path):
     files = write_era5_old(tmp_path, HOURS)
     with warnings.catch_warnings():

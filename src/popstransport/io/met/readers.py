@@ -844,6 +844,22 @@ class FileMet:
             matches = [m for m in matches if m.name == matches[0].name]
         return _Variable(role, matches, self.kind, self.time_rule)
 
+    def _without_lat_lon(self, roles: tuple[str, ...]) -> list[str]:
+        """The variables that are what ``roles`` look for (by standard name or short name) but were passed over for
+        want of a latitude or longitude dimension, described with their dimensions."""
+        out = []
+        for ds, _ in self.inputs:
+            for name, da in ds.data_vars.items():
+                for r in roles:
+                    role = ROLES[r]
+                    if da.attrs.get("standard_name") in role.standard_names or name in self._candidates(role):
+                        if (_find_dim(da, _LAT_NAMES, "latitude", "degrees_n") is None
+                                or _find_dim(da, _LON_NAMES, "longitude", "degrees_e") is None):
+                            what = role.standard_names[0].replace("_", " ")
+                            out.append(f"variable {name!r} ({what}) has the dimensions {tuple(da.dims)}")
+                        break
+        return out
+
     def _dims_ok(self, da: Any, role: Role) -> bool:
         if _find_dim(da, _LAT_NAMES, "latitude", "degrees_n") is None:
             return False
@@ -968,6 +984,17 @@ class FileMet:
             looked = []
             for r in ("eastward_wind", "northward_wind", "eastward_wind_10m", "northward_wind_10m"):
                 looked.append(f"{r}: standard_name {ROLES[r].standard_names[0]!r} or {self._candidates(ROLES[r])}")
+            unplaced = self._without_lat_lon(("eastward_wind", "northward_wind"))
+            if unplaced:
+                raise InputError(
+                    src,
+                    "winds",
+                    f"{', '.join(unplaced)}: no latitude or longitude dimension found among the dimensions (looked "
+                    f"for dimensions named {list(_LAT_NAMES)} and {list(_LON_NAMES)}, or with the standard_name "
+                    "latitude/longitude or the units degrees_north/degrees_east)",
+                    "rename the horizontal dimensions to lat and lon, or give their coordinates the attributes "
+                    "standard_name = 'latitude'/'longitude' and units = 'degrees_north'/'degrees_east'",
+                )
             raise InputError(
                 src,
                 "winds",
