@@ -437,6 +437,20 @@ def test_error_winds_without_recognised_lat_lon_dimensions_say_so(tmp_path):
         open_met(ds, GRID)
 
 
+@pytest.mark.parametrize("scale, units", [(100.0, "millibars"), (1.0, "Pa")])
+def test_error_pressure_levels_in_the_wrong_unit(tmp_path, scale, units):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    ds = ds.assign_coords(level=("level", ds.level.values * scale, {"units": units}))
+    # (Pa values labelled hPa were read as levels far below ground, hPa values labelled Pa as levels above 10 hPa:
+    # both ran, on winds and temperatures extrapolated from the wrong levels)
+    with pytest.raises(InputError, match=r"vertical coordinate 'level' of 'u': pressure levels .* are not plausible.*"
+                                         r"Fix: check the units attribute of the levels"):
+        open_met(ds, GRID)
+
+
 def test_error_unknown_unit(tmp_path):
     files = write_era5_old(tmp_path, HOURS)
     with warnings.catch_warnings():

@@ -103,6 +103,10 @@ SURFACE_PRESSURE_RANGE_PA = (30_000.0, 115_000.0)
 #: Plausible air and surface temperatures (K); values outside mean wrong units. The coldest air on pressure levels
 #: (tropical tropopause, polar winter stratosphere) is above 175 K, the hottest land surfaces are below 345 K.
 TEMPERATURE_RANGE_K = (150.0, 350.0)
+#: Plausible pressure levels (Pa): none above 1100 hPa (the deepest standard level is 1000 hPa; a few products add
+#: 1050 or 1100 hPa), and the lowest (highest pressure) at 200 hPa or more: levels outside are levels in the wrong unit.
+MAX_LEVEL_PRESSURE_PA = 110_000.0
+MIN_LOWEST_LEVEL_PRESSURE_PA = 20_000.0
 #: Largest plausible boundary-layer height (m); reanalyses reach about 6 km over hot deserts.
 MAX_BOUNDARY_LAYER_HEIGHT_M = 10_000.0
 #: A missing value on a pressure level counts as below ground where the level's pressure exceeds the surface pressure
@@ -614,7 +618,18 @@ class _LevelInfo:
         units = attrs.get("units")
         if units is not None and _norm_unit(units) in _UNITS["pressure"]:
             s, _ = _UNITS["pressure"][_norm_unit(units)]
-            return cls("pressure", vals * s)
+            levels = vals * s
+            if not (np.all(np.isfinite(levels)) and np.all(levels > 0) and levels.max() <= MAX_LEVEL_PRESSURE_PA
+                    and levels.max() >= MIN_LOWEST_LEVEL_PRESSURE_PA):
+                raise InputError(
+                    part.source,
+                    f"vertical coordinate {dim!r} of {part.name!r}",
+                    f"pressure levels {vals.min():g}..{vals.max():g} {units} ({levels.min():g}..{levels.max():g} Pa) "
+                    f"are not plausible: pressure levels lie above 0 and at most {MAX_LEVEL_PRESSURE_PA:g} Pa, and the "
+                    f"lowest at {MIN_LOWEST_LEVEL_PRESSURE_PA:g} Pa or more",
+                    "check the units attribute of the levels (hPa levels labelled Pa, or Pa labelled hPa?)",
+                )
+            return cls("pressure", levels)
         if units is not None and _norm_unit(units) in _UNITS["length"] and (
             std in ("height", "altitude") or attrs.get("positive") == "up"
         ):
