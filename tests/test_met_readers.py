@@ -451,6 +451,23 @@ def test_error_pressure_levels_in_the_wrong_unit(tmp_path, scale, units):
         open_met(ds, GRID)
 
 
+def test_error_curvilinear_grid_and_a_folder_as_the_met_file(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    la, lo = np.meshgrid(ds.latitude.values, ds.longitude.values, indexing="ij")
+    ds = ds.rename({"latitude": "y", "longitude": "x"}).drop_vars(["y", "x"])
+    ds = ds.assign_coords(lat=(("y", "x"), la), lon=(("y", "x"), lo))
+    # (was "coordinates: need finite longitudes and at least two latitudes. Fix: fix them")
+    with pytest.raises(InputError, match=r"variable 'u': its dimension 'y' has no coordinate values \(the file has the "
+                                         r"2-D coordinates \['lat', 'lon'\]: a curvilinear grid\).*cdo remapbil"):
+        open_met(ds, GRID)
+    # (was "file: does not exist")
+    with pytest.raises(InputError, match=r"file: is a directory .*not a NetCDF file"):
+        open_met(str(tmp_path), GRID)
+
+
 def test_error_unknown_unit(tmp_path):
     files = write_era5_old(tmp_path, HOURS)
     with warnings.catch_warnings():

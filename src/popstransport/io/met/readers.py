@@ -359,6 +359,9 @@ def _unit_conversion(units: object, unit_kind: str, source: object, var: str, ro
 def _open_one(path: Path) -> Any:
     import xarray as xr
 
+    if path.exists() and not path.is_file():
+        raise InputError(path, "file", "is a directory or another kind of non-regular file, not a NetCDF file",
+                         "give the path of a file (or a glob such as 'folder/era5_*.nc')")
     if not path.is_file():
         raise InputError(path, "file", "does not exist", "check the path (globs like 'era5_*.nc' are expanded)")
     try:
@@ -472,6 +475,17 @@ class _Variable:
         self.source = first.source if len(parts) == 1 else f"{first.source} (+{len(parts) - 1} more files)"
         da = first.ds[first.name]
         self.attrs = dict(da.attrs)
+        for dim in (first.lat_dim, first.lon_dim):
+            if dim not in first.ds.variables:
+                two_d = [c for c, v in first.ds.coords.items() if v.ndim == 2]
+                raise InputError(
+                    self.source,
+                    f"variable {first.name!r}",
+                    f"its dimension {dim!r} has no coordinate values"
+                    + (f" (the file has the 2-D coordinates {two_d}: a curvilinear grid)" if two_d else ""),
+                    "only rectilinear grids with 1-D latitude and longitude coordinates are read: regrid the file to a "
+                    "regular longitude-latitude grid first (e.g. cdo remapbil,r360x180), or add the coordinate values",
+                )
         lat = np.asarray(first.ds[first.lat_dim].values if first.lat_dim in first.ds.variables else [], float)
         lon = np.asarray(first.ds[first.lon_dim].values if first.lon_dim in first.ds.variables else [], float)
         lat_b = _bounds(first.ds, first.lat_dim)
