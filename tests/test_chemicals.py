@@ -233,6 +233,16 @@ def test_negative_half_life_names_the_value_given(tmp_path):
         load_chemicals(f)
 
 
+def test_user_file_with_byte_order_mark_or_not_utf8(tmp_path):
+    f = tmp_path / "mine.csv"
+    # (a spreadsheet's byte-order mark hid the 'substance' column: "needs the columns ... found ['\ufeffsubstance', ...]")
+    f.write_bytes("\ufeffsubstance,parameter,value,unit\nPCB-153,log_kow,6.86,-\n".encode())
+    assert get_chemical("PCB-153", files=[f]).log_kow_298 == 6.86
+    f.write_bytes("substance,parameter,value,unit,citation\nPCB-153,log_kow,6.86,-,Sch\u00e4fer\n".encode("latin-1"))
+    with pytest.raises(ChemicalError, match=r"mine\.csv: property file is not UTF-8 text \(byte 0xe4"):
+        load_chemicals(f)
+
+
 def test_user_file_errors(tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("name,value\nx,1\n")

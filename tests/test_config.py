@@ -176,3 +176,13 @@ def test_times_in_utc_forms():
     for text in ("2010-01-01", "2010-01-01T00:00", "2010-01-01 00:00:00", "2010-01-01T00:00:00Z", "2010-01-01T00:00+00:00"):
         assert parse_time(text) == np.datetime64("2010-01-01T00:00:00", "s")
     assert load_config(None, ["time.start=2010-01-01T00:00:00Z"]).time.start == "2010-01-01T00:00:00+00:00"
+
+
+def test_config_file_with_byte_order_mark_or_not_utf8(tmp_path):
+    path = tmp_path / "c.toml"
+    # (an editor's byte-order mark was "not valid TOML (Invalid statement (at line 1, column 1))")
+    path.write_bytes("\ufeff[domain]\nresolution_deg = 2.5\n".encode())
+    assert load_config(path).domain.resolution_deg == 2.5
+    path.write_bytes("[chemical]\nname = 'Sch\u00e4fer'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"c\.toml: not UTF-8 text \(byte 0xe4"):
+        load_config(path)
