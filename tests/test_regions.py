@@ -292,3 +292,13 @@ def test_unknown_region_code_of_a_region_file_names_the_key(tmp_path, fresh_cach
     with pytest.raises(ConfigError, match=r"regions\.codes = \['a', 'ZZZ'\]: 'ZZZ' not among the regions of .*r\.geojson "
                                           r"\(attribute 'zone': a\)"):
         build_regions(cfg, build_grid(cfg))
+
+
+def test_region_file_with_nan_coordinates_is_refused(tmp_path):
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = tmp_path / "nan.geojson"
+    f.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"zone": "a"}, "geometry": '
+                 '{"type": "Polygon", "coordinates": [[[100, 0], [NaN, 0], [105, 5], [100, 5], [100, 0]]]}}]}')
+    # (was GEOS's "IllegalArgumentException: CGAlgorithmsDD::orientationIndex encountered NaN/Inf numbers")
+    with pytest.raises(InputError, match=r"nan\.geojson: feature 0 \(zone = 'a'\): has 1 vertices with NaN or infinite"):
+        RegionMasks.from_file(f, "zone", g, use_cache=False)
