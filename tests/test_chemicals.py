@@ -397,3 +397,10 @@ def test_printing():
     table = format_table()
     for n in REQUIRED:
         assert n in table
+
+
+@pytest.mark.parametrize("overrides", [{"log_koa": 40.0}, {"log_kow": 2.9e6}, {"log_kaw": -30.0}])
+def test_absurd_partition_coefficients_are_refused(overrides):
+    # (log Koa = 40, or Kow given for log Kow, ran: the chemical never left the particles or never dissolved)
+    with pytest.raises(ChemicalError, match=r"log_ko[aw]_298 = .* lies outside -20\.\.20|log_kaw_298 = -30 lies outside"):
+        get_chemical("PCB-153", overrides)
