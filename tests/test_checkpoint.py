@@ -124,3 +124,14 @@ def test_resume_of_a_completed_run_says_it_has_completed(tmp_path, capsys):
     assert main(["run", "--resume", str(out), *short]) == 1
     err = capsys.readouterr().err
     assert "the run there has completed" in err and "nothing to resume" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x05\x95\x10\x00\x00"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pkl").write_bytes(content)
+    # (was "popstransport: error: Ran out of input" / "pickle data was truncated", naming no file)
+    assert main(["run", "--resume", str(out), *BASE]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'checkpoint.pkl'}: the checkpoint cannot be read (" in err and "cut short or damaged" in err
