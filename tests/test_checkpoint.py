@@ -188,3 +188,14 @@ def test_a_fresh_run_removes_the_parts_an_interrupted_run_left(tmp_path):
     assert (out / ".tag_fields.nc.partial.1").is_file()
     assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x05\x95\x10\x00\x00"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pkl").write_bytes(content)
+    # (was "popstransport: error: Ran out of input" / "pickle data was truncated", naming no file)
+    assert main(["run", "--resume", str(out), *BASE]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'checkpoint.pkl'}: the checkpoint cannot be read (" in err and "cut short or damaged" in err

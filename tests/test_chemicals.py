@@ -233,6 +233,16 @@ def test_negative_half_life_names_the_value_given(tmp_path):
         load_chemicals(f)
 
 
+def test_user_file_with_byte_order_mark_or_not_utf8(tmp_path):
+    f = tmp_path / "mine.csv"
+    # (a spreadsheet's byte-order mark hid the 'substance' column: "needs the columns ... found ['\ufeffsubstance', ...]")
+    f.write_bytes("\ufeffsubstance,parameter,value,unit\nPCB-153,log_kow,6.86,-\n".encode())
+    assert get_chemical("PCB-153", files=[f]).log_kow_298 == 6.86
+    f.write_bytes("substance,parameter,value,unit,citation\nPCB-153,log_kow,6.86,-,Sch\u00e4fer\n".encode("latin-1"))
+    with pytest.raises(ChemicalError, match=r"mine\.csv: property file is not UTF-8 text \(byte 0xe4"):
+        load_chemicals(f)
+
+
 def test_user_file_errors(tmp_path):
     f = tmp_path / "bad.csv"
     f.write_text("name,value\nx,1\n")
@@ -387,3 +397,10 @@ def test_printing():
     table = format_table()
     for n in REQUIRED:
         assert n in table
+
+
+@pytest.mark.parametrize("overrides", [{"log_koa": 40.0}, {"log_kow": 2.9e6}, {"log_kaw": -30.0}])
+def test_absurd_partition_coefficients_are_refused(overrides):
+    # (log Koa = 40, or Kow given for log Kow, ran: the chemical never left the particles or never dissolved)
+    with pytest.raises(ChemicalError, match=r"log_ko[aw]_298 = .* lies outside -20\.\.20|log_kaw_298 = -30 lies outside"):
+        get_chemical("PCB-153", overrides)

@@ -55,6 +55,11 @@ def _write(tmp_path, text):
         ("[domain]\nlayer_edges_m = 1000.0\n", r"domain\.layer_edges_m = 1000\.0: expected a list"),
         ("[domain]\nbox_land_fraction = 1.5\n", r"domain\.box_land_fraction = 1\.5: must lie within 0\.\.1"),
         ("[time]\nstart = 'yesterday'\n", r"time\.start = 'yesterday': expected an ISO 8601 date"),
+        # (numpy read '' as NaT, refused as "time.stop must be later than time.start = ''", and '20100101' as the
+        # year 20 100 101, a valid run of two centuries; an offset shifted the start silently)
+        ("[time]\nstart = ''\n", r"time\.start = '': expected an ISO 8601 date"),
+        ("[time]\nstart = '20100101'\nstop = '20100301'\n", r"time\.start = '20100101': expected an ISO 8601 date"),
+        ("[time]\nstart = 2010-01-01T00:00:00+05:00\n", r"time\.start = '2010-01-01T00:00:00\+05:00': model times are UTC"),
         ("[time]\nstop = 2009-01-01\n", r"time\.stop = '2009-01-01' must be later than time\.start"),
         ("[time]\nstep_hours = 0.0\n", r"time\.step_hours = 0\.0: must be a positive"),
         ("[time]\nmet_update_hours = 1.0\n", r"time\.met_update_hours = 1\.0: must be at least time\.step_hours"),
@@ -98,6 +103,14 @@ def _write(tmp_path, text):
         ("[attribution]\ntags = 'list'\nregions = ['CHN']\n[[scenarios]]\nname = '../half'\nscale = { CHN = 0.5 }\n",
          r"scenarios\[0\]\.name = '\.\./half': a scenario's results go to RUN_DIR/scenarios/<name>, so its name must be"),
         ("[time]\nstep_hours = inf\n", r"time\.step_hours = inf: expected a finite number"),
+        # (a resolution larger than the domain made zero cells, and a box off the globe or a global grid that the
+        # resolution does not divide was refused by the grid without naming the key)
+        ("[domain]\nresolution_deg = 1e30\n", r"domain\.resolution_deg = 1e\+30: the lon extent 120 degrees"),
+        ("[domain]\nkind = 'global'\nresolution_deg = 7.0\n", r"domain\.resolution_deg = 7\.0: the lon extent 360"),
+        ("[domain]\nkind = 'global'\nresolution_deg = 1e30\n", r"domain\.resolution_deg = 1e\+30: the lon extent"),
+        ("[domain]\nkind = 'box'\nbox_lat_deg = 95.0\n", r"domain\.box_lat_deg = 95\.0: .* within -90\.\.90"),
+        ("[domain]\nkind = 'box'\nbox_lon_deg = 1e30\n", r"domain\.box_lon_deg = 1e\+30: .* within -180\.\.360"),
+        ("[domain]\nkind = 'box'\nresolution_deg = 400.0\n", r"domain\.resolution_deg = 400\.0: .* at most 180"),
     ],
 )
 def test_config_errors(tmp_path, text, match):
@@ -153,3 +166,23 @@ def test_run_checks_a_configuration_changed_in_python(tmp_path, section, key, va
     with pytest.raises(ConfigError, match=match):
         run(changed, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_times_in_utc_forms():
+    import numpy as np
+
+    from popstransport.config import parse_time
+
+    for text in ("2010-01-01", "2010-01-01T00:00", "2010-01-01 00:00:00", "2010-01-01T00:00:00Z", "2010-01-01T00:00+00:00"):
+        assert parse_time(text) == np.datetime64("2010-01-01T00:00:00", "s")
+    assert load_config(None, ["time.start=2010-01-01T00:00:00Z"]).time.start == "2010-01-01T00:00:00+00:00"
+
+
+def test_config_file_with_byte_order_mark_or_not_utf8(tmp_path):
+    path = tmp_path / "c.toml"
+    # (an editor's byte-order mark was "not valid TOML (Invalid statement (at line 1, column 1))")
+    path.write_bytes("\ufeff[domain]\nresolution_deg = 2.5\n".encode())
+    assert load_config(path).domain.resolution_deg == 2.5
+    path.write_bytes("[chemical]\nname = 'Sch\u00e4fer'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"c\.toml: not UTF-8 text \(byte 0xe4"):
+        load_config(path)

@@ -759,6 +759,14 @@ def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
             EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, **kwargs)
 
 
+def test_national_csv_not_utf8_names_the_file(tmp_path, masks):
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("country,value,unit\nC\u00f4te d'Ivoire,5,kg/yr\n".encode("latin-1"))
+    # (was the bare UnicodeDecodeError "'utf-8' codec can't decode byte 0xf4 ...", naming no file)
+    with pytest.raises(InputError, match=r"latin1\.csv: CSV file: is not UTF-8 text \(byte 0xf4 .*Fix: save it as UTF-8"):
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+
+
 def test_national_csv_substance_spellings(tmp_path, masks):
     """The rows of the run's chemical are found whatever the spelling of its name ('PCB 153', 'pcb153'); they were
     refused with 'has no rows'."""

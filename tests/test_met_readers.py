@@ -423,6 +423,51 @@ def test_error_missing_winds_lists_found_and_expected(tmp_path):
         open_met(ds, GRID)
 
 
+def test_error_winds_without_recognised_lat_lon_dimensions_say_so(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    ds = ds.rename({"latitude": "yy", "longitude": "xx"})
+    for c in ("yy", "xx"):
+        ds[c].attrs = {}
+    # (was "no eastward and northward wind found (looked for ... 'u' ...)" while the inputs held u)
+    with pytest.raises(InputError, match=r"winds: variable 'u' \(eastward wind\) has the dimensions \('time', 'level', "
+                                         r"'yy', 'xx'\).*no latitude or longitude dimension found.*Fix: rename"):
+        open_met(ds, GRID)
+
+
+@pytest.mark.parametrize("scale, units", [(100.0, "millibars"), (1.0, "Pa")])
+def test_error_pressure_levels_in_the_wrong_unit(tmp_path, scale, units):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    ds = ds.assign_coords(level=("level", ds.level.values * scale, {"units": units}))
+    # (Pa values labelled hPa were read as levels far below ground, hPa values labelled Pa as levels above 10 hPa:
+    # both ran, on winds and temperatures extrapolated from the wrong levels)
+    with pytest.raises(InputError, match=r"vertical coordinate 'level' of 'u': pressure levels .* are not plausible.*"
+                                         r"Fix: check the units attribute of the levels"):
+        open_met(ds, GRID)
+
+
+def test_error_curvilinear_grid_and_a_folder_as_the_met_file(tmp_path):
+    files = write_era5_old(tmp_path, HOURS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(files[0], decode_times=False)
+    la, lo = np.meshgrid(ds.latitude.values, ds.longitude.values, indexing="ij")
+    ds = ds.rename({"latitude": "y", "longitude": "x"}).drop_vars(["y", "x"])
+    ds = ds.assign_coords(lat=(("y", "x"), la), lon=(("y", "x"), lo))
+    # (was "coordinates: need finite longitudes and at least two latitudes. Fix: fix them")
+    with pytest.raises(InputError, match=r"variable 'u': its dimension 'y' has no coordinate values \(the file has the "
+                                         r"2-D coordinates \['lat', 'lon'\]: a curvilinear grid\).*cdo remapbil"):
+        open_met(ds, GRID)
+    # (was "file: does not exist")
+    with pytest.raises(InputError, match=r"file: is a directory .*not a NetCDF file"):
+        open_met(str(tmp_path), GRID)
+
+
 def test_error_unknown_unit(tmp_path):
     files = write_era5_old(tmp_path, HOURS)
     with warnings.catch_warnings():

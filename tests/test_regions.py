@@ -278,3 +278,27 @@ def test_region_features_without_geometry_or_name_and_projected_files(tmp_path):
     merc = _write_geojson(tmp_path / "m.geojson", [({"zone": "a"}, _square(1.1e7, 0.0, 1.2e7, 1e6))])
     with pytest.raises(InputError, match=r"m\.geojson: coordinates: span x 1\.1e\+07.*not longitudes.*EPSG:4326"):
         RegionMasks.from_file(merc, "zone", g, use_cache=False)
+
+
+def test_unknown_region_code_of_a_region_file_names_the_key(tmp_path, fresh_cache):
+    from popstransport.config import ConfigError, load_config
+    from popstransport.run import build_grid, build_regions
+
+    f = _write_geojson(tmp_path / "r.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0))])
+    cfg = load_config(None, ["domain.lon_min_deg=100", "domain.lon_max_deg=110", "domain.lat_min_deg=0",
+                             "domain.lat_max_deg=10", f"regions.source={f}", "regions.name_attribute=zone",
+                             "regions.codes=['a', 'ZZZ']"])
+    # (was a KeyError, printed by the command line as the quoted "region 'ZZZ' is not in these masks")
+    with pytest.raises(ConfigError, match=r"regions\.codes = \['a', 'ZZZ'\]: 'ZZZ' not among the regions of .*r\.geojson "
+                                          r"\(attribute 'zone': a\)"):
+        build_regions(cfg, build_grid(cfg))
+
+
+def test_region_file_with_nan_coordinates_is_refused(tmp_path):
+    g = LatLonGrid.regional(100.0, 110.0, 0.0, 10.0, 1.0)
+    f = tmp_path / "nan.geojson"
+    f.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"zone": "a"}, "geometry": '
+                 '{"type": "Polygon", "coordinates": [[[100, 0], [NaN, 0], [105, 5], [100, 5], [100, 0]]]}}]}')
+    # (was GEOS's "IllegalArgumentException: CGAlgorithmsDD::orientationIndex encountered NaN/Inf numbers")
+    with pytest.raises(InputError, match=r"nan\.geojson: feature 0 \(zone = 'a'\): has 1 vertices with NaN or infinite"):
+        RegionMasks.from_file(f, "zone", g, use_cache=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import re
 import tomllib
 import types
 import typing
@@ -385,13 +386,26 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}domain.lat_min_deg/lat_max_deg: latitudes must lie within -90..90 degrees")
         if d.lon_max_deg - d.lon_min_deg > 360:
             raise ConfigError(f"{where}domain.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees")
-        for key, extent in (("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg)):
+    if d.kind in ("regional", "global"):
+        extents = ((("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg))
+                   if d.kind == "regional" else (("lon", 360.0), ("lat", 180.0)))
+        for key, extent in extents:
             n = extent / d.resolution_deg
-            if abs(n - round(n)) > 1e-6:
+            if abs(n - round(n)) > 1e-6 or round(n) < 1:
                 raise ConfigError(
-                    f"{where}domain.resolution_deg = {d.resolution_deg}: the {key} extent {extent:g} degrees is not a "
-                    "whole number of cells; choose a resolution that divides the domain"
+                    f"{where}domain.resolution_deg = {d.resolution_deg}: the {key} extent {extent:g} degrees of the "
+                    f"{d.kind} domain is not a whole number of cells; choose a resolution that divides the domain"
                 )
+    if d.kind == "box":
+        if not -90.0 <= d.box_lat_deg <= 90.0:
+            raise ConfigError(f"{where}domain.box_lat_deg = {d.box_lat_deg!r}: the box's centre latitude must lie "
+                              "within -90..90 degrees north")
+        if not -180.0 <= d.box_lon_deg <= 360.0:
+            raise ConfigError(f"{where}domain.box_lon_deg = {d.box_lon_deg!r}: the box's centre longitude must lie "
+                              "within -180..360 degrees east")
+        if not d.resolution_deg <= 180.0:
+            raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: the box's size in degrees must "
+                              "be at most 180")
     edges = d.layer_edges_m
     if len(edges) < 2 or edges[0] != 0.0 or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
         raise ConfigError(
@@ -488,12 +502,26 @@ def scenario_name_problem(name: str) -> str | None:
     return None
 
 
+#: An ISO 8601 date or date-time of a four-digit year (``2020``, ``2020-01``, ``2020-01-01``, ``2020-01-01T06:00``,
+#: ``2020-01-01 06:00:00``), in UTC: ``Z`` or a zero offset is accepted.
+_ISO_TIME = re.compile(r"(\d{4}(?:-\d{2}(?:-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+
+
 def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:
-    """Parse an ISO 8601 date or date-time into ``numpy.datetime64[s]``, naming ``key`` on failure."""
+    """Parse an ISO 8601 date or date-time (UTC) into ``numpy.datetime64[s]``, naming ``key`` on failure."""
+    expected = f"{where}{key} = {text!r}: expected an ISO 8601 date such as '2020-01-01' or '2020-01-01T06:00' (UTC)"
+    match = _ISO_TIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        # (numpy reads '' as NaT, and '20100101' as the year 20 100 101)
+        raise ConfigError(expected)
+    offset = match.group(2)
+    if offset not in (None, "Z") and offset.strip("+-").replace(":", "") != "0000":
+        raise ConfigError(f"{where}{key} = {text!r}: model times are UTC; give the time in UTC without the offset "
+                          f"{offset}")
     try:
-        return np.datetime64(text, "s")
+        return np.datetime64(match.group(1).replace(" ", "T"), "s")
     except ValueError:
-        raise ConfigError(f"{where}{key} = {text!r}: expected an ISO 8601 date such as '2020-01-01'") from None
+        raise ConfigError(expected) from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -506,9 +534,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"configuration file {str(p)!r} does not exist; give the path of a .toml file")
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # (an editor's byte-order mark too)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc}); fix the syntax at that line") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start}); "
+                              "TOML files are UTF-8: save it as UTF-8") from None
         source = str(p)
     apply_overrides(data, overrides or [])
     return config_from_dict(data, source)

@@ -204,6 +204,12 @@ def build_regions(cfg: Config, grid: LatLonGrid):
     if not r.name_attribute:
         raise ConfigError(f"regions.source = {r.source!r} needs regions.name_attribute (the attribute holding names)")
     masks = RegionMasks.from_file(r.source, r.name_attribute, grid)
+    unknown = [c for c in codes or () if c not in masks.codes]
+    if unknown:
+        where = f"{cfg.source_path}: " if cfg.source_path else ""
+        raise ConfigError(f"{where}regions.codes = {list(codes)}: {', '.join(map(repr, unknown))} not among the regions "
+                          f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}); list some of "
+                          "these, or leave regions.codes empty for all")
     return masks.select(codes) if codes else masks
 
 

@@ -407,11 +407,16 @@ class Simulation:
         if not path.is_file():
             raise CheckpointError(f"checkpoint {str(path)!r} not found; a run writes one only with "
                                   "output.checkpoint_every_months > 0")
-        with open(path, "rb") as fh:
-            data = pickle.load(fh)
-        if data.get("format") != CHECKPOINT_FORMAT:
+        try:
+            with open(path, "rb") as fh:
+                data = pickle.load(fh)
+        except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError, IndexError) as err:
+            raise CheckpointError(f"{path}: the checkpoint cannot be read ({type(err).__name__}: {err}): the file is cut "
+                                  "short or damaged; it cannot be resumed, run again") from None
+        if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT} (format "
-                                  f"{data.get('format')!r}: written by another version); run again from the start")
+                                  f"{data.get('format') if isinstance(data, dict) else None!r}: written by another "
+                                  "version); run again from the start")
         if data["tag"] != self.checkpoint_tag:
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"

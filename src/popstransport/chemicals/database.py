@@ -119,6 +119,12 @@ _UNIT_FACTORS: dict[str, dict[str, float]] = {
 }
 
 
+#: Largest accepted magnitude of log10 Kaw, Kow and Koa at 25 degC: those of organic chemicals span about -12 (log Kaw
+#: of very soluble ones) to 16 (log Koa of decabromodiphenyl ether); larger values are mistakes, such as the
+#: coefficient itself given for its logarithm.
+MAX_ABS_LOG_PARTITION = 20.0
+
+
 class ChemicalError(ValueError):
     """An unknown chemical, an unusable property value or an unreadable property file."""
 
@@ -195,6 +201,13 @@ class ChemicalProperties:
                 raise ChemicalError(f"{who}: {f.name} = {v!r} must be a finite number")
         if self.molar_mass_kg_mol <= 0:
             raise ChemicalError(f"{who}: molar mass {self.molar_mass_kg_mol!r} kg/mol must be positive")
+        for key in ("log_kaw_298", "log_kow_298", "log_koa_298"):
+            v = getattr(self, key)
+            if not -MAX_ABS_LOG_PARTITION <= v <= MAX_ABS_LOG_PARTITION:
+                raise ChemicalError(
+                    f"{who}: {key} = {v:g} lies outside -{MAX_ABS_LOG_PARTITION:g}..{MAX_ABS_LOG_PARTITION:g}; partition "
+                    "coefficients of organic chemicals span about -12..16 in log10 units, so this is a mistake (the "
+                    "coefficient itself instead of its log10?): give log10 of the dimensionless coefficient at 25 degC")
         # (half-lives given before those assumed equal to another, so that an error names the value that was given)
         cited = dict(self.citations)
         for m in sorted(MEDIA, key=lambda m: cited.get(f"half_life_{m}", "").startswith("assumed")):
@@ -320,8 +333,13 @@ def _convert(parameter: str, value: str, unit: str, where: str) -> float:
 def _read_csv(path_or_text: str | Path, *, text: str | None = None, default_citation: str | None = None):
     """Parse a long-format property CSV into ``{substance: (cas, aliases, raw)}`` preserving order."""
     if text is None:
-        with open(path_or_text, newline="", encoding="utf-8") as fh:
-            text = fh.read()
+        try:
+            with open(path_or_text, newline="", encoding="utf-8-sig") as fh:  # (a spreadsheet's byte-order mark too)
+                text = fh.read()
+        except UnicodeDecodeError as err:
+            raise ChemicalError(f"{path_or_text}: property file is not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                                f"position {err.start}); save it as UTF-8, or convert it, e.g. iconv -f latin1 -t utf-8"
+                                ) from None
     reader = csv.DictReader(text.splitlines())
     cols = set(reader.fieldnames or ())
     required = {"substance", "parameter", "value"}

@@ -978,6 +978,10 @@ def _read_csv(path: Any) -> tuple[str, _CsvRows]:
             text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as err:
             raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
+        except UnicodeDecodeError as err:
+            raise InputError(src, "CSV file", f"is not UTF-8 text (byte {err.object[err.start]:#04x} at position "
+                             f"{err.start}: {err.reason})", "save it as UTF-8 ('CSV UTF-8' in a spreadsheet), or convert "
+                             "it, e.g. iconv -f latin1 -t utf-8") from None
     kept = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip() and not ln.lstrip().startswith("#")]
     header = kept[0][1] if kept else ""
     delimiter = max(",;\t", key=lambda d: (header.count(d), d == ","))  # (Excel in many locales writes ';')

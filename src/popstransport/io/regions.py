@@ -335,11 +335,22 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
                 raise InputError(
                     path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features"
                 )
+            _check_finite(path, g, f"shape {len(geoms)}")
             if not g.is_valid:
                 g = shapely.make_valid(g)
             geoms.append(g)
             attrs.append(sr.record.as_dict())
     return geoms, attrs
+
+
+def _check_finite(path: Path, geometry, what: str) -> None:
+    """Refuse a geometry with NaN or infinite coordinates (GEOS fails on them with its own message)."""
+    import shapely
+
+    xy = shapely.get_coordinates(geometry)
+    if not np.all(np.isfinite(xy)):
+        raise InputError(path, what, f"has {int(np.sum(~np.isfinite(xy).all(axis=1)))} vertices with NaN or infinite "
+                         "coordinates", "fix or remove those vertices")
 
 
 def _check_lon_lat(path: Path, geoms: list) -> None:
@@ -400,6 +411,7 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
                              "fix or remove the feature") from None
         if g.geom_type not in ("Polygon", "MultiPolygon"):
             raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
+        _check_finite(path, g, f"feature {n} ({name_attribute} = {props[name_attribute]!r})")
         if not g.is_valid:
             g = shapely.make_valid(g)
         geoms.append(g)

@@ -103,6 +103,10 @@ SURFACE_PRESSURE_RANGE_PA = (30_000.0, 115_000.0)
 #: Plausible air and surface temperatures (K); values outside mean wrong units. The coldest air on pressure levels
 #: (tropical tropopause, polar winter stratosphere) is above 175 K, the hottest land surfaces are below 345 K.
 TEMPERATURE_RANGE_K = (150.0, 350.0)
+#: Plausible pressure levels (Pa): none above 1100 hPa (the deepest standard level is 1000 hPa; a few products add
+#: 1050 or 1100 hPa), and the lowest (highest pressure) at 200 hPa or more: levels outside are levels in the wrong unit.
+MAX_LEVEL_PRESSURE_PA = 110_000.0
+MIN_LOWEST_LEVEL_PRESSURE_PA = 20_000.0
 #: Largest plausible boundary-layer height (m); reanalyses reach about 6 km over hot deserts.
 MAX_BOUNDARY_LAYER_HEIGHT_M = 10_000.0
 #: A missing value on a pressure level counts as below ground where the level's pressure exceeds the surface pressure
@@ -355,6 +359,9 @@ def _unit_conversion(units: object, unit_kind: str, source: object, var: str, ro
 def _open_one(path: Path) -> Any:
     import xarray as xr
 
+    if path.exists() and not path.is_file():
+        raise InputError(path, "file", "is a directory or another kind of non-regular file, not a NetCDF file",
+                         "give the path of a file (or a glob such as 'folder/era5_*.nc')")
     if not path.is_file():
         raise InputError(path, "file", "does not exist", "check the path (globs like 'era5_*.nc' are expanded)")
     try:
@@ -468,6 +475,17 @@ class _Variable:
         self.source = first.source if len(parts) == 1 else f"{first.source} (+{len(parts) - 1} more files)"
         da = first.ds[first.name]
         self.attrs = dict(da.attrs)
+        for dim in (first.lat_dim, first.lon_dim):
+            if dim not in first.ds.variables:
+                two_d = [c for c, v in first.ds.coords.items() if v.ndim == 2]
+                raise InputError(
+                    self.source,
+                    f"variable {first.name!r}",
+                    f"its dimension {dim!r} has no coordinate values"
+                    + (f" (the file has the 2-D coordinates {two_d}: a curvilinear grid)" if two_d else ""),
+                    "only rectilinear grids with 1-D latitude and longitude coordinates are read: regrid the file to a "
+                    "regular longitude-latitude grid first (e.g. cdo remapbil,r360x180), or add the coordinate values",
+                )
         lat = np.asarray(first.ds[first.lat_dim].values if first.lat_dim in first.ds.variables else [], float)
         lon = np.asarray(first.ds[first.lon_dim].values if first.lon_dim in first.ds.variables else [], float)
         lat_b = _bounds(first.ds, first.lat_dim)
@@ -614,7 +632,18 @@ class _LevelInfo:
         units = attrs.get("units")
         if units is not None and _norm_unit(units) in _UNITS["pressure"]:
             s, _ = _UNITS["pressure"][_norm_unit(units)]
-            return cls("pressure", vals * s)
+            levels = vals * s
+            if not (np.all(np.isfinite(levels)) and np.all(levels > 0) and levels.max() <= MAX_LEVEL_PRESSURE_PA
+                    and levels.max() >= MIN_LOWEST_LEVEL_PRESSURE_PA):
+                raise InputError(
+                    part.source,
+                    f"vertical coordinate {dim!r} of {part.name!r}",
+                    f"pressure levels {vals.min():g}..{vals.max():g} {units} ({levels.min():g}..{levels.max():g} Pa) "
+                    f"are not plausible: pressure levels lie above 0 and at most {MAX_LEVEL_PRESSURE_PA:g} Pa, and the "
+                    f"lowest at {MIN_LOWEST_LEVEL_PRESSURE_PA:g} Pa or more",
+                    "check the units attribute of the levels (hPa levels labelled Pa, or Pa labelled hPa?)",
+                )
+            return cls("pressure", levels)
         if units is not None and _norm_unit(units) in _UNITS["length"] and (
             std in ("height", "altitude") or attrs.get("positive") == "up"
         ):
@@ -844,6 +873,22 @@ class FileMet:
             matches = [m for m in matches if m.name == matches[0].name]
         return _Variable(role, matches, self.kind, self.time_rule)
 
+    def _without_lat_lon(self, roles: tuple[str, ...]) -> list[str]:
+        """The variables that are what ``roles`` look for (by standard name or short name) but were passed over for
+        want of a latitude or longitude dimension, described with their dimensions."""
+        out = []
+        for ds, _ in self.inputs:
+            for name, da in ds.data_vars.items():
+                for r in roles:
+                    role = ROLES[r]
+                    if da.attrs.get("standard_name") in role.standard_names or name in self._candidates(role):
+                        if (_find_dim(da, _LAT_NAMES, "latitude", "degrees_n") is None
+                                or _find_dim(da, _LON_NAMES, "longitude", "degrees_e") is None):
+                            what = role.standard_names[0].replace("_", " ")
+                            out.append(f"variable {name!r} ({what}) has the dimensions {tuple(da.dims)}")
+                        break
+        return out
+
     def _dims_ok(self, da: Any, role: Role) -> bool:
         if _find_dim(da, _LAT_NAMES, "latitude", "degrees_n") is None:
             return False
@@ -968,6 +1013,17 @@ class FileMet:
             looked = []
             for r in ("eastward_wind", "northward_wind", "eastward_wind_10m", "northward_wind_10m"):
                 looked.append(f"{r}: standard_name {ROLES[r].standard_names[0]!r} or {self._candidates(ROLES[r])}")
+            unplaced = self._without_lat_lon(("eastward_wind", "northward_wind"))
+            if unplaced:
+                raise InputError(
+                    src,
+                    "winds",
+                    f"{', '.join(unplaced)}: no latitude or longitude dimension found among the dimensions (looked "
+                    f"for dimensions named {list(_LAT_NAMES)} and {list(_LON_NAMES)}, or with the standard_name "
+                    "latitude/longitude or the units degrees_north/degrees_east)",
+                    "rename the horizontal dimensions to lat and lon, or give their coordinates the attributes "
+                    "standard_name = 'latitude'/'longitude' and units = 'degrees_north'/'degrees_east'",
+                )
             raise InputError(
                 src,
                 "winds",
