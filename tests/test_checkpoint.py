@@ -179,14 +179,18 @@ def test_a_missing_part_of_a_checkpointed_output_is_named(tmp_path, capsys):
     assert "run it again from the start" in err
 
 
-def test_a_fresh_run_removes_the_parts_an_interrupted_run_left(tmp_path):
+def test_a_fresh_run_removes_the_parts_an_interrupted_run_left(tmp_path, capsys):
     """A run started afresh (not --resume) in the folder of an interrupted tagged run leaves none of its hidden
     parts, even of outputs it does not write (an untagged run writes no tag_fields.nc)."""
     out = tmp_path / "run"
     tagged = ["time.stop=2010-04-01", "attribution.tags=list", "attribution.regions=['CHN']"]
     _interrupted_run(out, 75, tagged)
     assert (out / ".tag_fields.nc.partial.1").is_file()
-    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 0
+    # (without --overwrite a fresh run would end the interrupted run's chance to resume: refused)
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 1
+    assert "holds the checkpoint of an interrupted run; continue it with --resume, or pass --overwrite" in \
+        capsys.readouterr().err
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01", "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["budget.csv", "budget.nc", "config.toml", "fields.nc"]
 
 
@@ -199,3 +203,26 @@ def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, capsys, conte
     assert main(["run", "--resume", str(out), *BASE]) == 1
     err = capsys.readouterr().err
     assert f"{out / 'checkpoint.pkl'}: the checkpoint cannot be read (" in err and "cut short or damaged" in err
+
+
+def test_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """Ctrl-C of a run with a checkpoint says that it can be resumed, and with which command (rather than that
+    nothing was kept)."""
+    import importlib
+
+    run_module = importlib.import_module("popstransport.run")
+    out = tmp_path / "run"
+    real = run_module.run
+
+    def interrupted(cfg, out_dir, overwrite=False, progress=None, resume=False):
+        def stop(sim_s, total_s, wall_s):
+            if sim_s >= 40 * 86400.0:
+                raise KeyboardInterrupt
+        return real(cfg, out_dir, overwrite, stop, resume)
+
+    monkeypatch.setattr(run_module, "run", interrupted)
+    short = [*BASE, "--set", "time.stop=2010-03-01", "--set", "attribution.regions=['CHN']"]
+    assert main(["run", "--out", str(out), *short]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; the results are not written, but the last checkpoint is: continue with `popstransport run " \
+           f"--resume {out} --set domain.resolution_deg=5" in err and "--set 'attribution.regions=['\"'\"'CHN" in err

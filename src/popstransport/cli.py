@@ -138,8 +138,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print("running (on a machine's first run the first step also compiles the numerical kernels: about a minute)",
               file=sys.stderr)
-    path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
-               resume=bool(args.resume))
+    try:
+        path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
+                   resume=bool(args.resume))
+    except KeyboardInterrupt:
+        import shlex
+        from pathlib import Path
+
+        if (Path(out) / "checkpoint.pkl").is_file():
+            again = " ".join(["popstransport run", *([shlex.quote(args.config)] if args.config else []), "--resume",
+                              shlex.quote(str(out)), *[f"--set {shlex.quote(s)}" for s in args.set or ()]])
+            raise Interrupted(f"interrupted; the results are not written, but the last checkpoint is: continue with "
+                              f"`{again}`") from None
+        raise
     if not args.quiet:
         from pathlib import Path
 
@@ -318,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the user can do next (resume from a checkpoint)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``popstransport`` console script."""
     parser = build_parser()
@@ -330,8 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args))
-    except KeyboardInterrupt:
-        print("popstransport: interrupted; no partial outputs were kept", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"popstransport: {exc}" if isinstance(exc, Interrupted) else
+              "popstransport: interrupted; no partial outputs were kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         if args.debug:

@@ -475,7 +475,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     """
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
+    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
 
     cfg = checked(cfg)
     setup = build_run(cfg)
@@ -492,9 +492,15 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         raise ConfigError(f"--resume {str(out_dir)!r}: no checkpoint.pkl there; the interrupted run must have had "
                           "output.checkpoint_every_months > 0 and have passed the end of an output period at least "
                           "that many months after its start (checkpoints are written at the ends of output periods)")
+    if not resume and not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
+        raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
+                                "it with --resume, or pass --overwrite to start afresh (its checkpoint is then removed)")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     if not resume:
-        run_dir.discard_partials()  # (an interrupted run's, which this run does not continue)
+        # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
+        run_dir.discard_partials()
+        for name in ("checkpoint.pkl", "checkpoint_periods.pkl"):
+            (run_dir.path / name).unlink(missing_ok=True)
     checkpoint = run_dir.path / "checkpoint.pkl"
     writers = []
     try:
