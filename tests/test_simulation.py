@@ -231,6 +231,22 @@ def test_model_and_fate_solver_misuse_is_refused():
         propagators_by_row(np.zeros((1, 1, 2, 3)), 60.0)
 
 
+def test_simulation_refuses_an_empty_interval_an_unknown_frequency_and_no_forcing_refresh():
+    """A stop not after the start made one period of negative (or zero) length, filled with -0.0 (or NaN) means; an
+    unknown frequency raised a bare KeyError and a zero refresh interval a ZeroDivisionError on the first step."""
+    box = LatLonGrid.box(100, 30)
+    t0, t1 = np.datetime64("2010-01-02"), np.datetime64("2010-01-01")
+    with pytest.raises(ValueError, match=r"stop 2010-01-01T00:00:00 must be later than start 2010-01-02T00:00:00"):
+        Simulation(_model(box), t0, t1, 3600.0)
+    with pytest.raises(ValueError, match=r"stop 2010-01-02T00:00:00 must be later than start 2010-01-02T00:00:00"):
+        Simulation(_model(box), t0, t0, 3600.0)
+    with pytest.raises(ValueError, match=r"frequency 'weekly' is not one of 'hourly', 'daily', 'monthly', 'annual', 'run'"):
+        Simulation(_model(box), t1, t0, 3600.0, frequency="weekly")
+    for bad in (0.0, -3600.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"met_update_s must be a positive number of seconds"):
+            Simulation(_model(box), t1, t0, 3600.0, met_update_s=bad)
+
+
 def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp_path):
     """Resuming needs a checkpoint file, of this format, written by the same configuration, with the same state
     shapes; each refusal says which."""
