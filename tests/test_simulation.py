@@ -756,3 +756,18 @@ def test_steps_alternate_transport_and_fate_and_a_checkpoint_keeps_the_order(tmp
     resumed.run()
     np.testing.assert_array_equal(resumed.model.air_kg, whole.model.air_kg)
     np.testing.assert_array_equal(resumed.model.surface_kg, whole.model.surface_kg)
+
+
+def test_run_honours_output_overwrite_of_the_configuration(tmp_path):
+    """``popstransport.run(cfg, DIR)`` took only its own ``overwrite`` argument: a configuration with
+    ``output.overwrite = true``, which the command line honours, was refused over an earlier run from Python."""
+    from popstransport.run import run
+
+    cfg = load_config(None, ["domain.kind=box", "time.stop=2010-01-02", "emissions.source=uniform",
+                             "processes.fate=simple", "output.frequency=run"])
+    out = run(cfg, tmp_path / "run")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        run(cfg, out)
+    first = (out / "fields.nc").stat().st_mtime_ns
+    assert run(cfg.with_overrides(["output.overwrite=true"]), out) == out
+    assert (out / "fields.nc").stat().st_mtime_ns != first

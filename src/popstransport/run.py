@@ -466,7 +466,9 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
     ``cfg`` is checked as :func:`popstransport.config.load_config` checks a file (it may have been changed in Python,
     e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs, and so
-    does an ``[ensemble]`` section (run it with :func:`popstransport.ensemble.run_ensemble`).
+    does an ``[ensemble]`` section (run it with :func:`popstransport.ensemble.run_ensemble`). An earlier run in
+    ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
+    line), and refused otherwise.
     """
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
@@ -479,6 +481,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
             f"{cfg.ensemble['members']} members, which run() would not run (it runs one simulation): run the ensemble "
             "with popstransport.ensemble.run_ensemble(cfg, DIR), as `popstransport run` does, or one simulation "
             "without it with run(dataclasses.replace(cfg, ensemble={}), DIR)")
+    overwrite = bool(overwrite or cfg.output.overwrite)
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"
