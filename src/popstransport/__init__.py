@@ -3,6 +3,15 @@
 import sys
 import types
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (what type checkers and IDEs see: the names below are imported lazily at run time)
+    from .config import load_config as load_config
+    from .model import Model as Model
+    from .results import open_run as open_run
+    from .run import run as run
+    from .screening import screen as screen
+    from .simulation import Simulation as Simulation
 
 try:
     __version__ = version("popstransport")
