@@ -153,3 +153,16 @@ def test_run_checks_a_configuration_changed_in_python(tmp_path, section, key, va
     with pytest.raises(ConfigError, match=match):
         run(changed, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_overrides_as_one_string_and_data_that_is_not_a_dict_are_refused_with_the_fix():
+    """``load_config(None, "time.stop=2010-02-01")`` (a string, not a list) was taken character by character and
+    refused as ``--set 't'``; ``config_from_dict`` of a list or None raised AttributeError ('items')."""
+    fix = r"overrides 'time.stop=2010-02-01': expected a list of section.key=value strings, e.g. \['time.stop="
+    with pytest.raises(ConfigError, match=fix):
+        load_config(None, "time.stop=2010-02-01")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=fix):
+        load_config().with_overrides("time.stop=2010-02-01")  # type: ignore[arg-type]
+    for bad in ([], None, "domain.kind = 'box'"):
+        with pytest.raises(ConfigError, match=r"configuration data must be a dict of sections such as .* got "):
+            config_from_dict(bad)  # type: ignore[arg-type]
