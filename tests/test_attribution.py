@@ -361,6 +361,20 @@ def test_inflow_through_open_boundaries_from_the_configuration_is_the_boundary_t
         load_config(None, ["domain.inflow_mixing_ratio=120"])
 
 
+def test_scenario_weights_refuse_factors_that_are_not_finite_and_non_negative():
+    """``write_scenario`` (the Python form of ``popstransport scenario``) took any factor: -1 wrote a scenario of
+    negative deposition and NaN one of NaN files; a text scale was split into characters ('unknown source(s) ['C',
+    'H', ...]')."""
+    from popstransport.attribution import AttributionError, scenario_weights
+
+    for bad in (-1.0, float("nan"), float("inf"), True, "0.5", None):
+        with pytest.raises(AttributionError, match=r"scenario scale of 'CHN' = .*: expected a finite factor >= 0"):
+            scenario_weights(["CHN", "OTHER"], {"CHN": bad})
+    with pytest.raises(AttributionError, match=r"expected a mapping of source to factor .* with parse_scale"):
+        scenario_weights(["CHN", "OTHER"], "CHN=0.5")
+    assert scenario_weights(["CHN", "OTHER"], {"CHN": 0, "OTHER": np.float32(2.0)}).tolist() == [0.0, 2.0]
+
+
 def test_scaling_boundary_in_a_run_without_inflow_says_where_the_tag_comes_from():
     """``BOUNDARY`` is a tag only with ``domain.inflow_mixing_ratio > 0``: a scenario that scales it in another run
     says so (the error told the user to tag that region with attribution.tags and attribution.regions)."""

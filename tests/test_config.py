@@ -186,3 +186,16 @@ def test_config_file_with_byte_order_mark_or_not_utf8(tmp_path):
     path.write_bytes("[chemical]\nname = 'Sch\u00e4fer'\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"c\.toml: not UTF-8 text \(byte 0xe4"):
         load_config(path)
+
+
+def test_overrides_as_one_string_and_data_that_is_not_a_dict_are_refused_with_the_fix():
+    """``load_config(None, "time.stop=2010-02-01")`` (a string, not a list) was taken character by character and
+    refused as ``--set 't'``; ``config_from_dict`` of a list or None raised AttributeError ('items')."""
+    fix = r"overrides 'time.stop=2010-02-01': expected a list of section.key=value strings, e.g. \['time.stop="
+    with pytest.raises(ConfigError, match=fix):
+        load_config(None, "time.stop=2010-02-01")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=fix):
+        load_config().with_overrides("time.stop=2010-02-01")  # type: ignore[arg-type]
+    for bad in ([], None, "domain.kind = 'box'"):
+        with pytest.raises(ConfigError, match=r"configuration data must be a dict of sections such as .* got "):
+            config_from_dict(bad)  # type: ignore[arg-type]

@@ -96,6 +96,18 @@ def test_ensemble_run_needs_an_ensemble_section(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_run_of_a_configuration_with_an_ensemble_refuses_and_names_run_ensemble(tmp_path):
+    """``popstransport.run(cfg, DIR)`` of a configuration with ``[ensemble]`` ran one simulation of the base values and
+    wrote it as if it were the run the configuration describes (``popstransport run`` runs the members)."""
+    path = tmp_path / "ens.toml"
+    path.write_text(ENSEMBLE)
+    cfg = load_config(path, BASE)
+    with pytest.raises(ConfigError, match=r"ens.toml: the configuration has an \[ensemble\] section of 20 members, "
+                                          r"which run\(\) would not run .* popstransport.ensemble.run_ensemble\(cfg, DIR\)"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 TWO = PAR + "{ distribution = 'uniform', low = 0.5, high = 1.5 }\n"  # (seed 0)
 
 

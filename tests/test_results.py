@@ -164,6 +164,24 @@ def test_border_fluxes(tagged_run):
         assert t["net_kg"] == pytest.approx(float(x["net_kg"]), rel=1e-6)
 
 
+def test_results_methods_refuse_a_static_field_a_layer_out_of_range_and_a_negative_count(tagged_run):
+    """``field_mean('land_area_fraction')`` raised xarray's "Dimensions {'time'} do not exist",
+    ``air_concentration_pg_m3(layer=5)`` a bare IndexError, and ``largest_border_fluxes(-1)`` listed every pair but
+    one."""
+    with open_run(tagged_run) as r:
+        with pytest.raises(RunResultsError, match=r"'land_area_fraction' does not change with time .* "
+                                                  r"run.fields\['land_area_fraction'\]"):
+            r.field_mean("land_area_fraction")
+        for layer in (2, -3, 1.0):
+            with pytest.raises(RunResultsError, match=rf"layer {layer!r}: the run has 2 air layers, 0 \(the lowest\) to 1"):
+                r.air_concentration_pg_m3(layer=layer)
+        np.testing.assert_array_equal(r.air_concentration_pg_m3(layer=-1), r.air_concentration_pg_m3(layer=1))
+        for n in (-1, "3", 2.5):
+            with pytest.raises(RunResultsError, match=r"n = .*: expected the number of region pairs to list"):
+                r.largest_border_fluxes(n)
+        assert r.largest_border_fluxes(0) == [] and len(r.largest_border_fluxes(np.int64(2))) == 2
+
+
 def test_budget_files_agree(tagged_run):
     """``budget.nc`` holds every column of ``budget.csv`` for every period (kg; the closure error relative), on the
     time axis of ``fields.nc``; each period's budget closes."""

@@ -231,6 +231,22 @@ def test_model_and_fate_solver_misuse_is_refused():
         propagators_by_row(np.zeros((1, 1, 2, 3)), 60.0)
 
 
+def test_simulation_refuses_an_empty_interval_an_unknown_frequency_and_no_forcing_refresh():
+    """A stop not after the start made one period of negative (or zero) length, filled with -0.0 (or NaN) means; an
+    unknown frequency raised a bare KeyError and a zero refresh interval a ZeroDivisionError on the first step."""
+    box = LatLonGrid.box(100, 30)
+    t0, t1 = np.datetime64("2010-01-02"), np.datetime64("2010-01-01")
+    with pytest.raises(ValueError, match=r"stop 2010-01-01T00:00:00 must be later than start 2010-01-02T00:00:00"):
+        Simulation(_model(box), t0, t1, 3600.0)
+    with pytest.raises(ValueError, match=r"stop 2010-01-02T00:00:00 must be later than start 2010-01-02T00:00:00"):
+        Simulation(_model(box), t0, t0, 3600.0)
+    with pytest.raises(ValueError, match=r"frequency 'weekly' is not one of 'hourly', 'daily', 'monthly', 'annual', 'run'"):
+        Simulation(_model(box), t1, t0, 3600.0, frequency="weekly")
+    for bad in (0.0, -3600.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"met_update_s must be a positive number of seconds"):
+            Simulation(_model(box), t1, t0, 3600.0, met_update_s=bad)
+
+
 def test_resume_refuses_a_missing_foreign_or_other_configurations_checkpoint(tmp_path):
     """Resuming needs a checkpoint file, of this format, written by the same configuration, with the same state
     shapes; each refusal says which."""
@@ -740,3 +756,18 @@ def test_steps_alternate_transport_and_fate_and_a_checkpoint_keeps_the_order(tmp
     resumed.run()
     np.testing.assert_array_equal(resumed.model.air_kg, whole.model.air_kg)
     np.testing.assert_array_equal(resumed.model.surface_kg, whole.model.surface_kg)
+
+
+def test_run_honours_output_overwrite_of_the_configuration(tmp_path):
+    """``popstransport.run(cfg, DIR)`` took only its own ``overwrite`` argument: a configuration with
+    ``output.overwrite = true``, which the command line honours, was refused over an earlier run from Python."""
+    from popstransport.run import run
+
+    cfg = load_config(None, ["domain.kind=box", "time.stop=2010-01-02", "emissions.source=uniform",
+                             "processes.fate=simple", "output.frequency=run"])
+    out = run(cfg, tmp_path / "run")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        run(cfg, out)
+    first = (out / "fields.nc").stat().st_mtime_ns
+    assert run(cfg.with_overrides(["output.overwrite=true"]), out) == out
+    assert (out / "fields.nc").stat().st_mtime_ns != first

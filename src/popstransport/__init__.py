@@ -1,8 +1,35 @@
-"""popstransport: a gridded multimedia fate and transport model for persistent organic pollutants."""
+"""popstransport: a gridded multimedia fate and transport model for persistent organic pollutants.
+
+Public API (see each object's ``help``):
+
+- :func:`load_config` (a TOML file or the built-in default, with ``section.key=value`` overrides) returns a frozen
+  ``Config``; ``Config.with_overrides`` and :func:`popstransport.config.config_from_dict` make others;
+- :func:`run` runs a configuration and writes its run directory (``popstransport run``);
+  :func:`popstransport.ensemble.run_ensemble` runs an ``[ensemble]``;
+- :func:`open_run` reads a run directory back as xarray objects (``RunResults``), with period selection, source-receptor
+  tables, border fluxes and plots; :func:`popstransport.io.attribution_writer.write_scenario` and
+  :func:`popstransport.compare.compare_runs` are ``popstransport scenario`` and ``compare``;
+- :class:`Model` and :class:`Simulation` to step a model by hand: ``popstransport.run.build_model(cfg)`` assembles
+  the model a configuration describes, ``Simulation(model, start, stop, dt_s).run()`` returns its periods;
+- :func:`screen`: overall persistence, travel distance and transfer efficiency in the OECD-like unit world.
+
+>>> import popstransport as pt
+>>> cfg = pt.load_config(None, ["domain.resolution_deg=5", "time.stop=2010-03-01"])
+>>> results = pt.open_run(pt.run(cfg, "runs/small"))             # doctest: +SKIP
+"""
 
 import sys
 import types
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (what type checkers and IDEs see: the names below are imported lazily at run time)
+    from .config import load_config as load_config
+    from .model import Model as Model
+    from .results import open_run as open_run
+    from .run import run as run
+    from .screening import screen as screen
+    from .simulation import Simulation as Simulation
 
 try:
     __version__ = version("popstransport")

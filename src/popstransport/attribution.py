@@ -386,7 +386,18 @@ def boundary_hint(unknown: list[str]) -> str:
 
 
 def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, float]) -> np.ndarray:
-    """Per-tag weights of a scenario (1 for unscaled tags); unknown sources are errors listing the valid ones."""
+    """Per-tag weights of a scenario (1 for unscaled tags); unknown sources are errors listing the valid ones, and so
+    are factors that are not finite numbers >= 0 (``scale`` is a mapping such as ``{"CHN": 0.5}``; a text
+    ``"CHN=0.5"`` goes through :func:`parse_scale` first)."""
+    if not isinstance(scale, Mapping):
+        hint = " (parse a text such as 'CHN=0.5,IND=0.8' with parse_scale)" if isinstance(scale, str) else ""
+        raise AttributionError(f"scenario scale {scale!r}: expected a mapping of source to factor such as "
+                               f"{{'CHN': 0.5, 'IND': 0.8}}{hint}")
+    for key, factor in scale.items():
+        if isinstance(factor, bool) or not isinstance(factor, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(factor) or factor < 0:
+            raise AttributionError(f"scenario scale of {key!r} = {factor!r}: expected a finite factor >= 0 (a "
+                                   "scenario scales a source's emissions; 0 removes them)")
     sources = list(sources)
     unknown = [s for s in scale if s not in sources]
     if unknown:

@@ -322,6 +322,9 @@ def _build_section(name: str, cls: type, raw: Any, where: str) -> Any:
 def config_from_dict(data: dict[str, Any], source_path: str = "") -> Config:
     """Validate plain data (as parsed from TOML) into a :class:`Config`."""
     where = f"{source_path}: " if source_path else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}configuration data must be a dict of sections such as {{'time': {{'stop': "
+                          f"'2010-02-01'}}}} (as parsed from TOML), got {type(data).__name__}")
     sections: dict[str, Any] = {}
     for name, raw in data.items():
         if name not in _SECTIONS and name != "scenarios":
@@ -547,6 +550,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
     """Apply ``section.key=value`` strings to plain configuration data in place."""
+    if isinstance(overrides, str):
+        raise ConfigError(f"overrides {overrides!r}: expected a list of section.key=value strings, e.g. "
+                          f"[{overrides!r}]")
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set time.stop=2020-02-01")

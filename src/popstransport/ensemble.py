@@ -150,7 +150,8 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     out_dir
         The ensemble directory: ``members/member_NNN/``, ``ensemble_members.csv`` and ``ensemble_summary.nc``.
     overwrite
-        Replace the results of an earlier run there. Without it, a directory that already holds results (an
+        Replace the results of an earlier run there (also when the configuration's ``output.overwrite`` is true, as
+        on the command line). Without it, a directory that already holds results (an
         ensemble's files, member runs or a single run's outputs) is refused before any member runs. With it, the
         earlier ``ensemble_members.csv`` and ``ensemble_summary.nc`` are removed before the first member runs, so
         that an interrupted re-run never leaves a summary of other members behind.
@@ -171,6 +172,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
+    overwrite = bool(overwrite or cfg.output.overwrite)
     members = draw_members(cfg.ensemble)
     base = dataclasses.replace(cfg, ensemble={})
     overrides = [member_overrides(v) for v in members]

@@ -79,6 +79,13 @@ def _grown(a: np.ndarray, extra: int) -> np.ndarray:
 class Model:
     """A gridded multimedia model of one chemical.
 
+    ``popstransport.run.build_model(cfg)`` assembles the model a configuration describes. To step it by hand, call
+    :meth:`update_forcing` (a time and a key that changes whenever the forcing should be read again) before the first
+    :meth:`time_step` and whenever the forcing changes, then :meth:`time_step`; :meth:`collect` returns what moved
+    since its last call. The state is :attr:`air_kg` ``(tag, layer, lat, lon)`` and :attr:`surface_kg` ``(tag,
+    surface compartment, lat, lon)`` in kg; :meth:`burden_kg` sums it per compartment. :class:`popstransport.Simulation`
+    does all this on a clock with output periods and budgets.
+
     Parameters
     ----------
     grid
@@ -99,6 +106,12 @@ class Model:
         Names of the source tags (first axis of the state).
     chemical
         The chemical's properties (passed to processes through the model).
+    vertical
+        The vertical air-mass exchange between layers (``None`` for a single layer or a box).
+    surface_parameters
+        Surface properties of the multimedia exchange (:class:`popstransport.processes.exchange.SurfaceParameters`).
+    state_dtype
+        ``numpy.float64`` or ``numpy.float32`` for the state (accumulators stay float64).
     """
 
     def __init__(

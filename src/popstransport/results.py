@@ -275,10 +275,16 @@ class RunResults:
         if name not in self.fields:
             found = [v for v in self.fields.data_vars if "time" in self.fields[v].dims]
             raise RunResultsError(f"{self.path / 'fields.nc'}: no variable {name!r}; it has {found}")
+        if "time" not in self.fields[name].dims:
+            raise RunResultsError(f"{self.path / 'fields.nc'}: {name!r} does not change with time (no output periods "
+                                  f"to average); read it as run.fields[{name!r}]")
         return _weighted_mean(self.fields[name], self.select(period))
 
     def air_concentration_pg_m3(self, period: str | int | None = None, layer: int = 0) -> xr.DataArray:
         """Mean air concentration of one layer (0: the lowest) in pg m-3, ``(lat, lon)``."""
+        nlayer = self.fields.sizes.get("layer", 1)
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -nlayer <= layer < nlayer:
+            raise RunResultsError(f"layer {layer!r}: the run has {nlayer} air layers, 0 (the lowest) to {nlayer - 1}")
         da = self.field_mean("air_concentration", period).isel(layer=layer) * 1e15
         da.attrs = {"units": "pg m-3", "long_name": f"air concentration, layer {layer}"}
         return da
@@ -382,6 +388,8 @@ class RunResults:
     def largest_border_fluxes(self, n: int = 15, period: str | int | None = None) -> list[dict[str, Any]]:
         """The ``n`` ordered region pairs with the largest gross flux: dicts with ``region_from``, ``region_to``,
         ``gross_kg``, ``net_kg``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise RunResultsError(f"n = {n!r}: expected the number of region pairs to list, a whole number >= 0")
         bf = self.border_flux_for(period)
         regions = [str(r) for r in bf["region_from"].values]
         g, net = bf["gross"].values, bf["net"].values

@@ -471,13 +471,23 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     bit-identical to an uninterrupted run. Nothing is left half-written: outputs are renamed into place only when
     the run completes. Scenarios of the ``[[scenarios]]`` section are written at the end from the tagged results.
     ``cfg`` is checked as :func:`popstransport.config.load_config` checks a file (it may have been changed in Python,
-    e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs.
+    e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs, and so
+    does an ``[ensemble]`` section (run it with :func:`popstransport.ensemble.run_ensemble`). An earlier run in
+    ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
+    line), and refused otherwise.
     """
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
 
     cfg = checked(cfg)
+    if cfg.ensemble:
+        raise ConfigError(
+            f"{cfg.source_path + ': ' if cfg.source_path else ''}the configuration has an [ensemble] section of "
+            f"{cfg.ensemble['members']} members, which run() would not run (it runs one simulation): run the ensemble "
+            "with popstransport.ensemble.run_ensemble(cfg, DIR), as `popstransport run` does, or one simulation "
+            "without it with run(dataclasses.replace(cfg, ensemble={}), DIR)")
+    overwrite = bool(overwrite or cfg.output.overwrite)
     setup = build_run(cfg)
     model = setup.model
     tagged = cfg.attribution.tags != "none"

@@ -267,9 +267,16 @@ class Simulation:
     ):
         if not dt_s > 0:
             raise ValueError(f"time step must be positive, got {dt_s!r} s")
+        if not (met_update_s > 0 and np.isfinite(met_update_s)):
+            raise ValueError(f"met_update_s must be a positive number of seconds (the forcing refresh interval, "
+                             f"e.g. 86400.0), got {met_update_s!r}")
+        if frequency not in (*_UNIT, "run"):
+            raise ValueError(f"frequency {frequency!r} is not one of {', '.join(map(repr, (*_UNIT, 'run')))}")
         self.model = model
         self.start = np.datetime64(start, "s")
         self.stop = np.datetime64(stop, "s")
+        if not self.stop > self.start:
+            raise ValueError(f"stop {self.stop} must be later than start {self.start}")
         self.dt_s = float(dt_s)
         self.met_update_s = float(met_update_s)
         self.boundaries = period_boundaries(self.start, self.stop, frequency)
