@@ -790,3 +790,23 @@ def test_gridded_projected_or_index_only_grids_are_refused():
         EmissionInventory.from_netcdf(ds, grid)
     with pytest.raises(InputError, match=r"dimension 'y' of 'emi': has no coordinate values.*cdo remapcon"):
         EmissionInventory.from_netcdf(ds.drop_vars(["x", "y"]), grid)
+
+
+def test_national_rows_without_a_country_code(tmp_path, masks):
+    """A row without a code takes its country name if that is a country's; world or box totals are not used and
+    listed in the notes; a row with an amount and neither a code nor a name is named in a warning (a code left out
+    by mistake is not lost unnoticed); rows of zero say nothing."""
+    import warnings
+
+    f = tmp_path / "n.csv"
+    f.write_text("country,iso2,value,unit\nChina,CN,250,kg/yr\nWorld,,64602,kg/yr\n,,100,kg/yr\nIndia,,50,kg/yr\n"
+                 "Nowhere,,0,kg/yr\n")
+    with pytest.warns(UserWarning, match=r"n\.csv: 1 row\(s\) with an amount but neither a country code nor a name "
+                                         r"are not used \(line\(s\) 4\); give each row"):
+        inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
+    assert inv.requested_kg_s == pytest.approx(300 / SECONDS_PER_YEAR, rel=1e-12)
+    assert inv.notes[0].endswith("; rows of World (no country code, not a country's name) not used")
+    f.write_text("iso2,value,unit\nCN,250,kg/yr\n,0,kg/yr\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)

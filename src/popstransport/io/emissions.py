@@ -632,7 +632,8 @@ class EmissionInventory:
 
         Columns: a country code (``iso3``, or ``iso2``, or ``country`` holding a code or a Natural Earth name),
         ``value``, ``unit`` (``kg/yr``...), and optionally ``year``, ``substance``, ``sector``, ``emission_type``.
-        Rows without a country code (world or box totals) are skipped.
+        A row without a country code takes its ``country`` name, if that names a country; other rows without a
+        code (world or box totals) are not used, as listed in the notes (a warning names rows with neither).
 
         Parameters
         ----------
@@ -678,12 +679,19 @@ class EmissionInventory:
         # resolve codes; keep rows that name a country
         entries: list[tuple[str, str, float, float, str]] = []  # code, sector, year, kg/s, label
         per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its rows are)
+        uncoded: list[tuple[int, str]] = []  # (rows with an amount but no country code: world or box totals, or a slip)
         for n, r in zip(rows.line_numbers, rows):
             raw = (r.get("iso3") or r.get("iso2") or "").strip() if code_col != "country" else r["country"].strip()
             if code_col == "iso3" and not raw:
                 raw = (r.get("iso2") or "").strip()
             if not raw:
-                continue
+                name = (r.get("country") or "").strip()
+                if name and _resolve_country(name, by_code, a2, names) is not None:
+                    raw = name  # (a country's row whose code was left out: its name says which)
+                else:
+                    if (r.get("value") or "").strip() not in ("", "0", "0.0"):
+                        uncoded.append((n, name))
+                    continue
             code = _resolve_country(raw, by_code, a2, names)
             if code is None:
                 import difflib
@@ -710,6 +718,12 @@ class EmissionInventory:
             sector = r.get("sector") or "national totals"
             per_year[sector] = per_year.get(sector, True) and unit.per_year
             entries.append((code, sector, yr, value * _to_kg(unit, molar_mass_g_mol, src), raw))
+        unnamed = [n for n, name in uncoded if not name]
+        if unnamed:
+            warnings.warn(f"{src}: {len(unnamed)} row(s) with an amount but neither a country code nor a name are not "
+                          f"used (line(s) {', '.join(map(str, unnamed[:5]))}{', ...' if len(unnamed) > 5 else ''}); "
+                          "give each row its country's code", stacklevel=2)
+        totals = sorted({name for _, name in uncoded if name})
         if not entries:
             raise InputError(src, "rows", "no country rows (after filtering by substance and emission type)",
                              "check the file")
@@ -784,7 +798,9 @@ class EmissionInventory:
             for s, a in parts.items()
         ]
         notes.insert(0, f"{src}: {len(entries)} national totals distributed by "
-                        f"{'land area' if proxy is None else 'the proxy'} within each country")
+                        f"{'land area' if proxy is None else 'the proxy'} within each country"
+                        + (f"; rows of {', '.join(totals)} (no country code, not a country's name) not used"
+                           if totals else ""))
         inv = cls(grid, out_parts, substance or "", f"national totals {src}", notes)
         inv.outside_kg_s = outside_kg_s
         inv.requested_kg_s = float(sum(e[3] for e in entries))
