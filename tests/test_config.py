@@ -111,6 +111,11 @@ def _write(tmp_path, text):
         ("[domain]\nkind = 'box'\nbox_lat_deg = 95.0\n", r"domain\.box_lat_deg = 95\.0: .* within -90\.\.90"),
         ("[domain]\nkind = 'box'\nbox_lon_deg = 1e30\n", r"domain\.box_lon_deg = 1e\+30: .* within -180\.\.360"),
         ("[domain]\nkind = 'box'\nresolution_deg = 400.0\n", r"domain\.resolution_deg = 400\.0: .* at most 180"),
+        # (an empty source was read as the current folder: ".: file: does not exist")
+        ("[met]\nsource = ''\n", r"met\.source = '': empty; give 'synthetic', 'uniform' or a NetCDF file or pattern, or "
+                                  r"remove the key for the default \('synthetic'\)"),
+        ("[emissions]\nsource = ' '\n", r"emissions\.source = ' ': empty; give 'builtin'"),
+        ("[regions]\nsource = ''\n", r"regions\.source = '': empty; give 'natural_earth' or a GeoJSON"),
     ],
 )
 def test_config_errors(tmp_path, text, match):

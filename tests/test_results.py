@@ -136,6 +136,7 @@ def test_period_labels(tagged_run):
     ("7", r"period index 7 is out of range"),
     ("last month", r"not understood; use 'all', a year"),
     ("2010-03-01/2010-01-01", r"end must be later"),
+    (True, r"period True: a truth value is not a period"),  # (a bool is an int in Python: it chose period 1)
 ])
 def test_period_errors(tagged_run, spec, match):
     with open_run(tagged_run) as r, pytest.raises(RunResultsError, match=match):

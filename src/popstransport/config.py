@@ -373,6 +373,12 @@ def checked(cfg: Config) -> Config:
 def validate(cfg: Config) -> None:
     """Cross-field checks; raises :class:`ConfigError` naming the key path and the fix."""
     where = f"{cfg.source_path}: " if cfg.source_path else ""
+    for section, default, choices in (("met", "synthetic", "'synthetic', 'uniform' or a NetCDF file or pattern"),
+                                      ("emissions", "builtin", "'builtin', 'uniform', 'none' or a file"),
+                                      ("regions", "natural_earth", "'natural_earth' or a GeoJSON or shapefile")):
+        if not str(getattr(cfg, section).source).strip():
+            raise ConfigError(f"{where}{section}.source = {getattr(cfg, section).source!r}: empty; give {choices}, or "
+                              f"remove the key for the default ({default!r})")
     d = cfg.domain
     if not d.resolution_deg > 0:
         raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: must be a positive number of degrees")

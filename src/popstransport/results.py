@@ -70,6 +70,9 @@ def parse_period(spec: str | int | None) -> tuple[np.datetime64, np.datetime64] 
     number in Python, or counted from the end."""
     if spec is None:
         return None
+    if isinstance(spec, (bool, np.bool_)):
+        raise RunResultsError(f"period {spec!r}: a truth value is not a period; use 'all', a year (2010), a month "
+                              "(2010-07), an interval (2010-03-01/2010-06-01) or an index (0, -1)")
     if isinstance(spec, (int, np.integer)):
         return int(spec)
     text = str(spec).strip()
