@@ -50,6 +50,9 @@ def _write(tmp_path, text):
         ("[domain]\nkind = 'sphere'\n", r"domain\.kind = 'sphere': allowed values are 'regional', 'global', 'box'"),
         ("[domain]\nlon_min_deg = 190.0\n", r"domain\.lon_min_deg = 190\.0 must be less than domain\.lon_max_deg"),
         ("[domain]\nlat_min_deg = 70.0\n", r"domain\.lat_min_deg = 70\.0 must be less than"),
+        ("[domain]\nlon_min_deg = 150.0\nlon_max_deg = -150.0\nlat_min_deg = -30.0\nlat_max_deg = 0.0\n",
+         r"domain\.lon_min_deg = 150\.0 must be less than domain\.lon_max_deg = -150\.0; for a domain that runs east "
+         r"from 150 across the 180th meridian to -150, write domain\.lon_max_deg = 210 .*lon_min_deg = -210 with"),
         ("[domain]\nlat_min_deg = -95.0\n", r"within -90\.\.90"),
         ("[domain]\nlayer_edges_m = [100.0, 1000.0]\n", r"domain\.layer_edges_m = \[100\.0, 1000\.0\]"),
         ("[domain]\nlayer_edges_m = 1000.0\n", r"domain\.layer_edges_m = 1000\.0: expected a list"),
