@@ -156,3 +156,22 @@ def test_run_checks_a_configuration_changed_in_python(tmp_path, section, key, va
     with pytest.raises(ConfigError, match=match):
         run(changed, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_regional_domain_around_the_whole_globe_warns_that_its_seam_is_an_open_boundary(recwarn):
+    """An Arctic band -180..180 x 60..85 written as a regional domain is not periodic: the warning says so and names
+    the fix (domain.kind = 'global'); a domain short of 360 degrees does not warn."""
+    import warnings
+
+    from popstransport.run import build_grid
+
+    band = ["domain.lon_min_deg=-180", "domain.lon_max_deg=180", "domain.lat_min_deg=60", "domain.lat_max_deg=85",
+            "domain.resolution_deg=5"]
+    with pytest.warns(UserWarning, match=r"spans all 360 degrees of longitude \(-180\.\.180\) but is not periodic: "
+                                         r"its west and east edges, both at 180 E, are open boundaries.*domain\.kind = "
+                                         r"'global'"):
+        grid = build_grid(load_config(None, band))
+    assert grid.topology == "regional" and grid.nlon == 72
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_grid(load_config(None, [*band[:2], "domain.lon_max_deg=175", *band[2:]]))
