@@ -100,6 +100,22 @@ def test_projection_choice():
     assert isinstance(map_projection(np.linspace(60, 180, 25), np.linspace(-15, 60, 16)), ccrs.PlateCarree)
 
 
+@pytest.mark.parametrize("lat_edges", [(-50.0, -25.0), (25.0, 50.0), (-75.0, -50.0), (60.0, 85.0)])
+def test_a_conic_map_draws_the_whole_domain_in_either_hemisphere(lat_edges):
+    """The Lambert map of a mid-latitude domain holds all of it: on a southern one (south-east Australia and New
+    Zealand, 50-25 S) cartopy's default cut-off at 30 S left the domain's northern fifth off the map."""
+    import cartopy.crs as ccrs
+    import shapely
+
+    lon = np.linspace(110.0, 180.0, 29)
+    proj = map_projection(lon, np.linspace(*lat_edges, 11))
+    assert isinstance(proj, ccrs.LambertConformal)
+    lo, la = np.meshgrid(np.linspace(110.0, 180.0, 30), np.linspace(*lat_edges, 30))
+    xy = proj.transform_points(ccrs.PlateCarree(), lo.ravel(), la.ravel())
+    assert np.isfinite(xy[:, :2]).all()
+    assert shapely.contains_xy(proj.domain, xy[:, 0], xy[:, 1]).all()
+
+
 def test_colour_scale_log_symlog_linear():
     from matplotlib.colors import LogNorm, Normalize, SymLogNorm
 

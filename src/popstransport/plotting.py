@@ -116,7 +116,10 @@ def map_projection(lon_edges: np.ndarray, lat_edges: np.ndarray):
     span = lat1 - lat0
     if lat0 * lat1 > 0 and abs(mid) >= 25.0 and span <= 60.0 and lon1 - lon0 <= 150.0:
         p1, p2 = lat0 + span / 6.0, lat1 - span / 6.0
-        return ccrs.LambertConformal(central_longitude=centre, central_latitude=mid, standard_parallels=(p1, p2))
+        # (cartopy cuts a conic map off at a latitude on the side away from its pole: -30 by default, which on a
+        # southern-hemisphere map leaves out everything north of 30 S)
+        return ccrs.LambertConformal(central_longitude=centre, central_latitude=mid, standard_parallels=(p1, p2),
+                                     cutoff=30.0 if mid < 0 else -30.0)
     return ccrs.PlateCarree(central_longitude=centre)
 
 
