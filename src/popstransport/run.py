@@ -200,6 +200,8 @@ class RunSetup:
     tags: TagSet
     region_codes: list[str]
     region_fraction: np.ndarray | None
+    #: the emission inventory behind the model's emissions (the start year's), ``None`` for ``uniform``/``none``
+    inventory: EmissionInventory | None = None
 
 
 def build_regions(cfg: Config, grid: LatLonGrid):
@@ -380,7 +382,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
         state_dtype=np.float32 if p.state_precision == "float32" else np.float64,
     )
-    return RunSetup(model, tags, codes, fraction)
+    return RunSetup(model, tags, codes, fraction, inventory)
 
 
 def results_configuration(cfg: Config) -> str:
