@@ -168,8 +168,15 @@ def natural_earth_lines(lon_min: float, lon_max: float, lat_min: float, lat_max:
                 if shift:
                     c = shapely.transform(c, lambda xy, s=shift: xy + np.array([s, 0.0]))
                 pieces.append(c)
-    borders = [p.boundary.simplify(tolerance) for p in pieces]
-    coast = shapely.union_all(pieces).boundary.simplify(tolerance) if pieces else shapely.LineString()
+    if is_global or not pieces:
+        borders = [p.boundary.simplify(tolerance) for p in pieces]
+        coast = shapely.union_all(pieces).boundary.simplify(tolerance) if pieces else shapely.LineString()
+    else:
+        # (the clipped outlines without the edges of the clipping box: on a conic map of a high-latitude domain the
+        # map shows longitudes beyond the margin, where those edges were drawn as straight lines to the pole)
+        edge = shapely.box(lon_min - margin, y0, lon_max + margin, y1).exterior.buffer(1e-9 * (span + 1.0))
+        borders = [p.boundary.difference(edge).simplify(tolerance) for p in pieces]
+        coast = shapely.union_all(pieces).boundary.difference(edge).simplify(tolerance)
     _LINES_CACHE[key] = (borders, coast)
     return borders, coast
 
