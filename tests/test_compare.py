@@ -123,6 +123,15 @@ def test_different_grids_are_refused(runs):
         compare_runs(runs["a"], runs["coarse"])
 
 
+def test_the_same_domain_in_longitudes_shifted_by_360_degrees_is_the_same_grid(runs, tmp_path):
+    """A domain across the dateline may be written 150..210 or -210..-150: compare pairs the cells, on A's lons."""
+    shifted = run(load_config(None, [*TAGGED, "domain.lon_min_deg=-300", "domain.lon_max_deg=-180"]), tmp_path / "w")
+    c = compare_runs(runs["a"], shifted)
+    with xr.open_dataset(runs["a"] / "fields.nc") as fa:
+        np.testing.assert_array_equal(c.fields["lon"].values, fa["lon"].values)
+    assert float(abs(c.fields["air_concentration_relative_difference"]).max()) < 1e-12
+
+
 def test_refuses_to_overwrite(runs, tmp_path):
     compare_runs(runs["a"], runs["b"], tmp_path / "c")
     with pytest.raises(CompareError, match=r"already holds a comparison.*--overwrite"):

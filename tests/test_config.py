@@ -50,6 +50,9 @@ def _write(tmp_path, text):
         ("[domain]\nkind = 'sphere'\n", r"domain\.kind = 'sphere': allowed values are 'regional', 'global', 'box'"),
         ("[domain]\nlon_min_deg = 190.0\n", r"domain\.lon_min_deg = 190\.0 must be less than domain\.lon_max_deg"),
         ("[domain]\nlat_min_deg = 70.0\n", r"domain\.lat_min_deg = 70\.0 must be less than"),
+        ("[domain]\nlon_min_deg = 150.0\nlon_max_deg = -150.0\nlat_min_deg = -30.0\nlat_max_deg = 0.0\n",
+         r"domain\.lon_min_deg = 150\.0 must be less than domain\.lon_max_deg = -150\.0; for a domain that runs east "
+         r"from 150 across the 180th meridian to -150, write domain\.lon_max_deg = 210 .*lon_min_deg = -210 with"),
         ("[domain]\nlat_min_deg = -95.0\n", r"within -90\.\.90"),
         ("[domain]\nlayer_edges_m = [100.0, 1000.0]\n", r"domain\.layer_edges_m = \[100\.0, 1000\.0\]"),
         ("[domain]\nlayer_edges_m = 1000.0\n", r"domain\.layer_edges_m = 1000\.0: expected a list"),
@@ -204,3 +207,22 @@ def test_overrides_as_one_string_and_data_that_is_not_a_dict_are_refused_with_th
     for bad in ([], None, "domain.kind = 'box'"):
         with pytest.raises(ConfigError, match=r"configuration data must be a dict of sections such as .* got "):
             config_from_dict(bad)  # type: ignore[arg-type]
+
+
+def test_a_regional_domain_around_the_whole_globe_warns_that_its_seam_is_an_open_boundary(recwarn):
+    """An Arctic band -180..180 x 60..85 written as a regional domain is not periodic: the warning says so and names
+    the fix (domain.kind = 'global'); a domain short of 360 degrees does not warn."""
+    import warnings
+
+    from popstransport.run import build_grid
+
+    band = ["domain.lon_min_deg=-180", "domain.lon_max_deg=180", "domain.lat_min_deg=60", "domain.lat_max_deg=85",
+            "domain.resolution_deg=5"]
+    with pytest.warns(UserWarning, match=r"spans all 360 degrees of longitude \(-180\.\.180\) but is not periodic: "
+                                         r"its west and east edges, both at 180 E, are open boundaries.*domain\.kind = "
+                                         r"'global'"):
+        grid = build_grid(load_config(None, band))
+    assert grid.topology == "regional" and grid.nlon == 72
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_grid(load_config(None, [*band[:2], "domain.lon_max_deg=175", *band[2:]]))

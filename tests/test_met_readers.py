@@ -468,6 +468,19 @@ def test_error_curvilinear_grid_and_a_folder_as_the_met_file(tmp_path):
         open_met(str(tmp_path), GRID)
 
 
+def test_error_one_wind_of_a_pair_says_to_give_the_other_file(tmp_path):
+    """CMIP ships uas and vas in separate files: given the uas file alone, the error says that the eastward wind
+    was found and the northward one is missing, and how to give both files (it only said 'no wind found')."""
+    ds = xr.Dataset(
+        {"uas": (("lat", "lon"), np.zeros((3, 4)), {"units": "m s-1", "standard_name": "eastward_wind"})},
+        coords={"lat": [0.0, 1.0, 2.0], "lon": [0.0, 1.0, 2.0, 3.0]},
+    )
+    with pytest.raises(InputError, match=r"no eastward and northward wind found.*Fix: the 10 m eastward wind was found "
+                                         r"\('uas' in .*\) but not the 10 m northward wind: if it is in another file, "
+                                         r"give both files \(met\.source takes a glob"):
+        open_met(ds, GRID)
+
+
 def test_error_unknown_unit(tmp_path):
     files = write_era5_old(tmp_path, HOURS)
     with warnings.catch_warnings():

@@ -91,6 +91,27 @@ def test_domain_past_the_date_line_gets_shifted_lines():
     assert coast.bounds[2] > 200.0
 
 
+def test_natural_earth_lines_do_not_draw_the_edges_of_their_clipping_box():
+    """The outlines are clipped to the domain plus a margin; the clipped polygons' boundaries held the box's edges,
+    which a conic map of a high-latitude domain (0-90 E, 60-90 N) shows as straight lines running to the pole
+    across Greenland's sea and Siberia. No long segment of a border or of the coast may lie along those edges."""
+    import shapely
+
+    lon_min, lon_max, lat_min, lat_max = 0.0, 90.0, 60.0, 90.0
+    borders, coast = natural_earth_lines(lon_min, lon_max, lat_min, lat_max)
+    x0, x1 = min(b.bounds[0] for b in borders if not b.is_empty), max(b.bounds[2] for b in borders if not b.is_empty)
+    assert x0 < lon_min - 20 and x1 > lon_max + 20  # (the margin is there: coasts west of 0 E and east of 90 E)
+    for line in [*borders, coast]:
+        for part in shapely.get_parts(shapely.line_merge(line) if not line.is_empty else line):
+            xy = shapely.get_coordinates(part)
+            for a, b in zip(xy[:-1], xy[1:]):
+                on_west = abs(a[0] - x0) < 1e-6 and abs(b[0] - x0) < 1e-6
+                on_east = abs(a[0] - x1) < 1e-6 and abs(b[0] - x1) < 1e-6
+                # (a short one is a real line that dips out of the box, straightened by the simplification)
+                assert not (on_west or on_east) or abs(a[1] - b[1]) < 0.5, (a, b)
+    assert not coast.is_empty and coast.bounds[3] > 80.0  # (Svalbard, Franz Josef Land)
+
+
 def test_projection_choice():
     import cartopy.crs as ccrs
 
@@ -98,6 +119,22 @@ def test_projection_choice():
     assert isinstance(map_projection(lon, np.linspace(-90, 90, 37)), ccrs.Robinson)
     assert isinstance(map_projection(np.linspace(-20, 40, 13), np.linspace(35, 70, 8)), ccrs.LambertConformal)
     assert isinstance(map_projection(np.linspace(60, 180, 25), np.linspace(-15, 60, 16)), ccrs.PlateCarree)
+
+
+@pytest.mark.parametrize("lat_edges", [(-50.0, -25.0), (25.0, 50.0), (-75.0, -50.0), (60.0, 85.0)])
+def test_a_conic_map_draws_the_whole_domain_in_either_hemisphere(lat_edges):
+    """The Lambert map of a mid-latitude domain holds all of it: on a southern one (south-east Australia and New
+    Zealand, 50-25 S) cartopy's default cut-off at 30 S left the domain's northern fifth off the map."""
+    import cartopy.crs as ccrs
+    import shapely
+
+    lon = np.linspace(110.0, 180.0, 29)
+    proj = map_projection(lon, np.linspace(*lat_edges, 11))
+    assert isinstance(proj, ccrs.LambertConformal)
+    lo, la = np.meshgrid(np.linspace(110.0, 180.0, 30), np.linspace(*lat_edges, 30))
+    xy = proj.transform_points(ccrs.PlateCarree(), lo.ravel(), la.ravel())
+    assert np.isfinite(xy[:, :2]).all()
+    assert shapely.contains_xy(proj.domain, xy[:, 0], xy[:, 1]).all()
 
 
 def test_colour_scale_log_symlog_linear():

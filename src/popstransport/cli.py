@@ -167,6 +167,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config, parse_time
+    from .constants import SECONDS_PER_YEAR
     from .run import YearlyEmissions, build_run, build_simulation, check_before_run
 
     cfg = load_config(args.config, args.set)
@@ -192,6 +193,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
           f"tags: {', '.join(model.tags)}")
+    inv = setup.inventory
+    if inv is not None and inv.requested_kg_s and inv.outside_kg_s > 0:
+        # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here)
+        out, asked = inv.outside_kg_s * SECONDS_PER_YEAR, inv.requested_kg_s * SECONDS_PER_YEAR
+        print(f"  not modelled: {out:.4g} of the inventory's {asked:.4g} kg/yr ({100 * out / asked:.3g}%) is emitted "
+              "outside the domain" + ("" if cfg.emissions.scale == 1 else
+                                      f" (the countries' figures below are before emissions.scale = {cfg.emissions.scale:g})")
+              + ":")
+        for note in inv.notes:
+            if "not modelled" in note:
+                print(f"    {note}")
     if cfg.domain.kind == "regional":
         q = cfg.domain.inflow_mixing_ratio
         if q > 0:

@@ -384,8 +384,15 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: must be a positive number of degrees")
     if d.kind == "regional":
         if not d.lon_min_deg < d.lon_max_deg:
+            hint = ""
+            if -180.0 <= d.lon_max_deg < d.lon_min_deg <= 180.0:
+                # (the way a domain across the 180th meridian is written in many tools: 150..-150)
+                hint = (f"; for a domain that runs east from {d.lon_min_deg:g} across the 180th meridian to "
+                        f"{d.lon_max_deg:g}, write domain.lon_max_deg = {d.lon_max_deg + 360.0:g} (longitudes above 180 "
+                        f"are allowed; or lon_min_deg = {d.lon_min_deg - 360.0:g} with lon_max_deg = {d.lon_max_deg:g})")
             raise ConfigError(
                 f"{where}domain.lon_min_deg = {d.lon_min_deg} must be less than domain.lon_max_deg = {d.lon_max_deg}"
+                + hint
             )
         if not d.lat_min_deg < d.lat_max_deg:
             raise ConfigError(

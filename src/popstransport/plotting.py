@@ -116,7 +116,10 @@ def map_projection(lon_edges: np.ndarray, lat_edges: np.ndarray):
     span = lat1 - lat0
     if lat0 * lat1 > 0 and abs(mid) >= 25.0 and span <= 60.0 and lon1 - lon0 <= 150.0:
         p1, p2 = lat0 + span / 6.0, lat1 - span / 6.0
-        return ccrs.LambertConformal(central_longitude=centre, central_latitude=mid, standard_parallels=(p1, p2))
+        # (cartopy cuts a conic map off at a latitude on the side away from its pole: -30 by default, which on a
+        # southern-hemisphere map leaves out everything north of 30 S)
+        return ccrs.LambertConformal(central_longitude=centre, central_latitude=mid, standard_parallels=(p1, p2),
+                                     cutoff=30.0 if mid < 0 else -30.0)
     return ccrs.PlateCarree(central_longitude=centre)
 
 
@@ -165,8 +168,15 @@ def natural_earth_lines(lon_min: float, lon_max: float, lat_min: float, lat_max:
                 if shift:
                     c = shapely.transform(c, lambda xy, s=shift: xy + np.array([s, 0.0]))
                 pieces.append(c)
-    borders = [p.boundary.simplify(tolerance) for p in pieces]
-    coast = shapely.union_all(pieces).boundary.simplify(tolerance) if pieces else shapely.LineString()
+    if is_global or not pieces:
+        borders = [p.boundary.simplify(tolerance) for p in pieces]
+        coast = shapely.union_all(pieces).boundary.simplify(tolerance) if pieces else shapely.LineString()
+    else:
+        # (the clipped outlines without the edges of the clipping box: on a conic map of a high-latitude domain the
+        # map shows longitudes beyond the margin, where those edges were drawn as straight lines to the pole)
+        edge = shapely.box(lon_min - margin, y0, lon_max + margin, y1).exterior.buffer(1e-9 * (span + 1.0))
+        borders = [p.boundary.difference(edge).simplify(tolerance) for p in pieces]
+        coast = shapely.union_all(pieces).boundary.difference(edge).simplify(tolerance)
     _LINES_CACHE[key] = (borders, coast)
     return borders, coast
 

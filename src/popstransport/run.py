@@ -39,6 +39,15 @@ def build_grid(cfg: Config) -> LatLonGrid:
     d = cfg.domain
     layers = AirLayers(edges_m=tuple(float(e) for e in d.layer_edges_m))
     if d.kind == "regional":
+        if d.lon_max_deg - d.lon_min_deg >= 360.0 - 1e-9:
+            import warnings
+
+            warnings.warn(
+                f"domain: the regional domain spans all 360 degrees of longitude ({d.lon_min_deg:g}..{d.lon_max_deg:g}) "
+                f"but is not periodic: its west and east edges, both at {d.lon_min_deg % 360.0:g} E, are open "
+                "boundaries, so air that crosses that meridian leaves the model and what comes in is clean (or "
+                "domain.inflow_mixing_ratio); for a domain that wraps around in longitude use domain.kind = 'global'",
+                stacklevel=2)
         return LatLonGrid.regional(d.lon_min_deg, d.lon_max_deg, d.lat_min_deg, d.lat_max_deg, d.resolution_deg, layers)
     if d.kind == "global":
         return LatLonGrid.global_grid(d.resolution_deg, layers=layers)
@@ -191,6 +200,8 @@ class RunSetup:
     tags: TagSet
     region_codes: list[str]
     region_fraction: np.ndarray | None
+    #: the emission inventory behind the model's emissions (the start year's), ``None`` for ``uniform``/``none``
+    inventory: EmissionInventory | None = None
 
 
 def build_regions(cfg: Config, grid: LatLonGrid):
@@ -377,7 +388,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
         state_dtype=np.float32 if p.state_precision == "float32" else np.float64,
     )
-    return RunSetup(model, tags, codes, fraction)
+    return RunSetup(model, tags, codes, fraction, inventory)
 
 
 def results_configuration(cfg: Config) -> str:

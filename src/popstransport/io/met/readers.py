@@ -1024,13 +1024,24 @@ class FileMet:
                     "rename the horizontal dimensions to lat and lon, or give their coordinates the attributes "
                     "standard_name = 'latitude'/'longitude' and units = 'degrees_north'/'degrees_east'",
                 )
+            fix = ("add wind variables, give them CF standard names, or name them with variables={'eastward_wind': "
+                   "..., 'northward_wind': ...}")
+            for a, b in (("eastward_wind", "northward_wind"), ("eastward_wind_10m", "northward_wind_10m")):
+                if (a in v) != (b in v):
+                    # (one file per variable, as CMIP and many archives ship them, and only one of the pair given)
+                    found, lost = (a, b) if a in v else (b, a)
+                    label = {r: ("10 m " if r.endswith("_10m") else "") + r.removesuffix("_10m").replace("_", " ")
+                             for r in (a, b)}
+                    fix = (f"the {label[found]} was found ({v[found].describe()}) but not the "
+                           f"{label[lost]}: if it is in another file, give both files (met.source "
+                           "takes a glob, such as 'met/?as_*.nc'); or " + fix)
+                    break
             raise InputError(
                 src,
                 "winds",
                 f"no eastward and northward wind found (looked for {'; '.join(looked)}); "
                 f"the inputs hold {self._inventory()}",
-                "add wind variables, give them CF standard names, or name them with variables={'eastward_wind': "
-                "..., 'northward_wind': ...}",
+                fix,
             )
         if self.wind_mode == "levels":
             for a, b in (("eastward_wind", "northward_wind"),):
