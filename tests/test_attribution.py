@@ -391,3 +391,29 @@ def test_scaling_boundary_in_a_run_without_inflow_says_where_the_tag_comes_from(
     with pytest.raises(AttributionError) as info:
         scenario_weights(["CHN", "OTHER"], {"IND": 0.0})
     assert "BOUNDARY" not in str(info.value)
+
+
+def test_a_point_source_is_tagged_by_the_country_that_holds_it(tmp_path):
+    """A plant in Vientiane sits in a 1-degree cell mostly in Thailand: its emission is Laos's tag's, all of it, not
+    the cell's area shares (which gave most of it to THA); a source in the open sea goes to OTHER, and one a little
+    off a coast (a harbour) to that coast's country."""
+    from popstransport.config import load_config
+    from popstransport.io.regions import countries_of_points
+    from popstransport.run import build_run
+
+    assert countries_of_points([102.60, 100.5, 160.0, 121.505], [17.97, 13.75, 0.0, 31.40]) == ["LAO", "THA", "", "CHN"]
+    points = tmp_path / "points.csv"
+    points.write_text("name,lon,lat,rate,unit\nVientiane,102.60,17.97,10,kg/yr\nBangkok,100.50,13.75,5,kg/yr\n"
+                      "buoy,108.5,10.5,1,kg/yr\n")
+    cfg = load_config(None, ["domain.lon_min_deg=95", "domain.lon_max_deg=110", "domain.lat_min_deg=5",
+                             "domain.lat_max_deg=25", "domain.resolution_deg=1", f"emissions.source={points}",
+                             "attribution.tags=countries", "met.source=uniform"])
+    setup = build_run(cfg)
+    tags = setup.tags
+    grid = setup.model.grid
+    j, i = int(np.searchsorted(grid.lat_edges_deg, 17.97)) - 1, int(np.searchsorted(grid.lon_edges_deg, 102.60)) - 1
+    assert set(tags.names) >= {"LAO", "THA", "OTHER"} and "VNM" not in tags.names
+    w = tags.emission_weights
+    assert w[tags.names.index("LAO"), j, i] == 1.0
+    jb, ib = int(np.searchsorted(grid.lat_edges_deg, 10.5)) - 1, int(np.searchsorted(grid.lon_edges_deg, 108.5)) - 1
+    assert w[tags.names.index("OTHER"), jb, ib] == 1.0

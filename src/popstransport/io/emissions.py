@@ -239,8 +239,9 @@ class EmissionInventory:
         #: Total of the input before distribution (kg s-1; national totals only).
         self.requested_kg_s: float | None = None
         #: Annual-mean emission of every country, summed over sectors and layers, ``{ISO 3166 alpha-3: (J, I)}``
-        #: (kg s-1; national totals only, ``None`` otherwise): the source tags of a run take each cell's emission
-        #: by these shares rather than by the countries' areas in the cell.
+        #: (kg s-1; national totals, and point sources by the country holding each point, ``""`` for open sea;
+        #: ``None`` otherwise): the source tags of a run take each cell's emission by these shares rather than by
+        #: the countries' areas in the cell.
         self.region_rates_kg_s: dict[str, np.ndarray] | None = None
 
     # rates ------------------------------------------------------------------------------------------------------
@@ -574,6 +575,7 @@ class EmissionInventory:
         parts: dict[str, np.ndarray] = {}
         per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its sources are)
         dropped = []
+        placed: list[tuple[float, float, int, int, float]] = []  # lon, lat, cell, kg s-1 of every source kept
         for n, row in zip(rows.line_numbers, rows):
             lon, lat = _float(row, "lon", src, n), _float(row, "lat", src, n)
             rate = _float(row, "rate", src, n)
@@ -602,6 +604,7 @@ class EmissionInventory:
             arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
             arr[k, j, i] += rate * _to_kg(unit, molar_mass_g_mol, src)
             per_year[sector] = per_year.get(sector, True) and unit.per_year
+            placed.append((lon, lat, j, i, rate * _to_kg(unit, molar_mass_g_mol, src)))
         notes = [f"{src}: {len(rows) - len(dropped)} point sources"]
         if dropped:
             msg = f"{src}: {len(dropped)} point sources outside the domain were dropped: {dropped[:5]}"
@@ -609,8 +612,17 @@ class EmissionInventory:
             notes.append(msg)
         if not parts:
             raise InputError(src, "point sources", "none lies inside the model domain", "check the coordinates")
-        return cls(grid, [EmissionPart(s, r, np.ones(12), per_year[s]) for s, r in parts.items()], substance,
-                   f"point sources {src}", notes)
+        inv = cls(grid, [EmissionPart(s, r, np.ones(12), per_year[s]) for s, r in parts.items()], substance,
+                  f"point sources {src}", notes)
+        # each source's country (the one holding the point, not the cell's area shares: a plant in Vientiane, in a
+        # cell mostly in Thailand, is Laos's), for source tags on the Natural Earth countries
+        from .regions import countries_of_points
+
+        lon, lat, jj, ii, kg_s = (np.array(c) for c in zip(*placed))
+        inv.region_rates_kg_s = {}
+        for code, j, i, r in zip(countries_of_points(lon, lat), jj, ii, kg_s):
+            inv.region_rates_kg_s.setdefault(code, np.zeros(grid.shape))[j, i] += r  # ("": open sea, in OTHER)
+        return inv
 
     @classmethod
     def from_national_csv(

@@ -678,4 +678,30 @@ def iso2_to_iso3() -> dict[str, str]:
     return out
 
 
-__all__ = ["RegionMasks", "cache_dir", "country_codes", "iso2_to_iso3", "land_fraction", "natural_earth_countries"]
+def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg: float = 0.25) -> list[str]:
+    """The Natural Earth country (ISO 3166 alpha-3 code) holding each point, for point sources: the country whose
+    land holds it, or else the nearest one within ``tolerance_deg`` degrees (a plant on a harbour pier or a coast
+    that the 1:10m outlines draw a little inland), or ``""`` (open sea). Longitudes in either convention."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    by_code, _ = natural_earth_countries()
+    codes = [c for c, geoms in by_code.items() for _ in geoms]
+    tree = STRtree([g for geoms in by_code.values() for g in geoms])
+    lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
+    points = shapely.points(lon, np.asarray(lat_deg, dtype=float))
+    out = [""] * len(points)
+    inside = tree.query(points, predicate="intersects")  # (2, K): point index, geometry index
+    for k, g in zip(*inside):
+        if not out[k]:
+            out[k] = codes[g]
+    missing = [k for k, code in enumerate(out) if not code]
+    if missing:
+        near = tree.query_nearest(points[missing], max_distance=tolerance_deg, all_matches=False)
+        for k, g in zip(*near):
+            out[missing[k]] = codes[g]
+    return out
+
+
+__all__ = ["RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3", "land_fraction",
+           "natural_earth_countries"]
