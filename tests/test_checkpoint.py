@@ -226,3 +226,20 @@ def test_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "interrupted; the results are not written, but the last checkpoint is: continue with `popstransport run " \
            f"--resume {out} --set domain.resolution_deg=5" in err and "--set 'attribution.regions=['\"'\"'CHN" in err
+
+
+def test_a_resume_from_parts_joined_after_the_checkpoint_is_refused(tmp_path, capsys):
+    """A run stopped while joining its parts at the end, after the joined file replaced part 0 but before the later
+    parts were removed, leaves a part 0 holding every period; resumed, those after the checkpoint were written twice
+    (four periods in a three-month run). The record count of the parts is checked against the checkpoint's."""
+    from popstransport.io.writers import join_segments
+
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, ["time.stop=2010-04-01"])
+    parts = [out / ".fields.nc.partial", out / ".fields.nc.partial.1"]
+    join_segments(parts, out / ".fields.nc.partial.joined")
+    os.replace(out / ".fields.nc.partial.joined", parts[0])
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 1
+    err = capsys.readouterr().err
+    assert ".fields.nc.partial: the 2 part(s) of fields.nc hold 3 periods, the checkpoint counts 2" in err, err
+    assert not (out / "fields.nc").exists()
