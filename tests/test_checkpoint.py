@@ -243,3 +243,22 @@ def test_a_resume_from_parts_joined_after_the_checkpoint_is_refused(tmp_path, ca
     err = capsys.readouterr().err
     assert ".fields.nc.partial: the 2 part(s) of fields.nc hold 3 periods, the checkpoint counts 2" in err, err
     assert not (out / "fields.nc").exists()
+
+
+def test_a_join_that_fails_leaves_the_parts_and_no_joined_file(tmp_path):
+    """A join of parts that fails (here a part whose variable has time as its second dimension; in a run, a full disk
+    or Ctrl-C while completing) removes its half-written ``.NAME.partial.joined`` and leaves the parts as they were."""
+    import netCDF4
+
+    from popstransport.io.writers import RunDirectory, join_parts
+
+    run_dir = RunDirectory(tmp_path / "run")
+    for k in range(2):
+        with netCDF4.Dataset(run_dir.segment("fields.nc", k), "w") as ds:
+            ds.createDimension("time", None)
+            ds.createDimension("x", 2)
+            ds.createVariable("v", "f8", ("x", "time"))[:, 0] = [k, k]
+    before = {p.name: p.read_bytes() for p in run_dir.path.iterdir()}
+    with pytest.raises(ValueError, match="variable 'v' has time as a dimension other than its first"):
+        join_parts(run_dir, "fields.nc", 1, {})
+    assert {p.name: p.read_bytes() for p in run_dir.path.iterdir()} == before

@@ -410,7 +410,11 @@ def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str
     if len(parts) <= 1:
         return
     joined = run_dir.path / f".{name}.partial.joined"
-    join_segments(parts, joined, attributes)
+    try:
+        join_segments(parts, joined, attributes)
+    except BaseException:
+        joined.unlink(missing_ok=True)  # (the parts stay as they were: a run with a checkpoint can still resume)
+        raise
     os.replace(joined, run_dir.partial(name))
     run_dir.discard_segments(name, 1)
 
