@@ -467,7 +467,8 @@ class Simulation:
         self._writers_checkpointed = writers is not None
 
     def run(self) -> list[PeriodResult]:
-        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure).
+        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure; a run
+        that fails after a checkpoint holding the writers' states suspends them instead, keeping what it counts).
 
         A simulation runs once: it starts from the model's state, which its run then advances (to ``stop``, or to
         where it stopped), so a second call raises; build a new :class:`Simulation` (and model) to run again."""
