@@ -262,3 +262,36 @@ def test_a_join_that_fails_leaves_the_parts_and_no_joined_file(tmp_path):
     with pytest.raises(ValueError, match="variable 'v' has time as a dimension other than its first"):
         join_parts(run_dir, "fields.nc", 1, {})
     assert {p.name: p.read_bytes() for p in run_dir.path.iterdir()} == before
+
+
+def test_a_resume_that_fails_before_its_writers_resume_keeps_the_parts(tmp_path, monkeypatch, capsys):
+    """A resumed run stopped (Ctrl-C, or an error) before its writers resumed closed them as failed, which removed
+    the interrupted run's parts: the checkpoint could no longer be resumed ("part 0 of fields.nc ... is missing")."""
+    from popstransport.simulation import Simulation
+
+    out = tmp_path / "run"
+    short = ["time.stop=2010-04-01"]
+    _interrupted_run(out, 75, short)
+    parts = sorted(p.name for p in out.iterdir())
+    real = Simulation.check_forcing_covers
+
+    def interrupted(self):
+        if self.writers:  # (the run's simulation, not the checks before it)
+            raise KeyboardInterrupt
+        real(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Simulation, "check_forcing_covers", interrupted)
+        assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 130
+    assert "continue with `popstransport run --resume" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == parts
+
+    def stopped(*args, **kwargs):  # (Ctrl-C while the writers are made, after the fields writer)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr("popstransport.io.writers.BudgetWriter.__init__", stopped)
+        assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 130
+    assert sorted(p.name for p in out.iterdir()) == parts
+    assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 0
+    assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()

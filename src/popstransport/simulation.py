@@ -484,8 +484,10 @@ class Simulation:
             self._run()
             success = True
         finally:
-            if not success and self._writers_checkpointed:
-                # (a run stopped after a checkpoint that holds the writers' states: they keep what it counts)
+            resuming_writers = self._resume is not None and self._resume.get("writers") is not None
+            if not success and (self._writers_checkpointed or (resuming_writers and self._writers_resume())):
+                # (a run stopped after a checkpoint that holds the writers' states, or while resuming from one before
+                # its writers resumed: they keep what it counts)
                 for w in self.writers:
                     try:
                         w.suspend()  # type: ignore[attr-defined]
