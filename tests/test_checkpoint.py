@@ -149,8 +149,8 @@ def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path)
     tagged = ["time.stop=2010-05-01", "attribution.tags=list", "attribution.regions=['CHN','IND']",
               "attribution.border_fluxes_by_source=true"]
     args = [*BASE, *[a for s in tagged for a in ("--set", s)]]
-    ref = tmp_path / "ref"
-    assert main(["run", "--out", str(ref), *args]) == 0
+    ref = tmp_path / "ref"  # (without checkpoints: one part, never joined)
+    assert main(["run", "--out", str(ref), *args, "--set", "output.checkpoint_every_months=0"]) == 0
     out = tmp_path / "run"
     _interrupted_run(out, 75, tagged)  # (mid-March: checkpoints at the ends of January and February)
     hidden = sorted(p.name for p in out.iterdir())
@@ -161,6 +161,8 @@ def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
     for name in ("fields.nc", "tag_fields.nc", "attribution.nc", "budget.nc"):
         a, b = _netcdf_contents(ref / name), _netcdf_contents(out / name)
+        for c in (a, b):  # (the configurations differ in output.checkpoint_every_months alone)
+            assert c[""].pop("configuration").count("checkpoint_every_months") == 1
         assert a.keys() == b.keys(), name
         for k in a:
             assert a[k] == b[k], (name, k)
@@ -226,3 +228,72 @@ def test_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "interrupted; the results are not written, but the last checkpoint is: continue with `popstransport run " \
            f"--resume {out} --set domain.resolution_deg=5" in err and "--set 'attribution.regions=['\"'\"'CHN" in err
+
+
+def test_a_resume_from_parts_joined_after_the_checkpoint_is_refused(tmp_path, capsys):
+    """A run stopped while joining its parts at the end, after the joined file replaced part 0 but before the later
+    parts were removed, leaves a part 0 holding every period; resumed, those after the checkpoint were written twice
+    (four periods in a three-month run). The record count of the parts is checked against the checkpoint's."""
+    from popstransport.io.writers import join_segments
+
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, ["time.stop=2010-04-01"])
+    parts = [out / ".fields.nc.partial", out / ".fields.nc.partial.1"]
+    join_segments(parts, out / ".fields.nc.partial.joined")
+    os.replace(out / ".fields.nc.partial.joined", parts[0])
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 1
+    err = capsys.readouterr().err
+    assert ".fields.nc.partial: the 2 part(s) of fields.nc hold 3 periods, the checkpoint counts 2" in err, err
+    assert not (out / "fields.nc").exists()
+
+
+def test_a_join_that_fails_leaves_the_parts_and_no_joined_file(tmp_path):
+    """A join of parts that fails (here a part whose variable has time as its second dimension; in a run, a full disk
+    or Ctrl-C while completing) removes its half-written ``.NAME.partial.joined`` and leaves the parts as they were."""
+    import netCDF4
+
+    from popstransport.io.writers import RunDirectory, join_parts
+
+    run_dir = RunDirectory(tmp_path / "run")
+    for k in range(2):
+        with netCDF4.Dataset(run_dir.segment("fields.nc", k), "w") as ds:
+            ds.createDimension("time", None)
+            ds.createDimension("x", 2)
+            ds.createVariable("v", "f8", ("x", "time"))[:, 0] = [k, k]
+    before = {p.name: p.read_bytes() for p in run_dir.path.iterdir()}
+    with pytest.raises(ValueError, match="variable 'v' has time as a dimension other than its first"):
+        join_parts(run_dir, "fields.nc", 1, {})
+    assert {p.name: p.read_bytes() for p in run_dir.path.iterdir()} == before
+
+
+def test_a_resume_that_fails_before_its_writers_resume_keeps_the_parts(tmp_path, monkeypatch, capsys):
+    """A resumed run stopped (Ctrl-C, or an error) before its writers resumed closed them as failed, which removed
+    the interrupted run's parts: the checkpoint could no longer be resumed ("part 0 of fields.nc ... is missing")."""
+    from popstransport.simulation import Simulation
+
+    out = tmp_path / "run"
+    short = ["time.stop=2010-04-01"]
+    _interrupted_run(out, 75, short)
+    parts = sorted(p.name for p in out.iterdir())
+    real = Simulation.check_forcing_covers
+
+    def interrupted(self):
+        if self.writers:  # (the run's simulation, not the checks before it)
+            raise KeyboardInterrupt
+        real(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Simulation, "check_forcing_covers", interrupted)
+        assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 130
+    assert "continue with `popstransport run --resume" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == parts
+
+    def stopped(*args, **kwargs):  # (Ctrl-C while the writers are made, after the fields writer)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr("popstransport.io.writers.BudgetWriter.__init__", stopped)
+        assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 130
+    assert sorted(p.name for p in out.iterdir()) == parts
+    assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 0
+    assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()

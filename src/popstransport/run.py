@@ -545,7 +545,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         sim.writers = writers
     except BaseException:
         for w in writers:
-            w.close(False)
+            if resume:
+                w.suspend()  # (the interrupted run's parts stay: its checkpoint can still be resumed)
+            else:
+                w.close(False)
         run_dir.cleanup_if_empty()
         raise
     try:

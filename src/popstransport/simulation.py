@@ -467,7 +467,8 @@ class Simulation:
         self._writers_checkpointed = writers is not None
 
     def run(self) -> list[PeriodResult]:
-        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure).
+        """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure; a run
+        that fails after a checkpoint holding the writers' states suspends them instead, keeping what it counts).
 
         A simulation runs once: it starts from the model's state, which its run then advances (to ``stop``, or to
         where it stopped), so a second call raises; build a new :class:`Simulation` (and model) to run again."""
@@ -483,8 +484,10 @@ class Simulation:
             self._run()
             success = True
         finally:
-            if not success and self._writers_checkpointed:
-                # (a run stopped after a checkpoint that holds the writers' states: they keep what it counts)
+            resuming_writers = self._resume is not None and self._resume.get("writers") is not None
+            if not success and (self._writers_checkpointed or (resuming_writers and self._writers_resume())):
+                # (a run stopped after a checkpoint that holds the writers' states, or while resuming from one before
+                # its writers resumed: they keep what it counts)
                 for w in self.writers:
                     try:
                         w.suspend()  # type: ignore[attr-defined]

@@ -240,7 +240,7 @@ class AttributionWriter:
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
-        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"])
+        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], len(state["periods"]))
         self.suspend()
         self.segment, self.periods = state["segments"], list(state["periods"])
 

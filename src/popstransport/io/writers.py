@@ -376,15 +376,31 @@ def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | 
                 n += count
 
 
-def resume_parts(run_dir: RunDirectory, name: str, count: int) -> None:
-    """Check that the ``count`` parts of ``name`` that a checkpoint counts are there, and remove the later ones."""
+def resume_parts(run_dir: RunDirectory, name: str, count: int, periods: int) -> None:
+    """Check that the ``count`` parts of ``name`` that a checkpoint counts are there and hold its ``periods`` time
+    records together, and remove the later parts.
+
+    The record count catches parts changed after the checkpoint, such as a part 0 into which a run that stopped
+    while joining its parts (:func:`join_parts`) had already joined the later ones: resumed, its periods would be
+    written twice."""
     from ..simulation import CheckpointError
 
+    records = 0
     for k in range(count):
         part = run_dir.segment(name, k)
         if not part.is_file():
             raise CheckpointError(f"{part}: part {k} of {name}, which the checkpoint counts, is missing; the run "
                                   "cannot be resumed, run it again from the start")
+        try:
+            with netCDF4.Dataset(part) as ds:
+                records += len(ds.dimensions["time"])
+        except (OSError, KeyError) as err:
+            raise CheckpointError(f"{part}: part {k} of {name}, which the checkpoint counts, cannot be read ({err}); "
+                                  "the run cannot be resumed, run it again from the start") from None
+    if records != periods:
+        raise CheckpointError(f"{run_dir.segment(name, 0)}: the {count} part(s) of {name} hold {records} periods, the "
+                              f"checkpoint counts {periods} (they were changed after it, e.g. joined by a run that "
+                              "stopped while completing); the run cannot be resumed, run it again from the start")
     run_dir.discard_segments(name, count)
 
 
@@ -394,7 +410,11 @@ def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str
     if len(parts) <= 1:
         return
     joined = run_dir.path / f".{name}.partial.joined"
-    join_segments(parts, joined, attributes)
+    try:
+        join_segments(parts, joined, attributes)
+    except BaseException:
+        joined.unlink(missing_ok=True)  # (the parts stay as they were: a run with a checkpoint can still resume)
+        raise
     os.replace(joined, run_dir.partial(name))
     run_dir.discard_segments(name, 1)
 
@@ -571,7 +591,7 @@ class FieldsWriter:
     def resume(self, state: dict[str, int]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`): its parts are kept, the parts
         written after it are removed, and the next period starts a new part."""
-        resume_parts(self.run_dir, self.FILENAME, state["segments"])
+        resume_parts(self.run_dir, self.FILENAME, state["segments"], state["periods"])
         if self.ds is not None:
             self.ds.close()
             self.ds = None
