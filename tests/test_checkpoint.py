@@ -154,8 +154,15 @@ def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path)
     out = tmp_path / "run"
     _interrupted_run(out, 75, tagged)  # (mid-March: checkpoints at the ends of January and February)
     hidden = sorted(p.name for p in out.iterdir())
-    assert hidden == [".fields.nc.partial", ".fields.nc.partial.1", ".tag_fields.nc.partial", ".tag_fields.nc.partial.1",
-                      "checkpoint.pkl"], hidden
+    assert hidden == [".attribution.nc.partial.records", ".fields.nc.partial", ".fields.nc.partial.1",
+                      ".tag_fields.nc.partial", ".tag_fields.nc.partial.1", "checkpoint.pkl"], hidden
+    with open(out / "checkpoint.pkl", "rb") as fh:  # (the receptor tables are appended, not kept in the checkpoint)
+        import pickle
+
+        state = pickle.load(fh)["writers"][-1]
+    assert state["records"] == 2 and state["records_bytes"] == (out / ".attribution.nc.partial.records").stat().st_size
+    with open(out / ".attribution.nc.partial.records", "ab") as fh:
+        fh.write(b"a record appended after the checkpoint")
     (out / ".fields.nc.partial.2").write_bytes(b"written after the checkpoint")
     assert main(["run", "--resume", str(out), *args]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())

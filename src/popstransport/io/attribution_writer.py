@@ -73,6 +73,7 @@ class AttributionWriter:
     """
 
     TAG_FIELDS = "tag_fields.nc"
+    ATTRIBUTION = "attribution.nc"
 
     def __init__(
         self,
@@ -97,6 +98,8 @@ class AttributionWriter:
         self.tag_fields = None
         #: the part of ``tag_fields.nc`` being written (see :meth:`checkpoint`)
         self.segment = 0
+        #: periods of :attr:`periods` in the records file, and its length in bytes (see :meth:`checkpoint`)
+        self._records_count, self._records_bytes = 0, 0
 
     def write_period(self, period: Any, model: Any) -> None:
         """Reduce one period's per-tag fields to receptor tables and border fluxes."""
@@ -227,22 +230,52 @@ class AttributionWriter:
                         **self.attributes)
         return ds
 
+    def _records_path(self) -> Path:
+        """The finished periods' tables, appended at each checkpoint (``.attribution.nc.partial.records``)."""
+        return self.run_dir.path / f".{self.ATTRIBUTION}.partial.records"
+
     def checkpoint(self) -> dict[str, Any]:
-        """Close the part of ``tag_fields.nc`` being written and return what :meth:`resume` needs: the number of
-        parts and the receptor tables and border fluxes so far (kept in the checkpoint: a few kilobytes a period,
-        more with border fluxes by source). The next period starts a new part, so that no part a checkpoint counts
-        is written again (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
+        """Close the part of ``tag_fields.nc`` being written and append the receptor tables and border fluxes of the
+        periods since the last checkpoint to the records file; return what :meth:`resume` needs (the number of
+        parts, of periods and of the records file's bytes). So neither a checkpoint nor its cost grows with the
+        length of the run (the tables are a few kilobytes a period, up to a megabyte with border fluxes by source
+        of many tags), and the next period starts a new part, so that no part a checkpoint counts is written again
+        (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
+        import pickle
+
         if self.tag_fields is not None:
             self.tag_fields.close()
             self.tag_fields = None
             self.segment += 1
-        return {"segments": self.segment, "periods": list(self.periods)}
+        with open(self._records_path(), "ab" if self._records_bytes else "wb") as fh:
+            fh.truncate(self._records_bytes)  # (records appended after the checkpoint before, by a run stopped since)
+            for record in self.periods[self._records_count:]:
+                pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._records_count, self._records_bytes = len(self.periods), fh.tell()
+        return {"segments": self.segment, "records": self._records_count, "records_bytes": self._records_bytes}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
-        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], len(state["periods"]))
+        import pickle
+
+        from ..simulation import CheckpointError
+
+        count, nbytes = state["records"], state["records_bytes"]
+        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], count)
         self.suspend()
-        self.segment, self.periods = state["segments"], list(state["periods"])
+        path = self._records_path()
+        periods = []
+        try:
+            with open(path, "rb") as fh:
+                for _ in range(count):
+                    periods.append(pickle.load(fh))
+                if fh.tell() != nbytes:
+                    raise ValueError(f"its {count} periods end at byte {fh.tell()}, the checkpoint says {nbytes}")
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            raise CheckpointError(f"{path}: the receptor tables of the periods the checkpoint counts cannot be read "
+                                  f"({exc}); the run cannot be resumed, run it again from the start") from None
+        self.segment, self.periods = state["segments"], periods
+        self._records_count, self._records_bytes = count, nbytes
 
     def suspend(self) -> None:
         """Close ``tag_fields.nc``, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
@@ -267,6 +300,7 @@ class AttributionWriter:
         for n in names:
             if self.run_dir.partial(n).exists():
                 self.run_dir.commit(n)
+        self._records_path().unlink(missing_ok=True)  # (the finished periods' tables are in attribution.nc now)
 
 
 def foreign_share(receptor: str, sources: list[str], deposition_kg: np.ndarray) -> float:

@@ -240,13 +240,14 @@ class RunDirectory:
 
     def discard_segments(self, name: str, first: int) -> None:
         """Remove the parts of ``name``'s partial file from part ``first`` on (written after a checkpoint, or left
-        by an earlier run in the folder)."""
+        by an earlier run in the folder), and from part 1 or 0 on also its other partial files (``.joined``, a join
+        in progress; ``.records``, an attribution writer's finished periods)."""
         if first == 0:
             self.partial(name).unlink(missing_ok=True)
         prefix = f".{name}.partial."
         for p in self.path.glob(f".{name}.partial.*"):
             suffix = p.name[len(prefix):]
-            if (suffix.isdigit() and int(suffix) >= max(first, 1)) or (suffix == "joined" and first <= 1):
+            if (suffix.isdigit() and int(suffix) >= max(first, 1)) or (not suffix.isdigit() and first <= 1):
                 p.unlink(missing_ok=True)
 
     def cleanup_if_empty(self) -> None:
