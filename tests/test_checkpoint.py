@@ -226,3 +226,109 @@ def test_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "interrupted; the results are not written, but the last checkpoint is: continue with `popstransport run " \
            f"--resume {out} --set domain.resolution_deg=5" in err and "--set 'attribution.regions=['\"'\"'CHN" in err
+
+
+TAGGED = ["time.stop=2010-05-01", "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+def _assert_same_outputs(ref, out):
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
+    for name in ("fields.nc", "tag_fields.nc", "attribution.nc", "budget.nc"):
+        a, b = _netcdf_contents(ref / name), _netcdf_contents(out / name)
+        assert a == b, name
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv"):
+        assert [x for x in (ref / name).read_text().splitlines() if not x.startswith("#")] == \
+            [x for x in (out / name).read_text().splitlines() if not x.startswith("#")], name
+
+
+def _killed_resume(out, args, patch):
+    """``--resume out`` in a new process that ``patch`` (Python code run first, with ``w`` the module
+    popstransport.io.writers) stops as SIGKILL would, with no clean-up (``os._exit``)."""
+    code = ("import os, sys\nimport popstransport.io.writers as w\n" + patch +
+            "\nfrom popstransport.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), *sys.path) if p))
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--resume", str(out), *args], env=env)
+    assert proc.returncode == 9, proc.returncode
+
+
+@pytest.mark.parametrize("when", ["after_replace", "after_discard"])
+def test_a_run_killed_while_joining_its_parts_resumes_bit_identical(tmp_path, when):
+    """A run killed while it joins its parts at the end (part 0 replaced by the joined file; the later parts
+    still there, or removed) resumes and gives the uninterrupted run's outputs: it gave every record after the
+    checkpoint twice, or refused to resume naming a part that was missing."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    patch = {"after_replace": "w.RunDirectory.discard_segments = lambda self, name, first: os._exit(9)",
+             "after_discard": "real = w.join_parts\n"
+                              "def join(*a):\n    real(*a)\n    os._exit(9)\n"
+                              "w.join_parts = join\nimport popstransport.io.attribution_writer as aw\n"
+                              "aw.join_parts = join"}[when]
+    _killed_resume(out, args, patch)
+    assert (out / "checkpoint.pkl").is_file()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
+
+
+def test_a_run_killed_after_putting_its_results_in_place_is_complete(tmp_path, capsys):
+    """A run killed just after its results were put in place leaves no checkpoint (the commit's journal removes
+    it): --resume says the run has completed, rather than that the folder holds results and needs --overwrite."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    _killed_resume(out, args, "real = w.RunDirectory._apply_journal.__func__\n"
+                               "def apply(cls, path, journal):\n    real(cls, path, journal)\n    os._exit(9)\n"
+                               "w.RunDirectory._apply_journal = classmethod(apply)")
+    assert not (out / "checkpoint.pkl").exists()
+    assert main(["run", "--resume", str(out), *args]) == 1
+    assert "the run there has completed" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_parts_are_joined_keeps_the_checkpointed_parts(tmp_path, monkeypatch):
+    """Ctrl-C (or an error) while a checkpointed run joins its parts at the end removes none of them (the other
+    writers' parts were removed, so that the checkpoint it said to resume from could not be resumed)."""
+    import popstransport.io.writers as w
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    real, calls = w.join_segments, []
+
+    def join(*a, **k):
+        calls.append(a)
+        if len(calls) == 2:  # (tag_fields.nc is joined, fields.nc not yet)
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(w, "join_segments", join)
+    assert main(["run", "--resume", str(out), *args]) == 130
+    monkeypatch.setattr(w, "join_segments", real)
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
+
+
+def test_a_refused_resume_keeps_the_other_outputs_parts(tmp_path, capsys):
+    """A resume refused because one output's part is missing removes no other output's parts."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    (out / ".tag_fields.nc.partial.1").unlink()
+    assert main(["run", "--resume", str(out), *args]) == 1
+    assert "part 1 of tag_fields.nc, which the checkpoint counts, is missing" in capsys.readouterr().err
+    assert (out / ".fields.nc.partial").is_file() and (out / ".fields.nc.partial.1").is_file()
+    assert (out / ".tag_fields.nc.partial").is_file() and (out / "checkpoint.pkl").is_file()
+
+
+def test_a_damaged_part_is_named_before_the_run(tmp_path, capsys):
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    (out / ".fields.nc.partial.1").write_bytes(b"not a netCDF file")
+    assert main(["run", "--resume", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / '.fields.nc.partial.1'}: a part of an output that the checkpoint counts cannot be read" in err
+    assert "run it again from the start" in err

@@ -97,6 +97,8 @@ class AttributionWriter:
         self.tag_fields = None
         #: the part of ``tag_fields.nc`` being written (see :meth:`checkpoint`)
         self.segment = 0
+        #: the number of records of each closed part of ``tag_fields.nc`` (checked by a resumed run)
+        self._records: list[int] = []
 
     def write_period(self, period: Any, model: Any) -> None:
         """Reduce one period's per-tag fields to receptor tables and border fluxes."""
@@ -233,16 +235,19 @@ class AttributionWriter:
         more with border fluxes by source). The next period starts a new part, so that no part a checkpoint counts
         is written again (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
         if self.tag_fields is not None:
+            self._records.append(len(self.tag_fields.dimensions["time"]))
             self.tag_fields.close()
             self.tag_fields = None
             self.segment += 1
-        return {"segments": self.segment, "periods": list(self.periods)}
+        return {"segments": self.segment, "periods": list(self.periods), "records": list(self._records)}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
-        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"])
+        records = state.get("records")
+        segments = resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], records)
         self.suspend()
-        self.segment, self.periods = state["segments"], list(state["periods"])
+        self.segment, self.periods = segments, list(state["periods"])
+        self._records = [] if records is None else ([sum(records)] if segments < state["segments"] else list(records))
 
     def suspend(self) -> None:
         """Close ``tag_fields.nc``, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
