@@ -332,3 +332,27 @@ def test_a_damaged_part_is_named_before_the_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{out / '.fields.nc.partial.1'}: a part of an output that the checkpoint counts cannot be read" in err
     assert "run it again from the start" in err
+
+
+def test_a_full_disk_at_the_end_keeps_the_checkpoint_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """A write that fails at the end of a checkpointed run (a full disk) says that the run can be resumed and how
+    (it said only 'No space left on device'), and keeps what the checkpoint counts, so that the resumed run gives
+    the uninterrupted run's outputs."""
+    import popstransport.io.writers as w
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+
+    def full(self, success):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w.BudgetWriter, "close", full)
+    assert main(["run", "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device; the results are not written, but the last checkpoint is: once that is fixed, " \
+           f"continue with `popstransport run --resume {out} --set" in err
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
