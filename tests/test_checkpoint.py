@@ -356,3 +356,29 @@ def test_a_full_disk_at_the_end_keeps_the_checkpoint_and_says_how_to_resume(tmp_
     monkeypatch.undo()
     assert main(["run", "--resume", str(out), *args]) == 0
     _assert_same_outputs(ref, out)
+
+
+def test_the_resume_command_of_an_overwriting_run_resumes_it(tmp_path):
+    """A run started with --overwrite over earlier results and interrupted resumes with the command the CLI gives
+    (--resume DIR, without --overwrite: it was refused, as the folder held results), and replaces them."""
+    import shutil
+
+    from popstransport.config import load_config
+    from popstransport.run import run
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *args]) == 0
+    ref = tmp_path / "ref"
+    shutil.copytree(out, ref)
+
+    def interrupt(sim_s, total_s, wall_s):
+        if sim_s >= 75 * 86400.0:
+            raise KeyboardInterrupt
+
+    settings = [args[k + 1] for k, a in enumerate(args) if a == "--set"]
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(None, settings), out, overwrite=True, progress=interrupt)
+    assert (out / "checkpoint.pkl").is_file() and (out / "fields.nc").is_file()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)

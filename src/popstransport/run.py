@@ -518,7 +518,9 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if not resume and not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume, or pass --overwrite to start afresh (its checkpoint is then removed)")
-    run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
+    # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
+    run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
     if not resume:
         # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
         run_dir.discard_partials()
