@@ -160,7 +160,7 @@ def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path)
         import pickle
 
         state = pickle.load(fh)["writers"][-1]
-    assert state["records"] == 2 and state["records_bytes"] == (out / ".attribution.nc.partial.records").stat().st_size
+    assert state["tables"] == 2 and state["tables_bytes"] == (out / ".attribution.nc.partial.records").stat().st_size
     with open(out / ".attribution.nc.partial.records", "ab") as fh:
         fh.write(b"a record appended after the checkpoint")
     (out / ".fields.nc.partial.2").write_bytes(b"written after the checkpoint")
@@ -237,10 +237,11 @@ def test_ctrl_c_after_a_checkpoint_says_how_to_resume(tmp_path, capsys, monkeypa
            f"--resume {out} --set domain.resolution_deg=5" in err and "--set 'attribution.regions=['\"'\"'CHN" in err
 
 
-def test_a_resume_from_parts_joined_after_the_checkpoint_is_refused(tmp_path, capsys):
+def test_a_resume_from_parts_joined_after_the_checkpoint_writes_each_period_once(tmp_path, capsys):
     """A run stopped while joining its parts at the end, after the joined file replaced part 0 but before the later
     parts were removed, leaves a part 0 holding every period; resumed, those after the checkpoint were written twice
-    (four periods in a three-month run). The record count of the parts is checked against the checkpoint's."""
+    (four periods in a three-month run). The parts' record counts are checked against the checkpoint's, and part 0
+    is cut back to the records the checkpoint counts."""
     from popstransport.io.writers import join_segments
 
     out = tmp_path / "run"
@@ -248,10 +249,9 @@ def test_a_resume_from_parts_joined_after_the_checkpoint_is_refused(tmp_path, ca
     parts = [out / ".fields.nc.partial", out / ".fields.nc.partial.1"]
     join_segments(parts, out / ".fields.nc.partial.joined")
     os.replace(out / ".fields.nc.partial.joined", parts[0])
-    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 1
-    err = capsys.readouterr().err
-    assert ".fields.nc.partial: the 2 part(s) of fields.nc hold 3 periods, the checkpoint counts 2" in err, err
-    assert not (out / "fields.nc").exists()
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 0
+    with xr.open_dataset(out / "fields.nc") as ds:
+        assert [str(t)[:7] for t in ds["time_bnds"].values[:, 0]] == ["2010-01", "2010-02", "2010-03"]
 
 
 def test_a_join_that_fails_leaves_the_parts_and_no_joined_file(tmp_path):
@@ -304,3 +304,159 @@ def test_a_resume_that_fails_before_its_writers_resume_keeps_the_parts(tmp_path,
     assert sorted(p.name for p in out.iterdir()) == parts
     assert main(["run", "--resume", str(out), *BASE, "--set", short[0]]) == 0
     assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()
+
+
+TAGGED = ["time.stop=2010-05-01", "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+
+
+def _assert_same_outputs(ref, out):
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
+    for name in ("fields.nc", "tag_fields.nc", "attribution.nc", "budget.nc"):
+        a, b = _netcdf_contents(ref / name), _netcdf_contents(out / name)
+        assert a == b, name
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv"):
+        assert [x for x in (ref / name).read_text().splitlines() if not x.startswith("#")] == \
+            [x for x in (out / name).read_text().splitlines() if not x.startswith("#")], name
+
+
+def _killed_resume(out, args, patch):
+    """``--resume out`` in a new process that ``patch`` (Python code run first, with ``w`` the module
+    popstransport.io.writers) stops as SIGKILL would, with no clean-up (``os._exit``)."""
+    code = ("import os, sys\nimport popstransport.io.writers as w\n" + patch +
+            "\nfrom popstransport.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), *sys.path) if p))
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--resume", str(out), *args], env=env)
+    assert proc.returncode == 9, proc.returncode
+
+
+@pytest.mark.parametrize("when", ["after_replace", "after_discard"])
+def test_a_run_killed_while_joining_its_parts_resumes_bit_identical(tmp_path, when):
+    """A run killed while it joins its parts at the end (part 0 replaced by the joined file; the later parts
+    still there, or removed) resumes and gives the uninterrupted run's outputs: it gave every record after the
+    checkpoint twice, or refused to resume naming a part that was missing."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    patch = {"after_replace": "w.RunDirectory.discard_segments = lambda self, name, first: os._exit(9)",
+             "after_discard": "real = w.join_parts\n"
+                              "def join(*a):\n    real(*a)\n    os._exit(9)\n"
+                              "w.join_parts = join\nimport popstransport.io.attribution_writer as aw\n"
+                              "aw.join_parts = join"}[when]
+    _killed_resume(out, args, patch)
+    assert (out / "checkpoint.pkl").is_file()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
+
+
+def test_a_run_killed_after_putting_its_results_in_place_is_complete(tmp_path, capsys):
+    """A run killed just after its results were put in place leaves no checkpoint (the commit's journal removes
+    it): --resume says the run has completed, rather than that the folder holds results and needs --overwrite."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    _killed_resume(out, args, "real = w.RunDirectory._apply_journal.__func__\n"
+                               "def apply(cls, path, journal):\n    real(cls, path, journal)\n    os._exit(9)\n"
+                               "w.RunDirectory._apply_journal = classmethod(apply)")
+    assert not (out / "checkpoint.pkl").exists()
+    assert main(["run", "--resume", str(out), *args]) == 1
+    assert "the run there has completed" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_parts_are_joined_keeps_the_checkpointed_parts(tmp_path, monkeypatch):
+    """Ctrl-C (or an error) while a checkpointed run joins its parts at the end removes none of them (the other
+    writers' parts were removed, so that the checkpoint it said to resume from could not be resumed)."""
+    import popstransport.io.writers as w
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    real, calls = w.join_segments, []
+
+    def join(*a, **k):
+        calls.append(a)
+        if len(calls) == 2:  # (tag_fields.nc is joined, fields.nc not yet)
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(w, "join_segments", join)
+    assert main(["run", "--resume", str(out), *args]) == 130
+    monkeypatch.setattr(w, "join_segments", real)
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
+
+
+def test_a_refused_resume_keeps_the_other_outputs_parts(tmp_path, capsys):
+    """A resume refused because one output's part is missing removes no other output's parts."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    (out / ".tag_fields.nc.partial.1").unlink()
+    assert main(["run", "--resume", str(out), *args]) == 1
+    assert "part 1 of tag_fields.nc, which the checkpoint counts, is missing" in capsys.readouterr().err
+    assert (out / ".fields.nc.partial").is_file() and (out / ".fields.nc.partial.1").is_file()
+    assert (out / ".tag_fields.nc.partial").is_file() and (out / "checkpoint.pkl").is_file()
+
+
+def test_a_damaged_part_is_named_before_the_run(tmp_path, capsys):
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    (out / ".fields.nc.partial.1").write_bytes(b"not a netCDF file")
+    assert main(["run", "--resume", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / '.fields.nc.partial.1'}: a part of an output that the checkpoint counts cannot be read" in err
+    assert "run it again from the start" in err
+
+
+def test_a_full_disk_at_the_end_keeps_the_checkpoint_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    """A write that fails at the end of a checkpointed run (a full disk) says that the run can be resumed and how
+    (it said only 'No space left on device'), and keeps what the checkpoint counts, so that the resumed run gives
+    the uninterrupted run's outputs."""
+    import popstransport.io.writers as w
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *args]) == 0
+    out = tmp_path / "run"
+
+    def full(self, success):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w.BudgetWriter, "close", full)
+    assert main(["run", "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device; the results are not written, but the last checkpoint is: once that is fixed, " \
+           f"continue with `popstransport run --resume {out} --set" in err
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)
+
+
+def test_the_resume_command_of_an_overwriting_run_resumes_it(tmp_path):
+    """A run started with --overwrite over earlier results and interrupted resumes with the command the CLI gives
+    (--resume DIR, without --overwrite: it was refused, as the folder held results), and replaces them."""
+    import shutil
+
+    from popstransport.config import load_config
+    from popstransport.run import run
+
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *args]) == 0
+    ref = tmp_path / "ref"
+    shutil.copytree(out, ref)
+
+    def interrupt(sim_s, total_s, wall_s):
+        if sim_s >= 75 * 86400.0:
+            raise KeyboardInterrupt
+
+    settings = [args[k + 1] for k, a in enumerate(args) if a == "--set"]
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(None, settings), out, overwrite=True, progress=interrupt)
+    assert (out / "checkpoint.pkl").is_file() and (out / "fields.nc").is_file()
+    assert main(["run", "--resume", str(out), *args]) == 0
+    _assert_same_outputs(ref, out)

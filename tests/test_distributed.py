@@ -237,3 +237,26 @@ def test_distributed_with_spin_up_equals_serial(tmp_path, client):
     with open_run(serial) as s, open_run(dist) as d:
         assert d.fields.attrs["spinup"] == s.fields.attrs["spinup"]
         assert s.fields.attrs["spinup"].startswith("repeat: ")
+
+
+def test_a_distributed_run_refuses_the_folder_of_an_interrupted_run(tmp_path, capsys):
+    """A distributed run into the folder of an interrupted run with a checkpoint is refused without --overwrite,
+    as a serial run is, before any batch runs (it put its results beside the checkpoint and the hidden parts, which
+    --resume then took for an interrupted run); and it says that it writes no checkpoints."""
+    from popstransport.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pkl").write_bytes(b"")
+    (out / ".fields.nc.partial.1").write_bytes(b"")
+    args = ["run", "--out", str(out), "--workers", "2", "--set", "domain.resolution_deg=5", "--set",
+            "met.source=synthetic", "--set", "emissions.source=uniform", "--set", "time.stop=2010-03-01", "--set",
+            "attribution.tags=list", "--set", "attribution.regions=['CHN']", "--set",
+            "output.checkpoint_every_months=1", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "holds the checkpoint of an interrupted run; continue it with --resume (without --workers" in err
+    with pytest.warns(UserWarning, match="checkpoint_every_months = 1 is not used by a distributed run"):
+        with pytest.raises(ConfigError):
+            run_distributed(load_config(None, [*OVERRIDES, "attribution.receptors=['XXX']",
+                                               "output.checkpoint_every_months=1"]), out, overwrite=True)

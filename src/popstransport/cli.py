@@ -141,15 +141,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                    resume=bool(args.resume))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OSError) as exc:
         import shlex
         from pathlib import Path
 
-        if (Path(out) / "checkpoint.pkl").is_file():
+        from .io.writers import OutputExistsError
+
+        if not isinstance(exc, OutputExistsError) and (Path(out) / "checkpoint.pkl").is_file():
             again = " ".join(["popstransport run", *([shlex.quote(args.config)] if args.config else []), "--resume",
                               shlex.quote(str(out)), *[f"--set {shlex.quote(s)}" for s in args.set or ()]])
-            raise Interrupted(f"interrupted; the results are not written, but the last checkpoint is: continue with "
-                              f"`{again}`") from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"interrupted; the results are not written, but the last checkpoint is: continue "
+                                  f"with `{again}`") from None
+            # (a full disk or a folder made read-only: the run stopped as if interrupted, and can go on once fixed)
+            raise OSError(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; the results are not "
+                          f"written, but the last checkpoint is: once that is fixed, continue with `{again}`") from exc
         raise
     if not args.quiet:
         from pathlib import Path

@@ -255,12 +255,24 @@ def run_distributed(
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
     from .config import scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, RunDirectory, run_attributes
+    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
     from .run import build_run, check_before_run, receptor_regions
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
         raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
+    overwrite = bool(overwrite or cfg.output.overwrite)
+    if not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
+        # (as a serial run: the results of this run would be put beside the interrupted run's checkpoint and parts)
+        raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
+                                "it with --resume (without --workers: a distributed run cannot resume), or pass "
+                                "--overwrite to start afresh (its checkpoint is then removed)")
+    if cfg.output.checkpoint_every_months > 0:
+        import warnings
+
+        warnings.warn(f"output.checkpoint_every_months = {cfg.output.checkpoint_every_months} is not used by a "
+                      "distributed run: it writes no checkpoints and cannot be resumed (run without --workers and "
+                      "--scheduler for checkpoints)", stacklevel=2)
     setup = build_run(cfg)
     check_before_run(cfg, setup)  # (before any batch runs)
     codes, fraction = receptor_regions(cfg, setup)
@@ -281,6 +293,7 @@ def run_distributed(
                            "not add up to the serial run")
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
     attrs = run_attributes(cfg.to_toml())
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:

@@ -506,6 +506,8 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     spin = None
     if cfg.spinup.method != "none" and not resume:
         spin = spin_up(cfg, model)
+    if resume and Path(out_dir).is_dir():
+        RunDirectory.recover(out_dir)  # (a run stopped while putting its results in place: they are complete)
     if resume and not (Path(out_dir) / "checkpoint.pkl").is_file() and (Path(out_dir) / "fields.nc").is_file():
         raise ConfigError(f"--resume {str(out_dir)!r}: the run there has completed (its fields.nc is written and its "
                           "checkpoint removed); there is nothing to resume")
@@ -516,13 +518,19 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if not resume and not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume, or pass --overwrite to start afresh (its checkpoint is then removed)")
-    run_dir = RunDirectory(out_dir, overwrite=overwrite)
+    # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
+    # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
+    run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
     if not resume:
         # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
         run_dir.discard_partials()
         for name in ("checkpoint.pkl", "checkpoint_periods.pkl"):
             (run_dir.path / name).unlink(missing_ok=True)
     checkpoint = run_dir.path / "checkpoint.pkl"
+    if cfg.output.checkpoint_every_months > 0 or resume:
+        # (removed by the journal that puts the results in place, with them: a run stopped just after that must not
+        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run)
+        run_dir.stale += [p for p in (checkpoint, Simulation.periods_path(checkpoint)) if p not in run_dir.stale]
     writers = []
     try:
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,

@@ -155,11 +155,15 @@ def is_resumable(writer: object) -> bool:
     return all(callable(getattr(writer, m, None)) for m in ("checkpoint", "resume", "suspend"))
 
 
-def close_writers(writers: Sequence[OutputWriter], success: bool) -> None:
+def close_writers(writers: Sequence[OutputWriter], success: bool, suspend_on_failure: bool = False) -> None:
     """Close ``writers`` (keep their files on ``success``, remove them otherwise) in reverse order; once one fails to
     close, the others close as failed (their files removed, none left open), and on ``success`` the first failure is
     raised. The files of writers that share a :class:`~popstransport.io.writers.RunDirectory` (``run_dir``) are
-    put in place together once every writer has closed, or all removed when one fails."""
+    put in place together once every writer has closed, or all removed when one fails.
+
+    With ``suspend_on_failure`` (resumable writers after a checkpoint that holds their states) a failure, or Ctrl-C,
+    while they close removes nothing: the writers after it are suspended, and the files of those before it are left
+    as they are, so that the run can be resumed from its checkpoint."""
     from contextlib import ExitStack
 
     failure: BaseException | None = None
@@ -167,9 +171,12 @@ def close_writers(writers: Sequence[OutputWriter], success: bool) -> None:
     try:
         with ExitStack() as stack:
             for d in dirs.values():
-                stack.enter_context(d.committing())
+                stack.enter_context(d.committing(keep=suspend_on_failure))
             for w in reversed(writers):
                 try:
+                    if failure is not None and suspend_on_failure:
+                        w.suspend()  # type: ignore[attr-defined]
+                        continue
                     w.close(success and failure is None)
                 except BaseException as exc:
                     failure = failure or exc
@@ -494,7 +501,7 @@ class Simulation:
                     except Exception:
                         pass
             else:
-                close_writers(self.writers, success)
+                close_writers(self.writers, success, suspend_on_failure=self._writers_checkpointed)
         if self.checkpoint_path is not None:
             self.checkpoint_path.unlink(missing_ok=True)
             self.periods_path(self.checkpoint_path).unlink(missing_ok=True)
@@ -524,9 +531,11 @@ class Simulation:
                     raise CheckpointError(
                         f"{self.checkpoint_path}: the checkpoint holds the states of {len(r['writers'])} resumable "
                         f"writers, not the finished periods; resume with the same writers (and keep_periods off)")
+                # (set first: a writer that cannot resume, e.g. a part missing, must not make the others remove
+                # the parts the checkpoint counts, as closing them as failed would)
+                self._writers_checkpointed = True
                 for w, state in zip(self.writers, r["writers"]):
                     w.resume(state)  # type: ignore[attr-defined]
-                self._writers_checkpointed = True
             else:
                 for period in self._spooled_periods(first, r["periods_bytes"]):
                     if self.keep_periods:

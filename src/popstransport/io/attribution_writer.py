@@ -98,8 +98,10 @@ class AttributionWriter:
         self.tag_fields = None
         #: the part of ``tag_fields.nc`` being written (see :meth:`checkpoint`)
         self.segment = 0
-        #: periods of :attr:`periods` in the records file, and its length in bytes (see :meth:`checkpoint`)
-        self._records_count, self._records_bytes = 0, 0
+        #: periods of :attr:`periods` in the tables file, and its length in bytes (see :meth:`checkpoint`)
+        self._tables_count, self._tables_bytes = 0, 0
+        #: the number of records of each closed part of ``tag_fields.nc`` (checked by a resumed run)
+        self._records: list[int] = []
 
     def write_period(self, period: Any, model: Any) -> None:
         """Reduce one period's per-tag fields to receptor tables and border fluxes."""
@@ -244,15 +246,17 @@ class AttributionWriter:
         import pickle
 
         if self.tag_fields is not None:
+            self._records.append(len(self.tag_fields.dimensions["time"]))
             self.tag_fields.close()
             self.tag_fields = None
             self.segment += 1
-        with open(self._records_path(), "ab" if self._records_bytes else "wb") as fh:
-            fh.truncate(self._records_bytes)  # (records appended after the checkpoint before, by a run stopped since)
-            for record in self.periods[self._records_count:]:
+        with open(self._records_path(), "ab" if self._tables_bytes else "wb") as fh:
+            fh.truncate(self._tables_bytes)  # (tables appended after the checkpoint before, by a run stopped since)
+            for record in self.periods[self._tables_count:]:
                 pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._records_count, self._records_bytes = len(self.periods), fh.tell()
-        return {"segments": self.segment, "records": self._records_count, "records_bytes": self._records_bytes}
+            self._tables_count, self._tables_bytes = len(self.periods), fh.tell()
+        return {"segments": self.segment, "records": list(self._records), "tables": self._tables_count,
+                "tables_bytes": self._tables_bytes}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
@@ -260,9 +264,7 @@ class AttributionWriter:
 
         from ..simulation import CheckpointError
 
-        count, nbytes = state["records"], state["records_bytes"]
-        resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], count)
-        self.suspend()
+        count, nbytes = state["tables"], state["tables_bytes"]
         path = self._records_path()
         periods = []
         try:
@@ -274,8 +276,12 @@ class AttributionWriter:
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise CheckpointError(f"{path}: the receptor tables of the periods the checkpoint counts cannot be read "
                                   f"({exc}); the run cannot be resumed, run it again from the start") from None
-        self.segment, self.periods = state["segments"], periods
-        self._records_count, self._records_bytes = count, nbytes
+        records = state.get("records")
+        segments = resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], records)
+        self.suspend()
+        self.segment, self.periods = segments, periods
+        self._tables_count, self._tables_bytes = count, nbytes
+        self._records = [] if records is None else ([sum(records)] if segments < state["segments"] else list(records))
 
     def suspend(self) -> None:
         """Close ``tag_fields.nc``, keeping its parts for a resumed run (a run stopped after a checkpoint)."""

@@ -155,9 +155,10 @@ class RunDirectory:
         return final
 
     @contextmanager
-    def committing(self) -> Iterator[RunDirectory]:
+    def committing(self, keep: bool = False) -> Iterator[RunDirectory]:
         """Put every file committed inside the block in place together when the block ends without an error, and
-        discard them all when it raises (also those committed before the error)."""
+        discard them all when it raises (also those committed before the error), or with ``keep`` leave them as
+        they are (the files of a run that a checkpoint can resume)."""
         if self._held is not None:
             yield self  # (already inside: the outer block puts them in place)
             return
@@ -170,7 +171,7 @@ class RunDirectory:
             held, self._held = self._held, None
             if ok:
                 self._put_in_place(held)
-            else:
+            elif not keep:
                 for name in held:
                     self.discard(name)
 
@@ -333,11 +334,13 @@ def limit_chunk_cache(var: netCDF4.Variable) -> netCDF4.Variable:
     return var
 
 
-def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | None = None) -> None:
+def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | None = None,
+                  records: int | None = None) -> None:
     """Write ``out`` as the NetCDF files ``segments`` (parts of one output with the same variables, written one
     after another) joined along their unlimited ``time`` dimension: every dimension, variable, attribute, chunking
-    and compression of the first part, the records of all parts in order, and the global ``attributes`` given
-    (those of the run that joins them). Values are copied as stored (no masking, scaling or text conversion)."""
+    and compression of the first part, the records of all parts in order (only the first ``records`` of them when
+    given), and the global ``attributes`` given (those of the run that joins them). Values are copied as stored (no
+    masking, scaling or text conversion)."""
     out.unlink(missing_ok=True)
     with netCDF4.Dataset(segments[0]) as first, netCDF4.Dataset(out, "w", format="NETCDF4") as dst:
         first.set_auto_maskandscale(False)
@@ -364,6 +367,8 @@ def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | 
             with netCDF4.Dataset(path) as part:
                 part.set_auto_maskandscale(False)
                 count = len(part.dimensions["time"])
+                if records is not None:
+                    count = max(min(count, records - n), 0)
                 for name, var in part.variables.items():
                     var.set_auto_chartostring(False)
                     if "time" not in var.dimensions:
@@ -377,32 +382,50 @@ def join_segments(segments: list[Path], out: Path, attributes: dict[str, str] | 
                 n += count
 
 
-def resume_parts(run_dir: RunDirectory, name: str, count: int, periods: int) -> None:
-    """Check that the ``count`` parts of ``name`` that a checkpoint counts are there and hold its ``periods`` time
-    records together, and remove the later parts.
-
-    The record count catches parts changed after the checkpoint, such as a part 0 into which a run that stopped
-    while joining its parts (:func:`join_parts`) had already joined the later ones: resumed, its periods would be
-    written twice."""
+def _records(path: Path) -> int:
+    """The number of records (length of ``time``) of a part; ``CheckpointError`` naming it when it cannot be read."""
     from ..simulation import CheckpointError
 
-    records = 0
+    try:
+        with netCDF4.Dataset(path) as ds:
+            return len(ds.dimensions["time"])
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: a part of an output that the checkpoint counts cannot be read ({exc}): it is "
+                              "damaged; the run cannot be resumed, run it again from the start") from None
+
+
+def resume_parts(run_dir: RunDirectory, name: str, count: int, records: list[int] | None = None) -> int:
+    """Check that the ``count`` parts of ``name`` that a checkpoint counts are there (with ``records[k]`` records in
+    part ``k`` when given), and remove the later ones; returns the number of parts to continue after.
+
+    A run stopped while it joined its parts at the end (:func:`join_parts`) may have left part 0 as the joined
+    file, with every record of the run, and the later parts removed: part 0 is then cut back to the records the
+    checkpoint counts (the same values: the records are copied as stored), and the run continues after it alone."""
+    from ..simulation import CheckpointError
+
+    first = run_dir.segment(name, 0)
+    if records is not None and count >= 1 and first.is_file() and _records(first) > records[0]:
+        if _records(first) < sum(records[:count]):
+            raise CheckpointError(f"{first}: part 0 of {name} holds {_records(first)} records, more than the "
+                                  f"{records[0]} the checkpoint counts in it and fewer than the {sum(records[:count])} "
+                                  "of all its parts: it was changed after the checkpoint; the run cannot be resumed, "
+                                  "run it again from the start")
+        kept = run_dir.path / f".{name}.partial.cut"
+        join_segments([first], kept, records=sum(records[:count]))
+        os.replace(kept, first)
+        run_dir.discard_segments(name, 1)
+        return 1
     for k in range(count):
         part = run_dir.segment(name, k)
         if not part.is_file():
             raise CheckpointError(f"{part}: part {k} of {name}, which the checkpoint counts, is missing; the run "
                                   "cannot be resumed, run it again from the start")
-        try:
-            with netCDF4.Dataset(part) as ds:
-                records += len(ds.dimensions["time"])
-        except (OSError, KeyError) as err:
-            raise CheckpointError(f"{part}: part {k} of {name}, which the checkpoint counts, cannot be read ({err}); "
-                                  "the run cannot be resumed, run it again from the start") from None
-    if records != periods:
-        raise CheckpointError(f"{run_dir.segment(name, 0)}: the {count} part(s) of {name} hold {records} periods, the "
-                              f"checkpoint counts {periods} (they were changed after it, e.g. joined by a run that "
-                              "stopped while completing); the run cannot be resumed, run it again from the start")
+        if records is not None and _records(part) != records[k]:
+            raise CheckpointError(f"{part}: part {k} of {name} holds {_records(part)} records where the checkpoint "
+                                  f"counts {records[k]}: it was changed after the checkpoint; the run cannot be "
+                                  "resumed, run it again from the start")
     run_dir.discard_segments(name, count)
+    return count
 
 
 def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str, str]) -> None:
@@ -446,6 +469,8 @@ class FieldsWriter:
         self.title = title or "popstransport concentration and deposition fields"
         #: the parts of the partial file (see :meth:`checkpoint`): the one being written, and the periods before it
         self.segment, self._segment_start = 0, 0
+        #: the number of records of each closed part (checked by a resumed run)
+        self._records: list[int] = []
         self.path = run_dir.partial(self.FILENAME)
         self.n = 0
         #: the open part, made when its first period comes (so that :meth:`resume` can come first)
@@ -586,17 +611,20 @@ class FieldsWriter:
             self.ds.close()
             self.ds = None
             self.segment += 1
+            self._records.append(self.n - self._segment_start)
             self._segment_start = self.n
-        return {"segments": self.segment, "periods": self.n}
+        return {"segments": self.segment, "periods": self.n, "records": list(self._records)}
 
     def resume(self, state: dict[str, int]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`): its parts are kept, the parts
         written after it are removed, and the next period starts a new part."""
-        resume_parts(self.run_dir, self.FILENAME, state["segments"], state["periods"])
+        records = state.get("records")
+        segments = resume_parts(self.run_dir, self.FILENAME, state["segments"], records)
         if self.ds is not None:
             self.ds.close()
             self.ds = None
-        self.segment, self.n, self._segment_start = state["segments"], state["periods"], state["periods"]
+        self.segment, self.n, self._segment_start = segments, state["periods"], state["periods"]
+        self._records = [] if records is None else ([sum(records)] if segments < state["segments"] else list(records))
 
     def suspend(self) -> None:
         """Close the file, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
