@@ -564,6 +564,9 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     except BaseException:
         run_dir.cleanup_if_empty()
         raise
+    # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
+    # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
+    run_dir.discard_partials()
     for k, sc in enumerate(cfg.scenarios):
         write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
     return run_dir.path

@@ -306,7 +306,6 @@ class AttributionWriter:
         for n in names:
             if self.run_dir.partial(n).exists():
                 self.run_dir.commit(n)
-        self._records_path().unlink(missing_ok=True)  # (the finished periods' tables are in attribution.nc now)
 
 
 def foreign_share(receptor: str, sources: list[str], deposition_kg: np.ndarray) -> float:
