@@ -460,3 +460,22 @@ def test_the_resume_command_of_an_overwriting_run_resumes_it(tmp_path):
     assert (out / "checkpoint.pkl").is_file() and (out / "fields.nc").is_file()
     assert main(["run", "--resume", str(out), *args]) == 0
     _assert_same_outputs(ref, out)
+
+
+def test_a_run_folder_that_cannot_be_written_says_so_with_the_fix(tmp_path, capsys, monkeypatch):
+    """A read-only folder stopped the run with the system's bare "[Errno 30] Read-only file system: '...'"; the
+    message now says that the run folder cannot be written and how to choose another."""
+    import errno
+    import importlib
+
+    run_module = importlib.import_module("popstransport.run")
+
+    def read_only(cfg, out_dir, overwrite=False, progress=None, resume=False):
+        raise OSError(errno.EROFS, "Read-only file system", f"{out_dir}/.commit.journal.tmp")
+
+    monkeypatch.setattr(run_module, "run", read_only)
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *BASE]) == 1
+    err = capsys.readouterr().err
+    assert f"Read-only file system: '{out}/.commit.journal.tmp': the run folder '{out}' cannot be written; give a " \
+           "folder you can write to with --out" in err, err

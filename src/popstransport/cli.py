@@ -156,6 +156,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             # (a full disk or a folder made read-only: the run stopped as if interrupted, and can go on once fixed)
             raise OSError(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; the results are not "
                           f"written, but the last checkpoint is: once that is fixed, continue with `{again}`") from exc
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise OSError(f"{str(exc).splitlines()[0]}: the run folder {str(out)!r} cannot be written; give a folder "
+                          "you can write to with --out (or output.directory)") from exc
         raise
     if not args.quiet:
         from pathlib import Path
