@@ -37,6 +37,27 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed (missing, from another configuration, other shapes)."""
 
 
+def append_pickles(path: Path, nbytes: int, items: Sequence[object]) -> int:
+    """Append ``items`` to the file of pickles at ``path``, first cut back to its ``nbytes`` bytes (0: started
+    anew; what lies beyond was appended after the checkpoint that counts ``nbytes``); returns its new length."""
+    with open(path, "ab" if nbytes else "wb") as fh:
+        fh.truncate(nbytes)
+        for item in items:
+            pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return fh.tell()
+
+
+def read_pickles(path: Path, count: int, nbytes: int) -> Iterator:
+    """The first ``count`` objects of the file of pickles at ``path``, one at a time, which must end at byte
+    ``nbytes`` (as the checkpoint that counts them says; :class:`CheckpointError` otherwise)."""
+    with open(path, "rb") as fh:
+        for _ in range(count):
+            yield pickle.load(fh)
+        if fh.tell() != nbytes:
+            raise CheckpointError(f"{path}: its periods do not end where the checkpoint says ({fh.tell()} against "
+                                  f"{nbytes} bytes); the checkpoint cannot be resumed, run again")
+
+
 def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5) -> list[str]:
     """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
     checkpoint, value now``, at most ``most`` of them and a count of the rest); none when either is not TOML."""
@@ -399,21 +420,13 @@ class Simulation:
     def _spool(self, period: PeriodResult) -> None:
         """Append a finished period to the checkpoint's periods file (the first period starts it anew)."""
         assert self.checkpoint_path is not None
-        with open(self.periods_path(self.checkpoint_path), "ab" if self._periods_bytes else "wb") as fh:
-            fh.truncate(self._periods_bytes)  # (periods after the last checkpoint, written before an interruption)
-            pickle.dump(period, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._periods_bytes = fh.tell()
+        # (periods after the last checkpoint, written before an interruption, are cut off first)
+        self._periods_bytes = append_pickles(self.periods_path(self.checkpoint_path), self._periods_bytes, [period])
 
     def _spooled_periods(self, count: int, nbytes: int) -> Iterator[PeriodResult]:
         """The first ``count`` periods of the periods file (``nbytes`` long), one at a time."""
         assert self.checkpoint_path is not None
-        path = self.periods_path(self.checkpoint_path)
-        with open(path, "rb") as fh:
-            for _ in range(count):
-                yield pickle.load(fh)
-            if fh.tell() != nbytes:
-                raise CheckpointError(f"{path}: its periods do not end where the checkpoint says ({fh.tell()} against "
-                                      f"{nbytes} bytes); the checkpoint cannot be resumed, run again")
+        return read_pickles(self.periods_path(self.checkpoint_path), count, nbytes)
 
     def resume(self, path: str | Path) -> None:
         """Continue from the checkpoint at ``path`` when :meth:`run` is called (finished periods are re-written)."""

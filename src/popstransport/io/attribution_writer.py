@@ -243,18 +243,16 @@ class AttributionWriter:
         length of the run (the tables are a few kilobytes a period, up to a megabyte with border fluxes by source
         of many tags), and the next period starts a new part, so that no part a checkpoint counts is written again
         (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
-        import pickle
+        from ..simulation import append_pickles
 
         if self.tag_fields is not None:
             self._records.append(len(self.tag_fields.dimensions["time"]))
             self.tag_fields.close()
             self.tag_fields = None
             self.segment += 1
-        with open(self._records_path(), "ab" if self._tables_bytes else "wb") as fh:
-            fh.truncate(self._tables_bytes)  # (tables appended after the checkpoint before, by a run stopped since)
-            for record in self.periods[self._tables_count:]:
-                pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            self._tables_count, self._tables_bytes = len(self.periods), fh.tell()
+        # (tables appended after the checkpoint before, by a run stopped since, are cut off first)
+        self._tables_bytes = append_pickles(self._records_path(), self._tables_bytes, self.periods[self._tables_count:])
+        self._tables_count = len(self.periods)
         return {"segments": self.segment, "records": list(self._records), "tables": self._tables_count,
                 "tables_bytes": self._tables_bytes}
 
@@ -262,17 +260,12 @@ class AttributionWriter:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
         import pickle
 
-        from ..simulation import CheckpointError
+        from ..simulation import CheckpointError, read_pickles
 
         count, nbytes = state["tables"], state["tables_bytes"]
         path = self._records_path()
-        periods = []
         try:
-            with open(path, "rb") as fh:
-                for _ in range(count):
-                    periods.append(pickle.load(fh))
-                if fh.tell() != nbytes:
-                    raise ValueError(f"its {count} periods end at byte {fh.tell()}, the checkpoint says {nbytes}")
+            periods = list(read_pickles(path, count, nbytes))
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise CheckpointError(f"{path}: the receptor tables of the periods the checkpoint counts cannot be read "
                                   f"({exc}); the run cannot be resumed, run it again from the start") from None
