@@ -153,7 +153,7 @@ def test_output_files_keep_no_more_than_a_few_chunks_of_each_period_variable_in_
 
     def recording(original):
         def close(self, success):
-            ds = getattr(self, "ds", None) or getattr(self, "tag_fields", None)
+            ds = (getattr(self, "parts", None) or self.tag_fields).ds
             if ds is not None and ds.isopen():
                 opened.extend((name, v.get_var_chunk_cache()[0], v.chunking()) for name, v in ds.variables.items()
                               if "time" in v.dimensions and v.ndim > 2)

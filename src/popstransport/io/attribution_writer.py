@@ -42,14 +42,13 @@ from ..attribution import (
 from ..config import scenario_name_problem
 from .writers import (
     _TIME_UNITS,
+    NetCDFParts,
     OutputExistsError,
     RunDirectory,
     _days,
     add_history,
     cf_encoding,
-    join_parts,
     limit_chunk_cache,
-    resume_parts,
 )
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
@@ -95,13 +94,11 @@ class AttributionWriter:
         self.border_fluxes = border_fluxes
         self.by_source = border_fluxes_by_source
         self.periods: list[dict[str, Any]] = []
-        self.tag_fields = None
-        #: the part of ``tag_fields.nc`` being written (see :meth:`checkpoint`)
-        self.segment = 0
+        #: the parts of ``tag_fields.nc`` (see :meth:`checkpoint`), on the grid of the periods written
+        self.tag_fields = NetCDFParts(run_dir, self.TAG_FIELDS, self._create_tag_fields)
+        self._grid: Any = None
         #: periods of :attr:`periods` in the tables file, and its length in bytes (see :meth:`checkpoint`)
         self._tables_count, self._tables_bytes = 0, 0
-        #: the number of records of each closed part of ``tag_fields.nc`` (checked by a resumed run)
-        self._records: list[int] = []
 
     def write_period(self, period: Any, model: Any) -> None:
         """Reduce one period's per-tag fields to receptor tables and border fluxes."""
@@ -130,63 +127,61 @@ class AttributionWriter:
                 rec["border_flux_by_source"] = border_flux_by_tag(self.border_fraction, *args, periodic=grid.is_periodic,
                                                                   faces=faces)
         dep_field = sum(period.tag_deposition_kg[k] for k in KINDS) / (area[None] * period.seconds)
-        self._append_tag_fields(period, grid, dep_field, conc0)
-        self.periods.append(rec)
-
-    def _append_tag_fields(self, period: Any, grid: Any, dep_field: np.ndarray, conc0: np.ndarray) -> None:
-        if self.tag_fields is None:  # (the first period, or the first after a checkpoint: a new part)
-            if self.segment == 0:
-                self.run_dir.discard_segments(self.TAG_FIELDS, 1)  # (parts an earlier run in the folder left)
-            path = self.run_dir.segment(self.TAG_FIELDS, self.segment)
-            ds = netCDF4.Dataset(path, "w")
-            ds.Conventions = "CF-1.10"
-            ds.title = "popstransport per-source fields (lowest-layer air concentration and net deposition flux)"
-            for k, v in self.attributes.items():
-                ds.setncattr(k, v)
-            ds.createDimension("time", None)
-            ds.createDimension("bnds", 2)
-            ds.createDimension("source", len(self.sources))
-            ds.createDimension("lat", grid.nlat)
-            ds.createDimension("lon", grid.nlon)
-            t = ds.createVariable("time", "f8", ("time",))
-            t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
-            ds.createVariable("time_bnds", "f8", ("time", "bnds"))
-            t.long_name = "middle of the averaging period"
-            # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings, as cf_encoding writes them)
-            width = max(len(name.encode("utf-8")) for name in self.sources)
-            ds.createDimension("source_strlen", width)
-            s = ds.createVariable("source", "S1", ("source", "source_strlen"))
-            s._Encoding = "utf-8"
-            s.long_name = "source tag (region of emission, OTHER, BOUNDARY or INITIAL)"
-            s[:] = np.array(self.sources, dtype=f"U{width}")
-            # (the grid as in fields.nc: with bounds, so that regridding and area sums need no guess at the edges)
-            lat = ds.createVariable("lat", "f8", ("lat",))
-            lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
-                "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
-            lat[:] = grid.lat_deg
-            lon = ds.createVariable("lon", "f8", ("lon",))
-            lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
-                "degrees_east", "longitude", "longitude", "X", "lon_bnds")
-            lon[:] = grid.lon_deg
-            ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
-                [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
-            ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
-                [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
-            v = limit_chunk_cache(ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True,
-                                                   complevel=1))
-            v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"
-            v.cell_methods = "time: mean area: mean"
-            v = limit_chunk_cache(ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"),
-                                                   zlib=True, complevel=1))
-            v.units, v.long_name = "kg m-3", "time-mean air concentration of the lowest layer by source"
-            v.cell_methods = "time: mean area: mean"
-            self.tag_fields = ds
-        ds = self.tag_fields
+        self._grid = grid
+        ds = self.tag_fields.open()
         n = len(ds.dimensions["time"])
         ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
         ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
         ds["deposition_flux"][n] = dep_field
         ds["air_concentration"][n] = conc0
+        self.periods.append(rec)
+
+    def _create_tag_fields(self, path: Path) -> netCDF4.Dataset:
+        """A new part of ``tag_fields.nc`` with the grid, the sources and the variables, and no period yet."""
+        grid = self._grid
+        ds = netCDF4.Dataset(path, "w")
+        ds.Conventions = "CF-1.10"
+        ds.title = "popstransport per-source fields (lowest-layer air concentration and net deposition flux)"
+        for k, v in self.attributes.items():
+            ds.setncattr(k, v)
+        ds.createDimension("time", None)
+        ds.createDimension("bnds", 2)
+        ds.createDimension("source", len(self.sources))
+        ds.createDimension("lat", grid.nlat)
+        ds.createDimension("lon", grid.nlon)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
+        ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+        t.long_name = "middle of the averaging period"
+        # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings, as cf_encoding writes them)
+        width = max(len(name.encode("utf-8")) for name in self.sources)
+        ds.createDimension("source_strlen", width)
+        s = ds.createVariable("source", "S1", ("source", "source_strlen"))
+        s._Encoding = "utf-8"
+        s.long_name = "source tag (region of emission, OTHER, BOUNDARY or INITIAL)"
+        s[:] = np.array(self.sources, dtype=f"U{width}")
+        # (the grid as in fields.nc: with bounds, so that regridding and area sums need no guess at the edges)
+        lat = ds.createVariable("lat", "f8", ("lat",))
+        lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
+            "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
+        lat[:] = grid.lat_deg
+        lon = ds.createVariable("lon", "f8", ("lon",))
+        lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
+            "degrees_east", "longitude", "longitude", "X", "lon_bnds")
+        lon[:] = grid.lon_deg
+        ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
+            [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
+        ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
+            [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
+        v = limit_chunk_cache(ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True,
+                                               complevel=1))
+        v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"
+        v.cell_methods = "time: mean area: mean"
+        v = limit_chunk_cache(ds.createVariable("air_concentration", "f8", ("time", "source", "lat", "lon"),
+                                               zlib=True, complevel=1))
+        v.units, v.long_name = "kg m-3", "time-mean air concentration of the lowest layer by source"
+        v.cell_methods = "time: mean area: mean"
+        return ds
 
     def dataset(self) -> xr.Dataset:
         """The attribution results as an xarray Dataset."""
@@ -245,16 +240,11 @@ class AttributionWriter:
         (see :meth:`popstransport.io.writers.FieldsWriter.checkpoint`)."""
         from ..simulation import append_pickles
 
-        if self.tag_fields is not None:
-            self._records.append(len(self.tag_fields.dimensions["time"]))
-            self.tag_fields.close()
-            self.tag_fields = None
-            self.segment += 1
+        parts = self.tag_fields.checkpoint()
         # (tables appended after the checkpoint before, by a run stopped since, are cut off first)
         self._tables_bytes = append_pickles(self._records_path(), self._tables_bytes, self.periods[self._tables_count:])
         self._tables_count = len(self.periods)
-        return {"segments": self.segment, "records": list(self._records), "tables": self._tables_count,
-                "tables_bytes": self._tables_bytes}
+        return {**parts, "tables": self._tables_count, "tables_bytes": self._tables_bytes}
 
     def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`)."""
@@ -269,18 +259,13 @@ class AttributionWriter:
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise CheckpointError(f"{path}: the receptor tables of the periods the checkpoint counts cannot be read "
                                   f"({exc}); the run cannot be resumed, run it again from the start") from None
-        records = state.get("records")
-        segments = resume_parts(self.run_dir, self.TAG_FIELDS, state["segments"], records)
-        self.suspend()
-        self.segment, self.periods = segments, periods
+        self.tag_fields.resume(state)
+        self.periods = periods
         self._tables_count, self._tables_bytes = count, nbytes
-        self._records = [] if records is None else ([sum(records)] if segments < state["segments"] else list(records))
 
     def suspend(self) -> None:
         """Close ``tag_fields.nc``, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
-        if self.tag_fields is not None and self.tag_fields.isopen():
-            self.tag_fields.close()
-        self.tag_fields = None
+        self.tag_fields.suspend()
 
     def close(self, success: bool) -> None:
         """Write all attribution files (only on success)."""
@@ -290,7 +275,7 @@ class AttributionWriter:
             for n in names:
                 self.run_dir.discard(n)
             return
-        join_parts(self.run_dir, self.TAG_FIELDS, self.segment, self.attributes)
+        self.tag_fields.finish(self.attributes)
         ds = self.dataset()
         ds.to_netcdf(self.run_dir.partial("attribution.nc"), encoding=cf_encoding(ds))
         write_source_receptor_csv(self.run_dir.partial("source_receptor_deposition.csv"), ds, self.attributes)

@@ -15,7 +15,7 @@ import csv
 import datetime as _dt
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -443,6 +443,61 @@ def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str
     run_dir.discard_segments(name, 1)
 
 
+class NetCDFParts:
+    """A NetCDF output with an unlimited ``time`` dimension written one period at a time, in parts: the part being
+    written (``.NAME.partial`` for the first, ``.NAME.partial.K`` for the later ones, see
+    :meth:`RunDirectory.segment`) is closed at every checkpoint, and the next record starts a new part. So a run
+    with checkpoints never writes again into a part that a checkpoint counts, and a run stopped at any moment (even
+    while writing) resumes from whole files; the parts are joined when the run completes.
+
+    ``create(path)`` makes a new part with its dimensions and variables and no record yet."""
+
+    def __init__(self, run_dir: RunDirectory, name: str, create: Callable[[Path], netCDF4.Dataset]):
+        self.run_dir, self.name, self._create = run_dir, name, create
+        #: the index of the part being written, and the number of records of each closed part
+        self.index, self.records = 0, []
+        #: the open part, made when its first record comes (so that :meth:`resume` can come first)
+        self.ds: netCDF4.Dataset | None = None
+
+    def open(self) -> netCDF4.Dataset:
+        """The part being written (made, with no record, if none is open; the first part removes the parts that an
+        earlier run in the folder left)."""
+        if self.ds is None:
+            if self.index == 0:
+                self.run_dir.discard_segments(self.name, 1)
+            self.ds = self._create(self.run_dir.segment(self.name, self.index))
+        return self.ds
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Close the open part (complete, with every record so far); returns the number of parts and their records,
+        what :meth:`resume` checks."""
+        if self.ds is not None:
+            self.records.append(len(self.ds.dimensions["time"]))
+            self.suspend()
+            self.index += 1
+        return {"segments": self.index, "records": list(self.records)}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue after the parts of a checkpoint (from :meth:`checkpoint`): they are checked, the parts written
+        after them removed (or a part 0 already joined cut back, see :func:`resume_parts`), and the next record
+        starts a new part."""
+        records = state.get("records")
+        self.index = resume_parts(self.run_dir, self.name, state["segments"], records)
+        self.suspend()
+        self.records = [] if records is None else ([sum(records)] if self.index < state["segments"] else list(records))
+
+    def suspend(self) -> None:
+        """Close the open part, keeping every part for a resumed run."""
+        if self.ds is not None and self.ds.isopen():
+            self.ds.close()
+        self.ds = None
+
+    def finish(self, attributes: dict[str, str]) -> None:
+        """Close the open part and join all parts into the partial file (global ``attributes`` those given)."""
+        self.suspend()
+        join_parts(self.run_dir, self.name, self.index, attributes)
+
+
 class FieldsWriter:
     """Writes ``fields.nc`` (CF-1.10): period means of concentrations, burdens and fluxes.
 
@@ -467,14 +522,10 @@ class FieldsWriter:
         self.grid = grid
         self.attributes = dict(attributes)
         self.title = title or "popstransport concentration and deposition fields"
-        #: the parts of the partial file (see :meth:`checkpoint`): the one being written, and the periods before it
-        self.segment, self._segment_start = 0, 0
-        #: the number of records of each closed part (checked by a resumed run)
-        self._records: list[int] = []
-        self.path = run_dir.partial(self.FILENAME)
+        #: the file's parts (see :meth:`checkpoint`)
+        self.parts = NetCDFParts(run_dir, self.FILENAME, self._create)
+        #: the number of periods written
         self.n = 0
-        #: the open part, made when its first period comes (so that :meth:`resume` can come first)
-        self.ds: netCDF4.Dataset | None = None
 
     def _create(self, path: Path) -> netCDF4.Dataset:
         """A new file (or part) with the grid and the variables, and no period yet."""
@@ -552,15 +603,10 @@ class FieldsWriter:
 
     def write_period(self, period: Any, model: Any) -> None:
         """Append one period's means."""
-        if self.ds is None:  # (the first period, or the first after a checkpoint: a new part)
-            if self.segment == 0:
-                self.run_dir.discard_segments(self.FILENAME, 1)  # (parts an earlier run in the folder left)
-            self.path = self.run_dir.segment(self.FILENAME, self.segment)
-            self.ds = self._create(self.path)
-        ds = self.ds
+        ds = self.parts.open()
         if self.n == 0:
-            self._write_area_fractions(model, period.start)
-        n = self.n - self._segment_start
+            self._write_area_fractions(ds, model, period.start)
+        n = len(ds.dimensions["time"])
         ds["time"][n] = 0.5 * (_days(period.start) + _days(period.end))
         ds["time_bnds"][n, :] = [_days(period.start), _days(period.end)]
         vol = model.grid.air_volume_m3()
@@ -582,7 +628,7 @@ class FieldsWriter:
         self._vars["emission_flux"][n] = period.emission_kg / (area * sec)
         self.n += 1
 
-    def _write_area_fractions(self, model: Any, time: np.datetime64) -> None:
+    def _write_area_fractions(self, ds: netCDF4.Dataset, model: Any, time: np.datetime64) -> None:
         """``land_area_fraction`` and ``soil_area_fraction`` of the model's met at ``time``, the first period's start
         (static fields), if it has them: the same values whether the model was stepped here or not (a resumed or
         distributed run)."""
@@ -591,54 +637,38 @@ class FieldsWriter:
         if forcing is None or "land_fraction" not in forcing:
             return
         land = np.clip(np.asarray(forcing["land_fraction"], dtype=float), 0.0, 1.0)
-        v = self.ds.createVariable("land_area_fraction", "f8", ("lat", "lon"))
+        v = ds.createVariable("land_area_fraction", "f8", ("lat", "lon"))
         v.units, v.standard_name, v.long_name = "1", "land_area_fraction", "land fraction of the cell area"
         v[:] = land
         soil_exchange = any(getattr(p, "surface", None) == "soil" for p in getattr(model, "fate_processes", ()))
         if "soil" in getattr(model, "surface_compartments", ()) and soil_exchange:
             from ..processes.exchange import soil_fraction
 
-            v = self.ds.createVariable("soil_area_fraction", "f8", ("lat", "lon"))
+            v = ds.createVariable("soil_area_fraction", "f8", ("lat", "lon"))
             v.units, v.long_name = "1", "fraction of the cell area covered by the soil compartment"
             v.comment = "land without fresh water; soil_burden / soil_area_fraction is the mass per area of soil"
             v[:] = soil_fraction(model, land)
 
-    def checkpoint(self) -> dict[str, int]:
+    def checkpoint(self) -> dict[str, Any]:
         """Close the part being written (complete, with every period so far) and return what :meth:`resume` needs;
-        the next period starts a new part. So a run with checkpoints never writes again into a part that a
-        checkpoint counts, and a run stopped at any moment (even while writing) resumes from whole files."""
-        if self.ds is not None:
-            self.ds.close()
-            self.ds = None
-            self.segment += 1
-            self._records.append(self.n - self._segment_start)
-            self._segment_start = self.n
-        return {"segments": self.segment, "periods": self.n, "records": list(self._records)}
+        the next period starts a new part (:class:`NetCDFParts`)."""
+        return {**self.parts.checkpoint(), "periods": self.n}
 
-    def resume(self, state: dict[str, int]) -> None:
+    def resume(self, state: dict[str, Any]) -> None:
         """Continue after the periods of a checkpoint (from :meth:`checkpoint`): its parts are kept, the parts
         written after it are removed, and the next period starts a new part."""
-        records = state.get("records")
-        segments = resume_parts(self.run_dir, self.FILENAME, state["segments"], records)
-        if self.ds is not None:
-            self.ds.close()
-            self.ds = None
-        self.segment, self.n, self._segment_start = segments, state["periods"], state["periods"]
-        self._records = [] if records is None else ([sum(records)] if segments < state["segments"] else list(records))
+        self.parts.resume(state)
+        self.n = state["periods"]
 
     def suspend(self) -> None:
         """Close the file, keeping its parts for a resumed run (a run stopped after a checkpoint)."""
-        if self.ds is not None and self.ds.isopen():
-            self.ds.close()
-        self.ds = None
+        self.parts.suspend()
 
     def close(self, success: bool) -> None:
         """Close the file; keep it under its final name on success (its parts joined), delete it otherwise."""
-        if self.ds is not None and self.ds.isopen():
-            self.ds.close()
-        self.ds = None
+        self.parts.suspend()
         if success:
-            join_parts(self.run_dir, self.FILENAME, self.segment, self.attributes)
+            self.parts.finish(self.attributes)
             self.run_dir.commit(self.FILENAME)
         else:
             self.run_dir.discard(self.FILENAME)
