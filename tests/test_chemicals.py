@@ -239,7 +239,9 @@ def test_user_file_with_byte_order_mark_or_not_utf8(tmp_path):
     f.write_bytes("\ufeffsubstance,parameter,value,unit\nPCB-153,log_kow,6.86,-\n".encode())
     assert get_chemical("PCB-153", files=[f]).log_kow_298 == 6.86
     f.write_bytes("substance,parameter,value,unit,citation\nPCB-153,log_kow,6.86,-,Sch\u00e4fer\n".encode("latin-1"))
-    with pytest.raises(ChemicalError, match=r"mine\.csv: property file is not UTF-8 text \(byte 0xe4"):
+    with pytest.raises(ChemicalError, match=r"mine\.csv: line 2: byte 0xe4 at column 27 is not UTF-8 .*Fix: save it as "
+                       r"UTF-8 \('CSV UTF-8' in a spreadsheet\), or convert it, e\.g\. iconv -f latin1 -t utf-8 mine\.csv > "
+                       r"converted\.csv"):
         load_chemicals(f)
 
 

@@ -192,7 +192,8 @@ def test_config_file_with_byte_order_mark_or_not_utf8(tmp_path):
     path.write_bytes("\ufeff[domain]\nresolution_deg = 2.5\n".encode())
     assert load_config(path).domain.resolution_deg == 2.5
     path.write_bytes("[chemical]\nname = 'Sch\u00e4fer'\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match=r"c\.toml: not UTF-8 text \(byte 0xe4"):
+    with pytest.raises(ConfigError, match=r"c\.toml: line 2: byte 0xe4 at column 12 is not UTF-8 .*TOML input is "
+                       r"read as UTF-8.*Fix: save it as UTF-8, or convert it"):
         load_config(path)
 
 

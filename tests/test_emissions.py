@@ -763,7 +763,7 @@ def test_national_csv_not_utf8_names_the_file(tmp_path, masks):
     f = tmp_path / "latin1.csv"
     f.write_bytes("country,value,unit\nC\u00f4te d'Ivoire,5,kg/yr\n".encode("latin-1"))
     # (was the bare UnicodeDecodeError "'utf-8' codec can't decode byte 0xf4 ...", naming no file)
-    with pytest.raises(InputError, match=r"latin1\.csv: CSV file: is not UTF-8 text \(byte 0xf4 .*Fix: save it as UTF-8"):
+    with pytest.raises(InputError, match=r"latin1\.csv: line 2: byte 0xf4 at column 2 is not UTF-8 .*Fix: save it as UTF-8"):
         EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
 
 

@@ -256,7 +256,8 @@ def test_a_file_not_in_utf8_is_named_with_its_line(model_run, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + "\"Hà Nội, Việt Nam\",105.8,21.0,2010-01,1.0,pg m-3,air\n").encode("utf-8")
                      .decode("utf-8").replace("ộ", "o").replace("ệ", "e").encode("latin-1"))
-    with pytest.raises(ObservationError, match=r"latin1.csv: line 2: byte 0xe0 is not UTF-8.*Fix: save the file as CSV UTF-8"):
+    with pytest.raises(ObservationError, match=r"latin1.csv: line 2: byte 0xe0 at column 3 is not UTF-8.*Fix: save "
+                       r"it as UTF-8 \('CSV UTF-8'"):
         evaluate(model_run, path)
 
 

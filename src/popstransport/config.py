@@ -549,13 +549,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"configuration file {str(p)!r} does not exist; give the path of a .toml file")
+        from .io.errors import InputError, read_utf8_text
+
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # (an editor's byte-order mark too)
+            data = tomllib.loads(read_utf8_text(p, "TOML"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc}); fix the syntax at that line") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start}); "
-                              "TOML files are UTF-8: save it as UTF-8") from None
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         source = str(p)
     apply_overrides(data, overrides or [])
     return config_from_dict(data, source)

@@ -69,7 +69,7 @@ import xarray as xr
 
 from . import __version__
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
-from .io.errors import InputError
+from .io.errors import InputError, read_utf8_text
 from .results import RunResults, calendar_interval, open_run
 
 COMPARTMENTS = ("air", "deposition", "soil")
@@ -250,14 +250,10 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise ObservationError(path, "observation file", "not found", "give the path of a CSV file")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line_no = raw[:exc.start].count(b"\n") + 1
-        raise ObservationError(
-            path, f"line {line_no}", f"byte {raw[exc.start]:#04x} is not UTF-8 (the file is in another encoding, such as "
-            "Latin-1 or Windows-1252, which spreadsheets often write)", "save the file as CSV UTF-8") from None
+        text = read_utf8_text(path, "CSV")
+    except InputError as exc:
+        raise ObservationError(path, exc.field, exc.problem, exc.fix) from None
     numbered = [(k + 1, line) for k, line in enumerate(io.StringIO(text, newline=""))
                 if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:

@@ -333,13 +333,12 @@ def _convert(parameter: str, value: str, unit: str, where: str) -> float:
 def _read_csv(path_or_text: str | Path, *, text: str | None = None, default_citation: str | None = None):
     """Parse a long-format property CSV into ``{substance: (cas, aliases, raw)}`` preserving order."""
     if text is None:
+        from ..io.errors import InputError, read_utf8_text
+
         try:
-            with open(path_or_text, newline="", encoding="utf-8-sig") as fh:  # (a spreadsheet's byte-order mark too)
-                text = fh.read()
-        except UnicodeDecodeError as err:
-            raise ChemicalError(f"{path_or_text}: property file is not UTF-8 text (byte {err.object[err.start]:#04x} at "
-                                f"position {err.start}); save it as UTF-8, or convert it, e.g. iconv -f latin1 -t utf-8"
-                                ) from None
+            text = read_utf8_text(path_or_text, "CSV")
+        except InputError as exc:
+            raise ChemicalError(str(exc)) from None
     reader = csv.DictReader(text.splitlines())
     cols = set(reader.fieldnames or ())
     required = {"substance", "parameter", "value"}

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..grid import LatLonGrid
-from .errors import InputError
+from .errors import InputError, read_utf8_text
 from .met.timeseries import to_datetime64
 from .regions import RegionMasks, iso2_to_iso3, natural_earth_countries
 from .regrid import Conservative, SourceGrid
@@ -1003,13 +1003,9 @@ def _read_csv(path: Any) -> tuple[str, _CsvRows]:
     else:
         src = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8-sig")
+            text = read_utf8_text(path, "CSV")
         except OSError as err:
             raise InputError(src, "CSV file", f"cannot be read ({err})", "check the path") from None
-        except UnicodeDecodeError as err:
-            raise InputError(src, "CSV file", f"is not UTF-8 text (byte {err.object[err.start]:#04x} at position "
-                             f"{err.start}: {err.reason})", "save it as UTF-8 ('CSV UTF-8' in a spreadsheet), or convert "
-                             "it, e.g. iconv -f latin1 -t utf-8") from None
     kept = [(n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip() and not ln.lstrip().startswith("#")]
     header = kept[0][1] if kept else ""
     delimiter = max(",;\t", key=lambda d: (header.count(d), d == ","))  # (Excel in many locales writes ';')

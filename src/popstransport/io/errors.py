@@ -6,6 +6,8 @@ user can act on it without reading the code.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class InputError(ValueError):
     """An input (meteorology, emissions, regions) that cannot be used as given.
@@ -38,4 +40,22 @@ class InputError(ValueError):
         super().__init__(message)
 
 
-__all__ = ["InputError"]
+def read_utf8_text(path: str | Path, kind: str) -> str:
+    """The text of the file ``path`` decoded as UTF-8, without a byte-order mark (which editors and spreadsheets
+    write). A file in another encoding raises :class:`InputError` naming the file, the line and the byte, with the
+    fix: the one wording of this error for every text input (configurations, property files, inventories,
+    observations). ``kind`` says what the file is, for the fix (``"CSV"``, ``"TOML"``)."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        spreadsheet = " ('CSV UTF-8' in a spreadsheet)" if kind == "CSV" else ""
+        raise InputError(path, f"line {line}", f"byte {raw[exc.start]:#04x} at column {column} is not UTF-8 (the file is "
+                         "in another encoding, such as Latin-1 or Windows-1252, which spreadsheets often write; "
+                         f"{kind} input is read as UTF-8)", f"save it as UTF-8{spreadsheet}, or convert it, e.g. iconv "
+                         f"-f latin1 -t utf-8 {Path(path).name} > converted{Path(path).suffix}") from None
+
+
+__all__ = ["InputError", "read_utf8_text"]
