@@ -479,3 +479,26 @@ def test_a_run_folder_that_cannot_be_written_says_so_with_the_fix(tmp_path, caps
     err = capsys.readouterr().err
     assert f"Read-only file system: '{out}/.commit.journal.tmp': the run folder '{out}' cannot be written; give a " \
            "folder you can write to with --out" in err, err
+
+
+def test_a_writer_that_cannot_close_its_part_when_stopped_is_named_and_the_run_resumes(tmp_path, monkeypatch):
+    """Ctrl-C after a checkpoint suspends the writers; one whose file cannot be closed then (a full disk) is named in
+    a warning instead of being passed over in silence, the Ctrl-C still stops the run, and the run resumes (the part
+    written after the checkpoint is removed and written again)."""
+    from popstransport.io.writers import FieldsWriter
+
+    real_suspend = FieldsWriter.suspend
+
+    def failing(self):
+        real_suspend(self)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(FieldsWriter, "suspend", failing)
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match=r"FieldsWriter could not close the part of its output written after the last "
+                      r"checkpoint \(OSError: No space left on device\); a resumed run removes that part"):
+        _interrupted_run(out, 40)
+    monkeypatch.setattr(FieldsWriter, "suspend", real_suspend)
+    assert main(["run", "--resume", str(out), *BASE]) == 0
+    with xr.open_dataset(out / "fields.nc") as ds:
+        assert ds.sizes["time"] == 6

@@ -1,6 +1,7 @@
 """End-to-end command-line runs on tiny grids."""
 
 import csv
+import importlib
 import re
 import subprocess
 import sys
@@ -411,3 +412,19 @@ def test_validate_says_what_the_built_in_inventory_emits_outside_the_domain(caps
     modelled, outside, asked = (float(x) for x in m.groups())
     assert modelled + outside == pytest.approx(asked, rel=2e-3) and outside > 0.8 * asked
     assert "    RU (RUS) lies outside the domain: 608 kg/yr not modelled" in out
+
+
+def test_out_of_memory_names_the_grid_and_the_fix(capsys, monkeypatch):
+    """A grid too fine for the machine stopped with NumPy's bare "Unable to allocate 34.9 GiB for an array with shape
+    (52, 7500, 12000)" (validate, domain.resolution_deg = 0.01); the error now says which grid and what to change."""
+    run_module = importlib.import_module("popstransport.run")  # (the package's `run` is the function of that name)
+
+    def no_memory(cfg, *args, **kwargs):
+        raise MemoryError("Unable to allocate 34.9 GiB for an array with shape (52, 7500, 12000) and data type float64")
+
+    monkeypatch.setattr(run_module, "build_run", no_memory)
+    assert main(["validate", "--set", "domain.resolution_deg=0.01"]) == 1
+    err = capsys.readouterr().err
+    assert ("error: not enough memory (Unable to allocate 34.9 GiB for an array with shape (52, 7500, 12000) and data "
+            "type float64): the grid of 12000 x 7500 = 90,000,000 cells (domain.resolution_deg = 0.01), with the "
+            "source tags and outputs, is too large for this machine; choose a coarser domain.resolution_deg") in err

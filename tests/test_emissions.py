@@ -292,6 +292,8 @@ def test_national_partly_outside_is_reported(tmp_path, masks):
     assert inv.requested_kg_s * SECONDS_PER_YEAR == pytest.approx(1060.0)
     assert abs((inv.total_kg_s + inv.outside_kg_s) / inv.requested_kg_s - 1) < REL
     assert any("NZ (NZL) lies outside the domain" in n for n in inv.notes)
+    # (the countries outside, one line each, as `validate` lists them; not the note on how the totals were spread)
+    assert [n.split(" ")[0] for n in inv.outside_notes] == ["RU", "NZ"] and inv.scaled(2).outside_notes == inv.outside_notes
 
 
 def test_sector_profiles_keep_annual_totals(tmp_path, masks):

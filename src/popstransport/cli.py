@@ -212,9 +212,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
               "outside the domain" + ("" if cfg.emissions.scale == 1 else
                                       f" (the countries' figures below are before emissions.scale = {cfg.emissions.scale:g})")
               + ":")
-        for note in inv.notes:
-            if "not modelled" in note:
-                print(f"    {note}")
+        for note in inv.outside_notes:
+            print(f"    {note}")
     if cfg.domain.kind == "regional":
         q = cfg.domain.inflow_mixing_ratio
         if q > 0:
@@ -376,10 +375,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, MemoryError):  # (NumPy's "Unable to allocate 34.9 GiB for an array with shape ...")
+            message = (f"not enough memory ({message or 'MemoryError'}): {_grid_size(args)} too large for this "
+                       "machine; choose a coarser domain.resolution_deg, a smaller domain, or fewer source tags "
+                       "(attribution.tags)")
         print(f"popstransport: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         warnings.formatwarning = format_warning
+
+
+def _grid_size(args: argparse.Namespace) -> str:
+    """The size of the grid of the command's configuration, in words, for an out-of-memory error."""
+    from .config import load_config
+
+    try:
+        d = load_config(getattr(args, "config", None), getattr(args, "set", None) or []).domain
+    except Exception:  # noqa: BLE001 - (no configuration, or not this one's problem)
+        return "the grid, the source tags or the outputs are"
+    if d.kind == "box":
+        return "the source tags or the outputs are"
+    lon, lat = (360.0, 180.0) if d.kind == "global" else (d.lon_max_deg - d.lon_min_deg, d.lat_max_deg - d.lat_min_deg)
+    nlon, nlat = round(lon / d.resolution_deg), round(lat / d.resolution_deg)
+    return (f"the grid of {nlon} x {nlat} = {nlon * nlat:,} cells (domain.resolution_deg = {d.resolution_deg:g}), "
+            "with the source tags and outputs, is")
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -13,6 +13,7 @@ import itertools
 import os
 import pickle
 import time as _time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -511,8 +512,10 @@ class Simulation:
                 for w in self.writers:
                     try:
                         w.suspend()  # type: ignore[attr-defined]
-                    except Exception:
-                        pass
+                    except Exception as exc:  # (the run's own error follows; this one must not hide it)
+                        warnings.warn(f"while the run stopped, {type(w).__name__} could not close the part of its output "
+                                      f"written after the last checkpoint ({type(exc).__name__}: {exc}); a resumed run "
+                                      "removes that part and rewrites it from the checkpoint", stacklevel=2)
             else:
                 close_writers(self.writers, success, suspend_on_failure=self._writers_checkpointed)
         if self.checkpoint_path is not None:

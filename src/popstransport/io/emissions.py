@@ -236,6 +236,9 @@ class EmissionInventory:
         self.notes = list(notes or [])
         #: Emission of the input that lies outside the grid (kg s-1; national totals only).
         self.outside_kg_s = 0.0
+        #: The countries of the input that lie (partly) outside the grid, one line each with the kg/yr left out
+        #: (national totals only; also in :attr:`notes`).
+        self.outside_notes: list[str] = []
         #: Total of the input before distribution (kg s-1; national totals only).
         self.requested_kg_s: float | None = None
         #: Annual-mean emission of every country, summed over sectors and layers, ``{ISO 3166 alpha-3: (J, I)}``
@@ -311,6 +314,7 @@ class EmissionInventory:
         out = EmissionInventory(self.grid, parts, self.substance, self.description,
                                 self.notes + [f"scaled by {factor:g}"])
         out.outside_kg_s = self.outside_kg_s * factor
+        out.outside_notes = list(self.outside_notes)
         out.requested_kg_s = None if self.requested_kg_s is None else self.requested_kg_s * factor
         if self.region_rates_kg_s is not None:
             out.region_rates_kg_s = {c: r * factor for c, r in self.region_rates_kg_s.items()}
@@ -809,12 +813,14 @@ class EmissionInventory:
                          per_year[s])
             for s, a in parts.items()
         ]
+        outside_notes = list(notes)
         notes.insert(0, f"{src}: {len(entries)} national totals distributed by "
                         f"{'land area' if proxy is None else 'the proxy'} within each country"
                         + (f"; rows of {', '.join(totals)} (no country code, not a country's name) not used"
                            if totals else ""))
         inv = cls(grid, out_parts, substance or "", f"national totals {src}", notes)
         inv.outside_kg_s = outside_kg_s
+        inv.outside_notes = outside_notes
         inv.requested_kg_s = float(sum(e[3] for e in entries))
         inv.region_rates_kg_s = by_region
         return inv
