@@ -428,3 +428,15 @@ def test_out_of_memory_names_the_grid_and_the_fix(capsys, monkeypatch):
     assert ("error: not enough memory (Unable to allocate 34.9 GiB for an array with shape (52, 7500, 12000) and data "
             "type float64): the grid of 12000 x 7500 = 90,000,000 cells (domain.resolution_deg = 0.01), with the "
             "source tags and outputs, is too large for this machine; choose a coarser domain.resolution_deg") in err
+
+
+def test_errors_about_a_configuration_file_s_keys_name_the_file(tmp_path, capsys):
+    """Keys checked while the model is built (receptors, regions, chemical file, tags) are named with the file they
+    came from, as the keys checked on loading are."""
+    cfg = tmp_path / "study.toml"
+    cfg.write_text("[domain]\nresolution_deg = 5.0\n[attribution]\ntags = 'countries'\nreceptors = ['CHN', 'XXX']\n")
+    assert main(["validate", str(cfg)]) == 1
+    assert f"error: {cfg}: attribution.receptors ['XXX'] are not regions of the domain" in capsys.readouterr().err
+    cfg.write_text("[domain]\nresolution_deg = 5.0\n[chemical]\nfile = 'missing.csv'\n")
+    assert main(["validate", str(cfg)]) == 1
+    assert f"error: {cfg}: chemical.file = 'missing.csv': no such file" in capsys.readouterr().err

@@ -137,7 +137,7 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
         return EmissionField(e.scale * e.uniform_total_kg_yr / SECONDS_PER_YEAR * area / area.sum(), per_year=True), None
     if e.source == "builtin" and grid.topology == "box":
         raise ConfigError(
-            "emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "
+            f"{_where(cfg)}emissions.source = 'builtin' needs a gridded domain; in box mode use emissions.source = 'uniform' "
             "with emissions.uniform_total_kg_yr"
         )
     from .io.emissions import open_emissions
@@ -204,6 +204,11 @@ class RunSetup:
     inventory: EmissionInventory | None = None
 
 
+def _where(cfg: Config) -> str:
+    """The configuration file that an error about one of its keys begins with (nothing for the built-in default)."""
+    return f"{cfg.source_path}: " if cfg.source_path else ""
+
+
 def build_regions(cfg: Config, grid: LatLonGrid):
     """Region masks described by ``[regions]`` (Natural Earth countries or a user file)."""
     from .io.regions import RegionMasks
@@ -213,12 +218,12 @@ def build_regions(cfg: Config, grid: LatLonGrid):
     if r.source == "natural_earth":
         return RegionMasks.for_countries(grid, codes=codes)
     if not r.name_attribute:
-        raise ConfigError(f"regions.source = {r.source!r} needs regions.name_attribute (the attribute holding names)")
+        raise ConfigError(f"{_where(cfg)}regions.source = {r.source!r} needs regions.name_attribute (the attribute "
+                          "holding names)")
     masks = RegionMasks.from_file(r.source, r.name_attribute, grid)
     unknown = [c for c in codes or () if c not in masks.codes]
     if unknown:
-        where = f"{cfg.source_path}: " if cfg.source_path else ""
-        raise ConfigError(f"{where}regions.codes = {list(codes)}: {', '.join(map(repr, unknown))} not among the regions "
+        raise ConfigError(f"{_where(cfg)}regions.codes = {list(codes)}: {', '.join(map(repr, unknown))} not among the regions "
                           f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}); list some of "
                           "these, or leave regions.codes empty for all")
     return masks.select(codes) if codes else masks
@@ -233,7 +238,7 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
         return codes, fraction
     missing = [r for r in wanted if r not in codes]
     if missing:
-        raise ConfigError(f"attribution.receptors {missing} are not regions of the domain; the regions are {codes}")
+        raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are {codes}")
     idx = [codes.index(r) for r in wanted]
     return [codes[i] for i in idx], fraction[idx]
 
@@ -257,12 +262,12 @@ def build_chemical(cfg: Config) -> ChemicalProperties:
 
     c = cfg.chemical
     if c.file and not Path(c.file).is_file():
-        raise ConfigError(f"chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
+        raise ConfigError(f"{_where(cfg)}chemical.file = {c.file!r}: no such file; give the path of a substance properties file "
                           "(see `popstransport chemicals` for the columns) or remove the key")
     try:
         return get_chemical(c.name, dict(c.overrides) or None, files=(c.file,) if c.file else ())
     except ChemicalError as exc:
-        where = f"chemical.name = {c.name!r}" + (f" (with chemical.file = {c.file!r})" if c.file else "")
+        where = f"{_where(cfg)}chemical.name = {c.name!r}" + (f" (with chemical.file = {c.file!r})" if c.file else "")
         raise ConfigError(f"{where}: {exc}") from None
 
 
@@ -342,7 +347,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(f"{_where(cfg)}{exc}") from None
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
