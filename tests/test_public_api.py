@@ -47,3 +47,20 @@ def test_mypy_reveals_the_public_functions_types(tmp_path):
     res = subprocess.run(command, capture_output=True, text=True,
                          env={"MYPYPATH": str(INIT.parent.parent), "PATH": str(Path(shutil.which("mypy")).parent)})
     assert "-> pathlib.Path" in res.stdout and "-> popstransport.config.Config" in res.stdout, res.stdout
+
+
+def test_validate_from_python_returns_the_summary_the_command_prints(capsys):
+    """`popstransport validate` had no Python form: a notebook user had to run a model to find a bad input."""
+    from popstransport.cli import main
+    from popstransport.config import ConfigError
+
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries"]
+    summary = popstransport.validate(popstransport.load_config(None, settings))
+    assert "CHN" in summary.receptors and summary.setup.model.tags[0] != "ALL"
+    assert summary.emission_kg_yr > 0 and any(line.startswith("RU (RUS)") for line in summary.outside)
+    assert main(["validate", *[a for s in settings for a in ("--set", s)]]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["configuration (built-in default) is valid", *[f"  {line}" for line in summary.lines]]
+    assert str(summary) == "\n".join(summary.lines)
+    with pytest.raises(ConfigError, match=r"attribution.receptors \['XXX'\] are not regions of the domain"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['XXX']"]))

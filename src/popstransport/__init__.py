@@ -4,13 +4,15 @@ Public API (see each object's ``help``):
 
 - :func:`load_config` (a TOML file or the built-in default, with ``section.key=value`` overrides) returns a frozen
   ``Config``; ``Config.with_overrides`` and :func:`popstransport.config.config_from_dict` make others;
+- :func:`validate` checks a configuration and every input it names without running it (``popstransport
+  validate``), and returns its summary;
 - :func:`run` runs a configuration and writes its run directory (``popstransport run``);
   :func:`popstransport.ensemble.run_ensemble` runs an ``[ensemble]``;
 - :func:`open_run` reads a run directory back as xarray objects (``RunResults``), with period selection, source-receptor
   tables, border fluxes and plots; :func:`popstransport.io.attribution_writer.write_scenario` and
   :func:`popstransport.compare.compare_runs` are ``popstransport scenario`` and ``compare``;
-- :class:`Model` and :class:`Simulation` to step a model by hand: ``popstransport.run.build_model(cfg)`` assembles
-  the model a configuration describes, ``Simulation(model, start, stop, dt_s).run()`` returns its periods;
+- :class:`Model` and :class:`Simulation` to step a model by hand: :func:`build_model` assembles the model a
+  configuration describes, ``Simulation(model, start, stop, dt_s).run()`` returns its periods;
 - :func:`screen`: overall persistence, travel distance and transfer efficiency in the OECD-like unit world.
 
 >>> import popstransport as pt
@@ -27,7 +29,9 @@ if TYPE_CHECKING:  # (what type checkers and IDEs see: the names below are impor
     from .config import load_config as load_config
     from .model import Model as Model
     from .results import open_run as open_run
+    from .run import build_model as build_model
     from .run import run as run
+    from .run import validate as validate
     from .screening import screen as screen
     from .simulation import Simulation as Simulation
 
@@ -38,7 +42,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 
 def __getattr__(name: str):
-    """Lazy public API: ``open_run``, ``load_config``, ``Model``, ``Simulation``, ``screen`` (keeps imports light)."""
+    """Lazy public API: ``open_run``, ``load_config``, ``validate``, ``build_model``, ``Model``, ``Simulation``,
+    ``screen`` (keeps imports light)."""
     if name == "open_run":
         from .results import open_run
 
@@ -55,6 +60,10 @@ def __getattr__(name: str):
         from .simulation import Simulation
 
         return Simulation
+    if name in ("build_model", "validate"):
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.run"), name)
     if name == "screen":
         from .screening import screen
 
@@ -84,4 +93,4 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
-__all__ = ["Model", "Simulation", "__version__", "load_config", "open_run", "run", "screen"]
+__all__ = ["Model", "Simulation", "__version__", "build_model", "load_config", "open_run", "run", "screen", "validate"]

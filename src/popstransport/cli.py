@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import calendar
 import sys
 import time
 import warnings
@@ -177,59 +176,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_config, parse_time
-    from .constants import SECONDS_PER_YEAR
-    from .run import YearlyEmissions, build_run, build_simulation, check_before_run
+    from .config import load_config
+    from .run import validate
 
-    cfg = load_config(args.config, args.set)
-    setup = build_run(cfg)
-    model = setup.model
-    tagged = cfg.attribution.tags != "none"
-    receptors = check_before_run(cfg, setup)  # what `run` checks before its first step, without running
-    start = parse_time(cfg.time.start)
-    model.update_forcing(build_simulation(cfg, model).forcing_time(0), 0)
-    rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
+    summary = validate(load_config(args.config, args.set))
     print(f"configuration {args.config or '(built-in default)'} is valid")
-    print(f"  grid: {model.grid.describe()}")
-    print(f"  period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}")
-    print(f"  chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}")
-    met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
-    print(f"  met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
-    # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
-    # have lower rates, shows its annual amount in every year)
-    days = 366 if calendar.isleap(int(str(start.astype("datetime64[Y]")))) else 365
-    total = float(rates.sum()) * days * 86400.0
-    yearly = getattr(model.emissions, "rates_at", None)
-    by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
-        f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
-    print(f"  emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
-          f"tags: {', '.join(model.tags)}")
-    inv = setup.inventory
-    if inv is not None and inv.requested_kg_s and inv.outside_kg_s > 0:
-        # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here)
-        out, asked = inv.outside_kg_s * SECONDS_PER_YEAR, inv.requested_kg_s * SECONDS_PER_YEAR
-        print(f"  not modelled: {out:.4g} of the inventory's {asked:.4g} kg/yr ({100 * out / asked:.3g}%) is emitted "
-              "outside the domain" + ("" if cfg.emissions.scale == 1 else
-                                      f" (the countries' figures below are before emissions.scale = {cfg.emissions.scale:g})")
-              + ":")
-        for note in inv.outside_notes:
-            print(f"    {note}")
-    if cfg.domain.kind == "regional":
-        q = cfg.domain.inflow_mixing_ratio
-        if q > 0:
-            g = model.grid
-            rho = float(model.air_mass_kg[0].sum() / (g.cell_area_m2.sum() * g.layers.thickness_m[0]))
-            owner = "; it is the BOUNDARY tag's" if tagged else ""
-            print(f"  inflow through the open boundaries: mixing ratio {q:g} kg/kg (about {q * rho * 1e15:.3g} pg m-3 "
-                  f"in the lowest layer's mean air density of {rho:.3g} kg m-3){owner}")
-        else:
-            print("  inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)")
-    if tagged:
-        print(f"  receptors: {', '.join(receptors)}")
-    if cfg.scenarios:
-        from .config import scenario_name
-
-        print(f"  scenarios: {', '.join(scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios))}")
+    for line in summary.lines:
+        print(f"  {line}")
     return 0
 
 

@@ -457,6 +457,88 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     return receptors
 
 
+@dataclass
+class Validation:
+    """What :func:`validate` found: the assembled run (:class:`RunSetup`, with its model at the start time's
+    forcing), the receptor regions of a tagged run, the emission at the start time, and a summary in words."""
+
+    setup: RunSetup
+    receptors: list[str]
+    #: the emission rate at the start time over the days of its calendar year (kg/yr)
+    emission_kg_yr: float
+    #: the inventory's countries (partly) outside the domain, one line each with the kg/yr left out
+    outside: list[str]
+    #: the summary that ``popstransport validate`` prints, one line a topic
+    lines: list[str]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def validate(cfg: Config) -> Validation:
+    """Check a configuration and every input it names without running it (``popstransport validate``): builds the
+    model, reads the first met record and the inventory, and makes every check a run makes before its first step
+    (:func:`check_before_run`). Raises the error a run would raise (:class:`~popstransport.config.ConfigError`,
+    :class:`~popstransport.io.errors.InputError`, ...); returns a :class:`Validation` with the summary.
+
+    >>> print(popstransport.run.validate(popstransport.load_config("study.toml")))   # doctest: +SKIP
+    """
+    import calendar
+
+    from .config import checked
+
+    cfg = checked(cfg)
+    setup = build_run(cfg)
+    model = setup.model
+    tagged = cfg.attribution.tags != "none"
+    receptors = check_before_run(cfg, setup)
+    start = parse_time(cfg.time.start)
+    model.update_forcing(build_simulation(cfg, model).forcing_time(0), 0)
+    rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
+    lines = [f"grid: {model.grid.describe()}",
+             f"period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}",
+             f"chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}"]
+    met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
+    lines.append(f"met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
+    # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
+    # have lower rates, shows its annual amount in every year)
+    days = 366 if calendar.isleap(int(str(start.astype("datetime64[Y]")))) else 365
+    total = float(rates.sum()) * days * 86400.0
+    yearly = getattr(model.emissions, "rates_at", None)
+    by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
+        f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
+    lines.append(f"emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
+                 f"tags: {', '.join(model.tags)}")
+    inv = setup.inventory
+    outside: list[str] = []
+    if inv is not None and inv.requested_kg_s and inv.outside_kg_s > 0:
+        # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here)
+        out, asked = inv.outside_kg_s * SECONDS_PER_YEAR, inv.requested_kg_s * SECONDS_PER_YEAR
+        outside = list(inv.outside_notes)
+        lines.append(f"not modelled: {out:.4g} of the inventory's {asked:.4g} kg/yr ({100 * out / asked:.3g}%) is emitted "
+                     "outside the domain" + ("" if cfg.emissions.scale == 1 else
+                                             " (the countries' figures below are before emissions.scale = "
+                                             f"{cfg.emissions.scale:g})") + ":")
+        lines += [f"  {note}" for note in outside]
+    if cfg.domain.kind == "regional":
+        q = cfg.domain.inflow_mixing_ratio
+        if q > 0:
+            g = model.grid
+            rho = float(model.air_mass_kg[0].sum() / (g.cell_area_m2.sum() * g.layers.thickness_m[0]))
+            owner = "; it is the BOUNDARY tag's" if tagged else ""
+            lines.append(f"inflow through the open boundaries: mixing ratio {q:g} kg/kg (about {q * rho * 1e15:.3g} "
+                         f"pg m-3 in the lowest layer's mean air density of {rho:.3g} kg m-3){owner}")
+        else:
+            lines.append("inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)")
+    if tagged:
+        lines.append(f"receptors: {', '.join(receptors)}")
+    if cfg.scenarios:
+        from .config import scenario_name
+
+        lines.append(f"scenarios: {', '.join(scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios))}")
+    return Validation(setup, receptors, total, outside, lines)
+
+
 def spinup_attribute(spin) -> str:
     """The outputs' ``spinup`` attribute for a spin-up result."""
     return (f"{spin.method}: {spin.model_years} model years, relative annual change "
