@@ -317,6 +317,13 @@ def own_emissions_in_other(attributes: dict[str, str]) -> bool:
     return str(cfg.get("attribution", {}).get("tags", "")) != "countries"
 
 
+def _number(value: float) -> str:
+    """A table's number as the shortest text that reads back as the same float (as ``budget.csv`` writes them): the
+    tables had 7 significant digits, which hid a distant source's small share (0.000000) and the differences between
+    scenarios and runs below 1e-7."""
+    return repr(float(value))
+
+
 def write_source_receptor_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
     """Deposition matrix of the whole run: a row per receptor, kg and shares per source, foreign share (and its
     lower bound, which differs from it for receptors without a tag of their own in a run that tags a list of
@@ -335,12 +342,12 @@ def write_source_receptor_csv(path: Path, ds: xr.Dataset, attributes: dict[str, 
             row = dep.sel(receptor=r).values
             total = float(row.sum())
             shares = [float(v) / total if total else float("nan") for v in row]
-            w.writerow([str(r), f"{total:.6e}", *[f"{v:.6e}" for v in row], *[f"{s:.6f}" for s in shares],
-                        f"{foreign_share(str(r), sources, row):.6f}",
-                        f"{foreign_share_lower(str(r), sources, row, own_in_other):.6f}"])
+            w.writerow([str(r), _number(total), *map(_number, row), *map(_number, shares),
+                        _number(foreign_share(str(r), sources, row)),
+                        _number(foreign_share_lower(str(r), sources, row, own_in_other))])
         totals = dep.sum("receptor").values
-        w.writerow(["ALL_RECEPTORS", f"{float(totals.sum()):.6e}", *[f"{v:.6e}" for v in totals],
-                    *[f"{float(v) / float(totals.sum()) if totals.sum() else float('nan'):.6f}" for v in totals], "", ""])
+        w.writerow(["ALL_RECEPTORS", _number(totals.sum()), *map(_number, totals),
+                    *[_number(float(v) / float(totals.sum()) if totals.sum() else float("nan")) for v in totals], "", ""])
 
 
 def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
@@ -360,7 +367,7 @@ def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]
         w = csv.writer(fh)
         w.writerow(["region_from", "region_to", "gross_kg", "net_kg"])
         for a, b, g, n in rows:
-            w.writerow([a, b, f"{g:.6e}", f"{n:.6e}"])
+            w.writerow([a, b, _number(g), _number(n)])
 
 
 def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "", overwrite: bool = False) -> Path:
