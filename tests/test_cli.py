@@ -440,3 +440,9 @@ def test_errors_about_a_configuration_file_s_keys_name_the_file(tmp_path, capsys
     cfg.write_text("[domain]\nresolution_deg = 5.0\n[chemical]\nfile = 'missing.csv'\n")
     assert main(["validate", str(cfg)]) == 1
     assert f"error: {cfg}: chemical.file = 'missing.csv': no such file" in capsys.readouterr().err
+
+
+def test_a_receptor_that_natural_earth_draws_inside_another_country_names_that_country(capsys):
+    assert main(["validate", "--set", "domain.resolution_deg=5", "--set", "attribution.tags=countries",
+                 "--set", "attribution.receptors=['CHN', 'CXR']"]) == 1
+    assert "CXR (Christmas Island) is part of AUS in Natural Earth's countries: use AUS" in capsys.readouterr().err

@@ -302,3 +302,20 @@ def test_region_file_with_nan_coordinates_is_refused(tmp_path):
     # (was GEOS's "IllegalArgumentException: CGAlgorithmsDD::orientationIndex encountered NaN/Inf numbers")
     with pytest.raises(InputError, match=r"nan\.geojson: feature 0 \(zone = 'a'\): has 1 vertices with NaN or infinite"):
         RegionMasks.from_file(f, "zone", g, use_cache=False)
+
+
+def test_territories_drawn_inside_another_country_are_named_with_it():
+    """Svalbard (SJM) is part of Norway's outline in Natural Earth's countries: asking for it said only that SJM is not
+    a Natural Earth code. Each listed territory's point lies in the country the hint names."""
+    from popstransport.io.regions import FOLDED_TERRITORIES, countries_of_points, territory_hint
+
+    holders = countries_of_points(np.array([v[1] for v in FOLDED_TERRITORIES.values()]),
+                                  np.array([v[2] for v in FOLDED_TERRITORIES.values()]))
+    assert dict(zip(FOLDED_TERRITORIES, holders)) == {
+        "SJM": "NOR", "BVT": "NOR", "GUF": "FRA", "GLP": "FRA", "MTQ": "FRA", "REU": "FRA", "MYT": "FRA", "BES": "NLD",
+        "CXR": "AUS", "CCK": "AUS"}
+    assert territory_hint("CHN") == ""
+    grid = LatLonGrid.regional(0, 40, 60, 80, 5.0)
+    with pytest.raises(InputError, match=r"country code 'SJM'.*Fix: SJM \(Svalbard and Jan Mayen\) is part of NOR in "
+                       r"Natural Earth's countries: use NOR, or regions from a file"):
+        RegionMasks.for_countries(grid, codes=["NOR", "SJM"])

@@ -518,7 +518,8 @@ class RegionMasks:
                     "Natural Earth countries",
                     f"country code {c!r}",
                     "is not an ISO 3166 alpha-3 code (ISO_A3_EH / ADM0_A3) of Natural Earth",
-                    f"use codes such as {sorted(by_code)[:8]}...; see popstransport.io.regions.country_codes()",
+                    territory_hint(cc) or f"use codes such as {sorted(by_code)[:8]}...; see "
+                    "popstransport.io.regions.country_codes()",
                 )
             if cc in idx:
                 out_f.append(frac[idx[cc]])
@@ -678,6 +679,30 @@ def iso2_to_iso3() -> dict[str, str]:
     return out
 
 
+#: ISO 3166-1 alpha-3 codes of territories that Natural Earth's admin-0 countries draw inside another country's
+#: outline, with their names and a point on each (lon, lat degrees), so that a request for one can name the country
+#: that holds it (found from the point, :func:`territory_hint`).
+FOLDED_TERRITORIES = {
+    "SJM": ("Svalbard and Jan Mayen", 16.0, 78.5), "BVT": ("Bouvet Island", 3.4, -54.42),
+    "GUF": ("French Guiana", -53.0, 4.0), "GLP": ("Guadeloupe", -61.55, 16.25), "MTQ": ("Martinique", -61.0, 14.65),
+    "REU": ("Réunion", 55.5, -21.1), "MYT": ("Mayotte", 45.15, -12.8), "BES": ("Bonaire, Sint Eustatius and Saba", -68.25, 12.15),
+    "CXR": ("Christmas Island", 105.63, -10.48), "CCK": ("Cocos (Keeling) Islands", 96.83, -12.17),
+}
+
+
+def territory_hint(code: str) -> str:
+    """For a code of :data:`FOLDED_TERRITORIES`, the words that say which Natural Earth country holds it and what to
+    do (``""`` for any other code)."""
+    entry = FOLDED_TERRITORIES.get(str(code).strip().upper())
+    if entry is None:
+        return ""
+    holder = countries_of_points(np.array([entry[1]]), np.array([entry[2]]))[0]
+    if not holder:
+        return ""
+    return (f"{code} ({entry[0]}) is part of {holder} in Natural Earth's countries: use {holder}, or regions from a "
+            "file (regions.source) that draws it as a region of its own")
+
+
 def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg: float = 0.25) -> list[str]:
     """The Natural Earth country (ISO 3166 alpha-3 code) holding each point, for point sources: the country whose
     land holds it, or else the nearest one within ``tolerance_deg`` degrees (a plant on a harbour pier or a coast
@@ -703,5 +728,5 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
     return out
 
 
-__all__ = ["RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3", "land_fraction",
-           "natural_earth_countries"]
+__all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3",
+           "land_fraction", "natural_earth_countries", "territory_hint"]
