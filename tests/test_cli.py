@@ -446,3 +446,24 @@ def test_a_receptor_that_natural_earth_draws_inside_another_country_names_that_c
     assert main(["validate", "--set", "domain.resolution_deg=5", "--set", "attribution.tags=countries",
                  "--set", "attribution.receptors=['CHN', 'CXR']"]) == 1
     assert "CXR (Christmas Island) is part of AUS in Natural Earth's countries: use AUS" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_all_records_finds_a_nan_in_a_later_met_record(tmp_path, capsys):
+    """`validate` read the first met record only, so a NaN later in a file passed it and stopped the run when it came
+    to that record; `validate --all-records` reads every record the run uses, and names the file and the record."""
+    met = _write_met(tmp_path / "met.nc", "2010-01-01", 6)
+    with xr.open_dataset(met) as ds:
+        bad = ds.load()
+    bad["u"][4, :, 10, 10] = np.nan  # (lat 15, lon 100: in the domain)
+    bad.to_netcdf(tmp_path / "bad.nc")
+    quick = ["--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-05", "--set", "time.start=2010-01-01T12:00"]
+    for path in (met, tmp_path / "bad.nc"):
+        assert main(["validate", *quick, "--set", f"met.source='{path}'"]) == 0
+        assert "met records: the first was read and checked (validate --all-records" in capsys.readouterr().out
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{met}'"]) == 0
+    # (records 0 to 4: those around the start, 2010-01-01T12, to the stop's, 2010-01-05)
+    assert "met records: every record the run uses was read and checked (winds 5, air temperature 5)" in \
+        capsys.readouterr().out
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{tmp_path / 'bad.nc'}'"]) == 1
+    assert re.search(r"bad\.nc: variable 'u' .* NaN at record 4 \(2010-01-05", capsys.readouterr().err)

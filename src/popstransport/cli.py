@@ -179,7 +179,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .run import validate
 
-    summary = validate(load_config(args.config, args.set))
+    summary = validate(load_config(args.config, args.set), all_records=args.all_records)
     print(f"configuration {args.config or '(built-in default)'} is valid")
     for line in summary.lines:
         print(f"  {line}")
@@ -268,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_val = sub.add_parser("validate", help="check the configuration and every input; runs nothing")
     add_config_args(p_val)
+    p_val.add_argument("--all-records", action="store_true",
+                       help="read and check every met record the run uses (NaN, units, ranges), not only the first")
     p_val.set_defaults(func=_cmd_validate)
 
     p_ch = sub.add_parser("chemicals", help="the chemical property database (one substance in full with NAME)")

@@ -484,11 +484,13 @@ class Validation:
         return "\n".join(self.lines)
 
 
-def validate(cfg: Config) -> Validation:
+def validate(cfg: Config, all_records: bool = False) -> Validation:
     """Check a configuration and every input it names without running it (``popstransport validate``): builds the
     model, reads the first met record and the inventory, and makes every check a run makes before its first step
-    (:func:`check_before_run`). Raises the error a run would raise (:class:`~popstransport.config.ConfigError`,
-    :class:`~popstransport.io.errors.InputError`, ...); returns a :class:`Validation` with the summary.
+    (:func:`check_before_run`). With ``all_records`` every met record the run uses is read and checked (NaN,
+    units, ranges), as the run would check each when it comes to it; otherwise the first. Raises the error a run
+    would raise (:class:`~popstransport.config.ConfigError`, :class:`~popstransport.io.errors.InputError`, ...);
+    returns a :class:`Validation` with the summary.
 
     >>> print(popstransport.run.validate(popstransport.load_config("study.toml")))   # doctest: +SKIP
     """
@@ -509,6 +511,15 @@ def validate(cfg: Config) -> Validation:
              f"chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}"]
     met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
     lines.append(f"met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
+    check_records = getattr(model.met, "check_records", None)
+    if callable(check_records):
+        if all_records:
+            n = check_records(start, parse_time(cfg.time.stop))
+            lines.append("met records: every record the run uses was read and checked (" + ", ".join(
+                f"{k} {v}" for k, v in n.items()) + ")")
+        else:
+            lines.append("met records: the first was read and checked (validate --all-records checks every record "
+                         "the run uses; a run checks each when it comes to it)")
     # (the start time's rate over the days of its calendar year: an input of amounts per year, whose leap years
     # have lower rates, shows its annual amount in every year)
     days = 366 if calendar.isleap(int(str(start.astype("datetime64[Y]")))) else 365
