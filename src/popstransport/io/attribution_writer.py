@@ -41,13 +41,13 @@ from ..attribution import (
 )
 from ..config import scenario_name_problem
 from .writers import (
-    _TIME_UNITS,
     NetCDFParts,
     OutputExistsError,
     RunDirectory,
     _days,
     add_history,
     cf_encoding,
+    create_time_and_grid,
     limit_chunk_cache,
 )
 
@@ -144,15 +144,8 @@ class AttributionWriter:
         ds.title = "popstransport per-source fields (lowest-layer air concentration and net deposition flux)"
         for k, v in self.attributes.items():
             ds.setncattr(k, v)
-        ds.createDimension("time", None)
-        ds.createDimension("bnds", 2)
+        create_time_and_grid(ds, grid)
         ds.createDimension("source", len(self.sources))
-        ds.createDimension("lat", grid.nlat)
-        ds.createDimension("lon", grid.nlon)
-        t = ds.createVariable("time", "f8", ("time",))
-        t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
-        ds.createVariable("time_bnds", "f8", ("time", "bnds"))
-        t.long_name = "middle of the averaging period"
         # (names as a UTF-8 character array, which CDO reads, not as netCDF-4 strings, as cf_encoding writes them)
         width = max(len(name.encode("utf-8")) for name in self.sources)
         ds.createDimension("source_strlen", width)
@@ -160,19 +153,6 @@ class AttributionWriter:
         s._Encoding = "utf-8"
         s.long_name = "source tag (region of emission, OTHER, BOUNDARY or INITIAL)"
         s[:] = np.array(self.sources, dtype=f"U{width}")
-        # (the grid as in fields.nc: with bounds, so that regridding and area sums need no guess at the edges)
-        lat = ds.createVariable("lat", "f8", ("lat",))
-        lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
-            "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
-        lat[:] = grid.lat_deg
-        lon = ds.createVariable("lon", "f8", ("lon",))
-        lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
-            "degrees_east", "longitude", "longitude", "X", "lon_bnds")
-        lon[:] = grid.lon_deg
-        ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
-            [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
-        ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
-            [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
         v = limit_chunk_cache(ds.createVariable("deposition_flux", "f8", ("time", "source", "lat", "lon"), zlib=True,
                                                complevel=1))
         v.units, v.long_name = "kg m-2 s-1", "net deposition flux (wet + dry + net air-surface exchange) by source"

@@ -443,6 +443,32 @@ def join_parts(run_dir: RunDirectory, name: str, last: int, attributes: dict[str
     run_dir.discard_segments(name, 1)
 
 
+def create_time_and_grid(ds: netCDF4.Dataset, grid: Any) -> None:
+    """The CF time axis of period means (``time`` unlimited, with ``time_bnds``) and the grid's ``lat`` and ``lon``
+    with their bounds, in a new file of period outputs (``fields.nc``, ``tag_fields.nc``): bounds, so that regridding
+    and area sums need no guess at the edges."""
+    ds.createDimension("time", None)
+    ds.createDimension("bnds", 2)
+    ds.createDimension("lat", grid.nlat)
+    ds.createDimension("lon", grid.nlon)
+    t = ds.createVariable("time", "f8", ("time",))
+    t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
+    t.long_name = "middle of the averaging period"
+    ds.createVariable("time_bnds", "f8", ("time", "bnds"))
+    lat = ds.createVariable("lat", "f8", ("lat",))
+    lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
+        "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
+    lat[:] = grid.lat_deg
+    lon = ds.createVariable("lon", "f8", ("lon",))
+    lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
+        "degrees_east", "longitude", "longitude", "X", "lon_bnds")
+    lon[:] = grid.lon_deg
+    ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
+        [grid.lat_edges_deg[:-1], grid.lat_edges_deg[1:]], axis=1)
+    ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
+        [grid.lon_edges_deg[:-1], grid.lon_edges_deg[1:]], axis=1)
+
+
 class NetCDFParts:
     """A NetCDF output with an unlimited ``time`` dimension written one period at a time, in parts: the part being
     written (``.NAME.partial`` for the first, ``.NAME.partial.K`` for the later ones, see
@@ -538,27 +564,8 @@ class FieldsWriter:
         for k, v in attributes.items():
             ds.setncattr(k, v)
         g = grid
-        ds.createDimension("time", None)
-        ds.createDimension("bnds", 2)
+        create_time_and_grid(ds, g)
         ds.createDimension("layer", g.nlayer)
-        ds.createDimension("lat", g.nlat)
-        ds.createDimension("lon", g.nlon)
-        t = ds.createVariable("time", "f8", ("time",))
-        t.units, t.calendar, t.standard_name, t.bounds = _TIME_UNITS, "standard", "time", "time_bnds"
-        t.long_name = "middle of the averaging period"
-        ds.createVariable("time_bnds", "f8", ("time", "bnds"))
-        lat = ds.createVariable("lat", "f8", ("lat",))
-        lat.units, lat.standard_name, lat.long_name, lat.axis, lat.bounds = (
-            "degrees_north", "latitude", "latitude", "Y", "lat_bnds")
-        lat[:] = g.lat_deg
-        lon = ds.createVariable("lon", "f8", ("lon",))
-        lon.units, lon.standard_name, lon.long_name, lon.axis, lon.bounds = (
-            "degrees_east", "longitude", "longitude", "X", "lon_bnds")
-        lon[:] = g.lon_deg
-        ds.createVariable("lat_bnds", "f8", ("lat", "bnds"))[:] = np.stack(
-            [g.lat_edges_deg[:-1], g.lat_edges_deg[1:]], axis=1)
-        ds.createVariable("lon_bnds", "f8", ("lon", "bnds"))[:] = np.stack(
-            [g.lon_edges_deg[:-1], g.lon_edges_deg[1:]], axis=1)
         lay = ds.createVariable("layer", "f8", ("layer",))
         lay.units, lay.standard_name, lay.long_name, lay.positive, lay.axis, lay.bounds = (
             "m", "height", "mid-height of the air layer above ground", "up", "Z", "layer_bnds")
