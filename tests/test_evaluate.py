@@ -335,3 +335,40 @@ def test_rows_entered_twice_are_named_in_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"obs.csv: 2 row\(s\) repeat an earlier row exactly \(lines 3 and 6; 4 and 7\); "
                                          r"each counts in the statistics"):
         assert len(read_observations(bad_file(tmp_path, [*rows, rows[0], rows[1]]))) == 5
+
+
+def test_skip_unusable_leaves_out_rows_the_run_cannot_be_compared_with(model_run, fields, tmp_path, capsys):
+    """A station network's file covers more stations, years and gaps than one run: without skip_unusable the first
+    such row stops the evaluation (naming it); with it those rows are left out, listed and counted, and the pairs
+    and statistics are those of the usable rows alone."""
+    from popstransport.cli import main
+
+    path = tmp_path / "network.csv"
+    usable = ["A,100,30,2010-01,1.0,pg m-3,air", "B,120,40,2010-02,2.0,pg m-3,air"]
+    path.write_text(HEADER + "\n".join([usable[0], "C,300,30,2010-01,1.0,pg m-3,air", "D,100,30,2011-01,1.0,pg m-3,air",
+                                        "E,100,30,2010-01,,pg m-3,air", usable[1], "F,100,30,2010-02,NaN,pg m-3,air"])
+                    + "\n")
+    with pytest.raises(ObservationError, match="line 5, column 'value': '' is not a number"):
+        evaluate(model_run, path)
+    with pytest.warns(UserWarning, match=r"network.csv: 4 of 6 rows left out: 1 outside the domain \(line 3\), 1 outside "
+                                         r"the simulated period \(line 4\), 2 no value \(lines 5, 7\)"):
+        ev = evaluate(model_run, path, tmp_path / "out", skip_unusable=True)
+    assert ev.skipped == [(3, "outside the domain"), (4, "outside the simulated period"), (5, "no value"),
+                          (7, "no value")]
+    assert list(ev.pairs["line"].values) == [2, 6]
+    only = tmp_path / "usable.csv"
+    only.write_text(HEADER + "\n".join(usable) + "\n")
+    reference = evaluate(model_run, only)
+    np.testing.assert_array_equal(ev.pairs["modelled"].values, reference.pairs["modelled"].values)
+    assert ev.statistics == reference.statistics
+    with open(tmp_path / "out" / "evaluation.csv", encoding="utf-8") as fh:
+        assert "; 4 rows left out: 1 outside the domain (line 3), 1 outside the simulated period (line 4), 2 no value " \
+            "(lines 5, 7)" in fh.readline()
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text(HEADER + "C,300,30,2010-01,1.0,pg m-3,air\n")
+    with pytest.raises(ObservationError, match=r"rows: no row can be compared with the run: 1 outside the domain"):
+        evaluate(model_run, nothing, skip_unusable=True)
+    with pytest.warns(UserWarning, match="4 of 6 rows left out"):
+        assert main(["evaluate", str(model_run), "--observations", str(path), "--out", str(tmp_path / "cli"),
+                     "--skip-unusable"]) == 0
+    assert "air: n = 2" in capsys.readouterr().out

@@ -60,7 +60,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,8 @@ class Evaluation:
     pairs: xr.Dataset
     statistics: dict[str, dict[str, float]]
     out_dir: Path | None = None
+    #: ``(line, reason)`` of the rows left out (``skip_unusable``), in file order
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         """The statistics as text, one line per compartment."""
@@ -238,8 +240,10 @@ def _parse_interval(text: str) -> tuple[np.datetime64, np.datetime64]:
     return interval
 
 
-def read_observations(path: str | Path) -> list[dict[str, Any]]:
-    """Read and check an observation CSV (see the module documentation); returns one dict per row.
+def read_observations(path: str | Path, skipped: list[tuple[int, str]] | None = None) -> list[dict[str, Any]]:
+    """Read and check an observation CSV (see the module documentation); returns one dict per row. With a list
+    ``skipped``, a row without a value (empty, ``NaN`` or ``NA``) is left out and ``(line, reason)`` appended to it
+    instead of being an error.
 
     Raises
     ------
@@ -292,6 +296,9 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
             return ObservationError(path, f"line {line_no}, column {column!r}", problem + count, fix)
 
         row: dict[str, Any] = {"line": line_no, "site_id": cell("site_id")}
+        if skipped is not None and cell("value").lower() in ("", "nan", "na", "n/a"):
+            skipped.append((line_no, "no value"))
+            continue
         for key in ("lon", "lat", "value"):
             text = cell(key)
             try:
@@ -334,7 +341,7 @@ def read_observations(path: str | Path) -> list[dict[str, Any]]:
             raise fail(col, f"{(period_text or time_text)!r}: {exc}",
                        "give an ISO time (2010-01-15T12:00) or a period (2010-01, 2010-01-01/2010-03-01)") from None
         rows.append(row)
-    if not rows:
+    if not rows and not skipped:
         raise ObservationError(path, "rows", "the file has a header but no observations", "add one row per observation")
     _warn_duplicates(path, rows)
     return rows
@@ -357,6 +364,28 @@ def _warn_duplicates(path: Path, rows: list[dict[str, Any]]) -> None:
         shown = "; ".join(pairs[:5]) + (f" and {len(pairs) - 5} more" if len(pairs) > 5 else "")
         warnings.warn(f"{path}: {len(pairs)} row(s) repeat an earlier row exactly (lines {shown}); each counts in the "
                       "statistics: remove the repeats if they were entered twice", stacklevel=3)
+
+
+def _skipped_counts(skipped: list[tuple[int, str]]) -> str:
+    """``"3 outside the domain (lines 4, 9, 12), 1 no value (line 7)"``."""
+    by_reason: dict[str, list[int]] = {}
+    for line, reason in sorted(skipped):
+        by_reason.setdefault(reason, []).append(line)
+    parts = []
+    for reason, lines in by_reason.items():
+        shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
+        parts.append(f"{len(lines)} {reason} (line{'s' if len(lines) > 1 else ''} {shown})")
+    return ", ".join(parts)
+
+
+def _warn_skipped(path: Path, skipped: list[tuple[int, str]], used: int) -> None:
+    import warnings
+
+    if not used:
+        raise ObservationError(path, "rows", f"no row can be compared with the run: {_skipped_counts(skipped)}",
+                               "evaluate a run whose domain and period cover the stations, or give other observations")
+    warnings.warn(f"{path}: {len(skipped)} of {len(skipped) + used} rows left out: {_skipped_counts(skipped)}",
+                  stacklevel=3)
 
 
 def _model_weights(bnds: np.ndarray, start: np.datetime64, end: np.datetime64) -> np.ndarray | None:
@@ -383,6 +412,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     soil_bulk_density_kg_m3: float | None = None,
     soil_depth_m: float | None = None,
+    skip_unusable: bool = False,
 ) -> Evaluation:
     """Sample the model at every observation's cell and period and compute statistics per compartment.
 
@@ -397,6 +427,11 @@ def evaluate(
         (``None``: nothing is written). Existing files of these names are replaced.
     soil_bulk_density_kg_m3, soil_depth_m
         Needed only for soil observations given as mass fractions (``ng g-1``).
+    skip_unusable
+        Leave out, instead of stopping at, the rows that the run cannot be compared with: no value (empty, ``NaN``,
+        ``NA``), a station outside the domain, a time outside the simulated period, a soil station in a cell without
+        soil. They are listed in :attr:`Evaluation.skipped`, counted in a warning and in ``evaluation.csv``'s
+        header. Rows with errors (a bad number, unit or compartment) still stop the evaluation.
 
     Raises
     ------
@@ -404,7 +439,8 @@ def evaluate(
         For unusable rows (also stations outside the domain and periods outside the run), naming the line.
     """
     results = run if isinstance(run, RunResults) else open_run(run)
-    rows = read_observations(observations)
+    skipped: list[tuple[int, str]] | None = [] if skip_unusable else None
+    rows = read_observations(observations, skipped)
     path = Path(observations)
     f = results.fields
     lon_e, lat_e = results.lon_edges, results.lat_edges
@@ -426,6 +462,9 @@ def evaluate(
         where = f"line {r['line']}"
         lon = lon_e[0] + (r["lon"] - lon_e[0]) % 360.0
         if not (lon <= lon_e[-1] and lat_e[0] <= r["lat"] <= lat_e[-1]):
+            if skipped is not None:
+                skipped.append((r["line"], "outside the domain"))
+                continue
             raise ObservationError(
                 path, f"{where}, columns 'lon', 'lat'",
                 f"station {r['site_id']!r} at lon {r['lon']:g}, lat {r['lat']:g} is outside the model domain (lon "
@@ -435,6 +474,9 @@ def evaluate(
         j = min(int(np.searchsorted(lat_e, r["lat"], side="right")) - 1, lat_e.size - 2)
         w = _model_weights(bnds, r["start"], r["end"])
         if w is None:
+            if skipped is not None:
+                skipped.append((r["line"], "outside the simulated period"))
+                continue
             when = str(r["start"]) if r["start"] == r["end"] else f"{r['start']} to {r['end']}"
             raise ObservationError(
                 path, f"{where}, column {r['time_column']!r}",
@@ -442,6 +484,9 @@ def evaluate(
                 "remove the row, or evaluate a run that covers it")
         comp = r["compartment"]
         if comp == "soil" and soil_fraction is not None and not soil_fraction[j, i] > 0:
+            if skipped is not None:
+                skipped.append((r["line"], "soil station in a cell without soil"))
+                continue
             raise ObservationError(
                 path, f"{where}, columns 'lon', 'lat'",
                 f"soil station {r['site_id']!r} at lon {r['lon']:g}, lat {r['lat']:g} lies in a model cell without soil "
@@ -481,6 +526,8 @@ def evaluate(
         out["modelled_display"].append(model_si * display)
         out["display_unit"].append(display_unit)
     n = len(out["line"])
+    if skipped:
+        _warn_skipped(path, skipped, n)
     pairs = xr.Dataset({k: ("observation", np.asarray(v)) for k, v in out.items()},
                        coords={"observation": np.arange(n)})
     pairs.attrs.update(run=str(results.path), observations=str(path), popstransport_version=__version__,
@@ -491,7 +538,7 @@ def evaluate(
         sel = pairs["compartment"].values == comp
         if sel.any():
             stats[comp] = statistics(pairs["modelled_display"].values[sel], pairs["observed_display"].values[sel])
-    result = Evaluation(pairs, stats, None)
+    result = Evaluation(pairs, stats, None, sorted(skipped or []))
     if out_dir is not None:
         result.out_dir = _write(result, Path(out_dir), results)
     return result
@@ -507,6 +554,8 @@ def _write(ev: Evaluation, out: Path, run: RunResults) -> Path:
     comment = (f"# popstransport {__version__} evaluation of {run.path} against {p.attrs['observations']}; model "
                "values: lowest-layer air concentration, wet + dry deposition, soil burden per "
                + ("area of soil" if "soil_area_fraction" in run.fields else "cell area"))
+    if ev.skipped:
+        comment += f"; {len(ev.skipped)} rows left out: {_skipped_counts(ev.skipped)}"
     if p.attrs.get("soil_depth_m", "") != "":
         comment += (f"; soil mass fractions converted with bulk density {p.attrs['soil_bulk_density_kg_m3']} kg m-3 "
                     f"and depth {p.attrs['soil_depth_m']} m")

@@ -49,7 +49,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = args.out or str(Path(args.run_dir) / "evaluation")
     result = evaluate(args.run_dir, args.observations, out, soil_bulk_density_kg_m3=args.soil_bulk_density,
-                      soil_depth_m=args.soil_depth)
+                      soil_depth_m=args.soil_depth, skip_unusable=args.skip_unusable)
     print(result.summary())
     print(f"wrote {result.out_dir}/evaluation.csv, evaluation_statistics.csv, evaluation_scatter.png")
     return 0
@@ -86,6 +86,9 @@ def add_user_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="soil bulk density (kg m-3) to convert soil mass fractions (ng g-1) to burdens")
     p.add_argument("--soil-depth", type=float, default=None, metavar="M",
                    help="soil mixing depth (m) to convert soil mass fractions (ng g-1) to burdens")
+    p.add_argument("--skip-unusable", action="store_true",
+                   help="leave out rows without a value, outside the domain or the simulated period, or soil stations "
+                        "in cells without soil (counted in a warning and in evaluation.csv), instead of stopping")
     p.set_defaults(func=_cmd_evaluate)
 
 
