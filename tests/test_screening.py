@@ -131,6 +131,23 @@ def test_pov_definitions_and_steady_state_balance():
     assert sum(r.mass_fractions["air"].values()) == pytest.approx(1.0)
 
 
+def test_pov_with_respect_to_degradation_is_the_tools_definition():
+    """The Tool divides the steady-state mass by the degradation fluxes only; burial, leaching and settling count
+    as losses in ``pov_days`` (the residence time) but not in ``pov_degradation_days``."""
+    box = unit_world("PCB-153")
+    r = screen("PCB-153")
+    for medium, comp in (("air", "air_0"), ("water", "ocean"), ("soil", "soil")):
+        m = box.steady_state({comp: 1.0})
+        degraded = box.sinks["degraded"] @ m
+        assert r.pov_degradation_days[medium] == pytest.approx(m.sum() / degraded / 86400, rel=1e-12)
+        assert r.pov_days[medium] == pytest.approx(degraded * r.pov_degradation_days[medium], rel=1e-12)
+    assert r.pov_degradation_days["water"] > 1.2 * r.pov_days["water"]  # a fifth of it settles below 100 m
+    # with degradation the only loss the two definitions agree
+    alone = screen("PCB-153", surface_parameters=NO_SURFACE_SINKS)
+    for medium in ("air", "water", "soil"):
+        assert alone.pov_degradation_days[medium] == pytest.approx(alone.pov_days[medium], rel=1e-12)
+
+
 def test_transfer_efficiency_bounds_and_definition():
     for name in ("PCB-28", "alpha-HCH", "benzo[a]pyrene"):
         r = screen(name)
