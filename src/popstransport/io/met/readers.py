@@ -1224,7 +1224,8 @@ class FileMet:
                 used = range(rt.n)
             for k in used:
                 self._load(group, k)
-            count[group.replace("_", " ")] = len(used)
+            words = {"winds10": "10 m winds", "air_temperature_2m": "2 m air temperature"}
+            count[words.get(group, group.replace("_", " "))] = len(used)
         return count
 
     # internals ----------------------------------------------------------------------------------------------
