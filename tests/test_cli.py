@@ -467,3 +467,26 @@ def test_validate_all_records_finds_a_nan_in_a_later_met_record(tmp_path, capsys
         capsys.readouterr().out
     assert main(["validate", "--all-records", *quick, "--set", f"met.source='{tmp_path / 'bad.nc'}'"]) == 1
     assert re.search(r"bad\.nc: variable 'u' .* NaN at record 4 \(2010-01-05", capsys.readouterr().err)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys):
+    """Pressure-level and single-level downloads often sit in two folders, which one glob cannot name; met.source
+    takes a list of paths and globs."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    full = xr.open_dataset(_write_met(tmp_path / "full.nc", "2010-01-01", 6)).load()
+    full[["u", "t"]].to_netcdf(tmp_path / "a" / "u.nc")
+    full[["v"]].to_netcdf(tmp_path / "b" / "v.nc")
+    cfg = tmp_path / "two.toml"
+    quick = "[domain]\nresolution_deg = 5.0\n[time]\nstart = '2010-01-01T12:00'\nstop = '2010-01-05'\n"
+    cfg.write_text(quick + f"[met]\nsource = ['{tmp_path / 'a' / 'u.nc'}', '{tmp_path / 'b' / '*.nc'}']\n")
+    assert main(["validate", str(cfg)]) == 0
+    assert f"met: {tmp_path / 'a' / 'u.nc'}, {tmp_path / 'b' / '*.nc'}; forcing fields" in capsys.readouterr().out
+    cfg.write_text(quick + f"[met]\nsource = ['{tmp_path / 'a' / 'u.nc'}']\n")
+    assert main(["validate", str(cfg)]) == 1
+    assert "or a list, such as ['uas.nc', 'vas.nc']" in capsys.readouterr().err
+    for bad, match in (("[]", "met.source = (): empty"), ("['x.nc', 3]", "met.source = ['x.nc', 3]: expected a string")):
+        cfg.write_text(quick + f"[met]\nsource = {bad}\n")
+        assert main(["validate", str(cfg)]) == 1
+        assert match in capsys.readouterr().err

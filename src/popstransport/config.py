@@ -108,9 +108,10 @@ class ProcessesConfig:
 
 @dataclass(frozen=True)
 class MetConfig:
-    """Meteorology: "synthetic" (built-in climatology) or a NetCDF file / glob, with its layout."""
+    """Meteorology: "synthetic" (built-in climatology) or NetCDF files (a path, a glob, or a list of these, e.g.
+    pressure-level and single-level files kept in two folders), with their layout."""
 
-    source: str = "synthetic"
+    source: str | tuple[str, ...] = "synthetic"
     kind: Literal["auto", "era5", "merra2", "cmip", "cf"] = "auto"
     #: How records are placed in time: "auto" (a climatology's records cyclic, others linear), "linear" (between
     #: dated records), "cyclic" (a climatology repeated every year), "clamped" (hold the first and last records).
@@ -376,7 +377,9 @@ def validate(cfg: Config) -> None:
     for section, default, choices in (("met", "synthetic", "'synthetic', 'uniform' or a NetCDF file or pattern"),
                                       ("emissions", "builtin", "'builtin', 'uniform', 'none' or a file"),
                                       ("regions", "natural_earth", "'natural_earth' or a GeoJSON or shapefile")):
-        if not str(getattr(cfg, section).source).strip():
+        value = getattr(cfg, section).source
+        if not (value if isinstance(value, tuple) else str(value).strip()) or (
+                isinstance(value, tuple) and not all(v.strip() for v in value)):
             raise ConfigError(f"{where}{section}.source = {getattr(cfg, section).source!r}: empty; give {choices}, or "
                               f"remove the key for the default ({default!r})")
     d = cfg.domain

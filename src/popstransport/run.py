@@ -75,7 +75,8 @@ def build_met(cfg: Config, grid: LatLonGrid):
         return SyntheticClimatology(grid)
     from .io.met.readers import open_met
 
-    return open_met(m.source, grid, kind=m.kind, time_rule=None if m.time_rule == "auto" else m.time_rule)
+    return open_met(list(m.source) if isinstance(m.source, tuple) else m.source, grid, kind=m.kind,
+                    time_rule=None if m.time_rule == "auto" else m.time_rule)
 
 
 class WithOH:
@@ -509,7 +510,8 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
     lines = [f"grid: {model.grid.describe()}",
              f"period: {cfg.time.start} .. {cfg.time.stop}, step {cfg.time.step_hours:g} h, output {cfg.output.frequency}",
              f"chemical: {cfg.chemical.name}; fate: {cfg.processes.fate}; advection: {cfg.processes.advection_scheme}"]
-    met = "uniform (a single box)" if cfg.domain.kind == "box" else cfg.met.source
+    met = ("uniform (a single box)" if cfg.domain.kind == "box" else
+           ", ".join(cfg.met.source) if isinstance(cfg.met.source, tuple) else cfg.met.source)
     lines.append(f"met: {met}; forcing fields: {', '.join(sorted(model.forcing.fields))}")
     check_records = getattr(model.met, "check_records", None)
     if callable(check_records):

@@ -1034,7 +1034,7 @@ class FileMet:
                              for r in (a, b)}
                     fix = (f"the {label[found]} was found ({v[found].describe()}) but not the "
                            f"{label[lost]}: if it is in another file, give both files (met.source "
-                           "takes a glob, such as 'met/?as_*.nc'); or " + fix)
+                           "takes a glob, such as 'met/?as_*.nc', or a list, such as ['uas.nc', 'vas.nc']); or " + fix)
                     break
             raise InputError(
                 src,
