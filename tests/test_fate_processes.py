@@ -504,3 +504,19 @@ def test_sorbed_fraction_in_water_is_the_particles_share_of_the_bulk_capacity(na
     got = sorbed_fraction_in_water(chem, t, c, foc)
     np.testing.assert_allclose(got, (zb - z_water(chem, t)) / zb, rtol=1e-10)
     assert ((0.0 < got) & (got < 1.0)).all()
+
+
+def test_sea_ice_closes_the_ice_covered_ocean_to_gas_exchange():
+    """Air-ocean gas exchange goes through the open water, D (1 - c) for an ice-covered fraction c, in both
+    directions (the ocean's fugacity is unchanged by the ice); deposition still reaches the ocean, and the other
+    surfaces do not notice the ice."""
+    kinds = ("exchange_air_ocean", "wet_deposition_gas", "exchange_air_soil")
+    free = box_model("alpha-HCH", air_temperature_k=T, land_fraction=LF, precipitation_m_s=P)
+    for c in (0.0, 0.25, 1.0):
+        iced = box_model("alpha-HCH", air_temperature_k=T, land_fraction=LF, precipitation_m_s=P, sea_ice_fraction=c)
+        for source in ("air_0", "ocean"):
+            assert iced.rate("exchange_air_ocean", source) == pytest.approx(
+                (1 - c) * free.rate("exchange_air_ocean", source), rel=1e-14, abs=0.0)
+        assert iced.rate(kinds[1], target="ocean") == free.rate(kinds[1], target="ocean") > 0
+        assert iced.rate(kinds[2], "air_0") == free.rate(kinds[2], "air_0") > 0
+    assert free.rate("exchange_air_ocean", "air_0") > 0

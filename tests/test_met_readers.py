@@ -922,3 +922,26 @@ def test_negative_boundary_layer_height_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"era5_edited_1\.nc: variable 'blh' \(boundary-layer height\): .* outside the "
                                          r"plausible range 0\.\.10000 m: -100\.\.-100 m"):
         _open(_era5_old_with(tmp_path, 1, _set("blh", -100.0, "m"))).fields_at(HOURS[0])
+
+
+def test_sea_ice_fraction_is_read_with_land_as_no_ice(tmp_path):
+    """ERA5's siconc (fraction, missing over land) and CMIP's siconc (per cent) become the forcing's
+    sea_ice_fraction on the model grid (0 where the product has no value); files without it have no such field,
+    and values above 1 in a file labelled as a fraction are refused with the per-cent fix."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice = np.where(lat[None, :, None] > 40.0, 0.5, 0.0) * np.ones((len(HOURS), lat.size, lon.size))
+    ice[:, (lat > 20) & (lat < 30), :] = np.nan  # (as over land)
+    dims = ("valid_time", "latitude", "longitude")
+    assert "sea_ice_fraction" not in _open(ds).fields_at(HOURS[0])
+    with_ice = ds.assign(siconc=(dims, ice, {"units": "(0 - 1)", "long_name": "Sea ice area fraction"}))
+    got = _open(with_ice).fields_at(HOURS[1])["sea_ice_fraction"]
+    centres = GRID.lat_deg
+    np.testing.assert_allclose(got[centres > 45.0], 0.5, rtol=1e-12)
+    np.testing.assert_allclose(got[(centres > 20.0) & (centres < 30.0)], 0.0)
+    np.testing.assert_allclose(got[centres < 15.0], 0.0)
+    percent = ds.assign(sic=(dims, 100.0 * np.nan_to_num(ice), {"units": "%", "standard_name": "sea_ice_area_fraction"}))
+    np.testing.assert_allclose(_open(percent).fields_at(HOURS[1])["sea_ice_fraction"][centres > 45.0], 0.5, rtol=1e-12)
+    mislabelled = ds.assign(siconc=(dims, 100.0 * np.nan_to_num(ice), {"units": "1"}))
+    with pytest.raises(InputError, match=r"variable 'siconc' \(sea-ice fraction\).*Fix: the values look like per cent"):
+        _open(mislabelled).fields_at(HOURS[1])

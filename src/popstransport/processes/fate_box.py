@@ -207,6 +207,7 @@ def box_model(
     gas_particle_partitioning: GasParticlePartitioning | None = None,
     processes: list[Process] | None = None,
     lat_deg: float = 45.0,
+    sea_ice_fraction: float | None = None,
 ) -> BoxModel:
     """Build the fate system of one cell with uniform forcing.
 
@@ -225,6 +226,8 @@ def box_model(
         Surface compartments present and their parameters; the partitioning scheme.
     processes
         Fate processes (default :func:`default_fate_processes`).
+    sea_ice_fraction
+        The ice-covered fraction of the ocean (none: the forcing has no sea ice).
     """
     chem = get_chemical(chemical) if isinstance(chemical, str) else chemical
     grid = LatLonGrid.box(0.0, lat_deg, 1.0, layers or AirLayers(edges_m=(0.0, 1000.0)))
@@ -241,6 +244,7 @@ def box_model(
             "surface_pressure_pa": np.full((1, 1), 101325.0),
             "eastward_wind_m_s": np.zeros((nl, 1, 1)),
             "northward_wind_m_s": np.zeros((nl, 1, 1)),
+            **({} if sea_ice_fraction is None else {"sea_ice_fraction": np.full((1, 1), float(sea_ice_fraction))}),
         }
     )
     context = FateContext(

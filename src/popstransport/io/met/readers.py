@@ -196,6 +196,7 @@ ROLES: dict[str, Role] = {
             "length",
         ),
         Role("land_fraction", "land fraction", ("land_area_fraction", "land_binary_mask"), "2d", "fraction"),
+        Role("sea_ice_fraction", "sea-ice fraction", ("sea_ice_area_fraction",), "2d", "fraction"),
     )
 }
 
@@ -214,6 +215,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "surface_pressure": ("sp",),
         "boundary_layer_height": ("blh",),
         "land_fraction": ("lsm",),
+        "sea_ice_fraction": ("siconc", "ci"),
     },
     "merra2": {
         "eastward_wind": ("U",),
@@ -228,6 +230,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "surface_pressure": ("PS",),
         "boundary_layer_height": ("PBLH",),
         "land_fraction": ("FRLAND",),
+        "sea_ice_fraction": ("FRSEAICE",),
     },
     "cmip": {
         "eastward_wind": ("ua",),
@@ -242,6 +245,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "surface_pressure": ("ps",),
         "boundary_layer_height": ("bldep", "zmla"),
         "land_fraction": ("sftlf",),
+        "sea_ice_fraction": ("siconc", "sic"),
     },
     "cf": {
         "eastward_wind": ("U", "uwnd", "UGRD"),
@@ -256,6 +260,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "surface_pressure": ("PS", "pres", "PSFC", "psurf"),
         "boundary_layer_height": ("PBLH", "hpbl", "pblh"),
         "land_fraction": ("LANDFRAC", "landfrac", "land", "LSMASK", "landmask", "lsmask"),
+        "sea_ice_fraction": ("ICEFRAC", "icec", "seaice"),
     },
 }
 
@@ -1133,7 +1138,7 @@ class FileMet:
     def field_names(self) -> tuple[str, ...]:
         from .synthetic import SYNTHETIC_FIELDS
 
-        return SYNTHETIC_FIELDS
+        return SYNTHETIC_FIELDS + (("sea_ice_fraction",) if "sea_ice_fraction" in self.vars else ())
 
     @property
     def times(self) -> np.ndarray:
@@ -1160,6 +1165,8 @@ class FileMet:
         out: dict[str, np.ndarray] = {}
         synth = self._synthetic_fields(t) if self.from_synthetic else {}
         out["land_fraction"] = self._static_land().copy()
+        if "sea_ice_fraction" in self.vars:
+            out["sea_ice_fraction"] = np.clip(self._group("sea_ice_fraction", t)["v"], 0.0, 1.0)
         out["surface_pressure_pa"] = (
             self._group("surface_pressure", t)["v"] if "surface_pressure" in self.vars else synth["surface_pressure_pa"]
         )
@@ -1325,9 +1332,12 @@ class FileMet:
                 out[key] = rg(a, window=True)
             return out
         var = vars_[0]
-        method = "conservative" if group in ("precipitation",) else "bilinear"
+        method = "conservative" if group in ("precipitation", "sea_ice_fraction") else "bilinear"
         rg = var.regridder(self.grid, method)
         a = var.read(kk, rg.rows, rg.cols)
+        if group == "sea_ice_fraction":  # (missing over land, where the products define no sea ice: none there)
+            self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._sea_ice_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+            return {"v": rg(np.where(np.isfinite(a), a, 0.0), window=True)}
         self._check_finite(a, var, kk)
         if group == "surface_pressure":
             self._check_surface_pressure(a, var, kk, rg)
@@ -1514,6 +1524,13 @@ class FileMet:
             tolerance=rounding,
             what=f"negative beyond the rounding of packed data (-{rounding:.3g} m s-1)",
         )
+
+    def _sea_ice_fix(self, a: np.ndarray, var: _Variable) -> str:
+        fix = self._units_fix(var)
+        with np.errstate(invalid="ignore"):
+            if var.scale == 1.0 and np.nanmax(a) <= 100.0 + LAND_FRACTION_ROUNDING:
+                return f"the values look like per cent: set units = '%', or {fix}"
+        return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
         fix = self._units_fix(var)
