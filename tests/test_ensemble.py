@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,28 @@ def test_a_smaller_ensemble_over_a_larger_one_removes_the_extra_members(tmp_path
     assert [p.name for p in (out / "members" / "member_001").iterdir()] == ["notes.txt"]
     with open(out / "ensemble_members.csv") as fh:
         assert len(fh.read().strip().splitlines()) == 2
+
+
+def test_validate_checks_every_members_drawn_values_as_run_does(tmp_path, capsys):
+    """`popstransport validate` of a configuration whose ensemble names a key path that does not exist (or draws a
+    value a key refuses) said 'is valid' and printed no word of the ensemble; `run` then failed on it. It now makes
+    `run`'s check of every member before printing anything, and names the ensemble in its summary."""
+    from popstransport.cli import main
+
+    sets = [a for kv in BASE for a in ("--set", kv)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ENSEMBLE.replace('"emissions.scale"', '"emissions.scal"'))
+    assert main(["validate", str(bad), *sets]) == 1
+    captured = capsys.readouterr()
+    assert "is valid" not in captured.out
+    assert re.search(r"ensemble member 0 \(.*emissions\.scal=.*\): .*unknown key emissions\.scal; did you mean 'scale'",
+                     captured.err), captured.err
+    negative = tmp_path / "negative.toml"
+    negative.write_text(ENSEMBLE.replace("low = 0.5, high = 1.5", "low = -1.5, high = -0.5"))
+    assert main(["validate", str(negative), *sets]) == 1
+    assert "emissions cannot be scaled negative" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text(ENSEMBLE)
+    assert main(["validate", str(good), *sets]) == 0
+    assert ("ensemble: 20 members, seed 7, parameters processes.vertical_diffusivity_m2_s, emissions.scale"
+            in capsys.readouterr().out)

@@ -186,6 +186,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     model = setup.model
     tagged = cfg.attribution.tags != "none"
     receptors = check_before_run(cfg, setup)  # what `run` checks before its first step, without running
+    if cfg.ensemble:
+        from .ensemble import check_members
+
+        check_members(cfg)  # (what `run` checks before its first member runs: every member's drawn values)
     start = parse_time(cfg.time.start)
     model.update_forcing(build_simulation(cfg, model).forcing_time(0), 0)
     rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
@@ -231,6 +235,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         from .config import scenario_name
 
         print(f"  scenarios: {', '.join(scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios))}")
+    if cfg.ensemble:
+        ens = cfg.ensemble
+        print(f"  ensemble: {ens['members']} members, seed {ens['seed']}, parameters "
+              f"{', '.join(ens['parameters'])} (every member's drawn values accepted)")
     return 0
 
 

@@ -121,6 +121,34 @@ def member_overrides(values: dict[str, float]) -> list[str]:
     return [f"{path}={value!r}" for path, value in values.items()]
 
 
+def check_members(cfg: Any) -> list[dict[str, float]]:
+    """Draw the members of ``cfg``'s ``[ensemble]`` and check that the configuration accepts every member's values
+    (``run_ensemble`` before any member runs, and ``popstransport validate``); returns the drawn values.
+
+    Raises
+    ------
+    ConfigError
+        Naming the member, its drawn values and what the configuration refused (an unknown key path, a value out
+        of range, a chemical override the substance refuses).
+    """
+    import dataclasses
+
+    from .config import ConfigError
+    from .run import build_chemical
+
+    members = draw_members(cfg.ensemble)
+    base = dataclasses.replace(cfg, ensemble={})
+    for k, values in enumerate(members):
+        o = member_overrides(values)
+        try:
+            member = base.with_overrides(o)
+            if member.processes.fate == "multimedia":
+                build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
+    return members
+
+
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
 
 #: (name suffix, quantile, words) of the summary's statistics.
@@ -166,23 +194,14 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     """
     import dataclasses
 
-    from .config import ConfigError
     from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes
-    from .run import build_chemical
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
     overwrite = bool(overwrite or cfg.output.overwrite)
-    members = draw_members(cfg.ensemble)
+    members = check_members(cfg)  # (a drawn value that a key refuses fails here, before anything runs)
     base = dataclasses.replace(cfg, ensemble={})
     overrides = [member_overrides(v) for v in members]
-    for k, o in enumerate(overrides):  # a drawn value that a key refuses fails here, before anything runs
-        try:
-            member = base.with_overrides(o)
-            if member.processes.fate == "multimedia":
-                build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
-        except ConfigError as exc:
-            raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
     run_dir = RunDirectory(out_dir, overwrite=overwrite)  # (refuses earlier results, member runs included)
     if overwrite:
         for name in RunDirectory.ENSEMBLE_FILES:
