@@ -191,6 +191,12 @@ class RunResults:
             raise RunResultsError(str(exc)) from exc
         fields = self.path / "fields.nc"
         if not fields.is_file():
+            if any((self.path / n).is_file() for n in RunDirectory.ENSEMBLE_FILES):
+                members = sorted(p.name for p in (self.path / "members").glob("member_*") if (p / "fields.nc").is_file())
+                first = f" ({self.path / 'members' / members[0]} .. {members[-1]})" if members else ""
+                raise RunResultsError(
+                    f"{self.path}: an ensemble folder, not a run: open one of its members{first}, or read "
+                    "ensemble_summary.nc (the members' median and percentiles) and ensemble_members.csv with xarray")
             partial = sorted(p.name for p in self.path.glob(".*.partial"))
             hint = (f" (only partial files {partial}: the run did not finish)" if partial else
                     "; give the --out folder of a finished popstransport run")
