@@ -148,7 +148,19 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
                               molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
 
     if e.year == "each":
-        yearly = YearlyEmissions({y: inventory_of(y) for y in run_years(cfg)})
+        from .io.errors import InputError
+
+        years = run_years(cfg)
+        try:
+            yearly = YearlyEmissions({y: inventory_of(y) for y in years})
+        except InputError as exc:
+            if not exc.field.startswith("year "):
+                raise
+            # (the file's own message asks to choose one of its years, which "each" does not do)
+            raise InputError(exc.source, "emissions.year = 'each'", (
+                f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {exc.field} "
+                f"{exc.problem}"), "give the file every year of the run (a file's years are not interpolated), or "
+                "set emissions.year to one of its years") from exc
         return yearly, yearly.first
     inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
