@@ -79,6 +79,9 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
      r"ensemble\.parameters\.'emissions\.scale'\.low = 'a': expected a finite number"),
     (PAR + "{ distribution = 'triangular', low = 0.5, mode = 2.0, high = 1.5 }\n",
      r"triangular needs low <= mode <= high"),
+    # (NumPy's draw refused it with only 'left == right', when the ensemble ran)
+    (PAR + "{ distribution = 'triangular', low = 1.0, mode = 1.0, high = 1.0 }\n",
+     r"'emissions\.scale': triangular needs low <= mode <= high and low < high"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nscale = { distribution = 'uniform', low = 0.5, high = 1.5 }\n",
      r"ensemble\.parameters\.'scale': key paths look like section\.key"),
 ])

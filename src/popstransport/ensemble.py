@@ -83,8 +83,9 @@ def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: needs low < high")
         if dist == "loguniform" and spec["low"] <= 0:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: loguniform needs low > 0")
-        if dist == "triangular" and not spec["low"] <= spec["mode"] <= spec["high"]:
-            raise ConfigError(f"{where}ensemble.parameters.{path!r}: triangular needs low <= mode <= high")
+        if dist == "triangular" and not (spec["low"] <= spec["mode"] <= spec["high"] and spec["low"] < spec["high"]):
+            # (NumPy's triangular refuses low == high with only 'left == right')
+            raise ConfigError(f"{where}ensemble.parameters.{path!r}: triangular needs low <= mode <= high and low < high")
         if dist == "normal" and spec["sd"] < 0:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: sd must be >= 0")
         if len(path.split(".")) < 2:
