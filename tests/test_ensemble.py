@@ -82,6 +82,11 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
     # (NumPy's draw refused it with only 'left == right', when the ensemble ran)
     (PAR + "{ distribution = 'triangular', low = 1.0, mode = 1.0, high = 1.0 }\n",
      r"'emissions\.scale': triangular needs low <= mode <= high and low < high"),
+    # (TOML reads an unquoted key path as nested tables; the message said only that 'processes' lacked a distribution)
+    ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nprocesses.vertical_diffusivity_m2_s = { distribution = 'uniform', "
+     "low = 5.0, high = 20.0 }\n",
+     r"ensemble\.parameters\.'processes' must be a table with a 'distribution' key; a key path written without quotes is "
+     r"read as nested tables: quote it, as in \"processes\.vertical_diffusivity_m2_s\" = \{ distribution = \.\.\. \}"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nscale = { distribution = 'uniform', low = 0.5, high = 1.5 }\n",
      r"ensemble\.parameters\.'scale': key paths look like section\.key"),
 ])

@@ -62,7 +62,10 @@ def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
     out = {}
     for path, spec in params.items():
         if not isinstance(spec, dict) or "distribution" not in spec:
-            raise ConfigError(f"{where}ensemble.parameters.{path!r} must be a table with a 'distribution' key")
+            nested = [k for k, v in spec.items() if isinstance(v, dict)] if isinstance(spec, dict) else []
+            hint = (f"; a key path written without quotes is read as nested tables: quote it, as in "
+                    f"\"{path}.{nested[0]}\" = {{ distribution = ... }}" if nested else "")
+            raise ConfigError(f"{where}ensemble.parameters.{path!r} must be a table with a 'distribution' key{hint}")
         dist = spec["distribution"]
         if dist not in _DISTRIBUTIONS:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}.distribution = {dist!r}: allowed values are "
