@@ -659,6 +659,11 @@ def test_each_year_of_a_file_without_a_year_of_the_run_says_so(tmp_path):
                                          r"\(2010\.\.2011\) from the inventory, and year 2011 is not in the file; available: "
                                          r"\['2010', '2020'\]\. Fix: give the file every year of the run"):
         build_emissions(cfg, build_grid(cfg))
+    builtin = load_config(None, [*sets[:2], "time.start=2020-01-01", "time.stop=2022-01-01", "emissions.year=each"])
+    with pytest.raises(InputError, match=r"emissions\.year = 'each': takes every calendar year of the run \(2020\.\.2021\) "
+                                         r"from the inventory, and year 2021 is not in the file; .*Fix: end the run within "
+                                         r"the inventory's years \(it is interpolated between them\)"):
+        build_emissions(builtin, build_grid(builtin))
 
 
 def test_sector_profiles_from_the_configuration(tmp_path):

@@ -157,10 +157,12 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
             if not exc.field.startswith("year "):
                 raise
             # (the file's own message asks to choose one of its years, which "each" does not do)
+            fix = ("end the run within the inventory's years (it is interpolated between them), or set emissions.year "
+                   "to one of them" if e.source == "builtin" else "give the file every year of the run (a file's years "
+                   "are not interpolated), or set emissions.year to one of its years")
             raise InputError(exc.source, "emissions.year = 'each'", (
                 f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {exc.field} "
-                f"{exc.problem}"), "give the file every year of the run (a file's years are not interpolated), or "
-                "set emissions.year to one of its years") from exc
+                f"{exc.problem}"), fix) from exc
         return yearly, yearly.first
     inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
