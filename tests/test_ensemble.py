@@ -87,6 +87,9 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
      "low = 5.0, high = 20.0 }\n",
      r"ensemble\.parameters\.'processes' must be a table with a 'distribution' key; a key path written without quotes is "
      r"read as nested tables: quote it, as in \"processes\.vertical_diffusivity_m2_s\" = \{ distribution = \.\.\. \}"),
+    # (a member was refused with 'ensemble.members = 0: expected a whole number >= 1')
+    ("[ensemble]\nmembers = 2\n[ensemble.parameters]\n'ensemble.seed' = { distribution = 'uniform', low = 1, high = 9 }\n",
+     r"ensemble\.parameters\.'ensemble\.seed': the members are single runs, without an \[ensemble\] of their own"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nscale = { distribution = 'uniform', low = 0.5, high = 1.5 }\n",
      r"ensemble\.parameters\.'scale': key paths look like section\.key"),
 ])

@@ -93,6 +93,9 @@ def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: sd must be >= 0")
         if len(path.split(".")) < 2:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: key paths look like section.key")
+        if path.split(".")[0] == "ensemble":
+            raise ConfigError(f"{where}ensemble.parameters.{path!r}: the members are single runs, without an [ensemble] "
+                              "of their own: vary a key of another section")
         out[path] = {k: (float(v) if k != "distribution" else v) for k, v in spec.items()}
     return {"members": members, "seed": seed, "parameters": out}
 
