@@ -664,6 +664,15 @@ def test_each_year_of_a_file_without_a_year_of_the_run_says_so(tmp_path):
                                          r"from the inventory, and year 2021 is not in the file; .*Fix: end the run within "
                                          r"the inventory's years \(it is interpolated between them\)"):
         build_emissions(builtin, build_grid(builtin))
+    lon, lat = np.arange(62.5, 180.0, 5.0), np.arange(-12.5, 60.0, 5.0)
+    gridded = tmp_path / "years.nc"
+    xr.Dataset({"emi": (("time", "lat", "lon"), np.ones((2, lat.size, lon.size)), {"units": "kg/cell/yr"})},
+               coords={"time": np.array(["2009-01-01", "2010-01-01"], dtype="datetime64[ns]"), "lat": lat, "lon": lon}
+               ).to_netcdf(gridded)
+    cfg = load_config(None, [*sets[:-2], f"emissions.source='{gridded}'", "emissions.year=each"])
+    with pytest.raises(InputError, match=r"years\.nc: emissions\.year = 'each': takes every calendar year of the run "
+                                         r"\(2010\.\.2011\) from the inventory, and variable 'emi': has no records in 2011"):
+        build_emissions(cfg, build_grid(cfg))
 
 
 def test_sector_profiles_from_the_configuration(tmp_path):

@@ -151,18 +151,22 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
         from .io.errors import InputError
 
         years = run_years(cfg)
-        try:
-            yearly = YearlyEmissions({y: inventory_of(y) for y in years})
-        except InputError as exc:
-            if not exc.field.startswith("year "):
-                raise
-            # (the file's own message asks to choose one of its years, which "each" does not do)
-            fix = ("end the run within the inventory's years (it is interpolated between them), or set emissions.year "
-                   "to one of them" if e.source == "builtin" else "give the file every year of the run (a file's years "
-                   "are not interpolated), or set emissions.year to one of its years")
-            raise InputError(exc.source, "emissions.year = 'each'", (
-                f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {exc.field} "
-                f"{exc.problem}"), fix) from exc
+        inventories = {}
+        for y in years:
+            try:
+                inventories[y] = inventory_of(y)
+            except InputError as exc:
+                if str(y) not in f"{exc.field} {exc.problem}":
+                    raise
+                # (the file's own message asks to choose one of its years, which "each" does not do)
+                fix = ("end the run within the inventory's years (it is interpolated between them), or set "
+                       "emissions.year to one of them" if e.source == "builtin" else "give the file every year of the "
+                       "run (a file's years are not interpolated), or set emissions.year to one of its years")
+                field = exc.field if exc.field.startswith("year ") else f"{exc.field}:"
+                raise InputError(exc.source, "emissions.year = 'each'", (
+                    f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {field} "
+                    f"{exc.problem}"), fix) from exc
+        yearly = YearlyEmissions(inventories)
         return yearly, yearly.first
     inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
