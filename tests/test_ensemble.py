@@ -265,3 +265,28 @@ def test_validate_checks_every_members_drawn_values_as_run_does(tmp_path, capsys
     assert main(["validate", str(good), *sets]) == 0
     assert ("ensemble: 20 members, seed 7, parameters processes.vertical_diffusivity_m2_s, emissions.scale"
             in capsys.readouterr().out)
+
+
+def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during an ensemble's third member said 'interrupted; no partial outputs were kept', while the two
+    members that finished stay in the folder (and make it refuse a new run without --overwrite): the message now
+    says so."""
+    import popstransport.ensemble as ensemble
+    from popstransport.cli import EXIT_INTERRUPTED, main
+
+    path = tmp_path / "three.toml"
+    path.write_text(TWO.replace("members = 2", "members = 3"))
+
+    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None):
+        if out.endswith("member_002"):
+            raise KeyboardInterrupt
+        Path(out).mkdir(parents=True)
+        (Path(out) / "fields.nc").write_bytes(b"")
+        return out
+
+    monkeypatch.setattr(ensemble, "_run_member", member)
+    sets = [a for kv in BASE for a in ("--set", kv)]
+    assert main(["run", str(path), "--out", str(tmp_path / "ens"), "--quiet", *sets]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert re.search(r"interrupted; no ensemble summary was written, the 2 member\(s\) that finished are kept in "
+                     r".*ens/members; an ensemble cannot be resumed: run it again with --overwrite", err), err
