@@ -165,6 +165,16 @@ def test_override_of_a_quoted_key_path_such_as_an_ensemble_parameter(tmp_path):
         load_config(p, ['ensemble."bad=1'])
 
 
+def test_a_list_of_strings_given_without_brackets_is_told_how_to_write_it():
+    """``--set attribution.regions=CHN,JPN`` was refused with "expected a list, e.g. [1, 2]", an example of numbers
+    for a list of region codes; the message now gives the list the user meant, and how to quote it in a shell."""
+    with pytest.raises(ConfigError, match=r"attribution\.regions = 'CHN,JPN': expected a list of strings, e\.g\. "
+                                          r"\[\"CHN\", \"JPN\"\] \(on the command line: --set 'attribution\.regions="
+                                          r"\[\"CHN\", \"JPN\"\]'\)"):
+        load_config(None, ["attribution.regions=CHN,JPN"])
+    assert load_config(None, ['attribution.regions=["CHN", "JPN"]']).attribution.regions == ("CHN", "JPN")
+
+
 def test_config_is_frozen():
     cfg = Config()
     with pytest.raises(AttributeError):

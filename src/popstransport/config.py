@@ -286,9 +286,14 @@ def _coerce(path: str, value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}{path} = {value!r}: expected a string (in quotes)")
         return value
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}{path} = {value!r}: expected a list, e.g. [1, 2]")
         item = args[0]
+        if not isinstance(value, (list, tuple)):
+            if item is str and isinstance(value, str):
+                # (``--set attribution.regions=CHN,JPN``: a list of strings needs brackets and quotes)
+                example = "[" + ", ".join(f'"{v.strip()}"' for v in value.split(",") if v.strip()) + "]"
+                raise ConfigError(f"{where}{path} = {value!r}: expected a list of strings, e.g. {example} (on the "
+                                  f"command line: --set '{path}={example}')")
+            raise ConfigError(f"{where}{path} = {value!r}: expected a list, e.g. [1, 2]")
         return tuple(_coerce(f"{path}[{k}]", v, item, where) for k, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
