@@ -208,8 +208,8 @@ class RunResults:
                 raise RunResultsError(
                     f"{self.path}: a scenario folder (scale {self.fields.attrs['scenario_scale']}) holds weighted sums of "
                     "a tagged run's deposition and air concentration, not a run: compare it with its run (popstransport "
-                    f"compare {self.path.resolve().parent.parent} {self.path}), open its files with xarray, or open the "
-                    "tagged run and use its scenario tables")
+                    f"compare {self.path.resolve().parent.parent} {self.path}), or read its files (fields.nc, "
+                    "attribution.nc, source_receptor_deposition.csv) with xarray or pandas")
             raise RunResultsError(f"{self.path}: budget.nc not found; the run directory is incomplete, run it again")
         self.budget: xr.Dataset = _load(budget)
         att = self.path / "attribution.nc"
