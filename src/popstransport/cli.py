@@ -92,7 +92,7 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
         from .distributed import make_client
 
         client = make_client(args.workers, args.scheduler)
-    started = [0]  # (members started one after another: all but the last of them finished)
+    started = [0]  # (how many members have started; those that finished have their fields.nc)
 
     def member_progress(k: int, members: int):
         started[0] = k + 1
