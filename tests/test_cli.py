@@ -139,7 +139,10 @@ def test_tagged_run_and_scenario_files(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "deposition_flux: largest |B - A|" in text and "budget not compared" in text
     assert main(["plot", str(out / "scenarios" / "CHN0.5_IND0")]) == 1
-    assert "a scenario folder (scale CHN=0.5,IND=0) holds weighted sums" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a scenario folder (scale CHN=0.5,IND=0) holds weighted sums" in err
+    # (it pointed to 'the tagged run's scenario tables', which open_run does not have)
+    assert "or read its files (fields.nc, attribution.nc, source_receptor_deposition.csv) with xarray or pandas" in err
     for ds in (att, fields, scen):
         ds.close()
 

@@ -118,6 +118,19 @@ def test_different_output_periods_compare_whole_run_means(runs):
     np.testing.assert_allclose(c.fields["soil_burden_b"].values, a, rtol=1e-9)
 
 
+def test_whole_run_means_are_written_without_a_warning(runs, tmp_path):
+    """Written, the whole-run comparison kept fields.nc's unlimited time dimension in its encoding, and xarray warned
+    the user 'Unlimited dimension(s) {'time'} declared in 'dataset.encoding', but not part of current dataset
+    dimensions'."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = compare_runs(runs["a"], runs["whole"], tmp_path / "cmp")
+    with xr.open_dataset(c.out_dir / "fields_difference.nc") as ds:
+        assert "time" not in ds.dims and "soil_burden_difference" in ds
+
+
 def test_different_grids_are_refused(runs):
     with pytest.raises(CompareError, match=r"different grids \(24 x 15 cells.*16 x 10.*same domain and resolution"):
         compare_runs(runs["a"], runs["coarse"])

@@ -151,6 +151,30 @@ def test_override_below_a_value_is_refused():
         load_config(None, ["time.stop=2010-02-01", "time.stop.day=1"])
 
 
+def test_override_of_a_quoted_key_path_such_as_an_ensemble_parameter(tmp_path):
+    """An ensemble parameter's key is a quoted key path (``"emissions.scale"``); ``--set`` split its path at every
+    dot, quotes included, so that widening a distribution from the command line failed with "ensemble.parameters.
+    '"emissions' must be a table". The path is now read as TOML reads a key, quotes and all."""
+    p = tmp_path / "e.toml"
+    p.write_text('[ensemble]\nmembers = 2\n[ensemble.parameters]\n'
+                 '"emissions.scale" = { distribution = "uniform", low = 0.5, high = 1.5 }\n')
+    for override in ['ensemble.parameters."emissions.scale".high=2.5', "ensemble.parameters.'emissions.scale'.high=2.5"]:
+        cfg = load_config(p, [override])
+        assert cfg.ensemble["parameters"] == {"emissions.scale": {"distribution": "uniform", "low": 0.5, "high": 2.5}}
+    with pytest.raises(ConfigError, match=r"--set 'ensemble\.\"bad=1': the key must be section\.key"):
+        load_config(p, ['ensemble."bad=1'])
+
+
+def test_a_list_of_strings_given_without_brackets_is_told_how_to_write_it():
+    """``--set attribution.regions=CHN,JPN`` was refused with "expected a list, e.g. [1, 2]", an example of numbers
+    for a list of region codes; the message now gives the list the user meant, and how to quote it in a shell."""
+    with pytest.raises(ConfigError, match=r"attribution\.regions = 'CHN,JPN': expected a list of strings, e\.g\. "
+                                          r"\[\"CHN\", \"JPN\"\] \(on the command line: --set 'attribution\.regions="
+                                          r"\[\"CHN\", \"JPN\"\]'\)"):
+        load_config(None, ["attribution.regions=CHN,JPN"])
+    assert load_config(None, ['attribution.regions=["CHN", "JPN"]']).attribution.regions == ("CHN", "JPN")
+
+
 def test_config_is_frozen():
     cfg = Config()
     with pytest.raises(AttributeError):

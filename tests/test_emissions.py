@@ -645,6 +645,38 @@ def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, c
     assert "(inventory year by year: 2011 110, 2012 75 kg)" in capsys.readouterr().out
 
 
+def test_each_year_of_a_file_without_a_year_of_the_run_says_so(tmp_path):
+    """``emissions.year = "each"`` with a national-totals file of decadal years (as the built-in inventory has) said
+    "year 2011: is not in the file ... Fix: choose one of these years", though the user chose no year: it now says
+    that "each" takes every year of the run from the file, whose years are not interpolated."""
+    from popstransport.config import load_config
+    from popstransport.run import build_emissions, build_grid
+
+    f = tmp_path / "decades.csv"
+    f.write_text("iso3,year,value,unit\nCHN,2010,100,kg/yr\nCHN,2020,40,kg/yr\n")
+    sets = ["domain.resolution_deg=5", "time.start=2010-01-01", "time.stop=2012-01-01", f"emissions.source='{f}'",
+            "emissions.year=each"]
+    cfg = load_config(None, sets)
+    with pytest.raises(InputError, match=r"decades\.csv: emissions\.year = 'each': takes every calendar year of the run "
+                                         r"\(2010\.\.2011\) from the inventory, and year 2011 is not in the file; available: "
+                                         r"\['2010', '2020'\]\. Fix: give the file every year of the run"):
+        build_emissions(cfg, build_grid(cfg))
+    builtin = load_config(None, [*sets[:2], "time.start=2020-01-01", "time.stop=2022-01-01", "emissions.year=each"])
+    with pytest.raises(InputError, match=r"emissions\.year = 'each': takes every calendar year of the run \(2020\.\.2021\) "
+                                         r"from the inventory, and year 2021 is not in the file; .*Fix: end the run within "
+                                         r"the inventory's years \(it is interpolated between them\)"):
+        build_emissions(builtin, build_grid(builtin))
+    lon, lat = np.arange(62.5, 180.0, 5.0), np.arange(-12.5, 60.0, 5.0)
+    gridded = tmp_path / "years.nc"
+    xr.Dataset({"emi": (("time", "lat", "lon"), np.ones((2, lat.size, lon.size)), {"units": "kg/cell/yr"})},
+               coords={"time": np.array(["2009-01-01", "2010-01-01"], dtype="datetime64[ns]"), "lat": lat, "lon": lon}
+               ).to_netcdf(gridded)
+    cfg = load_config(None, [*sets[:-2], f"emissions.source='{gridded}'", "emissions.year=each"])
+    with pytest.raises(InputError, match=r"years\.nc: emissions\.year = 'each': takes every calendar year of the run "
+                                         r"\(2010\.\.2011\) from the inventory, and variable 'emi': has no records in 2011"):
+        build_emissions(cfg, build_grid(cfg))
+
+
 def test_sector_profiles_from_the_configuration(tmp_path):
     """emissions.sector_profiles gives a national-totals file its sectors' monthly profiles: a heating sector twice
     as strong in January as in the other months keeps its annual total; refused for the built-in inventory."""

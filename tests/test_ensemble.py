@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,17 @@ PAR = "[ensemble]\nmembers = 2\n[ensemble.parameters]\n'emissions.scale' = "
      r"ensemble\.parameters\.'emissions\.scale'\.low = 'a': expected a finite number"),
     (PAR + "{ distribution = 'triangular', low = 0.5, mode = 2.0, high = 1.5 }\n",
      r"triangular needs low <= mode <= high"),
+    # (NumPy's draw refused it with only 'left == right', when the ensemble ran)
+    (PAR + "{ distribution = 'triangular', low = 1.0, mode = 1.0, high = 1.0 }\n",
+     r"'emissions\.scale': triangular needs low <= mode <= high and low < high"),
+    # (TOML reads an unquoted key path as nested tables; the message said only that 'processes' lacked a distribution)
+    ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nprocesses.vertical_diffusivity_m2_s = { distribution = 'uniform', "
+     "low = 5.0, high = 20.0 }\n",
+     r"ensemble\.parameters\.'processes' must be a table with a 'distribution' key; a key path written without quotes is "
+     r"read as nested tables: quote it, as in \"processes\.vertical_diffusivity_m2_s\" = \{ distribution = \.\.\. \}"),
+    # (a member was refused with 'ensemble.members = 0: expected a whole number >= 1')
+    ("[ensemble]\nmembers = 2\n[ensemble.parameters]\n'ensemble.seed' = { distribution = 'uniform', low = 1, high = 9 }\n",
+     r"ensemble\.parameters\.'ensemble\.seed': the members are single runs, without an \[ensemble\] of their own"),
     ("[ensemble]\nmembers = 2\n[ensemble.parameters]\nscale = { distribution = 'uniform', low = 0.5, high = 1.5 }\n",
      r"ensemble\.parameters\.'scale': key paths look like section\.key"),
 ])
@@ -228,3 +240,53 @@ def test_a_smaller_ensemble_over_a_larger_one_removes_the_extra_members(tmp_path
     assert [p.name for p in (out / "members" / "member_001").iterdir()] == ["notes.txt"]
     with open(out / "ensemble_members.csv") as fh:
         assert len(fh.read().strip().splitlines()) == 2
+
+
+def test_validate_checks_every_members_drawn_values_as_run_does(tmp_path, capsys):
+    """`popstransport validate` of a configuration whose ensemble names a key path that does not exist (or draws a
+    value a key refuses) said 'is valid' and printed no word of the ensemble; `run` then failed on it. It now makes
+    `run`'s check of every member before printing anything, and names the ensemble in its summary."""
+    from popstransport.cli import main
+
+    sets = [a for kv in BASE for a in ("--set", kv)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ENSEMBLE.replace('"emissions.scale"', '"emissions.scal"'))
+    assert main(["validate", str(bad), *sets]) == 1
+    captured = capsys.readouterr()
+    assert "is valid" not in captured.out
+    assert re.search(r"ensemble member 0 \(.*emissions\.scal=.*\): .*unknown key emissions\.scal; did you mean 'scale'",
+                     captured.err), captured.err
+    negative = tmp_path / "negative.toml"
+    negative.write_text(ENSEMBLE.replace("low = 0.5, high = 1.5", "low = -1.5, high = -0.5"))
+    assert main(["validate", str(negative), *sets]) == 1
+    assert "emissions cannot be scaled negative" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text(ENSEMBLE)
+    assert main(["validate", str(good), *sets]) == 0
+    assert ("ensemble: 20 members, seed 7, parameters processes.vertical_diffusivity_m2_s, emissions.scale"
+            in capsys.readouterr().out)
+
+
+def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during an ensemble's third member said 'interrupted; no partial outputs were kept', while the two
+    members that finished stay in the folder (and make it refuse a new run without --overwrite): the message now
+    says so."""
+    import popstransport.ensemble as ensemble
+    from popstransport.cli import EXIT_INTERRUPTED, main
+
+    path = tmp_path / "three.toml"
+    path.write_text(TWO.replace("members = 2", "members = 3"))
+
+    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None):
+        if out.endswith("member_002"):
+            raise KeyboardInterrupt
+        Path(out).mkdir(parents=True)
+        (Path(out) / "fields.nc").write_bytes(b"")
+        return out
+
+    monkeypatch.setattr(ensemble, "_run_member", member)
+    sets = [a for kv in BASE for a in ("--set", kv)]
+    assert main(["run", str(path), "--out", str(tmp_path / "ens"), "--quiet", *sets]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert re.search(r"interrupted; no ensemble summary was written, the 2 member\(s\) that finished are kept in "
+                     r".*ens/members; an ensemble cannot be resumed: run it again with --overwrite", err), err

@@ -261,6 +261,20 @@ def test_open_run_errors(tmp_path):
         open_run(tmp_path)
 
 
+def test_open_run_of_an_ensemble_folder_points_to_its_members(tmp_path):
+    """`report`, `plot`, `compare` and `evaluate` of the --out folder of a finished ensemble said 'fields.nc not found;
+    give the --out folder of a finished popstransport run', which it was: they now say it is an ensemble and name
+    its members and summary."""
+    for k in range(3):
+        (tmp_path / "members" / f"member_{k:03d}").mkdir(parents=True)
+        (tmp_path / "members" / f"member_{k:03d}" / "fields.nc").write_text("")
+    (tmp_path / "ensemble_members.csv").write_text("member\n")
+    (tmp_path / "ensemble_summary.nc").write_text("")
+    with pytest.raises(RunResultsError, match=r"an ensemble folder, not a run: open one of its members "
+                                              r"\(.*members/member_000 \.\. member_002\), or read ensemble_summary\.nc"):
+        open_run(tmp_path)
+
+
 # progress and Ctrl-C ---------------------------------------------------------------------------------------------
 class Interrupt:
     """A progress callback that presses Ctrl-C after a few steps."""

@@ -91,18 +91,32 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
         from .distributed import make_client
 
         client = make_client(args.workers, args.scheduler)
-    member_progress = None
+    started = [0]  # (how many members have started; those that finished have their fields.nc)
+
+    def member_progress(k: int, members: int):
+        started[0] = k + 1
+        if args.quiet:
+            return None
+        print(f"member {k + 1} of {members}", file=sys.stderr)
+        return _progress_printer(False)
+
     if not args.quiet:
         where = "as tasks on Dask workers" if client is not None else "one after another"
         print(f"running an ensemble of {n} members {where} (on a machine's first run the first step also compiles "
               "the numerical kernels: about a minute)", file=sys.stderr)
-        if client is None:
-            def member_progress(k: int, members: int):
-                print(f"member {k + 1} of {members}", file=sys.stderr)
-                return _progress_printer(False)
+    out = args.out or cfg.output.directory
     try:
-        path = run_ensemble(cfg, args.out or cfg.output.directory, overwrite=args.overwrite or cfg.output.overwrite,
-                            client=client, progress=member_progress)
+        path = run_ensemble(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, client=client,
+                            progress=member_progress if client is None else None)
+    except KeyboardInterrupt:
+        # (run_ensemble keeps the members that finished, which make the folder refuse a new run without --overwrite)
+        done = sum((Path(out) / "members" / f"member_{k:03d}" / "fields.nc").is_file() for k in range(started[0]))
+        if client is not None or done:
+            kept = (f"the {done} member(s) that finished are kept in {Path(out) / 'members'}" if client is None else
+                    f"the members that finished are kept in {Path(out) / 'members'}")
+            raise Interrupted(f"interrupted; no ensemble summary was written, {kept}; an ensemble cannot be resumed: "
+                              "run it again with --overwrite") from None
+        raise
     finally:
         if client is not None:
             from .distributed import close_quietly

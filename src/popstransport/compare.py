@@ -194,6 +194,7 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         sb = xr.Dataset({n: b.field_mean(n) for n in names})
         how = "whole-run means (the runs have no output period in common)"
         out = grid.drop_dims("time") if "time" in grid.dims else grid
+        out.encoding.pop("unlimited_dims", None)  # (fields.nc's unlimited time, which this file no longer has)
     if "lat" not in out.coords:
         out = out.assign_coords(lat=fa["lat"], lon=fa["lon"])
     for n in names:

@@ -287,9 +287,14 @@ def _coerce(path: str, value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}{path} = {value!r}: expected a string (in quotes)")
         return value
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}{path} = {value!r}: expected a list, e.g. [1, 2]")
         item = args[0]
+        if not isinstance(value, (list, tuple)):
+            if item is str and isinstance(value, str):
+                # (``--set attribution.regions=CHN,JPN``: a list of strings needs brackets and quotes)
+                example = "[" + ", ".join(f'"{v.strip()}"' for v in value.split(",") if v.strip()) + "]"
+                raise ConfigError(f"{where}{path} = {value!r}: expected a list of strings, e.g. {example} (on the "
+                                  f"command line: --set '{path}={example}')")
+            raise ConfigError(f"{where}{path} = {value!r}: expected a list, e.g. [1, 2]")
         return tuple(_coerce(f"{path}[{k}]", v, item, where) for k, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
@@ -565,6 +570,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config_from_dict(data, source)
 
 
+def _key_path(path: str) -> list[str]:
+    """The keys of a ``--set`` key path: split at the dots, except inside a quoted key as TOML reads it
+    (``ensemble.parameters."emissions.scale".high``); an empty list if the path cannot be read."""
+    path = path.strip()
+    if '"' not in path and "'" not in path:
+        return path.split(".")
+    try:
+        node: Any = tomllib.loads(f"{path} = 0")
+    except tomllib.TOMLDecodeError:
+        return []
+    keys = []
+    while isinstance(node, dict):
+        key = next(iter(node))
+        keys.append(key)
+        node = node[key]
+    return keys
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
     """Apply ``section.key=value`` strings to plain configuration data in place."""
     if isinstance(overrides, str):
@@ -574,7 +597,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. --set time.stop=2020-02-01")
         path, text = item.split("=", 1)
-        keys = path.strip().split(".")
+        keys = _key_path(path)
         if len(keys) < 2 or not all(keys):
             raise ConfigError(f"--set {item!r}: the key must be section.key, e.g. domain.resolution_deg")
         try:

@@ -62,7 +62,10 @@ def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
     out = {}
     for path, spec in params.items():
         if not isinstance(spec, dict) or "distribution" not in spec:
-            raise ConfigError(f"{where}ensemble.parameters.{path!r} must be a table with a 'distribution' key")
+            nested = [k for k, v in spec.items() if isinstance(v, dict)] if isinstance(spec, dict) else []
+            hint = (f"; a key path written without quotes is read as nested tables: quote it, as in "
+                    f"\"{path}.{nested[0]}\" = {{ distribution = ... }}" if nested else "")
+            raise ConfigError(f"{where}ensemble.parameters.{path!r} must be a table with a 'distribution' key{hint}")
         dist = spec["distribution"]
         if dist not in _DISTRIBUTIONS:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}.distribution = {dist!r}: allowed values are "
@@ -83,12 +86,16 @@ def validate_ensemble(raw: Any, where: str = "") -> dict[str, Any]:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: needs low < high")
         if dist == "loguniform" and spec["low"] <= 0:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: loguniform needs low > 0")
-        if dist == "triangular" and not spec["low"] <= spec["mode"] <= spec["high"]:
-            raise ConfigError(f"{where}ensemble.parameters.{path!r}: triangular needs low <= mode <= high")
+        if dist == "triangular" and not (spec["low"] <= spec["mode"] <= spec["high"] and spec["low"] < spec["high"]):
+            # (NumPy's triangular refuses low == high with only 'left == right')
+            raise ConfigError(f"{where}ensemble.parameters.{path!r}: triangular needs low <= mode <= high and low < high")
         if dist == "normal" and spec["sd"] < 0:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: sd must be >= 0")
         if len(path.split(".")) < 2:
             raise ConfigError(f"{where}ensemble.parameters.{path!r}: key paths look like section.key")
+        if path.split(".")[0] == "ensemble":
+            raise ConfigError(f"{where}ensemble.parameters.{path!r}: the members are single runs, without an [ensemble] "
+                              "of their own: vary a key of another section")
         out[path] = {k: (float(v) if k != "distribution" else v) for k, v in spec.items()}
     return {"members": members, "seed": seed, "parameters": out}
 
@@ -119,6 +126,34 @@ def draw_members(ensemble: dict[str, Any]) -> list[dict[str, float]]:
 def member_overrides(values: dict[str, float]) -> list[str]:
     """``--set`` strings that reproduce a member (full precision)."""
     return [f"{path}={value!r}" for path, value in values.items()]
+
+
+def check_members(cfg: Any) -> list[dict[str, float]]:
+    """Draw the members of ``cfg``'s ``[ensemble]`` and check that the configuration accepts every member's values
+    (``run_ensemble`` before any member runs, and ``popstransport validate``); returns the drawn values.
+
+    Raises
+    ------
+    ConfigError
+        Naming the member, its drawn values and what the configuration refused (an unknown key path, a value out
+        of range, a chemical override the substance refuses).
+    """
+    import dataclasses
+
+    from .config import ConfigError
+    from .run import build_chemical
+
+    members = draw_members(cfg.ensemble)
+    base = dataclasses.replace(cfg, ensemble={})
+    for k, values in enumerate(members):
+        o = member_overrides(values)
+        try:
+            member = base.with_overrides(o)
+            if member.processes.fate == "multimedia":
+                build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
+        except ConfigError as exc:
+            raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
+    return members
 
 
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
@@ -166,23 +201,14 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     """
     import dataclasses
 
-    from .config import ConfigError
     from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes
-    from .run import build_chemical
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
     overwrite = bool(overwrite or cfg.output.overwrite)
-    members = draw_members(cfg.ensemble)
+    members = check_members(cfg)  # (a drawn value that a key refuses fails here, before anything runs)
     base = dataclasses.replace(cfg, ensemble={})
     overrides = [member_overrides(v) for v in members]
-    for k, o in enumerate(overrides):  # a drawn value that a key refuses fails here, before anything runs
-        try:
-            member = base.with_overrides(o)
-            if member.processes.fate == "multimedia":
-                build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
-        except ConfigError as exc:
-            raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
     run_dir = RunDirectory(out_dir, overwrite=overwrite)  # (refuses earlier results, member runs included)
     if overwrite:
         for name in RunDirectory.ENSEMBLE_FILES:

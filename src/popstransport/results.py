@@ -191,6 +191,12 @@ class RunResults:
             raise RunResultsError(str(exc)) from exc
         fields = self.path / "fields.nc"
         if not fields.is_file():
+            if any((self.path / n).is_file() for n in RunDirectory.ENSEMBLE_FILES):
+                members = sorted(p.name for p in (self.path / "members").glob("member_*") if (p / "fields.nc").is_file())
+                first = f" ({self.path / 'members' / members[0]} .. {members[-1]})" if members else ""
+                raise RunResultsError(
+                    f"{self.path}: an ensemble folder, not a run: open one of its members{first}, or read "
+                    "ensemble_summary.nc (the members' median and percentiles) and ensemble_members.csv with xarray")
             partial = sorted(p.name for p in self.path.glob(".*.partial"))
             hint = (f" (only partial files {partial}: the run did not finish)" if partial else
                     "; give the --out folder of a finished popstransport run")
@@ -202,8 +208,8 @@ class RunResults:
                 raise RunResultsError(
                     f"{self.path}: a scenario folder (scale {self.fields.attrs['scenario_scale']}) holds weighted sums of "
                     "a tagged run's deposition and air concentration, not a run: compare it with its run (popstransport "
-                    f"compare {self.path.resolve().parent.parent} {self.path}), open its files with xarray, or open the "
-                    "tagged run and use its scenario tables")
+                    f"compare {self.path.resolve().parent.parent} {self.path}), or read its files (fields.nc, "
+                    "attribution.nc, source_receptor_deposition.csv) with xarray or pandas")
             raise RunResultsError(f"{self.path}: budget.nc not found; the run directory is incomplete, run it again")
         self.budget: xr.Dataset = _load(budget)
         att = self.path / "attribution.nc"

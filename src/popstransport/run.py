@@ -149,7 +149,25 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
                               molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
 
     if e.year == "each":
-        yearly = YearlyEmissions({y: inventory_of(y) for y in run_years(cfg)})
+        from .io.errors import InputError
+
+        years = run_years(cfg)
+        inventories = {}
+        for y in years:
+            try:
+                inventories[y] = inventory_of(y)
+            except InputError as exc:
+                if str(y) not in f"{exc.field} {exc.problem}":
+                    raise
+                # (the file's own message asks to choose one of its years, which "each" does not do)
+                fix = ("end the run within the inventory's years (it is interpolated between them), or set "
+                       "emissions.year to one of them" if e.source == "builtin" else "give the file every year of the "
+                       "run (a file's years are not interpolated), or set emissions.year to one of its years")
+                field = exc.field if exc.field.startswith("year ") else f"{exc.field}:"
+                raise InputError(exc.source, "emissions.year = 'each'", (
+                    f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {field} "
+                    f"{exc.problem}"), fix) from exc
+        yearly = YearlyEmissions(inventories)
         return yearly, yearly.first
     inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
@@ -504,6 +522,10 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
     model = setup.model
     tagged = cfg.attribution.tags != "none"
     receptors = check_before_run(cfg, setup)
+    if cfg.ensemble:
+        from .ensemble import check_members
+
+        check_members(cfg)  # (what `run` checks before its first member runs: every member's drawn values)
     start = parse_time(cfg.time.start)
     model.update_forcing(build_simulation(cfg, model).forcing_time(0), 0)
     rates, _ = model.emissions.sources_kg_s(start)  # the tags' shares add up to one: the total is the field's
@@ -558,6 +580,10 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         from .config import scenario_name
 
         lines.append(f"scenarios: {', '.join(scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios))}")
+    if cfg.ensemble:
+        ens = cfg.ensemble
+        lines.append(f"ensemble: {ens['members']} members, seed {ens['seed']}, parameters "
+                     f"{', '.join(ens['parameters'])} (every member's drawn values accepted)")
     return Validation(setup, receptors, total, outside, lines)
 
 
