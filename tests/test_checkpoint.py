@@ -479,3 +479,19 @@ def test_a_run_folder_that_cannot_be_written_says_so_with_the_fix(tmp_path, caps
     err = capsys.readouterr().err
     assert f"Read-only file system: '{out}/.commit.journal.tmp': the run folder '{out}' cannot be written; give a " \
            "folder you can write to with --out" in err, err
+
+
+def test_appending_after_a_cut_returns_the_files_new_length(tmp_path):
+    """A file of pickles cut back to a checkpoint's length (what a run stopped after appending, before its checkpoint
+    was written, left beyond it) and appended to ends where append_pickles says: it gave the length before the cut
+    plus what it appended, so that the next checkpoint counted bytes that were not there, and a run resumed from it
+    refused its attribution tables (or, appending again, padded the file with zeros)."""
+    from popstransport.simulation import append_pickles, read_pickles
+
+    path = tmp_path / "tables.pkl"
+    first = append_pickles(path, 0, ["period 0"])
+    append_pickles(path, first, ["period 1 (after the checkpoint)"])
+    end = append_pickles(path, first, ["period 1", "period 2"])
+    assert end == path.stat().st_size
+    assert list(read_pickles(path, 3, end)) == ["period 0", "period 1", "period 2"]
+    assert list(read_pickles(path, 4, append_pickles(path, end, ["period 3"])))[-1] == "period 3"

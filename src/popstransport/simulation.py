@@ -42,6 +42,7 @@ def append_pickles(path: Path, nbytes: int, items: Sequence[object]) -> int:
     anew; what lies beyond was appended after the checkpoint that counts ``nbytes``); returns its new length."""
     with open(path, "ab" if nbytes else "wb") as fh:
         fh.truncate(nbytes)
+        fh.seek(nbytes)  # (a file opened to append is positioned at its end before the cut: tell() would count that)
         for item in items:
             pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return fh.tell()
