@@ -364,6 +364,24 @@ def test_a_run_killed_after_putting_its_results_in_place_is_complete(tmp_path, c
     assert "the run there has completed" in capsys.readouterr().err
 
 
+def test_a_run_killed_while_putting_its_results_in_place_leaves_no_hidden_file(tmp_path):
+    """The journal that puts a resumed tagged run's results in place also removes the attribution tables of the
+    finished periods, as it removes the checkpoint: a run killed while it did so, or just after, left them as a
+    hidden file beside its complete results, which no later command removed."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    assert (out / ".attribution.nc.partial.records").is_file()
+    _killed_resume(out, args, "w.RunDirectory._apply_journal = classmethod(lambda cls, path, journal: os._exit(9))")
+    assert (out / ".commit.journal").is_file()
+    from popstransport.io.writers import RunDirectory
+
+    assert RunDirectory.recover(out)  # (as the next command that opens the folder does)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["attribution.nc", "border_flux.csv", "budget.csv", "budget.nc", "config.toml", "fields.nc",
+         "source_receptor_deposition.csv", "tag_fields.nc"])
+
+
 def test_ctrl_c_while_the_parts_are_joined_keeps_the_checkpointed_parts(tmp_path, monkeypatch):
     """Ctrl-C (or an error) while a checkpointed run joins its parts at the end removes none of them (the other
     writers' parts were removed, so that the checkpoint it said to resume from could not be resumed)."""

@@ -529,8 +529,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     checkpoint = run_dir.path / "checkpoint.pkl"
     if cfg.output.checkpoint_every_months > 0 or resume:
         # (removed by the journal that puts the results in place, with them: a run stopped just after that must not
-        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run)
-        run_dir.stale += [p for p in (checkpoint, Simulation.periods_path(checkpoint)) if p not in run_dir.stale]
+        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run, nor the
+        # attribution tables that only a resume reads)
+        resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
+        run_dir.stale += [p for p in resumables if p not in run_dir.stale]
     writers = []
     try:
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
