@@ -513,3 +513,23 @@ def test_appending_after_a_cut_returns_the_files_new_length(tmp_path):
     assert end == path.stat().st_size
     assert list(read_pickles(path, 3, end)) == ["period 0", "period 1", "period 2"]
     assert list(read_pickles(path, 4, append_pickles(path, end, ["period 3"])))[-1] == "period 3"
+
+
+def test_ctrl_c_just_after_the_first_checkpoint_is_in_place_keeps_what_it_counts(tmp_path, monkeypatch, capsys):
+    """Ctrl-C that comes as the first checkpoint has just been renamed into place stops the run as after a
+    checkpoint: its writers' parts are kept and the resume it prints continues the run. They were removed as if no
+    checkpoint had been written, and the resume refused the checkpoint, whose part 0 of fields.nc was missing."""
+    out = tmp_path / "run"
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        if str(dst).endswith("checkpoint.pkl"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", replace)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 130
+    assert "continue with `popstransport run --resume" in capsys.readouterr().err
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 0
+    assert (out / "fields.nc").is_file() and not [p.name for p in out.iterdir() if p.name.startswith(".")]

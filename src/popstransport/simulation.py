@@ -484,8 +484,11 @@ class Simulation:
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
         with open(tmp, "wb") as fh:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.checkpoint_path)
-        self._writers_checkpointed = writers is not None
+        try:
+            os.replace(tmp, self.checkpoint_path)
+        finally:
+            # (also when Ctrl-C comes just after the rename: the checkpoint in place counts the writers' parts)
+            self._writers_checkpointed = self._writers_checkpointed or (writers is not None and not tmp.exists())
 
     def run(self) -> list[PeriodResult]:
         """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure; a run
