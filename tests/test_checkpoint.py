@@ -533,3 +533,29 @@ def test_ctrl_c_just_after_the_first_checkpoint_is_in_place_keeps_what_it_counts
     assert "continue with `popstransport run --resume" in capsys.readouterr().err
     assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 0
     assert (out / "fields.nc").is_file() and not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_ctrl_c_while_the_first_checkpoint_is_written_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while a run writes its first checkpoint leaves no file, as the message says (it left the checkpoint's
+    temporary file); one that a killed run left is removed by the next run in the folder."""
+    import pickle
+
+    out = tmp_path / "run"
+    real = pickle.dump
+
+    def dump(obj, fh, *args, **kwargs):
+        if str(getattr(fh, "name", "")).endswith("checkpoint.pkl.tmp"):
+            fh.write(pickle.dumps(obj)[:100])
+            raise KeyboardInterrupt
+        real(obj, fh, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(pickle, "dump", dump)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 130
+    assert "no partial outputs were kept" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "checkpoint.pkl.tmp").write_bytes(b"\x80\x05")  # (a run killed while it wrote it)
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01",
+                 "--set", "output.checkpoint_every_months=0"]) == 0
+    assert not (out / "checkpoint.pkl.tmp").exists()

@@ -524,7 +524,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if not resume:
         # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
         run_dir.discard_partials()
-        for name in ("checkpoint.pkl", "checkpoint_periods.pkl"):
+        for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
             (run_dir.path / name).unlink(missing_ok=True)
     checkpoint = run_dir.path / "checkpoint.pkl"
     if cfg.output.checkpoint_every_months > 0 or resume:

@@ -482,8 +482,12 @@ class Simulation:
             "writers": writers,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # (Ctrl-C or a full disk while it was written)
+            raise
         try:
             os.replace(tmp, self.checkpoint_path)
         finally:
