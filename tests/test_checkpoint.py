@@ -559,3 +559,24 @@ def test_ctrl_c_while_the_first_checkpoint_is_written_leaves_nothing(tmp_path, m
     assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01",
                  "--set", "output.checkpoint_every_months=0"]) == 0
     assert not (out / "checkpoint.pkl.tmp").exists()
+
+
+def test_ctrl_c_after_the_results_are_in_place_says_they_are_written(tmp_path, monkeypatch, capsys):
+    """Ctrl-C once a run's results are in place (while it removes what only a resume needed, or writes its
+    [[scenarios]]) says that the run completed and where its results are, not that no partial outputs were kept."""
+    from popstransport.io.writers import RunDirectory
+
+    out = tmp_path / "run"
+    real = RunDirectory.discard_partials
+
+    def discard_partials(self):
+        if (self.path / "fields.nc").is_file():
+            raise KeyboardInterrupt
+        real(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDirectory, "discard_partials", discard_partials)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after the run completed: its results are in" in err and "no partial outputs" not in err
+    assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()

@@ -566,9 +566,22 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     except BaseException:
         run_dir.cleanup_if_empty()
         raise
-    # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
-    # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
-    run_dir.discard_partials()
-    for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    try:
+        # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
+        # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
+        run_dir.discard_partials()
+        for k, sc in enumerate(cfg.scenarios):
+            write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    except KeyboardInterrupt:
+        missing = [scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios)
+                   if not (run_dir.path / "scenarios" / scenario_name(sc, k) / "attribution.nc").is_file()]
+        raise InterruptedAfterResults(
+            f"interrupted after the run completed: its results are in {str(run_dir.path)!r}"
+            + (f"; its scenarios {', '.join(map(repr, missing))} are not written (write them with `popstransport "
+               f"scenario {run_dir.path} --scale SOURCE=FACTOR,... --name NAME`)" if missing else "")) from None
     return run_dir.path
+
+
+class InterruptedAfterResults(KeyboardInterrupt):
+    """Ctrl-C once a run's results were in place (while it tidied up or wrote its ``[[scenarios]]``), with what is
+    written."""
