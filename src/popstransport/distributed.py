@@ -126,7 +126,9 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
         budget.inflow = np.concatenate([p.budget.inflow for p in parts])
         budget.outflow = np.concatenate([p.budget.outflow for p in parts])
         for attr in ("sinks", "transfers"):
-            keys = {k for p in parts for k in getattr(p.budget, attr)}
+            # (in the batches' order, which is the serial run's: a set's order changes with the process's string
+            # hashing, and with it the order in which the closure error sums the sinks, in its last bits)
+            keys = dict.fromkeys(k for p in parts for k in getattr(p.budget, attr))
             for k in keys:
                 getattr(budget, attr)[k] = np.concatenate([
                     np.broadcast_to(getattr(p.budget, attr).get(k, 0.0), (len(p.budget.inflow),)) for p in parts
