@@ -286,3 +286,20 @@ def test_merged_budget_terms_keep_the_batches_order():
 
     merged = merge_periods([[part(2)], [part(1)]], 3)[0].budget
     assert list(merged.sinks) == sinks and list(merged.transfers) == transfers
+
+
+def test_a_distributed_run_refuses_a_folder_with_results_before_any_batch(tmp_path, monkeypatch):
+    """A distributed run into a folder that holds results, without --overwrite, is refused before any batch runs
+    (it was refused only once every batch had been computed)."""
+    from popstransport.io.writers import OutputExistsError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "fields.nc").write_bytes(b"")
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr("popstransport.distributed.make_client", no_client)
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        run_distributed(load_config(None, OVERRIDES), out, workers=2)

@@ -275,6 +275,7 @@ def run_distributed(
         warnings.warn(f"output.checkpoint_every_months = {cfg.output.checkpoint_every_months} is not used by a "
                       "distributed run: it writes no checkpoints and cannot be resumed (run without --workers and "
                       "--scheduler for checkpoints)", stacklevel=2)
+    RunDirectory.check(out_dir, overwrite)  # (an earlier run's results: refused before any batch runs, not after)
     setup = build_run(cfg)
     check_before_run(cfg, setup)  # (before any batch runs)
     codes, fraction = receptor_regions(cfg, setup)

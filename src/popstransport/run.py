@@ -503,9 +503,6 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     model = setup.model
     tagged = cfg.attribution.tags != "none"
     check_before_run(cfg, setup)  # before a spin-up, and before the run folder is made
-    spin = None
-    if cfg.spinup.method != "none" and not resume:
-        spin = spin_up(cfg, model)
     if resume and Path(out_dir).is_dir():
         RunDirectory.recover(out_dir)  # (a run stopped while putting its results in place: they are complete)
     if resume and not (Path(out_dir) / "checkpoint.pkl").is_file() and (Path(out_dir) / "fields.nc").is_file():
@@ -518,6 +515,10 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if not resume and not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume, or pass --overwrite to start afresh (its checkpoint is then removed)")
+    spin = None
+    if cfg.spinup.method != "none" and not resume:
+        RunDirectory.check(out_dir, overwrite)  # (a folder that is refused is refused before a spin-up of hours)
+        spin = spin_up(cfg, model)
     # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
     # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
     run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
