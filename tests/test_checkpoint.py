@@ -364,6 +364,24 @@ def test_a_run_killed_after_putting_its_results_in_place_is_complete(tmp_path, c
     assert "the run there has completed" in capsys.readouterr().err
 
 
+def test_a_run_killed_while_putting_its_results_in_place_leaves_no_hidden_file(tmp_path):
+    """The journal that puts a resumed tagged run's results in place also removes the attribution tables of the
+    finished periods, as it removes the checkpoint: a run killed while it did so, or just after, left them as a
+    hidden file beside its complete results, which no later command removed."""
+    args = [*BASE, *[a for s in TAGGED for a in ("--set", s)]]
+    out = tmp_path / "run"
+    _interrupted_run(out, 75, TAGGED)
+    assert (out / ".attribution.nc.partial.records").is_file()
+    _killed_resume(out, args, "w.RunDirectory._apply_journal = classmethod(lambda cls, path, journal: os._exit(9))")
+    assert (out / ".commit.journal").is_file()
+    from popstransport.io.writers import RunDirectory
+
+    assert RunDirectory.recover(out)  # (as the next command that opens the folder does)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["attribution.nc", "border_flux.csv", "budget.csv", "budget.nc", "config.toml", "fields.nc",
+         "source_receptor_deposition.csv", "tag_fields.nc"])
+
+
 def test_ctrl_c_while_the_parts_are_joined_keeps_the_checkpointed_parts(tmp_path, monkeypatch):
     """Ctrl-C (or an error) while a checkpointed run joins its parts at the end removes none of them (the other
     writers' parts were removed, so that the checkpoint it said to resume from could not be resumed)."""
@@ -502,3 +520,86 @@ def test_a_writer_that_cannot_close_its_part_when_stopped_is_named_and_the_run_r
     assert main(["run", "--resume", str(out), *BASE]) == 0
     with xr.open_dataset(out / "fields.nc") as ds:
         assert ds.sizes["time"] == 6
+
+
+def test_appending_after_a_cut_returns_the_files_new_length(tmp_path):
+    """A file of pickles cut back to a checkpoint's length (what a run stopped after appending, before its checkpoint
+    was written, left beyond it) and appended to ends where append_pickles says: it gave the length before the cut
+    plus what it appended, so that the next checkpoint counted bytes that were not there, and a run resumed from it
+    refused its attribution tables (or, appending again, padded the file with zeros)."""
+    from popstransport.simulation import append_pickles, read_pickles
+
+    path = tmp_path / "tables.pkl"
+    first = append_pickles(path, 0, ["period 0"])
+    append_pickles(path, first, ["period 1 (after the checkpoint)"])
+    end = append_pickles(path, first, ["period 1", "period 2"])
+    assert end == path.stat().st_size
+    assert list(read_pickles(path, 3, end)) == ["period 0", "period 1", "period 2"]
+    assert list(read_pickles(path, 4, append_pickles(path, end, ["period 3"])))[-1] == "period 3"
+
+
+def test_ctrl_c_just_after_the_first_checkpoint_is_in_place_keeps_what_it_counts(tmp_path, monkeypatch, capsys):
+    """Ctrl-C that comes as the first checkpoint has just been renamed into place stops the run as after a
+    checkpoint: its writers' parts are kept and the resume it prints continues the run. They were removed as if no
+    checkpoint had been written, and the resume refused the checkpoint, whose part 0 of fields.nc was missing."""
+    out = tmp_path / "run"
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        if str(dst).endswith("checkpoint.pkl"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", replace)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 130
+    assert "continue with `popstransport run --resume" in capsys.readouterr().err
+    assert main(["run", "--resume", str(out), *BASE, "--set", "time.stop=2010-04-01"]) == 0
+    assert (out / "fields.nc").is_file() and not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_ctrl_c_while_the_first_checkpoint_is_written_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while a run writes its first checkpoint leaves no file, as the message says (it left the checkpoint's
+    temporary file); one that a killed run left is removed by the next run in the folder."""
+    import pickle
+
+    out = tmp_path / "run"
+    real = pickle.dump
+
+    def dump(obj, fh, *args, **kwargs):
+        if str(getattr(fh, "name", "")).endswith("checkpoint.pkl.tmp"):
+            fh.write(pickle.dumps(obj)[:100])
+            raise KeyboardInterrupt
+        real(obj, fh, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(pickle, "dump", dump)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 130
+    assert "no partial outputs were kept" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "checkpoint.pkl.tmp").write_bytes(b"\x80\x05")  # (a run killed while it wrote it)
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01",
+                 "--set", "output.checkpoint_every_months=0"]) == 0
+    assert not (out / "checkpoint.pkl.tmp").exists()
+
+
+def test_ctrl_c_after_the_results_are_in_place_says_they_are_written(tmp_path, monkeypatch, capsys):
+    """Ctrl-C once a run's results are in place (while it removes what only a resume needed, or writes its
+    [[scenarios]]) says that the run completed and where its results are, not that no partial outputs were kept."""
+    from popstransport.io.writers import RunDirectory
+
+    out = tmp_path / "run"
+    real = RunDirectory.discard_partials
+
+    def discard_partials(self):
+        if (self.path / "fields.nc").is_file():
+            raise KeyboardInterrupt
+        real(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDirectory, "discard_partials", discard_partials)
+        assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-03-01"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after the run completed: its results are in" in err and "no partial outputs" not in err
+    assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()

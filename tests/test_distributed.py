@@ -260,3 +260,46 @@ def test_a_distributed_run_refuses_the_folder_of_an_interrupted_run(tmp_path, ca
         with pytest.raises(ConfigError):
             run_distributed(load_config(None, [*OVERRIDES, "attribution.receptors=['XXX']",
                                                "output.checkpoint_every_months=1"]), out, overwrite=True)
+
+
+def test_merged_budget_terms_keep_the_batches_order():
+    """The merged budget's sinks and transfers are in the batches' order (the serial run's), whatever the process's
+    string hashing: they were in a set's order, so that the closure error, which sums the sinks in that order,
+    differed in its last bits between two runs of the same distributed configuration."""
+    from popstransport.diagnostics import PeriodBudget
+    from popstransport.simulation import PeriodResult
+
+    sinks = [(f"process_{k}", "soil") for k in range(20)]
+    transfers = [(f"process_{k}", "air_0", "soil") for k in range(20)]
+
+    def part(ntag):
+        budget = PeriodBudget(("air_0", "soil"), ntag)
+        for c in budget.compartments:
+            budget.burden_start[c] = budget.burden_end[c] = np.zeros(ntag)
+        budget.sinks = {k: np.full(ntag, 1.0) for k in sinks}
+        budget.transfers = {k: np.full(ntag, 1.0) for k in transfers}
+        cells = np.zeros((2, 3))
+        return PeriodResult(np.datetime64("2010-01-01"), np.datetime64("2010-02-01"), 2678400.0, cells[None], cells[None],
+                            cells, cells, cells, cells, budget, tag_mean_air_kg=np.zeros((ntag, 1, 2, 3)),
+                            tag_mean_surface_kg=np.zeros((ntag, 1, 2, 3)), tag_emission_kg=np.zeros((ntag, 2, 3)),
+                            tag_deposition_kg={"wet_deposition": np.zeros((ntag, 2, 3))})
+
+    merged = merge_periods([[part(2)], [part(1)]], 3)[0].budget
+    assert list(merged.sinks) == sinks and list(merged.transfers) == transfers
+
+
+def test_a_distributed_run_refuses_a_folder_with_results_before_any_batch(tmp_path, monkeypatch):
+    """A distributed run into a folder that holds results, without --overwrite, is refused before any batch runs
+    (it was refused only once every batch had been computed)."""
+    from popstransport.io.writers import OutputExistsError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "fields.nc").write_bytes(b"")
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr("popstransport.distributed.make_client", no_client)
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        run_distributed(load_config(None, OVERRIDES), out, workers=2)

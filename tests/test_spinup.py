@@ -183,3 +183,25 @@ def test_the_run_after_the_spin_up_starts_as_every_spin_up_year_did(method):
     Simulation(model, start, year_after(start), DT, UPDATE, frequency="monthly").run()  # as the run's first year
     assert _relative_change(x0, _state(model)) < 1e-8
     assert phases == (0, 0)
+
+
+def test_a_folder_with_results_is_refused_before_the_spin_up(tmp_path, monkeypatch):
+    """A run into a folder that holds results, without --overwrite, is refused before its spin-up (which may take
+    hours), not after it."""
+    import sys
+
+    from popstransport.io.writers import OutputExistsError
+    from popstransport.run import run
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "fields.nc").write_bytes(b"")
+
+    def no_spin_up(*args, **kwargs):
+        raise AssertionError("the spin-up ran")
+
+    monkeypatch.setattr(sys.modules["popstransport.run"], "spin_up", no_spin_up)  # (popstransport.run is the function)
+    cfg = load_config(None, ["domain.resolution_deg=15", "time.stop=2010-02-01", "emissions.source=uniform",
+                             "spinup.method=repeat"])
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        run(cfg, out)

@@ -337,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:
-        print(f"popstransport: {exc}" if isinstance(exc, Interrupted) else
+        # (Interrupted, or another interruption that says what was kept, e.g. run.InterruptedAfterResults)
+        print(f"popstransport: {exc}" if isinstance(exc, Interrupted) or str(exc) else
               "popstransport: interrupted; no partial outputs were kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line

@@ -126,7 +126,9 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
         budget.inflow = np.concatenate([p.budget.inflow for p in parts])
         budget.outflow = np.concatenate([p.budget.outflow for p in parts])
         for attr in ("sinks", "transfers"):
-            keys = {k for p in parts for k in getattr(p.budget, attr)}
+            # (in the batches' order, which is the serial run's: a set's order changes with the process's string
+            # hashing, and with it the order in which the closure error sums the sinks, in its last bits)
+            keys = dict.fromkeys(k for p in parts for k in getattr(p.budget, attr))
             for k in keys:
                 getattr(budget, attr)[k] = np.concatenate([
                     np.broadcast_to(getattr(p.budget, attr).get(k, 0.0), (len(p.budget.inflow),)) for p in parts
@@ -273,6 +275,7 @@ def run_distributed(
         warnings.warn(f"output.checkpoint_every_months = {cfg.output.checkpoint_every_months} is not used by a "
                       "distributed run: it writes no checkpoints and cannot be resumed (run without --workers and "
                       "--scheduler for checkpoints)", stacklevel=2)
+    RunDirectory.check(out_dir, overwrite)  # (an earlier run's results: refused before any batch runs, not after)
     setup = build_run(cfg)
     check_before_run(cfg, setup)  # (before any batch runs)
     codes, fraction = receptor_regions(cfg, setup)

@@ -638,9 +638,6 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     model = setup.model
     tagged = cfg.attribution.tags != "none"
     check_before_run(cfg, setup)  # before a spin-up, and before the run folder is made
-    spin = None
-    if cfg.spinup.method != "none" and not resume:
-        spin = spin_up(cfg, model)
     if resume and Path(out_dir).is_dir():
         RunDirectory.recover(out_dir)  # (a run stopped while putting its results in place: they are complete)
     if resume and not (Path(out_dir) / "checkpoint.pkl").is_file() and (Path(out_dir) / "fields.nc").is_file():
@@ -653,19 +650,25 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     if not resume and not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume, or pass --overwrite to start afresh (its checkpoint is then removed)")
+    spin = None
+    if cfg.spinup.method != "none" and not resume:
+        RunDirectory.check(out_dir, overwrite)  # (a folder that is refused is refused before a spin-up of hours)
+        spin = spin_up(cfg, model)
     # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
     # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
     run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
     if not resume:
         # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
         run_dir.discard_partials()
-        for name in ("checkpoint.pkl", "checkpoint_periods.pkl"):
+        for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
             (run_dir.path / name).unlink(missing_ok=True)
     checkpoint = run_dir.path / "checkpoint.pkl"
     if cfg.output.checkpoint_every_months > 0 or resume:
         # (removed by the journal that puts the results in place, with them: a run stopped just after that must not
-        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run)
-        run_dir.stale += [p for p in (checkpoint, Simulation.periods_path(checkpoint)) if p not in run_dir.stale]
+        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run, nor the
+        # attribution tables that only a resume reads)
+        resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
+        run_dir.stale += [p for p in resumables if p not in run_dir.stale]
     writers = []
     try:
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
@@ -699,9 +702,22 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     except BaseException:
         run_dir.cleanup_if_empty()
         raise
-    # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
-    # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
-    run_dir.discard_partials()
-    for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    try:
+        # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
+        # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
+        run_dir.discard_partials()
+        for k, sc in enumerate(cfg.scenarios):
+            write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    except KeyboardInterrupt:
+        missing = [scenario_name(sc, k) for k, sc in enumerate(cfg.scenarios)
+                   if not (run_dir.path / "scenarios" / scenario_name(sc, k) / "attribution.nc").is_file()]
+        raise InterruptedAfterResults(
+            f"interrupted after the run completed: its results are in {str(run_dir.path)!r}"
+            + (f"; its scenarios {', '.join(map(repr, missing))} are not written (write them with `popstransport "
+               f"scenario {run_dir.path} --scale SOURCE=FACTOR,... --name NAME`)" if missing else "")) from None
     return run_dir.path
+
+
+class InterruptedAfterResults(KeyboardInterrupt):
+    """Ctrl-C once a run's results were in place (while it tidied up or wrote its ``[[scenarios]]``), with what is
+    written."""

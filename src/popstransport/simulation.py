@@ -43,6 +43,7 @@ def append_pickles(path: Path, nbytes: int, items: Sequence[object]) -> int:
     anew; what lies beyond was appended after the checkpoint that counts ``nbytes``); returns its new length."""
     with open(path, "ab" if nbytes else "wb") as fh:
         fh.truncate(nbytes)
+        fh.seek(nbytes)  # (a file opened to append is positioned at its end before the cut: tell() would count that)
         for item in items:
             pickle.dump(item, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return fh.tell()
@@ -482,10 +483,17 @@ class Simulation:
             "writers": writers,
         }
         tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.checkpoint_path)
-        self._writers_checkpointed = writers is not None
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # (Ctrl-C or a full disk while it was written)
+            raise
+        try:
+            os.replace(tmp, self.checkpoint_path)
+        finally:
+            # (also when Ctrl-C comes just after the rename: the checkpoint in place counts the writers' parts)
+            self._writers_checkpointed = self._writers_checkpointed or (writers is not None and not tmp.exists())
 
     def run(self) -> list[PeriodResult]:
         """Advance to ``stop``, writing every period; writers are closed (kept on success, removed on failure; a run

@@ -207,9 +207,10 @@ class AttributionWriter:
                         **self.attributes)
         return ds
 
-    def _records_path(self) -> Path:
-        """The finished periods' tables, appended at each checkpoint (``.attribution.nc.partial.records``)."""
-        return self.run_dir.path / f".{self.ATTRIBUTION}.partial.records"
+    @classmethod
+    def tables_path(cls, run_dir: RunDirectory) -> Path:
+        """The finished periods' tables in ``run_dir``, appended at each checkpoint (``.attribution.nc.partial.records``)."""
+        return run_dir.path / f".{cls.ATTRIBUTION}.partial.records"
 
     def checkpoint(self) -> dict[str, Any]:
         """Close the part of ``tag_fields.nc`` being written and append the receptor tables and border fluxes of the
@@ -222,7 +223,7 @@ class AttributionWriter:
 
         parts = self.tag_fields.checkpoint()
         # (tables appended after the checkpoint before, by a run stopped since, are cut off first)
-        self._tables_bytes = append_pickles(self._records_path(), self._tables_bytes, self.periods[self._tables_count:])
+        self._tables_bytes = append_pickles(self.tables_path(self.run_dir), self._tables_bytes, self.periods[self._tables_count:])
         self._tables_count = len(self.periods)
         return {**parts, "tables": self._tables_count, "tables_bytes": self._tables_bytes}
 
@@ -233,7 +234,7 @@ class AttributionWriter:
         from ..simulation import CheckpointError, read_pickles
 
         count, nbytes = state["tables"], state["tables_bytes"]
-        path = self._records_path()
+        path = self.tables_path(self.run_dir)
         try:
             periods = list(read_pickles(path, count, nbytes))
         except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:

@@ -88,19 +88,7 @@ class RunDirectory:
         self.created = False
         #: names marked by :meth:`commit` inside :meth:`committing`, put in place at its end (``None``: at once)
         self._held: list[str] | None = None
-        if self.path.exists() and not self.path.is_dir():
-            raise OutputExistsError(f"output path {str(self.path)!r} exists and is not a directory; choose another --out")
-        self.recover(self.path)
-        # a run's results, an ensemble's, or its member runs
-        existing = [f for f in (*self.RESULT_FILES, *self.ENSEMBLE_FILES) if (self.path / f).exists()]
-        members = self.path / "members"
-        if members.is_dir() and any(members.iterdir()):
-            existing.append("members/")
-        if existing and not overwrite:
-            raise OutputExistsError(
-                f"output directory {str(self.path)!r} already holds results ({', '.join(existing)}); "
-                "choose another --out or pass --overwrite"
-            )
+        existing = self.check(self.path, overwrite)
         if not self.path.exists():
             self.path.mkdir(parents=True)
             self.created = True
@@ -108,6 +96,26 @@ class RunDirectory:
         self.stale: list[Path] = []
         if overwrite and (existing or (self.path / "checkpoint.pkl").exists()):
             self.stale = self._earlier_outputs()
+
+    @classmethod
+    def check(cls, path: str | Path, overwrite: bool = False) -> list[str]:
+        """The results of an earlier run in folder ``path`` (a run's, an ensemble's, or its member runs), once a
+        commit that a crash interrupted there is completed (:meth:`recover`); :class:`OutputExistsError` if there are
+        any and not ``overwrite``. Makes no folder: a run checks this before it computes anything."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise OutputExistsError(f"output path {str(path)!r} exists and is not a directory; choose another --out")
+        cls.recover(path)
+        existing = [f for f in (*cls.RESULT_FILES, *cls.ENSEMBLE_FILES) if (path / f).exists()]
+        members = path / "members"
+        if members.is_dir() and any(members.iterdir()):
+            existing.append("members/")
+        if existing and not overwrite:
+            raise OutputExistsError(
+                f"output directory {str(path)!r} already holds results ({', '.join(existing)}); "
+                "choose another --out or pass --overwrite"
+            )
+        return existing
 
     def _earlier_outputs(self) -> list[Path]:
         """The files popstransport writes that are in the folder now, then their folders (deepest first).
