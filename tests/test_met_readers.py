@@ -945,3 +945,20 @@ def test_sea_ice_fraction_is_read_with_land_as_no_ice(tmp_path):
     mislabelled = ds.assign(siconc=(dims, 100.0 * np.nan_to_num(ice), {"units": "1"}))
     with pytest.raises(InputError, match=r"variable 'siconc' \(sea-ice fraction\).*Fix: the values look like per cent"):
         _open(mislabelled).fields_at(HOURS[1])
+
+
+def test_sea_ice_fraction_of_a_coastal_cell_is_that_of_its_water(tmp_path):
+    """siconc is a fraction of the water area, missing over land: a model cell that is part land and whose water is
+    all ice-covered has the ice fraction 1 (its land does not dilute the ice to the water's share of the cell, which
+    would leave that share of the ocean open to gas exchange)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice = np.where(lat[None, :, None] > 40.0, 1.0, 0.0) * np.ones((len(HOURS), lat.size, lon.size))
+    ice = np.where(lon[None, None, :] < 118.0, np.nan, ice)  # (land west of 118 E: the cell 115..120 E is part land)
+    dims = ("valid_time", "latitude", "longitude")
+    got = _open(ds.assign(siconc=(dims, ice, {"units": "(0 - 1)"}))).fields_at(HOURS[1])["sea_ice_fraction"]
+    north = GRID.lat_deg > 45.0
+    coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1
+    assert GRID.lon_edges_deg[coast] == 115.0
+    np.testing.assert_allclose(got[north][:, coast:], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(got[north][:, :coast], 0.0)

@@ -1335,9 +1335,13 @@ class FileMet:
         method = "conservative" if group in ("precipitation", "sea_ice_fraction") else "bilinear"
         rg = var.regridder(self.grid, method)
         a = var.read(kk, rg.rows, rg.cols)
-        if group == "sea_ice_fraction":  # (missing over land, where the products define no sea ice: none there)
+        if group == "sea_ice_fraction":
             self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._sea_ice_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
-            return {"v": rg(np.where(np.isfinite(a), a, 0.0), window=True)}
+            # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
+            # cell's land does not dilute its ice; a cell without water in the product has no ice)
+            water = np.isfinite(a)
+            ice, wet = rg(np.where(water, a, 0.0), window=True), rg(water.astype(np.float64), window=True)
+            return {"v": np.where(wet > 0.0, ice / np.where(wet > 0.0, wet, 1.0), 0.0)}
         self._check_finite(a, var, kk)
         if group == "surface_pressure":
             self._check_surface_pressure(a, var, kk, rg)
