@@ -430,6 +430,21 @@ def test_out_of_memory_names_the_grid_and_the_fix(capsys, monkeypatch):
             "source tags and outputs, is too large for this machine; choose a coarser domain.resolution_deg") in err
 
 
+def test_out_of_memory_in_a_command_on_a_run_folder_names_no_configuration_grid(tmp_path, capsys, monkeypatch):
+    """`evaluate` (and the other commands on a run folder) has no configuration: its out-of-memory error named the
+    built-in default's grid and told the user to change domain.resolution_deg, which cannot help."""
+    evaluate_module = importlib.import_module("popstransport.evaluate")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.0 GiB for an array")
+
+    monkeypatch.setattr(evaluate_module, "evaluate", no_memory)
+    assert main(["evaluate", str(tmp_path), "--observations", str(tmp_path / "obs.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "error: not enough memory (Unable to allocate 8.0 GiB for an array): this command needs more" in err, err
+    assert "resolution_deg" not in err and "grid" not in err
+
+
 def test_errors_about_a_configuration_file_s_keys_name_the_file(tmp_path, capsys):
     """Keys checked while the model is built (receptors, regions, chemical file, tags) are named with the file they
     came from, as the keys checked on loading are."""
