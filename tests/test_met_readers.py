@@ -962,3 +962,14 @@ def test_sea_ice_fraction_of_a_coastal_cell_is_that_of_its_water(tmp_path):
     assert GRID.lon_edges_deg[coast] == 115.0
     np.testing.assert_allclose(got[north][:, coast:], 1.0, rtol=1e-12)
     np.testing.assert_allclose(got[north][:, :coast], 0.0)
+
+
+def test_sea_ice_missing_everywhere_in_the_domain_is_no_ice_without_a_warning(tmp_path):
+    """A domain over land has no sea-ice value at all: no ice, and no NumPy "All-NaN slice encountered" warning at
+    every record read (the per-cent hint of the range check was worked out from the values' maximum each time)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    shape = (len(HOURS), ds.sizes["latitude"], ds.sizes["longitude"])
+    met = _open(ds.assign(siconc=(("valid_time", "latitude", "longitude"), np.full(shape, np.nan), {"units": "1"})))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(met.fields_at(HOURS[1])["sea_ice_fraction"], 0.0)

@@ -1531,9 +1531,9 @@ class FileMet:
 
     def _sea_ice_fix(self, a: np.ndarray, var: _Variable) -> str:
         fix = self._units_fix(var)
-        with np.errstate(invalid="ignore"):
-            if var.scale == 1.0 and np.nanmax(a) <= 100.0 + LAND_FRACTION_ROUNDING:
-                return f"the values look like per cent: set units = '%', or {fix}"
+        finite = a[np.isfinite(a)]  # (none in a domain over land, where every value is missing)
+        if var.scale == 1.0 and finite.size and finite.max() <= 100.0 + LAND_FRACTION_ROUNDING:
+            return f"the values look like per cent: set units = '%', or {fix}"
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
