@@ -485,6 +485,24 @@ def test_validate_all_records_finds_a_nan_in_a_later_met_record(tmp_path, capsys
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_all_records_checks_the_spin_up_year_too(tmp_path, capsys):
+    """A spin-up repeats the year from the start, which reaches past a shorter run's stop: `validate --all-records`
+    said every record the run uses was checked, but a NaN in that year after the stop passed it and stopped the
+    spin-up."""
+    met = _write_met(tmp_path / "met.nc", "2010-01-01", 367)
+    with xr.open_dataset(met) as ds:
+        bad = ds.load()
+    bad["u"][200, :, 10, 10] = np.nan  # (2010-07-20: after the stop, inside the spin-up year)
+    bad.to_netcdf(tmp_path / "bad.nc")
+    quick = ["--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-05", "--set", "spinup.method=repeat"]
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{met}'"]) == 0
+    assert "met records: every record the run uses (with its spin-up year) was read and checked (winds 366, air " \
+        "temperature 366)" in capsys.readouterr().out
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{tmp_path / 'bad.nc'}'"]) == 1
+    assert re.search(r"bad\.nc: variable 'u' .* NaN at record 200 \(2010-07-20", capsys.readouterr().err)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys):
     """Pressure-level and single-level downloads often sit in two folders, which one glob cannot name; met.source
     takes a list of paths and globs."""
