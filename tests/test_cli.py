@@ -519,7 +519,8 @@ def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys
     cfg.write_text(quick + f"[met]\nsource = ['{tmp_path / 'a' / 'u.nc'}']\n")
     assert main(["validate", str(cfg)]) == 1
     assert "or a list, such as ['uas.nc', 'vas.nc']" in capsys.readouterr().err
-    for bad, match in (("[]", "met.source = (): empty"), ("['x.nc', 3]", "met.source = ['x.nc', 3]: expected a string")):
+    for bad, match in (("[]", "met.source = []: empty"), ("['x.nc', 3]", "met.source = ['x.nc', 3]: expected a string"),
+                       ("['x.nc', ' ']", "met.source = ['x.nc', ' ']: entry 1 is empty")):
         cfg.write_text(quick + f"[met]\nsource = {bad}\n")
         assert main(["validate", str(cfg)]) == 1
         assert match in capsys.readouterr().err
