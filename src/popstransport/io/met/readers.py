@@ -13,7 +13,9 @@ Horizontal
     Rectilinear longitude-latitude sources in any orientation (latitude descending, longitudes 0..360 or
     -180..180). Winds, temperature, pressure and boundary-layer height are interpolated bilinearly (periodic in
     longitude for global sources); precipitation and land fraction are remapped first-order conservatively
-    (:mod:`popstransport.io.regrid`). Only the window of the source that covers the model domain is read.
+    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction, a fraction of the water area that is missing
+    over land: a model cell's is the mean over the source's water in it (none: no ice). Only the window of the
+    source that covers the model domain is read.
 
 Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights above ground)
     Layer values are density-weighted means over six sample heights per layer (isothermal atmosphere, 8 km scale
@@ -42,13 +44,14 @@ Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights 
 Implausible values
     Values that mean wrong units or unmasked fill values are refused, with the unit they look like: winds beyond
     :data:`MAX_WIND_M_S`, temperatures outside :data:`TEMPERATURE_RANGE_K`, surface pressures outside
-    :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land fractions outside 0..1
-    and negative precipitation (beyond the rounding of packed data, which is set to zero).
+    :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land and sea-ice fractions
+    outside 0..1 and negative precipitation (beyond the rounding of packed data, which is set to zero).
 
 Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
     taken from the synthetic climatology (precipitation, boundary-layer height, surface pressure, temperature) or
     Natural Earth (land fraction), each with a warning; with ``fill_missing="error"`` a missing field is an error.
+    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere).
 
 Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
