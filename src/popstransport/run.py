@@ -453,7 +453,7 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
         tracked_faces(cfg, setup)
-        check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
+        check_scenarios(cfg.scenarios, setup.tags.names, _where(cfg))
     sim = build_simulation(cfg, setup.model)
     sim.check_forcing_covers()
     if cfg.spinup.method != "none":
