@@ -503,6 +503,17 @@ def test_validate_all_records_checks_the_spin_up_year_too(tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_all_records_of_static_met_says_so(tmp_path, capsys):
+    """Met files without a time axis have one record: the summary said it checked every record "()"."""
+    with xr.open_dataset(_write_met(tmp_path / "met.nc", "2010-01-01", 1)) as ds:
+        ds.isel(time=0).drop_vars("time").to_netcdf(tmp_path / "static.nc")
+    assert main(["validate", "--all-records", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-03",
+                 "--set", f"met.source='{tmp_path / 'static.nc'}'"]) == 0
+    assert "met records: every record the run uses was read and checked (static fields, without time: one record " \
+        "each)" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys):
     """Pressure-level and single-level downloads often sit in two folders, which one glob cannot name; met.source
     takes a list of paths and globs."""

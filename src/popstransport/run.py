@@ -524,7 +524,8 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
             n = check_records(start, stop)
             lines.append("met records: every record the run uses" + (" (with its spin-up year)" if cfg.spinup.method
                                                                        != "none" else "")
-                         + " was read and checked (" + ", ".join(f"{k} {v}" for k, v in n.items()) + ")")
+                         + " was read and checked (" + (", ".join(f"{k} {v}" for k, v in n.items()) or
+                                                        "static fields, without time: one record each") + ")")
         else:
             lines.append("met records: the first was read and checked (validate --all-records checks every record "
                          "the run uses; a run checks each when it comes to it)")
