@@ -973,3 +973,15 @@ def test_sea_ice_missing_everywhere_in_the_domain_is_no_ice_without_a_warning(tm
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(met.fields_at(HOURS[1])["sea_ice_fraction"], 0.0)
+
+
+def test_check_records_ends_at_a_stop_on_a_record_with_either_time_rule(tmp_path):
+    """A run that stops on a record uses no record after it, clamped or linear: check_records read one more under
+    the clamped rule, and refused a NaN there that the run never reads."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ds["u"][3, :, 24, 112] = np.nan  # (lat 30, lon 100: in the domain)
+    for rule in ("linear", "clamped"):
+        assert _open(ds, time_rule=rule).check_records(HOURS[0], HOURS[2])["winds"] == 3
+        with pytest.raises(InputError, match=r"variable 'u' .* at record 3"):
+            _open(ds, time_rule=rule).check_records(HOURS[1], HOURS[2] + np.timedelta64(1, "s"))
+    assert _open(ds, time_rule="clamped").check_records(HOURS[0] - np.timedelta64(1, "h"), HOURS[1])["winds"] == 2

@@ -1223,13 +1223,10 @@ class FileMet:
             rt = self._group_vars(group)[0].record_times
             if rt is None:
                 continue
-            if rt.rule == "linear":
-                k0, k1, w, _ = rt.bracket(stop)
-                used = range(rt.bracket(start)[0], (k0 if w == 0.0 else k1) + 1)  # (a stop on a record ends there)
-            elif rt.rule == "clamped":
+            if rt.rule in ("linear", "clamped"):  # (clamped: the first or last record held outside them)
                 first = 0 if start < rt.times[0] else rt.bracket(start)[0]
-                last = rt.n - 1 if stop > rt.times[-1] else rt.bracket(stop)[1]
-                used = range(first, last + 1)
+                k0, k1, w, _ = rt.bracket(min(stop, rt.times[-1]))
+                used = range(first, (k0 if w == 0.0 else k1) + 1)  # (a stop on a record ends there)
             else:  # (a cyclic climatology: every record, unless the run is shorter than its cycle; all is simplest)
                 used = range(rt.n)
             for k in used:
