@@ -433,6 +433,21 @@ def test_out_of_memory_names_the_grid_and_the_fix(capsys, monkeypatch):
             "source tags and outputs, is too large for this machine; choose a coarser domain.resolution_deg") in err
 
 
+def test_out_of_memory_in_a_command_on_a_run_folder_names_no_configuration_grid(tmp_path, capsys, monkeypatch):
+    """`evaluate` (and the other commands on a run folder) has no configuration: its out-of-memory error named the
+    built-in default's grid and told the user to change domain.resolution_deg, which cannot help."""
+    evaluate_module = importlib.import_module("popstransport.evaluate")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.0 GiB for an array")
+
+    monkeypatch.setattr(evaluate_module, "evaluate", no_memory)
+    assert main(["evaluate", str(tmp_path), "--observations", str(tmp_path / "obs.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "error: not enough memory (Unable to allocate 8.0 GiB for an array): this command needs more" in err, err
+    assert "resolution_deg" not in err and "grid" not in err
+
+
 def test_errors_about_a_configuration_file_s_keys_name_the_file(tmp_path, capsys):
     """Keys checked while the model is built (receptors, regions, chemical file, tags) are named with the file they
     came from, as the keys checked on loading are."""
@@ -473,6 +488,35 @@ def test_validate_all_records_finds_a_nan_in_a_later_met_record(tmp_path, capsys
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_all_records_checks_the_spin_up_year_too(tmp_path, capsys):
+    """A spin-up repeats the year from the start, which reaches past a shorter run's stop: `validate --all-records`
+    said every record the run uses was checked, but a NaN in that year after the stop passed it and stopped the
+    spin-up."""
+    met = _write_met(tmp_path / "met.nc", "2010-01-01", 367)
+    with xr.open_dataset(met) as ds:
+        bad = ds.load()
+    bad["u"][200, :, 10, 10] = np.nan  # (2010-07-20: after the stop, inside the spin-up year)
+    bad.to_netcdf(tmp_path / "bad.nc")
+    quick = ["--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-05", "--set", "spinup.method=repeat"]
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{met}'"]) == 0
+    assert "met records: every record the run uses (with its spin-up year) was read and checked (winds 366, air " \
+        "temperature 366)" in capsys.readouterr().out
+    assert main(["validate", "--all-records", *quick, "--set", f"met.source='{tmp_path / 'bad.nc'}'"]) == 1
+    assert re.search(r"bad\.nc: variable 'u' .* NaN at record 200 \(2010-07-20", capsys.readouterr().err)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_validate_all_records_of_static_met_says_so(tmp_path, capsys):
+    """Met files without a time axis have one record: the summary said it checked every record "()"."""
+    with xr.open_dataset(_write_met(tmp_path / "met.nc", "2010-01-01", 1)) as ds:
+        ds.isel(time=0).drop_vars("time").to_netcdf(tmp_path / "static.nc")
+    assert main(["validate", "--all-records", "--set", "domain.resolution_deg=5", "--set", "time.stop=2010-01-03",
+                 "--set", f"met.source='{tmp_path / 'static.nc'}'"]) == 0
+    assert "met records: every record the run uses was read and checked (static fields, without time: one record " \
+        "each)" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys):
     """Pressure-level and single-level downloads often sit in two folders, which one glob cannot name; met.source
     takes a list of paths and globs."""
@@ -489,7 +533,8 @@ def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys
     cfg.write_text(quick + f"[met]\nsource = ['{tmp_path / 'a' / 'u.nc'}']\n")
     assert main(["validate", str(cfg)]) == 1
     assert "or a list, such as ['uas.nc', 'vas.nc']" in capsys.readouterr().err
-    for bad, match in (("[]", "met.source = (): empty"), ("['x.nc', 3]", "met.source = ['x.nc', 3]: expected a string")):
+    for bad, match in (("[]", "met.source = []: empty"), ("['x.nc', 3]", "met.source = ['x.nc', 3]: expected a string"),
+                       ("['x.nc', ' ']", "met.source = ['x.nc', ' ']: entry 1 is empty")):
         cfg.write_text(quick + f"[met]\nsource = {bad}\n")
         assert main(["validate", str(cfg)]) == 1
         assert match in capsys.readouterr().err

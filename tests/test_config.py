@@ -221,6 +221,20 @@ def test_config_file_with_byte_order_mark_or_not_utf8(tmp_path):
         load_config(path)
 
 
+def test_not_utf8_error_names_the_byte_and_column_after_a_byte_order_mark_and_accented_letters(tmp_path):
+    """A file that begins with a byte-order mark and has a Latin-1 byte after UTF-8 accented letters (two files
+    joined): the error named the byte three places before the bad one (the decoder's offsets start after the mark)
+    and counted the column in bytes, not in the characters an editor shows."""
+    from popstransport.io.errors import InputError, read_utf8_text
+
+    path = tmp_path / "joined.csv"
+    path.write_bytes("\ufeffR\u00e9union,x".encode() + b"\xe9\n")
+    with pytest.raises(InputError, match=r"joined\.csv: line 1: byte 0xe9 at column 10 is not UTF-8"):
+        read_utf8_text(path, "CSV")
+    path.write_bytes("\ufeffR\u00e9union\n".encode())
+    assert read_utf8_text(path, "CSV") == "R\u00e9union\n"
+
+
 def test_overrides_as_one_string_and_data_that_is_not_a_dict_are_refused_with_the_fix():
     """``load_config(None, "time.stop=2010-02-01")`` (a string, not a list) was taken character by character and
     refused as ``--set 't'``; ``config_from_dict`` of a list or None raised AttributeError ('items')."""

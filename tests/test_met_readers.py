@@ -945,3 +945,43 @@ def test_sea_ice_fraction_is_read_with_land_as_no_ice(tmp_path):
     mislabelled = ds.assign(siconc=(dims, 100.0 * np.nan_to_num(ice), {"units": "1"}))
     with pytest.raises(InputError, match=r"variable 'siconc' \(sea-ice fraction\).*Fix: the values look like per cent"):
         _open(mislabelled).fields_at(HOURS[1])
+
+
+def test_sea_ice_fraction_of_a_coastal_cell_is_that_of_its_water(tmp_path):
+    """siconc is a fraction of the water area, missing over land: a model cell that is part land and whose water is
+    all ice-covered has the ice fraction 1 (its land does not dilute the ice to the water's share of the cell, which
+    would leave that share of the ocean open to gas exchange)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice = np.where(lat[None, :, None] > 40.0, 1.0, 0.0) * np.ones((len(HOURS), lat.size, lon.size))
+    ice = np.where(lon[None, None, :] < 118.0, np.nan, ice)  # (land west of 118 E: the cell 115..120 E is part land)
+    dims = ("valid_time", "latitude", "longitude")
+    got = _open(ds.assign(siconc=(dims, ice, {"units": "(0 - 1)"}))).fields_at(HOURS[1])["sea_ice_fraction"]
+    north = GRID.lat_deg > 45.0
+    coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1
+    assert GRID.lon_edges_deg[coast] == 115.0
+    np.testing.assert_allclose(got[north][:, coast:], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(got[north][:, :coast], 0.0)
+
+
+def test_sea_ice_missing_everywhere_in_the_domain_is_no_ice_without_a_warning(tmp_path):
+    """A domain over land has no sea-ice value at all: no ice, and no NumPy "All-NaN slice encountered" warning at
+    every record read (the per-cent hint of the range check was worked out from the values' maximum each time)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    shape = (len(HOURS), ds.sizes["latitude"], ds.sizes["longitude"])
+    met = _open(ds.assign(siconc=(("valid_time", "latitude", "longitude"), np.full(shape, np.nan), {"units": "1"})))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(met.fields_at(HOURS[1])["sea_ice_fraction"], 0.0)
+
+
+def test_check_records_ends_at_a_stop_on_a_record_with_either_time_rule(tmp_path):
+    """A run that stops on a record uses no record after it, clamped or linear: check_records read one more under
+    the clamped rule, and refused a NaN there that the run never reads."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ds["u"][3, :, 24, 112] = np.nan  # (lat 30, lon 100: in the domain)
+    for rule in ("linear", "clamped"):
+        assert _open(ds, time_rule=rule).check_records(HOURS[0], HOURS[2])["winds"] == 3
+        with pytest.raises(InputError, match=r"variable 'u' .* at record 3"):
+            _open(ds, time_rule=rule).check_records(HOURS[1], HOURS[2] + np.timedelta64(1, "s"))
+    assert _open(ds, time_rule="clamped").check_records(HOURS[0] - np.timedelta64(1, "h"), HOURS[1])["winds"] == 2

@@ -345,10 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, MemoryError):  # (NumPy's "Unable to allocate 34.9 GiB for an array with shape ...")
+        if isinstance(exc, MemoryError) and hasattr(args, "config"):  # (NumPy's "Unable to allocate 34.9 GiB ...")
             message = (f"not enough memory ({message or 'MemoryError'}): {_grid_size(args)} too large for this "
                        "machine; choose a coarser domain.resolution_deg, a smaller domain, or fewer source tags "
                        "(attribution.tags)")
+        elif isinstance(exc, MemoryError):  # (a command on a run folder: no configuration whose grid is the cause)
+            message = f"not enough memory ({message or 'MemoryError'}): this command needs more than this machine has"
         print(f"popstransport: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     finally:

@@ -383,10 +383,12 @@ def validate(cfg: Config) -> None:
                                       ("emissions", "builtin", "'builtin', 'uniform', 'none' or a file"),
                                       ("regions", "natural_earth", "'natural_earth' or a GeoJSON or shapefile")):
         value = getattr(cfg, section).source
-        if not (value if isinstance(value, tuple) else str(value).strip()) or (
-                isinstance(value, tuple) and not all(v.strip() for v in value)):
-            raise ConfigError(f"{where}{section}.source = {getattr(cfg, section).source!r}: empty; give {choices}, or "
-                              f"remove the key for the default ({default!r})")
+        if isinstance(value, tuple) and value and not all(v.strip() for v in value):  # (shown as the TOML list it was)
+            raise ConfigError(f"{where}{section}.source = {list(value)!r}: entry {[v.strip() for v in value].index('')} is "
+                              "empty; give a NetCDF file or pattern in each entry")
+        if not (value if isinstance(value, tuple) else str(value).strip()):
+            raise ConfigError(f"{where}{section}.source = {list(value) if isinstance(value, tuple) else value!r}: empty; "
+                              f"give {choices}, or remove the key for the default ({default!r})")
     d = cfg.domain
     if not d.resolution_deg > 0:
         raise ConfigError(f"{where}domain.resolution_deg = {d.resolution_deg!r}: must be a positive number of degrees")

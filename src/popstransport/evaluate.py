@@ -29,8 +29,8 @@ Model quantities:
 - ``soil``: soil burden per unit area of soil, kg m-2: ``soil_burden / soil_area_fraction`` (the cell fraction
   the soil compartment covers, land without fresh water), since a soil sample measures the soil, not the cell (a
   coastal cell's burden per cell area would be low by its soil fraction). A station in a cell without soil is an
-  error; a run without ``soil_area_fraction`` in ``fields.nc`` (the ``simple`` fate, whose soil takes the whole
-  cell's deposition) is compared per cell area.
+  error (left out with ``skip_unusable``); a run without ``soil_area_fraction`` in ``fields.nc`` (the ``simple``
+  fate, whose soil takes the whole cell's deposition) is compared per cell area.
 
 Units are parsed as products of powers of mass (``fg pg ng ug µg mg g kg``), length (``mm cm m km``), area
 (``ha``), volume (``L``, ``l``) and time (``s min h d day wk month yr y a``; a year of 365 days and a month of
@@ -242,7 +242,7 @@ def _parse_interval(text: str) -> tuple[np.datetime64, np.datetime64]:
 
 def read_observations(path: str | Path, skipped: list[tuple[int, str]] | None = None) -> list[dict[str, Any]]:
     """Read and check an observation CSV (see the module documentation); returns one dict per row. With a list
-    ``skipped``, a row without a value (empty, ``NaN`` or ``NA``) is left out and ``(line, reason)`` appended to it
+    ``skipped``, a row without a value (empty, ``NaN``, ``NA`` or ``N/A``) is left out and ``(line, reason)`` appended to it
     instead of being an error.
 
     Raises

@@ -471,7 +471,7 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
         tracked_faces(cfg, setup)
-        check_scenarios(cfg.scenarios, setup.tags.names, f"{cfg.source_path}: " if cfg.source_path else "")
+        check_scenarios(cfg.scenarios, setup.tags.names, _where(cfg))
     sim = build_simulation(cfg, setup.model)
     sim.check_forcing_covers()
     if cfg.spinup.method != "none":
@@ -538,9 +538,16 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
     check_records = getattr(model.met, "check_records", None)
     if callable(check_records):
         if all_records:
-            n = check_records(start, parse_time(cfg.time.stop))
-            lines.append("met records: every record the run uses was read and checked (" + ", ".join(
-                f"{k} {v}" for k, v in n.items()) + ")")
+            stop = parse_time(cfg.time.stop)
+            if cfg.spinup.method != "none":  # (the spin-up repeats the year from the start, which may end later)
+                from .spinup import year_after
+
+                stop = max(stop, year_after(start))
+            n = check_records(start, stop)
+            lines.append("met records: every record the run uses" + (" (with its spin-up year)" if cfg.spinup.method
+                                                                       != "none" else "")
+                         + " was read and checked (" + (", ".join(f"{k} {v}" for k, v in n.items()) or
+                                                        "static fields, without time: one record each") + ")")
         else:
             lines.append("met records: the first was read and checked (validate --all-records checks every record "
                          "the run uses; a run checks each when it comes to it)")

@@ -45,12 +45,13 @@ def read_utf8_text(path: str | Path, kind: str) -> str:
     write). A file in another encoding raises :class:`InputError` naming the file, the line and the byte, with the
     fix: the one wording of this error for every text input (configurations, property files, inventories,
     observations). ``kind`` says what the file is, for the fix (``"CSV"``, ``"TOML"``)."""
-    raw = Path(path).read_bytes()
+    raw = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")  # (decoded after it: the error's offsets are in this)
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        before = raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start]
+        column = len(before.decode("utf-8", errors="replace")) + 1  # (in characters, as an editor counts them)
         spreadsheet = " ('CSV UTF-8' in a spreadsheet)" if kind == "CSV" else ""
         raise InputError(path, f"line {line}", f"byte {raw[exc.start]:#04x} at column {column} is not UTF-8 (the file is "
                          "in another encoding, such as Latin-1 or Windows-1252, which spreadsheets often write; "

@@ -13,7 +13,9 @@ Horizontal
     Rectilinear longitude-latitude sources in any orientation (latitude descending, longitudes 0..360 or
     -180..180). Winds, temperature, pressure and boundary-layer height are interpolated bilinearly (periodic in
     longitude for global sources); precipitation and land fraction are remapped first-order conservatively
-    (:mod:`popstransport.io.regrid`). Only the window of the source that covers the model domain is read.
+    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction, a fraction of the water area that is missing
+    over land: a model cell's is the mean over the source's water in it (none: no ice). Only the window of the
+    source that covers the model domain is read.
 
 Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights above ground)
     Layer values are density-weighted means over six sample heights per layer (isothermal atmosphere, 8 km scale
@@ -42,13 +44,14 @@ Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights 
 Implausible values
     Values that mean wrong units or unmasked fill values are refused, with the unit they look like: winds beyond
     :data:`MAX_WIND_M_S`, temperatures outside :data:`TEMPERATURE_RANGE_K`, surface pressures outside
-    :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land fractions outside 0..1
-    and negative precipitation (beyond the rounding of packed data, which is set to zero).
+    :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land and sea-ice fractions
+    outside 0..1 and negative precipitation (beyond the rounding of packed data, which is set to zero).
 
 Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
     taken from the synthetic climatology (precipitation, boundary-layer height, surface pressure, temperature) or
     Natural Earth (land fraction), each with a warning; with ``fill_missing="error"`` a missing field is an error.
+    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere).
 
 Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
@@ -1220,13 +1223,10 @@ class FileMet:
             rt = self._group_vars(group)[0].record_times
             if rt is None:
                 continue
-            if rt.rule == "linear":
-                k0, k1, w, _ = rt.bracket(stop)
-                used = range(rt.bracket(start)[0], (k0 if w == 0.0 else k1) + 1)  # (a stop on a record ends there)
-            elif rt.rule == "clamped":
+            if rt.rule in ("linear", "clamped"):  # (clamped: the first or last record held outside them)
                 first = 0 if start < rt.times[0] else rt.bracket(start)[0]
-                last = rt.n - 1 if stop > rt.times[-1] else rt.bracket(stop)[1]
-                used = range(first, last + 1)
+                k0, k1, w, _ = rt.bracket(min(stop, rt.times[-1]))
+                used = range(first, (k0 if w == 0.0 else k1) + 1)  # (a stop on a record ends there)
             else:  # (a cyclic climatology: every record, unless the run is shorter than its cycle; all is simplest)
                 used = range(rt.n)
             for k in used:
@@ -1335,9 +1335,13 @@ class FileMet:
         method = "conservative" if group in ("precipitation", "sea_ice_fraction") else "bilinear"
         rg = var.regridder(self.grid, method)
         a = var.read(kk, rg.rows, rg.cols)
-        if group == "sea_ice_fraction":  # (missing over land, where the products define no sea ice: none there)
+        if group == "sea_ice_fraction":
             self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._sea_ice_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
-            return {"v": rg(np.where(np.isfinite(a), a, 0.0), window=True)}
+            # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
+            # cell's land does not dilute its ice; a cell without water in the product has no ice)
+            water = np.isfinite(a)
+            ice, wet = rg(np.where(water, a, 0.0), window=True), rg(water.astype(np.float64), window=True)
+            return {"v": np.where(wet > 0.0, ice / np.where(wet > 0.0, wet, 1.0), 0.0)}
         self._check_finite(a, var, kk)
         if group == "surface_pressure":
             self._check_surface_pressure(a, var, kk, rg)
@@ -1527,9 +1531,9 @@ class FileMet:
 
     def _sea_ice_fix(self, a: np.ndarray, var: _Variable) -> str:
         fix = self._units_fix(var)
-        with np.errstate(invalid="ignore"):
-            if var.scale == 1.0 and np.nanmax(a) <= 100.0 + LAND_FRACTION_ROUNDING:
-                return f"the values look like per cent: set units = '%', or {fix}"
+        finite = a[np.isfinite(a)]  # (none in a domain over land, where every value is missing)
+        if var.scale == 1.0 and finite.size and finite.max() <= 100.0 + LAND_FRACTION_ROUNDING:
+            return f"the values look like per cent: set units = '%', or {fix}"
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
