@@ -367,8 +367,7 @@ def _grid_size(args: argparse.Namespace) -> str:
         return "the grid, the source tags or the outputs are"
     if d.kind == "box":
         return "the source tags or the outputs are"
-    lon, lat = (360.0, 180.0) if d.kind == "global" else (d.lon_max_deg - d.lon_min_deg, d.lat_max_deg - d.lat_min_deg)
-    nlon, nlat = round(lon / d.resolution_deg), round(lat / d.resolution_deg)
+    nlon, nlat = (round(extent / d.resolution_deg) for extent in d.extents_deg())
     return (f"the grid of {nlon} x {nlat} = {nlon * nlat:,} cells (domain.resolution_deg = {d.resolution_deg:g}), "
             "with the source tags and outputs, is")
 

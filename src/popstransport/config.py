@@ -48,6 +48,12 @@ class DomainConfig:
     #: background of a long-lived substance); 0: clean air. With source tags, what enters is the ``BOUNDARY`` tag's.
     inflow_mixing_ratio: float = 0.0
 
+    def extents_deg(self) -> tuple[float, float]:
+        """The domain's longitude and latitude extents (degrees) of a regional or global domain."""
+        if self.kind == "global":
+            return 360.0, 180.0
+        return self.lon_max_deg - self.lon_min_deg, self.lat_max_deg - self.lat_min_deg
+
 
 @dataclass(frozen=True)
 class TimeConfig:
@@ -413,9 +419,7 @@ def validate(cfg: Config) -> None:
         if d.lon_max_deg - d.lon_min_deg > 360:
             raise ConfigError(f"{where}domain.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees")
     if d.kind in ("regional", "global"):
-        extents = ((("lon", d.lon_max_deg - d.lon_min_deg), ("lat", d.lat_max_deg - d.lat_min_deg))
-                   if d.kind == "regional" else (("lon", 360.0), ("lat", 180.0)))
-        for key, extent in extents:
+        for key, extent in zip(("lon", "lat"), d.extents_deg()):
             n = extent / d.resolution_deg
             if abs(n - round(n)) > 1e-6 or round(n) < 1:
                 raise ConfigError(

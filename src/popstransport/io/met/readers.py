@@ -1336,7 +1336,7 @@ class FileMet:
         rg = var.regridder(self.grid, method)
         a = var.read(kk, rg.rows, rg.cols)
         if group == "sea_ice_fraction":
-            self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._sea_ice_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+            self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
             # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
             # cell's land does not dilute its ice; a cell without water in the product has no ice)
             water = np.isfinite(a)
@@ -1529,18 +1529,16 @@ class FileMet:
             what=f"negative beyond the rounding of packed data (-{rounding:.3g} m s-1)",
         )
 
-    def _sea_ice_fix(self, a: np.ndarray, var: _Variable) -> str:
+    def _fraction_fix(self, a: np.ndarray, var: _Variable) -> str:
+        """The fix of a land or sea-ice fraction outside 0..1: per cent if the values look like it."""
         fix = self._units_fix(var)
-        finite = a[np.isfinite(a)]  # (none in a domain over land, where every value is missing)
+        finite = a[np.isfinite(a)]  # (none in a domain over land, where every sea-ice value is missing)
         if var.scale == 1.0 and finite.size and finite.max() <= 100.0 + LAND_FRACTION_ROUNDING:
             return f"the values look like per cent: set units = '%', or {fix}"
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
-        fix = self._units_fix(var)
-        if var.scale == 1.0 and np.nanmax(a) <= 100.0 + LAND_FRACTION_ROUNDING:
-            fix = f"the values look like per cent: set units = '%', or {fix}"
-        self._check_range(a, var, None, rg, (0.0, 1.0), "", fix, tolerance=LAND_FRACTION_ROUNDING)
+        self._check_range(a, var, None, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
 
     def _check_wind(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
         m = float(np.max(np.abs(a))) if a.size else 0.0
