@@ -17,8 +17,10 @@ from .run import (
     TRACK_WINDOWS,
     Triad,
     _advection_problem,
+    last_level_cache_bytes,
     pympdata_solver,
     timing_windows,
+    triad_elements,
 )
 
 
@@ -48,7 +50,7 @@ class HorizontalAdvectionSuite:
         """The throughput as memory traffic of the state (8 bytes read and 8 written per tag-cell and sweep) in per
         cent of a STREAM-like triad measured in the same process just before and just after (the higher of the two,
         as ``run.py`` pairs its timing windows: a shared host's bandwidth can change between minutes)."""
-        triad = Triad(2**25)
+        triad = Triad(triad_elements(last_level_cache_bytes()))
         before = triad.measure(5)
         rate = self.track_tag_cell_steps_per_second(ntag, scheme)
         traffic = rate * 16.0 * 2 * self.adv.last_substeps

@@ -35,9 +35,11 @@ from run import (  # noqa: E402
     TRACK_WINDOWS,
     fresh_process_output,
     grid_info,
+    last_level_cache_bytes,
     machine,
     stream_triad,
     timing_windows,
+    triad_elements,
     write_results,
 )
 
@@ -444,7 +446,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.out = "benchmarks/model_results_quick.json" if args.quick else "benchmarks/model_results.json"
     tags = [int(t) for t in args.tags.split(",")]
     res: dict = {"machine": machine()}
-    triad = stream_triad(2**22 if args.quick else 2**25, 3 if args.quick else 10)
+    triad = stream_triad(triad_elements(last_level_cache_bytes(), args.quick), 3 if args.quick else 10)
     res["stream_triad"] = triad
     bw = triad["GB_per_s"] * 1e9
     res["first_steps_fresh_process_seconds"] = first_steps_in_fresh_process()

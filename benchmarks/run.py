@@ -16,13 +16,13 @@ Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 de
   allocated after the compilation ran at the speed of a process that loaded the kernels from the cache.);
 - the fraction of the measured memory bandwidth this corresponds to, counting the unavoidable traffic of the
   state (8 bytes read and 8 written per tag-cell per 1-D sweep);
-- a STREAM-like triad ``a = b + s c`` (McCalpin 1995, IEEE TCCA Newsletter) with Numba ``prange`` on arrays far
-  larger than the caches, counting 24 bytes per element (best of ten, as STREAM reports), measured before and
-  after the advection timings, on one thread at the start, and between the timing windows (best of three); the
-  highest reading of the run is the reference. Each window's bandwidth is also given as a fraction of the triad
-  read on either side of it (the higher of the two; median and range over the windows): on a shared host the
-  bandwidth left to a guest can change by 1.7 times from one minute to the next, and the paired fraction compares
-  the kernel with what the machine could move while it ran;
+- a STREAM-like triad ``a = b + s c`` (McCalpin 1995, IEEE TCCA Newsletter) with Numba ``prange`` on arrays at least
+  four times the last-level caches (STREAM's run rule; :func:`triad_elements`), counting 24 bytes per element (best
+  of ten, as STREAM reports), measured before and after the advection timings, on one thread at the start, and
+  between the timing windows (best of three); the highest reading of the run is the reference. Each window's
+  bandwidth is also given as a fraction of the triad read on either side of it (the higher of the two; median and
+  range over the windows): on a shared host the bandwidth left to a guest can change by 1.7 times from one minute to
+  the next, and the paired fraction compares the kernel with what the machine could move while it ran;
 - with several tags, the floor of the tags' part: a bare two-point split of given face weights among the tags in
   both directions on a state of the same shape, timed in the same run (``tag_stencil_floor``), and the step's time
   as a multiple of it. The kernel's step also sweeps the total over tags, and its faces past whole cells take longer
@@ -101,6 +101,41 @@ def grid_info(grid) -> dict:
 def _triad(a, b, c, s):
     for i in numba.prange(a.size):
         a[i] = b[i] + s * c[i]
+
+
+def last_level_cache_bytes() -> int | None:
+    """The summed size of the machine's last-level caches (bytes), from Linux's ``/sys`` (``None`` elsewhere): each
+    distinct cache of the highest level counted once, however many CPUs share it."""
+    found: dict[tuple[str, str], int] = {}  # (CPUs sharing it, index) -> bytes, of the highest level seen
+    level_seen = 0
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    for index in sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cache/index[0-9]*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or not size:
+            continue
+        nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        if level > level_seen:
+            found, level_seen = {}, level
+        if level == level_seen:
+            found[(shared, index.name)] = nbytes
+    return sum(found.values()) if found else None
+
+
+def triad_elements(cache_bytes: int | None, quick: bool = False) -> int:
+    """Doubles per triad array: at least 2**25 (256 MiB), and at least four times the last-level caches, as the
+    STREAM run rules ask (McCalpin, https://www.cs.virginia.edu/stream/ref.html), so that the triad reads memory
+    and not a cache (a 2-core guest of a host with a 260 MiB shared cache saw 256 MiB arrays partly served from
+    it); rounded up to whole MiB. ``quick``: 2**22, for smoke tests (in the cache: not a bandwidth figure)."""
+    if quick:
+        return 2**22
+    need = 2**25 if cache_bytes is None else max(2**25, -(-4 * cache_bytes // 8))
+    return -(-need // 2**17) * 2**17
 
 
 class Triad:
@@ -459,9 +494,12 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"machine": machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     print(f"machine: {result['machine']['cpu']}, {result['machine']['logical_cpus']} logical CPUs, "
           f"Numba threads {result['machine']['numba_threads']}")
-    n_triad = 2**22 if args.quick else 2**25
+    cache = last_level_cache_bytes()
+    n_triad = triad_elements(cache, args.quick)
     triad = Triad(n_triad)
-    tri = {"elements": n_triad, "GB_per_s": triad.measure()}
+    tri = {"elements": n_triad, "array_bytes": 8 * n_triad, "last_level_cache_bytes": cache, "GB_per_s": triad.measure()}
+    print(f"triad arrays: 3 x {8 * n_triad / 2**20:.0f} MiB (last-level cache: "
+          + ("unknown" if cache is None else f"{cache / 2**20:.0f} MiB") + ")")
     one_thread = triad.measure(threads=1)
     print(f"STREAM-like triad: {tri['GB_per_s']:.2f} GB/s ({one_thread:.2f} GB/s on one thread)")
     runs = [advection(args.resolution, int(t), args.scheme, secs, triad) for t in args.tags.split(",")]

@@ -4,6 +4,7 @@ the built-in PCB-153 inventory, and the errors for bad inputs. Totals are kept t
 from __future__ import annotations
 
 import csv
+import re
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -643,6 +644,24 @@ def test_a_run_over_several_years_follows_the_inventory_year_by_year(tmp_path, c
     capsys.readouterr()
     assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
     assert "(inventory year by year: 2011 110, 2012 75 kg)" in capsys.readouterr().out
+
+
+def test_validate_lists_what_each_year_leaves_outside_the_domain(tmp_path, capsys):
+    """With ``emissions.year = "each"``, `validate` listed the countries outside the domain of the first year only: a
+    country outside that emits in a later year was not named. Years with the same figures are grouped."""
+    from popstransport.cli import main
+
+    f = tmp_path / "trend.csv"
+    f.write_text("iso3,year,value,unit\nCHN,2011,100,kg/yr\nCHN,2012,40,kg/yr\nCHN,2013,40,kg/yr\nBRA,2012,7,kg/yr\n"
+                 "BRA,2013,7,kg/yr\n")
+    sets = ["domain.resolution_deg=5", "time.start=2011-01-01", "time.stop=2014-01-01", "met.source=uniform",
+            f"emissions.source='{f}'", "emissions.year=each"]
+    with pytest.warns(UserWarning, match="BRA"):
+        assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
+    out = capsys.readouterr().out
+    assert "not modelled in 2011: nothing (the whole inventory lies in the domain)" in out, out
+    assert re.search(r"not modelled in 2012-2013: 7 of the inventory's 47 kg/yr \(14.9%\) is emitted outside the "
+                     r"domain:\n  +BRA \(BRA\) lies outside the domain: 7 kg/yr not modelled", out), out
 
 
 def test_each_year_of_a_file_without_a_year_of_the_run_says_so(tmp_path):

@@ -326,3 +326,44 @@ def test_stiff_mixing_between_thin_layers_keeps_the_budget_closed():
     periods = Simulation(m, np.datetime64("2010-01-01"), np.datetime64("2010-01-16"), 3 * 3600.0,
                          met_update_s=86400.0, frequency="monthly").run()
     assert max(p.budget.relative_closure_error() for p in periods) < 1e-13
+
+
+def test_a_step_without_vertical_air_flux_or_exchange_skips_the_kernel(monkeypatch):
+    """``VerticalExchange(0.0)`` (the model's: mixing is in the fate system) on a record with no vertical air flux
+    leaves every value as it is; it solved every column every step all the same. It now skips the kernel, and still
+    runs it when the record's fluxes move air between the layers."""
+    import popstransport.processes.vertical as vertical_module
+
+    grid = LatLonGrid.global_grid(30.0, layers=AirLayers((0.0, 1000.0, 10000.0)))
+    M = grid.air_mass_kg()
+
+    class Stub:
+        pass
+
+    model = Stub()
+    model.grid = grid
+    model.air_kg = np.random.default_rng(3).uniform(0, 1, (2,) + M.shape)
+    model.air_mass_kg = M
+    model.mass_flux_u_kg_s = model.mass_flux_v_kg_s = None
+    vert = VerticalExchange(0.0, grid=grid)
+    calls = []
+    real = vertical_module.make_vertical_exchange
+    monkeypatch.setattr(vertical_module, "make_vertical_exchange", lambda *a: calls.append(a) or real(*a))
+    before = model.air_kg.copy()
+    res = vert.apply(model, 3600.0)
+    assert calls == [] and np.array_equal(model.air_kg, before)
+    assert res["upward_kg"].shape == (2, 3) and not res["upward_kg"].any()
+    assert vert.apply(model, 3600.0, report_upward=False) == {}
+    # a divergent flow in the lowest layer, converging aloft: the record's air moves up, and the kernel runs
+    rng = np.random.default_rng(4)
+    U = np.zeros((2, grid.nlat, grid.nlon + 1))
+    V = np.zeros((2, grid.nlat + 1, grid.nlon))
+    U[0, :, :-1] = rng.normal(0, 1e6, (grid.nlat, grid.nlon))
+    U[0, :, -1] = U[0, :, 0]  # (periodic: the last face is the first)
+    U[1] = -U[0]
+    model.mass_flux_u_kg_s, model.mass_flux_v_kg_s = U, V
+    res = vert.apply(model, 3600.0)
+    assert len(calls) == 1 and np.abs(res["upward_kg"]).max() > 0
+    expected = before.copy()
+    VerticalExchange(0.0, grid=grid).mix(expected, M, U, V, 3600.0)
+    np.testing.assert_array_equal(model.air_kg, expected)

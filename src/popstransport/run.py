@@ -149,16 +149,14 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
                               molar_mass_g_mol=None if chemical is None else chemical.molar_mass_kg_mol * 1e3)
 
     if e.year == "each":
-        from .io.errors import InputError
+        from .io.errors import InputError, MissingYearError
 
         years = run_years(cfg)
         inventories = {}
         for y in years:
             try:
                 inventories[y] = inventory_of(y)
-            except InputError as exc:
-                if str(y) not in f"{exc.field} {exc.problem}":
-                    raise
+            except MissingYearError as exc:
                 # (the file's own message asks to choose one of its years, which "each" does not do)
                 fix = ("end the run within the inventory's years (it is interpolated between them), or set "
                        "emissions.year to one of them" if e.source == "builtin" else "give the file every year of the "
@@ -560,17 +558,32 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     lines.append(f"emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
                  f"tags: {', '.join(model.tags)}")
-    inv = setup.inventory
+    # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here; an
+    # inventory taken year by year says it for each run of years with the same figures)
+    inventories = (yearly.inventories if isinstance(yearly, YearlyEmissions) else
+                   {None: setup.inventory} if setup.inventory is not None else {})
+    groups: list[list] = []  # [first year, last year, inventory]
+    for y, inv in inventories.items():
+        if groups and (inv.outside_kg_s, inv.outside_notes) == (groups[-1][2].outside_kg_s, groups[-1][2].outside_notes):
+            groups[-1][1] = y
+        else:
+            groups.append([y, y, inv])
     outside: list[str] = []
-    if inv is not None and inv.requested_kg_s and inv.outside_kg_s > 0:
-        # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here)
+    for first, last, inv in groups:
+        if not inv.requested_kg_s:
+            continue
+        years = "" if first is None else f" in {first}" if first == last else f" in {first}-{last}"
+        if inv.outside_kg_s <= 0:
+            if len(groups) > 1:
+                lines.append(f"not modelled{years}: nothing (the whole inventory lies in the domain)")
+            continue
         out, asked = inv.outside_kg_s * SECONDS_PER_YEAR, inv.requested_kg_s * SECONDS_PER_YEAR
-        outside = list(inv.outside_notes)
-        lines.append(f"not modelled: {out:.4g} of the inventory's {asked:.4g} kg/yr ({100 * out / asked:.3g}%) is emitted "
-                     "outside the domain" + ("" if cfg.emissions.scale == 1 else
-                                             " (the countries' figures below are before emissions.scale = "
-                                             f"{cfg.emissions.scale:g})") + ":")
-        lines += [f"  {note}" for note in outside]
+        lines.append(f"not modelled{years}: {out:.4g} of the inventory's {asked:.4g} kg/yr ({100 * out / asked:.3g}%) is "
+                     "emitted outside the domain" + ("" if cfg.emissions.scale == 1 else
+                                                     " (the countries' figures below are before emissions.scale = "
+                                                     f"{cfg.emissions.scale:g})") + ":")
+        lines += [f"  {note}" for note in inv.outside_notes]
+        outside += [note if first is None else f"{years.strip()[3:]}: {note}" for note in inv.outside_notes]
     if cfg.domain.kind == "regional":
         q = cfg.domain.inflow_mixing_ratio
         if q > 0:

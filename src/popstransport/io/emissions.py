@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..grid import LatLonGrid
-from .errors import InputError, read_utf8_text
+from .errors import InputError, MissingYearError, read_utf8_text
 from .met.timeseries import to_datetime64
 from .regions import RegionMasks, iso2_to_iso3, natural_earth_countries
 from .regrid import Conservative, SourceGrid
@@ -485,9 +485,9 @@ class EmissionInventory:
             if years is not None and year is not None:
                 sel = years == year
                 if not np.any(sel):
-                    raise InputError(src, f"variable {variable!r}", f"has no records in {year}; years "
-                                     f"{sorted(set(years.tolist()))}", "set emissions.year to one of these years "
-                                     "(Python: year=...)")
+                    available = sorted(set(years.tolist()))
+                    raise MissingYearError(src, f"variable {variable!r}", f"has no records in {year}; years {available}",
+                                           "set emissions.year to one of these years (Python: year=...)", year, available)
                 da = da.isel({tdim: np.flatnonzero(sel)})
                 months = months[sel]
             elif years is not None and len(set(years.tolist())) > 1:
@@ -1091,8 +1091,8 @@ def _select_year(entries: list, year: float | None, src: str, interpolate: bool)
     if year in years:
         return [e for e in entries if e[2] == year]
     if not interpolate or year < years[0] or year > years[-1]:
-        raise InputError(src, f"year {year:g}", f"is not in the file; available: {[f'{y:g}' for y in years]}",
-                         "choose one of these years" + (" (or a year in between)" if interpolate else ""))
+        raise MissingYearError(src, f"year {year:g}", f"is not in the file; available: {[f'{y:g}' for y in years]}",
+                               "choose one of these years" + (" (or a year in between)" if interpolate else ""), year, years)
     y0 = max(y for y in years if y < year)
     y1 = min(y for y in years if y > year)
     w = (year - y0) / (y1 - y0)

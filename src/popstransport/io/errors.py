@@ -40,6 +40,23 @@ class InputError(ValueError):
         super().__init__(message)
 
 
+
+class MissingYearError(InputError):
+    """An inventory that has no emissions for the year asked for (and cannot interpolate to it).
+
+    Attributes
+    ----------
+    year
+        The year asked for.
+    available
+        The years the inventory has, in order.
+    """
+
+    def __init__(self, source: object, field: str, problem: str, fix: str, year: float, available: list[float]):
+        super().__init__(source, field, problem, fix)
+        self.year = year
+        self.available = list(available)
+
 def read_utf8_text(path: str | Path, kind: str) -> str:
     """The text of the file ``path`` decoded as UTF-8, without a byte-order mark (which editors and spreadsheets
     write). A file in another encoding raises :class:`InputError` naming the file, the line and the byte, with the

@@ -232,12 +232,22 @@ class VerticalExchange(Process):
         length, not in every step: they are kept until the model's air mass or mass-flux arrays (replaced when a new
         record is read), the record's key or ``dt_s`` change. The sums behind ``lost_kg`` (two passes over the whole
         state) are skipped: the run's budget (``budget.csv``, ``closure_error_kg``) covers this process too; with
-        ``report_upward=False`` (the model's time step, which keeps no upward fluxes) also ``upward_kg``."""
+        ``report_upward=False`` (the model's time step, which keeps no upward fluxes) also ``upward_kg``. A record with
+        no vertical air flux and no exchange (``VerticalExchange(0.0)`` on static or two-dimensional flow) skips the
+        kernel: its step would leave every value as it is."""
         M = model.air_mass_kg  # type: ignore[attr-defined]
         U = model.mass_flux_u_kg_s  # type: ignore[attr-defined]
         V = model.mass_flux_v_kg_s  # type: ignore[attr-defined]
         key = getattr(getattr(model, "forcing", None), "record_key", None)
-        prepared = self._record.get((key, dt_s), lambda: self.prepare(M, U, V, dt_s), same=(M, U, V))
+
+        def prepare() -> tuple:
+            p = self.prepare(M, U, V, dt_s)
+            return p, not (p[1].any() or p[2].any())  # (no vertical air flux and no exchange: the step changes nothing)
+
+        prepared, idle = self._record.get((key, dt_s), prepare, same=(M, U, V))
+        if idle:
+            nt, nl = model.air_kg.shape[:2]  # type: ignore[attr-defined]
+            return {} if not report_upward else {"upward_kg": np.zeros((nt, nl + 1))}
         return self.mix(model.air_kg, M, U, V, dt_s, prepared=prepared,  # type: ignore[attr-defined]
                         check_conservation=False, report_upward=report_upward)
 
