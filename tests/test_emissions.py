@@ -118,6 +118,43 @@ def test_gridded_mol_per_hour_per_cell_global_source():
         EmissionInventory.from_netcdf(_gridded(outside, lon, lat, "mol/h"), DOMAIN, molar_mass_g_mol=360.88)
 
 
+def test_missing_values_of_a_gridded_file_are_no_emission_when_asked(tmp_path, capsys):
+    """Gridded products often leave the sea missing (a ``_FillValue``); such a file was refused with the advice to
+    fill it, which needs another tool. With ``emissions.missing_as_zero`` the missing cells emit nothing, the rest
+    exactly what the file says, the dataset given is left as it was, and `validate` counts the missing values; the
+    option is refused for inventories that have no missing values."""
+    from popstransport.cli import main
+    from popstransport.io.emissions import open_emissions
+
+    lon = np.arange(100.5, 110.0, 1.0)
+    lat = np.arange(20.5, 30.0, 1.0)
+    vals = np.full((lat.size, lon.size), 2.0)
+    vals[:, 6:] = np.nan  # "sea" east of 106 E
+    ds = _gridded(vals, lon, lat, "kg/cell/yr")
+    path = tmp_path / "land_only.nc"
+    ds.to_netcdf(path, encoding={"emi": {"_FillValue": -9999.0}})
+    with xr.open_dataset(path, mask_and_scale=False) as raw:
+        assert (raw["emi"].values == -9999.0).sum() == 40  # (the file holds fill values, read as NaN)
+    with pytest.raises(InputError, match=r"land_only\.nc: variable 'emi': 40 values are missing"):
+        EmissionInventory.from_netcdf(path, DOMAIN)
+    inv = EmissionInventory.from_netcdf(ds, DOMAIN, missing_as_zero=True)
+    assert inv.annual_total_kg == pytest.approx(2.0 * 6 * lat.size, rel=1e-12)
+    assert np.isnan(ds["emi"].values).sum() == 40
+    assert any("40 missing values of 'emi' (of 100) read as no emission" in n for n in inv.notes)
+    with pytest.raises(InputError, match=r"emissions.missing_as_zero: applies to gridded NetCDF inventories; this is "
+                                         r"a national inventory"):
+        f = tmp_path / "totals.csv"
+        f.write_text("iso3,year,value,unit\nCHN,2010,1,kg/yr\n")
+        open_emissions(f, DOMAIN, year=2010, missing_as_zero=True)
+    sets = ["domain.resolution_deg=5", "met.source=uniform", f"emissions.source='{path}'", "emissions.year=2010"]
+    args = [a for kv in sets for a in ("--set", kv)]
+    assert main(["validate", *args]) == 1
+    assert "set emissions.missing_as_zero = true" in capsys.readouterr().err
+    assert main(["validate", *args, "--set", "emissions.missing_as_zero=true", "--set", "emissions.scale=2"]) == 0
+    assert "missing values read as no emission (emissions.missing_as_zero): 40 of the file's values" in \
+        capsys.readouterr().out
+
+
 def test_gridded_monthly_records_become_profiles():
     lon = np.arange(100.5, 110.0, 1.0)
     lat = np.arange(20.5, 30.0, 1.0)
@@ -146,8 +183,12 @@ def test_gridded_errors(tmp_path):
         EmissionInventory.from_netcdf(_gridded(neg, lon, lat, "kg/cell/yr"), DOMAIN)
     nan = vals.copy()
     nan[0, 0] = np.nan
-    with pytest.raises(InputError, match=r"NaN or infinite.*replace missing values by 0"):
+    with pytest.raises(InputError, match=r"1 values are missing .*set emissions.missing_as_zero = true"):
         EmissionInventory.from_netcdf(_gridded(nan, lon, lat, "kg/cell/yr"), DOMAIN)
+    inf = vals.copy()
+    inf[1, 1] = np.inf
+    with pytest.raises(InputError, match=r"1 values are infinite"):
+        EmissionInventory.from_netcdf(_gridded(inf, lon, lat, "kg/cell/yr"), DOMAIN, missing_as_zero=True)
     with pytest.raises(InputError, match=r"unit 'kg/fortnight' is not a known emission unit"):
         EmissionInventory.from_netcdf(_gridded(vals, lon, lat, "kg/fortnight"), DOMAIN)
     far = _gridded(vals, lon - 120.0, lat, "kg/cell/yr")  # 20W..10W: outside 60E..180E

@@ -148,6 +148,9 @@ class EmissionsConfig:
     #: Monthly profiles and emission heights per sector of a national-totals file: a CSV with columns ``sector,
     #: month, factor`` and optionally ``height_m`` (see data/README.md); "" for none.
     sector_profiles: str = ""
+    #: Gridded NetCDF inventories: read missing values (``_FillValue``, ``missing_value``, NaN), such as the cells
+    #: over the sea of many gridded products, as no emission instead of refusing the file (``validate`` counts them).
+    missing_as_zero: bool = False
 
 
 @dataclass(frozen=True)

@@ -558,6 +558,9 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     lines.append(f"emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
                  f"tags: {', '.join(model.tags)}")
+    if setup.inventory is not None and setup.inventory.missing_as_zero_values:
+        lines.append(f"missing values read as no emission (emissions.missing_as_zero): "
+                     f"{setup.inventory.missing_as_zero_values} of the file's values")
     # (the built-in inventory does not warn of the countries its domain leaves out, as a file does: say it here; an
     # inventory taken year by year says it for each run of years with the same figures)
     inventories = (yearly.inventories if isinstance(yearly, YearlyEmissions) else

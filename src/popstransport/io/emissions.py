@@ -246,6 +246,8 @@ class EmissionInventory:
         #: ``None`` otherwise): the source tags of a run take each cell's emission by these shares rather than by
         #: the countries' areas in the cell.
         self.region_rates_kg_s: dict[str, np.ndarray] | None = None
+        #: Missing values of a gridded file read as no emission (``missing_as_zero``), with the number of values.
+        self.missing_as_zero_values = 0
 
     # rates ------------------------------------------------------------------------------------------------------
     def rates_by_layer_kg_s(self, time: object | None = None) -> np.ndarray:
@@ -316,6 +318,7 @@ class EmissionInventory:
         out.outside_kg_s = self.outside_kg_s * factor
         out.outside_notes = list(self.outside_notes)
         out.requested_kg_s = None if self.requested_kg_s is None else self.requested_kg_s * factor
+        out.missing_as_zero_values = self.missing_as_zero_values
         if self.region_rates_kg_s is not None:
             out.region_rates_kg_s = {c: r * factor for c, r in self.region_rates_kg_s.items()}
         return out
@@ -390,6 +393,7 @@ class EmissionInventory:
         height_m: float = 0.0,
         substance: str = "",
         sector: str | None = None,
+        missing_as_zero: bool = False,
     ) -> EmissionInventory:
         """A gridded inventory from NetCDF (path or xarray Dataset), regridded conservatively.
 
@@ -409,6 +413,9 @@ class EmissionInventory:
             cell. Dimensions of one record (a level, a single time) are dropped.
         height_m
             Emission height above ground; the emission goes into the layer containing it.
+        missing_as_zero
+            Read missing values (``_FillValue``, ``missing_value``, NaN) as no emission, counted in the notes;
+            without it they are refused. Infinite values are refused either way.
         """
         import xarray as xr
 
@@ -431,13 +438,14 @@ class EmissionInventory:
                                  "the file is corrupt or not NetCDF; download it again") from None
         try:
             return cls._from_dataset(ds, src, grid, variable, units, molar_mass_g_mol, year, height_m, substance,
-                                     sector)
+                                     sector, missing_as_zero)
         finally:
             if not isinstance(spec, xr.Dataset):
                 ds.close()
 
     @classmethod
-    def _from_dataset(cls, ds, src, grid, variable, units, molar_mass_g_mol, year, height_m, substance, sector):
+    def _from_dataset(cls, ds, src, grid, variable, units, molar_mass_g_mol, year, height_m, substance, sector,
+                      missing_as_zero=False):
         lat_names, lon_names = ("lat", "latitude", "y"), ("lon", "longitude", "x")
         cands = [
             n for n, da in ds.data_vars.items() if any(d in lat_names for d in da.dims) and any(
@@ -506,7 +514,7 @@ class EmissionInventory:
             data = np.asarray(da.transpose(lat_d, lon_d).values, dtype=np.float64)[None]
         else:
             data = monthly
-        _check_values(data, src, variable)
+        data, missing = _check_values(data, src, variable, missing_as_zero)
         for d in (lat_d, lon_d):
             c = ds.variables.get(d)
             units = str(c.attrs.get("units", "")).strip().lower() if c is not None else ""
@@ -530,6 +538,9 @@ class EmissionInventory:
         total_src = float(per_cell.sum())
         total_in = float(on_grid.sum())
         notes = [f"{src}: variable {variable!r} in {unit.text!r}, conservative regridding from {srcgrid.describe()}"]
+        if missing:
+            notes.append(f"{src}: {missing} missing values of {variable!r} (of {data.size}) read as no emission "
+                         "(emissions.missing_as_zero)")
         if total_src > 0 and total_in <= 0:
             raise InputError(
                 src,
@@ -560,7 +571,9 @@ class EmissionInventory:
         rates = np.zeros((grid.nlayer, grid.nlat, grid.nlon))
         rates[layer] = annual
         part = EmissionPart(sector or variable, rates, factors, per_year=unit.per_year and monthly is None)
-        return cls(grid, [part], substance, f"gridded inventory {src} ({variable})", notes)
+        inv = cls(grid, [part], substance, f"gridded inventory {src} ({variable})", notes)
+        inv.missing_as_zero_values = missing
+        return inv
 
     @classmethod
     def from_point_csv(
@@ -839,6 +852,7 @@ def open_emissions(
     masks: RegionMasks | None = None,
     substance: str | None = None,
     sector_profiles: Any = None,
+    missing_as_zero: bool = False,
 ) -> EmissionInventory:
     """Open an emission inventory for ``grid``.
 
@@ -865,6 +879,9 @@ def open_emissions(
     sector_profiles
         Monthly profiles and emission heights per sector of a national-totals file (see
         :meth:`EmissionInventory.from_national_csv`); refused for other kinds of inventory.
+    missing_as_zero
+        A gridded file's missing values are read as no emission (see :meth:`EmissionInventory.from_netcdf`);
+        refused for other kinds of inventory, which have no missing values to fill.
     """
     if hasattr(spec, "source") and not isinstance(spec, str | Path):
         cfg = spec
@@ -875,6 +892,7 @@ def open_emissions(
         variable = getattr(cfg, "variable", variable) or None
         unit = getattr(cfg, "unit", unit) or None
         sector_profiles = getattr(cfg, "sector_profiles", sector_profiles) or None
+        missing_as_zero = bool(getattr(cfg, "missing_as_zero", missing_as_zero))
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
@@ -885,6 +903,9 @@ def open_emissions(
         if sector_profiles is not None:
             raise InputError("emissions.source = 'builtin'", "emissions.sector_profiles", "the built-in inventory "
                              "has one sector and its own monthly profile", "remove emissions.sector_profiles")
+        if missing_as_zero:
+            raise InputError("emissions.source = 'builtin'", "emissions.missing_as_zero", "the built-in inventory has "
+                             "no missing values", "remove emissions.missing_as_zero")
         inv = EmissionInventory.from_default(grid, year=2000 if year is None else year, masks=masks)
     else:
         import xarray as xr
@@ -903,10 +924,14 @@ def open_emissions(
         if unit is not None and kind in ("points", "national"):
             raise InputError(spec, "emissions.unit", f"{unit!r} is for gridded files that declare no unit",
                              "remove emissions.unit: every row of a CSV file gives its own unit")
+        if missing_as_zero and kind != "gridded":
+            raise InputError(spec, "emissions.missing_as_zero", f"applies to gridded NetCDF inventories; this is a "
+                             f"{kind} inventory", "remove emissions.missing_as_zero")
         if kind == "gridded":
             inv = EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
                                                 molar_mass_g_mol=molar_mass_g_mol,
-                                                year=None if year is None else int(year))
+                                                year=None if year is None else int(year),
+                                                missing_as_zero=missing_as_zero)
         elif kind == "points":
             inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
         elif kind == "national":
@@ -922,11 +947,21 @@ def open_emissions(
 # ----------------------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------------------
-def _check_values(data: np.ndarray, src: object, variable: str) -> None:
-    bad = ~np.isfinite(data)
-    if np.any(bad):
-        raise InputError(src, f"variable {variable!r}", f"{int(bad.sum())} values are missing (_FillValue or "
-                         "missing_value), NaN or infinite", "replace missing values by 0 (no emission)")
+def _check_values(data: np.ndarray, src: object, variable: str, missing_as_zero: bool = False) -> tuple[np.ndarray, int]:
+    """Refuse infinite and negative values of a gridded inventory, and missing ones (NaN, as xarray reads a
+    ``_FillValue`` or ``missing_value``) unless ``missing_as_zero``: the values with those set to 0 (a new array:
+    ``data`` may be a dataset's own), and how many there were."""
+    if np.isinf(data).any():
+        raise InputError(src, f"variable {variable!r}", f"{int(np.isinf(data).sum())} values are infinite",
+                         "fix the inventory (an overflow in the program that wrote it?)")
+    missing = np.isnan(data)
+    count = int(missing.sum())
+    if count and not missing_as_zero:
+        raise InputError(src, f"variable {variable!r}", f"{count} values are missing (_FillValue or missing_value, "
+                         "or NaN)", "if a missing value means no emission (as over the sea in many gridded products), "
+                         "set emissions.missing_as_zero = true (Python: missing_as_zero=True); otherwise fill them")
+    if count:
+        data = np.where(missing, 0.0, data)
     if np.any(data < 0):
         raise InputError(
             src,
@@ -934,6 +969,7 @@ def _check_values(data: np.ndarray, src: object, variable: str) -> None:
             f"{int((data < 0).sum())} values are negative (min {data.min():.4g})",
             "emissions must be >= 0; remove sinks or netted fluxes from the inventory",
         )
+    return data, count
 
 
 def _record_dates(ds: Any, dim: str, n: int, src: object, variable: str) -> tuple[np.ndarray | None, np.ndarray]:
