@@ -575,7 +575,8 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
     for first, last, inv in groups:
         if not inv.requested_kg_s:
             continue
-        years = "" if first is None else f" in {first}" if first == last else f" in {first}-{last}"
+        span = "" if first is None else f"{first}" if first == last else f"{first}-{last}"
+        years = f" in {span}" if span else ""
         if inv.outside_kg_s <= 0:
             if len(groups) > 1:
                 lines.append(f"not modelled{years}: nothing (the whole inventory lies in the domain)")
@@ -586,7 +587,7 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
                                                      " (the countries' figures below are before emissions.scale = "
                                                      f"{cfg.emissions.scale:g})") + ":")
         lines += [f"  {note}" for note in inv.outside_notes]
-        outside += [note if first is None else f"{years.strip()[3:]}: {note}" for note in inv.outside_notes]
+        outside += [f"{span}: {note}" if span else note for note in inv.outside_notes]
     if cfg.domain.kind == "regional":
         q = cfg.domain.inflow_mixing_ratio
         if q > 0:
