@@ -13,9 +13,28 @@ Horizontal
     Rectilinear longitude-latitude sources in any orientation (latitude descending, longitudes 0..360 or
     -180..180). Winds, temperature, pressure and boundary-layer height are interpolated bilinearly (periodic in
     longitude for global sources); precipitation and land fraction are remapped first-order conservatively
-    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction, a fraction of the water area that is missing
-    over land: a model cell's is the mean over the source's water in it (none: no ice). Only the window of the
-    source that covers the model domain is read.
+    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction. Only the window of the source that covers the
+    model domain is read.
+
+Sea ice
+    The model takes the sea-ice fraction as a fraction of a cell's water (its ocean compartment), and products give
+    it in one of two ways (:data:`WHOLE_CELL_SEA_ICE`):
+
+    * a fraction of the water, missing over land: ERA5 ``siconc``/``ci`` (ECMWF: "proportion of ice covering a water
+      grid box", land points missing), CMIP ``siconc``/``sic`` (on the ocean model's grid) and any other name. A
+      model cell's value is the mean over the source's water in it (no water: no ice). Model cells that are at least
+      half water in the model's land fraction but get no value at all (a pole hole, a missing swath) are read as no
+      ice, with one warning that counts them.
+    * a fraction of the whole grid cell, 0 over land: CAM ``ICEFRAC``, MERRA-2 ``FRSEAICE`` and CMIP6 ``siconca``.
+      On a coastal cell this understates the ice on the water by the cell's land share, so it is converted on the
+      product's grid with the product's own land or water fraction, from the same file (record by record, or static)
+      or from a static file of the same grid among the inputs: CAM ``LANDFRAC`` (water ``1 - LANDFRAC``), else
+      ``OCNFRAC`` (water ``ICEFRAC + OCNFRAC``); MERRA-2 ``FROCEAN``, else ``1 - FRLAND - FRLANDICE - FRLAKE``;
+      CMIP6 ``sftlf``. A model cell's value is the ice area over the water area of the product in it,
+      ``rg(min(ice, water)) / rg(water)``. Without such a variable the model's land fraction stands in for the
+      product's (``rg(ice) / (1 - land fraction)``, at most 1), with one warning naming the file and what to add.
+
+    Values are in 0..1 and a cell with no water has no ice.
 
 Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights above ground)
     Layer values are density-weighted means over six sample heights per layer (isothermal atmosphere, 8 km scale
@@ -51,7 +70,7 @@ Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
     taken from the synthetic climatology (precipitation, boundary-layer height, surface pressure, temperature) or
     Natural Earth (land fraction), each with a warning; with ``fill_missing="error"`` a missing field is an error.
-    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere).
+    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere); see *Sea ice* above.
 
 Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
