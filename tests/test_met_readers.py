@@ -1136,3 +1136,49 @@ def test_check_records_ends_at_a_stop_on_a_record_with_either_time_rule(tmp_path
         with pytest.raises(InputError, match=r"variable 'u' .* at record 3"):
             _open(ds, time_rule=rule).check_records(HOURS[1], HOURS[2] + np.timedelta64(1, "s"))
     assert _open(ds, time_rule="clamped").check_records(HOURS[0] - np.timedelta64(1, "h"), HOURS[1])["winds"] == 2
+
+
+@pytest.mark.parametrize("layout", ["split_in_time", "merra2_ocean_stamped_once", "merra2_land_ice_lake",
+                                    "land_on_another_grid"])
+def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layout):
+    """The water of a whole-cell product is read record by record from each of the files a time series is split
+    into, or from a constants file (MERRA-2's const_2d_asm_Nx, whose fields carry one time stamp: FROCEAN, or else
+    FRLAND, FRLANDICE and FRLAKE, water = 1 - their sum); a land fraction on another grid is not the product's, so
+    the model's land fraction stands in for it, with the warning."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice, land = _coastal_whole_cell_ice(lat, lon)
+    dims = ("valid_time", "latitude", "longitude")
+    if layout == "split_in_time":
+        both = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
+        spec = [both.isel(valid_time=slice(0, 2)), both.isel(valid_time=slice(2, None))]
+    elif layout == "merra2_ocean_stamped_once":
+        stamp = {"time": ("time", [0.0], {"units": "minutes since 2000-01-01 00:00:00"})}
+        consts = xr.Dataset({"FROCEAN": (("time", "latitude", "longitude"), 1.0 - land[:1], {"units": "1"})},
+                            coords={"latitude": ds["latitude"], "longitude": ds["longitude"], **stamp})
+        spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1"})), consts]
+    elif layout == "merra2_land_ice_lake":
+        consts = xr.Dataset({n: (("latitude", "longitude"), land[0] * f, {"units": "1"})
+                             for n, f in (("FRLAND", 0.5), ("FRLANDICE", 0.25), ("FRLAKE", 0.25))},
+                            coords={"latitude": ds["latitude"], "longitude": ds["longitude"]})
+        spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1"})), consts]
+    else:
+        coarse = xr.Dataset({"LANDFRAC": (("lat", "lon"), np.zeros((36, 72)), {"units": "fraction"})},
+                            coords={"lat": np.arange(-87.5, 90.0, 5.0), "lon": np.arange(-177.5, 180.0, 5.0)})
+        spec = [ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"})), coarse]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        met = open_met(spec, GRID)
+        got = {t: met.fields_at(t)["sea_ice_fraction"] for t in HOURS[1:3]}
+    fallback = [w for w in caught if "whole grid cell" in str(w.message)]
+    north = GRID.lat_deg > 45.0
+    coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1
+    if layout == "land_on_another_grid":
+        assert len(fallback) == 1 and met._ice_water is None
+        return
+    assert not fallback and met._ice_water is not None
+    assert [c.name for c in met._ice_water[1]] == {"split_in_time": ["LANDFRAC"], "merra2_ocean_stamped_once": ["FROCEAN"],
+                                                   "merra2_land_ice_lake": ["FRLAND", "FRLANDICE", "FRLAKE"]}[layout]
+    for values in got.values():
+        np.testing.assert_allclose(values[north][:, coast], 0.7, rtol=1e-12)
+        np.testing.assert_allclose(values[north][:, :coast], 0.5, rtol=1e-12)

@@ -1215,7 +1215,10 @@ class FileMet:
         candidates += [[(ds, src)] for ds, src in self.inputs if all(ds is not p.ds for p in ice.parts)
                        and name in ds.data_vars and self._dims_ok(ds[name], role)]
         for files in candidates:
-            var = _Variable(role, [self._part(ds, src, name, role) for ds, src in files], self.kind, self.time_rule)
+            try:  # ("clamped": records are taken by index, and a constant may carry one time stamp)
+                var = _Variable(role, [self._part(ds, src, name, role) for ds, src in files], self.kind, "clamped")
+            except InputError:  # (e.g. a constant stamped with one time in every file: the first file's is tried next)
+                continue
             same_grid = (np.array_equal(np.asarray(var.grid.lat_deg), np.asarray(ice.grid.lat_deg))
                          and np.array_equal(np.asarray(var.grid.lon_deg), np.asarray(ice.grid.lon_deg)))
             timed = var.times is None or var.times.size == 1 or (
@@ -1469,7 +1472,7 @@ class FileMet:
         With the product's own water fraction ``w`` (its land, ocean or open-water fractions of the same grid), the
         ice area over the water area of the product in the model cell: ``rg(min(a, w)) / rg(w)``; without it, over
         the model's water: ``rg(a) / (1 - land fraction)``, at most 1. A cell without water has no ice; a missing
-        value counts as neither ice nor water.
+        value is no ice (and, with the product's water, no water either).
         """
         valid = np.isfinite(a)
         ice = np.where(valid, np.clip(a, 0.0, 1.0), 0.0)
