@@ -1154,7 +1154,8 @@ def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layo
         spec = [both.isel(valid_time=slice(0, 2)), both.isel(valid_time=slice(2, None))]
     elif layout == "merra2_ocean_stamped_once":
         stamp = {"time": ("time", [0.0], {"units": "minutes since 2000-01-01 00:00:00"})}
-        consts = xr.Dataset({"FROCEAN": (("time", "latitude", "longitude"), 1.0 - land[:1], {"units": "1"})},
+        consts = xr.Dataset({n: (("time", "latitude", "longitude"), v, {"units": "1"})
+                             for n, v in (("FROCEAN", 1.0 - land[:1]), ("FRLAND", land[:1]))},
                             coords={"latitude": ds["latitude"], "longitude": ds["longitude"], **stamp})
         spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1"})), consts]
     elif layout == "merra2_land_ice_lake":
@@ -1177,6 +1178,8 @@ def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layo
         assert len(fallback) == 1 and met._ice_water is None
         return
     assert not fallback and met._ice_water is not None
+    if layout == "merra2_ocean_stamped_once":  # (its FRLAND is the land fraction: one time stamp, read as static)
+        np.testing.assert_allclose(met.fields_at(HOURS[1])["land_fraction"][:, coast - 1], 0.5, rtol=1e-12)
     assert [c.name for c in met._ice_water[1]] == {"split_in_time": ["LANDFRAC"], "merra2_ocean_stamped_once": ["FROCEAN"],
                                                    "merra2_land_ice_lake": ["FRLAND", "FRLANDICE", "FRLAKE"]}[layout]
     for values in got.values():

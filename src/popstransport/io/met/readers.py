@@ -942,7 +942,10 @@ class FileMet:
         names = {m.name for m in matches}
         if len(names) > 1:
             matches = [m for m in matches if m.name == matches[0].name]
-        return _Variable(role, matches, self.kind, self.time_rule)
+        rule = self.time_rule
+        if role.name == "land_fraction" and len(matches) == 1 and matches[0].times is not None and matches[0].times.size == 1:
+            rule = "clamped"  # (read as static: a file of constants may stamp them with one time, as MERRA-2's does)
+        return _Variable(role, matches, self.kind, rule)
 
     def _without_lat_lon(self, roles: tuple[str, ...]) -> list[str]:
         """The variables that are what ``roles`` look for (by standard name or short name) but were passed over for
