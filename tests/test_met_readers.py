@@ -1048,6 +1048,10 @@ def test_whole_cell_sea_ice_is_converted_to_a_fraction_of_the_water(tmp_path, pr
         met = open_met(spec, GRID)
     assert not [w for w in caught if "whole grid cell" in str(w.message)]  # (the product's own water is found)
     assert met._ice_water is not None and met._ice_water[1][0].name in ("LANDFRAC", "OCNFRAC", "FROCEAN", "sftlf")
+    assert {"cam_landfrac": "'ICEFRAC' (of the whole cell) / (1 - ('LANDFRAC'))",
+            "cam_ocnfrac": "'ICEFRAC' (of the whole cell) / ('ICEFRAC' + 'OCNFRAC')",
+            "merra2_constants_file": "'FRSEAICE' (of the whole cell) / ('FROCEAN')",
+            "cmip6_siconca": "'siconca' (of the whole cell) / (1 - ('sftlf'))"}[product] in met.describe()
     got = met.fields_at(HOURS[1])["sea_ice_fraction"]
     north = GRID.lat_deg > 45.0
     coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1

@@ -1203,9 +1203,9 @@ class FileMet:
         wanted = " or ".join(spec.names()[:2])
         self._note(
             f"{ice.describe()} is the {spec.source} sea-ice fraction of the whole grid cell (0 over land), and the "
-            f"inputs have no {', '.join(spec.names())} on its grid to tell the cell's water; the ice is taken as a "
-            "fraction of the water of the model's land fraction (ice / (1 - land fraction), at most 1), which "
-            f"differs from the product's own coastline; add {wanted} of the same grid to the inputs (the same file, "
+            f"inputs have no {', '.join(spec.names())} on its grid to tell the cell's water; the ice is divided by "
+            "the water of the model's land fraction (ice / (1 - land fraction), at most 1), whose coastline differs "
+            f"from the product's; add {wanted} of the same grid to the inputs (the same file, "
             "or a file of constants)"
         )
 
@@ -1722,6 +1722,15 @@ class FileMet:
         for name, var in self.vars.items():
             if self._used(name):
                 lines.append(f"  {name}: {var.describe()}")
+        if self._ice_whole_cell is not None:
+            ice = self.vars["sea_ice_fraction"].name
+            if self._ice_water is None:
+                water = "1 - the model's land fraction"
+            else:
+                kind, companions = self._ice_water
+                names = " + ".join(repr(c.name) for c in companions)
+                water = {"water": names, "land": f"1 - ({names})", "open_water": f"{ice!r} + {names}"}[kind]
+            lines.append(f"  sea-ice fraction of the water: {ice!r} (of the whole cell) / ({water})")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
