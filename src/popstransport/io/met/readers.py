@@ -289,6 +289,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+
 @dataclass(frozen=True)
 class WholeCellSeaIce:
     """How a product that gives its sea ice as a fraction of the whole grid cell (0, not missing, over land) tells the
@@ -1809,6 +1810,8 @@ __all__ = [
     "MetSource",
     "ROLES",
     "SHORT_NAMES",
+    "WHOLE_CELL_SEA_ICE",
+    "WholeCellSeaIce",
     "detect_kind",
     "interpolate_to_pressures",
     "open_met",
