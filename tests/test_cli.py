@@ -538,3 +538,46 @@ def test_met_source_may_be_a_list_of_files_in_different_folders(tmp_path, capsys
         cfg.write_text(quick + f"[met]\nsource = {bad}\n")
         assert main(["validate", str(cfg)]) == 1
         assert match in capsys.readouterr().err
+
+
+def _write_cam_met(path, ice: bool):
+    """A small CAM-like history file (10-degree grid, 6 daily records): U, V, T on levels, LANDFRAC (half land over
+    0..100 E within 70 degrees of the equator) and, with ``ice``, ICEFRAC covering all the water poleward of 55
+    degrees, as a fraction of the whole grid cell (CAM's convention)."""
+    lon, lat, lev = np.arange(0.0, 360.0, 10.0), np.arange(-85.0, 90.0, 10.0), np.array([1000.0, 850.0, 500.0, 200.0])
+    nt = 6
+    dims, dims2 = ("time", "lev", "lat", "lon"), ("time", "lat", "lon")
+    shape = (nt, lev.size, lat.size, lon.size)
+    land = np.where((lon[None, :] > 0.0) & (lon[None, :] < 100.0) & (np.abs(lat[:, None]) < 70.0), 0.5, 0.0)
+    land = np.broadcast_to(land, (nt, lat.size, lon.size))
+    data = {"U": (dims, np.full(shape, 5.0, "f4"), {"units": "m/s"}),
+            "V": (dims, np.zeros(shape, "f4"), {"units": "m/s"}),
+            "T": (dims, np.full(shape, 270.0, "f4"), {"units": "K"}),
+            "LANDFRAC": (dims2, land, {"units": "fraction", "long_name": "Fraction of sfc area covered by land"})}
+    if ice:
+        icefrac = np.where(np.abs(lat)[None, :, None] > 55.0, 1.0 - land, 0.0)
+        data["ICEFRAC"] = (dims2, icefrac, {"units": "fraction", "long_name": "Fraction of sfc area covered by sea-ice"})
+    coords = {"time": ("time", np.arange(nt, dtype=float), {"units": "days since 2010-01-01", "calendar": "noleap"}),
+              "lev": ("lev", lev, {"units": "hPa", "positive": "down"}),
+              "lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon, {"units": "degrees_east"})}
+    xr.Dataset(data, coords=coords, attrs={"source": "CAM"}).to_netcdf(path)
+    return path
+
+
+def test_budget_closes_with_whole_cell_sea_ice_which_closes_the_iced_ocean(tmp_path, capsys):
+    """A global run on CAM-like met with ICEFRAC (a fraction of the whole cell) and LANDFRAC: the ice is converted
+    to a fraction of the water without the fallback warning, the budget closes to round-off, and the iced ocean
+    takes up less gas than in the same run without ice."""
+    taken = {}
+    for ice in (True, False):
+        out = tmp_path / f"run_{ice}"
+        met = _write_cam_met(tmp_path / f"cam_{ice}.nc", ice)
+        assert main(["run", "--out", str(out), "--quiet", "--set", "domain.kind=global", "--set", "domain.resolution_deg=10",
+                     "--set", "time.stop=2010-01-05", "--set", f"met.source='{met}'", "--set", "emissions.source=uniform",
+                     "--set", "emissions.uniform_total_kg_yr=1000"]) == 0
+        assert "whole grid cell" not in capsys.readouterr().err
+        with open(out / "budget.csv") as fh:
+            rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+        assert all(abs(float(r["relative_closure_error"])) < 1e-9 for r in rows)
+        taken[ice] = sum(float(r["exchange_air_ocean_air_0_to_ocean_kg"]) for r in rows)
+    assert 0.0 < taken[True] < 0.9 * taken[False]

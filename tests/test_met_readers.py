@@ -6,6 +6,7 @@ exactly: u = A + B ln(p / 1 Pa) + C lat, v = D lat, T = 288 - 0.01 (1000 hPa - p
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -964,15 +965,169 @@ def test_sea_ice_fraction_of_a_coastal_cell_is_that_of_its_water(tmp_path):
     np.testing.assert_allclose(got[north][:, :coast], 0.0)
 
 
-def test_sea_ice_missing_everywhere_in_the_domain_is_no_ice_without_a_warning(tmp_path):
-    """A domain over land has no sea-ice value at all: no ice, and no NumPy "All-NaN slice encountered" warning at
-    every record read (the per-cent hint of the range check was worked out from the values' maximum each time)."""
+def test_sea_ice_missing_everywhere_in_the_domain_is_no_ice_without_a_warning_at_every_record(tmp_path):
+    """A sea-ice field with no value at all in the domain: no ice, and no NumPy "All-NaN slice encountered" warning at
+    every record read (the per-cent hint of the range check was worked out from the values' maximum each time). The
+    domain is mostly ocean in the model's land fraction, so its gaps are reported once (not at every record)."""
     ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
     shape = (len(HOURS), ds.sizes["latitude"], ds.sizes["longitude"])
     met = _open(ds.assign(siconc=(("valid_time", "latitude", "longitude"), np.full(shape, np.nan), {"units": "1"})))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        np.testing.assert_array_equal(met.fields_at(HOURS[1])["sea_ice_fraction"], 0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for t in HOURS:
+            np.testing.assert_array_equal(met.fields_at(t)["sea_ice_fraction"], 0.0)
+    assert [type(w.message) for w in caught] == [UserWarning]
+    assert "has no value at record 0" in str(caught[0].message)
+
+
+def test_sea_ice_gaps_over_the_ocean_are_no_ice_with_one_warning_counting_the_cells(tmp_path):
+    """A product that is missing over land (ERA5 siconc) and also over part of the ocean (a pole hole, a missing
+    swath): the model cells that are mostly water in the model's land fraction but get no value are read as no ice,
+    with one warning that counts them, names the first and says how to fill the gaps; cells with some value are the
+    mean over the values they have."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice = np.full((len(HOURS), lat.size, lon.size), 0.8)
+    hole = (lat[:, None] > -11.0) & (lat[:, None] < 11.0) & (lon[None, :] > 153.0) & (lon[None, :] < 177.0)
+    ice[:, hole] = np.nan  # (the open Pacific, all of 155..175 E, 10 S..10 N: 4 x 4 model cells of 5 degrees)
+    met = _open(ds.assign(siconc=(("valid_time", "latitude", "longitude"), ice, {"units": "1"})))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first, later = met.fields_at(HOURS[1]), met.fields_at(HOURS[2])
+    got, land = first["sea_ice_fraction"], first["land_fraction"]
+    gaps = (np.abs(GRID.lat_deg[:, None]) < 10.0) & (GRID.lon_deg[None, :] > 155.0) & (GRID.lon_deg[None, :] < 175.0)
+    assert gaps.sum() == 16 and np.all(land[gaps] < 0.5)
+    np.testing.assert_array_equal(got[gaps], 0.0)
+    np.testing.assert_allclose(got[~gaps], 0.8, rtol=1e-12)
+    np.testing.assert_array_equal(later["sea_ice_fraction"], got)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1, said
+    assert re.search(r"variable 'siconc' .* has no value at record 1 \(2005-01-01T01:00:00\) in 16 of \d+ model cells "
+                     r"that are at least 50% water in the model's land fraction \(the first at lat -7\.5, lon 157\.5\)"
+                     r".* fill them before reading", said[0]), said[0]
+
+
+def _coastal_whole_cell_ice(lat, lon):
+    """Ice given as a fraction of the whole cell, north of 40 N: from 0 to 118 E half land with a quarter of the cell
+    (half its water) iced, east of it all water, all iced. The model cell 115..120 E holds 1.25 degrees of the
+    source cell centred on 115 E, the whole 117.5 E cell and 1.25 degrees of the 120 E cell: ice area over water area
+    (1.25 x 0.25 + 2.5 x 0.25 + 1.25 x 1) / (1.25 x 0.5 + 2.5 x 0.5 + 1.25 x 1) = 0.7."""
+    west = (lon[None, None, :] > 0.0) & (lon[None, None, :] < 118.0)  # (-180 is east: the cell 175..180 E holds it)
+    north = lat[None, :, None] > 40.0
+    shape = (len(HOURS), lat.size, lon.size)
+    land = np.broadcast_to(np.where(west, 0.5, 0.0), shape).copy()
+    ice = np.broadcast_to(np.where(north, np.where(west, 0.25, 1.0), 0.0), shape).copy()
+    return ice, land
+
+
+@pytest.mark.parametrize("product", ["cam_landfrac", "cam_ocnfrac", "merra2_constants_file", "cmip6_siconca"])
+def test_whole_cell_sea_ice_is_converted_to_a_fraction_of_the_water(tmp_path, product):
+    """CAM's ICEFRAC, MERRA-2's FRSEAICE and CMIP6's siconca give the ice as a fraction of the whole grid cell (0 over
+    land). With the product's own land or ocean fraction they become the ice area over the water area of each model
+    cell: half-land cells whose water is half iced give 0.5 (their ICEFRAC, 0.25, was taken as the fraction of the
+    water), all-water iced cells 1, and the coastal cell 115..120 E 0.7, the area-weighted ratio (0.4375 before, the cell mean);
+    all values stay in 0..1 and cells without ice stay at 0. The water may come from the same file (CAM LANDFRAC, or
+    OCNFRAC, the ice-free ocean, plus the ice) or from a static file of constants (MERRA-2 FROCEAN)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice, land = _coastal_whole_cell_ice(lat, lon)
+    dims = ("valid_time", "latitude", "longitude")
+    if product == "cam_landfrac":
+        spec = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
+    elif product == "cam_ocnfrac":
+        spec = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), OCNFRAC=(dims, 1.0 - land - ice, {"units": "1"}))
+    elif product == "merra2_constants_file":
+        consts = xr.Dataset({"FROCEAN": (dims[1:], 1.0 - land[0], {"units": "1"})},
+                            coords={"latitude": ds["latitude"], "longitude": ds["longitude"]})
+        spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1", "long_name": "ice_covered_fraction_of_tile"})), consts]
+    else:
+        spec = ds.assign(siconca=(dims, 100.0 * ice, {"units": "%", "standard_name": "sea_ice_area_fraction"}),
+                         sftlf=(dims[1:], 100.0 * land[0], {"units": "%"}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        met = open_met(spec, GRID)
+    assert not [w for w in caught if "whole grid cell" in str(w.message)]  # (the product's own water is found)
+    assert met._ice_water is not None and met._ice_water[1][0].name in ("LANDFRAC", "OCNFRAC", "FROCEAN", "sftlf")
+    assert {"cam_landfrac": "'ICEFRAC' (of the whole cell) / (1 - ('LANDFRAC'))",
+            "cam_ocnfrac": "'ICEFRAC' (of the whole cell) / ('ICEFRAC' + 'OCNFRAC')",
+            "merra2_constants_file": "'FRSEAICE' (of the whole cell) / ('FROCEAN')",
+            "cmip6_siconca": "'siconca' (of the whole cell) / (1 - ('sftlf'))"}[product] in met.describe()
+    got = met.fields_at(HOURS[1])["sea_ice_fraction"]
+    north = GRID.lat_deg > 45.0
+    coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1
+    assert GRID.lon_edges_deg[coast] == 115.0
+    np.testing.assert_allclose(got[north][:, :coast], 0.5, rtol=1e-12)
+    np.testing.assert_allclose(got[north][:, coast], 0.7, rtol=1e-12)
+    np.testing.assert_allclose(got[north][:, coast + 1:], 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(got[GRID.lat_deg < 35.0], 0.0)
+    assert got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_whole_cell_sea_ice_of_a_half_land_cell_all_iced_is_all_of_its_water(tmp_path):
+    """The defect: CAM's ICEFRAC on a half-land cell whose water is all ice is 0.5 of the cell; it was read as half
+    the water open to gas exchange (0.5) and is now all of it (1). A cell with no water keeps no ice, even with a
+    (rounding) value of ice."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    shape = (len(HOURS), lat.size, lon.size)
+    north = np.broadcast_to(lat[None, :, None] > 40.0, shape)
+    land = np.where(north, 0.5, 1.0)
+    ice = np.where(north, 0.5, 1e-4)  # (south of 40 N all land: an ice value there is no ice)
+    dims = ("valid_time", "latitude", "longitude")
+    got = _open(ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
+                ).fields_at(HOURS[1])["sea_ice_fraction"]
+    np.testing.assert_allclose(got[GRID.lat_deg > 45.0], 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(got[GRID.lat_deg < 35.0], 0.0)
+
+
+def test_sea_ice_per_water_area_is_unchanged_by_a_land_fraction_in_the_file(tmp_path):
+    """Products whose sea ice is a fraction of the water (ERA5 siconc, CMIP siconc: missing over land) are read as
+    before, bit for bit: the mean over the product's water in each model cell, whatever land fraction the file has
+    beside them (the conversion is for the whole-cell products only)."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    rng = np.random.default_rng(3)
+    ice = rng.uniform(0.0, 1.0, (len(HOURS), lat.size, lon.size))
+    ice[:, :, lon < 118.0] = np.nan
+    _, land = _coastal_whole_cell_ice(lat, lon)
+    dims = ("valid_time", "latitude", "longitude")
+    plain = _open(ds.assign(siconc=(dims, ice, {"units": "(0 - 1)"})))
+    with_land = _open(ds.assign(siconc=(dims, ice, {"units": "(0 - 1)"}), LANDFRAC=(dims, land, {"units": "1"})))
+    assert plain._ice_whole_cell is None and with_land._ice_whole_cell is None
+    got = plain.fields_at(HOURS[1])["sea_ice_fraction"]
+    np.testing.assert_array_equal(with_land.fields_at(HOURS[1])["sea_ice_fraction"], got)
+    rg = plain.vars["sea_ice_fraction"].regridder(GRID, "conservative")
+    a = plain.vars["sea_ice_fraction"].read(1, rg.rows, rg.cols)
+    water = np.isfinite(a)
+    mean, wet = rg(np.where(water, a, 0.0), window=True), rg(water.astype(np.float64), window=True)
+    np.testing.assert_array_equal(got, np.where(wet > 0.0, mean / np.where(wet > 0.0, wet, 1.0), 0.0))
+
+
+def test_whole_cell_sea_ice_without_the_product_s_land_uses_the_model_s_and_warns_once(tmp_path):
+    """ICEFRAC without LANDFRAC or OCNFRAC: the ice over the water of the model's land fraction, ice / (1 - land),
+    at most 1 and 0 where the model cell has no water, with one warning for the run (not one per record) that names
+    the file and what to add."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice, _ = _coastal_whole_cell_ice(lat, lon)
+    path = tmp_path / "cam_h0.nc"
+    ds.assign(ICEFRAC=(("valid_time", "latitude", "longitude"), ice, {"units": "fraction"})).to_netcdf(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        met = open_met(str(path), GRID)
+        fields = [met.fields_at(t) for t in HOURS[:3]]
+    said = [str(w.message) for w in caught if "ICEFRAC" in str(w.message)]
+    assert len(said) == 1, said
+    assert re.search(r"cam_h0\.nc.*'ICEFRAC'.*CAM sea-ice fraction of the whole grid cell .*no LANDFRAC, OCNFRAC .*"
+                     r"model's land fraction .*add LANDFRAC or OCNFRAC of the same grid", said[0]), said[0]
+    got, land = fields[1]["sea_ice_fraction"], fields[1]["land_fraction"]
+    rg = met.vars["sea_ice_fraction"].regridder(GRID, "conservative")
+    whole = rg(ice[1][rg.rows, rg.cols], window=True)
+    water = 1.0 - land
+    expected = np.where(water > 0.0, np.clip(whole / np.where(water > 0.0, water, 1.0), 0.0, 1.0), 0.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert got.min() >= 0.0 and got.max() <= 1.0 and np.all(got[land >= 1.0] == 0.0)
+    assert np.any((got > whole + 1e-3) & (land > 0.1))  # (coastal cells: more than the cell mean)
 
 
 def test_check_records_ends_at_a_stop_on_a_record_with_either_time_rule(tmp_path):
@@ -985,3 +1140,52 @@ def test_check_records_ends_at_a_stop_on_a_record_with_either_time_rule(tmp_path
         with pytest.raises(InputError, match=r"variable 'u' .* at record 3"):
             _open(ds, time_rule=rule).check_records(HOURS[1], HOURS[2] + np.timedelta64(1, "s"))
     assert _open(ds, time_rule="clamped").check_records(HOURS[0] - np.timedelta64(1, "h"), HOURS[1])["winds"] == 2
+
+
+@pytest.mark.parametrize("layout", ["split_in_time", "merra2_ocean_stamped_once", "merra2_land_ice_lake",
+                                    "land_on_another_grid"])
+def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layout):
+    """The water of a whole-cell product is read record by record from each of the files a time series is split
+    into, or from a constants file (MERRA-2's const_2d_asm_Nx, whose fields carry one time stamp: FROCEAN, or else
+    FRLAND, FRLANDICE and FRLAKE, water = 1 - their sum); a land fraction on another grid is not the product's, so
+    the model's land fraction stands in for it, with the warning."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ice, land = _coastal_whole_cell_ice(lat, lon)
+    dims = ("valid_time", "latitude", "longitude")
+    if layout == "split_in_time":
+        both = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
+        spec = [both.isel(valid_time=slice(0, 2)), both.isel(valid_time=slice(2, None))]
+    elif layout == "merra2_ocean_stamped_once":
+        stamp = {"time": ("time", [0.0], {"units": "minutes since 2000-01-01 00:00:00"})}
+        consts = xr.Dataset({n: (("time", "latitude", "longitude"), v, {"units": "1"})
+                             for n, v in (("FROCEAN", 1.0 - land[:1]), ("FRLAND", land[:1]))},
+                            coords={"latitude": ds["latitude"], "longitude": ds["longitude"], **stamp})
+        spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1"})), consts]
+    elif layout == "merra2_land_ice_lake":
+        consts = xr.Dataset({n: (("latitude", "longitude"), land[0] * f, {"units": "1"})
+                             for n, f in (("FRLAND", 0.5), ("FRLANDICE", 0.25), ("FRLAKE", 0.25))},
+                            coords={"latitude": ds["latitude"], "longitude": ds["longitude"]})
+        spec = [ds.assign(FRSEAICE=(dims, ice, {"units": "1"})), consts]
+    else:
+        coarse = xr.Dataset({"LANDFRAC": (("lat", "lon"), np.zeros((36, 72)), {"units": "fraction"})},
+                            coords={"lat": np.arange(-87.5, 90.0, 5.0), "lon": np.arange(-177.5, 180.0, 5.0)})
+        spec = [ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"})), coarse]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        met = open_met(spec, GRID)
+        got = {t: met.fields_at(t)["sea_ice_fraction"] for t in HOURS[1:3]}
+    fallback = [w for w in caught if "whole grid cell" in str(w.message)]
+    north = GRID.lat_deg > 45.0
+    coast = int(np.searchsorted(GRID.lon_edges_deg, 117.5)) - 1
+    if layout == "land_on_another_grid":
+        assert len(fallback) == 1 and met._ice_water is None
+        return
+    assert not fallback and met._ice_water is not None
+    if layout == "merra2_ocean_stamped_once":  # (its FRLAND is the land fraction: one time stamp, read as static)
+        np.testing.assert_allclose(met.fields_at(HOURS[1])["land_fraction"][:, coast - 1], 0.5, rtol=1e-12)
+    assert [c.name for c in met._ice_water[1]] == {"split_in_time": ["LANDFRAC"], "merra2_ocean_stamped_once": ["FROCEAN"],
+                                                   "merra2_land_ice_lake": ["FRLAND", "FRLANDICE", "FRLAKE"]}[layout]
+    for values in got.values():
+        np.testing.assert_allclose(values[north][:, coast], 0.7, rtol=1e-12)
+        np.testing.assert_allclose(values[north][:, :coast], 0.5, rtol=1e-12)

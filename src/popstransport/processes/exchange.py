@@ -26,8 +26,10 @@ Compartment geometry per cell of area ``A`` and land fraction ``f_L``:
 * ``soil``: ``A f_L d_soil``; ``vegetation``: ``A f_L v_veg``; ``ocean``: ``A (1 - f_L) h_mix``
   (``freshwater`` and ``sediment``, if present, take a fraction of the land area).
 
-Sea ice (the forcing's ``sea_ice_fraction`` ``c``, when the met has it) closes the ice-covered part of the ocean to
-gas exchange: its D-value is ``D (1 - c)`` (:func:`open_water_fraction`).
+Sea ice (the forcing's ``sea_ice_fraction`` ``c``, a fraction of the cell's water, when the met has it) closes the
+ice-covered part of the ocean to gas exchange: its D-value is ``D (1 - c)`` (:func:`open_water_fraction`). The met
+readers convert products that give the ice as a fraction of the whole grid cell
+(:data:`popstransport.io.met.readers.WHOLE_CELL_SEA_ICE`).
 
 All defaults are in :class:`SurfaceParameters` with their sources in :data:`SURFACE_PARAMETER_SOURCES`.
 """

@@ -13,9 +13,28 @@ Horizontal
     Rectilinear longitude-latitude sources in any orientation (latitude descending, longitudes 0..360 or
     -180..180). Winds, temperature, pressure and boundary-layer height are interpolated bilinearly (periodic in
     longitude for global sources); precipitation and land fraction are remapped first-order conservatively
-    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction, a fraction of the water area that is missing
-    over land: a model cell's is the mean over the source's water in it (none: no ice). Only the window of the
-    source that covers the model domain is read.
+    (:mod:`popstransport.io.regrid`), and so is the sea-ice fraction. Only the window of the source that covers the
+    model domain is read.
+
+Sea ice
+    The model takes the sea-ice fraction as a fraction of a cell's water (its ocean compartment), and products give
+    it in one of two ways (:data:`WHOLE_CELL_SEA_ICE`):
+
+    * a fraction of the water, missing over land: ERA5 ``siconc``/``ci`` (ECMWF: "proportion of ice covering a water
+      grid box", land points missing), CMIP ``siconc``/``sic`` (on the ocean model's grid) and any other name. A
+      model cell's value is the mean over the source's water in it (no water: no ice). Model cells that are at least
+      half water in the model's land fraction but get no value at all (a pole hole, a missing swath) are read as no
+      ice, with one warning that counts them.
+    * a fraction of the whole grid cell, 0 over land: CAM ``ICEFRAC``, MERRA-2 ``FRSEAICE`` and CMIP6 ``siconca``.
+      On a coastal cell this understates the ice on the water by the cell's land share, so it is converted on the
+      product's grid with the product's own land or water fraction, from the same file (record by record, or static)
+      or from a static file of the same grid among the inputs: CAM ``LANDFRAC`` (water ``1 - LANDFRAC``), else
+      ``OCNFRAC`` (water ``ICEFRAC + OCNFRAC``); MERRA-2 ``FROCEAN``, else ``1 - FRLAND - FRLANDICE - FRLAKE``;
+      CMIP6 ``sftlf``. A model cell's value is the ice area over the water area of the product in it,
+      ``rg(min(ice, water)) / rg(water)``. Without such a variable the model's land fraction stands in for the
+      product's (``rg(ice) / (1 - land fraction)``, at most 1), with one warning naming the file and what to add.
+
+    Values are in 0..1 and a cell with no water has no ice.
 
 Vertical (air layers from :attr:`popstransport.grid.LatLonGrid.layers`, heights above ground)
     Layer values are density-weighted means over six sample heights per layer (isothermal atmosphere, 8 km scale
@@ -51,7 +70,7 @@ Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
     taken from the synthetic climatology (precipitation, boundary-layer height, surface pressure, temperature) or
     Natural Earth (land fraction), each with a warning; with ``fill_missing="error"`` a missing field is an error.
-    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere).
+    The sea-ice fraction is optional: without it the forcing has none (no ice anywhere); see *Sea ice* above.
 
 Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
@@ -123,6 +142,9 @@ PRECIPITATION_ROUNDING_FRACTION = 1e-4
 PRECIPITATION_ROUNDING_M_S = 1e-11
 #: Land fractions beyond 0..1 by more than this (rounding of packed data) are refused.
 LAND_FRACTION_ROUNDING = 1e-3
+#: A model cell at least this much water (in the model's land fraction) where a sea-ice product that is missing over
+#: land has no value at all is reported as a gap (read as no ice).
+ICE_GAP_WATER_FRACTION = 0.5
 #: Exponent of the standard-lapse-rate temperature extrapolation below the lowest level, R_d Gamma / g.
 _LAPSE_EXPONENT = DRY_AIR_GAS_CONSTANT_J_KG_K * LAPSE_RATE_K_M / STANDARD_GRAVITY_M_S2
 
@@ -248,7 +270,7 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "surface_pressure": ("ps",),
         "boundary_layer_height": ("bldep", "zmla"),
         "land_fraction": ("sftlf",),
-        "sea_ice_fraction": ("siconc", "sic"),
+        "sea_ice_fraction": ("siconc", "sic", "siconca"),
     },
     "cf": {
         "eastward_wind": ("U", "uwnd", "UGRD"),
@@ -265,6 +287,47 @@ SHORT_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "land_fraction": ("LANDFRAC", "landfrac", "land", "LSMASK", "landmask", "lsmask"),
         "sea_ice_fraction": ("ICEFRAC", "icec", "seaice"),
     },
+}
+
+
+@dataclass(frozen=True)
+class WholeCellSeaIce:
+    """How a product that gives its sea ice as a fraction of the whole grid cell (0, not missing, over land) tells the
+    cell's water, the area the ice lies on: the first of ``alternatives`` whose first variable the inputs hold.
+
+    Each alternative is ``(kind, names)``: ``"water"``, the named fractions of the cell are its water (summed);
+    ``"land"``, they are not (the water is 1 less their sum); ``"open_water"``, they are its ice-free water (the water
+    is the ice plus their sum). The first name is required; the others are added when present.
+    """
+
+    source: str
+    alternatives: tuple[tuple[Literal["water", "land", "open_water"], tuple[str, ...]], ...]
+
+    def names(self) -> list[str]:
+        """Every variable that can give the water, in order of preference."""
+        return [n for _, names in self.alternatives for n in names]
+
+
+#: Sea-ice variables given as a fraction of the whole grid cell, by name. The model takes the sea-ice fraction as a
+#: fraction of the cell's water; these are converted to it on their own grid, with their product's land or ocean
+#: fraction, before regridding. Every other sea-ice variable is read as a fraction of the water area, missing over
+#: land: ERA5 ``siconc``/``ci`` ("proportion of ice covering a water grid box", land points missing: ECMWF parameter
+#: database, paramId 31, https://confluence.ecmwf.int/x/rhaiAQ) and CMIP ``siconc``/``sic`` (per cent of the area of
+#: the cells of the ocean model's grid, which are all water, and missing over land).
+WHOLE_CELL_SEA_ICE: dict[str, WholeCellSeaIce] = {
+    # CAM history field ICEFRAC "Fraction of sfc area covered by sea-ice", beside LANDFRAC "Fraction of sfc area
+    # covered by land" and OCNFRAC "Fraction of sfc area covered by ocean" (the ice-free ocean): the three make up the
+    # cell (CAM cam_diagnostics.F90 addfld; the CESM coupler's fractions lfrac + ifrac + ofrac = 1 on the atmosphere
+    # grid, seq_frac_mct.F90). The water under CAM's ice is 1 - LANDFRAC (= ICEFRAC + OCNFRAC).
+    "ICEFRAC": WholeCellSeaIce("CAM", (("land", ("LANDFRAC",)), ("open_water", ("OCNFRAC",)))),
+    # MERRA-2 FRSEAICE "ice_covered_fraction_of_tile" (tavg1_2d_flx_Nx, GMAO Office Note 9, Bosilovich et al. 2016)
+    # is a fraction of the grid box, as are FROCEAN, FRLAND, FRLANDICE and FRLAKE (const_2d_asm_Nx), which sum to 1:
+    # GEOS's own sea-salt emission takes the open water of a box as FROCEAN - FRSEAICE (GOCART SS_GridCompMod,
+    # "grid box efficiency to emission (fraction of sea water)"). The water under MERRA-2's sea ice is FROCEAN.
+    "FRSEAICE": WholeCellSeaIce("MERRA-2", (("water", ("FROCEAN",)), ("land", ("FRLAND", "FRLANDICE", "FRLAKE")))),
+    # CMIP6 SImon/SIday siconca "Sea-Ice Area Percentage (Atmospheric Grid)", "Percentage of grid cell covered by sea
+    # ice", cell_measures area: areacella (CMIP6 data request, CMOR table CMIP6_SImon.json), beside Amon/fx sftlf.
+    "siconca": WholeCellSeaIce("CMIP6 (atmospheric grid)", (("land", ("sftlf",)),)),
 }
 
 _TIME_NAMES = ("time", "valid_time", "Time", "t", "month")
@@ -817,6 +880,7 @@ class FileMet:
             if v is not None:
                 self.vars[role.name] = v
         self._plan(fill_missing)
+        self._plan_sea_ice()
         self._windows: dict[str, RecordWindow] = {}
 
     # finding --------------------------------------------------------------------------------------------------
@@ -879,7 +943,10 @@ class FileMet:
         names = {m.name for m in matches}
         if len(names) > 1:
             matches = [m for m in matches if m.name == matches[0].name]
-        return _Variable(role, matches, self.kind, self.time_rule)
+        rule = self.time_rule
+        if role.name == "land_fraction" and len(matches) == 1 and matches[0].times is not None and matches[0].times.size == 1:
+            rule = "clamped"  # (read as static: a file of constants may stamp them with one time, as MERRA-2's does)
+        return _Variable(role, matches, self.kind, rule)
 
     def _without_lat_lon(self, roles: tuple[str, ...]) -> list[str]:
         """The variables that are what ``roles`` look for (by standard name or short name) but were passed over for
@@ -1118,6 +1185,52 @@ class FileMet:
             for rt in self._axes.values()
         ) if self._master is not None else not self._axes
 
+    def _plan_sea_ice(self) -> None:
+        """Find how a whole-cell sea-ice fraction (:data:`WHOLE_CELL_SEA_ICE`) becomes a fraction of the water: the
+        product's own land or ocean fraction, or else (with a warning) the model's land fraction."""
+        self._ice_whole_cell: WholeCellSeaIce | None = None
+        self._ice_water: tuple[str, list[_Variable]] | None = None
+        self._ice_gaps_warned = False
+        ice = self.vars.get("sea_ice_fraction")
+        if ice is None or ice.name not in WHOLE_CELL_SEA_ICE:
+            return
+        spec = self._ice_whole_cell = WHOLE_CELL_SEA_ICE[ice.name]
+        for kind, names in spec.alternatives:
+            first = self._companion(names[0], ice)
+            if first is not None:
+                more = [self._companion(n, ice) for n in names[1:]]
+                self._ice_water = (kind, [first, *(c for c in more if c is not None)])
+                return
+        wanted = " or ".join(spec.names()[:2])
+        self._note(
+            f"{ice.describe()} is the {spec.source} sea-ice fraction of the whole grid cell (0 over land), and the "
+            f"inputs have no {', '.join(spec.names())} on its grid to tell the cell's water; the ice is divided by "
+            "the water of the model's land fraction (ice / (1 - land fraction), at most 1), whose coastline differs "
+            f"from the product's; add {wanted} of the same grid to the inputs (the same file, "
+            "or a file of constants)"
+        )
+
+    def _companion(self, name: str, ice: _Variable) -> _Variable | None:
+        """``name`` on the grid of the sea-ice variable ``ice``, from the same files record for record (or static in
+        them), or static from another input; None when there is none."""
+        role = Role(name, f"{name}, the water under the sea ice of {ice.name!r}", (), "2d", "fraction")
+        own = [(p.ds, p.source) for p in ice.parts if name in p.ds.data_vars and self._dims_ok(p.ds[name], role)]
+        candidates = ([own] if len(own) == len(ice.parts) else []) + ([own[:1]] if own else [])
+        candidates += [[(ds, src)] for ds, src in self.inputs if all(ds is not p.ds for p in ice.parts)
+                       and name in ds.data_vars and self._dims_ok(ds[name], role)]
+        for files in candidates:
+            try:  # ("clamped": records are taken by index, and a constant may carry one time stamp)
+                var = _Variable(role, [self._part(ds, src, name, role) for ds, src in files], self.kind, "clamped")
+            except InputError:  # (e.g. a constant stamped with one time in every file: the first file's is tried next)
+                continue
+            same_grid = (np.array_equal(np.asarray(var.grid.lat_deg), np.asarray(ice.grid.lat_deg))
+                         and np.array_equal(np.asarray(var.grid.lon_deg), np.asarray(ice.grid.lon_deg)))
+            timed = var.times is None or var.times.size == 1 or (
+                ice.times is not None and np.array_equal(var.times, ice.times))
+            if same_grid and timed:
+                return var
+        return None
+
     def _used(self, role: str) -> bool:
         tm, sm = getattr(self, "temperature_mode", ""), getattr(self, "surface_temperature_mode", "")
         use = {
@@ -1337,10 +1450,13 @@ class FileMet:
         a = var.read(kk, rg.rows, rg.cols)
         if group == "sea_ice_fraction":
             self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+            if self._ice_whole_cell is not None:
+                return {"v": self._whole_cell_ice(a, kk, rg)}
             # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
             # cell's land does not dilute its ice; a cell without water in the product has no ice)
             water = np.isfinite(a)
             ice, wet = rg(np.where(water, a, 0.0), window=True), rg(water.astype(np.float64), window=True)
+            self._check_ice_gaps(wet, var, kk)
             return {"v": np.where(wet > 0.0, ice / np.where(wet > 0.0, wet, 1.0), 0.0)}
         self._check_finite(a, var, kk)
         if group == "surface_pressure":
@@ -1352,6 +1468,57 @@ class FileMet:
         elif group in ("air_temperature_2m", "surface_temperature"):
             self._check_temperature(a, var, kk, rg, None)
         return {"v": rg(a, window=True)}
+
+    def _whole_cell_ice(self, a: np.ndarray, k: int | None, rg: Any) -> np.ndarray:
+        """The sea-ice fraction of the water of each model cell from ``a``, record ``k`` of a product that gives the ice
+        as a fraction of its whole grid cell (:data:`WHOLE_CELL_SEA_ICE`), read with ``rg``.
+
+        With the product's own water fraction ``w`` (its land, ocean or open-water fractions of the same grid), the
+        ice area over the water area of the product in the model cell: ``rg(min(a, w)) / rg(w)``; without it, over
+        the model's water: ``rg(a) / (1 - land fraction)``, at most 1. A cell without water has no ice; a missing
+        value is no ice (and, with the product's water, no water either).
+        """
+        valid = np.isfinite(a)
+        ice = np.where(valid, np.clip(a, 0.0, 1.0), 0.0)
+        if self._ice_water is None:
+            water = 1.0 - self._static_land()
+            ice_in_cell = rg(ice, window=True)
+        else:
+            kind, companions = self._ice_water
+            total = np.zeros_like(ice)
+            for c in companions:
+                kc = None if c.times is None else (0 if c.times.size == 1 else k)
+                f = c.read(kc, rg.rows, rg.cols)
+                self._check_finite(f, c, kc)
+                self._check_range(f, c, kc, rg, (0.0, 1.0), "", self._fraction_fix(f, c), tolerance=LAND_FRACTION_ROUNDING)
+                total += np.clip(f, 0.0, 1.0)
+            w = {"water": total, "land": 1.0 - total, "open_water": ice + total}[kind]
+            w = np.where(valid, np.clip(w, 0.0, 1.0), 0.0)
+            ice_in_cell, water = rg(np.minimum(ice, w), window=True), rg(w, window=True)
+        wet = water > 0.0
+        return np.where(wet, np.clip(ice_in_cell / np.where(wet, water, 1.0), 0.0, 1.0), 0.0)
+
+    def _check_ice_gaps(self, wet: np.ndarray, var: _Variable, k: int | None) -> None:
+        """Warn (once) of model cells that are mostly water in the model's land fraction but where a sea-ice product
+        that is missing over land has no value at all (``wet``, its water share of each model cell, is 0): they are
+        read as free of ice, which is wrong where the product leaves gaps over the ocean (a pole hole, a missing
+        swath) rather than over land."""
+        if self._ice_gaps_warned:
+            return
+        gaps = (wet <= 0.0) & (self._static_land() <= 1.0 - ICE_GAP_WATER_FRACTION)
+        if not np.any(gaps):
+            return
+        self._ice_gaps_warned = True
+        j, i = np.argwhere(gaps)[0]
+        self._note(
+            f"variable {var.name!r} ({var.role.description}) has no value{self._where(var, k)} in "
+            f"{int(gaps.sum())} of {gaps.size} model cells that are at least {ICE_GAP_WATER_FRACTION:.0%} water in the "
+            f"model's land fraction (the first at lat {self.grid.lat_deg[j]:g}, lon {self.grid.lon_deg[i]:g}); a "
+            "missing value is taken as land, so these "
+            "cells have no sea ice and are open to gas exchange. If the product leaves gaps over the ocean (a pole "
+            "hole, missing swaths), fill them before reading (e.g. cdo fillmiss), or set the ice-free ocean to 0 "
+            "(this warning is given once, for the first record with such cells)"
+        )
 
     def _where(self, var: _Variable, k: int | None) -> str:
         return "" if k is None or var.times is None else f" at record {k} ({var.times[k]})"
@@ -1556,6 +1723,15 @@ class FileMet:
         for name, var in self.vars.items():
             if self._used(name):
                 lines.append(f"  {name}: {var.describe()}")
+        if self._ice_whole_cell is not None:
+            ice = self.vars["sea_ice_fraction"].name
+            if self._ice_water is None:
+                water = "1 - the model's land fraction"
+            else:
+                kind, companions = self._ice_water
+                names = " + ".join(repr(c.name) for c in companions)
+                water = {"water": names, "land": f"1 - ({names})", "open_water": f"{ice!r} + {names}"}[kind]
+            lines.append(f"  sea-ice fraction of the water: {ice!r} (of the whole cell) / ({water})")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -1634,6 +1810,8 @@ __all__ = [
     "MetSource",
     "ROLES",
     "SHORT_NAMES",
+    "WHOLE_CELL_SEA_ICE",
+    "WholeCellSeaIce",
     "detect_kind",
     "interpolate_to_pressures",
     "open_met",
