@@ -290,3 +290,35 @@ def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert re.search(r"interrupted; no ensemble summary was written, the 2 member\(s\) that finished are kept in "
                      r".*ens/members; an ensemble cannot be resumed: run it again with --overwrite", err), err
+
+
+@pytest.mark.parametrize("parameter, spec", [
+    ("domain.resolution_deg", "{ distribution = 'uniform', low = 1.0, high = 5.0 }"),
+    ("domain.box_lat_deg", "{ distribution = 'uniform', low = 20.0, high = 40.0 }"),
+])
+def test_an_ensemble_parameter_that_changes_the_grid_fails_before_any_member_runs(tmp_path, monkeypatch, capsys,
+                                                                                  parameter, spec):
+    """A box's size (domain.resolution_deg) or centre drawn member by member gave every member another grid, and the
+    ensemble failed only when the summary combined them, after every member had run; run and validate now refuse it
+    before the first member runs, naming the file, the parameter and the fix."""
+    import popstransport.ensemble as ensemble
+    from popstransport.cli import main
+
+    path = tmp_path / "grid.toml"
+    path.write_text(f"[ensemble]\nmembers = 3\n[ensemble.parameters]\n'{parameter}' = {spec}\n")
+    settings = ["domain.kind=box", "emissions.source=uniform", "time.stop=2010-01-02"]
+    ran = []
+    monkeypatch.setattr(ensemble, "_run_member", lambda *args, **kwargs: ran.append(args))
+    match = (rf"grid\.toml: ensemble\.parameters '{re.escape(parameter)}' change the model grid or the output periods "
+             rf"from member to member \(member 0, {re.escape(parameter)}=.*box grid 1 x 1 cells.*\): the ensemble summary "
+             rf"takes percentiles cell by cell.*remove '{re.escape(parameter)}' from \[ensemble\.parameters\] and set the "
+             "value in the configuration instead")
+    with pytest.raises(ConfigError, match=match):
+        run_ensemble(load_config(path, settings), tmp_path / "out")
+    assert not ran and not (tmp_path / "out").exists()
+    assert main(["validate", str(path), *[a for kv in settings for a in ("--set", kv)]]) == 1
+    assert re.search(match, capsys.readouterr().err)
+    # the same value in every member (a distribution of no width) gives one grid: accepted
+    path.write_text(f"[ensemble]\nmembers = 2\n[ensemble.parameters]\n'{parameter}' = "
+                    "{ distribution = 'normal', mean = 2.0, sd = 0.0 }\n")
+    assert len(ensemble.check_members(load_config(path, settings))) == 2

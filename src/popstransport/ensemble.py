@@ -130,13 +130,16 @@ def member_overrides(values: dict[str, float]) -> list[str]:
 
 def check_members(cfg: Any) -> list[dict[str, float]]:
     """Draw the members of ``cfg``'s ``[ensemble]`` and check that the configuration accepts every member's values
-    (``run_ensemble`` before any member runs, and ``popstransport validate``); returns the drawn values.
+    and that every member has the same grid and output periods (``run_ensemble`` before any member runs, and
+    ``popstransport validate``); returns the drawn values.
 
     Raises
     ------
     ConfigError
         Naming the member, its drawn values and what the configuration refused (an unknown key path, a value out
-        of range, a chemical override the substance refuses).
+        of range, a chemical override the substance refuses), or the configuration file and the parameters that
+        give members different grids or output periods (such as ``domain.resolution_deg`` of a box, or
+        ``domain.box_lat_deg``), which the summary across members cannot combine.
     """
     import dataclasses
 
@@ -145,6 +148,7 @@ def check_members(cfg: Any) -> list[dict[str, float]]:
 
     members = draw_members(cfg.ensemble)
     base = dataclasses.replace(cfg, ensemble={})
+    first: tuple[str, dict[str, np.ndarray]] | None = None
     for k, values in enumerate(members):
         o = member_overrides(values)
         try:
@@ -153,7 +157,47 @@ def check_members(cfg: Any) -> list[dict[str, float]]:
                 build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
         except ConfigError as exc:
             raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
+        layout = _layout(member)
+        if first is None:
+            first = layout
+            continue
+        if _same_layout(first[1], layout[1]):
+            continue
+        # (the parameters that change the layout alone, from member 0's value to member k's)
+        changing = [p for p in values if not _same_layout(_layout(base.with_overrides(member_overrides({p: values[p]})))[1],
+                                                          _layout(base.with_overrides(member_overrides({p: members[0][p]})))[1])]
+        changing = changing or list(values)
+        where = f"{cfg.source_path}: " if cfg.source_path else ""
+        raise ConfigError(
+            f"{where}ensemble.parameters {', '.join(map(repr, changing))} change the model grid or the output periods "
+            f"from member to member (member 0, {', '.join(member_overrides(members[0]))}: {first[0]}; member {k}, "
+            f"{', '.join(o)}: {layout[0]}): the ensemble summary takes percentiles cell by cell and period by period, "
+            f"so every member must have the same grid and output periods; remove {', '.join(map(repr, changing))} from "
+            "[ensemble.parameters] and set the value in the configuration instead (one ensemble for each grid)")
     return members
+
+
+def _layout(cfg: Any) -> tuple[str, dict[str, Any]]:
+    """The grid and output periods of a configuration's run (in words, and the arrays ``_summarise`` needs to be
+    equal in every member: cell edges, layer edges and period boundaries)."""
+    import warnings
+
+    from .config import parse_time
+    from .run import build_grid
+    from .simulation import period_boundaries
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a grid's warnings are the run's to give, once)
+        grid = build_grid(cfg)
+    times = period_boundaries(parse_time(cfg.time.start), parse_time(cfg.time.stop), cfg.output.frequency)
+    arrays = {"lon": grid.lon_edges_deg, "lat": grid.lat_edges_deg, "layer": np.asarray(grid.layers.edges_m),
+              "time": np.asarray(times)}
+    words = f"{grid.describe()}, {len(times) - 1} {cfg.output.frequency} output period(s) {times[0]}..{times[-1]}"
+    return words, arrays
+
+
+def _same_layout(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(np.array_equal(a[name], b[name]) for name in a)
 
 
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
