@@ -14,7 +14,10 @@ Every member is the base configuration with the drawn values set at those key pa
 ``--set KEY=VALUE`` does), so any member can be re-run by hand. Distributions: ``normal`` (mean, sd), ``lognormal``
 (median, factor: the 84th percentile over the median, i.e. exp(sigma)), ``uniform`` (low, high), ``loguniform``
 (low, high), ``triangular`` (low, mode, high). Draws use NumPy's PCG64 generator seeded with ``seed``, member by
-member in the order of the parameters, so the ensemble is reproducible.
+member in the order of the parameters, so the ensemble is reproducible. The members must share one grid and one set
+of output periods (the summary is taken cell by cell and period by period): a parameter that changes them from
+member to member (a box's ``domain.resolution_deg`` or ``domain.box_lat_deg``) is refused before any member runs
+(:func:`check_members`).
 
 Outputs (``run_ensemble``, or ``popstransport run`` of a configuration with ``[ensemble]``): ``members/member_NNN/``
 (complete run directories), ``ensemble_members.csv`` (the drawn values) and ``ensemble_summary.nc`` (median, 5th and
