@@ -460,11 +460,22 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
 def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     """What a run checks before its spin-up and first step, without running (``popstransport validate`` makes the
     same checks): the receptors, border faces and scenario sources of a tagged run, and that the met records cover
-    the run and the spin-up year. Returns the receptor codes (none for an untagged run)."""
+    the run and the spin-up year, and warns of checkpoints that annual output spaces otherwise than
+    ``output.checkpoint_every_months`` says. Returns the receptor codes (none for an untagged run)."""
     from .io.attribution_writer import check_scenarios
     from .io.errors import InputError
     from .spinup import year_after
 
+    every = cfg.output.checkpoint_every_months
+    if cfg.output.frequency == "annual" and every % 12:
+        import warnings
+
+        years = -(-every // 12)
+        warnings.warn(f"{_where(cfg)}output.checkpoint_every_months = {every} with output.frequency = 'annual': "
+                      "checkpoints are written at the ends of output periods, so this run writes them at year ends only, "
+                      f"every {'year' if years == 1 else f'{years} years'}, not every {every} months (an interrupted run "
+                      f"resumes from the last year end); set output.checkpoint_every_months = {12 * years} to say so, or "
+                      f"output.frequency = 'monthly' for a checkpoint every {every} months", stacklevel=2)
     receptors: list[str] = []
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
@@ -677,20 +688,20 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
     # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
     run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
-    if not resume:
-        # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
-        run_dir.discard_partials()
-        for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
-            (run_dir.path / name).unlink(missing_ok=True)
-    checkpoint = run_dir.path / "checkpoint.pkl"
-    if cfg.output.checkpoint_every_months > 0 or resume:
-        # (removed by the journal that puts the results in place, with them: a run stopped just after that must not
-        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run, nor the
-        # attribution tables that only a resume reads)
-        resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
-        run_dir.stale += [p for p in resumables if p not in run_dir.stale]
     writers = []
-    try:
+    try:  # (from here on, a failure or Ctrl-C removes the run folder if this run made it and it is still empty)
+        if not resume:
+            # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
+            run_dir.discard_partials()
+            for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
+                (run_dir.path / name).unlink(missing_ok=True)
+        checkpoint = run_dir.path / "checkpoint.pkl"
+        if cfg.output.checkpoint_every_months > 0 or resume:
+            # (removed by the journal that puts the results in place, with them: a run stopped just after that must
+            # not leave a checkpoint beside its complete results, which --resume would take for an interrupted run,
+            # nor the attribution tables that only a resume reads)
+            resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
+            run_dir.stale += [p for p in resumables if p not in run_dir.stale]
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
                                track_faces=tracked_faces(cfg, setup) if tagged else False,
                                checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None,
