@@ -226,11 +226,12 @@ def _where(cfg: Config) -> str:
     return f"{cfg.source_path}: " if cfg.source_path else ""
 
 
-def _territory_hints(codes: list[str]) -> str:
-    """What the error about region codes adds for territories that Natural Earth draws inside another country."""
+def _territory_hints(codes: list[str], domain_codes: list[str]) -> str:
+    """What the error about region codes adds for territories that Natural Earth draws inside another country (of
+    ``domain_codes``, the regions of the domain, or outside the domain too)."""
     from .io.regions import territory_hint
 
-    hints = [h for h in map(territory_hint, codes) if h]
+    hints = [h for h in (territory_hint(c, domain_codes) for c in codes) if h]
     return f"; {'; '.join(hints)}" if hints else ""
 
 
@@ -264,7 +265,7 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     missing = [r for r in wanted if r not in codes]
     if missing:
         raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are "
-                          f"{codes}" + _territory_hints(missing))
+                          f"{codes}" + _territory_hints(missing, codes))
     idx = [codes.index(r) for r in wanted]
     return [codes[i] for i in idx], fraction[idx]
 
@@ -373,7 +374,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
-            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes])) from None
+            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes], codes)) from None
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
