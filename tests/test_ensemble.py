@@ -322,3 +322,33 @@ def test_an_ensemble_parameter_that_changes_the_grid_fails_before_any_member_run
     path.write_text(f"[ensemble]\nmembers = 2\n[ensemble.parameters]\n'{parameter}' = "
                     "{ distribution = 'normal', mean = 2.0, sd = 0.0 }\n")
     assert len(ensemble.check_members(load_config(path, settings))) == 2
+
+
+def test_the_summary_of_tagged_members_has_source_receptor_share_statistics(tmp_path):
+    """The ensemble summary had no source attribution; with tagged members it now holds the percentiles across members
+    of each source's share of every receptor's deposition, equal to those of the members' own tables."""
+    from popstransport.results import open_run
+
+    path = tmp_path / "tagged.toml"
+    path.write_text("[ensemble]\nmembers = 3\nseed = 2\n[ensemble.parameters]\n"
+                    "'processes.vertical_diffusivity_m2_s' = { distribution = 'loguniform', low = 1.0, high = 1000.0 }\n")
+    cfg = load_config(path, [*BASE, "attribution.tags=list", "attribution.regions=['CHN','IND']"])
+    out = run_ensemble(cfg, tmp_path / "ens")
+    shares = []
+    for k in range(3):
+        with open_run(out / "members" / f"member_{k:03d}") as r:
+            shares.append(r.source_receptor["share"])
+    expected = xr.concat(shares, dim="member")
+    with xr.open_dataset(out / "ensemble_summary.nc") as s:
+        for suffix, q, words in (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95", 0.95, "95th percentile")):
+            stat = s[f"source_receptor_deposition_share_{suffix}"]
+            assert stat.dims == ("receptor", "source") and stat.attrs["ensemble_statistic"] == words
+            assert stat.attrs["long_name"].startswith(f"{words} over 3 ensemble members of the source's share")
+            want = expected.quantile(q, dim="member").transpose("receptor", "source")
+            np.testing.assert_allclose(stat.values, want.sel(receptor=stat["receptor"], source=stat["source"]).values,
+                                       rtol=1e-12, atol=1e-15)
+        assert "CHN" in s["source"].values and "IND" in s["receptor"].values
+        assert np.any(s["source_receptor_deposition_share_p95"].values > s["source_receptor_deposition_share_p05"].values)
+    untagged = run_ensemble(_two_members(tmp_path), tmp_path / "plain")
+    with xr.open_dataset(untagged / "ensemble_summary.nc") as s:
+        assert not [v for v in s.data_vars if str(v).startswith("source_receptor")]

@@ -24,6 +24,9 @@ Outputs (``run_ensemble``, or ``popstransport run`` of a configuration with ``[e
 95th percentiles across members of every field of ``fields.nc``, as ``FIELD_median``, ``FIELD_p05`` and
 ``FIELD_p95``, with the grid, its bounds and the cell areas of ``fields.nc``; each statistic keeps its field's
 ``cell_methods`` and units and names the statistic across members in ``long_name`` and ``ensemble_statistic``).
+When the members are tagged, the summary also holds the same statistics of the source-receptor deposition shares
+(``source_receptor_deposition_share_median``, ``_p05`` and ``_p95``, receptor x source: each source's share of
+the receptor's net deposition over the whole run).
 """
 
 from __future__ import annotations
@@ -277,6 +280,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             for k, (v, p) in enumerate(zip(members, paths)):
                 w.writerow([k, Path(p).relative_to(run_dir.path), *[repr(v[key]) for key in keys]])
         summary = _summarise([Path(p) / "fields.nc" for p in paths])
+        attributions = [Path(p) / "attribution.nc" for p in paths]
+        if all(a.is_file() for a in attributions):
+            summary.update(_share_statistics(attributions))
         attrs = run_attributes(cfg.to_toml())
         summary.attrs.update(attrs, Conventions="CF-1.10", title="popstransport ensemble summary",
                              history=f"{attrs['created']} popstransport {attrs['popstransport_version']} ensemble "
@@ -307,6 +313,28 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             if extra.is_dir() and tail.isdigit() and int(tail) >= len(members):
                 RunDirectory(extra, overwrite=True).remove_earlier_outputs()
     return run_dir.path
+
+
+def _share_statistics(attributions: list[Path]) -> dict[str, Any]:
+    """Median and 5th/95th percentiles across members of the source-receptor deposition shares (receptor x source:
+    each source's share of the receptor's net deposition over the whole run), from the members' ``attribution.nc``.
+    A source that is not a tag of a member has a share of 0 in it; a receptor without deposition has none (NaN)."""
+    import xarray as xr
+
+    deposition = []
+    for path in attributions:
+        with xr.open_dataset(path) as att:
+            deposition.append(att["deposition"].sum("time").transpose("receptor", "source").load())
+    dep = xr.concat(deposition, dim="member", join="outer", fill_value=0.0)
+    total = dep.sum("source")
+    share = (dep / total.where(total != 0)).quantile([s[1] for s in _STATISTICS], dim="member")
+    out = {}
+    for suffix, quantile, words in _STATISTICS:
+        out[f"source_receptor_deposition_share_{suffix}"] = share.sel(quantile=quantile, drop=True).assign_attrs(
+            units="1", ensemble_statistic=words,
+            long_name=f"{words} over {len(attributions)} ensemble members of the source's share of the receptor's net "
+                      "deposition (wet + dry + net air-surface exchange) over the whole run")
+    return out
 
 
 def _summarise(fields: list[Path]) -> Any:
