@@ -318,6 +318,11 @@ def test_an_ensemble_parameter_that_changes_the_grid_fails_before_any_member_run
     assert not ran and not (tmp_path / "out").exists()
     assert main(["validate", str(path), *[a for kv in settings for a in ("--set", kv)]]) == 1
     assert re.search(match, capsys.readouterr().err)
+    # with another parameter that leaves the grid alone, only the one that changes it is named
+    path.write_text(f"[ensemble]\nmembers = 3\n[ensemble.parameters]\n'emissions.scale' = {{ distribution = 'uniform', "
+                    f"low = 0.5, high = 1.5 }}\n'{parameter}' = {spec}\n")
+    with pytest.raises(ConfigError, match=rf"ensemble\.parameters '{re.escape(parameter)}' change the model grid"):
+        ensemble.check_members(load_config(path, settings))
     # the same value in every member (a distribution of no width) gives one grid: accepted
     path.write_text(f"[ensemble]\nmembers = 2\n[ensemble.parameters]\n'{parameter}' = "
                     "{ distribution = 'normal', mean = 2.0, sd = 0.0 }\n")

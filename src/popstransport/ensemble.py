@@ -170,8 +170,8 @@ def check_members(cfg: Any) -> list[dict[str, float]]:
         if _same_layout(first[1], layout[1]):
             continue
         # (the parameters that change the layout alone, from member 0's value to member k's)
-        changing = [p for p in values if not _same_layout(_layout(base.with_overrides(member_overrides({p: values[p]})))[1],
-                                                          _layout(base.with_overrides(member_overrides({p: members[0][p]})))[1])]
+        changing = [p for p in values if not _same_layout(_layout_with(base, p, values[p]),
+                                                          _layout_with(base, p, members[0][p]))]
         changing = changing or list(values)
         where = f"{cfg.source_path}: " if cfg.source_path else ""
         raise ConfigError(
@@ -202,8 +202,18 @@ def _layout(cfg: Any) -> tuple[str, dict[str, Any]]:
     return words, arrays
 
 
-def _same_layout(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(np.array_equal(a[name], b[name]) for name in a)
+def _same_layout(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    return a is not None and b is not None and all(np.array_equal(a[name], b[name]) for name in a)
+
+
+def _layout_with(base: Any, path: str, value: float) -> dict[str, Any] | None:
+    """The layout arrays of ``base`` with one parameter set (``None`` if the configuration refuses it alone)."""
+    from .config import ConfigError
+
+    try:
+        return _layout(base.with_overrides(member_overrides({path: value})))[1]
+    except ConfigError:
+        return None
 
 
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
