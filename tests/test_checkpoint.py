@@ -603,3 +603,50 @@ def test_ctrl_c_after_the_results_are_in_place_says_they_are_written(tmp_path, m
     err = capsys.readouterr().err
     assert "interrupted after the run completed: its results are in" in err and "no partial outputs" not in err
     assert (out / "fields.nc").is_file() and not (out / "checkpoint.pkl").exists()
+
+
+@pytest.mark.parametrize("every, warned", [(6, "every year, not every 6 months"), (18, "every 2 years, not every 18 months"),
+                                           (12, None), (24, None)])
+def test_annual_output_warns_of_checkpoints_at_year_ends_only(every, warned):
+    """With annual output, output.checkpoint_every_months = 6 gave checkpoints at year ends only (they are written at
+    the ends of output periods), without a word; validate and run now warn of it, with the fix."""
+    import warnings
+
+    from popstransport.config import load_config
+    from popstransport.run import validate
+
+    cfg = load_config(None, ["domain.kind=box", "emissions.source=uniform", "output.frequency=annual",
+                             f"output.checkpoint_every_months={every}"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validate(cfg)
+    said = [str(w.message) for w in caught if "checkpoint_every_months" in str(w.message)]
+    if warned is None:
+        assert not said
+    else:
+        assert len(said) == 1 and (
+            f"output.checkpoint_every_months = {every} with output.frequency = 'annual': checkpoints are written at "
+            f"the ends of output periods, so this run writes them at year ends only, {warned}") in said[0], said
+        assert (f"set output.checkpoint_every_months = {12 * (-(-every // 12))} to say so, or output.frequency = "
+                f"'monthly' for a checkpoint every {every} months") in said[0]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_ctrl_c_before_the_writers_are_made_removes_the_run_folder_it_made(tmp_path, monkeypatch, capsys, existing):
+    """Ctrl-C between making the run folder and making its writers (here while the run removes what an interrupted run
+    left) left the empty run folder behind; it is now removed, but only if the run made it and nothing else is in it."""
+    from popstransport.io.writers import RunDirectory
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    monkeypatch.setattr(RunDirectory, "discard_partials", interrupted)
+    assert main(["run", "--out", str(out), *BASE, "--set", "time.stop=2010-02-01"]) == 130
+    if existing:
+        assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    else:
+        assert not out.exists()

@@ -118,6 +118,17 @@ def test_different_output_periods_compare_whole_run_means(runs):
     np.testing.assert_allclose(c.fields["soil_burden_b"].values, a, rtol=1e-9)
 
 
+def test_runs_of_different_spans_without_a_common_period_are_refused(runs, tmp_path):
+    """Two runs with no output period in common were compared by their whole-run means, each over its own span
+    (January-February against March-April here), without a word: the comparison is now refused, naming both spans."""
+    later = run(load_config(None, [*TAGGED, "time.start=2010-03-01", "time.stop=2010-05-01"]), tmp_path / "later")
+    with pytest.raises(CompareError, match=r"/a \(2010-01-01 to 2010-03-01, 2 output periods\) and .*/later \(2010-03-01 "
+                       r"to 2010-05-01, 2 output periods\) have no output period in common and simulate different "
+                       r"spans.*rerun one of them with the other's time\.start and time\.stop"):
+        compare_runs(runs["a"], later, tmp_path / "cmp")
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_whole_run_means_are_written_without_a_warning(runs, tmp_path):
     """Written, the whole-run comparison kept fields.nc's unlimited time dimension in its encoding, and xarray warned
     the user 'Unlimited dimension(s) {'time'} declared in 'dataset.encoding', but not part of current dataset

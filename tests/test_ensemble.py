@@ -290,3 +290,70 @@ def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert re.search(r"interrupted; no ensemble summary was written, the 2 member\(s\) that finished are kept in "
                      r".*ens/members; an ensemble cannot be resumed: run it again with --overwrite", err), err
+
+
+@pytest.mark.parametrize("parameter, spec", [
+    ("domain.resolution_deg", "{ distribution = 'uniform', low = 1.0, high = 5.0 }"),
+    ("domain.box_lat_deg", "{ distribution = 'uniform', low = 20.0, high = 40.0 }"),
+])
+def test_an_ensemble_parameter_that_changes_the_grid_fails_before_any_member_runs(tmp_path, monkeypatch, capsys,
+                                                                                  parameter, spec):
+    """A box's size (domain.resolution_deg) or centre drawn member by member gave every member another grid, and the
+    ensemble failed only when the summary combined them, after every member had run; run and validate now refuse it
+    before the first member runs, naming the file, the parameter and the fix."""
+    import popstransport.ensemble as ensemble
+    from popstransport.cli import main
+
+    path = tmp_path / "grid.toml"
+    path.write_text(f"[ensemble]\nmembers = 3\n[ensemble.parameters]\n'{parameter}' = {spec}\n")
+    settings = ["domain.kind=box", "emissions.source=uniform", "time.stop=2010-01-02"]
+    ran = []
+    monkeypatch.setattr(ensemble, "_run_member", lambda *args, **kwargs: ran.append(args))
+    match = (rf"grid\.toml: ensemble\.parameters '{re.escape(parameter)}' change the model grid or the output periods "
+             rf"from member to member \(member 0, {re.escape(parameter)}=.*box grid 1 x 1 cells.*\): the ensemble summary "
+             rf"takes percentiles cell by cell.*remove '{re.escape(parameter)}' from \[ensemble\.parameters\] and set the "
+             "value in the configuration instead")
+    with pytest.raises(ConfigError, match=match):
+        run_ensemble(load_config(path, settings), tmp_path / "out")
+    assert not ran and not (tmp_path / "out").exists()
+    assert main(["validate", str(path), *[a for kv in settings for a in ("--set", kv)]]) == 1
+    assert re.search(match, capsys.readouterr().err)
+    # with another parameter that leaves the grid alone, only the one that changes it is named
+    path.write_text(f"[ensemble]\nmembers = 3\n[ensemble.parameters]\n'emissions.scale' = {{ distribution = 'uniform', "
+                    f"low = 0.5, high = 1.5 }}\n'{parameter}' = {spec}\n")
+    with pytest.raises(ConfigError, match=rf"ensemble\.parameters '{re.escape(parameter)}' change the model grid"):
+        ensemble.check_members(load_config(path, settings))
+    # the same value in every member (a distribution of no width) gives one grid: accepted
+    path.write_text(f"[ensemble]\nmembers = 2\n[ensemble.parameters]\n'{parameter}' = "
+                    "{ distribution = 'normal', mean = 2.0, sd = 0.0 }\n")
+    assert len(ensemble.check_members(load_config(path, settings))) == 2
+
+
+def test_the_summary_of_tagged_members_has_source_receptor_share_statistics(tmp_path):
+    """The ensemble summary had no source attribution; with tagged members it now holds the percentiles across members
+    of each source's share of every receptor's deposition, equal to those of the members' own tables."""
+    from popstransport.results import open_run
+
+    path = tmp_path / "tagged.toml"
+    path.write_text("[ensemble]\nmembers = 3\nseed = 2\n[ensemble.parameters]\n"
+                    "'processes.vertical_diffusivity_m2_s' = { distribution = 'loguniform', low = 1.0, high = 1000.0 }\n")
+    cfg = load_config(path, [*BASE, "attribution.tags=list", "attribution.regions=['CHN','IND']"])
+    out = run_ensemble(cfg, tmp_path / "ens")
+    shares = []
+    for k in range(3):
+        with open_run(out / "members" / f"member_{k:03d}") as r:
+            shares.append(r.source_receptor["share"])
+    expected = xr.concat(shares, dim="member")
+    with xr.open_dataset(out / "ensemble_summary.nc") as s:
+        for suffix, q, words in (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95", 0.95, "95th percentile")):
+            stat = s[f"source_receptor_deposition_share_{suffix}"]
+            assert stat.dims == ("receptor", "source") and stat.attrs["ensemble_statistic"] == words
+            assert stat.attrs["long_name"].startswith(f"{words} over 3 ensemble members of the source's share")
+            want = expected.quantile(q, dim="member").transpose("receptor", "source")
+            np.testing.assert_allclose(stat.values, want.sel(receptor=stat["receptor"], source=stat["source"]).values,
+                                       rtol=1e-12, atol=1e-15)
+        assert "CHN" in s["source"].values and "IND" in s["receptor"].values
+        assert np.any(s["source_receptor_deposition_share_p95"].values > s["source_receptor_deposition_share_p05"].values)
+    untagged = run_ensemble(_two_members(tmp_path), tmp_path / "plain")
+    with xr.open_dataset(untagged / "ensemble_summary.nc") as s:
+        assert not [v for v in s.data_vars if str(v).startswith("source_receptor")]

@@ -304,6 +304,28 @@ def test_region_file_with_nan_coordinates_is_refused(tmp_path):
         RegionMasks.from_file(f, "zone", g, use_cache=False)
 
 
+def test_a_territory_whose_holder_is_outside_the_domain_is_not_offered_the_holder():
+    """Asking for Svalbard (SJM) as a receptor of the Asia-Pacific domain said "use NOR", which is outside the domain
+    too; the hint now says so and what to do instead."""
+    from popstransport.config import ConfigError, load_config
+    from popstransport.io.regions import territory_hint
+    from popstransport.run import validate
+
+    assert territory_hint("SJM", ["NOR", "SWE"]).startswith("SJM (Svalbard and Jan Mayen) is part of NOR in Natural "
+                                                             "Earth's countries: use NOR")
+    outside = territory_hint("SJM", ["CHN", "JPN"])
+    assert outside.startswith("SJM (Svalbard and Jan Mayen) is part of NOR in Natural Earth's countries, and NOR is not a "
+                              "region of the domain either (it lies outside the domain): widen [domain] to cover "
+                              "Svalbard and Jan Mayen (lon 16, lat 78.5) and use NOR, or leave SJM out"), outside
+    assert "use NOR, or regions" not in outside
+    cfg = load_config(None, ["domain.resolution_deg=5", "time.stop=2010-01-02", "emissions.source=uniform",
+                             "attribution.tags=countries", "attribution.receptors=['CHN', 'SJM']"])
+    with pytest.raises(ConfigError, match=r"attribution\.receptors \['SJM'\] are not regions of the domain.*; SJM "
+                                          r"\(Svalbard and Jan Mayen\) is part of NOR in Natural Earth's countries, and "
+                                          r"NOR is not a region of the domain either"):
+        validate(cfg)
+
+
 def test_territories_drawn_inside_another_country_are_named_with_it():
     """Svalbard (SJM) is part of Norway's outline in Natural Earth's countries: asking for it said only that SJM is not
     a Natural Earth code. Each listed territory's point lies in the country the hint names."""

@@ -94,3 +94,35 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     dark = (img.sum(axis=-1) < 1.5).mean()
     assert dark > 0.005, "the page looks blank: almost no dark pixels (text, figures)"
     assert len(np.unique((img * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
+
+
+def test_report_lists_the_scenarios_with_their_headline_results(tmp_path):
+    """The report did not name a run's scenarios; it now lists those of [[scenarios]] and any other scenario folder of
+    the run, with what each scales and its emission and deposition against the run's (or that it is not written)."""
+    import xarray as xr
+
+    from popstransport.io.attribution_writer import write_scenario
+
+    config = tmp_path / "scenarios.toml"
+    config.write_text("[[scenarios]]\nname = 'chn_half'\nscale = { CHN = 0.5 }\n\n"
+                      "[[scenarios]]\nname = 'ind_off'\nscale = { IND = 0.0, CHN = 2.0 }\n")
+    path = run(load_config(config, TAGGED), tmp_path / "run")
+    shutil.rmtree(path / "scenarios" / "ind_off")  # (as if the run was stopped before it wrote this one)
+    write_scenario(path, {"IND": 3.0}, "ind_triple")  # (written afterwards with `popstransport scenario`)
+    text = write_report(path).read_text(encoding="utf-8")
+    assert "<h2>Scenarios</h2>" in text
+    with xr.open_dataset(path / "attribution.nc") as att:
+        emission = att["emission"].sum("time")
+        base, chn, ind = float(emission.sum()), float(emission.sel(source="CHN")), float(emission.sel(source="IND"))
+        deposition = float(att["deposition"].sum())
+    half = base - 0.5 * chn
+    assert (f'<td class="name">chn_half</td><td class="name">CHN x 0.5</td><td>{half:.4g}</td>'
+            f"<td>{100 * (half - base) / base:+.3g}%</td>") in text
+    assert '<td class="name">ind_off</td><td class="name">IND x 0, CHN x 2</td><td>not written</td>' in text
+    assert f"popstransport scenario {path} --scale SOURCE=FACTOR,... --name NAME" in text
+    triple = base + 2.0 * ind
+    assert f'<td class="name">ind_triple</td><td class="name">IND x 3</td><td>{triple:.4g}</td>' in text
+    assert f"net deposition onto the receptors {deposition:.4g} kg" in text
+    # a run without scenarios has no such section
+    assert "<h2>Scenarios</h2>" not in write_report(run(load_config(None, TINY), tmp_path / "plain")).read_text(
+        encoding="utf-8")

@@ -13,7 +13,8 @@ Files written to the output folder:
 
 Periods: when both runs have the same output periods, fields are compared period by period; otherwise the periods
 present in both runs (same start and end) are compared; if there are none, the whole-run means are compared (and
-the summary says so). Both runs must be on the same grid.
+the summary says so), which needs both runs to simulate the same span (from the same start to the same end; runs of
+different spans without a common period are refused). Both runs must be on the same grid.
 
 Scenarios: either side may be a scenario folder of a tagged run (``RUN/scenarios/NAME``, written by
 ``popstransport scenario`` or a run's ``[[scenarios]]``), for example a scenario against its own run to see what it
@@ -164,6 +165,24 @@ def _check_grid(a: RunResults, b: RunResults) -> None:
                 f"{b.fields.sizes['lat']} from lon {b.lon_edges[0]:g}, lat {b.lat_edges[0]:g}); compare needs the "
                 "same domain and resolution: rerun one of them with the other's [domain] section"
             )
+
+
+def _span(r: RunResults) -> str:
+    bnds = r.time_bnds
+    return f"{str(bnds[0, 0]).replace('T00:00:00', '')} to {str(bnds[-1, 1]).replace('T00:00:00', '')}"
+
+
+def _check_same_span(a: RunResults, b: RunResults) -> None:
+    """Runs without a common output period are compared by their whole-run means: refuse them unless both simulate
+    the same span (say monthly against whole-run output of one year), or the means would be of different periods."""
+    ba, bb = a.time_bnds, b.time_bnds
+    if ba[0, 0] == bb[0, 0] and ba[-1, 1] == bb[-1, 1]:
+        return
+    raise CompareError(
+        f"{a.path} ({_span(a)}, {ba.shape[0]} output periods) and {b.path} ({_span(b)}, {bb.shape[0]} output periods) "
+        "have no output period in common and simulate different spans, so their whole-run means would compare different "
+        "periods; compare runs of the same period: rerun one of them with the other's time.start and time.stop (and "
+        "output.frequency for a period-by-period comparison)")
 
 
 def _common_periods(a: RunResults, b: RunResults) -> tuple[list[int], list[int]]:
@@ -385,6 +404,8 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
         a, b = _as_scenario_fields(a), _as_scenario_fields(b)
     _check_grid(a, b)
     ia, ib = _common_periods(a, b)
+    if not ia:
+        _check_same_span(a, b)
     fields, how = _field_differences(a, b)
     receptors = _receptor_rows(a, b, ia, ib)
     budget = _budget_rows(a, b, ia, ib)

@@ -14,13 +14,19 @@ Every member is the base configuration with the drawn values set at those key pa
 ``--set KEY=VALUE`` does), so any member can be re-run by hand. Distributions: ``normal`` (mean, sd), ``lognormal``
 (median, factor: the 84th percentile over the median, i.e. exp(sigma)), ``uniform`` (low, high), ``loguniform``
 (low, high), ``triangular`` (low, mode, high). Draws use NumPy's PCG64 generator seeded with ``seed``, member by
-member in the order of the parameters, so the ensemble is reproducible.
+member in the order of the parameters, so the ensemble is reproducible. The members must share one grid and one set
+of output periods (the summary is taken cell by cell and period by period): a parameter that changes them from
+member to member (a box's ``domain.resolution_deg`` or ``domain.box_lat_deg``) is refused before any member runs
+(:func:`check_members`).
 
 Outputs (``run_ensemble``, or ``popstransport run`` of a configuration with ``[ensemble]``): ``members/member_NNN/``
 (complete run directories), ``ensemble_members.csv`` (the drawn values) and ``ensemble_summary.nc`` (median, 5th and
 95th percentiles across members of every field of ``fields.nc``, as ``FIELD_median``, ``FIELD_p05`` and
 ``FIELD_p95``, with the grid, its bounds and the cell areas of ``fields.nc``; each statistic keeps its field's
 ``cell_methods`` and units and names the statistic across members in ``long_name`` and ``ensemble_statistic``).
+When the members are tagged, the summary also holds the same statistics of the source-receptor deposition shares
+(``source_receptor_deposition_share_median``, ``_p05`` and ``_p95``, receptor x source: each source's share of
+the receptor's net deposition over the whole run).
 """
 
 from __future__ import annotations
@@ -130,13 +136,16 @@ def member_overrides(values: dict[str, float]) -> list[str]:
 
 def check_members(cfg: Any) -> list[dict[str, float]]:
     """Draw the members of ``cfg``'s ``[ensemble]`` and check that the configuration accepts every member's values
-    (``run_ensemble`` before any member runs, and ``popstransport validate``); returns the drawn values.
+    and that every member has the same grid and output periods (``run_ensemble`` before any member runs, and
+    ``popstransport validate``); returns the drawn values.
 
     Raises
     ------
     ConfigError
         Naming the member, its drawn values and what the configuration refused (an unknown key path, a value out
-        of range, a chemical override the substance refuses).
+        of range, a chemical override the substance refuses), or the configuration file and the parameters that
+        give members different grids or output periods (such as ``domain.resolution_deg`` of a box, or
+        ``domain.box_lat_deg``), which the summary across members cannot combine.
     """
     import dataclasses
 
@@ -145,6 +154,7 @@ def check_members(cfg: Any) -> list[dict[str, float]]:
 
     members = draw_members(cfg.ensemble)
     base = dataclasses.replace(cfg, ensemble={})
+    first: tuple[str, dict[str, np.ndarray]] | None = None
     for k, values in enumerate(members):
         o = member_overrides(values)
         try:
@@ -153,7 +163,57 @@ def check_members(cfg: Any) -> list[dict[str, float]]:
                 build_chemical(member)  # (chemical.overrides are checked only when the substance is built)
         except ConfigError as exc:
             raise ConfigError(f"ensemble member {k} ({', '.join(o)}): {exc}") from exc
+        layout = _layout(member)
+        if first is None:
+            first = layout
+            continue
+        if _same_layout(first[1], layout[1]):
+            continue
+        # (the parameters that change the layout alone, from member 0's value to member k's)
+        changing = [p for p in values if not _same_layout(_layout_with(base, p, values[p]),
+                                                          _layout_with(base, p, members[0][p]))]
+        changing = changing or list(values)
+        where = f"{cfg.source_path}: " if cfg.source_path else ""
+        raise ConfigError(
+            f"{where}ensemble.parameters {', '.join(map(repr, changing))} change the model grid or the output periods "
+            f"from member to member (member 0, {', '.join(member_overrides(members[0]))}: {first[0]}; member {k}, "
+            f"{', '.join(o)}: {layout[0]}): the ensemble summary takes percentiles cell by cell and period by period, "
+            f"so every member must have the same grid and output periods; remove {', '.join(map(repr, changing))} from "
+            "[ensemble.parameters] and set the value in the configuration instead (one ensemble for each grid)")
     return members
+
+
+def _layout(cfg: Any) -> tuple[str, dict[str, Any]]:
+    """The grid and output periods of a configuration's run (in words, and the arrays ``_summarise`` needs to be
+    equal in every member: cell edges, layer edges and period boundaries)."""
+    import warnings
+
+    from .config import parse_time
+    from .run import build_grid
+    from .simulation import period_boundaries
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a grid's warnings are the run's to give, once)
+        grid = build_grid(cfg)
+    times = period_boundaries(parse_time(cfg.time.start), parse_time(cfg.time.stop), cfg.output.frequency)
+    arrays = {"lon": grid.lon_edges_deg, "lat": grid.lat_edges_deg, "layer": np.asarray(grid.layers.edges_m),
+              "time": np.asarray(times)}
+    words = f"{grid.describe()}, {len(times) - 1} {cfg.output.frequency} output period(s) {times[0]}..{times[-1]}"
+    return words, arrays
+
+
+def _same_layout(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    return a is not None and b is not None and all(np.array_equal(a[name], b[name]) for name in a)
+
+
+def _layout_with(base: Any, path: str, value: float) -> dict[str, Any] | None:
+    """The layout arrays of ``base`` with one parameter set (``None`` if the configuration refuses it alone)."""
+    from .config import ConfigError
+
+    try:
+        return _layout(base.with_overrides(member_overrides({path: value})))[1]
+    except ConfigError:
+        return None
 
 
 #: Variables of ``fields.nc`` that describe the grid and the periods; copied into the summary as they are.
@@ -230,6 +290,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             for k, (v, p) in enumerate(zip(members, paths)):
                 w.writerow([k, Path(p).relative_to(run_dir.path), *[repr(v[key]) for key in keys]])
         summary = _summarise([Path(p) / "fields.nc" for p in paths])
+        attributions = [Path(p) / "attribution.nc" for p in paths]
+        if all(a.is_file() for a in attributions):
+            summary.update(_share_statistics(attributions))
         attrs = run_attributes(cfg.to_toml())
         summary.attrs.update(attrs, Conventions="CF-1.10", title="popstransport ensemble summary",
                              history=f"{attrs['created']} popstransport {attrs['popstransport_version']} ensemble "
@@ -260,6 +323,28 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             if extra.is_dir() and tail.isdigit() and int(tail) >= len(members):
                 RunDirectory(extra, overwrite=True).remove_earlier_outputs()
     return run_dir.path
+
+
+def _share_statistics(attributions: list[Path]) -> dict[str, Any]:
+    """Median and 5th/95th percentiles across members of the source-receptor deposition shares (receptor x source:
+    each source's share of the receptor's net deposition over the whole run), from the members' ``attribution.nc``.
+    A source that is not a tag of a member has a share of 0 in it; a receptor without deposition has none (NaN)."""
+    import xarray as xr
+
+    deposition = []
+    for path in attributions:
+        with xr.open_dataset(path) as att:
+            deposition.append(att["deposition"].sum("time").transpose("receptor", "source").load())
+    dep = xr.concat(deposition, dim="member", join="outer", fill_value=0.0)
+    total = dep.sum("source")
+    share = (dep / total.where(total != 0)).quantile([s[1] for s in _STATISTICS], dim="member")
+    out = {}
+    for suffix, quantile, words in _STATISTICS:
+        out[f"source_receptor_deposition_share_{suffix}"] = share.sel(quantile=quantile, drop=True).assign_attrs(
+            units="1", ensemble_statistic=words,
+            long_name=f"{words} over {len(attributions)} ensemble members of the source's share of the receptor's net "
+                      "deposition (wet + dry + net air-surface exchange) over the whole run")
+    return out
 
 
 def _summarise(fields: list[Path]) -> Any:

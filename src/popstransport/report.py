@@ -1,7 +1,9 @@
 """The run report: one self-contained HTML page (figures embedded as PNG data URIs, no external files or scripts).
 
 Sections: the run at a glance, warnings, the mass budget (table and chart), maps, the source-receptor table with
-foreign shares (tagged runs), the largest border fluxes, and the resolved configuration.
+foreign shares (tagged runs), the scenarios (the ``[[scenarios]]`` of the configuration and any other scenario
+folder of the run, with what each scales and, where its folder holds them, its emission and deposition against the
+run's), the largest border fluxes, and the resolved configuration.
 """
 
 from __future__ import annotations
@@ -158,6 +160,59 @@ def _source_receptor_section(run: RunResults, max_sources: int = 10) -> str:
             + table)
 
 
+def _scale_words(scale: dict[str, float] | str) -> str:
+    """``{"CHN": 0.5}`` or a folder's ``scenario_scale`` attribute ``"CHN=0.5"`` as ``"CHN x 0.5"``."""
+    if isinstance(scale, str):
+        pairs = [item.split("=", 1) for item in scale.split(",") if "=" in item]
+        return ", ".join(f"{code.strip()} x {factor.strip()}" for code, factor in pairs)
+    return ", ".join(f"{code} x {float(factor):g}" for code, factor in scale.items())
+
+
+def _scenarios_section(run: RunResults) -> str:
+    """The run's scenarios: those of its ``[[scenarios]]`` and any other folder in ``RUN_DIR/scenarios`` (written with
+    ``popstransport scenario``), with what each scales and, from its ``attribution.nc``, its emission and net
+    deposition onto the receptors over the whole run against the run's ("" for a run without scenarios)."""
+    import xarray as xr
+
+    from .config import scenario_name
+
+    configured = {scenario_name(sc, k): _scale_words(sc.get("scale", {}))
+                  for k, sc in enumerate(run.config.get("scenarios", []))}
+    folder = run.path / "scenarios"
+    written = ({p.name: p for p in sorted(folder.iterdir()) if (p / "attribution.nc").is_file()}
+               if folder.is_dir() else {})
+    names = [*configured, *(n for n in written if n not in configured)]
+    if not names:
+        return ""
+    att = run.attribution
+    base_emission = float(att["emission"].sum()) if att is not None else float("nan")
+    base_deposition = float(att["deposition"].sum()) if att is not None else float("nan")
+
+    def change(value: float, base: float) -> str:
+        return f"{100 * (value - base) / abs(base):+.3g}%" if np.isfinite(base) and base != 0 else "n/a"
+
+    rows, missing = [], []
+    for name in names:
+        changes = configured.get(name, "")
+        if name in written:
+            with xr.open_dataset(written[name] / "attribution.nc") as sc:
+                changes = changes or _scale_words(str(sc.attrs.get("scenario_scale", "")))
+                emission, deposition = float(sc["emission"].sum()), float(sc["deposition"].sum())
+            rows.append([name, changes, _num(emission), change(emission, base_emission), _num(deposition),
+                         change(deposition, base_deposition)])
+        else:
+            missing.append(name)
+            rows.append([name, changes, "not written", "", "not written", ""])
+    table = _table(["scenario", "scales the emissions of", "emission (kg)", "change from the run", "net deposition onto "
+                    "the receptors (kg)", "change from the run"], rows, name_cols=2)
+    note = (f" The results of {', '.join(missing)} are not in the run directory: write them with <code>popstransport "
+            f"scenario {html.escape(str(run.path))} --scale SOURCE=FACTOR,... --name NAME</code>." if missing else "")
+    return ("<h2>Scenarios</h2><p class='small'>Scenarios scale the emissions of source tags (sources not named keep "
+            "theirs); their results are weighted sums of the tags' results, in scenarios/NAME/. Totals over the whole "
+            f"run; the run's own: emission {_num(base_emission)} kg, net deposition onto the receptors "
+            f"{_num(base_deposition)} kg.{note}</p>" + table)
+
+
 def _border_section(run: RunResults, n: int = 15) -> str:
     if run.border_fluxes is None:
         return "<h2>Border fluxes</h2><p>No border fluxes in this run (untagged, or attribution.border_fluxes = false).</p>"
@@ -213,6 +268,7 @@ def render_report(run: RunResults) -> str:
         _budget_section(run),
         maps,
         _source_receptor_section(run),
+        _scenarios_section(run),
         _border_section(run),
         "<h2>Configuration</h2><p class='small'>The resolved configuration (config.toml); rerun with "
         "<code>popstransport run config.toml</code>.</p>",

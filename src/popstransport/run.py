@@ -226,11 +226,12 @@ def _where(cfg: Config) -> str:
     return f"{cfg.source_path}: " if cfg.source_path else ""
 
 
-def _territory_hints(codes: list[str]) -> str:
-    """What the error about region codes adds for territories that Natural Earth draws inside another country."""
+def _territory_hints(codes: list[str], domain_codes: list[str]) -> str:
+    """What the error about region codes adds for territories that Natural Earth draws inside another country (of
+    ``domain_codes``, the regions of the domain, or outside the domain too)."""
     from .io.regions import territory_hint
 
-    hints = [h for h in map(territory_hint, codes) if h]
+    hints = [h for h in (territory_hint(c, domain_codes) for c in codes) if h]
     return f"; {'; '.join(hints)}" if hints else ""
 
 
@@ -264,7 +265,7 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     missing = [r for r in wanted if r not in codes]
     if missing:
         raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are "
-                          f"{codes}" + _territory_hints(missing))
+                          f"{codes}" + _territory_hints(missing, codes))
     idx = [codes.index(r) for r in wanted]
     return [codes[i] for i in idx], fraction[idx]
 
@@ -373,7 +374,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
-            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes])) from None
+            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes], codes)) from None
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
@@ -460,11 +461,22 @@ def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_t
 def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     """What a run checks before its spin-up and first step, without running (``popstransport validate`` makes the
     same checks): the receptors, border faces and scenario sources of a tagged run, and that the met records cover
-    the run and the spin-up year. Returns the receptor codes (none for an untagged run)."""
+    the run and the spin-up year, and warns of checkpoints that annual output spaces otherwise than
+    ``output.checkpoint_every_months`` says. Returns the receptor codes (none for an untagged run)."""
     from .io.attribution_writer import check_scenarios
     from .io.errors import InputError
     from .spinup import year_after
 
+    every = cfg.output.checkpoint_every_months
+    if cfg.output.frequency == "annual" and every % 12:
+        import warnings
+
+        years = -(-every // 12)
+        warnings.warn(f"{_where(cfg)}output.checkpoint_every_months = {every} with output.frequency = 'annual': "
+                      "checkpoints are written at the ends of output periods, so this run writes them at year ends only, "
+                      f"every {'year' if years == 1 else f'{years} years'}, not every {every} months (an interrupted run "
+                      f"resumes from the last year end); set output.checkpoint_every_months = {12 * years} to say so, or "
+                      f"output.frequency = 'monthly' for a checkpoint every {every} months", stacklevel=2)
     receptors: list[str] = []
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
@@ -681,20 +693,20 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
     # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
     run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)
-    if not resume:
-        # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
-        run_dir.discard_partials()
-        for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
-            (run_dir.path / name).unlink(missing_ok=True)
-    checkpoint = run_dir.path / "checkpoint.pkl"
-    if cfg.output.checkpoint_every_months > 0 or resume:
-        # (removed by the journal that puts the results in place, with them: a run stopped just after that must not
-        # leave a checkpoint beside its complete results, which --resume would take for an interrupted run, nor the
-        # attribution tables that only a resume reads)
-        resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
-        run_dir.stale += [p for p in resumables if p not in run_dir.stale]
     writers = []
-    try:
+    try:  # (from here on, a failure or Ctrl-C removes the run folder if this run made it and it is still empty)
+        if not resume:
+            # (an interrupted run's files, which this run does not continue: with them gone its checkpoint cannot resume)
+            run_dir.discard_partials()
+            for name in ("checkpoint.pkl", "checkpoint.pkl.tmp", "checkpoint_periods.pkl"):
+                (run_dir.path / name).unlink(missing_ok=True)
+        checkpoint = run_dir.path / "checkpoint.pkl"
+        if cfg.output.checkpoint_every_months > 0 or resume:
+            # (removed by the journal that puts the results in place, with them: a run stopped just after that must
+            # not leave a checkpoint beside its complete results, which --resume would take for an interrupted run,
+            # nor the attribution tables that only a resume reads)
+            resumables = (checkpoint, Simulation.periods_path(checkpoint), AttributionWriter.tables_path(run_dir))
+            run_dir.stale += [p for p in resumables if p not in run_dir.stale]
         sim = build_simulation(cfg, model, (), progress, per_tag=tagged,
                                track_faces=tracked_faces(cfg, setup) if tagged else False,
                                checkpoint_path=checkpoint if cfg.output.checkpoint_every_months > 0 else None,

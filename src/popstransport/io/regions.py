@@ -28,6 +28,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -690,15 +691,20 @@ FOLDED_TERRITORIES = {
 }
 
 
-def territory_hint(code: str) -> str:
+def territory_hint(code: str, domain_codes: Sequence[str] | None = None) -> str:
     """For a code of :data:`FOLDED_TERRITORIES`, the words that say which Natural Earth country holds it and what to
-    do (``""`` for any other code)."""
+    do (``""`` for any other code). With ``domain_codes`` (the regions of the model's domain), a holder that is not
+    among them is said to be outside the domain too, rather than offered in the territory's place."""
     entry = FOLDED_TERRITORIES.get(str(code).strip().upper())
     if entry is None:
         return ""
     holder = countries_of_points(np.array([entry[1]]), np.array([entry[2]]))[0]
     if not holder:
         return ""
+    if domain_codes is not None and holder not in domain_codes:
+        return (f"{code} ({entry[0]}) is part of {holder} in Natural Earth's countries, and {holder} is not a region of "
+                f"the domain either (it lies outside the domain): widen [domain] to cover {entry[0]} "
+                f"(lon {entry[1]:g}, lat {entry[2]:g}) and use {holder}, or leave {code} out")
     return (f"{code} ({entry[0]}) is part of {holder} in Natural Earth's countries: use {holder}, or regions from a "
             "file (regions.source) that draws it as a region of its own")
 
