@@ -417,3 +417,23 @@ def test_a_point_source_is_tagged_by_the_country_that_holds_it(tmp_path):
     assert w[tags.names.index("LAO"), j, i] == 1.0
     jb, ib = int(np.searchsorted(grid.lat_edges_deg, 10.5)) - 1, int(np.searchsorted(grid.lon_edges_deg, 108.5)) - 1
     assert w[tags.names.index("OTHER"), jb, ib] == 1.0
+
+
+def test_a_country_outside_the_domain_is_refused_as_receptor_or_listed_tag():
+    """A country of regions.codes outside the domain has an all-zero mask: as a receptor it gave a row of zeros (with
+    NaN shares) in source_receptor_deposition.csv, and as a listed tag a tag that emitted nothing, without a word."""
+    import popstransport
+    from popstransport.config import ConfigError
+
+    # the default domain (60..180 E, 15 S..60 N) holds Fiji's western tip but not Samoa (172 W)
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries", "regions.codes=['FJI', 'WSM', 'CHN']"]
+    with pytest.raises(ConfigError, match=r"regions.codes: \['WSM'\] cover no part of the domain .*row of zeros"):
+        popstransport.validate(popstransport.load_config(None, settings))
+    with pytest.raises(ConfigError, match=r"attribution.receptors: \['WSM'\] cover no part of the domain"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['FJI', 'WSM']"]))
+    with pytest.raises(ConfigError, match=r"attribution.regions \['WSM'\] cover no part of the domain"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.tags=list",
+                                                                "attribution.regions=['WSM', 'CHN']",
+                                                                "attribution.receptors=['FJI', 'CHN']"]))
+    summary = popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['FJI', 'CHN']"]))
+    assert summary.receptors == ["FJI", "CHN"]

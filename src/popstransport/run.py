@@ -260,13 +260,26 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     codes, fraction = setup.region_codes, setup.region_fraction
     wanted = cfg.attribution.receptors
     if not wanted:
-        return codes, fraction
+        return _covered(codes, fraction, "regions.codes", cfg, setup)
     missing = [r for r in wanted if r not in codes]
     if missing:
         raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are "
                           f"{codes}" + _territory_hints(missing))
     idx = [codes.index(r) for r in wanted]
-    return [codes[i] for i in idx], fraction[idx]
+    return _covered([codes[i] for i in idx], fraction[idx], "attribution.receptors", cfg, setup)
+
+
+def _covered(codes: list[str], fraction: np.ndarray, key: str, cfg: Config, setup: RunSetup
+             ) -> tuple[list[str], np.ndarray]:
+    """``codes`` and ``fraction`` when every region covers part of a cell of the grid; otherwise a
+    :class:`ConfigError` naming ``key`` (a country of ``regions.codes`` outside the domain has an all-zero mask, and
+    as a receptor it would get a row of zeros, as if nothing deposited there)."""
+    empty = [c for c, f in zip(codes, fraction) if not np.any(f > 0)]
+    if empty:
+        raise ConfigError(f"{_where(cfg)}{key}: {empty} cover no part of the domain ({setup.model.grid.describe()}), so "
+                          "their deposition would be a row of zeros; widen the domain to hold them (a domain across the "
+                          f"180th meridian runs past 180, e.g. 150 to 210), or remove them from {key}")
+    return codes, fraction
 
 
 def tracked_faces(cfg: Config, setup: RunSetup) -> tuple[np.ndarray, np.ndarray] | bool:
