@@ -437,3 +437,21 @@ def test_a_country_outside_the_domain_is_refused_as_receptor_or_listed_tag():
                                                                 "attribution.receptors=['FJI', 'CHN']"]))
     summary = popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['FJI', 'CHN']"]))
     assert summary.receptors == ["FJI", "CHN"]
+
+
+def test_a_receptor_partly_outside_the_domain_is_named_with_the_share_inside():
+    """The default domain ends at 180 E and 15 S and holds 0.2 % of Fiji: its receptor row was the deposition onto that
+    sliver under the whole country's code, with no word that the rest of Fiji was not counted."""
+    import warnings
+
+    import popstransport
+
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries", "attribution.receptors=['FJI', 'CHN', 'SGP']"]
+    with pytest.warns(UserWarning, match=r"attribution.receptors: only part of FJI \(0.209% of its area\) lies in the "
+                                         r"domain .*those of that part alone") as record:
+        popstransport.validate(popstransport.load_config(None, settings))
+    assert not any("CHN" in str(w.message) or "SGP" in str(w.message) for w in record
+                   if "attribution.receptors" in str(w.message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        popstransport.validate(popstransport.load_config(None, [*settings[:2], "attribution.receptors=['CHN', 'SGP']"]))

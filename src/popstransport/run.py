@@ -219,6 +219,8 @@ class RunSetup:
     region_fraction: np.ndarray | None
     #: the emission inventory behind the model's emissions (the start year's), ``None`` for ``uniform``/``none``
     inventory: EmissionInventory | None = None
+    #: the whole area (m2) of every region of ``region_codes`` on the sphere, its parts outside the grid included
+    region_area_m2: np.ndarray | None = None
 
 
 def _where(cfg: Config) -> str:
@@ -357,13 +359,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     a = cfg.attribution
     codes: list[str] = []
     fraction = None
+    region_area = None
     #: each inventory year's tag shares ``(T, J, I)`` (``emissions.year = "each"`` in a tagged run)
     yearly_weights: dict[int, np.ndarray] | None = None
     if a.tags == "none":
         tags = untagged(grid.shape)
     else:
         masks = build_regions(cfg, grid)
-        codes, fraction = list(masks.codes), masks.fraction
+        codes, fraction, region_area = list(masks.codes), masks.fraction, masks.region_area_m2
         start = parse_time(cfg.time.start, "time.start")
 
         def tags_of(inv: EmissionInventory | None, t: np.datetime64, mode: str, regions: tuple[str, ...]) -> TagSet:
@@ -432,7 +435,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
         state_dtype=np.float32 if p.state_precision == "float32" else np.float64,
     )
-    return RunSetup(model, tags, codes, fraction, inventory)
+    return RunSetup(model, tags, codes, fraction, inventory, region_area)
 
 
 def results_configuration(cfg: Config) -> str:
@@ -481,6 +484,7 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     receptors: list[str] = []
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
+        warn_receptors_in_part(cfg, setup)
         tracked_faces(cfg, setup)
         check_scenarios(cfg.scenarios, setup.tags.names, _where(cfg))
     sim = build_simulation(cfg, setup.model)
@@ -494,6 +498,25 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
             raise InputError(exc.source, exc.field, f"{exc.problem} (spinup.method = {cfg.spinup.method!r} repeats the "
                              f"year {cfg.time.start}..{year_after(start)})", exc.fix) from None
     return receptors
+
+
+def warn_receptors_in_part(cfg: Config, setup: RunSetup) -> None:
+    """Warn of the regions of ``attribution.receptors`` that lie partly outside the domain (Fiji across the 180th
+    meridian in a domain that ends there): their deposition, air concentration and source shares are those of the
+    part inside, which the tables name by the whole country's code."""
+    if not cfg.attribution.receptors or setup.region_area_m2 is None:
+        return
+    codes, fraction = receptor_regions(cfg, setup)
+    inside = np.einsum("rji,ji->r", fraction, setup.model.grid.cell_area_m2)
+    whole = setup.region_area_m2[[setup.region_codes.index(c) for c in codes]]
+    part = [f"{c} ({100.0 * a / w:.3g}% of its area)" for c, a, w in zip(codes, inside, whole) if a < (1.0 - 1e-6) * w]
+    if part:
+        import warnings
+
+        warnings.warn(f"{_where(cfg)}attribution.receptors: only part of {', '.join(part)} lies in the domain "
+                      f"({setup.model.grid.describe()}); their deposition, air concentration and source shares are "
+                      "those of that part alone; widen the domain to hold them whole (a domain across the 180th "
+                      "meridian runs past 180, e.g. 150 to 210)", stacklevel=2)
 
 
 @dataclass
