@@ -251,8 +251,10 @@ def build_regions(cfg: Config, grid: LatLonGrid):
     unknown = [c for c in codes or () if c not in masks.codes]
     if unknown:
         raise ConfigError(f"{_where(cfg)}regions.codes = {list(codes)}: {', '.join(map(repr, unknown))} not among the regions "
-                          f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}); list some of "
-                          "these, or leave regions.codes empty for all")
+                          f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}) that lie in the "
+                          f"domain ({grid.describe()}); list some of these, widen the domain to hold the others (a "
+                          "region of the file outside the domain is not among them), or leave regions.codes empty for "
+                          "all")
     return masks.select(codes) if codes else masks
 
 
