@@ -455,3 +455,20 @@ def test_a_receptor_partly_outside_the_domain_is_named_with_the_share_inside():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         popstransport.validate(popstransport.load_config(None, [*settings[:2], "attribution.receptors=['CHN', 'SGP']"]))
+
+
+def test_a_code_that_is_no_natural_earth_country_is_not_called_outside_the_domain():
+    """Tokelau (TKL) is not drawn by Natural Earth's countries: as a receptor it was "not a region of the domain", and
+    a user whose domain holds Tokelau had no fix; a lower-case code had the same message."""
+    import popstransport
+    from popstransport.config import ConfigError
+
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries"]
+    with pytest.raises(ConfigError, match=r"receptors \['TKL', 'chn'\] are not regions of the domain.*'TKL', 'chn' are not "
+                                          r"among Natural Earth's countries, whatever the domain .*in capitals"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['TKL', 'chn']"]))
+    with pytest.raises(ConfigError, match=r"receptors \['WSM'\] are not regions of the domain; the regions are \[[^]]*\]$"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['WSM']"]))
+    with pytest.raises(ConfigError, match=r"attribution.regions \['TKL'\] are not regions.*'TKL' is not among Natural"):
+        popstransport.validate(popstransport.load_config(None, [*settings[:1], "attribution.tags=list",
+                                                                "attribution.regions=['TKL', 'CHN']"]))

@@ -228,11 +228,21 @@ def _where(cfg: Config) -> str:
     return f"{cfg.source_path}: " if cfg.source_path else ""
 
 
-def _territory_hints(codes: list[str]) -> str:
-    """What the error about region codes adds for territories that Natural Earth draws inside another country."""
-    from .io.regions import territory_hint
+def _territory_hints(codes: list[str], cfg: Config | None = None) -> str:
+    """What the error about region codes adds for territories that Natural Earth draws inside another country, and
+    (with ``cfg`` of Natural Earth regions) for codes that are no Natural Earth country at all, such as Tokelau's,
+    which the error otherwise calls not regions of the domain as if the domain left them out."""
+    from .io.regions import country_codes, territory_hint
 
     hints = [h for h in map(territory_hint, codes) if h]
+    if cfg is not None and cfg.regions.source == "natural_earth":
+        known = country_codes()
+        unknown = [c for c in codes if c not in known and not territory_hint(c)]
+        if unknown:
+            hints.append(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not among Natural "
+                         "Earth's countries, whatever the domain (popstransport.io.regions.country_codes() lists their "
+                         "ISO 3166 alpha-3 codes, in capitals); for a territory it does not draw, give regions from a "
+                         "file (regions.source)")
     return f"; {'; '.join(hints)}" if hints else ""
 
 
@@ -268,7 +278,7 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     missing = [r for r in wanted if r not in codes]
     if missing:
         raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are "
-                          f"{codes}" + _territory_hints(missing))
+                          f"{codes}" + _territory_hints(missing, cfg))
     idx = [codes.index(r) for r in wanted]
     return _covered([codes[i] for i in idx], fraction[idx], "attribution.receptors", cfg, setup)
 
@@ -391,7 +401,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
-            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes])) from None
+            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes], cfg)) from None
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
