@@ -7,7 +7,8 @@ ready :class:`Model`, :func:`run` executes it into a run directory.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -688,11 +689,44 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs, and so
     does an ``[ensemble]`` section (run it with :func:`popstransport.ensemble.run_ensemble`). An earlier run in
     ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
-    line), and refused otherwise.
+    line), and refused otherwise. The warnings given while the run is set up and runs (an inventory's countries
+    outside the domain, receptors partly outside it...) are also written to ``warnings.txt`` in the run directory,
+    which ``popstransport report`` shows.
     """
+    warned: list[str] = []
+    with recording_warnings(warned):
+        return _run(cfg, out_dir, overwrite, progress, resume, warned)
+
+
+@contextmanager
+def recording_warnings(warned: list[str]) -> Iterator[list[str]]:
+    """Add the text of every warning shown inside the block to ``warned`` (it is shown as before)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            warned.append(str(message))
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield warned
+
+
+def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str]) -> Path:
+    """:func:`run`, with the list the warnings are added to as they are given."""
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
+    from .io.writers import (
+        BudgetWriter,
+        ConfigWriter,
+        FieldsWriter,
+        OutputExistsError,
+        RunDirectory,
+        WarningsWriter,
+        run_attributes,
+    )
 
     cfg = checked(cfg)
     if cfg.ensemble:
@@ -749,6 +783,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         attrs = run_attributes(cfg.to_toml())
         attrs.update(sim.checkpoint_attributes)
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
+        writers.append(WarningsWriter(run_dir, warned))
         writers.append(FieldsWriter(run_dir, model.grid, attrs))
         writers.append(BudgetWriter(run_dir, attrs))
         if tagged:
