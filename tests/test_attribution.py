@@ -417,3 +417,58 @@ def test_a_point_source_is_tagged_by_the_country_that_holds_it(tmp_path):
     assert w[tags.names.index("LAO"), j, i] == 1.0
     jb, ib = int(np.searchsorted(grid.lat_edges_deg, 10.5)) - 1, int(np.searchsorted(grid.lon_edges_deg, 108.5)) - 1
     assert w[tags.names.index("OTHER"), jb, ib] == 1.0
+
+
+def test_a_country_outside_the_domain_is_refused_as_receptor_or_listed_tag():
+    """A country of regions.codes outside the domain has an all-zero mask: as a receptor it gave a row of zeros (with
+    NaN shares) in source_receptor_deposition.csv, and as a listed tag a tag that emitted nothing, without a word."""
+    import popstransport
+    from popstransport.config import ConfigError
+
+    # the default domain (60..180 E, 15 S..60 N) holds Fiji's western tip but not Samoa (172 W)
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries", "regions.codes=['FJI', 'WSM', 'CHN']"]
+    with pytest.raises(ConfigError, match=r"regions.codes: \['WSM'\] cover no part of the domain .*row of zeros"):
+        popstransport.validate(popstransport.load_config(None, settings))
+    with pytest.raises(ConfigError, match=r"attribution.receptors: \['WSM'\] cover no part of the domain"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['FJI', 'WSM']"]))
+    with pytest.raises(ConfigError, match=r"attribution.regions \['WSM'\] cover no part of the domain"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.tags=list",
+                                                                "attribution.regions=['WSM', 'CHN']",
+                                                                "attribution.receptors=['FJI', 'CHN']"]))
+    summary = popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['FJI', 'CHN']"]))
+    assert summary.receptors == ["FJI", "CHN"]
+
+
+def test_a_receptor_partly_outside_the_domain_is_named_with_the_share_inside():
+    """The default domain ends at 180 E and 15 S and holds 0.2 % of Fiji: its receptor row was the deposition onto that
+    sliver under the whole country's code, with no word that the rest of Fiji was not counted."""
+    import warnings
+
+    import popstransport
+
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries", "attribution.receptors=['FJI', 'CHN', 'SGP']"]
+    with pytest.warns(UserWarning, match=r"attribution.receptors: only part of FJI \(0.209% of its area\) lies in the "
+                                         r"domain .*those of that part alone") as record:
+        popstransport.validate(popstransport.load_config(None, settings))
+    assert not any("CHN" in str(w.message) or "SGP" in str(w.message) for w in record
+                   if "attribution.receptors" in str(w.message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        popstransport.validate(popstransport.load_config(None, [*settings[:2], "attribution.receptors=['CHN', 'SGP']"]))
+
+
+def test_a_code_that_is_no_natural_earth_country_is_not_called_outside_the_domain():
+    """Tokelau (TKL) is not drawn by Natural Earth's countries: as a receptor it was "not a region of the domain", and
+    a user whose domain holds Tokelau had no fix; a lower-case code had the same message."""
+    import popstransport
+    from popstransport.config import ConfigError
+
+    settings = ["domain.resolution_deg=5", "attribution.tags=countries"]
+    with pytest.raises(ConfigError, match=r"receptors \['TKL', 'chn'\] are not regions of the domain.*'TKL', 'chn' are not "
+                                          r"among Natural Earth's countries, whatever the domain .*in capitals"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['TKL', 'chn']"]))
+    with pytest.raises(ConfigError, match=r"receptors \['WSM'\] are not regions of the domain; the regions are \[[^]]*\]$"):
+        popstransport.validate(popstransport.load_config(None, [*settings, "attribution.receptors=['WSM']"]))
+    with pytest.raises(ConfigError, match=r"attribution.regions \['TKL'\] are not regions.*'TKL' is not among Natural"):
+        popstransport.validate(popstransport.load_config(None, [*settings[:1], "attribution.tags=list",
+                                                                "attribution.regions=['TKL', 'CHN']"]))

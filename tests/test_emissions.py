@@ -834,6 +834,12 @@ def test_national_csv_from_spreadsheets_and_other_spellings(tmp_path, masks):
     inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks)
     assert sorted(inv.region_rates_kg_s) == ["KOR", "LAO", "VNM"]
     assert inv.annual_total_kg == pytest.approx(7.0, rel=1e-12)
+    # (the UN and ISO 3166 names of Stockholm Convention reports: a qualifier in brackets, and names that Natural
+    # Earth spells otherwise, such as Brunei's; they were refused as not a country's name)
+    f.write_text('country,value,unit\nBrunei Darussalam,1,kg/yr\nMicronesia (Federated States of),2,kg/yr\n'
+                 'Iran (Islamic Republic of),4,kg/yr\n"Türkiye",8,kg/yr\n')
+    inv = EmissionInventory.from_national_csv(f, DOMAIN, masks=masks, warn_outside=False)
+    assert inv.requested_kg_s * SECONDS_PER_YEAR == pytest.approx(15.0, rel=1e-12)
     refused = [
         ("iso3;value;unit\nCHN;1,5;kg/yr\n", r"line 2, column 'value': '1,5' is not a number.*decimal point", {}),
         ("iso3,value,unit\nCHN,1,5,kg/yr\n", r"semi\.csv: line 2: has 4 fields and the header 3.*point", {}),

@@ -341,3 +341,20 @@ def test_territories_drawn_inside_another_country_are_named_with_it():
     with pytest.raises(InputError, match=r"country code 'SJM'.*Fix: SJM \(Svalbard and Jan Mayen\) is part of NOR in "
                        r"Natural Earth's countries: use NOR, or regions from a file"):
         RegionMasks.for_countries(grid, codes=["NOR", "SJM"])
+
+
+def test_a_region_of_the_file_outside_the_domain_is_named_as_outside_it(tmp_path, fresh_cache):
+    """A region that the file holds but the domain does not was reported as "not among the regions of" the file, which
+    lists only those in the domain: a user checking the file found the region there."""
+    from popstransport.config import ConfigError, load_config
+    from popstransport.run import build_grid, build_regions
+
+    f = _write_geojson(tmp_path / "r.geojson", [({"zone": "Funafuti"}, _square(179.0, -9.0, 179.5, -8.5)),
+                                                ({"zone": "Singapore"}, _square(103.5, 1.0, 104.0, 1.5))])
+    cfg = load_config(None, ["domain.lon_min_deg=150", "domain.lon_max_deg=210", "domain.lat_min_deg=-30",
+                             "domain.lat_max_deg=10", "domain.resolution_deg=5", f"regions.source={f}",
+                             "regions.name_attribute=zone", "regions.codes=['Funafuti', 'Singapore']"])
+    with pytest.raises(ConfigError, match=r"'Singapore' not among the regions of .*r\.geojson \(attribute 'zone': "
+                                          r"Funafuti\) that lie in the domain \(regional grid 12 x 8 cells, lon 150\.\.210"
+                                          r".*widen the domain"):
+        build_regions(cfg, build_grid(cfg))

@@ -126,3 +126,21 @@ def test_report_lists_the_scenarios_with_their_headline_results(tmp_path):
     # a run without scenarios has no such section
     assert "<h2>Scenarios</h2>" not in write_report(run(load_config(None, TINY), tmp_path / "plain")).read_text(
         encoding="utf-8")
+
+
+def test_the_warnings_a_run_gives_are_kept_in_its_folder_and_shown_in_its_report(tmp_path):
+    """A run's warnings (here, a receptor mostly outside the domain) were printed and lost: nothing wrote warnings.txt,
+    so the report of a run that warned said "No warnings"."""
+    settings = [*TINY, "attribution.tags=list", "attribution.regions=['CHN']", "attribution.receptors=['CHN', 'RUS']"]
+    with pytest.warns(UserWarning, match="only part of RUS"):
+        path = run(load_config(None, settings), tmp_path / "warned")
+    lines = (path / "warnings.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attribution.receptors: only part of RUS (")
+    text = write_report(path).read_text(encoding="utf-8")
+    assert "attribution.receptors: only part of RUS (" in text and "No warnings" not in text
+    with open_run(path) as r:
+        assert lines[0] in r.warnings()
+    # (a run without warnings writes none, and removes the earlier run's)
+    assert not (run(load_config(None, TINY), tmp_path / "quiet") / "warnings.txt").exists()
+    run(load_config(None, TINY), path, overwrite=True)
+    assert not (path / "warnings.txt").exists()

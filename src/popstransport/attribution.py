@@ -133,6 +133,12 @@ def make_tags(
             )
         if not regions:
             raise AttributionError("attribution.tags = 'list' needs attribution.regions, e.g. ['CHN', 'IND']")
+        empty = [r for r in regions if not np.any(fraction[codes.index(r)] > 0)]
+        if empty:
+            # (a country of regions.codes outside the grid has an all-zero mask: its tag would emit nothing)
+            raise AttributionError(f"attribution.regions {empty} cover no part of the domain, so their tags would emit "
+                                   "nothing and a scenario scaling them would change nothing; widen the domain to hold "
+                                   "them, or remove them from attribution.regions")
         chosen = list(regions)
     else:
         raise AttributionError(f"attribution.tags = {mode!r}: allowed are 'none', 'countries', 'list'")

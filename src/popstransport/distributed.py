@@ -257,8 +257,16 @@ def run_distributed(
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
     from .config import scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
-    from .run import build_run, check_before_run, receptor_regions
+    from .io.writers import (
+        BudgetWriter,
+        ConfigWriter,
+        FieldsWriter,
+        OutputExistsError,
+        RunDirectory,
+        WarningsWriter,
+        run_attributes,
+    )
+    from .run import build_run, check_before_run, receptor_regions, recording_warnings
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -269,15 +277,17 @@ def run_distributed(
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume (without --workers: a distributed run cannot resume), or pass "
                                 "--overwrite to start afresh (its checkpoint is then removed)")
-    if cfg.output.checkpoint_every_months > 0:
-        import warnings
+    warned: list[str] = []  # (the warnings of the set-up, for warnings.txt)
+    with recording_warnings(warned):
+        if cfg.output.checkpoint_every_months > 0:
+            import warnings
 
-        warnings.warn(f"output.checkpoint_every_months = {cfg.output.checkpoint_every_months} is not used by a "
-                      "distributed run: it writes no checkpoints and cannot be resumed (run without --workers and "
-                      "--scheduler for checkpoints)", stacklevel=2)
-    RunDirectory.check(out_dir, overwrite)  # (an earlier run's results: refused before any batch runs, not after)
-    setup = build_run(cfg)
-    check_before_run(cfg, setup)  # (before any batch runs)
+            warnings.warn(f"output.checkpoint_every_months = {cfg.output.checkpoint_every_months} is not used by a "
+                          "distributed run: it writes no checkpoints and cannot be resumed (run without --workers and "
+                          "--scheduler for checkpoints)", stacklevel=2)
+        RunDirectory.check(out_dir, overwrite)  # (an earlier run's results: refused before any batch runs, not after)
+        setup = build_run(cfg)
+        check_before_run(cfg, setup)  # (before any batch runs)
     codes, fraction = receptor_regions(cfg, setup)
     ntag = len(setup.tags.names)
     own_client = client is None
@@ -306,7 +316,7 @@ def run_distributed(
     success = False
     try:
         writers = [ConfigWriter(run_dir, cfg.to_toml(), attrs), FieldsWriter(run_dir, setup.model.grid, attrs),
-                   BudgetWriter(run_dir, attrs),
+                   BudgetWriter(run_dir, attrs), WarningsWriter(run_dir, warned),
                    AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
                                      a.border_fluxes_by_source)]
         for p in periods:

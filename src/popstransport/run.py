@@ -7,7 +7,8 @@ ready :class:`Model`, :func:`run` executes it into a run directory.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -219,6 +220,8 @@ class RunSetup:
     region_fraction: np.ndarray | None
     #: the emission inventory behind the model's emissions (the start year's), ``None`` for ``uniform``/``none``
     inventory: EmissionInventory | None = None
+    #: the whole area (m2) of every region of ``region_codes`` on the sphere, its parts outside the grid included
+    region_area_m2: np.ndarray | None = None
 
 
 def _where(cfg: Config) -> str:
@@ -226,12 +229,22 @@ def _where(cfg: Config) -> str:
     return f"{cfg.source_path}: " if cfg.source_path else ""
 
 
-def _territory_hints(codes: list[str], domain_codes: list[str]) -> str:
+def _territory_hints(codes: list[str], domain_codes: list[str], cfg: Config | None = None) -> str:
     """What the error about region codes adds for territories that Natural Earth draws inside another country (of
-    ``domain_codes``, the regions of the domain, or outside the domain too)."""
-    from .io.regions import territory_hint
+    ``domain_codes``, the regions of the domain, or outside the domain too), and (with ``cfg`` of Natural Earth
+    regions) for codes that are no Natural Earth country at all, such as Tokelau's, which the error otherwise calls
+    not regions of the domain as if the domain left them out."""
+    from .io.regions import country_codes, territory_hint
 
     hints = [h for h in (territory_hint(c, domain_codes) for c in codes) if h]
+    if cfg is not None and cfg.regions.source == "natural_earth":
+        known = country_codes()
+        unknown = [c for c in codes if c not in known and not territory_hint(c)]
+        if unknown:
+            hints.append(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not among Natural "
+                         "Earth's countries, whatever the domain (popstransport.io.regions.country_codes() lists their "
+                         "ISO 3166 alpha-3 codes, in capitals); for a territory it does not draw, give regions from a "
+                         "file (regions.source)")
     return f"; {'; '.join(hints)}" if hints else ""
 
 
@@ -250,8 +263,10 @@ def build_regions(cfg: Config, grid: LatLonGrid):
     unknown = [c for c in codes or () if c not in masks.codes]
     if unknown:
         raise ConfigError(f"{_where(cfg)}regions.codes = {list(codes)}: {', '.join(map(repr, unknown))} not among the regions "
-                          f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}); list some of "
-                          "these, or leave regions.codes empty for all")
+                          f"of {r.source} (attribute {r.name_attribute!r}: {', '.join(masks.codes)}) that lie in the "
+                          f"domain ({grid.describe()}); list some of these, widen the domain to hold the others (a "
+                          "region of the file outside the domain is not among them), or leave regions.codes empty for "
+                          "all")
     return masks.select(codes) if codes else masks
 
 
@@ -261,13 +276,26 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     codes, fraction = setup.region_codes, setup.region_fraction
     wanted = cfg.attribution.receptors
     if not wanted:
-        return codes, fraction
+        return _covered(codes, fraction, "regions.codes", cfg, setup)
     missing = [r for r in wanted if r not in codes]
     if missing:
         raise ConfigError(f"{_where(cfg)}attribution.receptors {missing} are not regions of the domain; the regions are "
-                          f"{codes}" + _territory_hints(missing, codes))
+                          f"{codes}" + _territory_hints(missing, codes, cfg))
     idx = [codes.index(r) for r in wanted]
-    return [codes[i] for i in idx], fraction[idx]
+    return _covered([codes[i] for i in idx], fraction[idx], "attribution.receptors", cfg, setup)
+
+
+def _covered(codes: list[str], fraction: np.ndarray, key: str, cfg: Config, setup: RunSetup
+             ) -> tuple[list[str], np.ndarray]:
+    """``codes`` and ``fraction`` when every region covers part of a cell of the grid; otherwise a
+    :class:`ConfigError` naming ``key`` (a country of ``regions.codes`` outside the domain has an all-zero mask, and
+    as a receptor it would get a row of zeros, as if nothing deposited there)."""
+    empty = [c for c, f in zip(codes, fraction) if not np.any(f > 0)]
+    if empty:
+        raise ConfigError(f"{_where(cfg)}{key}: {empty} cover no part of the domain ({setup.model.grid.describe()}), so "
+                          "their deposition would be a row of zeros; widen the domain to hold them (a domain across the "
+                          f"180th meridian runs past 180, e.g. 150 to 210), or remove them from {key}")
+    return codes, fraction
 
 
 def tracked_faces(cfg: Config, setup: RunSetup) -> tuple[np.ndarray, np.ndarray] | bool:
@@ -345,13 +373,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
     a = cfg.attribution
     codes: list[str] = []
     fraction = None
+    region_area = None
     #: each inventory year's tag shares ``(T, J, I)`` (``emissions.year = "each"`` in a tagged run)
     yearly_weights: dict[int, np.ndarray] | None = None
     if a.tags == "none":
         tags = untagged(grid.shape)
     else:
         masks = build_regions(cfg, grid)
-        codes, fraction = list(masks.codes), masks.fraction
+        codes, fraction, region_area = list(masks.codes), masks.fraction, masks.region_area_m2
         start = parse_time(cfg.time.start, "time.start")
 
         def tags_of(inv: EmissionInventory | None, t: np.datetime64, mode: str, regions: tuple[str, ...]) -> TagSet:
@@ -374,7 +403,8 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             else:
                 tags = tags_of(inventory, start, a.tags, a.regions)
         except AttributionError as exc:
-            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes], codes)) from None
+            raise ConfigError(f"{_where(cfg)}{exc}" + _territory_hints([r for r in a.regions if r not in codes], codes,
+                                                                          cfg)) from None
     if tag_subset is not None:
         # a batch carries its own tags plus one REST tag holding every other source, so that the sum over the
         # tags of the batch is the whole run: the limited advection then splits the same total fluxes as in the
@@ -420,7 +450,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
         surface_parameters=SurfaceParameters() if p.fate == "multimedia" else None,
         state_dtype=np.float32 if p.state_precision == "float32" else np.float64,
     )
-    return RunSetup(model, tags, codes, fraction, inventory)
+    return RunSetup(model, tags, codes, fraction, inventory, region_area)
 
 
 def results_configuration(cfg: Config) -> str:
@@ -480,6 +510,7 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
     receptors: list[str] = []
     if cfg.attribution.tags != "none":
         receptors = receptor_regions(cfg, setup)[0]
+        warn_receptors_in_part(cfg, setup)
         tracked_faces(cfg, setup)
         check_scenarios(cfg.scenarios, setup.tags.names, _where(cfg))
     sim = build_simulation(cfg, setup.model)
@@ -493,6 +524,25 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
             raise InputError(exc.source, exc.field, f"{exc.problem} (spinup.method = {cfg.spinup.method!r} repeats the "
                              f"year {cfg.time.start}..{year_after(start)})", exc.fix) from None
     return receptors
+
+
+def warn_receptors_in_part(cfg: Config, setup: RunSetup) -> None:
+    """Warn of the regions of ``attribution.receptors`` that lie partly outside the domain (Fiji across the 180th
+    meridian in a domain that ends there): their deposition, air concentration and source shares are those of the
+    part inside, which the tables name by the whole country's code."""
+    if not cfg.attribution.receptors or setup.region_area_m2 is None:
+        return
+    codes, fraction = receptor_regions(cfg, setup)
+    inside = np.einsum("rji,ji->r", fraction, setup.model.grid.cell_area_m2)
+    whole = setup.region_area_m2[[setup.region_codes.index(c) for c in codes]]
+    part = [f"{c} ({100.0 * a / w:.3g}% of its area)" for c, a, w in zip(codes, inside, whole) if a < (1.0 - 1e-6) * w]
+    if part:
+        import warnings
+
+        warnings.warn(f"{_where(cfg)}attribution.receptors: only part of {', '.join(part)} lies in the domain "
+                      f"({setup.model.grid.describe()}); their deposition, air concentration and source shares are "
+                      "those of that part alone; widen the domain to hold them whole (a domain across the 180th "
+                      "meridian runs past 180, e.g. 150 to 210)", stacklevel=2)
 
 
 @dataclass
@@ -656,11 +706,44 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     e.g. with ``dataclasses.replace``); an invalid value raises :class:`ConfigError` before anything runs, and so
     does an ``[ensemble]`` section (run it with :func:`popstransport.ensemble.run_ensemble`). An earlier run in
     ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
-    line), and refused otherwise.
+    line), and refused otherwise. The warnings given while the run is set up and runs (an inventory's countries
+    outside the domain, receptors partly outside it...) are also written to ``warnings.txt`` in the run directory,
+    which ``popstransport report`` shows.
     """
+    warned: list[str] = []
+    with recording_warnings(warned):
+        return _run(cfg, out_dir, overwrite, progress, resume, warned)
+
+
+@contextmanager
+def recording_warnings(warned: list[str]) -> Iterator[list[str]]:
+    """Add the text of every warning shown inside the block to ``warned`` (it is shown as before)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            warned.append(str(message))
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield warned
+
+
+def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str]) -> Path:
+    """:func:`run`, with the list the warnings are added to as they are given."""
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, OutputExistsError, RunDirectory, run_attributes
+    from .io.writers import (
+        BudgetWriter,
+        ConfigWriter,
+        FieldsWriter,
+        OutputExistsError,
+        RunDirectory,
+        WarningsWriter,
+        run_attributes,
+    )
 
     cfg = checked(cfg)
     if cfg.ensemble:
@@ -717,6 +800,7 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
         attrs = run_attributes(cfg.to_toml())
         attrs.update(sim.checkpoint_attributes)
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
+        writers.append(WarningsWriter(run_dir, warned))
         writers.append(FieldsWriter(run_dir, model.grid, attrs))
         writers.append(BudgetWriter(run_dir, attrs))
         if tagged:

@@ -1103,6 +1103,11 @@ def _country_names(info: dict[str, dict]) -> dict[str, str]:
     return out
 
 
+#: ISO 3166 / UN names that none of Natural Earth's English name fields spells (keys as :func:`_name_key` makes them:
+#: without case, spaces, punctuation and letters outside a-z, so "Türkiye" is "trkiye").
+_UN_NAMES = {"bruneidarussalam": "BRN", "trkiye": "TUR", "congo": "COG", "stateofpalestine": "PSE"}
+
+
 def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[str, str]) -> str | None:
     u = raw.upper()
     if u in by_code:
@@ -1113,7 +1118,10 @@ def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[st
     if found is None and raw.count(",") == 1:  # ("Korea, Republic of")
         first, second = raw.split(",")
         found = names.get(_name_key(second + first))
-    return found
+    match = re.fullmatch(r"\s*([^()]+?)\s*\(([^()]+)\)\s*", raw)
+    if found is None and match:  # ("Iran (Islamic Republic of)", "Micronesia (Federated States of)")
+        found = names.get(_name_key(match.group(2) + match.group(1)))
+    return found if found is not None else _UN_NAMES.get(_name_key(raw))
 
 
 def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> list:

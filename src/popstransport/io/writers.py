@@ -65,6 +65,7 @@ class RunDirectory:
         "border_flux.csv",
         "tag_fields.nc",
         "config.toml",
+        "warnings.txt",
     )
     #: The results of an ensemble beside its ``members/`` folder (``popstransport.ensemble``).
     ENSEMBLE_FILES = ("ensemble_members.csv", "ensemble_summary.nc")
@@ -836,3 +837,38 @@ class ConfigWriter:
             self.run_dir.commit("config.toml")
         else:
             self.run_dir.discard("config.toml")
+
+
+class WarningsWriter:
+    """Writes the warnings given while the run was set up and while it ran as ``warnings.txt``, one line each
+    (``popstransport report`` and :meth:`popstransport.results.RunResults.warnings` show them); no file when there
+    were none. ``warned`` is the list the warnings are added to as they come
+    (:func:`popstransport.run.recording_warnings`)."""
+
+    NAME = "warnings.txt"
+
+    def __init__(self, run_dir: RunDirectory, warned: list[str]):
+        self.run_dir = run_dir
+        self.warned = warned
+
+    def write_period(self, period: Any, model: Any) -> None:
+        """Nothing per period."""
+
+    def checkpoint(self) -> None:
+        """Nothing to keep: a resumed run gives its warnings again."""
+
+    def resume(self, state: None) -> None:
+        """Nothing to restore."""
+
+    def suspend(self) -> None:
+        """Remove the partial file (a resumed run writes it again)."""
+        self.run_dir.discard(self.NAME)
+
+    def close(self, success: bool) -> None:
+        """Write the warnings, each once, on success."""
+        lines = list(dict.fromkeys(" ".join(str(w).split()) for w in self.warned))
+        if success and lines:
+            self.run_dir.partial(self.NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            self.run_dir.commit(self.NAME)
+        else:
+            self.run_dir.discard(self.NAME)
