@@ -450,7 +450,7 @@ class Simulation:
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
                                   + (f" ({'; '.join(differ)})" if differ else "")
-                                  + "; resume with the configuration of the interrupted run")
+                                  + "; resume with the configuration and the input files of the interrupted run")
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         periods = self.periods_path(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -276,17 +277,92 @@ class RunDirectory:
 GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
 
 
-def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
-    """Global attributes every output carries: version, creation time, resolved configuration, and the CF
-    ``history`` line of the run that wrote it."""
+def run_attributes(config_toml: str, created: str | None = None,
+                   provenance: dict[str, str] | None = None) -> dict[str, str]:
+    """Global attributes every output carries: version (with the git commit of a source checkout, see
+    :func:`git_commit`), the versions of the libraries that compute the results, creation time, resolved
+    configuration, the CF ``history`` line of the run that wrote it, and ``provenance`` (the run's input files and
+    chemical properties, see :func:`popstransport.run.provenance_attributes`)."""
     created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    return {
-        "source": f"popstransport {__version__}",
+    commit = git_commit()
+    attrs = {
+        "source": f"popstransport {__version__}" + (f" (git {commit})" if commit else ""),
         "popstransport_version": __version__,
         "created": created,
         "history": f"{created} popstransport {__version__} run",
         "configuration": config_toml,
+        "software_versions": software_versions(),
     }
+    if commit:
+        attrs["popstransport_git_commit"] = commit
+    attrs.update(provenance or {})
+    return attrs
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the git checkout the package runs from (``-dirty`` when the package's tracked files differ from
+    it), or "" when it is not run from a checkout (an installed wheel, also one in a virtual environment inside a
+    checkout, whose files git does not track) or git is missing. Every commit carries the same package version, so
+    only the commit names the code that wrote a file."""
+    import subprocess
+
+    package = str(Path(__file__).resolve().parents[1])
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", package, *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return ""
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if head.returncode != 0:
+        return ""
+    return head.stdout.strip() + ("-dirty" if dirty.returncode != 0 or dirty.stdout.strip() else "")
+
+
+@functools.cache
+def software_versions() -> str:
+    """Python and the libraries whose versions can change the numbers of a run (``numpy 2.1.3; numba ...``)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = [f"python {platform.python_version()}"]
+    for name in ("numpy", "numba", "scipy", "netCDF4", "xarray"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return "; ".join(found)
+
+
+#: SHA-256 digests of the files already read in this process, by (path, size, modification time in ns).
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's contents in hex, to record which input a run read and to notice when it changes (read
+    once per process while the file keeps its size and modification time)."""
+    import hashlib
+
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """``"SIZE bytes, modified TIME, sha256 HEX"`` of a file (time in UTC)."""
+    st = Path(path).stat()
+    modified = _dt.datetime.fromtimestamp(st.st_mtime, _dt.UTC).isoformat(timespec="seconds")
+    return f"{st.st_size} bytes, modified {modified}, sha256 {file_sha256(path)}"
 
 
 def add_history(attributes: dict[str, Any], what: str) -> str:
