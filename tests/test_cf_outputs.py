@@ -76,6 +76,20 @@ def test_every_file_of_a_run_records_the_code_libraries_inputs_and_chemical_it_r
             assert "; log_koa_298 = 9.45; " in nc.chemical_properties, name
 
 
+def test_the_tables_config_toml_and_history_lines_name_the_commit_that_wrote_them(tagged):
+    """A table sent on its own, and each step of a file's history, names the commit of the code that wrote it."""
+    from popstransport import __version__
+    from popstransport.io.writers import git_commit
+
+    if not git_commit():
+        pytest.skip("not run from a git checkout")
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "config.toml"):
+        assert f"popstransport {__version__} (git {git_commit()}) " in (tagged / name).read_text().splitlines()[0], name
+    with netCDF4.Dataset(tagged / "scenarios" / "half" / "fields.nc") as nc:
+        run_line, scenario_line = nc.history.splitlines()[-2:]
+        assert run_line.endswith(f" (git {git_commit()}) run") and f" (git {git_commit()}) scenario " in scenario_line
+
+
 def test_budget_variables_say_what_they_hold(tagged):
     with netCDF4.Dataset(tagged / "budget.nc") as nc:
         for name in nc.variables:

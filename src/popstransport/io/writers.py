@@ -284,19 +284,26 @@ def run_attributes(config_toml: str, created: str | None = None,
     configuration, the CF ``history`` line of the run that wrote it, and ``provenance`` (the run's input files and
     chemical properties, see :func:`popstransport.run.provenance_attributes`)."""
     created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    commit = git_commit()
+    code = written_by({"popstransport_version": __version__, "popstransport_git_commit": git_commit()})
     attrs = {
-        "source": f"popstransport {__version__}" + (f" (git {commit})" if commit else ""),
+        "source": code,
         "popstransport_version": __version__,
         "created": created,
-        "history": f"{created} popstransport {__version__} run",
+        "history": f"{created} {code} run",
         "configuration": config_toml,
         "software_versions": software_versions(),
     }
-    if commit:
-        attrs["popstransport_git_commit"] = commit
+    if git_commit():
+        attrs["popstransport_git_commit"] = git_commit()
     attrs.update(provenance or {})
     return attrs
+
+
+def written_by(attributes: dict[str, Any]) -> str:
+    """``popstransport VERSION`` of a file's attributes, with ``(git COMMIT)`` when it records one: what the CSV
+    headers, ``config.toml`` and ``history`` lines name as their writer."""
+    commit = attributes.get("popstransport_git_commit", "")
+    return f"popstransport {attributes.get('popstransport_version', '')}" + (f" (git {commit})" if commit else "")
 
 
 @functools.cache
@@ -369,7 +376,7 @@ def add_history(attributes: dict[str, Any], what: str) -> str:
     """The CF ``history`` of a file derived from one with ``attributes``: their history with a line for ``what``
     (``"scenario CHN=0.5"``) at the present time appended."""
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    line = f"{now} popstransport {__version__} {what}"
+    line = f"{now} {written_by({'popstransport_version': __version__, 'popstransport_git_commit': git_commit()})} {what}"
     earlier = str(attributes.get("history", "")).rstrip("\n")
     return f"{earlier}\n{line}" if earlier else line
 
@@ -847,7 +854,7 @@ class BudgetWriter:
         cols = self._columns()
         csv_path = self.run_dir.partial("budget.csv")
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            fh.write(f"# popstransport {self.attributes['popstransport_version']} mass budget, "
+            fh.write(f"# {written_by(self.attributes)} mass budget, "
                      f"created {self.attributes['created']}; units kg; configuration in config.toml\n")
             writer = csv.DictWriter(fh, fieldnames=cols)
             writer.writeheader()
@@ -888,7 +895,7 @@ class ConfigWriter:
     def __init__(self, run_dir: RunDirectory, config_toml: str, attributes: dict[str, str]):
         self.run_dir = run_dir
         text = (
-            f"# resolved configuration written by popstransport {attributes['popstransport_version']} "
+            f"# resolved configuration written by {written_by(attributes)} "
             f"at {attributes['created']}\n" + config_toml
         )
         self.run_dir.partial("config.toml").write_text(text, encoding="utf-8")
