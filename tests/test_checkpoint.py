@@ -103,6 +103,34 @@ def test_resume_with_another_configuration_names_the_keys_that_differ(tmp_path, 
     assert main(["run", "--resume", str(out), *BASE]) == 0
 
 
+def test_resume_after_an_input_file_changed_is_refused_and_the_outputs_record_the_inputs(tmp_path, capsys):
+    """An emission file edited between the interruption and --resume would give one run of two inventories: the
+    checkpoint keeps the SHA-256 of every input file, and a resume from other contents is refused, naming the file
+    (the same contents under a new modification time resume); the outputs record each input file with its size,
+    time and SHA-256."""
+    import hashlib
+
+    import netCDF4
+
+    emissions = tmp_path / "emissions.csv"
+    original = "iso3,value,unit\nCHN,1000,kg/yr\nIND,500,kg/yr\n"
+    emissions.write_text(original)
+    extra = [f"emissions.source='{emissions}'"]
+    out = tmp_path / "run"
+    _interrupted_run(out, 40, extra)
+    emissions.write_text(original.replace("1000", "90000"))
+    args = ["run", "--resume", str(out), *BASE, "--set", extra[0]]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"input_files.{emissions.resolve()} = 'sha256 {hashlib.sha256(original.encode()).hexdigest()}' in the " \
+           "checkpoint" in err
+    emissions.write_text(original)
+    assert main(args) == 0
+    with netCDF4.Dataset(out / "fields.nc") as nc:
+        assert nc.input_files.startswith(f"{emissions.resolve()}: {len(original)} bytes, modified ")
+        assert nc.input_files.endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
+
+
 def test_a_resumed_run_keeps_the_spin_up_attribute(tmp_path):
     """A resumed run does not spin up again (its state is the checkpoint's), and its outputs still say which spin-up
     the run began from, as the uninterrupted run's do (they said none)."""

@@ -299,6 +299,29 @@ def test_the_summary_says_when_the_runs_simulate_different_chemicals():
     assert "note: the runs simulate different chemicals (A PCB-153, B HCB)" in other
 
 
+def test_the_summary_names_the_configuration_keys_and_the_input_files_that_differ():
+    """Two runs that should agree and do not: the summary names the keys and the input files that differ (an
+    emission file edited between the runs keeps its path and changes its SHA-256); the output folder is not a
+    difference."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    def side(path, stop, digit):
+        fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]}, attrs={"input_files": (
+            f"/data/emissions.csv: 40 bytes, modified 2026-01-0{digit}T00:00:00+00:00, sha256 {digit * 64}")})
+        config = f'[time]\nstop = "{stop}"\n\n[output]\ndirectory = "{path}"\n'
+        return SimpleNamespace(path=path, fields=fields, attribution=None, chemical="HCB", config_text=config)
+
+    a, b = side("A", "2010-03-01", "1"), side("B", "2010-04-01", "2")
+    s = _summary(a, b, a.fields, "test", [], [])
+    assert "note: the configurations differ: time.stop = '2010-03-01' in A, '2010-04-01' in B\n" in s
+    assert "note: the runs read different input files: A /data/emissions.csv (sha256 111111111111); B " \
+           "/data/emissions.csv (sha256 222222222222)" in s
+    same = _summary(a, side("C", "2010-03-01", "1"), a.fields, "test", [], [])
+    assert "note:" not in same
+
+
 def test_the_summary_names_budget_terms_that_only_one_run_has():
     """A term that one run lacks (a process the other did not run, or a run of another version) is NaN in that run's
     column, and the summary says which terms and why, rather than leaving a NaN to explain itself."""

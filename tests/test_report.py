@@ -53,6 +53,17 @@ def test_report_has_every_section(report, tagged_run):
     assert "relative closure error" in text and "2010-02" in text
 
 
+def test_report_names_the_code_libraries_and_input_files_of_the_run(report, tagged_run):
+    """A reviewer re-creating a run from its report needs the commit, the libraries and the input files."""
+    import netCDF4
+
+    text = report.read_text(encoding="utf-8")
+    with netCDF4.Dataset(tagged_run / "fields.nc") as nc:
+        source, libraries = nc.source, nc.software_versions
+    assert f"<td>{source}, " in text and f"<td>{libraries}</td>" in text
+    assert '<td class="name">input files</td><td>none: built-in inputs only</td>' in text
+
+
 def test_report_of_an_untagged_run(tmp_path):
     path = run(load_config(None, TINY), tmp_path / "untagged")
     text = write_report(path, tmp_path / "out" / "r.html").read_text(encoding="utf-8")

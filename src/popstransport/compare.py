@@ -306,12 +306,33 @@ def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> 
     return rows
 
 
+def _input_digests(r: RunResults) -> dict[str, str] | None:
+    """``{path: SHA-256}`` of the input files a run recorded (``input_files``), or None for a run that did not."""
+    text = r.fields.attrs.get("input_files")
+    if text is None:
+        return None
+    lines = [line.rpartition(": ") for line in str(text).splitlines()]
+    return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines if "sha256 " in fingerprint}
+
+
 def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, receptors: list[dict],
              budget: list[dict]) -> str:
+    from .simulation import _differing_keys
+
     lines = [f"comparison of run B {b.path} against run A {a.path} (B minus A), {how}"]
     chem_a, chem_b = getattr(a, "chemical", None), getattr(b, "chemical", None)
     if chem_a != chem_b:
         lines.append(f"  note: the runs simulate different chemicals (A {chem_a}, B {chem_b})")
+    config_a, config_b = getattr(a, "config_text", ""), getattr(b, "config_text", "")
+    differ = _differing_keys(config_a, config_b, labels=("in A", "in B")) if config_a and config_b else []
+    differ = [d for d in differ if not d.startswith(("output.directory ", "output.overwrite "))]
+    if differ:
+        lines.append(f"  note: the configurations differ: {'; '.join(differ)}")
+    inputs_a, inputs_b = _input_digests(a), _input_digests(b)
+    if inputs_a is not None and inputs_b is not None and set(inputs_a.values()) != set(inputs_b.values()):
+        only = [f"{name} {p} (sha256 {d[:12]})" for name, mine, theirs in (("A", inputs_a, inputs_b), ("B", inputs_b, inputs_a))
+                for p, d in mine.items() if d not in theirs.values()]
+        lines.append(f"  note: the runs read different input files: {'; '.join(only)}")
     area = a.fields["cell_area"].values if "cell_area" in a.fields else None
     for v in [str(k)[:-len("_difference")] for k in fields.data_vars if str(k).endswith("_difference")
               and not str(k).endswith("_relative_difference")]:

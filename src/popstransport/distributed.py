@@ -266,7 +266,7 @@ def run_distributed(
         WarningsWriter,
         run_attributes,
     )
-    from .run import build_run, check_before_run, receptor_regions, recording_warnings
+    from .run import build_run, check_before_run, provenance_attributes, receptor_regions, recording_warnings
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -307,7 +307,7 @@ def run_distributed(
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
-    attrs = run_attributes(cfg.to_toml())
+    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical))
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()

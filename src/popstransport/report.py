@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .io.writers import written_by
 from .results import RunResults, open_run
 
 _CSS = """
@@ -246,7 +247,10 @@ def render_report(run: RunResults) -> str:
         ["met, emissions", f"{run.config.get('met', {}).get('source', '?')}, "
                            f"{run.config.get('emissions', {}).get('source', '?')}"],
         ["attribution", str(run.config.get("attribution", {}).get("tags", "none"))],
-        ["written by", f"popstransport {run.version}, {run.created}"],
+        ["written by", f"{written_by(run.fields.attrs)}, {run.created}"],
+        ["libraries", str(run.fields.attrs.get("software_versions", "not recorded"))],
+        *[["input files" if k == 0 else "", line]
+          for k, line in enumerate(str(run.fields.attrs.get("input_files", "not recorded")).splitlines())],
         ["report", f"popstransport {__version__}, {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}"],
     ]
     meta = _table(["", ""], meta_rows).replace("<thead><tr><th class=\"name\"></th><th></th></tr></thead>", "")

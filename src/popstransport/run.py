@@ -454,10 +454,62 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
 
 
 def results_configuration(cfg: Config) -> str:
-    """Everything in the configuration that changes results (not the output directory or overwrite flag), as TOML:
-    the tag of a run's checkpoints, so that a refused ``--resume`` can name the keys that differ."""
+    """Everything in the configuration that changes results (not the output directory or overwrite flag), and the
+    SHA-256 of every input file it names (table ``[input_files]``), as TOML: the tag of a run's checkpoints, so that
+    a refused ``--resume`` can name the keys, or the files, that differ."""
+    from .config import _toml_value
+    from .io.writers import file_sha256
+
     neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
-    return neutral.to_toml()
+    text = neutral.to_toml()
+    files = input_files(cfg)
+    if files:
+        text += "\n[input_files]\n" + "".join(f"{_toml_value(str(p))} = {_toml_value('sha256 ' + file_sha256(p))}\n"
+                                              for p in files)
+    return text
+
+
+def input_files(cfg: Config) -> list[Path]:
+    """The files that a run of ``cfg`` reads and its configuration names, absolute and in the order of the
+    configuration: the met files (globs expanded), the emission file and its sector profiles, the chemical file, and
+    the region file (with a shapefile's companion files). The built-in inputs (synthetic met, inventory, property
+    table, Natural Earth countries) come with the package and its version."""
+    import glob
+
+    named: list[str] = []
+    m = cfg.met
+    if m.source not in ("synthetic", "uniform") and cfg.domain.kind != "box":
+        for s in m.source if isinstance(m.source, tuple) else (m.source,):
+            named += sorted(glob.glob(s)) if any(c in s for c in "*?[") else [s]
+    e = cfg.emissions
+    if e.source not in ("builtin", "uniform", "none"):
+        named.append(e.source)
+    named += [f for f in (e.sector_profiles, cfg.chemical.file) if f]
+    if cfg.regions.source != "natural_earth":
+        region = Path(cfg.regions.source)
+        named += [str(region)] + [str(region.with_suffix(x)) for x in (".shx", ".dbf", ".prj", ".cpg")
+                                  if region.suffix.lower() == ".shp"]
+    out: list[Path] = []
+    for f in named:
+        p = Path(f).resolve()
+        if p.is_file() and p not in out:
+            out.append(p)
+    return out
+
+
+def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None) -> dict[str, str]:
+    """What the outputs record of a run's inputs beyond its configuration: ``input_files``, one line per file of
+    :func:`input_files` with its size, modification time and SHA-256 (or that the run read only built-in inputs),
+    and, for the multimedia fate, ``chemical_properties``, the substance's values as the model used them (from the
+    property table or ``chemical.file``, ``chemical.overrides`` applied; SI units where the names say)."""
+    from .io.writers import file_fingerprint
+
+    files = input_files(cfg)
+    out = {"input_files": "\n".join(f"{p}: {file_fingerprint(p)}" for p in files) or "none: built-in inputs only"}
+    if chemical is not None:
+        out["chemical_properties"] = "; ".join(f"{f.name} = {getattr(chemical, f.name)!r}" for f in dataclasses.fields(chemical)
+                                               if f.name not in ("aliases", "citations"))
+    return out
 
 
 def build_simulation(cfg: Config, model: Model, writers=(), progress=None, per_tag: bool = False,
@@ -797,7 +849,7 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
                                keep_periods=False)  # (the writers take every period as it ends)
         if resume:
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
-        attrs = run_attributes(cfg.to_toml())
+        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical))
         attrs.update(sim.checkpoint_attributes)
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
         writers.append(WarningsWriter(run_dir, warned))

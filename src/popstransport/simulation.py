@@ -60,9 +60,11 @@ def read_pickles(path: Path, count: int, nbytes: int) -> Iterator:
                                   f"{nbytes} bytes); the checkpoint cannot be resumed, run again")
 
 
-def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5) -> list[str]:
+def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5,
+                    labels: tuple[str, str] = ("in the checkpoint", "now")) -> list[str]:
     """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
-    checkpoint, value now``, at most ``most`` of them and a count of the rest); none when either is not TOML."""
+    checkpoint, value now`` with the default ``labels``, at most ``most`` of them and a count of the rest); none when
+    either is not TOML."""
     import tomllib
 
     def flat(table: dict, prefix: str = "") -> dict[str, object]:
@@ -79,7 +81,7 @@ def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5) -> list[str]:
     except tomllib.TOMLDecodeError:
         return []
     unset = "(not set)"
-    lines = [f"{k} = {old.get(k, unset)!r} in the checkpoint, {new.get(k, unset)!r} now"
+    lines = [f"{k} = {old.get(k, unset)!r} {labels[0]}, {new.get(k, unset)!r} {labels[1]}"
              for k in sorted(old.keys() | new.keys()) if old.get(k, unset) != new.get(k, unset)]
     return lines[:most] + ([f"and {len(lines) - most} more"] if len(lines) > most else [])
 
@@ -450,7 +452,7 @@ class Simulation:
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
                                   + (f" ({'; '.join(differ)})" if differ else "")
-                                  + "; resume with the configuration of the interrupted run")
+                                  + "; resume with the configuration and the input files of the interrupted run")
         if data["air_kg"].shape != self.model.air_kg.shape or data["surface_kg"].shape != self.model.surface_kg.shape:
             raise CheckpointError(f"{path}: state shapes differ from this model (grid, layers or tags changed)")
         periods = self.periods_path(path)

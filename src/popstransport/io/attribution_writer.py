@@ -49,6 +49,7 @@ from .writers import (
     cf_encoding,
     create_time_and_grid,
     limit_chunk_cache,
+    written_by,
 )
 
 KINDS = ("wet_deposition", "dry_deposition", "air_surface_exchange")
@@ -313,7 +314,7 @@ def write_source_receptor_csv(path: Path, ds: xr.Dataset, attributes: dict[str, 
     sources = [str(s) for s in ds["source"].values]
     own_in_other = own_emissions_in_other(attributes)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        fh.write(f"# popstransport {attributes.get('popstransport_version', '')} source-receptor deposition "
+        fh.write(f"# {written_by(attributes)} source-receptor deposition "
                  f"(net deposition, kg over the whole run; shares of the receptor total); created "
                  f"{attributes.get('created', '')}\n")
         w = csv.writer(fh)
@@ -343,7 +344,7 @@ def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]
                 rows.append((a, b, g, g - float(gross.values[b_i, a_i])))
     rows.sort(key=lambda r: -r[2])
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        fh.write(f"# popstransport {attributes.get('popstransport_version', '')} border fluxes (kg over the whole run); "
+        fh.write(f"# {written_by(attributes)} border fluxes (kg over the whole run); "
                  f"created {attributes.get('created', '')}\n")
         w = csv.writer(fh)
         w.writerow(["region_from", "region_to", "gross_kg", "net_kg"])

