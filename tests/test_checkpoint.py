@@ -131,6 +131,61 @@ def test_resume_after_an_input_file_changed_is_refused_and_the_outputs_record_th
         assert nc.input_files.endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
 
 
+def test_a_checkpoint_of_an_earlier_version_resumes_when_only_new_keys_at_their_defaults_differ(tmp_path, capsys):
+    """A checkpoint keeps the configuration that wrote it as TOML; one written by an earlier version lacks the keys
+    added since (here as if emissions.missing_as_zero and domain.inflow_mixing_ratio) and the input files' SHA-256,
+    and was refused as "a different configuration" after an upgrade. It resumes when those keys hold their defaults
+    now, with a warning that the inputs cannot be checked; a new key set to another value, or a value that differs,
+    is still refused."""
+    import pickle
+
+    emissions = tmp_path / "emissions.csv"
+    emissions.write_text("iso3,value,unit\nCHN,1000,kg/yr\n")
+    extra = [f"emissions.source='{emissions}'"]
+    out = tmp_path / "run"
+    _interrupted_run(out, 40, extra)
+    path = out / "checkpoint.pkl"
+    with open(path, "rb") as fh:
+        data = pickle.load(fh)
+    assert "\n[input_files]\n" in data["tag"] and "missing_as_zero = false\n" in data["tag"]
+    assert "inflow_mixing_ratio = 0.0\n" in data["tag"]
+    # (as an earlier version wrote it: no input files, and neither key, as if both had been added since)
+    data["tag"] = data["tag"].partition("\n[input_files]\n")[0].replace("missing_as_zero = false\n", "").replace(
+        "inflow_mixing_ratio = 0.0\n", "")
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh)
+    args = ["run", "--resume", str(out), *BASE, "--set", extra[0]]
+    assert main([*args, "--set", "domain.inflow_mixing_ratio=1e-14"]) == 1
+    assert "domain.inflow_mixing_ratio = '(not set)' in the checkpoint, 1e-14 now" in capsys.readouterr().err
+    assert main([*args, "--set", "emissions.scale=2"]) == 1
+    assert "emissions.scale = 1.0 in the checkpoint, 2.0 now" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match=r"does not record its input files' SHA-256 \(written by an earlier version\)"):
+        assert main(args) == 0
+
+
+def test_large_input_files_are_hashed_by_size_head_and_tail(tmp_path, monkeypatch):
+    """Recording the SHA-256 of tens of gigabytes of met would read them all once more at every start: a file above
+    the limit is hashed by its size, head and tail (and says so), a change in its head is still noticed, and a file
+    within the limit is hashed whole."""
+    import hashlib
+
+    import popstransport.io.writers as writers
+
+    monkeypatch.setattr(writers, "FULL_HASH_LIMIT_BYTES", 1000)
+    monkeypatch.setattr(writers, "HASH_SAMPLE_BYTES", 100)
+    small, big = tmp_path / "small.nc", tmp_path / "big.nc"
+    small.write_bytes(bytes(range(200)) * 5)
+    content = bytes(range(256)) * 8
+    big.write_bytes(content)
+    assert writers.file_sha256(small) == hashlib.sha256(small.read_bytes()).hexdigest()
+    expected = hashlib.sha256(len(content).to_bytes(8, "little") + content[:100] + content[-100:]).hexdigest()
+    assert writers.file_sha256(big) == expected
+    assert writers.file_fingerprint(big).endswith(f"hashed by its size and its first and last 0 MiB, sha256 {expected}")
+    big.write_bytes(b"x" + content[1:])
+    os.utime(big, ns=(1, 1))  # (another modification time: the digest is not taken from this process's memory)
+    assert writers.file_sha256(big) != expected
+
+
 def test_a_resumed_run_keeps_the_spin_up_attribute(tmp_path):
     """A resumed run does not spin up again (its state is the checkpoint's), and its outputs still say which spin-up
     the run began from, as the uninterrupted run's do (they said none)."""

@@ -60,11 +60,8 @@ def read_pickles(path: Path, count: int, nbytes: int) -> Iterator:
                                   f"{nbytes} bytes); the checkpoint cannot be resumed, run again")
 
 
-def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5,
-                    labels: tuple[str, str] = ("in the checkpoint", "now")) -> list[str]:
-    """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
-    checkpoint, value now`` with the default ``labels``, at most ``most`` of them and a count of the rest); none when
-    either is not TOML."""
+def _flat_toml(text: str) -> dict[str, object] | None:
+    """A TOML text's values by dotted key (``None`` when it is not TOML)."""
     import tomllib
 
     def flat(table: dict, prefix: str = "") -> dict[str, object]:
@@ -77,8 +74,38 @@ def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5,
         return out
 
     try:
-        old, new = flat(tomllib.loads(checkpoint_tag)), flat(tomllib.loads(tag))
+        return flat(tomllib.loads(text))
     except tomllib.TOMLDecodeError:
+        return None
+
+
+def _earlier_version_tag(checkpoint_tag: str, tag: str, path: Path) -> bool:
+    """Whether a checkpoint's configuration, written by an earlier version, is this one's but for what that version
+    did not record: keys added since, which now hold their defaults (the same results as before they existed), and
+    the input files' SHA-256 (which then cannot be checked: a warning says so)."""
+    from .config import Config
+
+    old, new, default = _flat_toml(checkpoint_tag), _flat_toml(tag), _flat_toml(Config().to_toml())
+    if old is None or new is None or default is None or not old.keys() <= new.keys():
+        return False
+    added = new.keys() - old.keys()
+    inputs = {k for k in added if k.startswith("input_files.")}
+    if any(old[k] != new[k] for k in old) or any(k not in default or new[k] != default[k] for k in added - inputs):
+        return False
+    if inputs:
+        warnings.warn(f"{path}: the checkpoint does not record its input files' SHA-256 (written by an earlier version), "
+                      "so they cannot be checked against the interrupted run's; resume only with the same input files",
+                      stacklevel=3)
+    return True
+
+
+def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5,
+                    labels: tuple[str, str] = ("in the checkpoint", "now")) -> list[str]:
+    """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
+    checkpoint, value now`` with the default ``labels``, at most ``most`` of them and a count of the rest); none when
+    either is not TOML."""
+    old, new = _flat_toml(checkpoint_tag), _flat_toml(tag)
+    if old is None or new is None:
         return []
     unset = "(not set)"
     lines = [f"{k} = {old.get(k, unset)!r} {labels[0]}, {new.get(k, unset)!r} {labels[1]}"
@@ -448,7 +475,7 @@ class Simulation:
             raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT} (format "
                                   f"{data.get('format') if isinstance(data, dict) else None!r}: written by another "
                                   "version); run again from the start")
-        if data["tag"] != self.checkpoint_tag:
+        if data["tag"] != self.checkpoint_tag and not _earlier_version_tag(data["tag"], self.checkpoint_tag, path):
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
                                   + (f" ({'; '.join(differ)})" if differ else "")
