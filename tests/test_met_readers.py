@@ -1007,6 +1007,14 @@ def test_sea_ice_gaps_over_the_ocean_are_no_ice_with_one_warning_counting_the_ce
                      r".* fill them before reading", said[0]), said[0]
 
 
+def _coastal_dataset(tmp_path):
+    """An ERA5-like dataset of the tests' hours, with :func:`_coastal_whole_cell_ice`'s ice and land on its grid and
+    the dimensions of a field that changes with time."""
+    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
+    ice, land = _coastal_whole_cell_ice(ds["latitude"].values, ds["longitude"].values)
+    return ds, ice, land, ("valid_time", "latitude", "longitude")
+
+
 def _coastal_whole_cell_ice(lat, lon):
     """Ice given as a fraction of the whole cell, north of 40 N: from 0 to 118 E half land with a quarter of the cell
     (half its water) iced, east of it all water, all iced. The model cell 115..120 E holds 1.25 degrees of the
@@ -1028,10 +1036,7 @@ def test_whole_cell_sea_ice_is_converted_to_a_fraction_of_the_water(tmp_path, pr
     water), all-water iced cells 1, and the coastal cell 115..120 E 0.7, the area-weighted ratio (0.4375 before, the cell mean);
     all values stay in 0..1 and cells without ice stay at 0. The water may come from the same file (CAM LANDFRAC, or
     OCNFRAC, the ice-free ocean, plus the ice) or from a static file of constants (MERRA-2 FROCEAN)."""
-    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
-    lat, lon = ds["latitude"].values, ds["longitude"].values
-    ice, land = _coastal_whole_cell_ice(lat, lon)
-    dims = ("valid_time", "latitude", "longitude")
+    ds, ice, land, dims = _coastal_dataset(tmp_path)
     if product == "cam_landfrac":
         spec = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
     elif product == "cam_ocnfrac":
@@ -1149,10 +1154,7 @@ def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layo
     into, or from a constants file (MERRA-2's const_2d_asm_Nx, whose fields carry one time stamp: FROCEAN, or else
     FRLAND, FRLANDICE and FRLAKE, water = 1 - their sum); a land fraction on another grid is not the product's, so
     the model's land fraction stands in for it, with the warning."""
-    ds = xr.open_dataset(write_era5_new(tmp_path, HOURS), decode_times=False).load()
-    lat, lon = ds["latitude"].values, ds["longitude"].values
-    ice, land = _coastal_whole_cell_ice(lat, lon)
-    dims = ("valid_time", "latitude", "longitude")
+    ds, ice, land, dims = _coastal_dataset(tmp_path)
     if layout == "split_in_time":
         both = ds.assign(ICEFRAC=(dims, ice, {"units": "fraction"}), LANDFRAC=(dims, land, {"units": "fraction"}))
         spec = [both.isel(valid_time=slice(0, 2)), both.isel(valid_time=slice(2, None))]
