@@ -733,3 +733,33 @@ def test_ctrl_c_before_the_writers_are_made_removes_the_run_folder_it_made(tmp_p
         assert [p.name for p in out.iterdir()] == ["notes.txt"]
     else:
         assert not out.exists()
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_the_run_resumes(tmp_path):
+    """A batch scheduler ends a job whose time is up with SIGTERM (then SIGKILL): its default ended the process at
+    once, with the results of neither an interrupted nor a finished run. The CLI now treats it as Ctrl-C: the last
+    checkpoint is kept, the message says how to continue, and the run resumes to the same results as one not
+    stopped."""
+    ref = tmp_path / "ref"
+    assert main(["run", "--out", str(ref), *BASE]) == 0
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "popstransport.cli", "run", "--out", str(out), *BASE],
+                            stderr=subprocess.PIPE, text=True)
+    ckpt = out / "checkpoint.pkl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not ckpt.exists():
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be stopped on this machine")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if "continue with" not in err and proc.returncode == 0:
+        pytest.skip("the run finished before the signal reached it")
+    assert proc.returncode == 130, err
+    assert "interrupted; the results are not written, but the last checkpoint is: continue with" in err, err
+    assert ckpt.is_file() and not (out / "fields.nc").exists()
+    assert main(["run", "--resume", str(out), *BASE]) == 0
+    a, b = _fields(ref), _fields(out)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k], equal_nan=True), k

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import warnings
@@ -334,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     format_warning = warnings.formatwarning
     if not getattr(args, "debug", False):
         warnings.formatwarning = _one_line_warning
+    terminate = _sigterm_as_interrupt()
     try:
         return int(args.func(args))
     except KeyboardInterrupt as exc:
@@ -355,6 +357,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         warnings.formatwarning = format_warning
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+def _sigterm_as_interrupt():
+    """Make SIGTERM (``kill``, and a batch scheduler's notice that a job's time is up, as SLURM sends it before
+    SIGKILL) stop a command as Ctrl-C does: a run keeps its last checkpoint and the parts it needs to resume, and
+    removes the rest, where SIGTERM's default ended the process at once and left partial files behind. Returns the
+    previous handler (``None`` when signals cannot be set here: not the main thread)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
 
 
 def _grid_size(args: argparse.Namespace) -> str:
