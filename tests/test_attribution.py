@@ -278,8 +278,11 @@ def test_scale_parsing_errors():
         parse_scale("CHN=inf")
     with pytest.raises(AttributionError, match="'CHN' is given more than once; give each source one factor"):
         parse_scale("CHN=0.5,IND=1,CHN=0.8")
-    with pytest.raises(AttributionError, match="unknown source"):
+    with pytest.raises(AttributionError, match=r"unknown source.*a country without emissions there has no tag.*the "
+                                               r"sources not listed are together in OTHER"):
         scenario_weights(("CHN", "OTHER"), {"XXX": 0.5})
+    with pytest.raises(AttributionError, match=r"unknown source.*has no tag, and scaling it would change nothing\)$"):
+        scenario_weights(("CHN", "IND"), {"TUV": 0.5})
     with pytest.raises(AttributionError, match="not regions of the domain"):
         make_tags(["CHN"], np.ones((1, 2, 2)), mode="list", regions=("IND",))
     with pytest.raises(AttributionError, match="--scale is empty: give SOURCE=FACTOR pairs"):

@@ -407,9 +407,14 @@ def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, f
     sources = list(sources)
     unknown = [s for s in scale if s not in sources]
     if unknown:
+        others = [s for s in unknown if s != BOUNDARY]
+        why = "" if not others else (
+            "; a run tags only the sources that emit in its domain (a country without emissions there has no tag, "
+            "and scaling it would change nothing)" + ("" if "OTHER" not in sources else ", and with attribution.tags = "
+                                                       "'list' the sources not listed are together in OTHER"))
         raise AttributionError(
             f"scenario scales unknown source(s) {unknown}; the run's source tags are: {', '.join(sources)}"
-            + boundary_hint(unknown)
+            + why + boundary_hint(unknown)
         )
     return np.array([float(scale.get(s, 1.0)) for s in sources])
 
