@@ -266,7 +266,14 @@ def run_distributed(
         WarningsWriter,
         run_attributes,
     )
-    from .run import build_run, check_before_run, provenance_attributes, receptor_regions, recording_warnings
+    from .run import (
+        build_run,
+        check_before_run,
+        provenance_attributes,
+        receptor_regions,
+        receptor_whole_area,
+        recording_warnings,
+    )
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -318,7 +325,8 @@ def run_distributed(
         writers = [ConfigWriter(run_dir, cfg.to_toml(), attrs), FieldsWriter(run_dir, setup.model.grid, attrs),
                    BudgetWriter(run_dir, attrs), WarningsWriter(run_dir, warned),
                    AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
-                                     a.border_fluxes_by_source)]
+                                     a.border_fluxes_by_source, setup.model.grid.cell_area_m2,
+                                     receptor_whole_area(setup, codes))]
         for p in periods:
             for w in writers:
                 w.write_period(p, setup.model)

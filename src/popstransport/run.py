@@ -285,6 +285,14 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     return _covered([codes[i] for i in idx], fraction[idx], "attribution.receptors", cfg, setup)
 
 
+def receptor_whole_area(setup: RunSetup, codes: list[str]) -> np.ndarray | None:
+    """The whole area (m2) of each receptor of ``codes`` on the sphere, its parts outside the domain included
+    (``None`` when the region set does not give it)."""
+    if setup.region_area_m2 is None:
+        return None
+    return np.array([setup.region_area_m2[setup.region_codes.index(c)] for c in codes], dtype=float)
+
+
 def _covered(codes: list[str], fraction: np.ndarray, key: str, cfg: Config, setup: RunSetup
              ) -> tuple[list[str], np.ndarray]:
     """``codes`` and ``fraction`` when every region covers part of a cell of the grid; otherwise a
@@ -859,7 +867,8 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
             a = cfg.attribution
             codes, fraction = receptor_regions(cfg, setup)
             writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
-                                             a.border_fluxes_by_source))
+                                             a.border_fluxes_by_source, model.grid.cell_area_m2,
+                                             receptor_whole_area(setup, codes)))
         sim.writers = writers
     except BaseException:
         for w in writers:

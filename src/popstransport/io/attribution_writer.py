@@ -70,6 +70,10 @@ class AttributionWriter:
         Global attributes (version, configuration, creation time).
     border_fluxes, border_fluxes_by_source
         Track border fluxes (needs face accumulation in the simulation), and per source tag.
+    cell_area_m2, receptor_whole_area_m2
+        The grid's cell areas ``(J, I)`` and every receptor's whole area on the sphere ``(R,)``, its parts outside
+        the domain included (m2; either may be ``None``): ``attribution.nc`` then gives each receptor's area in the
+        domain and its whole area, so that a receptor the domain cuts, or a sub-grid island, can be read per area.
     """
 
     TAG_FIELDS = "tag_fields.nc"
@@ -84,8 +88,14 @@ class AttributionWriter:
         attributes: dict[str, str],
         border_fluxes: bool = True,
         border_fluxes_by_source: bool = False,
+        cell_area_m2: np.ndarray | None = None,
+        receptor_whole_area_m2: np.ndarray | None = None,
     ):
         self.run_dir = run_dir
+        self.receptor_area_m2 = (None if cell_area_m2 is None else
+                                 np.einsum("rji,ji->r", receptor_fraction, np.asarray(cell_area_m2, dtype=float)))
+        self.receptor_whole_area_m2 = None if receptor_whole_area_m2 is None else np.asarray(receptor_whole_area_m2,
+                                                                                               dtype=float)
         self.sources = tuple(sources)
         self.receptors = list(receptor_codes)
         self.receptor_fraction = receptor_fraction
@@ -185,6 +195,14 @@ class AttributionWriter:
                                              "concentration over the receptor by source", cell_methods="time: mean")
         ds["emission"] = (("time", "source"), np.stack([r["emission"] for r in p]))
         ds["emission"].attrs.update(units="kg", long_name="emission per period by source", cell_methods="time: sum")
+        if self.receptor_area_m2 is not None:
+            ds["receptor_area"] = (("receptor",), self.receptor_area_m2)
+            ds["receptor_area"].attrs.update(units="m2", long_name="area of the receptor in the model domain (the "
+                                             "area over which its deposition is summed)")
+        if self.receptor_whole_area_m2 is not None:
+            ds["receptor_whole_area"] = (("receptor",), self.receptor_whole_area_m2)
+            ds["receptor_whole_area"].attrs.update(units="m2", long_name="whole area of the receptor region, its "
+                                                   "parts outside the model domain included")
         if self.border_fluxes:
             regions = [*self.border_regions, OUTSIDE]
             ds = ds.assign_coords(region_from=regions, region_to=regions)
