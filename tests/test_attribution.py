@@ -398,8 +398,9 @@ def test_scaling_boundary_in_a_run_without_inflow_says_where_the_tag_comes_from(
 
 def test_a_point_source_is_tagged_by_the_country_that_holds_it(tmp_path):
     """A plant in Vientiane sits in a 1-degree cell mostly in Thailand: its emission is Laos's tag's, all of it, not
-    the cell's area shares (which gave most of it to THA); a source in the open sea goes to OTHER, and one a little
-    off a coast (a harbour) to that coast's country."""
+    the cell's area shares (which gave most of it to THA); a source in the open sea goes to OTHER, with a warning
+    that names it (it went there without a word), and one a little off a coast (a harbour) to that coast's
+    country."""
     from popstransport.config import load_config
     from popstransport.io.regions import countries_of_points
     from popstransport.run import build_run
@@ -411,7 +412,10 @@ def test_a_point_source_is_tagged_by_the_country_that_holds_it(tmp_path):
     cfg = load_config(None, ["domain.lon_min_deg=95", "domain.lon_max_deg=110", "domain.lat_min_deg=5",
                              "domain.lat_max_deg=25", "domain.resolution_deg=1", f"emissions.source={points}",
                              "attribution.tags=countries", "met.source=uniform"])
-    setup = build_run(cfg)
+    with pytest.warns(UserWarning, match=r"points\.csv: 1 point source\(s\) lie at sea, more than 0.25 degrees from any "
+                                         r"country's land: buoy \(108.5, 10.5\); a run tagged by country puts their "
+                                         r"emissions in OTHER"):
+        setup = build_run(cfg)
     tags = setup.tags
     grid = setup.model.grid
     j, i = int(np.searchsorted(grid.lat_edges_deg, 17.97)) - 1, int(np.searchsorted(grid.lon_edges_deg, 102.60)) - 1

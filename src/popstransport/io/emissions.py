@@ -621,7 +621,7 @@ class EmissionInventory:
             arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
             arr[k, j, i] += rate * _to_kg(unit, molar_mass_g_mol, src)
             per_year[sector] = per_year.get(sector, True) and unit.per_year
-            placed.append((lon, lat, j, i, rate * _to_kg(unit, molar_mass_g_mol, src)))
+            placed.append((lon, lat, j, i, rate * _to_kg(unit, molar_mass_g_mol, src), row.get("name") or f"line {n}"))
         notes = [f"{src}: {len(rows) - len(dropped)} point sources"]
         if dropped:
             msg = f"{src}: {len(dropped)} point sources outside the domain were dropped: {dropped[:5]}"
@@ -635,10 +635,18 @@ class EmissionInventory:
         # cell mostly in Thailand, is Laos's), for source tags on the Natural Earth countries
         from .regions import countries_of_points
 
-        lon, lat, jj, ii, kg_s = (np.array(c) for c in zip(*placed))
+        lon, lat, jj, ii, kg_s, names = (np.array(c) for c in zip(*placed))
         inv.region_rates_kg_s = {}
-        for code, j, i, r in zip(countries_of_points(lon, lat), jj, ii, kg_s):
+        codes = countries_of_points(lon, lat)
+        for code, j, i, r in zip(codes, jj, ii, kg_s):
             inv.region_rates_kg_s.setdefault(code, np.zeros(grid.shape))[j, i] += r  # ("": open sea, in OTHER)
+        at_sea = [f"{name} ({x:g}, {y:g})" for code, name, x, y in zip(codes, names, lon, lat) if not code]
+        if at_sea:
+            msg = (f"{src}: {len(at_sea)} point source(s) lie at sea, more than 0.25 degrees from any country's land: "
+                   f"{', '.join(at_sea[:5])}{' ...' if len(at_sea) > 5 else ''}; a run tagged by country puts their "
+                   "emissions in OTHER (give a coordinate on land to tag one by its country)")
+            warnings.warn(msg, stacklevel=2)
+            inv.notes.append(msg)
         return inv
 
     @classmethod
