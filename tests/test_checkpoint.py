@@ -763,3 +763,21 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_the_run_resumes(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def test_the_history_of_a_resumed_run_begins_with_the_run_it_continues(tmp_path):
+    """A resumed run's outputs said only when the resume ran: their history now begins with the line of the run
+    that wrote the checkpoint and adds one for each resume."""
+    import netCDF4
+
+    out = tmp_path / "run"
+    _interrupted_run(out, 40)
+    with open(out / "checkpoint.pkl", "rb") as fh:
+        import pickle
+
+        started = pickle.load(fh)["attributes"]["history"]
+    assert started.endswith(" run") and "\n" not in started
+    assert main(["run", "--resume", str(out), *BASE]) == 0
+    with netCDF4.Dataset(out / "fields.nc") as nc:
+        lines = nc.history.splitlines()
+    assert lines[0] == started and lines[1].endswith(" run resumed from its last checkpoint") and len(lines) == 2

@@ -859,6 +859,12 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
         attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical))
         attrs.update(sim.checkpoint_attributes)
+        if resume and "history" in sim.checkpoint_attributes:
+            # (the history begins with the run that wrote the checkpoint, and says when it was resumed)
+            from .io.writers import add_history
+
+            attrs["history"] = add_history(sim.checkpoint_attributes, "run resumed from its last checkpoint")
+        sim.checkpoint_attributes["history"] = attrs["history"]  # (kept in the checkpoints, for a resume)
         writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
         writers.append(WarningsWriter(run_dir, warned))
         writers.append(FieldsWriter(run_dir, model.grid, attrs))
