@@ -256,24 +256,9 @@ def run_distributed(
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
     from .config import scenario_name
-    from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import (
-        BudgetWriter,
-        ConfigWriter,
-        FieldsWriter,
-        OutputExistsError,
-        RunDirectory,
-        WarningsWriter,
-        run_attributes,
-    )
-    from .run import (
-        build_run,
-        check_before_run,
-        provenance_attributes,
-        receptor_regions,
-        receptor_whole_area,
-        recording_warnings,
-    )
+    from .io.attribution_writer import write_scenario
+    from .io.writers import OutputExistsError, RunDirectory, run_attributes
+    from .run import add_writers, build_run, check_before_run, provenance_attributes, recording_warnings
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -294,8 +279,7 @@ def run_distributed(
                           "--scheduler for checkpoints)", stacklevel=2)
         RunDirectory.check(out_dir, overwrite)  # (an earlier run's results: refused before any batch runs, not after)
         setup = build_run(cfg)
-        check_before_run(cfg, setup)  # (before any batch runs)
-    codes, fraction = receptor_regions(cfg, setup)
+        check_before_run(cfg, setup)  # (before any batch runs; the receptors too)
     ntag = len(setup.tags.names)
     own_client = client is None
     if own_client:
@@ -318,15 +302,10 @@ def run_distributed(
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()
-    a = cfg.attribution
-    writers = []
+    writers: list = []
     success = False
     try:
-        writers = [ConfigWriter(run_dir, cfg.to_toml(), attrs), FieldsWriter(run_dir, setup.model.grid, attrs),
-                   BudgetWriter(run_dir, attrs), WarningsWriter(run_dir, warned),
-                   AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
-                                     a.border_fluxes_by_source, setup.model.grid.cell_area_m2,
-                                     receptor_whole_area(setup, codes))]
+        add_writers(writers, cfg, setup, run_dir, attrs, warned)
         for p in periods:
             for w in writers:
                 w.write_period(p, setup.model)

@@ -261,7 +261,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     """
     import dataclasses
 
-    from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes
+    from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes, written_by
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
@@ -295,7 +295,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             summary.update(_share_statistics(attributions))
         attrs = run_attributes(cfg.to_toml())
         summary.attrs.update(attrs, Conventions="CF-1.10", title="popstransport ensemble summary",
-                             history=f"{attrs['created']} popstransport {attrs['popstransport_version']} ensemble "
+                             history=f"{attrs['created']} {written_by(attrs)} ensemble "
                                      f"summary of {len(paths)} members",
                              members=str(len(paths)), comment=(
                                  "median and 5th/95th percentiles across the ensemble members, cell by cell and period "

@@ -162,10 +162,12 @@ def _source_receptor_section(run: RunResults, max_sources: int = 10) -> str:
 
 
 def _scale_words(scale: dict[str, float] | str) -> str:
-    """``{"CHN": 0.5}`` or a folder's ``scenario_scale`` attribute ``"CHN=0.5"`` as ``"CHN x 0.5"``."""
+    """``{"CHN": 0.5}`` or a folder's ``scenario_scale`` attribute ``"CHN=0.5"`` (read by
+    :func:`popstransport.attribution.parse_scale`, which keeps a region name with a comma whole) as ``"CHN x 0.5"``."""
+    from .attribution import parse_scale
+
     if isinstance(scale, str):
-        pairs = [item.split("=", 1) for item in scale.split(",") if "=" in item]
-        return ", ".join(f"{code.strip()} x {factor.strip()}" for code, factor in pairs)
+        scale = parse_scale(scale) if scale.replace(",", "").strip() else {}
     return ", ".join(f"{code} x {float(factor):g}" for code, factor in scale.items())
 
 

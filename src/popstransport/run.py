@@ -285,12 +285,14 @@ def receptor_regions(cfg: Config, setup: RunSetup) -> tuple[list[str], np.ndarra
     return _covered([codes[i] for i in idx], fraction[idx], "attribution.receptors", cfg, setup)
 
 
-def receptor_whole_area(setup: RunSetup, codes: list[str]) -> np.ndarray | None:
-    """The whole area (m2) of each receptor of ``codes`` on the sphere, its parts outside the domain included
+def receptor_areas(setup: RunSetup, codes: list[str], fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The area (m2) of each receptor of ``codes`` (area fractions ``fraction``, ``(R, J, I)``) in the domain, over
+    which its deposition is summed, and its whole area on the sphere, its parts outside the domain included
     (``None`` when the region set does not give it)."""
+    inside = np.einsum("rji,ji->r", fraction, setup.model.grid.cell_area_m2)
     if setup.region_area_m2 is None:
-        return None
-    return np.array([setup.region_area_m2[setup.region_codes.index(c)] for c in codes], dtype=float)
+        return inside, None
+    return inside, np.array([setup.region_area_m2[setup.region_codes.index(c)] for c in codes], dtype=float)
 
 
 def _covered(codes: list[str], fraction: np.ndarray, key: str, cfg: Config, setup: RunSetup
@@ -593,8 +595,7 @@ def warn_receptors_in_part(cfg: Config, setup: RunSetup) -> None:
     if not cfg.attribution.receptors or setup.region_area_m2 is None:
         return
     codes, fraction = receptor_regions(cfg, setup)
-    inside = np.einsum("rji,ji->r", fraction, setup.model.grid.cell_area_m2)
-    whole = setup.region_area_m2[[setup.region_codes.index(c) for c in codes]]
+    inside, whole = receptor_areas(setup, codes, fraction)
     part = [f"{c} ({100.0 * a / w:.3g}% of its area)" for c, a, w in zip(codes, inside, whole) if a < (1.0 - 1e-6) * w]
     if part:
         import warnings
@@ -791,19 +792,29 @@ def recording_warnings(warned: list[str]) -> Iterator[list[str]]:
         yield warned
 
 
+def add_writers(writers: list, cfg: Config, setup: RunSetup, run_dir, attrs: dict[str, str], warned: list[str]) -> None:
+    """Append the writers of a run's outputs to ``writers`` one by one (a failure leaves the ones made there, to be
+    closed): ``config.toml``, ``warnings.txt`` (of ``warned``), ``fields.nc``, the budget, and for a tagged run the
+    attribution files, with the receptors' areas."""
+    from .io.attribution_writer import AttributionWriter
+    from .io.writers import BudgetWriter, ConfigWriter, FieldsWriter, WarningsWriter
+
+    writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
+    writers.append(WarningsWriter(run_dir, warned))
+    writers.append(FieldsWriter(run_dir, setup.model.grid, attrs))
+    writers.append(BudgetWriter(run_dir, attrs))
+    if cfg.attribution.tags != "none":
+        a = cfg.attribution
+        codes, fraction = receptor_regions(cfg, setup)
+        writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
+                                         a.border_fluxes_by_source, *receptor_areas(setup, codes, fraction)))
+
+
 def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str]) -> Path:
     """:func:`run`, with the list the warnings are added to as they are given."""
     from .config import checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
-    from .io.writers import (
-        BudgetWriter,
-        ConfigWriter,
-        FieldsWriter,
-        OutputExistsError,
-        RunDirectory,
-        WarningsWriter,
-        run_attributes,
-    )
+    from .io.writers import OutputExistsError, RunDirectory, run_attributes
 
     cfg = checked(cfg)
     if cfg.ensemble:
@@ -865,16 +876,7 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
 
             attrs["history"] = add_history(sim.checkpoint_attributes, "run resumed from its last checkpoint")
         sim.checkpoint_attributes["history"] = attrs["history"]  # (kept in the checkpoints, for a resume)
-        writers.append(ConfigWriter(run_dir, cfg.to_toml(), attrs))
-        writers.append(WarningsWriter(run_dir, warned))
-        writers.append(FieldsWriter(run_dir, model.grid, attrs))
-        writers.append(BudgetWriter(run_dir, attrs))
-        if tagged:
-            a = cfg.attribution
-            codes, fraction = receptor_regions(cfg, setup)
-            writers.append(AttributionWriter(run_dir, setup.tags.names, codes, fraction, attrs, a.border_fluxes,
-                                             a.border_fluxes_by_source, model.grid.cell_area_m2,
-                                             receptor_whole_area(setup, codes)))
+        add_writers(writers, cfg, setup, run_dir, attrs, warned)
         sim.writers = writers
     except BaseException:
         for w in writers:

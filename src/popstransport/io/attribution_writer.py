@@ -70,10 +70,10 @@ class AttributionWriter:
         Global attributes (version, configuration, creation time).
     border_fluxes, border_fluxes_by_source
         Track border fluxes (needs face accumulation in the simulation), and per source tag.
-    cell_area_m2, receptor_whole_area_m2
-        The grid's cell areas ``(J, I)`` and every receptor's whole area on the sphere ``(R,)``, its parts outside
-        the domain included (m2; either may be ``None``): ``attribution.nc`` then gives each receptor's area in the
-        domain and its whole area, so that a receptor the domain cuts, or a sub-grid island, can be read per area.
+    receptor_area_m2, receptor_whole_area_m2
+        Every receptor's area in the domain and its whole area on the sphere, its parts outside the domain included
+        (m2, ``(R,)``; either may be ``None``; :func:`popstransport.run.receptor_areas`): ``attribution.nc`` then
+        gives them, so that the row of a receptor the domain cuts, or of a sub-grid island, can be read per area.
     """
 
     TAG_FIELDS = "tag_fields.nc"
@@ -88,14 +88,12 @@ class AttributionWriter:
         attributes: dict[str, str],
         border_fluxes: bool = True,
         border_fluxes_by_source: bool = False,
-        cell_area_m2: np.ndarray | None = None,
+        receptor_area_m2: np.ndarray | None = None,
         receptor_whole_area_m2: np.ndarray | None = None,
     ):
         self.run_dir = run_dir
-        self.receptor_area_m2 = (None if cell_area_m2 is None else
-                                 np.einsum("rji,ji->r", receptor_fraction, np.asarray(cell_area_m2, dtype=float)))
-        self.receptor_whole_area_m2 = None if receptor_whole_area_m2 is None else np.asarray(receptor_whole_area_m2,
-                                                                                               dtype=float)
+        self.receptor_area_m2 = receptor_area_m2
+        self.receptor_whole_area_m2 = receptor_whole_area_m2
         self.sources = tuple(sources)
         self.receptors = list(receptor_codes)
         self.receptor_fraction = receptor_fraction

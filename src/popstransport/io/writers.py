@@ -285,7 +285,7 @@ def run_attributes(config_toml: str, created: str | None = None,
     configuration, the CF ``history`` line of the run that wrote it, and ``provenance`` (the run's input files and
     chemical properties, see :func:`popstransport.run.provenance_attributes`)."""
     created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    code = written_by({"popstransport_version": __version__, "popstransport_git_commit": git_commit()})
+    code = this_code()
     attrs = {
         "source": code,
         "popstransport_version": __version__,
@@ -298,6 +298,11 @@ def run_attributes(config_toml: str, created: str | None = None,
         attrs["popstransport_git_commit"] = git_commit()
     attrs.update(provenance or {})
     return attrs
+
+
+def this_code() -> str:
+    """``popstransport VERSION (git COMMIT)`` of the code running now (see :func:`written_by`)."""
+    return written_by({"popstransport_version": __version__, "popstransport_git_commit": git_commit()})
 
 
 def written_by(attributes: dict[str, Any]) -> str:
@@ -394,7 +399,7 @@ def add_history(attributes: dict[str, Any], what: str) -> str:
     """The CF ``history`` of a file derived from one with ``attributes``: their history with a line for ``what``
     (``"scenario CHN=0.5"``) at the present time appended."""
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    line = f"{now} {written_by({'popstransport_version': __version__, 'popstransport_git_commit': git_commit()})} {what}"
+    line = f"{now} {this_code()} {what}"
     earlier = str(attributes.get("history", "")).rstrip("\n")
     return f"{earlier}\n{line}" if earlier else line
 
