@@ -193,3 +193,30 @@ def test_cli_plot_bad_period_is_one_line(tagged_run, tmp_path, cli_main, capsys)
     assert cli_main(["plot", str(tagged_run), "--out", str(tmp_path), "--period", "2011-05"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "outside the run" in err
+
+
+def test_border_flux_arrows_cross_the_shared_border_into_the_receiving_country():
+    """An arrow stands on the two countries' border (or in the strait between them) and points into the receiver."""
+    import shapely
+
+    from popstransport.io.regions import natural_earth_countries
+    from popstransport.plotting import border_crossings
+
+    lon, lat = np.arange(60.0, 181.0), np.arange(-15.0, 61.0)
+    pairs = [("PRK", "KOR"), ("KOR", "PRK"), ("CHN", "MNG"), ("KOR", "JPN"), ("CHN", "OTHER")]
+    crossings = border_crossings(pairs, lon, lat)
+    assert set(crossings) == set(pairs[:4])  # OTHER has no outline
+    geoms, _ = natural_earth_countries()
+    whole = {c: shapely.union_all(geoms[c]) for c in ("PRK", "KOR", "CHN", "MNG", "JPN")}
+    for a, b in pairs[:3]:
+        (x, y), (dx, dy) = crossings[(a, b)]
+        assert np.hypot(dx, dy) == pytest.approx(1.0)
+        assert whole[a].distance(shapely.Point(x, y)) < 0.05 and whole[b].distance(shapely.Point(x, y)) < 0.05
+        assert whole[b].contains(shapely.Point(x + 0.2 * dx, y + 0.2 * dy))
+        assert whole[a].contains(shapely.Point(x - 0.2 * dx, y - 0.2 * dy))
+    (x, y), (dx, dy) = crossings[("KOR", "JPN")]  # the Korea Strait: half-way across, pointing at Japan
+    gap = whole["KOR"].distance(whole["JPN"])
+    assert whole["KOR"].distance(shapely.Point(x, y)) == pytest.approx(gap / 2, rel=1e-6)
+    assert whole["JPN"].distance(shapely.Point(x + gap / 2 * dx, y + gap / 2 * dy)) < 1e-6
+    assert crossings[("KOR", "PRK")][0] == crossings[("PRK", "KOR")][0]
+    assert crossings[("KOR", "PRK")][1] == pytest.approx(tuple(-d for d in crossings[("PRK", "KOR")][1]))

@@ -532,31 +532,93 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
 # ----------------------------------------------------------------------------------------------------------------
 # border fluxes
 # ----------------------------------------------------------------------------------------------------------------
-def region_anchor_points(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray) -> dict[str, tuple]:
-    """A point inside the in-domain part of every Natural Earth country in ``codes`` (lon, lat degrees).
-
-    Codes that are not Natural Earth countries (``OTHER``, ``OUTSIDE``, user regions) are left out.
-    """
+def _in_domain_geometries(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray) -> dict[str, list]:
+    """The parts of every Natural Earth country in ``codes`` inside the domain, in the domain's longitudes (a domain
+    across the 180th meridian runs past 180, so a part may be shifted by 360 degrees), largest first."""
     import shapely
 
     from .io.regions import natural_earth_countries
 
     geoms, _ = natural_earth_countries()
     lon0, lon1, lat0, lat1, _ = domain_extent(lon_edges, lat_edges)
-    out: dict[str, tuple] = {}
+    out: dict[str, list] = {}
     for code in codes:
-        if code not in geoms:
-            continue
-        best = None
-        for g in geoms[code]:
+        parts = []
+        for g in geoms.get(code, ()):
             for shift in (-360.0, 0.0, 360.0):
                 c = shapely.clip_by_rect(g, lon0 - shift, lat0, lon1 - shift, lat1)
-                if not c.is_empty and (best is None or c.area > best[0].area):
-                    best = (c, shift)
-        if best is not None:
-            p = best[0].representative_point() if best[0].area > 0 else best[0].centroid
-            out[code] = (p.x + best[1], p.y)
+                if not c.is_empty:
+                    parts.append(shapely.transform(c, lambda xy, s=shift: xy + (s, 0.0)))
+        if parts:
+            out[code] = sorted(parts, key=lambda c: -c.area)
     return out
+
+
+def region_anchor_points(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray) -> dict[str, tuple]:
+    """A point inside the in-domain part of every Natural Earth country in ``codes`` (lon, lat degrees).
+
+    Codes that are not Natural Earth countries (``OTHER``, ``OUTSIDE``, user regions) are left out.
+    """
+    out: dict[str, tuple] = {}
+    for code, parts in _in_domain_geometries(codes, lon_edges, lat_edges).items():
+        p = parts[0].representative_point() if parts[0].area > 0 else parts[0].centroid
+        out[code] = (p.x, p.y)
+    return out
+
+
+#: Distance (degrees) within which two countries' outlines count as one shared border: Natural Earth's neighbours
+#: share their border vertices, but not always to the last digit.
+BORDER_TOLERANCE_DEG = 0.02
+
+
+def border_crossings(pairs: Sequence[tuple[str, str]], lon_edges: np.ndarray,
+                     lat_edges: np.ndarray) -> dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]]:
+    """Where a flux from the first to the second country of each pair crosses between them in the domain.
+
+    For countries that share a land border in the domain: the middle of the longest stretch of that border, and the
+    unit normal to the border there (east and north components, in degrees) pointing into the second country. For
+    countries that do not (a strait or a sea between them, which the model's grid cells can still join): the middle
+    of the shortest line between their parts in the domain, and that line's direction. Pairs with a code that is not
+    a Natural Earth country in the domain (``OTHER``, ``OUTSIDE``, user regions) are left out.
+    """
+    import shapely
+
+    geoms = _in_domain_geometries(sorted({c for pair in pairs for c in pair}), lon_edges, lat_edges)
+    whole = {code: shapely.union_all(parts) for code, parts in geoms.items()}
+    out: dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]] = {}
+    for pair in pairs:
+        a, b = sorted(pair)  # the same point for both directions; the direction turned at the end
+        if a not in whole or b not in whole or a == b or pair in out:
+            continue
+        ga, gb = whole[a], whole[b]
+        shared = shapely.line_merge(shapely.intersection(ga.boundary, gb.buffer(BORDER_TOLERANCE_DEG)))
+        lines = [g for g in getattr(shared, "geoms", [shared]) if g.geom_type == "LineString" and g.length > 0]
+        if lines:
+            line = max(lines, key=lambda g: g.length)
+            mid = line.interpolate(0.5, normalized=True)
+            h = min(0.25, 0.25 * line.length)
+            p0, p1 = line.interpolate(line.project(mid) - h), line.interpolate(line.project(mid) + h)
+            tx, ty = p1.x - p0.x, p1.y - p0.y
+            norm = float(np.hypot(tx, ty))
+            if norm == 0.0:
+                continue
+            nx, ny = -ty / norm, tx / norm
+            step = 4 * BORDER_TOLERANCE_DEG
+            ahead = gb.distance(shapely.Point(mid.x + step * nx, mid.y + step * ny))
+            behind = gb.distance(shapely.Point(mid.x - step * nx, mid.y - step * ny))
+            if behind < ahead:
+                nx, ny = -nx, -ny
+            point, direction = (mid.x, mid.y), (nx, ny)
+        else:
+            link = shapely.shortest_line(ga, gb)
+            (xa, ya), (xb, yb) = link.coords[0], link.coords[-1]
+            norm = float(np.hypot(xb - xa, yb - ya))
+            if norm == 0.0:
+                continue
+            point, direction = (0.5 * (xa + xb), 0.5 * (ya + yb)), ((xb - xa) / norm, (yb - ya) / norm)
+        out[(a, b)] = (point, direction)
+        out[(b, a)] = (point, (-direction[0], -direction[1]))
+    return {pair: out[pair] for pair in pairs if pair in out}
 
 
 def plot_border_fluxes(
@@ -564,6 +626,7 @@ def plot_border_fluxes(
     lon_edges: np.ndarray,
     lat_edges: np.ndarray,
     anchors: Mapping[str, tuple] | None = None,
+    crossings: Mapping[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]] | None = None,
     title: str = "Largest border fluxes",
     subtitle: str = "",
     max_arrows: int = 12,
@@ -577,8 +640,12 @@ def plot_border_fluxes(
     gross
         Gross flux from ``region_from`` to ``region_to`` (kg), summed over the period.
     anchors
-        Points where each region's arrows start and end (lon, lat); regions without one (``OTHER``,
-        ``OUTSIDE``) appear only in the matrix. ``None``: Natural Earth countries.
+        Points where each region's label stands (lon, lat); regions without one (``OTHER``, ``OUTSIDE``) appear
+        only in the matrix. ``None``: Natural Earth countries.
+    crossings
+        For a pair of regions ``(from, to)``, where the arrow of its net flux crosses from one to the other and in
+        which direction (see :func:`border_crossings`): the arrow is drawn across that point, its length a fixed
+        share of the map. A pair without one gets an arrow from label to label. ``None``: Natural Earth countries.
     """
     import cartopy.crs as ccrs
     import matplotlib as mpl
@@ -614,20 +681,30 @@ def plot_border_fluxes(
     pairs = pairs[:max_arrows]
     pc = ccrs.PlateCarree()
     if pairs:
+        if crossings is None:
+            crossings = border_crossings([(a, b) for _, a, b in pairs], lon_edges, lat_edges)
+        half_deg = 0.03 * max(lon1 - lon0, lat1 - lat0)
         biggest = pairs[0][0]
         cmap = mpl.colormaps["plasma_r"]
         for rank, (value, a, b) in enumerate(pairs):
-            xa, ya = proj.transform_point(*anchors[a], pc)
-            xb, yb = proj.transform_point(*anchors[b], pc)
+            if (a, b) in crossings:
+                (x, y), (dx, dy) = crossings[(a, b)]
+                xa, ya = proj.transform_point(x - half_deg * dx, y - half_deg * dy, pc)
+                xb, yb = proj.transform_point(x + half_deg * dx, y + half_deg * dy, pc)
+                bend, shrink = "arc3,rad=0", 0
+            else:
+                xa, ya = proj.transform_point(*anchors[a], pc)
+                xb, yb = proj.transform_point(*anchors[b], pc)
+                bend, shrink = "arc3,rad=0.18", 3
             frac = value / biggest
             lw = 1.0 + 6.0 * frac
             arrow = FancyArrowPatch((xa, ya), (xb, yb), arrowstyle="-|>", mutation_scale=10 + 3 * lw, linewidth=lw,
-                                    color=cmap(0.3 + 0.65 * frac), connectionstyle="arc3,rad=0.18", shrinkA=3,
-                                    shrinkB=3, zorder=6, alpha=0.9)
+                                    color=cmap(0.3 + 0.65 * frac), connectionstyle=bend, shrinkA=shrink, shrinkB=shrink,
+                                    zorder=6, alpha=0.9)
             ax.add_patch(arrow)
             if rank < 6:
-                ax.text(0.5 * (xa + xb), 0.5 * (ya + yb), f"{value:.3g}", fontsize=9, zorder=7, ha="center",
-                        va="center", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+                ax.text(xa, ya, f"{value:.3g}", fontsize=9, zorder=7, ha="center", va="center",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
         for code in {c for _, a, b in pairs for c in (a, b)}:
             x, y = proj.transform_point(*anchors[code], pc)
             ax.text(x, y, code, fontsize=10, fontweight="bold", zorder=8, ha="center", va="center",
@@ -748,6 +825,7 @@ __all__ = [
     "MAP_QUANTITIES",
     "PlotError",
     "add_map_furniture",
+    "border_crossings",
     "budget_terms",
     "colour_scale",
     "map_projection",
