@@ -23,6 +23,9 @@ Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 de
   bandwidth is also given as a fraction of the triad read on either side of it (the higher of the two; median and
   range over the windows): on a shared host the bandwidth left to a guest can change by 1.7 times from one minute to
   the next, and the paired fraction compares the kernel with what the machine could move while it ran;
+- the same triad on arrays of the tags' state, and the state's size against the last-level cache: a state inside
+  the cache is read partly from it, so its fraction of the memory triad flatters the kernel (the runner then names
+  the grid whose state is four times the cache, where the memory triad is the limit);
 - with several tags, the floor of the tags' part: a bare two-point split of given face weights among the tags in
   both directions on a state of the same shape, timed in the same run (``tag_stencil_floor``), and the step's time
   as a multiple of it. The kernel's step also sweeps the total over tags, and its faces past whole cells take longer
@@ -364,6 +367,9 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float, tri
     sweeps = 2 * adv.last_substeps
     paired = paired_fractions(air.size * 16.0 * sweeps, timing) if triad else None
     floor = tag_stencil_floor(air.shape, seconds / 2) if ntag > 1 else None
+    # the same triad on arrays of the tags' state (working set three times the state): what the machine moves when
+    # the data fit where the state does; against a last-level cache larger than the state it reads the cache
+    at_state_size = Triad(air.size).measure()
     return {
         "tags": ntag,
         "grid": grid_info(grid),
@@ -382,6 +388,8 @@ def advection(resolution_deg: float, ntag: int, scheme: str, seconds: float, tri
         "first_call_seconds_timing_process": first_here,
         "tag_cell_steps_per_s": tcs,
         "state_bytes_per_tag_cell_step": 16.0 * sweeps,
+        "state_bytes": int(air.nbytes),
+        "triad_at_state_size_GB_per_s": at_state_size,
         "fraction_of_paired_triad": paired,
         "tag_stencil_floor": floor,
         "ratio_to_tag_stencil_floor": per_step / floor["seconds_per_step"] if floor else None,
@@ -530,6 +538,8 @@ def main(argv: list[str] | None = None) -> dict:
         gbs = r["tag_cell_steps_per_s"] * r["state_bytes_per_tag_cell_step"] / 1e9
         r["effective_GB_per_s"] = gbs
         r["fraction_of_triad"] = gbs / tri["GB_per_s"]
+        r["fraction_of_triad_at_state_size"] = gbs / r["triad_at_state_size_GB_per_s"]
+        r["state_fits_in_last_level_cache"] = None if cache is None else r["state_bytes"] < cache
         r["ratio_to_pympdata_per_tracer"] = (
             r["tag_cell_steps_per_s"] / ref["cell_steps_per_s"] if ref else None
         )
@@ -542,6 +552,19 @@ def main(argv: list[str] | None = None) -> dict:
               + (f"{r['compile_seconds']:>11.1f}" if r["compile_seconds"] is not None else f"{'-':>11}")
               + (f"{r['tag_stencil_floor']['seconds_per_step'] * 1e3:>10.2f}{r['ratio_to_tag_stencil_floor']:>9.2f}"
                  if r["tag_stencil_floor"] else f"{'-':>10}{'-':>9}"))
+    for r in runs:
+        print(f"{r['tags']:>5} tags: state {r['state_bytes'] / 2**20:.0f} MiB"
+              + ("" if cache is None else f" ({'inside' if r['state_fits_in_last_level_cache'] else 'beyond'} the "
+                 f"{cache / 2**20:.0f} MiB last-level cache)")
+              + f"; triad on arrays of the state's size {r['triad_at_state_size_GB_per_s']:.1f} GB/s, of which the step "
+              f"is {r['fraction_of_triad_at_state_size']:.1%}")
+    inside = [r for r in runs if r["state_fits_in_last_level_cache"]]
+    if inside:
+        big = max(inside, key=lambda r: r["state_bytes"])
+        finer = args.resolution * (big["state_bytes"] / (4 * cache)) ** 0.5
+        print(f"A state inside the last-level cache is read partly from the cache, which the memory triad does not "
+              f"measure: for the fraction of memory bandwidth with {big['tags']} tags, run a grid whose state is four "
+              f"times the cache (--resolution {np.floor(finer * 20) / 20:g} or finer).")
     if ref:
         sim = runs[0]["tag_cell_steps_per_s"] * DT_S / (ref["cell_steps_per_s"] * ref["dt_s"])
         result["ratio_to_pympdata_per_simulated_time_1_tag"] = sim
