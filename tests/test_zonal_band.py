@@ -27,8 +27,8 @@ BAND = ["domain.lon_min_deg=-180", "domain.lon_max_deg=180", "domain.lat_min_deg
 def _settings(tmp_path, *extra):
     points = tmp_path / "points.csv"
     points.write_text(POINTS)
-    return ["domain.resolution_deg=10", "time.stop=2010-01-11", "met.source=uniform", "met.uniform_u_m_s=10",
-            f"emissions.source={points}", "output.frequency=run", *extra]
+    return ["domain.resolution_deg=10", "time.stop=2010-01-08", "time.step_hours=6", "met.source=uniform",
+            "met.uniform_u_m_s=10", f"emissions.source={points}", "output.frequency=run", *extra]
 
 
 def _run_model(settings):
@@ -77,10 +77,14 @@ def test_a_band_closes_its_budget_with_inflow_through_its_south_and_north_edges_
     inflow is the ``BOUNDARY`` tag's; the tags add up to the untagged run; and the border fluxes with ``OUTSIDE``
     are the budget's inflow and outflow (nothing is booked at the seam)."""
     settings = _settings(tmp_path, *BAND, "met.uniform_v_m_s=3", "domain.inflow_mixing_ratio=1e-13")
+    lines = popstransport.validate(load_config(None, settings)).lines
+    assert any(line.startswith("grid: regional zonal band (periodic in longitude) grid 36 x 6 cells") for line in lines)
+    assert any(line.startswith("inflow through the open boundaries (the south and north edges of the zonal band): "
+                               "mixing ratio 1e-13 kg/kg") for line in lines), lines
     untagged, ub = _run_model(settings)
     tagged, tb = _run_model([*settings, "attribution.tags=countries"])
     inflow, outflow = float(ub.inflow.sum()), float(ub.outflow.sum())
-    assert inflow > 1.0 and outflow > 0.0  # (kg in 10 days; the inflow has not reached the north edge yet)
+    assert inflow > 1.0 and outflow > 0.0  # (kg in 7 days; the inflow has not reached the north edge yet)
     assert ub.relative_closure_error() < 1e-12 and tb.relative_closure_error() < 1e-12
     names = list(tagged.tags.names)
     b = names.index("BOUNDARY")
