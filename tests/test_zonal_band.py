@@ -149,3 +149,19 @@ def test_met_and_emissions_are_regridded_onto_a_band_as_onto_the_global_grid_on_
     share = (s[1] - s[0]) / (whole[1] - whole[0])
     assert got.sum() == pytest.approx((share[:, None] * amounts).sum(), rel=1e-12)
     assert _cell_of(band, 190.0, 50.0) == (3, 1) and _cell_of(band, -170.0, 50.0) == (3, 1)
+
+
+def test_a_band_to_the_pole_takes_sub_steps_where_its_polar_row_would_be_swept_more_than_once_around():
+    """The polar row of a band to the pole is swept whole in the zonal sweeps, with the full step (a global grid
+    turns it in half-steps round the meridional sweeps): 60 m/s in a 24-hour step passes 5200 km of air through its
+    faces, more than the row's 3500 km at 85 N, which stopped the run ('exceeds the air of the whole latitude
+    row'). The advection now takes sub-steps for it, and the budget closes."""
+    cfg = load_config(None, ["domain.lon_min_deg=0", "domain.lon_max_deg=360", "domain.lat_min_deg=60",
+                             "domain.lat_max_deg=90", "domain.resolution_deg=10", "time.stop=2010-01-04",
+                             "time.step_hours=24", "met.source=uniform", "met.uniform_u_m_s=60",
+                             "emissions.source=uniform", "emissions.uniform_total_kg_yr=100", "output.frequency=run"])
+    setup = build_run(cfg)
+    (period,) = build_simulation(cfg, setup.model).run()
+    advection = setup.model.advection
+    assert advection.last_courant[0] > setup.model.grid.nlon and advection.last_substeps == 2
+    assert period.budget.relative_closure_error() < 1e-12

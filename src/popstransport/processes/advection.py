@@ -424,6 +424,11 @@ class HorizontalAdvection(Process):
             )
         self.last_courant = (cx, cy)
         n = max(1, int(np.ceil(cy / self.max_courant - 1e-12)), int(np.ceil(dr / self.max_air_loss - 1e-12)))
+        if not polar and self.grid is not None and self.grid.is_periodic:  # type: ignore[attr-defined]
+            # periodic rows swept whole with the full sub-step (a zonal band's, the polar row of a band that reaches
+            # a pole among them, whose cells are narrow): no face may pass more air than its row holds, which
+            # ``cx`` cells' worth of air stays below with 10 % to spare (a row's cells hold the same air)
+            n = max(n, int(np.ceil(cx / (0.9 * ni) - 1e-12)))
         if n > self.max_substeps:
             raise AdvectionError(
                 f"dt = {dt_s:g} s needs {n} advection sub-steps (meridional Courant number {cy:.3g}, air loss "
