@@ -431,33 +431,43 @@ def test_limited_reconstructions_stay_within_neighbours(order):
 
 
 @pytest.mark.parametrize("order", [0, 3, 4])
-@pytest.mark.parametrize("topology", ["global", "regional"])
+@pytest.mark.parametrize("topology", ["global", "regional", "band"])
 @pytest.mark.parametrize("splitting", ["alternating", "strang"])
 def test_kernel_matches_reference_2d(order, topology, splitting):
+    """Kernel against the reference on a global grid, a bounded regional one and a zonal band (periodic in
+    longitude, open south and north edges: ``periodic_x=True, cross_pole=False``)."""
     rng = np.random.default_rng(7 + order)
     nj, ni = 6, 8
-    periodic = topology == "global"
+    periodic = topology in ("global", "band")
+    cross_pole = topology == "global"
     M = rng.uniform(0.8, 1.2, (1, nj, ni))
     # non-divergent fluxes from a random stream function at the corners
     psi = rng.uniform(-0.25, 0.25, (nj + 1, ni + 1))
     if periodic:
         psi[:, -1] = psi[:, 0]
+    if cross_pole:
         psi[0, :] = psi[0, 0]
         psi[-1, :] = psi[-1, 0]
     U = -(psi[1:, :] - psi[:-1, :])[None]
     V = (psi[:, 1:] - psi[:, :-1])[None]
     if not periodic:
         U = U + rng.uniform(-0.05, 0.05, U.shape)  # open boundaries: add some divergence
+    elif not cross_pole:
+        V = V + rng.uniform(-0.05, 0.05, V.shape)  # open south and north edges of a band: some divergence
     U = np.ascontiguousarray(U)
     V = np.ascontiguousarray(V)
     nt = 3
     m = rng.uniform(0, 1, (nt, 1, nj, ni)) ** 2 * M[None]
     m[1, 0, :, : ni // 2] = 0.0  # a tag absent from part of the domain
-    geom = geometry(np.linspace(0, 360, ni + 1), np.linspace(-90, 90, nj + 1)) if periodic else (
-        rng.uniform(0.5, 1.5, ni), rng.uniform(0.5, 1.5, nj), rng.uniform(-0.5, 0.5, nj))
+    if cross_pole:
+        geom = geometry(np.linspace(0, 360, ni + 1), np.linspace(-90, 90, nj + 1))
+    elif periodic:
+        geom = geometry(np.linspace(0, 360, ni + 1), np.linspace(20, 80, nj + 1))
+    else:
+        geom = (rng.uniform(0.5, 1.5, ni), rng.uniform(0.5, 1.5, nj), rng.uniform(-0.5, 0.5, nj))
     qbc = np.array([0.25, 0.0, 0.6])  # inflow mixing ratio per tag
     kern = make_horizontal_advection(
-        AdvectionKernelOptions(order=order, periodic_x=periodic, cross_pole=periodic, splitting=splitting)
+        AdvectionKernelOptions(order=order, periodic_x=periodic, cross_pole=cross_pole, splitting=splitting)
     )
     mk = m.copy()
     bnd = np.zeros((nt, 1, 4))
@@ -470,7 +480,7 @@ def test_kernel_matches_reference_2d(order, topology, splitting):
     kern(mk, M, U, V, P, *geom, 1.0, 3, True, we, we, sn, sn, True, fu, fv, bnd, status)
     assert not status.any()
     mr, _, inflow, outflow = ref_advect(
-        m[:, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, periodic, qbc, splitting == "strang", geom
+        m[:, 0], M[0], U[0], V[0], 1.0, 3, True, order, periodic, cross_pole, qbc, splitting == "strang", geom
     )
     scale = m.sum()
     np.testing.assert_allclose(mk[:, 0], mr, rtol=0, atol=1e-13 * scale)

@@ -248,20 +248,28 @@ def test_overrides_as_one_string_and_data_that_is_not_a_dict_are_refused_with_th
             config_from_dict(bad)  # type: ignore[arg-type]
 
 
-def test_a_regional_domain_around_the_whole_globe_warns_that_its_seam_is_an_open_boundary(recwarn):
-    """An Arctic band -180..180 x 60..85 written as a regional domain is not periodic: the warning says so and names
-    the fix (domain.kind = 'global'); a domain short of 360 degrees does not warn."""
+def test_a_regional_domain_around_the_whole_globe_is_a_zonal_band_periodic_in_longitude():
+    """An Arctic band -180..180 x 60..85 written as a regional domain is a zonal band: periodic in longitude, open at
+    its south and north edges, and without the warning that its seam (180 E) is an open boundary, which it was
+    before; a domain short of 360 degrees stays bounded; 360 degrees from pole to pole is refused (no open boundary:
+    a global domain), naming the keys and the fix."""
     import warnings
 
     from popstransport.run import build_grid
 
     band = ["domain.lon_min_deg=-180", "domain.lon_max_deg=180", "domain.lat_min_deg=60", "domain.lat_max_deg=85",
             "domain.resolution_deg=5"]
-    with pytest.warns(UserWarning, match=r"spans all 360 degrees of longitude \(-180\.\.180\) but is not periodic: "
-                                         r"its west and east edges, both at 180 E, are open boundaries.*domain\.kind = "
-                                         r"'global'"):
-        grid = build_grid(load_config(None, band))
-    assert grid.topology == "regional" and grid.nlon == 72
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        build_grid(load_config(None, [*band[:2], "domain.lon_max_deg=175", *band[2:]]))
+        grid = build_grid(load_config(None, band))
+        short = build_grid(load_config(None, [*band[:2], "domain.lon_max_deg=175", *band[2:]]))
+    assert grid.topology == "regional" and grid.nlon == 72 and grid.is_band and grid.is_periodic and not grid.is_global
+    assert "zonal band (periodic in longitude)" in grid.describe()
+    assert not (short.is_band or short.is_periodic)
+    # a band that reaches one pole is allowed (the pole is a wall), one from pole to pole is not
+    assert build_grid(load_config(None, [*band[:3], "domain.lat_max_deg=90"])).is_band
+    with pytest.raises(ConfigError, match=r"domain.kind = 'regional' with domain.lon_min_deg..lon_max_deg = 0..360 \(360 "
+                                          r"degrees\) and domain.lat_min_deg..lat_max_deg = -90..90: .* no open boundary; "
+                                          r"set domain.kind = \"global\""):
+        load_config(None, ["domain.lon_min_deg=0", "domain.lon_max_deg=360", "domain.lat_min_deg=-90",
+                           "domain.lat_max_deg=90"])

@@ -79,6 +79,9 @@ def test_grid_edge_errors():
         LatLonGrid(np.array([0.0, 180.0, 370.0]), np.array([0.0, 10.0]))
     with pytest.raises(GridError, match=r"grid topology 'torus': allowed are 'global', 'regional', 'box'"):
         LatLonGrid(np.array([0.0, 10.0]), np.array([0.0, 10.0]), topology="torus")
+    with pytest.raises(GridError, match=r"a regional grid of 360 degrees of longitude \(-180..180\) from pole to pole has "
+                                        r"no open boundary; make it a global grid"):
+        LatLonGrid.regional(-180, 180, -90, 90, 10.0)
     with pytest.raises(GridError, match="grid edges must be strictly increasing in longitude and latitude"):
         LatLonGrid(np.array([0.0, 10.0]), np.array([10.0, 0.0]))
     with pytest.raises(GridError, match="a global grid must span 360 degrees of longitude and -90..90 degrees"):
@@ -96,3 +99,19 @@ def test_layer_errors(edges, match):
 def test_box_grid():
     g = LatLonGrid.box(100, 30)
     assert g.shape == (1, 1) and g.topology == "box"
+
+
+def test_a_regional_grid_of_360_degrees_is_a_zonal_band_periodic_in_longitude():
+    """A regional grid around the whole globe is periodic in longitude (a zonal band) and keeps its open south and
+    north edges; one short of 360 degrees is not periodic, whatever it spans; a global grid is periodic and closed."""
+    band = LatLonGrid.regional(-180, 180, 20, 80, 10.0)
+    assert band.is_band and band.is_periodic and not band.is_global
+    assert LatLonGrid.regional(0, 360, 60, 90, 10.0).is_band  # (up to a pole: there a wall of zero length)
+    short = LatLonGrid.regional(-180, 170, 20, 80, 10.0)
+    assert not (short.is_band or short.is_periodic or short.is_global)
+    glob = LatLonGrid.global_grid(10.0)
+    assert glob.is_periodic and glob.is_global and not glob.is_band
+    assert not LatLonGrid.box().is_periodic
+    # a band contains any grid of its latitudes, whatever its longitudes
+    assert band.contains(LatLonGrid.regional(150, 210, 30, 60, 10.0)) and not short.contains(
+        LatLonGrid.regional(150, 210, 30, 60, 10.0))

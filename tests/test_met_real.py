@@ -135,3 +135,18 @@ def test_single_record_climatology_runs_from_the_configuration(tmp_path):
     assert np.all(np.isfinite(met.fields_at(np.datetime64("2010-01-10"))["eastward_wind_m_s"]))
     with pytest.raises(ConfigError, match=r"met.time_rule = 'weekly': allowed values"):
         load_config(None, ["met.time_rule=weekly"])
+
+
+def test_era_interim_on_a_zonal_band_equals_the_global_grid_on_its_rows():
+    """Met read onto a zonal band (a regional grid of 360 degrees, 20..80 N) is the met of a global grid on the band's
+    rows, across the band's seam at 180 E too (periodic interpolation in longitude)."""
+    band, glob = LatLonGrid.regional(-180, 180, 20, 80, 10.0), LatLonGrid.global_grid(10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_band = open_met(MET_DIR / "eraint_uvz.nc", band).fields_at(np.datetime64("2010-01-16T12"))
+        on_glob = open_met(MET_DIR / "eraint_uvz.nc", glob).fields_at(np.datetime64("2010-01-16T12"))
+    assert set(on_band) == set(on_glob) and "eastward_wind_m_s" in on_band
+    for name, value in on_band.items():
+        g = np.asarray(on_glob[name])
+        rows = g[..., 11:17, :] if g.ndim >= 2 and g.shape[-2:] == glob.shape else g
+        np.testing.assert_allclose(value, rows, rtol=1e-12, atol=1e-12 * max(np.abs(rows).max(), 1e-300), err_msg=name)

@@ -22,6 +22,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 
+from .grid import BAND_TOLERANCE_DEG
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message names the file, the key path, the value and what is allowed."""
@@ -29,7 +31,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DomainConfig:
-    """Model domain and grid."""
+    """Model domain and grid.
+
+    A ``regional`` domain whose longitudes span 360 degrees (``lon_max_deg - lon_min_deg = 360``) is a zonal band,
+    such as a hemispheric mid-latitude band: periodic in longitude, with open boundaries at its south and north
+    edges only (an edge at a pole is a wall). From pole to pole it is refused: that is a ``global`` domain.
+    """
 
     kind: Literal["regional", "global", "box"] = "regional"
     lon_min_deg: float = 60.0
@@ -44,8 +51,9 @@ class DomainConfig:
     box_lat_deg: float = 30.0
     box_land_fraction: float = 1.0
     #: Regional domains: mixing ratio (kg of chemical per kg of air) of the air that enters through the open
-    #: boundaries, on every side and in every layer (a background from outside the domain, such as the hemispheric
-    #: background of a long-lived substance); 0: clean air. With source tags, what enters is the ``BOUNDARY`` tag's.
+    #: boundaries, on every side (of a zonal band: its south and north edges) and in every layer (a background from
+    #: outside the domain, such as the hemispheric background of a long-lived substance); 0: clean air. With source
+    #: tags, what enters is the ``BOUNDARY`` tag's.
     inflow_mixing_ratio: float = 0.0
 
     def extents_deg(self) -> tuple[float, float]:
@@ -421,6 +429,14 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{where}domain.lat_min_deg/lat_max_deg: latitudes must lie within -90..90 degrees")
         if d.lon_max_deg - d.lon_min_deg > 360:
             raise ConfigError(f"{where}domain.lon_min_deg/lon_max_deg: the domain spans more than 360 degrees")
+        if d.lon_max_deg - d.lon_min_deg >= 360.0 - BAND_TOLERANCE_DEG and d.lat_min_deg <= -90 and d.lat_max_deg >= 90:
+            raise ConfigError(
+                f"{where}domain.kind = 'regional' with domain.lon_min_deg..lon_max_deg = {d.lon_min_deg:g}..{d.lon_max_deg:g} "
+                f"(360 degrees) and domain.lat_min_deg..lat_max_deg = {d.lat_min_deg:g}..{d.lat_max_deg:g}: a regional "
+                "domain around the whole globe from pole to pole has no open boundary; set domain.kind = \"global\" "
+                "(or leave out a polar cap for a zonal band, periodic in longitude and open at its south and north "
+                "edges)"
+            )
     if d.kind in ("regional", "global"):
         for key, extent in zip(("lon", "lat"), d.extents_deg()):
             n = extent / d.resolution_deg

@@ -10,7 +10,10 @@ Cell ``(j, i)`` spans longitudes ``lon_edges[i]..lon_edges[i+1]`` and latitudes 
 C-grid faces: ``u`` faces are the meridional cell walls (shape ``(nlat, nlon + 1)``, face ``i`` is the west wall of
 cell ``i``); ``v`` faces are the zonal walls (shape ``(nlat + 1, nlon)``, face ``j`` is the south wall of row ``j``).
 On a global grid the longitude is periodic (face ``nlon`` is face ``0``) and the walls at the poles have zero
-length.
+length. A regional grid that spans all 360 degrees of longitude (a zonal band, such as 20..80 N) is periodic in
+longitude too, and open only at its south and north edges; an edge of a band at a pole is a wall of zero length,
+which carries no flux (as on a global grid, air crosses the pole only round it, in the polar row). A regional grid
+of 360 degrees from pole to pole would have no open boundary at all: it is refused (make it a global grid).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import numpy as np
 from .constants import EARTH_RADIUS_M, STANDARD_GRAVITY_M_S2
 
 Topology = Literal["global", "regional", "box"]
+
+#: A regional grid whose longitudes span 360 degrees to within this tolerance (degrees) is a zonal band.
+BAND_TOLERANCE_DEG = 1e-9
 
 
 class GridError(ValueError):
@@ -85,7 +91,8 @@ class AirLayers:
 
 @dataclass(frozen=True)
 class LatLonGrid:
-    """A regular longitude-latitude grid, global (periodic in longitude) or regional (open boundaries).
+    """A regular longitude-latitude grid, global (periodic in longitude) or regional (open boundaries; a regional
+    grid of 360 degrees of longitude is a zonal band, periodic in longitude and open at its south and north edges).
 
     Build one with :meth:`regional`, :meth:`global_grid` or :meth:`box`; the fields are the edges in degrees.
 
@@ -94,8 +101,8 @@ class LatLonGrid:
     lon_edges_deg, lat_edges_deg
         Cell edges in degrees east / north, shapes ``(nlon + 1,)`` and ``(nlat + 1,)``, increasing.
     topology
-        ``"global"`` (periodic in longitude, latitude -90..90), ``"regional"`` (open boundaries) or ``"box"``
-        (one cell, no transport).
+        ``"global"`` (periodic in longitude, latitude -90..90), ``"regional"`` (open boundaries; periodic in
+        longitude when it spans 360 degrees, see :attr:`is_band`) or ``"box"`` (one cell, no transport).
     layers
         The air layers above every cell.
     radius_m
@@ -126,6 +133,11 @@ class LatLonGrid:
                 raise GridError("a global grid must span 360 degrees of longitude and -90..90 degrees of latitude")
         if self.topology not in ("global", "regional", "box"):
             raise GridError(f"grid topology {self.topology!r}: allowed are 'global', 'regional', 'box'")
+        if self.is_band and lat[0] <= -90.0 + 1e-9 and lat[-1] >= 90.0 - 1e-9:
+            raise GridError(
+                f"a regional grid of 360 degrees of longitude ({lon[0]:g}..{lon[-1]:g}) from pole to pole has no open "
+                "boundary; make it a global grid (LatLonGrid.global_grid, or domain.kind = \"global\")"
+            )
 
     # construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -200,7 +212,19 @@ class LatLonGrid:
 
     @property
     def is_periodic(self) -> bool:
-        """True when longitude wraps around (global grids)."""
+        """True when longitude wraps around (face ``nlon`` is face ``0``): global grids and zonal bands."""
+        return self.topology == "global" or self.is_band
+
+    @property
+    def is_band(self) -> bool:
+        """True for a zonal band: a regional grid that spans all 360 degrees of longitude. It is periodic in
+        longitude and has open boundaries only at its south and north edges (an edge at a pole is a wall)."""
+        lon = self.lon_edges_deg
+        return self.topology == "regional" and abs(lon[-1] - lon[0] - 360.0) <= BAND_TOLERANCE_DEG
+
+    @property
+    def is_global(self) -> bool:
+        """True for a global grid: periodic in longitude and closed at both poles, with no open boundary."""
         return self.topology == "global"
 
     # coordinates ------------------------------------------------------------------------------------------------
@@ -263,7 +287,7 @@ class LatLonGrid:
         return np.ascontiguousarray(self.layers.thickness_m[:, None, None] * self.cell_area_m2[None, :, :])
 
     def contains(self, other: "LatLonGrid", tolerance_deg: float = 1e-9) -> bool:
-        """True when ``other``'s extent lies inside this grid's extent (longitude wraps on global grids)."""
+        """True when ``other``'s extent lies inside this grid's extent (longitude wraps on periodic grids)."""
         if self.is_periodic:
             lon_ok = True
         else:
@@ -277,8 +301,9 @@ class LatLonGrid:
 
     def describe(self) -> str:
         """One-line human summary."""
+        kind = "regional zonal band (periodic in longitude)" if self.is_band else self.topology
         return (
-            f"{self.topology} grid {self.nlon} x {self.nlat} cells, lon {self.lon_edges_deg[0]:g}..{self.lon_edges_deg[-1]:g} E, "
+            f"{kind} grid {self.nlon} x {self.nlat} cells, lon {self.lon_edges_deg[0]:g}..{self.lon_edges_deg[-1]:g} E, "
             f"lat {self.lat_edges_deg[0]:g}..{self.lat_edges_deg[-1]:g} N, {self.nlayer} air layer(s)"
         )
 
@@ -302,4 +327,4 @@ def pressure_to_height_m(pressure_pa: np.ndarray, scale_height_m: float = 8000.0
     return scale_height_m * np.log(101_325.0 / np.asarray(pressure_pa, dtype=float))
 
 
-__all__ = ["AirLayers", "GridError", "LatLonGrid", "STANDARD_GRAVITY_M_S2", "pressure_to_height_m"]
+__all__ = ["AirLayers", "BAND_TOLERANCE_DEG", "GridError", "LatLonGrid", "STANDARD_GRAVITY_M_S2", "pressure_to_height_m"]

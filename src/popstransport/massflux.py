@@ -18,7 +18,9 @@ mass unchanged and a uniform mixing ratio uniform.
 
 On a global grid the graph is periodic in longitude and closed at the poles (a constant ``chi`` is undetermined:
 one cell is pinned). On a regional grid the outside is a node with ``chi = 0``, so the balancing may change the
-net flow through the open boundary.
+net flow through the open boundary. A zonal band (a regional grid of 360 degrees) is periodic in longitude and has
+that outside node beyond its south and north edges only; an edge at a pole has zero length (``w_f = 0``) and stays
+a wall.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def face_mass_fluxes(
 
     The flux through a wall is ``sigma_f v_f L_f`` with the wind component normal to the wall and the air mass per
     unit area ``sigma = M / A`` both averaged from the two cells beside it (the edge cell's value at open regional
-    boundaries); pole walls have zero length and carry nothing.
+    boundaries; across the seam of a global grid or a zonal band, the cells of the first and last column); pole
+    walls have zero length and carry nothing.
 
     Returns ``(mass_flux_u_kg_s (L, J, I + 1), mass_flux_v_kg_s (L, J + 1, I))``.
     """
@@ -99,7 +102,7 @@ def face_mass_fluxes(
     V[:, 0, :] = fv[:, 0, :]
     V[:, nj, :] = fv[:, -1, :]
     V *= grid.v_face_length_m[None]
-    if grid.is_periodic:
+    if grid.is_global:
         V[:, 0, :] = 0.0
         V[:, nj, :] = 0.0
     return np.ascontiguousarray(U), np.ascontiguousarray(V)
@@ -178,7 +181,7 @@ class MassFluxBalancer:
         dv[nj] = dy[-1]
         self.w_u = su.sum(axis=0) * grid.u_face_length_m / du
         self.w_v = sv.sum(axis=0) * grid.v_face_length_m / dv[:, None]
-        if grid.is_periodic:
+        if grid.is_global:
             self.w_v[0] = 0.0
             self.w_v[nj] = 0.0
         self._col = col
@@ -219,7 +222,7 @@ class MassFluxBalancer:
         vals += [-w.ravel(), -w.ravel()]
         np.add.at(diag.ravel(), a.ravel(), w.ravel())
         np.add.at(diag.ravel(), b.ravel(), w.ravel())
-        if not g.is_periodic:
+        if not g.is_global:
             diag[0, :] += self.w_v[0]
             diag[-1, :] += self.w_v[nj]
         rows.append(idx.ravel())
@@ -228,14 +231,14 @@ class MassFluxBalancer:
         L = sp.coo_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nj * ni, nj * ni)
         ).tocsr()
-        if g.is_periodic:
+        if g.is_global:
             L = L[1:, 1:]  # chi of cell 0 pinned to zero (the constant is free on a closed domain)
         return L
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
         g = self.grid
         r = rhs.ravel()
-        if g.is_periodic:
+        if g.is_global:
             chi = np.zeros(r.size)
             chi[1:] = self._factor.solve(r[1:])
         else:
@@ -253,7 +256,7 @@ class MassFluxBalancer:
                 f"mass fluxes have shapes {U.shape}, {V.shape}; expected {(nl, nj, ni + 1)}, {(nl, nj + 1, ni)}"
             )
         if g.is_periodic and not np.allclose(U[:, :, 0], U[:, :, ni], rtol=1e-12, atol=0):
-            raise ValueError("mass_flux_u_kg_s: face I must equal face 0 on a global grid")
+            raise ValueError("mass_flux_u_kg_s: face I must equal face 0 on a grid periodic in longitude")
         for _ in range(self.iterations):
             D = horizontal_divergence_kg_s(U.sum(axis=0), V.sum(axis=0))
             chi = self._solve(-D)
@@ -268,13 +271,14 @@ class MassFluxBalancer:
                 cu[:, ni] = self.w_u[:, ni] * (chi[:, -1] - 0.0)
             cv = np.zeros((nj + 1, ni))
             cv[1:nj] = self.w_v[1:nj] * (chi[:-1] - chi[1:])
-            if not g.is_periodic:
+            if not g.is_global:
                 cv[0] = self.w_v[0] * (0.0 - chi[0])
                 cv[nj] = self.w_v[nj] * (chi[-1] - 0.0)
             U += self.share_u * cu[None]
             V += self.share_v * cv[None]
             if g.is_periodic:
                 U[:, :, ni] = U[:, :, 0]
+            if g.is_global:
                 V[:, 0] = 0.0
                 V[:, nj] = 0.0
         return np.ascontiguousarray(U), np.ascontiguousarray(V)

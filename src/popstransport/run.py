@@ -40,15 +40,7 @@ def build_grid(cfg: Config) -> LatLonGrid:
     d = cfg.domain
     layers = AirLayers(edges_m=tuple(float(e) for e in d.layer_edges_m))
     if d.kind == "regional":
-        if d.lon_max_deg - d.lon_min_deg >= 360.0 - 1e-9:
-            import warnings
-
-            warnings.warn(
-                f"domain: the regional domain spans all 360 degrees of longitude ({d.lon_min_deg:g}..{d.lon_max_deg:g}) "
-                f"but is not periodic: its west and east edges, both at {d.lon_min_deg % 360.0:g} E, are open "
-                "boundaries, so air that crosses that meridian leaves the model and what comes in is clean (or "
-                "domain.inflow_mixing_ratio); for a domain that wraps around in longitude use domain.kind = 'global'",
-                stacklevel=2)
+        # (a regional domain of 360 degrees is a zonal band, periodic in longitude: LatLonGrid.is_band)
         return LatLonGrid.regional(d.lon_min_deg, d.lon_max_deg, d.lat_min_deg, d.lat_max_deg, d.resolution_deg, layers)
     if d.kind == "global":
         return LatLonGrid.global_grid(d.resolution_deg, layers=layers)
@@ -713,14 +705,15 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         outside += [f"{span}: {note}" if span else note for note in inv.outside_notes]
     if cfg.domain.kind == "regional":
         q = cfg.domain.inflow_mixing_ratio
+        g = model.grid
+        where_in = " (the south and north edges of the zonal band)" if g.is_band else ""
         if q > 0:
-            g = model.grid
             rho = float(model.air_mass_kg[0].sum() / (g.cell_area_m2.sum() * g.layers.thickness_m[0]))
             owner = "; it is the BOUNDARY tag's" if tagged else ""
-            lines.append(f"inflow through the open boundaries: mixing ratio {q:g} kg/kg (about {q * rho * 1e15:.3g} "
-                         f"pg m-3 in the lowest layer's mean air density of {rho:.3g} kg m-3){owner}")
+            lines.append(f"inflow through the open boundaries{where_in}: mixing ratio {q:g} kg/kg (about "
+                         f"{q * rho * 1e15:.3g} pg m-3 in the lowest layer's mean air density of {rho:.3g} kg m-3){owner}")
         else:
-            lines.append("inflow through the open boundaries: clean air (domain.inflow_mixing_ratio = 0)")
+            lines.append(f"inflow through the open boundaries{where_in}: clean air (domain.inflow_mixing_ratio = 0)")
     if tagged:
         lines.append(f"receptors: {', '.join(receptors)}")
     if cfg.scenarios:

@@ -122,7 +122,10 @@ class AdvectionKernelOptions:
         0 piecewise constant (upwind), 1 piecewise linear (van Leer), 2 PPM with the CW84 limiter, 3 unlimited
         PPM fluxes limited by flux-corrected transport (default), 4 unlimited PPM (not monotone; for reference).
     periodic_x
-        Longitude is periodic (global grids): face ``I`` is face ``0``.
+        Longitude is periodic (global grids, and zonal bands: regional grids of 360 degrees): face ``I`` is face
+        ``0``. With ``cross_pole`` False (a band) the rows are periodic lines and the columns bounded lines whose
+        end faces are the band's open south and north edges (inflow ``qbc_s``/``qbc_n``, booked on ``boundary``);
+        an edge at a pole has no length and passes nothing.
     cross_pole
         Global grid with an even number of longitudes: meridional sweeps run along great circles through both
         poles (column ``i`` and column ``i + I/2`` form one periodic line) and air crosses the poles directly

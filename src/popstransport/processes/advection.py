@@ -256,7 +256,9 @@ class HorizontalAdvection(Process):
         Courant number one: fewer, longer sub-steps are more accurate.
     boundary_mixing_ratio
         Mixing ratio (kg chemical per kg air) of air entering a regional domain: a number, one value per tag
-        ``(T,)``, or a dict with arrays ``west``/``east`` ``(T, L, J)`` and ``south``/``north`` ``(T, L, I)``.
+        ``(T,)``, or a dict with arrays ``west``/``east`` ``(T, L, J)`` and ``south``/``north`` ``(T, L, I)``. A zonal
+        band (a regional grid of 360 degrees) is periodic in longitude: air enters it only through its south and
+        north edges, and ``west``/``east`` are not used.
     grid
         The grid (set by :meth:`setup` when the process belongs to a model).
     max_substeps
@@ -317,10 +319,11 @@ class HorizontalAdvection(Process):
     def _topology(self, periodic: bool | None, V: np.ndarray) -> tuple[bool, bool]:
         if self.grid is not None:
             topo = self.grid.topology  # type: ignore[attr-defined]
-            is_periodic = topo == "global"
+            # (a zonal band is periodic in longitude with open south and north edges: no cross-polar lines)
+            is_periodic = bool(self.grid.is_periodic)  # type: ignore[attr-defined]
             if periodic is not None and bool(periodic) != is_periodic:
                 raise ValueError(f"periodic={periodic} contradicts the {topo} grid of the advection process")
-            is_global = is_periodic
+            is_global = topo == "global"
         else:
             is_periodic = bool(periodic)
             is_global = is_periodic and not np.any(V[:, 0, :]) and not np.any(V[:, -1, :])
@@ -421,6 +424,11 @@ class HorizontalAdvection(Process):
             )
         self.last_courant = (cx, cy)
         n = max(1, int(np.ceil(cy / self.max_courant - 1e-12)), int(np.ceil(dr / self.max_air_loss - 1e-12)))
+        if not polar and self.grid is not None and self.grid.is_periodic:  # type: ignore[attr-defined]
+            # periodic rows swept whole with the full sub-step (a zonal band's, the polar row of a band that reaches
+            # a pole among them, whose cells are narrow): no face may pass more air than its row holds, which
+            # ``cx`` cells' worth of air stays below with 10 % to spare (a row's cells hold the same air)
+            n = max(n, int(np.ceil(cx / (0.9 * ni) - 1e-12)))
         if n > self.max_substeps:
             raise AdvectionError(
                 f"dt = {dt_s:g} s needs {n} advection sub-steps (meridional Courant number {cy:.3g}, air loss "
@@ -455,8 +463,8 @@ class HorizontalAdvection(Process):
             Air mass per cell (kg), ``(L, J, I)``, at the start of the step.
         mass_flux_u_kg_s, mass_flux_v_kg_s
             Air-mass fluxes (kg s-1) through the meridional walls ``(L, J, I + 1)`` (positive eastward; on a
-            global grid face ``I`` must equal face ``0``) and the zonal walls ``(L, J + 1, I)`` (positive
-            northward; zero at the poles).
+            grid periodic in longitude, global or a zonal band, face ``I`` must equal face ``0``) and the zonal
+            walls ``(L, J + 1, I)`` (positive northward; zero at the poles).
         dt_s
             Step (s).
         periodic
