@@ -220,3 +220,36 @@ def test_border_flux_arrows_cross_the_shared_border_into_the_receiving_country()
     assert whole["JPN"].distance(shapely.Point(x + gap / 2 * dx, y + gap / 2 * dy)) < 1e-6
     assert crossings[("KOR", "PRK")][0] == crossings[("PRK", "KOR")][0]
     assert crossings[("KOR", "PRK")][1] == pytest.approx(tuple(-d for d in crossings[("PRK", "KOR")][1]))
+
+
+def test_border_flux_arrows_of_a_region_file_stand_on_its_regions_shared_edge(tmp_path):
+    """Regions of a GeoJSON file get arrows too (they had none: only Natural Earth countries were located)."""
+    import json
+
+    from matplotlib.patches import FancyArrowPatch
+
+    from popstransport.plotting import border_crossings
+
+    def square(lon0, lon1):
+        return {"type": "Polygon", "coordinates": [[[lon0, 0], [lon1, 0], [lon1, 10], [lon0, 10], [lon0, 0]]]}
+
+    f = tmp_path / "zones.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"zone": "West"}, "geometry": square(100, 105)},
+        {"type": "Feature", "properties": {"zone": "East"}, "geometry": square(105, 110)}]}))
+    cfg = load_config(None, ["domain.lon_min_deg=95", "domain.lon_max_deg=115", "domain.lat_min_deg=-5",
+                             "domain.lat_max_deg=15", "domain.resolution_deg=5", "time.stop=2010-01-15",
+                             "met.source=uniform", "met.uniform_u_m_s=5", "emissions.source=uniform",
+                             f"regions.source={f}", "regions.name_attribute=zone", "attribution.tags=list",
+                             "attribution.regions=['West', 'East']", "attribution.border_fluxes=true"])
+    import matplotlib.pyplot as plt
+
+    with open_run(run(cfg, tmp_path / "run")) as r:
+        geometries = r.region_geometries()
+        assert sorted(geometries) == ["East", "West"]
+        fig = r.plot_border_fluxes()
+    arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
+    plt.close(fig)
+    assert arrows  # the eastward flux from West into East
+    (x, y), (dx, dy) = border_crossings([("West", "East")], r.lon_edges, r.lat_edges, geometries)[("West", "East")]
+    assert (x, y) == pytest.approx((105.0, 5.0)) and (dx, dy) == pytest.approx((1.0, 0.0))

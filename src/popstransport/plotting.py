@@ -532,14 +532,16 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
 # ----------------------------------------------------------------------------------------------------------------
 # border fluxes
 # ----------------------------------------------------------------------------------------------------------------
-def _in_domain_geometries(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray) -> dict[str, list]:
-    """The parts of every Natural Earth country in ``codes`` inside the domain, in the domain's longitudes (a domain
-    across the 180th meridian runs past 180, so a part may be shifted by 360 degrees), largest first."""
+def _in_domain_geometries(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray,
+                          geometries: Mapping[str, Sequence] | None = None) -> dict[str, list]:
+    """The parts of every region in ``codes`` inside the domain, in the domain's longitudes (a domain across the
+    180th meridian runs past 180, so a part may be shifted by 360 degrees), largest first. ``geometries``: each
+    region's shapely geometries by code (``None``: the Natural Earth countries)."""
     import shapely
 
     from .io.regions import natural_earth_countries
 
-    geoms, _ = natural_earth_countries()
+    geoms = natural_earth_countries()[0] if geometries is None else geometries
     lon0, lon1, lat0, lat1, _ = domain_extent(lon_edges, lat_edges)
     out: dict[str, list] = {}
     for code in codes:
@@ -554,13 +556,16 @@ def _in_domain_geometries(codes: Sequence[str], lon_edges: np.ndarray, lat_edges
     return out
 
 
-def region_anchor_points(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray) -> dict[str, tuple]:
-    """A point inside the in-domain part of every Natural Earth country in ``codes`` (lon, lat degrees).
+def region_anchor_points(codes: Sequence[str], lon_edges: np.ndarray, lat_edges: np.ndarray,
+                         geometries: Mapping[str, Sequence] | None = None) -> dict[str, tuple]:
+    """A point inside the largest in-domain part of every region in ``codes`` (lon, lat degrees).
 
-    Codes that are not Natural Earth countries (``OTHER``, ``OUTSIDE``, user regions) are left out.
+    ``geometries``: each region's shapely geometries by code (:func:`popstransport.io.regions.region_file_geometries`
+    for a region file; ``None``: the Natural Earth countries). Codes without geometry (``OTHER``, ``OUTSIDE``) are
+    left out.
     """
     out: dict[str, tuple] = {}
-    for code, parts in _in_domain_geometries(codes, lon_edges, lat_edges).items():
+    for code, parts in _in_domain_geometries(codes, lon_edges, lat_edges, geometries).items():
         p = parts[0].representative_point() if parts[0].area > 0 else parts[0].centroid
         out[code] = (p.x, p.y)
     return out
@@ -571,19 +576,21 @@ def region_anchor_points(codes: Sequence[str], lon_edges: np.ndarray, lat_edges:
 BORDER_TOLERANCE_DEG = 0.02
 
 
-def border_crossings(pairs: Sequence[tuple[str, str]], lon_edges: np.ndarray,
-                     lat_edges: np.ndarray) -> dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]]:
-    """Where a flux from the first to the second country of each pair crosses between them in the domain.
+def border_crossings(pairs: Sequence[tuple[str, str]], lon_edges: np.ndarray, lat_edges: np.ndarray,
+                     geometries: Mapping[str, Sequence] | None = None,
+                     ) -> dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]]:
+    """Where a flux from the first to the second region of each pair crosses between them in the domain.
 
-    For countries that share a land border in the domain: the middle of the longest stretch of that border, and the
-    unit normal to the border there (east and north components, in degrees) pointing into the second country. For
-    countries that do not (a strait or a sea between them, which the model's grid cells can still join): the middle
-    of the shortest line between their parts in the domain, and that line's direction. Pairs with a code that is not
-    a Natural Earth country in the domain (``OTHER``, ``OUTSIDE``, user regions) are left out.
+    For regions that share a border in the domain: the middle of the longest stretch of that border, and the unit
+    normal to the border there (east and north components, in degrees) pointing into the second region. For regions
+    that do not (a strait or a sea between them, which the model's grid cells can still join): the middle of the
+    shortest line between their parts in the domain, and that line's direction. ``geometries`` as for
+    :func:`region_anchor_points` (``None``: Natural Earth countries); pairs with a code without geometry in the
+    domain (``OTHER``, ``OUTSIDE``) are left out.
     """
     import shapely
 
-    geoms = _in_domain_geometries(sorted({c for pair in pairs for c in pair}), lon_edges, lat_edges)
+    geoms = _in_domain_geometries(sorted({c for pair in pairs for c in pair}), lon_edges, lat_edges, geometries)
     whole = {code: shapely.union_all(parts) for code, parts in geoms.items()}
     out: dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]] = {}
     for pair in pairs:
@@ -627,6 +634,7 @@ def plot_border_fluxes(
     lat_edges: np.ndarray,
     anchors: Mapping[str, tuple] | None = None,
     crossings: Mapping[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]] | None = None,
+    geometries: Mapping[str, Sequence] | None = None,
     title: str = "Largest border fluxes",
     subtitle: str = "",
     max_arrows: int = 12,
@@ -645,7 +653,10 @@ def plot_border_fluxes(
     crossings
         For a pair of regions ``(from, to)``, where the arrow of its net flux crosses from one to the other and in
         which direction (see :func:`border_crossings`): the arrow is drawn across that point, its length a fixed
-        share of the map. A pair without one gets an arrow from label to label. ``None``: Natural Earth countries.
+        share of the map. A pair without one gets an arrow from label to label. ``None``: from ``geometries``.
+    geometries
+        The regions' shapely geometries by code, for ``anchors`` and ``crossings`` left at ``None`` (see
+        :func:`region_anchor_points`; ``None``: Natural Earth countries).
     """
     import cartopy.crs as ccrs
     import matplotlib as mpl
@@ -661,7 +672,7 @@ def plot_border_fluxes(
     m[m < 1e-9 * max(float(m.max()), 0.0)] = 0.0
     net = m - m.T
     if anchors is None:
-        anchors = region_anchor_points(regions, lon_edges, lat_edges)
+        anchors = region_anchor_points(regions, lon_edges, lat_edges, geometries)
 
     fig = _figure("border_fluxes")
     gs = fig.add_gridspec(1, 2, width_ratios=[1.35, 1.0])
@@ -682,7 +693,7 @@ def plot_border_fluxes(
     pc = ccrs.PlateCarree()
     if pairs:
         if crossings is None:
-            crossings = border_crossings([(a, b) for _, a, b in pairs], lon_edges, lat_edges)
+            crossings = border_crossings([(a, b) for _, a, b in pairs], lon_edges, lat_edges, geometries)
         half_deg = 0.03 * max(lon1 - lon0, lat1 - lat0)
         biggest = pairs[0][0]
         cmap = mpl.colormaps["plasma_r"]

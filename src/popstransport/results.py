@@ -464,14 +464,26 @@ class RunResults:
 
     def plot_border_fluxes(self, period: str | int | None = None, max_arrows: int = 12):
         """Arrows of the largest net border fluxes and the gross flux matrix (needs a tagged run)."""
-        from .plotting import plot_border_fluxes, region_anchor_points
+        from .plotting import plot_border_fluxes
 
         bf = self.border_flux_for(period)
-        regions = [str(r) for r in bf["region_from"].values]
-        source = str(self.config.get("regions", {}).get("source", "natural_earth"))
-        anchors = region_anchor_points(regions, self.lon_edges, self.lat_edges) if source == "natural_earth" else {}
-        return plot_border_fluxes(bf["gross"], self.lon_edges, self.lat_edges, anchors,
+        return plot_border_fluxes(bf["gross"], self.lon_edges, self.lat_edges, geometries=self.region_geometries(),
                                   subtitle=f"{self.chemical}, {bf.attrs['period_label']}", max_arrows=max_arrows)
+
+    def region_geometries(self) -> dict[str, list] | None:
+        """The run's regions as shapely geometries by code, for maps: ``None`` for the Natural Earth countries (the
+        plotting functions' default); for a region file, read again from the path the run's configuration names
+        (as given, then relative to the run directory); ``{}`` when that file is gone, so maps name no region."""
+        from .io.regions import region_file_geometries
+
+        regions = self.config.get("regions", {})
+        source = str(regions.get("source", "natural_earth"))
+        if source == "natural_earth":
+            return None
+        for path in (Path(source), self.path / source):
+            if path.is_file():
+                return region_file_geometries(path, str(regions.get("name_attribute", "")), warn=False)
+        return {}
 
     def figures(self, period: str | int | None = None) -> dict[str, Any]:
         """Every figure the run supports, by name (``air_concentration``, ``deposition``, ``soil_burden``,

@@ -435,6 +435,32 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
 # ----------------------------------------------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def region_file_geometries(path: str | os.PathLike, name_attribute: str, warn: bool = True) -> dict[str, list]:
+    """The geometries (longitude/latitude, shapely) of a GeoJSON file's or shapefile's regions, by the value of
+    ``name_attribute``; features with the same name form one region, and features without a name are left out
+    (with a warning that counts them, when ``warn``)."""
+    path = Path(path)
+    if path.suffix.lower() in (".json", ".geojson"):
+        geoms, attrs = _read_geojson(path, name_attribute)
+    else:
+        geoms, attrs = _read_shapefile(path, name_attribute)
+    _check_lon_lat(path, geoms)
+    by_name: dict[str, list] = {}
+    unnamed = 0
+    for g, a in zip(geoms, attrs):
+        name = a.get(name_attribute)
+        if name is None or not str(name).strip():
+            unnamed += 1
+            continue
+        by_name.setdefault(str(name).strip(), []).append(g)
+    if unnamed and warn:
+        warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
+                      "not regions (their area counts as outside every region)", stacklevel=3)
+    return by_name
+
+
 @dataclass(frozen=True)
 class RegionMasks:
     """Area fractions of regions in the cells of a grid.
@@ -551,22 +577,7 @@ class RegionMasks:
         cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
-            if path.suffix.lower() in (".json", ".geojson"):
-                geoms, attrs = _read_geojson(path, name_attribute)
-            else:
-                geoms, attrs = _read_shapefile(path, name_attribute)
-            _check_lon_lat(path, geoms)
-            by_name: dict[str, list] = {}
-            unnamed = 0
-            for g, a in zip(geoms, attrs):
-                name = a.get(name_attribute)
-                if name is None or not str(name).strip():
-                    unnamed += 1
-                    continue
-                by_name.setdefault(str(name).strip(), []).append(g)
-            if unnamed:
-                warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
-                              "not regions (their area counts as outside every region)", stacklevel=2)
+            by_name = region_file_geometries(path, name_attribute)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
                 raise InputError(path, f"attribute {name_attribute!r}", f"names regions {reserved}, which the "
@@ -735,4 +746,4 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
 
 
 __all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3",
-           "land_fraction", "natural_earth_countries", "territory_hint"]
+           "land_fraction", "natural_earth_countries", "region_file_geometries", "territory_hint"]
