@@ -1191,3 +1191,57 @@ def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layo
     for values in got.values():
         np.testing.assert_allclose(values[north][:, coast], 0.7, rtol=1e-12)
         np.testing.assert_allclose(values[north][:, :coast], 0.5, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# common mistakes in CMIP-style inputs
+# ----------------------------------------------------------------------------------------------------------------
+def cmip_year(name: str, year: int, calendar: str = "noleap", value: float | None = None, lat_desc: bool = False,
+              units: str | None = None) -> xr.Dataset:
+    """One CMOR-style file of monthly ``name`` (``uas``, ``vas``, ``tas``, ``pr``) for ``year`` on a global 10-degree
+    grid, in memory (``attrs['source_file']`` names it as a file), with time bounds in days since 2000-01-01."""
+    import cftime
+
+    lat = np.arange(-85.0, 90.0, 10.0)[::-1 if lat_desc else 1]
+    lon = np.arange(5.0, 360.0, 10.0)
+    edges = [cftime.datetime(year + m // 12, m % 12 + 1, 1, calendar=calendar) for m in range(13)]
+    num = cftime.date2num(edges, "days since 2000-01-01", calendar=calendar)
+    bnds = np.stack([num[:-1], num[1:]], axis=1)
+    std, si_units, default = {"uas": ("eastward_wind", "m s-1", 3.0), "vas": ("northward_wind", "m s-1", -2.0),
+                              "tas": ("air_temperature", "K", 280.0),
+                              "pr": ("precipitation_flux", "kg m-2 s-1", 2e-5)}[name]
+    data = np.full((12, lat.size, lon.size), default if value is None else value) * (1.0 + 1e-3 * lat[:, None])
+    return xr.Dataset(
+        {name: (("time", "lat", "lon"), data, {"units": units or si_units, "standard_name": std}),
+         "time_bnds": (("time", "bnds"), bnds)},
+        coords={"time": ("time", bnds.mean(axis=1), {"units": "days since 2000-01-01", "calendar": calendar,
+                                                     "bounds": "time_bnds"}),
+                "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+                "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})},
+        attrs={"mip_era": "CMIP6", "source_file": f"{name}_Amon_M_ssp245_r1i1p1f1_gn_{year}01-{year}12.nc"},
+    )
+
+
+def cmip_years(years, names=("uas", "vas", "tas", "pr"), **kw) -> list[xr.Dataset]:
+    """:func:`cmip_year` for every name and year, and ``sftlf`` (land north of the equator)."""
+    lat, lon = np.arange(-85.0, 90.0, 10.0), np.arange(5.0, 360.0, 10.0)
+    sftlf = xr.Dataset({"sftlf": (("lat", "lon"), np.where(lat[:, None] > 0, 100.0, 0.0) + 0.0 * lon, {"units": "%"})},
+                       coords={"lat": ("lat", lat, {"units": "degrees_north"}),
+                               "lon": ("lon", lon, {"units": "degrees_east"})},
+                       attrs={"source_file": "sftlf_fx_M_ssp245_r1i1p1f1_gn.nc"})
+    return [cmip_year(n, y, **kw) for n in names for y in years] + [sftlf]
+
+
+def test_precipitation_per_day_labelled_per_second_is_refused():
+    per_day = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, value=1.7)]  # mm/day, CMOR unit
+    met = _open(per_day)
+    with pytest.raises(InputError, match=r"pr_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc: variable 'pr' \(precipitation\): "
+                                         r"\d+ of \d+ values in the model domain at record 0 .* are above 0\.00052 m s-1 "
+                                         r".*: 0\.0016745\.\.0\.0017935 m s-1 \(1\.6745\.\.1\.7935 kg m-2 s-1 as stored\).*Fix: "
+                                         r"the values look like mm/day: set units = 'mm/day'"):
+        met.fields_at(met.times[0])
+    # the same numbers labelled mm/day are read, and so is a heavy but real rain (100 mm in an hour, 2.8e-5 m s-1)
+    for value, units, expected in ((1.7, "mm/day", 1.7e-3 / 86400.0), (100.0 / 3600.0, None, 1e-4 / 3.6)):
+        met = _open(cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, value=value, units=units)])
+        p = met.fields_at(met.times[0])["precipitation_m_s"]
+        np.testing.assert_allclose(p[GRID.lat_deg == 2.5], expected * 1.005, rtol=1e-6)  # (source cell 0..10 N)

@@ -64,7 +64,8 @@ Implausible values
     Values that mean wrong units or unmasked fill values are refused, with the unit they look like: winds beyond
     :data:`MAX_WIND_M_S`, temperatures outside :data:`TEMPERATURE_RANGE_K`, surface pressures outside
     :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land and sea-ice fractions
-    outside 0..1 and negative precipitation (beyond the rounding of packed data, which is set to zero).
+    outside 0..1, negative precipitation (beyond the rounding of packed data, which is set to zero) and precipitation
+    above :data:`MAX_PRECIPITATION_M_S` (a daily or hourly rate labelled kg m-2 s-1).
 
 Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
@@ -140,6 +141,11 @@ BELOW_GROUND_TOLERANCE_PA = 5_000.0
 #: spectral models ring by about 1e-8 kg m-2 s-1) and is set to zero; anything more negative is refused.
 PRECIPITATION_ROUNDING_FRACTION = 1e-4
 PRECIPITATION_ROUNDING_M_S = 1e-11
+#: Largest plausible precipitation rate (m s-1 of liquid water): the world-record rainfall of one minute, 31.2 mm at
+#: Unionville, Maryland, 4 July 1956 (WMO Weather and Climate Extremes Archive; Riedel et al. 1969, U.S. Weather
+#: Bureau Hydrometeorological Report 45), 5.2e-4 m s-1. A grid-cell mean is far below it; a rate above it is a rate in
+#: mm/day or mm/h labelled kg m-2 s-1 (3 mm/day read so is 3e-3 m s-1, 260 m a day).
+MAX_PRECIPITATION_M_S = 31.2e-3 / 60.0
 #: Land fractions beyond 0..1 by more than this (rounding of packed data) are refused.
 LAND_FRACTION_ROUNDING = 1e-3
 #: A model cell at least this much water (in the model's land fraction) where a sea-ice product that is missing over
@@ -1683,9 +1689,16 @@ class FileMet:
         self._check_range(a, var, k, rg, bounds, "m", fix, tolerance=1.0)
 
     def _check_precipitation(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any) -> None:
-        """Refuse negative precipitation beyond the rounding of packed data (which the caller sets to zero)."""
+        """Refuse negative precipitation beyond the rounding of packed data (which the caller sets to zero), and rates
+        above :data:`MAX_PRECIPITATION_M_S` (a rate per day or hour labelled per second)."""
         if not a.size:
             return
+        bounds = (-np.inf, MAX_PRECIPITATION_M_S)
+        alternatives = {"mm/day": (1e-3 / 86400.0, 0.0), "mm/h": (1e-3 / 3600.0, 0.0), "kg m-2 s-1": (1e-3, 0.0)}
+        largest = np.full(1, float(np.nanmax(a)))  # (the largest value is the one out of range: judge the unit by it)
+        self._check_range(a, var, k, rg, bounds, "m s-1", self._unit_fix(largest, var, bounds, alternatives),
+                          what=f"above {MAX_PRECIPITATION_M_S:.3g} m s-1 (31.2 mm per minute, the world-record rainfall "
+                               "of one minute)")
         rounding = max(PRECIPITATION_ROUNDING_FRACTION * float(np.max(np.abs(a))), PRECIPITATION_ROUNDING_M_S)
         self._check_range(
             a, var, k, rg, (0.0, np.inf), "m s-1",
