@@ -1245,3 +1245,19 @@ def test_precipitation_per_day_labelled_per_second_is_refused():
         met = _open(cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, value=value, units=units)])
         p = met.fields_at(met.times[0])["precipitation_m_s"]
         np.testing.assert_allclose(p[GRID.lat_deg == 2.5], expected * 1.005, rtol=1e-6)  # (source cell 0..10 N)
+
+
+@pytest.mark.parametrize("edit, what", [
+    (lambda ds: ds.isel(lat=slice(None, None, -1)), r"its latitudes run 85\.\.-85, those of the first file -85\.\.85"),
+    (lambda ds: ds.assign_coords(lon=(ds["lon"] + 180.0) % 360.0 - 180.0).sortby("lon"),
+     r"its longitudes run -175\.\.175, those of the first file 5\.\.355"),
+])
+def test_error_a_file_of_a_series_with_its_grid_in_another_order(edit, what):
+    """A year of tas with the same sizes but latitudes north to south (or longitudes -180..180) was read with the
+    first file's coordinates: mirrored (or shifted by half the globe) without a word."""
+    files = cmip_years([2030, 2031])
+    files[5] = edit(files[5]).assign_attrs(files[5].attrs)  # tas of 2031
+    with pytest.raises(InputError, match=r"tas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc: variable 'tas': has a "
+                                         r"different grid than tas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc: " + what
+                                         + r".*Fix: give the files of one variable on one grid"):
+        _open(files)

@@ -572,6 +572,20 @@ class _Variable:
             if p.ds[p.lat_dim].size != lat.size or p.ds[p.lon_dim].size != lon.size:
                 raise InputError(p.source, f"variable {p.name!r}", "has a different grid than the other files",
                                  "give files on one grid")
+            # (every record is read with the first file's coordinates: a file with the same sizes but latitudes in
+            # the other order, or longitudes in the other convention, would be read mirrored or shifted)
+            for dim, values in ((p.lat_dim, lat), (p.lon_dim, lon)):
+                other = np.asarray(p.ds[dim].values if dim in p.ds.variables else [], float)
+                if other.shape != values.shape or not np.allclose(other, values, rtol=0.0, atol=1e-6):
+                    what = "latitudes" if dim == p.lat_dim else "longitudes"
+                    raise InputError(
+                        p.source,
+                        f"variable {p.name!r}",
+                        f"has a different grid than {first.source}: its {what} run {other[0]:g}..{other[-1]:g}, "
+                        f"those of the first file {values[0]:g}..{values[-1]:g}",
+                        "give the files of one variable on one grid, with the same coordinates in the same order "
+                        "(e.g. reverse the latitudes with cdo invertlat, or shift the longitudes with cdo sellonlatbox)",
+                    )
         # time axis over all parts
         self.index: list[tuple[int, int]] = []
         if first.times is None:
