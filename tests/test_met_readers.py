@@ -1261,3 +1261,26 @@ def test_error_a_file_of_a_series_with_its_grid_in_another_order(edit, what):
                                          r"different grid than tas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc: " + what
                                          + r".*Fix: give the files of one variable on one grid"):
         _open(files)
+
+
+def test_error_files_in_different_calendars():
+    """A year of a series in 360_day among noleap years, or one variable of another model's calendar, was mapped
+    onto model time each by its own calendar without a word."""
+    series = cmip_years([2030, 2031])
+    series[1] = cmip_year("uas", 2031, calendar="360_day")
+    with pytest.raises(InputError, match=r"uas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc: variable 'uas' time "
+                                         r"calendar: is '360_day', while uas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc "
+                                         r"\('uas'\) is 'noleap': the files of 'uas' mix calendars.*Fix: give files of "
+                                         r"one model and experiment"):
+        _open(series)
+    variables = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, calendar="360_day")]
+    with pytest.raises(InputError, match=r"pr_Amon_.*: variable 'pr' time calendar: is '360_day', while "
+                                         r"uas_Amon_.* \('uas'\) is 'noleap': the met variables mix calendars"):
+        _open(variables)
+    # the names of one calendar are one calendar; a cyclic climatology may have any
+    same = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, calendar="365_day")]
+    clim = cmip_year("pr", 2001, calendar="360_day")
+    clim["time"].attrs["climatology"] = "time_bnds"
+    for files in (same, cmip_years([2030], ("uas", "vas", "tas")) + [clim]):
+        met = _open(files)
+        assert met.vars["precipitation"].times.size == 12

@@ -538,6 +538,7 @@ class _Part:
     climatology: bool = False
     squeeze: dict = field(default_factory=dict)
     expver_dim: str | None = None
+    calendar: str | None = None
 
 
 class _Variable:
@@ -587,6 +588,7 @@ class _Variable:
                         "(e.g. reverse the latitudes with cdo invertlat, or shift the longitudes with cdo sellonlatbox)",
                     )
         # time axis over all parts
+        _check_one_calendar(parts, f"the files of {self.name!r}")
         self.index: list[tuple[int, int]] = []
         if first.times is None:
             self.times = None
@@ -680,6 +682,46 @@ class _Variable:
 
     def describe(self) -> str:
         return f"{self.name!r} in {self.source} (units {self.attrs.get('units')!r})"
+
+
+#: CF calendars by family: the names of one family are the same calendar (CF conventions 1.10, section 4.4.1;
+#: ``gregorian`` is the deprecated name of ``standard``, which differs from ``proleptic_gregorian`` only before 1582).
+_CALENDAR_FAMILIES = {"standard": "standard", "gregorian": "standard", "proleptic_gregorian": "standard",
+                      "noleap": "noleap", "365_day": "noleap", "all_leap": "all_leap", "366_day": "all_leap"}
+
+
+def _calendar_family(calendar: object) -> str:
+    """The calendar of a time coordinate's ``calendar`` attribute, its aliases joined (none is ``standard``)."""
+    name = str(calendar).strip().lower() if calendar is not None else "standard"
+    return _CALENDAR_FAMILIES.get(name, name)
+
+
+def _time_calendar(ds: Any, tdim: str) -> str:
+    """The calendar family of the time coordinate ``tdim`` of ``ds``: its ``calendar`` attribute, or for times that
+    xarray has decoded, the calendar it decoded them with (cftime dates carry it)."""
+    c = ds[tdim]
+    calendar = c.attrs.get("calendar", c.encoding.get("calendar"))
+    if calendar is None and c.dtype == object and c.size:
+        calendar = getattr(c.values.flat[0], "calendar", None)
+    return _calendar_family(calendar)
+
+
+def _check_one_calendar(parts: list[_Part], what: str) -> None:
+    """Refuse time series whose files use different calendars: the files of one model run share one calendar, and
+    dates of different calendars map onto different model times (by date, or by the fraction of the year)."""
+    timed = [p for p in parts if p.calendar is not None]
+    first = timed[0] if timed else None
+    for p in timed[1:]:
+        if p.calendar != first.calendar:
+            raise InputError(
+                p.source,
+                f"variable {p.name!r} time calendar",
+                f"is {p.calendar!r}, while {first.source} ({first.name!r}) is {first.calendar!r}: {what} mix calendars, "
+                "which the files of one model run never do",
+                "give files of one model and experiment (a model's calendar is in each file's time:calendar "
+                "attribute); if the data are meant to be mixed, convert them to one calendar first (e.g. cdo "
+                "setcalendar, with the dates moved as the calendar needs)",
+            )
 
 
 def _bounds(ds: Any, dim: str) -> np.ndarray | None:
@@ -1024,7 +1066,8 @@ class FileMet:
             if key not in self._time_cache:
                 self._time_cache[key] = self._times(ds, src, tdim)
             times, clim = self._time_cache[key]
-        return _Part(ds, name, src, tdim, lat, lon, level, times, clim, squeeze, expver)
+        calendar = _time_calendar(ds, tdim) if tdim is not None and tdim != "month" and tdim in ds.variables else None
+        return _Part(ds, name, src, tdim, lat, lon, level, times, clim, squeeze, expver, calendar)
 
     def _times(self, ds: Any, src: str, tdim: str) -> tuple[np.ndarray, bool]:
         if tdim == "month" or (tdim in ds.variables and ds[tdim].attrs.get("units") in (None, "")
@@ -1197,6 +1240,7 @@ class FileMet:
             self._note(f"{m.replace('_', ' ')} not found; using the synthetic climatology's illustrative values")
         # time axes
         timed = [x for x in self.vars.values() if x.record_times is not None and self._used(x.role.name)]
+        _check_one_calendar([x.parts[0] for x in timed if x.record_times.rule != "cyclic"], "the met variables")
         self._axes = {x.role.name: x.record_times for x in timed}
         master = self.vars["eastward_wind" if self.wind_mode == "levels" else "eastward_wind_10m"]
         self._master = master.record_times
