@@ -1284,3 +1284,24 @@ def test_error_files_in_different_calendars():
     for files in (same, cmip_years([2030], ("uas", "vas", "tas")) + [clim]):
         met = _open(files)
         assert met.vars["precipitation"].times.size == 12
+
+
+def test_error_a_file_left_out_of_a_series_and_overlapping_files():
+    """Records missing between two files of a series (a year's file left out of the glob) within the run are refused
+    before it starts (the run interpolated across the year with only a warning); outside the run they are not. A year
+    given twice names both files."""
+    files = [f for f in cmip_years([2029, 2030, 2031]) if "_203001-" not in f.attrs["source_file"] or
+             not f.attrs["source_file"].startswith("tas")]
+    met = _open(files)
+    met.check_covers(np.datetime64("2031-02-01"), np.datetime64("2031-11-01"))
+    with pytest.raises(InputError, match=r"tas_Amon_M_ssp245_r1i1p1f1_gn_202901-202912\.nc \(\+1 more files\): variable "
+                                         r"'tas' time: records are missing between 2029-12-16T12:00:00 \(the last of "
+                                         r"tas_Amon_M_ssp245_r1i1p1f1_gn_202901-202912\.nc\) and 2031-01-16T12:00:00 \(the "
+                                         r"first of tas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc\), 13 times the usual "
+                                         r"spacing of 732 h, within the run .*Fix: add the missing file"):
+        met.check_covers(np.datetime64("2030-01-01"), np.datetime64("2030-03-01"))
+    twice = cmip_years([2030, 2031]) + [cmip_year("tas", 2030).assign_attrs(source_file="tas_copy.nc")]
+    with pytest.raises(InputError, match=r"variable 'tas' time: record 2030-01-16T12:00:00 appears twice \(in "
+                                         r"tas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc and in tas_copy\.nc: "
+                                         r"overlapping files\)"):
+        _open(twice)

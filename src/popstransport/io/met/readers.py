@@ -97,6 +97,7 @@ from ..errors import InputError
 from ..regrid import Bilinear, Conservative, SourceGrid
 from .synthetic import LAPSE_RATE_K_M, SyntheticClimatology, _layer_samples
 from .timeseries import (
+    MISSING_RECORD_FACTOR,
     RecordTimes,
     RecordWindow,
     TimeRule,
@@ -590,6 +591,7 @@ class _Variable:
         # time axis over all parts
         _check_one_calendar(parts, f"the files of {self.name!r}")
         self.index: list[tuple[int, int]] = []
+        self.file_gaps: list[tuple[np.datetime64, np.datetime64, str]] = []
         if first.times is None:
             self.times = None
             self.record_times = None
@@ -604,13 +606,16 @@ class _Variable:
             rule = time_rule or ("cyclic" if first.climatology else "linear")
             if np.any(np.diff(times) <= np.timedelta64(0, "s")):
                 bad = int(np.argmax(np.diff(times) <= np.timedelta64(0, "s")))
+                a, b = parts[allt[bad][1]].source, parts[allt[bad + 1][1]].source
                 raise InputError(
                     self.source,
                     f"variable {self.name!r} time",
-                    f"record {times[bad]} appears twice (overlapping files?)",
+                    f"record {times[bad]} appears twice (" + (f"in {a} and in {b}: overlapping files" if a != b
+                                                              else f"in {a}") + ")",
                     "give each time once (remove overlapping files)",
                 )
             self.times = times
+            self.file_gaps = self._file_gaps(times, rule)
             self.record_times = RecordTimes(times, rule, self.source)
         self.levels = None
         if first.level_dim is not None:
@@ -632,6 +637,25 @@ class _Variable:
             self.name == "LSMASK" or "land_sea_mask" in str(self.attrs.get("long_name", "")).lower().replace(" ", "_")
         ) and np.issubdtype(da.dtype, np.integer)
         self._regrid: dict[str, Any] = {}
+
+    def _file_gaps(self, times: np.ndarray, rule: str) -> list[tuple[np.datetime64, np.datetime64, str]]:
+        """Spans between two files of the series that lack records, as if a file between them were left out: the
+        last record of one file and the first of the next more than
+        :data:`~popstransport.io.met.timeseries.MISSING_RECORD_FACTOR` times the usual spacing apart.
+        ``[(last time, first time, description)]``; none for a cyclic climatology."""
+        if rule == "cyclic" or times.size < 3 or len(self.parts) < 2:
+            return []
+        step = np.diff(times).astype(np.int64)
+        usual = float(np.median(step))
+        gaps = []
+        for k in np.flatnonzero(step > MISSING_RECORD_FACTOR * usual):
+            (n0, _), (n1, _) = self.index[k], self.index[k + 1]
+            if n0 != n1:
+                gaps.append((times[k], times[k + 1],
+                             f"records are missing between {times[k]} (the last of {self.parts[n0].source}) and "
+                             f"{times[k + 1]} (the first of {self.parts[n1].source}), {step[k] / usual:.3g} times the "
+                             f"usual spacing of {usual / 3600.0:g} h"))
+        return gaps
 
     def _accumulation_period(self) -> float:
         """Accumulation period (s) of precipitation given as an amount (ERA5 ``tp`` in m)."""
@@ -1326,9 +1350,24 @@ class FileMet:
         return self._master.times if self._master is not None else np.array([], dtype="datetime64[s]")
 
     def check_covers(self, start: object, stop: object) -> None:
-        """Raise :class:`InputError` when any time-dependent input does not cover ``start..stop``."""
+        """Raise :class:`InputError` when any time-dependent input does not cover ``start..stop``, or when records
+        are missing between two of its files within ``start..stop`` (a file of the series left out: the run would
+        interpolate across the gap)."""
         for rt in self._axes.values():
             rt.check_covers(start, stop)
+        start, stop = to_datetime64(start), to_datetime64(stop)
+        for role in self._axes:
+            var = self.vars[role]
+            for t0, t1, text in var.file_gaps:
+                if t0 < stop and t1 > start:
+                    raise InputError(
+                        var.source,
+                        f"variable {var.name!r} time",
+                        f"{text}, within the run ({start}..{stop}): a file of the series seems left out, and the run "
+                        "would interpolate across the gap",
+                        "add the missing file (check that the glob or list picks up every file of the series), or run "
+                        "only over the span the files cover",
+                    )
 
     def record_key(self, time: object) -> int:
         """Integer that changes whenever the bracketing records of any input change."""
