@@ -1305,3 +1305,13 @@ def test_error_a_file_left_out_of_a_series_and_overlapping_files():
                                          r"tas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc and in tas_copy\.nc: "
                                          r"overlapping files\)"):
         _open(twice)
+
+
+def test_warnings_of_many_files_name_the_first_and_count_the_others():
+    """A CMIP run's files (one per variable and year) made every warning name all of them."""
+    with pytest.warns(UserWarning) as record:
+        open_met(cmip_years([2030, 2031]), GRID)
+    texts = [str(w.message) for w in record]
+    assert any(t.startswith("uas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012.nc (+8 more files): only 10 m winds were found")
+               for t in texts)
+    assert not any("vas_Amon" in t.split(": ")[0] for t in texts)

@@ -1019,7 +1019,7 @@ class FileMet:
                 matches.append(self._part(ds, src, chosen, role))
         if wanted is not None and not matches:
             raise InputError(
-                ", ".join(s for _, s in self.inputs),
+                self._label(),
                 f"variable {wanted!r} ({role.description})",
                 f"not found; the inputs hold {self._inventory()}",
                 "correct the name in variables={...}",
@@ -1160,7 +1160,7 @@ class FileMet:
     # planning ---------------------------------------------------------------------------------------------------
     def _plan(self, fill_missing: str) -> None:
         v = self.vars
-        src = ", ".join(s for _, s in self.inputs)
+        src = self._label()
         if "eastward_wind" in v and "northward_wind" in v:
             self.wind_mode = "levels"
         elif "eastward_wind_10m" in v and "northward_wind_10m" in v:
@@ -1335,7 +1335,13 @@ class FileMet:
 
     def _note(self, text: str) -> None:
         self.notes.append(text)
-        warnings.warn(f"{', '.join(s for _, s in self.inputs)}: {text}", stacklevel=4)
+        warnings.warn(f"{self._label()}: {text}", stacklevel=4)
+
+    def _label(self) -> str:
+        """The inputs in a message: every file of a few, or the first and a count (a CMIP run's files, one per
+        variable and year, made every warning name dozens of them)."""
+        names = [s for _, s in self.inputs]
+        return ", ".join(names) if len(names) <= 3 else f"{names[0]} (+{len(names) - 1} more files)"
 
     # MetSource ------------------------------------------------------------------------------------------------
     @property
