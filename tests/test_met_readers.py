@@ -1208,16 +1208,23 @@ def cmip_year(name: str, year: int, calendar: str = "noleap", value: float | Non
     num = cftime.date2num(edges, "days since 2000-01-01", calendar=calendar)
     bnds = np.stack([num[:-1], num[1:]], axis=1)
     std, si_units, default = {"uas": ("eastward_wind", "m s-1", 3.0), "vas": ("northward_wind", "m s-1", -2.0),
-                              "tas": ("air_temperature", "K", 280.0),
+                              "ua": ("eastward_wind", "m s-1", 3.0), "va": ("northward_wind", "m s-1", -2.0),
+                              "tas": ("air_temperature", "K", 280.0), "ps": ("surface_air_pressure", "Pa", 1e5),
                               "pr": ("precipitation_flux", "kg m-2 s-1", 2e-5)}[name]
     data = np.full((12, lat.size, lon.size), default if value is None else value) * (1.0 + 1e-3 * lat[:, None])
+    dims = ("time", "lat", "lon")
+    coords = {"time": ("time", bnds.mean(axis=1), {"units": "days since 2000-01-01", "calendar": calendar,
+                                                   "bounds": "time_bnds"}),
+              "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+              "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})}
+    if name in ("ua", "va"):  # (on pressure levels, growing with ln(1000 hPa / p))
+        plev = np.array([100000.0, 85000.0, 50000.0, 25000.0])
+        data = data[:, None] * (1.0 + np.log(1e5 / plev))[None, :, None, None]
+        dims = ("time", "plev", "lat", "lon")
+        coords["plev"] = ("plev", plev, {"units": "Pa", "standard_name": "air_pressure", "positive": "down"})
     return xr.Dataset(
-        {name: (("time", "lat", "lon"), data, {"units": units or si_units, "standard_name": std}),
-         "time_bnds": (("time", "bnds"), bnds)},
-        coords={"time": ("time", bnds.mean(axis=1), {"units": "days since 2000-01-01", "calendar": calendar,
-                                                     "bounds": "time_bnds"}),
-                "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-                "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})},
+        {name: (dims, data, {"units": units or si_units, "standard_name": std}), "time_bnds": (("time", "bnds"), bnds)},
+        coords=coords,
         attrs={"mip_era": "CMIP6", "source_file": f"{name}_Amon_M_ssp245_r1i1p1f1_gn_{year}01-{year}12.nc"},
     )
 
@@ -1315,3 +1322,20 @@ def test_warnings_of_many_files_name_the_first_and_count_the_others():
     assert any(t.startswith("uas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012.nc (+8 more files): only 10 m winds were found")
                for t in texts)
     assert not any("vas_Amon" in t.split(": ")[0] for t in texts)
+
+
+def test_a_surface_pressure_that_does_not_fit_the_levels_is_warned_of_and_not_read_at_other_longitudes():
+    """ps with the levels' sizes but longitudes -180..180 beside ua's 0..360 was read at the columns of ua's grid (the
+    pressure of the other half of the globe); ps on other grids or times was left out without a word."""
+    high = cmip_year("ps", 2030, value=6e4)  # (60 000 Pa, high ground, east of 0 E; 100 000 Pa west of it)
+    high["ps"] = high["ps"].where(high["lon"] < 180.0, 1e5)
+    base = cmip_years([2030], ("ua", "va", "tas"))
+    fitting = _open(base + [high]).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    standard = _open(base).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    assert np.all(fitting[0] > standard[0] + 1.0)  # (the lowest layer lies at lower pressures over high ground)
+    shifted = high.assign_coords(lon=(high["lon"] + 180.0) % 360.0 - 180.0).sortby("lon").assign_attrs(high.attrs)
+    with pytest.warns(UserWarning, match=r"the surface pressure 'ps' in ps_Amon_.* is not on the grid of 'ua' in "
+                                         r"ua_Amon_.*, so the levels of 'ua' are placed with the standard surface "
+                                         r"pressure of 101325 Pa.*give the surface pressure on the same grid"):
+        f = open_met(base + [shifted], GRID).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    np.testing.assert_array_equal(f, standard)

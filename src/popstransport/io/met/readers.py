@@ -1505,12 +1505,27 @@ class FileMet:
         return interpolate_records(win.get(k0), win.get(k1), w)
 
     def _surface_pressure_window(self, var: _Variable, k: int | None, rg: Any) -> np.ndarray | None:
+        """The surface pressure (Pa) of record ``k`` on the window of ``var``, the variable on levels read with
+        ``rg``; None without a surface pressure on its grid and times (then the levels are placed with the standard
+        surface pressure, with one warning when the inputs have a surface pressure that does not fit)."""
         ps = self.vars.get("surface_pressure")
-        if ps is None or ps.grid.lat_deg.shape != var.grid.lat_deg.shape or not np.allclose(
-            ps.grid.lat_deg, var.grid.lat_deg
-        ) or ps.grid.lon_deg.shape != var.grid.lon_deg.shape:
+        if ps is None:
             return None
-        if ps.times is not None and (var.times is None or not np.array_equal(ps.times, var.times)):
+        same_grid = all(a.shape == b.shape and np.allclose(a, b) for a, b in (
+            (np.asarray(ps.grid.lat_deg), np.asarray(var.grid.lat_deg)),
+            (np.asarray(ps.grid.lon_deg), np.asarray(var.grid.lon_deg))))
+        same_times = ps.times is None or (var.times is not None and np.array_equal(ps.times, var.times))
+        if not (same_grid and same_times):
+            if not getattr(self, "_ps_misfit_warned", False):
+                self._ps_misfit_warned = True
+                self._note(
+                    f"the surface pressure {ps.describe()} is not on the "
+                    + ("grid" if not same_grid else "times") + f" of {var.describe()}, so the levels of "
+                    f"{var.name!r} are placed with the standard surface pressure of {STANDARD_PRESSURE_PA:g} Pa"
+                    + (" (its model levels' pressures a p0 + b ps too)" if var.levels.kind == "hybrid" else "")
+                    + ", which misplaces them over high ground; give the surface pressure on the same grid and "
+                    "records (the same table and frequency, e.g. CMIP Amon ps beside Amon ua)"
+                )
             return None
         kp = k if ps.times is not None else None
         a = ps.read(kp, rg.rows, rg.cols)
