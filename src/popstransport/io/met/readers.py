@@ -604,14 +604,13 @@ class _Variable:
             times = np.array([a[0] for a in allt], dtype="datetime64[s]")
             self.index = [(a[1], a[2]) for a in allt]
             rule = time_rule or ("cyclic" if first.climatology else "linear")
+            _check_no_overlap(parts)
             if np.any(np.diff(times) <= np.timedelta64(0, "s")):
                 bad = int(np.argmax(np.diff(times) <= np.timedelta64(0, "s")))
-                a, b = parts[allt[bad][1]].source, parts[allt[bad + 1][1]].source
                 raise InputError(
-                    self.source,
+                    parts[allt[bad][1]].source,  # (files that overlap are refused above: the record is twice in one)
                     f"variable {self.name!r} time",
-                    f"record {times[bad]} appears twice (" + (f"in {a} and in {b}: overlapping files" if a != b
-                                                              else f"in {a}") + ")",
+                    f"record {times[bad]} appears twice",
                     "give each time once (remove overlapping files)",
                 )
             self.times = times
@@ -745,6 +744,22 @@ def _check_one_calendar(parts: list[_Part], what: str) -> None:
                 "give files of one model and experiment (a model's calendar is in each file's time:calendar "
                 "attribute); if the data are meant to be mixed, convert them to one calendar first (e.g. cdo "
                 "setcalendar, with the dates moved as the calendar needs)",
+            )
+
+
+def _check_no_overlap(parts: list[_Part]) -> None:
+    """Refuse files of one variable whose spans of records overlap: records of two tables (a glob such as
+    'tas_*.nc' that takes both CMIP's Amon and day files) or a file given twice would be interleaved in time."""
+    spans = sorted((p.times.min(), p.times.max(), p.source) for p in parts if p.times is not None and p.times.size)
+    for (a0, a1, a), (b0, b1, b) in zip(spans, spans[1:]):
+        if b0 <= a1:
+            raise InputError(
+                b,
+                f"variable {parts[0].name!r} time",
+                f"its records ({b0}..{b1}) overlap those of {a} ({a0}..{a1}): the files of a variable must follow "
+                "each other in time",
+                "give each span of time once: remove the file given twice, or narrow the glob to one table and "
+                "frequency (e.g. 'tas_Amon_*.nc', not 'tas_*.nc', when daily files lie beside the monthly ones)",
             )
 
 
