@@ -1354,3 +1354,23 @@ def test_a_surface_pressure_that_does_not_fit_the_levels_is_warned_of_and_not_re
                                          r"pressure of 101325 Pa.*give the surface pressure on the same grid"):
         f = open_met(base + [shifted], GRID).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
     np.testing.assert_array_equal(f, standard)
+
+
+def test_a_land_fraction_of_fractions_labelled_per_cent_is_warned_of():
+    """sftlf of 0/1 with CMIP's unit '%' read as at most 1 % land without a word; a real per-cent field is not
+    warned of, nor one of a domain without land."""
+    files = cmip_years([2030], ("uas", "vas", "tas"))
+    files[-1]["sftlf"] = files[-1]["sftlf"] / 100.0
+    files[-1]["sftlf"].attrs["units"] = "%"
+    with pytest.warns(UserWarning, match=r"'sftlf' in sftlf_fx_.* \(units '%'\) is in per cent but no value in the model "
+                                         r"domain exceeds 1 %: if it holds fractions 0\.\.1 \(a land-sea mask\), set its "
+                                         r"units to '1'"):
+        land = open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))["land_fraction"]
+    assert land.max() == pytest.approx(0.01)
+    for scale in (1.0, 0.0):
+        files = cmip_years([2030], ("uas", "vas", "tas"))
+        files[-1]["sftlf"] = files[-1]["sftlf"] * scale
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))
+        assert not [w for w in record if "per cent" in str(w.message)]

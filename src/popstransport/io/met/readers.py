@@ -1851,7 +1851,17 @@ class FileMet:
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
+        """Refuse land fractions outside 0..1, and warn of a field in per cent whose largest value in the domain is
+        1 % or less but not 0: fractions 0..1 labelled '%' (a land-sea mask given CMIP's unit of sftlf), which read
+        as at most 1 % land."""
         self._check_range(a, var, None, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+        stored = float(np.max(a)) / var.scale if a.size else 0.0
+        if var.scale == 0.01 and 0.0 < stored <= 1.0 + LAND_FRACTION_ROUNDING:
+            self._note(
+                f"{var.describe()} is in per cent but no value in the model domain exceeds {stored:g} %: if it holds "
+                f"fractions 0..1 (a land-sea mask), set its units to '1', else the land is read as at most "
+                f"{stored:g} % of every cell"
+            )
 
     def _check_wind(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
         m = float(np.max(np.abs(a))) if a.size else 0.0
