@@ -1374,3 +1374,22 @@ def test_a_land_fraction_of_fractions_labelled_per_cent_is_warned_of():
             warnings.simplefilter("always")
             open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))
         assert not [w for w in record if "per cent" in str(w.message)]
+
+
+def test_the_surface_pressure_cmor_writes_into_the_files_of_hybrid_level_variables_is_read_once():
+    """CMOR writes ps (a formula term of hybrid levels) into every 6hrLev file beside ua, va, ta: the copies of one
+    span of records were refused as overlapping files; the ps file's own records, or one copy, are read."""
+    ps = cmip_year("ps", 2030, value=6e4).assign_attrs(variable_id="ps")
+    levels = [ds.assign(ps=ps["ps"]).assign_attrs(variable_id=name)
+              for ds, name in zip(cmip_years([2030], ("ua", "va")), ("ua", "va"))]
+    sftlf = cmip_years([2030], ())
+    expected = _open(cmip_years([2030], ("ua", "va")) + [ps]).fields_at(np.datetime64("2030-07-01"))
+    for files in (levels + [ps] + sftlf, levels + sftlf):
+        met = _open(files)
+        assert len(met.vars["surface_pressure"].parts) == 1
+        f = met.fields_at(np.datetime64("2030-07-01"))
+        np.testing.assert_array_equal(f["eastward_wind_m_s"], expected["eastward_wind_m_s"])
+        np.testing.assert_array_equal(f["surface_pressure_pa"], expected["surface_pressure_pa"])
+    # two files of the variable itself for the same records are still refused
+    with pytest.raises(InputError, match=r"variable 'ps' time: its records .* overlap those of"):
+        _open(levels + [ps, ps.assign_attrs(source_file="ps_again.nc")] + sftlf)

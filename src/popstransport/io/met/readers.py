@@ -747,6 +747,21 @@ def _check_one_calendar(parts: list[_Part], what: str) -> None:
             )
 
 
+def _without_copies(parts: list[_Part]) -> list[_Part]:
+    """The parts of a variable less its copies in the files of other variables: CMOR writes the surface pressure
+    ``ps``, a formula term of hybrid levels, into the file of every variable on them (CMIP6 6hrLev ``ua``, ``va``,
+    ``ta``), whose global attribute ``variable_id`` names that variable. The variable's own files are read when the
+    inputs have them; otherwise one copy of each span of records."""
+    own = [p for p in parts if p.ds.attrs.get("variable_id", p.name) == p.name]
+    if own:
+        return own
+    kept: list[_Part] = []
+    for p in parts:
+        if not any(p.times is not None and q.times is not None and np.array_equal(p.times, q.times) for q in kept):
+            kept.append(p)
+    return kept
+
+
 def _check_no_overlap(parts: list[_Part]) -> None:
     """Refuse files of one variable whose spans of records overlap: records of two tables (a glob such as
     'tas_*.nc' that takes both CMIP's Amon and day files) or a file given twice would be interleaved in time."""
@@ -1044,6 +1059,7 @@ class FileMet:
         names = {m.name for m in matches}
         if len(names) > 1:
             matches = [m for m in matches if m.name == matches[0].name]
+        matches = _without_copies(matches)
         rule = self.time_rule
         if role.name == "land_fraction" and len(matches) == 1 and matches[0].times is not None and matches[0].times.size == 1:
             rule = "clamped"  # (read as static: a file of constants may stamp them with one time, as MERRA-2's does)
