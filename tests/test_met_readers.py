@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import cftime
 import numpy as np
 import pytest
 import xarray as xr
@@ -1393,3 +1394,19 @@ def test_the_surface_pressure_cmor_writes_into_the_files_of_hybrid_level_variabl
     # two files of the variable itself for the same records are still refused
     with pytest.raises(InputError, match=r"variable 'ps' time: its records .* overlap those of"):
         _open(levels + [ps, ps.assign_attrs(source_file="ps_again.nc")] + sftlf)
+
+
+@pytest.mark.parametrize("calendar", ["standard", "noleap", "360_day"])
+def test_monthly_means_stamped_on_the_first_of_the_month_are_mid_month_in_every_calendar(calendar):
+    """Records at 00:00 on the first of each month are monthly means valid mid-month: the check was made in model
+    time, where a noleap leap year's firsts fall hours after midnight and a 360_day month's rarely on a first, so
+    those were taken as valid at the start of their months (half a month early) and noleap's other years were not."""
+    for year in (2031, 2032):
+        bounded = cmip_year("uas", year, calendar=calendar)
+        stamped = cmip_year("tas", year, calendar=calendar).drop_vars("time_bnds")
+        firsts = [cftime.datetime(year, m, 1, calendar=calendar) for m in range(1, 13)]
+        stamped["time"] = ("time", cftime.date2num(firsts, "days since 2000-01-01", calendar=calendar),
+                           {"units": "days since 2000-01-01", "calendar": calendar})
+        met = _open([bounded, cmip_year("vas", year, calendar=calendar), stamped])
+        gap_s = np.abs(met.vars["air_temperature_2m"].times - met.times).astype(np.int64)
+        assert gap_s.max() <= 1  # (s: the middle of the bounds is taken in model time, rounded to the second)

@@ -77,7 +77,7 @@ Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
     dimension, or a CF ``climatology`` attribute) repeat cyclically; CF calendars are mapped onto model time.
     Records with time bounds are valid at the middle of their bounds; monthly means stamped at the first of the
-    month (ERA5 monthly means) are taken as valid at mid-month. Only a few records are held in memory.
+    month (ERA5 monthly means, or such stamps in any calendar) are taken as valid at mid-month. Only a few records are held in memory.
 """
 
 from __future__ import annotations
@@ -778,6 +778,30 @@ def _check_no_overlap(parts: list[_Part]) -> None:
             )
 
 
+def _mid_month_of_monthly_means(values: np.ndarray, units: str, calendar: str | None) -> np.ndarray | None:
+    """Model times of the middles of the months of monthly means stamped at 00:00 on the first of consecutive
+    months in the file's own calendar (as ERA5's monthly means are), or None for other times.
+
+    The check and the middles are made in the file's calendar: in model time the first of a month of a ``noleap``
+    leap year (mapped by the fraction of the year) falls hours after midnight, and a ``360_day`` month's first day
+    rarely on a first, so such records were taken as valid at the start of their months.
+    """
+    import cftime
+
+    try:
+        dates = cftime.num2date(np.asarray(values, np.float64), units, calendar=(calendar or "standard").lower(),
+                                only_use_cftime_datetimes=True)
+    except Exception:  # (e.g. 'months since', decoded by decode_cf_time's own rule)
+        return None
+    dates = list(np.atleast_1d(dates))
+    if not all(d.day == 1 and (d.hour, d.minute, d.second) == (0, 0, 0) for d in dates):
+        return None
+    if not all(28 <= (b - a).days <= 31 for a, b in zip(dates, dates[1:])):
+        return None
+    ends = [cftime.datetime(d.year + d.month // 12, d.month % 12 + 1, 1, calendar=d.calendar) for d in dates]
+    return cf_times_to_datetime64(np.array([d + (e - d) / 2 for d, e in zip(dates, ends)], dtype=object))
+
+
 def _bounds(ds: Any, dim: str) -> np.ndarray | None:
     if dim not in ds.variables:
         return None
@@ -1170,8 +1194,12 @@ class FileMet:
                     "calendar", c.attrs.get("calendar")), src, bname)
                 if not clim:
                     t = lo + (hi - lo) // 2
+            elif not clim and np.size(vals) >= 2:
+                mid = _mid_month_of_monthly_means(vals, units, c.attrs.get("calendar"))
+                if mid is not None:
+                    return mid, clim
         t = np.asarray(t, dtype="datetime64[s]")
-        if t.size >= 2:
+        if t.size >= 2:  # (times decoded by xarray: Gregorian dates)
             step_days = np.diff(t).astype(np.float64) / 86400.0
             first_of_month = np.all(t.astype("datetime64[D]") == t.astype("datetime64[M]").astype("datetime64[D]"))
             midnight = np.all(t == t.astype("datetime64[D]").astype("datetime64[s]"))
