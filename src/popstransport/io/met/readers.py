@@ -77,7 +77,8 @@ Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
     dimension, or a CF ``climatology`` attribute) repeat cyclically; CF calendars are mapped onto model time.
     Records with time bounds are valid at the middle of their bounds; monthly means stamped at the first of the
-    month (ERA5 monthly means, or such stamps in any calendar) are taken as valid at mid-month. Only a few records are held in memory.
+    month (ERA5 monthly means, or such stamps in any calendar) are taken as valid at mid-month. Only a few records
+    are held in memory.
 """
 
 from __future__ import annotations
