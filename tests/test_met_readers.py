@@ -1410,3 +1410,11 @@ def test_monthly_means_stamped_on_the_first_of_the_month_are_mid_month_in_every_
         met = _open([bounded, cmip_year("vas", year, calendar=calendar), stamped])
         gap_s = np.abs(met.vars["air_temperature_2m"].times - met.times).astype(np.int64)
         assert gap_s.max() <= 1  # (s: the middle of the bounds is taken in model time, rounded to the second)
+
+
+def test_a_missing_land_fraction_is_warned_of_with_what_to_add():
+    """CMIP met without its fx sftlf file: the warning says what was looked for and which file to add."""
+    with pytest.warns(UserWarning, match=r"land fraction not found \(looked for standard_name 'land_area_fraction' or "
+                                         r"\['sftlf', 'lsm', .*\]\); using the Natural Earth land fraction of the grid, "
+                                         r".*add the met's own to met\.source \(e\.g\. CMIP's fx file sftlf_fx_"):
+        open_met(cmip_years([2030])[:-1], GRID)

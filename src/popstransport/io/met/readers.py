@@ -1310,7 +1310,12 @@ class FileMet:
             if fill_missing == "error":
                 missing.append("land_fraction")
             else:
-                self._note("land fraction not found; using the Natural Earth land fraction of the grid")
+                self._note(
+                    f"land fraction not found (looked for standard_name 'land_area_fraction' or "
+                    f"{self._candidates(ROLES['land_fraction'])}); using the Natural Earth land fraction of the grid, "
+                    "whose coastline differs from the met's: add the met's own to met.source (e.g. CMIP's fx file "
+                    "sftlf_fx_MODEL_EXPERIMENT_VARIANT_GRID.nc, ERA5's lsm)"
+                )
         if missing and fill_missing == "error":
             raise InputError(
                 src,
