@@ -794,7 +794,14 @@ def _mid_month_of_monthly_means(values: np.ndarray, units: str, calendar: str | 
                                 only_use_cftime_datetimes=True)
     except Exception:  # (e.g. 'months since', decoded by decode_cf_time's own rule)
         return None
-    dates = list(np.atleast_1d(dates))
+    return _mid_month(list(np.atleast_1d(dates)))
+
+
+def _mid_month(dates: list) -> np.ndarray | None:
+    """Model times of the middles of the months that begin at the cftime ``dates``, or None unless every date is
+    00:00 on the first of a month and they follow month by month (see :func:`_mid_month_of_monthly_means`)."""
+    import cftime
+
     if not all(d.day == 1 and (d.hour, d.minute, d.second) == (0, 0, 0) for d in dates):
         return None
     if not all(28 <= (b - a).days <= 31 for a, b in zip(dates, dates[1:])):
@@ -1166,6 +1173,9 @@ class FileMet:
             t = vals.astype("datetime64[s]")
         elif vals.dtype == object:
             t = cf_times_to_datetime64(vals)
+            mid = None if clim or t.size < 2 or not hasattr(vals.flat[0], "calendar") else _mid_month(list(vals.flat))
+            if mid is not None:  # (cftime dates that xarray decoded: checked in their own calendar)
+                return mid, clim
         else:
             units = c.attrs.get("units")
             try:
