@@ -1364,8 +1364,8 @@ def test_a_land_fraction_of_fractions_labelled_per_cent_is_warned_of():
     files[-1]["sftlf"] = files[-1]["sftlf"] / 100.0
     files[-1]["sftlf"].attrs["units"] = "%"
     with pytest.warns(UserWarning, match=r"'sftlf' in sftlf_fx_.* \(units '%'\) is in per cent but no value in the model "
-                                         r"domain exceeds 1 %: if it holds fractions 0\.\.1 \(a land-sea mask\), set its "
-                                         r"units to '1'"):
+                                         r"domain exceeds 1 %: if it holds fractions 0\.\.1, set its units to '1', else "
+                                         r"the land is read as at most 1 % of every cell"):
         land = open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))["land_fraction"]
     assert land.max() == pytest.approx(0.01)
     for scale in (1.0, 0.0):
@@ -1420,3 +1420,19 @@ def test_a_missing_land_fraction_is_warned_of_with_what_to_add():
                                          r"\['sftlf', 'lsm', .*\]\); using the Natural Earth land fraction of the grid, "
                                          r".*add the met's own to met\.source \(e\.g\. CMIP's fx file sftlf_fx_"):
         open_met(cmip_years([2030])[:-1], GRID)
+
+
+def test_a_sea_ice_fraction_of_fractions_labelled_per_cent_is_warned_of_once():
+    """siconca of 0..1 with CMIP's unit '%' read as at most 1 % ice without a word."""
+    ice = cmip_year("tas", 2030, value=0.0).rename(tas="siconca")
+    ice["siconca"] = xr.where(ice["lat"] > 50.0, 0.9, 0.0).broadcast_like(ice["siconca"]).assign_attrs(
+        units="%", standard_name="sea_ice_area_fraction")
+    files = cmip_years([2030]) + [ice]
+    arctic = LatLonGrid.regional(60.0, 180.0, 50.0, 90.0, 10.0)
+    with pytest.warns(UserWarning) as record:
+        met = open_met(files, arctic)
+        for t in met.times[:3]:
+            met.fields_at(t)
+    texts = [str(w.message) for w in record if "in per cent" in str(w.message)]
+    assert len(texts) == 1 and re.search(r"'siconca' in .* is in per cent but no value in the model domain at record 0 "
+                                         r".* exceeds 0\.9 %: .* the sea ice is read as at most 0\.9 %", texts[0])

@@ -1649,6 +1649,7 @@ class FileMet:
         a = var.read(kk, rg.rows, rg.cols)
         if group == "sea_ice_fraction":
             self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+            self._warn_fractions_in_per_cent(a, var, kk)
             if self._ice_whole_cell is not None:
                 return {"v": self._whole_cell_ice(a, kk, rg)}
             # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
@@ -1911,15 +1912,23 @@ class FileMet:
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
-        """Refuse land fractions outside 0..1, and warn of a field in per cent whose largest value in the domain is
-        1 % or less but not 0: fractions 0..1 labelled '%' (a land-sea mask given CMIP's unit of sftlf), which read
-        as at most 1 % land."""
+        """Refuse land fractions outside 0..1, and warn of fractions 0..1 labelled '%'."""
         self._check_range(a, var, None, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
-        stored = float(np.max(a)) / var.scale if a.size else 0.0
-        if var.scale == 0.01 and 0.0 < stored <= 1.0 + LAND_FRACTION_ROUNDING:
+        self._warn_fractions_in_per_cent(a, var, None)
+
+    def _warn_fractions_in_per_cent(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
+        """Warn (once per variable) of a land or sea-ice fraction in per cent whose largest value in the model domain
+        is 1 % or less but not 0: fractions 0..1 labelled '%' (a land-sea mask, or sea ice as a fraction, given CMIP's
+        unit of sftlf or siconca), which read as at most 1 % of a cell."""
+        finite = a[np.isfinite(a)]
+        stored = float(finite.max()) / var.scale if finite.size else 0.0
+        warned = self.__dict__.setdefault("_per_cent_warned", set())
+        if var.scale == 0.01 and 0.0 < stored <= 1.0 + LAND_FRACTION_ROUNDING and var.name not in warned:
+            warned.add(var.name)
+            what = "land" if var.role.name == "land_fraction" else "sea ice"
             self._note(
-                f"{var.describe()} is in per cent but no value in the model domain exceeds {stored:g} %: if it holds "
-                f"fractions 0..1 (a land-sea mask), set its units to '1', else the land is read as at most "
+                f"{var.describe()} is in per cent but no value in the model domain{self._where(var, k)} exceeds "
+                f"{stored:g} %: if it holds fractions 0..1, set its units to '1', else the {what} is read as at most "
                 f"{stored:g} % of every cell"
             )
 
