@@ -26,8 +26,10 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
-def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "popstransport.cli", "--version"], capture_output=True, text=True)
+@pytest.mark.parametrize("module", ["popstransport.cli", "popstransport"])
+def test_console_script_entry_point(module):
+    """``python -m popstransport`` runs the command line too (it had no ``__main__``: 'cannot be directly executed')."""
+    out = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "popstransport" in out.stdout
 
 

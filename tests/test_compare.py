@@ -320,6 +320,13 @@ def test_the_summary_names_the_configuration_keys_and_the_input_files_that_diffe
            "/data/emissions.csv (sha256 222222222222)" in s
     same = _summary(a, side("C", "2010-03-01", "1"), a.fields, "test", [], [])
     assert "note:" not in same
+    # decades of CMIP files, one per variable and year: the first four of each run and a count
+    for r, digit in ((a, "1"), (b, "2")):
+        r.fields.attrs["input_files"] = "\n".join(f"/cmip/tas_{y}.nc: 1 bytes, modified x, sha256 {digit}{y}{'0' * 59}"
+                                                   for y in range(2030, 2070))
+    s = _summary(a, b, a.fields, "test", [], [])
+    assert "A /cmip/tas_2033.nc (sha256 120330000000); A 36 more (the runs' input_files attribute lists them); " \
+           "B /cmip/tas_2030.nc" in s and "tas_2034" not in s and s.count("sha256") == 8
 
 
 def test_the_summary_names_budget_terms_that_only_one_run_has():

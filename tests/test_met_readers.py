@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import cftime
 import numpy as np
 import pytest
 import xarray as xr
@@ -1191,3 +1192,247 @@ def test_whole_cell_sea_ice_finds_the_product_s_water_where_it_is(tmp_path, layo
     for values in got.values():
         np.testing.assert_allclose(values[north][:, coast], 0.7, rtol=1e-12)
         np.testing.assert_allclose(values[north][:, :coast], 0.5, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# common mistakes in CMIP-style inputs
+# ----------------------------------------------------------------------------------------------------------------
+def cmip_year(name: str, year: int, calendar: str = "noleap", value: float | None = None, lat_desc: bool = False,
+              units: str | None = None) -> xr.Dataset:
+    """One CMOR-style file of monthly ``name`` (``uas``, ``vas``, ``tas``, ``pr``) for ``year`` on a global 10-degree
+    grid, in memory (``attrs['source_file']`` names it as a file), with time bounds in days since 2000-01-01."""
+    import cftime
+
+    lat = np.arange(-85.0, 90.0, 10.0)[::-1 if lat_desc else 1]
+    lon = np.arange(5.0, 360.0, 10.0)
+    edges = [cftime.datetime(year + m // 12, m % 12 + 1, 1, calendar=calendar) for m in range(13)]
+    num = cftime.date2num(edges, "days since 2000-01-01", calendar=calendar)
+    bnds = np.stack([num[:-1], num[1:]], axis=1)
+    std, si_units, default = {"uas": ("eastward_wind", "m s-1", 3.0), "vas": ("northward_wind", "m s-1", -2.0),
+                              "ua": ("eastward_wind", "m s-1", 3.0), "va": ("northward_wind", "m s-1", -2.0),
+                              "tas": ("air_temperature", "K", 280.0), "ps": ("surface_air_pressure", "Pa", 1e5),
+                              "pr": ("precipitation_flux", "kg m-2 s-1", 2e-5)}[name]
+    data = np.full((12, lat.size, lon.size), default if value is None else value) * (1.0 + 1e-3 * lat[:, None])
+    dims = ("time", "lat", "lon")
+    coords = {"time": ("time", bnds.mean(axis=1), {"units": "days since 2000-01-01", "calendar": calendar,
+                                                   "bounds": "time_bnds"}),
+              "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+              "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})}
+    if name in ("ua", "va"):  # (on pressure levels, growing with ln(1000 hPa / p))
+        plev = np.array([100000.0, 85000.0, 50000.0, 25000.0])
+        data = data[:, None] * (1.0 + np.log(1e5 / plev))[None, :, None, None]
+        dims = ("time", "plev", "lat", "lon")
+        coords["plev"] = ("plev", plev, {"units": "Pa", "standard_name": "air_pressure", "positive": "down"})
+    return xr.Dataset(
+        {name: (dims, data, {"units": units or si_units, "standard_name": std}), "time_bnds": (("time", "bnds"), bnds)},
+        coords=coords,
+        attrs={"mip_era": "CMIP6", "source_file": f"{name}_Amon_M_ssp245_r1i1p1f1_gn_{year}01-{year}12.nc"},
+    )
+
+
+def cmip_years(years, names=("uas", "vas", "tas", "pr"), **kw) -> list[xr.Dataset]:
+    """:func:`cmip_year` for every name and year, and ``sftlf`` (land north of the equator)."""
+    lat, lon = np.arange(-85.0, 90.0, 10.0), np.arange(5.0, 360.0, 10.0)
+    sftlf = xr.Dataset({"sftlf": (("lat", "lon"), np.where(lat[:, None] > 0, 100.0, 0.0) + 0.0 * lon, {"units": "%"})},
+                       coords={"lat": ("lat", lat, {"units": "degrees_north"}),
+                               "lon": ("lon", lon, {"units": "degrees_east"})},
+                       attrs={"source_file": "sftlf_fx_M_ssp245_r1i1p1f1_gn.nc"})
+    return [cmip_year(n, y, **kw) for n in names for y in years] + [sftlf]
+
+
+def test_precipitation_per_day_labelled_per_second_is_refused():
+    per_day = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, value=1.7)]  # mm/day, CMOR unit
+    met = _open(per_day)
+    with pytest.raises(InputError, match=r"pr_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc: variable 'pr' \(precipitation\): "
+                                         r"\d+ of \d+ values in the model domain at record 0 .* are above 0\.00052 m s-1 "
+                                         r".*: 0\.0016745\.\.0\.0017935 m s-1 \(1\.6745\.\.1\.7935 kg m-2 s-1 as stored\).*Fix: "
+                                         r"the values look like mm/day: set units = 'mm/day'"):
+        met.fields_at(met.times[0])
+    # the same numbers labelled mm/day are read, and so is a heavy but real rain (100 mm in an hour, 2.8e-5 m s-1)
+    for value, units, expected in ((1.7, "mm/day", 1.7e-3 / 86400.0), (100.0 / 3600.0, None, 1e-4 / 3.6)):
+        met = _open(cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, value=value, units=units)])
+        p = met.fields_at(met.times[0])["precipitation_m_s"]
+        np.testing.assert_allclose(p[GRID.lat_deg == 2.5], expected * 1.005, rtol=1e-6)  # (source cell 0..10 N)
+
+
+@pytest.mark.parametrize("edit, what", [
+    (lambda ds: ds.isel(lat=slice(None, None, -1)), r"its latitudes run 85\.\.-85, those of the first file -85\.\.85"),
+    (lambda ds: ds.assign_coords(lon=(ds["lon"] + 180.0) % 360.0 - 180.0).sortby("lon"),
+     r"its longitudes run -175\.\.175, those of the first file 5\.\.355"),
+])
+def test_error_a_file_of_a_series_with_its_grid_in_another_order(edit, what):
+    """A year of tas with the same sizes but latitudes north to south (or longitudes -180..180) was read with the
+    first file's coordinates: mirrored (or shifted by half the globe) without a word."""
+    files = cmip_years([2030, 2031])
+    files[5] = edit(files[5]).assign_attrs(files[5].attrs)  # tas of 2031
+    with pytest.raises(InputError, match=r"tas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc: variable 'tas': has a "
+                                         r"different grid than tas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc: " + what
+                                         + r".*Fix: give the files of one variable on one grid"):
+        _open(files)
+
+
+def test_error_files_in_different_calendars():
+    """A year of a series in 360_day among noleap years, or one variable of another model's calendar, was mapped
+    onto model time each by its own calendar without a word."""
+    series = cmip_years([2030, 2031])
+    series[1] = cmip_year("uas", 2031, calendar="360_day")
+    with pytest.raises(InputError, match=r"uas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc: variable 'uas' time "
+                                         r"calendar: is '360_day', while uas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012\.nc "
+                                         r"\('uas'\) is 'noleap': the files of 'uas' mix calendars.*Fix: give files of "
+                                         r"one model and experiment"):
+        _open(series)
+    variables = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, calendar="360_day")]
+    with pytest.raises(InputError, match=r"pr_Amon_.*: variable 'pr' time calendar: is '360_day', while "
+                                         r"uas_Amon_.* \('uas'\) is 'noleap': the met variables mix calendars"):
+        _open(variables)
+    # the names of one calendar are one calendar; a cyclic climatology may have any
+    same = cmip_years([2030], ("uas", "vas", "tas")) + [cmip_year("pr", 2030, calendar="365_day")]
+    clim = cmip_year("pr", 2001, calendar="360_day")
+    clim["time"].attrs["climatology"] = "time_bnds"
+    for files in (same, cmip_years([2030], ("uas", "vas", "tas")) + [clim]):
+        met = _open(files)
+        assert met.vars["precipitation"].times.size == 12
+
+
+def test_error_a_file_left_out_of_a_series_and_overlapping_files():
+    """Records missing between two files of a series (a year's file left out of the glob) within the run are refused
+    before it starts (the run interpolated across the year with only a warning); outside the run they are not. A year
+    given twice names both files."""
+    files = [f for f in cmip_years([2029, 2030, 2031]) if "_203001-" not in f.attrs["source_file"] or
+             not f.attrs["source_file"].startswith("tas")]
+    met = _open(files)
+    met.check_covers(np.datetime64("2031-02-01"), np.datetime64("2031-11-01"))
+    with pytest.raises(InputError, match=r"tas_Amon_M_ssp245_r1i1p1f1_gn_202901-202912\.nc \(\+1 more files\): variable "
+                                         r"'tas' time: records are missing between 2029-12-16T12:00:00 \(the last of "
+                                         r"tas_Amon_M_ssp245_r1i1p1f1_gn_202901-202912\.nc\) and 2031-01-16T12:00:00 \(the "
+                                         r"first of tas_Amon_M_ssp245_r1i1p1f1_gn_203101-203112\.nc\), 13 times the usual "
+                                         r"spacing of 732 h, within the run .*Fix: add the missing file"):
+        met.check_covers(np.datetime64("2030-01-01"), np.datetime64("2030-03-01"))
+    twice = cmip_years([2030, 2031]) + [cmip_year("tas", 2030).assign_attrs(source_file="tas_copy.nc")]
+    with pytest.raises(InputError, match=r"tas_copy\.nc: variable 'tas' time: its records \(2030-01-16T12:00:00\.\."
+                                         r"2030-12-16T12:00:00\) overlap those of tas_Amon_M_ssp245_r1i1p1f1_gn_203001-"
+                                         r"203012\.nc \(2030-01-16T12:00:00\.\.2030-12-16T12:00:00\).*Fix: give each "
+                                         r"span of time once"):
+        _open(twice)
+    # a glob that takes daily files beside monthly ones: their records would be interleaved without a repeated time
+    days = cmip_year("tas", 2030).isel(time=slice(0, 2))
+    days["time"] = ("time", [10950.5, 10980.5], {"units": "days since 2000-01-01", "calendar": "noleap"})
+    days = days.drop_vars("time_bnds").assign_attrs(source_file="tas_day_M_ssp245_r1i1p1f1_gn_20300101-20300131.nc")
+    with pytest.raises(InputError, match=r"tas_Amon_.*203001-203012\.nc: variable 'tas' time: its records \(2030-01-16"
+                                         r"T12:00:00\.\.2030-12-16T12:00:00\) overlap those of tas_day_.*\.nc \(2030-01-01"
+                                         r"T12:00:00\.\.2030-01-31T12:00:00\).*'tas_Amon_\*\.nc', not 'tas_\*\.nc'"):
+        _open(cmip_years([2030]) + [days])
+    within = cmip_year("tas", 2030)
+    within["time"] = ("time", np.r_[within["time"].values[:11], within["time"].values[10]],
+                      {"units": "days since 2000-01-01", "calendar": "noleap"})
+    within = within.drop_vars("time_bnds")
+    with pytest.raises(InputError, match=r"tas_Amon_.*: variable 'tas' time: record 2030-11-16T00:00:00 appears twice"):
+        _open(cmip_years([2030], ("uas", "vas")) + [within])
+
+
+def test_warnings_of_many_files_name_the_first_and_count_the_others():
+    """A CMIP run's files (one per variable and year) made every warning name all of them."""
+    with pytest.warns(UserWarning) as record:
+        open_met(cmip_years([2030, 2031]), GRID)
+    texts = [str(w.message) for w in record]
+    assert any(t.startswith("uas_Amon_M_ssp245_r1i1p1f1_gn_203001-203012.nc (+8 more files): only 10 m winds were found")
+               for t in texts)
+    assert not any("vas_Amon" in t.split(": ")[0] for t in texts)
+
+
+def test_a_surface_pressure_that_does_not_fit_the_levels_is_warned_of_and_not_read_at_other_longitudes():
+    """ps with the levels' sizes but longitudes -180..180 beside ua's 0..360 was read at the columns of ua's grid (the
+    pressure of the other half of the globe); ps on other grids or times was left out without a word."""
+    high = cmip_year("ps", 2030, value=6e4)  # (60 000 Pa, high ground, east of 0 E; 100 000 Pa west of it)
+    high["ps"] = high["ps"].where(high["lon"] < 180.0, 1e5)
+    base = cmip_years([2030], ("ua", "va", "tas"))
+    fitting = _open(base + [high]).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    standard = _open(base).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    assert np.all(fitting[0] > standard[0] + 1.0)  # (the lowest layer lies at lower pressures over high ground)
+    shifted = high.assign_coords(lon=(high["lon"] + 180.0) % 360.0 - 180.0).sortby("lon").assign_attrs(high.attrs)
+    with pytest.warns(UserWarning, match=r"the surface pressure 'ps' in ps_Amon_.* is not on the grid of 'ua' in "
+                                         r"ua_Amon_.*, so the levels of 'ua' are placed with the standard surface "
+                                         r"pressure of 101325 Pa.*give the surface pressure on the same grid"):
+        f = open_met(base + [shifted], GRID).fields_at(np.datetime64("2030-07-01"))["eastward_wind_m_s"]
+    np.testing.assert_array_equal(f, standard)
+
+
+def test_a_land_fraction_of_fractions_labelled_per_cent_is_warned_of():
+    """sftlf of 0/1 with CMIP's unit '%' read as at most 1 % land without a word; a real per-cent field is not
+    warned of, nor one of a domain without land."""
+    files = cmip_years([2030], ("uas", "vas", "tas"))
+    files[-1]["sftlf"] = files[-1]["sftlf"] / 100.0
+    files[-1]["sftlf"].attrs["units"] = "%"
+    with pytest.warns(UserWarning, match=r"'sftlf' in sftlf_fx_.* \(units '%'\) is in per cent but no value in the model "
+                                         r"domain exceeds 1 %: if it holds fractions 0\.\.1, set its units to '1', else "
+                                         r"the land is read as at most 1 % of every cell"):
+        land = open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))["land_fraction"]
+    assert land.max() == pytest.approx(0.01)
+    for scale in (1.0, 0.0):
+        files = cmip_years([2030], ("uas", "vas", "tas"))
+        files[-1]["sftlf"] = files[-1]["sftlf"] * scale
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            open_met(files, GRID).fields_at(np.datetime64("2030-07-01"))
+        assert not [w for w in record if "per cent" in str(w.message)]
+
+
+def test_the_surface_pressure_cmor_writes_into_the_files_of_hybrid_level_variables_is_read_once():
+    """CMOR writes ps (a formula term of hybrid levels) into every 6hrLev file beside ua, va, ta: the copies of one
+    span of records were refused as overlapping files; the ps file's own records, or one copy, are read."""
+    ps = cmip_year("ps", 2030, value=6e4).assign_attrs(variable_id="ps")
+    levels = [ds.assign(ps=ps["ps"]).assign_attrs(variable_id=name)
+              for ds, name in zip(cmip_years([2030], ("ua", "va")), ("ua", "va"))]
+    sftlf = cmip_years([2030], ())
+    expected = _open(cmip_years([2030], ("ua", "va")) + [ps]).fields_at(np.datetime64("2030-07-01"))
+    for files in (levels + [ps] + sftlf, levels + sftlf):
+        met = _open(files)
+        assert len(met.vars["surface_pressure"].parts) == 1
+        f = met.fields_at(np.datetime64("2030-07-01"))
+        np.testing.assert_array_equal(f["eastward_wind_m_s"], expected["eastward_wind_m_s"])
+        np.testing.assert_array_equal(f["surface_pressure_pa"], expected["surface_pressure_pa"])
+    # two files of the variable itself for the same records are still refused
+    with pytest.raises(InputError, match=r"variable 'ps' time: its records .* overlap those of"):
+        _open(levels + [ps, ps.assign_attrs(source_file="ps_again.nc")] + sftlf)
+
+
+@pytest.mark.parametrize("calendar", ["standard", "noleap", "360_day"])
+def test_monthly_means_stamped_on_the_first_of_the_month_are_mid_month_in_every_calendar(calendar):
+    """Records at 00:00 on the first of each month are monthly means valid mid-month: the check was made in model
+    time, where a noleap leap year's firsts fall hours after midnight and a 360_day month's rarely on a first, so
+    those were taken as valid at the start of their months (half a month early) and noleap's other years were not."""
+    for year in (2031, 2032):
+        bounded = cmip_year("uas", year, calendar=calendar)
+        stamped = cmip_year("tas", year, calendar=calendar).drop_vars("time_bnds")
+        firsts = [cftime.datetime(year, m, 1, calendar=calendar) for m in range(1, 13)]
+        stamped["time"] = ("time", cftime.date2num(firsts, "days since 2000-01-01", calendar=calendar),
+                           {"units": "days since 2000-01-01", "calendar": calendar})
+        decoded = xr.decode_cf(stamped, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))  # (cftime dates)
+        for tas in (stamped, decoded):
+            met = _open([bounded, cmip_year("vas", year, calendar=calendar), tas])
+            gap_s = np.abs(met.vars["air_temperature_2m"].times - met.times).astype(np.int64)
+            assert gap_s.max() <= 1  # (s: the middle of the bounds is taken in model time, rounded to the second)
+
+
+def test_a_missing_land_fraction_is_warned_of_with_what_to_add():
+    """CMIP met without its fx sftlf file: the warning says what was looked for and which file to add."""
+    with pytest.warns(UserWarning, match=r"land fraction not found \(looked for standard_name 'land_area_fraction' or "
+                                         r"\['sftlf', 'lsm', .*\]\); using the Natural Earth land fraction of the grid, "
+                                         r".*add the met's own to met\.source \(e\.g\. CMIP's fx file sftlf_fx_"):
+        open_met(cmip_years([2030])[:-1], GRID)
+
+
+def test_a_sea_ice_fraction_of_fractions_labelled_per_cent_is_warned_of_once():
+    """siconca of 0..1 with CMIP's unit '%' read as at most 1 % ice without a word."""
+    ice = cmip_year("tas", 2030, value=0.0).rename(tas="siconca")
+    ice["siconca"] = xr.where(ice["lat"] > 50.0, 0.9, 0.0).broadcast_like(ice["siconca"]).assign_attrs(
+        units="%", standard_name="sea_ice_area_fraction")
+    files = cmip_years([2030]) + [ice]
+    arctic = LatLonGrid.regional(60.0, 180.0, 50.0, 90.0, 10.0)
+    with pytest.warns(UserWarning) as record:
+        met = open_met(files, arctic)
+        for t in met.times[:3]:
+            met.fields_at(t)
+    texts = [str(w.message) for w in record if "in per cent" in str(w.message)]
+    assert len(texts) == 1 and re.search(r"'siconca' in .* is in per cent but no value in the model domain at record 0 "
+                                         r".* exceeds 0\.9 %: .* the sea ice is read as at most 0\.9 %", texts[0])

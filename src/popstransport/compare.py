@@ -315,6 +315,10 @@ def _input_digests(r: RunResults) -> dict[str, str] | None:
     return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines if "sha256 " in fingerprint}
 
 
+#: How many of each run's input files that the other run did not read the summary names.
+_LISTED_INPUT_FILES = 4
+
+
 def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, receptors: list[dict],
              budget: list[dict]) -> str:
     from .simulation import _differing_keys
@@ -330,8 +334,13 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
         lines.append(f"  note: the configurations differ: {'; '.join(differ)}")
     inputs_a, inputs_b = _input_digests(a), _input_digests(b)
     if inputs_a is not None and inputs_b is not None and set(inputs_a.values()) != set(inputs_b.values()):
-        only = [f"{name} {p} (sha256 {d[:12]})" for name, mine, theirs in (("A", inputs_a, inputs_b), ("B", inputs_b, inputs_a))
-                for p, d in mine.items() if d not in theirs.values()]
+        only = []
+        for name, mine, theirs in (("A", inputs_a, inputs_b), ("B", inputs_b, inputs_a)):
+            files = [f"{name} {p} (sha256 {d[:12]})" for p, d in mine.items() if d not in theirs.values()]
+            # (decades of CMIP files, one per variable and year, would make this line hundreds of files long)
+            more = len(files) - _LISTED_INPUT_FILES
+            only += files[:_LISTED_INPUT_FILES] + ([f"{name} {more} more (the runs' input_files attribute lists them)"]
+                                                   if more > 0 else [])
         lines.append(f"  note: the runs read different input files: {'; '.join(only)}")
     area = a.fields["cell_area"].values if "cell_area" in a.fields else None
     for v in [str(k)[:-len("_difference")] for k in fields.data_vars if str(k).endswith("_difference")

@@ -64,7 +64,8 @@ Implausible values
     Values that mean wrong units or unmasked fill values are refused, with the unit they look like: winds beyond
     :data:`MAX_WIND_M_S`, temperatures outside :data:`TEMPERATURE_RANGE_K`, surface pressures outside
     :data:`SURFACE_PRESSURE_RANGE_PA`, negative or too high boundary-layer heights, land and sea-ice fractions
-    outside 0..1 and negative precipitation (beyond the rounding of packed data, which is set to zero).
+    outside 0..1, negative precipitation (beyond the rounding of packed data, which is set to zero) and precipitation
+    above :data:`MAX_PRECIPITATION_M_S` (a daily or hourly rate labelled kg m-2 s-1).
 
 Missing fields
     Winds are required. Any other missing field is derived (surface temperature from 2 m or air temperature) or
@@ -76,7 +77,8 @@ Time
     Records are interpolated linearly (:mod:`popstransport.io.met.timeseries`); climatologies (a ``month``
     dimension, or a CF ``climatology`` attribute) repeat cyclically; CF calendars are mapped onto model time.
     Records with time bounds are valid at the middle of their bounds; monthly means stamped at the first of the
-    month (ERA5 monthly means) are taken as valid at mid-month. Only a few records are held in memory.
+    month (ERA5 monthly means, or such stamps in any calendar) are taken as valid at mid-month. Only a few records
+    are held in memory.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ from ..errors import InputError
 from ..regrid import Bilinear, Conservative, SourceGrid
 from .synthetic import LAPSE_RATE_K_M, SyntheticClimatology, _layer_samples
 from .timeseries import (
+    MISSING_RECORD_FACTOR,
     RecordTimes,
     RecordWindow,
     TimeRule,
@@ -140,6 +143,11 @@ BELOW_GROUND_TOLERANCE_PA = 5_000.0
 #: spectral models ring by about 1e-8 kg m-2 s-1) and is set to zero; anything more negative is refused.
 PRECIPITATION_ROUNDING_FRACTION = 1e-4
 PRECIPITATION_ROUNDING_M_S = 1e-11
+#: Largest plausible precipitation rate (m s-1 of liquid water): the world-record rainfall of one minute, 31.2 mm at
+#: Unionville, Maryland, 4 July 1956 (WMO Weather and Climate Extremes Archive; Riedel et al. 1969, U.S. Weather
+#: Bureau Hydrometeorological Report 45), 5.2e-4 m s-1. A grid-cell mean is far below it; a rate above it is a rate in
+#: mm/day or mm/h labelled kg m-2 s-1 (3 mm/day read so is 3e-3 m s-1, 260 m a day).
+MAX_PRECIPITATION_M_S = 31.2e-3 / 60.0
 #: Land fractions beyond 0..1 by more than this (rounding of packed data) are refused.
 LAND_FRACTION_ROUNDING = 1e-3
 #: A model cell at least this much water (in the model's land fraction) where a sea-ice product that is missing over
@@ -532,6 +540,7 @@ class _Part:
     climatology: bool = False
     squeeze: dict = field(default_factory=dict)
     expver_dim: str | None = None
+    calendar: str | None = None
 
 
 class _Variable:
@@ -566,8 +575,24 @@ class _Variable:
             if p.ds[p.lat_dim].size != lat.size or p.ds[p.lon_dim].size != lon.size:
                 raise InputError(p.source, f"variable {p.name!r}", "has a different grid than the other files",
                                  "give files on one grid")
+            # (every record is read with the first file's coordinates: a file with the same sizes but latitudes in
+            # the other order, or longitudes in the other convention, would be read mirrored or shifted)
+            for dim, values in ((p.lat_dim, lat), (p.lon_dim, lon)):
+                other = np.asarray(p.ds[dim].values if dim in p.ds.variables else [], float)
+                if other.shape != values.shape or not np.allclose(other, values, rtol=0.0, atol=1e-6):
+                    what = "latitudes" if dim == p.lat_dim else "longitudes"
+                    raise InputError(
+                        p.source,
+                        f"variable {p.name!r}",
+                        f"has a different grid than {first.source}: its {what} run {other[0]:g}..{other[-1]:g}, "
+                        f"those of the first file {values[0]:g}..{values[-1]:g}",
+                        "give the files of one variable on one grid, with the same coordinates in the same order "
+                        "(e.g. reverse the latitudes with cdo invertlat, or shift the longitudes with cdo sellonlatbox)",
+                    )
         # time axis over all parts
+        _check_one_calendar(parts, f"the files of {self.name!r}")
         self.index: list[tuple[int, int]] = []
+        self.file_gaps: list[tuple[np.datetime64, np.datetime64, str]] = []
         if first.times is None:
             self.times = None
             self.record_times = None
@@ -580,15 +605,17 @@ class _Variable:
             times = np.array([a[0] for a in allt], dtype="datetime64[s]")
             self.index = [(a[1], a[2]) for a in allt]
             rule = time_rule or ("cyclic" if first.climatology else "linear")
+            _check_no_overlap(parts)
             if np.any(np.diff(times) <= np.timedelta64(0, "s")):
                 bad = int(np.argmax(np.diff(times) <= np.timedelta64(0, "s")))
                 raise InputError(
-                    self.source,
+                    parts[allt[bad][1]].source,  # (files that overlap are refused above: the record is twice in one)
                     f"variable {self.name!r} time",
-                    f"record {times[bad]} appears twice (overlapping files?)",
+                    f"record {times[bad]} appears twice",
                     "give each time once (remove overlapping files)",
                 )
             self.times = times
+            self.file_gaps = self._file_gaps(times, rule)
             self.record_times = RecordTimes(times, rule, self.source)
         self.levels = None
         if first.level_dim is not None:
@@ -610,6 +637,25 @@ class _Variable:
             self.name == "LSMASK" or "land_sea_mask" in str(self.attrs.get("long_name", "")).lower().replace(" ", "_")
         ) and np.issubdtype(da.dtype, np.integer)
         self._regrid: dict[str, Any] = {}
+
+    def _file_gaps(self, times: np.ndarray, rule: str) -> list[tuple[np.datetime64, np.datetime64, str]]:
+        """Spans between two files of the series that lack records, as if a file between them were left out: the
+        last record of one file and the first of the next more than
+        :data:`~popstransport.io.met.timeseries.MISSING_RECORD_FACTOR` times the usual spacing apart.
+        ``[(last time, first time, description)]``; none for a cyclic climatology."""
+        if rule == "cyclic" or times.size < 3 or len(self.parts) < 2:
+            return []
+        step = np.diff(times).astype(np.int64)
+        usual = float(np.median(step))
+        gaps = []
+        for k in np.flatnonzero(step > MISSING_RECORD_FACTOR * usual):
+            (n0, _), (n1, _) = self.index[k], self.index[k + 1]
+            if n0 != n1:
+                gaps.append((times[k], times[k + 1],
+                             f"records are missing between {times[k]} (the last of {self.parts[n0].source}) and "
+                             f"{times[k + 1]} (the first of {self.parts[n1].source}), {step[k] / usual:.3g} times the "
+                             f"usual spacing of {usual / 3600.0:g} h"))
+        return gaps
 
     def _accumulation_period(self) -> float:
         """Accumulation period (s) of precipitation given as an amount (ERA5 ``tp`` in m)."""
@@ -660,6 +706,108 @@ class _Variable:
 
     def describe(self) -> str:
         return f"{self.name!r} in {self.source} (units {self.attrs.get('units')!r})"
+
+
+#: CF calendars by family: the names of one family are the same calendar (CF conventions 1.10, section 4.4.1;
+#: ``gregorian`` is the deprecated name of ``standard``, which differs from ``proleptic_gregorian`` only before 1582).
+_CALENDAR_FAMILIES = {"standard": "standard", "gregorian": "standard", "proleptic_gregorian": "standard",
+                      "noleap": "noleap", "365_day": "noleap", "all_leap": "all_leap", "366_day": "all_leap"}
+
+
+def _calendar_family(calendar: object) -> str:
+    """The calendar of a time coordinate's ``calendar`` attribute, its aliases joined (none is ``standard``)."""
+    name = str(calendar).strip().lower() if calendar is not None else "standard"
+    return _CALENDAR_FAMILIES.get(name, name)
+
+
+def _time_calendar(ds: Any, tdim: str) -> str:
+    """The calendar family of the time coordinate ``tdim`` of ``ds``: its ``calendar`` attribute, or for times that
+    xarray has decoded, the calendar it decoded them with (cftime dates carry it)."""
+    c = ds[tdim]
+    calendar = c.attrs.get("calendar", c.encoding.get("calendar"))
+    if calendar is None and c.dtype == object and c.size:
+        calendar = getattr(c.values.flat[0], "calendar", None)
+    return _calendar_family(calendar)
+
+
+def _check_one_calendar(parts: list[_Part], what: str) -> None:
+    """Refuse time series whose files use different calendars: the files of one model run share one calendar, and
+    dates of different calendars map onto different model times (by date, or by the fraction of the year)."""
+    timed = [p for p in parts if p.calendar is not None]
+    first = timed[0] if timed else None
+    for p in timed[1:]:
+        if p.calendar != first.calendar:
+            raise InputError(
+                p.source,
+                f"variable {p.name!r} time calendar",
+                f"is {p.calendar!r}, while {first.source} ({first.name!r}) is {first.calendar!r}: {what} mix calendars, "
+                "which the files of one model run never do",
+                "give files of one model and experiment (a model's calendar is in each file's time:calendar "
+                "attribute); if the data are meant to be mixed, convert them to one calendar first (e.g. cdo "
+                "setcalendar, with the dates moved as the calendar needs)",
+            )
+
+
+def _without_copies(parts: list[_Part]) -> list[_Part]:
+    """The parts of a variable less its copies in the files of other variables: CMOR writes the surface pressure
+    ``ps``, a formula term of hybrid levels, into the file of every variable on them (CMIP6 6hrLev ``ua``, ``va``,
+    ``ta``), whose global attribute ``variable_id`` names that variable. The variable's own files are read when the
+    inputs have them; otherwise one copy of each span of records."""
+    own = [p for p in parts if p.ds.attrs.get("variable_id", p.name) == p.name]
+    if own:
+        return own
+    kept: list[_Part] = []
+    for p in parts:
+        if not any(p.times is not None and q.times is not None and np.array_equal(p.times, q.times) for q in kept):
+            kept.append(p)
+    return kept
+
+
+def _check_no_overlap(parts: list[_Part]) -> None:
+    """Refuse files of one variable whose spans of records overlap: records of two tables (a glob such as
+    'tas_*.nc' that takes both CMIP's Amon and day files) or a file given twice would be interleaved in time."""
+    spans = sorted((p.times.min(), p.times.max(), p.source) for p in parts if p.times is not None and p.times.size)
+    for (a0, a1, a), (b0, b1, b) in zip(spans, spans[1:]):
+        if b0 <= a1:
+            raise InputError(
+                b,
+                f"variable {parts[0].name!r} time",
+                f"its records ({b0}..{b1}) overlap those of {a} ({a0}..{a1}): the files of a variable must follow "
+                "each other in time",
+                "give each span of time once: remove the file given twice, or narrow the glob to one table and "
+                "frequency (e.g. 'tas_Amon_*.nc', not 'tas_*.nc', when daily files lie beside the monthly ones)",
+            )
+
+
+def _mid_month_of_monthly_means(values: np.ndarray, units: str, calendar: str | None) -> np.ndarray | None:
+    """Model times of the middles of the months of monthly means stamped at 00:00 on the first of consecutive
+    months in the file's own calendar (as ERA5's monthly means are), or None for other times.
+
+    The check and the middles are made in the file's calendar: in model time the first of a month of a ``noleap``
+    leap year (mapped by the fraction of the year) falls hours after midnight, and a ``360_day`` month's first day
+    rarely on a first, so such records were taken as valid at the start of their months.
+    """
+    import cftime
+
+    try:
+        dates = cftime.num2date(np.asarray(values, np.float64), units, calendar=(calendar or "standard").lower(),
+                                only_use_cftime_datetimes=True)
+    except Exception:  # (e.g. 'months since', decoded by decode_cf_time's own rule)
+        return None
+    return _mid_month(list(np.atleast_1d(dates)))
+
+
+def _mid_month(dates: list) -> np.ndarray | None:
+    """Model times of the middles of the months that begin at the cftime ``dates``, or None unless every date is
+    00:00 on the first of a month and they follow month by month (see :func:`_mid_month_of_monthly_means`)."""
+    import cftime
+
+    if not all(d.day == 1 and (d.hour, d.minute, d.second) == (0, 0, 0) for d in dates):
+        return None
+    if not all(28 <= (b - a).days <= 31 for a, b in zip(dates, dates[1:])):
+        return None
+    ends = [cftime.datetime(d.year + d.month // 12, d.month % 12 + 1, 1, calendar=d.calendar) for d in dates]
+    return cf_times_to_datetime64(np.array([d + (e - d) / 2 for d, e in zip(dates, ends)], dtype=object))
 
 
 def _bounds(ds: Any, dim: str) -> np.ndarray | None:
@@ -933,7 +1081,7 @@ class FileMet:
                 matches.append(self._part(ds, src, chosen, role))
         if wanted is not None and not matches:
             raise InputError(
-                ", ".join(s for _, s in self.inputs),
+                self._label(),
                 f"variable {wanted!r} ({role.description})",
                 f"not found; the inputs hold {self._inventory()}",
                 "correct the name in variables={...}",
@@ -943,6 +1091,7 @@ class FileMet:
         names = {m.name for m in matches}
         if len(names) > 1:
             matches = [m for m in matches if m.name == matches[0].name]
+        matches = _without_copies(matches)
         rule = self.time_rule
         if role.name == "land_fraction" and len(matches) == 1 and matches[0].times is not None and matches[0].times.size == 1:
             rule = "clamped"  # (read as static: a file of constants may stamp them with one time, as MERRA-2's does)
@@ -1004,7 +1153,8 @@ class FileMet:
             if key not in self._time_cache:
                 self._time_cache[key] = self._times(ds, src, tdim)
             times, clim = self._time_cache[key]
-        return _Part(ds, name, src, tdim, lat, lon, level, times, clim, squeeze, expver)
+        calendar = _time_calendar(ds, tdim) if tdim is not None and tdim != "month" and tdim in ds.variables else None
+        return _Part(ds, name, src, tdim, lat, lon, level, times, clim, squeeze, expver, calendar)
 
     def _times(self, ds: Any, src: str, tdim: str) -> tuple[np.ndarray, bool]:
         if tdim == "month" or (tdim in ds.variables and ds[tdim].attrs.get("units") in (None, "")
@@ -1023,6 +1173,9 @@ class FileMet:
             t = vals.astype("datetime64[s]")
         elif vals.dtype == object:
             t = cf_times_to_datetime64(vals)
+            mid = None if clim or t.size < 2 or not hasattr(vals.flat[0], "calendar") else _mid_month(list(vals.flat))
+            if mid is not None:  # (cftime dates that xarray decoded: checked in their own calendar)
+                return mid, clim
         else:
             units = c.attrs.get("units")
             try:
@@ -1052,8 +1205,12 @@ class FileMet:
                     "calendar", c.attrs.get("calendar")), src, bname)
                 if not clim:
                     t = lo + (hi - lo) // 2
+            elif not clim and np.size(vals) >= 2:
+                mid = _mid_month_of_monthly_means(vals, units, c.attrs.get("calendar"))
+                if mid is not None:
+                    return mid, clim
         t = np.asarray(t, dtype="datetime64[s]")
-        if t.size >= 2:
+        if t.size >= 2:  # (times decoded by xarray: Gregorian dates)
             step_days = np.diff(t).astype(np.float64) / 86400.0
             first_of_month = np.all(t.astype("datetime64[D]") == t.astype("datetime64[M]").astype("datetime64[D]"))
             midnight = np.all(t == t.astype("datetime64[D]").astype("datetime64[s]"))
@@ -1073,7 +1230,7 @@ class FileMet:
     # planning ---------------------------------------------------------------------------------------------------
     def _plan(self, fill_missing: str) -> None:
         v = self.vars
-        src = ", ".join(s for _, s in self.inputs)
+        src = self._label()
         if "eastward_wind" in v and "northward_wind" in v:
             self.wind_mode = "levels"
         elif "eastward_wind_10m" in v and "northward_wind_10m" in v:
@@ -1163,7 +1320,12 @@ class FileMet:
             if fill_missing == "error":
                 missing.append("land_fraction")
             else:
-                self._note("land fraction not found; using the Natural Earth land fraction of the grid")
+                self._note(
+                    f"land fraction not found (looked for standard_name 'land_area_fraction' or "
+                    f"{self._candidates(ROLES['land_fraction'])}); using the Natural Earth land fraction of the grid, "
+                    "whose coastline differs from the met's: add the met's own to met.source (e.g. CMIP's fx file "
+                    "sftlf_fx_MODEL_EXPERIMENT_VARIANT_GRID.nc, ERA5's lsm)"
+                )
         if missing and fill_missing == "error":
             raise InputError(
                 src,
@@ -1177,6 +1339,7 @@ class FileMet:
             self._note(f"{m.replace('_', ' ')} not found; using the synthetic climatology's illustrative values")
         # time axes
         timed = [x for x in self.vars.values() if x.record_times is not None and self._used(x.role.name)]
+        _check_one_calendar([x.parts[0] for x in timed if x.record_times.rule != "cyclic"], "the met variables")
         self._axes = {x.role.name: x.record_times for x in timed}
         master = self.vars["eastward_wind" if self.wind_mode == "levels" else "eastward_wind_10m"]
         self._master = master.record_times
@@ -1247,7 +1410,13 @@ class FileMet:
 
     def _note(self, text: str) -> None:
         self.notes.append(text)
-        warnings.warn(f"{', '.join(s for _, s in self.inputs)}: {text}", stacklevel=4)
+        warnings.warn(f"{self._label()}: {text}", stacklevel=4)
+
+    def _label(self) -> str:
+        """The inputs in a message: every file of a few, or the first and a count (a CMIP run's files, one per
+        variable and year, made every warning name dozens of them)."""
+        names = [s for _, s in self.inputs]
+        return ", ".join(names) if len(names) <= 3 else f"{names[0]} (+{len(names) - 1} more files)"
 
     # MetSource ------------------------------------------------------------------------------------------------
     @property
@@ -1262,9 +1431,24 @@ class FileMet:
         return self._master.times if self._master is not None else np.array([], dtype="datetime64[s]")
 
     def check_covers(self, start: object, stop: object) -> None:
-        """Raise :class:`InputError` when any time-dependent input does not cover ``start..stop``."""
+        """Raise :class:`InputError` when any time-dependent input does not cover ``start..stop``, or when records
+        are missing between two of its files within ``start..stop`` (a file of the series left out: the run would
+        interpolate across the gap)."""
         for rt in self._axes.values():
             rt.check_covers(start, stop)
+        start, stop = to_datetime64(start), to_datetime64(stop)
+        for role in self._axes:
+            var = self.vars[role]
+            for t0, t1, text in var.file_gaps:
+                if t0 < stop and t1 > start:
+                    raise InputError(
+                        var.source,
+                        f"variable {var.name!r} time",
+                        f"{text}, within the run ({start}..{stop}): a file of the series seems left out, and the run "
+                        "would interpolate across the gap",
+                        "add the missing file (check that the glob or list picks up every file of the series), or run "
+                        "only over the span the files cover",
+                    )
 
     def record_key(self, time: object) -> int:
         """Integer that changes whenever the bracketing records of any input change."""
@@ -1396,12 +1580,27 @@ class FileMet:
         return interpolate_records(win.get(k0), win.get(k1), w)
 
     def _surface_pressure_window(self, var: _Variable, k: int | None, rg: Any) -> np.ndarray | None:
+        """The surface pressure (Pa) of record ``k`` on the window of ``var``, the variable on levels read with
+        ``rg``; None without a surface pressure on its grid and times (then the levels are placed with the standard
+        surface pressure, with one warning when the inputs have a surface pressure that does not fit)."""
         ps = self.vars.get("surface_pressure")
-        if ps is None or ps.grid.lat_deg.shape != var.grid.lat_deg.shape or not np.allclose(
-            ps.grid.lat_deg, var.grid.lat_deg
-        ) or ps.grid.lon_deg.shape != var.grid.lon_deg.shape:
+        if ps is None:
             return None
-        if ps.times is not None and (var.times is None or not np.array_equal(ps.times, var.times)):
+        same_grid = all(a.shape == b.shape and np.allclose(a, b) for a, b in (
+            (np.asarray(ps.grid.lat_deg), np.asarray(var.grid.lat_deg)),
+            (np.asarray(ps.grid.lon_deg), np.asarray(var.grid.lon_deg))))
+        same_times = ps.times is None or (var.times is not None and np.array_equal(ps.times, var.times))
+        if not (same_grid and same_times):
+            if not getattr(self, "_ps_misfit_warned", False):
+                self._ps_misfit_warned = True
+                self._note(
+                    f"the surface pressure {ps.describe()} is not on the "
+                    + ("grid" if not same_grid else "times") + f" of {var.describe()}, so the levels of "
+                    f"{var.name!r} are placed with the standard surface pressure of {STANDARD_PRESSURE_PA:g} Pa"
+                    + (" (its model levels' pressures a p0 + b ps too)" if var.levels.kind == "hybrid" else "")
+                    + ", which misplaces them over high ground; give the surface pressure on the same grid and "
+                    "records (the same table and frequency, e.g. CMIP Amon ps beside Amon ua)"
+                )
             return None
         kp = k if ps.times is not None else None
         a = ps.read(kp, rg.rows, rg.cols)
@@ -1450,6 +1649,7 @@ class FileMet:
         a = var.read(kk, rg.rows, rg.cols)
         if group == "sea_ice_fraction":
             self._check_range(a, var, kk, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+            self._warn_fractions_in_per_cent(a, var, kk)
             if self._ice_whole_cell is not None:
                 return {"v": self._whole_cell_ice(a, kk, rg)}
             # (a fraction of the water area, missing over land: the mean over the cell's water only, so that a coastal
@@ -1683,9 +1883,16 @@ class FileMet:
         self._check_range(a, var, k, rg, bounds, "m", fix, tolerance=1.0)
 
     def _check_precipitation(self, a: np.ndarray, var: _Variable, k: int | None, rg: Any) -> None:
-        """Refuse negative precipitation beyond the rounding of packed data (which the caller sets to zero)."""
+        """Refuse negative precipitation beyond the rounding of packed data (which the caller sets to zero), and rates
+        above :data:`MAX_PRECIPITATION_M_S` (a rate per day or hour labelled per second)."""
         if not a.size:
             return
+        bounds = (-np.inf, MAX_PRECIPITATION_M_S)
+        alternatives = {"mm/day": (1e-3 / 86400.0, 0.0), "mm/h": (1e-3 / 3600.0, 0.0), "kg m-2 s-1": (1e-3, 0.0)}
+        largest = np.full(1, float(np.nanmax(a)))  # (the largest value is the one out of range: judge the unit by it)
+        self._check_range(a, var, k, rg, bounds, "m s-1", self._unit_fix(largest, var, bounds, alternatives),
+                          what=f"above {MAX_PRECIPITATION_M_S:.3g} m s-1 (31.2 mm per minute, the world-record rainfall "
+                               "of one minute)")
         rounding = max(PRECIPITATION_ROUNDING_FRACTION * float(np.max(np.abs(a))), PRECIPITATION_ROUNDING_M_S)
         self._check_range(
             a, var, k, rg, (0.0, np.inf), "m s-1",
@@ -1705,7 +1912,25 @@ class FileMet:
         return fix
 
     def _check_land_fraction(self, a: np.ndarray, var: _Variable, rg: Any) -> None:
+        """Refuse land fractions outside 0..1, and warn of fractions 0..1 labelled '%'."""
         self._check_range(a, var, None, rg, (0.0, 1.0), "", self._fraction_fix(a, var), tolerance=LAND_FRACTION_ROUNDING)
+        self._warn_fractions_in_per_cent(a, var, None)
+
+    def _warn_fractions_in_per_cent(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
+        """Warn (once per variable) of a land or sea-ice fraction in per cent whose largest value in the model domain
+        is 1 % or less but not 0: fractions 0..1 labelled '%' (a land-sea mask, or sea ice as a fraction, given CMIP's
+        unit of sftlf or siconca), which read as at most 1 % of a cell."""
+        finite = a[np.isfinite(a)]
+        stored = float(finite.max()) / var.scale if finite.size else 0.0
+        warned = self.__dict__.setdefault("_per_cent_warned", set())
+        if var.scale == 0.01 and 0.0 < stored <= 1.0 + LAND_FRACTION_ROUNDING and var.name not in warned:
+            warned.add(var.name)
+            what = "land" if var.role.name == "land_fraction" else "sea ice"
+            self._note(
+                f"{var.describe()} is in per cent but no value in the model domain{self._where(var, k)} exceeds "
+                f"{stored:g} %: if it holds fractions 0..1, set its units to '1', else the {what} is read as at most "
+                f"{stored:g} % of every cell"
+            )
 
     def _check_wind(self, a: np.ndarray, var: _Variable, k: int | None) -> None:
         m = float(np.max(np.abs(a))) if a.size else 0.0
