@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py [--out results.json] [--resolution 1.0] [--quick] [--no-pympdata]
+    python benchmarks/run.py [--out results.json] [--resolution 1.0] [--dt 1800] [--quick] [--no-pympdata]
 
 Reports, for 1, 8 and 32 tags on a global grid with two air layers (default 1 degree):
 
@@ -339,7 +339,9 @@ def first_call_in_fresh_process(resolution_deg: float, ntag: int, scheme: str) -
     code = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-        "from run import DT_S, _advection_problem\n"
+        "import run\n"
+        f"run.DT_S = DT_S = {DT_S!r}\n"
+        "from run import _advection_problem\n"
         f"grid, M, U, V, air, adv = _advection_problem({resolution_deg!r}, {ntag!r}, {scheme!r})\n"
         "t0 = time.perf_counter()\n"
         "adv.advect(air, M, U, V, DT_S, record_key=0)\n"
@@ -491,11 +493,14 @@ def main(argv: list[str] | None = None) -> dict:
                    "benchmarks/results_quick.json with --quick, so that a smoke test leaves the full results alone)")
     p.add_argument("--resolution", type=float, default=1.0, help="grid spacing in degrees (default 1)")
     p.add_argument("--seconds", type=float, default=3.0, help="minimum timed wall time per case")
+    p.add_argument("--dt", type=float, default=DT_S, help=f"advection step in seconds (default {DT_S:g}; on finer "
+                   "grids a step in proportion to the spacing keeps the Courant numbers of the default problem)")
     p.add_argument("--scheme", default="ppm")
     p.add_argument("--tags", default="1,8,32")
     p.add_argument("--no-pympdata", action="store_true")
     p.add_argument("--quick", action="store_true", help="short timings, small triad (for smoke tests)")
     args = p.parse_args(argv)
+    globals()["DT_S"] = args.dt  # (the module's step, read by the cases and by the fresh processes they start)
     if args.out is None:
         args.out = "benchmarks/results_quick.json" if args.quick else "benchmarks/results.json"
     secs = 0.3 if args.quick else args.seconds
@@ -553,7 +558,7 @@ def main(argv: list[str] | None = None) -> dict:
               + (f"{r['tag_stencil_floor']['seconds_per_step'] * 1e3:>10.2f}{r['ratio_to_tag_stencil_floor']:>9.2f}"
                  if r["tag_stencil_floor"] else f"{'-':>10}{'-':>9}"))
     for r in runs:
-        print(f"{r['tags']:>5} tags: state {r['state_bytes'] / 2**20:.0f} MiB"
+        print(f"{r['tags']:>5} tag(s): state {r['state_bytes'] / 2**20:.0f} MiB"
               + ("" if cache is None else f" ({'inside' if r['state_fits_in_last_level_cache'] else 'beyond'} the "
                  f"{cache / 2**20:.0f} MiB last-level cache)")
               + f"; triad on arrays of the state's size {r['triad_at_state_size_GB_per_s']:.1f} GB/s, of which the step "
@@ -564,7 +569,7 @@ def main(argv: list[str] | None = None) -> dict:
         finer = args.resolution * (big["state_bytes"] / (4 * cache)) ** 0.5
         print(f"A state inside the last-level cache is read partly from the cache, which the memory triad does not "
               f"measure: for the fraction of memory bandwidth with {big['tags']} tags, run a grid whose state is four "
-              f"times the cache (--resolution {np.floor(finer * 20) / 20:g} or finer).")
+              f"times the cache (--resolution {finer:.2g} or finer, with --dt in proportion).")
     if ref:
         sim = runs[0]["tag_cell_steps_per_s"] * DT_S / (ref["cell_steps_per_s"] * ref["dt_s"])
         result["ratio_to_pympdata_per_simulated_time_1_tag"] = sim
