@@ -255,7 +255,7 @@ def run_distributed(
     client: Any = None,
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
-    from .config import scenario_name
+    from .config import absolute_paths, scenario_name
     from .io.attribution_writer import write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
     from .run import add_writers, build_run, check_before_run, provenance_attributes, recording_warnings
@@ -263,6 +263,7 @@ def run_distributed(
 
     if cfg.attribution.tags == "none":
         raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
+    cfg = absolute_paths(cfg)  # (workers elsewhere, and its config.toml from any working directory, read the same files)
     overwrite = bool(overwrite or cfg.output.overwrite)
     if not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         # (as a serial run: the results of this run would be put beside the interrupted run's checkpoint and parts)

@@ -261,10 +261,12 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     """
     import dataclasses
 
+    from .config import absolute_paths
     from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes, written_by
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
+    cfg = absolute_paths(cfg)  # (the members' config.toml run the same from any working directory)
     overwrite = bool(overwrite or cfg.output.overwrite)
     members = check_members(cfg)  # (a drawn value that a key refuses fails here, before anything runs)
     base = dataclasses.replace(cfg, ensemble={})

@@ -812,11 +812,11 @@ def add_writers(writers: list, cfg: Config, setup: RunSetup, run_dir, attrs: dic
 
 def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str]) -> Path:
     """:func:`run`, with the list the warnings are added to as they are given."""
-    from .config import checked, scenario_name
+    from .config import absolute_paths, checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
 
-    cfg = checked(cfg)
+    cfg = absolute_paths(checked(cfg))  # (its config.toml runs the same from any working directory)
     if cfg.ensemble:
         raise ConfigError(
             f"{cfg.source_path + ': ' if cfg.source_path else ''}the configuration has an [ensemble] section of "
