@@ -336,3 +336,18 @@ def test_the_summary_names_budget_terms_that_only_one_run_has():
                     SimpleNamespace(path="B", fields=fields, attribution=None), fields, "test", [], budget)
     assert "budget terms only run B has (NaN in the other's column of budget_difference.csv" in text
     assert text.rstrip().count("turbulent_mixing_air_0_to_air_1_kg") == 1 and "only run A has" not in text
+
+
+def test_the_comparison_names_the_commit_of_the_code_that_wrote_it(runs, tmp_path, monkeypatch):
+    """Every package version spans many commits: the comparison's NetCDF attributes (``source``, ``history``,
+    ``popstransport_git_commit``) and its CSV headers name the commit, as a run's outputs do."""
+    import popstransport.io.writers as writers
+
+    monkeypatch.setattr(writers, "git_commit", lambda: "0123abc-dirty")
+    cmp = compare_runs(runs["a"], runs["b"], tmp_path / "out")
+    code = "popstransport " + writers.__version__ + " (git 0123abc-dirty)"
+    with xr.open_dataset(cmp.out_dir / "fields_difference.nc") as ds:
+        assert ds.attrs["source"] == code and ds.attrs["popstransport_git_commit"] == "0123abc-dirty"
+        assert ds.attrs["history"].startswith(f"{ds.attrs['created']} {code} compare ")
+    for name in ("receptor_difference.csv", "budget_difference.csv"):
+        assert (cmp.out_dir / name).read_text().startswith(f"# {code} comparison, B minus A;")

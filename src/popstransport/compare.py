@@ -233,6 +233,8 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A", **kept})
         out[f"{n}_relative_difference"] = (dims, _relative(va, vb), {
             "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero", **kept})
+    from .io.writers import git_commit, this_code
+
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     out.attrs = {}
     out.attrs.update({
@@ -242,12 +244,14 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         "run_b": str(b.path.resolve()),
         "compared": how,
         "popstransport_version": __version__,
-        "source": f"popstransport {__version__}",
+        "source": this_code(),
         "created": created,
-        "history": f"{created} popstransport {__version__} compare {a.path.resolve()} {b.path.resolve()}",
+        "history": f"{created} {this_code()} compare {a.path.resolve()} {b.path.resolve()}",
         "configuration_a": a.config_text,
         "configuration_b": b.config_text,
     })
+    if git_commit():
+        out.attrs["popstransport_git_commit"] = git_commit()
     return out, how
 
 
@@ -441,7 +445,7 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
             raise CompareError(f"output directory {str(out)!r} already holds a comparison ({', '.join(existing)}); "
                                "choose another --out or pass --overwrite")
         out.mkdir(parents=True, exist_ok=True)
-        comment = (f"popstransport {__version__} comparison, B minus A; A = {a.path}, B = {b.path}; "
+        comment = (f"{fields.attrs['source']} comparison, B minus A; A = {a.path}, B = {b.path}; "
                    f"created {fields.attrs['created']}")
         partial = {n: out / f".{n}.partial" for n in names}
         try:
