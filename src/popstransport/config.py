@@ -585,6 +585,8 @@ def _found(path: str) -> bool:
 def _path_entries(key: str, value: Any) -> list[tuple[int | None, str]]:
     """The file paths in ``value`` of path key ``key`` (index in a list, or ``None``) that are not built-in choices."""
     builtin = PATH_KEYS[key]
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, str) and v.strip() for v in value):
+        return []  # (validation refuses the list as it was written)
     items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
     return [(k, v) for k, v in items if isinstance(v, str) and v.strip() and v not in builtin]
 
