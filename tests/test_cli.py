@@ -354,16 +354,18 @@ def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
     assert "member 1 of 2" in captured.err and "member 2 of 2" in captured.err
     assert f"wrote 2 member runs to {out}/members/member_000..member_001" in captured.out
     assert f"{out}/ensemble_summary.nc" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["ensemble_members.csv", "ensemble_summary.nc", "members"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "ensemble_members.csv", "ensemble_summary.nc",
+                                                     "members"]
     with open(out / "ensemble_members.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     drawn = draw_members(load_config(config).ensemble)
     assert [float(r["emissions.scale"]) for r in rows] == [m["emissions.scale"] for m in drawn]
     for k in range(2):
         member = load_config(out / "members" / f"member_00{k}" / "config.toml")
         assert member.emissions.scale == drawn[k]["emissions.scale"] and not member.ensemble
     assert main(["run", str(config), "--out", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
-    assert re.search(r"already holds results \(ensemble_members\.csv, ensemble_summary\.nc, members/\); choose another "
+    assert re.search(r"already holds results \(config\.toml, ensemble_members\.csv, ensemble_summary\.nc, members/\); "
+                     r"choose another "
                      r"--out or pass --overwrite", capsys.readouterr().err)
     assert main(["run", str(config), "--resume", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
     assert "an ensemble cannot be resumed" in capsys.readouterr().err
