@@ -212,3 +212,26 @@ def test_the_package_data_files_a_run_reads_are_recorded_with_their_sha256(tmp_p
               tmp_path / "formulas")
     with netCDF4.Dataset(out / "fields.nc") as nc:
         assert nc.input_files == "none: no input file (synthetic or uniform inputs only)"
+
+
+def test_institution_is_the_users_or_left_out_and_references_cite_the_documentation_and_methods(tagged, tmp_path):
+    """CF ``institution`` is what ``output.institution`` says, and left out when it says nothing (it read "popstransport
+    user", which named no one); CF ``references`` cites the documentation and the method papers of the design in
+    every NetCDF output, the derived ones included."""
+    from popstransport.io.writers import REFERENCES
+
+    assert REFERENCES.startswith("popstransport documentation: README.md")
+    for cited in ("Mackay, D. (2001)", "Harner, T. and Bidleman, T. F. (1998)", "Colella, P. and Woodward, P. R. (1984)",
+                  "Lin, S.-J. and Rood, R. B. (1996)", "Strang, G. (1968)"):
+        assert cited in REFERENCES
+    scenario = write_scenario(tagged, {"CHN": 0.5}, "half_chn", overwrite=True)
+    for path in (tagged / "fields.nc", tagged / "budget.nc", tagged / "attribution.nc", tagged / "tag_fields.nc",
+                 scenario / "attribution.nc"):
+        with netCDF4.Dataset(path) as nc:
+            assert "institution" not in nc.ncattrs() and nc.references == REFERENCES, path
+    quick = ["domain.resolution_deg=5", "time.stop=2010-01-03", "output.frequency=run", "met.source=uniform",
+             "emissions.source=uniform", "output.institution=' Example University, Department of Chemistry '"]
+    out = run(load_config(None, quick), tmp_path / "run")
+    for name in ("fields.nc", "budget.nc"):
+        with netCDF4.Dataset(out / name) as nc:
+            assert nc.institution == "Example University, Department of Chemistry" and nc.references == REFERENCES

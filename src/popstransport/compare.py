@@ -233,7 +233,7 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A", **kept})
         out[f"{n}_relative_difference"] = (dims, _relative(va, vb), {
             "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero", **kept})
-    from .io.writers import git_commit, this_code
+    from .io.writers import REFERENCES, git_commit, this_code
 
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     out.attrs = {}
@@ -247,6 +247,7 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         "source": this_code(),
         "created": created,
         "history": f"{created} {this_code()} compare {a.path.resolve()} {b.path.resolve()}",
+        "references": REFERENCES,
         "configuration_a": a.config_text,
         "configuration_b": b.config_text,
     })

@@ -188,6 +188,9 @@ class OutputConfig:
     overwrite: bool = False
     #: Write a checkpoint every this many simulated months (0: never); ``popstransport run --resume DIR``.
     checkpoint_every_months: int = 0
+    #: Who made the run (the CF ``institution`` attribute of the NetCDF outputs, e.g. "Example University,
+    #: Department of Environmental Science"); "" leaves the attribute out.
+    institution: str = ""
 
 
 @dataclass(frozen=True)

@@ -301,7 +301,8 @@ def run_distributed(
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
-    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical, package_data))
+    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical, package_data),
+                           institution=cfg.output.institution)
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()

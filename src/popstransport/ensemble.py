@@ -292,7 +292,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, retries=3, pure=False)
                     for o, out in zip(overrides, outs)]
             paths = [f.result() for f in futs]
-        attrs = run_attributes(cfg.to_toml())
+        attrs = run_attributes(cfg.to_toml(), institution=cfg.output.institution)
         ConfigWriter(run_dir, attrs["configuration"], attrs)  # (config.toml of the ensemble, [ensemble] included)
         with open(run_dir.partial("ensemble_members.csv"), "w", newline="", encoding="utf-8") as fh:
             fh.write(f"# {written_by(attrs)} ensemble of {len(members)} members drawn with seed {cfg.ensemble['seed']}, "

@@ -468,13 +468,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
 
 
 def results_configuration(cfg: Config) -> str:
-    """Everything in the configuration that changes results (not the output directory or overwrite flag), and the
+    """Everything in the configuration that changes results (not the output directory, overwrite flag or institution), and the
     SHA-256 of every input file it names (table ``[input_files]``), as TOML: the tag of a run's checkpoints, so that
     a refused ``--resume`` can name the keys, or the files, that differ."""
     from .config import _toml_value
     from .io.writers import file_sha256
 
-    neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
+    neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False,
+                                                                  institution=""))
     text = neutral.to_toml()
     files = input_files(cfg)
     if files:
@@ -883,7 +884,8 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
                                keep_periods=False)  # (the writers take every period as it ends)
         if resume:
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
-        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical, package_data))
+        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical, package_data),
+                               institution=cfg.output.institution)
         attrs.update(sim.checkpoint_attributes)
         if resume and "history" in sim.checkpoint_attributes:
             # (the history begins with the run that wrote the checkpoint, and says when it was resumed)
