@@ -311,13 +311,21 @@ def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> 
     return rows
 
 
-def _input_digests(r: RunResults) -> dict[str, str] | None:
-    """``{path: SHA-256}`` of the input files a run recorded (``input_files``), or None for a run that did not."""
+def _input_digests(r: RunResults, builtin: bool = True) -> dict[str, str] | None:
+    """``{path: SHA-256}`` of the input files a run recorded (``input_files``), without the package data files marked
+    built-in unless ``builtin``, or None for a run that did not record them."""
     text = r.fields.attrs.get("input_files")
     if text is None:
         return None
     lines = [line.rpartition(": ") for line in str(text).splitlines()]
-    return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines if "sha256 " in fingerprint}
+    return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines
+            if "sha256 " in fingerprint and (builtin or not fingerprint.startswith("built-in "))}
+
+
+def _records_package_data(r: RunResults) -> bool:
+    """Whether a run's ``input_files`` names the package data files it read (runs of earlier versions did not)."""
+    return any(line.rpartition(": ")[2].startswith("built-in ")
+               for line in str(r.fields.attrs.get("input_files", "")).splitlines())
 
 
 def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, receptors: list[dict],
@@ -333,7 +341,9 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
     differ = [d for d in differ if not d.startswith(("output.directory ", "output.overwrite "))]
     if differ:
         lines.append(f"  note: the configurations differ: {'; '.join(differ)}")
-    inputs_a, inputs_b = _input_digests(a), _input_digests(b)
+    # (package data files only when both runs record them: a run of an earlier version read them without a word)
+    both = _records_package_data(a) and _records_package_data(b)
+    inputs_a, inputs_b = _input_digests(a, both), _input_digests(b, both)
     if inputs_a is not None and inputs_b is not None and set(inputs_a.values()) != set(inputs_b.values()):
         only = [f"{name} {p} (sha256 {d[:12]})" for name, mine, theirs in (("A", inputs_a, inputs_b), ("B", inputs_b, inputs_a))
                 for p, d in mine.items() if d not in theirs.values()]
