@@ -128,7 +128,9 @@ def test_resume_after_an_input_file_changed_is_refused_and_the_outputs_record_th
     assert main(args) == 0
     with netCDF4.Dataset(out / "fields.nc") as nc:
         assert nc.input_files.startswith(f"{emissions.resolve()}: {len(original)} bytes, modified ")
-        assert nc.input_files.endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
+        # (then the package data files the run read, marked built-in)
+        assert nc.input_files.splitlines()[0].endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
+        assert all(": built-in " in line for line in nc.input_files.splitlines()[1:])
 
 
 def test_a_checkpoint_of_an_earlier_version_resumes_when_only_new_keys_at_their_defaults_differ(tmp_path, capsys):
