@@ -20,6 +20,11 @@ def used(path: str | Path, what: str) -> None:
         record.setdefault(str(Path(path).resolve()), what)
 
 
+def active() -> bool:
+    """Whether a record is open (:func:`recording`): what :func:`used` would note is worth working out."""
+    return bool(_RECORDS)
+
+
 @contextmanager
 def recording() -> Iterator[dict[str, str]]:
     """The package data files used inside the block, as ``{absolute path: what it is}`` (filled as they are used)."""
