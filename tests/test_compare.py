@@ -343,3 +343,39 @@ def test_the_summary_names_budget_terms_that_only_one_run_has():
                     SimpleNamespace(path="B", fields=fields, attribution=None), fields, "test", [], budget)
     assert "budget terms only run B has (NaN in the other's column of budget_difference.csv" in text
     assert text.rstrip().count("turbulent_mixing_air_0_to_air_1_kg") == 1 and "only run A has" not in text
+
+
+def test_the_comparison_names_the_commit_of_the_code_that_wrote_it(runs, tmp_path, monkeypatch):
+    """Every package version spans many commits: the comparison's NetCDF attributes (``source``, ``history``,
+    ``popstransport_git_commit``) and its CSV headers name the commit, as a run's outputs do."""
+    import popstransport.io.writers as writers
+
+    monkeypatch.setattr(writers, "git_commit", lambda: "0123abc-dirty")
+    cmp = compare_runs(runs["a"], runs["b"], tmp_path / "out")
+    code = "popstransport " + writers.__version__ + " (git 0123abc-dirty)"
+    with xr.open_dataset(cmp.out_dir / "fields_difference.nc") as ds:
+        assert ds.attrs["source"] == code and ds.attrs["popstransport_git_commit"] == "0123abc-dirty"
+        assert ds.attrs["history"].startswith(f"{ds.attrs['created']} {code} compare ")
+    for name in ("receptor_difference.csv", "budget_difference.csv"):
+        assert (cmp.out_dir / name).read_text().startswith(f"# {code} comparison, B minus A;")
+
+
+def test_the_summary_compares_package_data_files_only_when_both_runs_record_them():
+    """The package data files a run read (marked built-in) are compared as input files when both runs name them; a run
+    of an earlier version read them without naming them, which is no difference to note."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    user = "/data/emissions.csv: 40 bytes, modified 2026-01-01T00:00:00+00:00, sha256 " + "1" * 64
+    table = "/pkg/chemicals.csv: built-in chemical property table, 9 bytes, modified 2026-01-01T00:00:00+00:00, sha256 "
+
+    def side(path, input_files):
+        fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]}, attrs={"input_files": input_files})
+        return SimpleNamespace(path=path, fields=fields, attribution=None, chemical="HCB", config_text="")
+
+    earlier, now = side("A", user), side("B", f"{user}\n{table}{'3' * 64}")
+    assert "note:" not in _summary(earlier, now, earlier.fields, "test", [], [])
+    edited = side("C", f"{user}\n{table}{'4' * 64}")
+    assert "note: the runs read different input files: A /pkg/chemicals.csv (sha256 333333333333); B " \
+           "/pkg/chemicals.csv (sha256 444444444444)" in _summary(now, edited, now.fields, "test", [], [])

@@ -75,7 +75,7 @@ def _write(tmp_path, text):
         ("[output]\noverwrite = 'yes'\n", r"output\.overwrite = 'yes': expected true or false"),
         ("[output]\nfrequency = 'weekly'\n", r"output\.frequency = 'weekly': allowed values"),
         ("[domain]\nkind = 'box'\n[met]\nsource = 'era5.nc'\n",
-         r"met\.source = 'era5\.nc' with domain\.kind = 'box': a single box runs with uniform met"),
+         r"met\.source = '[^']*/era5\.nc' with domain\.kind = 'box': a single box runs with uniform met"),
         ("[output]\nfrequency = 'run'\ncheckpoint_every_months = 1\n",
          r"output\.checkpoint_every_months = 1 with output\.frequency = 'run': checkpoints are written at the ends of"),
         ("[chemical]\noverrides = 3\n", r"chemical\.overrides = 3: expected a table"),
@@ -273,3 +273,89 @@ def test_a_regional_domain_around_the_whole_globe_is_a_zonal_band_periodic_in_lo
                                           r"set domain.kind = \"global\""):
         load_config(None, ["domain.lon_min_deg=0", "domain.lon_max_deg=360", "domain.lat_min_deg=-90",
                            "domain.lat_max_deg=90"])
+
+
+def test_relative_paths_in_a_configuration_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    """Every path key of a configuration file (met files and globs, emission file, sector profiles, chemical file,
+    region file) is read from the file's folder, whatever the working directory, and recorded absolute; the
+    built-in choices and empty values stay as they are."""
+    from popstransport.config import PATH_KEYS
+
+    study = tmp_path / "study"
+    (study / "met").mkdir(parents=True)
+    for name in ("met/a.nc", "met/b.nc", "points.csv", "profiles.csv", "substances.csv", "zones.geojson"):
+        (study / name).write_text("x")
+    (study / "study.toml").write_text(
+        "[met]\nsource = ['met/*.nc', 'met/b.nc']\n[emissions]\nsource = 'points.csv'\nsector_profiles = "
+        "'./profiles.csv'\n[chemical]\nfile = 'substances.csv'\n[regions]\nsource = 'zones.geojson'\nname_attribute = 'n'\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config("../study/study.toml")
+    assert cfg.met.source == (f"{study}/met/*.nc", f"{study}/met/b.nc")
+    assert (cfg.emissions.source, cfg.emissions.sector_profiles) == (f"{study}/points.csv", f"{study}/profiles.csv")
+    assert (cfg.chemical.file, cfg.regions.source) == (f"{study}/substances.csv", f"{study}/zones.geojson")
+    assert set(PATH_KEYS) == {"met.source", "emissions.source", "emissions.sector_profiles", "chemical.file",
+                              "regions.source"}
+    (study / "builtin.toml").write_text("[met]\nsource = 'synthetic'\n[emissions]\nsource = 'none'\n")
+    cfg = load_config(study / "builtin.toml")
+    assert (cfg.met.source, cfg.emissions.source, cfg.emissions.sector_profiles, cfg.chemical.file,
+            cfg.regions.source) == ("synthetic", "none", "", "", "natural_earth")
+
+
+def test_set_paths_are_read_from_the_working_directory_and_dict_configurations_keep_theirs(tmp_path, monkeypatch):
+    """A path given with --set is read from the working directory (where the shell user typed it), also beside a
+    configuration file; a configuration made in Python from a dict has no file and keeps its paths, which
+    ``absolute_paths`` (what a run records) reads from the working directory."""
+    from popstransport.config import absolute_paths
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "x.toml").write_text("[emissions]\nsource = 'inventory.csv'\n")
+    (tmp_path / "configs" / "inventory.csv").write_text("x")
+    (tmp_path / "mine.csv").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("configs/x.toml", ["emissions.source=mine.csv", "met.source=['era5/*.nc']"])
+    assert cfg.emissions.source == f"{tmp_path}/mine.csv"
+    assert cfg.met.source == (f"{tmp_path}/era5/*.nc",)
+    assert load_config(None, ["chemical.file=mine.csv"]).chemical.file == f"{tmp_path}/mine.csv"
+    cfg = config_from_dict({"emissions": {"source": "mine.csv"}, "met": {"source": "synthetic"}})
+    assert cfg.emissions.source == "mine.csv"
+    assert absolute_paths(cfg).emissions.source == f"{tmp_path}/mine.csv"
+    assert absolute_paths(cfg).met.source == "synthetic"
+
+
+def test_a_path_found_only_from_the_working_directory_is_used_with_a_warning(tmp_path, monkeypatch):
+    """Compatibility with configurations written when paths were read from the working directory: a relative path
+    that is not in the file's folder but is in the working directory is used, with one warning naming both places
+    and how to write it; a path found in neither place is read from the file's folder (the error names it there)."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "inventory.csv").write_text("x")
+    (tmp_path / "configs" / "old.toml").write_text("[emissions]\nsource = 'data/inventory.csv'\n")
+    (tmp_path / "configs" / "missing.toml").write_text("[emissions]\nsource = 'data/nowhere.csv'\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning) as warned:
+        cfg = load_config("configs/old.toml")
+    assert cfg.emissions.source == f"{tmp_path}/data/inventory.csv"
+    assert len(warned) == 1
+    assert str(warned[0].message) == (
+        f"configs/old.toml: emissions.source = 'data/inventory.csv' is read from the working directory "
+        f"({tmp_path}/data/inventory.csv): it is not in the configuration file's folder ({tmp_path}/configs/data/"
+        "inventory.csv), where the paths of a configuration file are read from; write it relative to the configuration "
+        "file, as '../data/inventory.csv', or as an absolute path")
+    assert load_config("configs/missing.toml").emissions.source == f"{tmp_path}/configs/data/nowhere.csv"
+
+
+def test_a_checkpoint_tag_with_paths_from_the_working_directory_is_the_same_configuration(tmp_path, monkeypatch):
+    """A checkpoint written before paths were read from the configuration file's folder holds them as written,
+    relative to the working directory of the run; a resume from there compares them made absolute."""
+    from popstransport.simulation import _differing_keys, same_configuration
+
+    monkeypatch.chdir(tmp_path)
+    old = "[met]\nsource = ['era5/*.nc']\n[emissions]\nsource = 'data/inventory.csv'\nscale = 1.0\n"
+    new = (f"[met]\nsource = ['{tmp_path}/era5/*.nc']\n[emissions]\nsource = '{tmp_path}/data/inventory.csv'\n"
+           "scale = 1.0\n")
+    assert same_configuration(old, new)
+    assert not same_configuration(old.replace("data/", "other/"), new)
+    assert _differing_keys(old.replace("scale = 1.0", "scale = 2.0"), new) == [
+        "emissions.scale = 2.0 in the checkpoint, 1.0 now"]

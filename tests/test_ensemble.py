@@ -31,7 +31,7 @@ def test_ensemble_reproduces_member_and_summarises(tmp_path):
     cfg = load_config(path, BASE)
     out = run_ensemble(cfg, tmp_path / "ens")
     with open(out / "ensemble_members.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     assert len(rows) == 20
     k = 13
     values = {key: float(rows[k][key]) for key in ("processes.vertical_diffusivity_m2_s", "emissions.scale")}
@@ -152,7 +152,7 @@ def test_ensemble_refuses_existing_results_and_leaves_no_partial_summary(tmp_pat
                                                 r"--overwrite"):
         run_ensemble(cfg, out)
     run_ensemble(cfg, out, overwrite=True)
-    with pytest.raises(OutputExistsError, match=r"\(ensemble_members\.csv, ensemble_summary\.nc, members/\)"):
+    with pytest.raises(OutputExistsError, match=r"\(config\.toml, ensemble_members\.csv, ensemble_summary\.nc, members/\)"):
         run_ensemble(cfg, out)
     single = tmp_path / "single"
     run(dataclasses.replace(cfg, ensemble={}), single)
@@ -239,7 +239,7 @@ def test_a_smaller_ensemble_over_a_larger_one_removes_the_extra_members(tmp_path
     assert sorted(p.name for p in (out / "members").iterdir()) == ["member_000", "member_001"]
     assert [p.name for p in (out / "members" / "member_001").iterdir()] == ["notes.txt"]
     with open(out / "ensemble_members.csv") as fh:
-        assert len(fh.read().strip().splitlines()) == 2
+        assert len(fh.read().strip().splitlines()) == 3  # (the provenance line, the header and one member)
 
 
 def test_validate_checks_every_members_drawn_values_as_run_does(tmp_path, capsys):
@@ -357,3 +357,34 @@ def test_the_summary_of_tagged_members_has_source_receptor_share_statistics(tmp_
     untagged = run_ensemble(_two_members(tmp_path), tmp_path / "plain")
     with xr.open_dataset(untagged / "ensemble_summary.nc") as s:
         assert not [v for v in s.data_vars if str(v).startswith("source_receptor")]
+
+
+def test_the_ensemble_root_records_its_configuration_and_code_and_is_still_no_run(tmp_path, capsys):
+    """The ensemble folder holds its configuration (``config.toml``, ``[ensemble]`` included, which loads as the
+    ensemble that ran) and ``ensemble_members.csv`` begins with a provenance line as the other tables do; the
+    ``config.toml`` does not make the folder look like a run: ``open_run``, ``report`` and ``compare`` say it is an
+    ensemble and name its members, as they did without it."""
+    from popstransport.cli import main
+    from popstransport.io.writers import this_code
+    from popstransport.results import RunResultsError, open_run
+
+    cfg = _two_members(tmp_path)
+    out = run_ensemble(cfg, tmp_path / "ens")
+    head = (out / "ensemble_members.csv").read_text().splitlines()[0]
+    assert head.startswith(f"# {this_code()} ensemble of 2 members drawn with seed 0, created ")
+    with xr.open_dataset(out / "ensemble_summary.nc") as s:
+        assert head.endswith("; configuration in config.toml") and f"created {s.attrs['created']};" in head
+    saved = load_config(out / "config.toml")
+    assert saved.to_dict() == cfg.to_dict() and saved.ensemble == cfg.ensemble
+    assert (out / "config.toml").read_text().startswith(f"# resolved configuration written by {this_code()} at ")
+    ensemble_folder = r"an ensemble folder, not a run: open one of its members \(.*members/member_000 \.\. member_001\)"
+    for present in (True, False):  # (with its config.toml, and as before it was written)
+        if not present:
+            (out / "config.toml").unlink()
+        with pytest.raises(RunResultsError, match=ensemble_folder):
+            open_run(out)
+        assert main(["report", str(out)]) == 1
+        assert re.search(ensemble_folder, capsys.readouterr().err)
+        assert main(["compare", str(out), str(out / "members" / "member_000"), "--out", str(tmp_path / "cmp")]) == 1
+        assert re.search(ensemble_folder, capsys.readouterr().err)
+        assert not (out / "report.html").exists() and not (tmp_path / "cmp").exists()

@@ -372,3 +372,18 @@ def test_skip_unusable_leaves_out_rows_the_run_cannot_be_compared_with(model_run
         assert main(["evaluate", str(model_run), "--observations", str(path), "--out", str(tmp_path / "cli"),
                      "--skip-unusable"]) == 0
     assert "air: n = 2" in capsys.readouterr().out
+
+
+def test_the_evaluation_names_the_commit_of_the_code_that_wrote_it(model_run, fields, tmp_path, monkeypatch):
+    """The evaluation tables' headers and the pairs' attributes name the commit of the code (every package version
+    spans many commits), as a run's outputs do."""
+    import popstransport.io.writers as writers
+
+    monkeypatch.setattr(writers, "git_commit", lambda: "0123abc")
+    obs = tmp_path / "obs.csv"
+    write_obs(obs, fields)
+    ev = run_eval(model_run, obs, tmp_path / "out")
+    code = "popstransport " + writers.__version__ + " (git 0123abc)"
+    assert ev.pairs.attrs["source"] == code and ev.pairs.attrs["popstransport_git_commit"] == "0123abc"
+    assert (tmp_path / "out" / "evaluation.csv").read_text().startswith(f"# {code} evaluation of {model_run} against")
+    assert (tmp_path / "out" / "evaluation_statistics.csv").read_text().startswith(f"# {code} evaluation statistics")

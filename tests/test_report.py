@@ -61,7 +61,10 @@ def test_report_names_the_code_libraries_and_input_files_of_the_run(report, tagg
     with netCDF4.Dataset(tagged_run / "fields.nc") as nc:
         source, libraries = nc.source, nc.software_versions
     assert f"<td>{source}, " in text and f"<td>{libraries}</td>" in text
-    assert '<td class="name">input files</td><td>none: built-in inputs only</td>' in text
+    from popstransport.chemicals.database import builtin_database_path
+
+    assert f'<td class="name">input files</td><td>{builtin_database_path().resolve()}: built-in chemical property table, ' \
+        in text
 
 
 def test_report_of_an_untagged_run(tmp_path):

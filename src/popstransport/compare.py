@@ -233,6 +233,8 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         out[f"{n}_difference"] = (dims, vb - va, {"units": units, "long_name": f"{n}: run B minus run A", **kept})
         out[f"{n}_relative_difference"] = (dims, _relative(va, vb), {
             "units": "1", "long_name": f"{n}: (B - A) / |A|; NaN where A is zero", **kept})
+    from .io.writers import REFERENCES, git_commit, this_code
+
     created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     out.attrs = {}
     out.attrs.update({
@@ -242,12 +244,15 @@ def _field_differences(a: RunResults, b: RunResults) -> tuple[xr.Dataset, str]:
         "run_b": str(b.path.resolve()),
         "compared": how,
         "popstransport_version": __version__,
-        "source": f"popstransport {__version__}",
+        "source": this_code(),
         "created": created,
-        "history": f"{created} popstransport {__version__} compare {a.path.resolve()} {b.path.resolve()}",
+        "history": f"{created} {this_code()} compare {a.path.resolve()} {b.path.resolve()}",
+        "references": REFERENCES,
         "configuration_a": a.config_text,
         "configuration_b": b.config_text,
     })
+    if git_commit():
+        out.attrs["popstransport_git_commit"] = git_commit()
     return out, how
 
 
@@ -306,13 +311,21 @@ def _budget_rows(a: RunResults, b: RunResults, ia: list[int], ib: list[int]) -> 
     return rows
 
 
-def _input_digests(r: RunResults) -> dict[str, str] | None:
-    """``{path: SHA-256}`` of the input files a run recorded (``input_files``), or None for a run that did not."""
+def _input_digests(r: RunResults, builtin: bool = True) -> dict[str, str] | None:
+    """``{path: SHA-256}`` of the input files a run recorded (``input_files``), without the package data files marked
+    built-in unless ``builtin``, or None for a run that did not record them."""
     text = r.fields.attrs.get("input_files")
     if text is None:
         return None
     lines = [line.rpartition(": ") for line in str(text).splitlines()]
-    return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines if "sha256 " in fingerprint}
+    return {path: fingerprint.rpartition("sha256 ")[2] for path, sep, fingerprint in lines
+            if "sha256 " in fingerprint and (builtin or not fingerprint.startswith("built-in "))}
+
+
+def _records_package_data(r: RunResults) -> bool:
+    """Whether a run's ``input_files`` names the package data files it read (runs of earlier versions did not)."""
+    return any(line.rpartition(": ")[2].startswith("built-in ")
+               for line in str(r.fields.attrs.get("input_files", "")).splitlines())
 
 
 #: How many of each run's input files that the other run did not read the summary names.
@@ -332,7 +345,9 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
     differ = [d for d in differ if not d.startswith(("output.directory ", "output.overwrite "))]
     if differ:
         lines.append(f"  note: the configurations differ: {'; '.join(differ)}")
-    inputs_a, inputs_b = _input_digests(a), _input_digests(b)
+    # (package data files only when both runs record them: a run of an earlier version read them without a word)
+    both = _records_package_data(a) and _records_package_data(b)
+    inputs_a, inputs_b = _input_digests(a, both), _input_digests(b, both)
     if inputs_a is not None and inputs_b is not None and set(inputs_a.values()) != set(inputs_b.values()):
         only = []
         for name, mine, theirs in (("A", inputs_a, inputs_b), ("B", inputs_b, inputs_a)):
@@ -450,7 +465,7 @@ def compare_runs(run_a: RunResults | str | Path, run_b: RunResults | str | Path,
             raise CompareError(f"output directory {str(out)!r} already holds a comparison ({', '.join(existing)}); "
                                "choose another --out or pass --overwrite")
         out.mkdir(parents=True, exist_ok=True)
-        comment = (f"popstransport {__version__} comparison, B minus A; A = {a.path}, B = {b.path}; "
+        comment = (f"{fields.attrs['source']} comparison, B minus A; A = {a.path}, B = {b.path}; "
                    f"created {fields.attrs['created']}")
         partial = {n: out / f".{n}.partial" for n in names}
         try:

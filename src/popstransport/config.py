@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import os
 import re
 import tomllib
 import types
@@ -195,6 +196,9 @@ class OutputConfig:
     overwrite: bool = False
     #: Write a checkpoint every this many simulated months (0: never); ``popstransport run --resume DIR``.
     checkpoint_every_months: int = 0
+    #: Who made the run (the CF ``institution`` attribute of the NetCDF outputs, e.g. "Example University,
+    #: Department of Environmental Science"); "" leaves the attribute out.
+    institution: str = ""
 
 
 @dataclass(frozen=True)
@@ -573,8 +577,114 @@ def parse_time(text: str, key: str = "time", where: str = "") -> np.datetime64:
         raise ConfigError(expected) from None
 
 
+#: The keys whose values name input files (a path, a glob such as ``'era5/*.nc'``, or for ``met.source`` a list of
+#: these), with the values that name a built-in input instead ("" names none). A relative path in a configuration
+#: file is read from the file's folder (:func:`load_config`). ``output.directory`` is not among them: like ``--out``,
+#: it is where the results go, from the working directory.
+PATH_KEYS: dict[str, tuple[str, ...]] = {
+    "met.source": ("synthetic", "uniform"),
+    "emissions.source": ("builtin", "uniform", "none"),
+    "emissions.sector_profiles": (),
+    "chemical.file": (),
+    "regions.source": ("natural_earth",),
+}
+
+
+def _is_pattern(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _found(path: str) -> bool:
+    """Whether a path names an existing file or folder (a glob: matches one)."""
+    import glob
+
+    return bool(glob.glob(path)) if _is_pattern(path) else os.path.exists(path)
+
+
+def _path_entries(key: str, value: Any) -> list[tuple[int | None, str]]:
+    """The file paths in ``value`` of path key ``key`` (index in a list, or ``None``) that are not built-in choices."""
+    builtin = PATH_KEYS[key]
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, str) and v.strip() for v in value):
+        return []  # (validation refuses the list as it was written)
+    items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+    return [(k, v) for k, v in items if isinstance(v, str) and v.strip() and v not in builtin]
+
+
+def _map_paths(data: dict[str, Any], keys: Any, change: Any) -> None:
+    """Replace in place every file path of the path keys ``keys`` in plain configuration ``data`` by
+    ``change(key, path)`` (values of another type are left for validation to refuse)."""
+    for key in keys:
+        section, name = key.split(".")
+        table = data.get(section)
+        if not isinstance(table, dict) or name not in table:
+            continue
+        value = table[name]
+        for k, v in _path_entries(key, value):
+            new = change(key, v)
+            if k is None:
+                table[name] = new
+            else:
+                value = list(value)
+                value[k] = new
+                table[name] = value
+
+
+def _from_file_folder(data: dict[str, Any], config_file: Path) -> None:
+    """Make the relative file paths of a configuration file's ``data`` absolute from the file's folder; a path found
+    there only from the working directory (how paths were read before) is taken from there, with a warning."""
+    import warnings
+
+    folder = os.path.abspath(config_file.parent)
+
+    def change(key: str, path: str) -> str:
+        if os.path.isabs(os.path.expanduser(path)):
+            return path
+        here = os.path.normpath(os.path.join(folder, path))
+        if _found(here) or not _found(path):
+            return here
+        there = os.path.abspath(path)
+        warnings.warn(f"{config_file}: {key} = {path!r} is read from the working directory ({there}): it is not in "
+                      f"the configuration file's folder ({here}), where the paths of a configuration file are read "
+                      f"from; write it relative to the configuration file, as {os.path.relpath(there, folder)!r}, or "
+                      "as an absolute path", stacklevel=3)
+        return there
+
+    _map_paths(data, PATH_KEYS, change)
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """``cfg`` with the relative file paths of its :data:`PATH_KEYS` made absolute from the working directory, where
+    they are read (those of :func:`load_config` already are): what a run records, so that its ``config.toml`` runs
+    the same from any working directory."""
+    data = cfg.to_dict()
+    _map_paths(data, PATH_KEYS, _from_working_directory)
+    return cfg if data == cfg.to_dict() else config_from_dict(data, cfg.source_path)
+
+
+def _from_working_directory(key: str, path: str) -> str:
+    return path if os.path.isabs(os.path.expanduser(path)) else os.path.abspath(path)
+
+
+def absolute_path_value(key: str, value: Any) -> Any:
+    """The value of a path key (``"met.source"``) with its relative file paths made absolute from the working
+    directory (other keys and values unchanged): how a configuration recorded before paths were read from the
+    configuration file's folder, such as a checkpoint's, compares with one recorded now."""
+    if key not in PATH_KEYS:
+        return value
+    section, name = key.split(".")
+    data = {section: {name: value}}
+    _map_paths(data, [key], _from_working_directory)
+    return data[section][name]
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read and validate a TOML configuration (``None``: the built-in default), applying ``overrides``."""
+    """Read and validate a TOML configuration (``None``: the built-in default), applying ``overrides``.
+
+    Relative file paths in the file (the keys of :data:`PATH_KEYS`: met, emission, sector profile, chemical and
+    region files) are read from the file's folder, and those of ``overrides`` (``--set``) from the working
+    directory; both are made absolute, so that the configuration a run saves runs the same from anywhere. A path
+    that is not in the file's folder but is in the working directory (how paths were read before) is taken from
+    there, with a warning that says how to write it."""
     if path is None:
         data: dict[str, Any] = {}
         source = ""
@@ -591,7 +701,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         source = str(p)
+        _from_file_folder(data, p)
     apply_overrides(data, overrides or [])
+    given = {".".join(_key_path(item.split("=", 1)[0])[:2]) for item in overrides or [] if isinstance(item, str)}
+    _map_paths(data, [k for k in PATH_KEYS if k in given], _from_working_directory)
     return config_from_dict(data, source)
 
 

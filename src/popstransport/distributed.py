@@ -255,7 +255,7 @@ def run_distributed(
     client: Any = None,
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
-    from .config import scenario_name
+    from .config import absolute_paths, scenario_name
     from .io.attribution_writer import write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
     from .run import add_writers, build_run, check_before_run, provenance_attributes, recording_warnings
@@ -263,14 +263,17 @@ def run_distributed(
 
     if cfg.attribution.tags == "none":
         raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
+    cfg = absolute_paths(cfg)  # (workers elsewhere, and its config.toml from any working directory, read the same files)
     overwrite = bool(overwrite or cfg.output.overwrite)
     if not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         # (as a serial run: the results of this run would be put beside the interrupted run's checkpoint and parts)
         raise OutputExistsError(f"output directory {str(out_dir)!r} holds the checkpoint of an interrupted run; continue "
                                 "it with --resume (without --workers: a distributed run cannot resume), or pass "
                                 "--overwrite to start afresh (its checkpoint is then removed)")
+    from .io.package_data import recording
+
     warned: list[str] = []  # (the warnings of the set-up, for warnings.txt)
-    with recording_warnings(warned):
+    with recording_warnings(warned), recording() as package_data:
         if cfg.output.checkpoint_every_months > 0:
             import warnings
 
@@ -298,7 +301,8 @@ def run_distributed(
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
-    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical))
+    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical, package_data),
+                           institution=cfg.output.institution)
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()

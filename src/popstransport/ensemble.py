@@ -20,7 +20,9 @@ member to member (a box's ``domain.resolution_deg`` or ``domain.box_lat_deg``) i
 (:func:`check_members`).
 
 Outputs (``run_ensemble``, or ``popstransport run`` of a configuration with ``[ensemble]``): ``members/member_NNN/``
-(complete run directories), ``ensemble_members.csv`` (the drawn values) and ``ensemble_summary.nc`` (median, 5th and
+(complete run directories), ``config.toml`` (the resolved configuration, ``[ensemble]`` included: ``popstransport run
+ENSEMBLE/config.toml --out NEW`` runs the ensemble again), ``ensemble_members.csv`` (the drawn values, after a ``#``
+line naming the code, the seed and the creation time, as the other tables) and ``ensemble_summary.nc`` (median, 5th and
 95th percentiles across members of every field of ``fields.nc``, as ``FIELD_median``, ``FIELD_p05`` and
 ``FIELD_p95``, with the grid, its bounds and the cell areas of ``fields.nc``; each statistic keeps its field's
 ``cell_methods`` and units and names the statistic across members in ``long_name`` and ``ensemble_statistic``).
@@ -243,12 +245,14 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     cfg
         A configuration with an ``[ensemble]`` section.
     out_dir
-        The ensemble directory: ``members/member_NNN/``, ``ensemble_members.csv`` and ``ensemble_summary.nc``.
+        The ensemble directory: ``members/member_NNN/``, ``config.toml``, ``ensemble_members.csv`` and
+        ``ensemble_summary.nc`` (its ``config.toml`` does not make it a run: it has no ``fields.nc``).
     overwrite
         Replace the results of an earlier run there (also when the configuration's ``output.overwrite`` is true, as
         on the command line). Without it, a directory that already holds results (an
         ensemble's files, member runs or a single run's outputs) is refused before any member runs. With it, the
-        earlier ``ensemble_members.csv`` and ``ensemble_summary.nc`` are removed before the first member runs, so
+        earlier ``ensemble_members.csv``, ``ensemble_summary.nc`` and ``config.toml`` are removed before the first
+        member runs (a single run's ``config.toml`` only once the ensemble is complete, with the rest of its results), so
         that an interrupted re-run never leaves a summary of other members behind.
     client
         A Dask client: every member runs as one of its tasks.
@@ -261,17 +265,22 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     """
     import dataclasses
 
-    from .io.writers import GRID_VARIABLES, RunDirectory, run_attributes, written_by
+    from .config import absolute_paths
+    from .io.writers import GRID_VARIABLES, ConfigWriter, RunDirectory, run_attributes, written_by
 
     if not cfg.ensemble:
         raise ValueError("the configuration has no [ensemble] section")
+    cfg = absolute_paths(cfg)  # (the members' config.toml run the same from any working directory)
     overwrite = bool(overwrite or cfg.output.overwrite)
     members = check_members(cfg)  # (a drawn value that a key refuses fails here, before anything runs)
     base = dataclasses.replace(cfg, ensemble={})
     overrides = [member_overrides(v) for v in members]
     run_dir = RunDirectory(out_dir, overwrite=overwrite)  # (refuses earlier results, member runs included)
     if overwrite:
-        for name in RunDirectory.ENSEMBLE_FILES:
+        # (an earlier ensemble's configuration goes with its summary; a single run's stays with its results until
+        # this ensemble's are in place)
+        earlier_run = (run_dir.path / "fields.nc").exists()
+        for name in (*RunDirectory.ENSEMBLE_FILES, *(() if earlier_run else ("config.toml",))):
             (run_dir.path / name).unlink(missing_ok=True)
     toml = base.to_toml()
     outs = [str(run_dir.path / "members" / f"member_{k:03d}") for k in range(len(members))]
@@ -283,7 +292,12 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, retries=3, pure=False)
                     for o, out in zip(overrides, outs)]
             paths = [f.result() for f in futs]
+        attrs = run_attributes(cfg.to_toml(), institution=cfg.output.institution)
+        ConfigWriter(run_dir, attrs["configuration"], attrs)  # (config.toml of the ensemble, [ensemble] included)
         with open(run_dir.partial("ensemble_members.csv"), "w", newline="", encoding="utf-8") as fh:
+            fh.write(f"# {written_by(attrs)} ensemble of {len(members)} members drawn with seed {cfg.ensemble['seed']}, "
+                     f"created {attrs['created']}; each member's values of [ensemble.parameters] and its run directory; "
+                     "configuration in config.toml\n")
             w = csv.writer(fh)
             keys = list(cfg.ensemble["parameters"])
             w.writerow(["member", "directory", *keys])
@@ -293,7 +307,6 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         attributions = [Path(p) / "attribution.nc" for p in paths]
         if all(a.is_file() for a in attributions):
             summary.update(_share_statistics(attributions))
-        attrs = run_attributes(cfg.to_toml())
         summary.attrs.update(attrs, Conventions="CF-1.10", title="popstransport ensemble summary",
                              history=f"{attrs['created']} {written_by(attrs)} ensemble "
                                      f"summary of {len(paths)} members",
@@ -306,7 +319,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         encoding.update({v: {"zlib": True, "complevel": 1} for v in summary.data_vars if v not in GRID_VARIABLES})
         summary.to_netcdf(run_dir.partial("ensemble_summary.nc"), encoding=encoding)
     except BaseException:
-        for name in RunDirectory.ENSEMBLE_FILES:
+        for name in (*RunDirectory.ENSEMBLE_FILES, "config.toml"):
             run_dir.discard(name)
         member_dir = run_dir.path / "members"
         if member_dir.is_dir() and not any(member_dir.iterdir()):
@@ -314,6 +327,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         run_dir.cleanup_if_empty()
         raise
     with run_dir.committing():
+        run_dir.commit("config.toml")
         run_dir.commit("ensemble_members.csv")
         run_dir.commit("ensemble_summary.nc")
     if overwrite:

@@ -530,7 +530,10 @@ def evaluate(
         _warn_skipped(path, skipped, n)
     pairs = xr.Dataset({k: ("observation", np.asarray(v)) for k, v in out.items()},
                        coords={"observation": np.arange(n)})
+    from .io.writers import git_commit, this_code
+
     pairs.attrs.update(run=str(results.path), observations=str(path), popstransport_version=__version__,
+                       source=this_code(), **({"popstransport_git_commit": git_commit()} if git_commit() else {}),
                        soil_bulk_density_kg_m3=soil_bulk_density_kg_m3 if soil_bulk_density_kg_m3 is not None else "",
                        soil_depth_m=soil_depth_m if soil_depth_m is not None else "")
     stats = {}
@@ -545,13 +548,14 @@ def evaluate(
 
 
 def _write(ev: Evaluation, out: Path, run: RunResults) -> Path:
+    from .io.writers import this_code
     from .plotting import plot_evaluation, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     p = ev.pairs
     header = ["line", "site_id", "compartment", "lon", "lat", "cell_lon", "cell_lat", "start", "end", "observed",
               "modelled", "unit", "observed_si", "modelled_si", "si_unit"]
-    comment = (f"# popstransport {__version__} evaluation of {run.path} against {p.attrs['observations']}; model "
+    comment = (f"# {p.attrs.get('source') or this_code()} evaluation of {run.path} against {p.attrs['observations']}; model "
                "values: lowest-layer air concentration, wet + dry deposition, soil burden per "
                + ("area of soil" if "soil_area_fraction" in run.fields else "cell area"))
     if ev.skipped:
@@ -574,7 +578,7 @@ def _write(ev: Evaluation, out: Path, run: RunResults) -> Path:
     os.replace(tmp, out / "evaluation.csv")
     tmp = out / ".evaluation_statistics.csv.partial"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        fh.write(f"# popstransport {__version__} evaluation statistics (bias and means in the display unit)\n")
+        fh.write(f"# {p.attrs.get('source') or this_code()} evaluation statistics (bias and means in the display unit)\n")
         w = csv.writer(fh)
         w.writerow(["compartment", "display_unit", "n", "bias", "normalised_mean_bias", "correlation", "fac2", "fac10",
                     "mean_observed", "mean_modelled"])

@@ -65,7 +65,11 @@ def build_met(cfg: Config, grid: LatLonGrid):
     if m.source == "synthetic":
         from .io.met.synthetic import SyntheticClimatology
 
-        return SyntheticClimatology(grid)
+        met = SyntheticClimatology(grid)
+        # (its land fraction, from the Natural Earth countries, is read now rather than at the first step, so that
+        # the outputs, whose attributes are made before it, name that file among the inputs the run used)
+        met.land_fraction  # noqa: B018
+        return met
     from .io.met.readers import open_met
 
     return open_met(list(m.source) if isinstance(m.source, tuple) else m.source, grid, kind=m.kind,
@@ -456,13 +460,14 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
 
 
 def results_configuration(cfg: Config) -> str:
-    """Everything in the configuration that changes results (not the output directory or overwrite flag), and the
+    """Everything in the configuration that changes results (not the output directory, overwrite flag or institution), and the
     SHA-256 of every input file it names (table ``[input_files]``), as TOML: the tag of a run's checkpoints, so that
     a refused ``--resume`` can name the keys, or the files, that differ."""
     from .config import _toml_value
     from .io.writers import file_sha256
 
-    neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False))
+    neutral = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, directory="", overwrite=False,
+                                                                  institution=""))
     text = neutral.to_toml()
     files = input_files(cfg)
     if files:
@@ -499,15 +504,22 @@ def input_files(cfg: Config) -> list[Path]:
     return out
 
 
-def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None) -> dict[str, str]:
+def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None,
+                          package_data: dict[str, str] | None = None) -> dict[str, str]:
     """What the outputs record of a run's inputs beyond its configuration: ``input_files``, one line per file of
-    :func:`input_files` with its size, modification time and SHA-256 (or that the run read only built-in inputs),
-    and, for the multimedia fate, ``chemical_properties``, the substance's values as the model used them (from the
-    property table or ``chemical.file``, ``chemical.overrides`` applied; SI units where the names say)."""
+    :func:`input_files` with its size, modification time and SHA-256, then one per package data file the run used
+    (``package_data``, ``{path: what it is}`` as :func:`popstransport.io.package_data.recording` gives it: the built-in
+    inventory, property table and Natural Earth countries), marked ``built-in`` (or that the run read no file: its
+    inputs were synthetic or uniform), and, for the multimedia fate, ``chemical_properties``, the substance's values
+    as the model used them (from the property table or ``chemical.file``, ``chemical.overrides`` applied; SI units
+    where the names say)."""
     from .io.writers import file_fingerprint
 
     files = input_files(cfg)
-    out = {"input_files": "\n".join(f"{p}: {file_fingerprint(p)}" for p in files) or "none: built-in inputs only"}
+    lines = [f"{p}: {file_fingerprint(p)}" for p in files]
+    lines += [f"{p}: built-in {what}, {file_fingerprint(p)}" for p, what in (package_data or {}).items()
+              if Path(p) not in files]
+    out = {"input_files": "\n".join(lines) or "none: no input file (synthetic or uniform inputs only)"}
     if chemical is not None:
         out["chemical_properties"] = "; ".join(f"{f.name} = {getattr(chemical, f.name)!r}" for f in dataclasses.fields(chemical)
                                                if f.name not in ("aliases", "citations"))
@@ -764,9 +776,11 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     outside the domain, receptors partly outside it...) are also written to ``warnings.txt`` in the run directory,
     which ``popstransport report`` shows.
     """
+    from .io.package_data import recording
+
     warned: list[str] = []
-    with recording_warnings(warned):
-        return _run(cfg, out_dir, overwrite, progress, resume, warned)
+    with recording_warnings(warned), recording() as package_data:
+        return _run(cfg, out_dir, overwrite, progress, resume, warned, package_data)
 
 
 @contextmanager
@@ -803,13 +817,15 @@ def add_writers(writers: list, cfg: Config, setup: RunSetup, run_dir, attrs: dic
                                          a.border_fluxes_by_source, *receptor_areas(setup, codes, fraction)))
 
 
-def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str]) -> Path:
-    """:func:`run`, with the list the warnings are added to as they are given."""
-    from .config import checked, scenario_name
+def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bool, warned: list[str],
+         package_data: dict[str, str]) -> Path:
+    """:func:`run`, with the list the warnings are added to as they are given, and the record of the package data
+    files used (filled as they are used)."""
+    from .config import absolute_paths, checked, scenario_name
     from .io.attribution_writer import AttributionWriter, write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
 
-    cfg = checked(cfg)
+    cfg = absolute_paths(checked(cfg))  # (its config.toml runs the same from any working directory)
     if cfg.ensemble:
         raise ConfigError(
             f"{cfg.source_path + ': ' if cfg.source_path else ''}the configuration has an [ensemble] section of "
@@ -861,7 +877,8 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
                                keep_periods=False)  # (the writers take every period as it ends)
         if resume:
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
-        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical))
+        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical, package_data),
+                               institution=cfg.output.institution)
         attrs.update(sim.checkpoint_attributes)
         if resume and "history" in sim.checkpoint_attributes:
             # (the history begins with the run that wrote the checkpoint, and says when it was resumed)

@@ -79,13 +79,32 @@ def _flat_toml(text: str) -> dict[str, object] | None:
         return None
 
 
+def _flat_tag(text: str) -> dict[str, object] | None:
+    """A checkpoint tag's values by dotted key (:func:`_flat_toml`), its relative file paths made absolute from the
+    working directory: a checkpoint written before the paths of a configuration file were read from its folder
+    recorded them as written, relative to the working directory of the run (which a resume shares)."""
+    from .config import absolute_path_value
+
+    flat = _flat_toml(text)
+    return None if flat is None else {k: absolute_path_value(k, v) for k, v in flat.items()}
+
+
+def same_configuration(checkpoint_tag: str, tag: str) -> bool:
+    """Whether a checkpoint's configuration tag is ``tag`` (equal text, or equal values once relative file paths
+    are made absolute, see :func:`_flat_tag`)."""
+    if checkpoint_tag == tag:
+        return True
+    old, new = _flat_tag(checkpoint_tag), _flat_tag(tag)
+    return old is not None and old == new
+
+
 def _earlier_version_tag(checkpoint_tag: str, tag: str, path: Path) -> bool:
     """Whether a checkpoint's configuration, written by an earlier version, is this one's but for what that version
     did not record: keys added since, which now hold their defaults (the same results as before they existed), and
     the input files' SHA-256 (which then cannot be checked: a warning says so)."""
     from .config import Config
 
-    old, new, default = _flat_toml(checkpoint_tag), _flat_toml(tag), _flat_toml(Config().to_toml())
+    old, new, default = _flat_tag(checkpoint_tag), _flat_tag(tag), _flat_toml(Config().to_toml())
     if old is None or new is None or default is None or not old.keys() <= new.keys():
         return False
     added = new.keys() - old.keys()
@@ -104,7 +123,7 @@ def _differing_keys(checkpoint_tag: str, tag: str, most: int = 5,
     """The keys whose values differ between two configurations given as TOML text (``section.key = value in the
     checkpoint, value now`` with the default ``labels``, at most ``most`` of them and a count of the rest); none when
     either is not TOML."""
-    old, new = _flat_toml(checkpoint_tag), _flat_toml(tag)
+    old, new = _flat_tag(checkpoint_tag), _flat_tag(tag)
     if old is None or new is None:
         return []
     unset = "(not set)"
@@ -475,7 +494,8 @@ class Simulation:
             raise CheckpointError(f"{path}: not a popstransport checkpoint of format {CHECKPOINT_FORMAT} (format "
                                   f"{data.get('format') if isinstance(data, dict) else None!r}: written by another "
                                   "version); run again from the start")
-        if data["tag"] != self.checkpoint_tag and not _earlier_version_tag(data["tag"], self.checkpoint_tag, path):
+        if not same_configuration(data["tag"], self.checkpoint_tag) and not _earlier_version_tag(
+                data["tag"], self.checkpoint_tag, path):
             differ = _differing_keys(data["tag"], self.checkpoint_tag)
             raise CheckpointError(f"{path}: the checkpoint was written by a different configuration"
                                   + (f" ({'; '.join(differ)})" if differ else "")

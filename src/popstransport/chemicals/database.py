@@ -532,6 +532,9 @@ def builtin_database_path() -> Path:
 
 def _builtin() -> dict[str, tuple[str, tuple[str, ...], _Raw]]:
     global _BUILTIN
+    from ..io.package_data import used
+
+    used(builtin_database_path(), "chemical property table")  # (at every use: a run's outputs name it)
     if _BUILTIN is None:
         text = resources.files("popstransport").joinpath("data", "chemicals.csv").read_text(encoding="utf-8")
         _BUILTIN = _read_csv("popstransport/data/chemicals.csv", text=text)

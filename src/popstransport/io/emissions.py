@@ -364,7 +364,11 @@ class EmissionInventory:
                 "is not in the built-in inventory (only 'PCB-153')",
                 "give an emission file for other substances",
             )
-        text = resources.files("popstransport").joinpath("data", DEFAULT_INVENTORY_FILE).read_text(encoding="utf-8")
+        from .package_data import used
+
+        data = resources.files("popstransport").joinpath("data", DEFAULT_INVENTORY_FILE)
+        used(str(data), "emission inventory")
+        text = data.read_text(encoding="utf-8")
         inv = cls.from_national_csv(
             io.StringIO(text),
             grid,

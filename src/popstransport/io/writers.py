@@ -278,12 +278,32 @@ class RunDirectory:
 GRID_VARIABLES = ("time_bnds", "lat_bnds", "lon_bnds", "layer_bnds", "cell_area")
 
 
+#: The CF ``references`` attribute of the NetCDF outputs: the model's documentation and the method papers its design
+#: rests on (every other formula cites its source in the docstring of the code that uses it).
+REFERENCES = (
+    "popstransport documentation: README.md and data/README.md of the popstransport source of the version and commit "
+    "in 'source', and the docstrings of its code, which cite the source of every formula and constant; "
+    "Mackay, D. (2001): Multimedia Environmental Models: The Fugacity Approach, 2nd ed., Lewis Publishers, Boca Raton "
+    "(fugacity capacities, D-values, deposition and two-film air-surface exchange); "
+    "Harner, T. and Bidleman, T. F. (1998): Octanol-air partition coefficient for describing particle/gas partitioning "
+    "of aromatic compounds in urban air, Environ. Sci. Technol. 32, 1494-1502 (gas-particle partitioning); "
+    "Colella, P. and Woodward, P. R. (1984): The piecewise parabolic method (PPM) for gas-dynamical simulations, "
+    "J. Comput. Phys. 54, 174-201 (advection); "
+    "Lin, S.-J. and Rood, R. B. (1996): Multidimensional flux-form semi-Lagrangian transport schemes, Mon. Wea. Rev. "
+    "124, 2046-2070 (advection); "
+    "Strang, G. (1968): On the construction and comparison of difference schemes, SIAM J. Numer. Anal. 5, 506-517 "
+    "(symmetric operator splitting)"
+)
+
+
 def run_attributes(config_toml: str, created: str | None = None,
-                   provenance: dict[str, str] | None = None) -> dict[str, str]:
+                   provenance: dict[str, str] | None = None, institution: str = "") -> dict[str, str]:
     """Global attributes every output carries: version (with the git commit of a source checkout, see
     :func:`git_commit`), the versions of the libraries that compute the results, creation time, resolved
-    configuration, the CF ``history`` line of the run that wrote it, and ``provenance`` (the run's input files and
-    chemical properties, see :func:`popstransport.run.provenance_attributes`)."""
+    configuration, the CF ``history`` line of the run that wrote it, the CF ``references`` (:data:`REFERENCES`),
+    the CF ``institution`` when one is given (``output.institution``; none is made up otherwise), and
+    ``provenance`` (the run's input files and chemical properties, see
+    :func:`popstransport.run.provenance_attributes`)."""
     created = created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     code = this_code()
     attrs = {
@@ -291,9 +311,12 @@ def run_attributes(config_toml: str, created: str | None = None,
         "popstransport_version": __version__,
         "created": created,
         "history": f"{created} {code} run",
+        "references": REFERENCES,
         "configuration": config_toml,
         "software_versions": software_versions(),
     }
+    if institution.strip():
+        attrs["institution"] = institution.strip()
     if git_commit():
         attrs["popstransport_git_commit"] = git_commit()
     attrs.update(provenance or {})
@@ -673,7 +696,6 @@ class FieldsWriter:
         ds = netCDF4.Dataset(path, "w", format="NETCDF4")
         ds.Conventions = "CF-1.10"
         ds.title = self.title
-        ds.institution = "popstransport user"
         ds.history = f"{attributes['created']} popstransport {attributes['popstransport_version']} run"
         for k, v in attributes.items():
             ds.setncattr(k, v)
