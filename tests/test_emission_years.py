@@ -158,8 +158,9 @@ def test_a_tagged_run_across_a_new_year_gives_every_country_its_interpolated_tot
     from popstransport.run import run
 
     sets = ["domain.resolution_deg=5", "time.start=2014-12-01", "time.stop=2015-02-01", "met.source=uniform",
-            "time.step_hours=12", f"emissions.source='{decades}'", "emissions.year=each",
-            "emissions.between_years=linear", "attribution.tags=countries", "processes.fate=simple"]
+            "time.step_hours=24", f"emissions.source='{decades}'", "emissions.year=each",
+            "emissions.between_years=linear", "attribution.tags=countries", "attribution.receptors=['CHN','JPN','KOR']",
+            "processes.fate=simple"]
     out = run(load_config(None, sets), tmp_path / "run")
     with xr.open_dataset(out / "attribution.nc") as att:
         emitted = att["emission"].load()
@@ -175,3 +176,32 @@ def test_a_tagged_run_across_a_new_year_gives_every_country_its_interpolated_tot
     assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
     assert ("emission years interpolated linearly between inventory years: 2014 = 0.6 x 2010 + 0.4 x 2020; "
             "2015 = 0.5 x 2010 + 0.5 x 2020 (emissions.between_years = 'linear')") in capsys.readouterr().out
+
+
+def test_a_run_of_interpolated_years_resumes_bit_for_bit(decades, tmp_path):
+    """A tagged run of interpolated years (2014 and 2015 between 2010 and 2020), stopped in January 2015 after its
+    checkpoint at the new year and resumed, equals the uninterrupted run bit for bit: its fields, its tags' emissions
+    and its record of the interpolated years."""
+    from popstransport.run import run
+
+    sets = ["domain.resolution_deg=5", "time.start=2014-11-01", "time.stop=2015-02-01", "met.source=uniform",
+            "time.step_hours=24", f"emissions.source='{decades}'", "emissions.year=each", "emissions.between_years=linear",
+            "attribution.tags=countries", "attribution.receptors=['CHN','JPN','KOR']",
+            "processes.fate=simple", "output.checkpoint_every_months=1"]
+    cfg = load_config(None, sets)
+    ref = run(cfg, tmp_path / "ref")
+
+    def interrupt(sim_s, total_s, wall_s):
+        if sim_s >= 75 * 86400.0:  # (mid-January: checkpoints at the ends of November and December)
+            raise KeyboardInterrupt
+
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out, progress=interrupt)
+    assert (out / "checkpoint.pkl").is_file() and not (out / "fields.nc").exists()
+    run(cfg, out, resume=True)
+    for name, variables in (("fields.nc", None), ("attribution.nc", ("emission", "deposition"))):
+        with xr.open_dataset(ref / name) as a, xr.open_dataset(out / name) as b:
+            assert a.attrs["emission_years_interpolated"] == b.attrs["emission_years_interpolated"]
+            for v in variables or a.data_vars:
+                assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
