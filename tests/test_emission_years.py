@@ -205,3 +205,23 @@ def test_a_run_of_interpolated_years_resumes_bit_for_bit(decades, tmp_path):
             assert a.attrs["emission_years_interpolated"] == b.attrs["emission_years_interpolated"]
             for v in variables or a.data_vars:
                 assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
+
+
+def test_a_single_year_between_inventory_years_is_recorded(decades):
+    """``emissions.year = 2014`` with the option: the run's inventory is the interpolated one, and the outputs'
+    attributes say from which inventory years; the built-in inventory, tabulated every 10 years, says so too."""
+    from popstransport.run import build_emissions, build_grid, provenance_attributes
+
+    cfg = load_config(None, ["domain.resolution_deg=5", f"emissions.source='{decades}'", "emissions.year=2014",
+                             "emissions.between_years=linear"])
+    _, inv = build_emissions(cfg, build_grid(cfg))
+    assert inv.annual_total_kg == pytest.approx(0.6 * 110 + 0.4 * 45, rel=REL)
+    assert provenance_attributes(cfg, None, inv)["emission_years_interpolated"] == (
+        "2014 = 0.6 x 2010 + 0.4 x 2020 (linearly; emissions.between_years = 'linear')")
+    builtin = load_config(None, ["domain.resolution_deg=5", "emissions.year=2015"])
+    _, inv = build_emissions(builtin, build_grid(builtin))
+    assert provenance_attributes(builtin, None, inv)["emission_years_interpolated"] == (
+        "2015 = 0.5 x 2010 + 0.5 x 2020 (linearly; the built-in inventory is tabulated every 10 years)")
+    default = load_config(None, ["domain.resolution_deg=5"])
+    _, inv = build_emissions(default, build_grid(default))
+    assert "emission_years_interpolated" not in provenance_attributes(default, None, inv)

@@ -201,7 +201,10 @@ def run_years(cfg: Config) -> list[int]:
 
 class YearlyEmissions:
     """Emission rates that follow an inventory year by year (``emissions.year = "each"``): a time takes the
-    inventory of its calendar year, or of the nearest year held (a spin-up year past the run's end).
+    inventory of its calendar year, or of the nearest year held (a spin-up year past the run's end). With
+    ``emissions.between_years = "linear"`` the inventory of a calendar year between two of the file's years is
+    their linear interpolation (:func:`popstransport.io.emissions.interpolate_inventories`), built once, when the
+    run is assembled, from the files alone: a resumed run rebuilds the same figures bit for bit.
 
     Called as ``time -> (L, J, I)`` kg s-1 like :meth:`EmissionInventory.rates_by_layer_kg_s`.
     """
@@ -548,8 +551,9 @@ def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None,
     if emissions is not None:
         years = describe_interpolated_years(emissions, None if cfg.emissions.year == "each" else cfg.emissions.year)
         if years:
-            out["emission_years_interpolated"] = f"{years} (linearly; emissions.between_years = " \
-                                                 f"{cfg.emissions.between_years!r})"
+            why = ("the built-in inventory is tabulated every 10 years" if cfg.emissions.source == "builtin" else
+                   f"emissions.between_years = {cfg.emissions.between_years!r}")
+            out["emission_years_interpolated"] = f"{years} (linearly; {why})"
     if chemical is not None:
         out["chemical_properties"] = "; ".join(f"{f.name} = {getattr(chemical, f.name)!r}" for f in dataclasses.fields(chemical)
                                                if f.name not in ("aliases", "citations"))
