@@ -724,7 +724,8 @@ def test_each_year_of_a_file_without_a_year_of_the_run_says_so(tmp_path):
     builtin = load_config(None, [*sets[:2], "time.start=2020-01-01", "time.stop=2022-01-01", "emissions.year=each"])
     with pytest.raises(InputError, match=r"emissions\.year = 'each': takes every calendar year of the run \(2020\.\.2021\) "
                                          r"from the inventory, and year 2021 is not in the file; .*Fix: end the run within "
-                                         r"the inventory's years \(it is interpolated between them\)"):
+                                         r"the inventory's years \(1970\.\.2020\) \(it is interpolated between them, "
+                                         r"not beyond\)"):
         build_emissions(builtin, build_grid(builtin))
     lon, lat = np.arange(62.5, 180.0, 5.0), np.arange(-12.5, 60.0, 5.0)
     gridded = tmp_path / "years.nc"

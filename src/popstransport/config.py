@@ -144,8 +144,15 @@ class EmissionsConfig:
     source: str = "builtin"
     kind: Literal["auto", "gridded", "national", "points"] = "auto"
     #: Inventory year, or "each": every calendar year of the run takes its own year of the inventory (a run
-    #: over decades follows the inventory's trend; times outside the run's years take the nearest of them).
+    #: over decades follows the inventory's trend; times outside the run's years take the nearest of them; years
+    #: the file lacks: see ``between_years``).
     year: int | Literal["each"] = 2010
+    #: A year (``year``, or a calendar year of the run with "each") that the file lacks: "refuse" (an error), or
+    #: "linear": each country's total (national totals) or each cell's value (a gridded file with dated records)
+    #: interpolated linearly between the file's two nearest years, a country or cell missing in one of them counting
+    #: as zero; years before the first or after the last are refused either way. The built-in inventory is always
+    #: interpolated between its decades; point sources and files without years refuse "linear".
+    between_years: Literal["refuse", "linear"] = "refuse"
     #: Multiplies every emission (dimensionless).
     scale: float = 1.0
     #: Variable name in a gridded NetCDF file.

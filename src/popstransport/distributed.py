@@ -258,7 +258,7 @@ def run_distributed(
     from .config import absolute_paths, scenario_name
     from .io.attribution_writer import write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
-    from .run import add_writers, build_run, check_before_run, provenance_attributes, recording_warnings
+    from .run import add_writers, build_run, check_before_run, emission_provider, provenance_attributes, recording_warnings
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -301,8 +301,8 @@ def run_distributed(
     periods = merge_periods(results, ntag)
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
-    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical, package_data),
-                           institution=cfg.output.institution)
+    attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(
+        cfg, setup.model.chemical, package_data, emission_provider(setup)), institution=cfg.output.institution)
     attrs["execution"] = f"distributed: {len(batches)} tag batches"
     if spins and None not in spins:
         attrs["spinup"] = spins.pop()

@@ -128,6 +128,10 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
     inventory ``time -> (L, J, I)`` into every air layer, by emission height. ``chemical`` (the run's substance,
     when it has one) selects the rows of a national-total file and converts amounts in mol."""
     e = cfg.emissions
+    if e.between_years != "refuse" and e.source in ("none", "uniform"):
+        raise ConfigError(f"{_where(cfg)}emissions.between_years = {e.between_years!r} interpolates between the years of "
+                          f"an inventory, and emissions.source = {e.source!r} has none; remove emissions.between_years, "
+                          "or give an inventory file with years in emissions.source")
     if e.source == "none":
         return EmissionField(np.zeros(grid.shape)), None
     if e.source == "uniform":
@@ -155,9 +159,11 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
                 inventories[y] = inventory_of(y)
             except MissingYearError as exc:
                 # (the file's own message asks to choose one of its years, which "each" does not do)
-                fix = ("end the run within the inventory's years (it is interpolated between them), or set "
-                       "emissions.year to one of them" if e.source == "builtin" else "give the file every year of the "
-                       "run (a file's years are not interpolated), or set emissions.year to one of its years")
+                available = "" if not exc.available else f" ({exc.available[0]:g}..{exc.available[-1]:g})"
+                fix = (f"end the run within the inventory's years{available} (it is interpolated between them, not "
+                       "beyond), or set emissions.year to one of them" if e.source == "builtin" or e.between_years ==
+                       "linear" else "give the file every year of the run (a file's years are not interpolated unless "
+                       "emissions.between_years = 'linear'), or set emissions.year to one of its years")
                 field = exc.field if exc.field.startswith("year ") else f"{exc.field}:"
                 raise InputError(exc.source, "emissions.year = 'each'", (
                     f"takes every calendar year of the run ({years[0]}..{years[-1]}) from the inventory, and {field} "
@@ -166,6 +172,27 @@ def build_emissions(cfg: Config, grid: LatLonGrid, chemical: ChemicalProperties 
         return yearly, yearly.first
     inventory = inventory_of(None)
     return inventory.rates_by_layer_kg_s, inventory
+
+
+def interpolated_years(emissions: object) -> dict[int | None, tuple[float, float]]:
+    """The years of an emission provider (:class:`YearlyEmissions`, keyed by calendar year) or of an
+    :class:`~popstransport.io.emissions.EmissionInventory` (key ``None``) whose figures are interpolated between two
+    inventory years, with those two years (``emissions.between_years = "linear"``, and the built-in inventory)."""
+    inventories = (emissions.inventories if isinstance(emissions, YearlyEmissions) else
+                   {None: emissions} if emissions is not None else {})
+    return {y: inv.interpolated_from for y, inv in inventories.items()
+            if getattr(inv, "interpolated_from", None) is not None}
+
+
+def describe_interpolated_years(emissions: object, year: int | None = None) -> str:
+    """``"2014 = 0.6 x 2010 + 0.4 x 2020; 2015 = 0.5 x 2010 + 0.5 x 2020"`` for :func:`interpolated_years`
+    (``year``: the calendar year of a single inventory), or ``""`` when no year is interpolated."""
+    out = []
+    for y, (y0, y1) in interpolated_years(emissions).items():
+        y = y if y is not None else year
+        w = (y - y0) / (y1 - y0)
+        out.append(f"{y} = {1 - w:.4g} x {y0:g} + {w:.4g} x {y1:g}")
+    return "; ".join(out)
 
 
 def run_years(cfg: Config) -> list[int]:
@@ -178,7 +205,10 @@ def run_years(cfg: Config) -> list[int]:
 
 class YearlyEmissions:
     """Emission rates that follow an inventory year by year (``emissions.year = "each"``): a time takes the
-    inventory of its calendar year, or of the nearest year held (a spin-up year past the run's end).
+    inventory of its calendar year, or of the nearest year held (a spin-up year past the run's end). With
+    ``emissions.between_years = "linear"`` the inventory of a calendar year between two of the file's years is
+    their linear interpolation (:func:`popstransport.io.emissions.interpolate_inventories`), built once, when the
+    run is assembled, from the files alone: a resumed run rebuilds the same figures bit for bit.
 
     Called as ``time -> (L, J, I)`` kg s-1 like :meth:`EmissionInventory.rates_by_layer_kg_s`.
     """
@@ -204,6 +234,13 @@ class YearlyEmissions:
 
     def __call__(self, time: np.datetime64) -> np.ndarray:
         return self.inventory_at(time).rates_by_layer_kg_s(time)
+
+
+def emission_provider(setup: RunSetup) -> object:
+    """The run's emissions year by year (:class:`YearlyEmissions`) or its one inventory (``None`` for ``uniform`` and
+    ``none``)."""
+    yearly = getattr(setup.model.emissions, "rates_at", None)
+    return yearly if isinstance(yearly, YearlyEmissions) else setup.inventory
 
 
 @dataclass
@@ -505,14 +542,15 @@ def input_files(cfg: Config) -> list[Path]:
 
 
 def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None,
-                          package_data: dict[str, str] | None = None) -> dict[str, str]:
+                          package_data: dict[str, str] | None = None, emissions: object = None) -> dict[str, str]:
     """What the outputs record of a run's inputs beyond its configuration: ``input_files``, one line per file of
     :func:`input_files` with its size, modification time and SHA-256, then one per package data file the run used
     (``package_data``, ``{path: what it is}`` as :func:`popstransport.io.package_data.recording` gives it: the built-in
     inventory, property table and Natural Earth countries), marked ``built-in`` (or that the run read no file: its
-    inputs were synthetic or uniform), and, for the multimedia fate, ``chemical_properties``, the substance's values
+    inputs were synthetic or uniform); for the multimedia fate, ``chemical_properties``, the substance's values
     as the model used them (from the property table or ``chemical.file``, ``chemical.overrides`` applied; SI units
-    where the names say)."""
+    where the names say); and, when ``emissions`` (the run's provider or inventory) interpolates some years between
+    inventory years, ``emission_years_interpolated`` (see :func:`describe_interpolated_years`)."""
     from .io.writers import file_fingerprint
 
     files = input_files(cfg)
@@ -520,6 +558,12 @@ def provenance_attributes(cfg: Config, chemical: ChemicalProperties | None,
     lines += [f"{p}: built-in {what}, {file_fingerprint(p)}" for p, what in (package_data or {}).items()
               if Path(p) not in files]
     out = {"input_files": "\n".join(lines) or "none: no input file (synthetic or uniform inputs only)"}
+    if emissions is not None:
+        years = describe_interpolated_years(emissions, None if cfg.emissions.year == "each" else cfg.emissions.year)
+        if years:
+            why = ("the built-in inventory is tabulated every 10 years" if cfg.emissions.source == "builtin" else
+                   f"emissions.between_years = {cfg.emissions.between_years!r}")
+            out["emission_years_interpolated"] = f"{years} (linearly; {why})"
     if chemical is not None:
         out["chemical_properties"] = "; ".join(f"{f.name} = {getattr(chemical, f.name)!r}" for f in dataclasses.fields(chemical)
                                                if f.name not in ("aliases", "citations"))
@@ -685,6 +729,11 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     lines.append(f"emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
                  f"tags: {', '.join(model.tags)}")
+    interpolated = describe_interpolated_years(emission_provider(setup),
+                                               None if cfg.emissions.year == "each" else cfg.emissions.year)
+    if interpolated:
+        lines.append(f"emission years interpolated linearly between inventory years: {interpolated}"
+                     + ("" if cfg.emissions.source == "builtin" else " (emissions.between_years = 'linear')"))
     if setup.inventory is not None and setup.inventory.missing_as_zero_values:
         lines.append(f"missing values read as no emission (emissions.missing_as_zero): "
                      f"{setup.inventory.missing_as_zero_values} of the file's values")
@@ -877,7 +926,8 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
                                keep_periods=False)  # (the writers take every period as it ends)
         if resume:
             sim.resume(checkpoint)  # (with the attributes of the spin-up the interrupted run began from)
-        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical, package_data),
+        attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, model.chemical, package_data,
+                                                                                 emission_provider(setup)),
                                institution=cfg.output.institution)
         attrs.update(sim.checkpoint_attributes)
         if resume and "history" in sim.checkpoint_attributes:

@@ -248,6 +248,12 @@ class EmissionInventory:
         self.region_rates_kg_s: dict[str, np.ndarray] | None = None
         #: Missing values of a gridded file read as no emission (``missing_as_zero``), with the number of values.
         self.missing_as_zero_values = 0
+        #: The inventory years the input holds (national totals with a ``year`` column, gridded files with dated
+        #: records; ``None`` for inputs without years: point sources, climatologies, undated records).
+        self.years_available: list[float] | None = None
+        #: ``(y0, y1)``: the two inventory years this year's figures are interpolated between (linearly in the
+        #: year, see :func:`interpolate_inventories`); ``None`` for a year the input holds.
+        self.interpolated_from: tuple[float, float] | None = None
 
     # rates ------------------------------------------------------------------------------------------------------
     def rates_by_layer_kg_s(self, time: object | None = None) -> np.ndarray:
@@ -319,6 +325,8 @@ class EmissionInventory:
         out.outside_notes = list(self.outside_notes)
         out.requested_kg_s = None if self.requested_kg_s is None else self.requested_kg_s * factor
         out.missing_as_zero_values = self.missing_as_zero_values
+        out.years_available = self.years_available
+        out.interpolated_from = self.interpolated_from
         if self.region_rates_kg_s is not None:
             out.region_rates_kg_s = {c: r * factor for c, r in self.region_rates_kg_s.items()}
         return out
@@ -492,8 +500,11 @@ class EmissionInventory:
             raise InputError(src, f"variable {variable!r}", f"has extra dimensions {extra}",
                              "select one level/sector first")
         monthly = None
+        years_available = None
         if tdim is not None:
             years, months = _record_dates(ds, tdim, da.sizes[tdim], src, variable)
+            if years is not None:
+                years_available = sorted(float(y) for y in set(years.tolist()))
             if years is not None and year is not None:
                 sel = years == year
                 if not np.any(sel):
@@ -577,6 +588,7 @@ class EmissionInventory:
         part = EmissionPart(sector or variable, rates, factors, per_year=unit.per_year and monthly is None)
         inv = cls(grid, [part], substance, f"gridded inventory {src} ({variable})", notes)
         inv.missing_as_zero_values = missing
+        inv.years_available = years_available
         return inv
 
     @classmethod
@@ -782,7 +794,8 @@ class EmissionInventory:
                                  "keep one row per country, sector and year (sum them, or tell them apart in a "
                                  "'sector' column)")
             seen[key] = raw
-        entries = _select_year(entries, year, src, interpolate_years)
+        file_years = sorted({e[2] for e in entries if np.isfinite(e[2])})
+        entries, bounds = _select_year(entries, year, src, interpolate_years)
         profiles = _read_profiles(sector_profiles)
         if masks is None:
             masks = RegionMasks.for_countries(grid)
@@ -848,6 +861,8 @@ class EmissionInventory:
         inv.outside_notes = outside_notes
         inv.requested_kg_s = float(sum(e[3] for e in entries))
         inv.region_rates_kg_s = by_region
+        inv.years_available = [float(y) for y in file_years] or None
+        inv.interpolated_from = bounds
         return inv
 
 
@@ -865,6 +880,7 @@ def open_emissions(
     substance: str | None = None,
     sector_profiles: Any = None,
     missing_as_zero: bool = False,
+    between_years: Literal["refuse", "linear"] = "refuse",
 ) -> EmissionInventory:
     """Open an emission inventory for ``grid``.
 
@@ -894,6 +910,13 @@ def open_emissions(
     missing_as_zero
         A gridded file's missing values are read as no emission (see :meth:`EmissionInventory.from_netcdf`);
         refused for other kinds of inventory, which have no missing values to fill.
+    between_years
+        A ``year`` that the file lacks: ``"refuse"`` (:class:`~popstransport.io.errors.MissingYearError`) or
+        ``"linear"``, the figures interpolated linearly between the file's two nearest years ``y0 < year < y1``
+        (each country's total of a national-totals file, each cell of a gridded file with dated records; see
+        :func:`interpolate_inventories`); a year before the first or after the last is refused either way. Refused
+        for point sources and for files without years, which have nothing to interpolate between. The built-in
+        inventory is always interpolated between its decades.
     """
     if hasattr(spec, "source") and not isinstance(spec, str | Path):
         cfg = spec
@@ -905,6 +928,10 @@ def open_emissions(
         unit = getattr(cfg, "unit", unit) or None
         sector_profiles = getattr(cfg, "sector_profiles", sector_profiles) or None
         missing_as_zero = bool(getattr(cfg, "missing_as_zero", missing_as_zero))
+        between_years = getattr(cfg, "between_years", between_years)
+    if between_years not in ("refuse", "linear"):
+        raise InputError("emissions", "between_years", f"{between_years!r} is not a choice",
+                         "use 'refuse' (a year the inventory lacks is an error) or 'linear'")
     if not (np.isfinite(scale) and scale >= 0):
         raise InputError("emissions", "scale", f"{scale!r} must be a finite number >= 0", "fix the scale factor")
     if isinstance(spec, str) and spec.strip().lower() in ("builtin", "default"):
@@ -939,26 +966,101 @@ def open_emissions(
         if missing_as_zero and kind != "gridded":
             raise InputError(spec, "emissions.missing_as_zero", f"applies to gridded NetCDF inventories; this is a "
                              f"{kind} inventory", "remove emissions.missing_as_zero")
+        linear = between_years == "linear"
+        if linear and kind == "points":
+            raise InputError(spec, "emissions.between_years = 'linear'", "interpolates between the years of an "
+                             "inventory, and a point-source file has no years (the same sources emit in every year)",
+                             "remove emissions.between_years, or give the sources as a gridded file with dated "
+                             "records")
         if kind == "gridded":
-            inv = EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
-                                                molar_mass_g_mol=molar_mass_g_mol,
-                                                year=None if year is None else int(year),
-                                                missing_as_zero=missing_as_zero)
+            def gridded(y: int | None) -> EmissionInventory:
+                return EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
+                                                     molar_mass_g_mol=molar_mass_g_mol, year=y,
+                                                     missing_as_zero=missing_as_zero)
+
+            try:
+                inv = gridded(None if year is None else int(year))
+            except MissingYearError as exc:
+                if not linear or year is None:
+                    raise
+                y0, y1 = _bounding_years(spec, int(year), exc.available)
+                inv = interpolate_inventories(gridded(int(y0)), gridded(int(y1)), y0, y1, int(year))
         elif kind == "points":
             inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
         elif kind == "national":
             inv = EmissionInventory.from_national_csv(spec, grid, year=year, masks=masks,
                                                       molar_mass_g_mol=molar_mass_g_mol, substance=substance,
-                                                      sector_profiles=sector_profiles)
+                                                      sector_profiles=sector_profiles, interpolate_years=linear)
         else:
             raise InputError(spec, "kind", f"{kind!r} is not an inventory kind",
                              "use 'auto', 'gridded', 'national' or 'points'")
+        if linear and inv.years_available is None:
+            what = ("has no year column" if kind == "national" else
+                    "has no dated records (no time axis, or a climatology of months 1..12 used for every year)")
+            raise InputError(spec, "emissions.between_years = 'linear'", f"interpolates between the years of an "
+                             f"inventory, and this {kind} inventory {what}: the same figures serve every year",
+                             "remove emissions.between_years, or give the file its years")
     return inv if scale == 1.0 else inv.scaled(scale)
+
+
+def interpolate_inventories(a: EmissionInventory, b: EmissionInventory, y0: float, y1: float,
+                            year: float) -> EmissionInventory:
+    """The inventory of ``year`` interpolated linearly between ``a`` (year ``y0``) and ``b`` (year ``y1``).
+
+    Every part's annual-mean rate in every cell and layer (and every country's rates, :attr:`region_rates_kg_s`) is
+
+        E(year) = (1 - w) E(y0) + w E(y1),   w = (year - y0) / (y1 - y0),
+
+    linear interpolation in the calendar year (the usual reading of projections given every 5 or 10 years, e.g.
+    the SSP emission scenarios of Riahi et al. 2017, Global Environmental Change 42, 153-168, which are tabulated
+    at such steps and interpolated linearly in between). A country or cell that emits in one of the two years
+    only goes to or from zero. Parts with the same name, monthly factors and ``per_year`` are merged; others are
+    kept side by side, each with its own monthly profile (a gridded file's 12 monthly records of ``y0`` and of
+    ``y1``), so every month is the interpolation of the two years' months and an amount per year is still emitted
+    exactly in a leap year (each part scaled by :func:`per_year_scale`).
+    """
+    if not y0 < year < y1:
+        raise ValueError(f"year {year} must lie strictly between {y0} and {y1}")
+    w = (year - y0) / (y1 - y0)
+    parts = [replace(p, rates_kg_s=(1.0 - w) * p.rates_kg_s) for p in a.parts]
+    for q in b.parts:
+        same = next((k for k, p in enumerate(a.parts) if p.name == q.name and p.per_year == q.per_year
+                     and p.monthly_factors.shape == q.monthly_factors.shape
+                     and np.array_equal(p.monthly_factors, q.monthly_factors)), None)
+        if same is None:
+            parts.append(replace(q, rates_kg_s=w * q.rates_kg_s))
+        else:
+            parts[same] = replace(parts[same], rates_kg_s=parts[same].rates_kg_s + w * q.rates_kg_s)
+    how = f"interpolated linearly to {year:g} between the inventory years {y0:g} and {y1:g} (weights {1 - w:.6g}, {w:.6g})"
+    out = EmissionInventory(a.grid, parts, a.substance or b.substance, f"{a.description}, {how}",
+                            [f"{y0:g}: {n}" for n in a.notes] + [f"{y1:g}: {n}" for n in b.notes] + [how])
+    out.outside_kg_s = (1.0 - w) * a.outside_kg_s + w * b.outside_kg_s
+    out.outside_notes = [f"{y0:g}: {n}" for n in a.outside_notes] + [f"{y1:g}: {n}" for n in b.outside_notes]
+    if a.requested_kg_s is not None and b.requested_kg_s is not None:
+        out.requested_kg_s = (1.0 - w) * a.requested_kg_s + w * b.requested_kg_s
+    if a.region_rates_kg_s is not None and b.region_rates_kg_s is not None:
+        zero = np.zeros(a.grid.shape)
+        out.region_rates_kg_s = {c: (1.0 - w) * a.region_rates_kg_s.get(c, zero) + w * b.region_rates_kg_s.get(c, zero)
+                                 for c in dict.fromkeys([*a.region_rates_kg_s, *b.region_rates_kg_s])}
+    out.missing_as_zero_values = a.missing_as_zero_values + b.missing_as_zero_values
+    out.years_available = a.years_available
+    out.interpolated_from = (y0, y1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------------------------
+def _bounding_years(src: object, year: int, available: list[float]) -> tuple[float, float]:
+    """The two years of ``available`` nearest to ``year`` on either side; a year outside them is refused."""
+    years = sorted(available)
+    if not years or year < years[0] or year > years[-1]:
+        raise MissingYearError(src, f"year {year}", f"lies outside the inventory's years {[f'{y:g}' for y in years]}, "
+                               "and emissions.between_years = 'linear' interpolates between them without extrapolating",
+                               "run within these years, or add the years to the file", year, years)
+    return max(y for y in years if y < year), min(y for y in years if y > year)
+
+
 def _check_values(data: np.ndarray, src: object, variable: str, missing_as_zero: bool = False) -> tuple[np.ndarray, int]:
     """Refuse infinite and negative values of a gridded inventory, and missing ones (NaN, as xarray reads a
     ``_FillValue`` or ``missing_value``) unless ``missing_as_zero``: the values with those set to 0 (a new array:
@@ -1136,16 +1238,19 @@ def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[st
     return found if found is not None else _UN_NAMES.get(_name_key(raw))
 
 
-def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> list:
+def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> tuple[list, tuple | None]:
+    """The rows of ``year`` and, for a year interpolated between two of the file's years (``interpolate``), those
+    two years: every (country, sector) takes ``(1 - w) v0 + w v1`` with ``w = (year - y0) / (y1 - y0)``, a row
+    missing in one of the two years counting as 0."""
     years = sorted({e[2] for e in entries if np.isfinite(e[2])})
     if not years:
-        return entries
+        return entries, None
     if year is None:
         if len(years) > 1:
             raise InputError(src, "year", f"the file has several years {years}", "choose one with year=...")
         year = years[0]
     if year in years:
-        return [e for e in entries if e[2] == year]
+        return [e for e in entries if e[2] == year], None
     if not interpolate or year < years[0] or year > years[-1]:
         raise MissingYearError(src, f"year {year:g}", f"is not in the file; available: {[f'{y:g}' for y in years]}",
                                "choose one of these years" + (" (or a year in between)" if interpolate else ""), year, years)
@@ -1160,7 +1265,7 @@ def _select_year(entries: list, year: float | None, src: str, interpolate: bool)
         rb = b[key][3] if key in b else 0.0
         label = (a.get(key) or b.get(key))[4]
         out.append((key[0], key[1], year, (1 - w) * ra + w * rb, label))
-    return out
+    return out, (y0, y1)
 
 
 def _read_profiles(spec: Any) -> dict[str, dict]:
@@ -1190,6 +1295,7 @@ __all__ = [
     "EmissionPart",
     "EmissionUnit",
     "PCB153_MOLAR_MASS_G_MOL",
+    "interpolate_inventories",
     "normalise_monthly",
     "open_emissions",
     "parse_emission_unit",
