@@ -253,3 +253,28 @@ def test_border_flux_arrows_of_a_region_file_stand_on_its_regions_shared_edge(tm
     assert arrows  # the eastward flux from West into East
     (x, y), (dx, dy) = border_crossings([("West", "East")], r.lon_edges, r.lat_edges, geometries)[("West", "East")]
     assert (x, y) == pytest.approx((105.0, 5.0)) and (dx, dy) == pytest.approx((1.0, 0.0))
+
+
+@pytest.mark.parametrize("lon_start", [0.0, -180.0, 25.0])
+def test_a_zonal_band_is_mapped_on_its_latitudes_with_every_cell_drawn(lon_start):
+    """A zonal band (a regional grid of 360 degrees) gets an equirectangular map of its latitudes, not a global
+    Robinson map; a band from 0 E drew no cell at all (cartopy wrapped the cells across the map's edge)."""
+    import cartopy.crs as ccrs
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from popstransport.plotting import plot_map
+
+    lon, lat = np.arange(lon_start, lon_start + 361.0, 10.0), np.arange(20.0, 81.0, 10.0)
+    centres = 0.5 * (lon[1:] + lon[:-1])
+    field = xr.DataArray(np.tile(2.0 + np.cos(np.deg2rad(centres)), (lat.size - 1, 1)), dims=("lat", "lon"))
+    fig = plot_map(field, lon, lat, "band", "kg")
+    ax = fig.axes[0]
+    assert isinstance(ax.projection, ccrs.PlateCarree)
+    x0, x1, y0, y1 = ax.get_extent(ccrs.PlateCarree())
+    assert (x1 - x0, y0, y1) == pytest.approx((360.0, 20.0, 80.0), abs=0.5)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+    plt.close(fig)
+    top = np.array(plt.get_cmap("viridis")(1.0)[:3]) * 255  # the largest values, round 0 E
+    assert (np.abs(rgb - top).sum(axis=-1) < 40).mean() > 0.01

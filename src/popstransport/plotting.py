@@ -96,10 +96,16 @@ def domain_extent(lon_edges: np.ndarray, lat_edges: np.ndarray) -> tuple[float, 
     return lon0, lon1, lat0, lat1, (lon1 - lon0) >= 359.999
 
 
+def _central_longitude(lon0: float, lon1: float) -> float:
+    """The middle of a domain's longitudes, in -180..180."""
+    return ((0.5 * (lon0 + lon1) + 180.0) % 360.0) - 180.0
+
+
 def map_projection(lon_edges: np.ndarray, lat_edges: np.ndarray):
     """A projection suited to the domain.
 
-    Global grids: Robinson centred on the grid's central longitude. Regional grids that stay on one side of the
+    Global grids: Robinson centred on the grid's central longitude. Zonal bands (regional grids of 360 degrees):
+    equirectangular, the band's latitudes only. Regional grids that stay on one side of the
     equator in the mid-latitudes (centre poleward of 25 degrees, at most 60 degrees of latitude): Lambert conformal
     conic with standard parallels at 1/6 and 5/6 of the latitude range (the classic rule for conic maps). Other
     regional grids (tropics, or domains straddling the equator such as Asia-Pacific): equirectangular centred on
@@ -108,10 +114,11 @@ def map_projection(lon_edges: np.ndarray, lat_edges: np.ndarray):
     import cartopy.crs as ccrs
 
     lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
-    centre = 0.5 * (lon0 + lon1)
-    centre = ((centre + 180.0) % 360.0) - 180.0
-    if is_global:
+    centre = _central_longitude(lon0, lon1)
+    if is_global and lat1 - lat0 >= 179.999:
         return ccrs.Robinson(central_longitude=centre)
+    if is_global:  # a zonal band (a regional grid of 360 degrees): its latitudes round the whole globe
+        return ccrs.PlateCarree(central_longitude=lon0 + 180.0)
     mid = 0.5 * (lat0 + lat1)
     span = lat1 - lat0
     if lat0 * lat1 > 0 and abs(mid) >= 25.0 and span <= 60.0 and lon1 - lon0 <= 150.0:
@@ -188,8 +195,10 @@ def add_map_furniture(ax, lon_edges: np.ndarray, lat_edges: np.ndarray) -> None:
     from matplotlib import patheffects
 
     lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
-    if is_global:
+    if is_global and lat1 - lat0 >= 179.999:
         ax.set_global()
+    elif is_global:  # a zonal band, on the equirectangular map of map_projection
+        ax.set_extent([-180.0, 180.0, lat0, lat1], crs=ccrs.PlateCarree(central_longitude=lon0 + 180.0))
     else:
         ax.set_extent([lon0, lon1, lat0, lat1], crs=ccrs.PlateCarree())
     borders, coast = natural_earth_lines(lon0, lon1, lat0, lat1)
@@ -285,8 +294,14 @@ def plot_map(
         fig = ax.figure
     norm, colours, extend, note = colour_scale(data, cmap)
     masked = np.ma.masked_invalid(np.where(data == 0, np.nan, data) if type(norm).__name__ == "LogNorm" else data)
-    mesh = ax.pcolormesh(np.asarray(lon_edges), np.asarray(lat_edges), masked, norm=norm, cmap=colours,
-                         transform=ccrs.PlateCarree(), shading="flat", zorder=1)
+    lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
+    x, frame = np.asarray(lon_edges, dtype=float), ccrs.PlateCarree()
+    if is_global and lat1 - lat0 < 179.999:
+        # (a zonal band: drawn in the frame of its equirectangular map, -180..180 from its first edge; in plain
+        # longitudes cartopy wraps the cells that cross the map's edge and then draws none of them)
+        x, frame = x - x[0] - 180.0, ccrs.PlateCarree(central_longitude=float(x[0]) + 180.0)
+    mesh = ax.pcolormesh(x, np.asarray(lat_edges), masked, norm=norm, cmap=colours, transform=frame, shading="flat",
+                         zorder=1)
     add_map_furniture(ax, lon_edges, lat_edges)
     label = f"{title.split(' (')[0]} ({units})" + (f"; {note}" if note else "")
     cb = fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.75, pad=0.03, aspect=40, extend=extend)
