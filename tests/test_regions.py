@@ -158,7 +158,7 @@ def test_region_file_errors(tmp_path):
         ({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
         ({"zone": "b"}, _square(103.0, 3.0, 108.0, 8.0)),
     ])
-    with pytest.raises(InputError, match=r"regions \['a', 'b'\]: overlap"):
+    with pytest.raises(InputError, match=r"regions 'a' and 'b' \(attribute 'zone'\): overlap by 49334"):
         RegionMasks.from_file(overlap, "zone", g)
     with pytest.raises(InputError, match="does not exist"):
         RegionMasks.from_file(tmp_path / "missing.geojson", "zone", g)
@@ -358,3 +358,64 @@ def test_a_region_of_the_file_outside_the_domain_is_named_as_outside_it(tmp_path
                                           r"Funafuti\) that lie in the domain \(regional grid 12 x 8 cells, lon 150\.\.210"
                                           r".*widen the domain"):
         build_regions(cfg, build_grid(cfg))
+
+
+def test_regions_overlapping_inside_cells_they_do_not_fill_are_refused(tmp_path):
+    """Two small regions overlapping inside one 2.5-degree cell cover together only 0.21 of it, so the cells' sums
+    cannot show the overlap: it is found from the polygons, named with its area, instead of counting twice."""
+    g = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 2.5)
+    f = _write_geojson(tmp_path / "small.geojson", [({"zone": "Lake, north"}, _square(100.1, 20.1, 100.9, 20.9)),
+                                                    ({"zone": "Delta"}, _square(100.5, 20.5, 101.3, 21.3))])
+    with pytest.raises(InputError, match=r"small\.geojson: regions 'Lake, north' and 'Delta' \(attribute 'zone'\): overlap "
+                                         r"by 1850\.\d+ km2 .*lat 21\.25, lon 101\.25: 0\.02569.*Fix: make the regions disjoint"):
+        RegionMasks.from_file(f, "zone", g, use_cache=False)
+    apart = _write_geojson(tmp_path / "apart.geojson", [({"zone": "Lake, north"}, _square(100.1, 20.1, 100.5, 20.9)),
+                                                        ({"zone": "Delta"}, _square(100.5, 20.5, 101.3, 21.3))])
+    assert RegionMasks.from_file(apart, "zone", g, use_cache=False).codes == ["Lake, north", "Delta"]
+
+
+def test_features_of_one_name_that_overlap_count_once(tmp_path):
+    """Features sharing a name are one region, their union: a feature given twice or two overlapping parts of a
+    province do not double its area (nor its whole area on the sphere)."""
+    g = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 2.5)
+    f = _write_geojson(tmp_path / "dup.geojson", [({"zone": "Yunnan"}, _square(100.1, 20.1, 101.3, 21.3)),
+                                                  ({"zone": "Yunnan"}, _square(100.5, 20.5, 101.7, 21.7)),
+                                                  ({"zone": "Yunnan"}, _square(100.1, 20.1, 101.3, 21.3))])
+    m = RegionMasks.from_file(f, "zone", g, use_cache=False)
+    deg2 = 1.2 * 1.2 * 2 - 0.8 * 0.8  # the union of the two squares, in square degrees
+    mean_lat = np.deg2rad(20.9)
+    expected_m2 = deg2 * (np.pi / 180.0) ** 2 * g.radius_m**2 * np.cos(mean_lat)
+    assert m.area_in_grid_m2(g)[0] == pytest.approx(expected_m2, rel=2e-3)
+    assert m.region_area_m2[0] == pytest.approx(m.area_in_grid_m2(g)[0], rel=1e-12)
+
+
+def test_a_ring_drawn_across_the_180th_meridian_the_short_way_is_refused(tmp_path):
+    """175 to -175 in a ring is read (RFC 7946) as an edge 350 degrees long: the region would be the rest of the
+    latitude band. Refused with the feature named; the same region written as 175 to 185, or split at 180, works
+    on a domain across the meridian, as does a band round the whole globe (edges ending on +-180)."""
+    g = LatLonGrid.regional(150.0, 210.0, -40.0, 10.0, 2.5)
+    naive = _write_geojson(tmp_path / "naive.geojson", [
+        ({"sea": "Fiji, waters"}, {"type": "Polygon", "coordinates": [[[175, -20], [-175, -20], [-175, -10], [175, -10],
+                                                                        [175, -20]]]})])
+    with pytest.raises(InputError, match=r"naive\.geojson: feature 0 \(sea = 'Fiji, waters'\): has an edge from \(lon "
+                                         r"175, lat -20\) to \(lon -175, lat -20\), 350 degrees.*Fix: split the feature "
+                                         r"at the 180th meridian.*175 to 185"):
+        RegionMasks.from_file(naive, "sea", g, use_cache=False)
+    past = _write_geojson(tmp_path / "past.geojson", [({"sea": "Fiji, waters"}, _square(175, -20, 185, -10))])
+    split = _write_geojson(tmp_path / "split.geojson", [({"sea": "Fiji, waters"}, {"type": "MultiPolygon", "coordinates": [
+        _square(175, -20, 180, -10)["coordinates"], _square(-180, -20, -175, -10)["coordinates"]]})])
+    a_past = RegionMasks.from_file(past, "sea", g, use_cache=False).area_in_grid_m2(g)
+    a_split = RegionMasks.from_file(split, "sea", g, use_cache=False).area_in_grid_m2(g)
+    np.testing.assert_allclose(a_past, a_split, rtol=1e-12)
+    band = _write_geojson(tmp_path / "band.geojson", [({"sea": "south"}, _square(-180, -40, 180, -30))])
+    assert RegionMasks.from_file(band, "sea", g, use_cache=False).fraction[0, :4].min() == pytest.approx(1.0)
+
+
+def test_an_invalid_polygon_is_repaired_with_a_warning_naming_the_feature(tmp_path):
+    g = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 2.5)
+    bowtie = _write_geojson(tmp_path / "bowtie.geojson", [({"zone": "Bow"}, {"type": "Polygon", "coordinates": [
+        [[100, 20], [110, 30], [110, 20], [100, 30], [100, 20]]]})])
+    with pytest.warns(UserWarning, match=r"bowtie\.geojson: feature 0 \(zone = 'Bow'\) is not a valid polygon "
+                                         r"\(Self-intersection\[105 25\]\); it was repaired to 50 square degrees"):
+        m = RegionMasks.from_file(bowtie, "zone", g, use_cache=False)
+    assert m.fraction[0].sum() == pytest.approx(8.0, rel=0.02)  # half of the 16 cells

@@ -336,9 +336,15 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
                 raise InputError(
                     path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features"
                 )
-            _check_finite(path, g, f"shape {len(geoms)}")
-            if not g.is_valid:
-                g = shapely.make_valid(g)
+            what = f"shape {len(geoms)}"
+            if name_attribute is not None:
+                what += f" ({name_attribute} = {sr.record.as_dict().get(name_attribute)!r})"
+            _check_finite(path, g, what)
+            if name_attribute is None:
+                g = g if g.is_valid else shapely.make_valid(g)
+            else:
+                _check_antimeridian(path, g, what)
+                g = _repaired(path, g, what)
             geoms.append(g)
             attrs.append(sr.record.as_dict())
     return geoms, attrs
@@ -352,6 +358,79 @@ def _check_finite(path: Path, geometry, what: str) -> None:
     if not np.all(np.isfinite(xy)):
         raise InputError(path, what, f"has {int(np.sum(~np.isfinite(xy).all(axis=1)))} vertices with NaN or infinite "
                          "coordinates", "fix or remove those vertices")
+
+
+def _check_antimeridian(path: Path, geometry, what: str) -> None:
+    """Refuse a ring with an edge longer than 180 degrees of longitude between two longitudes inside -180..180 (a
+    region drawn across the 180th meridian as 175 to -175). Edges are straight in longitude and latitude (RFC 7946,
+    section 3.1.9), so such a ring would go round the world the other way, and the region would cover the wrong
+    side of the globe. Edges that end on -180 or 180 (a band round the whole globe) are allowed."""
+    import shapely
+
+    for part in shapely.get_parts(geometry):
+        for ring in shapely.get_rings(part):
+            xy = shapely.get_coordinates(ring)
+            x0, x1 = xy[:-1, 0], xy[1:, 0]
+            bad = (np.abs(x1 - x0) > 180.0) & (np.abs(x0) < 180.0) & (np.abs(x1) < 180.0)
+            if np.any(bad):
+                k = int(np.argmax(bad))
+                raise InputError(path, what, f"has an edge from (lon {x0[k]:g}, lat {xy[k, 1]:g}) to (lon {x1[k]:g}, "
+                                 f"lat {xy[k + 1, 1]:g}), {abs(x1[k] - x0[k]):g} degrees of longitude long: edges are "
+                                 "straight in longitude and latitude, so the region would go round the globe the other "
+                                 "way instead of across the 180th meridian",
+                                 "split the feature at the 180th meridian (RFC 7946, section 3.1.9), or write its "
+                                 "longitudes past 180 (e.g. 175 to 185)")
+
+
+def _repaired(path: Path, geometry, what: str):
+    """``geometry`` made valid (shapely ``make_valid``), with a warning naming ``what`` and the reason when it was
+    not valid (a self-intersecting ring, a hole outside its shell...): the repaired region may not be the one meant."""
+    import shapely
+
+    if geometry.is_valid:
+        return geometry
+    reason = shapely.is_valid_reason(geometry)
+    fixed = shapely.make_valid(geometry)
+    polygons = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+    fixed = shapely.union_all(polygons) if polygons else shapely.Polygon()
+    warnings.warn(f"{path}: {what} is not a valid polygon ({reason}); it was repaired to {fixed.area:.6g} square "
+                  "degrees: check that this is the region meant, or fix the feature (e.g. QGIS 'Fix geometries' or "
+                  "ogr2ogr -makevalid)", stacklevel=4)
+    return fixed
+
+
+def _check_disjoint(path: Path, name_attribute: str, by_name: dict[str, list], grid: LatLonGrid) -> None:
+    """Refuse regions (one geometry each) that overlap by more than ``_OVERLAP_TOLERANCE`` of a cell of the grid:
+    the overlap would count in both regions (its emission tagged twice, its deposition received twice), also where
+    the two regions together cover less than the whole cell, which the cells' sums cannot show."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    names = list(by_name)
+    geoms = [by_name[n][0] for n in names]
+    if len(geoms) < 2:
+        return
+    r = _Rasteriser(grid)
+    tree = STRtree(geoms)
+    pairs = tree.query(geoms, predicate="intersects")
+    for a, b in zip(*pairs):
+        if a >= b:
+            continue
+        inter = shapely.intersection(geoms[a], geoms[b])
+        parts = [p for p in shapely.get_parts(inter) if p.geom_type == "Polygon" and p.area > 0]
+        if not parts:
+            continue  # a shared border
+        over = np.zeros(grid.shape)
+        for piece in r.pieces_in_grid(_to_equal_area(shapely.MultiPolygon(parts))):
+            r.add(piece, over)
+        if over.max() > _OVERLAP_TOLERANCE:
+            j, i = np.unravel_index(int(np.argmax(over)), over.shape)
+            km2 = float(np.sum(over * grid.cell_area_m2)) / 1e6
+            raise InputError(path, f"regions {names[a]!r} and {names[b]!r} (attribute {name_attribute!r})",
+                             f"overlap by {km2:.6g} km2 in the domain (the most in the cell at lat {grid.lat_deg[j]:g}, "
+                             f"lon {grid.lon_deg[i]:g}: {over[j, i]:.6f} of it), which would count twice (emission "
+                             "tagged to both, deposition received by both)",
+                             "make the regions disjoint (each point in at most one region)")
 
 
 def _check_lon_lat(path: Path, geoms: list) -> None:
@@ -412,10 +491,10 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
                              "fix or remove the feature") from None
         if g.geom_type not in ("Polygon", "MultiPolygon"):
             raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
-        _check_finite(path, g, f"feature {n} ({name_attribute} = {props[name_attribute]!r})")
-        if not g.is_valid:
-            g = shapely.make_valid(g)
-        geoms.append(g)
+        what = f"feature {n} ({name_attribute} = {props[name_attribute]!r})"
+        _check_finite(path, g, what)
+        _check_antimeridian(path, g, what)
+        geoms.append(_repaired(path, g, what))
         attrs.append(props)
     if not geoms:
         raise InputError(
@@ -540,15 +619,21 @@ class RegionMasks:
     ) -> RegionMasks:
         """Regions from a GeoJSON file or a shapefile (``.shp`` or ``.zip``), named by ``name_attribute``.
 
-        Features with the same name form one region. Coordinates must be longitude/latitude (WGS 84). Regions that
-        overlap by more than 1e-6 of a cell are an error.
+        Features with the same name form one region (their union: where they overlap, the area counts once).
+        Coordinates must be longitude/latitude (WGS 84); a ring drawn across the 180th meridian as 175 to -175 is an
+        error (split it, or write 175 to 185). Regions that overlap by more than 1e-6 of a cell of the grid are an
+        error, also within cells they do not fill. An invalid polygon (self-intersecting ring...) is repaired with a
+        warning naming the feature.
         """
+        import shapely
+
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "region file", "does not exist", "check the path")
         content = hashlib.sha256(path.read_bytes()).hexdigest()
-        # ("|named": features without a name are no longer a region called 'None' or '')
-        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named")
+        # ("|named": features without a name are no longer a region called 'None' or ''; "|disjoint": features of
+        # one name are united, and regions overlapping within a cell are refused)
+        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named|disjoint")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
             if path.suffix.lower() in (".json", ".geojson"):
@@ -567,6 +652,9 @@ class RegionMasks:
             if unnamed:
                 warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
                               "not regions (their area counts as outside every region)", stacklevel=2)
+            # features of one name are one region: their union, so that where they overlap nothing counts twice
+            by_name = {n: [gs[0] if len(gs) == 1 else shapely.union_all(gs)] for n, gs in by_name.items()}
+            _check_disjoint(path, name_attribute, by_name, grid)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
                 raise InputError(path, f"attribute {name_attribute!r}", f"names regions {reserved}, which the "
