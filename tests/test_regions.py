@@ -419,3 +419,25 @@ def test_an_invalid_polygon_is_repaired_with_a_warning_naming_the_feature(tmp_pa
                                          r"\(Self-intersection\[105 25\]\); it was repaired to 50 square degrees"):
         m = RegionMasks.from_file(bowtie, "zone", g, use_cache=False)
     assert m.fraction[0].sum() == pytest.approx(8.0, rel=0.02)  # half of the 16 cells
+
+
+def test_country_codes_mixed_with_the_regions_of_a_file_are_refused_with_the_fix(tmp_path):
+    """Tags or receptors from a region file cannot include Natural Earth countries: the error names them as countries
+    and says how to add them to the file (it listed the file's regions joined by commas, so that a region called
+    'Central, China' read as two)."""
+    import popstransport
+    from popstransport.config import ConfigError
+
+    f = _write_geojson(tmp_path / "prov.geojson", [({"zone": "Central, China"}, _square(100.0, 20.0, 110.0, 40.0)),
+                                                   ({"zone": "Östliches China"}, _square(110.0, 20.0, 120.0, 40.0))])
+    settings = ["domain.resolution_deg=5", f"regions.source={f}", "regions.name_attribute=zone", "attribution.tags=list",
+                "attribution.regions=['Central, China', 'KOR']"]
+    fix = r"'KOR' is a Natural Earth country, but the regions come from .*prov\.geojson \(attribute 'zone'\) and the two " \
+          r"sets cannot be mixed: add the countries to that file"
+    with pytest.raises(ConfigError, match=r"attribution.regions \['KOR'\] are not regions of the domain; known: "
+                                          r"\['Central, China', 'Östliches China'\]; " + fix):
+        popstransport.validate(popstransport.load_config(None, settings))
+    with pytest.raises(ConfigError, match=r"attribution.receptors \['JPN'\] are not regions of the domain.*'JPN' is a "
+                                          r"Natural Earth country, but the regions come from"):
+        popstransport.validate(popstransport.load_config(None, [*settings[:-1], "attribution.regions=['Central, China']",
+                                                                "attribution.receptors=['JPN']"]))

@@ -129,7 +129,7 @@ def make_tags(
         unknown = [r for r in regions if r not in codes]
         if unknown:
             raise AttributionError(
-                f"attribution.regions {unknown} are not regions of the domain; known: {', '.join(sorted(codes))}"
+                f"attribution.regions {unknown} are not regions of the domain; known: {sorted(codes)}"
             )
         if not regions:
             raise AttributionError("attribution.tags = 'list' needs attribution.regions, e.g. ['CHN', 'IND']")

@@ -237,6 +237,17 @@ def _territory_hints(codes: list[str], domain_codes: list[str], cfg: Config | No
                          "Earth's countries, whatever the domain (popstransport.io.regions.country_codes() lists their "
                          "ISO 3166 alpha-3 codes, in capitals); for a territory it does not draw, give regions from a "
                          "file (regions.source)")
+    elif cfg is not None and codes:
+        from .io.regions import country_codes
+
+        known = country_codes()
+        countries = [c for c in codes if c in known]
+        if countries:
+            hints.append(f"{', '.join(map(repr, countries))} {'is a' if len(countries) == 1 else 'are'} Natural Earth "
+                         f"countr{'y' if len(countries) == 1 else 'ies'}, but the regions come from {cfg.regions.source} "
+                         f"(attribute {cfg.regions.name_attribute!r}) and the two sets cannot be mixed: add the "
+                         "countries to that file as features named by their codes (their outlines are in "
+                         "popstransport.io.regions.natural_earth_countries()), disjoint from its other regions")
     return f"; {'; '.join(hints)}" if hints else ""
 
 
