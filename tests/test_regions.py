@@ -441,3 +441,36 @@ def test_country_codes_mixed_with_the_regions_of_a_file_are_refused_with_the_fix
                                           r"Natural Earth country, but the regions come from"):
         popstransport.validate(popstransport.load_config(None, [*settings[:-1], "attribution.regions=['Central, China']",
                                                                 "attribution.receptors=['JPN']"]))
+
+
+def test_provinces_of_a_file_emit_their_countrys_national_total_inside_them(tmp_path):
+    """China cut along 100 E and 112 E into three provinces, with the built-in inventory of national totals (spread
+    evenly over each country's land): each province's tag emits China's total times the province's share of China's
+    area, and the three add up to China's total, to round-off. Split by the cells' area, the provinces' tags also
+    took their neighbours' emissions in the cells on China's border (75.6 kg/yr on 5 degrees, against China's 57)."""
+    import shapely
+    import shapely.geometry
+
+    import popstransport
+    from popstransport.constants import SECONDS_PER_YEAR
+    from popstransport.run import build_run
+
+    by_code, _ = regions.natural_earth_countries()
+    china = shapely.union_all(by_code["CHN"])
+    cuts = {"West, China": (60.0, 100.0), "Central China": (100.0, 112.0), "Östliches China": (112.0, 180.0)}
+    provinces = {n: china.intersection(shapely.geometry.box(x0, -90.0, x1, 90.0)) for n, (x0, x1) in cuts.items()}
+    f = _write_geojson(tmp_path / "provinces.geojson", [({"prov": n}, shapely.geometry.mapping(g))
+                                                        for n, g in provinces.items()])
+    cfg = popstransport.load_config(None, ["domain.resolution_deg=5", f"regions.source={f}", "regions.name_attribute=prov",
+                                           "attribution.tags=countries", "emissions.year=2010"])
+    setup = build_run(cfg)
+    rates = setup.inventory.region_rates_kg_s
+    emitted = np.einsum("tji,ji->t", setup.tags.emission_weights, sum(rates.values())) * SECONDS_PER_YEAR
+    by_tag = dict(zip(setup.tags.names, emitted))
+    china_kg_yr = rates["CHN"].sum() * SECONDS_PER_YEAR
+    assert china_kg_yr == pytest.approx(57.0, rel=1e-9)  # the built-in inventory's China in 2010, all in the domain
+    whole = regions._to_equal_area(china).area
+    for name, g in provinces.items():
+        assert by_tag[name] == pytest.approx(china_kg_yr * regions._to_equal_area(g).area / whole, rel=1e-9)
+    assert sum(by_tag[n] for n in provinces) == pytest.approx(china_kg_yr, rel=1e-10)
+    assert sum(by_tag.values()) == pytest.approx(sum(r.sum() for r in rates.values()) * SECONDS_PER_YEAR, rel=1e-12)

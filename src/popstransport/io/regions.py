@@ -395,7 +395,7 @@ def _repaired(path: Path, geometry, what: str):
     fixed = shapely.union_all(polygons) if polygons else shapely.Polygon()
     warnings.warn(f"{path}: {what} is not a valid polygon ({reason}); it was repaired to {fixed.area:.6g} square "
                   "degrees: check that this is the region meant, or fix the feature (e.g. QGIS 'Fix geometries' or "
-                  "ogr2ogr -makevalid)", stacklevel=4)
+                  "ogr2ogr -makevalid)", stacklevel=5)
     return fixed
 
 
@@ -509,6 +509,79 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
     if empty:
         warnings.warn(f"{path}: {empty} of {len(feats)} features have no geometry and are not regions", stacklevel=3)
     return geoms, attrs
+
+
+def _named_geometries(path: Path, name_attribute: str) -> dict[str, list]:
+    """The regions of a user file: ``{name: [geometry]}``, the union of the features of each name (so that where
+    they overlap nothing counts twice); features without a name are left out with a warning."""
+    import shapely
+
+    if path.suffix.lower() in (".json", ".geojson"):
+        geoms, attrs = _read_geojson(path, name_attribute)
+    else:
+        geoms, attrs = _read_shapefile(path, name_attribute)
+    _check_lon_lat(path, geoms)
+    by_name: dict[str, list] = {}
+    unnamed = 0
+    for g, a in zip(geoms, attrs):
+        name = a.get(name_attribute)
+        if name is None or not str(name).strip():
+            unnamed += 1
+            continue
+        by_name.setdefault(str(name).strip(), []).append(g)
+    if unnamed:
+        warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
+                      "not regions (their area counts as outside every region)", stacklevel=3)
+    return {n: [gs[0] if len(gs) == 1 else shapely.union_all(gs)] for n, gs in by_name.items()}
+
+
+def file_region_country_fractions(path: str | os.PathLike, name_attribute: str, grid: LatLonGrid,
+                                  countries: Sequence[str], use_cache: bool = True) -> dict[tuple[str, str], np.ndarray]:
+    """The fraction of every cell of ``grid`` that lies both in a region of a user file and in one of the Natural
+    Earth ``countries``: ``{(region, country): (J, I)}``, for the pairs that share some of the grid.
+
+    With an inventory of national totals spread evenly over each country's part of a cell, the emission of region
+    ``r`` in a cell is ``sum_c E_c * g_rc / f_c`` (``E_c`` the country's emission in the cell, ``g_rc`` this
+    fraction, ``f_c`` the country's fraction of the cell), so that a province gets its own country's emission and
+    none of a neighbour's in the cells on the border. Cached on disk like the masks.
+    """
+    import shapely
+    from shapely.strtree import STRtree
+
+    path = Path(path)
+    wanted = sorted({str(c) for c in countries if c})
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    cpath = _cache_path("bycountry", grid, f"{content}|{name_attribute}|{','.join(wanted)}")
+    data = _load_cache(cpath) if use_cache else None
+    if data is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the masks of the same file have given the file's warnings)
+            by_name = _named_geometries(path, name_attribute)
+        by_code, _ = natural_earth_countries()
+        ccodes = [c for c in wanted if c in by_code for _ in by_code[c]]
+        cgeoms = [g for c in wanted if c in by_code for g in by_code[c]]
+        tree = STRtree(cgeoms) if cgeoms else None
+        r = _Rasteriser(grid)
+        keys, fracs = [], []
+        for name, (geom,) in by_name.items():
+            acc: dict[str, np.ndarray] = {}
+            for k in ([] if tree is None else tree.query(geom, predicate="intersects")):
+                inter = shapely.intersection(geom, cgeoms[k])
+                parts = [p for p in shapely.get_parts(inter) if p.geom_type == "Polygon" and p.area > 0]
+                if not parts:
+                    continue
+                out = acc.setdefault(ccodes[k], np.zeros(grid.shape))
+                for piece in r.pieces_in_grid(_to_equal_area(shapely.MultiPolygon(parts))):
+                    r.add(piece, out)
+            for c, f in acc.items():
+                if np.any(f > 0):
+                    keys.append(f"{name}\x1f{c}")
+                    fracs.append(f)
+        data = {"keys": np.array(keys, dtype=str),
+                "fraction": np.stack(fracs) if fracs else np.zeros((0,) + grid.shape)}
+        if use_cache:
+            _save_cache(cpath, data)
+    return {tuple(str(k).split("\x1f", 1)): f for k, f in zip(data["keys"], np.asarray(data["fraction"], dtype=float))}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -625,8 +698,6 @@ class RegionMasks:
         error, also within cells they do not fill. An invalid polygon (self-intersecting ring...) is repaired with a
         warning naming the feature.
         """
-        import shapely
-
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "region file", "does not exist", "check the path")
@@ -636,24 +707,7 @@ class RegionMasks:
         cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named|disjoint")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
-            if path.suffix.lower() in (".json", ".geojson"):
-                geoms, attrs = _read_geojson(path, name_attribute)
-            else:
-                geoms, attrs = _read_shapefile(path, name_attribute)
-            _check_lon_lat(path, geoms)
-            by_name: dict[str, list] = {}
-            unnamed = 0
-            for g, a in zip(geoms, attrs):
-                name = a.get(name_attribute)
-                if name is None or not str(name).strip():
-                    unnamed += 1
-                    continue
-                by_name.setdefault(str(name).strip(), []).append(g)
-            if unnamed:
-                warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
-                              "not regions (their area counts as outside every region)", stacklevel=2)
-            # features of one name are one region: their union, so that where they overlap nothing counts twice
-            by_name = {n: [gs[0] if len(gs) == 1 else shapely.union_all(gs)] for n, gs in by_name.items()}
+            by_name = _named_geometries(path, name_attribute)
             _check_disjoint(path, name_attribute, by_name, grid)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
@@ -822,5 +876,5 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
     return out
 
 
-__all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3",
-           "land_fraction", "natural_earth_countries", "territory_hint"]
+__all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes",
+           "file_region_country_fractions", "iso2_to_iso3", "land_fraction", "natural_earth_countries", "territory_hint"]
