@@ -474,3 +474,45 @@ def test_provinces_of_a_file_emit_their_countrys_national_total_inside_them(tmp_
         assert by_tag[name] == pytest.approx(china_kg_yr * regions._to_equal_area(g).area / whole, rel=1e-9)
     assert sum(by_tag[n] for n in provinces) == pytest.approx(china_kg_yr, rel=1e-10)
     assert sum(by_tag.values()) == pytest.approx(sum(r.sum() for r in rates.values()) * SECONDS_PER_YEAR, rel=1e-12)
+
+
+def test_shapefile_attribute_tables_in_the_encoding_of_their_cpg_file(tmp_path):
+    """A Windows-1252 or Latin-1 .dbf (named in its .cpg, as ESRI writes it) is read in that encoding: it stopped
+    the run with pyshp's own decoding error, naming neither the file's role nor a fix."""
+    import zipfile
+
+    shapefile = pytest.importorskip("shapefile")
+    g = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 5.0)
+    for cpg, encoding in (("ISO-8859-1", "latin-1"), ("1252", "cp1252"), ("ANSI 1252", "cp1252")):
+        base = tmp_path / f"gebiet_{encoding}_{len(cpg)}"
+        with shapefile.Writer(str(base), shapeType=shapefile.POLYGON, encoding=encoding) as w:
+            w.field("NAME", "C", size=40)
+            w.poly([[[100.0, 20.0], [100.0, 30.0], [110.0, 30.0], [110.0, 20.0], [100.0, 20.0]]])
+            w.record("Östliches Gebiet, Süd")
+        base.with_suffix(".cpg").write_text(cpg)
+        assert RegionMasks.from_file(base.with_suffix(".shp"), "NAME", g, use_cache=False).codes == ["Östliches Gebiet, Süd"]
+    base.with_suffix(".cpg").unlink()  # (read as UTF-8, which this .dbf is not)
+    with pytest.raises(InputError, match=r"\.shp: attribute table \(\.dbf\): cannot be read as utf-8 .*Fix: .*encoding named "
+                                         r"in a \.cpg file"):
+        RegionMasks.from_file(base.with_suffix(".shp"), "NAME", g, use_cache=False)
+    with zipfile.ZipFile(tmp_path / "nodbf.zip", "w") as z:
+        for ext in (".shp", ".shx"):
+            z.write(base.with_suffix(ext), base.with_suffix(ext).name)
+    with pytest.raises(InputError, match=r"nodbf\.zip: attribute table \(\.dbf\): cannot be read .*Fix: give the \.dbf"):
+        RegionMasks.from_file(tmp_path / "nodbf.zip", "NAME", g, use_cache=False)
+
+
+def test_a_region_file_without_named_polygons_says_so(tmp_path):
+    """An empty shapefile, or features whose names are all empty, were reported as 'none of the 0 regions lies in
+    the model domain' (check the coordinates or the domain)."""
+    shapefile = pytest.importorskip("shapefile")
+    g = LatLonGrid.regional(60.0, 180.0, -15.0, 60.0, 5.0)
+    with shapefile.Writer(str(tmp_path / "empty"), shapeType=shapefile.POLYGON) as w:
+        w.field("NAME", "C", size=20)
+    with pytest.raises(InputError, match=r"empty\.shp: regions: the file holds no polygon feature with a 'NAME'\. Fix: give "
+                                         r"polygon features, each with its region's name in 'NAME'"):
+        RegionMasks.from_file(tmp_path / "empty.shp", "NAME", g, use_cache=False)
+    unnamed = _write_geojson(tmp_path / "unnamed.geojson", [({"zone": " "}, _square(100.0, 20.0, 110.0, 30.0))])
+    with pytest.warns(UserWarning, match="have an empty 'zone'"), pytest.raises(InputError, match=r"unnamed\.geojson: "
+                                                                                  r"regions: the file holds no polygon"):
+        RegionMasks.from_file(unnamed, "zone", g, use_cache=False)

@@ -304,14 +304,23 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
     import shapely
     import shapely.geometry
 
+    encoding = _shapefile_encoding(path)
     try:
-        reader = shapefile.Reader(str(path), encoding="utf-8")
+        with warnings.catch_warnings():
+            # (pyshp warns when the encoding given differs in spelling from the .cpg's, which it is read from)
+            warnings.filterwarnings("ignore", message="Specified encoding")
+            reader = shapefile.Reader(str(path), encoding=encoding)
     except Exception as err:
         raise InputError(
             path, "shapefile", f"cannot be read ({err})", "give a valid .shp (with .dbf/.shx) or a zipped shapefile"
         ) from None
-    with reader as sf:
-        names = [f[0] for f in sf.fields[1:]]
+    with reader as sf, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Specified encoding")
+        try:
+            names = [f[0] for f in sf.fields[1:]]
+        except Exception as err:  # noqa: BLE001 - pyshp raises its own types
+            raise InputError(path, "attribute table (.dbf)", f"cannot be read ({err})",
+                             "give the .dbf beside the .shp (and in the zip)") from None
         if name_attribute is not None and name_attribute not in names:
             raise InputError(
                 path,
@@ -328,7 +337,13 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
                 "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.shp in.shp",
             )
         geoms, attrs = [], []
-        for sr in sf.iterShapeRecords():
+        try:
+            shape_records = list(sf.iterShapeRecords())
+        except Exception as err:  # noqa: BLE001 - pyshp raises its own types and UnicodeDecodeError
+            raise InputError(path, "attribute table (.dbf)", f"cannot be read as {encoding} ({err})",
+                             "give the .dbf beside the .shp (and in the zip), with its text in UTF-8 or its encoding "
+                             "named in a .cpg file beside it (e.g. ISO-8859-1 or 1252)") from None
+        for sr in shape_records:
             if sr.shape.shapeType in (0,) or not sr.shape.points:
                 continue
             g = shapely.geometry.shape(sr.shape.__geo_interface__)
@@ -445,6 +460,26 @@ def _check_lon_lat(path: Path, geoms: list) -> None:
                          "longitudes and latitudes (projected coordinates, in metres?)",
                          "reproject the file to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.geojson "
                          "in.geojson")
+
+
+def _shapefile_encoding(path: Path) -> str:
+    """The text encoding of a shapefile's attribute table: the one its ``.cpg`` file names (ESRI writes ``1252`` or
+    ``ANSI 1252`` for Windows-1252), otherwise UTF-8."""
+    import codecs
+
+    text = ""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as z:
+            text = next((z.read(n).decode("ascii", "replace") for n in z.namelist() if n.lower().endswith(".cpg")), "")
+    elif path.with_suffix(".cpg").is_file():
+        text = path.with_suffix(".cpg").read_text(errors="replace")
+    name = text.strip().upper().removeprefix("ANSI").strip()
+    if name.isdigit():
+        name = f"cp{name}"
+    try:
+        return codecs.lookup(name).name if name else "utf-8"
+    except LookupError:
+        return "utf-8"
 
 
 def _shapefile_prj(path: Path) -> str:
@@ -708,6 +743,9 @@ class RegionMasks:
         data = _load_cache(cpath) if use_cache else None
         if data is None:
             by_name = _named_geometries(path, name_attribute)
+            if not by_name:
+                raise InputError(path, "regions", f"the file holds no polygon feature with a {name_attribute!r}",
+                                 f"give polygon features, each with its region's name in {name_attribute!r}")
             _check_disjoint(path, name_attribute, by_name, grid)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
