@@ -516,3 +516,33 @@ def test_a_region_file_without_named_polygons_says_so(tmp_path):
     with pytest.warns(UserWarning, match="have an empty 'zone'"), pytest.raises(InputError, match=r"unnamed\.geojson: "
                                                                                   r"regions: the file holds no polygon"):
         RegionMasks.from_file(unnamed, "zone", g, use_cache=False)
+
+
+def test_a_projected_crs_named_by_the_file_is_refused_whatever_its_coordinates(tmp_path):
+    """A GeoJSON whose ``crs`` member names a projected system, or a shapefile with a WKT 2 .prj (PROJCRS), is
+    refused by its CRS: coordinates in metres near the projection's origin (100..110 m) passed the range check and
+    were read as degrees. Geographic systems (EPSG:4326, CRS84, CGCS2000) are accepted."""
+    shapefile = pytest.importorskip("shapefile")
+    g = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 2.5)
+    feature = {"type": "Feature", "properties": {"zone": "harbour"}, "geometry": _square(100.0, 20.0, 110.0, 30.0)}
+    for name, projected in (("urn:ogc:def:crs:EPSG::3857", "WGS 84 / Pseudo-Mercator"), ("EPSG:32650", "UTM zone 50N"),
+                            ("urn:ogc:def:crs:OGC:1.3:CRS84", ""), ("urn:ogc:def:crs:EPSG::4490", "")):
+        f = tmp_path / "crs.geojson"
+        f.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": name}},
+                                 "features": [feature]}))
+        if projected:
+            with pytest.raises(InputError, match=rf"crs\.geojson: coordinate reference system: the file is in projected "
+                                                 rf"coordinates \({name}: .*{projected}\)\. Fix: reproject it"):
+                RegionMasks.from_file(f, "zone", g, use_cache=False)
+        else:
+            assert RegionMasks.from_file(f, "zone", g, use_cache=False).codes == ["harbour"]
+    with shapefile.Writer(str(tmp_path / "wkt2"), shapeType=shapefile.POLYGON) as w:
+        w.field("zone", "C", size=20)
+        w.poly([[[100.0, 20.0], [100.0, 30.0], [110.0, 30.0], [110.0, 20.0], [100.0, 20.0]]])
+        w.record("harbour")
+    import pyproj
+
+    (tmp_path / "wkt2.prj").write_text(pyproj.CRS.from_epsg(32650).to_wkt())
+    with pytest.raises(InputError, match=r"wkt2\.shp: coordinate reference system: the shapefile is in projected "
+                                         r"coordinates \(WGS 84 / UTM zone 50N\)"):
+        RegionMasks.from_file(tmp_path / "wkt2.shp", "zone", g, use_cache=False)

@@ -329,11 +329,12 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
                 "pass one of these as the name attribute",
             )
         prj = _shapefile_prj(path)
-        if prj and prj.lstrip().upper().startswith("PROJCS"):
+        projected = _projected_crs(prj)
+        if projected:
             raise InputError(
                 path,
                 "coordinate reference system",
-                "the shapefile is in projected coordinates",
+                f"the shapefile is in projected coordinates ({projected})",
                 "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.shp in.shp",
             )
         geoms, attrs = [], []
@@ -462,6 +463,23 @@ def _check_lon_lat(path: Path, geoms: list) -> None:
                          "in.geojson")
 
 
+def _projected_crs(text: str) -> str:
+    """The name of the coordinate reference system ``text`` (WKT 1 or 2 of a .prj, or a GeoJSON ``crs`` name such
+    as ``urn:ogc:def:crs:EPSG::3857``) if it is projected, else ``""`` (geographic, or not understood)."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if text.upper().startswith(("PROJCS", "PROJCRS")):
+        return text.split('"')[1] if text.count('"') >= 2 else text[:40]
+    try:
+        import pyproj
+
+        crs = pyproj.CRS.from_user_input(text)
+    except Exception:  # noqa: BLE001 - an unknown CRS string is left to the coordinate check
+        return ""
+    return crs.name if crs.is_projected else ""
+
+
 def _shapefile_encoding(path: Path) -> str:
     """The text encoding of a shapefile's attribute table: the one its ``.cpg`` file names (ESRI writes ``1252`` or
     ``ANSI 1252`` for Windows-1252), otherwise UTF-8."""
@@ -501,6 +519,13 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(path, "GeoJSON", f"cannot be read ({err})", "give a valid GeoJSON FeatureCollection") from None
+    crs = data.get("crs") if isinstance(data, dict) else None
+    crs_name = str(((crs or {}).get("properties") or {}).get("name", "")) if isinstance(crs, dict) else ""
+    projected = _projected_crs(crs_name)
+    if projected:
+        raise InputError(path, "coordinate reference system", f"the file is in projected coordinates ({crs_name}: "
+                         f"{projected})", "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 "
+                         "out.geojson in.geojson")
     feats = data.get("features") if isinstance(data, dict) else None
     if isinstance(data, dict) and data.get("type") == "Feature":
         feats = [data]
