@@ -441,6 +441,10 @@ def test_country_codes_mixed_with_the_regions_of_a_file_are_refused_with_the_fix
                                           r"Natural Earth country, but the regions come from"):
         popstransport.validate(popstransport.load_config(None, [*settings[:-1], "attribution.regions=['Central, China']",
                                                                 "attribution.receptors=['JPN']"]))
+    one = popstransport.load_config(None, [*settings[:-1], "attribution.regions=['Central, China']"])
+    lines = popstransport.validate(one).lines
+    assert any(line.endswith("tags: 'Central, China', OTHER") for line in lines)
+    assert "receptors: 'Central, China', Östliches China" in lines
 
 
 def test_provinces_of_a_file_emit_their_countrys_national_total_inside_them(tmp_path):

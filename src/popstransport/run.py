@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .attribution import AttributionError, TagSet, border_faces, border_fraction, make_tags, untagged
+from .attribution import AttributionError, TagSet, border_faces, border_fraction, make_tags, name_list, untagged
 from .config import ChemicalConfig, Config, ConfigError, ProcessesConfig, parse_time
 from .constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from .grid import AirLayers, LatLonGrid
@@ -712,7 +712,7 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
     by_year = ("" if not isinstance(yearly, YearlyEmissions) else " (inventory year by year: " + ", ".join(
         f"{y} {inv.annual_total_kg:.4g}" for y, inv in yearly.inventories.items()) + " kg)")
     lines.append(f"emissions: {cfg.emissions.source}, {total:.4g} kg/yr at the start time{by_year}; "
-                 f"tags: {', '.join(model.tags)}")
+                 f"tags: {name_list(model.tags)}")
     if setup.inventory is not None and setup.inventory.missing_as_zero_values:
         lines.append(f"missing values read as no emission (emissions.missing_as_zero): "
                      f"{setup.inventory.missing_as_zero_values} of the file's values")
@@ -755,7 +755,7 @@ def validate(cfg: Config, all_records: bool = False) -> Validation:
         else:
             lines.append(f"inflow through the open boundaries{where_in}: clean air (domain.inflow_mixing_ratio = 0)")
     if tagged:
-        lines.append(f"receptors: {', '.join(receptors)}")
+        lines.append(f"receptors: {name_list(receptors)}")
     if cfg.scenarios:
         from .config import scenario_name
 
