@@ -550,3 +550,30 @@ def test_a_projected_crs_named_by_the_file_is_refused_whatever_its_coordinates(t
     with pytest.raises(InputError, match=r"wkt2\.shp: coordinate reference system: the shapefile is in projected "
                                          r"coordinates \(WGS 84 / UTM zone 50N\)"):
         RegionMasks.from_file(tmp_path / "wkt2.shp", "zone", g, use_cache=False)
+
+
+def test_point_sources_belong_to_the_region_of_a_file_that_holds_them(tmp_path):
+    """Two plants in one 5-degree cell on either side of a province border (112.3 E), one at sea in the same cell
+    but inside a sea region drawn past 180 elsewhere: each tag emits its own plants, all of them (split by the
+    shares of the cell they were mixed), and a plant in no region is OTHER's."""
+    from popstransport.config import load_config
+    from popstransport.constants import SECONDS_PER_YEAR
+    from popstransport.run import build_run
+
+    f = _write_geojson(tmp_path / "prov.geojson", [({"prov": "Hunan, west"}, _square(100.0, 20.0, 112.3, 35.0)),
+                                                   ({"prov": "Jiangxi"}, _square(112.3, 20.0, 125.0, 35.0)),
+                                                   ({"prov": "Date line sea"}, _square(175.0, -10.0, 190.0, 0.0))])
+    points = tmp_path / "points.csv"
+    points.write_text("name,lon,lat,rate,unit\nwest plant,111.0,27.0,10,kg/yr\neast plant,113.5,27.0,30,kg/yr\n"
+                      "ship,-175.5,-5.0,2,kg/yr\nbeyond,140.0,27.0,7,kg/yr\n")
+    cfg = load_config(None, ["domain.resolution_deg=5", f"emissions.source={points}", f"regions.source={f}",
+                             "regions.name_attribute=prov", "attribution.tags=countries", "met.source=uniform",
+                             "domain.lon_max_deg=190"])
+    with pytest.warns(UserWarning, match=r"ship \(-175\.5, -5\)"):  # (at sea for the countries)
+        setup = build_run(cfg)
+    total = sum(setup.inventory.region_rates_kg_s.values())
+    by_tag = dict(zip(setup.tags.names, np.einsum("tji,ji->t", setup.tags.emission_weights, total) * SECONDS_PER_YEAR))
+    assert by_tag["Hunan, west"] == pytest.approx(10.0, rel=1e-12)
+    assert by_tag["Jiangxi"] == pytest.approx(30.0, rel=1e-12)
+    assert by_tag["Date line sea"] == pytest.approx(2.0, rel=1e-12)
+    assert by_tag["OTHER"] == pytest.approx(7.0, rel=1e-12)

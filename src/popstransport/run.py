@@ -273,8 +273,8 @@ def build_regions(cfg: Config, grid: LatLonGrid):
     return masks.select(codes) if codes else masks
 
 
-def file_region_emission(cfg: Config, grid: LatLonGrid, codes: list[str], country_kg_s: dict[str, np.ndarray]
-                         ) -> dict[str, np.ndarray]:
+def file_region_emission(cfg: Config, grid: LatLonGrid, codes: list[str], country_kg_s: dict[str, np.ndarray],
+                         point_sources: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The emission ``(J, I)`` kg s-1 of each region ``codes`` of a region file from an inventory of national totals
     (``country_kg_s``, each country's emission by cell, spread evenly over its part of a cell):
     ``E_r = sum_c E_c * g_rc / f_c``, with ``g_rc`` the fraction of the cell in both the region and country ``c`` and
@@ -282,19 +282,29 @@ def file_region_emission(cfg: Config, grid: LatLonGrid, codes: list[str], countr
     The key ``""`` holds the rest of every cell's emission (outside the regions, or at sea), so that the values add
     up to the inventory; a region's tag then emits its countries' emission inside it, and none of a neighbouring
     country's emission in the cells on its border (split by the cells' area, a province of China west of 100 E
-    emitted 31.4 kg/yr of the built-in inventory on a 5-degree grid instead of the 22.8 of China's inside it)."""
-    from .io.regions import RegionMasks, file_region_country_fractions
+    emitted 31.4 kg/yr of the built-in inventory on a 5-degree grid instead of the 22.8 of China's inside it).
 
-    countries = RegionMasks.for_countries(grid)
-    pairs = file_region_country_fractions(cfg.regions.source, cfg.regions.name_attribute, grid,
-                                          [c for c in country_kg_s if c in countries.codes])
-    out = {r: np.zeros(grid.shape) for r in codes}
-    for (r, c), g in pairs.items():
-        if r in out:
-            f_c = countries.fraction[countries.index(c)]
-            share = np.divide(g, f_c, out=np.zeros(grid.shape), where=f_c > 0)
-            out[r] += country_kg_s[c] * np.clip(share, 0.0, 1.0)
+    With ``point_sources`` (an inventory of point sources: ``lon``, ``lat``, ``j``, ``i``, ``kg_s``), each source
+    belongs to the region that holds the point, whatever the regions' shares of its cell."""
+    from .io.regions import RegionMasks, file_region_country_fractions, file_regions_of_points
+
     total = np.sum(list(country_kg_s.values()), axis=0) if country_kg_s else np.zeros(grid.shape)
+    out = {r: np.zeros(grid.shape) for r in codes}
+    if point_sources is not None:
+        held = file_regions_of_points(cfg.regions.source, cfg.regions.name_attribute, point_sources["lon"],
+                                      point_sources["lat"])
+        for r, j, i, kg_s in zip(held, point_sources["j"], point_sources["i"], point_sources["kg_s"]):
+            if r in out:
+                out[r][j, i] += kg_s
+    else:
+        countries = RegionMasks.for_countries(grid)
+        pairs = file_region_country_fractions(cfg.regions.source, cfg.regions.name_attribute, grid,
+                                              [c for c in country_kg_s if c in countries.codes])
+        for (r, c), g in pairs.items():
+            if r in out:
+                f_c = countries.fraction[countries.index(c)]
+                share = np.divide(g, f_c, out=np.zeros(grid.shape), where=f_c > 0)
+                out[r] += country_kg_s[c] * np.clip(share, 0.0, 1.0)
     out[""] = np.clip(total - np.sum(list(out.values()), axis=0), 0.0, None)
     return out
 
@@ -427,7 +437,7 @@ def build_run(cfg: Config, tag_subset: list[int] | None = None) -> RunSetup:
             by_country = None
             if inv is not None and inv.region_rates_kg_s is not None:
                 by_country = (inv.region_rates_kg_s if cfg.regions.source == "natural_earth"
-                              else file_region_emission(cfg, grid, codes, inv.region_rates_kg_s))
+                              else file_region_emission(cfg, grid, codes, inv.region_rates_kg_s, inv.point_sources))
             emitted = inv.rates_kg_s(t) if inv is not None else field(t)
             return make_tags(codes, fraction, emitted, mode=mode, regions=regions, region_emission_kg_s=by_country,
                              boundary=cfg.domain.inflow_mixing_ratio > 0)

@@ -644,6 +644,32 @@ def file_region_country_fractions(path: str | os.PathLike, name_attribute: str, 
     return {tuple(str(k).split("\x1f", 1)): f for k, f in zip(data["keys"], np.asarray(data["fraction"], dtype=float))}
 
 
+def file_regions_of_points(path: str | os.PathLike, name_attribute: str, lon_deg: np.ndarray, lat_deg: np.ndarray
+                           ) -> list[str]:
+    """The region of a user file holding each point (``""`` for a point in none of them), for point sources.
+    Longitudes in either convention (a region drawn past 180 holds a point given at -175, and the reverse)."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the masks of the same file have given the file's warnings)
+        by_name = _named_geometries(Path(path), name_attribute)
+    names = list(by_name)
+    tree = STRtree([by_name[n][0] for n in names])
+    lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
+    lat = np.asarray(lat_deg, dtype=float)
+    out = [""] * lon.size
+    for shift in (0.0, 360.0, -360.0):
+        todo = [k for k, name in enumerate(out) if not name]
+        if not todo:
+            break
+        hits = tree.query(shapely.points(lon[todo] + shift, lat[todo]), predicate="intersects")
+        for k, g in zip(*hits):
+            if not out[todo[k]]:
+                out[todo[k]] = names[g]
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------------------------------------------
@@ -940,4 +966,5 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
 
 
 __all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes",
-           "file_region_country_fractions", "iso2_to_iso3", "land_fraction", "natural_earth_countries", "territory_hint"]
+           "file_region_country_fractions", "file_regions_of_points", "iso2_to_iso3", "land_fraction",
+           "natural_earth_countries", "territory_hint"]
