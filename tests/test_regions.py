@@ -180,7 +180,14 @@ def test_region_file_errors(tmp_path):
     from popstransport.attribution import BOUNDARY, INITIAL, OTHER, OUTSIDE
     from popstransport.io.regions import RESERVED_REGION_NAMES
 
-    assert set(RESERVED_REGION_NAMES) == {OTHER, OUTSIDE, BOUNDARY, INITIAL}
+    assert set(RESERVED_REGION_NAMES) == {OTHER, OUTSIDE, BOUNDARY, INITIAL, "ALL", "ALL_RECEPTORS"}
+    # (a receptor called ALL_RECEPTORS was read as the totals' row of source_receptor_deposition.csv, a source called
+    # ALL as the total over sources of receptor_difference.csv)
+    totals = _write_geojson(tmp_path / "totals.geojson", [({"zone": "ALL_RECEPTORS"}, _square(100.0, 0.0, 105.0, 5.0)),
+                                                          ({"zone": "ALL"}, _square(105.0, 0.0, 110.0, 5.0))])
+    with pytest.raises(InputError, match=r"totals\.geojson: attribute 'zone': names regions \['ALL', 'ALL_RECEPTORS'\], "
+                                         r"which the attribution tables reserve"):
+        RegionMasks.from_file(totals, "zone", g, use_cache=False)
     partly = _write_geojson(tmp_path / "partly.geojson", [({"zone": "a"}, _square(100.0, 0.0, 105.0, 5.0)),
                                                           ({"id": 7}, _square(105.0, 0.0, 110.0, 5.0))])
     with pytest.warns(UserWarning, match=r"partly\.geojson: 1 of 2 features have no attribute 'zone' and are not regions"):

@@ -38,8 +38,10 @@ from ..grid import LatLonGrid
 from .errors import InputError
 
 #: Names the attribution tables give to the rest of the domain, the domain's edge, inflow and the initial burden
-#: (:mod:`popstransport.attribution`); a user region may not take them.
-RESERVED_REGION_NAMES = ("OTHER", "OUTSIDE", "BOUNDARY", "INITIAL")
+#: (:mod:`popstransport.attribution`), to an untagged run's one tag and to the totals of the tables
+#: (``ALL`` in ``receptor_difference.csv``, ``ALL_RECEPTORS`` in ``source_receptor_deposition.csv``); a user region
+#: may not take them.
+RESERVED_REGION_NAMES = ("OTHER", "OUTSIDE", "BOUNDARY", "INITIAL", "ALL", "ALL_RECEPTORS")
 
 #: Bumped whenever the fraction computation changes, so that stale cache files are not used.
 _ALGORITHM_VERSION = "1"
