@@ -584,3 +584,18 @@ def test_point_sources_belong_to_the_region_of_a_file_that_holds_them(tmp_path):
     assert by_tag["Jiangxi"] == pytest.approx(30.0, rel=1e-12)
     assert by_tag["Date line sea"] == pytest.approx(2.0, rel=1e-12)
     assert by_tag["OTHER"] == pytest.approx(7.0, rel=1e-12)
+
+
+def test_warnings_about_a_region_file_are_given_again_when_its_masks_come_from_the_cache(tmp_path, fresh_cache):
+    """Features left out (no name) or repaired were said only when the masks were computed: a run that read them
+    from the disk cache (every run after the first, or after `validate`) said nothing, nor did its warnings.txt."""
+    g = LatLonGrid.regional(100.0, 110.0, 20.0, 30.0, 2.5)
+    f = _write_geojson(tmp_path / "w.geojson", [({"zone": "Bow"}, {"type": "Polygon", "coordinates": [
+        [[100, 20], [105, 25], [105, 20], [100, 25], [100, 20]]]}), ({"zone": ""}, _square(106.0, 20.0, 110.0, 30.0))])
+    for _ in range(2):
+        with pytest.warns(UserWarning) as said:
+            RegionMasks.from_file(f, "zone", g)
+        messages = sorted(str(w.message) for w in said)
+        assert len(messages) == 2
+        assert "1 of 2 features have an empty 'zone'" in messages[0] and "(zone = 'Bow') is not a valid" in messages[1]
+    assert len(list(fresh_cache.glob("regions/file-*.npz"))) == 1

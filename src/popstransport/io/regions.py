@@ -792,10 +792,17 @@ class RegionMasks:
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         # ("|named": features without a name are no longer a region called 'None' or ''; "|disjoint": features of
         # one name are united, and regions overlapping within a cell are refused)
-        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named|disjoint")
+        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named|disjoint|warnings")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
-            by_name = _named_geometries(path, name_attribute)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                by_name = _named_geometries(path, name_attribute)
+            # (kept with the cached masks and given again on every read, so that a run reading them from the cache
+            # still says that features were left out or repaired)
+            messages = [str(w.message) for w in said if issubclass(w.category, UserWarning)]
+            for w in said:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             if not by_name:
                 raise InputError(path, "regions", f"the file holds no polygon feature with a {name_attribute!r}",
                                  f"give polygon features, each with its region's name in {name_attribute!r}")
@@ -809,9 +816,13 @@ class RegionMasks:
             if not codes:
                 raise InputError(path, "regions", f"none of the {len(by_name)} regions lies in the model domain "
                                  f"({grid.describe()})", "check the file's coordinates (longitude, latitude) or the domain")
-            data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area}
+            data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area,
+                    "warnings": np.array(messages, dtype=str)}
             if use_cache:
                 _save_cache(cpath, data)
+        else:
+            for message in data.get("warnings", ()):
+                warnings.warn(str(message), stacklevel=2)
         codes = [str(c) for c in data["codes"]]
         frac = np.asarray(data["fraction"], dtype=np.float64)
         total = frac.sum(axis=0)
