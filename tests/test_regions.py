@@ -167,7 +167,7 @@ def test_region_file_errors(tmp_path):
     with pytest.raises(InputError, match=r"empty\.geojson: GeoJSON: no features found"):
         RegionMasks.from_file(empty, "zone", g, use_cache=False)
     points = _write_geojson(tmp_path / "p.geojson", [({"zone": "a"}, {"type": "Point", "coordinates": [102.0, 3.0]})])
-    with pytest.raises(InputError, match=r"p\.geojson: geometry: Point features cannot be regions"):
+    with pytest.raises(InputError, match=r"p\.geojson: feature 0 \(zone = 'a'\): Point features cannot be regions\. Fix"):
         RegionMasks.from_file(points, "zone", g, use_cache=False)
     away = _write_geojson(tmp_path / "away.geojson", [({"zone": "a"}, _square(10.0, 40.0, 20.0, 50.0))])
     with pytest.raises(InputError, match=r"away\.geojson: regions: none of the 1 regions lies in the model domain"):
@@ -202,7 +202,7 @@ def test_shapefile_of_lines_is_refused(tmp_path):
         w.line([[[120.0, 30.0], [121.0, 31.0], [122.0, 30.5]]])
         w.record("river")
     g = LatLonGrid.regional(118.0, 126.0, 28.0, 34.0, 1.0)
-    with pytest.raises(InputError, match=r"rivers\.shp: geometry: LineString features cannot be regions"):
+    with pytest.raises(InputError, match=r"rivers\.shp: shape 0 \(NAME = 'river'\): LineString features cannot be regions"):
         RegionMasks.from_file(tmp_path / "rivers.shp", "NAME", g, use_cache=False)
 
 

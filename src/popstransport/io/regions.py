@@ -346,17 +346,16 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
             raise InputError(path, "attribute table (.dbf)", f"cannot be read as {encoding} ({err})",
                              "give the .dbf beside the .shp (and in the zip), with its text in UTF-8 or its encoding "
                              "named in a .cpg file beside it (e.g. ISO-8859-1 or 1252)") from None
-        for sr in shape_records:
+        for k, sr in enumerate(shape_records):
             if sr.shape.shapeType in (0,) or not sr.shape.points:
                 continue
             g = shapely.geometry.shape(sr.shape.__geo_interface__)
-            if g.geom_type not in ("Polygon", "MultiPolygon"):
-                raise InputError(
-                    path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features"
-                )
-            what = f"shape {len(geoms)}"
+            what = f"shape {k}"
             if name_attribute is not None:
                 what += f" ({name_attribute} = {sr.record.as_dict().get(name_attribute)!r})"
+            if g.geom_type not in ("Polygon", "MultiPolygon"):
+                raise InputError(path, what, f"{g.geom_type} features cannot be regions",
+                                 "use polygon features (a point or a line has no area: draw the region's outline)")
             _check_finite(path, g, what)
             if name_attribute is None:
                 g = g if g.is_valid else shapely.make_valid(g)
@@ -551,9 +550,10 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
             raise InputError(path, f"feature {n} ({name_attribute} = {props[name_attribute]!r})",
                              f"has a geometry that cannot be read ({type(err).__name__}: {err})",
                              "fix or remove the feature") from None
-        if g.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
         what = f"feature {n} ({name_attribute} = {props[name_attribute]!r})"
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(path, what, f"{g.geom_type} features cannot be regions",
+                             "use polygon features (a point or a line has no area: draw the region's outline)")
         _check_finite(path, g, what)
         _check_antimeridian(path, g, what)
         geoms.append(_repaired(path, g, what))
