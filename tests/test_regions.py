@@ -599,3 +599,18 @@ def test_warnings_about_a_region_file_are_given_again_when_its_masks_come_from_t
         assert len(messages) == 2
         assert "1 of 2 features have an empty 'zone'" in messages[0] and "(zone = 'Bow') is not a valid" in messages[1]
     assert len(list(fresh_cache.glob("regions/file-*.npz"))) == 1
+
+
+def test_regions_of_a_file_cut_by_the_domains_edge_are_named_with_the_share_inside(tmp_path):
+    """With every region of a file as receptor (attribution.receptors empty), a region drawn across the domain's
+    edge was summed over its part inside without a word (the warning came only for receptors listed by name)."""
+    import popstransport
+
+    f = _write_geojson(tmp_path / "seas.geojson", [({"sea": "Fiji, waters"}, _square(170.0, -20.0, 190.0, -10.0)),
+                                                   ({"sea": "Coral Sea"}, _square(150.0, -15.0, 160.0, -10.0))])
+    cfg = popstransport.load_config(None, ["domain.resolution_deg=5", f"regions.source={f}", "regions.name_attribute=sea",
+                                           "attribution.tags=countries", "emissions.source=uniform"])
+    with pytest.warns(UserWarning, match=r"the receptors \(the regions of .*seas\.geojson\): only part of 'Fiji, waters' "
+                                         r"\(25\.\d% of its area\) lies in the domain") as said:
+        popstransport.validate(cfg)
+    assert not any("Coral Sea" in str(w.message) for w in said)

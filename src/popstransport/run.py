@@ -633,16 +633,20 @@ def check_before_run(cfg: Config, setup: RunSetup) -> list[str]:
 def warn_receptors_in_part(cfg: Config, setup: RunSetup) -> None:
     """Warn of the regions of ``attribution.receptors`` that lie partly outside the domain (Fiji across the 180th
     meridian in a domain that ends there): their deposition, air concentration and source shares are those of the
-    part inside, which the tables name by the whole country's code."""
-    if not cfg.attribution.receptors or setup.region_area_m2 is None:
+    part inside, which the tables name by the whole country's code. With regions from a file, every receptor is
+    checked, also when ``attribution.receptors`` is empty (all of the file's regions in the domain): a region drawn
+    for the question is cut by the domain's edge by mistake, where most countries that touch a domain are cut."""
+    if (not cfg.attribution.receptors and cfg.regions.source == "natural_earth") or setup.region_area_m2 is None:
         return
     codes, fraction = receptor_regions(cfg, setup)
     inside, whole = receptor_areas(setup, codes, fraction)
-    part = [f"{c} ({100.0 * a / w:.3g}% of its area)" for c, a, w in zip(codes, inside, whole) if a < (1.0 - 1e-6) * w]
+    part = [f"{name_list([c])} ({100.0 * a / w:.3g}% of its area)" for c, a, w in zip(codes, inside, whole)
+            if a < (1.0 - 1e-6) * w]
     if part:
         import warnings
 
-        warnings.warn(f"{_where(cfg)}attribution.receptors: only part of {', '.join(part)} lies in the domain "
+        key = "attribution.receptors" if cfg.attribution.receptors else f"the receptors (the regions of {cfg.regions.source})"
+        warnings.warn(f"{_where(cfg)}{key}: only part of {', '.join(part)} lies in the domain "
                       f"({setup.model.grid.describe()}); their deposition, air concentration and source shares are "
                       "those of that part alone; widen the domain to hold them whole (a domain across the 180th "
                       "meridian runs past 180, e.g. 150 to 210)", stacklevel=2)
