@@ -336,3 +336,22 @@ def test_the_summary_names_budget_terms_that_only_one_run_has():
                     SimpleNamespace(path="B", fields=fields, attribution=None), fields, "test", [], budget)
     assert "budget terms only run B has (NaN in the other's column of budget_difference.csv" in text
     assert text.rstrip().count("turbulent_mixing_air_0_to_air_1_kg") == 1 and "only run A has" not in text
+
+
+def test_the_summary_says_when_two_tagged_runs_have_no_receptor_in_common():
+    """Two tagged runs on different region sets (provinces, river basins): the summary said nothing of the receptor
+    tables, whose rows were all NaN on one side."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]})
+    nan = float("nan")
+    rows = [{"quantity": "net_deposition_kg", "receptor": "Central, China", "source": "ALL", "a": 2.0, "b": nan,
+             "difference": nan}, {"quantity": "net_deposition_kg", "receptor": "Mekong basin", "source": "ALL", "a": nan,
+                                  "b": 1.0, "difference": nan}]
+    tagged = xr.Dataset()
+    text = _summary(SimpleNamespace(path="A", fields=fields, attribution=tagged),
+                    SimpleNamespace(path="B", fields=fields, attribution=tagged), fields, "test", rows, [])
+    assert "receptor tables not compared: the runs have no receptor in common (A: 'Central, China'; B: Mekong basin)" \
+        in text
