@@ -160,8 +160,10 @@ def test_region_file_errors(tmp_path):
     ])
     with pytest.raises(InputError, match=r"regions 'a' and 'b' \(attribute 'zone'\): overlap by 49334"):
         RegionMasks.from_file(overlap, "zone", g)
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match=r"missing\.geojson: region file: does not exist\. Fix: check the path \(regions"):
         RegionMasks.from_file(tmp_path / "missing.geojson", "zone", g)
+    with pytest.raises(InputError, match=r"does not exist \(a relative path is read from the working directory, "):
+        RegionMasks.from_file("no/such/regions.geojson", "zone", g)
     empty = tmp_path / "empty.geojson"
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
     with pytest.raises(InputError, match=r"empty\.geojson: GeoJSON: no features found"):

@@ -788,7 +788,8 @@ class RegionMasks:
         """
         path = Path(path)
         if not path.is_file():
-            raise InputError(path, "region file", "does not exist", "check the path")
+            where = "" if path.is_absolute() else f" (a relative path is read from the working directory, {Path.cwd()})"
+            raise InputError(path, "region file", f"does not exist{where}", "check the path (regions.source)")
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         # ("|named": features without a name are no longer a region called 'None' or ''; "|disjoint": features of
         # one name are united, and regions overlapping within a cell are refused)
