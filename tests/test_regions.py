@@ -416,6 +416,11 @@ def test_a_ring_drawn_across_the_180th_meridian_the_short_way_is_refused(tmp_pat
     a_past = RegionMasks.from_file(past, "sea", g, use_cache=False).area_in_grid_m2(g)
     a_split = RegionMasks.from_file(split, "sea", g, use_cache=False).area_in_grid_m2(g)
     np.testing.assert_allclose(a_past, a_split, rtol=1e-12)
+    greenwich = _write_geojson(tmp_path / "greenwich.geojson", [({"sea": "Gulf"}, {"type": "Polygon", "coordinates": [
+        [[350, 0], [10, 0], [10, 5], [350, 5], [350, 0]]]})])  # (a file of longitudes 0 to 360, across 0)
+    with pytest.raises(InputError, match=r"greenwich\.geojson: feature 0 \(sea = 'Gulf'\): has an edge from \(lon 350, "
+                                         r"lat 0\) to \(lon 10, lat 0\), 340 degrees"):
+        RegionMasks.from_file(greenwich, "sea", g, use_cache=False)
     band = _write_geojson(tmp_path / "band.geojson", [({"sea": "south"}, _square(-180, -40, 180, -30))])
     assert RegionMasks.from_file(band, "sea", g, use_cache=False).fraction[0, :4].min() == pytest.approx(1.0)
 

@@ -378,17 +378,19 @@ def _check_finite(path: Path, geometry, what: str) -> None:
 
 
 def _check_antimeridian(path: Path, geometry, what: str) -> None:
-    """Refuse a ring with an edge longer than 180 degrees of longitude between two longitudes inside -180..180 (a
-    region drawn across the 180th meridian as 175 to -175). Edges are straight in longitude and latitude (RFC 7946,
+    """Refuse a ring with an edge longer than 180 degrees of longitude (a region drawn across the 180th meridian as
+    175 to -175). Edges are straight in longitude and latitude (RFC 7946,
     section 3.1.9), so such a ring would go round the world the other way, and the region would cover the wrong
-    side of the globe. Edges that end on -180 or 180 (a band round the whole globe) are allowed."""
+    side of the globe (also 350 to 10 in a file of longitudes 0 to 360). Edges of 360 degrees (-180 to 180, or 0
+    to 360: a band round the whole globe) are allowed."""
     import shapely
 
     for part in shapely.get_parts(geometry):
         for ring in shapely.get_rings(part):
             xy = shapely.get_coordinates(ring)
             x0, x1 = xy[:-1, 0], xy[1:, 0]
-            bad = (np.abs(x1 - x0) > 180.0) & (np.abs(x0) < 180.0) & (np.abs(x1) < 180.0)
+            span = np.abs(x1 - x0)
+            bad = (span > 180.0) & (span < 360.0 - 1e-9)
             if np.any(bad):
                 k = int(np.argmax(bad))
                 raise InputError(path, what, f"has an edge from (lon {x0[k]:g}, lat {xy[k, 1]:g}) to (lon {x1[k]:g}, "
