@@ -283,6 +283,10 @@ def test_scale_parsing_errors():
         scenario_weights(("CHN", "OTHER"), {"XXX": 0.5})
     with pytest.raises(AttributionError, match=r"unknown source.*has no tag, and scaling it would change nothing\)$"):
         scenario_weights(("CHN", "IND"), {"TUV": 0.5})
+    # (a region from a file named with a comma was listed as two: "tags are: West China, Central, China, OTHER")
+    with pytest.raises(AttributionError, match=r"\['Central China'\]; the run's source tags are: West China, "
+                                               r"'Central, China', OTHER; "):
+        scenario_weights(("West China", "Central, China", "OTHER"), {"Central China": 0.5})
     with pytest.raises(AttributionError, match="not regions of the domain"):
         make_tags(["CHN"], np.ones((1, 2, 2)), mode="list", regions=("IND",))
     with pytest.raises(AttributionError, match="--scale is empty: give SOURCE=FACTOR pairs"):

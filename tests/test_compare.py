@@ -379,3 +379,22 @@ def test_the_summary_compares_package_data_files_only_when_both_runs_record_them
     edited = side("C", f"{user}\n{table}{'4' * 64}")
     assert "note: the runs read different input files: A /pkg/chemicals.csv (sha256 333333333333); B " \
            "/pkg/chemicals.csv (sha256 444444444444)" in _summary(now, edited, now.fields, "test", [], [])
+
+
+def test_the_summary_says_when_two_tagged_runs_have_no_receptor_in_common():
+    """Two tagged runs on different region sets (provinces, river basins): the summary said nothing of the receptor
+    tables, whose rows were all NaN on one side."""
+    from types import SimpleNamespace
+
+    from popstransport.compare import _summary
+
+    fields = xr.Dataset(coords={"lat": [0.5], "lon": [0.5]})
+    nan = float("nan")
+    rows = [{"quantity": "net_deposition_kg", "receptor": "Central, China", "source": "ALL", "a": 2.0, "b": nan,
+             "difference": nan}, {"quantity": "net_deposition_kg", "receptor": "Mekong basin", "source": "ALL", "a": nan,
+                                  "b": 1.0, "difference": nan}]
+    tagged = xr.Dataset()
+    text = _summary(SimpleNamespace(path="A", fields=fields, attribution=tagged),
+                    SimpleNamespace(path="B", fields=fields, attribution=tagged), fields, "test", rows, [])
+    assert "receptor tables not compared: the runs have no receptor in common (A: 'Central, China'; B: Mekong basin)" \
+        in text

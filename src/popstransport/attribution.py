@@ -129,7 +129,7 @@ def make_tags(
         unknown = [r for r in regions if r not in codes]
         if unknown:
             raise AttributionError(
-                f"attribution.regions {unknown} are not regions of the domain; known: {', '.join(sorted(codes))}"
+                f"attribution.regions {unknown} are not regions of the domain; known: {sorted(codes)}"
             )
         if not regions:
             raise AttributionError("attribution.tags = 'list' needs attribution.regions, e.g. ['CHN', 'IND']")
@@ -413,10 +413,16 @@ def scenario_weights(sources: tuple[str, ...] | list[str], scale: Mapping[str, f
             "and scaling it would change nothing)" + ("" if "OTHER" not in sources else ", and with attribution.tags = "
                                                        "'list' the sources not listed are together in OTHER"))
         raise AttributionError(
-            f"scenario scales unknown source(s) {unknown}; the run's source tags are: {', '.join(sources)}"
+            f"scenario scales unknown source(s) {unknown}; the run's source tags are: {name_list(sources)}"
             + why + boundary_hint(unknown)
         )
     return np.array([float(scale.get(s, 1.0)) for s in sources])
+
+
+def name_list(names) -> str:
+    """``names`` joined by commas for messages, with the names that hold a comma quoted (a region from a file may be
+    called 'Central, China', which joined as it is would read as two)."""
+    return ", ".join(repr(n) if "," in n else n for n in map(str, names))
 
 
 def apply_scenario(tag_values: np.ndarray, weights: np.ndarray, axis: int = 0) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .attribution import name_list
 from .io.writers import GRID_VARIABLES, cf_encoding
 from .results import RunResults, RunResultsError, open_run
 
@@ -402,6 +403,11 @@ def _summary(a: RunResults, b: RunResults, fields: xr.Dataset, how: str, recepto
             lines.append(f"    {r['receptor']}: {r['a']:.4g} -> {r['b']:.4g} kg ({r['difference']:+.4g} kg, {rel})")
     elif a.attribution is None or b.attribution is None:
         lines.append("  receptor tables not compared: a run is untagged")
+    elif receptors:
+        only = {side: sorted({r["receptor"] for r in receptors if np.isfinite(r[side])}) for side in ("a", "b")}
+        lines.append(f"  receptor tables not compared: the runs have no receptor in common (A: {name_list(only['a'])}; "
+                     f"B: {name_list(only['b'])}); receptor_difference.csv has each run's rows, NaN in the other's "
+                     "column")
     if _is_scenario(a) or _is_scenario(b):
         lines.append("  budget not compared: a scenario is a weighted sum of a run's tags, with no budget of its own")
     for side, other, name in (("a", "b", "A"), ("b", "a", "B")):

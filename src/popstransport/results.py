@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -482,7 +483,9 @@ class RunResults:
             return None
         for path in (Path(source), self.path / source):
             if path.is_file():
-                return region_file_geometries(path, str(regions.get("name_attribute", "")), warn=False)
+                with warnings.catch_warnings():  # (the run gave them; a figure need not repeat them)
+                    warnings.simplefilter("ignore")
+                    return region_file_geometries(path, str(regions.get("name_attribute", "")), warn=False)
         return {}
 
     def figures(self, period: str | int | None = None) -> dict[str, Any]:

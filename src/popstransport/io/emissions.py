@@ -246,6 +246,9 @@ class EmissionInventory:
         #: ``None`` otherwise): the source tags of a run take each cell's emission by these shares rather than by
         #: the countries' areas in the cell.
         self.region_rates_kg_s: dict[str, np.ndarray] | None = None
+        #: of a point-source inventory: every source's ``lon``, ``lat`` (degrees), cell ``j``, ``i`` and ``kg_s``
+        #: (arrays), so that source tags on regions from a file can give each source to the region holding it
+        self.point_sources: dict[str, np.ndarray] | None = None
         #: Missing values of a gridded file read as no emission (``missing_as_zero``), with the number of values.
         self.missing_as_zero_values = 0
         #: The inventory years the input holds (national totals with a ``year`` column, gridded files with dated
@@ -329,6 +332,8 @@ class EmissionInventory:
         out.interpolated_from = self.interpolated_from
         if self.region_rates_kg_s is not None:
             out.region_rates_kg_s = {c: r * factor for c, r in self.region_rates_kg_s.items()}
+        if self.point_sources is not None:
+            out.point_sources = {**self.point_sources, "kg_s": self.point_sources["kg_s"] * factor}
         return out
 
     def describe(self) -> str:
@@ -653,6 +658,7 @@ class EmissionInventory:
 
         lon, lat, jj, ii, kg_s, names = (np.array(c) for c in zip(*placed))
         inv.region_rates_kg_s = {}
+        inv.point_sources = {"lon": lon, "lat": lat, "j": jj, "i": ii, "kg_s": kg_s}
         codes = countries_of_points(lon, lat)
         for code, j, i, r in zip(codes, jj, ii, kg_s):
             inv.region_rates_kg_s.setdefault(code, np.zeros(grid.shape))[j, i] += r  # ("": open sea, in OTHER)

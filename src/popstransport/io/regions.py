@@ -38,8 +38,10 @@ from ..grid import LatLonGrid
 from .errors import InputError
 
 #: Names the attribution tables give to the rest of the domain, the domain's edge, inflow and the initial burden
-#: (:mod:`popstransport.attribution`); a user region may not take them.
-RESERVED_REGION_NAMES = ("OTHER", "OUTSIDE", "BOUNDARY", "INITIAL")
+#: (:mod:`popstransport.attribution`), to an untagged run's one tag and to the totals of the tables
+#: (``ALL`` in ``receptor_difference.csv``, ``ALL_RECEPTORS`` in ``source_receptor_deposition.csv``); a user region
+#: may not take them.
+RESERVED_REGION_NAMES = ("OTHER", "OUTSIDE", "BOUNDARY", "INITIAL", "ALL", "ALL_RECEPTORS")
 
 #: Bumped whenever the fraction computation changes, so that stale cache files are not used.
 _ALGORITHM_VERSION = "1"
@@ -314,14 +316,23 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
     import shapely
     import shapely.geometry
 
+    encoding = _shapefile_encoding(path)
     try:
-        reader = shapefile.Reader(str(path), encoding="utf-8")
+        with warnings.catch_warnings():
+            # (pyshp warns when the encoding given differs in spelling from the .cpg's, which it is read from)
+            warnings.filterwarnings("ignore", message="Specified encoding")
+            reader = shapefile.Reader(str(path), encoding=encoding)
     except Exception as err:
         raise InputError(
             path, "shapefile", f"cannot be read ({err})", "give a valid .shp (with .dbf/.shx) or a zipped shapefile"
         ) from None
-    with reader as sf:
-        names = [f[0] for f in sf.fields[1:]]
+    with reader as sf, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Specified encoding")
+        try:
+            names = [f[0] for f in sf.fields[1:]]
+        except Exception as err:  # noqa: BLE001 - pyshp raises its own types
+            raise InputError(path, "attribute table (.dbf)", f"cannot be read ({err})",
+                             "give the .dbf beside the .shp (and in the zip)") from None
         if name_attribute is not None and name_attribute not in names:
             raise InputError(
                 path,
@@ -330,25 +341,37 @@ def _read_shapefile(path: Path, name_attribute: str | None) -> tuple[list, list[
                 "pass one of these as the name attribute",
             )
         prj = _shapefile_prj(path)
-        if prj and prj.lstrip().upper().startswith("PROJCS"):
+        projected = _projected_crs(prj)
+        if projected:
             raise InputError(
                 path,
                 "coordinate reference system",
-                "the shapefile is in projected coordinates",
+                f"the shapefile is in projected coordinates ({projected})",
                 "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.shp in.shp",
             )
         geoms, attrs = [], []
-        for sr in sf.iterShapeRecords():
+        try:
+            shape_records = list(sf.iterShapeRecords())
+        except Exception as err:  # noqa: BLE001 - pyshp raises its own types and UnicodeDecodeError
+            raise InputError(path, "attribute table (.dbf)", f"cannot be read as {encoding} ({err})",
+                             "give the .dbf beside the .shp (and in the zip), with its text in UTF-8 or its encoding "
+                             "named in a .cpg file beside it (e.g. ISO-8859-1 or 1252)") from None
+        for k, sr in enumerate(shape_records):
             if sr.shape.shapeType in (0,) or not sr.shape.points:
                 continue
             g = shapely.geometry.shape(sr.shape.__geo_interface__)
+            what = f"shape {k}"
+            if name_attribute is not None:
+                what += f" ({name_attribute} = {sr.record.as_dict().get(name_attribute)!r})"
             if g.geom_type not in ("Polygon", "MultiPolygon"):
-                raise InputError(
-                    path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features"
-                )
-            _check_finite(path, g, f"shape {len(geoms)}")
-            if not g.is_valid:
-                g = shapely.make_valid(g)
+                raise InputError(path, what, f"{g.geom_type} features cannot be regions",
+                                 "use polygon features (a point or a line has no area: draw the region's outline)")
+            _check_finite(path, g, what)
+            if name_attribute is None:
+                g = g if g.is_valid else shapely.make_valid(g)
+            else:
+                _check_antimeridian(path, g, what)
+                g = _repaired(path, g, what)
             geoms.append(g)
             attrs.append(sr.record.as_dict())
     return geoms, attrs
@@ -364,6 +387,81 @@ def _check_finite(path: Path, geometry, what: str) -> None:
                          "coordinates", "fix or remove those vertices")
 
 
+def _check_antimeridian(path: Path, geometry, what: str) -> None:
+    """Refuse a ring with an edge longer than 180 degrees of longitude (a region drawn across the 180th meridian as
+    175 to -175). Edges are straight in longitude and latitude (RFC 7946,
+    section 3.1.9), so such a ring would go round the world the other way, and the region would cover the wrong
+    side of the globe (also 350 to 10 in a file of longitudes 0 to 360). Edges of 360 degrees (-180 to 180, or 0
+    to 360: a band round the whole globe) are allowed."""
+    import shapely
+
+    for part in shapely.get_parts(geometry):
+        for ring in shapely.get_rings(part):
+            xy = shapely.get_coordinates(ring)
+            x0, x1 = xy[:-1, 0], xy[1:, 0]
+            span = np.abs(x1 - x0)
+            bad = (span > 180.0) & (span < 360.0 - 1e-9)
+            if np.any(bad):
+                k = int(np.argmax(bad))
+                raise InputError(path, what, f"has an edge from (lon {x0[k]:g}, lat {xy[k, 1]:g}) to (lon {x1[k]:g}, "
+                                 f"lat {xy[k + 1, 1]:g}), {abs(x1[k] - x0[k]):g} degrees of longitude long: edges are "
+                                 "straight in longitude and latitude, so the region would go round the globe the other "
+                                 "way instead of across the 180th meridian",
+                                 "split the feature at the 180th meridian (RFC 7946, section 3.1.9), or write its "
+                                 "longitudes past 180 (e.g. 175 to 185)")
+
+
+def _repaired(path: Path, geometry, what: str):
+    """``geometry`` made valid (shapely ``make_valid``), with a warning naming ``what`` and the reason when it was
+    not valid (a self-intersecting ring, a hole outside its shell...): the repaired region may not be the one meant."""
+    import shapely
+
+    if geometry.is_valid:
+        return geometry
+    reason = shapely.is_valid_reason(geometry)
+    fixed = shapely.make_valid(geometry)
+    polygons = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+    fixed = shapely.union_all(polygons) if polygons else shapely.Polygon()
+    warnings.warn(f"{path}: {what} is not a valid polygon ({reason}); it was repaired to {fixed.area:.6g} square "
+                  "degrees: check that this is the region meant, or fix the feature (e.g. QGIS 'Fix geometries' or "
+                  "ogr2ogr -makevalid)", stacklevel=5)
+    return fixed
+
+
+def _check_disjoint(path: Path, name_attribute: str, by_name: dict[str, list], grid: LatLonGrid) -> None:
+    """Refuse regions (one geometry each) that overlap by more than ``_OVERLAP_TOLERANCE`` of a cell of the grid:
+    the overlap would count in both regions (its emission tagged twice, its deposition received twice), also where
+    the two regions together cover less than the whole cell, which the cells' sums cannot show."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    names = list(by_name)
+    geoms = [by_name[n][0] for n in names]
+    if len(geoms) < 2:
+        return
+    r = _Rasteriser(grid)
+    tree = STRtree(geoms)
+    pairs = tree.query(geoms, predicate="intersects")
+    for a, b in zip(*pairs):
+        if a >= b:
+            continue
+        inter = shapely.intersection(geoms[a], geoms[b])
+        parts = [p for p in shapely.get_parts(inter) if p.geom_type == "Polygon" and p.area > 0]
+        if not parts:
+            continue  # a shared border
+        over = np.zeros(grid.shape)
+        for piece in r.pieces_in_grid(_to_equal_area(shapely.MultiPolygon(parts))):
+            r.add(piece, over)
+        if over.max() > _OVERLAP_TOLERANCE:
+            j, i = np.unravel_index(int(np.argmax(over)), over.shape)
+            km2 = float(np.sum(over * grid.cell_area_m2)) / 1e6
+            raise InputError(path, f"regions {names[a]!r} and {names[b]!r} (attribute {name_attribute!r})",
+                             f"overlap by {km2:.6g} km2 in the domain (the most in the cell at lat {grid.lat_deg[j]:g}, "
+                             f"lon {grid.lon_deg[i]:g}: {over[j, i]:.6f} of it), which would count twice (emission "
+                             "tagged to both, deposition received by both)",
+                             "make the regions disjoint (each point in at most one region)")
+
+
 def _check_lon_lat(path: Path, geoms: list) -> None:
     """Refuse geometries whose coordinates cannot be longitudes and latitudes (a projected file without a .prj)."""
     if not geoms:
@@ -376,6 +474,43 @@ def _check_lon_lat(path: Path, geoms: list) -> None:
                          "longitudes and latitudes (projected coordinates, in metres?)",
                          "reproject the file to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 out.geojson "
                          "in.geojson")
+
+
+def _projected_crs(text: str) -> str:
+    """The name of the coordinate reference system ``text`` (WKT 1 or 2 of a .prj, or a GeoJSON ``crs`` name such
+    as ``urn:ogc:def:crs:EPSG::3857``) if it is projected, else ``""`` (geographic, or not understood)."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if text.upper().startswith(("PROJCS", "PROJCRS")):
+        return text.split('"')[1] if text.count('"') >= 2 else text[:40]
+    try:
+        import pyproj
+
+        crs = pyproj.CRS.from_user_input(text)
+    except Exception:  # noqa: BLE001 - an unknown CRS string is left to the coordinate check
+        return ""
+    return crs.name if crs.is_projected else ""
+
+
+def _shapefile_encoding(path: Path) -> str:
+    """The text encoding of a shapefile's attribute table: the one its ``.cpg`` file names (ESRI writes ``1252`` or
+    ``ANSI 1252`` for Windows-1252), otherwise UTF-8."""
+    import codecs
+
+    text = ""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as z:
+            text = next((z.read(n).decode("ascii", "replace") for n in z.namelist() if n.lower().endswith(".cpg")), "")
+    elif path.with_suffix(".cpg").is_file():
+        text = path.with_suffix(".cpg").read_text(errors="replace")
+    name = text.strip().upper().removeprefix("ANSI").strip()
+    if name.isdigit():
+        name = f"cp{name}"
+    try:
+        return codecs.lookup(name).name if name else "utf-8"
+    except LookupError:
+        return "utf-8"
 
 
 def _shapefile_prj(path: Path) -> str:
@@ -397,6 +532,13 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(path, "GeoJSON", f"cannot be read ({err})", "give a valid GeoJSON FeatureCollection") from None
+    crs = data.get("crs") if isinstance(data, dict) else None
+    crs_name = str(((crs or {}).get("properties") or {}).get("name", "")) if isinstance(crs, dict) else ""
+    projected = _projected_crs(crs_name)
+    if projected:
+        raise InputError(path, "coordinate reference system", f"the file is in projected coordinates ({crs_name}: "
+                         f"{projected})", "reproject it to longitude/latitude (EPSG:4326), e.g. ogr2ogr -t_srs EPSG:4326 "
+                         "out.geojson in.geojson")
     feats = data.get("features") if isinstance(data, dict) else None
     if isinstance(data, dict) and data.get("type") == "Feature":
         feats = [data]
@@ -420,12 +562,13 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
             raise InputError(path, f"feature {n} ({name_attribute} = {props[name_attribute]!r})",
                              f"has a geometry that cannot be read ({type(err).__name__}: {err})",
                              "fix or remove the feature") from None
+        what = f"feature {n} ({name_attribute} = {props[name_attribute]!r})"
         if g.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InputError(path, "geometry", f"{g.geom_type} features cannot be regions", "use polygon features")
-        _check_finite(path, g, f"feature {n} ({name_attribute} = {props[name_attribute]!r})")
-        if not g.is_valid:
-            g = shapely.make_valid(g)
-        geoms.append(g)
+            raise InputError(path, what, f"{g.geom_type} features cannot be regions",
+                             "use polygon features (a point or a line has no area: draw the region's outline)")
+        _check_finite(path, g, what)
+        _check_antimeridian(path, g, what)
+        geoms.append(_repaired(path, g, what))
         attrs.append(props)
     if not geoms:
         raise InputError(
@@ -442,15 +585,12 @@ def _read_geojson(path: Path, name_attribute: str) -> tuple[list, list[dict]]:
     return geoms, attrs
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# public API
-# ----------------------------------------------------------------------------------------------------------------
-
-
 def region_file_geometries(path: str | os.PathLike, name_attribute: str, warn: bool = True) -> dict[str, list]:
-    """The geometries (longitude/latitude, shapely) of a GeoJSON file's or shapefile's regions, by the value of
-    ``name_attribute``; features with the same name form one region, and features without a name are left out
-    (with a warning that counts them, when ``warn``)."""
+    """The regions of a GeoJSON file or shapefile (longitude/latitude, shapely): ``{name: [geometry]}`` by the
+    value of ``name_attribute``, the union of the features of each name (so that where they overlap nothing counts
+    twice); features without a name are left out, with a warning that counts them when ``warn``."""
+    import shapely
+
     path = Path(path)
     if path.suffix.lower() in (".json", ".geojson"):
         geoms, attrs = _read_geojson(path, name_attribute)
@@ -468,7 +608,87 @@ def region_file_geometries(path: str | os.PathLike, name_attribute: str, warn: b
     if unnamed and warn:
         warnings.warn(f"{path}: {unnamed} of {len(geoms)} features have an empty {name_attribute!r} and are "
                       "not regions (their area counts as outside every region)", stacklevel=3)
-    return by_name
+    return {n: [gs[0] if len(gs) == 1 else shapely.union_all(gs)] for n, gs in by_name.items()}
+
+
+def file_region_country_fractions(path: str | os.PathLike, name_attribute: str, grid: LatLonGrid,
+                                  countries: Sequence[str], use_cache: bool = True) -> dict[tuple[str, str], np.ndarray]:
+    """The fraction of every cell of ``grid`` that lies both in a region of a user file and in one of the Natural
+    Earth ``countries``: ``{(region, country): (J, I)}``, for the pairs that share some of the grid.
+
+    With an inventory of national totals spread evenly over each country's part of a cell, the emission of region
+    ``r`` in a cell is ``sum_c E_c * g_rc / f_c`` (``E_c`` the country's emission in the cell, ``g_rc`` this
+    fraction, ``f_c`` the country's fraction of the cell), so that a province gets its own country's emission and
+    none of a neighbour's in the cells on the border. Cached on disk like the masks.
+    """
+    import shapely
+    from shapely.strtree import STRtree
+
+    path = Path(path)
+    wanted = sorted({str(c) for c in countries if c})
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    cpath = _cache_path("bycountry", grid, f"{content}|{name_attribute}|{','.join(wanted)}")
+    data = _load_cache(cpath) if use_cache else None
+    if data is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the masks of the same file have given the file's warnings)
+            by_name = region_file_geometries(path, name_attribute)
+        by_code, _ = natural_earth_countries()
+        ccodes = [c for c in wanted if c in by_code for _ in by_code[c]]
+        cgeoms = [g for c in wanted if c in by_code for g in by_code[c]]
+        tree = STRtree(cgeoms) if cgeoms else None
+        r = _Rasteriser(grid)
+        keys, fracs = [], []
+        for name, (geom,) in by_name.items():
+            acc: dict[str, np.ndarray] = {}
+            for k in ([] if tree is None else tree.query(geom, predicate="intersects")):
+                inter = shapely.intersection(geom, cgeoms[k])
+                parts = [p for p in shapely.get_parts(inter) if p.geom_type == "Polygon" and p.area > 0]
+                if not parts:
+                    continue
+                out = acc.setdefault(ccodes[k], np.zeros(grid.shape))
+                for piece in r.pieces_in_grid(_to_equal_area(shapely.MultiPolygon(parts))):
+                    r.add(piece, out)
+            for c, f in acc.items():
+                if np.any(f > 0):
+                    keys.append(f"{name}\x1f{c}")
+                    fracs.append(f)
+        data = {"keys": np.array(keys, dtype=str),
+                "fraction": np.stack(fracs) if fracs else np.zeros((0,) + grid.shape)}
+        if use_cache:
+            _save_cache(cpath, data)
+    return {tuple(str(k).split("\x1f", 1)): f for k, f in zip(data["keys"], np.asarray(data["fraction"], dtype=float))}
+
+
+def file_regions_of_points(path: str | os.PathLike, name_attribute: str, lon_deg: np.ndarray, lat_deg: np.ndarray
+                           ) -> list[str]:
+    """The region of a user file holding each point (``""`` for a point in none of them), for point sources.
+    Longitudes in either convention (a region drawn past 180 holds a point given at -175, and the reverse)."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the masks of the same file have given the file's warnings)
+        by_name = region_file_geometries(Path(path), name_attribute)
+    names = list(by_name)
+    tree = STRtree([by_name[n][0] for n in names])
+    lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
+    lat = np.asarray(lat_deg, dtype=float)
+    out = [""] * lon.size
+    for shift in (0.0, 360.0, -360.0):
+        todo = [k for k, name in enumerate(out) if not name]
+        if not todo:
+            break
+        hits = tree.query(shapely.points(lon[todo] + shift, lat[todo]), predicate="intersects")
+        for k, g in zip(*hits):
+            if not out[todo[k]]:
+                out[todo[k]] = names[g]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -576,18 +796,34 @@ class RegionMasks:
     ) -> RegionMasks:
         """Regions from a GeoJSON file or a shapefile (``.shp`` or ``.zip``), named by ``name_attribute``.
 
-        Features with the same name form one region. Coordinates must be longitude/latitude (WGS 84). Regions that
-        overlap by more than 1e-6 of a cell are an error.
+        Features with the same name form one region (their union: where they overlap, the area counts once).
+        Coordinates must be longitude/latitude (WGS 84); a ring drawn across the 180th meridian as 175 to -175 is an
+        error (split it, or write 175 to 185). Regions that overlap by more than 1e-6 of a cell of the grid are an
+        error, also within cells they do not fill. An invalid polygon (self-intersecting ring...) is repaired with a
+        warning naming the feature.
         """
         path = Path(path)
         if not path.is_file():
-            raise InputError(path, "region file", "does not exist", "check the path")
+            where = "" if path.is_absolute() else f" (a relative path is read from the working directory, {Path.cwd()})"
+            raise InputError(path, "region file", f"does not exist{where}", "check the path (regions.source)")
         content = hashlib.sha256(path.read_bytes()).hexdigest()
-        # ("|named": features without a name are no longer a region called 'None' or '')
-        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named")
+        # ("|named": features without a name are no longer a region called 'None' or ''; "|disjoint": features of
+        # one name are united, and regions overlapping within a cell are refused)
+        cpath = _cache_path("file", grid, f"{content}|{name_attribute}|named|disjoint|warnings")
         data = _load_cache(cpath) if use_cache else None
         if data is None:
-            by_name = region_file_geometries(path, name_attribute)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                by_name = region_file_geometries(path, name_attribute)
+            # (kept with the cached masks and given again on every read, so that a run reading them from the cache
+            # still says that features were left out or repaired)
+            messages = [str(w.message) for w in said if issubclass(w.category, UserWarning)]
+            for w in said:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if not by_name:
+                raise InputError(path, "regions", f"the file holds no polygon feature with a {name_attribute!r}",
+                                 f"give polygon features, each with its region's name in {name_attribute!r}")
+            _check_disjoint(path, name_attribute, by_name, grid)
             reserved = sorted(set(by_name) & set(RESERVED_REGION_NAMES))
             if reserved:
                 raise InputError(path, f"attribute {name_attribute!r}", f"names regions {reserved}, which the "
@@ -597,9 +833,13 @@ class RegionMasks:
             if not codes:
                 raise InputError(path, "regions", f"none of the {len(by_name)} regions lies in the model domain "
                                  f"({grid.describe()})", "check the file's coordinates (longitude, latitude) or the domain")
-            data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area}
+            data = {"codes": np.array(codes, dtype=str), "fraction": frac, "region_area_m2": area,
+                    "warnings": np.array(messages, dtype=str)}
             if use_cache:
                 _save_cache(cpath, data)
+        else:
+            for message in data.get("warnings", ()):
+                warnings.warn(str(message), stacklevel=2)
         codes = [str(c) for c in data["codes"]]
         frac = np.asarray(data["fraction"], dtype=np.float64)
         total = frac.sum(axis=0)
@@ -755,5 +995,6 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
     return out
 
 
-__all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes", "iso2_to_iso3",
-           "land_fraction", "natural_earth_countries", "region_file_geometries", "territory_hint"]
+__all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes",
+           "file_region_country_fractions", "file_regions_of_points", "iso2_to_iso3", "land_fraction",
+           "natural_earth_countries", "region_file_geometries", "territory_hint"]
