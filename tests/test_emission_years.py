@@ -216,12 +216,12 @@ def test_a_single_year_between_inventory_years_is_recorded(decades):
                              "emissions.between_years=linear"])
     _, inv = build_emissions(cfg, build_grid(cfg))
     assert inv.annual_total_kg == pytest.approx(0.6 * 110 + 0.4 * 45, rel=REL)
-    assert provenance_attributes(cfg, None, inv)["emission_years_interpolated"] == (
+    assert provenance_attributes(cfg, None, emissions=inv)["emission_years_interpolated"] == (
         "2014 = 0.6 x 2010 + 0.4 x 2020 (linearly; emissions.between_years = 'linear')")
     builtin = load_config(None, ["domain.resolution_deg=5", "emissions.year=2015"])
     _, inv = build_emissions(builtin, build_grid(builtin))
-    assert provenance_attributes(builtin, None, inv)["emission_years_interpolated"] == (
+    assert provenance_attributes(builtin, None, emissions=inv)["emission_years_interpolated"] == (
         "2015 = 0.5 x 2010 + 0.5 x 2020 (linearly; the built-in inventory is tabulated every 10 years)")
     default = load_config(None, ["domain.resolution_deg=5"])
     _, inv = build_emissions(default, build_grid(default))
-    assert "emission_years_interpolated" not in provenance_attributes(default, None, inv)
+    assert "emission_years_interpolated" not in provenance_attributes(default, None, emissions=inv)
