@@ -357,3 +357,60 @@ def test_the_summary_of_tagged_members_has_source_receptor_share_statistics(tmp_
     untagged = run_ensemble(_two_members(tmp_path), tmp_path / "plain")
     with xr.open_dataset(untagged / "ensemble_summary.nc") as s:
         assert not [v for v in s.data_vars if str(v).startswith("source_receptor")]
+
+
+class _WorkerElsewhere:
+    """A stand-in for a Dask client whose one worker was started in another folder: it runs every task at once,
+    there, as that worker would."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def _there(self, fn, *args):
+        import os
+
+        here = os.getcwd()
+        os.chdir(self.folder)
+        try:
+            return fn(*args)
+        finally:
+            os.chdir(here)
+
+    def run(self, fn):
+        return {"tcp://elsewhere:1": self._there(fn)}
+
+    def submit(self, fn, *args, **kwargs):
+        from types import SimpleNamespace
+
+        value = self._there(fn, *args)
+        return SimpleNamespace(result=lambda: value)
+
+
+def test_members_on_workers_started_elsewhere_go_to_the_ensembles_folder(tmp_path, monkeypatch):
+    """An ensemble with a relative --out on Dask workers started in another folder: the members went to that
+    folder (relative to each worker's) and the summary then failed, with members in two places."""
+    cfg = _two_members(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    out = run_ensemble(cfg, "ens", client=_WorkerElsewhere(tmp_path / "elsewhere"))
+    assert sorted(p.name for p in (tmp_path / "ens" / "members").iterdir()) == ["member_000", "member_001"]
+    assert not any((tmp_path / "elsewhere").iterdir())
+    with open(Path(out) / "ensemble_members.csv") as fh:
+        assert [r["directory"] for r in csv.DictReader(fh)] == ["members/member_000", "members/member_001"]
+
+
+def test_a_member_run_again_after_its_worker_is_lost_keeps_its_complete_run(tmp_path):
+    """Dask runs a finished task again when the worker that held its result is lost before the ensemble has it:
+    the member's folder then holds the member's complete run, which refused the new attempt ('already holds
+    results') until every retry failed, and so the ensemble. Another configuration's run is still refused."""
+    from popstransport.ensemble import _run_member
+    from popstransport.io.writers import OutputExistsError
+
+    cfg = load_config(None, BASE)
+    out = str(tmp_path / "member_000")
+    _run_member(cfg.to_toml(), "", ["emissions.scale=0.7"], out)
+    written = (tmp_path / "member_000" / "fields.nc").stat().st_mtime_ns
+    assert _run_member(cfg.to_toml(), "", ["emissions.scale=0.7"], out) == out
+    assert (tmp_path / "member_000" / "fields.nc").stat().st_mtime_ns == written
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        _run_member(cfg.to_toml(), "", ["emissions.scale=0.8"], out)
