@@ -303,3 +303,69 @@ def test_a_distributed_run_refuses_a_folder_with_results_before_any_batch(tmp_pa
     monkeypatch.setattr("popstransport.distributed.make_client", no_client)
     with pytest.raises(OutputExistsError, match="already holds results"):
         run_distributed(load_config(None, OVERRIDES), out, workers=2)
+
+
+def test_a_worker_that_imports_other_code_refuses_its_batch():
+    """A Dask worker with another popstransport on its path (another checkout, an older installation, or modules
+    loaded before the files changed) computed its batches with that code: merged without a word, the outputs of a
+    run whose workers differed in one constant were up to 11 % off the serial run's."""
+    from popstransport.distributed import check_code, code_fingerprint
+
+    here = code_fingerprint()
+    assert len(here[0]) == 64 and here[1].endswith("popstransport")
+    check_code(here)
+    other = ("0" * 64, "/elsewhere/popstransport")
+    with pytest.raises(DistributedError, match=r"Dask worker\(s\) this worker \(.*popstransport, files' SHA-256 "
+                                               r"[0-9a-f]{12}\) run other popstransport code than this command "
+                                               r"\(/elsewhere/popstransport, files' SHA-256 000000000000\).*same PYTHONPATH"):
+        run_batch(load_config(None, OVERRIDES).to_toml(), "", [0], other)
+
+
+def test_workers_with_other_code_are_named_before_any_batch_runs(client):
+    from popstransport.distributed import check_workers_code
+
+    check_workers_code(client)
+    with pytest.raises(DistributedError, match=r"Dask worker\(s\) tcp://127\.0\.0\.1:\d+ \(.*\), tcp://127\.0\.0\.1:\d+ "
+                                               r"\(.*\) run other popstransport code than this command"):
+        check_workers_code(client, ("0" * 64, "/elsewhere/popstransport"))
+
+
+def test_two_runs_on_one_scheduler_get_their_own_batches(client):
+    """Two runs that share a scheduler at the same time: the batches' keys were 'batch-0', 'batch-1'..., and the
+    scheduler gave the second run the first run's batches (a run with twice the emissions wrote the first run's
+    results, identical to the last bit)."""
+    import threading
+
+    from popstransport.distributed import compute_batches
+
+    small = [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"]
+    runs = {scale: load_config(None, [*small, f"emissions.scale={scale}"]) for scale in (1.0, 2.0)}
+    got = {}
+
+    def first():
+        got[1.0] = compute_batches(client, runs[1.0], [[0, 1, 2], [3, 4, 5]])
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    got[2.0] = compute_batches(client, runs[2.0], [[0, 1, 2], [3, 4, 5]])
+    thread.join()
+    emitted = {scale: sum(p.emission_kg.sum() for p in merge_periods(got[scale], 6)) for scale in got}
+    assert emitted[2.0] == pytest.approx(2.0 * emitted[1.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("address, reason", [("nonsense:xx", "ValueError"), ("tcp://127.0.0.1:9", "OSError")])
+def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path, address, reason, capsys):
+    """A wrong --scheduler: Python's message alone ('invalid literal for int() with base 10'), or, from a service of
+    another kind on the port, an out-of-memory error that blamed the grid; and no folder is made."""
+    import dask
+
+    from popstransport.cli import main
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(DistributedError, match=rf"--scheduler '{address}': no Dask scheduler could be reached there "
+                                                   rf"\({reason}.*\); give the address that `dask scheduler` prints"):
+            make_client(scheduler=address)
+        out = tmp_path / "run"
+        assert main(["run", "--out", str(out), "--scheduler", address, *(f"--set={o}" for o in OVERRIDES), "--quiet"]) == 1
+    assert f"popstransport: error: --scheduler '{address}': no Dask scheduler" in capsys.readouterr().err
+    assert not out.exists()

@@ -10,6 +10,8 @@ recomputed on another worker (``retries``); a run that cannot finish names the m
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,10 +37,70 @@ def split_batches(ntag: int, nbatch: int) -> list[list[int]]:
     return [list(range(a, b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> list[PeriodResult]:
-    """Run the model for one batch of tags (executed on a worker); returns its per-period results."""
+def code_fingerprint() -> tuple[str, str]:
+    """The SHA-256 of the files of the popstransport package this process imports (its Python source and its data
+    tables, in path order) and the package's folder. Two processes with the same fingerprint compute the same
+    results; the version and git commit do not tell (an edited checkout, another copy on a worker's path)."""
+    return _fingerprint(str(Path(__file__).resolve().parent))
+
+
+@functools.cache
+def _fingerprint(package: str) -> tuple[str, str]:  # (once per process: read when the module is first imported)
+    digest = hashlib.sha256()
+    root = Path(package)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest(), package
+
+
+code_fingerprint()  # (the files as this process imports them, not as they are when a run asks)
+
+
+def check_code(expected: tuple[str, str] | None) -> None:
+    """Raise :class:`DistributedError` if this process runs other popstransport code than ``expected`` (the
+    :func:`code_fingerprint` of the process that started the run); ``None`` checks nothing."""
+    if expected is None:
+        return
+    mine = code_fingerprint()
+    if mine[0] != expected[0]:
+        raise DistributedError(_other_code([f"this worker ({_where(mine)})"], expected))
+
+
+def _where(code: tuple[str, str]) -> str:
+    return f"{code[1]}, files' SHA-256 {code[0][:12]}"
+
+
+def _other_code(workers: list[str], expected: tuple[str, str]) -> str:
+    return (f"Dask worker(s) {', '.join(workers)} run other popstransport code than this command ({_where(expected)}),"
+            " so that their results would not be this version's; give every worker the same popstransport (the same "
+            "installation, or the same PYTHONPATH with a source checkout), restart workers started before it changed, "
+            "and start the run again")
+
+
+def check_workers_code(client: Any, expected: tuple[str, str] | None = None) -> None:
+    """Before any task runs: raise :class:`DistributedError` naming every worker of ``client`` that imports other
+    popstransport code than this process (``expected``, by default this process's :func:`code_fingerprint`)."""
+    expected = expected or code_fingerprint()
+    try:
+        found = client.run(code_fingerprint)
+    except (AttributeError, ImportError) as exc:  # (a worker whose popstransport has no code_fingerprint)
+        raise DistributedError(f"the Dask workers cannot say which popstransport they run ({type(exc).__name__}: "
+                               f"{exc}): they import an older or other version than {expected[1]}; restart them "
+                               "with the same popstransport as the command (the same installation, or the same "
+                               "PYTHONPATH when it runs from a source checkout)") from exc
+    other = [f"{address} ({_where(tuple(mine))})" for address, mine in sorted(found.items()) if tuple(mine)[0] != expected[0]]
+    if other:
+        raise DistributedError(_other_code(other, expected))
+
+
+def run_batch(config_toml: str, source_path: str, tag_indices: list[int],
+              code: tuple[str, str] | None = None) -> list[PeriodResult]:
+    """Run the model for one batch of tags (executed on a worker); returns its per-period results. ``code`` is the
+    :func:`code_fingerprint` of the process that started the run: a worker that imports other code refuses."""
     from .run import build_run, build_simulation, spin_up, spinup_attribute, tracked_faces
 
+    check_code(code)
     match_worker_threads()
     cfg = config_from_dict(tomllib.loads(config_toml), source_path)
     setup = build_run(cfg, tag_subset=tag_indices)
@@ -201,7 +263,18 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
     except ImportError:
         raise ConfigError("distributed runs need the 'distributed' extra: pip install 'popstransport[distributed]'") from None
     if scheduler:
-        return Client(scheduler)
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError, MemoryError) as exc:
+            # (nothing listening: OSError or a timeout; a malformed address: ValueError; a service of another kind
+            # on the port: its bytes read as a message length, MemoryError)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DistributedError(
+                f"--scheduler {scheduler!r}: no Dask scheduler could be reached there ({type(exc).__name__}: "
+                f"{reason}); give the address that `dask scheduler` prints (such as tcp://HOST:8786), check that the "
+                "scheduler runs and that this machine reaches it, or use --workers N for workers on this machine"
+            ) from exc
+        return client
     # one thread per worker process, for the Numba kernels and the numerical libraries too (see match_worker_threads)
     env = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, env=env, **LOCAL_CLUSTER_OPTIONS)
@@ -228,9 +301,16 @@ def close_quietly(client: Any) -> None:
 
 def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3) -> list[list[PeriodResult]]:
     """Submit every batch and gather the results in batch order; raise naming the batches that failed."""
+    import uuid
+
     toml = cfg.to_toml()
-    futures = [client.submit(run_batch, toml, cfg.source_path, b, retries=retries, pure=False, key=f"batch-{k}")
-               for k, b in enumerate(batches)]
+    check_workers_code(client)
+    code = code_fingerprint()
+    # (keys of this run alone: a scheduler that several runs share hands a task the result of an earlier one of the
+    # same key, so that with keys 'batch-0', 'batch-1'... a second run got the batches of the first)
+    run_id = uuid.uuid4().hex[:12]
+    futures = [client.submit(run_batch, toml, cfg.source_path, b, code, retries=retries, pure=False,
+                             key=f"popstransport-batch-{k}-{run_id}") for k, b in enumerate(batches)]
     results: list[Any] = []
     failed = []
     for k, fut in enumerate(futures):
