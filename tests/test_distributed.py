@@ -1,6 +1,7 @@
 """Distributed runs (2 local Dask workers) equal the serial run; a killed worker's batch is recomputed."""
 
 import os
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -193,8 +194,33 @@ def test_tasks_share_their_workers_threads():
 def test_distributed_equals_serial(tmp_path, client):
     cfg = load_config(None, OVERRIDES)
     serial = run(cfg, tmp_path / "serial")
-    dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
+    lines = []  # (the progress: a distributed run said nothing until it had written its outputs)
+    dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2, progress=lines.append)
     _compare(serial, dist)
+    assert lines[0].startswith("running 6 source tags in 2 batches on 2 Dask worker(s)")
+    assert sorted(line.split(":")[0] for line in lines[1:3]) == ["batch 1 of 2 (tags 1..3) done",
+                                                                "batch 2 of 2 (tags 4..6) done"]
+    assert [line.split(": ")[1].split(" after")[0] for line in lines[1:3]] == ["1 of 2", "2 of 2"]
+    assert lines[3] == f"writing the outputs to {tmp_path / 'dist'}" and len(lines) == 4
+
+
+def test_a_distributed_run_on_the_command_line_says_what_it_wrote(tmp_path, monkeypatch, capsys):
+    """As a serial run: the files, the periods and the largest budget closure error, after the batches' progress
+    (it printed only 'wrote DIR (distributed over Dask workers)')."""
+    from popstransport.cli import main
+
+    def batches_here(cfg, out, workers=None, scheduler=None, overwrite=False, progress=None):
+        progress("running 6 source tags in 1 batches on 1 Dask worker(s)")
+        return run(cfg, out)
+
+    monkeypatch.setattr("popstransport.distributed.run_distributed", batches_here)
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--workers", "2", *(f"--set={o}" for o in OVERRIDES)]) == 0
+    printed, err = capsys.readouterr()
+    assert "running 6 source tags in 1 batches" in err.splitlines()[0]
+    assert re.fullmatch(rf"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, source_receptor_deposition.csv, "
+                        r"border_flux.csv, tag_fields.nc, config.toml \(2 periods\) \(distributed over Dask workers\); "
+                        r"largest relative budget closure error \d\.\d\de-\d\d\n", printed)
 
 
 def test_killed_worker_batch_is_recomputed(tmp_path, client):
@@ -369,3 +395,39 @@ def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path, addr
         assert main(["run", "--out", str(out), "--scheduler", address, *(f"--set={o}" for o in OVERRIDES), "--quiet"]) == 1
     assert f"popstransport: error: --scheduler '{address}': no Dask scheduler" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
+    """A batch whose run was interrupted (its client closed, or its futures released) stops within about a second
+    of simulating: it ran to its end, keeping a worker of a shared 'dask worker' cluster busy for as long as the
+    interrupted run would have taken (and an ensemble's members were written after the command had stopped)."""
+    import time
+
+    cfg = load_config(None, [*OVERRIDES, "time.stop=2014-01-01"])  # (about a minute of simulation on one thread)
+    future = client.submit(run_batch, cfg.to_toml(), "", [0, 1], pure=False)
+
+    def executing(dask_worker):
+        return dask_worker.state.executing_count
+
+    start = time.monotonic()
+    while sum(client.run(executing).values()) == 0 and time.monotonic() - start < 20.0:
+        time.sleep(0.1)
+    time.sleep(1.0)  # (into the time loop)
+    assert sum(client.run(executing).values()) == 1
+    client.cancel(future)
+    released = time.monotonic()
+    while sum(client.run(executing).values()) and time.monotonic() - released < 8.0:
+        time.sleep(0.1)
+    assert sum(client.run(executing).values()) == 0, "the batch went on after its run released it"
+
+
+def test_failed_batches_are_named_and_the_others_reported_as_they_finish(client):
+    from popstransport.distributed import compute_batches
+
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    lines = []
+    with pytest.raises(DistributedError, match=r"^1 of 2 batches could not be computed, nothing was written: batch 2 of 2 "
+                                               r"\(tags 4\.\.100\): IndexError"):
+        compute_batches(client, cfg, [[0, 1, 2], [3, 4, 99]], retries=0, progress=lines.append)
+    assert sorted(line.split(": ")[0] for line in lines) == ["batch 1 of 2 (tags 1..3) done",
+                                                             "batch 2 of 2 (tags 4..100) failed (IndexError)"]

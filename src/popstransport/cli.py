@@ -133,7 +133,6 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .run import run
 
     cfg = load_config(args.config, args.set)
     if cfg.ensemble:
@@ -144,16 +143,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ValueError("--resume continues a serial run; it cannot be combined with --workers or --scheduler")
         from .distributed import run_distributed
 
+        def say(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+
         path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
-                               overwrite=args.overwrite or cfg.output.overwrite)
-        if not args.quiet:
-            print(f"wrote {path} (distributed over Dask workers)")
-        return 0
+                               overwrite=args.overwrite or cfg.output.overwrite, progress=None if args.quiet else say)
+    else:
+        path = _run_serial(cfg, args, out)
+    if not args.quiet:
+        from pathlib import Path
+
+        from .config import scenario_name
+        from .io.writers import RunDirectory
+
+        periods, worst = _largest_closure_error(path)
+        # (a tagged run's attribution files and its [[scenarios]] too, not only the files of every run)
+        written = [n for n in RunDirectory.RESULT_FILES if (Path(path) / n).is_file()]
+        written += [f"scenarios/{scenario_name(sc, k)}/" for k, sc in enumerate(cfg.scenarios)]
+        where = " (distributed over Dask workers)" if args.workers or args.scheduler else ""
+        print(f"wrote {path}/{', '.join(written)} ({periods} periods){where}; largest relative budget closure error "
+              f"{worst:.2e}")
+    return 0
+
+
+def _run_serial(cfg, args: argparse.Namespace, out):
+    """``popstransport run`` in this process, with progress, and what to do after an interruption."""
+    from .run import run
+
     if not args.quiet:
         print("running (on a machine's first run the first step also compiles the numerical kernels: about a minute)",
               file=sys.stderr)
     try:
-        path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
+        return run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                    resume=bool(args.resume))
     except (KeyboardInterrupt, OSError) as exc:
         import shlex
@@ -176,18 +197,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise OSError(f"{str(exc).splitlines()[0]}: the run folder {str(out)!r} cannot be written; give a folder "
                           "you can write to with --out (or output.directory)") from exc
         raise
-    if not args.quiet:
-        from pathlib import Path
-
-        from .config import scenario_name
-        from .io.writers import RunDirectory
-
-        periods, worst = _largest_closure_error(path)
-        # (a tagged run's attribution files and its [[scenarios]] too, not only the files of every run)
-        written = [n for n in RunDirectory.RESULT_FILES if (Path(path) / n).is_file()]
-        written += [f"scenarios/{scenario_name(sc, k)}/" for k, sc in enumerate(cfg.scenarios)]
-        print(f"wrote {path}/{', '.join(written)} ({periods} periods); largest relative budget closure error {worst:.2e}")
-    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

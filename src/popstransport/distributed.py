@@ -108,11 +108,44 @@ def run_batch(config_toml: str, source_path: str, tag_indices: list[int],
     spin = spin_up(cfg, model) if cfg.spinup.method != "none" else None
     # only the faces on the receptors' borders, as in a serial run (the batches share them: the regions do not
     # depend on the tags)
-    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup))
+    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup),
+                           progress=stop_when_released())
     periods = [_drop_last_tag(p) for p in sim.run()]
     for p in periods:  # (the spin-up of the batch, for the outputs' attribute and the check that all batches agree)
         p.spinup = None if spin is None else spinup_attribute(spin)
     return periods
+
+
+class TaskReleased(DistributedError):
+    """The run that submitted a Dask task no longer wants its result (it was interrupted, or failed)."""
+
+
+def stop_when_released(every_s: float = 1.0):
+    """A ``progress`` callback for a simulation inside a Dask task: it raises :class:`TaskReleased` (checking at
+    most every ``every_s`` seconds of wall time) once the task's result is no longer wanted, so that the worker is
+    free again. The scheduler releases the tasks of a client that closes (Ctrl-C or SIGTERM of the command), but a
+    task that is executing runs to its end: on workers started with ``dask worker``, the batches of an interrupted
+    run went on for as long as the run would have taken, and the members of an interrupted ensemble were written
+    into its folder after the command had stopped. ``None`` outside a worker."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return None
+    checked = [0.0]
+
+    def check(simulated_s: float, total_s: float, wall_s: float) -> None:
+        if wall_s - checked[0] < every_s:
+            return
+        checked[0] = wall_s
+        task = worker.state.tasks.get(key)
+        if task is None or task.state in ("cancelled", "released", "forgotten"):
+            raise TaskReleased(f"task {key} stopped at {simulated_s / 86400.0:.1f} of {total_s / 86400.0:.1f} "
+                               "simulated days: the run that submitted it no longer wants its result")
+
+    return check
 
 
 def match_worker_threads() -> int:
@@ -299,9 +332,14 @@ def close_quietly(client: Any) -> None:
         log.setLevel(level)
 
 
-def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3) -> list[list[PeriodResult]]:
-    """Submit every batch and gather the results in batch order; raise naming the batches that failed."""
+def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3,
+                    progress: Any = None) -> list[list[PeriodResult]]:
+    """Submit every batch and gather the results in batch order; raise naming the batches that failed.
+    ``progress(text)`` is called with a line as each batch finishes (or fails), in the order they finish."""
+    import time
     import uuid
+
+    from dask.distributed import as_completed
 
     toml = cfg.to_toml()
     check_workers_code(client)
@@ -311,16 +349,24 @@ def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries:
     run_id = uuid.uuid4().hex[:12]
     futures = [client.submit(run_batch, toml, cfg.source_path, b, code, retries=retries, pure=False,
                              key=f"popstransport-batch-{k}-{run_id}") for k, b in enumerate(batches)]
-    results: list[Any] = []
+    batch_of = {fut.key: k for k, fut in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
     failed = []
-    for k, fut in enumerate(futures):
+    start = time.monotonic()
+    for done, fut in enumerate(as_completed(futures), start=1):
+        k = batch_of[fut.key]
         try:
-            results.append(fut.result())
+            results[k] = fut.result()
+            what = "done"
         except Exception as exc:  # noqa: BLE001 - collect every failure before reporting
             failed.append((k, batches[k], exc))
-            results.append(None)
+            what = f"failed ({type(exc).__name__})"
+        if progress is not None:
+            progress(f"batch {k + 1} of {len(batches)} (tags {batches[k][0] + 1}..{batches[k][-1] + 1}) {what}: "
+                     f"{done} of {len(batches)} after {time.monotonic() - start:.0f} s")
     if failed:
-        desc = "; ".join(f"batch {k} (tags {b[0]}..{b[-1]}): {type(e).__name__}: {e}" for k, b, e in failed)
+        desc = "; ".join(f"batch {k + 1} of {len(batches)} (tags {b[0] + 1}..{b[-1] + 1}): {type(e).__name__}: {e}"
+                         for k, b, e in sorted(failed, key=lambda f: f[0]))
         raise DistributedError(f"{len(failed)} of {len(batches)} batches could not be computed, nothing was written: {desc}")
     return results
 
@@ -333,8 +379,11 @@ def run_distributed(
     overwrite: bool = False,
     nbatch: int | None = None,
     client: Any = None,
+    progress: Any = None,
 ) -> Path:
-    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
+    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off.
+    ``progress(text)``, if given, is called with a line when the batches start, as each one finishes, and before the
+    outputs are written."""
     from .config import scenario_name
     from .io.attribution_writer import write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
@@ -367,7 +416,10 @@ def run_distributed(
     try:
         nworkers = len(client.scheduler_info().get("workers", {})) or 1
         batches = split_batches(ntag, nbatch or nworkers)
-        results = compute_batches(client, cfg, batches)
+        if progress is not None:
+            progress(f"running {ntag} source tags in {len(batches)} batches on {nworkers} Dask worker(s) (on a "
+                     "worker's first run the first step also compiles the numerical kernels: about a minute)")
+        results = compute_batches(client, cfg, batches, progress=progress)
     finally:
         if own_client:
             close_quietly(client)
@@ -376,6 +428,8 @@ def run_distributed(
         raise RuntimeError(f"the tag batches were spun up differently ({sorted(map(str, spins))}); their tags would "
                            "not add up to the serial run")
     periods = merge_periods(results, ntag)
+    if progress is not None:
+        progress(f"writing the outputs to {out_dir}")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
     attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(cfg, setup.model.chemical))

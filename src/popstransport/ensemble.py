@@ -231,10 +231,11 @@ def _run_member(config_toml: str, source_path: str, overrides: list[str], out: s
     import tomllib
 
     from .config import config_from_dict
-    from .distributed import check_code, match_worker_threads
+    from .distributed import check_code, match_worker_threads, stop_when_released
     from .run import run
 
     check_code(code)
+    progress = progress or stop_when_released()  # (on a Dask worker: stop when the ensemble no longer wants it)
     match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
     if not overwrite and _holds_run_of(Path(out), cfg.to_toml()):
