@@ -29,6 +29,24 @@ def test_version(capsys):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "popstransport.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "popstransport" in out.stdout
+    # `python -m popstransport` too (a checkout on PYTHONPATH, as Dask workers are started with it): 'No module named
+    # popstransport.__main__'
+    out = subprocess.run([sys.executable, "-m", "popstransport", "run", "--workers", "0x"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--workers: invalid int value: '0x'" in out.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--workers", "0"], r"--workers: 0 worker processes: give 1 or more \(or leave --workers out"),
+    (["--workers", "-1"], r"--workers: -1 worker processes: give 1 or more"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], r"argument --scheduler: not allowed with argument --workers"),
+])
+def test_worker_options_that_cannot_be_meant(args, match, capsys):
+    """--workers 0 ran serially without a word, --workers -1 waited for ever for workers, and --scheduler beside
+    --workers took the scheduler without a word."""
+    with pytest.raises(SystemExit) as info:
+        main(["run", *args])
+    assert info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
 
 
 def test_warnings_are_one_line_each(tmp_path):

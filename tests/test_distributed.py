@@ -431,3 +431,20 @@ def test_failed_batches_are_named_and_the_others_reported_as_they_finish(client)
         compute_batches(client, cfg, [[0, 1, 2], [3, 4, 99]], retries=0, progress=lines.append)
     assert sorted(line.split(": ")[0] for line in lines) == ["batch 1 of 2 (tags 1..3) done",
                                                              "batch 2 of 2 (tags 4..100) failed (IndexError)"]
+
+
+def test_a_scheduler_without_workers_is_named_and_nothing_is_written(tmp_path, monkeypatch):
+    """A scheduler whose workers are not started (or cannot reach it) held the run for ever without a word."""
+    from dask.distributed import Client, LocalCluster
+
+    monkeypatch.setattr("popstransport.distributed.WORKER_WAIT_S", 0.5)
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    c = Client(cluster)
+    try:
+        with pytest.raises(DistributedError, match=r"the Dask scheduler at \S+ has had no workers for 0.5 s; start "
+                                                   r"them with `dask worker \S+` .* or use --workers N"):
+            run_distributed(load_config(None, OVERRIDES), tmp_path / "run", client=c)
+    finally:
+        c.close()
+        cluster.close()
+    assert not (tmp_path / "run").exists()

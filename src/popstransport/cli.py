@@ -282,11 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None, help="run directory (default: output.directory)")
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
-    p_run.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
-                            "worker processes")
-    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="use an existing Dask scheduler (instead of --workers)")
+    dask = p_run.add_mutually_exclusive_group()
+    dask.add_argument("--workers", type=_worker_count, default=None, metavar="N",
+                      help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
+                           "worker processes")
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="use an existing Dask scheduler (instead of --workers)")
     p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 
@@ -328,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show a traceback on errors, and warnings in Python's form")
     return parser
+
+
+def _worker_count(text: str) -> int:
+    """``--workers N``: a whole number of 1 or more (0 ran serially without a word, -1 waited for ever for workers)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} worker processes: give 1 or more (or leave --workers out for a run in "
+                                         "this process)")
+    return n
 
 
 class Interrupted(KeyboardInterrupt):

@@ -78,9 +78,22 @@ def _other_code(workers: list[str], expected: tuple[str, str]) -> str:
             "and start the run again")
 
 
+#: How long a run waits for the first worker of a scheduler that has none (s) before it stops and says so.
+WORKER_WAIT_S = 60.0
+
+
 def check_workers_code(client: Any, expected: tuple[str, str] | None = None) -> None:
-    """Before any task runs: raise :class:`DistributedError` naming every worker of ``client`` that imports other
-    popstransport code than this process (``expected``, by default this process's :func:`code_fingerprint`)."""
+    """Before any task runs: wait up to :data:`WORKER_WAIT_S` for a worker (a scheduler without workers held the
+    run for ever, saying nothing), then raise :class:`DistributedError` naming every worker of ``client`` that
+    imports other popstransport code than this process (``expected``, by default this process's
+    :func:`code_fingerprint`)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        address = client.scheduler.address
+        raise DistributedError(f"the Dask scheduler at {address} has had no workers for {WORKER_WAIT_S:g} s; start "
+                               f"them with `dask worker {address}` (with the same popstransport as this command) "
+                               "and run again, or use --workers N for workers on this machine") from None
     expected = expected or code_fingerprint()
     try:
         found = client.run(code_fingerprint)
@@ -414,6 +427,7 @@ def run_distributed(
     if own_client:
         client = make_client(workers, scheduler)
     try:
+        check_workers_code(client)  # (at least one worker, and every worker runs this code)
         nworkers = len(client.scheduler_info().get("workers", {})) or 1
         batches = split_batches(ntag, nbatch or nworkers)
         if progress is not None:
