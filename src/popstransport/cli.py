@@ -140,7 +140,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.resume or args.out or cfg.output.directory
     if args.workers or args.scheduler:
         if args.resume:
-            raise ValueError("--resume continues a serial run; it cannot be combined with --workers or --scheduler")
+            raise ValueError(f"--resume {args.resume}: a run resumes from its checkpoint in this process, not on Dask "
+                             "workers (a distributed run writes no checkpoints); leave out --workers and --scheduler to "
+                             "continue it, or run again without --resume and with --overwrite to start afresh")
         from .distributed import run_distributed
 
         def say(text: str) -> None:
