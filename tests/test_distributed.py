@@ -387,37 +387,61 @@ def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path, addr
 
     from popstransport.cli import main
 
+    before = dask.config.get("scheduler", None)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(DistributedError, match=rf"--scheduler '{address}': no Dask scheduler could be reached there "
                                                    rf"\({reason}.*\); give the address that `dask scheduler` prints"):
             make_client(scheduler=address)
+        # (the failed client left dask's scheduler setting at 'dask.distributed', which a later client passed to its
+        # workers: ensemble members on them failed in to_netcdf, 'no Client active')
+        assert dask.config.get("scheduler", None) == before
         out = tmp_path / "run"
         assert main(["run", "--out", str(out), "--scheduler", address, *(f"--set={o}" for o in OVERRIDES), "--quiet"]) == 1
     assert f"popstransport: error: --scheduler '{address}': no Dask scheduler" in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
-    """A batch whose run was interrupted (its client closed, or its futures released) stops within about a second
-    of simulating: it ran to its end, keeping a worker of a shared 'dask worker' cluster busy for as long as the
-    interrupted run would have taken (and an ensemble's members were written after the command had stopped)."""
+def _simulate_until_released():
+    """Call the progress callback that run_batch gives its simulation, as its time loop does after every step, until
+    it raises (for at most a minute)."""
     import time
 
-    cfg = load_config(None, [*OVERRIDES, "time.stop=2014-01-01"])  # (about a minute of simulation on one thread)
-    future = client.submit(run_batch, cfg.to_toml(), "", [0, 1], pure=False)
+    from popstransport.distributed import TaskReleased, stop_when_released
+
+    check = stop_when_released(every_s=0.05)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 60.0:
+            check(time.monotonic() - start, 60.0, time.monotonic() - start)
+            time.sleep(0.01)
+    except TaskReleased:
+        return "released"
+    return "ran to the end"
+
+
+def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
+    """A batch whose run was interrupted (its client closed, or its futures released) stops at its next step: it ran
+    to its end, keeping a worker of a shared 'dask worker' cluster busy for as long as the interrupted run would
+    have taken (and an ensemble's members were written after the command had stopped)."""
+    import time
+
+    from popstransport.distributed import stop_when_released
+
+    assert stop_when_released() is None  # (outside a worker)
 
     def executing(dask_worker):
         return dask_worker.state.executing_count
 
+    future = client.submit(_simulate_until_released, pure=False)
     start = time.monotonic()
-    while sum(client.run(executing).values()) == 0 and time.monotonic() - start < 20.0:
-        time.sleep(0.1)
-    time.sleep(1.0)  # (into the time loop)
+    while sum(client.run(executing).values()) == 0 and time.monotonic() - start < 30.0:
+        time.sleep(0.02)
+    time.sleep(0.3)
     assert sum(client.run(executing).values()) == 1
     client.cancel(future)
     released = time.monotonic()
-    while sum(client.run(executing).values()) and time.monotonic() - released < 8.0:
-        time.sleep(0.1)
+    while sum(client.run(executing).values()) and time.monotonic() - released < 10.0:
+        time.sleep(0.05)
     assert sum(client.run(executing).values()) == 0, "the batch went on after its run released it"
 
 
@@ -448,3 +472,23 @@ def test_a_scheduler_without_workers_is_named_and_nothing_is_written(tmp_path, m
         c.close()
         cluster.close()
     assert not (tmp_path / "run").exists()
+
+
+def test_ensemble_members_on_workers_equal_the_serial_members_and_report_as_they_finish(tmp_path, client):
+    """The same seed gives the same members on Dask workers as serially, to the last bit, and each member is
+    reported as it finishes (nothing was said until the summary)."""
+    from popstransport.ensemble import run_ensemble
+
+    path = tmp_path / "two.toml"
+    path.write_text("[ensemble]\nmembers = 2\nseed = 3\n[ensemble.parameters]\n"
+                    "'processes.vertical_diffusivity_m2_s' = { distribution = 'lognormal', median = 15.0, factor = 2.0 }\n")
+    cfg = load_config(path, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    serial = run_ensemble(cfg, tmp_path / "serial")
+    finished = []
+    dist = run_ensemble(cfg, tmp_path / "dist", client=client, finished=lambda k, n: finished.append((k, n)))
+    assert sorted(finished) == [(0, 2), (1, 2)]
+    for name in ("members/member_000/fields.nc", "members/member_001/attribution.nc", "ensemble_summary.nc"):
+        with xr.open_dataset(serial / name) as a, xr.open_dataset(dist / name) as b:
+            for v in a.data_vars:
+                assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
+    assert (serial / "ensemble_members.csv").read_text() == (dist / "ensemble_members.csv").read_text()

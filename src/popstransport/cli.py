@@ -106,9 +106,17 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
         print(f"running an ensemble of {n} members {where} (on a machine's first run the first step also compiles "
               "the numerical kernels: about a minute)", file=sys.stderr)
     out = args.out or cfg.output.directory
+    count = [0]
+
+    def member_finished(k: int, members: int):
+        count[0] += 1
+        if not args.quiet:
+            print(f"member {k + 1} of {members} done: {count[0]} of {members}", file=sys.stderr, flush=True)
+
     try:
         path = run_ensemble(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, client=client,
-                            progress=member_progress if client is None else None)
+                            progress=member_progress if client is None else None,
+                            finished=member_finished if client is not None else None)
     except KeyboardInterrupt:
         # (run_ensemble keeps the members that finished, which make the folder refuse a new run without --overwrite)
         done = sum((Path(out) / "members" / f"member_{k:03d}" / "fields.nc").is_file() for k in range(started[0]))

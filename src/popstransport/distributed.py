@@ -310,7 +310,10 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
         raise ConfigError("distributed runs need the 'distributed' extra: pip install 'popstransport[distributed]'") from None
     if scheduler:
         try:
-            client = Client(scheduler)
+            # (not as the default client: one that fails to connect left dask's 'scheduler' setting at
+            # 'dask.distributed' in this process, which the next client passed to its workers, where xarray's
+            # to_netcdf then failed with 'Requested dask.distributed scheduler but no Client active')
+            client = Client(scheduler, set_as_default=False)
         except (OSError, ValueError, TypeError, MemoryError) as exc:
             # (nothing listening: OSError or a timeout; a malformed address: ValueError; a service of another kind
             # on the port: its bytes read as a message length, MemoryError)

@@ -252,7 +252,8 @@ def _holds_run_of(folder: Path, config_toml: str) -> bool:
     return text.partition("\n")[2] == config_toml  # (after the line that names the writer and the time)
 
 
-def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None) -> Path:
+def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None,
+                 finished: Any = None) -> Path:
     """Run every member (on Dask workers when ``client`` is given) and write the summary; returns the directory.
 
     Parameters
@@ -272,6 +273,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     progress
         Without ``client``: called as ``progress(k, n)`` before member ``k`` (from 0) of ``n`` runs; returns the
         progress callback of that member's run (see ``popstransport.run.run``) or None.
+    finished
+        With ``client``: called as ``finished(k, n)`` as member ``k`` (from 0) of ``n`` has run, in the order in
+        which the members finish.
 
     The summary is written under a temporary name and renamed into place only when every member has run; a failed
     or interrupted ensemble leaves the complete member runs it finished and no summary.
@@ -302,9 +306,16 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
 
             check_workers_code(client)
             code = code_fingerprint()
+            from dask.distributed import as_completed
+
             futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, None, code, retries=3,
                                   pure=False) for o, out in zip(overrides, outs)]
-            paths = [f.result() for f in futs]
+            member_of = {f.key: k for k, f in enumerate(futs)}
+            paths = [""] * len(futs)
+            for f in as_completed(futs):
+                paths[member_of[f.key]] = f.result()
+                if finished is not None:
+                    finished(member_of[f.key], len(futs))
             missing = [p for p in paths if not (Path(p) / "fields.nc").is_file()]
             if missing:
                 raise FileNotFoundError(f"{missing[0]}/fields.nc: the Dask workers wrote {len(missing)} member run(s) "
