@@ -492,3 +492,24 @@ def test_ensemble_members_on_workers_equal_the_serial_members_and_report_as_they
             for v in a.data_vars:
                 assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
     assert (serial / "ensemble_members.csv").read_text() == (dist / "ensemble_members.csv").read_text()
+
+
+def test_a_run_that_cannot_be_distributed_says_so_before_its_set_up(tmp_path, monkeypatch):
+    """Without Dask's 'distributed' package (or without tags) a distributed run stops before the set-up, which
+    takes minutes for a large grid with many regions, with the fix (it said so only after the set-up)."""
+    import sys
+
+    def no_set_up(*args, **kwargs):
+        raise AssertionError("the run was set up")
+
+    monkeypatch.setattr(sys.modules["popstransport.run"], "build_run", no_set_up)  # (popstransport.run: the function)
+    path = tmp_path / "untagged.toml"
+    path.write_text("[attribution]\ntags = 'none'\n")
+    with pytest.raises(ConfigError, match=r"untagged.toml: attribution.tags = 'none': a distributed run splits the "
+                                          r"source tags over workers; set attribution.tags = 'countries' or 'list'"):
+        run_distributed(load_config(path, OVERRIDES[:4]), tmp_path / "run", workers=2)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(ConfigError, match=r"--workers and --scheduler run on Dask, whose 'distributed' package is not "
+                                          r"installed: pip install 'popstransport\[distributed\]', or run without"):
+        run_distributed(load_config(None, OVERRIDES), tmp_path / "run", workers=2)
+    assert not (tmp_path / "run").exists()

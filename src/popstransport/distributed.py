@@ -302,12 +302,20 @@ def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
 LOCAL_CLUSTER_OPTIONS = {"processes": True, "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": ":0"}}
 
 
+def require_dask() -> None:
+    """Raise :class:`ConfigError` with the install command when Dask's ``distributed`` package is missing."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("--workers and --scheduler run on Dask, whose 'distributed' package is not installed: "
+                          "pip install 'popstransport[distributed]', or run without --workers and --scheduler") from None
+
+
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``scheduler``."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError("distributed runs need the 'distributed' extra: pip install 'popstransport[distributed]'") from None
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
     if scheduler:
         try:
             # (not as the default client: one that fails to connect left dask's 'scheduler' setting at
@@ -407,7 +415,11 @@ def run_distributed(
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
-        raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
+        where = f"{cfg.source_path}: " if cfg.source_path else ""
+        raise ConfigError(f"{where}attribution.tags = 'none': a distributed run splits the source tags over workers; set "
+                          "attribution.tags = 'countries' or 'list', or run without --workers and --scheduler")
+    if client is None:
+        require_dask()  # (before the set-up, which takes minutes for a large grid with many regions)
     overwrite = bool(overwrite or cfg.output.overwrite)
     if not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
         # (as a serial run: the results of this run would be put beside the interrupted run's checkpoint and parts)
