@@ -482,12 +482,13 @@ def test_ensemble_members_on_workers_equal_the_serial_members_and_report_as_they
     path = tmp_path / "two.toml"
     path.write_text("[ensemble]\nmembers = 2\nseed = 3\n[ensemble.parameters]\n"
                     "'processes.vertical_diffusivity_m2_s' = { distribution = 'lognormal', median = 15.0, factor = 2.0 }\n")
-    cfg = load_config(path, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    cfg = load_config(path, ["domain.resolution_deg=15", "time.stop=2010-02-01", "met.source=synthetic",
+                             "emissions.source=uniform", "time.step_hours=12"])
     serial = run_ensemble(cfg, tmp_path / "serial")
     finished = []
     dist = run_ensemble(cfg, tmp_path / "dist", client=client, finished=lambda k, n: finished.append((k, n)))
     assert sorted(finished) == [(0, 2), (1, 2)]
-    for name in ("members/member_000/fields.nc", "members/member_001/attribution.nc", "ensemble_summary.nc"):
+    for name in ("members/member_000/fields.nc", "members/member_001/budget.nc", "ensemble_summary.nc"):
         with xr.open_dataset(serial / name) as a, xr.open_dataset(dist / name) as b:
             for v in a.data_vars:
                 assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
@@ -513,3 +514,30 @@ def test_a_run_that_cannot_be_distributed_says_so_before_its_set_up(tmp_path, mo
                                           r"installed: pip install 'popstransport\[distributed\]', or run without"):
         run_distributed(load_config(None, OVERRIDES), tmp_path / "run", workers=2)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_distributed_run_says_what_is_written(tmp_path, monkeypatch, capsys, client):
+    """Ctrl-C or SIGTERM said only 'terminated (SIGTERM)'; once the results were in place, while the scenarios were
+    written, it did not say that the results are written and which scenarios are not."""
+    import popstransport.io.attribution_writer as attribution_writer
+    from popstransport.cli import main
+    from popstransport.run import InterruptedAfterResults
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    with monkeypatch.context() as m:
+        m.setattr("popstransport.distributed.run_distributed", interrupted)
+        assert main(["run", "--out", str(tmp_path / "run"), "--workers", "2", *(f"--set={o}" for o in OVERRIDES)]) == 130
+    assert capsys.readouterr().err.endswith(
+        f"popstransport: terminated (SIGTERM): the tag batches stopped and no results were written to "
+        f"'{tmp_path / 'run'}' (an earlier run's results there are as they were); a distributed run keeps no "
+        "checkpoints: run it again for its results\n")
+    path = tmp_path / "scen.toml"
+    path.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n")
+    cfg = load_config(path, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    monkeypatch.setattr(attribution_writer, "write_scenario", interrupted)
+    with pytest.raises(InterruptedAfterResults, match=r"interrupted after the run completed: its results are in .*; "
+                                                      r"its scenarios 'half' are not written"):
+        run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
+    assert (tmp_path / "dist" / "attribution.nc").is_file()

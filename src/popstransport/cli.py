@@ -156,8 +156,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         def say(text: str) -> None:
             print(text, file=sys.stderr, flush=True)
 
-        path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
-                               overwrite=args.overwrite or cfg.output.overwrite, progress=None if args.quiet else say)
+        try:
+            path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
+                                   overwrite=args.overwrite or cfg.output.overwrite, progress=None if args.quiet else say)
+        except KeyboardInterrupt as exc:
+            from .run import InterruptedAfterResults
+
+            if isinstance(exc, InterruptedAfterResults):
+                raise
+            raise Interrupted(f"{exc or 'interrupted'}: the tag batches stopped and no results were written to "
+                              f"{str(out)!r} (an earlier run's results there are as they were); a distributed run "
+                              "keeps no checkpoints: run it again for its results") from None
     else:
         path = _run_serial(cfg, args, out)
     if not args.quiet:

@@ -408,10 +408,8 @@ def run_distributed(
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off.
     ``progress(text)``, if given, is called with a line when the batches start, as each one finishes, and before the
     outputs are written."""
-    from .config import scenario_name
-    from .io.attribution_writer import write_scenario
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
-    from .run import add_writers, build_run, check_before_run, provenance_attributes, recording_warnings
+    from .run import add_writers, build_run, check_before_run, finish_run, provenance_attributes, recording_warnings
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
@@ -477,6 +475,5 @@ def run_distributed(
         close_writers(writers, success)
         if not success:
             run_dir.cleanup_if_empty()
-    for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    finish_run(cfg, run_dir, overwrite)  # (Ctrl-C while it writes the scenarios: says that the results are in place)
     return run_dir.path
