@@ -541,3 +541,16 @@ def test_an_interrupted_distributed_run_says_what_is_written(tmp_path, monkeypat
                                                       r"its scenarios 'half' are not written"):
         run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
     assert (tmp_path / "dist" / "attribution.nc").is_file()
+
+
+def test_a_run_on_a_scheduler_by_its_address(tmp_path, client):
+    """--scheduler ADDRESS: the run makes its own client of that scheduler (made not as the default client, it
+    stopped with 'No clients found'), and a failed address before it leaves nothing behind that stops it."""
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(DistributedError):
+        make_client(scheduler="tcp://127.0.0.1:9")
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    lines = []
+    out = run_distributed(cfg, tmp_path / "run", scheduler=client.scheduler.address, progress=lines.append)
+    assert (out / "attribution.nc").is_file() and lines[0].startswith("running 6 source tags in 2 batches on 2 Dask")

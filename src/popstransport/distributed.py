@@ -317,12 +317,19 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
+        import copy
+
+        import dask
+
+        settings = copy.deepcopy(dask.config.config)
         try:
-            # (not as the default client: one that fails to connect left dask's 'scheduler' setting at
-            # 'dask.distributed' in this process, which the next client passed to its workers, where xarray's
-            # to_netcdf then failed with 'Requested dask.distributed scheduler but no Client active')
-            client = Client(scheduler, set_as_default=False)
+            client = Client(scheduler)
         except (OSError, ValueError, TypeError, MemoryError) as exc:
+            # (a client that fails to connect leaves dask's 'scheduler' setting at 'dask.distributed' in this
+            # process, which the next client passed to its workers, where xarray's to_netcdf then failed with
+            # 'Requested dask.distributed scheduler but no Client active')
+            dask.config.config.clear()
+            dask.config.config.update(settings)
             # (nothing listening: OSError or a timeout; a malformed address: ValueError; a service of another kind
             # on the port: its bytes read as a message length, MemoryError)
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
