@@ -31,6 +31,30 @@ def test_console_script_entry_point(module):
     """``python -m popstransport`` runs the command line too (it had no ``__main__``: 'cannot be directly executed')."""
     out = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "popstransport" in out.stdout
+    # `python -m popstransport` too (a checkout on PYTHONPATH, as Dask workers are started with it): 'No module named
+    # popstransport.__main__'
+    out = subprocess.run([sys.executable, "-m", "popstransport", "run", "--workers", "0x"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--workers: invalid int value: '0x'" in out.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--workers", "0"], r"--workers: 0 worker processes: give 1 or more \(or leave --workers out"),
+    (["--workers", "-1"], r"--workers: -1 worker processes: give 1 or more"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], r"argument --scheduler: not allowed with argument --workers"),
+    (["--workers", "2", "--resume", "runs/x"], r"^popstransport: error: --resume runs/x: a run resumes from its "
+                                              r"checkpoint in this process, not on Dask workers .* leave out --workers "
+                                              r"and --scheduler to continue it"),
+])
+def test_worker_options_that_cannot_be_meant(args, match, capsys):
+    """--workers 0 ran serially without a word, --workers -1 waited for ever for workers, and --scheduler beside
+    --workers took the scheduler without a word; --resume with workers said what cannot be done, not what can."""
+    if "--resume" in args:
+        assert main(["run", *args]) == 1
+    else:
+        with pytest.raises(SystemExit) as info:
+            main(["run", *args])
+        assert info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
 
 
 def test_warnings_are_one_line_each(tmp_path):

@@ -1,6 +1,7 @@
 """Distributed runs (2 local Dask workers) equal the serial run; a killed worker's batch is recomputed."""
 
 import os
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -193,8 +194,33 @@ def test_tasks_share_their_workers_threads():
 def test_distributed_equals_serial(tmp_path, client):
     cfg = load_config(None, OVERRIDES)
     serial = run(cfg, tmp_path / "serial")
-    dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
+    lines = []  # (the progress: a distributed run said nothing until it had written its outputs)
+    dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2, progress=lines.append)
     _compare(serial, dist)
+    assert lines[0].startswith("running 6 source tags in 2 batches on 2 Dask worker(s)")
+    assert sorted(line.split(":")[0] for line in lines[1:3]) == ["batch 1 of 2 (tags 1..3) done",
+                                                                "batch 2 of 2 (tags 4..6) done"]
+    assert [line.split(": ")[1].split(" after")[0] for line in lines[1:3]] == ["1 of 2", "2 of 2"]
+    assert lines[3] == f"writing the outputs to {tmp_path / 'dist'}" and len(lines) == 4
+
+
+def test_a_distributed_run_on_the_command_line_says_what_it_wrote(tmp_path, monkeypatch, capsys):
+    """As a serial run: the files, the periods and the largest budget closure error, after the batches' progress
+    (it printed only 'wrote DIR (distributed over Dask workers)')."""
+    from popstransport.cli import main
+
+    def batches_here(cfg, out, workers=None, scheduler=None, overwrite=False, progress=None):
+        progress("running 6 source tags in 1 batches on 1 Dask worker(s)")
+        return run(cfg, out)
+
+    monkeypatch.setattr("popstransport.distributed.run_distributed", batches_here)
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--workers", "2", *(f"--set={o}" for o in OVERRIDES)]) == 0
+    printed, err = capsys.readouterr()
+    assert "running 6 source tags in 1 batches" in err.splitlines()[0]
+    assert re.fullmatch(rf"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, source_receptor_deposition.csv, "
+                        r"border_flux.csv, tag_fields.nc, config.toml \(2 periods\) \(distributed over Dask workers\); "
+                        r"largest relative budget closure error \d\.\d\de-\d\d\n", printed)
 
 
 def test_killed_worker_batch_is_recomputed(tmp_path, client):
@@ -303,3 +329,228 @@ def test_a_distributed_run_refuses_a_folder_with_results_before_any_batch(tmp_pa
     monkeypatch.setattr("popstransport.distributed.make_client", no_client)
     with pytest.raises(OutputExistsError, match="already holds results"):
         run_distributed(load_config(None, OVERRIDES), out, workers=2)
+
+
+def test_a_worker_that_imports_other_code_refuses_its_batch():
+    """A Dask worker with another popstransport on its path (another checkout, an older installation, or modules
+    loaded before the files changed) computed its batches with that code: merged without a word, the outputs of a
+    run whose workers differed in one constant were up to 11 % off the serial run's."""
+    from popstransport.distributed import check_code, code_fingerprint
+
+    here = code_fingerprint()
+    assert len(here[0]) == 64 and here[1].endswith("popstransport")
+    check_code(here)
+    other = ("0" * 64, "/elsewhere/popstransport")
+    with pytest.raises(DistributedError, match=r"Dask worker\(s\) this worker \(.*popstransport, files' SHA-256 "
+                                               r"[0-9a-f]{12}\) run other popstransport code than this command "
+                                               r"\(/elsewhere/popstransport, files' SHA-256 000000000000\).*same PYTHONPATH"):
+        run_batch(load_config(None, OVERRIDES).to_toml(), "", [0], other)
+
+
+def test_workers_with_other_code_are_named_before_any_batch_runs(client):
+    from popstransport.distributed import check_workers_code
+
+    check_workers_code(client)
+    with pytest.raises(DistributedError, match=r"Dask worker\(s\) tcp://127\.0\.0\.1:\d+ \(.*\), tcp://127\.0\.0\.1:\d+ "
+                                               r"\(.*\) run other popstransport code than this command"):
+        check_workers_code(client, ("0" * 64, "/elsewhere/popstransport"))
+
+
+def test_two_runs_on_one_scheduler_get_their_own_batches(client):
+    """Two runs that share a scheduler at the same time: the batches' keys were 'batch-0', 'batch-1'..., and the
+    scheduler gave the second run the first run's batches (a run with twice the emissions wrote the first run's
+    results, identical to the last bit)."""
+    import threading
+
+    from popstransport.distributed import compute_batches
+
+    small = [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"]
+    runs = {scale: load_config(None, [*small, f"emissions.scale={scale}"]) for scale in (1.0, 2.0)}
+    got = {}
+
+    def first():
+        got[1.0] = compute_batches(client, runs[1.0], [[0, 1, 2], [3, 4, 5]])
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    got[2.0] = compute_batches(client, runs[2.0], [[0, 1, 2], [3, 4, 5]])
+    thread.join()
+    emitted = {scale: sum(p.emission_kg.sum() for p in merge_periods(got[scale], 6)) for scale in got}
+    assert emitted[2.0] == pytest.approx(2.0 * emitted[1.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("address, reason", [("nonsense:xx", "ValueError"), ("tcp://127.0.0.1:9", "OSError")])
+def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path, address, reason, capsys):
+    """A wrong --scheduler: Python's message alone ('invalid literal for int() with base 10'), or, from a service of
+    another kind on the port, an out-of-memory error that blamed the grid; and no folder is made."""
+    import dask
+
+    from popstransport.cli import main
+
+    before = dask.config.get("scheduler", None)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(DistributedError, match=rf"--scheduler '{address}': no Dask scheduler could be reached there "
+                                                   rf"\({reason}.*\); give the address that `dask scheduler` prints"):
+            make_client(scheduler=address)
+        # (the failed client left dask's scheduler setting at 'dask.distributed', which a later client passed to its
+        # workers: ensemble members on them failed in to_netcdf, 'no Client active')
+        assert dask.config.get("scheduler", None) == before
+        out = tmp_path / "run"
+        assert main(["run", "--out", str(out), "--scheduler", address, *(f"--set={o}" for o in OVERRIDES), "--quiet"]) == 1
+    assert f"popstransport: error: --scheduler '{address}': no Dask scheduler" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _simulate_until_released():
+    """Call the progress callback that run_batch gives its simulation, as its time loop does after every step, until
+    it raises (for at most a minute)."""
+    import time
+
+    from popstransport.distributed import TaskReleased, stop_when_released
+
+    check = stop_when_released(every_s=0.05)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < 60.0:
+            check(time.monotonic() - start, 60.0, time.monotonic() - start)
+            time.sleep(0.01)
+    except TaskReleased:
+        return "released"
+    return "ran to the end"
+
+
+def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
+    """A batch whose run was interrupted (its client closed, or its futures released) stops at its next step: it ran
+    to its end, keeping a worker of a shared 'dask worker' cluster busy for as long as the interrupted run would
+    have taken (and an ensemble's members were written after the command had stopped)."""
+    import time
+
+    from popstransport.distributed import stop_when_released
+
+    assert stop_when_released() is None  # (outside a worker)
+
+    def executing(dask_worker):
+        return dask_worker.state.executing_count
+
+    future = client.submit(_simulate_until_released, pure=False)
+    start = time.monotonic()
+    while sum(client.run(executing).values()) == 0 and time.monotonic() - start < 30.0:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert sum(client.run(executing).values()) == 1
+    client.cancel(future)
+    released = time.monotonic()
+    while sum(client.run(executing).values()) and time.monotonic() - released < 10.0:
+        time.sleep(0.05)
+    assert sum(client.run(executing).values()) == 0, "the batch went on after its run released it"
+
+
+def test_failed_batches_are_named_and_the_others_reported_as_they_finish(client):
+    from popstransport.distributed import compute_batches
+
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    lines = []
+    with pytest.raises(DistributedError, match=r"^1 of 2 batches could not be computed, nothing was written: batch 2 of 2 "
+                                               r"\(tags 4\.\.100\): IndexError"):
+        compute_batches(client, cfg, [[0, 1, 2], [3, 4, 99]], retries=0, progress=lines.append)
+    assert sorted(line.split(": ")[0] for line in lines) == ["batch 1 of 2 (tags 1..3) done",
+                                                             "batch 2 of 2 (tags 4..100) failed (IndexError)"]
+
+
+def test_a_scheduler_without_workers_is_named_and_nothing_is_written(tmp_path, monkeypatch):
+    """A scheduler whose workers are not started (or cannot reach it) held the run for ever without a word."""
+    from dask.distributed import Client, LocalCluster
+
+    monkeypatch.setattr("popstransport.distributed.WORKER_WAIT_S", 0.5)
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    c = Client(cluster)
+    try:
+        with pytest.raises(DistributedError, match=r"the Dask scheduler at \S+ has had no workers for 0.5 s; start "
+                                                   r"them with `dask worker \S+` .* or use --workers N"):
+            run_distributed(load_config(None, OVERRIDES), tmp_path / "run", client=c)
+    finally:
+        c.close()
+        cluster.close()
+    assert not (tmp_path / "run").exists()
+
+
+def test_ensemble_members_on_workers_equal_the_serial_members_and_report_as_they_finish(tmp_path, client):
+    """The same seed gives the same members on Dask workers as serially, to the last bit, and each member is
+    reported as it finishes (nothing was said until the summary)."""
+    from popstransport.ensemble import run_ensemble
+
+    path = tmp_path / "two.toml"
+    path.write_text("[ensemble]\nmembers = 2\nseed = 3\n[ensemble.parameters]\n"
+                    "'processes.vertical_diffusivity_m2_s' = { distribution = 'lognormal', median = 15.0, factor = 2.0 }\n")
+    cfg = load_config(path, ["domain.resolution_deg=15", "time.stop=2010-02-01", "met.source=synthetic",
+                             "emissions.source=uniform", "time.step_hours=12"])
+    serial = run_ensemble(cfg, tmp_path / "serial")
+    finished = []
+    dist = run_ensemble(cfg, tmp_path / "dist", client=client, finished=lambda k, n: finished.append((k, n)))
+    assert sorted(finished) == [(0, 2), (1, 2)]
+    for name in ("members/member_000/fields.nc", "members/member_001/budget.nc", "ensemble_summary.nc"):
+        with xr.open_dataset(serial / name) as a, xr.open_dataset(dist / name) as b:
+            for v in a.data_vars:
+                assert np.array_equal(a[v].values, b[v].values, equal_nan=True), (name, v)
+    assert (serial / "ensemble_members.csv").read_text() == (dist / "ensemble_members.csv").read_text()
+
+
+def test_a_run_that_cannot_be_distributed_says_so_before_its_set_up(tmp_path, monkeypatch):
+    """Without Dask's 'distributed' package (or without tags) a distributed run stops before the set-up, which
+    takes minutes for a large grid with many regions, with the fix (it said so only after the set-up)."""
+    import sys
+
+    def no_set_up(*args, **kwargs):
+        raise AssertionError("the run was set up")
+
+    monkeypatch.setattr(sys.modules["popstransport.run"], "build_run", no_set_up)  # (popstransport.run: the function)
+    path = tmp_path / "untagged.toml"
+    path.write_text("[attribution]\ntags = 'none'\n")
+    with pytest.raises(ConfigError, match=r"untagged.toml: attribution.tags = 'none': a distributed run splits the "
+                                          r"source tags over workers; set attribution.tags = 'countries' or 'list'"):
+        run_distributed(load_config(path, OVERRIDES[:4]), tmp_path / "run", workers=2)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(ConfigError, match=r"--workers and --scheduler run on Dask, whose 'distributed' package is not "
+                                          r"installed: pip install 'popstransport\[distributed\]', or run without"):
+        run_distributed(load_config(None, OVERRIDES), tmp_path / "run", workers=2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_distributed_run_says_what_is_written(tmp_path, monkeypatch, capsys, client):
+    """Ctrl-C or SIGTERM said only 'terminated (SIGTERM)'; once the results were in place, while the scenarios were
+    written, it did not say that the results are written and which scenarios are not."""
+    import popstransport.io.attribution_writer as attribution_writer
+    from popstransport.cli import main
+    from popstransport.run import InterruptedAfterResults
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    with monkeypatch.context() as m:
+        m.setattr("popstransport.distributed.run_distributed", interrupted)
+        assert main(["run", "--out", str(tmp_path / "run"), "--workers", "2", *(f"--set={o}" for o in OVERRIDES)]) == 130
+    assert capsys.readouterr().err.endswith(
+        f"popstransport: terminated (SIGTERM): the tag batches stopped and no results were written to "
+        f"'{tmp_path / 'run'}' (an earlier run's results there are as they were); a distributed run keeps no "
+        "checkpoints: run it again for its results\n")
+    path = tmp_path / "scen.toml"
+    path.write_text("[[scenarios]]\nname = 'half'\nscale = { CHN = 0.5 }\n")
+    cfg = load_config(path, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    monkeypatch.setattr(attribution_writer, "write_scenario", interrupted)
+    with pytest.raises(InterruptedAfterResults, match=r"interrupted after the run completed: its results are in .*; "
+                                                      r"its scenarios 'half' are not written"):
+        run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2)
+    assert (tmp_path / "dist" / "attribution.nc").is_file()
+
+
+def test_a_run_on_a_scheduler_by_its_address(tmp_path, client):
+    """--scheduler ADDRESS: the run makes its own client of that scheduler (made not as the default client, it
+    stopped with 'No clients found'), and a failed address before it leaves nothing behind that stops it."""
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(DistributedError):
+        make_client(scheduler="tcp://127.0.0.1:9")
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-02-01", "time.step_hours=12"])
+    lines = []
+    out = run_distributed(cfg, tmp_path / "run", scheduler=client.scheduler.address, progress=lines.append)
+    assert (out / "attribution.nc").is_file() and lines[0].startswith("running 6 source tags in 2 batches on 2 Dask")

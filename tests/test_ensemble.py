@@ -388,3 +388,65 @@ def test_the_ensemble_root_records_its_configuration_and_code_and_is_still_no_ru
         assert main(["compare", str(out), str(out / "members" / "member_000"), "--out", str(tmp_path / "cmp")]) == 1
         assert re.search(ensemble_folder, capsys.readouterr().err)
         assert not (out / "report.html").exists() and not (tmp_path / "cmp").exists()
+
+
+class _WorkerElsewhere:
+    """A stand-in for a Dask client whose one worker was started in another folder: it runs every task at once,
+    there, as that worker would."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def _there(self, fn, *args):
+        import os
+
+        here = os.getcwd()
+        os.chdir(self.folder)
+        try:
+            return fn(*args)
+        finally:
+            os.chdir(here)
+
+    def wait_for_workers(self, n, timeout=None):
+        """It has its one worker."""
+
+    def run(self, fn):
+        return {"tcp://elsewhere:1": self._there(fn)}
+
+    def submit(self, fn, *args, **kwargs):
+        from types import SimpleNamespace
+
+        value = self._there(fn, *args)
+        return SimpleNamespace(result=lambda: value, key=object())
+
+
+def test_members_on_workers_started_elsewhere_go_to_the_ensembles_folder(tmp_path, monkeypatch):
+    """An ensemble with a relative --out on Dask workers started in another folder: the members went to that
+    folder (relative to each worker's) and the summary then failed, with members in two places."""
+    cfg = _two_members(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("dask.distributed.as_completed", iter)  # (the stand-in's tasks have finished at once)
+    out = run_ensemble(cfg, "ens", client=_WorkerElsewhere(tmp_path / "elsewhere"))
+    assert sorted(p.name for p in (tmp_path / "ens" / "members").iterdir()) == ["member_000", "member_001"]
+    assert not any((tmp_path / "elsewhere").iterdir())
+    with open(Path(out) / "ensemble_members.csv") as fh:
+        rows = csv.DictReader(row for row in fh if not row.startswith("#"))  # (after the provenance line)
+        assert [r["directory"] for r in rows] == ["members/member_000", "members/member_001"]
+
+
+def test_a_member_run_again_after_its_worker_is_lost_keeps_its_complete_run(tmp_path):
+    """Dask runs a finished task again when the worker that held its result is lost before the ensemble has it:
+    the member's folder then holds the member's complete run, which refused the new attempt ('already holds
+    results') until every retry failed, and so the ensemble. Another configuration's run is still refused."""
+    from popstransport.ensemble import _run_member
+    from popstransport.io.writers import OutputExistsError
+
+    cfg = load_config(None, BASE)
+    out = str(tmp_path / "member_000")
+    _run_member(cfg.to_toml(), "", ["emissions.scale=0.7"], out)
+    written = (tmp_path / "member_000" / "fields.nc").stat().st_mtime_ns
+    assert _run_member(cfg.to_toml(), "", ["emissions.scale=0.7"], out) == out
+    assert (tmp_path / "member_000" / "fields.nc").stat().st_mtime_ns == written
+    with pytest.raises(OutputExistsError, match="already holds results"):
+        _run_member(cfg.to_toml(), "", ["emissions.scale=0.8"], out)

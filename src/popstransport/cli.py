@@ -106,9 +106,17 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
         print(f"running an ensemble of {n} members {where} (on a machine's first run the first step also compiles "
               "the numerical kernels: about a minute)", file=sys.stderr)
     out = args.out or cfg.output.directory
+    count = [0]
+
+    def member_finished(k: int, members: int):
+        count[0] += 1
+        if not args.quiet:
+            print(f"member {k + 1} of {members} done: {count[0]} of {members}", file=sys.stderr, flush=True)
+
     try:
         path = run_ensemble(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, client=client,
-                            progress=member_progress if client is None else None)
+                            progress=member_progress if client is None else None,
+                            finished=member_finished if client is not None else None)
     except KeyboardInterrupt:
         # (run_ensemble keeps the members that finished, which make the folder refuse a new run without --overwrite)
         done = sum((Path(out) / "members" / f"member_{k:03d}" / "fields.nc").is_file() for k in range(started[0]))
@@ -133,7 +141,6 @@ def _cmd_run_ensemble(cfg, args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .run import run
 
     cfg = load_config(args.config, args.set)
     if cfg.ensemble:
@@ -141,19 +148,52 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.resume or args.out or cfg.output.directory
     if args.workers or args.scheduler:
         if args.resume:
-            raise ValueError("--resume continues a serial run; it cannot be combined with --workers or --scheduler")
+            raise ValueError(f"--resume {args.resume}: a run resumes from its checkpoint in this process, not on Dask "
+                             "workers (a distributed run writes no checkpoints); leave out --workers and --scheduler to "
+                             "continue it, or run again without --resume and with --overwrite to start afresh")
         from .distributed import run_distributed
 
-        path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
-                               overwrite=args.overwrite or cfg.output.overwrite)
-        if not args.quiet:
-            print(f"wrote {path} (distributed over Dask workers)")
-        return 0
+        def say(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+
+        try:
+            path = run_distributed(cfg, out, workers=args.workers, scheduler=args.scheduler,
+                                   overwrite=args.overwrite or cfg.output.overwrite, progress=None if args.quiet else say)
+        except KeyboardInterrupt as exc:
+            from .run import InterruptedAfterResults
+
+            if isinstance(exc, InterruptedAfterResults):
+                raise
+            raise Interrupted(f"{exc or 'interrupted'}: the tag batches stopped and no results were written to "
+                              f"{str(out)!r} (an earlier run's results there are as they were); a distributed run "
+                              "keeps no checkpoints: run it again for its results") from None
+    else:
+        path = _run_serial(cfg, args, out)
+    if not args.quiet:
+        from pathlib import Path
+
+        from .config import scenario_name
+        from .io.writers import RunDirectory
+
+        periods, worst = _largest_closure_error(path)
+        # (a tagged run's attribution files and its [[scenarios]] too, not only the files of every run)
+        written = [n for n in RunDirectory.RESULT_FILES if (Path(path) / n).is_file()]
+        written += [f"scenarios/{scenario_name(sc, k)}/" for k, sc in enumerate(cfg.scenarios)]
+        where = " (distributed over Dask workers)" if args.workers or args.scheduler else ""
+        print(f"wrote {path}/{', '.join(written)} ({periods} periods){where}; largest relative budget closure error "
+              f"{worst:.2e}")
+    return 0
+
+
+def _run_serial(cfg, args: argparse.Namespace, out):
+    """``popstransport run`` in this process, with progress, and what to do after an interruption."""
+    from .run import run
+
     if not args.quiet:
         print("running (on a machine's first run the first step also compiles the numerical kernels: about a minute)",
               file=sys.stderr)
     try:
-        path = run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
+        return run(cfg, out, overwrite=args.overwrite or cfg.output.overwrite, progress=_progress_printer(args.quiet),
                    resume=bool(args.resume))
     except (KeyboardInterrupt, OSError) as exc:
         import shlex
@@ -176,18 +216,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise OSError(f"{str(exc).splitlines()[0]}: the run folder {str(out)!r} cannot be written; give a folder "
                           "you can write to with --out (or output.directory)") from exc
         raise
-    if not args.quiet:
-        from pathlib import Path
-
-        from .config import scenario_name
-        from .io.writers import RunDirectory
-
-        periods, worst = _largest_closure_error(path)
-        # (a tagged run's attribution files and its [[scenarios]] too, not only the files of every run)
-        written = [n for n in RunDirectory.RESULT_FILES if (Path(path) / n).is_file()]
-        written += [f"scenarios/{scenario_name(sc, k)}/" for k, sc in enumerate(cfg.scenarios)]
-        print(f"wrote {path}/{', '.join(written)} ({periods} periods); largest relative budget closure error {worst:.2e}")
-    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -273,11 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--out", default=None, help="run directory (default: output.directory)")
     p_run.add_argument("--overwrite", action="store_true", help="replace results already in the run directory")
     p_run.add_argument("--quiet", action="store_true", help="no progress output")
-    p_run.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
-                            "worker processes")
-    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="use an existing Dask scheduler (instead of --workers)")
+    dask = p_run.add_mutually_exclusive_group()
+    dask.add_argument("--workers", type=_worker_count, default=None, metavar="N",
+                      help="split the source tags of a tagged run (or the members of an [ensemble]) over N local Dask "
+                           "worker processes")
+    dask.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="use an existing Dask scheduler (instead of --workers)")
     p_run.add_argument("--resume", default=None, metavar="DIR", help="continue an interrupted run from its checkpoint")
     p_run.set_defaults(func=_cmd_run)
 
@@ -319,6 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show a traceback on errors, and warnings in Python's form")
     return parser
+
+
+def _worker_count(text: str) -> int:
+    """``--workers N``: a whole number of 1 or more (0 ran serially without a word, -1 waited for ever for workers)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} worker processes: give 1 or more (or leave --workers out for a run in "
+                                         "this process)")
+    return n
 
 
 class Interrupted(KeyboardInterrupt):

@@ -10,6 +10,8 @@ recomputed on another worker (``retries``); a run that cannot finish names the m
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,10 +37,83 @@ def split_batches(ntag: int, nbatch: int) -> list[list[int]]:
     return [list(range(a, b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> list[PeriodResult]:
-    """Run the model for one batch of tags (executed on a worker); returns its per-period results."""
+def code_fingerprint() -> tuple[str, str]:
+    """The SHA-256 of the files of the popstransport package this process imports (its Python source and its data
+    tables, in path order) and the package's folder. Two processes with the same fingerprint compute the same
+    results; the version and git commit do not tell (an edited checkout, another copy on a worker's path)."""
+    return _fingerprint(str(Path(__file__).resolve().parent))
+
+
+@functools.cache
+def _fingerprint(package: str) -> tuple[str, str]:  # (once per process: read when the module is first imported)
+    digest = hashlib.sha256()
+    root = Path(package)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest(), package
+
+
+code_fingerprint()  # (the files as this process imports them, not as they are when a run asks)
+
+
+def check_code(expected: tuple[str, str] | None) -> None:
+    """Raise :class:`DistributedError` if this process runs other popstransport code than ``expected`` (the
+    :func:`code_fingerprint` of the process that started the run); ``None`` checks nothing."""
+    if expected is None:
+        return
+    mine = code_fingerprint()
+    if mine[0] != expected[0]:
+        raise DistributedError(_other_code([f"this worker ({_where(mine)})"], expected))
+
+
+def _where(code: tuple[str, str]) -> str:
+    return f"{code[1]}, files' SHA-256 {code[0][:12]}"
+
+
+def _other_code(workers: list[str], expected: tuple[str, str]) -> str:
+    return (f"Dask worker(s) {', '.join(workers)} run other popstransport code than this command ({_where(expected)}),"
+            " so that their results would not be this version's; give every worker the same popstransport (the same "
+            "installation, or the same PYTHONPATH with a source checkout), restart workers started before it changed, "
+            "and start the run again")
+
+
+#: How long a run waits for the first worker of a scheduler that has none (s) before it stops and says so.
+WORKER_WAIT_S = 60.0
+
+
+def check_workers_code(client: Any, expected: tuple[str, str] | None = None) -> None:
+    """Before any task runs: wait up to :data:`WORKER_WAIT_S` for a worker (a scheduler without workers held the
+    run for ever, saying nothing), then raise :class:`DistributedError` naming every worker of ``client`` that
+    imports other popstransport code than this process (``expected``, by default this process's
+    :func:`code_fingerprint`)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        address = client.scheduler.address
+        raise DistributedError(f"the Dask scheduler at {address} has had no workers for {WORKER_WAIT_S:g} s; start "
+                               f"them with `dask worker {address}` (with the same popstransport as this command) "
+                               "and run again, or use --workers N for workers on this machine") from None
+    expected = expected or code_fingerprint()
+    try:
+        found = client.run(code_fingerprint)
+    except (AttributeError, ImportError) as exc:  # (a worker whose popstransport has no code_fingerprint)
+        raise DistributedError(f"the Dask workers cannot say which popstransport they run ({type(exc).__name__}: "
+                               f"{exc}): they import an older or other version than {expected[1]}; restart them "
+                               "with the same popstransport as the command (the same installation, or the same "
+                               "PYTHONPATH when it runs from a source checkout)") from exc
+    other = [f"{address} ({_where(tuple(mine))})" for address, mine in sorted(found.items()) if tuple(mine)[0] != expected[0]]
+    if other:
+        raise DistributedError(_other_code(other, expected))
+
+
+def run_batch(config_toml: str, source_path: str, tag_indices: list[int],
+              code: tuple[str, str] | None = None) -> list[PeriodResult]:
+    """Run the model for one batch of tags (executed on a worker); returns its per-period results. ``code`` is the
+    :func:`code_fingerprint` of the process that started the run: a worker that imports other code refuses."""
     from .run import build_run, build_simulation, spin_up, spinup_attribute, tracked_faces
 
+    check_code(code)
     match_worker_threads()
     cfg = config_from_dict(tomllib.loads(config_toml), source_path)
     setup = build_run(cfg, tag_subset=tag_indices)
@@ -46,11 +121,44 @@ def run_batch(config_toml: str, source_path: str, tag_indices: list[int]) -> lis
     spin = spin_up(cfg, model) if cfg.spinup.method != "none" else None
     # only the faces on the receptors' borders, as in a serial run (the batches share them: the regions do not
     # depend on the tags)
-    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup))
+    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup),
+                           progress=stop_when_released())
     periods = [_drop_last_tag(p) for p in sim.run()]
     for p in periods:  # (the spin-up of the batch, for the outputs' attribute and the check that all batches agree)
         p.spinup = None if spin is None else spinup_attribute(spin)
     return periods
+
+
+class TaskReleased(DistributedError):
+    """The run that submitted a Dask task no longer wants its result (it was interrupted, or failed)."""
+
+
+def stop_when_released(every_s: float = 1.0):
+    """A ``progress`` callback for a simulation inside a Dask task: it raises :class:`TaskReleased` (checking at
+    most every ``every_s`` seconds of wall time) once the task's result is no longer wanted, so that the worker is
+    free again. The scheduler releases the tasks of a client that closes (Ctrl-C or SIGTERM of the command), but a
+    task that is executing runs to its end: on workers started with ``dask worker``, the batches of an interrupted
+    run went on for as long as the run would have taken, and the members of an interrupted ensemble were written
+    into its folder after the command had stopped. ``None`` outside a worker."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return None
+    checked = [0.0]
+
+    def check(simulated_s: float, total_s: float, wall_s: float) -> None:
+        if wall_s - checked[0] < every_s:
+            return
+        checked[0] = wall_s
+        task = worker.state.tasks.get(key)
+        if task is None or task.state in ("cancelled", "released", "forgotten"):
+            raise TaskReleased(f"task {key} stopped at {simulated_s / 86400.0:.1f} of {total_s / 86400.0:.1f} "
+                               "simulated days: the run that submitted it no longer wants its result")
+
+    return check
 
 
 def match_worker_threads() -> int:
@@ -194,14 +302,43 @@ def _mass_weighted(parts: Sequence[PeriodResult]) -> np.ndarray | None:
 LOCAL_CLUSTER_OPTIONS = {"processes": True, "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": ":0"}}
 
 
+def require_dask() -> None:
+    """Raise :class:`ConfigError` with the install command when Dask's ``distributed`` package is missing."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("--workers and --scheduler run on Dask, whose 'distributed' package is not installed: "
+                          "pip install 'popstransport[distributed]', or run without --workers and --scheduler") from None
+
+
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``scheduler``."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError("distributed runs need the 'distributed' extra: pip install 'popstransport[distributed]'") from None
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
     if scheduler:
-        return Client(scheduler)
+        import copy
+
+        import dask
+
+        settings = copy.deepcopy(dask.config.config)
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError, MemoryError) as exc:
+            # (a client that fails to connect leaves dask's 'scheduler' setting at 'dask.distributed' in this
+            # process, which the next client passed to its workers, where xarray's to_netcdf then failed with
+            # 'Requested dask.distributed scheduler but no Client active')
+            dask.config.config.clear()
+            dask.config.config.update(settings)
+            # (nothing listening: OSError or a timeout; a malformed address: ValueError; a service of another kind
+            # on the port: its bytes read as a message length, MemoryError)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DistributedError(
+                f"--scheduler {scheduler!r}: no Dask scheduler could be reached there ({type(exc).__name__}: "
+                f"{reason}); give the address that `dask scheduler` prints (such as tcp://HOST:8786), check that the "
+                "scheduler runs and that this machine reaches it, or use --workers N for workers on this machine"
+            ) from exc
+        return client
     # one thread per worker process, for the Numba kernels and the numerical libraries too (see match_worker_threads)
     env = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, env=env, **LOCAL_CLUSTER_OPTIONS)
@@ -226,21 +363,41 @@ def close_quietly(client: Any) -> None:
         log.setLevel(level)
 
 
-def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3) -> list[list[PeriodResult]]:
-    """Submit every batch and gather the results in batch order; raise naming the batches that failed."""
+def compute_batches(client: Any, cfg: Config, batches: list[list[int]], retries: int = 3,
+                    progress: Any = None) -> list[list[PeriodResult]]:
+    """Submit every batch and gather the results in batch order; raise naming the batches that failed.
+    ``progress(text)`` is called with a line as each batch finishes (or fails), in the order they finish."""
+    import time
+    import uuid
+
+    from dask.distributed import as_completed
+
     toml = cfg.to_toml()
-    futures = [client.submit(run_batch, toml, cfg.source_path, b, retries=retries, pure=False, key=f"batch-{k}")
-               for k, b in enumerate(batches)]
-    results: list[Any] = []
+    check_workers_code(client)
+    code = code_fingerprint()
+    # (keys of this run alone: a scheduler that several runs share hands a task the result of an earlier one of the
+    # same key, so that with keys 'batch-0', 'batch-1'... a second run got the batches of the first)
+    run_id = uuid.uuid4().hex[:12]
+    futures = [client.submit(run_batch, toml, cfg.source_path, b, code, retries=retries, pure=False,
+                             key=f"popstransport-batch-{k}-{run_id}") for k, b in enumerate(batches)]
+    batch_of = {fut.key: k for k, fut in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
     failed = []
-    for k, fut in enumerate(futures):
+    start = time.monotonic()
+    for done, fut in enumerate(as_completed(futures), start=1):
+        k = batch_of[fut.key]
         try:
-            results.append(fut.result())
+            results[k] = fut.result()
+            what = "done"
         except Exception as exc:  # noqa: BLE001 - collect every failure before reporting
             failed.append((k, batches[k], exc))
-            results.append(None)
+            what = f"failed ({type(exc).__name__})"
+        if progress is not None:
+            progress(f"batch {k + 1} of {len(batches)} (tags {batches[k][0] + 1}..{batches[k][-1] + 1}) {what}: "
+                     f"{done} of {len(batches)} after {time.monotonic() - start:.0f} s")
     if failed:
-        desc = "; ".join(f"batch {k} (tags {b[0]}..{b[-1]}): {type(e).__name__}: {e}" for k, b, e in failed)
+        desc = "; ".join(f"batch {k + 1} of {len(batches)} (tags {b[0] + 1}..{b[-1] + 1}): {type(e).__name__}: {e}"
+                         for k, b, e in sorted(failed, key=lambda f: f[0]))
         raise DistributedError(f"{len(failed)} of {len(batches)} batches could not be computed, nothing was written: {desc}")
     return results
 
@@ -253,16 +410,30 @@ def run_distributed(
     overwrite: bool = False,
     nbatch: int | None = None,
     client: Any = None,
+    progress: Any = None,
 ) -> Path:
-    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off."""
-    from .config import absolute_paths, scenario_name
-    from .io.attribution_writer import write_scenario
+    """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off.
+    ``progress(text)``, if given, is called with a line when the batches start, as each one finishes, and before the
+    outputs are written."""
+    from .config import absolute_paths
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
-    from .run import add_writers, build_run, check_before_run, emission_provider, provenance_attributes, recording_warnings
+    from .run import (
+        add_writers,
+        build_run,
+        check_before_run,
+        emission_provider,
+        finish_run,
+        provenance_attributes,
+        recording_warnings,
+    )
     from .simulation import close_writers
 
     if cfg.attribution.tags == "none":
-        raise ConfigError("a distributed run splits source tags over workers: set attribution.tags = 'countries' or 'list'")
+        where = f"{cfg.source_path}: " if cfg.source_path else ""
+        raise ConfigError(f"{where}attribution.tags = 'none': a distributed run splits the source tags over workers; set "
+                          "attribution.tags = 'countries' or 'list', or run without --workers and --scheduler")
+    if client is None:
+        require_dask()  # (before the set-up, which takes minutes for a large grid with many regions)
     cfg = absolute_paths(cfg)  # (workers elsewhere, and its config.toml from any working directory, read the same files)
     overwrite = bool(overwrite or cfg.output.overwrite)
     if not overwrite and (Path(out_dir) / "checkpoint.pkl").is_file():
@@ -288,9 +459,13 @@ def run_distributed(
     if own_client:
         client = make_client(workers, scheduler)
     try:
+        check_workers_code(client)  # (at least one worker, and every worker runs this code)
         nworkers = len(client.scheduler_info().get("workers", {})) or 1
         batches = split_batches(ntag, nbatch or nworkers)
-        results = compute_batches(client, cfg, batches)
+        if progress is not None:
+            progress(f"running {ntag} source tags in {len(batches)} batches on {nworkers} Dask worker(s) (on a "
+                     "worker's first run the first step also compiles the numerical kernels: about a minute)")
+        results = compute_batches(client, cfg, batches, progress=progress)
     finally:
         if own_client:
             close_quietly(client)
@@ -299,6 +474,8 @@ def run_distributed(
         raise RuntimeError(f"the tag batches were spun up differently ({sorted(map(str, spins))}); their tags would "
                            "not add up to the serial run")
     periods = merge_periods(results, ntag)
+    if progress is not None:
+        progress(f"writing the outputs to {out_dir}")
     run_dir = RunDirectory(out_dir, overwrite=overwrite)
     run_dir.discard_partials()  # (an interrupted run's, whose checkpoint this run's results replace)
     attrs = run_attributes(cfg.to_toml(), provenance=provenance_attributes(
@@ -318,6 +495,5 @@ def run_distributed(
         close_writers(writers, success)
         if not success:
             run_dir.cleanup_if_empty()
-    for k, sc in enumerate(cfg.scenarios):
-        write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
+    finish_run(cfg, run_dir, overwrite)  # (Ctrl-C while it writes the scenarios: says that the results are in place)
     return run_dir.path

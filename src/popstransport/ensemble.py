@@ -225,19 +225,37 @@ _STATISTICS = (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95
 
 
 def _run_member(config_toml: str, source_path: str, overrides: list[str], out: str, overwrite: bool = False,
-                progress: Any = None) -> str:
+                progress: Any = None, code: tuple[str, str] | None = None) -> str:
+    """Run one member into ``out`` (an absolute path on a Dask worker, whose working folder may be another). Without
+    ``overwrite``, a folder that already holds this member's complete run (the same configuration) is kept as it
+    is: the ensemble refused earlier results before any member ran, so it is this task's own run, which Dask runs
+    again when the worker that held its result is lost. ``code``: see :func:`popstransport.distributed.run_batch`."""
     import tomllib
 
     from .config import config_from_dict
-    from .distributed import match_worker_threads
+    from .distributed import check_code, match_worker_threads, stop_when_released
     from .run import run
 
+    check_code(code)
+    progress = progress or stop_when_released()  # (on a Dask worker: stop when the ensemble no longer wants it)
     match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
+    if not overwrite and _holds_run_of(Path(out), cfg.to_toml()):
+        return str(out)
     return str(run(cfg, out, overwrite=overwrite, progress=progress))
 
 
-def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None) -> Path:
+def _holds_run_of(folder: Path, config_toml: str) -> bool:
+    """Whether ``folder`` holds a complete run (``fields.nc`` committed) of the configuration ``config_toml``."""
+    saved = folder / "config.toml"
+    if not (folder / "fields.nc").is_file() or not saved.is_file():
+        return False
+    text = saved.read_text(encoding="utf-8")
+    return text.partition("\n")[2] == config_toml  # (after the line that names the writer and the time)
+
+
+def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client: Any = None, progress: Any = None,
+                 finished: Any = None) -> Path:
     """Run every member (on Dask workers when ``client`` is given) and write the summary; returns the directory.
 
     Parameters
@@ -259,6 +277,9 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     progress
         Without ``client``: called as ``progress(k, n)`` before member ``k`` (from 0) of ``n`` runs; returns the
         progress callback of that member's run (see ``popstransport.run.run``) or None.
+    finished
+        With ``client``: called as ``finished(k, n)`` as member ``k`` (from 0) of ``n`` has run, in the order in
+        which the members finish.
 
     The summary is written under a temporary name and renamed into place only when every member has run; a failed
     or interrupted ensemble leaves the complete member runs it finished and no summary.
@@ -283,15 +304,32 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
         for name in (*RunDirectory.ENSEMBLE_FILES, *(() if earlier_run else ("config.toml",))):
             (run_dir.path / name).unlink(missing_ok=True)
     toml = base.to_toml()
-    outs = [str(run_dir.path / "members" / f"member_{k:03d}") for k in range(len(members))]
+    # (absolute: a Dask worker may have been started in another folder, and would put the members there)
+    outs = [str(run_dir.path.resolve() / "members" / f"member_{k:03d}") for k in range(len(members))]
     try:
         if client is None:
             paths = [_run_member(toml, cfg.source_path, o, out, overwrite, progress(k, len(members)) if progress else None)
                      for k, (o, out) in enumerate(zip(overrides, outs))]
         else:
-            futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, retries=3, pure=False)
-                    for o, out in zip(overrides, outs)]
-            paths = [f.result() for f in futs]
+            from .distributed import check_workers_code, code_fingerprint
+
+            check_workers_code(client)
+            code = code_fingerprint()
+            from dask.distributed import as_completed
+
+            futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, None, code, retries=3,
+                                  pure=False) for o, out in zip(overrides, outs)]
+            member_of = {f.key: k for k, f in enumerate(futs)}
+            paths = [""] * len(futs)
+            for f in as_completed(futs):
+                paths[member_of[f.key]] = f.result()
+                if finished is not None:
+                    finished(member_of[f.key], len(futs))
+            missing = [p for p in paths if not (Path(p) / "fields.nc").is_file()]
+            if missing:
+                raise FileNotFoundError(f"{missing[0]}/fields.nc: the Dask workers wrote {len(missing)} member run(s) "
+                                        "where this machine does not see them; put the ensemble's --out on a file "
+                                        "system that every worker shares with this machine")
         attrs = run_attributes(cfg.to_toml(), institution=cfg.output.institution)
         ConfigWriter(run_dir, attrs["configuration"], attrs)  # (config.toml of the ensemble, [ensemble] included)
         with open(run_dir.partial("ensemble_members.csv"), "w", newline="", encoding="utf-8") as fh:
@@ -302,7 +340,7 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             keys = list(cfg.ensemble["parameters"])
             w.writerow(["member", "directory", *keys])
             for k, (v, p) in enumerate(zip(members, paths)):
-                w.writerow([k, Path(p).relative_to(run_dir.path), *[repr(v[key]) for key in keys]])
+                w.writerow([k, Path(p).relative_to(run_dir.path.resolve()), *[repr(v[key]) for key in keys]])
         summary = _summarise([Path(p) / "fields.nc" for p in paths])
         attributions = [Path(p) / "attribution.nc" for p in paths]
         if all(a.is_file() for a in attributions):

@@ -924,8 +924,8 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
          package_data: dict[str, str]) -> Path:
     """:func:`run`, with the list the warnings are added to as they are given, and the record of the package data
     files used (filled as they are used)."""
-    from .config import absolute_paths, checked, scenario_name
-    from .io.attribution_writer import AttributionWriter, write_scenario
+    from .config import absolute_paths, checked
+    from .io.attribution_writer import AttributionWriter
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
 
     cfg = absolute_paths(checked(cfg))  # (its config.toml runs the same from any working directory)
@@ -1005,9 +1005,19 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
     except BaseException:
         run_dir.cleanup_if_empty()
         raise
+    # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
+    # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
+    finish_run(cfg, run_dir, overwrite)
+    return run_dir.path
+
+
+def finish_run(cfg: Config, run_dir, overwrite: bool) -> None:
+    """Once a run's results are in place in ``run_dir``: remove the partial files left there and write the
+    ``[[scenarios]]``; Ctrl-C meanwhile raises :class:`InterruptedAfterResults`, which says what is written."""
+    from .config import scenario_name
+    from .io.attribution_writer import write_scenario
+
     try:
-        # (the writers' files are in place: what is left is what a resume would have needed, such as the attribution
-        # writer's tables of the finished periods, which a failure while the writers closed must not have removed)
         run_dir.discard_partials()
         for k, sc in enumerate(cfg.scenarios):
             write_scenario(run_dir.path, sc["scale"], scenario_name(sc, k), overwrite=overwrite)
@@ -1018,7 +1028,6 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
             f"interrupted after the run completed: its results are in {str(run_dir.path)!r}"
             + (f"; its scenarios {', '.join(map(repr, missing))} are not written (write them with `popstransport "
                f"scenario {run_dir.path} --scale SOURCE=FACTOR,... --name NAME`)" if missing else "")) from None
-    return run_dir.path
 
 
 class InterruptedAfterResults(KeyboardInterrupt):
