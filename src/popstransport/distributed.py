@@ -311,6 +311,29 @@ def require_dask() -> None:
                           "pip install 'popstransport[distributed]', or run without --workers and --scheduler") from None
 
 
+def _client_of(client_class: Any, address: str, attempts: int = 2):
+    """``client_class(address)``, made again when Dask's own event loop did not start: distributed's loop runner
+    waits 10 s for its thread and then fails a bare ``assert`` (on a loaded 2-core machine, after a local cluster
+    had just closed), which says nothing of the address; a second failure is an ``OSError`` that says what it was."""
+    for attempt in range(attempts):
+        try:
+            return client_class(address)
+        except AssertionError as exc:
+            if "/distributed/" not in _last_frame_file(exc).replace("\\", "/"):  # (Dask's distributed package)
+                raise
+            if attempt == attempts - 1:
+                raise OSError(f"Dask's event loop did not start in {attempts} attempts of 10 s (a loaded machine?)") \
+                    from exc
+    raise AssertionError("unreachable")
+
+
+def _last_frame_file(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename if tb is not None else ""
+
+
 def make_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: a local cluster of ``workers`` processes, or the scheduler at ``scheduler``."""
     require_dask()
@@ -323,7 +346,7 @@ def make_client(workers: int | None = None, scheduler: str | None = None):
 
         settings = copy.deepcopy(dask.config.config)
         try:
-            client = Client(scheduler)
+            client = _client_of(Client, scheduler)
         except (OSError, ValueError, TypeError, MemoryError) as exc:
             # (a client that fails to connect leaves dask's 'scheduler' setting at 'dask.distributed' in this
             # process, which the next client passed to its workers, where xarray's to_netcdf then failed with
