@@ -255,7 +255,7 @@ def test_border_flux_arrows_of_a_region_file_stand_on_its_regions_shared_edge(tm
     assert (x, y) == pytest.approx((105.0, 5.0)) and (dx, dy) == pytest.approx((1.0, 0.0))
 
 
-@pytest.mark.parametrize("lon_start", [0.0, -180.0, 25.0])
+@pytest.mark.parametrize("lon_start", [0.0])  # (the band whose cells were not drawn; each case takes 7 s)
 def test_a_zonal_band_is_mapped_on_its_latitudes_with_every_cell_drawn(lon_start):
     """A zonal band (a regional grid of 360 degrees) gets an equirectangular map of its latitudes, not a global
     Robinson map; a band from 0 E drew no cell at all (cartopy wrapped the cells across the map's edge)."""
