@@ -664,25 +664,41 @@ def file_regions_of_points(path: str | os.PathLike, name_attribute: str, lon_deg
                            ) -> list[str]:
     """The region of a user file holding each point (``""`` for a point in none of them), for point sources.
     Longitudes in either convention (a region drawn past 180 holds a point given at -175, and the reverse)."""
-    import shapely
-    from shapely.strtree import STRtree
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (the masks of the same file have given the file's warnings)
         by_name = region_file_geometries(Path(path), name_attribute)
-    names = list(by_name)
-    tree = STRtree([by_name[n][0] for n in names])
+    names = [n for n, geoms in by_name.items() for _ in geoms]
+    return _holders_of_points(names, [g for geoms in by_name.values() for g in geoms], lon_deg, lat_deg,
+                              shifts=(0.0, 360.0, -360.0))
+
+
+def _holders_of_points(names: list[str], geoms: list, lon_deg: np.ndarray, lat_deg: np.ndarray,
+                       shifts: tuple[float, ...] = (0.0,), tolerance_deg: float = 0.0) -> list[str]:
+    """The name of the geometry holding each point (``names[k]`` for ``geoms[k]``; the first that does), trying the
+    longitudes in -180..180 shifted by each of ``shifts`` in turn (for outlines drawn past 180), then the nearest
+    geometry within ``tolerance_deg``; ``""`` for a point held by none."""
+    import shapely
+    from shapely.strtree import STRtree
+
+    tree = STRtree(geoms)
     lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
     lat = np.asarray(lat_deg, dtype=float)
     out = [""] * lon.size
-    for shift in (0.0, 360.0, -360.0):
+    for shift in shifts:
         todo = [k for k, name in enumerate(out) if not name]
         if not todo:
             break
-        hits = tree.query(shapely.points(lon[todo] + shift, lat[todo]), predicate="intersects")
+        hits = tree.query(shapely.points(lon[todo] + shift, lat[todo]), predicate="intersects")  # point, geometry
         for k, g in zip(*hits):
             if not out[todo[k]]:
                 out[todo[k]] = names[g]
+    missing = [k for k, name in enumerate(out) if not name]
+    if missing and tolerance_deg > 0:
+        near = tree.query_nearest(shapely.points(lon[missing], lat[missing]), max_distance=tolerance_deg,
+                                  all_matches=False)
+        for k, g in zip(*near):
+            out[missing[k]] = names[g]
     return out
 
 
@@ -974,25 +990,10 @@ def countries_of_points(lon_deg: np.ndarray, lat_deg: np.ndarray, tolerance_deg:
     """The Natural Earth country (ISO 3166 alpha-3 code) holding each point, for point sources: the country whose
     land holds it, or else the nearest one within ``tolerance_deg`` degrees (a plant on a harbour pier or a coast
     that the 1:10m outlines draw a little inland), or ``""`` (open sea). Longitudes in either convention."""
-    import shapely
-    from shapely.strtree import STRtree
-
     by_code, _ = natural_earth_countries()
     codes = [c for c, geoms in by_code.items() for _ in geoms]
-    tree = STRtree([g for geoms in by_code.values() for g in geoms])
-    lon = (np.asarray(lon_deg, dtype=float) + 180.0) % 360.0 - 180.0
-    points = shapely.points(lon, np.asarray(lat_deg, dtype=float))
-    out = [""] * len(points)
-    inside = tree.query(points, predicate="intersects")  # (2, K): point index, geometry index
-    for k, g in zip(*inside):
-        if not out[k]:
-            out[k] = codes[g]
-    missing = [k for k, code in enumerate(out) if not code]
-    if missing:
-        near = tree.query_nearest(points[missing], max_distance=tolerance_deg, all_matches=False)
-        for k, g in zip(*near):
-            out[missing[k]] = codes[g]
-    return out
+    return _holders_of_points(codes, [g for geoms in by_code.values() for g in geoms], lon_deg, lat_deg,
+                              tolerance_deg=tolerance_deg)
 
 
 __all__ = ["FOLDED_TERRITORIES", "RegionMasks", "cache_dir", "countries_of_points", "country_codes",
