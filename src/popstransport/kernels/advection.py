@@ -1065,20 +1065,98 @@ def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
         _book(pos, neg, slots[w], sgn[w] * fl[at[w]])
 
 
-#: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``).
+#: Columns (great circles of a global grid, meridional columns of a bounded one) gathered from the grid together,
+#: one cache line of doubles across: a column's cells are a row's length apart in memory, so that gathering it
+#: alone reads a cache line for every cell (and the next columns find them only if the lines are still cached),
+#: while ``GC_BLOCK`` neighbouring columns use every double of each line they read (:func:`_gather_columns`).
+GC_BLOCK = 8
+
+#: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``): the line's own rows
+#: (``N_LINE_WORK``, cleared at every call), then the air [``W_BLOCK``, ``+ GC_BLOCK``) and the tracer, or the total
+#: over tags, [``+ GC_BLOCK``, ``+ 2 GC_BLOCK``) of a block of columns (written before they are read).
 W_TOTAL, W_AIR, W_TAG, W_TAGFLUX, W_AIR0 = range(5)
-N_WORK = 5
+N_LINE_WORK = 5
+W_BLOCK = N_LINE_WORK
+N_WORK = N_LINE_WORK + 2 * GC_BLOCK
 
 
 @njit(cache=True, error_model="numpy")
-def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, qlo_t, qhi_t, beta, scr,
-                 work, acc, face, ends, split):
+def _gather_columns(buf, plane, kind, i0, nb, nj, ni):
+    """Lines ``i0 .. i0 + nb - 1`` of ``plane (J * I)`` into rows ``0 .. nb - 1`` of ``buf``, in line order (as
+    :func:`_line_setup` orders their cells): ``kind`` 1 great circles (column ``i`` northward, then column
+    ``i + I/2`` southward), 2 columns of a bounded grid. Each row of the grid is read once for the ``nb`` lines."""
+    if kind == 1:
+        n = 2 * nj
+        io = i0 + ni // 2
+        for j in range(nj):
+            a = plane[j * ni + i0 : j * ni + i0 + nb]
+            b = plane[j * ni + io : j * ni + io + nb]
+            for k in range(nb):
+                buf[k, j] = a[k]
+                buf[k, n - 1 - j] = b[k]
+    else:
+        for j in range(nj):
+            a = plane[j * ni + i0 : j * ni + i0 + nb]
+            for k in range(nb):
+                buf[k, j] = a[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _column_weights(wy, lwd, meta, qi0, kind, i0, nb, nj, ni):
+    """The meridional face weights ``wy ((J + 1) * I)`` of the lines ``i0 .. i0 + nb - 1`` (tables ``qi0 ..``) for
+    the tags' plane pass (:func:`_meridional_plane`), written row by row for the block: a line split plane by plane
+    (``meta[., 1] == 0``) gives its faces' donor weights (a great circle's southward half negated, its pole faces
+    none), any other line zero weights (:func:`_sweep_lines`)."""
+    if kind == 1:
+        n = 2 * nj
+        io = i0 + ni // 2
+        for j in range(nj + 1):
+            a = wy[j * ni + i0 : j * ni + i0 + nb]
+            b = wy[j * ni + io : j * ni + io + nb]
+            for k in range(nb):
+                if meta[qi0 + k, 1] == 0 and 0 < j < nj:
+                    a[k] = lwd[qi0 + k, 0, j]
+                    b[k] = -lwd[qi0 + k, 0, n - j]
+                else:
+                    a[k] = 0.0
+                    b[k] = 0.0
+    else:
+        for j in range(nj + 1):
+            a = wy[j * ni + i0 : j * ni + i0 + nb]
+            for k in range(nb):
+                a[k] = lwd[qi0 + k, 0, j] if meta[qi0 + k, 1] == 0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _scatter_columns(plane, buf, kind, i0, nb, nj, ni):
+    """The inverse of :func:`_gather_columns`: rows ``0 .. nb - 1`` of ``buf`` back into the lines of ``plane``."""
+    if kind == 1:
+        n = 2 * nj
+        io = i0 + ni // 2
+        for j in range(nj):
+            a = plane[j * ni + i0 : j * ni + i0 + nb]
+            b = plane[j * ni + io : j * ni + io + nb]
+            for k in range(nb):
+                a[k] = buf[k, j]
+                b[k] = buf[k, n - 1 - j]
+    else:
+        for j in range(nj):
+            a = plane[j * ni + i0 : j * ni + i0 + nb]
+            for k in range(nb):
+                a[k] = buf[k, j]
+
+
+@njit(cache=True, error_model="numpy")
+def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg, m3, w2, l, layer, qlo_t, qhi_t, beta,
+                 scr, work, acc, face, ends, split):
     """Advance one line of layer ``l`` of a single tracer, or of tags each on its own (``independent``), by one
     1-D sweep; returns a status code or ``-1`` (several tags of a limited scheme go through :func:`_total_line`
     and :func:`split_fluxes` instead).
 
-    The line has ``n`` cells at flat indices ``cidx`` (consecutive when ``contig``) of the layer's plane of
-    ``m3 (T, L, J * I)`` and of the stage air mass ``w2 (L, J * I)`` (updated in place); ``scr[R]`` holds the air
+    The line has ``n`` cells at flat indices ``cidx`` (consecutive when ``contig``) of plane ``l`` of
+    ``m3 (T, L, J * I)`` and of the stage air mass ``w2 (L, J * I)`` (updated in place; the planes of a block of
+    columns, :func:`_gather_columns`, are its lines and ``l`` the line's), ``layer`` is the line's layer in the grid
+    (for the face accumulators); ``scr[R]`` holds the air
     through its faces, ``scr[WP]`` the cell widths (filled by the caller, once for all lines of a kind) and
     ``qlo_t, qhi_t (T,)`` the tags' inflow mixing ratios. The first ``nbook`` faces (grid faces ``fidx``, signs
     ``fsg``) are booked on ``face = (acc, fmap)`` when ``acc`` (see :func:`_book_faces`); the chemical mass through
@@ -1109,7 +1187,7 @@ def advance_line(n, nbook, periodic, order, independent, cidx, contig, fidx, fsg
         _scatter(plane, mg, cidx, n, contig)
         if acc:
             # (accumulators with one tag row take the total over tags)
-            _book_faces(face, t if face[0].shape[1] == nt else 0, l, fidx, fsg, flux, nbook)
+            _book_faces(face, t if face[0].shape[1] == nt else 0, layer, fidx, fsg, flux, nbook)
         if not periodic:
             ends[t, 0] = flux[0]
             ends[t, 1] = flux[n]
@@ -1268,22 +1346,49 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
     wp = scr[WP]
     for p in range(width.size):
         wp[p + GHOST] = width[p]
+    # columns go GC_BLOCK at a time through block buffers (_gather_columns): a line then reads its cells from its
+    # row of the buffers, which start at 0 (``bidx``: the last, unused entry of the cells' index array)
+    cols = kind == 1 or kind == 2
+    bw = work[W_BLOCK : W_BLOCK + GC_BLOCK]
+    bt = work[W_BLOCK + GC_BLOCK : W_BLOCK + 2 * GC_BLOCK]
+    bidx = ibuf[0, ibuf.shape[1] - 1 :]
+    bidx[0] = 0
+    g0 = lo
+    g1 = lo
     if not tagged:
+        # (a single tracer; tags each on their own keep the per-line gather)
+        cols = cols and nt == 1
+        bm = bt.reshape((1, GC_BLOCK, bt.shape[1]))
         for q in range(lo, hi):
             if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
                 codes[q] = -1
                 continue
+            if cols and q == g1:
+                g0 = q
+                g1 = min(q + GC_BLOCK, hi, (q // nline + 1) * nline)
+                _gather_columns(bw, w2[q // nline], kind, q % nline, g1 - g0, nj, ni)
+                _gather_columns(bt, m3[0, q // nline], kind, q % nline, g1 - g0, nj, ni)
             l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
             if not per:
                 for t in range(nt):
                     qlo[t] = qbc_lo[t, l, idx]
                     qhi[t] = qbc_hi[t, l, idx]
             # a literal ``periodic`` lets Numba compile a specialisation per topology (several times faster)
-            if per:
-                codes[q] = advance_line(n, nb, True, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
+            if cols:
+                if per:
+                    codes[q] = advance_line(n, nb, True, order, independent, bidx, True, fidx, fsg, bm, bw, q - g0, l,
+                                            qlo, qhi, beta, scr, work, acc, face, ends[q], tagged)
+                else:
+                    codes[q] = advance_line(n, nb, False, order, independent, bidx, True, fidx, fsg, bm, bw, q - g0, l,
+                                            qlo, qhi, beta, scr, work, acc, face, ends[q], tagged)
+                if q == g1 - 1:
+                    _scatter_columns(w2[l], bw, kind, g0 % nline, g1 - g0, nj, ni)
+                    _scatter_columns(m3[0, l], bt, kind, g0 % nline, g1 - g0, nj, ni)
+            elif per:
+                codes[q] = advance_line(n, nb, True, order, independent, cidx, rows, fidx, fsg, m3, w2, l, l, qlo, qhi,
                                         beta, scr, work, acc, face, ends[q], tagged)
             else:
-                codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, qlo, qhi,
+                codes[q] = advance_line(n, nb, False, order, independent, cidx, rows, fidx, fsg, m3, w2, l, l, qlo, qhi,
                                         beta, scr, work, acc, face, ends[q], tagged)
         return
     lwd, lwfi, lwff, lcidx, lfidx, lfsg, meta, ltiny, lfat = tabs
@@ -1305,6 +1410,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             if kind == 0 and polar and (q % nline == 0 or q % nline == nj - 1):
                 codes[q] = -1
                 continue
+            if cols and q == g1:
+                g0 = q
+                g1 = min(q + GC_BLOCK, b1, (q // nline + 1) * nline)
+                _gather_columns(bw, w2[q // nline], kind, q % nline, g1 - g0, nj, ni)
+                _gather_columns(bt, tot[q // nline], kind, q % nline, g1 - g0, nj, ni)
             l, n, nb, per, idx = _line_setup(kind, q, nline, nj, ni, F, P, hs, periodic, cidx, fidx, fsg, r)
             q_lo = 0.0
             q_hi = 0.0
@@ -1312,7 +1422,14 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 for t in range(nt):
                     q_lo += qbc_lo[t, l, idx]
                     q_hi += qbc_hi[t, l, idx]
-            if per:
+            if cols:
+                if per:
+                    code, nw, nrow, tiny = _total_line(n, True, order, bidx, True, bw, bt, q - g0, q_lo, q_hi, beta,
+                                                       scr, work, lwd[qi], lwfi[qi], lwff[qi], tagged)
+                else:
+                    code, nw, nrow, tiny = _total_line(n, False, order, bidx, True, bw, bt, q - g0, q_lo, q_hi, beta,
+                                                       scr, work, lwd[qi], lwfi[qi], lwff[qi], tagged)
+            elif per:
                 code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
                                                    lwd[qi], lwfi[qi], lwff[qi], tagged)
             else:
@@ -1348,14 +1465,7 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 i = idx
                 io = i + ni // 2
                 fast = nw == 0 and nrow == 1 and r[0] == 0.0 and r[nj] == 0.0
-                for j in range(nj + 1):
-                    c = j * ni
-                    if fast and 0 < j < nj:
-                        wy[l, c + i] = lwd[qi, 0, j]
-                        wy[l, c + io] = -lwd[qi, 0, n - j]
-                    else:
-                        wy[l, c + i] = 0.0
-                        wy[l, c + io] = 0.0
+                # (the weights wy are written for the block of columns at its end, _column_weights)
                 tiny_y[l, i] = tiny if fast else 0.0
                 tiny_y[l, io] = tiny if fast else 0.0
                 if fast:
@@ -1364,8 +1474,6 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 # a bounded column: its faces' weights (zero for inflow), and the inflow weights of its end faces
                 i = idx
                 fast = nrow == 1  # (then the only listed faces are end faces with air from outside)
-                for j in range(nj + 1):
-                    wy[l, j * ni + i] = lwd[qi, 0, j] if fast else 0.0
                 ybc[l, 0, i] = 0.0
                 ybc[l, 1, i] = 0.0
                 for w in range(nw if fast else 0):
@@ -1382,6 +1490,11 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
             elif meta[qi, 1] > 0:
                 for p in range(n):
                     lcidx[qi, p] = cidx[p]
+            if cols and q == g1 - 1:
+                # the block's air and total back into the grid, and its faces' weights for the plane pass
+                _scatter_columns(w2[l], bw, kind, g0 % nline, g1 - g0, nj, ni)
+                _scatter_columns(tot[l], bt, kind, g0 % nline, g1 - g0, nj, ni)
+                _column_weights(wy[l], lwd, meta, g0 - lo, kind, g0 % nline, g1 - g0, nj, ni)
         # pass 2: every tag through all the lines
         if not defer:
             t0 = nt - nt  # (0 at run time: a literal would compile _split_lines once more)
@@ -1830,7 +1943,7 @@ def _compiled(parallel: bool):
             for a in range(N_SCRATCH):
                 for p in range(nmax):
                     scr_s[k, a, p] = 0.0
-            for a in range(N_WORK):
+            for a in range(N_LINE_WORK):
                 for p in range(nmax + 2 * BAND):
                     work_s[k, a, p] = 0.0
             for p in range(nmax):
