@@ -1842,21 +1842,25 @@ ROW_BLOCK_CELLS = 16384
 @njit(cache=True, error_model="numpy")
 def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc, qbc_w, qbc_e, qbc_s, qbc_n,
                 ends, ptabs, npolar, nchunk_x, ntot_x, tabs):
-    """The tags' meridional pass plane by plane (:func:`_meridional_plane`): planes ``k0 .. k1 - 1`` (index
-    ``layer * T + tag``). In a sub-step that sweeps meridionally first it runs after the zonal sweep's totals, and
-    every plane goes on through the second half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer)
-    and the zonal split of its rows (the zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item
-    in ``tabs``), all from the tables the totals' sweeps left, so that a tag's plane is read from memory and written
-    back once for both sweeps (the second pass finds it in the core's cache); otherwise ``npolar`` and ``nchunk_x``
-    are 0. The order of operations on every tag, and so the result, is that of the sweeps one after the other.
-    ``ends[:nlmax]`` takes the meridional end fluxes, ``ends[nlmax:]`` the zonal ones.
+    """The tags' meridional pass (:func:`_meridional_plane`): planes ``k0 .. k1 - 1`` (index ``layer * T + tag``).
+    In a sub-step that sweeps meridionally first it runs after the zonal sweep's totals, and every plane goes on
+    through the second half-turn of its polar rows (``npolar`` lines in ``ptabs``, two a layer) and the zonal split
+    of its rows (the zonal sweep's ``ntot_x`` lines in ``nchunk_x`` work items, tables per item in ``tabs``), all
+    from the tables the totals' sweeps left, so that a tag is read from memory and written back once for both
+    sweeps; otherwise ``npolar`` and ``nchunk_x`` are 0. ``ends[:nlmax]`` takes the meridional end fluxes,
+    ``ends[nlmax:]`` the zonal ones.
+
+    The planes go in groups of one layer's tags (at most ``PLANE_GROUP``), and a group through the plane in blocks
+    of rows (``ROW_BLOCK_CELLS`` cells): every tag of the group takes a block through the meridional pass and the
+    zonal split of its rows before the next tag does, so that the block's weights and tables are read from memory
+    once for the group rather than once per tag (on the 0.25-degree grid a layer's weights, 16 MB, do not stay in
+    cache from one tag to the next; on the 1-degree grid, where they do, the blocks cost nothing measurable). Each
+    tag's rows still see the operations of the sweeps one after the other in their order, so the result is bit for
+    bit that of a whole plane at a time.
 
     (Sub-steps that sweep zonally first keep their split of every row right after the row's total, while the row
-    is in cache: taking them plane by plane too, with both sweeps' tables kept, made those calls 7 % slower. Blocks
-    of 8 or 32 rows taken through groups of 8 tags in turn, so that a block's weights and tables serve the group
-    from cache, were slower for both orders, by 2-9 %. So was the second pass fused into the meridional one, each row
-    (or block of 8 rows) split right after its meridional update while in the level-1 cache: 32 tags on the 1-degree
-    global benchmark grid, bit for bit, 13 % (one row) and 2 % (8 rows) slower than plane after plane.)"""
+    is in cache: taking them here too, with both sweeps' tables kept, made those calls 7 % slower on the 1-degree
+    grid, whose state the cache serves.)"""
     nt = m3.shape[0]
     nlmax = ends.shape[0] // 2
     ends_x = ends[nlmax:]
