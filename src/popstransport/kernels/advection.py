@@ -1854,7 +1854,8 @@ def _tag_planes(k0, k1, m3, nj, ni, wy, tiny_y, acc, fu, fv, work, bounded, ybc,
     of rows (``ROW_BLOCK_CELLS`` cells): every tag of the group takes a block through the meridional pass and the
     zonal split of its rows before the next tag does, so that the block's weights and tables are read from memory
     once for the group rather than once per tag (on the 0.25-degree grid a layer's weights, 16 MB, do not stay in
-    cache from one tag to the next; on the 1-degree grid, where they do, the blocks cost nothing measurable). Each
+    cache from one tag to the next; on the 1-degree grid they do, and its 32-tag step took 7.9 ms with the blocks
+    and equal widths, 18d986b, against 9.2 ms before). Each
     tag's rows still see the operations of the sweeps one after the other in their order, so the result is bit for
     bit that of a whole plane at a time.
 
