@@ -504,3 +504,20 @@ def test_face_booking_adds_each_flux_to_its_direction_only():
     assert pos.tolist() == [3.0, 1.125, 0.25]
     assert neg.tolist() == [0.0, 2.375, 0.5]
     assert not np.signbit(pos).any() and not np.signbit(neg).any()
+
+
+def test_regular_grids_give_the_reconstruction_exactly_equal_widths():
+    """The edges of a regular grid in radians differ by widths that disagree in their last bits; the reconstruction
+    takes its closed form for equal widths (no divisions) only when they are exactly equal, so the geometry makes
+    widths equal to round-off exactly equal, and leaves truly unequal widths (a stretched grid) as they are."""
+    from popstransport.kernels.advection import geometry
+
+    grid = LatLonGrid.global_grid(0.25)
+    assert len(np.unique(np.diff(np.deg2rad(grid.lon_edges_deg)))) > 1  # (what the geometry has to correct)
+    dlon, dlat, _ = geometry(grid.lon_edges_deg, grid.lat_edges_deg)
+    assert len(np.unique(dlon)) == 1 and len(np.unique(dlat)) == 1
+    assert dlon.sum() == pytest.approx(2.0 * np.pi, rel=1e-12)
+    assert dlat.sum() == pytest.approx(np.pi, rel=1e-12)
+    stretched = np.array([0.0, 1.0, 2.5, 4.5, 7.0])
+    dlon, dlat, _ = geometry(stretched, np.array([-1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(dlon, np.diff(np.deg2rad(stretched)))
