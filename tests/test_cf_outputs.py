@@ -89,7 +89,8 @@ def test_the_tables_config_toml_and_history_lines_name_the_commit_that_wrote_the
 
     if not git_commit():
         pytest.skip("not run from a git checkout")
-    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "config.toml"):
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "region_air_budget.csv",
+                 "config.toml"):
         assert f"popstransport {__version__} (git {git_commit()}) " in (tagged / name).read_text().splitlines()[0], name
     with netCDF4.Dataset(tagged / "scenarios" / "half" / "fields.nc") as nc:
         run_line, scenario_line = nc.history.splitlines()[-2:]

@@ -258,7 +258,7 @@ def test_a_tagged_run_resumes_its_writers_files_without_a_periods_file(tmp_path)
         assert a.keys() == b.keys(), name
         for k in a:
             assert a[k] == b[k], (name, k)
-    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv"):
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "region_air_budget.csv"):
         assert [x for x in (ref / name).read_text().splitlines() if not x.startswith("#")] == \
             [x for x in (out / name).read_text().splitlines() if not x.startswith("#")], name
 
@@ -399,7 +399,7 @@ def _assert_same_outputs(ref, out):
     for name in ("fields.nc", "tag_fields.nc", "attribution.nc", "budget.nc"):
         a, b = _netcdf_contents(ref / name), _netcdf_contents(out / name)
         assert a == b, name
-    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv"):
+    for name in ("budget.csv", "source_receptor_deposition.csv", "border_flux.csv", "region_air_budget.csv"):
         assert [x for x in (ref / name).read_text().splitlines() if not x.startswith("#")] == \
             [x for x in (out / name).read_text().splitlines() if not x.startswith("#")], name
 
@@ -464,7 +464,7 @@ def test_a_run_killed_while_putting_its_results_in_place_leaves_no_hidden_file(t
     assert RunDirectory.recover(out)  # (as the next command that opens the folder does)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["attribution.nc", "border_flux.csv", "budget.csv", "budget.nc", "config.toml", "fields.nc",
-         "source_receptor_deposition.csv", "tag_fields.nc"])
+         "region_air_budget.csv", "source_receptor_deposition.csv", "tag_fields.nc"])
 
 
 def test_ctrl_c_while_the_parts_are_joined_keeps_the_checkpointed_parts(tmp_path, monkeypatch):

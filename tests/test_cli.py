@@ -209,7 +209,8 @@ def test_run_names_the_attribution_files_and_scenarios_it_wrote(tmp_path, capsys
                  "--set", "time.stop=2010-02-01"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith(f"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, "
-                           "source_receptor_deposition.csv, border_flux.csv, tag_fields.nc, config.toml, scenarios/half/ "
+                           "source_receptor_deposition.csv, border_flux.csv, region_air_budget.csv, tag_fields.nc, config.toml, "
+                           "scenarios/half/ "
                            "(1 periods)"), line
 
 

@@ -219,7 +219,8 @@ def test_a_distributed_run_on_the_command_line_says_what_it_wrote(tmp_path, monk
     printed, err = capsys.readouterr()
     assert "running 6 source tags in 1 batches" in err.splitlines()[0]
     assert re.fullmatch(rf"wrote {out}/fields.nc, budget.csv, budget.nc, attribution.nc, source_receptor_deposition.csv, "
-                        r"border_flux.csv, tag_fields.nc, config.toml \(2 periods\) \(distributed over Dask workers\); "
+                        r"border_flux.csv, region_air_budget.csv, tag_fields.nc, config.toml \(2 periods\) "
+                        r"\(distributed over Dask workers\); "
                         r"largest relative budget closure error \d\.\d\de-\d\d\n", printed)
 
 

@@ -504,6 +504,7 @@ def test_overwrite_removes_the_earlier_runs_outputs_only_when_the_run_completes(
     grid = LatLonGrid.box(100, 30)
     run = tmp_path / "run"
     earlier = ["fields.nc", "budget.csv", "config.toml", "attribution.nc", "tag_fields.nc", "border_flux.csv",
+               "region_air_budget.csv",
                "source_receptor_deposition.csv", "checkpoint.pkl", "report.html", "plots/deposition.png",
                "plots/source_receptor_2010-01.png", "scenarios/half/attribution.nc", "scenarios/half/fields.nc",
                "scenarios/old/source_receptor_deposition.csv", "evaluation/evaluation.csv"]

@@ -213,6 +213,8 @@ def _drop_last_tag(p: PeriodResult) -> PeriodResult:
         tag_deposition_kg=dep,
     )
     out.tag_mean_surface_kg = p.tag_mean_surface_kg[keep]
+    # (summed over tags, REST included: the whole run's, as every batch advects the total)
+    out.air_cell_budget_kg = p.air_cell_budget_kg
     if p.face_mass_kg is not None:
         # (per tag: the batch's own; the total over tags includes REST: it is the whole run's total)
         out.face_mass_kg = {k: v[keep] for k, v in p.face_mass_kg.items()} if p.face_mass_per_tag else p.face_mass_kg
@@ -258,6 +260,7 @@ def merge_periods(batches: Sequence[Sequence[PeriodResult]], ntag: int) -> list[
             tag_emission_kg=np.concatenate([p.tag_emission_kg for p in parts]),
             tag_deposition_kg={k: np.concatenate([p.tag_deposition_kg[k] for p in parts]) for k in first.tag_deposition_kg},
         )
+        period.air_cell_budget_kg = first.air_cell_budget_kg  # (every batch's is the whole run's: see _drop_last_tag)
         if first.face_mass_kg is not None:
             _same_faces(parts)
             if first.face_mass_per_tag:

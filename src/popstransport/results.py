@@ -395,6 +395,41 @@ class RunResults:
             return None
         return self.border_flux_for(None)
 
+    def region_air_budget_for(self, period: str | int | None = None) -> xr.Dataset:
+        """The air budget of every region (the receptors and ``OTHER``) over the selected periods: one ``(region,)``
+        variable per term (kg): ``burden_start`` (at the start of the first period), ``emitted``, ``net_inflow``
+        (across the region's borders, from the border-flux matrices), ``wet_deposition``, ``dry_deposition``,
+        ``air_surface_exchange`` (net, downward), ``degraded`` (summed over the periods), ``burden_end`` (at the end
+        of the last), ``residual`` (summed) and ``relative_residual`` (to the largest term); see
+        :func:`popstransport.attribution.region_air_budget`."""
+        from .io.attribution_writer import relative_residual
+
+        att = self._need_attribution("region air budgets")
+        if "region_air_budget" not in att:
+            raise RunResultsError(f"{self.path}: the run has no region air budgets; they come with the border fluxes: "
+                                  "run with attribution.border_fluxes = true")
+        sel = select_periods(att["time_bnds"].values, period)
+        part = att["region_air_budget"].isel(time=list(sel.indices))
+        terms = [str(t) for t in att["air_budget_term"].values]
+        out = xr.Dataset()
+        for t in terms:
+            v = part.sel(air_budget_term=t, drop=True)
+            v = v.isel(time=0) if t == "burden_start" else v.isel(time=-1) if t == "burden_end" else v.sum("time")
+            out[t] = v.drop_vars("time", errors="ignore").assign_attrs(units="kg")
+        values = np.stack([out[t].values for t in terms], axis=-1)
+        out["relative_residual"] = xr.DataArray(relative_residual(values), dims="region",
+                                                coords={"region": out["region"]},
+                                                attrs={"units": "1", "long_name": "|residual| / largest term"})
+        out.attrs.update(period=f"{sel.start} to {sel.end}", period_label=sel.label)
+        return out
+
+    @property
+    def region_air_budgets(self) -> xr.Dataset | None:
+        """Region air budgets of the whole run (see :meth:`region_air_budget_for`); ``None`` without them."""
+        if self.attribution is None or "region_air_budget" not in self.attribution:
+            return None
+        return self.region_air_budget_for(None)
+
     def largest_border_fluxes(self, n: int = 15, period: str | int | None = None) -> list[dict[str, Any]]:
         """The ``n`` ordered region pairs with the largest gross flux: dicts with ``region_from``, ``region_to``,
         ``gross_kg``, ``net_kg``."""

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from .diagnostics import PeriodBudget, check_state
+from .diagnostics import SINK_TERMS, PeriodBudget, check_state
 from .model import Collected, Model
 
 #: Numbers the simulations of a process (see :attr:`Simulation._key_base`).
@@ -189,6 +189,16 @@ class PeriodResult:
     face_index: tuple[np.ndarray, np.ndarray] | None = None
     #: Whether :attr:`face_mass_kg` is per tag (T, L, ...) or holds the total over tags (1, L, ...)
     face_mass_per_tag: bool = True
+    #: The air compartment's budget per cell (J, I), kg, summed over tags and layers (see :data:`AIR_CELL_TERMS`):
+    #: the burden at the period's start and end, the emission into air, wet and dry deposition and the net
+    #: air-surface exchange out of air (downward positive), and degradation in air. With the advective mass through
+    #: the faces it closes every region's air budget (:func:`popstransport.attribution.region_air_budget`).
+    air_cell_budget_kg: dict[str, np.ndarray] | None = None
+
+
+#: The per-cell terms of :attr:`PeriodResult.air_cell_budget_kg`.
+AIR_CELL_TERMS = ("burden_start", "emitted", "wet_deposition", "dry_deposition", "air_surface_exchange", "degraded",
+                  "burden_end")
 
 
 class OutputWriter(Protocol):
@@ -426,6 +436,9 @@ class Simulation:
             "air_surface_exchange": np.zeros(g.shape),
             "emission": np.zeros(g.shape),
             "particle": np.zeros((g.nlayer, g.nlat, g.nlon)),
+            "air_emitted": np.zeros(g.shape),
+            "air_degraded": np.zeros(g.shape),
+            "air_burden_start": m.air_kg.sum(axis=(0, 1), dtype=np.float64),
         }
         if self.per_tag:
             nt = len(m.tags)
@@ -443,12 +456,15 @@ class Simulation:
         acc["surface"] += col.integral_surface_kg_s.sum(axis=0)
         em_tag = col.emitted_air_kg.sum(axis=1) + col.emitted_surface_kg.sum(axis=1)
         acc["emission"] += em_tag.sum(axis=0)
+        acc["air_emitted"] += col.emitted_air_kg.sum(axis=(0, 1))
         for k, c in enumerate(m.air_compartments):
             budget.add_emission(c, col.emitted_air_kg[:, k].sum(axis=(1, 2)))
         for k, c in enumerate(m.surface_compartments):
             budget.add_emission(c, col.emitted_surface_kg[:, k].sum(axis=(1, 2)))
         for key, per_tag_kg in col.moved_tag_kg.items():
             budget.add_moved(*key, per_tag_kg)
+            if key[1] in m.air_compartments and key[2] in SINK_TERMS:
+                acc["air_degraded"] += col.moved_cell_kg[key]
             kind = classify_transfer(*key, m.surface_compartments, m.fate.transfer_kinds.get(key))
             if kind is not None:
                 acc[kind[0]] += kind[1] * col.moved_cell_kg[key]
@@ -666,6 +682,15 @@ class Simulation:
                 budget=budget,
                 particle_fraction=np.divide(acc["particle"], acc["air"], out=np.array(m.particle_fraction, dtype=float),
                                             where=acc["air"] > 0),
+                air_cell_budget_kg={
+                    "burden_start": acc["air_burden_start"],
+                    "emitted": acc["air_emitted"],
+                    "wet_deposition": acc["wet_deposition"],
+                    "dry_deposition": acc["dry_deposition"],
+                    "air_surface_exchange": acc["air_surface_exchange"],
+                    "degraded": acc["air_degraded"],
+                    "burden_end": m.air_kg.sum(axis=(0, 1), dtype=np.float64),
+                },
             )
             if self.per_tag:
                 period.tag_mean_air_kg = acc["tag_air"] / seconds

@@ -6,13 +6,18 @@ Files in the run directory:
   ``deposition`` (net: wet + dry + net air-surface exchange), ``wet_deposition``, ``dry_deposition``,
   ``air_surface_exchange`` (kg per period, source x receptor), ``air_concentration`` (kg m-3, lowest layer,
   area-weighted mean over the receptor), ``emission`` (kg per period per source), ``border_flux`` (kg per period,
-  gross, region_from x region_to) and ``net_border_flux``;
+  gross, region_from x region_to) and ``net_border_flux``; with border fluxes also ``region_air_budget`` (kg per
+  period, region x air_budget_term: the air compartment's budget of every region, the receptors and OTHER, see
+  :func:`popstransport.attribution.region_air_budget`);
 - ``tag_fields.nc``: per-source maps (``deposition_flux``, ``air_concentration`` of the lowest layer) per period,
   from which scenario fields are weighted sums;
 - ``source_receptor_deposition.csv``: the deposition matrix of the whole run for spreadsheets: receptors in rows,
   the total, the kg from each source, the share of each source, and the foreign share (everything not from the
   receptor's own tag nor from the initial burden);
-- ``border_flux.csv``: gross and net flux of every ordered region pair over the whole run.
+- ``border_flux.csv``: gross and net flux of every ordered region pair over the whole run;
+- ``region_air_budget.csv``: the air budget of every region (receptors and OTHER) in every period: burdens at the
+  start and end, emission, net horizontal inflow across its borders, wet and dry deposition, net air-surface
+  exchange, degradation, the residual and the residual relative to the largest term.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..attribution import (
     INITIAL,
     OTHER,
     OUTSIDE,
+    REGION_AIR_BUDGET_TERMS,
     AttributionError,
     apply_scenario,
     border_flux_by_tag,
@@ -37,6 +43,7 @@ from ..attribution import (
     border_fraction,
     receptor_deposition_kg,
     receptor_mean_concentration,
+    region_air_budget,
     scenario_weights,
 )
 from ..config import scenario_name_problem
@@ -129,6 +136,10 @@ class AttributionWriter:
             args = (fm["u_east"], fm["u_west"], fm["v_north"], fm["v_south"])
             faces = getattr(period, "face_index", None)
             rec["border_flux"] = border_flux_matrix(self.border_fraction, *args, periodic=grid.is_periodic, faces=faces)
+            cells = getattr(period, "air_cell_budget_kg", None)
+            if cells is not None:
+                terms = region_air_budget(self.border_fraction, cells, rec["border_flux"])
+                rec["region_air_budget"] = np.stack([terms[k] for k in REGION_AIR_BUDGET_TERMS], axis=1)
             if self.by_source:
                 if not getattr(period, "face_mass_per_tag", True):
                     raise AttributionError("border fluxes by source need face accumulation per tag: run the "
@@ -215,6 +226,18 @@ class AttributionWriter:
             ds["net_border_flux"] = (("time", "region_from", "region_to"), gross - np.swapaxes(gross, 1, 2))
             ds["net_border_flux"].attrs.update(units="kg", long_name="net advective flux from region_from to region_to "
                                                "per period", cell_methods="time: sum")
+            if all("region_air_budget" in r for r in p):
+                ds = ds.assign_coords(region=self.border_regions, air_budget_term=list(REGION_AIR_BUDGET_TERMS))
+                ds["region"].attrs.update(long_name="region of the air budget (a receptor, or OTHER: the rest of the "
+                                          "domain)")
+                ds["air_budget_term"].attrs.update(long_name="term of the air budget: burden at the start, emission into "
+                                                   "air, net horizontal inflow across the region's borders, wet and dry "
+                                                   "deposition, net air-surface exchange (downward), degradation in "
+                                                   "air, burden at the end, and the residual (start + emitted + "
+                                                   "net_inflow - the losses - end)")
+                ds["region_air_budget"] = (("time", "region", "air_budget_term"), np.stack([r["region_air_budget"] for r in p]))
+                ds["region_air_budget"].attrs.update(units="kg", long_name="air budget of the region per period (all "
+                                                     "layers; cells shared among regions by their area fractions)")
             if self.by_source:
                 ds["border_flux_by_source"] = (("time", "source", "region_from", "region_to"),
                                                np.stack([r["border_flux_by_source"] for r in p]))
@@ -267,7 +290,8 @@ class AttributionWriter:
 
     def close(self, success: bool) -> None:
         """Write all attribution files (only on success)."""
-        names = ("attribution.nc", "source_receptor_deposition.csv", "border_flux.csv", self.TAG_FIELDS)
+        names = ("attribution.nc", "source_receptor_deposition.csv", "border_flux.csv", "region_air_budget.csv",
+                 self.TAG_FIELDS)
         self.suspend()
         if not success or not self.periods:
             for n in names:
@@ -279,6 +303,8 @@ class AttributionWriter:
         write_source_receptor_csv(self.run_dir.partial("source_receptor_deposition.csv"), ds, self.attributes)
         if self.border_fluxes:
             write_border_flux_csv(self.run_dir.partial("border_flux.csv"), ds, self.attributes)
+            if "region_air_budget" in ds:
+                write_region_air_budget_csv(self.run_dir.partial("region_air_budget.csv"), ds, self.attributes)
         for n in names:
             if self.run_dir.partial(n).exists():
                 self.run_dir.commit(n)
@@ -368,6 +394,34 @@ def write_border_flux_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]
             w.writerow([a, b, _number(g), _number(n)])
 
 
+def relative_residual(budget_kg: np.ndarray) -> np.ndarray:
+    """The residual of region air budgets ``(..., air_budget_term)`` (terms in the order of
+    :data:`~popstransport.attribution.REGION_AIR_BUDGET_TERMS`) relative to their largest term (0 where all are 0)."""
+    budget_kg = np.asarray(budget_kg, dtype=float)
+    largest = np.abs(budget_kg[..., :-1]).max(axis=-1)
+    residual = budget_kg[..., -1]
+    return np.divide(np.abs(residual), largest, out=np.zeros_like(residual), where=largest > 0)
+
+
+def write_region_air_budget_csv(path: Path, ds: xr.Dataset, attributes: dict[str, str]) -> None:
+    """The air budget of every region in every period: a row per period and region, a column per term (kg), and the
+    residual relative to the largest term."""
+    values = ds["region_air_budget"].transpose("time", "region", "air_budget_term").values
+    terms = [str(t) for t in ds["air_budget_term"].values]
+    relative = relative_residual(values)
+    bnds = ds["time_bnds"].values
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(f"# {written_by(attributes)} air budget of every region (kg per period, all air layers; inputs "
+                 "burden_start, emitted, net_inflow; outputs wet_deposition, dry_deposition, air_surface_exchange, "
+                 f"degraded, burden_end; residual = inputs - outputs); created {attributes.get('created', '')}\n")
+        w = csv.writer(fh)
+        w.writerow(["period_start", "period_end", "region", *[f"{t}_kg" for t in terms], "relative_residual"])
+        for n in range(values.shape[0]):
+            for k, region in enumerate(ds["region"].values):
+                w.writerow([str(np.datetime64(bnds[n, 0], "s")), str(np.datetime64(bnds[n, 1], "s")), str(region),
+                            *map(_number, values[n, k]), _number(relative[n, k])])
+
+
 def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "", overwrite: bool = False) -> Path:
     """Scenario results from a tagged run: tables and fields as weighted sums of the tag results; no model run.
 
@@ -407,6 +461,9 @@ def write_scenario(run_dir: str | Path, scale: dict[str, float], name: str = "",
     elif "border_flux" in att:
         scen = scen.drop_vars(["border_flux", "net_border_flux"])
         scen.attrs["note"] = "border fluxes need attribution.border_fluxes_by_source to be scaled by source"
+    if "region_air_budget" in scen:
+        # (the regions' air budgets are of all sources together: a scenario has none)
+        scen = scen.drop_vars(["region_air_budget", "region", "air_budget_term"])
     scen.attrs["scenario_scale"] = ",".join(f"{k}={v:g}" for k, v in sorted(scale.items()))
     scen.attrs["history"] = add_history(att.attrs, f"scenario {scen.attrs['scenario_scale']} ({label})")
     try:

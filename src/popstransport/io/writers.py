@@ -64,6 +64,7 @@ class RunDirectory:
         "attribution.nc",
         "source_receptor_deposition.csv",
         "border_flux.csv",
+        "region_air_budget.csv",
         "tag_fields.nc",
         "config.toml",
         "warnings.txt",
