@@ -437,7 +437,8 @@ def run_distributed(
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off.
     ``progress(text)``, if given, is called with a line when the batches start, as each one finishes, and before the
-    outputs are written."""
+    outputs are written. Its ``warnings.txt`` holds, as a serial run's does, the warnings given when ``cfg`` was read
+    (:attr:`Config.load_warnings`) and while the run was set up."""
     from .config import absolute_paths
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
     from .run import (
@@ -466,7 +467,7 @@ def run_distributed(
                                 "--overwrite to start afresh (its checkpoint is then removed)")
     from .io.package_data import recording
 
-    warned: list[str] = []  # (the warnings of the set-up, for warnings.txt)
+    warned: list[str] = list(cfg.load_warnings)  # (those of reading the configuration and of the set-up, for warnings.txt)
     with recording_warnings(warned), recording() as package_data:
         if cfg.output.checkpoint_every_months > 0:
             import warnings

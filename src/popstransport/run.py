@@ -877,11 +877,11 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
     line), and refused otherwise. The warnings given while the run is set up and runs (an inventory's countries
     outside the domain, receptors partly outside it...) are also written to ``warnings.txt`` in the run directory,
-    which ``popstransport report`` shows.
+    which ``popstransport report`` shows, with those given when ``cfg`` was read (:attr:`Config.load_warnings`).
     """
     from .io.package_data import recording
 
-    warned: list[str] = []
+    warned: list[str] = list(cfg.load_warnings)  # (given before the run began, when its configuration was read)
     with recording_warnings(warned), recording() as package_data:
         return _run(cfg, out_dir, overwrite, progress, resume, warned, package_data)
 
