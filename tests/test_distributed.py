@@ -445,6 +445,56 @@ def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
     assert sum(client.run(executing).values()) == 0, "the batch went on after its run released it"
 
 
+def _batch_counting_its_spin_up_years(config_toml):
+    """``run_batch`` of the first tag, whose spin-up never converges, counting its years in the worker's
+    ``spun_years`` for the test to see (the spin-up of a large grid: hours)."""
+    from dask.distributed import get_worker
+
+    import popstransport.spinup as spinup
+
+    worker = get_worker()
+    worker.spun_years = 0
+    year, change = spinup.one_year, spinup._relative_change
+
+    def counted(*args, **kwargs):
+        year(*args, **kwargs)
+        worker.spun_years += 1
+
+    spinup.one_year, spinup._relative_change = counted, lambda x0, x1: 1.0
+    try:
+        return run_batch(config_toml, "", [0])
+    finally:
+        spinup.one_year, spinup._relative_change = year, change
+
+
+def test_a_batch_stops_in_its_spin_up_once_its_run_no_longer_wants_it(client):
+    """Ctrl-C during the spin-up of a distributed run: its batches went on spinning up on the workers (only the run
+    after it checked whether its task was still wanted), keeping them busy for as long as the spin-up would have
+    taken."""
+    import time
+
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-01-15", "spinup.method=repeat",
+                             "spinup.years=100000", "spinup.tolerance=0.9", "processes.fate=simple"])
+
+    def years(dask_worker):
+        return getattr(dask_worker, "spun_years", 0)
+
+    def executing(dask_worker):
+        return dask_worker.state.executing_count
+
+    future = client.submit(_batch_counting_its_spin_up_years, cfg.to_toml(), pure=False)
+    start = time.monotonic()
+    while sum(client.run(years).values()) < 1 and time.monotonic() - start < 120.0:
+        time.sleep(0.05)
+    assert sum(client.run(years).values()) >= 1, "the batch's spin-up did not start"
+    client.cancel(future)
+    released = time.monotonic()
+    while sum(client.run(executing).values()) and time.monotonic() - released < 10.0:
+        time.sleep(0.05)
+    assert sum(client.run(executing).values()) == 0, "the batch went on spinning up after its run released it"
+    assert sum(client.run(years).values()) < 100000
+
+
 def test_failed_batches_are_named_and_the_others_reported_as_they_finish(client):
     from popstransport.distributed import compute_batches
 
