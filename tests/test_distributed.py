@@ -192,7 +192,10 @@ def test_tasks_share_their_workers_threads():
 
 
 def test_distributed_equals_serial(tmp_path, client):
-    cfg = load_config(None, OVERRIDES)
+    """... and its warnings.txt holds, as the serial run's does, those given when its configuration was read (a
+    path found only from the working directory: given before the run began recording its warnings)."""
+    given = ("study.toml: chemical.file = 'data/chemicals.csv' is read from the working directory (...)",)
+    cfg = replace(load_config(None, OVERRIDES), load_warnings=given)
     serial = run(cfg, tmp_path / "serial")
     lines = []  # (the progress: a distributed run said nothing until it had written its outputs)
     dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2, progress=lines.append)
@@ -202,6 +205,8 @@ def test_distributed_equals_serial(tmp_path, client):
                                                                 "batch 2 of 2 (tags 4..6) done"]
     assert [line.split(": ")[1].split(" after")[0] for line in lines[1:3]] == ["1 of 2", "2 of 2"]
     assert lines[3] == f"writing the outputs to {tmp_path / 'dist'}" and len(lines) == 4
+    for path in (serial, dist):
+        assert (path / "warnings.txt").read_text(encoding="utf-8") == given[0] + "\n"
 
 
 def test_a_distributed_run_on_the_command_line_says_what_it_wrote(tmp_path, monkeypatch, capsys):
