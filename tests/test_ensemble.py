@@ -286,7 +286,7 @@ def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch,
     path = tmp_path / "three.toml"
     path.write_text(TWO.replace("members = 2", "members = 3"))
 
-    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None):
+    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None, load_warnings=()):
         if out.endswith("member_002"):
             raise KeyboardInterrupt
         Path(out).mkdir(parents=True)
