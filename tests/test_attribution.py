@@ -1,5 +1,7 @@
 """Source attribution: tags add up, linearity, scenarios, border flux against an analytic case."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -265,7 +267,7 @@ def test_scale_parsing_errors():
     assert parse_scale("CHN=0.5, IND=0.8") == {"CHN": 0.5, "IND": 0.8}
     # a user region named with a comma: a pair ends at the comma after its factor
     assert parse_scale("Tokyo, Japan=0.5,CHN=0.8,") == {"Tokyo, Japan": 0.5, "CHN": 0.8}
-    for bad in ("CHN=0.5,IND", "=0.5", "CHN=0.5=1"):
+    for bad in ("CHN=0.5,IND", "=0.5"):
         with pytest.raises(AttributionError, match="SOURCE=FACTOR"):
             parse_scale(bad)
     with pytest.raises(AttributionError, match="SOURCE=FACTOR"):
@@ -295,6 +297,30 @@ def test_scale_parsing_errors():
         make_tags(["CHN"], np.ones((1, 2, 2)), mode="countries")
     with pytest.raises(AttributionError, match=r"'list' needs attribution.regions, e.g. \['CHN', 'IND'\]"):
         make_tags(["CHN"], np.ones((1, 2, 2)), mode="list", regions=())
+
+
+def test_scale_of_sources_named_with_equals_signs_and_commas():
+    """A region file's regions may be named with '=' (the factor was taken after the first '=': 'Zone=A=0.5' was
+    refused); the factor is after an entry's last '=', and a name with a comma after an '=' is quoted as the run's
+    messages list it. A malformed entry is named, with the expected form."""
+    from popstransport.attribution import scale_text
+
+    assert parse_scale("Zone=A=0.5,CHN=1") == {"Zone=A": 0.5, "CHN": 1.0}
+    assert parse_scale("CHN=0.5=1") == {"CHN=0.5": 1.0}
+    quoted = {"Zone=A, north": 0.5, "IND": 2.0, "Tokyo, Japan": 0.25, "It's": 1.0}
+    assert parse_scale(""" 'Zone=A, north' = 0.5, IND=2,"Tokyo, Japan"=0.25,"It's"=1""") == quoted
+    assert scale_text(quoted) == "'Zone=A, north'=0.5,IND=2,'Tokyo, Japan'=0.25,It's=1"
+    assert parse_scale(scale_text(quoted)) == quoted
+    form = r"expected SOURCE=FACTOR entries separated by commas, such as CHN=0.5,IND=0.8 \(the factor is the text after"
+    with pytest.raises(AttributionError, match=rf"^--scale 'A=B,C=0.5': entry 'A=B': factor 'B' of 'A' is not a number; "
+                                               rf"{form} an entry's last '='; quote a source named with ',' or '=' as "
+                                               r"'NAME'=FACTOR\)$"):
+        parse_scale("A=B,C=0.5")
+    for bad, what in (("CHN=0.5,IND", "entry 'IND' has no =FACTOR"), ("CHN=1,=0.5", "entry '=0.5' has no source"),
+                      ("'Zone=A=0.5", """entry "'Zone=A=0.5": its closing quote is missing"""),
+                      ("'Zone' 0.5,CHN=1", """entry "'Zone' 0.5": the quoted source is not followed by =FACTOR""")):
+        with pytest.raises(AttributionError, match=rf"^--scale {re.escape(repr(bad))}: {re.escape(what)}.*; {form}"):
+            parse_scale(bad)
 
 
 def test_attribution_writer_and_scenario_misuse(tmp_path):

@@ -192,7 +192,10 @@ def test_tasks_share_their_workers_threads():
 
 
 def test_distributed_equals_serial(tmp_path, client):
-    cfg = load_config(None, OVERRIDES)
+    """... and its warnings.txt holds, as the serial run's does, those given when its configuration was read (a
+    path found only from the working directory: given before the run began recording its warnings)."""
+    given = ("study.toml: chemical.file = 'data/chemicals.csv' is read from the working directory (...)",)
+    cfg = replace(load_config(None, OVERRIDES), load_warnings=given)
     serial = run(cfg, tmp_path / "serial")
     lines = []  # (the progress: a distributed run said nothing until it had written its outputs)
     dist = run_distributed(cfg, tmp_path / "dist", client=client, nbatch=2, progress=lines.append)
@@ -202,6 +205,8 @@ def test_distributed_equals_serial(tmp_path, client):
                                                                 "batch 2 of 2 (tags 4..6) done"]
     assert [line.split(": ")[1].split(" after")[0] for line in lines[1:3]] == ["1 of 2", "2 of 2"]
     assert lines[3] == f"writing the outputs to {tmp_path / 'dist'}" and len(lines) == 4
+    for path in (serial, dist):
+        assert (path / "warnings.txt").read_text(encoding="utf-8") == given[0] + "\n"
 
 
 def test_a_distributed_run_on_the_command_line_says_what_it_wrote(tmp_path, monkeypatch, capsys):
@@ -444,6 +449,56 @@ def test_a_batch_stops_once_its_run_no_longer_wants_it(client):
     while sum(client.run(executing).values()) and time.monotonic() - released < 10.0:
         time.sleep(0.05)
     assert sum(client.run(executing).values()) == 0, "the batch went on after its run released it"
+
+
+def _batch_counting_its_spin_up_years(config_toml):
+    """``run_batch`` of the first tag, whose spin-up never converges, counting its years in the worker's
+    ``spun_years`` for the test to see (the spin-up of a large grid: hours)."""
+    from dask.distributed import get_worker
+
+    import popstransport.spinup as spinup
+
+    worker = get_worker()
+    worker.spun_years = 0
+    year, change = spinup.one_year, spinup._relative_change
+
+    def counted(*args, **kwargs):
+        year(*args, **kwargs)
+        worker.spun_years += 1
+
+    spinup.one_year, spinup._relative_change = counted, lambda x0, x1: 1.0
+    try:
+        return run_batch(config_toml, "", [0])
+    finally:
+        spinup.one_year, spinup._relative_change = year, change
+
+
+def test_a_batch_stops_in_its_spin_up_once_its_run_no_longer_wants_it(client):
+    """Ctrl-C during the spin-up of a distributed run: its batches went on spinning up on the workers (only the run
+    after it checked whether its task was still wanted), keeping them busy for as long as the spin-up would have
+    taken."""
+    import time
+
+    cfg = load_config(None, [*OVERRIDES, "domain.resolution_deg=15", "time.stop=2010-01-15", "spinup.method=repeat",
+                             "spinup.years=100000", "spinup.tolerance=0.9", "processes.fate=simple"])
+
+    def years(dask_worker):
+        return getattr(dask_worker, "spun_years", 0)
+
+    def executing(dask_worker):
+        return dask_worker.state.executing_count
+
+    future = client.submit(_batch_counting_its_spin_up_years, cfg.to_toml(), pure=False)
+    start = time.monotonic()
+    while sum(client.run(years).values()) < 1 and time.monotonic() - start < 120.0:
+        time.sleep(0.05)
+    assert sum(client.run(years).values()) >= 1, "the batch's spin-up did not start"
+    client.cancel(future)
+    released = time.monotonic()
+    while sum(client.run(executing).values()) and time.monotonic() - released < 10.0:
+        time.sleep(0.05)
+    assert sum(client.run(executing).values()) == 0, "the batch went on spinning up after its run released it"
+    assert sum(client.run(years).values()) < 100000
 
 
 def test_failed_batches_are_named_and_the_others_reported_as_they_finish(client):

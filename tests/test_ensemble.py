@@ -129,6 +129,15 @@ def _two_members(tmp_path):
     return load_config(path, BASE)
 
 
+def test_every_member_keeps_the_warnings_given_when_the_ensembles_configuration_was_read(tmp_path):
+    """A member runs a configuration remade from TOML (on a Dask worker too), which had lost the warnings given when
+    the ensemble's file was read (a path found only from the working directory): no member's warnings.txt had them."""
+    given = ("two.toml: chemical.file = 'data/chemicals.csv' is read from the working directory (...)",)
+    cfg = _two_members(tmp_path).with_overrides(["time.stop=2010-01-04", "ensemble.members=1"])
+    out = run_ensemble(dataclasses.replace(cfg, load_warnings=given), tmp_path / "ens")
+    assert (out / "members" / "member_000" / "warnings.txt").read_text(encoding="utf-8") == given[0] + "\n"
+
+
 def test_ensemble_refuses_existing_results_and_leaves_no_partial_summary(tmp_path, monkeypatch):
     """An ensemble directory is not written over without ``overwrite``; a failed or interrupted ensemble leaves its
     complete member runs and no summary, not even a partial one."""
@@ -277,7 +286,7 @@ def test_interrupted_ensemble_says_which_members_are_kept(tmp_path, monkeypatch,
     path = tmp_path / "three.toml"
     path.write_text(TWO.replace("members = 2", "members = 3"))
 
-    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None):
+    def member(config_toml, source_path, overrides, out, overwrite=False, progress=None, load_warnings=()):
         if out.endswith("member_002"):
             raise KeyboardInterrupt
         Path(out).mkdir(parents=True)

@@ -255,6 +255,28 @@ def test_border_flux_arrows_of_a_region_file_stand_on_its_regions_shared_edge(tm
     assert (x, y) == pytest.approx((105.0, 5.0)) and (dx, dy) == pytest.approx((1.0, 0.0))
 
 
+def test_a_zonal_bands_map_is_as_tall_as_its_band_needs_and_a_global_maps_size_is_unchanged(monkeypatch):
+    """A zonal band's equirectangular map kept the 1100 x 760 pixels of the other maps: a band of 10 degrees was a
+    strip across a white figure. Its figure is now as wide and as tall as the band's aspect ratio needs, within
+    bounds; a global map (and any other regional map) keeps the fixed size."""
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from popstransport.plotting import BAND_MAP_MIN_HEIGHT_PX, map_figure_size_px, plot_map
+
+    monkeypatch.setattr("popstransport.plotting.add_map_furniture", lambda *args: None)  # (coasts: 7 s, not needed)
+    lon = np.arange(0.0, 361.0, 10.0)
+    assert map_figure_size_px(np.arange(-180.0, 181.0, 10.0), np.arange(-90.0, 91.0, 10.0)) == FIGURE_SIZE_PX["map"]
+    assert map_figure_size_px(np.arange(60.0, 151.0, 10.0), np.arange(-10.0, 51.0, 10.0)) == FIGURE_SIZE_PX["map"]
+    assert map_figure_size_px(lon, np.arange(20.0, 81.0, 10.0)) == (1100, 342)  # (1060 x 177 pixels of map)
+    assert map_figure_size_px(lon, np.arange(-80.0, 81.0, 10.0))[1] < FIGURE_SIZE_PX["map"][1]
+    lat = np.arange(40.0, 51.0, 5.0)  # (10 degrees: 30 pixels of map; the figure has the least height)
+    fig = plot_map(xr.DataArray(np.ones((lat.size - 1, lon.size - 1)), dims=("lat", "lon")), lon, lat, "band", "kg")
+    w, h = fig.get_size_inches() * fig.dpi
+    plt.close(fig)
+    assert (round(w), round(h)) == map_figure_size_px(lon, lat) == (1100, BAND_MAP_MIN_HEIGHT_PX) and w > 3 * h
+
+
 @pytest.mark.parametrize("lon_start", [0.0])  # (the band whose cells were not drawn; each case takes 7 s)
 def test_a_zonal_band_is_mapped_on_its_latitudes_with_every_cell_drawn(lon_start):
     """A zonal band (a regional grid of 360 degrees) gets an equirectangular map of its latitudes, not a global

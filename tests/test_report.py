@@ -16,6 +16,7 @@ from popstransport.run import run
 
 TINY = ["domain.resolution_deg=5", "time.stop=2010-03-01", "met.source=uniform", "emissions.source=uniform"]
 TAGGED = [*TINY, "attribution.tags=list", "attribution.regions=['CHN','IND']"]
+QUICK = [*TINY, "domain.resolution_deg=15", "time.stop=2010-01-11", "time.step_hours=12"]
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,34 @@ def test_the_warnings_a_run_gives_are_kept_in_its_folder_and_shown_in_its_report
     assert not (run(load_config(None, TINY), tmp_path / "quiet") / "warnings.txt").exists()
     run(load_config(None, TINY), path, overwrite=True)
     assert not (path / "warnings.txt").exists()
+
+
+def _config_with_a_path_from_the_working_directory(tmp_path, monkeypatch):
+    """``configs/old.toml`` naming ``data/chemicals.csv`` as the working directory ``tmp_path`` has it (not its own
+    folder), read with the warning that says so; returns the configuration and the warning's text."""
+    from importlib.resources import files
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "chemicals.csv").write_bytes(files("popstransport").joinpath("data/chemicals.csv").read_bytes())
+    (tmp_path / "configs" / "old.toml").write_text("[chemical]\nfile = 'data/chemicals.csv'\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="is read from the working directory") as warned:
+        cfg = load_config("configs/old.toml", QUICK)
+    assert len(warned) == 1
+    return cfg, str(warned[0].message)
+
+
+def test_a_warning_given_while_the_configuration_was_read_is_in_the_runs_warnings(tmp_path, monkeypatch):
+    """A path of the configuration file found only from the working directory was warned about while the file was
+    read, before the run began recording its warnings: it was printed, but not in the run's warnings.txt nor its
+    report. A path replaced with --set has no such warning to keep."""
+    cfg, message = _config_with_a_path_from_the_working_directory(tmp_path, monkeypatch)
+    assert cfg.load_warnings == (message,) and message.startswith("configs/old.toml: chemical.file = 'data/chemicals")
+    path = run(cfg, tmp_path / "run")
+    assert (path / "warnings.txt").read_text(encoding="utf-8") == message + "\n"
+    with open_run(path) as r:
+        assert message in r.warnings()
+    with pytest.warns(UserWarning, match="is read from the working directory"):
+        cfg = load_config("configs/old.toml", [*QUICK, "chemical.file=data/chemicals.csv"])
+    assert cfg.load_warnings == () and cfg.chemical.file == f"{tmp_path}/data/chemicals.csv"

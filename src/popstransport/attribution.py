@@ -348,39 +348,63 @@ def _region_pairs(src: np.ndarray, dst: np.ndarray, flux: np.ndarray) -> np.ndar
 
 
 def parse_scale(text: str) -> dict[str, float]:
-    """Parse ``"CHN=0.5,IND=0.8"`` into ``{"CHN": 0.5, "IND": 0.8}`` with clear errors. A pair ends at the comma
-    after its factor, so a source named with a comma (a user region such as ``"Tokyo, Japan"``) can be given too:
-    ``"Tokyo, Japan=0.5,CHN=0.8"``."""
-    out: dict[str, float] = {}
-    usage = f"--scale {text!r}: expected SOURCE=FACTOR pairs such as CHN=0.5,IND=0.8"
+    """Parse ``"CHN=0.5,IND=0.8"`` into ``{"CHN": 0.5, "IND": 0.8}`` with clear errors.
+
+    Region files name their regions freely, so an entry's factor is the text after its *last* ``=`` and an entry
+    ends at the comma after its factor: ``"Zone=A=0.5"`` scales the source ``Zone=A``, and ``"Tokyo, Japan=0.5,CHN=0.8"``
+    the source ``Tokyo, Japan``. A source whose name has a comma after an ``=`` (``"Zone=A, north"``) cannot be
+    told apart from two entries that way: quote it as the messages of a run list such names, ``'Zone=A, north'=0.5``
+    (single or double quotes, taken as they are)."""
+    usage = ("expected SOURCE=FACTOR entries separated by commas, such as CHN=0.5,IND=0.8 (the factor is the text "
+             "after an entry's last '='; quote a source named with ',' or '=' as 'NAME'=FACTOR)")
     if not text.replace(",", "").strip():
         raise AttributionError("--scale is empty: give SOURCE=FACTOR pairs such as CHN=0.5")
-    pieces = text.strip().rstrip(",").split("=")
-    if len(pieces) < 2:
-        raise AttributionError(usage)
-    keys, values = [pieces[0]], []
-    for middle in pieces[1:-1]:
-        if "," not in middle:
-            raise AttributionError(usage)
-        value, key = middle.split(",", 1)
-        values.append(value)
-        keys.append(key)
-    if "," in pieces[-1]:
-        raise AttributionError(usage)  # (a source without a factor at the end)
-    values.append(pieces[-1])
-    for key, value in zip((k.strip(" ,") for k in keys), values):
+    pairs: list[tuple[str, str, str]] = []  # (entry as given, source, factor)
+    rest = text
+    while rest.strip(" ,"):
+        rest = rest.lstrip(" ,")
+        if rest[0] in "'\"":
+            end = rest.find(rest[0], 1)
+            entry = rest.partition(",")[0] if end < 0 else rest[:end + 1] + rest[end + 1:].partition(",")[0]
+            name, after = rest[1:end], rest[end + 1:].lstrip()
+            if end < 0 or not after.startswith("="):
+                what = "its closing quote is missing" if end < 0 else "the quoted source is not followed by =FACTOR"
+                raise AttributionError(f"--scale {text!r}: entry {entry.strip()!r}: {what}; {usage}")
+            value, _, rest = after[1:].partition(",")  # (a quoted name is taken as it is, spaces too)
+        else:
+            entry = ""
+            while True:  # (the pieces between commas up to the first with an '=': a name may hold commas)
+                piece, comma, rest = rest.partition(",")
+                entry += piece
+                if "=" in piece or not comma:
+                    break
+                entry += comma
+            if "=" not in entry:
+                raise AttributionError(f"--scale {text!r}: entry {entry.strip()!r} has no =FACTOR; {usage}")
+            name, _, value = entry.rpartition("=")
+            name = name.strip()
+        pairs.append((entry.strip(), name, value.strip()))
+    out: dict[str, float] = {}
+    for entry, key, value in pairs:
         if not key:
-            raise AttributionError(usage)
+            raise AttributionError(f"--scale {text!r}: entry {entry!r} has no source before its '='; {usage}")
         try:
             factor = float(value)
         except ValueError:
-            raise AttributionError(f"--scale {text!r}: factor {value!r} of {key!r} is not a number") from None
+            raise AttributionError(f"--scale {text!r}: entry {entry!r}: factor {value!r} of {key!r} is not a number; "
+                                   f"{usage}") from None
         if not np.isfinite(factor) or factor < 0:
             raise AttributionError(f"--scale {text!r}: factor of {key!r} must be finite and >= 0")
         if key in out:
             raise AttributionError(f"--scale {text!r}: {key!r} is given more than once; give each source one factor")
         out[key] = factor
     return out
+
+
+def scale_text(scale: Mapping[str, float]) -> str:
+    """``scale`` as :func:`parse_scale` reads it (``CHN=0.5,'Zone=A, north'=0.8``): a source named with ',' or '='
+    is quoted."""
+    return ",".join(f"{k!r}={v:g}" if "," in k or "=" in k else f"{k}={v:g}" for k, v in scale.items())
 
 
 def boundary_hint(unknown: list[str]) -> str:

@@ -230,7 +230,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
-    from .attribution import parse_scale
+    from .attribution import parse_scale, scale_text
     from .io.attribution_writer import write_scenario
 
     scale = parse_scale(args.scale)
@@ -239,7 +239,7 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
 
     with open(out / "source_receptor_deposition.csv", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
-    print(f"scenario {','.join(f'{k}={v:g}' for k, v in scale.items())} written to {out}")
+    print(f"scenario {scale_text(scale)} written to {out}")
     for r in rows:
         if r["receptor"] == "ALL_RECEPTORS":
             print(f"  deposition onto all receptors: {float(r['total_kg']):.4g} kg")
@@ -336,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_sc = sub.add_parser("scenario", help="scenario results from a tagged run, with no model run")
     p_sc.add_argument("run_dir", help="directory of a tagged run")
-    p_sc.add_argument("--scale", required=True, metavar="SOURCE=FACTOR[,...]", help="e.g. CHN=0.5,IND=0.8")
+    p_sc.add_argument("--scale", required=True, metavar="SOURCE=FACTOR[,...]",
+                      help="e.g. CHN=0.5,IND=0.8; the factor is the text after an entry's last '=', and a source named "
+                           "with ',' or '=' may be quoted as the run's messages list it: \"'Zone=A, north'=0.5\"")
     p_sc.add_argument("--name", default=None, help="scenario name (default: from the factors)")
     p_sc.add_argument("--overwrite", action="store_true", help="replace an existing scenario of the same name")
     p_sc.set_defaults(func=_cmd_scenario)

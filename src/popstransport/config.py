@@ -238,12 +238,16 @@ class Config:
     ensemble: dict[str, Any] = field(default_factory=dict)
     #: The file the configuration came from ("" for the built-in default).
     source_path: str = ""
+    #: The warnings given while the file was read (a path found only from the working directory): they were given
+    #: before any run began, so a run adds them to its ``warnings.txt`` (not part of the configuration: not compared,
+    #: not saved).
+    load_warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (tuples as lists), suitable for TOML."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name == "source_path":
+            if f.name in _NOT_SECTIONS:
                 continue
             value = getattr(self, f.name)
             out[f.name] = _plain(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
@@ -257,10 +261,16 @@ class Config:
         """A copy with ``section.key=value`` overrides applied (validated like the file)."""
         data = self.to_dict()
         apply_overrides(data, overrides)
-        return config_from_dict(data, self.source_path)
+        return _with_load_warnings(config_from_dict(data, self.source_path), self)
 
 
-_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("source_path",)}
+_NOT_SECTIONS = ("source_path", "load_warnings")
+_SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_SECTIONS}
+
+
+def _with_load_warnings(cfg: Config, read: Config) -> Config:
+    """``cfg`` (made from the configuration ``read``) with the warnings given when ``read`` was read."""
+    return dataclasses.replace(cfg, load_warnings=read.load_warnings) if read.load_warnings else cfg
 
 
 def _plain(value: Any) -> Any:
@@ -401,7 +411,7 @@ def checked(cfg: Config) -> Config:
     """``cfg`` checked as a configuration file is (types, allowed values and :func:`validate`'s cross-field rules),
     as an equal :class:`Config`: a configuration built or changed in Python (``dataclasses.replace``) has skipped
     the checks of :func:`load_config`. Raises :class:`ConfigError` naming the key path."""
-    return config_from_dict(cfg.to_dict(), cfg.source_path)
+    return _with_load_warnings(config_from_dict(cfg.to_dict(), cfg.source_path), cfg)
 
 
 def validate(cfg: Config) -> None:
@@ -636,12 +646,14 @@ def _map_paths(data: dict[str, Any], keys: Any, change: Any) -> None:
                 table[name] = value
 
 
-def _from_file_folder(data: dict[str, Any], config_file: Path) -> None:
+def _from_file_folder(data: dict[str, Any], config_file: Path) -> list[tuple[str, str]]:
     """Make the relative file paths of a configuration file's ``data`` absolute from the file's folder; a path found
-    there only from the working directory (how paths were read before) is taken from there, with a warning."""
+    there only from the working directory (how paths were read before) is taken from there, with a warning. Returns
+    the path key and text of each warning (for :attr:`Config.load_warnings`)."""
     import warnings
 
     folder = os.path.abspath(config_file.parent)
+    given: list[tuple[str, str]] = []
 
     def change(key: str, path: str) -> str:
         if os.path.isabs(os.path.expanduser(path)):
@@ -650,13 +662,15 @@ def _from_file_folder(data: dict[str, Any], config_file: Path) -> None:
         if _found(here) or not _found(path):
             return here
         there = os.path.abspath(path)
-        warnings.warn(f"{config_file}: {key} = {path!r} is read from the working directory ({there}): it is not in "
-                      f"the configuration file's folder ({here}), where the paths of a configuration file are read "
-                      f"from; write it relative to the configuration file, as {os.path.relpath(there, folder)!r}, or "
-                      "as an absolute path", stacklevel=3)
+        given.append((key, f"{config_file}: {key} = {path!r} is read from the working directory ({there}): it is not in "
+                     f"the configuration file's folder ({here}), where the paths of a configuration file are read "
+                     f"from; write it relative to the configuration file, as {os.path.relpath(there, folder)!r}, or "
+                     "as an absolute path"))
+        warnings.warn(given[-1][1], stacklevel=3)
         return there
 
     _map_paths(data, PATH_KEYS, change)
+    return given
 
 
 def absolute_paths(cfg: Config) -> Config:
@@ -665,7 +679,7 @@ def absolute_paths(cfg: Config) -> Config:
     the same from any working directory."""
     data = cfg.to_dict()
     _map_paths(data, PATH_KEYS, _from_working_directory)
-    return cfg if data == cfg.to_dict() else config_from_dict(data, cfg.source_path)
+    return cfg if data == cfg.to_dict() else _with_load_warnings(config_from_dict(data, cfg.source_path), cfg)
 
 
 def _from_working_directory(key: str, path: str) -> str:
@@ -691,7 +705,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     region files) are read from the file's folder, and those of ``overrides`` (``--set``) from the working
     directory; both are made absolute, so that the configuration a run saves runs the same from anywhere. A path
     that is not in the file's folder but is in the working directory (how paths were read before) is taken from
-    there, with a warning that says how to write it."""
+    there, with a warning that says how to write it; the configuration keeps that warning in
+    :attr:`Config.load_warnings` (unless ``overrides`` replace the path), which a run writes to its
+    ``warnings.txt``."""
+    given: list[tuple[str, str]] = []
     if path is None:
         data: dict[str, Any] = {}
         source = ""
@@ -708,11 +725,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         source = str(p)
-        _from_file_folder(data, p)
+        given = _from_file_folder(data, p)
     apply_overrides(data, overrides or [])
-    given = {".".join(_key_path(item.split("=", 1)[0])[:2]) for item in overrides or [] if isinstance(item, str)}
-    _map_paths(data, [k for k in PATH_KEYS if k in given], _from_working_directory)
-    return config_from_dict(data, source)
+    keys = {".".join(_key_path(item.split("=", 1)[0])[:2]) for item in overrides or [] if isinstance(item, str)}
+    _map_paths(data, [k for k in PATH_KEYS if k in keys], _from_working_directory)
+    cfg = config_from_dict(data, source)
+    kept = tuple(text for key, text in given if key not in keys)
+    return dataclasses.replace(cfg, load_warnings=kept) if kept else cfg
 
 
 def _key_path(path: str) -> list[str]:

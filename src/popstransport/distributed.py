@@ -118,11 +118,11 @@ def run_batch(config_toml: str, source_path: str, tag_indices: list[int],
     cfg = config_from_dict(tomllib.loads(config_toml), source_path)
     setup = build_run(cfg, tag_subset=tag_indices)
     model = setup.model
-    spin = spin_up(cfg, model) if cfg.spinup.method != "none" else None
+    stop = stop_when_released()  # (in the spin-up too: an interrupted run's batches spun up to their end)
+    spin = spin_up(cfg, model, progress=stop) if cfg.spinup.method != "none" else None
     # only the faces on the receptors' borders, as in a serial run (the batches share them: the regions do not
     # depend on the tags)
-    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup),
-                           progress=stop_when_released())
+    sim = build_simulation(cfg, model, per_tag=True, track_faces=tracked_faces(cfg, setup), progress=stop)
     periods = [_drop_last_tag(p) for p in sim.run()]
     for p in periods:  # (the spin-up of the batch, for the outputs' attribute and the check that all batches agree)
         p.spinup = None if spin is None else spinup_attribute(spin)
@@ -139,7 +139,8 @@ def stop_when_released(every_s: float = 1.0):
     free again. The scheduler releases the tasks of a client that closes (Ctrl-C or SIGTERM of the command), but a
     task that is executing runs to its end: on workers started with ``dask worker``, the batches of an interrupted
     run went on for as long as the run would have taken, and the members of an interrupted ensemble were written
-    into its folder after the command had stopped. ``None`` outside a worker."""
+    into its folder after the command had stopped. One callback serves several simulations (the years of a
+    spin-up, then the run): it keeps its own clock. ``None`` outside a worker."""
     try:
         from distributed import get_worker
         from distributed.worker import thread_state
@@ -147,12 +148,15 @@ def stop_when_released(every_s: float = 1.0):
         worker, key = get_worker(), thread_state.key
     except (ImportError, ValueError, AttributeError):
         return None
-    checked = [0.0]
+    import time
+
+    checked = [time.monotonic()]
 
     def check(simulated_s: float, total_s: float, wall_s: float) -> None:
-        if wall_s - checked[0] < every_s:
+        now = time.monotonic()
+        if now - checked[0] < every_s:
             return
-        checked[0] = wall_s
+        checked[0] = now
         task = worker.state.tasks.get(key)
         if task is None or task.state in ("cancelled", "released", "forgotten"):
             raise TaskReleased(f"task {key} stopped at {simulated_s / 86400.0:.1f} of {total_s / 86400.0:.1f} "
@@ -440,7 +444,8 @@ def run_distributed(
 ) -> Path:
     """Run a tagged configuration with its tags split over Dask workers; outputs equal the serial run's to round-off.
     ``progress(text)``, if given, is called with a line when the batches start, as each one finishes, and before the
-    outputs are written."""
+    outputs are written. Its ``warnings.txt`` holds, as a serial run's does, the warnings given when ``cfg`` was read
+    (:attr:`Config.load_warnings`) and while the run was set up."""
     from .config import absolute_paths
     from .io.writers import OutputExistsError, RunDirectory, run_attributes
     from .run import (
@@ -469,7 +474,7 @@ def run_distributed(
                                 "--overwrite to start afresh (its checkpoint is then removed)")
     from .io.package_data import recording
 
-    warned: list[str] = []  # (the warnings of the set-up, for warnings.txt)
+    warned: list[str] = list(cfg.load_warnings)  # (those of reading the configuration and of the set-up, for warnings.txt)
     with recording_warnings(warned), recording() as package_data:
         if cfg.output.checkpoint_every_months > 0:
             import warnings

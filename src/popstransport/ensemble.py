@@ -225,11 +225,13 @@ _STATISTICS = (("p05", 0.05, "5th percentile"), ("median", 0.5, "median"), ("p95
 
 
 def _run_member(config_toml: str, source_path: str, overrides: list[str], out: str, overwrite: bool = False,
-                progress: Any = None, code: tuple[str, str] | None = None) -> str:
+                progress: Any = None, code: tuple[str, str] | None = None, load_warnings: tuple[str, ...] = ()) -> str:
     """Run one member into ``out`` (an absolute path on a Dask worker, whose working folder may be another). Without
     ``overwrite``, a folder that already holds this member's complete run (the same configuration) is kept as it
     is: the ensemble refused earlier results before any member ran, so it is this task's own run, which Dask runs
-    again when the worker that held its result is lost. ``code``: see :func:`popstransport.distributed.run_batch`."""
+    again when the worker that held its result is lost. ``code``: see :func:`popstransport.distributed.run_batch`.
+    ``load_warnings``: those given when the ensemble's configuration was read, for the member's ``warnings.txt``."""
+    import dataclasses
     import tomllib
 
     from .config import config_from_dict
@@ -240,6 +242,7 @@ def _run_member(config_toml: str, source_path: str, overrides: list[str], out: s
     progress = progress or stop_when_released()  # (on a Dask worker: stop when the ensemble no longer wants it)
     match_worker_threads()  # (on a Dask worker: its own threads, not a thread per core in every worker)
     cfg = config_from_dict(tomllib.loads(config_toml), source_path).with_overrides(overrides)
+    cfg = dataclasses.replace(cfg, load_warnings=tuple(load_warnings))
     if not overwrite and _holds_run_of(Path(out), cfg.to_toml()):
         return str(out)
     return str(run(cfg, out, overwrite=overwrite, progress=progress))
@@ -308,8 +311,8 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
     outs = [str(run_dir.path.resolve() / "members" / f"member_{k:03d}") for k in range(len(members))]
     try:
         if client is None:
-            paths = [_run_member(toml, cfg.source_path, o, out, overwrite, progress(k, len(members)) if progress else None)
-                     for k, (o, out) in enumerate(zip(overrides, outs))]
+            paths = [_run_member(toml, cfg.source_path, o, out, overwrite, progress(k, len(members)) if progress else None,
+                                 load_warnings=cfg.load_warnings) for k, (o, out) in enumerate(zip(overrides, outs))]
         else:
             from .distributed import check_workers_code, code_fingerprint
 
@@ -317,8 +320,8 @@ def run_ensemble(cfg: Any, out_dir: str | Path, overwrite: bool = False, client:
             code = code_fingerprint()
             from dask.distributed import as_completed
 
-            futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, None, code, retries=3,
-                                  pure=False) for o, out in zip(overrides, outs)]
+            futs = [client.submit(_run_member, toml, cfg.source_path, o, out, overwrite, None, code, cfg.load_warnings,
+                                  retries=3, pure=False) for o, out in zip(overrides, outs)]
             member_of = {f.key: k for k, f in enumerate(futs)}
             paths = [""] * len(futs)
             for f in as_completed(futs):

@@ -11,7 +11,8 @@ cartopy's :class:`~cartopy.feature.ShapelyFeature`. Nothing is downloaded: carto
 boundary of the union of all countries (drawn black); country borders are the country outlines (drawn grey).
 
 Every figure has a fixed size in pixels (:data:`FIGURE_SIZE_PX`), independent of the data, so a report lays out
-the same way for every run.
+the same way for every run; only a zonal band's map (a regional grid of 360 degrees, drawn equirectangular) is as
+wide as the others and as tall as its band needs (:func:`map_figure_size_px`).
 
 Display units: air concentration in pg m-3, deposition in ng m-2 yr-1 (a year of 365 days, as in
 :data:`popstransport.constants.SECONDS_PER_YEAR`), soil burden in ng m-2 (so that a year of deposition and the
@@ -59,10 +60,10 @@ class PlotError(ValueError):
     """A figure cannot be drawn from the data given; the message says what is missing and how to get it."""
 
 
-def _figure(kind: str, **kwargs):
+def _figure(kind: str, size_px: tuple[int, int] | None = None, **kwargs):
     import matplotlib.pyplot as plt
 
-    w, h = FIGURE_SIZE_PX[kind]
+    w, h = size_px or FIGURE_SIZE_PX[kind]
     return plt.figure(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained", **kwargs)
 
 
@@ -128,6 +129,26 @@ def map_projection(lon_edges: np.ndarray, lat_edges: np.ndarray):
         return ccrs.LambertConformal(central_longitude=centre, central_latitude=mid, standard_parallels=(p1, p2),
                                      cutoff=30.0 if mid < 0 else -30.0)
     return ccrs.PlateCarree(central_longitude=centre)
+
+
+#: Height of a map figure outside its map (title, subtitle, colour bar and their margins), and the least height of a
+#: zonal band's map figure (pixels at :data:`DPI`).
+MAP_FURNITURE_PX = 165
+BAND_MAP_MIN_HEIGHT_PX = 240
+
+
+def map_figure_size_px(lon_edges: np.ndarray, lat_edges: np.ndarray) -> tuple[int, int]:
+    """The size of a domain's map figure in pixels (width, height): ``FIGURE_SIZE_PX["map"]``, except for a zonal band
+    (a regional grid of 360 degrees), whose equirectangular map fills the same width with its own aspect ratio
+    (360 degrees by its latitude span): the figure is as tall as that map and its furniture
+    (:data:`MAP_FURNITURE_PX`), between :data:`BAND_MAP_MIN_HEIGHT_PX` and the other maps' height. A band of 20..80 N
+    is 1100 by 342 pixels, one of 10 degrees 1100 by 240 (with the fixed size, most of its figure was white)."""
+    w, h = FIGURE_SIZE_PX["map"]
+    lon0, lon1, lat0, lat1, is_global = domain_extent(lon_edges, lat_edges)
+    if not is_global or lat1 - lat0 >= 179.999:
+        return w, h
+    map_h = (w - 40) * (lat1 - lat0) / 360.0  # (the map's width: the figure's less its margins)
+    return w, int(round(min(max(map_h + MAP_FURNITURE_PX, BAND_MAP_MIN_HEIGHT_PX), h)))
 
 
 _LINES_CACHE: dict[tuple, tuple[list, Any]] = {}
@@ -282,13 +303,14 @@ def plot_map(
     subtitle
         Second title line (period, chemical).
     ax
-        An existing cartopy GeoAxes to draw on (a new figure of size ``FIGURE_SIZE_PX["map"]`` otherwise).
+        An existing cartopy GeoAxes to draw on (a new figure of :func:`map_figure_size_px` otherwise: the size of
+        ``FIGURE_SIZE_PX["map"]``, less tall for a zonal band).
     """
     import cartopy.crs as ccrs
 
     data = np.asarray(field.transpose("lat", "lon").values if isinstance(field, xr.DataArray) else field, dtype=float)
     if ax is None:
-        fig = _figure("map")
+        fig = _figure("map", map_figure_size_px(lon_edges, lat_edges))
         ax = fig.add_subplot(projection=map_projection(lon_edges, lat_edges))
     else:
         fig = ax.figure
@@ -848,6 +870,7 @@ def plot_evaluation(pairs: xr.Dataset, statistics: Mapping[str, Mapping[str, flo
 
 __all__ = [
     "FIGURE_SIZE_PX",
+    "map_figure_size_px",
     "MAP_QUANTITIES",
     "PlotError",
     "add_map_furniture",

@@ -848,21 +848,36 @@ def spinup_attribute(spin) -> str:
             f"{spin.relative_annual_change:.2e}, converged {spin.converged}")
 
 
-def spin_up(cfg: Config, model: Model):
-    """Spin the model up as ``[spinup]`` says; raises if it does not converge within ``spinup.years``."""
+def spin_up(cfg: Config, model: Model, progress=None):
+    """Spin the model up as ``[spinup]`` says; raises if it does not converge within ``spinup.years``. ``progress``
+    is called after every step of every spin-up year (see :func:`popstransport.spinup.spinup_repeat`): a Dask task
+    passes :func:`popstransport.distributed.stop_when_released`, so that its spin-up stops once its run is
+    interrupted, as the run after it does."""
     from .spinup import SpinupError, spinup_cyclostationary, spinup_repeat
 
     sp = cfg.spinup
     start = parse_time(cfg.time.start, "time.start")
     dt, upd = cfg.time.step_hours * 3600.0, cfg.time.met_update_hours * 3600.0
     if sp.method == "repeat":
-        res = spinup_repeat(model, start, dt, upd, sp.years, sp.tolerance)
+        res = spinup_repeat(model, start, dt, upd, sp.years, sp.tolerance, progress=progress)
     else:
-        res = spinup_cyclostationary(model, start, dt, upd, sp.tolerance, sp.years)
+        res = spinup_cyclostationary(model, start, dt, upd, sp.tolerance, sp.years, progress=progress)
     if not res.converged:
         raise SpinupError(f"spin-up ({sp.method}) did not converge in {res.model_years} model years (relative annual "
                           f"change {res.relative_annual_change:.2e}); raise spinup.years or loosen spinup.tolerance")
     return res
+
+
+def _stop_when_released():
+    """In a Dask task (an ensemble's member), :func:`popstransport.distributed.stop_when_released`; ``None``
+    elsewhere (without importing Dask)."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    from .distributed import stop_when_released
+
+    return stop_when_released()
 
 
 def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None, resume: bool = False) -> Path:
@@ -877,11 +892,11 @@ def run(cfg: Config, out_dir: str | Path, overwrite: bool = False, progress=None
     ``out_dir`` is replaced when ``overwrite`` or the configuration's ``output.overwrite`` is true (as on the command
     line), and refused otherwise. The warnings given while the run is set up and runs (an inventory's countries
     outside the domain, receptors partly outside it...) are also written to ``warnings.txt`` in the run directory,
-    which ``popstransport report`` shows.
+    which ``popstransport report`` shows, with those given when ``cfg`` was read (:attr:`Config.load_warnings`).
     """
     from .io.package_data import recording
 
-    warned: list[str] = []
+    warned: list[str] = list(cfg.load_warnings)  # (given before the run began, when its configuration was read)
     with recording_warnings(warned), recording() as package_data:
         return _run(cfg, out_dir, overwrite, progress, resume, warned, package_data)
 
@@ -955,7 +970,7 @@ def _run(cfg: Config, out_dir: str | Path, overwrite: bool, progress, resume: bo
     spin = None
     if cfg.spinup.method != "none" and not resume:
         RunDirectory.check(out_dir, overwrite)  # (a folder that is refused is refused before a spin-up of hours)
-        spin = spin_up(cfg, model)
+        spin = spin_up(cfg, model, progress=_stop_when_released())  # (an ensemble member's on a Dask worker)
     # (a resumed run replaces the results in the folder as the run it continues would have: that run was allowed
     # to start there, with --overwrite when there were results, and a checkpoint outlives no completed run)
     run_dir = RunDirectory(out_dir, overwrite=overwrite or resume)

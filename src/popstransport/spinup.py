@@ -15,6 +15,7 @@ change of the state, measured by running the real model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,8 +88,10 @@ def _reset_phases(model: Model) -> None:
     model.split_phase = 0
 
 
-def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: float, emissions: bool = True) -> None:
-    """Advance the model state by one calendar year from ``start`` (emissions on or off)."""
+def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: float, emissions: bool = True,
+             progress: Callable[[float, float, float], None] | None = None) -> None:
+    """Advance the model state by one calendar year from ``start`` (emissions on or off); ``progress`` is the
+    year's :class:`~popstransport.simulation.Simulation` callback (an exception it raises stops the year)."""
     start = np.datetime64(start, "s")
     stop = year_after(start)
     saved = model.emissions
@@ -96,7 +99,7 @@ def one_year(model: Model, start: np.datetime64, dt_s: float, met_update_s: floa
     if not emissions:
         model.emissions = _NoEmission(model)
     try:
-        Simulation(model, start, stop, dt_s, met_update_s, frequency="run", check_every=-1).run()
+        Simulation(model, start, stop, dt_s, met_update_s, frequency="run", check_every=-1, progress=progress).run()
     finally:
         model.emissions = saved
 
@@ -107,14 +110,17 @@ def _relative_change(x0: np.ndarray, x1: np.ndarray) -> float:
 
 
 def spinup_repeat(
-    model: Model, start: np.datetime64, dt_s: float, met_update_s: float, max_years: int, tolerance: float = 1e-6
+    model: Model, start: np.datetime64, dt_s: float, met_update_s: float, max_years: int, tolerance: float = 1e-6,
+    progress: Callable[[float, float, float], None] | None = None,
 ) -> SpinupResult:
     """Repeat the year until the relative annual change of the state (its total over tags) falls below ``tolerance``
-    (or ``max_years``)."""
+    (or ``max_years``). ``progress`` is called after every step of every year, as a simulation's is (with the
+    simulated seconds of that year): an exception it raises stops the spin-up, as a Dask task released by its
+    run does (:func:`popstransport.distributed.stop_when_released`)."""
     change = float("inf")
     for year in range(1, max_years + 1):
         x0 = _total(model, _state(model))
-        one_year(model, start, dt_s, met_update_s)
+        one_year(model, start, dt_s, met_update_s, progress=progress)
         change = _relative_change(x0, _total(model, _state(model)))
         if change < tolerance:
             _reset_phases(model)
@@ -131,6 +137,7 @@ def spinup_cyclostationary(
     tolerance: float = 1e-6,
     max_years: int = 200,
     history: int = 20,
+    progress: Callable[[float, float, float], None] | None = None,
 ) -> SpinupResult:
     """Find the periodic state ``x = Y(x)`` by Anderson-accelerated repetition of the year, one model year per
     iteration.
@@ -151,6 +158,10 @@ def spinup_cyclostationary(
     history
         Most previous years the acceleration combines (memory: about ``history`` state vectors, and as many
         totals over tags).
+    progress
+        Called after every step of every year, as a simulation's ``progress`` (with the simulated seconds of that
+        year); an exception it raises stops the spin-up (a released Dask task's, see
+        :func:`popstransport.distributed.stop_when_released`).
 
     Returns
     -------
@@ -180,7 +191,7 @@ def spinup_cyclostationary(
     while years < max_years:
         _set_state(model, x)
         x = _state(model)  # the state as the model holds it (float32 states round)
-        one_year(model, start, dt_s, met_update_s)
+        one_year(model, start, dt_s, met_update_s, progress=progress)
         years += 1
         g = _state(model)
         total_x, total_g = _total(model, x), _total(model, g)
