@@ -1072,8 +1072,9 @@ def _book_listed(face, t, l, slots, sgn, at, fl, nbook):
 GC_BLOCK = 8
 
 #: Rows of the per-line work array ``work`` (shape ``(N_WORK, n + 2 * GHOST + 1)``): the line's own rows
-#: (``N_LINE_WORK``, cleared at every call), then the air [``W_BLOCK``, ``+ GC_BLOCK``) and the tracer, or the total
-#: over tags, [``+ GC_BLOCK``, ``+ 2 GC_BLOCK``) of a block of columns (written before they are read).
+#: (``N_LINE_WORK``, cleared at every call), then rows written before they are read: in the totals' sweeps the air
+#: [``W_BLOCK``, ``+ GC_BLOCK``) and the tracer, or the total over tags, [``+ GC_BLOCK``, ``+ 2 GC_BLOCK``) of a
+#: block of columns; in the tags' plane pass the south-face fluxes of up to ``PLANE_GROUP`` (``4 GC_BLOCK``) tags.
 W_TOTAL, W_AIR, W_TAG, W_TAGFLUX, W_AIR0 = range(5)
 N_LINE_WORK = 5
 W_BLOCK = N_LINE_WORK
