@@ -300,3 +300,20 @@ def test_a_zonal_band_is_mapped_on_its_latitudes_with_every_cell_drawn(lon_start
     plt.close(fig)
     top = np.array(plt.get_cmap("viridis")(1.0)[:3]) * 255  # the largest values, round 0 E
     assert (np.abs(rgb - top).sum(axis=-1) < 40).mean() > 0.01
+
+
+def test_region_air_budget_bars_balance_for_every_region(tagged_run, tmp_path):
+    """Inputs above zero and outputs below: the bars of every region shown add up to its residual, round-off."""
+    from popstransport.plotting import save_figure
+
+    with open_run(tagged_run) as r:
+        fig = r.plot_region_air_budget()
+        regions = r.region_air_budgets.sizes["region"]
+    bars = fig.axes[0].patches
+    x = np.array([round(b.get_x() + b.get_width() / 2) for b in bars])
+    height = np.array([b.get_height() for b in bars])
+    assert regions > 12 and sorted(set(x)) == list(range(12))  # (the 12 with the largest emitted + net inflow)
+    for k in range(12):
+        up = height[(x == k) & (height > 0)].sum()
+        assert up > 0 and abs(height[x == k].sum()) <= 1e-9 * up
+    check_png(save_figure(fig, tmp_path / "region_air_budget.png"), "region_air_budget")

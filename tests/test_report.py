@@ -37,7 +37,7 @@ def test_report_is_self_contained(report):
     sources = re.findall(r'(?:src|href)="([^"]*)"', text)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<script" not in text and "http://" not in text and "https://" not in text
-    assert len(sources) == 6  # budget, three maps, source-receptor, border fluxes
+    assert len(sources) == 7  # budget, three maps, source-receptor, border fluxes, region air budgets
 
 
 def test_report_has_every_section(report, tagged_run):
@@ -71,7 +71,7 @@ def test_report_names_the_code_libraries_and_input_files_of_the_run(report, tagg
 def test_report_of_an_untagged_run(tmp_path):
     path = run(load_config(None, TINY), tmp_path / "untagged")
     text = write_report(path, tmp_path / "out" / "r.html").read_text(encoding="utf-8")
-    assert "This run was not tagged" in text and "No border fluxes" in text
+    assert "This run was not tagged" in text and "No border fluxes" in text and "Region air budgets" not in text
     assert "No warnings" in text
 
 
@@ -190,3 +190,34 @@ def test_a_warning_given_while_the_configuration_was_read_is_in_the_runs_warning
     with pytest.warns(UserWarning, match="is read from the working directory"):
         cfg = load_config("configs/old.toml", [*QUICK, "chemical.file=data/chemicals.csv"])
     assert cfg.load_warnings == () and cfg.chemical.file == f"{tmp_path}/data/chemicals.csv"
+
+
+def test_report_shows_the_region_air_budgets_of_the_whole_run(report, tagged_run):
+    """The region air budgets were in region_air_budget.csv and attribution.nc but not in the report: it now has a
+    table of the regions with the largest emitted + net inflow over the whole run, the others summed in one row, and
+    says to what the budgets close."""
+    from popstransport.report import _region_air_budget_section
+
+    text = report.read_text(encoding="utf-8")
+    assert "<h2>Region air budgets</h2>" in text
+    with open_run(tagged_run) as r:
+        b = r.region_air_budgets
+        regions = [str(x) for x in b["region"].values]
+        inputs = b["emitted"].values + np.maximum(b["net_inflow"].values, 0.0)
+        top = int(np.argmax(inputs))
+        terms = ["burden_start", "emitted", "net_inflow", "wet_deposition", "dry_deposition", "air_surface_exchange",
+                 "degraded", "burden_end"]
+        cells = "".join(f"<td>{float(b[t][top]):.4g}</td>" for t in terms)
+        assert f'<tr><td class="name">{regions[top]}</td>{cells}' in text
+        worst = int(np.argmax(b["relative_residual"].values))
+        assert (f"closes to {float(b['relative_residual'][worst]):.1e} of its largest term or better (the largest "
+                f"relative residual, of {regions[worst]})") in text
+        assert float(b["relative_residual"].max()) < 1e-9
+        # with room for fewer regions than the run has, the others are summed in one row
+        order = np.argsort(-inputs, kind="stable")
+        short = _region_air_budget_section(r, n=1)
+        rest = order[1:]
+        summed = "".join(f"<td>{float(b[t].values[rest].sum()):.4g}</td>" for t in terms)
+        assert f'<tr><td class="name">the other {len(rest)} regions</td>{summed}' in short
+        assert short.count("<tr>") == 1 + 1 + 1  # header, the top region, the others
+    assert "Air budget of the regions of the table over the whole run" in text

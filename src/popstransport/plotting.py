@@ -40,6 +40,7 @@ FIGURE_SIZE_PX: dict[str, tuple[int, int]] = {
     "map": (1100, 760),
     "source_receptor": (1100, 900),
     "budget": (1100, 650),
+    "region_air_budget": (1100, 650),
     "border_fluxes": (1600, 720),
     "evaluation": (1500, 560),
 }
@@ -566,6 +567,56 @@ def plot_budget(budget: xr.Dataset, title: str = "Mass budget per output period"
     return fig
 
 
+#: The terms of a region air budget that bring mass into its air (the others take it out or hold it at the end).
+REGION_AIR_INPUTS = ("burden_start", "emitted", "net_inflow")
+
+
+def plot_region_air_budget(budget: xr.Dataset, title: str = "Region air budgets", subtitle: str = "", n: int = 12):
+    """Stacked bars of the air budget of the ``n`` regions with the largest emitted + net inflow (where positive):
+    what enters a region's air above zero (burden at start, emitted, net inflow) and what leaves it or stays at the
+    end below zero (deposition, air-surface exchange, degraded, burden at end), in kg; a term of the other sign (a net
+    outflow, an upward exchange) is drawn on the other side.
+
+    Parameters
+    ----------
+    budget
+        One ``(region,)`` variable per term in kg, as :attr:`RunResults.region_air_budgets`.
+    """
+    import matplotlib as mpl
+
+    terms = [t for t in ("burden_start", "emitted", "net_inflow", "wet_deposition", "dry_deposition",
+                         "air_surface_exchange", "degraded", "burden_end") if t in budget]
+    regions = [str(r) for r in budget["region"].values]
+    inputs = budget["emitted"].values + np.maximum(budget["net_inflow"].values, 0.0)
+    shown = [int(k) for k in np.argsort(-inputs, kind="stable")[:n]]
+    fig = _figure("region_air_budget")
+    ax = fig.add_subplot()
+    x = np.arange(len(shown), dtype=float)
+    colours = ["#fcbba1", "#de2d26", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f"]
+    up, down = np.zeros(len(shown)), np.zeros(len(shown))
+    for term, col in zip(terms, colours):
+        signed = np.asarray(budget[term].values, dtype=float)[shown] * (1.0 if term in REGION_AIR_INPUTS else -1.0)
+        pos, neg = np.maximum(signed, 0.0), np.minimum(signed, 0.0)
+        ax.bar(x, pos, 0.7, bottom=up, color=col, edgecolor="white", linewidth=0.4,
+               label=f"{'in' if term in REGION_AIR_INPUTS else 'out'}: {term.replace('_', ' ')}")
+        ax.bar(x, neg, 0.7, bottom=down, color=col, edgecolor="white", linewidth=0.4)
+        up, down = up + pos, down + neg
+    ax.axhline(0.0, color="0.2", linewidth=0.8)
+    ax.set_xticks(x, [regions[k] for k in shown], rotation=45 if len(shown) > 6 else 0,
+                  ha="right" if len(shown) > 6 else "center", fontsize=10)
+    ax.set_ylabel("mass over the period (kg); in above zero, out below", fontsize=11)
+    ax.grid(axis="y", color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.yaxis.set_major_formatter(mpl.ticker.EngFormatter(unit="", sep=""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    note = f"largest {len(shown)} of {len(regions)} regions by emitted + net inflow"
+    if "relative_residual" in budget and len(regions):
+        note += f"; largest relative residual {float(np.max(budget['relative_residual'].values)):.1e}"
+    ax.set_title(f"{subtitle}\n{note}" if subtitle else note, fontsize=10, loc="left")
+    fig.suptitle(title, fontsize=14, fontweight="bold")
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # border fluxes
 # ----------------------------------------------------------------------------------------------------------------
@@ -884,6 +935,7 @@ __all__ = [
     "plot_budget",
     "plot_evaluation",
     "plot_map",
+    "plot_region_air_budget",
     "plot_source_receptor",
     "region_anchor_points",
     "save_figure",

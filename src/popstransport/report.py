@@ -3,7 +3,8 @@
 Sections: the run at a glance, warnings, the mass budget (table and chart), maps, the source-receptor table with
 foreign shares (tagged runs), the scenarios (the ``[[scenarios]]`` of the configuration and any other scenario
 folder of the run, with what each scales and, where its folder holds them, its emission and deposition against the
-run's), the largest border fluxes, and the resolved configuration.
+run's), the largest border fluxes, the air budget of every region (runs with border fluxes), and the
+resolved configuration.
 """
 
 from __future__ import annotations
@@ -228,6 +229,42 @@ def _border_section(run: RunResults, n: int = 15) -> str:
             + _figure(run.plot_border_fluxes(), "Largest net border fluxes (arrows) and gross flux matrix."))
 
 
+def _region_air_budget_section(run: RunResults, n: int = 12) -> str:
+    """The air budget of every region over the whole run: the ``n`` regions with the largest emitted + net inflow (where
+    it is positive), the others summed in one row ("" for a run without region air budgets)."""
+    from .attribution import REGION_AIR_BUDGET_TERMS
+    from .io.attribution_writer import relative_residual
+
+    b = run.region_air_budgets
+    if b is None:
+        return ""
+    regions = [str(r) for r in b["region"].values]
+    values = np.stack([np.asarray(b[t].values, dtype=float) for t in REGION_AIR_BUDGET_TERMS], axis=-1)
+    rel = np.asarray(b["relative_residual"].values, dtype=float)
+    inputs = values[:, 1] + np.maximum(values[:, 2], 0.0)
+    order = [int(k) for k in np.argsort(-inputs, kind="stable")]
+    shown, rest = order[:n], order[n:]
+    rows = [[regions[k], *(_num(v) for v in values[k, :-1]), _num(values[k, -1], 2), f"{rel[k]:.1e}"] for k in shown]
+    if rest:
+        summed = values[rest].sum(axis=0)
+        rows.append([f"the other {len(rest)} regions", *(_num(v) for v in summed[:-1]), _num(summed[-1], 2),
+                     f"{float(relative_residual(summed)):.1e}"])
+    table = _table(["region", "burden at start (kg)", "emitted (kg)", "net inflow (kg)", "wet deposition (kg)",
+                    "dry deposition (kg)", "net air-surface exchange (kg)", "degraded (kg)", "burden at end (kg)",
+                    "residual (kg)", "relative residual"], rows)
+    worst = int(np.argmax(rel))
+    closes = (f"Every region's budget closes to {rel[worst]:.1e} of its largest term or better (the largest relative "
+              f"residual, of {regions[worst]})." if rel.size else "")
+    return ("<h2>Region air budgets</h2><p class='small'>The air of every region (all its air layers) over the whole "
+            "run: burden at start + emitted + net inflow across its borders (from the border fluxes, the domain edge "
+            "included) = wet deposition + dry deposition + net air-surface exchange (downward) + degraded + burden at "
+            f"end + residual. The {len(shown)} regions with the largest emitted + net inflow (where positive)"
+            + (f"; the other {len(rest)} summed in the last row" if rest else "")
+            + f"; every region and output period is in region_air_budget.csv. {html.escape(closes)}</p>" + table
+            + _figure(run.plot_region_air_budget(n=n), "Air budget of the regions of the table over the whole run: "
+                                                      "inputs above zero, outputs and the burden at end below."))
+
+
 def render_report(run: RunResults) -> str:
     """The HTML text of the report of ``run``."""
     sel = run.select(None)
@@ -276,6 +313,7 @@ def render_report(run: RunResults) -> str:
         _source_receptor_section(run),
         _scenarios_section(run),
         _border_section(run),
+        _region_air_budget_section(run),
         "<h2>Configuration</h2><p class='small'>The resolved configuration (config.toml); rerun with "
         "<code>popstransport run config.toml</code>.</p>",
         f"<pre>{html.escape(run.config_text)}</pre>",

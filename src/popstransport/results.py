@@ -498,6 +498,14 @@ class RunResults:
         sel = self.select(period)
         return plot_budget(self.budget.isel(time=list(sel.indices)), subtitle=self._subtitle(sel))
 
+    def plot_region_air_budget(self, period: str | int | None = None, n: int = 12):
+        """Stacked bars of the air budgets of the ``n`` regions with the largest emitted + net inflow (needs a run
+        with border fluxes)."""
+        from .plotting import plot_region_air_budget
+
+        sel = self.select(period)
+        return plot_region_air_budget(self.region_air_budget_for(period), subtitle=self._subtitle(sel), n=n)
+
     def plot_border_fluxes(self, period: str | int | None = None, max_arrows: int = 12):
         """Arrows of the largest net border fluxes and the gross flux matrix (needs a tagged run)."""
         from .plotting import plot_border_fluxes
