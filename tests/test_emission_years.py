@@ -102,14 +102,15 @@ def test_a_gridded_file_is_interpolated_cell_by_cell_and_month_by_month(tmp_path
 
 
 def test_the_option_is_refused_where_there_is_nothing_to_interpolate(tmp_path):
-    """Point sources have no years, nor does a national-totals file without a year column, nor uniform emissions."""
+    """A point-source or national-totals file without a year column has no years, nor have uniform emissions."""
     from popstransport.run import build_emissions, build_grid
 
     points = tmp_path / "plants.csv"
     points.write_text("lon,lat,rate,unit,name\n116.4,39.9,5,kg/yr,plant\n")
     with pytest.raises(InputError, match=r"plants\.csv: emissions\.between_years = 'linear': interpolates between the "
-                                         r"years of an inventory, and a point-source file has no years.*Fix: remove "
-                                         r"emissions\.between_years"):
+                                         r"years of an inventory, and this point-source file has no year column: the "
+                                         r"same figures serve every year\. Fix: remove emissions\.between_years, or give "
+                                         r"the file its years \(a column 'year', one row per source and year\)"):
         open_emissions(points, GRID, year=2013, between_years="linear")
     undated = tmp_path / "undated.csv"
     undated.write_text("iso3,value,unit\nCHN,100,kg/yr\n")
@@ -225,3 +226,125 @@ def test_a_single_year_between_inventory_years_is_recorded(decades):
     default = load_config(None, ["domain.resolution_deg=5"])
     _, inv = build_emissions(default, build_grid(default))
     assert "emission_years_interpolated" not in provenance_attributes(default, None, emissions=inv)
+
+
+#: plants of 2010 and 2020: A in both years, B in 2010 only, C in 2020 only, and an unnamed source (known by its
+#: coordinates) in both
+PLANTS = ("name,lon,lat,height_m,rate,unit,year\n"
+          "A,116.4,39.9,2500,100,kg/yr,2010\nA,116.4,39.9,2500,40,kg/yr,2020\nB,139.7,35.7,0,10,kg/yr,2010\n"
+          "C,126.98,37.57,0,5,kg/yr,2020\n,121.47,31.23,0,3,kg/yr,2010\n,121.47,31.23,0,8,kg/yr,2020.0\n")
+
+
+def _by_source(inv):
+    p = inv.point_sources
+    return {(float(x), float(y)): float(p["kg_s"][p["lon"] == x].sum()) for x, y in zip(p["lon"], p["lat"])}
+
+
+def test_point_sources_between_two_inventory_years_are_interpolated_source_by_source(tmp_path):
+    """A point-source file with a year column: 2014 takes every source's amount 0.6 x 2010 + 0.4 x 2020 to 1e-12 (a
+    source missing in one year counting as zero there, an unnamed source known by its coordinates), in its cell, its
+    layer and its country; a year of the file takes its rows only (with "each", year by year); the outputs' attribute
+    names the years."""
+    from popstransport.run import build_emissions, build_grid, provenance_attributes
+
+    f = tmp_path / "plants.csv"
+    f.write_text(PLANTS)
+    a, b = (open_emissions(f, GRID, year=y) for y in (2010, 2020))
+    inv = open_emissions(f, GRID, year=2014, between_years="linear")
+    assert inv.interpolated_from == (2010.0, 2020.0) and inv.years_available == [2010.0, 2020.0]
+    assert a.annual_total_kg == pytest.approx(113.0, rel=REL) and b.annual_total_kg == pytest.approx(53.0, rel=REL)
+    sa, sb, s = _by_source(a), _by_source(b), _by_source(inv)
+    assert len(s) == 4
+    for where in s:
+        assert s[where] == pytest.approx(0.6 * sa.get(where, 0.0) + 0.4 * sb.get(where, 0.0), rel=REL), where
+    assert s[116.4, 39.9] * SECONDS_PER_YEAR == pytest.approx(76.0, rel=REL)
+    assert s[139.7, 35.7] * SECONDS_PER_YEAR == pytest.approx(6.0, rel=REL)
+    assert s[126.98, 37.57] * SECONDS_PER_YEAR == pytest.approx(2.0, rel=REL)
+    assert s[121.47, 31.23] * SECONDS_PER_YEAR == pytest.approx(5.0, rel=REL)
+    np.testing.assert_allclose(inv.rates_by_layer_kg_s(), 0.6 * a.rates_by_layer_kg_s() + 0.4 * b.rates_by_layer_kg_s(),
+                               rtol=REL, atol=0.0)
+    assert inv.rates_by_layer_kg_s()[1].sum() * SECONDS_PER_YEAR == pytest.approx(76.0, rel=REL)  # (A at 2500 m)
+    ta, tb, t = _country_totals(a), _country_totals(b), _country_totals(inv)
+    assert set(t) == {"CHN", "JPN", "KOR"}
+    for code in t:
+        assert t[code] == pytest.approx(0.6 * ta.get(code, 0.0) + 0.4 * tb.get(code, 0.0), rel=REL), code
+    assert "interpolated linearly to 2014 between the inventory years 2010 and 2020" in inv.describe()
+    cfg = load_config(None, ["domain.resolution_deg=5", f"emissions.source='{f}'", "emissions.year=2014",
+                             "emissions.between_years=linear"])
+    _, built = build_emissions(cfg, build_grid(cfg))
+    assert built.annual_total_kg == pytest.approx(0.6 * 113.0 + 0.4 * 53.0, rel=REL)
+    assert provenance_attributes(cfg, None, emissions=built)["emission_years_interpolated"] == (
+        "2014 = 0.6 x 2010 + 0.4 x 2020 (linearly; emissions.between_years = 'linear')")
+    each = load_config(None, ["domain.resolution_deg=5", f"emissions.source='{f}'", "emissions.year=each",
+                              "emissions.between_years=linear", "time.start=2019-01-01", "time.stop=2021-01-01"])
+    yearly, _ = build_emissions(each, build_grid(each))
+    assert {y: inv.annual_total_kg for y, inv in yearly.inventories.items()} == pytest.approx(
+        {2019: 0.1 * 113.0 + 0.9 * 53.0, 2020: 53.0}, rel=REL)
+
+
+def test_a_tagged_run_gives_every_country_its_point_sources_interpolated_amounts(tmp_path, capsys):
+    """A tagged run from December 2014 to January 2015 on the plants of 2010 and 2020: every country's tag emits its
+    sources' interpolated amounts (0.6/0.4 in 2014, 0.5/0.5 in 2015) over the days of each month, and `validate` says
+    which years are interpolated."""
+    from popstransport.cli import main
+    from popstransport.run import run
+
+    f = tmp_path / "plants.csv"
+    f.write_text(PLANTS)
+    sets = ["domain.resolution_deg=5", "time.start=2014-12-01", "time.stop=2015-02-01", "met.source=uniform",
+            "time.step_hours=24", f"emissions.source='{f}'", "emissions.year=each", "emissions.between_years=linear",
+            "attribution.tags=countries", "attribution.receptors=['CHN','JPN','KOR']", "processes.fate=simple"]
+    out = run(load_config(None, sets), tmp_path / "run")
+    with xr.open_dataset(out / "attribution.nc") as att:
+        emitted = att["emission"].load()
+        assert att.attrs["emission_years_interpolated"].startswith("2014 = 0.6 x 2010 + 0.4 x 2020; 2015 = 0.5 x 2010")
+    for code, kg_yr in (("CHN", (81.0, 75.5)), ("JPN", (6.0, 5.0)), ("KOR", (2.0, 2.5))):
+        np.testing.assert_allclose(emitted.sel(source=code).values, np.array(kg_yr) * 31 / 365, rtol=1e-10, err_msg=code)
+    capsys.readouterr()
+    assert main(["validate", *[a for kv in sets for a in ("--set", kv)]]) == 0
+    assert ("emission years interpolated linearly between inventory years: 2014 = 0.6 x 2010 + 0.4 x 2020; "
+            "2015 = 0.5 x 2010 + 0.5 x 2020 (emissions.between_years = 'linear')") in capsys.readouterr().out
+
+
+def test_point_sources_without_a_year_column_emit_the_same_in_every_year(tmp_path):
+    """Without a year column a point-source file is read as before: every year (or none) gives the same sources."""
+    f = tmp_path / "plants.csv"
+    f.write_text("name,lon,lat,rate,unit\nA,116.4,39.9,100,kg/yr\nA,116.4,39.9,7,kg/yr\n,139.7,35.7,10,kg/yr\n")
+    first, *others = (open_emissions(f, GRID, year=y) for y in (None, 1990, 2014, 2100))
+    assert first.annual_total_kg == pytest.approx(117.0, rel=REL)
+    assert first.years_available is None and first.interpolated_from is None
+    assert first.notes == [f"{f}: 3 point sources"]
+    for inv in others:
+        assert np.array_equal(inv.rates_by_layer_kg_s(), first.rates_by_layer_kg_s())
+        assert all(np.array_equal(inv.point_sources[k], first.point_sources[k]) for k in first.point_sources)
+
+
+@pytest.mark.parametrize("rows, kwargs, error, match", [
+    ("A,116.4,39.9,1,kg/yr,2010.5\n", {}, InputError,
+     r"plants\.csv: line 2, column 'year': '2010\.5' is not a whole calendar year\. Fix: give the inventory year of "
+     r"the row as an integer, e\.g\. 2010"),
+    ("A,116.4,39.9,1,kg/yr,c.2010\n", {}, InputError, r"plants\.csv: line 2, column 'year': 'c\.2010' is not a whole"),
+    ("A,116.4,39.9,1,kg/yr,2010\nB,139.7,35.7,1,kg/yr,2010\nA,116.4,39.9,2,kg/yr,2010\n", {}, InputError,
+     r"plants\.csv: line 4 \(A\): repeats the source's year 2010 \(line 2; a source is its name, or its coordinates "
+     r"when it has none, and its sector\)\. Fix: keep one row per source and year \(sum them into one row, or give "
+     r"each source its own name\)"),
+    (",116.4,39.9,1,kg/yr,2010\n,116.4,39.9,2,kg/yr,2010\n", {}, InputError,
+     r"plants\.csv: line 3 \(lon 116\.4, lat 39\.9\): repeats the source's year 2010 \(line 2"),
+    ("A,116.4,39.9,1,kg/yr,2010\nB,139.7,35.7,1,kg/yr,\n", {}, InputError,
+     r"plants\.csv: point source 'B': has no year, and other rows have years \['2010'\]\. Fix: give every row its year"),
+    ("A,116.4,39.9,1,kg/yr,2010\nA,116.4,39.9,2,kg/yr,2020\n", {"year": 2014}, MissingYearError,
+     r"plants\.csv: year 2014: is not in the file; available: \['2010', '2020'\]\. Fix: choose one of these years$"),
+    ("A,116.4,39.9,1,kg/yr,2010\nA,116.4,39.9,2,kg/yr,2020\n", {"year": 2021, "between_years": "linear"},
+     MissingYearError, r"plants\.csv: year 2021: is not in the file; available: \['2010', '2020'\]\. Fix: choose one "
+     r"of these years \(or a year in between\)"),
+    ("A,116.4,39.9,1,kg/yr,2010\nA,116.4,39.9,2,kg/yr,2020\n", {"year": None}, InputError,
+     r"plants\.csv: year: the file has several years"),
+])
+def test_point_source_years_errors(tmp_path, rows, kwargs, error, match):
+    """A year that is not a whole number, a source given twice in a year (by name, or by coordinates when unnamed), a
+    row without a year among dated ones, and a year the file lacks (or outside its years with "linear") are refused
+    with the file, the line or year, and the fix."""
+    f = tmp_path / "plants.csv"
+    f.write_text("name,lon,lat,rate,unit,year\n" + rows)
+    with pytest.raises(error, match=match):
+        open_emissions(f, GRID, **{"year": 2010, **kwargs})

@@ -148,10 +148,11 @@ class EmissionsConfig:
     #: the file lacks: see ``between_years``).
     year: int | Literal["each"] = 2010
     #: A year (``year``, or a calendar year of the run with "each") that the file lacks: "refuse" (an error), or
-    #: "linear": each country's total (national totals) or each cell's value (a gridded file with dated records)
-    #: interpolated linearly between the file's two nearest years, a country or cell missing in one of them counting
-    #: as zero; years before the first or after the last are refused either way. The built-in inventory is always
-    #: interpolated between its decades; point sources and files without years refuse "linear".
+    #: "linear": each country's total (national totals), each source's amount (point sources with a ``year``
+    #: column) or each cell's value (a gridded file with dated records) interpolated linearly between the file's two
+    #: nearest years, a country, source or cell missing in one of them counting as zero; years before the first or
+    #: after the last are refused either way. The built-in inventory is always interpolated between its decades;
+    #: files without years (no ``year`` column, undated records) refuse "linear".
     between_years: Literal["refuse", "linear"] = "refuse"
     #: Multiplies every emission (dimensionless).
     scale: float = 1.0

@@ -251,8 +251,9 @@ class EmissionInventory:
         self.point_sources: dict[str, np.ndarray] | None = None
         #: Missing values of a gridded file read as no emission (``missing_as_zero``), with the number of values.
         self.missing_as_zero_values = 0
-        #: The inventory years the input holds (national totals with a ``year`` column, gridded files with dated
-        #: records; ``None`` for inputs without years: point sources, climatologies, undated records).
+        #: The inventory years the input holds (national totals and point sources with a ``year`` column, gridded
+        #: files with dated records; ``None`` for inputs without years: no ``year`` column, climatologies, undated
+        #: records).
         self.years_available: list[float] | None = None
         #: ``(y0, y1)``: the two inventory years this year's figures are interpolated between (linearly in the
         #: year, see :func:`interpolate_inventories`); ``None`` for a year the input holds.
@@ -604,16 +605,25 @@ class EmissionInventory:
         molar_mass_g_mol: float | None = None,
         outside: Literal["error", "drop"] = "error",
         substance: str = "",
+        year: float | None = None,
+        interpolate_years: bool = False,
     ) -> EmissionInventory:
         """Point sources from CSV with columns ``lon, lat, rate, unit`` and optional ``height_m`` (emission height
-        above ground, default 0), ``name``, ``sector``. ``outside="drop"`` ignores (with a warning) sources outside
-        the domain instead of refusing them."""
+        above ground, default 0), ``name``, ``sector``, ``year``. ``outside="drop"`` ignores (with a warning) sources
+        outside the domain instead of refusing them.
+
+        Without a ``year`` column the same sources emit in every year. With one (a whole calendar year on every
+        row, one row per source and year; a source is its ``name``, or its coordinates when it has none, and its
+        ``sector``), the rows of ``year`` are used (required when the file has several years); with
+        ``interpolate_years`` a year between two of the file's years takes every source's amount interpolated
+        linearly, ``(1 - w) E(y0) + w E(y1)`` with ``w = (year - y0) / (y1 - y0)``, a source missing in one of the
+        two years counting as zero there (as national totals do, :meth:`from_national_csv`)."""
         src, rows = _read_csv(path)
         _require_columns(rows, src, ("lon", "lat", "rate", "unit"), {"longitude": "lon", "latitude": "lat"})
-        parts: dict[str, np.ndarray] = {}
-        per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its sources are)
         dropped = []
-        placed: list[tuple[float, float, int, int, float]] = []  # lon, lat, cell, kg s-1 of every source kept
+        # every source kept: (source, lon, lat, j, i, layer, per_year), sector, year (NaN: undated), kg s-1, label
+        entries: list[tuple[tuple, str, float, float, str]] = []
+        lines: dict[tuple, int] = {}  # (source, sector, year) -> line, for repeated rows of a dated file
         for n, row in zip(rows.line_numbers, rows):
             lon, lat = _float(row, "lon", src, n), _float(row, "lat", src, n)
             rate = _float(row, "rate", src, n)
@@ -626,32 +636,63 @@ class EmissionInventory:
                                  "give a point source rate such as 'kg/yr' or 'g/h'")
             hcol = next((c for c in ("height_m", "emission_height_m", "height") if (row.get(c) or "").strip()), None)
             h = 0.0 if hcol is None else _float(row, hcol, src, n)
+            yr = _whole_year(row, src, n) if (row.get("year") or "").strip() else np.nan
+            name = (row.get("name") or "").strip()
+            source = name or f"lon {lon!r}, lat {lat!r}"
+            sector = row.get("sector") or "point sources"
+            if not np.isnan(yr):
+                if (source, sector, yr) in lines:
+                    raise InputError(src, f"line {n} ({source})", f"repeats the source's year {yr:g} (line "
+                                     f"{lines[source, sector, yr]}; a source is its name, or its coordinates when it "
+                                     "has none, and its sector)", "keep one row per source and year (sum them into "
+                                     "one row, or give each source its own name)")
+                lines[source, sector, yr] = n
             j, i = _cell_of(grid, lon, lat)
             if j is None:
                 if outside == "drop":
-                    dropped.append((row.get("name") or f"line {n}", lon, lat))
+                    dropped.append((name or f"line {n}", lon, lat))
                     continue
                 raise InputError(
                     src,
-                    f"line {n} ({row.get('name') or 'point source'})",
+                    f"line {n} ({name or 'point source'})",
                     f"lies at lon {lon:g}, lat {lat:g}, outside the model domain ({grid.describe()})",
                     "remove it or enlarge the domain (Python: outside='drop' drops such sources)",
                 )
             k = _layer_of_height(grid, h, f"{src} line {n}")
-            sector = row.get("sector") or "point sources"
-            arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
-            arr[k, j, i] += rate * _to_kg(unit, molar_mass_g_mol, src)
-            per_year[sector] = per_year.get(sector, True) and unit.per_year
-            placed.append((lon, lat, j, i, rate * _to_kg(unit, molar_mass_g_mol, src), row.get("name") or f"line {n}"))
-        notes = [f"{src}: {len(rows) - len(dropped)} point sources"]
+            entries.append(((source, lon, lat, j, i, k, unit.per_year), sector, yr,
+                            rate * _to_kg(unit, molar_mass_g_mol, src), name or f"line {n}"))
+        dated = [e for e in entries if not np.isnan(e[2])]
+        if dated and len(dated) < len(entries):
+            blank = next(e for e in entries if np.isnan(e[2]))
+            raise InputError(src, f"point source {blank[4]!r}", f"has no year, and other rows have years "
+                             f"{[f'{y:g}' for y in sorted({e[2] for e in dated})][:5]}", "give every row its year")
+        file_years = sorted({e[2] for e in dated})
+        entries, bounds = _select_year(entries, year, src, interpolate_years)
+        notes = [f"{src}: {len(rows) - len(dropped)} point sources" if not file_years else
+                 f"{src}: {len(entries)} point sources of {entries[0][2] if entries else year:g} (the file's years: "
+                 f"{', '.join(f'{y:g}' for y in file_years)})"]
+        if bounds is not None:
+            w = (year - bounds[0]) / (bounds[1] - bounds[0])
+            notes.append(f"interpolated linearly to {year:g} between the inventory years {bounds[0]:g} and "
+                         f"{bounds[1]:g} (weights {1 - w:.6g}, {w:.6g}), source by source")
         if dropped:
             msg = f"{src}: {len(dropped)} point sources outside the domain were dropped: {dropped[:5]}"
             warnings.warn(msg, stacklevel=2)
             notes.append(msg)
-        if not parts:
+        if not entries:
             raise InputError(src, "point sources", "none lies inside the model domain", "check the coordinates")
+        parts: dict[str, np.ndarray] = {}
+        per_year: dict[str, bool] = {}  # (a sector is an amount per year when all its sources are)
+        placed: list[tuple[float, float, int, int, float, str]] = []  # lon, lat, cell, kg s-1, label of every source
+        for (_, lon, lat, j, i, k, amount_per_year), sector, _, kg_s, label in entries:
+            arr = parts.setdefault(sector, np.zeros((grid.nlayer, grid.nlat, grid.nlon)))
+            arr[k, j, i] += kg_s
+            per_year[sector] = per_year.get(sector, True) and amount_per_year
+            placed.append((lon, lat, j, i, kg_s, label))
         inv = cls(grid, [EmissionPart(s, r, np.ones(12), per_year[s]) for s, r in parts.items()], substance,
                   f"point sources {src}", notes)
+        inv.years_available = [float(y) for y in file_years] or None
+        inv.interpolated_from = bounds
         # each source's country (the one holding the point, not the cell's area shares: a plant in Vientiane, in a
         # cell mostly in Thailand, is Laos's), for source tags on the Natural Earth countries
         from .regions import countries_of_points
@@ -899,7 +940,8 @@ def open_emissions(
     kind
         ``"gridded"``, ``"national"`` or ``"points"``; ``"auto"`` decides from the file.
     year
-        Inventory year (built-in: 1970..2020; files with several years need it).
+        Inventory year (built-in: 1970..2020; files with several years need it; point sources and national totals
+        without a ``year`` column serve every year).
     scale
         Multiplies every emission.
     variable, unit
@@ -920,9 +962,10 @@ def open_emissions(
         A ``year`` that the file lacks: ``"refuse"`` (:class:`~popstransport.io.errors.MissingYearError`) or
         ``"linear"``, the figures interpolated linearly between the file's two nearest years ``y0 < year < y1``
         (each country's total of a national-totals file, each cell of a gridded file with dated records; see
-        :func:`interpolate_inventories`); a year before the first or after the last is refused either way. Refused
-        for point sources and for files without years, which have nothing to interpolate between. The built-in
-        inventory is always interpolated between its decades.
+        :func:`interpolate_inventories`; each source's amount of a point-source file with a ``year`` column, see
+        :meth:`EmissionInventory.from_point_csv`); a year before the first or after the last is refused either way.
+        Refused for files without years (no ``year`` column, no dated records), which have nothing to interpolate
+        between. The built-in inventory is always interpolated between its decades.
     """
     if hasattr(spec, "source") and not isinstance(spec, str | Path):
         cfg = spec
@@ -973,11 +1016,6 @@ def open_emissions(
             raise InputError(spec, "emissions.missing_as_zero", f"applies to gridded NetCDF inventories; this is a "
                              f"{kind} inventory", "remove emissions.missing_as_zero")
         linear = between_years == "linear"
-        if linear and kind == "points":
-            raise InputError(spec, "emissions.between_years = 'linear'", "interpolates between the years of an "
-                             "inventory, and a point-source file has no years (the same sources emit in every year)",
-                             "remove emissions.between_years, or give the sources as a gridded file with dated "
-                             "records")
         if kind == "gridded":
             def gridded(y: int | None) -> EmissionInventory:
                 return EmissionInventory.from_netcdf(spec, grid, variable=variable, units=unit,
@@ -992,7 +1030,8 @@ def open_emissions(
                 y0, y1 = _bounding_years(spec, int(year), exc.available)
                 inv = interpolate_inventories(gridded(int(y0)), gridded(int(y1)), y0, y1, int(year))
         elif kind == "points":
-            inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol)
+            inv = EmissionInventory.from_point_csv(spec, grid, molar_mass_g_mol=molar_mass_g_mol, year=year,
+                                                   interpolate_years=linear)
         elif kind == "national":
             inv = EmissionInventory.from_national_csv(spec, grid, year=year, masks=masks,
                                                       molar_mass_g_mol=molar_mass_g_mol, substance=substance,
@@ -1001,11 +1040,14 @@ def open_emissions(
             raise InputError(spec, "kind", f"{kind!r} is not an inventory kind",
                              "use 'auto', 'gridded', 'national' or 'points'")
         if linear and inv.years_available is None:
-            what = ("has no year column" if kind == "national" else
-                    "has no dated records (no time axis, or a climatology of months 1..12 used for every year)")
+            what = {"national": "national inventory has no year column",
+                    "points": "point-source file has no year column",
+                    "gridded": "gridded inventory has no dated records (no time axis, or a climatology of months "
+                               "1..12 used for every year)"}[kind]
             raise InputError(spec, "emissions.between_years = 'linear'", f"interpolates between the years of an "
-                             f"inventory, and this {kind} inventory {what}: the same figures serve every year",
-                             "remove emissions.between_years, or give the file its years")
+                             f"inventory, and this {what}: the same figures serve every year",
+                             "remove emissions.between_years, or give the file its years"
+                             + (" (a column 'year', one row per source and year)" if kind == "points" else ""))
     return inv if scale == 1.0 else inv.scaled(scale)
 
 
@@ -1205,6 +1247,19 @@ def _float(row: dict[str, str], col: str, src: str, n: int) -> float:
         return float(row[col])
     except ValueError:
         raise InputError(src, f"line {n}, column {col!r}", f"{row[col]!r} is not a number", "fix the value") from None
+
+
+def _whole_year(row: dict[str, str], src: str, n: int) -> float:
+    """The ``year`` of a point-source row: a whole calendar year (``2010``, or ``2010.0`` as spreadsheets write it)."""
+    raw = row["year"]
+    try:
+        value = float(raw)
+    except ValueError:
+        value = np.nan
+    if not (np.isfinite(value) and value == int(value)):
+        raise InputError(src, f"line {n}, column 'year'", f"{raw!r} is not a whole calendar year",
+                         "give the inventory year of the row as an integer, e.g. 2010")
+    return value
 
 
 def _name_key(name: str) -> str:
