@@ -47,6 +47,7 @@ def check_png(path, kind):
 @pytest.mark.parametrize("name, kind", [
     ("air_concentration", "map"), ("deposition", "map"), ("soil_burden", "map"), ("budget", "budget"),
     ("source_receptor", "source_receptor"), ("border_fluxes", "border_fluxes"),
+    ("region_air_budget", "region_air_budget"),
 ])
 def test_every_figure_type_is_a_png_of_the_expected_size(figures, name, kind):
     check_png(figures[name], kind)
@@ -182,9 +183,10 @@ def test_untagged_run_has_the_four_basic_figures_and_maps_of_each_period(untagge
 
 def test_cli_plot_one_period(tagged_run, tmp_path, cli_main, capsys):
     assert cli_main(["plot", str(tagged_run), "--out", str(tmp_path), "--period", "2010-02"]) == 0
-    assert "wrote 6 figure(s)" in capsys.readouterr().out
+    assert "wrote 7 figure(s)" in capsys.readouterr().out
     names = sorted(p.name for p in tmp_path.iterdir())
     assert "deposition_2010-02.png" in names and "border_fluxes_2010-02.png" in names
+    assert "region_air_budget_2010-02.png" in names
     check_png(tmp_path / "source_receptor_2010-02.png", "source_receptor")
     assert not list(tmp_path.glob(".*partial*"))
 

@@ -572,6 +572,8 @@ class RunResults:
             names.append("source_receptor")
             if "border_flux" in self.attribution:
                 names.append("border_fluxes")
+            if "region_air_budget" in self.attribution:
+                names.append("region_air_budget")
         for name in names:
             fig = getattr(self, f"plot_{name}")(period)
             paths.append(save_figure(fig, out / f"{name}{suffix}.png", f"{name} of {self.path.name}, {sel.label}"))
