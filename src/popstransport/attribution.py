@@ -460,6 +460,14 @@ REGION_AIR_BUDGET_TERMS = ("burden_start", "emitted", "net_inflow", "wet_deposit
                            "air_surface_exchange", "degraded", "burden_end", "residual")
 
 
+def region_air_budget_ranking(emitted_kg: np.ndarray, net_inflow_kg: np.ndarray) -> list[int]:
+    """Indices of the regions of a region air budget from the largest input to the smallest: emitted plus the net
+    inflow where it is positive (the order of the report's table and of the bars of
+    :func:`popstransport.plotting.plot_region_air_budget`; ties keep the regions' order)."""
+    inputs = np.asarray(emitted_kg, dtype=float) + np.maximum(np.asarray(net_inflow_kg, dtype=float), 0.0)
+    return [int(k) for k in np.argsort(-inputs, kind="stable")]
+
+
 def region_air_budget(region_fraction: np.ndarray, air_cell_budget_kg: Mapping[str, np.ndarray],
                       border_flux_kg: np.ndarray) -> dict[str, np.ndarray]:
     """The air compartment's budget of every region of the border-flux matrices over one period (kg, ``(R,)`` each).

@@ -584,11 +584,11 @@ def plot_region_air_budget(budget: xr.Dataset, title: str = "Region air budgets"
     """
     import matplotlib as mpl
 
-    terms = [t for t in ("burden_start", "emitted", "net_inflow", "wet_deposition", "dry_deposition",
-                         "air_surface_exchange", "degraded", "burden_end") if t in budget]
+    from .attribution import REGION_AIR_BUDGET_TERMS, region_air_budget_ranking
+
+    terms = [t for t in REGION_AIR_BUDGET_TERMS if t != "residual" and t in budget]
     regions = [str(r) for r in budget["region"].values]
-    inputs = budget["emitted"].values + np.maximum(budget["net_inflow"].values, 0.0)
-    shown = [int(k) for k in np.argsort(-inputs, kind="stable")[:n]]
+    shown = region_air_budget_ranking(budget["emitted"].values, budget["net_inflow"].values)[:n]
     fig = _figure("region_air_budget")
     ax = fig.add_subplot()
     x = np.arange(len(shown), dtype=float)

@@ -232,7 +232,7 @@ def _border_section(run: RunResults, n: int = 15) -> str:
 def _region_air_budget_section(run: RunResults, n: int = 12) -> str:
     """The air budget of every region over the whole run: the ``n`` regions with the largest emitted + net inflow (where
     it is positive), the others summed in one row ("" for a run without region air budgets)."""
-    from .attribution import REGION_AIR_BUDGET_TERMS
+    from .attribution import REGION_AIR_BUDGET_TERMS, region_air_budget_ranking
     from .io.attribution_writer import relative_residual
 
     b = run.region_air_budgets
@@ -241,8 +241,7 @@ def _region_air_budget_section(run: RunResults, n: int = 12) -> str:
     regions = [str(r) for r in b["region"].values]
     values = np.stack([np.asarray(b[t].values, dtype=float) for t in REGION_AIR_BUDGET_TERMS], axis=-1)
     rel = np.asarray(b["relative_residual"].values, dtype=float)
-    inputs = values[:, 1] + np.maximum(values[:, 2], 0.0)
-    order = [int(k) for k in np.argsort(-inputs, kind="stable")]
+    order = region_air_budget_ranking(b["emitted"].values, b["net_inflow"].values)
     shown, rest = order[:n], order[n:]
     rows = [[regions[k], *(_num(v) for v in values[k, :-1]), _num(values[k, -1], 2), f"{rel[k]:.1e}"] for k in shown]
     if rest:

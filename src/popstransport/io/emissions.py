@@ -1301,8 +1301,8 @@ def _resolve_country(raw: str, by_code: dict, a2: dict[str, str], names: dict[st
 
 def _select_year(entries: list, year: float | None, src: str, interpolate: bool) -> tuple[list, tuple | None]:
     """The rows of ``year`` and, for a year interpolated between two of the file's years (``interpolate``), those
-    two years: every (country, sector) takes ``(1 - w) v0 + w v1`` with ``w = (year - y0) / (y1 - y0)``, a row
-    missing in one of the two years counting as 0."""
+    two years: every (country or point source, sector) takes ``(1 - w) v0 + w v1`` with ``w = (year - y0) / (y1 -
+    y0)``, a row missing in one of the two years counting as 0."""
     years = sorted({e[2] for e in entries if np.isfinite(e[2])})
     if not years:
         return entries, None

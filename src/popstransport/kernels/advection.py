@@ -1423,18 +1423,16 @@ def _sweep_lines(kind, lo, hi, nline, nj, ni, m3, w2, tot, F, P, hs, periodic, p
                 for t in range(nt):
                     q_lo += qbc_lo[t, l, idx]
                     q_hi += qbc_hi[t, l, idx]
+            # (a column's cells from its row of the block buffers; a row's from the grid)
             if cols:
-                if per:
-                    code, nw, nrow, tiny = _total_line(n, True, order, bidx, True, bw, bt, q - g0, q_lo, q_hi, beta,
-                                                       scr, work, lwd[qi], lwfi[qi], lwff[qi], tagged)
-                else:
-                    code, nw, nrow, tiny = _total_line(n, False, order, bidx, True, bw, bt, q - g0, q_lo, q_hi, beta,
-                                                       scr, work, lwd[qi], lwfi[qi], lwff[qi], tagged)
-            elif per:
-                code, nw, nrow, tiny = _total_line(n, True, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                ci, cg, wa, ta, la = bidx, True, bw, bt, q - g0
+            else:
+                ci, cg, wa, ta, la = cidx, rows, w2, tot, l
+            if per:
+                code, nw, nrow, tiny = _total_line(n, True, order, ci, cg, wa, ta, la, q_lo, q_hi, beta, scr, work,
                                                    lwd[qi], lwfi[qi], lwff[qi], tagged)
             else:
-                code, nw, nrow, tiny = _total_line(n, False, order, cidx, rows, w2, tot, l, q_lo, q_hi, beta, scr, work,
+                code, nw, nrow, tiny = _total_line(n, False, order, ci, cg, wa, ta, la, q_lo, q_hi, beta, scr, work,
                                                    lwd[qi], lwfi[qi], lwff[qi], tagged)
             codes[q] = code
             if code >= 0:
